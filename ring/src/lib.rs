@@ -1,0 +1,1 @@
+//! ring crate (being written).

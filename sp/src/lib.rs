@@ -1,0 +1,1 @@
+//! sp crate (being written).

@@ -1,0 +1,2 @@
+//! rump_allserver
+fn main() {}

@@ -1,0 +1,2 @@
+//! rump_halt
+fn main() {}

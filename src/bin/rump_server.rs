@@ -1,0 +1,2 @@
+//! rump_server
+fn main() {}

@@ -1,0 +1,1 @@
+//! rump_server library (being written).
