@@ -1,2 +1,5 @@
-//! rump_allserver
-fn main() {}
+//! The `rump_allserver` program (see `rump_server::entry`).
+
+fn main() {
+    rump_server::entry(rump_server::Program::AllServer)
+}

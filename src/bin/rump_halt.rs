@@ -1,2 +1,5 @@
-//! rump_halt
-fn main() {}
+//! The `rump_halt` program (see `rump_server::entry`).
+
+fn main() {
+    rump_server::entry(rump_server::Program::Halt)
+}

@@ -1,2 +1,5 @@
-//! rump_server
-fn main() {}
+//! The `rump_server` program (see `rump_server::entry`).
+
+fn main() {
+    rump_server::entry(rump_server::Program::Server)
+}

@@ -1,0 +1,182 @@
+//! Kernel components named by `-l`, matched against NetBSD's rump library names.
+//!
+//! NetBSD's `rump_server` `dlopen`s each `-l` argument (as given, then as `lib<arg>.so`). Here
+//! the components are built in: `-lrumpvfs`, `-l librumpvfs.so` and `-l /usr/lib/librumpvfs.so`
+//! all name the built-in `rumpvfs`. A name of a NetBSD component whose capability has not been
+//! built yet is refused with a "not supported yet" error rather than silently ignored; a name
+//! that is no rump component at all fails the way the reference's `dlopen` loop does.
+
+use std::fmt;
+
+use crate::cli::Flavor;
+
+/// A built-in component that is available now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Component {
+    /// `librump`: the base kernel (always present).
+    Base,
+    /// `librumpuser`: the host interface (always present).
+    User,
+    /// `librumpkern_sysproxy`: the sp server (always present).
+    Sysproxy,
+}
+
+impl Component {
+    /// NetBSD's library name without `lib` and `.so`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Base => "rump",
+            Component::User => "rumpuser",
+            Component::Sysproxy => "rumpkern_sysproxy",
+        }
+    }
+}
+
+/// Components every server has (the reference links them into `rump_server` itself).
+pub const BUILTIN: [Component; 3] = [Component::Base, Component::User, Component::Sysproxy];
+
+/// NetBSD rump component libraries we know of but have not built yet.
+const NOT_YET: &[&str] = &[
+    "rumpvfs",
+    "rumpfs_tmpfs",
+    "rumpfs_ffs",
+    "rumpfs_msdos",
+    "rumpfs_cd9660",
+    "rumpfs_ext2fs",
+    "rumpfs_lfs",
+    "rumpfs_nfs",
+    "rumpfs_null",
+    "rumpfs_kernfs",
+    "rumpfs_ptyfs",
+    "rumpfs_puffs",
+    "rumpfs_syspuffs",
+    "rumpfs_sysvbfs",
+    "rumpfs_udf",
+    "rumpfs_union",
+    "rumpfs_umap",
+    "rumpfs_fdesc",
+    "rumpfs_v7fs",
+    "rumpfs_ntfs",
+    "rumpfs_hfs",
+    "rumpfs_efs",
+    "rumpfs_nilfs",
+    "rumpfs_smbfs",
+    "rumpfs_mfs",
+    "rumpdev",
+    "rumpdev_disk",
+    "rumpdev_cgd",
+    "rumpdev_vnd",
+    "rumpdev_rnd",
+    "rumpdev_raidframe",
+    "rumpdev_md",
+    "rumpdev_putter",
+    "rumpkern_tty",
+    "rumpkern_crypto",
+    "rumpkern_z",
+    "rumpnet",
+    "rumpnet_net",
+    "rumpnet_netinet",
+    "rumpnet_netinet6",
+    "rumpnet_local",
+    "rumpnet_shmif",
+    "rumpnet_virtif",
+    "rumpnet_sockin",
+    "rumpnet_config",
+];
+
+/// Why a `-l` argument was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentError {
+    /// A NetBSD component whose capability this server does not have yet.
+    NotSupportedYet { arg: String, name: String },
+    /// A shared object outside the built-ins: external components are not supported yet.
+    ExternalNotSupportedYet { arg: String },
+    /// Neither a component nor a loadable file (the reference's dlopen failure).
+    NotFound { arg: String },
+}
+
+impl fmt::Display for ComponentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComponentError::NotSupportedYet { arg, name } => write!(
+                f,
+                "-l {arg}: the component {name} is not supported yet by this rump_server; \
+                 run without it"
+            ),
+            ComponentError::ExternalNotSupportedYet { arg } => write!(
+                f,
+                "-l {arg}: loading external component libraries is not supported yet; \
+                 only built-in components can be named"
+            ),
+            ComponentError::NotFound { arg } => write!(
+                f,
+                "failed to load -libraries, last error from \"{arg}\":\n\
+                 lib{arg}.so: cannot open shared object file: No such file or directory"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ComponentError {}
+
+/// Reduces `librumpvfs.so.0`, `/usr/lib/librumpvfs.so`, `rumpvfs` to `rumpvfs`.
+pub fn normalize(arg: &str) -> &str {
+    let base = arg.rsplit('/').next().unwrap_or(arg);
+    let base = match base.find(".so") {
+        Some(i) if base[i + 3..].is_empty() || base[i + 3..].starts_with('.') => &base[..i],
+        _ => base,
+    };
+    base.strip_prefix("lib").unwrap_or(base)
+}
+
+/// The component set of a server: the flavor's built-ins plus what `-l` names.
+pub fn resolve(flavor: Flavor, libs: &[String]) -> Result<Vec<Component>, ComponentError> {
+    let _ = flavor; // Both flavors have the same set today; rump_allserver grows with the kernel.
+    let mut set: Vec<Component> = BUILTIN.to_vec();
+    for arg in libs {
+        let name = normalize(arg);
+        if let Some(c) = BUILTIN.iter().find(|c| c.name() == name) {
+            if !set.contains(c) {
+                set.push(*c);
+            }
+            continue;
+        }
+        if NOT_YET.contains(&name) {
+            return Err(ComponentError::NotSupportedYet {
+                arg: arg.clone(),
+                name: name.to_string(),
+            });
+        }
+        if std::path::Path::new(arg).is_file() {
+            return Err(ComponentError::ExternalNotSupportedYet { arg: arg.clone() });
+        }
+        return Err(ComponentError::NotFound { arg: arg.clone() });
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_normalize() {
+        assert_eq!(normalize("rumpvfs"), "rumpvfs");
+        assert_eq!(normalize("librumpvfs.so"), "rumpvfs");
+        assert_eq!(normalize("librumpvfs.so.0"), "rumpvfs");
+        assert_eq!(normalize("/usr/lib/librumpfs_tmpfs.so"), "rumpfs_tmpfs");
+        assert_eq!(normalize("rumpkern_sysproxy"), "rumpkern_sysproxy");
+    }
+
+    #[test]
+    fn builtins_accepted_others_refused() {
+        let libs = vec!["rumpkern_sysproxy".to_string(), "librumpuser.so".to_string()];
+        assert_eq!(resolve(Flavor::Minimal, &libs).unwrap(), BUILTIN.to_vec());
+        let e = resolve(Flavor::Minimal, &["rumpvfs".to_string()]).unwrap_err();
+        assert!(e.to_string().contains("not supported yet"), "{e}");
+        let e = resolve(Flavor::All, &["nosuchthing".to_string()]).unwrap_err();
+        assert!(e.to_string().starts_with("failed to load -libraries"), "{e}");
+        let e = resolve(Flavor::Minimal, &["/etc/hostname".to_string()]).unwrap_err();
+        assert!(matches!(e, ComponentError::ExternalNotSupportedYet { .. }), "{e}");
+    }
+}

@@ -1,0 +1,209 @@
+//! `rump_server` / `rump_allserver` main: NetBSD's start-up order (netbsd-abi.md §8.5).
+//!
+//! Parse options → check components → daemonize (unless `-s`) → boot → listen → tell the
+//! parent → serve until a client halts us or SIGTERM/SIGINT arrives.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use kernel::abi::{RB_DUMP, RB_HALT};
+use kernel::{BootConfig, Host, Kernel, StdHost};
+use sp::url::{Role, SpAddr};
+
+use crate::cli::{self, Flavor, Options};
+use crate::daemon;
+use crate::server::{self, Control, Limits, StartError};
+
+/// Runs the server program; never returns.
+pub fn main(flavor: Flavor, progname: &str) -> ! {
+    let opts = match cli::parse(flavor, progname, std::env::args_os()) {
+        Ok(o) => o,
+        Err(e) => {
+            if e.status == 0 {
+                print!("{}", e.message);
+                std::process::exit(0);
+            }
+            eprintln!("{progname}: {}", e.message);
+            if e.usage {
+                eprintln!("{}", cli::usage_line(progname));
+            }
+            std::process::exit(e.status);
+        }
+    };
+    if let Err(msg) = refuse_unlanded(&opts) {
+        eprintln!("{progname}: {msg}");
+        std::process::exit(1);
+    }
+    let mut daemon = if opts.foreground {
+        None
+    } else {
+        match daemon::begin() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("rump daemonize: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
+    block_signals();
+    let server = match boot_and_listen(&opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}", e.message);
+            if let Some(d) = daemon.as_mut() {
+                d.report(e.errno);
+            }
+            std::process::exit(1);
+        }
+    };
+    if opts.verbose {
+        print_boot_summary(&opts, &server);
+    }
+    if let Some(d) = daemon.as_mut() {
+        if let Err(e) = d.done() {
+            eprintln!("rump daemonize: {e}");
+            std::process::exit(1);
+        }
+    }
+    spawn_signal_thread(server.control_sender());
+    let howto = match server.wait() {
+        Control::Halt(howto) => howto, // the kernel half ran inside the reboot syscall
+        Control::Signal(_) => {
+            server.shared.kernel.shutdown(0);
+            0
+        }
+    };
+    finish(&server, howto)
+}
+
+/// Options whose capability has not landed: parsed and validated, then refused loudly.
+fn refuse_unlanded(opts: &Options) -> Result<(), String> {
+    if let Some(d) = opts.drives.first() {
+        return Err(format!(
+            "-d key={},hostpath={}: host drives (etfs) are not supported yet; run without -d",
+            d.key, d.hostpath
+        ));
+    }
+    if let Some(m) = opts.modules.first() {
+        return Err(format!(
+            "-m {m}: loading kernel modules is not supported yet; run without -m"
+        ));
+    }
+    if opts.total_ram_bytes.is_some() {
+        return Err("-r: a kernel memory limit is not supported yet; run without -r".into());
+    }
+    Ok(())
+}
+
+fn boot_and_listen(opts: &Options) -> Result<server::Server, StartError> {
+    let cwd = std::env::current_dir().ok();
+    let addr = sp::url::parse(&opts.url, Role::Server, cwd.as_deref()).map_err(|e| {
+        let errno = match e.kind {
+            sp::url::UrlErrorKind::Invalid => kernel::Errno::EINVAL,
+            sp::url::UrlErrorKind::NotSupported => kernel::Errno::EOPNOTSUPP,
+            sp::url::UrlErrorKind::Range => kernel::Errno::ERANGE,
+            sp::url::UrlErrorKind::NameTooLong => kernel::Errno::ENAMETOOLONG,
+        };
+        StartError {
+            message: format!("{}\nrump server init failed: {errno}", e.message),
+            errno: i32::from(errno.raw()),
+        }
+    })?;
+    if cwd.is_none() && matches!(&addr, SpAddr::Unix(p) if p.is_relative()) {
+        eprintln!("warning: cannot determine cwd, omitting socket cleanup");
+    }
+    let host: Arc<dyn Host> = Arc::new(StdHost);
+    let cfg = BootConfig { ncpu: opts.ncpu, verbose: opts.verbose, hostname: rump_hostname() };
+    let kernel = Kernel::boot(cfg, host).map_err(|e| StartError {
+        message: format!("rump init failed: {e}"),
+        errno: i32::from(e.raw()),
+    })?;
+    server::start(kernel, opts.ncpu, &opts.url, &addr, Limits::default())
+}
+
+/// `rump-<pid>.<host name>`, as NetBSD's rumpuser names the kernel's host.
+fn rump_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into `buf`.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let pid = std::process::id();
+    if rc != 0 {
+        return format!("rump-{pid:05}");
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    format!("rump-{pid:05}.{}", String::from_utf8_lossy(&buf[..end]))
+}
+
+fn print_boot_summary(opts: &Options, server: &server::Server) {
+    let names: Vec<&str> = opts.components.iter().map(|c| c.name()).collect();
+    let cores = cli::host_cpus();
+    println!("{} {} (NetBSD {}/{} ABI)", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"),
+        kernel::OSRELEASE, kernel::MACHINE);
+    println!("components: {}", names.join(" "));
+    println!("memory budget: host memory (no -r)");
+    println!(
+        "cpus: {} io_uring loops, loop i pinned to host core i mod {cores}",
+        opts.ncpu
+    );
+    println!("drives: none");
+    match (&server.unix_path, server.tcp_port) {
+        (_, Some(port)) => println!("listening on {} (tcp port {port})", opts.url),
+        _ => println!("listening on {}", opts.url),
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// Blocks SIGTERM and SIGINT in every thread (the signal thread takes them with sigwait) and
+/// ignores SIGPIPE, which must never kill the server.
+fn block_signals() {
+    // SAFETY: sigset manipulation on a local set, then pthread_sigmask and signal() with
+    // valid arguments; called before any other thread exists, so all threads inherit it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+fn spawn_signal_thread(tx: std::sync::mpsc::Sender<Control>) {
+    let _ = std::thread::Builder::new().name("rump-signals".into()).spawn(move || {
+        // SAFETY: as in block_signals; sigwait fills `sig` with a signal from `set`.
+        let sig = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            let mut sig = 0;
+            libc::sigwait(&set, &mut sig);
+            sig
+        };
+        let _ = tx.send(Control::Signal(sig));
+    });
+}
+
+/// The server half of a halt (sp-protocol.md §14.2 steps 6–7).
+fn finish(server: &server::Server, howto: u32) -> ! {
+    let console = |s: &str| {
+        server.shared.kernel.host().console_write(s.as_bytes());
+        let _ = std::io::stdout().flush();
+    };
+    if howto & RB_DUMP != 0 {
+        server.stop_listening();
+        console("halted\n");
+        std::process::abort();
+    }
+    if howto & RB_HALT != 0 {
+        console("rump kernel halted (with RB_HALT, not exiting)\n");
+        server.stop_listening();
+        server.disconnect_all();
+        loop {
+            std::thread::park();
+        }
+    }
+    server.stop_listening();
+    console("halted\n");
+    std::process::exit(0)
+}

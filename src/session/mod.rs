@@ -1,0 +1,338 @@
+//! One sp connection on its loop: banner, handshake state machine, syscalls, copy requests.
+//!
+//! A connection is three kinds of task on the loop that accepted it: the reader (receives,
+//! decodes and dispatches frames), the writer (`outbox::writer`), and one task per syscall in
+//! flight. Nothing here is shared with other threads except the kernel and `server::Shared`.
+//! States follow sp-protocol.md §8: NEW → RUNNING (after a GUEST or FORK handshake) → DYING.
+
+mod copies;
+mod outbox;
+mod usermem;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::task::Waker;
+
+use kernel::Proc;
+use sp::{Class, ErrorCode, Frame, HandshakeType, MsgType};
+
+use crate::server::Shared;
+use copies::Copies;
+use outbox::Outbox;
+pub use usermem::SessionMem;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    New,
+    Running,
+    Dying,
+}
+
+/// Whether the reader goes on after a frame.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// One client connection.
+pub struct Conn {
+    id: u64,
+    loop_index: usize,
+    shared: Arc<Shared>,
+    stream: Rc<ring::Stream>,
+    outbox: Rc<Outbox>,
+    copies: Copies,
+    state: Cell<State>,
+    proc: RefCell<Option<Arc<Proc>>>,
+    inflight: Cell<usize>,
+    in_exec: Cell<bool>,
+    reader_done: Cell<bool>,
+    finished: Cell<bool>,
+    idle_waker: RefCell<Option<Waker>>,
+}
+
+thread_local! {
+    /// Live connections of this loop, for shutting them all down (halt with RB_HALT).
+    static CONNS: RefCell<HashMap<u64, Weak<Conn>>> = RefCell::new(HashMap::new());
+}
+
+/// Serves one accepted socket on the current loop until it is closed.
+pub fn serve(fd: OwnedFd, shared: Arc<Shared>, loop_index: usize) {
+    let id = shared.next_conn_id();
+    let stream = Rc::new(ring::Stream::from_fd(fd));
+    let conn = Rc::new(Conn {
+        id,
+        loop_index,
+        shared,
+        stream: stream.clone(),
+        outbox: Rc::new(Outbox::default()),
+        copies: Copies::default(),
+        state: Cell::new(State::New),
+        proc: RefCell::new(None),
+        inflight: Cell::new(0),
+        in_exec: Cell::new(false),
+        reader_done: Cell::new(false),
+        finished: Cell::new(false),
+        idle_waker: RefCell::new(None),
+    });
+    CONNS.with(|c| c.borrow_mut().insert(id, Rc::downgrade(&conn)));
+    ring::spawn_local(outbox::writer(conn.outbox.clone(), stream));
+    ring::spawn_local(reader(conn));
+}
+
+/// Shuts down every connection of the current loop (their readers then see EOF).
+pub fn shutdown_all_local() {
+    let conns: Vec<Rc<Conn>> =
+        CONNS.with(|c| c.borrow().values().filter_map(Weak::upgrade).collect());
+    for c in conns {
+        c.stream.shutdown();
+    }
+}
+
+async fn reader(conn: Rc<Conn>) {
+    let banner = conn.shared.banner.as_bytes();
+    conn.outbox.push(|out| out.extend_from_slice(banner));
+    let limits = &conn.shared.limits;
+    let mut decoder = sp::FrameDecoder::new(limits.max_frame_len);
+    let mut buf = Vec::with_capacity(limits.recv_buf_bytes);
+    'recv: loop {
+        let (res, b) = conn.stream.recv(buf).await;
+        buf = b;
+        match res {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let mut input: &[u8] = &buf;
+        loop {
+            match decoder.next(&mut input) {
+                Ok(Some(frame)) => {
+                    if conn.handle_frame(frame) == Flow::Stop {
+                        break 'recv;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => break 'recv, // len < 24 or over the limit: drop the connection
+            }
+        }
+        buf.clear();
+    }
+    conn.disconnect();
+}
+
+impl Conn {
+    fn handle_frame(self: &Rc<Self>, frame: Frame<'_>) -> Flow {
+        let h = frame.header;
+        match h.class {
+            Class::RESP => {
+                self.copies.deliver(h.reqno, frame.payload);
+                Flow::Continue
+            }
+            Class::REQ => match self.state.get() {
+                State::New => self.handle_new(&frame),
+                State::Running => self.handle_running(&frame),
+                State::Dying => Flow::Stop,
+            },
+            _ => {
+                // ERROR or an unknown class: answered, connection kept (reference behaviour).
+                self.send_error(h.reqno, ErrorCode::MALFORMED_REQUEST);
+                Flow::Continue
+            }
+        }
+    }
+
+    fn handle_new(self: &Rc<Self>, frame: &Frame<'_>) -> Flow {
+        let h = frame.header;
+        if h.typ != MsgType::HANDSHAKE {
+            return self.fail(h.reqno, ErrorCode::AUTH);
+        }
+        match HandshakeType(h.u) {
+            HandshakeType::GUEST => {
+                let name = sp::parse_name(frame.payload);
+                match self.shared.kernel.spawn_guest(name) {
+                    Ok(p) => {
+                        self.start_running(p);
+                        self.outbox.push(|o| sp::encode_handshake_resp(o, h.reqno, 0));
+                        Flow::Continue
+                    }
+                    Err(_) => self.close(),
+                }
+            }
+            HandshakeType::FORK => self.handle_fork(h.reqno, frame.payload),
+            _ => self.fail(h.reqno, ErrorCode::AUTH),
+        }
+    }
+
+    fn handle_fork(self: &Rc<Self>, reqno: u64, payload: &[u8]) -> Flow {
+        let Some(hf) = sp::parse_handshake_fork(payload) else {
+            return self.fail(reqno, ErrorCode::MALFORMED_REQUEST);
+        };
+        let Some(prepared) = self.shared.forks.take(&hf.cookie) else {
+            return self.fail(reqno, ErrorCode::INVALID_PREFORK);
+        };
+        if hf.cancel != 0 {
+            self.shared.kernel.exit_process(&prepared);
+            return self.close();
+        }
+        let comm = prepared.comm();
+        match self.shared.kernel.adopt_fork(prepared, &comm) {
+            Ok(p) => {
+                self.start_running(p);
+                self.outbox.push(|o| sp::encode_handshake_resp(o, reqno, 0));
+                Flow::Continue
+            }
+            Err(_) => self.fail(reqno, ErrorCode::RFORK_FAILED),
+        }
+    }
+
+    fn start_running(&self, p: Arc<Proc>) {
+        *self.proc.borrow_mut() = Some(p);
+        self.state.set(State::Running);
+    }
+
+    fn handle_running(self: &Rc<Self>, frame: &Frame<'_>) -> Flow {
+        let h = frame.header;
+        match h.typ {
+            MsgType::SYSCALL => {
+                if self.inflight.get() >= self.shared.limits.max_inflight_per_conn {
+                    self.send_error(h.reqno, ErrorCode::TRYAGAIN);
+                    return Flow::Continue;
+                }
+                let args = sp::syscall_args(frame.payload);
+                self.inflight.set(self.inflight.get() + 1);
+                ring::spawn_local(run_syscall(self.clone(), h.reqno, h.u, args));
+                Flow::Continue
+            }
+            MsgType::PREFORK => {
+                if self.in_exec.get() {
+                    return self.fail(h.reqno, ErrorCode::INEXEC);
+                }
+                self.handle_prefork(h.reqno);
+                Flow::Continue
+            }
+            MsgType::HANDSHAKE if HandshakeType(h.u) == HandshakeType::EXEC => {
+                if self.in_exec.get() {
+                    return self.fail(h.reqno, ErrorCode::INEXEC);
+                }
+                self.in_exec.set(true);
+                let name = sp::parse_name(frame.payload).to_vec();
+                ring::spawn_local(run_exec(self.clone(), h.reqno, name));
+                Flow::Continue
+            }
+            MsgType::HANDSHAKE => self.fail(h.reqno, ErrorCode::MALFORMED_REQUEST),
+            _ => {
+                self.send_error(h.reqno, ErrorCode::MALFORMED_REQUEST);
+                Flow::Continue
+            }
+        }
+    }
+
+    fn handle_prefork(&self, reqno: u64) {
+        let Some(parent) = self.proc.borrow().clone() else { return };
+        if !self.shared.forks.has_room(self.id) {
+            self.send_error(reqno, ErrorCode::NOMEM);
+            return;
+        }
+        match self.shared.kernel.prefork(&parent) {
+            Ok(child) => {
+                let cookie = self.shared.forks.insert(self.id, child);
+                self.outbox.push(|o| sp::encode_prefork_resp(o, reqno, &cookie));
+            }
+            Err(_) => self.send_error(reqno, ErrorCode::RFORK_FAILED),
+        }
+    }
+
+    fn send_error(&self, reqno: u64, code: ErrorCode) {
+        self.outbox.push(|o| sp::encode_error(o, reqno, code));
+    }
+
+    /// ERROR frame, then shut the connection down once it is sent.
+    fn fail(&self, reqno: u64, code: ErrorCode) -> Flow {
+        self.send_error(reqno, code);
+        self.close()
+    }
+
+    fn close(&self) -> Flow {
+        self.outbox.close_after_flush();
+        Flow::Stop
+    }
+
+    /// The reader is done: fail pending copies, expire this connection's fork cookies, and
+    /// end the process once no syscall of it is running.
+    fn disconnect(self: &Rc<Self>) {
+        self.state.set(State::Dying);
+        self.reader_done.set(true);
+        self.outbox.kill_unless_closing();
+        self.copies.fail_all();
+        for p in self.shared.forks.expire_owner(self.id) {
+            self.shared.kernel.exit_process(&p);
+        }
+        self.maybe_finish();
+    }
+
+    fn syscall_done(&self) {
+        self.inflight.set(self.inflight.get() - 1);
+        if self.inflight.get() == 0 {
+            if let Some(w) = self.idle_waker.borrow_mut().take() {
+                w.wake();
+            }
+            self.maybe_finish();
+        }
+    }
+
+    fn maybe_finish(&self) {
+        if !self.reader_done.get() || self.inflight.get() > 0 || self.finished.get() {
+            return;
+        }
+        self.finished.set(true);
+        if let Some(p) = self.proc.borrow_mut().take() {
+            self.shared.kernel.exit_process(&p);
+        }
+        CONNS.with(|c| c.borrow_mut().remove(&self.id));
+        self.shared.connection_closed(self.loop_index);
+    }
+
+    async fn wait_idle(&self) {
+        std::future::poll_fn(|cx| {
+            if self.inflight.get() == 0 || self.reader_done.get() {
+                std::task::Poll::Ready(())
+            } else {
+                *self.idle_waker.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+async fn run_syscall(conn: Rc<Conn>, reqno: u64, sysnum: u32, args: [u64; 8]) {
+    let proc = conn.proc.borrow().clone();
+    if let Some(proc) = proc {
+        let mem = SessionMem::new(conn.clone());
+        let outcome = conn.shared.kernel.syscall(&proc, &mem, sysnum, &args).await;
+        let (error, retval) = match outcome.result {
+            Ok(rv) => (0, rv),
+            Err(e) => (i32::from(e.raw()), [0, 0]),
+        };
+        let pos = conn.outbox.push(|o| sp::encode_syscall_resp(o, reqno, error, retval));
+        if let Some(howto) = outcome.halt {
+            // The caller hears of its successful reboot before the server goes away.
+            conn.outbox.wait_sent(pos).await;
+            conn.shared.request_halt(howto);
+        }
+    }
+    conn.syscall_done();
+}
+
+async fn run_exec(conn: Rc<Conn>, reqno: u64, name: Vec<u8>) {
+    conn.wait_idle().await;
+    let proc = conn.proc.borrow().clone();
+    if let (Some(p), false) = (proc, conn.reader_done.get()) {
+        conn.shared.kernel.exec(&p, &name);
+        conn.outbox.push(|o| sp::encode_handshake_resp(o, reqno, 0));
+    }
+    conn.in_exec.set(false);
+}

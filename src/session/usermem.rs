@@ -1,0 +1,65 @@
+//! The kernel's view of a remote process's memory: copy requests over the sp connection.
+//!
+//! COPYIN/COPYINSTR send a request and wait for the matching RESP (sp-protocol.md §6.5);
+//! COPYOUT is sent and not answered (§6.6); RAISE posts a signal (§6.8). Requests larger than
+//! the connection's frame limit could never be answered, so they fail with `EFAULT` up front.
+
+use std::rc::Rc;
+
+use kernel::{Errno, UserMem};
+use sp::MsgType;
+
+use super::copies::CopyKind;
+use super::Conn;
+
+/// Client memory of one connection, as handed to `Kernel::syscall`.
+pub struct SessionMem {
+    conn: Rc<Conn>,
+}
+
+impl SessionMem {
+    pub(super) fn new(conn: Rc<Conn>) -> SessionMem {
+        SessionMem { conn }
+    }
+
+    fn max_copy_len(&self) -> usize {
+        self.conn.shared.limits.max_frame_len - sp::HEADER_LEN
+    }
+
+    async fn request(&self, kind: CopyKind, typ: MsgType, len: usize, addr: u64) -> kernel::Result<Vec<u8>> {
+        if len > self.max_copy_len() || self.conn.outbox.is_dead() {
+            return Err(Errno::EFAULT);
+        }
+        let reqno = self.conn.copies.register(kind)?;
+        self.conn.outbox.push(|o| sp::encode_copyin_req(o, reqno, typ, len as u64, addr));
+        self.conn.copies.wait(reqno).await
+    }
+}
+
+impl UserMem for SessionMem {
+    async fn copyin(&self, addr: u64, len: usize) -> kernel::Result<Vec<u8>> {
+        self.request(CopyKind::In { len }, MsgType::COPYIN, len, addr).await
+    }
+
+    async fn copyinstr(&self, addr: u64, maxlen: usize) -> kernel::Result<Vec<u8>> {
+        self.request(CopyKind::InStr { maxlen }, MsgType::COPYINSTR, maxlen, addr).await
+    }
+
+    async fn copyout(&self, addr: u64, data: &[u8]) -> kernel::Result<()> {
+        if data.len() > self.max_copy_len() {
+            return Err(Errno::EFAULT);
+        }
+        self.conn.outbox.wait_space().await;
+        if self.conn.outbox.is_dead() {
+            return Err(Errno::EFAULT);
+        }
+        let reqno = self.conn.copies.next_reqno();
+        self.conn.outbox.push(|o| sp::encode_copyout_req(o, reqno, addr, data));
+        Ok(())
+    }
+
+    fn raise(&self, signo: u32) {
+        let reqno = self.conn.copies.next_reqno();
+        self.conn.outbox.push(|o| sp::encode_raise(o, reqno, signo));
+    }
+}
