@@ -1,0 +1,226 @@
+//! Test harness: starts the real `rump_server` binary and talks to it.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const SERVER: &str = env!("CARGO_BIN_EXE_rump_server");
+pub const HALT: &str = env!("CARGO_BIN_EXE_rump_halt");
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("rumpt-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A free 127.0.0.1 port (bound and released; the kernel will not hand it out again soon).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A foreground (`-s`) server child with its stdout captured.
+pub struct Server {
+    pub child: Option<Child>,
+    pub url: String,
+    pub sock: Option<PathBuf>,
+    pub stdout: Arc<Mutex<Vec<u8>>>,
+    pub stderr: Arc<Mutex<Vec<u8>>>,
+    pub dir: TempDir,
+}
+
+fn capture(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let b = buf.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            b.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buf
+}
+
+impl Server {
+    /// Starts `rump_server -s <extra> unix://<tmp>/sock` and waits until it accepts.
+    pub fn unix(extra: &[&str]) -> Server {
+        let dir = TempDir::new("srv");
+        let sock = dir.path().join("sock");
+        let url = format!("unix://{}", sock.display());
+        Server::spawn(extra, url, Some(sock), dir)
+    }
+
+    /// Starts `rump_server -s <extra> tcp://127.0.0.1:<free port>/` and waits until it accepts.
+    pub fn tcp(extra: &[&str]) -> Server {
+        let dir = TempDir::new("tcp");
+        let url = format!("tcp://127.0.0.1:{}/", free_port());
+        Server::spawn(extra, url, None, dir)
+    }
+
+    fn spawn(extra: &[&str], url: String, sock: Option<PathBuf>, dir: TempDir) -> Server {
+        let mut child = Command::new(SERVER)
+            .arg("-s")
+            .args(extra)
+            .arg(&url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start rump_server");
+        let stdout = capture(child.stdout.take().unwrap());
+        let stderr = capture(child.stderr.take().unwrap());
+        let s = Server { child: Some(child), url, sock, stdout, stderr, dir };
+        s.wait_accepting();
+        s
+    }
+
+    pub fn wait_accepting(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if client::Client::connect_named(&self.url, "probe").is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server at {} never accepted; stderr: {}", self.url, self.stderr_text());
+    }
+
+    pub fn client(&self) -> client::Client {
+        client::Client::connect_named(&self.url, "test").expect("connect")
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until stdout contains `needle` (or panics after a while).
+    pub fn wait_stdout(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.stdout_text().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("stdout never showed {needle:?}; got {:?}", self.stdout_text());
+    }
+
+    /// Waits for the server to exit (panics after `secs`).
+    pub fn wait_exit(&mut self, secs: u64) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                self.child = None;
+                return st;
+            }
+            if Instant::now() > deadline {
+                panic!("server did not exit; stderr: {}", self.stderr_text());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Runs rump.halt (binary `exe`) with `args` against this server.
+    pub fn halt_with(&self, exe: &Path, args: &[&str]) -> std::process::Output {
+        Command::new(exe).args(args).env("RUMP_SERVER", &self.url).output().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A raw protocol connection for malformed-input tests.
+pub struct Raw {
+    pub s: UnixStream,
+}
+
+impl Raw {
+    /// Connects and reads the banner.
+    pub fn connect(path: &Path) -> (Raw, String) {
+        let mut s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut b = [0u8; 96];
+        let n = s.read(&mut b).unwrap();
+        (Raw { s }, String::from_utf8_lossy(&b[..n]).into_owned())
+    }
+
+    /// Connects, reads the banner and does a GUEST handshake (reqno 1).
+    pub fn guest(path: &Path) -> Raw {
+        let (mut r, _) = Raw::connect(path);
+        let mut out = Vec::new();
+        sp::encode_handshake_req(&mut out, 1, sp::HandshakeType::GUEST, b"raw\0");
+        r.send(&out);
+        let (h, p) = r.read_frame().expect("handshake response");
+        assert_eq!((h.class, h.typ, h.reqno), (sp::Class::RESP, sp::MsgType::HANDSHAKE, 1));
+        assert_eq!(sp::parse_handshake_resp(&p), Some(0));
+        r
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).unwrap();
+    }
+
+    /// Reads one frame; None on EOF (or a reset).
+    pub fn read_frame(&mut self) -> Option<(sp::Header, Vec<u8>)> {
+        let mut h = [0u8; 24];
+        self.s.read_exact(&mut h).ok()?;
+        let h = sp::Header::from_bytes(&h);
+        let mut p = vec![0u8; h.len as usize - 24];
+        self.s.read_exact(&mut p).ok()?;
+        Some((h, p))
+    }
+
+    /// True if the server closed the connection (EOF within the timeout).
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.s.read(&mut b), Ok(0) | Err(_))
+    }
+}
+
+/// NetBSD errno numbers used in assertions.
+pub mod errno {
+    pub const EPERM: i32 = 1;
+    pub const EBADF: i32 = 9;
+    pub const EFAULT: i32 = 14;
+    pub const EINVAL: i32 = 22;
+    pub const ENOSYS: i32 = 78;
+}
