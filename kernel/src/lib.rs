@@ -1,1 +1,34 @@
-//! kernel crate (being written).
+//! The rump kernel in Rust: NetBSD's ABI, processes, descriptors and system calls.
+//!
+//! A client connection is a [`Proc`]; the sp session calls [`Kernel::syscall`] with NetBSD
+//! syscall numbers and reaches the client's memory through [`UserMem`]. The kernel reaches the
+//! host only through [`Host`]. This crate never names io_uring, sockets or the sp protocol.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod abi;
+pub mod copy;
+mod errno;
+pub mod file;
+mod host;
+mod kern;
+pub mod proc;
+pub mod sys;
+mod usermem;
+
+#[cfg(test)]
+mod testutil;
+
+pub use errno::{Errno, Result};
+pub use host::{Host, StdHost};
+pub use kern::{BootConfig, Kernel};
+pub use proc::Proc;
+pub use sys::SyscallOutcome;
+pub use usermem::UserMem;
+
+/// `kern.ostype`.
+pub const OSTYPE: &str = "NetBSD";
+/// `kern.osrelease`.
+pub const OSRELEASE: &str = "10.1";
+/// `hw.machine`.
+pub const MACHINE: &str = "amd64";

@@ -1,0 +1,19 @@
+//! NetBSD/amd64 ABI: constants, syscall numbers and structure encoders (netbsd-abi.md).
+//!
+//! Everything a client sees in bytes or numbers lives here, so that syscall code reads in
+//! NetBSD's terms and never passes client values to the host.
+
+mod fcntl;
+mod ioctl;
+mod limits;
+mod reboot;
+mod stat;
+pub mod sysnum;
+mod time;
+
+pub use fcntl::*;
+pub use ioctl::*;
+pub use limits::*;
+pub use reboot::*;
+pub use stat::*;
+pub use time::*;

@@ -1,0 +1,89 @@
+//! copyin/copyinstr/copyout with NetBSD's local rules (sys/rump/librump/rumpkern/rumpcopy.c).
+//!
+//! A NULL user address with a non-zero length fails with `EFAULT` without a request; a zero
+//! length asks nothing and succeeds. Answers of the wrong size are `EFAULT`.
+
+use crate::{Errno, Result, UserMem};
+
+/// `copyin(uaddr, len)` — exactly `len` bytes of client memory.
+pub async fn copyin<M: UserMem>(mem: &M, addr: u64, len: usize) -> Result<Vec<u8>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if addr == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let data = mem.copyin(addr, len).await?;
+    if data.len() != len {
+        return Err(Errno::EFAULT);
+    }
+    Ok(data)
+}
+
+/// `copyinstr(uaddr, maxlen)` — a NUL-terminated string of at most `maxlen` bytes including
+/// the NUL, returned without it. No NUL within `maxlen` → `ENAMETOOLONG`; `maxlen` 0 → empty.
+pub async fn copyinstr<M: UserMem>(mem: &M, addr: u64, maxlen: usize) -> Result<Vec<u8>> {
+    if maxlen == 0 {
+        return Ok(Vec::new());
+    }
+    if addr == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let mut data = mem.copyinstr(addr, maxlen).await?;
+    if data.len() > maxlen {
+        return Err(Errno::EFAULT);
+    }
+    match data.iter().position(|&b| b == 0) {
+        Some(nul) => {
+            data.truncate(nul);
+            Ok(data)
+        }
+        None => Err(Errno::ENAMETOOLONG),
+    }
+}
+
+/// `copyout(kaddr, uaddr, len)` — writes `data` to the client.
+pub async fn copyout<M: UserMem>(mem: &M, addr: u64, data: &[u8]) -> Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    if addr == 0 {
+        return Err(Errno::EFAULT);
+    }
+    mem.copyout(addr, data).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{block_on, TestMem};
+
+    #[test]
+    fn null_and_empty_ask_nothing() {
+        let mem = TestMem::new();
+        assert_eq!(block_on(copyin(&mem, 0, 4)), Err(Errno::EFAULT));
+        assert_eq!(block_on(copyin(&mem, 0x1000, 0)), Ok(vec![]));
+        assert_eq!(block_on(copyout(&mem, 0, b"x")), Err(Errno::EFAULT));
+        assert_eq!(block_on(copyout(&mem, 0x1000, b"")), Ok(()));
+        assert_eq!(block_on(copyinstr(&mem, 0, 10)), Err(Errno::EFAULT));
+        assert_eq!(block_on(copyinstr(&mem, 0x1000, 0)), Ok(vec![]));
+        assert!(mem.requests().is_empty());
+    }
+
+    #[test]
+    fn strings_need_their_nul() {
+        let mem = TestMem::new();
+        mem.map(0x1000, b"hello\0world");
+        assert_eq!(
+            block_on(copyinstr(&mem, 0x1000, 100)),
+            Ok(b"hello".to_vec())
+        );
+        assert_eq!(block_on(copyinstr(&mem, 0x1000, 6)), Ok(b"hello".to_vec()));
+        assert_eq!(
+            block_on(copyinstr(&mem, 0x1000, 5)),
+            Err(Errno::ENAMETOOLONG)
+        );
+        assert_eq!(block_on(copyin(&mem, 0x1006, 5)), Ok(b"world".to_vec()));
+        assert_eq!(block_on(copyin(&mem, 0x1006, 6)), Err(Errno::EFAULT));
+    }
+}

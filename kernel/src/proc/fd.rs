@@ -1,0 +1,183 @@
+//! The per-process descriptor table (`filedesc_t`, kern_descrip.c).
+//!
+//! Bounded by the process's `RLIMIT_NOFILE` soft limit ([`OPEN_MAX`]). Files leaving the table
+//! are handed back to the caller so that their last reference drops outside the lock.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::abi::OPEN_MAX;
+use crate::file::File;
+use crate::{Errno, Result};
+
+/// One open descriptor.
+#[derive(Clone)]
+struct Slot {
+    file: Arc<File>,
+    cloexec: bool,
+}
+
+/// A descriptor table.
+pub struct FdTable {
+    slots: Mutex<Vec<Option<Slot>>>,
+}
+
+/// Files removed from a table; dropping this closes them (outside the table lock).
+pub type Closed = Vec<Arc<File>>;
+
+impl FdTable {
+    /// An empty table.
+    pub fn new() -> FdTable {
+        FdTable {
+            slots: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Option<Slot>>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The descriptor limit (`RLIMIT_NOFILE` soft limit).
+    pub fn limit(&self) -> usize {
+        OPEN_MAX
+    }
+
+    /// `fd_getfile`: the file open on `fd`, or `EBADF`.
+    pub fn get(&self, fd: i32) -> Result<Arc<File>> {
+        let slots = self.lock();
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        match slots.get(i) {
+            Some(Some(s)) => Ok(s.file.clone()),
+            _ => Err(Errno::EBADF),
+        }
+    }
+
+    /// `fd_dup`/`fd_allocfile`: installs `file` on the lowest free descriptor ≥ `min`;
+    /// `EMFILE` when none is free below the limit.
+    pub fn alloc(&self, file: Arc<File>, min: usize, cloexec: bool) -> Result<i32> {
+        let mut slots = self.lock();
+        let limit = self.limit();
+        let fd = (min..limit)
+            .find(|&i| slots.get(i).map_or(true, Option::is_none))
+            .ok_or(Errno::EMFILE)?;
+        if slots.len() <= fd {
+            slots.resize(fd + 1, None);
+        }
+        slots[fd] = Some(Slot { file, cloexec });
+        Ok(fd as i32)
+    }
+
+    /// `fd_dup2`: installs `file` on `to` (below the limit), closing what was there.
+    pub fn install(&self, file: Arc<File>, to: usize, cloexec: bool) -> Result<Option<Arc<File>>> {
+        let mut slots = self.lock();
+        if to >= self.limit() {
+            return Err(Errno::EBADF);
+        }
+        if slots.len() <= to {
+            slots.resize(to + 1, None);
+        }
+        let old = slots[to].replace(Slot { file, cloexec });
+        Ok(old.map(|s| s.file))
+    }
+
+    /// `fd_close`: removes `fd`; `EBADF` if it is not open.
+    pub fn close(&self, fd: i32) -> Result<Arc<File>> {
+        let mut slots = self.lock();
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let slot = slots
+            .get_mut(i)
+            .and_then(Option::take)
+            .ok_or(Errno::EBADF)?;
+        trim(&mut slots);
+        Ok(slot.file)
+    }
+
+    /// The close-on-exec flag of `fd`.
+    pub fn cloexec(&self, fd: i32) -> Result<bool> {
+        let slots = self.lock();
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        match slots.get(i) {
+            Some(Some(s)) => Ok(s.cloexec),
+            _ => Err(Errno::EBADF),
+        }
+    }
+
+    /// `fd_set_exclose`.
+    pub fn set_cloexec(&self, fd: i32, on: bool) -> Result<()> {
+        let mut slots = self.lock();
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        match slots.get_mut(i) {
+            Some(Some(s)) => {
+                s.cloexec = on;
+                Ok(())
+            }
+            _ => Err(Errno::EBADF),
+        }
+    }
+
+    /// `fd_lastfile`: the highest open descriptor, −1 if none.
+    pub fn last(&self) -> i32 {
+        let slots = self.lock();
+        slots
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(-1, |i| i as i32)
+    }
+
+    /// Number of open descriptors.
+    pub fn count(&self) -> usize {
+        self.lock().iter().filter(|s| s.is_some()).count()
+    }
+
+    /// Removes every descriptor ≥ `from` (`F_CLOSEM`).
+    pub fn close_from(&self, from: usize) -> Closed {
+        let mut slots = self.lock();
+        let closed = slots
+            .iter_mut()
+            .skip(from)
+            .filter_map(Option::take)
+            .map(|s| s.file);
+        let closed: Closed = closed.collect();
+        trim(&mut slots);
+        closed
+    }
+
+    /// Removes every close-on-exec descriptor (`fd_closeexec`).
+    pub fn close_on_exec(&self) -> Closed {
+        let mut slots = self.lock();
+        let mut closed = Vec::new();
+        for slot in slots.iter_mut() {
+            if slot.as_ref().is_some_and(|s| s.cloexec) {
+                closed.extend(slot.take().map(|s| s.file));
+            }
+        }
+        trim(&mut slots);
+        closed
+    }
+
+    /// `fd_copy`: a new table referring to the same open files (fork).
+    pub fn copy(&self) -> FdTable {
+        FdTable {
+            slots: Mutex::new(self.lock().clone()),
+        }
+    }
+
+    /// Moves every descriptor into a new table, leaving this one empty.
+    pub fn take(&self) -> FdTable {
+        FdTable {
+            slots: Mutex::new(std::mem::take(&mut *self.lock())),
+        }
+    }
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        FdTable::new()
+    }
+}
+
+/// Drops trailing empty slots, keeping the vector as short as the highest open descriptor.
+fn trim(slots: &mut Vec<Option<Slot>>) {
+    while slots.last().is_some_and(Option::is_none) {
+        slots.pop();
+    }
+}

@@ -1,0 +1,146 @@
+//! Processes (`struct proc`): pid, parent, credentials, umask, command name, descriptors.
+
+mod fd;
+mod pid;
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use crate::abi::MAXCOMLEN;
+
+pub use fd::{Closed, FdTable};
+pub use pid::{PidTable, FIRST_PID};
+
+/// Pid of init, the parent of every client process.
+pub const INIT_PID: i32 = 1;
+
+/// Credentials (`kauth_cred_t`, the parts in use).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cred {
+    /// Real user id.
+    pub uid: u32,
+    /// Effective user id.
+    pub euid: u32,
+    /// Real group id.
+    pub gid: u32,
+    /// Effective group id.
+    pub egid: u32,
+}
+
+/// A process of the rump kernel; one per client connection (plus prepared fork children).
+pub struct Proc {
+    pid: i32,
+    ppid: AtomicI32,
+    comm: Mutex<Vec<u8>>,
+    cred: Cred,
+    umask: AtomicU32,
+    /// Set when `PK_SUGID` would be: credentials changed (never, so far).
+    sugid: AtomicBool,
+    exited: AtomicBool,
+    /// The descriptor table.
+    pub(crate) fd: FdTable,
+}
+
+impl Proc {
+    pub(crate) fn new(
+        pid: i32,
+        ppid: i32,
+        comm: &[u8],
+        cred: Cred,
+        umask: u32,
+        fd: FdTable,
+    ) -> Proc {
+        Proc {
+            pid,
+            ppid: AtomicI32::new(ppid),
+            comm: Mutex::new(comm_name(comm)),
+            cred,
+            umask: AtomicU32::new(umask),
+            sugid: AtomicBool::new(false),
+            exited: AtomicBool::new(false),
+            fd,
+        }
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Parent process id.
+    pub fn ppid(&self) -> i32 {
+        self.ppid.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_ppid(&self, ppid: i32) {
+        self.ppid.store(ppid, Ordering::Relaxed);
+    }
+
+    /// Command name (`p_comm`), at most `MAXCOMLEN` bytes.
+    pub fn comm(&self) -> Vec<u8> {
+        self.comm.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_comm(&self, name: &[u8]) {
+        *self.comm.lock().unwrap_or_else(|e| e.into_inner()) = comm_name(name);
+    }
+
+    /// Number of open descriptors.
+    pub fn fd_count(&self) -> usize {
+        self.fd.count()
+    }
+
+    /// Credentials.
+    pub fn cred(&self) -> Cred {
+        self.cred
+    }
+
+    /// The file creation mask.
+    pub fn umask(&self) -> u32 {
+        self.umask.load(Ordering::Relaxed)
+    }
+
+    /// Sets the file creation mask; returns the old one.
+    pub(crate) fn swap_umask(&self, mask: u32) -> u32 {
+        self.umask.swap(mask, Ordering::Relaxed)
+    }
+
+    /// Whether the process changed credentials (`PK_SUGID`).
+    pub fn sugid(&self) -> bool {
+        self.sugid.load(Ordering::Relaxed)
+    }
+
+    /// Marks the process exited; true for the first caller only.
+    pub(crate) fn mark_exited(&self) -> bool {
+        !self.exited.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for Proc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proc")
+            .field("pid", &self.pid)
+            .field("ppid", &self.ppid())
+            .field("comm", &String::from_utf8_lossy(&self.comm()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Name used when a client sends an empty program name.
+pub const NONAME: &[u8] = b"???";
+
+/// `strlcpy(p_comm, name, MAXCOMLEN + 1)`: up to the first NUL, at most 16 bytes.
+fn comm_name(name: &[u8]) -> Vec<u8> {
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    let name = &name[..end.min(MAXCOMLEN)];
+    if name.is_empty() {
+        NONAME.to_vec()
+    } else {
+        name.to_vec()
+    }
+}

@@ -1,0 +1,114 @@
+//! System calls: argument decoding and the dispatch table by NetBSD number.
+//!
+//! One file per syscall family, as NetBSD's `sys_*.c`/`kern_*.c`. Each syscall is an async fn
+//! taking a [`Ctx`] and its [`Args`]; dispatch is a `match` on the number, so a simple call
+//! allocates nothing. Adding a syscall = one fn in its family file + one arm here.
+
+mod descrip;
+mod ioctl;
+mod proc;
+mod reboot;
+mod rw;
+mod time;
+
+use std::sync::Arc;
+
+use crate::abi::sysnum::*;
+use crate::{Errno, Kernel, Proc, Result, UserMem};
+
+/// What a syscall returns: `retval[0]`, `retval[1]`.
+pub type SysResult = Result<[i64; 2]>;
+
+/// The outcome of one syscall, for the session to answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallOutcome {
+    /// The two return values, or the NetBSD errno.
+    pub result: Result<[i64; 2]>,
+    /// `Some(howto)` only for a successful reboot: the server answers the caller, then halts.
+    pub halt: Option<u32>,
+}
+
+/// The raw argument slots of a syscall (sp-protocol.md §6.3); missing slots are zero.
+#[derive(Clone, Copy)]
+pub struct Args<'a>(pub &'a [u64; 8]);
+
+impl Args<'_> {
+    /// An `int` argument: the low 32 bits, signed.
+    pub fn int(&self, i: usize) -> i32 {
+        self.0[i] as u32 as i32
+    }
+
+    /// An unsigned 32-bit argument (`u_int`, `mode_t`, `uid_t`).
+    pub fn uint(&self, i: usize) -> u32 {
+        self.0[i] as u32
+    }
+
+    /// A pointer, `size_t` or `u_long` argument: the whole slot.
+    pub fn word(&self, i: usize) -> u64 {
+        self.0[i]
+    }
+
+    /// An `off_t`/`long` argument.
+    pub fn long(&self, i: usize) -> i64 {
+        self.0[i] as i64
+    }
+}
+
+/// The context a syscall runs in: the kernel, the calling process and its memory.
+pub struct Ctx<'a, M> {
+    /// The kernel.
+    pub k: &'a Kernel,
+    /// The calling process.
+    pub p: &'a Arc<Proc>,
+    /// The caller's memory.
+    pub mem: &'a M,
+}
+
+/// `retval = [v, 0]`.
+pub(crate) fn ret(v: i64) -> SysResult {
+    Ok([v, 0])
+}
+
+/// Runs syscall `nr`.
+#[allow(non_upper_case_globals)] // NetBSD's `SYS_*` names
+pub(crate) async fn dispatch<M: UserMem>(
+    k: &Kernel,
+    p: &Arc<Proc>,
+    mem: &M,
+    nr: u32,
+    args: &[u64; 8],
+) -> SyscallOutcome {
+    let c = Ctx { k, p, mem };
+    let a = Args(args);
+    let result = match nr {
+        SYS_read => rw::read(&c, a).await,
+        SYS_write => rw::write(&c, a).await,
+        SYS_close => descrip::close(&c, a),
+        SYS_getpid => proc::getpid(&c),
+        SYS_getuid => proc::getuid(&c),
+        SYS_geteuid => proc::geteuid(&c),
+        SYS_getppid => proc::getppid(&c),
+        SYS_dup => descrip::dup(&c, a),
+        SYS_getegid => proc::getegid(&c),
+        SYS_getgid => proc::getgid(&c),
+        SYS_ioctl => ioctl::ioctl(&c, a).await,
+        SYS_umask => proc::umask(&c, a),
+        SYS_dup2 => descrip::dup2(&c, a),
+        SYS_fcntl => descrip::fcntl(&c, a).await,
+        SYS_readv => rw::readv(&c, a).await,
+        SYS_writev => rw::writev(&c, a).await,
+        SYS_reboot => {
+            let result = reboot::reboot(&c, a).await;
+            let halt = result.is_ok().then(|| a.uint(0));
+            return SyscallOutcome { result, halt };
+        }
+        SYS_issetugid => proc::issetugid(&c),
+        SYS___gettimeofday50 => time::gettimeofday(&c, a).await,
+        SYS___clock_gettime50 => time::clock_gettime(&c, a).await,
+        SYS___fstat50 => descrip::fstat(&c, a).await,
+        SYS_dup3 => descrip::dup3_compat(&c, a),
+        SYS___dup3100 => descrip::dup3(&c, a),
+        _ => Err(Errno::ENOSYS),
+    };
+    SyscallOutcome { result, halt: None }
+}
