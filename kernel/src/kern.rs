@@ -65,7 +65,7 @@ impl Kernel {
 
     /// Time since boot (`nanouptime`), the kernel's `CLOCK_MONOTONIC`.
     pub fn uptime(&self) -> Timespec {
-        Timespec::from_pair(self.host.clock_monotonic()).sub(self.boot_mono)
+        Timespec::from_pair(self.host.clock_monotonic()).since(self.boot_mono)
     }
 
     fn procs(&self) -> MutexGuard<'_, PidTable> {

@@ -170,3 +170,68 @@ impl Host for TestHost {
         buf.fill(0xa5);
     }
 }
+
+/// A booted kernel on a [`TestHost`], and one guest process.
+pub struct Fixture {
+    /// The kernel.
+    pub k: Arc<crate::Kernel>,
+    /// Its host.
+    pub host: Arc<TestHost>,
+    /// A guest process ("test").
+    pub p: Arc<crate::Proc>,
+    /// The guest's memory.
+    pub mem: TestMem,
+}
+
+impl Fixture {
+    /// Boots and spawns one guest.
+    pub fn new() -> Fixture {
+        let host = Arc::new(TestHost::default());
+        let cfg = crate::BootConfig {
+            ncpu: 1,
+            verbose: false,
+            hostname: "rump-00001.t".into(),
+        };
+        let k = crate::Kernel::boot(cfg, host.clone()).expect("boot");
+        let p = k.spawn_guest(b"test").expect("spawn");
+        Fixture {
+            k,
+            host,
+            p,
+            mem: TestMem::new(),
+        }
+    }
+
+    /// Runs syscall `nr` with the given leading argument slots (the rest zero).
+    pub fn sys(&self, nr: u32, args: &[u64]) -> crate::SyscallOutcome {
+        let mut slots = [0u64; 8];
+        slots[..args.len()].copy_from_slice(args);
+        block_on(self.k.syscall(&self.p, &self.mem, nr, &slots))
+    }
+
+    /// Runs syscall `nr` and returns its result.
+    pub fn call(&self, nr: u32, args: &[u64]) -> Result<[i64; 2]> {
+        self.sys(nr, args).result
+    }
+
+    /// Runs syscall `nr` and returns `retval[0]`, panicking on an error.
+    pub fn ok(&self, nr: u32, args: &[u64]) -> i64 {
+        match self.call(nr, args) {
+            Ok(rv) => rv[0],
+            Err(e) => panic!("syscall {nr} failed: {e:?}"),
+        }
+    }
+
+    /// Runs syscall `nr` and returns its errno, panicking on success.
+    pub fn err(&self, nr: u32, args: &[u64]) -> Errno {
+        match self.call(nr, args) {
+            Ok(rv) => panic!("syscall {nr} succeeded: {rv:?}"),
+            Err(e) => e,
+        }
+    }
+}
+
+/// An `int` argument as the client puts it in a slot (low 4 bytes, upper zero).
+pub fn int(v: i32) -> u64 {
+    u64::from(v as u32)
+}

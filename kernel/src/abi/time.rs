@@ -33,7 +33,7 @@ impl Timespec {
     }
 
     /// `self - other`, normalised (nanoseconds in 0..1e9).
-    pub fn sub(self, other: Timespec) -> Timespec {
+    pub fn since(self, other: Timespec) -> Timespec {
         let mut sec = self.sec.wrapping_sub(other.sec);
         let mut nsec = self.nsec - other.nsec;
         if nsec < 0 {

@@ -57,6 +57,11 @@ impl PidTable {
         self.live.len()
     }
 
+    /// Whether no process is live.
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
     /// Live processes, for re-parenting.
     pub fn procs(&self) -> impl Iterator<Item = Arc<Proc>> + '_ {
         self.live.values().filter_map(Weak::upgrade)

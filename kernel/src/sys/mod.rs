@@ -112,3 +112,35 @@ pub(crate) async fn dispatch<M: UserMem>(
     };
     SyscallOutcome { result, halt: None }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Fixture;
+
+    #[test]
+    fn unknown_and_out_of_range_numbers_are_enosys() {
+        let f = Fixture::new();
+        for nr in [0, 1, 2, 37, 59, 511, 512, 1000, u32::MAX] {
+            assert_eq!(f.sys(nr, &[1, 2, 3]).result, Err(Errno::ENOSYS), "{nr}");
+            assert_eq!(f.sys(nr, &[]).halt, None);
+        }
+        assert!(f.mem.requests().is_empty());
+    }
+
+    #[test]
+    fn short_argument_blocks_read_as_zero() {
+        let f = Fixture::new();
+        // close() with no payload is close(0); a second time fd 0 is gone.
+        assert_eq!(f.call(SYS_close, &[]), Ok([0, 0]));
+        assert_eq!(f.call(SYS_close, &[]), Err(Errno::EBADF));
+        assert_eq!(f.p.fd_count(), 2);
+    }
+
+    #[test]
+    fn int_slots_use_the_low_half_only() {
+        let f = Fixture::new();
+        // fd 1 with garbage in the upper half of the slot is still fd 1.
+        assert_eq!(f.call(SYS_dup, &[0xdead_beef_0000_0001]), Ok([3, 0]));
+    }
+}

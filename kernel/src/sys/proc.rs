@@ -44,3 +44,34 @@ pub fn issetugid<M>(c: &Ctx<'_, M>) -> SysResult {
 pub fn umask<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     ret(i64::from(c.p.swap_umask(a.uint(0) & ALLPERMS)))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::abi::sysnum::*;
+    use crate::testutil::Fixture;
+
+    #[test]
+    fn ids_and_second_retvals() {
+        let f = Fixture::new();
+        assert_eq!(f.call(SYS_getpid, &[]), Ok([2, 1]));
+        assert_eq!(f.call(SYS_getppid, &[]), Ok([1, 0]));
+        assert_eq!(f.call(SYS_getuid, &[]), Ok([0, 0]));
+        assert_eq!(f.call(SYS_geteuid, &[]), Ok([0, 0]));
+        assert_eq!(f.call(SYS_getgid, &[]), Ok([0, 0]));
+        assert_eq!(f.call(SYS_getegid, &[]), Ok([0, 0]));
+        assert_eq!(f.call(SYS_issetugid, &[]), Ok([0, 0]));
+        let q = f.k.spawn_guest(b"other").unwrap();
+        let mem = crate::testutil::TestMem::new();
+        let out = crate::testutil::block_on(f.k.syscall(&q, &mem, SYS_getpid, &[0; 8]));
+        assert_eq!(out.result, Ok([3, 1]));
+    }
+
+    #[test]
+    fn umask_returns_old_and_keeps_allperms() {
+        let f = Fixture::new();
+        assert_eq!(f.ok(SYS_umask, &[0o077]), 0o022);
+        assert_eq!(f.ok(SYS_umask, &[0o177777]), 0o077);
+        assert_eq!(f.ok(SYS_umask, &[0]), 0o7777);
+        assert_eq!(f.p.umask(), 0);
+    }
+}

@@ -15,3 +15,42 @@ pub async fn reboot<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     c.k.shutdown(howto);
     ret(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::abi::sysnum::SYS_reboot;
+    use crate::abi::{RB_HALT, RB_NOSYNC, RB_STRING};
+    use crate::testutil::{Fixture, Req};
+
+    #[test]
+    fn reboot_halts_once_and_prints() {
+        let f = Fixture::new();
+        let out = f.sys(SYS_reboot, &[u64::from(RB_HALT | RB_NOSYNC), 0]);
+        assert_eq!(out.result, Ok([0, 0]));
+        assert_eq!(out.halt, Some(RB_HALT | RB_NOSYNC));
+        assert!(f.k.halting());
+        assert_eq!(f.host.console(), b"rump kernel halting...\n");
+        assert!(f.mem.requests().is_empty());
+        assert_eq!(f.sys(SYS_reboot, &[0, 0]).halt, Some(0));
+        assert_eq!(f.host.console(), b"rump kernel halting...\n");
+    }
+
+    #[test]
+    fn rb_string_fetches_128_bytes_and_ignores_failures() {
+        let f = Fixture::new();
+        f.mem.map(0x1000, b"netbsd -s\0");
+        let out = f.sys(SYS_reboot, &[u64::from(RB_STRING), 0x1000]);
+        assert_eq!(out.halt, Some(RB_STRING));
+        assert_eq!(f.mem.requests(), vec![Req::InStr(0x1000, 128)]);
+        let g = Fixture::new();
+        assert_eq!(
+            g.sys(SYS_reboot, &[u64::from(RB_STRING), 0]).halt,
+            Some(RB_STRING)
+        );
+        assert_eq!(
+            g.sys(SYS_reboot, &[u64::from(RB_STRING), 0x5000]).result,
+            Ok([0, 0])
+        );
+        assert_eq!(g.mem.requests(), vec![Req::InStr(0x5000, 128)]);
+    }
+}

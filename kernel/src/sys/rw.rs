@@ -103,3 +103,101 @@ fn finish<M: UserMem>(c: &Ctx<'_, M>, fp: &File, done: u64, res: Result<(), Errn
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::abi::sysnum::*;
+    use crate::testutil::{int, Fixture, Req};
+    use crate::Errno;
+
+    fn iovecs(list: &[(u64, u64)]) -> Vec<u8> {
+        list.iter()
+            .flat_map(|(b, l)| [b.to_le_bytes(), l.to_le_bytes()].concat())
+            .collect()
+    }
+
+    #[test]
+    fn write_goes_to_the_console() {
+        let f = Fixture::new();
+        f.mem.map(0x1000, b"hi there");
+        assert_eq!(f.ok(SYS_write, &[1, 0x1000, 2]), 2);
+        assert_eq!(f.ok(SYS_write, &[2, 0x1002, 6]), 6);
+        assert_eq!(f.host.console(), b"hi there");
+        assert_eq!(
+            f.mem.requests(),
+            vec![Req::In(0x1000, 2), Req::In(0x1002, 6)]
+        );
+    }
+
+    #[test]
+    fn write_rules_null_empty_and_limits() {
+        let f = Fixture::new();
+        assert_eq!(f.ok(SYS_write, &[1, 0x1000, 0]), 0);
+        assert_eq!(f.err(SYS_write, &[1, 0, 5]), Errno::EFAULT);
+        assert_eq!(f.err(SYS_write, &[1, 0x1000, 1 << 63]), Errno::EINVAL);
+        assert_eq!(f.err(SYS_write, &[7, 0x1000, 1]), Errno::EBADF);
+        assert_eq!(f.err(SYS_write, &[int(-1), 0x1000, 1]), Errno::EBADF);
+        assert!(f.mem.requests().is_empty());
+    }
+
+    #[test]
+    fn large_writes_are_copied_in_bounded_chunks() {
+        let f = Fixture::new();
+        let data: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        f.mem.map(0x10000, &data);
+        assert_eq!(f.ok(SYS_write, &[1, 0x10000, data.len() as u64]), 200_000);
+        assert_eq!(f.host.console(), data);
+        let reqs = f.mem.requests();
+        assert_eq!(reqs.len(), 4);
+        assert!(reqs
+            .iter()
+            .all(|r| matches!(r, Req::In(_, n) if *n <= 65536)));
+    }
+
+    #[test]
+    fn console_is_not_readable() {
+        let f = Fixture::new();
+        f.mem.map_zero(0x1000, 16);
+        assert_eq!(f.err(SYS_read, &[0, 0x1000, 16]), Errno::EBADF);
+        assert_eq!(f.err(SYS_read, &[9, 0x1000, 16]), Errno::EBADF);
+        f.mem.map(0x2000, &iovecs(&[(0x1000, 4)]));
+        assert_eq!(f.err(SYS_readv, &[0, 0x2000, 1]), Errno::EBADF);
+        assert!(f.mem.requests().is_empty());
+    }
+
+    #[test]
+    fn writev_gathers() {
+        let f = Fixture::new();
+        f.mem.map(0x1000, b"abcdef");
+        f.mem
+            .map(0x2000, &iovecs(&[(0x1003, 3), (0, 0), (0x1000, 3)]));
+        assert_eq!(f.ok(SYS_writev, &[1, 0x2000, 3]), 6);
+        assert_eq!(f.host.console(), b"defabc");
+        assert_eq!(f.mem.requests()[0], Req::In(0x2000, 48));
+    }
+
+    #[test]
+    fn writev_iovec_errors() {
+        let f = Fixture::new();
+        assert_eq!(f.err(SYS_writev, &[1, 0x2000, 0]), Errno::EINVAL);
+        assert_eq!(f.err(SYS_writev, &[9, 0x2000, 0]), Errno::EINVAL);
+        assert_eq!(f.err(SYS_writev, &[9, 0x2000, 1]), Errno::EBADF);
+        assert_eq!(f.err(SYS_writev, &[1, 0x2000, 1025]), Errno::EINVAL);
+        assert_eq!(f.err(SYS_writev, &[1, 0x2000, int(-1)]), Errno::EINVAL);
+        assert_eq!(f.err(SYS_writev, &[1, 0, 1]), Errno::EFAULT);
+        assert!(f.mem.requests().is_empty());
+        f.mem
+            .map(0x2000, &iovecs(&[(0x1000, 1 << 62), (0x1000, 1 << 62)]));
+        assert_eq!(f.err(SYS_writev, &[1, 0x2000, 2]), Errno::EINVAL);
+        f.mem.map(0x3000, &iovecs(&[(0x1000, u64::MAX)]));
+        assert_eq!(f.err(SYS_writev, &[1, 0x3000, 1]), Errno::EINVAL);
+        assert!(f.host.console().is_empty());
+        let mut big = vec![];
+        for _ in 0..1024 {
+            big.extend(iovecs(&[(0x9000, 1)]));
+        }
+        f.mem.map(0x9000, b"z");
+        f.mem.map(0x100000, &big);
+        assert_eq!(f.ok(SYS_writev, &[1, 0x100000, 1024]), 1024);
+    }
+}
