@@ -202,3 +202,190 @@ pub async fn fstat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     copy::copyout(c.mem, a.word(1), &st.encode()).await?;
     ret(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::abi::sysnum::*;
+    use crate::abi::*;
+    use crate::testutil::{int, Fixture, Req};
+    use crate::Errno;
+
+    fn fcntl(f: &Fixture, fd: i32, cmd: i32, arg: u64) -> crate::Result<[i64; 2]> {
+        f.call(SYS_fcntl, &[int(fd), int(cmd), arg])
+    }
+
+    #[test]
+    fn close_and_dup_take_the_lowest_free() {
+        let f = Fixture::new();
+        assert_eq!(f.ok(SYS_close, &[1]), 0);
+        assert_eq!(f.err(SYS_close, &[1]), Errno::EBADF);
+        assert_eq!(f.err(SYS_close, &[int(-1)]), Errno::EBADF);
+        assert_eq!(f.ok(SYS_dup, &[2]), 1);
+        assert_eq!(f.ok(SYS_dup, &[2]), 3);
+        assert_eq!(f.err(SYS_dup, &[50]), Errno::EBADF);
+        assert_eq!(f.p.fd_count(), 4);
+    }
+
+    #[test]
+    fn dup2_limits() {
+        let f = Fixture::new();
+        assert_eq!(f.ok(SYS_dup2, &[1, 127]), 127);
+        assert_eq!(f.err(SYS_dup2, &[1, 128]), Errno::EBADF);
+        assert_eq!(f.err(SYS_dup2, &[1, int(-1)]), Errno::EBADF);
+        assert_eq!(f.err(SYS_dup2, &[9, 5]), Errno::EBADF);
+        assert_eq!(f.ok(SYS_dup2, &[1, 1]), 1);
+        assert_eq!(f.ok(SYS_dup2, &[0, 127]), 127);
+        assert_eq!(f.p.fd_count(), 4);
+        assert_eq!(fcntl(&f, 0, F_MAXFD, 0), Ok([127, 0]));
+    }
+
+    #[test]
+    fn dup3_both_numbers() {
+        let f = Fixture::new();
+        assert_eq!(f.ok(SYS_dup3, &[1, 1, 0]), 1);
+        assert_eq!(f.err(SYS___dup3100, &[1, 1, 0]), Errno::EINVAL);
+        assert_eq!(f.err(SYS___dup3100, &[1, 5, 0x8]), Errno::EINVAL);
+        assert_eq!(f.err(SYS_dup3, &[1, 5, u64::from(O_APPEND)]), Errno::EINVAL);
+        assert_eq!(f.err(SYS___dup3100, &[1, 128, 0]), Errno::EBADF);
+        let cloexec = u64::from(O_CLOEXEC);
+        assert_eq!(f.ok(SYS___dup3100, &[1, 5, cloexec]), 5);
+        assert_eq!(fcntl(&f, 5, F_GETFD, 0), Ok([1, 0]));
+        assert_eq!(fcntl(&f, 1, F_GETFD, 0), Ok([0, 0]));
+        assert_eq!(f.ok(SYS_dup3, &[1, 6, u64::from(O_NOSIGPIPE)]), 6);
+        // The flag lands on the shared open file.
+        assert_eq!(fcntl(&f, 1, F_GETNOSIGPIPE, 0), Ok([1, 0]));
+    }
+
+    #[test]
+    fn fcntl_dupfd_and_descriptor_flags() {
+        let f = Fixture::new();
+        assert_eq!(fcntl(&f, 1, F_DUPFD, 10), Ok([10, 0]));
+        assert_eq!(fcntl(&f, 1, F_DUPFD, 10), Ok([11, 0]));
+        assert_eq!(fcntl(&f, 1, F_DUPFD, 128), Err(Errno::EINVAL));
+        assert_eq!(fcntl(&f, 1, F_DUPFD, int(-1)), Err(Errno::EINVAL));
+        assert_eq!(fcntl(&f, 9, F_DUPFD, 0), Err(Errno::EBADF));
+        assert_eq!(fcntl(&f, 1, F_DUPFD_CLOEXEC, 0), Ok([3, 0]));
+        assert_eq!(fcntl(&f, 3, F_GETFD, 0), Ok([1, 0]));
+        assert_eq!(fcntl(&f, 3, F_SETFD, 0), Ok([0, 0]));
+        assert_eq!(fcntl(&f, 3, F_GETFD, 0), Ok([0, 0]));
+        assert_eq!(fcntl(&f, 3, F_SETFD, 3), Ok([0, 0]));
+        assert_eq!(fcntl(&f, 3, F_GETFD, 0), Ok([1, 0]));
+        assert_eq!(fcntl(&f, 9, F_SETFD, 1), Err(Errno::EBADF));
+    }
+
+    #[test]
+    fn fcntl_status_flags() {
+        let f = Fixture::new();
+        assert_eq!(fcntl(&f, 1, F_GETFL, 0), Ok([i64::from(O_WRONLY), 0]));
+        let append = u64::from(O_APPEND | O_RDWR | O_CREAT);
+        assert_eq!(fcntl(&f, 1, F_SETFL, append), Ok([0, 0]));
+        // Shared by the dups of the console: fd 2 sees it; access mode and O_CREAT stay out.
+        assert_eq!(
+            fcntl(&f, 2, F_GETFL, 0),
+            Ok([i64::from(O_WRONLY | O_APPEND), 0])
+        );
+        // The console refuses FIONBIO, so O_NONBLOCK fails and nothing changes.
+        let nb = u64::from(O_NONBLOCK);
+        assert_eq!(fcntl(&f, 1, F_SETFL, nb), Err(Errno::ENOTTY));
+        assert_eq!(
+            fcntl(&f, 1, F_GETFL, 0),
+            Ok([i64::from(O_WRONLY | O_APPEND), 0])
+        );
+        assert_eq!(fcntl(&f, 1, F_SETFL, 0), Ok([0, 0]));
+        assert_eq!(fcntl(&f, 1, F_GETFL, 0), Ok([i64::from(O_WRONLY), 0]));
+        assert_eq!(fcntl(&f, 1, F_GETNOSIGPIPE, 0), Ok([0, 0]));
+        assert_eq!(fcntl(&f, 1, F_SETNOSIGPIPE, 1), Ok([0, 0]));
+        assert_eq!(fcntl(&f, 1, F_GETNOSIGPIPE, 0), Ok([1, 0]));
+        assert_eq!(
+            fcntl(&f, 1, F_GETFL, 0),
+            Ok([i64::from(O_WRONLY | O_NOSIGPIPE), 0])
+        );
+        assert_eq!(fcntl(&f, 1, F_SETNOSIGPIPE, 0), Ok([0, 0]));
+        assert_eq!(fcntl(&f, 1, F_GETNOSIGPIPE, 0), Ok([0, 0]));
+    }
+
+    #[test]
+    fn fcntl_closem_maxfd_and_others() {
+        let f = Fixture::new();
+        assert_eq!(f.ok(SYS_dup2, &[1, 40]), 40);
+        assert_eq!(fcntl(&f, 0, F_MAXFD, 0), Ok([40, 0]));
+        assert_eq!(fcntl(&f, 2, F_CLOSEM, 0), Ok([0, 0]));
+        assert_eq!(f.p.fd_count(), 2);
+        assert_eq!(fcntl(&f, 0, F_MAXFD, 0), Ok([1, 0]));
+        assert_eq!(fcntl(&f, -1, F_CLOSEM, 0), Err(Errno::EBADF));
+        assert_eq!(fcntl(&f, 0, F_CLOSEM, 0), Ok([0, 0]));
+        assert_eq!(fcntl(&f, 0, F_MAXFD, 0), Ok([-1, 0]));
+        let g = Fixture::new();
+        assert_eq!(fcntl(&g, 1, F_GETOWN, 0), Err(Errno::ENOTTY));
+        assert_eq!(fcntl(&g, 1, F_SETOWN, 5), Err(Errno::ENOTTY));
+        assert_eq!(fcntl(&g, 1, F_GETPATH, 0x1000), Err(Errno::EOPNOTSUPP));
+        assert_eq!(fcntl(&g, 1, 99, 0), Err(Errno::EINVAL));
+        assert_eq!(fcntl(&g, 9, 99, 0), Err(Errno::EBADF));
+        assert_eq!(
+            fcntl(&g, 1, 0x4000_0000_u32 as i32 | F_FSCTL, 0),
+            Err(Errno::EOPNOTSUPP)
+        );
+        assert!(g.mem.requests().is_empty());
+    }
+
+    #[test]
+    fn fcntl_locks_copy_in_first_then_refuse_non_vnodes() {
+        let f = Fixture::new();
+        assert_eq!(fcntl(&f, 1, F_GETLK, 0), Err(Errno::EFAULT));
+        assert!(f.mem.requests().is_empty());
+        f.mem.map_zero(0x1000, 24);
+        assert_eq!(fcntl(&f, 9, F_SETLK, 0x1000), Err(Errno::EBADF));
+        assert_eq!(fcntl(&f, 1, F_SETLKW, 0x1000), Err(Errno::EINVAL));
+        assert_eq!(
+            f.mem.requests(),
+            vec![Req::In(0x1000, 24), Req::In(0x1000, 24)]
+        );
+    }
+
+    #[test]
+    fn descriptor_table_fills_at_the_limit() {
+        let f = Fixture::new();
+        for want in 3..128 {
+            assert_eq!(f.ok(SYS_dup, &[0]), want);
+        }
+        assert_eq!(f.err(SYS_dup, &[0]), Errno::EMFILE);
+        assert_eq!(fcntl(&f, 0, F_DUPFD, 5), Err(Errno::EMFILE));
+        assert_eq!(f.ok(SYS_dup2, &[0, 127]), 127);
+        assert_eq!(f.ok(SYS_close, &[64]), 0);
+        assert_eq!(f.ok(SYS_dup, &[0]), 64);
+        assert_eq!(f.p.fd_count(), 128);
+    }
+
+    #[test]
+    fn exec_closes_close_on_exec_descriptors() {
+        let f = Fixture::new();
+        assert_eq!(fcntl(&f, 1, F_DUPFD_CLOEXEC, 5), Ok([5, 0]));
+        assert_eq!(f.ok(SYS___dup3100, &[1, 6, u64::from(O_CLOEXEC)]), 6);
+        assert_eq!(fcntl(&f, 2, F_SETFD, 1), Ok([0, 0]));
+        assert_eq!(f.ok(SYS_dup, &[1]), 3);
+        f.k.exec(&f.p, b"newprog");
+        assert_eq!(f.p.fd_count(), 3);
+        assert_eq!(fcntl(&f, 0, F_MAXFD, 0), Ok([3, 0]));
+        assert_eq!(f.err(SYS_close, &[2]), Errno::EBADF);
+        assert_eq!(f.p.comm(), b"newprog");
+    }
+
+    #[test]
+    fn fstat_of_the_console() {
+        let f = Fixture::new();
+        f.mem.map(0x1000, &[0xff; 152]);
+        assert_eq!(f.ok(SYS___fstat50, &[1, 0x1000]), 0);
+        let b = f.mem.read(0x1000, 152);
+        let boot = f.k.boottime();
+        let mut want = [0u8; 152];
+        want[8..12].copy_from_slice(&0o020600u32.to_le_bytes());
+        for off in [48, 64, 80, 96] {
+            want[off..off + 8].copy_from_slice(&boot.sec.to_le_bytes());
+            want[off + 8..off + 16].copy_from_slice(&boot.nsec.to_le_bytes());
+        }
+        assert_eq!(b, want.to_vec());
+        assert_eq!(boot.sec, crate::testutil::TEST_REALTIME.0);
+        assert_eq!(f.err(SYS___fstat50, &[8, 0x1000]), Errno::EBADF);
+        assert_eq!(f.err(SYS___fstat50, &[1, 0]), Errno::EFAULT);
+    }
+}
