@@ -179,3 +179,113 @@ impl Kernel {
     /// hooks in here.
     fn sync_all(&self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::sysnum::{SYS_close, SYS_dup, SYS_getpid};
+    use crate::testutil::{block_on, Fixture, TestHost, TestMem};
+
+    fn getpid(k: &Kernel, p: &Arc<Proc>) -> Result<[i64; 2]> {
+        block_on(k.syscall(p, &TestMem::new(), SYS_getpid, &[0; 8])).result
+    }
+
+    #[test]
+    fn pids_count_from_two_and_fork_children_belong_to_init() {
+        let f = Fixture::new();
+        assert_eq!((f.p.pid(), f.p.ppid()), (2, 1));
+        let q = f.k.spawn_guest(b"second").unwrap();
+        assert_eq!(q.pid(), 3);
+        let prepared = f.k.prefork(&q).unwrap();
+        assert_eq!((prepared.pid(), prepared.ppid()), (4, 3));
+        assert_eq!(f.k.process_count(), 3);
+        let child = f.k.adopt_fork(prepared.clone(), b"child").unwrap();
+        assert_eq!((child.pid(), child.ppid()), (5, 1));
+        assert_eq!(getpid(&f.k, &child), Ok([5, 1]));
+        assert!(prepared.exited());
+        assert_eq!(f.k.process_count(), 3);
+        // Freed pids are not reused soon.
+        f.k.exit_process(&q);
+        assert_eq!(f.k.spawn_guest(b"x").unwrap().pid(), 6);
+    }
+
+    #[test]
+    fn fork_copies_the_descriptor_table() {
+        let f = Fixture::new();
+        let mem = TestMem::new();
+        let call =
+            |p: &Arc<Proc>, nr, a0| block_on(f.k.syscall(p, &mem, nr, &[a0, 0, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(call(&f.p, SYS_dup, 1).result, Ok([3, 0]));
+        f.k.exec(&f.p, b"");
+        let prepared = f.k.prefork(&f.p).unwrap();
+        assert_eq!(prepared.fd_count(), 4);
+        // After PREFORK the tables are separate.
+        assert_eq!(call(&f.p, SYS_close, 3).result, Ok([0, 0]));
+        assert_eq!(prepared.fd_count(), 4);
+        assert_eq!(prepared.comm(), b"???");
+        let child = f.k.adopt_fork(prepared.clone(), &prepared.comm()).unwrap();
+        assert_eq!(child.fd_count(), 4);
+        assert_eq!(prepared.fd_count(), 0);
+        assert_eq!(call(&child, SYS_close, 3).result, Ok([0, 0]));
+        assert_eq!(child.comm(), b"???");
+    }
+
+    #[test]
+    fn exit_closes_everything_and_reparents() {
+        let f = Fixture::new();
+        let prepared = f.k.prefork(&f.p).unwrap();
+        assert_eq!(f.k.process_count(), 2);
+        f.k.exit_process(&f.p);
+        assert_eq!(f.p.fd_count(), 0);
+        assert_eq!(f.k.process_count(), 1);
+        assert_eq!(prepared.ppid(), 1);
+        f.k.exit_process(&f.p);
+        assert_eq!(f.k.process_count(), 1);
+        f.k.exit_process(&prepared);
+        assert_eq!(f.k.process_count(), 0);
+        assert_eq!(prepared.fd_count(), 0);
+    }
+
+    #[test]
+    fn command_names_are_cut_to_sixteen_bytes() {
+        let f = Fixture::new();
+        assert_eq!(f.p.comm(), b"test");
+        let p = f.k.spawn_guest(b"abcdefghijklmnopqrstuvwxyz").unwrap();
+        assert_eq!(p.comm(), b"abcdefghijklmnop");
+        assert_eq!(f.k.spawn_guest(b"ab\0cd").unwrap().comm(), b"ab");
+        assert_eq!(f.k.spawn_guest(b"").unwrap().comm(), b"???");
+        assert_eq!(
+            (p.umask(), p.cred(), p.fd_count()),
+            (0o022, Cred::default(), 3)
+        );
+    }
+
+    #[test]
+    fn boot_needs_a_cpu_and_shutdown_is_idempotent() {
+        let host = Arc::new(TestHost::default());
+        let cfg = BootConfig {
+            ncpu: 0,
+            verbose: false,
+            hostname: String::new(),
+        };
+        assert_eq!(
+            Kernel::boot(cfg.clone(), host.clone()).err(),
+            Some(Errno::EINVAL)
+        );
+        let k = Kernel::boot(BootConfig { ncpu: 2, ..cfg }, host.clone()).unwrap();
+        assert!(!k.halting());
+        k.shutdown(crate::abi::RB_NOSYNC);
+        k.shutdown(0);
+        assert!(k.halting());
+        assert_eq!(host.console(), b"rump kernel halting...\n");
+        assert_eq!(k.config().ncpu, 2);
+    }
+
+    #[test]
+    fn kernel_and_proc_are_shareable() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Kernel>();
+        assert_send_sync::<Proc>();
+        assert_send_sync::<crate::file::File>();
+    }
+}

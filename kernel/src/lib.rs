@@ -2,7 +2,7 @@
 //!
 //! A client connection is a [`Proc`]; the sp session calls [`Kernel::syscall`] with NetBSD
 //! syscall numbers and reaches the client's memory through [`UserMem`]. The kernel reaches the
-//! host only through [`Host`]. This crate never names io_uring, sockets or the sp protocol.
+//! host only through [`Host`]. It never names the runtime, sockets or the wire protocol.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -18,6 +18,8 @@ mod usermem;
 
 #[cfg(test)]
 mod testutil;
+#[cfg(test)]
+mod tidy;
 
 pub use errno::{Errno, Result};
 pub use host::{Host, StdHost};
