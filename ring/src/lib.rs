@@ -1,1 +1,29 @@
-//! ring crate (being written).
+//! `ring`: a per-vCPU runtime of pinned threads, each with its own io_uring and a small
+//! single-threaded executor for `!Send` futures, plus sockets and timers on top.
+//!
+//! Codemap:
+//! - `runtime`: `Config`, `Runtime` (starts/stops the loop threads), `LoopHandle`.
+//! - `executor`: task slab, run queue, cross-thread wakers, injection queue, the run loop;
+//!   `spawn_local`, `current`, `yield_now`.
+//! - `driver`: one ring per loop, the op slab keyed by `user_data`, `Op` futures.
+//! - `net`: `Listener`, `Stream`. `time`: `sleep`. `error`: `SetupError`.
+//!
+//! **Invariant:** a task's future is polled and dropped only on its loop thread.
+//! **Invariant:** every buffer handed to io_uring stays alive until its completion arrives,
+//! also when the future that wanted it is dropped.
+//! **Invariant:** ops in flight per loop are bounded so the completion queue never overflows.
+//! This crate knows nothing of rump: it is a generic runtime.
+
+mod driver;
+mod error;
+mod executor;
+mod net;
+mod runtime;
+mod time;
+
+pub use driver::RingMode;
+pub use error::SetupError;
+pub use executor::{current, spawn_local, yield_now};
+pub use net::{Listener, Stream};
+pub use runtime::{probe_io_uring, ring_mode_name, Config, LoopHandle, Runtime};
+pub use time::sleep;

@@ -1,0 +1,484 @@
+//! The io_uring driver of one loop: ring setup, the op slab keyed by `user_data`, submission in
+//! batches and completion dispatch.
+//!
+//! Buffer ownership: an `Op` future owns its buffers while it waits. When it is dropped before
+//! its completion arrives, its data moves into the slab as `Life::Ignored` and is released by the
+//! completion handler (monoio's `Lifecycle::Ignored`), so the kernel never writes freed memory.
+//! The number of ops in flight is bounded so that the completion queue can never overflow.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use crate::error::SetupError;
+
+/// `user_data` of the loop's eventfd read.
+const EVENTFD_TOKEN: u64 = 1 << 62;
+/// Set in the `user_data` of an `AsyncCancel` aimed at the op with the remaining bits.
+const CANCEL_BIT: u64 = 1 << 63;
+/// Completion queue size: 64 entries per SQ entry, within [4096, 65536]. Every op in flight
+/// needs up to two CQEs (its own and its cancel's), so this bounds ops per loop to ~cq/2.
+const CQ_PER_SQ: u32 = 64;
+const CQ_ENTRIES_MIN: u32 = 4096;
+const CQ_ENTRIES_MAX: u32 = 65536;
+/// How long a stopping loop waits for cancelled ops before leaking their buffers.
+const QUIESCE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The data of one io_uring operation: the buffers and descriptors its SQE points at.
+pub(crate) trait OpData: 'static {
+    /// Builds the SQE. Pointers in it must point into heap memory owned by `self`, which stays
+    /// put when `self` moves.
+    fn entry(&mut self) -> squeue::Entry;
+    /// Runs on the loop thread when the op completes after its future was dropped: release
+    /// what the kernel produced (e.g. close an accepted descriptor).
+    fn ignored_completion(self: Box<Self>, _res: i32) {}
+}
+
+/// Where an op slot is in its life.
+enum Life {
+    Free,
+    /// Submitted (or queued in the SQ); the waker of the future waiting for it.
+    Waiting(Option<Waker>),
+    /// The CQE arrived; the future has not picked it up yet.
+    Completed { res: i32, flags: u32 },
+    /// The future was dropped while the op was in flight; its data waits for the CQE.
+    Ignored(Box<dyn OpData>),
+    /// The op is finished; the slot waits only for the CQE of its cancel.
+    Done,
+}
+
+struct Slot {
+    life: Life,
+    /// An `AsyncCancel` aimed at this slot has no CQE yet: the slot may not be reused.
+    cancel_pending: bool,
+}
+
+struct Ops {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    in_use: usize,
+    max: usize,
+}
+
+/// Which setup flags the kernel accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingMode {
+    /// `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN` (Linux 6.1+).
+    DeferTaskrun,
+    /// `IORING_SETUP_COOP_TASKRUN` (Linux 5.19+).
+    CoopTaskrun,
+    /// No optional setup flags.
+    Plain,
+}
+
+/// One loop's ring and op bookkeeping. Used only on its loop thread.
+pub(crate) struct Driver {
+    ring: RefCell<IoUring>,
+    ops: RefCell<Ops>,
+    /// Futures waiting for a free op slot (the in-flight bound is reached).
+    slot_waiters: RefCell<VecDeque<Waker>>,
+    /// Completions copied out of the CQ, not yet dispatched.
+    cqes: RefCell<Vec<(u64, i32, u32)>>,
+    eventfd: RawFd,
+    /// 8-byte target of the eventfd read; leaked if the read is still in flight at the end.
+    eventfd_buf: *mut u64,
+    eventfd_inflight: Cell<bool>,
+}
+
+/// Creates a ring, trying the cheapest setup flags first and falling back on EINVAL.
+pub(crate) fn build_ring(entries: u32) -> Result<(IoUring, RingMode), SetupError> {
+    let entries = entries.clamp(1, 32768);
+    let cq = entries.saturating_mul(CQ_PER_SQ).clamp(CQ_ENTRIES_MIN, CQ_ENTRIES_MAX);
+    let mut last = io::Error::from_raw_os_error(libc::EINVAL);
+    for mode in [RingMode::DeferTaskrun, RingMode::CoopTaskrun, RingMode::Plain] {
+        let mut b = IoUring::builder();
+        b.setup_cqsize(cq);
+        match mode {
+            RingMode::DeferTaskrun => {
+                b.setup_single_issuer().setup_defer_taskrun().setup_taskrun_flag();
+            }
+            RingMode::CoopTaskrun => {
+                b.setup_coop_taskrun().setup_taskrun_flag();
+            }
+            RingMode::Plain => {}
+        }
+        match b.build(entries) {
+            Ok(r) => return Ok((r, mode)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
+            Err(e) => return Err(SetupError::from_setup(e)),
+        }
+    }
+    Err(SetupError::from_setup(last))
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME))
+}
+
+impl Driver {
+    pub(crate) fn new(ring: IoUring, eventfd: RawFd) -> Driver {
+        let cq = ring.params().cq_entries() as usize;
+        // Two CQEs per op (op + cancel) plus the eventfd read and its cancel.
+        let max = (cq - 2) / 2;
+        Driver {
+            ring: RefCell::new(ring),
+            ops: RefCell::new(Ops { slots: Vec::new(), free: Vec::new(), in_use: 0, max }),
+            slot_waiters: RefCell::new(VecDeque::new()),
+            cqes: RefCell::new(Vec::with_capacity(cq)),
+            eventfd,
+            eventfd_buf: Box::into_raw(Box::new(0u64)),
+            eventfd_inflight: Cell::new(false),
+        }
+    }
+
+    /// Ops in flight (slots in use).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.ops.borrow().in_use
+    }
+
+    /// Queues one SQE, submitting (and draining the CQ if the kernel asks) when the SQ is full.
+    ///
+    /// # Safety
+    /// Every pointer in `entry` must stay valid until its completion has been dispatched.
+    unsafe fn push(&self, entry: &squeue::Entry) {
+        let mut ring = self.ring.borrow_mut();
+        loop {
+            // SAFETY: the caller guarantees the entry's buffers outlive the operation.
+            if unsafe { ring.submission().push(entry) }.is_ok() {
+                return;
+            }
+            match ring.submit() {
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => Self::drain_cq_into(&mut ring, &self.cqes),
+                Err(e) => panic!("io_uring_enter failed while submitting: {e}"),
+            }
+        }
+    }
+
+    /// Pushes any queued SQEs to the kernel now (before a descriptor they name is closed).
+    pub(crate) fn flush(&self) {
+        let mut ring = self.ring.borrow_mut();
+        while !ring.submission().is_empty() {
+            match ring.submit() {
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => Self::drain_cq_into(&mut ring, &self.cqes),
+                Err(e) => panic!("io_uring_enter failed while submitting: {e}"),
+            }
+        }
+    }
+
+    /// Keeps a read armed on the loop's eventfd so remote wake-ups end a blocking wait.
+    pub(crate) fn arm_eventfd(&self) {
+        if self.eventfd_inflight.get() {
+            return;
+        }
+        let e = opcode::Read::new(types::Fd(self.eventfd), self.eventfd_buf.cast(), 8)
+            .build()
+            .user_data(EVENTFD_TOKEN);
+        // SAFETY: eventfd_buf is freed only after this read's completion was seen (or leaked).
+        unsafe { self.push(&e) };
+        self.eventfd_inflight.set(true);
+    }
+
+    /// Submits queued SQEs and collects completions without blocking. With DEFER_TASKRUN (or
+    /// COOP_TASKRUN) completions are only posted when we enter the kernel with GETEVENTS; the
+    /// kernel tells us through IORING_SQ_TASKRUN (we set IORING_SETUP_TASKRUN_FLAG) when that
+    /// is needed, so an idle check costs no system call.
+    pub(crate) fn submit_nowait(&self) {
+        let mut ring = self.ring.borrow_mut();
+        let n = ring.submission().len() as u32;
+        if n > 0 || ring.submission().taskrun() {
+            let getevents = io_uring::EnterFlags::GETEVENTS.bits();
+            // SAFETY: no argument pointer is passed; the SQEs' buffers are owned per `push`.
+            match unsafe { ring.submitter().enter::<libc::sigset_t>(n, 0, getevents, None) } {
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => {}
+                Err(e) => panic!("io_uring_enter failed: {e}"),
+            }
+        }
+        Self::drain_cq_into(&mut ring, &self.cqes);
+    }
+
+    /// Submits queued SQEs and blocks until at least one completion arrives.
+    pub(crate) fn wait(&self) {
+        let mut ring = self.ring.borrow_mut();
+        if ring.completion().is_empty() && self.cqes.borrow().is_empty() {
+            match ring.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => {}
+                Err(e) => panic!("io_uring_enter failed while waiting: {e}"),
+            }
+        }
+        Self::drain_cq_into(&mut ring, &self.cqes);
+    }
+
+    fn drain_cq_into(ring: &mut IoUring, out: &RefCell<Vec<(u64, i32, u32)>>) {
+        let mut out = out.borrow_mut();
+        out.extend(ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+    }
+
+    /// Dispatches collected completions: wakes waiting futures, frees ignored ops' data.
+    /// Returns how many completions were handled.
+    pub(crate) fn dispatch(&self) -> usize {
+        let batch = std::mem::take(&mut *self.cqes.borrow_mut());
+        let n = batch.len();
+        for &(ud, res, flags) in &batch {
+            self.complete(ud, res, flags);
+        }
+        let mut cqes = self.cqes.borrow_mut();
+        if cqes.is_empty() {
+            let mut batch = batch;
+            batch.clear();
+            *cqes = batch; // keep the allocation
+        }
+        n
+    }
+
+    fn complete(&self, ud: u64, res: i32, flags: u32) {
+        debug_assert!(!cqueue::more(flags), "no multishot ops are issued");
+        if ud == EVENTFD_TOKEN {
+            self.eventfd_inflight.set(false);
+            return;
+        }
+        if ud & CANCEL_BIT != 0 {
+            let idx = (ud & !CANCEL_BIT) as usize;
+            if let Some(slot) = self.ops.borrow_mut().slots.get_mut(idx) {
+                slot.cancel_pending = false;
+            }
+            self.maybe_free(idx);
+            return;
+        }
+        let idx = ud as usize;
+        let mut ops = self.ops.borrow_mut();
+        let slot = &mut ops.slots[idx];
+        match std::mem::replace(&mut slot.life, Life::Done) {
+            Life::Waiting(w) => {
+                slot.life = Life::Completed { res, flags };
+                drop(ops);
+                if let Some(w) = w {
+                    w.wake();
+                }
+            }
+            Life::Ignored(data) => {
+                drop(ops);
+                data.ignored_completion(res);
+                self.maybe_free(idx);
+            }
+            Life::Free | Life::Completed { .. } | Life::Done => {
+                panic!("io_uring completion for op slot {idx} that is not in flight")
+            }
+        }
+    }
+
+    fn maybe_free(&self, idx: usize) {
+        let mut ops = self.ops.borrow_mut();
+        let Some(slot) = ops.slots.get_mut(idx) else { return };
+        if matches!(slot.life, Life::Done) && !slot.cancel_pending {
+            slot.life = Life::Free;
+            ops.free.push(idx as u32);
+            ops.in_use -= 1;
+            drop(ops);
+            self.wake_slot_waiter();
+        }
+    }
+
+    fn wake_slot_waiter(&self) {
+        let w = self.slot_waiters.borrow_mut().pop_front();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    /// Takes a slot and queues the op's SQE; `None` (waker registered) at the in-flight bound.
+    fn start(&self, data: &mut dyn OpData, cx: &mut Context<'_>) -> Option<u32> {
+        let mut ops = self.ops.borrow_mut();
+        if ops.in_use >= ops.max {
+            drop(ops);
+            self.slot_waiters.borrow_mut().push_back(cx.waker().clone());
+            return None;
+        }
+        let idx = match ops.free.pop() {
+            Some(i) => i,
+            None => {
+                ops.slots.push(Slot { life: Life::Free, cancel_pending: false });
+                (ops.slots.len() - 1) as u32
+            }
+        };
+        ops.in_use += 1;
+        ops.slots[idx as usize].life = Life::Waiting(Some(cx.waker().clone()));
+        drop(ops);
+        let entry = data.entry().user_data(u64::from(idx));
+        // SAFETY: the entry points into `data`'s heap memory, which the Op future keeps until
+        // the completion is picked up, or hands to the slab (Life::Ignored) when dropped.
+        unsafe { self.push(&entry) };
+        Some(idx)
+    }
+
+    fn poll_op(&self, idx: u32, cx: &mut Context<'_>) -> Poll<(i32, u32)> {
+        let mut ops = self.ops.borrow_mut();
+        let slot = &mut ops.slots[idx as usize];
+        match &mut slot.life {
+            Life::Completed { res, flags } => {
+                let out = (*res, *flags);
+                slot.life = Life::Done;
+                drop(ops);
+                self.maybe_free(idx as usize);
+                Poll::Ready(out)
+            }
+            Life::Waiting(w) => {
+                match w {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *w = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            _ => panic!("op slot {idx} polled in a wrong state"),
+        }
+    }
+
+    /// The future of op `idx` is gone: keep `data` until the CQE and ask the kernel to cancel.
+    fn abandon(&self, idx: u32, data: Box<dyn OpData>) {
+        let mut ops = self.ops.borrow_mut();
+        let slot = &mut ops.slots[idx as usize];
+        match slot.life {
+            Life::Waiting(_) => {
+                slot.life = Life::Ignored(data);
+                slot.cancel_pending = true;
+                drop(ops);
+                self.push_cancel(u64::from(idx));
+            }
+            Life::Completed { .. } => {
+                slot.life = Life::Done;
+                drop(ops);
+                drop(data);
+                self.maybe_free(idx as usize);
+            }
+            _ => panic!("op slot {idx} abandoned in a wrong state"),
+        }
+    }
+
+    fn push_cancel(&self, target: u64) {
+        let e = opcode::AsyncCancel::new(target).build().user_data(target | CANCEL_BIT);
+        // SAFETY: a cancel carries no buffer.
+        unsafe { self.push(&e) };
+    }
+
+    /// Cancels every op still in flight and waits (bounded) for their completions. Data of ops
+    /// whose completion never came is leaked rather than freed under the kernel's feet.
+    fn quiesce(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let targets: Vec<u64> = {
+            let mut ops = self.ops.borrow_mut();
+            let mut t = Vec::new();
+            for (i, s) in ops.slots.iter_mut().enumerate() {
+                if matches!(s.life, Life::Waiting(_) | Life::Ignored(_)) && !s.cancel_pending {
+                    s.cancel_pending = true;
+                    t.push(i as u64);
+                }
+            }
+            t
+        };
+        for t in targets {
+            self.push_cancel(t);
+        }
+        if self.eventfd_inflight.get() {
+            self.push_cancel(EVENTFD_TOKEN);
+        }
+        while self.in_flight() > 0 || self.eventfd_inflight.get() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let ts = types::Timespec::from(deadline - now);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let r = self.ring.borrow().submitter().submit_with_args(1, &args);
+            match r {
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => {}
+                Err(_) => break, // e.g. no EXT_ARG on an old kernel: leak instead of hanging
+            }
+            Self::drain_cq_into(&mut self.ring.borrow_mut(), &self.cqes);
+            self.dispatch();
+        }
+        let mut ops = self.ops.borrow_mut();
+        for s in &mut ops.slots {
+            if let Life::Ignored(data) = std::mem::replace(&mut s.life, Life::Done) {
+                std::mem::forget(data); // the kernel may still write into it
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.quiesce(QUIESCE_TIMEOUT);
+        if !self.eventfd_inflight.get() {
+            // SAFETY: allocated by Box::into_raw in `new`; no read is in flight any more.
+            drop(unsafe { Box::from_raw(self.eventfd_buf) });
+        }
+        // Wakers of futures still waiting for a slot are dropped here, on the loop thread.
+    }
+}
+
+/// An io_uring operation as a future: starts on first poll, resolves to
+/// `(result, cqe flags, data)`. Dropping it before completion cancels the op and leaves `data`
+/// in the loop's slab until the completion arrives.
+pub(crate) struct Op<T: OpData + Unpin> {
+    data: Option<T>,
+    idx: Option<u32>,
+}
+
+impl<T: OpData + Unpin> Op<T> {
+    pub(crate) fn new(data: T) -> Op<T> {
+        Op { data: Some(data), idx: None }
+    }
+}
+
+impl<T: OpData + Unpin> Future for Op<T> {
+    type Output = (i32, u32, T);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let local = crate::executor::local().expect("ring I/O polled off a loop thread");
+        let d = &local.driver;
+        let idx = match this.idx {
+            Some(i) => i,
+            None => {
+                let data = this.data.as_mut().expect("ring Op polled after completion");
+                match d.start(data, cx) {
+                    Some(i) => {
+                        this.idx = Some(i);
+                        return Poll::Pending;
+                    }
+                    None => return Poll::Pending,
+                }
+            }
+        };
+        match d.poll_op(idx, cx) {
+            Poll::Ready((res, flags)) => {
+                this.idx = None;
+                let data = this.data.take().expect("ring Op completed twice");
+                Poll::Ready((res, flags, data))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: OpData + Unpin> Drop for Op<T> {
+    fn drop(&mut self) {
+        let (Some(idx), Some(data)) = (self.idx.take(), self.data.take()) else { return };
+        match crate::executor::local() {
+            Some(local) => local.driver.abandon(idx, Box::new(data)),
+            // Off the loop (should not happen): the kernel may still use the buffer.
+            None => std::mem::forget(data),
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! The single-threaded task executor of one loop: task slab, run queue, wakers that work from
+//! any thread, the injection queue with its eventfd wake-up, and the run loop.
+//!
+//! Futures are `!Send` and live in the loop's slab; they are polled and dropped only on the
+//! loop thread. A waker holds only `Send` data (the loop's `Shared` and a task key): a wake on
+//! the loop thread pushes onto the local run queue, a wake from elsewhere pushes onto the
+//! loop's injection queue and writes the loop's eventfd if, and only if, the loop has declared
+//! (under the same lock) that it is about to sleep.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::driver::{Driver, RingMode};
+use crate::runtime::LoopHandle;
+
+/// Tasks polled before the loop looks at completions again, so I/O is not starved.
+const POLL_BATCH: usize = 64;
+
+thread_local! {
+    static LOCAL: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
+    /// The `Shared` of the loop running on this thread (null elsewhere): the local-wake test.
+    static CURRENT_SHARED: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The loop state of the current thread, if it is a loop thread.
+pub(crate) fn local() -> Option<Rc<Local>> {
+    LOCAL.try_with(|l| l.borrow().clone()).ok().flatten()
+}
+
+/// A message to a loop from any thread.
+pub(crate) enum Msg {
+    Wake(TaskKey),
+    Spawn(Box<dyn FnOnce() + Send>),
+    Stop,
+}
+
+struct Inject {
+    msgs: VecDeque<Msg>,
+    /// The loop found `msgs` empty and is (about to be) blocked in io_uring_enter.
+    sleeping: bool,
+}
+
+/// The part of a loop that other threads see.
+pub(crate) struct Shared {
+    pub(crate) index: usize,
+    pub(crate) core: Option<usize>,
+    pub(crate) mode: RingMode,
+    inject: Mutex<Inject>,
+    eventfd: OwnedFd,
+    pub(crate) stopping: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(index: usize, core: Option<usize>, mode: RingMode, eventfd: OwnedFd) -> Self {
+        Shared {
+            index,
+            core,
+            mode,
+            inject: Mutex::new(Inject { msgs: VecDeque::new(), sleeping: false }),
+            eventfd,
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inject> {
+        self.inject.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `msg` for the loop and wakes it if it sleeps.
+    pub(crate) fn send(&self, msg: Msg) {
+        let notify = {
+            let mut g = self.lock();
+            g.msgs.push_back(msg);
+            std::mem::replace(&mut g.sleeping, false)
+        };
+        if notify {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to our eventfd. A failure (only EAGAIN on
+            // counter overflow) means the loop is already woken.
+            unsafe { libc::write(self.eventfd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        }
+    }
+
+    pub(crate) fn eventfd(&self) -> std::os::fd::RawFd {
+        self.eventfd.as_raw_fd()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TaskKey {
+    idx: u32,
+    gen: u32,
+}
+
+/// What a `Waker` holds: `Send + Sync` only.
+struct TaskWaker {
+    shared: Arc<Shared>,
+    key: TaskKey,
+    /// The task is in a run queue (local or injected); cleared just before it is polled.
+    scheduled: AtomicBool,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let here = CURRENT_SHARED.with(|c| c.get()) == Arc::as_ptr(&self.shared);
+        if here {
+            if let Some(l) = local() {
+                l.run_queue.borrow_mut().push_back(self.key);
+                return;
+            }
+        }
+        self.shared.send(Msg::Wake(self.key));
+    }
+}
+
+type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+struct TaskSlot {
+    gen: u32,
+    /// `None` while the task is being polled or when the slot is free.
+    fut: Option<LocalFuture>,
+    waker: Option<(Arc<TaskWaker>, Waker)>,
+}
+
+#[derive(Default)]
+struct Tasks {
+    slots: Vec<TaskSlot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl Tasks {
+    fn insert(&mut self, fut: LocalFuture, shared: &Arc<Shared>) -> TaskKey {
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(TaskSlot { gen: 0, fut: None, waker: None });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[idx as usize];
+        let key = TaskKey { idx, gen: slot.gen };
+        let tw = Arc::new(TaskWaker {
+            shared: shared.clone(),
+            key,
+            scheduled: AtomicBool::new(true),
+        });
+        slot.waker = Some((tw.clone(), Waker::from(tw)));
+        slot.fut = Some(fut);
+        self.live += 1;
+        key
+    }
+
+    fn get(&mut self, key: TaskKey) -> Option<&mut TaskSlot> {
+        self.slots.get_mut(key.idx as usize).filter(|s| s.gen == key.gen && s.waker.is_some())
+    }
+
+    /// Frees the slot; the caller drops the returned future outside the borrow.
+    fn remove(&mut self, key: TaskKey) -> Option<LocalFuture> {
+        let slot = self.get(key)?;
+        let fut = slot.fut.take();
+        slot.waker = None;
+        slot.gen = slot.gen.wrapping_add(1);
+        self.free.push(key.idx);
+        self.live -= 1;
+        fut
+    }
+
+    fn take_all(&mut self) -> Vec<LocalFuture> {
+        let keys: Vec<TaskKey> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.waker.is_some())
+            .map(|(i, s)| TaskKey { idx: i as u32, gen: s.gen })
+            .collect();
+        keys.into_iter().filter_map(|k| self.remove(k)).collect()
+    }
+}
+
+/// The loop state, owned by its thread (held in a thread-local while the loop runs).
+pub(crate) struct Local {
+    pub(crate) handle: LoopHandle,
+    // Field order matters: tasks are dropped before the driver, so their ops are abandoned
+    // (and their buffers parked in the slab) before the driver quiesces.
+    tasks: RefCell<Tasks>,
+    run_queue: RefCell<VecDeque<TaskKey>>,
+    inbox: RefCell<VecDeque<Msg>>,
+    pub(crate) driver: Driver,
+}
+
+impl Local {
+    pub(crate) fn new(handle: LoopHandle, driver: Driver) -> Local {
+        Local {
+            handle,
+            tasks: RefCell::new(Tasks::default()),
+            run_queue: RefCell::new(VecDeque::new()),
+            inbox: RefCell::new(VecDeque::new()),
+            driver,
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    fn spawn(&self, fut: LocalFuture) {
+        let key = self.tasks.borrow_mut().insert(fut, self.shared());
+        self.run_queue.borrow_mut().push_back(key);
+    }
+
+    /// Moves injected messages into the loop. Returns true when asked to stop.
+    fn drain_inject(&self) -> bool {
+        {
+            let mut g = self.shared().lock();
+            if g.msgs.is_empty() {
+                return false;
+            }
+            std::mem::swap(&mut g.msgs, &mut *self.inbox.borrow_mut());
+        }
+        loop {
+            let msg = self.inbox.borrow_mut().pop_front();
+            match msg {
+                None => return false,
+                Some(Msg::Wake(key)) => self.run_queue.borrow_mut().push_back(key),
+                Some(Msg::Spawn(f)) => {
+                    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+                        eprintln!("ring: a spawn closure panicked on loop {}", self.handle.index());
+                    }
+                }
+                Some(Msg::Stop) => return true,
+            }
+        }
+    }
+
+    /// Polls up to `budget` runnable tasks.
+    fn run_batch(&self, budget: usize) {
+        for _ in 0..budget {
+            let Some(key) = self.run_queue.borrow_mut().pop_front() else { return };
+            let (mut fut, tw, waker) = {
+                let mut tasks = self.tasks.borrow_mut();
+                let Some(slot) = tasks.get(key) else { continue };
+                let Some(fut) = slot.fut.take() else { continue };
+                let (tw, w) = slot.waker.as_ref().expect("live task has a waker");
+                (fut, tw.clone(), w.clone())
+            };
+            tw.scheduled.store(false, Ordering::Release);
+            let mut cx = Context::from_waker(&waker);
+            let r = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+            match r {
+                Ok(Poll::Pending) => {
+                    if let Some(slot) = self.tasks.borrow_mut().get(key) {
+                        slot.fut = Some(fut);
+                    }
+                }
+                Ok(Poll::Ready(())) => {
+                    self.tasks.borrow_mut().remove(key);
+                    drop_quietly(fut, self.handle.index());
+                }
+                Err(_) => {
+                    eprintln!("ring: a task panicked on loop {}; it was dropped", self.handle.index());
+                    self.tasks.borrow_mut().remove(key);
+                    drop_quietly(fut, self.handle.index());
+                }
+            }
+        }
+    }
+
+    /// Declares the loop asleep if nothing was injected; then remote wakes write the eventfd.
+    fn prepare_sleep(&self) -> bool {
+        let mut g = self.shared().lock();
+        g.sleeping = g.msgs.is_empty();
+        g.sleeping
+    }
+
+    fn end_sleep(&self) {
+        self.shared().lock().sleeping = false;
+    }
+
+    /// Drops every task (and queued spawn closure) on this thread, repeatedly, since dropping a
+    /// future may spawn more.
+    fn drop_all_tasks(&self) {
+        loop {
+            let futs = self.tasks.borrow_mut().take_all();
+            let msgs: Vec<Msg> = {
+                let mut g = self.shared().lock();
+                let mut v: Vec<Msg> = g.msgs.drain(..).collect();
+                v.extend(self.inbox.borrow_mut().drain(..));
+                v
+            };
+            if futs.is_empty() && msgs.is_empty() {
+                break;
+            }
+            for f in futs {
+                drop_quietly(f, self.handle.index());
+            }
+            drop(msgs);
+        }
+        self.run_queue.borrow_mut().clear();
+    }
+}
+
+fn drop_quietly(fut: LocalFuture, index: usize) {
+    if catch_unwind(AssertUnwindSafe(move || drop(fut))).is_err() {
+        eprintln!("ring: dropping a task panicked on loop {index}");
+    }
+}
+
+/// Runs the loop on the current thread until it is asked to stop, then drops its tasks and
+/// quiesces its ring on this thread.
+pub(crate) fn run(local: Rc<Local>) {
+    LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
+    CURRENT_SHARED.with(|c| c.set(Arc::as_ptr(local.shared())));
+    loop {
+        if local.drain_inject() {
+            break;
+        }
+        local.run_batch(POLL_BATCH);
+        local.driver.arm_eventfd();
+        let idle = local.run_queue.borrow().is_empty();
+        if idle && local.prepare_sleep() {
+            local.driver.wait();
+            local.end_sleep();
+        } else {
+            local.driver.submit_nowait();
+        }
+        local.driver.dispatch();
+    }
+    local.shared().stopping.store(true, Ordering::SeqCst);
+    CURRENT_SHARED.with(|c| c.set(std::ptr::null()));
+    local.drop_all_tasks();
+    drop(local);
+    // Dropping the last Rc quiesces the driver: in-flight ops are cancelled and reaped here.
+    let last = LOCAL.with(|l| l.borrow_mut().take());
+    drop(last);
+}
+
+/// Spawns a (possibly `!Send`) future on the current loop.
+///
+/// # Panics
+/// When called off a loop thread.
+pub fn spawn_local<F: Future<Output = ()> + 'static>(f: F) {
+    let local = local().expect("ring::spawn_local called off a loop thread");
+    local.spawn(Box::pin(f));
+}
+
+/// The handle of the loop running on this thread, if any.
+pub fn current() -> Option<LoopHandle> {
+    local().map(|l| l.handle.clone())
+}
+
+/// Lets the other runnable tasks of this loop run before continuing.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}

@@ -1,0 +1,191 @@
+//! `Runtime` and `LoopHandle`: starting the pinned loop threads, reaching them from any
+//! thread, and stopping them.
+
+use std::future::Future;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+
+use crate::driver::{build_ring, Driver, RingMode};
+use crate::error::SetupError;
+use crate::executor::{self, Local, Msg, Shared};
+
+/// How many loops to run and how.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Loop threads (vCPUs); at least one is started.
+    pub loops: usize,
+    /// Pin loop `i` to core `i % cores` (cores allowed to this process).
+    pub pin: bool,
+    /// Submission queue entries per ring (the completion queue is sized from it).
+    pub ring_entries: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        let loops = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Config { loops, pin: true, ring_entries: 256 }
+    }
+}
+
+/// A handle to one loop: spawn work onto it from any thread.
+#[derive(Clone)]
+pub struct LoopHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl LoopHandle {
+    /// The loop's index, `0..Config::loops`.
+    pub fn index(&self) -> usize {
+        self.shared.index
+    }
+
+    /// The core the loop thread is pinned to, if pinning was asked for and succeeded.
+    pub fn core(&self) -> Option<usize> {
+        self.shared.core
+    }
+
+    /// Which io_uring setup flags the kernel accepted for this loop's ring.
+    pub fn ring_mode(&self) -> RingMode {
+        self.shared.mode
+    }
+
+    /// Runs `f` on the loop thread and spawns the (possibly `!Send`) future it returns there.
+    /// After the loop has stopped, `f` is dropped without running.
+    pub fn spawn<F, Fut>(&self, f: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        self.shared.send(Msg::Spawn(Box::new(move || executor::spawn_local(f()))));
+    }
+}
+
+impl std::fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopHandle").field("index", &self.index()).finish()
+    }
+}
+
+/// The running loops.
+pub struct Runtime {
+    handles: Vec<LoopHandle>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Starts `cfg.loops` loop threads named `ring-<i>`, each creating its own ring; returns
+    /// once every loop has reported that its ring is up, or with the first setup error (the
+    /// loops already started are stopped and joined).
+    pub fn start(cfg: &Config) -> Result<Runtime, SetupError> {
+        let loops = cfg.loops.max(1);
+        let cores = match cfg.pin {
+            true => core_affinity::get_core_ids().unwrap_or_default(),
+            false => Vec::new(),
+        };
+        let mut rt = Runtime { handles: Vec::with_capacity(loops), threads: Vec::new() };
+        for i in 0..loops {
+            let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
+            let entries = cfg.ring_entries;
+            let (tx, rx) = mpsc::sync_channel(1);
+            let th = thread::Builder::new()
+                .name(format!("ring-{i}"))
+                .spawn(move || loop_thread(i, core, entries, tx))
+                .map_err(SetupError::Spawn)?;
+            rt.threads.push(th);
+            match rx.recv() {
+                Ok(Ok(shared)) => rt.handles.push(LoopHandle { shared }),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(SetupError::ThreadDied),
+            }
+        }
+        Ok(rt)
+    }
+
+    /// One handle per loop, in index order.
+    pub fn handles(&self) -> &[LoopHandle] {
+        &self.handles
+    }
+
+    /// Asks every loop to stop, lets each drop its remaining tasks on its own thread and
+    /// cancel its in-flight I/O, and joins the threads.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for h in &self.handles {
+            h.shared.stopping.store(true, Ordering::Release);
+            h.shared.send(Msg::Stop);
+        }
+        let me = thread::current().id();
+        for th in self.threads.drain(..) {
+            if th.thread().id() == me {
+                continue; // shut down from one of our own loops: it stops when this task ends
+            }
+            if th.join().is_err() {
+                eprintln!("ring: a loop thread panicked");
+            }
+        }
+    }
+}
+
+type Report = mpsc::SyncSender<Result<Arc<Shared>, SetupError>>;
+
+fn loop_thread(index: usize, core: Option<core_affinity::CoreId>, entries: u32, tx: Report) {
+    let core = core.filter(|c| core_affinity::set_for_current(*c)).map(|c| c.id);
+    let local = match setup_loop(index, core, entries) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    if tx.send(Ok(local.handle.shared.clone())).is_err() {
+        return;
+    }
+    drop(tx);
+    executor::run(local);
+}
+
+fn setup_loop(index: usize, core: Option<usize>, entries: u32) -> Result<Rc<Local>, SetupError> {
+    let (ring, mode) = build_ring(entries)?;
+    let eventfd = new_eventfd().map_err(SetupError::Eventfd)?;
+    let shared = Arc::new(Shared::new(index, core, mode, eventfd));
+    let driver = Driver::new(ring, shared.eventfd());
+    Ok(Rc::new(Local::new(LoopHandle { shared }, driver)))
+}
+
+/// A blocking eventfd: the loop's io_uring read on it waits (poll-armed) until a remote wake.
+fn new_eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain system call, no pointers.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Checks that io_uring can be set up here (as a loop would), e.g. before daemonizing, so the
+/// operator sees the reason on the terminal.
+pub fn probe_io_uring() -> Result<(), SetupError> {
+    build_ring(8).map(drop)
+}
+
+/// The io_uring setup flags accepted, as a short name (for logs).
+pub fn ring_mode_name(m: RingMode) -> &'static str {
+    match m {
+        RingMode::DeferTaskrun => "single-issuer+defer-taskrun",
+        RingMode::CoopTaskrun => "coop-taskrun",
+        RingMode::Plain => "plain",
+    }
+}
