@@ -1,0 +1,110 @@
+//! Helpers shared by the ring integration tests: start-or-skip, a oneshot channel whose
+//! sender may live on any thread, and a drop recorder.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::thread::ThreadId;
+
+/// Starts a runtime, or prints why io_uring is unusable here and returns `None` (skip).
+pub fn start(loops: usize, pin: bool) -> Option<ring::Runtime> {
+    if let Err(e) = ring::probe_io_uring() {
+        eprintln!("skipping: {e}");
+        return None;
+    }
+    let cfg = ring::Config { loops, pin, ring_entries: 64 };
+    Some(ring::Runtime::start(&cfg).expect("runtime start after a successful probe"))
+}
+
+struct Slot<T> {
+    value: Option<T>,
+    waker: Option<Waker>,
+    closed: bool,
+}
+
+/// The sending half; `Send` when `T` is.
+pub struct Tx<T>(Arc<Mutex<Slot<T>>>);
+/// The receiving half: a future resolving to `Some(value)`, or `None` if the sender is gone.
+pub struct Rx<T>(Arc<Mutex<Slot<T>>>);
+
+pub fn oneshot<T>() -> (Tx<T>, Rx<T>) {
+    let s = Arc::new(Mutex::new(Slot { value: None, waker: None, closed: false }));
+    (Tx(s.clone()), Rx(s))
+}
+
+impl<T> Tx<T> {
+    pub fn send(self, v: T) {
+        let w = {
+            let mut g = self.0.lock().unwrap();
+            g.value = Some(v);
+            g.waker.take()
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Drop for Tx<T> {
+    fn drop(&mut self) {
+        let w = {
+            let mut g = self.0.lock().unwrap();
+            g.closed = true;
+            g.waker.take()
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Future for Rx<T> {
+    type Output = Option<T>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut g = self.0.lock().unwrap();
+        if let Some(v) = g.value.take() {
+            return Poll::Ready(Some(v));
+        }
+        if g.closed {
+            return Poll::Ready(None);
+        }
+        g.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Records the thread (and its name) on which it is dropped.
+pub struct DropRecorder(pub Arc<Mutex<Option<(ThreadId, Option<String>)>>>);
+
+impl DropRecorder {
+    pub fn new() -> (DropRecorder, Arc<Mutex<Option<(ThreadId, Option<String>)>>>) {
+        let a = Arc::new(Mutex::new(None));
+        (DropRecorder(a.clone()), a)
+    }
+}
+
+impl Drop for DropRecorder {
+    fn drop(&mut self) {
+        let t = std::thread::current();
+        *self.0.lock().unwrap() = Some((t.id(), t.name().map(str::to_owned)));
+    }
+}
+
+/// Number of CPUs in the calling thread's affinity mask.
+pub fn affinity_cpus() -> usize {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let r = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        assert_eq!(r, 0, "sched_getaffinity");
+        libc::CPU_COUNT(&set) as usize
+    }
+}
+
+/// Waits on a std channel with a timeout long enough for a slow CI machine.
+pub fn recv<T>(rx: &std::sync::mpsc::Receiver<T>) -> T {
+    rx.recv_timeout(std::time::Duration::from_secs(20)).expect("timed out waiting for a loop")
+}
