@@ -47,7 +47,10 @@ enum Life {
     /// Submitted (or queued in the SQ); the waker of the future waiting for it.
     Waiting(Option<Waker>),
     /// The CQE arrived; the future has not picked it up yet.
-    Completed { res: i32, flags: u32 },
+    Completed {
+        res: i32,
+        flags: u32,
+    },
     /// The future was dropped while the op was in flight; its data waits for the CQE.
     Ignored(Box<dyn OpData>),
     /// The op is finished; the slot waits only for the CQE of its cancel.
@@ -95,14 +98,22 @@ pub(crate) struct Driver {
 /// Creates a ring, trying the cheapest setup flags first and falling back on EINVAL.
 pub(crate) fn build_ring(entries: u32) -> Result<(IoUring, RingMode), SetupError> {
     let entries = entries.clamp(1, 32768);
-    let cq = entries.saturating_mul(CQ_PER_SQ).clamp(CQ_ENTRIES_MIN, CQ_ENTRIES_MAX);
+    let cq = entries
+        .saturating_mul(CQ_PER_SQ)
+        .clamp(CQ_ENTRIES_MIN, CQ_ENTRIES_MAX);
     let mut last = io::Error::from_raw_os_error(libc::EINVAL);
-    for mode in [RingMode::DeferTaskrun, RingMode::CoopTaskrun, RingMode::Plain] {
+    for mode in [
+        RingMode::DeferTaskrun,
+        RingMode::CoopTaskrun,
+        RingMode::Plain,
+    ] {
         let mut b = IoUring::builder();
         b.setup_cqsize(cq);
         match mode {
             RingMode::DeferTaskrun => {
-                b.setup_single_issuer().setup_defer_taskrun().setup_taskrun_flag();
+                b.setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag();
             }
             RingMode::CoopTaskrun => {
                 b.setup_coop_taskrun().setup_taskrun_flag();
@@ -119,7 +130,10 @@ pub(crate) fn build_ring(entries: u32) -> Result<(IoUring, RingMode), SetupError
 }
 
 fn is_transient(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME)
+    )
 }
 
 impl Driver {
@@ -129,7 +143,12 @@ impl Driver {
         let max = (cq - 2) / 2;
         Driver {
             ring: RefCell::new(ring),
-            ops: RefCell::new(Ops { slots: Vec::new(), free: Vec::new(), in_use: 0, max }),
+            ops: RefCell::new(Ops {
+                slots: Vec::new(),
+                free: Vec::new(),
+                in_use: 0,
+                max,
+            }),
             slot_waiters: RefCell::new(VecDeque::new()),
             cqes: RefCell::new(Vec::with_capacity(cq)),
             eventfd,
@@ -197,7 +216,10 @@ impl Driver {
         if n > 0 || ring.submission().taskrun() {
             let getevents = io_uring::EnterFlags::GETEVENTS.bits();
             // SAFETY: no argument pointer is passed; the SQEs' buffers are owned per `push`.
-            match unsafe { ring.submitter().enter::<libc::sigset_t>(n, 0, getevents, None) } {
+            match unsafe {
+                ring.submitter()
+                    .enter::<libc::sigset_t>(n, 0, getevents, None)
+            } {
                 Ok(_) => {}
                 Err(e) if is_transient(&e) => {}
                 Err(e) => panic!("io_uring_enter failed: {e}"),
@@ -221,7 +243,10 @@ impl Driver {
 
     fn drain_cq_into(ring: &mut IoUring, out: &RefCell<Vec<(u64, i32, u32)>>) {
         let mut out = out.borrow_mut();
-        out.extend(ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+        out.extend(
+            ring.completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
     }
 
     /// Dispatches collected completions: wakes waiting futures, frees ignored ops' data.
@@ -279,7 +304,9 @@ impl Driver {
 
     fn maybe_free(&self, idx: usize) {
         let mut ops = self.ops.borrow_mut();
-        let Some(slot) = ops.slots.get_mut(idx) else { return };
+        let Some(slot) = ops.slots.get_mut(idx) else {
+            return;
+        };
         if matches!(slot.life, Life::Done) && !slot.cancel_pending {
             slot.life = Life::Free;
             ops.free.push(idx as u32);
@@ -307,7 +334,10 @@ impl Driver {
         let idx = match ops.free.pop() {
             Some(i) => i,
             None => {
-                ops.slots.push(Slot { life: Life::Free, cancel_pending: false });
+                ops.slots.push(Slot {
+                    life: Life::Free,
+                    cancel_pending: false,
+                });
                 (ops.slots.len() - 1) as u32
             }
         };
@@ -365,7 +395,9 @@ impl Driver {
     }
 
     fn push_cancel(&self, target: u64) {
-        let e = opcode::AsyncCancel::new(target).build().user_data(target | CANCEL_BIT);
+        let e = opcode::AsyncCancel::new(target)
+            .build()
+            .user_data(target | CANCEL_BIT);
         // SAFETY: a cancel carries no buffer.
         unsafe { self.push(&e) };
     }
@@ -437,7 +469,10 @@ pub(crate) struct Op<T: OpData + Unpin> {
 
 impl<T: OpData + Unpin> Op<T> {
     pub(crate) fn new(data: T) -> Op<T> {
-        Op { data: Some(data), idx: None }
+        Op {
+            data: Some(data),
+            idx: None,
+        }
     }
 }
 
@@ -474,11 +509,104 @@ impl<T: OpData + Unpin> Future for Op<T> {
 
 impl<T: OpData + Unpin> Drop for Op<T> {
     fn drop(&mut self) {
-        let (Some(idx), Some(data)) = (self.idx.take(), self.data.take()) else { return };
+        let (Some(idx), Some(data)) = (self.idx.take(), self.data.take()) else {
+            return;
+        };
         match crate::executor::local() {
             Some(local) => local.driver.abandon(idx, Box::new(data)),
             // Off the loop (should not happen): the kernel may still use the buffer.
             None => std::mem::forget(data),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::rc::Rc;
+    use std::sync::mpsc;
+
+    /// Records the order of completion and drop of an abandoned op's data.
+    struct Probe {
+        fd: RawFd,
+        buf: Vec<u8>,
+        log: Rc<RefCell<Vec<&'static str>>>,
+    }
+
+    impl OpData for Probe {
+        fn entry(&mut self) -> squeue::Entry {
+            opcode::Recv::new(types::Fd(self.fd), self.buf.as_mut_ptr(), 16).build()
+        }
+        fn ignored_completion(self: Box<Self>, _res: i32) {
+            self.log.borrow_mut().push("completed");
+        }
+    }
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.log.borrow_mut().push("dropped");
+        }
+    }
+
+    fn runtime() -> Option<crate::Runtime> {
+        if let Err(e) = crate::probe_io_uring() {
+            eprintln!("skipping: {e}");
+            return None;
+        }
+        let cfg = crate::Config {
+            loops: 1,
+            pin: false,
+            ring_entries: 8,
+        };
+        Some(crate::Runtime::start(&cfg).unwrap())
+    }
+
+    #[test]
+    fn abandoned_op_data_lives_until_its_completion() {
+        let Some(rt) = runtime() else { return };
+        let (tx, rx) = mpsc::channel();
+        rt.handles()[0].spawn(move || async move {
+            let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            let log = Rc::new(RefCell::new(Vec::new()));
+            let probe = Probe {
+                fd: a.as_raw_fd(),
+                buf: Vec::with_capacity(16),
+                log: log.clone(),
+            };
+            let mut op = Box::pin(Op::new(probe));
+            std::future::poll_fn(|cx| {
+                assert!(op.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            crate::yield_now().await; // the recv is in the kernel now
+            let d = crate::executor::local().unwrap();
+            assert_eq!(d.driver.in_flight(), 1);
+            drop(op);
+            assert!(
+                log.borrow().is_empty(),
+                "data parked in the slab, not dropped"
+            );
+            assert_eq!(d.driver.in_flight(), 1, "slot held until the completion");
+            while d.driver.in_flight() > 0 {
+                crate::sleep(Duration::from_millis(1)).await;
+            }
+            drop(b);
+            tx.send(log.borrow().clone()).unwrap();
+        });
+        let log = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        assert_eq!(log, vec!["completed", "dropped"]);
+    }
+
+    #[test]
+    fn ring_setup_picks_a_mode() {
+        match build_ring(8) {
+            Ok((r, mode)) => {
+                assert!(r.params().cq_entries() >= CQ_ENTRIES_MIN);
+                eprintln!("ring mode: {mode:?}");
+            }
+            Err(e) => eprintln!("skipping: {e}"),
         }
     }
 }

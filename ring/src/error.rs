@@ -94,7 +94,10 @@ impl fmt::Display for SetupError {
                  (`ulimit -u`, pids cgroup) or use fewer loops (-c)"
             ),
             SetupError::ThreadDied => {
-                write!(f, "a loop thread died while setting up its io_uring (see its panic above)")
+                write!(
+                    f,
+                    "a loop thread died while setting up its io_uring (see its panic above)"
+                )
             }
             SetupError::Other(e) => write!(f, "io_uring setup failed: {e}"),
         }
@@ -122,7 +125,10 @@ mod tests {
     #[test]
     fn messages_name_cause_and_remedy() {
         let m = SetupError::Disabled.to_string();
-        assert!(m.contains("kernel.io_uring_disabled=2") && m.contains("sysctl -w"), "{m}");
+        assert!(
+            m.contains("kernel.io_uring_disabled=2") && m.contains("sysctl -w"),
+            "{m}"
+        );
         let e = io::Error::from_raw_os_error(libc::EPERM);
         let m = SetupError::Blocked(e).to_string();
         assert!(m.contains("seccomp") && m.contains("io_uring_enter"), "{m}");

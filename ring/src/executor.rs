@@ -64,7 +64,10 @@ impl Shared {
             index,
             core,
             mode,
-            inject: Mutex::new(Inject { msgs: VecDeque::new(), sleeping: false }),
+            inject: Mutex::new(Inject {
+                msgs: VecDeque::new(),
+                sleeping: false,
+            }),
             eventfd,
             stopping: AtomicBool::new(false),
         }
@@ -149,7 +152,11 @@ impl Tasks {
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(TaskSlot { gen: 0, fut: None, waker: None });
+                self.slots.push(TaskSlot {
+                    gen: 0,
+                    fut: None,
+                    waker: None,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
@@ -167,7 +174,9 @@ impl Tasks {
     }
 
     fn get(&mut self, key: TaskKey) -> Option<&mut TaskSlot> {
-        self.slots.get_mut(key.idx as usize).filter(|s| s.gen == key.gen && s.waker.is_some())
+        self.slots
+            .get_mut(key.idx as usize)
+            .filter(|s| s.gen == key.gen && s.waker.is_some())
     }
 
     /// Frees the slot; the caller drops the returned future outside the borrow.
@@ -187,7 +196,10 @@ impl Tasks {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.waker.is_some())
-            .map(|(i, s)| TaskKey { idx: i as u32, gen: s.gen })
+            .map(|(i, s)| TaskKey {
+                idx: i as u32,
+                gen: s.gen,
+            })
             .collect();
         keys.into_iter().filter_map(|k| self.remove(k)).collect()
     }
@@ -240,7 +252,10 @@ impl Local {
                 Some(Msg::Wake(key)) => self.run_queue.borrow_mut().push_back(key),
                 Some(Msg::Spawn(f)) => {
                     if catch_unwind(AssertUnwindSafe(f)).is_err() {
-                        eprintln!("ring: a spawn closure panicked on loop {}", self.handle.index());
+                        eprintln!(
+                            "ring: a spawn closure panicked on loop {}",
+                            self.handle.index()
+                        );
                     }
                 }
                 Some(Msg::Stop) => return true,
@@ -251,7 +266,9 @@ impl Local {
     /// Polls up to `budget` runnable tasks.
     fn run_batch(&self, budget: usize) {
         for _ in 0..budget {
-            let Some(key) = self.run_queue.borrow_mut().pop_front() else { return };
+            let Some(key) = self.run_queue.borrow_mut().pop_front() else {
+                return;
+            };
             let (mut fut, tw, waker) = {
                 let mut tasks = self.tasks.borrow_mut();
                 let Some(slot) = tasks.get(key) else { continue };
@@ -273,7 +290,10 @@ impl Local {
                     drop_quietly(fut, self.handle.index());
                 }
                 Err(_) => {
-                    eprintln!("ring: a task panicked on loop {}; it was dropped", self.handle.index());
+                    eprintln!(
+                        "ring: a task panicked on loop {}; it was dropped",
+                        self.handle.index()
+                    );
                     self.tasks.borrow_mut().remove(key);
                     drop_quietly(fut, self.handle.index());
                 }

@@ -43,9 +43,13 @@ struct AcceptData {
 
 impl OpData for AcceptData {
     fn entry(&mut self) -> squeue::Entry {
-        opcode::Accept::new(types::Fd(self.fd), std::ptr::null_mut(), std::ptr::null_mut())
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
+        opcode::Accept::new(
+            types::Fd(self.fd),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+        .flags(libc::SOCK_CLOEXEC)
+        .build()
     }
 
     fn ignored_completion(self: Box<Self>, res: i32) {
@@ -59,7 +63,10 @@ impl OpData for AcceptData {
 impl Listener {
     /// Takes over a bound, listening socket.
     pub fn from_std(fd: OwnedFd) -> Listener {
-        Listener { fd, _not_send: PhantomData }
+        Listener {
+            fd,
+            _not_send: PhantomData,
+        }
     }
 
     /// The listening descriptor.
@@ -70,7 +77,10 @@ impl Listener {
     /// `accept4(fd, NULL, NULL, SOCK_CLOEXEC)` through io_uring. Dropping the future cancels
     /// the accept; a connection accepted anyway is closed.
     pub async fn accept(&self) -> io::Result<OwnedFd> {
-        let (res, _, _) = Op::new(AcceptData { fd: self.fd.as_raw_fd() }).await;
+        let (res, _, _) = Op::new(AcceptData {
+            fd: self.fd.as_raw_fd(),
+        })
+        .await;
         let fd = result(res)? as RawFd;
         // SAFETY: a descriptor freshly returned by accept, owned by nobody else.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -123,8 +133,14 @@ impl Stream {
     /// # Panics
     /// When called off a loop thread.
     pub fn from_fd(fd: OwnedFd) -> Stream {
-        assert!(crate::executor::local().is_some(), "ring::Stream::from_fd off a loop thread");
-        Stream { fd, _not_send: PhantomData }
+        assert!(
+            crate::executor::local().is_some(),
+            "ring::Stream::from_fd off a loop thread"
+        );
+        Stream {
+            fd,
+            _not_send: PhantomData,
+        }
     }
 
     /// The socket's descriptor.
@@ -144,7 +160,10 @@ impl Stream {
         let (res, _, mut data) = Op::new(RecvData { fd: self.fd(), buf }).await;
         let r = result(res);
         if let Ok(n) = r {
-            assert!(n <= data.buf.capacity(), "kernel reported more bytes than asked for");
+            assert!(
+                n <= data.buf.capacity(),
+                "kernel reported more bytes than asked for"
+            );
             // SAFETY: the kernel initialised the first `n` bytes of the buffer.
             unsafe { data.buf.set_len(n) };
         }
@@ -156,11 +175,19 @@ impl Stream {
         if from >= buf.len() {
             let r = match from == buf.len() {
                 true => Ok(0),
-                false => Err(io::Error::new(io::ErrorKind::InvalidInput, "send offset past end")),
+                false => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "send offset past end",
+                )),
             };
             return (r, buf);
         }
-        let (res, _, data) = Op::new(SendData { fd: self.fd(), buf, from }).await;
+        let (res, _, data) = Op::new(SendData {
+            fd: self.fd(),
+            buf,
+            from,
+        })
+        .await;
         (result(res), data.buf)
     }
 

@@ -26,8 +26,14 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        let loops = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Config { loops, pin: true, ring_entries: 256 }
+        let loops = thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Config {
+            loops,
+            pin: true,
+            ring_entries: 256,
+        }
     }
 }
 
@@ -63,13 +69,16 @@ impl LoopHandle {
         if self.shared.stopping.load(Ordering::Acquire) {
             return;
         }
-        self.shared.send(Msg::Spawn(Box::new(move || executor::spawn_local(f()))));
+        self.shared
+            .send(Msg::Spawn(Box::new(move || executor::spawn_local(f()))));
     }
 }
 
 impl std::fmt::Debug for LoopHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoopHandle").field("index", &self.index()).finish()
+        f.debug_struct("LoopHandle")
+            .field("index", &self.index())
+            .finish()
     }
 }
 
@@ -89,7 +98,10 @@ impl Runtime {
             true => core_affinity::get_core_ids().unwrap_or_default(),
             false => Vec::new(),
         };
-        let mut rt = Runtime { handles: Vec::with_capacity(loops), threads: Vec::new() };
+        let mut rt = Runtime {
+            handles: Vec::with_capacity(loops),
+            threads: Vec::new(),
+        };
         for i in 0..loops {
             let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
             let entries = cfg.ring_entries;
@@ -141,7 +153,9 @@ impl Drop for Runtime {
 type Report = mpsc::SyncSender<Result<Arc<Shared>, SetupError>>;
 
 fn loop_thread(index: usize, core: Option<core_affinity::CoreId>, entries: u32, tx: Report) {
-    let core = core.filter(|c| core_affinity::set_for_current(*c)).map(|c| c.id);
+    let core = core
+        .filter(|c| core_affinity::set_for_current(*c))
+        .map(|c| c.id);
     let local = match setup_loop(index, core, entries) {
         Ok(l) => l,
         Err(e) => {

@@ -19,5 +19,8 @@ impl OpData for TimeoutData {
 
 /// Sleeps for `d` (an io_uring timeout on this loop's ring). Must run on a loop thread.
 pub async fn sleep(d: Duration) {
-    let _ = Op::new(TimeoutData { ts: Box::new(types::Timespec::from(d)) }).await;
+    let _ = Op::new(TimeoutData {
+        ts: Box::new(types::Timespec::from(d)),
+    })
+    .await;
 }

@@ -24,7 +24,8 @@ fn spawn_runs_on_every_loop_thread_and_pins() {
             let rc = Rc::new(()); // a !Send future is fine
             let me = ring::current().expect("on a loop").index();
             let name = std::thread::current().name().map(str::to_owned);
-            tx.send((want, me, name, affinity_cpus(), Rc::strong_count(&rc))).unwrap();
+            tx.send((want, me, name, affinity_cpus(), Rc::strong_count(&rc)))
+                .unwrap();
         });
     }
     for _ in 0..3 {
@@ -120,7 +121,11 @@ fn a_waker_outliving_its_task_never_drops_the_future_off_the_loop() {
         drop(waker);
     });
     t.join().unwrap();
-    let (tid, _) = dropped_on.lock().unwrap().clone().expect("the future was dropped");
+    let (tid, _) = dropped_on
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the future was dropped");
     assert_eq!(tid, loop_thread);
     rt.shutdown();
 }
@@ -211,7 +216,10 @@ fn sleep_waits_and_a_dropped_sleep_is_cancelled() {
     assert!(slept < Duration::from_secs(5), "slept {slept:?}");
     let t0 = Instant::now();
     rt.shutdown();
-    assert!(t0.elapsed() < Duration::from_secs(1), "the hour-long sleep was cancelled");
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "the hour-long sleep was cancelled"
+    );
 }
 
 #[test]

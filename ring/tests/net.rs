@@ -87,7 +87,10 @@ fn tcp_accept_and_echo() {
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     roundtrip(&mut c, b"ping");
-    roundtrip(&mut c, &(0..1_000_000u32).map(|x| x as u8).collect::<Vec<_>>());
+    roundtrip(
+        &mut c,
+        &(0..1_000_000u32).map(|x| x as u8).collect::<Vec<_>>(),
+    );
     rt.shutdown();
 }
 
@@ -145,7 +148,10 @@ fn recv_sees_eof_and_shutdown_ends_a_pending_recv() {
         let (r, _) = s2.recv(Vec::with_capacity(16)).await;
         tx.send((r.unwrap(), Vec::new())).unwrap();
         let (r, _) = s2.send(b"x".to_vec(), 0).await;
-        assert!(r.is_err(), "send after shutdown fails (EPIPE), without SIGPIPE");
+        assert!(
+            r.is_err(),
+            "send after shutdown fails (EPIPE), without SIGPIPE"
+        );
         tx.send((99, Vec::new())).unwrap();
     });
     b.write_all(b"abc").unwrap();
@@ -169,7 +175,8 @@ fn send_partial_offsets_and_bad_input() {
         let (r0, buf) = s.send(buf, 10).await;
         let (r1, buf) = s.send(buf, 11).await;
         let (r2, _) = s.recv(Vec::new()).await;
-        tx.send((sent, r0.unwrap(), r1.is_err(), r2.is_err(), buf.len())).unwrap();
+        tx.send((sent, r0.unwrap(), r1.is_err(), r2.is_err(), buf.len()))
+            .unwrap();
     });
     assert_eq!(recv(&rx), (6, 0, true, true, 10));
     let mut got = [0u8; 6];
@@ -243,6 +250,9 @@ fn dropped_accept_is_cancelled_and_the_listener_closes() {
     });
     recv(&rx);
     std::thread::sleep(Duration::from_millis(20));
-    assert!(TcpStream::connect(addr).is_err(), "the listener is closed, not kept by the ring");
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "the listener is closed, not kept by the ring"
+    );
     rt.shutdown();
 }

@@ -15,7 +15,11 @@ pub fn start(loops: usize, pin: bool) -> Option<ring::Runtime> {
         eprintln!("skipping: {e}");
         return None;
     }
-    let cfg = ring::Config { loops, pin, ring_entries: 64 };
+    let cfg = ring::Config {
+        loops,
+        pin,
+        ring_entries: 64,
+    };
     Some(ring::Runtime::start(&cfg).expect("runtime start after a successful probe"))
 }
 
@@ -31,7 +35,11 @@ pub struct Tx<T>(Arc<Mutex<Slot<T>>>);
 pub struct Rx<T>(Arc<Mutex<Slot<T>>>);
 
 pub fn oneshot<T>() -> (Tx<T>, Rx<T>) {
-    let s = Arc::new(Mutex::new(Slot { value: None, waker: None, closed: false }));
+    let s = Arc::new(Mutex::new(Slot {
+        value: None,
+        waker: None,
+        closed: false,
+    }));
     (Tx(s.clone()), Rx(s))
 }
 
@@ -76,11 +84,14 @@ impl<T> Future for Rx<T> {
     }
 }
 
+/// Where a `DropRecorder` was dropped: thread id and name.
+pub type DropSite = Arc<Mutex<Option<(ThreadId, Option<String>)>>>;
+
 /// Records the thread (and its name) on which it is dropped.
-pub struct DropRecorder(pub Arc<Mutex<Option<(ThreadId, Option<String>)>>>);
+pub struct DropRecorder(pub DropSite);
 
 impl DropRecorder {
-    pub fn new() -> (DropRecorder, Arc<Mutex<Option<(ThreadId, Option<String>)>>>) {
+    pub fn new() -> (DropRecorder, DropSite) {
         let a = Arc::new(Mutex::new(None));
         (DropRecorder(a.clone()), a)
     }
@@ -106,5 +117,6 @@ pub fn affinity_cpus() -> usize {
 
 /// Waits on a std channel with a timeout long enough for a slow CI machine.
 pub fn recv<T>(rx: &std::sync::mpsc::Receiver<T>) -> T {
-    rx.recv_timeout(std::time::Duration::from_secs(20)).expect("timed out waiting for a loop")
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("timed out waiting for a loop")
 }
