@@ -256,3 +256,38 @@ fn dropped_accept_is_cancelled_and_the_listener_closes() {
     );
     rt.shutdown();
 }
+
+/// `shutdown(2)` of a listening socket from another thread ends a pending accept with an
+/// error, so an accept loop can stop (as a server's halt path does).
+fn shutdown_ends_pending_accept(fd: OwnedFd) {
+    use std::os::fd::AsRawFd;
+    let Some(rt) = start(1, false) else { return };
+    let raw = fd.as_raw_fd();
+    let (tx, rx) = mpsc::channel();
+    rt.handles()[0].spawn(move || async move {
+        let l = ring::Listener::from_std(fd);
+        tx.send(l.accept().await.map(drop).map_err(|e| e.kind())).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    // SAFETY: shutdown(2) on a descriptor the listener owns and keeps open.
+    unsafe { libc::shutdown(raw, libc::SHUT_RDWR) };
+    let r = rx.recv_timeout(Duration::from_secs(5)).expect("accept ended after shutdown");
+    assert!(r.is_err(), "{r:?}");
+}
+
+#[test]
+fn shutdown_ends_a_pending_tcp_accept() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    shutdown_ends_pending_accept(OwnedFd::from(l));
+}
+
+#[test]
+fn shutdown_ends_a_pending_unix_accept() {
+    let dir = std::env::temp_dir().join(format!("ring-test-sd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("l.sock");
+    let _ = std::fs::remove_file(&path);
+    let l = UnixListener::bind(&path).unwrap();
+    shutdown_ends_pending_accept(OwnedFd::from(l));
+    let _ = std::fs::remove_dir_all(&dir);
+}
