@@ -34,7 +34,21 @@ pub fn encode_handshake_req(out: &mut Vec<u8>, reqno: u64, sub: HandshakeType, p
     out.extend_from_slice(payload);
 }
 
-/// HANDSHAKE FORK request payload builder: the cookie then `cancel` (§6.1).
+/// GUEST or EXEC HANDSHAKE request carrying `name` followed by the terminating NUL (§6.1).
+pub fn encode_handshake_name_req(out: &mut Vec<u8>, reqno: u64, sub: HandshakeType, name: &[u8]) {
+    start(
+        out,
+        name.len() + 1,
+        reqno,
+        Class::REQ,
+        MsgType::HANDSHAKE,
+        sub.0,
+    );
+    out.extend_from_slice(name);
+    out.push(0);
+}
+
+/// HANDSHAKE FORK request: the cookie then `cancel` (§6.1).
 pub fn encode_handshake_fork_req(
     out: &mut Vec<u8>,
     reqno: u64,
@@ -198,6 +212,9 @@ mod tests {
                         0010: 00 00 00 00 00 00 00 00 68 65 6c 6c 6f 00");
         let mut out = Vec::new();
         encode_handshake_req(&mut out, 1, HandshakeType::GUEST, b"hello\0");
+        assert_eq!(out, wire);
+        let mut out = Vec::new();
+        encode_handshake_name_req(&mut out, 1, HandshakeType::GUEST, b"hello");
         assert_eq!(out, wire);
         let (h, p) = decode_one(&wire);
         assert_eq!(h, hdr(30, 1, Class::REQ, MsgType::HANDSHAKE, 0));
