@@ -684,9 +684,10 @@ impl Client {
     }
 
     /// `fcntl(fd, cmd, arg)` — `arg` fills its slot as given (an int value or an address);
-    /// commands that take a `struct flock *` need [`Client::syscall`] with a [`Buf`].
-    pub fn fcntl(&mut self, fd: i32, cmd: i32, arg: u64) -> Result<i64> {
-        Ok(self.syscall(nr::FCNTL, &[int_arg(fd), int_arg(cmd), arg], &mut [])?[0])
+    /// commands that take a `struct flock *` need [`Client::syscall`] with a [`Buf`]. `cmd` is
+    /// unsigned because file-system fcntls set bit 31 (`F_FSCTL`).
+    pub fn fcntl(&mut self, fd: i32, cmd: u32, arg: u64) -> Result<i64> {
+        Ok(self.syscall(nr::FCNTL, &[int_arg(fd), u64::from(cmd), arg], &mut [])?[0])
     }
 
     /// `reboot(howto, bootstr)` — halts the server (what `rump.halt` sends). The boot string is
