@@ -13,6 +13,22 @@
 //! also when the future that wanted it is dropped.
 //! **Invariant:** ops in flight per loop are bounded so the completion queue never overflows.
 //! This crate knows nothing of rump: it is a generic runtime.
+//!
+//! `Stream` and `Listener` are bound to their loop (`!Send`):
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<ring::Stream>();
+//! ```
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<ring::Listener>();
+//! ```
+//! while `LoopHandle` may be used from any thread:
+//! ```
+//! fn is_send_sync<T: Send + Sync>() {}
+//! is_send_sync::<ring::LoopHandle>();
+//! is_send_sync::<ring::Runtime>();
+//! ```
 
 mod driver;
 mod error;

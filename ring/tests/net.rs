@@ -266,12 +266,15 @@ fn shutdown_ends_pending_accept(fd: OwnedFd) {
     let (tx, rx) = mpsc::channel();
     rt.handles()[0].spawn(move || async move {
         let l = ring::Listener::from_std(fd);
-        tx.send(l.accept().await.map(drop).map_err(|e| e.kind())).unwrap();
+        tx.send(l.accept().await.map(drop).map_err(|e| e.kind()))
+            .unwrap();
     });
     std::thread::sleep(Duration::from_millis(50));
     // SAFETY: shutdown(2) on a descriptor the listener owns and keeps open.
     unsafe { libc::shutdown(raw, libc::SHUT_RDWR) };
-    let r = rx.recv_timeout(Duration::from_secs(5)).expect("accept ended after shutdown");
+    let r = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("accept ended after shutdown");
     assert!(r.is_err(), "{r:?}");
 }
 
@@ -290,4 +293,26 @@ fn shutdown_ends_a_pending_unix_accept() {
     let l = UnixListener::bind(&path).unwrap();
     shutdown_ends_pending_accept(OwnedFd::from(l));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Round-trip time of a one-byte echo through a loop, against a std client on a unix socket
+/// pair (`cargo test -p rump-ring --release -- --ignored --nocapture pingpong`).
+#[test]
+#[ignore]
+fn pingpong_round_trip_time() {
+    let Some(rt) = start(1, true) else { return };
+    let (a, mut b) = UnixStream::pair().unwrap();
+    rt.handles()[0].spawn(move || echo(OwnedFd::from(a)));
+    const N: u32 = 50_000;
+    let mut byte = [0u8; 1];
+    let t0 = std::time::Instant::now();
+    for _ in 0..N {
+        b.write_all(&byte).unwrap();
+        b.read_exact(&mut byte).unwrap();
+    }
+    let per = t0.elapsed() / N;
+    eprintln!(
+        "ring echo round trip: {per:?} ({} /s)",
+        1_000_000_000 / per.as_nanos().max(1)
+    );
 }
