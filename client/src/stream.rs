@@ -53,6 +53,9 @@ impl Read for Stream {
 }
 
 impl Write for Stream {
+    /// A server that went away is an `EPIPE` error, never a `SIGPIPE`: std writes sockets with
+    /// `send(…, MSG_NOSIGNAL)` (as librumpclient's `dosend`), and Rust programs ignore SIGPIPE
+    /// anyway. A unit test checks that no SIGPIPE is raised.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Unix(s) => s.write(buf),

@@ -583,3 +583,38 @@ fn program_name_is_comm() {
         "{n:?}"
     );
 }
+
+#[test]
+fn writing_to_a_closed_server_is_an_error_not_sigpipe() {
+    let (c, t) = with_server(BANNER, "z", |f| {
+        f.accept_guest(1, "z");
+    });
+    let mut c = c.unwrap();
+    t.join().unwrap(); // the server end is closed now
+                       // Rust programs ignore SIGPIPE, which would hide a raised one. Block it in this thread
+                       // instead: a blocked signal is kept pending even when ignored, so `sigpending` shows
+                       // whether one was raised, and no other test thread is affected.
+                       // SAFETY: the sigset_t values are plain data initialised by sigemptyset before use;
+                       // changing this thread's signal mask has no memory-safety impact.
+    let (r1, r2, pending) = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        let big = vec![7u8; 256 * 1024];
+        let r1 = c.write(1, &big);
+        let r2 = c.getpid();
+        let mut pend: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pend);
+        libc::sigpending(&mut pend);
+        let pending = libc::sigismember(&pend, libc::SIGPIPE) == 1;
+        // Unblocking discards a pending (ignored) SIGPIPE.
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        (r1, r2, pending)
+    };
+    eprintln!("DBG {r1:?} {r2:?} {pending}");
+    assert!(!pending, "a SIGPIPE was raised");
+    assert!(matches!(r1, Err(Error::Io(_))), "{r1:?}");
+    assert!(matches!(r2, Err(Error::Io(_))), "{r2:?}");
+}
