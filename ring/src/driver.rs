@@ -383,6 +383,10 @@ impl Driver {
                 slot.cancel_pending = true;
                 drop(ops);
                 self.push_cancel(u64::from(idx));
+                // Hand the op to the kernel now: once its future is gone, the descriptor it
+                // names may be closed (by any thread, for a shared `File`) and its number
+                // reused; a submitted op holds the open file itself.
+                self.flush();
             }
             Life::Completed { .. } => {
                 slot.life = Life::Done;

@@ -6,7 +6,8 @@
 //! - `executor`: task slab, run queue, cross-thread wakers, injection queue, the run loop;
 //!   `spawn_local`, `current`, `yield_now`.
 //! - `driver`: one ring per loop, the op slab keyed by `user_data`, `Op` futures.
-//! - `net`: `Listener`, `Stream`. `time`: `sleep`. `error`: `SetupError`.
+//! - `net`: `Listener`, `Stream`. `fs`: `File` (host-file I/O). `time`: `sleep`.
+//! - `error`: `SetupError`.
 //!
 //! **Invariant:** a task's future is polled and dropped only on its loop thread.
 //! **Invariant:** every buffer handed to io_uring stays alive until its completion arrives,
@@ -33,6 +34,7 @@
 mod driver;
 mod error;
 mod executor;
+mod fs;
 mod net;
 mod runtime;
 mod time;
@@ -40,6 +42,7 @@ mod time;
 pub use driver::RingMode;
 pub use error::SetupError;
 pub use executor::{current, spawn_local, yield_now};
+pub use fs::File;
 pub use net::{Listener, Stream};
 pub use runtime::{probe_io_uring, ring_mode_name, Config, LoopHandle, Runtime};
 pub use time::sleep;
