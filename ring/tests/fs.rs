@@ -43,7 +43,7 @@ fn random_ops_match_pread_pwrite() {
         for step in 0..2000 {
             let off = rng.next() % (256 * 1024);
             let len = (rng.next() % 20_000) as usize + 1;
-            if rng.next() % 2 == 0 {
+            if rng.next() & 1 == 0 {
                 let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
                 let (r, _) = ring_file.write_all_at(data.clone(), off).await;
                 r.unwrap();
