@@ -466,9 +466,12 @@ impl Drop for Driver {
 /// An io_uring operation as a future: starts on first poll, resolves to
 /// `(result, cqe flags, data)`. Dropping it before completion cancels the op and leaves `data`
 /// in the loop's slab until the completion arrives.
+///
+/// `Op` is `!Send`: its slot index is only meaningful in the ring of the thread that started it.
 pub(crate) struct Op<T: OpData + Unpin> {
     data: Option<T>,
     idx: Option<u32>,
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl<T: OpData + Unpin> Op<T> {
@@ -476,6 +479,7 @@ impl<T: OpData + Unpin> Op<T> {
         Op {
             data: Some(data),
             idx: None,
+            _not_send: std::marker::PhantomData,
         }
     }
 }

@@ -24,11 +24,20 @@
 //! fn is_send<T: Send>() {}
 //! is_send::<ring::Listener>();
 //! ```
-//! while `LoopHandle` may be used from any thread:
+//! and so is every I/O future, also one on a (shareable) `File`: an op belongs to the ring of
+//! the thread that started it.
+//! ```compile_fail
+//! fn is_send<T: Send>(_: &T) {}
+//! async fn f(file: &ring::File) {
+//!     is_send(&file.sync(false));
+//! }
+//! ```
+//! while `LoopHandle` and `File` may be used from any thread:
 //! ```
 //! fn is_send_sync<T: Send + Sync>() {}
 //! is_send_sync::<ring::LoopHandle>();
 //! is_send_sync::<ring::Runtime>();
+//! is_send_sync::<ring::File>();
 //! ```
 
 mod driver;
