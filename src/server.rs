@@ -216,7 +216,8 @@ pub fn start(
     let is_tcp = matches!(addr, SpAddr::Tcp(_));
     let handles = runtime.handles().to_vec();
     let sh = shared.clone();
-    handles[0].spawn(move || accept_loop(fd, sh, handles, is_tcp));
+    let first = handles[0].clone();
+    first.spawn(move || accept_loop(fd, sh, handles, is_tcp));
     Ok(Server { shared, runtime, listen_fd, unix_path, tcp_port, control_rx })
 }
 
