@@ -88,10 +88,18 @@ pub struct CliError {
 
 impl CliError {
     fn usage(message: impl Into<String>) -> CliError {
-        CliError { message: message.into(), usage: true, status: 1 }
+        CliError {
+            message: message.into(),
+            usage: true,
+            status: 1,
+        }
     }
     fn plain(message: impl Into<String>) -> CliError {
-        CliError { message: message.into(), usage: false, status: 1 }
+        CliError {
+            message: message.into(),
+            usage: false,
+            status: 1,
+        }
     }
 }
 
@@ -106,11 +114,19 @@ where
         Err(e) => {
             use clap::error::ErrorKind;
             if e.kind() == ErrorKind::DisplayHelp {
-                return Err(CliError { message: e.to_string(), usage: false, status: 0 });
+                return Err(CliError {
+                    message: e.to_string(),
+                    usage: false,
+                    status: 0,
+                });
             }
             // clap's own diagnostic (like getopt's), then NetBSD's usage line.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .to_string();
             return Err(CliError::usage(first));
         }
     };
@@ -147,7 +163,9 @@ where
 
 /// The host's CPU count: the man page's default for `-c`.
 pub fn host_cpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Upper bound on `-c`: one pinned thread per virtual CPU, so keep it sane.
@@ -223,7 +241,13 @@ mod tests {
 
     #[test]
     fn usage_errors_exit_1() {
-        for args in [&[][..], &["-x", "unix://s"], &["-c"], &["a", "b"], &["-c", "0", "u://"]] {
+        for args in [
+            &[][..],
+            &["-x", "unix://s"],
+            &["-c"],
+            &["a", "b"],
+            &["-c", "0", "u://"],
+        ] {
             let e = p(args).unwrap_err();
             assert_eq!(e.status, 1, "{args:?}");
             assert!(e.usage, "{args:?}");
@@ -238,7 +262,16 @@ mod tests {
         assert_eq!(parse_total_ram("1g").unwrap(), 1 << 30);
         assert_eq!(parse_total_ram("200k").unwrap(), 200 << 10);
         assert_eq!(parse_total_ram("1000000").unwrap(), 1_000_000);
-        for bad in ["", "m", "16M", "16mb", "128k", "-5", "99999999999999999999g", "1.5g"] {
+        for bad in [
+            "",
+            "m",
+            "16M",
+            "16mb",
+            "128k",
+            "-5",
+            "99999999999999999999g",
+            "1.5g",
+        ] {
             assert!(parse_total_ram(bad).is_err(), "{bad}");
         }
     }
@@ -246,9 +279,17 @@ mod tests {
     #[test]
     fn repeated_options_accumulate() {
         let o = p(&["-m", "/a.kmod", "-m/b.kmod", "unix://s"]).unwrap();
-        assert_eq!(o.modules, vec!["/a.kmod".to_string(), "/b.kmod".to_string()]);
-        let o = p(&["-d", "key=/dk,hostpath=x,size=1m", "-dkey=/e,hostpath=y,size=2k", "unix://s"])
-            .unwrap();
+        assert_eq!(
+            o.modules,
+            vec!["/a.kmod".to_string(), "/b.kmod".to_string()]
+        );
+        let o = p(&[
+            "-d",
+            "key=/dk,hostpath=x,size=1m",
+            "-dkey=/e,hostpath=y,size=2k",
+            "unix://s",
+        ])
+        .unwrap();
         assert_eq!(o.drives.len(), 2);
         assert_eq!(o.drives[1].size, Some(drivespec::Size::Bytes(2048)));
     }

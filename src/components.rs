@@ -170,13 +170,22 @@ mod tests {
 
     #[test]
     fn builtins_accepted_others_refused() {
-        let libs = vec!["rumpkern_sysproxy".to_string(), "librumpuser.so".to_string()];
+        let libs = vec![
+            "rumpkern_sysproxy".to_string(),
+            "librumpuser.so".to_string(),
+        ];
         assert_eq!(resolve(Flavor::Minimal, &libs).unwrap(), BUILTIN.to_vec());
         let e = resolve(Flavor::Minimal, &["rumpvfs".to_string()]).unwrap_err();
         assert!(e.to_string().contains("not supported yet"), "{e}");
         let e = resolve(Flavor::All, &["nosuchthing".to_string()]).unwrap_err();
-        assert!(e.to_string().starts_with("failed to load -libraries"), "{e}");
+        assert!(
+            e.to_string().starts_with("failed to load -libraries"),
+            "{e}"
+        );
         let e = resolve(Flavor::Minimal, &["/etc/hostname".to_string()]).unwrap_err();
-        assert!(matches!(e, ComponentError::ExternalNotSupportedYet { .. }), "{e}");
+        assert!(
+            matches!(e, ComponentError::ExternalNotSupportedYet { .. }),
+            "{e}"
+        );
     }
 }

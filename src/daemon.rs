@@ -48,9 +48,7 @@ fn wait_status(rd: &OwnedFd) -> i32 {
     let mut got = 0;
     while got < 4 {
         // SAFETY: reading into the unfilled tail of a local buffer.
-        let n = unsafe {
-            libc::read(rd.as_raw_fd(), word[got..].as_mut_ptr().cast(), (4 - got) as usize)
-        };
+        let n = unsafe { libc::read(rd.as_raw_fd(), word[got..].as_mut_ptr().cast(), 4 - got) };
         match n {
             n if n > 0 => got += n as usize,
             0 => return NETBSD_ESRCH,
@@ -74,7 +72,10 @@ impl Daemon {
     /// Reports success and detaches stdio (to `/dev/null`).
     pub fn done(&mut self) -> io::Result<()> {
         self.report(0);
-        let devnull = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+        let devnull = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")?;
         for target in 0..3 {
             // SAFETY: dup2 onto the standard descriptors; devnull stays open until return.
             if unsafe { libc::dup2(devnull.as_raw_fd(), target) } < 0 {

@@ -103,7 +103,9 @@ pub fn parse(spec: &str) -> Result<DriveSpec, DriveSpecError> {
                     return Err(err(format!("-d {spec}: offset already given")));
                 }
                 if size == Some(Size::Host) {
-                    return Err(err(format!("-d {spec}: cannot specify offset with size=host")));
+                    return Err(err(format!(
+                        "-d {spec}: cannot specify offset with size=host"
+                    )));
                 }
                 if disklabel.is_some() {
                     return Err(err(format!("-d {spec}: disklabel needs to be used alone")));
@@ -149,7 +151,9 @@ pub fn parse(spec: &str) -> Result<DriveSpec, DriveSpecError> {
     }
     let etfs_type = etfs_type.unwrap_or(EtfsType::Block);
     let (Some(key), Some(hostpath)) = (key, hostpath) else {
-        return Err(err(format!("-d {spec}: incomplete drivespec: key and hostpath are required")));
+        return Err(err(format!(
+            "-d {spec}: incomplete drivespec: key and hostpath are required"
+        )));
     };
     if size.is_none() && disklabel.is_none() && etfs_type != EtfsType::Regular {
         return Err(err(format!(
@@ -157,9 +161,18 @@ pub fn parse(spec: &str) -> Result<DriveSpec, DriveSpecError> {
         )));
     }
     if key.is_empty() || hostpath.is_empty() {
-        return Err(err(format!("-d {spec}: incomplete drivespec: empty key or hostpath")));
+        return Err(err(format!(
+            "-d {spec}: incomplete drivespec: empty key or hostpath"
+        )));
     }
-    Ok(DriveSpec { key, hostpath, size, offset: offset.unwrap_or(0), disklabel, etfs_type })
+    Ok(DriveSpec {
+        key,
+        hostpath,
+        size,
+        offset: offset.unwrap_or(0),
+        disklabel,
+        etfs_type,
+    })
 }
 
 /// `strsuftoll(3)`: leading blanks, digits, an optional multiplier (`b` 512, `k` 1024,
@@ -170,7 +183,11 @@ pub fn strsuftoll(what: &str, value: &str) -> Result<u64, DriveSpecError> {
     let too_large = || err(format!("-d {what}: Result too large"));
     let mut total: u64 = 1;
     for (i, factor) in value.split(['x', '*']).enumerate() {
-        let factor = if i == 0 { factor.trim_start_matches([' ', '\t']) } else { factor };
+        let factor = if i == 0 {
+            factor.trim_start_matches([' ', '\t'])
+        } else {
+            factor
+        };
         let digits_end = factor.bytes().take_while(u8::is_ascii_digit).count();
         if digits_end == 0 {
             return Err(illegal());
@@ -232,27 +249,60 @@ mod tests {
         assert_eq!(strsuftoll("size", "4*2k").unwrap(), 8192);
         assert_eq!(strsuftoll("size", "0").unwrap(), 0);
         for bad in ["", "k", "1q", "1kk", "1x", "x1", "-1", "1 k"] {
-            assert!(strsuftoll("size", bad).unwrap_err().0.contains("illegal number"), "{bad}");
+            assert!(
+                strsuftoll("size", bad)
+                    .unwrap_err()
+                    .0
+                    .contains("illegal number"),
+                "{bad}"
+            );
         }
-        assert!(strsuftoll("size", "8388608t").unwrap_err().0.contains("too large"));
-        assert!(strsuftoll("size", "99999999999999999999").unwrap_err().0.contains("too large"));
+        assert!(strsuftoll("size", "8388608t")
+            .unwrap_err()
+            .0
+            .contains("too large"));
+        assert!(strsuftoll("size", "99999999999999999999")
+            .unwrap_err()
+            .0
+            .contains("too large"));
     }
 
     #[test]
     fn errors_name_the_token() {
         let cases = [
             ("key=a,key=b,hostpath=h,size=1", "key already given"),
-            ("key=a,hostpath=h,hostpath=i,size=1", "hostpath already given"),
+            (
+                "key=a,hostpath=h,hostpath=i,size=1",
+                "hostpath already given",
+            ),
             ("key=a,hostpath=h,size=1,size=2", "size already given"),
-            ("key=a,hostpath=h,size=host,offset=1", "cannot specify offset with size=host"),
-            ("key=a,hostpath=h,offset=1,size=host", "cannot specify offset with size=host"),
-            ("key=a,hostpath=h,size=1,offset=1,offset=2", "offset already given"),
-            ("key=a,hostpath=h,size=1,disklabel=a", "disklabel needs to be used alone"),
+            (
+                "key=a,hostpath=h,size=host,offset=1",
+                "cannot specify offset with size=host",
+            ),
+            (
+                "key=a,hostpath=h,offset=1,size=host",
+                "cannot specify offset with size=host",
+            ),
+            (
+                "key=a,hostpath=h,size=1,offset=1,offset=2",
+                "offset already given",
+            ),
+            (
+                "key=a,hostpath=h,size=1,disklabel=a",
+                "disklabel needs to be used alone",
+            ),
             ("key=a,hostpath=h,disklabel=ab", "invalid label part"),
             ("key=a,hostpath=h,disklabel=A", "invalid label part"),
-            ("key=a,hostpath=h,size=1,type=blk,type=chr", "type already specified"),
+            (
+                "key=a,hostpath=h,size=1,type=blk,type=chr",
+                "type already specified",
+            ),
             ("key=a,hostpath=h,size=1,type=disk", "invalid type disk"),
-            ("key=a,hostpath=h,size=1,colour=red", "invalid dtoken `colour`"),
+            (
+                "key=a,hostpath=h,size=1,colour=red",
+                "invalid dtoken `colour`",
+            ),
             ("hostpath=h,size=1", "incomplete drivespec"),
             ("key=a,size=1", "incomplete drivespec"),
             ("key=a,hostpath=h", "incomplete drivespec"),

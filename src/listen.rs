@@ -31,7 +31,13 @@ pub fn bind_listen(addr: &SpAddr) -> io::Result<OwnedFd> {
             }
             let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
             // SAFETY: `sun` is a fully initialised sockaddr_un of `len` bytes.
-            let rc = unsafe { libc::bind(fd.as_raw_fd(), (&sun as *const libc::sockaddr_un).cast(), len) };
+            let rc = unsafe {
+                libc::bind(
+                    fd.as_raw_fd(),
+                    (&sun as *const libc::sockaddr_un).cast(),
+                    len,
+                )
+            };
             check(rc)?;
             listen(&fd)?;
             Ok(fd)
@@ -53,12 +59,20 @@ pub fn bind_listen(addr: &SpAddr) -> io::Result<OwnedFd> {
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: sa.port().to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(sa.ip().octets()) },
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(sa.ip().octets()),
+                },
                 sin_zero: [0; 8],
             };
             let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
             // SAFETY: `sin` is a fully initialised sockaddr_in of `len` bytes.
-            let rc = unsafe { libc::bind(fd.as_raw_fd(), (&sin as *const libc::sockaddr_in).cast(), len) };
+            let rc = unsafe {
+                libc::bind(
+                    fd.as_raw_fd(),
+                    (&sin as *const libc::sockaddr_in).cast(),
+                    len,
+                )
+            };
             check(rc)?;
             listen(&fd)?;
             Ok(fd)
@@ -73,7 +87,11 @@ pub fn local_port(fd: &OwnedFd) -> Option<u16> {
     let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
     // SAFETY: `sin`/`len` describe a writable buffer of the right size.
     let rc = unsafe {
-        libc::getsockname(fd.as_raw_fd(), (&mut sin as *mut libc::sockaddr_in).cast(), &mut len)
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut sin as *mut libc::sockaddr_in).cast(),
+            &mut len,
+        )
     };
     (rc == 0 && sin.sin_family == libc::AF_INET as libc::sa_family_t)
         .then(|| u16::from_be(sin.sin_port))

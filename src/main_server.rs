@@ -113,7 +113,11 @@ fn boot_and_listen(opts: &Options) -> Result<server::Server, StartError> {
         eprintln!("warning: cannot determine cwd, omitting socket cleanup");
     }
     let host: Arc<dyn Host> = Arc::new(StdHost);
-    let cfg = BootConfig { ncpu: opts.ncpu, verbose: opts.verbose, hostname: rump_hostname() };
+    let cfg = BootConfig {
+        ncpu: opts.ncpu,
+        verbose: opts.verbose,
+        hostname: rump_hostname(),
+    };
     let kernel = Kernel::boot(cfg, host).map_err(|e| StartError {
         message: format!("rump init failed: {e}"),
         errno: i32::from(e.raw()),
@@ -137,8 +141,13 @@ fn rump_hostname() -> String {
 fn print_boot_summary(opts: &Options, server: &server::Server) {
     let names: Vec<&str> = opts.components.iter().map(|c| c.name()).collect();
     let cores = cli::host_cpus();
-    println!("{} {} (NetBSD {}/{} ABI)", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"),
-        kernel::OSRELEASE, kernel::MACHINE);
+    println!(
+        "{} {} (NetBSD {}/{} ABI)",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION"),
+        kernel::OSRELEASE,
+        kernel::MACHINE
+    );
     println!("components: {}", names.join(" "));
     println!("memory budget: host memory (no -r)");
     println!(
@@ -169,19 +178,21 @@ fn block_signals() {
 }
 
 fn spawn_signal_thread(tx: std::sync::mpsc::Sender<Control>) {
-    let _ = std::thread::Builder::new().name("rump-signals".into()).spawn(move || {
-        // SAFETY: as in block_signals; sigwait fills `sig` with a signal from `set`.
-        let sig = unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            let mut sig = 0;
-            libc::sigwait(&set, &mut sig);
-            sig
-        };
-        let _ = tx.send(Control::Signal(sig));
-    });
+    let _ = std::thread::Builder::new()
+        .name("rump-signals".into())
+        .spawn(move || {
+            // SAFETY: as in block_signals; sigwait fills `sig` with a signal from `set`.
+            let sig = unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                libc::sigaddset(&mut set, libc::SIGINT);
+                let mut sig = 0;
+                libc::sigwait(&set, &mut sig);
+                sig
+            };
+            let _ = tx.send(Control::Signal(sig));
+        });
 }
 
 /// The server half of a halt (sp-protocol.md §14.2 steps 6–7).

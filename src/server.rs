@@ -80,7 +80,11 @@ impl Shared {
     /// Called by a session after answering a successful reboot.
     pub fn request_halt(&self, howto: u32) {
         if !self.halting.swap(true, Ordering::SeqCst) {
-            let _ = self.control.lock().unwrap_or_else(|e| e.into_inner()).send(Control::Halt(howto));
+            let _ = self
+                .control
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(Control::Halt(howto));
         }
     }
 
@@ -94,20 +98,26 @@ impl Shared {
     }
 }
 
+/// Cookie → (connection that prepared it, prepared process).
+type Cookies = HashMap<[u8; 16], (u64, Arc<Proc>)>;
+
 /// Prepared processes from PREFORK, by cookie (sp-protocol.md §13.1). Cookies are drawn from
 /// the host's random source; a cookie dies with the connection that prepared it.
 #[derive(Default)]
 pub struct ForkTable {
-    inner: Mutex<HashMap<[u8; 16], (u64, Arc<Proc>)>>,
+    inner: Mutex<Cookies>,
     max_per_owner: usize,
 }
 
 impl ForkTable {
     fn new(max_per_owner: usize) -> ForkTable {
-        ForkTable { inner: Mutex::default(), max_per_owner }
+        ForkTable {
+            inner: Mutex::default(),
+            max_per_owner,
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 16], (u64, Arc<Proc>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cookies> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -133,9 +143,15 @@ impl ForkTable {
 
     pub fn expire_owner(&self, owner: u64) -> Vec<Arc<Proc>> {
         let mut map = self.lock();
-        let keys: Vec<[u8; 16]> =
-            map.iter().filter(|(_, (o, _))| *o == owner).map(|(k, _)| *k).collect();
-        keys.iter().filter_map(|k| map.remove(k)).map(|(_, p)| p).collect()
+        let keys: Vec<[u8; 16]> = map
+            .iter()
+            .filter(|(_, (o, _))| *o == owner)
+            .map(|(k, _)| *k)
+            .collect();
+        keys.iter()
+            .filter_map(|k| map.remove(k))
+            .map(|(_, p)| p)
+            .collect()
     }
 }
 
@@ -179,8 +195,15 @@ pub fn start(
     addr: &SpAddr,
     limits: Limits,
 ) -> Result<Server, StartError> {
-    let runtime = ring::Runtime::start(&ring::Config { loops: ncpu, pin: true, ring_entries: 256 })
-        .map_err(|e| StartError { message: format!("rump kernel loops: {e}"), errno: 78 })?;
+    let runtime = ring::Runtime::start(&ring::Config {
+        loops: ncpu,
+        pin: true,
+        ring_entries: 256,
+    })
+    .map_err(|e| StartError {
+        message: format!("rump kernel loops: {e}"),
+        errno: 78,
+    })?;
     let fd = crate::listen::bind_listen(addr).map_err(|e| {
         let errno = crate::hosterr::to_netbsd(e.raw_os_error().unwrap_or(libc::EIO));
         StartError {
@@ -218,10 +241,22 @@ pub fn start(
     let sh = shared.clone();
     let first = handles[0].clone();
     first.spawn(move || accept_loop(fd, sh, handles, is_tcp));
-    Ok(Server { shared, runtime, listen_fd, unix_path, tcp_port, control_rx })
+    Ok(Server {
+        shared,
+        runtime,
+        listen_fd,
+        unix_path,
+        tcp_port,
+        control_rx,
+    })
 }
 
-async fn accept_loop(fd: OwnedFd, shared: Arc<Shared>, handles: Vec<ring::LoopHandle>, is_tcp: bool) {
+async fn accept_loop(
+    fd: OwnedFd,
+    shared: Arc<Shared>,
+    handles: Vec<ring::LoopHandle>,
+    is_tcp: bool,
+) {
     let listener = ring::Listener::from_std(fd);
     let mut rr = 0usize;
     loop {
@@ -261,12 +296,18 @@ async fn accept_loop(fd: OwnedFd, shared: Arc<Shared>, handles: Vec<ring::LoopHa
 impl Server {
     /// Waits for the next control event.
     pub fn wait(&self) -> Control {
-        self.control_rx.recv().unwrap_or(Control::Signal(libc::SIGTERM))
+        self.control_rx
+            .recv()
+            .unwrap_or(Control::Signal(libc::SIGTERM))
     }
 
     /// A sender for control events (the signal thread uses it).
     pub fn control_sender(&self) -> mpsc::Sender<Control> {
-        self.shared.control.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Stops accepting and removes the unix socket file (sysproxy shutdown, first half).

@@ -58,7 +58,14 @@ impl Copies {
         }
         let r = st.next_reqno;
         st.next_reqno = r.wrapping_add(1);
-        st.pending.insert(r, Slot { kind, result: None, waker: None });
+        st.pending.insert(
+            r,
+            Slot {
+                kind,
+                result: None,
+                waker: None,
+            },
+        );
         Ok(r)
     }
 
@@ -91,7 +98,9 @@ impl Copies {
     pub fn deliver(&self, reqno: u64, payload: &[u8]) {
         let waker = {
             let mut st = self.st.borrow_mut();
-            let Some(slot) = st.pending.get_mut(&reqno) else { return };
+            let Some(slot) = st.pending.get_mut(&reqno) else {
+                return;
+            };
             if slot.result.is_some() {
                 return; // a duplicate answer: the first one stands
             }
@@ -99,7 +108,11 @@ impl Copies {
                 CopyKind::In { len } => payload.len() == len,
                 CopyKind::InStr { maxlen } => !payload.is_empty() && payload.len() <= maxlen,
             };
-            slot.result = Some(if ok { Ok(payload.to_vec()) } else { Err(Errno::EFAULT) });
+            slot.result = Some(if ok {
+                Ok(payload.to_vec())
+            } else {
+                Err(Errno::EFAULT)
+            });
             slot.waker.take()
         };
         if let Some(w) = waker {
@@ -121,10 +134,5 @@ impl Copies {
                 .collect()
         };
         wakers.into_iter().for_each(Waker::wake);
-    }
-
-    /// Number of copies waiting for an answer.
-    pub fn pending(&self) -> usize {
-        self.st.borrow().pending.len()
     }
 }

@@ -155,7 +155,8 @@ impl Conn {
                 match self.shared.kernel.spawn_guest(name) {
                     Ok(p) => {
                         self.start_running(p);
-                        self.outbox.push(|o| sp::encode_handshake_resp(o, h.reqno, 0));
+                        self.outbox
+                            .push(|o| sp::encode_handshake_resp(o, h.reqno, 0));
                         Flow::Continue
                     }
                     Err(_) => self.close(),
@@ -231,7 +232,9 @@ impl Conn {
     }
 
     fn handle_prefork(&self, reqno: u64) {
-        let Some(parent) = self.proc.borrow().clone() else { return };
+        let Some(parent) = self.proc.borrow().clone() else {
+            return;
+        };
         if !self.shared.forks.has_room(self.id) {
             self.send_error(reqno, ErrorCode::NOMEM);
             return;
@@ -239,7 +242,8 @@ impl Conn {
         match self.shared.kernel.prefork(&parent) {
             Ok(child) => {
                 let cookie = self.shared.forks.insert(self.id, child);
-                self.outbox.push(|o| sp::encode_prefork_resp(o, reqno, &cookie));
+                self.outbox
+                    .push(|o| sp::encode_prefork_resp(o, reqno, &cookie));
             }
             Err(_) => self.send_error(reqno, ErrorCode::RFORK_FAILED),
         }
@@ -317,7 +321,9 @@ async fn run_syscall(conn: Rc<Conn>, reqno: u64, sysnum: u32, args: [u64; 8]) {
             Ok(rv) => (0, rv),
             Err(e) => (i32::from(e.raw()), [0, 0]),
         };
-        let pos = conn.outbox.push(|o| sp::encode_syscall_resp(o, reqno, error, retval));
+        let pos = conn
+            .outbox
+            .push(|o| sp::encode_syscall_resp(o, reqno, error, retval));
         if let Some(howto) = outcome.halt {
             // The caller hears of its successful reboot before the server goes away.
             conn.outbox.wait_sent(pos).await;

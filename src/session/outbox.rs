@@ -147,8 +147,9 @@ impl Outbox {
                 st.spare = buf;
             }
             let sent = st.sent_total;
-            let (ready, waiting): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut st.flush_waiters).into_iter().partition(|(p, _)| *p <= sent);
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut st.flush_waiters)
+                .into_iter()
+                .partition(|(p, _)| *p <= sent);
             st.flush_waiters = waiting;
             let space = if st.buf.len() < OUTBOX_HIGH_WATER_BYTES {
                 std::mem::take(&mut st.space_waiters)

@@ -26,23 +26,33 @@ impl SessionMem {
         self.conn.shared.limits.max_frame_len - sp::HEADER_LEN
     }
 
-    async fn request(&self, kind: CopyKind, typ: MsgType, len: usize, addr: u64) -> kernel::Result<Vec<u8>> {
+    async fn request(
+        &self,
+        kind: CopyKind,
+        typ: MsgType,
+        len: usize,
+        addr: u64,
+    ) -> kernel::Result<Vec<u8>> {
         if len > self.max_copy_len() || self.conn.outbox.is_dead() {
             return Err(Errno::EFAULT);
         }
         let reqno = self.conn.copies.register(kind)?;
-        self.conn.outbox.push(|o| sp::encode_copyin_req(o, reqno, typ, len as u64, addr));
+        self.conn
+            .outbox
+            .push(|o| sp::encode_copyin_req(o, reqno, typ, len as u64, addr));
         self.conn.copies.wait(reqno).await
     }
 }
 
 impl UserMem for SessionMem {
     async fn copyin(&self, addr: u64, len: usize) -> kernel::Result<Vec<u8>> {
-        self.request(CopyKind::In { len }, MsgType::COPYIN, len, addr).await
+        self.request(CopyKind::In { len }, MsgType::COPYIN, len, addr)
+            .await
     }
 
     async fn copyinstr(&self, addr: u64, maxlen: usize) -> kernel::Result<Vec<u8>> {
-        self.request(CopyKind::InStr { maxlen }, MsgType::COPYINSTR, maxlen, addr).await
+        self.request(CopyKind::InStr { maxlen }, MsgType::COPYINSTR, maxlen, addr)
+            .await
     }
 
     async fn copyout(&self, addr: u64, data: &[u8]) -> kernel::Result<()> {
@@ -54,7 +64,9 @@ impl UserMem for SessionMem {
             return Err(Errno::EFAULT);
         }
         let reqno = self.conn.copies.next_reqno();
-        self.conn.outbox.push(|o| sp::encode_copyout_req(o, reqno, addr, data));
+        self.conn
+            .outbox
+            .push(|o| sp::encode_copyout_req(o, reqno, addr, data));
         Ok(())
     }
 
