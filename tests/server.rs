@@ -31,7 +31,10 @@ fn pids_start_at_two_with_parent_init() {
     let mut child = Command::new(SERVER).args(["-s", &url]).spawn().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !sock.exists() {
-        assert!(std::time::Instant::now() < deadline, "socket never appeared");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "socket never appeared"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let mut a = loop {
@@ -126,10 +129,17 @@ fn non_handshake_first_frame_gets_error_auth_and_disconnect() {
     sp::encode_syscall_req(&mut out, 5, 20, &[]);
     raw.send(&out);
     let (h, _) = raw.read_frame().expect("an ERROR frame");
-    assert_eq!((h.class, h.reqno, h.u), (sp::Class::ERROR, 5, sp::ErrorCode::AUTH.0));
+    assert_eq!(
+        (h.class, h.reqno, h.u),
+        (sp::Class::ERROR, 5, sp::ErrorCode::AUTH.0)
+    );
     assert!(raw.closed());
     // AUTH and EXEC handshakes on a new connection: ERROR AUTH too.
-    for sub in [sp::HandshakeType::AUTH, sp::HandshakeType::EXEC, sp::HandshakeType(9)] {
+    for sub in [
+        sp::HandshakeType::AUTH,
+        sp::HandshakeType::EXEC,
+        sp::HandshakeType(9),
+    ] {
         let (mut raw, _) = Raw::connect(&sock);
         let mut out = Vec::new();
         sp::encode_handshake_req(&mut out, 1, sub, b"x\0");
@@ -148,29 +158,55 @@ fn malformed_frames() {
     let sock = srv.sock.clone().unwrap();
     // A header whose length is below 24: connection dropped.
     let mut raw = Raw::guest(&sock);
-    let mut h = sp::Header { len: 10, reqno: 2, class: sp::Class::REQ, typ: sp::MsgType::SYSCALL, u: 20 }
-        .to_bytes()
-        .to_vec();
+    let mut h = sp::Header {
+        len: 10,
+        reqno: 2,
+        class: sp::Class::REQ,
+        typ: sp::MsgType::SYSCALL,
+        u: 20,
+    }
+    .to_bytes()
+    .to_vec();
     raw.send(&h);
     assert!(raw.closed());
     // A frame longer than the limit: dropped before its payload is read.
     let mut raw = Raw::guest(&sock);
-    h = sp::Header { len: 1 << 40, reqno: 2, class: sp::Class::REQ, typ: sp::MsgType::SYSCALL, u: 4 }
-        .to_bytes()
-        .to_vec();
+    h = sp::Header {
+        len: 1 << 40,
+        reqno: 2,
+        class: sp::Class::REQ,
+        typ: sp::MsgType::SYSCALL,
+        u: 4,
+    }
+    .to_bytes()
+    .to_vec();
     raw.send(&h);
     assert!(raw.closed());
     // Unknown class and the ERROR class: ERROR MALFORMED_REQUEST, connection kept.
     let mut raw = Raw::guest(&sock);
     for class in [sp::Class(2), sp::Class(7)] {
-        let f = sp::Header { len: 24, reqno: 9, class, typ: sp::MsgType(0), u: 0 }.to_bytes();
+        let f = sp::Header {
+            len: 24,
+            reqno: 9,
+            class,
+            typ: sp::MsgType(0),
+            u: 0,
+        }
+        .to_bytes();
         raw.send(&f);
         let (h, _) = raw.read_frame().unwrap();
         assert_eq!((h.class, h.reqno, h.u), (sp::Class::ERROR, 9, 7));
     }
     // A request type a client must not send (COPYIN), and an unknown type: MALFORMED, kept.
     for typ in [sp::MsgType::COPYIN, sp::MsgType(77)] {
-        let f = sp::Header { len: 24, reqno: 10, class: sp::Class::REQ, typ, u: 0 }.to_bytes();
+        let f = sp::Header {
+            len: 24,
+            reqno: 10,
+            class: sp::Class::REQ,
+            typ,
+            u: 0,
+        }
+        .to_bytes();
         raw.send(&f);
         let (h, _) = raw.read_frame().unwrap();
         assert_eq!((h.class, h.reqno, h.u), (sp::Class::ERROR, 10, 7));
@@ -195,11 +231,20 @@ fn short_payload_and_big_sysnum() {
     sp::encode_syscall_req(&mut out, 2, 4, &[1]);
     raw.send(&out);
     let (h, p) = raw.read_frame().unwrap();
-    assert_eq!((h.class, h.typ, h.reqno), (sp::Class::RESP, sp::MsgType::SYSCALL, 2));
+    assert_eq!(
+        (h.class, h.typ, h.reqno),
+        (sp::Class::RESP, sp::MsgType::SYSCALL, 2)
+    );
     let r = sp::parse_syscall_resp(&p).unwrap();
     assert_eq!((r.error, r.retval), (0, [0, 0]));
     // dup2 with a 4-byte payload (half a slot): `to` reads as 0.
-    let f = sp::Header { len: 28, reqno: 3, class: sp::Class::REQ, typ: sp::MsgType::SYSCALL, u: 90 };
+    let f = sp::Header {
+        len: 28,
+        reqno: 3,
+        class: sp::Class::REQ,
+        typ: sp::MsgType::SYSCALL,
+        u: 90,
+    };
     let mut bytes = f.to_bytes().to_vec();
     bytes.extend_from_slice(&2u32.to_le_bytes());
     raw.send(&bytes);
@@ -247,7 +292,7 @@ fn unfinished_frame_does_not_block_others() {
     let mut out = Vec::new();
     sp::encode_syscall_req(&mut out, 2, 20, &[1, 2, 3]);
     raw.send(&out[..30]); // header and a few payload bytes, never the rest
-    // One byte at a time for another client: still decoded.
+                          // One byte at a time for another client: still decoded.
     let mut slow = Raw::guest(srv.sock.as_ref().unwrap());
     out.clear();
     sp::encode_syscall_req(&mut out, 2, 20, &[]);
@@ -284,7 +329,10 @@ fn prefork_and_fork_inherit_descriptors() {
     srv.wait_stdout("parent via 7\n");
     // A cookie works once.
     let e = client::Client::connect_fork(&srv.url, &cookie).unwrap_err();
-    assert!(matches!(e, client::Error::Sp(sp::ErrorCode::INVALID_PREFORK)), "{e}");
+    assert!(
+        matches!(e, client::Error::Sp(sp::ErrorCode::INVALID_PREFORK)),
+        "{e}"
+    );
 }
 
 #[test]
@@ -295,7 +343,10 @@ fn fork_cookie_expires_with_its_connection() {
     drop(parent);
     std::thread::sleep(Duration::from_millis(200));
     let e = client::Client::connect_fork(&srv.url, &cookie).unwrap_err();
-    assert!(matches!(e, client::Error::Sp(sp::ErrorCode::INVALID_PREFORK)), "{e}");
+    assert!(
+        matches!(e, client::Error::Sp(sp::ErrorCode::INVALID_PREFORK)),
+        "{e}"
+    );
 }
 
 #[test]
@@ -350,14 +401,21 @@ fn halt_exits_zero_and_removes_socket() {
     let sock = srv.sock.clone().unwrap();
     let mut other = srv.client();
     let out = srv.halt_with(std::path::Path::new(HALT), &[]);
-    assert!(out.status.success(), "rump.halt: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rump.halt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let st = srv.wait_exit(10);
     assert_eq!(st.code(), Some(0));
     assert!(!sock.exists(), "socket file must be removed");
     let text = srv.stdout_text();
     assert!(text.contains("rump kernel halting...\n"), "{text}");
     assert!(text.contains("halted\n"), "{text}");
-    assert!(other.getpid().is_err(), "other clients see the connection end");
+    assert!(
+        other.getpid().is_err(),
+        "other clients see the connection end"
+    );
 }
 
 #[test]
@@ -366,14 +424,21 @@ fn halt_through_a_link_named_rump_halt() {
     let link = srv.dir.path().join("rump.halt");
     std::os::unix::fs::symlink(SERVER, &link).unwrap();
     let out = srv.halt_with(&link, &["-n"]);
-    assert!(out.status.success(), "rump.halt: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rump.halt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(srv.wait_exit(10).code(), Some(0));
     // Usage errors.
     let out = Command::new(&link).arg("now").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: rump.halt [-dhn]"));
     // No server: init failed.
-    let out = Command::new(&link).env("RUMP_SERVER", "unix:///nonexistent/sock").output().unwrap();
+    let out = Command::new(&link)
+        .env("RUMP_SERVER", "unix:///nonexistent/sock")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("rump.halt: init failed:"));
 }
@@ -386,7 +451,10 @@ fn halt_with_rb_halt_keeps_process_but_stops_serving() {
     assert!(out.status.success());
     srv.wait_stdout("rump kernel halted (with RB_HALT, not exiting)");
     std::thread::sleep(Duration::from_millis(200));
-    assert!(srv.child.as_mut().unwrap().try_wait().unwrap().is_none(), "process stays");
+    assert!(
+        srv.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "process stays"
+    );
     assert!(!sock.exists());
     assert!(client::Client::connect_named(&srv.url, "late").is_err());
 }
@@ -396,7 +464,10 @@ fn sigterm_halts_cleanly() {
     let mut srv = Server::unix(&[]);
     let sock = srv.sock.clone().unwrap();
     // SAFETY-free: use the kill command.
-    let st = Command::new("kill").args(["-TERM", &srv.pid().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-TERM", &srv.pid().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     assert_eq!(srv.wait_exit(10).code(), Some(0));
     assert!(!sock.exists());
@@ -413,7 +484,11 @@ fn tcp_transport() {
     assert_eq!(c.write(1, b"over tcp\n").unwrap(), 9);
     srv.wait_stdout("over tcp\n");
     let out = srv.halt_with(std::path::Path::new(HALT), &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(srv.wait_exit(10).code(), Some(0));
 }
 
@@ -422,16 +497,25 @@ fn daemon_mode_returns_when_accepting() {
     let dir = TempDir::new("daemon");
     let sock = dir.path().join("d.sock");
     let url = format!("unix://{}", sock.display());
-    let st = Command::new(SERVER).args(["-c", "1", &url]).status().unwrap();
+    let st = Command::new(SERVER)
+        .args(["-c", "1", &url])
+        .status()
+        .unwrap();
     assert_eq!(st.code(), Some(0));
     // Accepting right away, without any retry.
     let mut c = client::Client::connect_named(&url, "d").expect("daemon accepts at once");
     assert_eq!(c.getpid().unwrap().1, 1);
-    let out = Command::new(HALT).env("RUMP_SERVER", &url).output().unwrap();
+    let out = Command::new(HALT)
+        .env("RUMP_SERVER", &url)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while sock.exists() {
-        assert!(std::time::Instant::now() < deadline, "daemon never removed its socket");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemon never removed its socket"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -440,11 +524,17 @@ fn daemon_mode_returns_when_accepting() {
 fn bind_failure_reports_netbsd_errno() {
     let srv = Server::unix(&[]);
     // Same socket path again: EADDRINUSE. Foreground: exit 1.
-    let out = Command::new(SERVER).args(["-s", &srv.url]).output().unwrap();
+    let out = Command::new(SERVER)
+        .args(["-s", &srv.url])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("rump_sp: failed to bind to URL"), "{err}");
-    assert!(err.contains("rump server init failed: Address already in use"), "{err}");
+    assert!(
+        err.contains("rump server init failed: Address already in use"),
+        "{err}"
+    );
     // Daemon mode: the command exits with NetBSD's EADDRINUSE, 48.
     let out = Command::new(SERVER).arg(&srv.url).output().unwrap();
     assert_eq!(out.status.code(), Some(48));
@@ -478,4 +568,104 @@ fn verbose_prints_boot_summary() {
     let srv = Server::unix(&["-v", "-c", "2"]);
     srv.wait_stdout("components: rump rumpuser rumpkern_sysproxy");
     srv.wait_stdout("cpus: 2 io_uring loops");
+}
+
+#[test]
+fn rump_allserver_serves() {
+    let exe = env!("CARGO_BIN_EXE_rump_allserver");
+    let dir = TempDir::new("all");
+    let sock = dir.path().join("a.sock");
+    let url = format!("unix://{}", sock.display());
+    let mut child = Command::new(exe)
+        .args(["-s", "-c", "1", &url])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut c = loop {
+        match client::Client::connect_named(&url, "all") {
+            Ok(c) => break c,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("rump_allserver never accepted: {e}"),
+        }
+    };
+    assert_eq!(c.getpid().unwrap(), (2, 1));
+    let out = Command::new(HALT)
+        .env("RUMP_SERVER", &url)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn relative_unix_socket_is_made_absolute_and_removed() {
+    let dir = TempDir::new("rel");
+    let mut child = Command::new(SERVER)
+        .current_dir(dir.path())
+        .args(["-s", "-c", "1", "unix://rel.sock"])
+        .spawn()
+        .unwrap();
+    let sock = dir.path().join("rel.sock");
+    let url = format!("unix://{}", sock.display());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while client::Client::connect_named(&url, "rel").is_err() {
+        assert!(std::time::Instant::now() < deadline, "never accepted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // rump.halt runs elsewhere; the server removes the socket it bound, by absolute path.
+    let out = Command::new(HALT)
+        .env("RUMP_SERVER", &url)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(!sock.exists());
+}
+
+#[test]
+fn disconnect_while_a_copyin_is_pending() {
+    let srv = Server::unix(&["-c", "1"]);
+    for _ in 0..20 {
+        let mut raw = Raw::guest(srv.sock.as_ref().unwrap());
+        let mut out = Vec::new();
+        sp::encode_syscall_req(&mut out, 2, 4, &[1, 0x1000, 64]);
+        raw.send(&out);
+        let (h, _) = raw.read_frame().unwrap();
+        assert_eq!(h.typ, sp::MsgType::COPYIN);
+        drop(raw); // gone while the server waits for the copy
+    }
+    // Pids keep being handed out (the torn-down processes freed theirs, not reused soon).
+    let mut c = srv.client();
+    let (pid, ppid) = c.getpid().unwrap();
+    assert!(pid > 20 && ppid == 1, "pid {pid}");
+    assert_eq!(c.write(1, b"still here\n").unwrap(), 11);
+    srv.wait_stdout("still here\n");
+}
+
+#[test]
+fn syscalls_in_flight_beyond_the_limit_get_tryagain() {
+    let srv = Server::unix(&["-c", "1"]);
+    let mut raw = Raw::guest(srv.sock.as_ref().unwrap());
+    // 300 writes that each wait for a COPYIN we never answer: the first 256 are in flight,
+    // the rest are refused with ERROR TRYAGAIN (librumpclient would resend them).
+    let mut out = Vec::new();
+    for i in 0..300u64 {
+        sp::encode_syscall_req(&mut out, 100 + i, 4, &[1, 0x1000, 8]);
+    }
+    raw.send(&out);
+    let (mut copyins, mut tryagain) = (0, 0);
+    while copyins + tryagain < 300 {
+        let (h, _) = raw.read_frame().expect("frame");
+        match (h.class, h.typ) {
+            (sp::Class::REQ, sp::MsgType::COPYIN) => copyins += 1,
+            (sp::Class::ERROR, _) => {
+                assert_eq!(h.u, sp::ErrorCode::TRYAGAIN.0);
+                tryagain += 1;
+            }
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    assert_eq!((copyins, tryagain), (256, 44));
 }

@@ -37,7 +37,11 @@ impl Drop for TempDir {
 
 /// A free 127.0.0.1 port (bound and released; the kernel will not hand it out again soon).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A foreground (`-s`) server child with its stdout captured.
@@ -93,7 +97,14 @@ impl Server {
             .expect("start rump_server");
         let stdout = capture(child.stdout.take().unwrap());
         let stderr = capture(child.stderr.take().unwrap());
-        let s = Server { child: Some(child), url, sock, stdout, stderr, dir };
+        let s = Server {
+            child: Some(child),
+            url,
+            sock,
+            stdout,
+            stderr,
+            dir,
+        };
         s.wait_accepting();
         s
     }
@@ -106,7 +117,11 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("server at {} never accepted; stderr: {}", self.url, self.stderr_text());
+        panic!(
+            "server at {} never accepted; stderr: {}",
+            self.url,
+            self.stderr_text()
+        );
     }
 
     pub fn client(&self) -> client::Client {
@@ -130,7 +145,10 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("stdout never showed {needle:?}; got {:?}", self.stdout_text());
+        panic!(
+            "stdout never showed {needle:?}; got {:?}",
+            self.stdout_text()
+        );
     }
 
     /// Waits for the server to exit (panics after `secs`).
@@ -151,7 +169,11 @@ impl Server {
 
     /// Runs rump.halt (binary `exe`) with `args` against this server.
     pub fn halt_with(&self, exe: &Path, args: &[&str]) -> std::process::Output {
-        Command::new(exe).args(args).env("RUMP_SERVER", &self.url).output().unwrap()
+        Command::new(exe)
+            .args(args)
+            .env("RUMP_SERVER", &self.url)
+            .output()
+            .unwrap()
     }
 
     pub fn pid(&self) -> u32 {
@@ -190,7 +212,10 @@ impl Raw {
         sp::encode_handshake_req(&mut out, 1, sp::HandshakeType::GUEST, b"raw\0");
         r.send(&out);
         let (h, p) = r.read_frame().expect("handshake response");
-        assert_eq!((h.class, h.typ, h.reqno), (sp::Class::RESP, sp::MsgType::HANDSHAKE, 1));
+        assert_eq!(
+            (h.class, h.typ, h.reqno),
+            (sp::Class::RESP, sp::MsgType::HANDSHAKE, 1)
+        );
         assert_eq!(sp::parse_handshake_resp(&p), Some(0));
         r
     }
