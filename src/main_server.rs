@@ -210,8 +210,12 @@ fn finish(server: &server::Server, howto: u32) -> ! {
         console("rump kernel halted (with RB_HALT, not exiting)\n");
         server.stop_listening();
         server.disconnect_all();
+        // The host process stays; SIGTERM/SIGINT still end it (the kernel is already down).
         loop {
-            std::thread::park();
+            if let Control::Signal(_) = server.wait() {
+                console("halted\n");
+                std::process::exit(0);
+            }
         }
     }
     server.stop_listening();
