@@ -11,6 +11,7 @@
 //! zero (see [`int_arg`]). Errors returned by the kernel are NetBSD errno numbers.
 
 mod error;
+pub mod fs;
 mod mem;
 mod stream;
 #[cfg(test)]
@@ -201,7 +202,7 @@ impl Client {
 
     /// Connects to `url` as a new process (GUEST handshake) with command name `name`.
     pub fn connect_named(url: &str, name: &str) -> Result<Client> {
-        let mut c = Client::open(url)?;
+        let mut c = Client::open_url(url)?;
         c.handshake(HandshakeType::GUEST, name)?;
         Ok(c)
     }
@@ -209,7 +210,7 @@ impl Client {
     /// Opens a new connection and claims the process prepared by [`Client::prefork`] on
     /// another connection (HANDSHAKE FORK with `cancel` = 0).
     pub fn connect_fork(url: &str, cookie: &[u8; sp::COOKIE_LEN]) -> Result<Client> {
-        let mut c = Client::open(url)?;
+        let mut c = Client::open_url(url)?;
         let reqno = c.take_reqno();
         c.wr.send(|o| sp::encode_handshake_fork_req(o, reqno, cookie, 0))?;
         c.finish_handshake(reqno)?;
@@ -236,7 +237,7 @@ impl Client {
     }
 
     /// Parses the URL, connects and reads the banner.
-    fn open(url: &str) -> Result<Client> {
+    fn open_url(url: &str) -> Result<Client> {
         let cwd = std::env::current_dir().ok();
         let addr = url::parse(url, Role::Client, cwd.as_deref())?;
         Client::start(Stream::connect(&addr)?)
