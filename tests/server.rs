@@ -458,7 +458,10 @@ fn halt_with_rb_halt_keeps_process_but_stops_serving() {
     assert!(!sock.exists());
     assert!(client::Client::connect_named(&srv.url, "late").is_err());
     // SIGTERM still ends the halted server.
-    let st = Command::new("kill").args(["-TERM", &srv.pid().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-TERM", &srv.pid().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     assert_eq!(srv.wait_exit(10).code(), Some(0));
 }
