@@ -29,20 +29,7 @@ fn pids_start_at_two_with_parent_init() {
     let sock = dir.path().join("s");
     let url = format!("unix://{}", sock.display());
     let mut child = Command::new(SERVER).args(["-s", &url]).spawn().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !sock.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "socket never appeared"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mut a = loop {
-        match client::Client::connect_named(&url, "first") {
-            Ok(c) => break c,
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    };
+    let mut a = common::connect_retry(&url, "first");
     assert_eq!(a.getpid().unwrap(), (2, 1));
     let mut b = client::Client::connect_named(&url, "second").unwrap();
     assert_eq!(b.getpid().unwrap(), (3, 1));
@@ -587,16 +574,7 @@ fn rump_allserver_serves() {
         .args(["-s", "-c", "1", &url])
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let mut c = loop {
-        match client::Client::connect_named(&url, "all") {
-            Ok(c) => break c,
-            Err(_) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            Err(e) => panic!("rump_allserver never accepted: {e}"),
-        }
-    };
+    let mut c = common::connect_retry(&url, "all");
     assert_eq!(c.getpid().unwrap(), (2, 1));
     let out = Command::new(HALT)
         .env("RUMP_SERVER", &url)
@@ -616,11 +594,7 @@ fn relative_unix_socket_is_made_absolute_and_removed() {
         .unwrap();
     let sock = dir.path().join("rel.sock");
     let url = format!("unix://{}", sock.display());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while client::Client::connect_named(&url, "rel").is_err() {
-        assert!(std::time::Instant::now() < deadline, "never accepted");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::connect_retry(&url, "rel");
     // rump.halt runs elsewhere; the server removes the socket it bound, by absolute path.
     let out = Command::new(HALT)
         .env("RUMP_SERVER", &url)

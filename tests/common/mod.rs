@@ -249,3 +249,15 @@ pub mod errno {
     pub const EINVAL: i32 = 22;
     pub const ENOSYS: i32 = 78;
 }
+
+/// Connects to `url`, retrying until the server accepts (panics after 20 s).
+pub fn connect_retry(url: &str, name: &str) -> client::Client {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match client::Client::connect_named(url, name) {
+            Ok(c) => return c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("{url} never accepted: {e}"),
+        }
+    }
+}
