@@ -1,0 +1,1 @@
+//! Shared timing helpers for the micro-benchmarks.

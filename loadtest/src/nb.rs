@@ -1,0 +1,83 @@
+//! The NetBSD ABI numbers the workloads use (syscall numbers, open flags, errno values).
+//!
+//! Kept here rather than taken from `kernel::abi` so that the load generator depends only on
+//! the wire protocol and can drive any sp server, NetBSD's own included.
+
+/// `write(fd, buf, nbyte)`.
+pub const SYS_WRITE: u32 = 4;
+/// `open(path, flags, mode)`.
+pub const SYS_OPEN: u32 = 5;
+/// `close(fd)`.
+pub const SYS_CLOSE: u32 = 6;
+/// `unlink(path)`.
+pub const SYS_UNLINK: u32 = 10;
+/// `getpid()`.
+pub const SYS_GETPID: u32 = 20;
+/// `mkdir(path, mode)`.
+pub const SYS_MKDIR: u32 = 136;
+/// `pread(fd, buf, nbyte, PAD, offset)`.
+pub const SYS_PREAD: u32 = 173;
+/// `pwrite(fd, buf, nbyte, PAD, offset)`.
+pub const SYS_PWRITE: u32 = 174;
+/// `__getdents30(fd, buf, count)`.
+pub const SYS_GETDENTS: u32 = 390;
+/// `__stat50(path, ub)`.
+pub const SYS_STAT: u32 = 439;
+
+/// `O_RDONLY`.
+pub const O_RDONLY: u64 = 0;
+/// `O_WRONLY`.
+pub const O_WRONLY: u64 = 1;
+/// `O_RDWR`.
+pub const O_RDWR: u64 = 2;
+/// `O_CREAT`.
+pub const O_CREAT: u64 = 0x200;
+/// `O_TRUNC`.
+pub const O_TRUNC: u64 = 0x400;
+/// `O_DIRECTORY`.
+pub const O_DIRECTORY: u64 = 0x20_0000;
+
+/// `EEXIST`.
+pub const EEXIST: i32 = 17;
+/// `ENOSYS`.
+pub const ENOSYS: i32 = 78;
+
+/// The name of a syscall number used here, for messages.
+pub fn sysname(nr: u32) -> &'static str {
+    match nr {
+        SYS_WRITE => "write",
+        SYS_OPEN => "open",
+        SYS_CLOSE => "close",
+        SYS_UNLINK => "unlink",
+        SYS_GETPID => "getpid",
+        SYS_MKDIR => "mkdir",
+        SYS_PREAD => "pread",
+        SYS_PWRITE => "pwrite",
+        SYS_GETDENTS => "__getdents30",
+        SYS_STAT => "__stat50",
+        _ => "syscall",
+    }
+}
+
+/// A short text for a NetBSD errno value.
+pub fn errname(e: i32) -> String {
+    let n = match e {
+        1 => "EPERM",
+        2 => "ENOENT",
+        5 => "EIO",
+        9 => "EBADF",
+        12 => "ENOMEM",
+        13 => "EACCES",
+        14 => "EFAULT",
+        EEXIST => "EEXIST",
+        20 => "ENOTDIR",
+        21 => "EISDIR",
+        22 => "EINVAL",
+        24 => "EMFILE",
+        28 => "ENOSPC",
+        35 => "EAGAIN",
+        ENOSYS => "ENOSYS",
+        _ => return format!("errno {e}"),
+    };
+    format!("{n} ({e})")
+}

@@ -1,0 +1,109 @@
+//! Setting the stage through the syscalls themselves: the workload directory and files inside
+//! the rump kernel (under `--root`, default `/tmp/loadtest`), then each connection's own
+//! descriptors.
+
+use crate::conn::{Conn, ConnState, Fatal};
+use crate::nb::*;
+use crate::workload::{addr, strid, BlockCfg, Call, Kind, DATA_FILE_LEN, DIR_ENTRIES};
+
+/// Chunk written per pwrite while filling the data files.
+const FILL_CHUNK: u64 = 64 << 10;
+
+/// Gives a connection the strings its calls refer to.
+pub fn strings(st: &mut ConnState, root: &str, blk: &BlockCfg, conn: usize, inflight: usize) {
+    st.set_string(strid::TMP, "/tmp");
+    st.set_string(strid::ROOT, root);
+    st.set_string(strid::DATA, &format!("{root}/data"));
+    st.set_string(strid::WDATA, &format!("{root}/wdata"));
+    st.set_string(strid::DIR, &format!("{root}/dir"));
+    st.set_string(strid::BLOCK, &blk.dev);
+    st.set_string(strid::SCRATCH, "");
+    for s in 0..inflight {
+        st.set_string(strid::SLOT0 + s, &format!("{root}/cwu-{conn}-{s}"));
+    }
+}
+
+fn call(nr: u32, a: &[u64]) -> Call {
+    let mut args = [0u64; 5];
+    args[..a.len()].copy_from_slice(a);
+    Call {
+        nr,
+        nargs: a.len() as u8,
+        args,
+    }
+}
+
+fn fill(c: &mut Conn, id: usize, what: &str, rbuf: &mut [u8]) -> Result<(), Fatal> {
+    let open = call(SYS_OPEN, &[addr::str(id), O_RDWR | O_CREAT, 0o644]);
+    let fd = c.must(what, &open, &[], rbuf)? as u64 & 0xffff_ffff;
+    let mut off = 0;
+    while off < DATA_FILE_LEN {
+        let w = call(SYS_PWRITE, &[fd, addr::WRITE, FILL_CHUNK, 0, off]);
+        c.must(what, &w, &[], rbuf)?;
+        off += FILL_CHUNK;
+    }
+    c.must(what, &call(SYS_CLOSE, &[fd]), &[], rbuf)?;
+    Ok(())
+}
+
+/// Creates what the workloads `kinds` need, through connection `c`.
+pub fn shared_files(
+    c: &mut Conn,
+    kinds: &[Kind],
+    root: &str,
+    rbuf: &mut [u8],
+) -> Result<(), Fatal> {
+    let needs_root = kinds
+        .iter()
+        .any(|k| !matches!(k, Kind::Getpid | Kind::Block));
+    if !needs_root {
+        return Ok(());
+    }
+    let what = "setting up the workload directory";
+    let mkdir = |id| call(SYS_MKDIR, &[addr::str(id), 0o755]);
+    c.must(what, &mkdir(strid::TMP), &[EEXIST], rbuf)?;
+    c.must(what, &mkdir(strid::ROOT), &[EEXIST], rbuf)?;
+    let has = |k| kinds.contains(&k);
+    if has(Kind::Stat) || has(Kind::OpenClose) || has(Kind::Read4k) {
+        fill(c, strid::DATA, "creating the data file", rbuf)?;
+    }
+    if has(Kind::Write4k) {
+        fill(c, strid::WDATA, "creating the write4k file", rbuf)?;
+    }
+    if has(Kind::Readdir) {
+        let what = "creating the readdir directory";
+        c.must(what, &mkdir(strid::DIR), &[EEXIST], rbuf)?;
+        for i in 0..DIR_ENTRIES {
+            c.st.set_string(strid::SCRATCH, &format!("{root}/dir/entry-{i:03}"));
+            let open = call(
+                SYS_OPEN,
+                &[addr::str(strid::SCRATCH), O_WRONLY | O_CREAT, 0o644],
+            );
+            let fd = c.must(what, &open, &[], rbuf)? as u64 & 0xffff_ffff;
+            c.must(what, &call(SYS_CLOSE, &[fd]), &[], rbuf)?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the descriptors this connection's ops use.
+pub fn conn_fds(c: &mut Conn, kinds: &[Kind], rbuf: &mut [u8]) -> Result<(), Fatal> {
+    let open = |id, fl| call(SYS_OPEN, &[addr::str(id), fl, 0]);
+    if kinds.contains(&Kind::Read4k) {
+        c.st.fds.data = c.must(
+            "opening the data file",
+            &open(strid::DATA, O_RDONLY),
+            &[],
+            rbuf,
+        )?;
+    }
+    if kinds.contains(&Kind::Write4k) {
+        let o = open(strid::WDATA, O_RDWR);
+        c.st.fds.wdata = c.must("opening the write4k file", &o, &[], rbuf)?;
+    }
+    if kinds.contains(&Kind::Block) {
+        let o = open(strid::BLOCK, O_RDWR);
+        c.st.fds.block = c.must("opening the block device (--block-dev)", &o, &[], rbuf)?;
+    }
+    Ok(())
+}
