@@ -127,6 +127,13 @@ impl Kernel {
         p.set_comm(comm);
     }
 
+    /// Disconnect (sp-protocol.md §12 step 3): marks `p` exiting so that every sleep of its
+    /// in-flight syscalls ends with `EINTR`, now and later. Call before waiting for them;
+    /// [`Kernel::exit_process`] follows once they are done. Idempotent.
+    pub fn begin_exit(&self, p: &Proc) {
+        p.interrupt().raise();
+    }
+
     /// Process exit: closes every descriptor, re-parents children to init, frees the pid.
     /// Idempotent.
     pub fn exit_process(&self, p: &Arc<Proc>) {

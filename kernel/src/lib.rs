@@ -13,6 +13,7 @@ pub mod file;
 mod host;
 mod kern;
 pub mod proc;
+pub mod sync;
 pub mod sys;
 mod usermem;
 

@@ -17,6 +17,12 @@ pub const IOVEC_SIZE: usize = 16;
 pub const SSIZE_MAX: u64 = i64::MAX as u64;
 /// Default file creation mask (`CMASK`).
 pub const CMASK: u32 = 0o022;
+/// Most supplementary groups (`NGROUPS_MAX`).
+pub const NGROUPS_MAX: usize = 16;
+/// Longest login name kept, without the NUL (`MAXLOGNAME`).
+pub const MAXLOGNAME: usize = 16;
+/// Bytes a pipe write is atomic up to (`PIPE_BUF`).
+pub const PIPE_BUF: usize = 512;
 /// All permission bits (`ALLPERMS`).
 pub const ALLPERMS: u32 = 0o7777;
 

@@ -6,7 +6,8 @@ mod pid;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::Mutex;
 
-use crate::abi::MAXCOMLEN;
+use crate::abi::{MAXCOMLEN, NGROUPS_MAX};
+use crate::sync::Interrupt;
 
 pub use fd::{Closed, FdTable};
 pub use pid::{PidTable, FIRST_PID};
@@ -21,10 +22,36 @@ pub struct Cred {
     pub uid: u32,
     /// Effective user id.
     pub euid: u32,
+    /// Saved set-user-id.
+    pub svuid: u32,
     /// Real group id.
     pub gid: u32,
     /// Effective group id.
     pub egid: u32,
+    /// Saved set-group-id.
+    pub svgid: u32,
+    /// Number of supplementary groups in use.
+    pub ngroups: usize,
+    /// Supplementary groups; the first `ngroups` are valid.
+    pub groups: [u32; NGROUPS_MAX],
+}
+
+impl Cred {
+    /// The supplementary groups.
+    pub fn groups(&self) -> &[u32] {
+        &self.groups[..self.ngroups]
+    }
+
+    /// Whether `gid` is the effective group or a supplementary group (`kauth_cred_ismember_gid`
+    /// plus the egid, as permission checks use it).
+    pub fn in_group(&self, gid: u32) -> bool {
+        self.egid == gid || self.groups().contains(&gid)
+    }
+
+    /// Whether these are superuser credentials (euid 0).
+    pub fn is_root(&self) -> bool {
+        self.euid == 0
+    }
 }
 
 /// A process of the rump kernel; one per client connection (plus prepared fork children).
@@ -32,11 +59,13 @@ pub struct Proc {
     pid: i32,
     ppid: AtomicI32,
     comm: Mutex<Vec<u8>>,
-    cred: Cred,
+    cred: Mutex<Cred>,
     umask: AtomicU32,
-    /// Set when `PK_SUGID` would be: credentials changed (never, so far).
+    /// `PK_SUGID`: credentials changed (set*id, setgroups).
     sugid: AtomicBool,
     exited: AtomicBool,
+    /// Set by `Kernel::begin_exit`: sleeps end with `EINTR`.
+    intr: Interrupt,
     /// The descriptor table.
     pub(crate) fd: FdTable,
 }
@@ -54,10 +83,11 @@ impl Proc {
             pid,
             ppid: AtomicI32::new(ppid),
             comm: Mutex::new(comm_name(comm)),
-            cred,
+            cred: Mutex::new(cred),
             umask: AtomicU32::new(umask),
             sugid: AtomicBool::new(false),
             exited: AtomicBool::new(false),
+            intr: Interrupt::new(),
             fd,
         }
     }
@@ -92,7 +122,29 @@ impl Proc {
 
     /// Credentials.
     pub fn cred(&self) -> Cred {
-        self.cred
+        *self.cred.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the credentials with what `change` makes of them, atomically; `change` may
+    /// refuse with an errno (`proc_crmod_enter` … `proc_crmod_leave`). Returns whether they
+    /// changed; a change marks the process `PK_SUGID`.
+    pub(crate) fn modify_cred(
+        &self,
+        change: impl FnOnce(&Cred) -> crate::Result<Cred>,
+    ) -> crate::Result<bool> {
+        let mut cred = self.cred.lock().unwrap_or_else(|e| e.into_inner());
+        let new = change(&cred)?;
+        if new == *cred {
+            return Ok(false);
+        }
+        *cred = new;
+        self.sugid.store(true, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Marks the process `PK_SUGID` (credentials were set, even to the same values).
+    pub(crate) fn set_sugid(&self) {
+        self.sugid.store(true, Ordering::Relaxed);
     }
 
     /// The file creation mask.
@@ -118,6 +170,16 @@ impl Proc {
     /// Whether the process has exited.
     pub fn exited(&self) -> bool {
         self.exited.load(Ordering::Acquire)
+    }
+
+    /// The process's interrupt: raised by `Kernel::begin_exit`, ends its sleeps with `EINTR`.
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.intr
+    }
+
+    /// Whether the process is exiting (its sleeps fail with `EINTR`).
+    pub fn exiting(&self) -> bool {
+        self.intr.is_raised()
     }
 }
 

@@ -1,0 +1,33 @@
+//! Sleeping in the kernel: wait queues woken from any thread, interruptible sleeps, a mutex.
+//!
+//! NetBSD sleeps on condition variables (`cv_wait_sig`); a task here awaits a [`WaitQueue`].
+//! The futures run on single-threaded executors, one per loop thread, and the thread that
+//! changes a condition may be another loop's: wake-ups go through std [`Waker`]s, which are
+//! thread-safe.
+//!
+//! - [`WaitQueue`]: the sleepers of one condition. Whoever changes the condition calls
+//!   [`WaitQueue::wake_all`] (or [`WaitQueue::wake_one`]) *after* the change.
+//! - [`sleep_until`] / [`wait_for`]: the interruptible sleep of a process (`cv_wait_sig`):
+//!   `EINTR` as soon as the process is exiting ([`crate::Kernel::begin_exit`],
+//!   sp-protocol.md §12 step 3), also for sleeps that start afterwards.
+//! - [`Mutex`]: an async mutex for state that must stay locked across an `.await` (for the
+//!   VFS: a vnode's I/O lock). Never hold a `std::sync::Mutex` across an `.await` instead.
+//!
+//! No lost wake-ups: a sleeper registers its waker *before* it evaluates its condition, and
+//! a waker takes the queue lock *after* changing the condition, so either the sleeper sees
+//! the change or the waker sees the registration.
+//!
+//! ```ignore
+//! // Sleep until the pipe has data (or EINTR when the client disconnects):
+//! let n = sync::wait_for(p, &pipe.readers, || pipe.try_take()).await?;
+//! // Elsewhere, after putting data in: pipe.readers.wake_all();
+//! ```
+
+mod mutex;
+mod wait;
+
+pub use mutex::{Mutex, MutexGuard};
+pub use wait::{sleep_until, wait_for, Interrupt, WaitQueue};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+//! `WaitQueue`, the interruptible sleep of a process (`cv_wait_sig`) and its `Interrupt`.
+
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex as StdMutex, MutexGuard as StdGuard};
+use std::task::{Poll, Waker};
+
+use crate::{Errno, Proc, Result};
+
+/// The sleepers of one condition (a condition variable without its mutex).
+///
+/// Wakers may be called from any thread. A queue holds one entry per sleeping task, so its
+/// size is bounded by the number of tasks that can sleep on it.
+#[derive(Default)]
+pub struct WaitQueue {
+    inner: StdMutex<Sleepers>,
+}
+
+#[derive(Default)]
+struct Sleepers {
+    next_id: u64,
+    list: Vec<(u64, Waker)>,
+}
+
+impl WaitQueue {
+    /// An empty queue.
+    pub const fn new() -> WaitQueue {
+        WaitQueue {
+            inner: StdMutex::new(Sleepers {
+                next_id: 0,
+                list: Vec::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> StdGuard<'_, Sleepers> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `cv_broadcast`: wakes every sleeper. Call it after changing the condition.
+    pub fn wake_all(&self) {
+        let list = std::mem::take(&mut self.lock().list);
+        for (_, w) in list {
+            w.wake();
+        }
+    }
+
+    /// `cv_signal`: wakes the longest sleeper. A sleeper woken this way that gives up (its
+    /// future dropped, or interrupted) passes the wake-up on, so none is lost.
+    pub fn wake_one(&self) {
+        let first = {
+            let mut s = self.lock();
+            (!s.list.is_empty()).then(|| s.list.remove(0))
+        };
+        if let Some((_, w)) = first {
+            w.wake();
+        }
+    }
+
+    /// Number of registered sleepers (for tests and assertions).
+    pub fn sleepers(&self) -> usize {
+        self.lock().list.len()
+    }
+
+    /// Waits, not interruptibly (`cv_wait`), until `f` returns `Some`.
+    pub async fn wait_for<T>(&self, mut f: impl FnMut() -> Option<T>) -> T {
+        if let Some(v) = f() {
+            return v;
+        }
+        let mut reg = Registration::new(self);
+        let v = poll_fn(|cx| {
+            reg.register(cx.waker());
+            match f() {
+                Some(v) => Poll::Ready(v),
+                None => Poll::Pending,
+            }
+        })
+        .await;
+        reg.finish();
+        v
+    }
+}
+
+/// One task's entry in a [`WaitQueue`] while it sleeps; dropping it deregisters.
+struct Registration<'a> {
+    q: &'a WaitQueue,
+    id: Option<u64>,
+}
+
+impl<'a> Registration<'a> {
+    fn new(q: &'a WaitQueue) -> Self {
+        Registration { q, id: None }
+    }
+
+    /// Puts (or refreshes) the waker in the queue; it is removed when woken.
+    fn register(&mut self, w: &Waker) {
+        let mut s = self.q.lock();
+        if let Some(id) = self.id {
+            if let Some(e) = s.list.iter_mut().find(|e| e.0 == id) {
+                if !e.1.will_wake(w) {
+                    e.1 = w.clone();
+                }
+                return;
+            }
+            s.list.push((id, w.clone()));
+            return;
+        }
+        let id = s.next_id;
+        s.next_id += 1;
+        s.list.push((id, w.clone()));
+        self.id = Some(id);
+    }
+
+    /// Removes the entry; true if it was still there (not woken).
+    fn remove(&mut self) -> bool {
+        let Some(id) = self.id.take() else {
+            return true;
+        };
+        let mut s = self.q.lock();
+        match s.list.iter().position(|e| e.0 == id) {
+            Some(i) => {
+                s.list.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The sleep succeeded: leave without passing a wake-up on.
+    fn finish(mut self) {
+        self.remove();
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        // Woken but giving up: the wake-up may have been a wake_one meant for someone.
+        if !self.remove() {
+            self.q.wake_one();
+        }
+    }
+}
+
+/// The "exiting" state of a process and the wake-up of its sleeps (`LW_WEXIT` + `lwp_exit`
+/// waking interruptible sleeps).
+#[derive(Default)]
+pub struct Interrupt {
+    set: AtomicBool,
+    sleepers: WaitQueue,
+}
+
+impl Interrupt {
+    /// Not interrupted.
+    pub const fn new() -> Interrupt {
+        Interrupt {
+            set: AtomicBool::new(false),
+            sleepers: WaitQueue::new(),
+        }
+    }
+
+    /// Marks the owner exiting and wakes its sleeps; they and all later ones give `EINTR`.
+    pub fn raise(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        self.sleepers.wake_all();
+    }
+
+    /// Whether [`Interrupt::raise`] was called.
+    pub fn is_raised(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+}
+
+/// `cv_wait_sig` for process `p`: sleeps on `q` until `f` returns `Some` (evaluated first
+/// without sleeping, then after every wake-up). `EINTR` if `p` is exiting when it would
+/// sleep or while it sleeps.
+pub async fn wait_for<T>(p: &Proc, q: &WaitQueue, mut f: impl FnMut() -> Option<T>) -> Result<T> {
+    if let Some(v) = f() {
+        return Ok(v);
+    }
+    let intr = p.interrupt();
+    let mut reg = Registration::new(q);
+    let mut ireg = Registration::new(&intr.sleepers);
+    let res = poll_fn(|cx| {
+        reg.register(cx.waker());
+        ireg.register(cx.waker());
+        if intr.is_raised() {
+            return Poll::Ready(Err(Errno::EINTR));
+        }
+        match f() {
+            Some(v) => Poll::Ready(Ok(v)),
+            None => Poll::Pending,
+        }
+    })
+    .await;
+    if res.is_ok() {
+        reg.finish();
+    }
+    res
+}
+
+/// [`wait_for`] with a plain condition: sleeps on `q` until `cond()` is true.
+pub async fn sleep_until(p: &Proc, q: &WaitQueue, mut cond: impl FnMut() -> bool) -> Result<()> {
+    wait_for(p, q, || cond().then_some(())).await
+}
