@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::abi::{Stat, FREAD, FWRITE};
-use crate::{Errno, Kernel, Result, UserMem};
+use crate::{Errno, Kernel, Proc, Result, UserMem};
 
 pub use console::Console;
 
@@ -99,7 +99,14 @@ impl File {
 
     /// `fo_read`: reads into the client buffers; returns the bytes moved and the error that
     /// stopped the transfer, if any.
-    pub async fn read<M: UserMem>(&self, _k: &Kernel, _mem: &M, _iov: &[Iov]) -> (u64, Result<()>) {
+    /// `p` is the caller: a sleep in the transfer ends with `EINTR` when it is exiting.
+    pub async fn read<M: UserMem>(
+        &self,
+        _k: &Kernel,
+        _p: &Proc,
+        _mem: &M,
+        _iov: &[Iov],
+    ) -> (u64, Result<()>) {
         match &self.kind {
             // rumpcons: `fo_read` is nullop (and the console is never open for reading).
             FileKind::Console(_) => (0, Ok(())),
@@ -108,7 +115,14 @@ impl File {
 
     /// `fo_write`: writes the client buffers; returns the bytes moved and the error that
     /// stopped the transfer, if any.
-    pub async fn write<M: UserMem>(&self, k: &Kernel, mem: &M, iov: &[Iov]) -> (u64, Result<()>) {
+    /// `p` is the caller: a sleep in the transfer ends with `EINTR` when it is exiting.
+    pub async fn write<M: UserMem>(
+        &self,
+        k: &Kernel,
+        _p: &Proc,
+        mem: &M,
+        iov: &[Iov],
+    ) -> (u64, Result<()>) {
         match &self.kind {
             FileKind::Console(c) => c.write(k, mem, iov).await,
         }

@@ -20,7 +20,7 @@ pub async fn read<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if iov[0].len > SSIZE_MAX {
         return Err(Errno::EINVAL);
     }
-    let (done, res) = fp.read(c.k, c.mem, &iov).await;
+    let (done, res) = fp.read(c.k, c.p, c.mem, &iov).await;
     finish(c, &fp, done, res)
 }
 
@@ -37,21 +37,21 @@ pub async fn write<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if iov[0].len > SSIZE_MAX {
         return Err(Errno::EINVAL);
     }
-    let (done, res) = fp.write(c.k, c.mem, &iov).await;
+    let (done, res) = fp.write(c.k, c.p, c.mem, &iov).await;
     finish(c, &fp, done, res)
 }
 
 /// `readv(fd, iov, iovcnt)` — scatter read; `readv(2)`.
 pub async fn readv<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let (fp, iov) = vector(c, a, File::readable).await?;
-    let (done, res) = fp.read(c.k, c.mem, &iov).await;
+    let (done, res) = fp.read(c.k, c.p, c.mem, &iov).await;
     finish(c, &fp, done, res)
 }
 
 /// `writev(fd, iov, iovcnt)` — gather write; `writev(2)`.
 pub async fn writev<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let (fp, iov) = vector(c, a, File::writable).await?;
-    let (done, res) = fp.write(c.k, c.mem, &iov).await;
+    let (done, res) = fp.write(c.k, c.p, c.mem, &iov).await;
     finish(c, &fp, done, res)
 }
 
