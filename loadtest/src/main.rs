@@ -71,6 +71,9 @@ struct Args {
     /// Threads of the baseline's echo peer (default: the host's CPU count).
     #[arg(long)]
     peer_threads: Option<usize>,
+    /// How the baseline's echo peer drives its sockets.
+    #[arg(long, value_enum, default_value_t = peer::Engine::Auto)]
+    peer_engine: peer::Engine,
     /// Directory for the workload's files inside the rump kernel.
     #[arg(long, default_value = "/tmp/loadtest")]
     root: String,
@@ -92,6 +95,10 @@ struct Args {
     /// Print one JSON object instead of the human report.
     #[arg(long)]
     json: bool,
+    /// Only connect (and hand-shake) the connections, hold them idle this long, and exit:
+    /// for measuring the server's memory per idle connection.
+    #[arg(long, value_parser = parse_duration)]
+    idle_hold: Option<Duration>,
     /// Write the latency percentile distribution (HdrHistogram .hgrm text, microseconds).
     #[arg(long)]
     hist_file: Option<std::path::PathBuf>,
@@ -189,7 +196,10 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
     let peer = match args.baseline {
         true => {
             let pt = args.peer_threads.unwrap_or_else(ncpus);
-            Some(peer::start(&target, args.conns, pt).map_err(|e| format!("baseline peer: {e}"))?)
+            Some(
+                peer::start(&target, args.conns, pt, args.peer_engine)
+                    .map_err(|e| format!("baseline peer: {e}"))?,
+            )
         }
         false => None,
     };
@@ -214,6 +224,15 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
         conns.push(c);
     }
     drop(rbuf);
+    if let Some(t) = args.idle_hold {
+        eprintln!(
+            "loadtest: {} connections open, holding them for {t:?}",
+            conns.len()
+        );
+        std::thread::sleep(t);
+        drop(conns);
+        std::process::exit(0);
+    }
 
     let plan = Arc::new(Plan {
         mix: mix.clone(),
