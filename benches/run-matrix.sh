@@ -36,26 +36,37 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$WORK"' EXIT
 
-# start_server IMPL BIN SCHEME NCPU PIN → sets URL and SERVER_PID
+# start_server IMPL BIN SCHEME NCPU PIN → sets URL and SERVER_PID (3 tries: a random TCP
+# port may be taken; ports stay below the ephemeral range the clients use)
 start_server() {
+    local try
+    for try in 1 2 3; do
+        start_server_once "$@" && return 0
+        stop_server
+    done
+    return 1
+}
+
+start_server_once() {
     local impl=$1 bin=$2 scheme=$3 ncpu=$4 pin=$5 pre=()
     [[ $pin == pinned ]] && pre=(taskset -c 0)
     if [[ $scheme == unix ]]; then
         URL=unix://$WORK/$impl.sock
         rm -f "$WORK/$impl.sock"
     else
-        PORT=$((20000 + RANDOM % 20000))
+        PORT=$((20000 + RANDOM % 12000))
         URL=tcp://127.0.0.1:$PORT/
     fi
     "${pre[@]}" "$bin" -s -c "$ncpu" "$URL" >"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
         if [[ $scheme == unix ]]; then [[ -S $WORK/$impl.sock ]] && return 0
         else (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && sleep 0.05 && return 0
         fi
         sleep 0.05
     done
-    echo "server $bin did not come up on $URL" >&2
+    echo "server $bin did not come up on $URL:" >&2
     cat "$WORK/server.log" >&2
     return 1
 }
