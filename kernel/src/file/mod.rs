@@ -5,14 +5,16 @@
 //! new enum variants with their own module; syscalls call the `File` methods, which dispatch.
 
 mod console;
+pub mod pipe;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::abi::{Stat, FREAD, FWRITE};
+use crate::abi::{Stat, Timespec, FREAD, FWRITE, O_NONBLOCK};
 use crate::{Errno, Kernel, Proc, Result, UserMem};
 
 pub use console::Console;
+pub use pipe::{Fifo, Pipe, PipeEnd};
 
 /// A span of client memory: `struct iovec`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +29,8 @@ pub struct Iov {
 pub enum FileKind {
     /// The rump console (`rumpcons`): write-only character device.
     Console(Console),
+    /// One end of a pipe(2) (`DTYPE_PIPE`).
+    Pipe(PipeEnd),
 }
 
 /// An open file. Shared (`Arc<File>`) by every descriptor that refers to it.
@@ -87,6 +91,11 @@ impl File {
         self.flag() & FWRITE != 0
     }
 
+    /// `O_NONBLOCK` is set (`FNONBLOCK`).
+    pub fn nonblock(&self) -> bool {
+        self.flag() & O_NONBLOCK != 0
+    }
+
     /// The current file offset.
     pub fn offset(&self) -> i64 {
         *self.offset.lock().unwrap_or_else(|e| e.into_inner())
@@ -102,14 +111,15 @@ impl File {
     /// `p` is the caller: a sleep in the transfer ends with `EINTR` when it is exiting.
     pub async fn read<M: UserMem>(
         &self,
-        _k: &Kernel,
-        _p: &Proc,
-        _mem: &M,
-        _iov: &[Iov],
+        k: &Kernel,
+        p: &Proc,
+        mem: &M,
+        iov: &[Iov],
     ) -> (u64, Result<()>) {
         match &self.kind {
             // rumpcons: `fo_read` is nullop (and the console is never open for reading).
             FileKind::Console(_) => (0, Ok(())),
+            FileKind::Pipe(end) => end.read(p, mem, iov, self.nonblock(), now(k)).await,
         }
     }
 
@@ -119,12 +129,13 @@ impl File {
     pub async fn write<M: UserMem>(
         &self,
         k: &Kernel,
-        _p: &Proc,
+        p: &Proc,
         mem: &M,
         iov: &[Iov],
     ) -> (u64, Result<()>) {
         match &self.kind {
             FileKind::Console(c) => c.write(k, mem, iov).await,
+            FileKind::Pipe(end) => end.write(p, mem, iov, self.nonblock(), now(k)).await,
         }
     }
 
@@ -132,6 +143,7 @@ impl File {
     pub fn ioctl(&self, com: u32, data: &mut [u8]) -> Result<()> {
         match &self.kind {
             FileKind::Console(c) => c.ioctl(com, data),
+            FileKind::Pipe(end) => end.ioctl(com, data),
         }
     }
 
@@ -139,8 +151,8 @@ impl File {
     pub fn fcntl(&self, cmd: i32, _arg: &mut [u8]) -> Result<()> {
         match &self.kind {
             // fnullop_fcntl: F_SETFL is accepted, everything else is not supported.
-            FileKind::Console(_) if cmd == crate::abi::F_SETFL => Ok(()),
-            FileKind::Console(_) => Err(Errno::EOPNOTSUPP),
+            FileKind::Console(_) | FileKind::Pipe(_) if cmd == crate::abi::F_SETFL => Ok(()),
+            FileKind::Console(_) | FileKind::Pipe(_) => Err(Errno::EOPNOTSUPP),
         }
     }
 
@@ -148,13 +160,19 @@ impl File {
     pub fn stat(&self, k: &Kernel) -> Result<Stat> {
         match &self.kind {
             FileKind::Console(c) => Ok(c.stat(k)),
+            FileKind::Pipe(end) => Ok(end.stat()),
         }
     }
 
     /// Whether this is a vnode (`DTYPE_VNODE`): record locks and paths need one.
     pub fn is_vnode(&self) -> bool {
         match &self.kind {
-            FileKind::Console(_) => false,
+            FileKind::Console(_) | FileKind::Pipe(_) => false,
         }
     }
+}
+
+/// `getnanotime()`: the kernel's wall clock, for file times.
+fn now(k: &Kernel) -> Timespec {
+    Timespec::from_pair(k.host().clock_realtime())
 }

@@ -30,4 +30,4 @@ pub use mutex::{Mutex, MutexGuard};
 pub use wait::{sleep_until, wait_for, Interrupt, WaitQueue};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,6 +6,7 @@
 
 mod descrip;
 mod ioctl;
+mod pipe;
 mod proc;
 mod reboot;
 mod rw;
@@ -89,6 +90,7 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_geteuid => proc::geteuid(&c),
         SYS_getppid => proc::getppid(&c),
         SYS_dup => descrip::dup(&c, a),
+        SYS_pipe => pipe::pipe(&c),
         SYS_getegid => proc::getegid(&c),
         SYS_getgid => proc::getgid(&c),
         SYS_ioctl => ioctl::ioctl(&c, a).await,
@@ -106,6 +108,7 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS___gettimeofday50 => time::gettimeofday(&c, a).await,
         SYS___clock_gettime50 => time::clock_gettime(&c, a).await,
         SYS___fstat50 => descrip::fstat(&c, a).await,
+        SYS_pipe2 => pipe::pipe2(&c, a).await,
         SYS_dup3 => descrip::dup3_compat(&c, a),
         SYS___dup3100 => descrip::dup3(&c, a),
         _ => Err(Errno::ENOSYS),
