@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::abi::{Timespec, CMASK, FWRITE, RB_DUMP, RB_NOSYNC};
 use crate::file::{Console, File, FileKind};
+use crate::lock::Locks;
 use crate::proc::{Cred, FdTable, PidTable, Proc, INIT_PID};
 use crate::sys::{self, SyscallOutcome};
 use crate::{Errno, Host, Result, UserMem};
@@ -27,6 +28,7 @@ pub struct Kernel {
     boottime: Timespec,
     boot_mono: Timespec,
     procs: Mutex<PidTable>,
+    locks: Arc<Locks>,
     halting: AtomicBool,
 }
 
@@ -44,6 +46,7 @@ impl Kernel {
             boottime,
             boot_mono,
             procs: Mutex::new(PidTable::new()),
+            locks: Arc::new(Locks::new()),
             halting: AtomicBool::new(false),
         }))
     }
@@ -127,6 +130,11 @@ impl Kernel {
         p.set_comm(comm);
     }
 
+    /// The advisory lock table (record locks and flock).
+    pub fn locks(&self) -> &Arc<Locks> {
+        &self.locks
+    }
+
     /// Disconnect (sp-protocol.md §12 step 3): marks `p` exiting so that every sleep of its
     /// in-flight syscalls ends with `EINTR`, now and later. Call before waiting for them;
     /// [`Kernel::exit_process`] follows once they are done. Idempotent.
@@ -141,6 +149,7 @@ impl Kernel {
             return;
         }
         drop(p.fd.close_from(0));
+        self.locks.release_proc(p.pid());
         let mut procs = self.procs();
         procs.remove(p.pid());
         for child in procs.procs().filter(|c| c.ppid() == p.pid()) {

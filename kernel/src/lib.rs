@@ -10,6 +10,7 @@ pub mod abi;
 pub mod copy;
 mod errno;
 pub mod file;
+pub mod lock;
 mod host;
 mod kern;
 pub mod proc;
