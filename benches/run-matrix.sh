@@ -5,6 +5,7 @@
 #
 #   benches/run-matrix.sh                 # full matrix, ~2 s per point
 #   DURATION=1s WORKLOADS="getpid read4k" benches/run-matrix.sh
+#   NO_BUILD=1 SERVER=path/rump_server LT=path/loadtest benches/run-matrix.sh
 #
 # Shapes: unix/tcp x conns {1, 16, 64, 256} (in flight 1 for one connection, else 4) x
 # server -c {1, 2}, unpinned; plus "pinned": client and server on core 0 with -c 1 (taskset).
@@ -19,12 +20,12 @@ WORKLOADS=${WORKLOADS:-"getpid stat open-close read4k write4k create-write-unlin
 CONNS=${CONNS:-"1 16 64 256"}
 OUT=${OUT:-docs/benchmarks.md}
 SERVER=${SERVER:-target/release/rump_server}
-LT=target/release/loadtest
+LT=${LT:-target/release/loadtest}
 WORK=$(mktemp -d /tmp/rump-matrix.XXXXXX)
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 
-cargo build --release -q -p rump_server -p loadtest
+[[ -n "${NO_BUILD:-}" ]] || cargo build --release -q -p rump_server -p loadtest
 
 SERVER_PID=
 stop_server() {
