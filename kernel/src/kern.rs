@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::abi::{Timespec, CMASK, FWRITE, RB_DUMP, RB_NOSYNC};
+use crate::abi::{Timespec, CMASK, FWRITE, MAXLOGNAME, RB_DUMP, RB_NOSYNC};
 use crate::file::{Console, File, FileKind};
 use crate::lock::Locks;
 use crate::proc::{Cred, FdTable, PidTable, Proc, INIT_PID};
@@ -29,6 +29,8 @@ pub struct Kernel {
     boot_mono: Timespec,
     procs: Mutex<PidTable>,
     locks: Arc<Locks>,
+    /// The login name of the one session all client processes share (`s_login`).
+    login: Mutex<[u8; MAXLOGNAME]>,
     halting: AtomicBool,
 }
 
@@ -47,6 +49,7 @@ impl Kernel {
             boot_mono,
             procs: Mutex::new(PidTable::new()),
             locks: Arc::new(Locks::new()),
+            login: Mutex::new([0; MAXLOGNAME]),
             halting: AtomicBool::new(false),
         }))
     }
@@ -133,6 +136,15 @@ impl Kernel {
     /// The advisory lock table (record locks and flock).
     pub fn locks(&self) -> &Arc<Locks> {
         &self.locks
+    }
+
+    /// The session's login name (`s_login`, NUL-padded).
+    pub fn login(&self) -> [u8; MAXLOGNAME] {
+        *self.login.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_login(&self, name: [u8; MAXLOGNAME]) {
+        *self.login.lock().unwrap_or_else(|e| e.into_inner()) = name;
     }
 
     /// Disconnect (sp-protocol.md §12 step 3): marks `p` exiting so that every sleep of its

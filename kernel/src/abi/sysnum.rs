@@ -88,6 +88,10 @@ pub const SYS_writev: u32 = 121;
 pub const SYS_fchown: u32 = 123;
 /// `fchmod`.
 pub const SYS_fchmod: u32 = 124;
+/// `setreuid`.
+pub const SYS_setreuid: u32 = 126;
+/// `setregid`.
+pub const SYS_setregid: u32 = 127;
 /// `rename`.
 pub const SYS_rename: u32 = 128;
 /// `flock`.

@@ -4,6 +4,7 @@
 //! taking a [`Ctx`] and its [`Args`]; dispatch is a `match` on the number, so a simple call
 //! allocates nothing. Adding a syscall = one fn in its family file + one arm here.
 
+mod cred;
 mod descrip;
 mod ioctl;
 mod pipe;
@@ -109,6 +110,16 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS___clock_gettime50 => time::clock_gettime(&c, a).await,
         SYS___fstat50 => descrip::fstat(&c, a).await,
         SYS_pipe2 => pipe::pipe2(&c, a).await,
+        SYS_setuid => cred::setuid(&c, a),
+        SYS___getlogin => cred::getlogin(&c, a).await,
+        SYS___setlogin => cred::setlogin(&c, a).await,
+        SYS_getgroups => cred::getgroups(&c, a).await,
+        SYS_setgroups => cred::setgroups(&c, a).await,
+        SYS_setreuid => cred::setreuid(&c, a),
+        SYS_setregid => cred::setregid(&c, a),
+        SYS_setgid => cred::setgid(&c, a),
+        SYS_setegid => cred::setegid(&c, a),
+        SYS_seteuid => cred::seteuid(&c, a),
         SYS_dup3 => descrip::dup3_compat(&c, a),
         SYS___dup3100 => descrip::dup3(&c, a),
         _ => Err(Errno::ENOSYS),
