@@ -23,6 +23,12 @@ fn result(res: i32) -> io::Result<usize> {
     }
 }
 
+/// `RING_DIRECT_SEND=1` turns direct sends on for every new stream (read once).
+fn direct_send_default() -> bool {
+    static DEFAULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DEFAULT.get_or_init(|| std::env::var_os("RING_DIRECT_SEND").is_some_and(|v| v == "1"))
+}
+
 /// Pushes queued SQEs naming `fd` to the kernel before `fd` is closed, so that a later socket
 /// reusing the number cannot receive them.
 fn flush_before_close() {
@@ -96,6 +102,7 @@ impl Drop for Listener {
 /// A connected stream socket whose receives and sends go through io_uring.
 pub struct Stream {
     fd: OwnedFd,
+    direct_send: std::cell::Cell<bool>,
     _not_send: NotSend,
 }
 
@@ -139,8 +146,15 @@ impl Stream {
         );
         Stream {
             fd,
+            direct_send: std::cell::Cell::new(direct_send_default()),
             _not_send: PhantomData,
         }
+    }
+
+    /// Whether `send` first tries a direct non-blocking `send(2)` (see [`Stream::send`]).
+    /// Default: off, or the `RING_DIRECT_SEND=1` environment variable (for measurements).
+    pub fn set_direct_send(&self, on: bool) {
+        self.direct_send.set(on);
     }
 
     /// The socket's descriptor.
@@ -171,7 +185,31 @@ impl Stream {
     }
 
     /// `send(fd, buf[from..], MSG_NOSIGNAL)`: returns the bytes sent, which may be fewer.
+    ///
+    /// With [`Stream::set_direct_send`] on, a plain non-blocking `send(2)` is tried first and
+    /// the ring is used only when the socket buffer is full (`EAGAIN`). For a ping-pong this
+    /// saves one `io_uring_enter`, a CQE and a task wake per response; with many connections
+    /// per loop the ring's batching of all sends into one `io_uring_enter` may win instead.
     pub async fn send(&self, buf: Vec<u8>, from: usize) -> (io::Result<usize>, Vec<u8>) {
+        if self.direct_send.get() && from < buf.len() {
+            let rest = &buf[from..];
+            // SAFETY: send(2) reads `rest` (live, of that length) during the call only.
+            let r = unsafe {
+                libc::send(
+                    self.fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if r >= 0 {
+                return (Ok(r as usize), buf);
+            }
+            let e = io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) {
+                return (Err(e), buf);
+            }
+        }
         if from >= buf.len() {
             let r = match from == buf.len() {
                 true => Ok(0),
