@@ -56,10 +56,13 @@ fn bench_sp(b: &Bencher) {
         out.len()
     });
     let payload = [0u8; 40];
-    b.run("sp syscall_args (5 slots)", || sp::syscall_args(black_box(&payload)));
+    b.run("sp syscall_args (5 slots)", || {
+        sp::syscall_args(black_box(&payload))
+    });
 }
 
 fn bench_dispatch(b: &Bencher) {
+    // When BootConfig gains a field (the VFS adds `vfs: bool`), set it here.
     let cfg = BootConfig {
         ncpu: 1,
         verbose: false,

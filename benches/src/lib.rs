@@ -4,7 +4,8 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 /// How long each benchmark is timed: `BENCH_TIME_MS` (default 500 ms). When run without
@@ -72,13 +73,21 @@ impl Bencher {
 /// If the future returns `Pending` 1000 times in a row (it waits on something real).
 pub fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
+    let waker = Waker::from(Arc::new(NoWake));
+    let mut cx = Context::from_waker(&waker);
     for _ in 0..1000 {
         if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
             return v;
         }
     }
     panic!("benchmarked future does not complete without waiting")
+}
+
+/// A waker that does nothing (`Waker::noop` needs Rust 1.85; the MSRV is 1.80).
+struct NoWake;
+
+impl Wake for NoWake {
+    fn wake(self: Arc<Self>) {}
 }
 
 /// Client memory held in the process: every copyin returns `len` zero bytes (strings are
