@@ -8,6 +8,7 @@ use crate::file::{Console, File, FileKind};
 use crate::lock::Locks;
 use crate::proc::{Cred, FdTable, PidTable, Proc, INIT_PID};
 use crate::sys::{self, SyscallOutcome};
+use crate::vfs::Vfs;
 use crate::{Errno, Host, Result, UserMem};
 
 /// Boot parameters (what `rump_server`'s options set in NetBSD's environment variables).
@@ -19,6 +20,8 @@ pub struct BootConfig {
     pub verbose: bool,
     /// The kernel's host name, `rump-<pid>.<host name>`.
     pub hostname: String,
+    /// The VFS faction (`rumpvfs`): without it every file-system syscall is `ENOSYS`.
+    pub vfs: bool,
 }
 
 /// The rump kernel. Shared by all loop threads as `Arc<Kernel>`.
@@ -32,6 +35,7 @@ pub struct Kernel {
     /// The login name of the one session all client processes share (`s_login`).
     login: Mutex<[u8; MAXLOGNAME]>,
     halting: AtomicBool,
+    vfs: Option<Vfs>,
 }
 
 impl Kernel {
@@ -43,14 +47,15 @@ impl Kernel {
         let boottime = Timespec::from_pair(host.clock_realtime());
         let boot_mono = Timespec::from_pair(host.clock_monotonic());
         Ok(Arc::new(Kernel {
-            host,
-            cfg,
             boottime,
             boot_mono,
             procs: Mutex::new(PidTable::new()),
             locks: Arc::new(Locks::new()),
             login: Mutex::new([0; MAXLOGNAME]),
             halting: AtomicBool::new(false),
+            vfs: cfg.vfs.then(|| Vfs::boot(host.clone())),
+            host,
+            cfg,
         }))
     }
 
@@ -62,6 +67,11 @@ impl Kernel {
     /// Boot parameters.
     pub fn config(&self) -> &BootConfig {
         &self.cfg
+    }
+
+    /// The VFS; `ENOSYS` when the kernel was booted without the `rumpvfs` faction.
+    pub fn vfs(&self) -> Result<&Vfs> {
+        self.vfs.as_ref().ok_or(Errno::ENOSYS)
     }
 
     /// Wall-clock time of boot (`boottime`).
@@ -102,7 +112,9 @@ impl Kernel {
     pub fn prefork(&self, parent: &Arc<Proc>) -> Result<Arc<Proc>> {
         let fd = parent.fd.copy();
         let (comm, cred, umask) = (parent.comm(), parent.cred(), parent.umask());
-        self.new_proc(|pid| Proc::new(pid, parent.pid(), &comm, cred, umask, fd))
+        let p = self.new_proc(|pid| Proc::new(pid, parent.pid(), &comm, cred, umask, fd))?;
+        p.dirs.copy_from(&parent.dirs);
+        Ok(p)
     }
 
     /// FORK handshake: the final child, a new pid re-parented to init, with the prepared
@@ -123,6 +135,7 @@ impl Kernel {
             procs.insert(&child);
             child
         };
+        child.dirs.copy_from(&prepared.dirs);
         self.exit_process(&prepared);
         Ok(child)
     }
@@ -203,9 +216,12 @@ impl Kernel {
         self.halting.load(Ordering::SeqCst)
     }
 
-    /// `vfs_shutdown`: sync and unmount every file system. Nothing is mounted yet; the VFS
-    /// hooks in here.
-    fn sync_all(&self) {}
+    /// `vfs_shutdown`: sync every file system.
+    pub fn sync_all(&self) {
+        if let Some(v) = &self.vfs {
+            v.sync_all();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -295,6 +311,7 @@ mod tests {
             ncpu: 0,
             verbose: false,
             hostname: String::new(),
+            vfs: false,
         };
         assert_eq!(
             Kernel::boot(cfg.clone(), host.clone()).err(),

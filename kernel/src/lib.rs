@@ -8,15 +8,18 @@
 
 pub mod abi;
 pub mod copy;
+pub mod dev;
 mod errno;
 pub mod file;
+pub mod lock;
+pub mod fs;
 mod host;
 mod kern;
-pub mod lock;
 pub mod proc;
 pub mod sync;
 pub mod sys;
 mod usermem;
+pub mod vfs;
 
 #[cfg(test)]
 mod testutil;

@@ -191,6 +191,7 @@ impl Fixture {
             ncpu: 1,
             verbose: false,
             hostname: "rump-00001.t".into(),
+            vfs: true,
         };
         let k = crate::Kernel::boot(cfg, host.clone()).expect("boot");
         let p = k.spawn_guest(b"test").expect("spawn");

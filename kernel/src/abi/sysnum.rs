@@ -64,6 +64,8 @@ pub const SYS_symlink: u32 = 57;
 pub const SYS_readlink: u32 = 58;
 /// `umask`.
 pub const SYS_umask: u32 = 60;
+/// `chroot`.
+pub const SYS_chroot: u32 = 61;
 /// `getgroups`.
 pub const SYS_getgroups: u32 = 79;
 /// `setgroups`.

@@ -6,6 +6,7 @@
 
 mod console;
 pub mod pipe;
+mod vnode;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use crate::{Errno, Kernel, Proc, Result, UserMem};
 
 pub use console::Console;
 pub use pipe::{Fifo, Pipe, PipeEnd};
+pub use vnode::{VnFile, VN_CHUNK_MAX};
 
 /// A span of client memory: `struct iovec`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +33,8 @@ pub enum FileKind {
     Console(Console),
     /// One end of a pipe(2) (`DTYPE_PIPE`).
     Pipe(PipeEnd),
+    /// An open vnode (`DTYPE_VNODE`).
+    Vnode(VnFile),
 }
 
 /// An open file. Shared (`Arc<File>`) by every descriptor that refers to it.
@@ -120,6 +124,7 @@ impl File {
             // rumpcons: `fo_read` is nullop (and the console is never open for reading).
             FileKind::Console(_) => (0, Ok(())),
             FileKind::Pipe(end) => end.read(p, mem, iov, self.nonblock(), now(k)).await,
+            FileKind::Vnode(v) => v.read(self, k, p, mem, iov, None).await,
         }
     }
 
@@ -136,6 +141,7 @@ impl File {
         match &self.kind {
             FileKind::Console(c) => c.write(k, mem, iov).await,
             FileKind::Pipe(end) => end.write(p, mem, iov, self.nonblock(), now(k)).await,
+            FileKind::Vnode(v) => v.write(self, k, p, mem, iov, None).await,
         }
     }
 
@@ -144,6 +150,7 @@ impl File {
         match &self.kind {
             FileKind::Console(c) => c.ioctl(com, data),
             FileKind::Pipe(end) => end.ioctl(com, data),
+            FileKind::Vnode(v) => v.ioctl(self, com, data),
         }
     }
 
@@ -153,6 +160,9 @@ impl File {
             // fnullop_fcntl: F_SETFL is accepted, everything else is not supported.
             FileKind::Console(_) | FileKind::Pipe(_) if cmd == crate::abi::F_SETFL => Ok(()),
             FileKind::Console(_) | FileKind::Pipe(_) => Err(Errno::EOPNOTSUPP),
+            // Vnodes: F_SETFL is accepted (our policy; rumpfs says EINVAL), no fs fcntls.
+            FileKind::Vnode(_) if cmd == crate::abi::F_SETFL => Ok(()),
+            FileKind::Vnode(_) => Err(Errno::EOPNOTSUPP),
         }
     }
 
@@ -161,6 +171,7 @@ impl File {
         match &self.kind {
             FileKind::Console(c) => Ok(c.stat(k)),
             FileKind::Pipe(end) => Ok(end.stat()),
+            FileKind::Vnode(v) => Ok(v.vn.stat()),
         }
     }
 
@@ -168,6 +179,54 @@ impl File {
     pub fn is_vnode(&self) -> bool {
         match &self.kind {
             FileKind::Console(_) | FileKind::Pipe(_) => false,
+            FileKind::Vnode(_) => true,
+        }
+    }
+
+    /// The vnode of a vnode file.
+    pub fn vnode(&self) -> Option<&Arc<crate::vfs::Vnode>> {
+        match &self.kind {
+            FileKind::Vnode(v) => Some(&v.vn),
+            _ => None,
+        }
+    }
+
+    /// pread/preadv: reads at `off` without moving the offset; `ESPIPE` unless a vnode
+    /// other than a FIFO.
+    pub async fn read_at<M: UserMem>(
+        &self,
+        k: &Kernel,
+        p: &Proc,
+        mem: &M,
+        iov: &[Iov],
+        off: i64,
+    ) -> (u64, Result<()>) {
+        match &self.kind {
+            FileKind::Vnode(v) => v.read(self, k, p, mem, iov, Some(off)).await,
+            _ => (0, Err(Errno::ESPIPE)),
+        }
+    }
+
+    /// pwrite/pwritev: writes at `off` without moving the offset.
+    pub async fn write_at<M: UserMem>(
+        &self,
+        k: &Kernel,
+        p: &Proc,
+        mem: &M,
+        iov: &[Iov],
+        off: i64,
+    ) -> (u64, Result<()>) {
+        match &self.kind {
+            FileKind::Vnode(v) => v.write(self, k, p, mem, iov, Some(off)).await,
+            _ => (0, Err(Errno::ESPIPE)),
+        }
+    }
+
+    /// `fo_seek`: `ESPIPE` for everything but vnodes.
+    pub fn seek(&self, off: i64, whence: i32) -> Result<i64> {
+        match &self.kind {
+            FileKind::Vnode(v) => v.seek(self, off, whence),
+            _ => Err(Errno::ESPIPE),
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct Proc {
     intr: Interrupt,
     /// The descriptor table.
     pub(crate) fd: FdTable,
+    /// Current and root directories.
+    pub(crate) dirs: crate::vfs::ProcDirs,
 }
 
 impl Proc {
@@ -89,6 +91,7 @@ impl Proc {
             exited: AtomicBool::new(false),
             intr: Interrupt::new(),
             fd,
+            dirs: Default::default(),
         }
     }
 

@@ -4,13 +4,23 @@
 //! taking a [`Ctx`] and its [`Args`]; dispatch is a `match` on the number, so a simple call
 //! allocates nothing. Adding a syscall = one fn in its family file + one arm here.
 
+mod at;
+mod attr;
+mod cwd;
 mod cred;
 mod descrip;
+mod dir;
 mod ioctl;
+mod link;
+mod open;
+mod pathconf;
 mod pipe;
 mod proc;
 mod reboot;
 mod rw;
+mod stat;
+mod statvfs;
+mod sync;
 mod time;
 
 use std::sync::Arc;
@@ -122,6 +132,71 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_seteuid => cred::seteuid(&c, a),
         SYS_dup3 => descrip::dup3_compat(&c, a),
         SYS___dup3100 => descrip::dup3(&c, a),
+        SYS_open => open::open(&c, a).await,
+        SYS_link => link::link(&c, a).await,
+        SYS_unlink => link::unlink(&c, a).await,
+        SYS_chdir => cwd::chdir(&c, a).await,
+        SYS_fchdir => cwd::fchdir(&c, a),
+        SYS_chmod => attr::chmod(&c, a).await,
+        SYS_chown | SYS___posix_chown => attr::chown(&c, a).await,
+        SYS_access => stat::access(&c, a).await,
+        SYS_sync => sync::sync(&c),
+        SYS_symlink => link::symlink(&c, a).await,
+        SYS_readlink => link::readlink(&c, a).await,
+        SYS_chroot => cwd::chroot(&c, a).await,
+        SYS_fsync => sync::fsync(&c, a).await,
+        SYS_fchown | SYS___posix_fchown => attr::fchown(&c, a).await,
+        SYS_fchmod => attr::fchmod(&c, a).await,
+        SYS_rename | SYS___posix_rename => link::rename(&c, a).await,
+        SYS_mkfifo => open::mkfifo(&c, a).await,
+        SYS_mkdir => dir::mkdir(&c, a).await,
+        SYS_rmdir => dir::rmdir(&c, a).await,
+        SYS_pread => rw::pread(&c, a).await,
+        SYS_pwrite => rw::pwrite(&c, a).await,
+        SYS_pathconf => pathconf::pathconf(&c, a).await,
+        SYS_fpathconf => pathconf::fpathconf(&c, a),
+        SYS_lseek => rw::lseek(&c, a),
+        SYS_truncate => attr::truncate(&c, a).await,
+        SYS_ftruncate => attr::ftruncate(&c, a).await,
+        SYS_fdatasync => sync::fdatasync(&c, a).await,
+        SYS_lchmod => attr::lchmod(&c, a).await,
+        SYS_lchown | SYS___posix_lchown => attr::lchown(&c, a).await,
+        SYS_preadv => rw::preadv(&c, a).await,
+        SYS_pwritev => rw::pwritev(&c, a).await,
+        SYS___getcwd => cwd::getcwd(&c, a).await,
+        SYS_fsync_range => sync::fsync_range(&c, a).await,
+        SYS_getvfsstat => statvfs::getvfsstat(&c, a, true).await,
+        SYS_statvfs1 => statvfs::statvfs1(&c, a, true).await,
+        SYS_fstatvfs1 => statvfs::fstatvfs1(&c, a, true).await,
+        SYS___getdents30 => dir::getdents(&c, a).await,
+        SYS___posix_fadvise50 => sync::fadvise(&c, a),
+        SYS___utimes50 => attr::utimes(&c, a).await,
+        SYS___futimes50 => attr::futimes(&c, a).await,
+        SYS___lutimes50 => attr::lutimes(&c, a).await,
+        SYS___stat50 => stat::stat(&c, a).await,
+        SYS___lstat50 => stat::lstat(&c, a).await,
+        SYS___mknod50 => open::mknod(&c, a).await,
+        SYS_linkat => link::linkat(&c, a).await,
+        SYS_renameat => link::renameat(&c, a).await,
+        SYS_mkfifoat => open::mkfifoat(&c, a).await,
+        SYS_mknodat => open::mknodat(&c, a).await,
+        SYS_mkdirat => dir::mkdirat(&c, a).await,
+        SYS_faccessat => stat::faccessat(&c, a).await,
+        SYS_fchmodat => attr::fchmodat(&c, a).await,
+        SYS_fchownat => attr::fchownat(&c, a).await,
+        SYS_fstatat => stat::fstatat(&c, a).await,
+        SYS_utimensat => attr::utimensat(&c, a).await,
+        SYS_openat => open::openat(&c, a).await,
+        SYS_readlinkat => link::readlinkat(&c, a).await,
+        SYS_symlinkat => link::symlinkat(&c, a).await,
+        SYS_unlinkat => link::unlinkat(&c, a).await,
+        SYS_futimens => attr::futimens(&c, a).await,
+        SYS_posix_fallocate => sync::fallocate(&c, a).await,
+        SYS_fdiscard => sync::fdiscard(&c, a).await,
+        SYS___getvfsstat90 => statvfs::getvfsstat(&c, a, false).await,
+        SYS___statvfs190 => statvfs::statvfs1(&c, a, false).await,
+        SYS___fstatvfs190 => statvfs::fstatvfs1(&c, a, false).await,
+        SYS_lpathconf => pathconf::lpathconf(&c, a).await,
         _ => Err(Errno::ENOSYS),
     };
     SyscallOutcome { result, halt: None }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::{IOVEC_SIZE, IOV_MAX, O_NOSIGPIPE, SIGPIPE, SSIZE_MAX};
 use crate::file::{File, Iov};
+use crate::vfs::VType;
 use crate::{copy, Errno, UserMem};
 
 /// `read(fd, buf, nbyte)` — reads from a descriptor; `read(2)`.
@@ -53,6 +54,78 @@ pub async fn writev<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let (fp, iov) = vector(c, a, File::writable).await?;
     let (done, res) = fp.write(c.k, c.p, c.mem, &iov).await;
     finish(c, &fp, done, res)
+}
+
+/// The checks of pread/pwrite in NetBSD's order: descriptor, access mode, a seekable vnode
+/// (`ESPIPE`), a non-negative offset (`EINVAL`; devices may take any).
+fn positional<M>(c: &Ctx<'_, M>, fd: i32, read: bool, off: i64) -> Result<Arc<File>, Errno> {
+    let fp = c.p.fd.get(fd)?;
+    if !(if read { fp.readable() } else { fp.writable() }) {
+        return Err(Errno::EBADF);
+    }
+    let vn = fp.vnode().ok_or(Errno::ESPIPE)?;
+    match vn.vtype() {
+        VType::Fifo => return Err(Errno::ESPIPE),
+        VType::Chr | VType::Blk => {}
+        _ if off < 0 => return Err(Errno::EINVAL),
+        _ => {}
+    }
+    Ok(fp)
+}
+
+/// `pread(fd, buf, nbyte, PAD, offset)` — reads at an offset; `pread(2)`.
+pub async fn pread<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let fp = positional(c, a.int(0), true, a.long(4))?;
+    let iov = [Iov {
+        base: a.word(1),
+        len: a.word(2),
+    }];
+    if iov[0].len > SSIZE_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let (done, res) = fp.read_at(c.k, c.p, c.mem, &iov, a.long(4)).await;
+    finish(c, &fp, done, res)
+}
+
+/// `pwrite(fd, buf, nbyte, PAD, offset)` — writes at an offset (at the end with
+/// `O_APPEND`, as NetBSD); `pwrite(2)`.
+pub async fn pwrite<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let fp = positional(c, a.int(0), false, a.long(4))?;
+    let iov = [Iov {
+        base: a.word(1),
+        len: a.word(2),
+    }];
+    if iov[0].len > SSIZE_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let (done, res) = fp.write_at(c.k, c.p, c.mem, &iov, a.long(4)).await;
+    finish(c, &fp, done, res)
+}
+
+/// `preadv(fd, iov, iovcnt, PAD, offset)`; `preadv(2)`.
+pub async fn preadv<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    if a.int(2) != 0 {
+        positional(c, a.int(0), true, a.long(4))?;
+    }
+    let (fp, iov) = vector(c, a, File::readable).await?;
+    let (done, res) = fp.read_at(c.k, c.p, c.mem, &iov, a.long(4)).await;
+    finish(c, &fp, done, res)
+}
+
+/// `pwritev(fd, iov, iovcnt, PAD, offset)`; `pwritev(2)`.
+pub async fn pwritev<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    if a.int(2) != 0 {
+        positional(c, a.int(0), false, a.long(4))?;
+    }
+    let (fp, iov) = vector(c, a, File::writable).await?;
+    let (done, res) = fp.write_at(c.k, c.p, c.mem, &iov, a.long(4)).await;
+    finish(c, &fp, done, res)
+}
+
+/// `lseek(fd, PAD, offset, whence)` — moves the file offset; `lseek(2)`.
+pub fn lseek<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let fp = c.p.fd.get(a.int(0))?;
+    ret(fp.seek(a.long(2), a.int(3))?)
 }
 
 /// The checks of `do_filereadv`/`do_filewritev`, in NetBSD's order: `iovcnt` 0, descriptor,

@@ -1,0 +1,214 @@
+//! Vnode files (`DTYPE_VNODE`, vfs_vnops.c): read/write/seek/ioctl on an open vnode.
+//!
+//! Data moves between the client and the vnode in chunks of at most [`VN_CHUNK_MAX`] bytes,
+//! copied outside every vnode lock. A write holds the vnode's async I/O lock for its whole
+//! length (so writes do not interleave); reads take no lock across awaits. FIFOs forward to
+//! the pipe engine, character devices to their driver.
+
+use std::sync::Arc;
+
+use super::{File, Iov, PipeEnd};
+use crate::abi::{Timespec, FIOASYNC, FIONBIO, FIONREAD, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET};
+use crate::dev::{self, Dev};
+use crate::vfs::{VType, Vnode};
+use crate::{copy, Errno, Kernel, Proc, Result, UserMem};
+
+/// Most bytes moved per copy between the client and a vnode.
+pub const VN_CHUNK_MAX: usize = 64 * 1024;
+
+/// An open vnode.
+pub struct VnFile {
+    /// The vnode.
+    pub vn: Arc<Vnode>,
+    /// For a FIFO: this open's end of the pipe.
+    pub fifo: Option<PipeEnd>,
+}
+
+fn now(k: &Kernel) -> Timespec {
+    Timespec::from_pair(k.host().clock_realtime())
+}
+
+/// The chunks of `iov` from byte `skip` on, each at most [`VN_CHUNK_MAX`] long.
+fn chunks(iov: &[Iov]) -> impl Iterator<Item = (u64, usize)> + '_ {
+    iov.iter().flat_map(|v| {
+        (0..v.len.div_ceil(VN_CHUNK_MAX as u64)).map(move |i| {
+            let off = i * VN_CHUNK_MAX as u64;
+            let n = (v.len - off).min(VN_CHUNK_MAX as u64) as usize;
+            (v.base.wrapping_add(off), n)
+        })
+    })
+}
+
+impl VnFile {
+    /// `vn_read`: at the file offset (`at` None, then advanced) or at `at` (pread).
+    pub async fn read<M: UserMem>(
+        &self,
+        fp: &File,
+        k: &Kernel,
+        p: &Proc,
+        mem: &M,
+        iov: &[Iov],
+        at: Option<i64>,
+    ) -> (u64, Result<()>) {
+        match self.vn.vtype() {
+            VType::Fifo => match &self.fifo {
+                Some(end) => end.read(p, mem, iov, fp.nonblock(), now(k)).await,
+                None => (0, Err(Errno::EBADF)),
+            },
+            VType::Chr | VType::Blk => match dev::lookup(self.vn.attr().rdev) {
+                Some(Dev::Null) => (0, Ok(())),
+                Some(Dev::Zero) => {
+                    let mut done = 0;
+                    for (addr, n) in chunks(iov) {
+                        if let Err(e) = copy::copyout(mem, addr, &vec![0; n]).await {
+                            return (done, Err(e));
+                        }
+                        done += n as u64;
+                    }
+                    (done, Ok(()))
+                }
+                None => (0, Err(Errno::ENXIO)),
+            },
+            VType::Dir => (0, Err(Errno::EISDIR)),
+            VType::Reg => {
+                let mut off = at.unwrap_or_else(|| fp.offset()) as u64;
+                let mut done = 0;
+                let mut res = Ok(());
+                for (addr, n) in chunks(iov) {
+                    let data = match self.vn.read_at(off, n).await {
+                        Ok(d) => d,
+                        Err(e) => {
+                            res = Err(e);
+                            break;
+                        }
+                    };
+                    if let Err(e) = copy::copyout(mem, addr, &data).await {
+                        res = Err(e);
+                        break;
+                    }
+                    off += data.len() as u64;
+                    done += data.len() as u64;
+                    if data.len() < n {
+                        break;
+                    }
+                }
+                if at.is_none() {
+                    fp.set_offset(off as i64);
+                }
+                (done, res)
+            }
+            _ => (0, Err(Errno::EOPNOTSUPP)),
+        }
+    }
+
+    /// `vn_write`: at the file offset or at `at`; with `O_APPEND` always at the end (also
+    /// for pwrite, as NetBSD).
+    pub async fn write<M: UserMem>(
+        &self,
+        fp: &File,
+        k: &Kernel,
+        p: &Proc,
+        mem: &M,
+        iov: &[Iov],
+        at: Option<i64>,
+    ) -> (u64, Result<()>) {
+        match self.vn.vtype() {
+            VType::Fifo => match &self.fifo {
+                Some(end) => end.write(p, mem, iov, fp.nonblock(), now(k)).await,
+                None => (0, Err(Errno::EBADF)),
+            },
+            VType::Chr | VType::Blk => match dev::lookup(self.vn.attr().rdev) {
+                // The null driver consumes everything without looking at it.
+                Some(_) => (iov.iter().map(|v| v.len).sum(), Ok(())),
+                None => (0, Err(Errno::ENXIO)),
+            },
+            VType::Dir => (0, Err(Errno::EISDIR)),
+            VType::Reg => self.write_reg(fp, k, p, mem, iov, at).await,
+            _ => (0, Err(Errno::EOPNOTSUPP)),
+        }
+    }
+
+    async fn write_reg<M: UserMem>(
+        &self,
+        fp: &File,
+        k: &Kernel,
+        p: &Proc,
+        mem: &M,
+        iov: &[Iov],
+        at: Option<i64>,
+    ) -> (u64, Result<()>) {
+        let _io = match self.vn.io_lock().lock_sig(p).await {
+            Ok(g) => g,
+            Err(e) => return (0, Err(e)),
+        };
+        let append = fp.flag() & O_APPEND != 0;
+        let mut off = at.unwrap_or_else(|| fp.offset()) as u64;
+        let mut done = 0;
+        let mut res = Ok(());
+        for (addr, n) in chunks(iov) {
+            let data = match copy::copyin(mem, addr, n).await {
+                Ok(d) => d,
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            };
+            match self.vn.write_at(off, &data, append).await {
+                Ok(wrote_at) => off = wrote_at + n as u64,
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            }
+            done += n as u64;
+        }
+        if done > 0 {
+            let t = now(k);
+            self.vn.update(|a| {
+                a.mtime = t;
+                a.ctime = t;
+            });
+        }
+        if at.is_none() {
+            fp.set_offset(off as i64);
+        }
+        (done, res)
+    }
+
+    /// `vn_seek`: the new offset; FIFOs cannot seek.
+    pub fn seek(&self, fp: &File, off: i64, whence: i32) -> Result<i64> {
+        if self.vn.vtype() == VType::Fifo {
+            return Err(Errno::ESPIPE);
+        }
+        let base = match whence {
+            SEEK_SET => 0,
+            SEEK_CUR => fp.offset(),
+            SEEK_END => self.vn.size() as i64,
+            _ => return Err(Errno::EINVAL),
+        };
+        let new = base.checked_add(off).ok_or(Errno::EINVAL)?;
+        let is_dev = matches!(self.vn.vtype(), VType::Chr | VType::Blk);
+        if new < 0 && !is_dev {
+            return Err(Errno::EINVAL);
+        }
+        fp.set_offset(new);
+        Ok(new)
+    }
+
+    /// `vn_ioctl`: `FIONREAD` (bytes after the offset), `FIONBIO`/`FIOASYNC` accepted; the
+    /// rest `ENOTTY`. A FIFO forwards to its pipe.
+    pub fn ioctl(&self, fp: &File, com: u32, data: &mut [u8]) -> Result<()> {
+        if let Some(end) = &self.fifo {
+            return end.ioctl(com, data);
+        }
+        match com {
+            FIONREAD if self.vn.vtype() == VType::Reg => {
+                let n = (self.vn.size() as i64 - fp.offset()).clamp(0, i64::from(i32::MAX));
+                data[..4].copy_from_slice(&(n as i32).to_le_bytes());
+                Ok(())
+            }
+            FIONBIO | FIOASYNC => Ok(()),
+            _ => Err(Errno::ENOTTY),
+        }
+    }
+}

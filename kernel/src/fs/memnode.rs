@@ -1,0 +1,222 @@
+//! In-memory node bodies: sparse page-backed file data and directories with stable cookies.
+//!
+//! Used by rumpfs (and by tmpfs when it lands). File data lives in 4 KiB pages kept only where
+//! written, so a write far out allocates one page, holes read as zeros, and shrinking frees
+//! pages and zeroes the tail of the last one (POSIX; NetBSD's rumpfs shows old bytes again).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
+
+use crate::vfs::Vnode;
+use crate::{Errno, Result};
+
+/// Size of one data page.
+pub const PAGE_SIZE: usize = 4096;
+
+/// The data of a regular file.
+#[derive(Default)]
+pub struct RegData {
+    size: u64,
+    pages: BTreeMap<u64, Box<[u8]>>,
+}
+
+impl RegData {
+    /// File size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Bytes of memory held by data pages (for `st_blocks` and the memory budget).
+    pub fn bytes_held(&self) -> u64 {
+        self.pages.len() as u64 * PAGE_SIZE as u64
+    }
+
+    /// Up to `len` bytes at `off`; fewer at end of file, none past it.
+    pub fn read(&self, off: u64, len: usize) -> Vec<u8> {
+        if off >= self.size {
+            return Vec::new();
+        }
+        let n = (self.size - off).min(len as u64) as usize;
+        let mut out = vec![0u8; n];
+        let mut done = 0;
+        while done < n {
+            let pos = off + done as u64;
+            let (pg, in_pg) = (pos / PAGE_SIZE as u64, (pos % PAGE_SIZE as u64) as usize);
+            let k = (PAGE_SIZE - in_pg).min(n - done);
+            if let Some(p) = self.pages.get(&pg) {
+                out[done..done + k].copy_from_slice(&p[in_pg..in_pg + k]);
+            }
+            done += k;
+        }
+        out
+    }
+
+    /// Writes `data` at `off`, growing the file; `EFBIG` beyond the largest `off_t`.
+    pub fn write(&mut self, off: u64, data: &[u8]) -> Result<()> {
+        let end = off
+            .checked_add(data.len() as u64)
+            .filter(|&e| e <= i64::MAX as u64)
+            .ok_or(Errno::EFBIG)?;
+        let mut done = 0;
+        while done < data.len() {
+            let pos = off + done as u64;
+            let (pg, in_pg) = (pos / PAGE_SIZE as u64, (pos % PAGE_SIZE as u64) as usize);
+            let k = (PAGE_SIZE - in_pg).min(data.len() - done);
+            let page = self
+                .pages
+                .entry(pg)
+                .or_insert_with(|| vec![0u8; PAGE_SIZE].into_boxed_slice());
+            page[in_pg..in_pg + k].copy_from_slice(&data[done..done + k]);
+            done += k;
+        }
+        self.size = self.size.max(end);
+        Ok(())
+    }
+
+    /// Sets the size: shrinking frees whole pages past the end and zeroes the rest of the
+    /// last page, so a later extension reads zeros.
+    pub fn truncate(&mut self, len: u64) {
+        if len < self.size {
+            let keep = len.div_ceil(PAGE_SIZE as u64);
+            self.pages.split_off(&keep);
+            let in_pg = (len % PAGE_SIZE as u64) as usize;
+            if in_pg != 0 {
+                if let Some(p) = self.pages.get_mut(&(len / PAGE_SIZE as u64)) {
+                    p[in_pg..].fill(0);
+                }
+            }
+        }
+        self.size = len;
+    }
+
+    /// Drops the pages wholly inside `[off, off+len)` and zeroes the partial ones
+    /// (`fdiscard`); the size does not change.
+    pub fn discard(&mut self, off: u64, len: u64) {
+        let end = off.saturating_add(len).min(self.size);
+        let mut pos = off;
+        while pos < end {
+            let (pg, in_pg) = (pos / PAGE_SIZE as u64, (pos % PAGE_SIZE as u64) as usize);
+            let k = ((PAGE_SIZE - in_pg) as u64).min(end - pos) as usize;
+            if k == PAGE_SIZE {
+                self.pages.remove(&pg);
+            } else if let Some(p) = self.pages.get_mut(&pg) {
+                p[in_pg..in_pg + k].fill(0);
+            }
+            pos += k as u64;
+        }
+    }
+}
+
+/// One directory entry.
+pub struct Entry {
+    /// The name.
+    pub name: Vec<u8>,
+    /// The node.
+    pub node: Arc<Vnode>,
+}
+
+/// A directory: entries in creation order under stable cookies, and a name index.
+///
+/// A cookie is never reused, so a getdents offset (the cookie of the next entry) stays
+/// valid across creations and removals: reading resumes exactly after the last entry seen.
+pub struct Dir {
+    entries: BTreeMap<u64, Entry>,
+    names: HashMap<Vec<u8>, u64>,
+    next_cookie: u64,
+    /// The parent directory (`..`); the root of a file system points nowhere.
+    pub parent: Weak<Vnode>,
+    /// Set by rmdir: no entry may be added any more.
+    pub removed: bool,
+}
+
+impl Dir {
+    /// An empty directory under `parent`. Cookies start at `first_cookie` (file systems
+    /// that return `.` and `..` reserve the cookies below).
+    pub fn new(parent: Weak<Vnode>, first_cookie: u64) -> Dir {
+        Dir {
+            entries: BTreeMap::new(),
+            names: HashMap::new(),
+            next_cookie: first_cookie,
+            parent,
+            removed: false,
+        }
+    }
+
+    /// The node called `name`.
+    pub fn get(&self, name: &[u8]) -> Option<&Arc<Vnode>> {
+        let c = self.names.get(name)?;
+        self.entries.get(c).map(|e| &e.node)
+    }
+
+    /// Adds `name`; `EEXIST` if taken, `ENOENT` if the directory was removed.
+    pub fn insert(&mut self, name: &[u8], node: Arc<Vnode>) -> Result<()> {
+        if self.removed {
+            return Err(Errno::ENOENT);
+        }
+        if self.names.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        let c = self.next_cookie;
+        self.next_cookie += 1;
+        self.names.insert(name.to_vec(), c);
+        self.entries.insert(
+            c,
+            Entry {
+                name: name.to_vec(),
+                node,
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes `name`, returning its node.
+    pub fn remove(&mut self, name: &[u8]) -> Option<Arc<Vnode>> {
+        let c = self.names.remove(name)?;
+        self.entries.remove(&c).map(|e| e.node)
+    }
+
+    /// Replaces the node of an existing `name` in place (rename onto an existing name).
+    pub fn replace(&mut self, name: &[u8], node: Arc<Vnode>) -> Option<Arc<Vnode>> {
+        let c = *self.names.get(name)?;
+        let e = self.entries.get_mut(&c)?;
+        Some(std::mem::replace(&mut e.node, node))
+    }
+
+    /// Whether the directory has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Entries from cookie `from` on, with their cookies.
+    pub fn from(&self, from: u64) -> impl Iterator<Item = (u64, &Entry)> {
+        self.entries.range(from..).map(|(c, e)| (*c, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_pages_holes_and_truncate() {
+        let mut d = RegData::default();
+        d.write(10_000, b"abc").unwrap();
+        assert_eq!(d.size(), 10_003);
+        assert_eq!(d.bytes_held(), 4096);
+        assert_eq!(d.read(9_998, 10), b"\0\0abc");
+        assert_eq!(d.read(10_003, 10), b"");
+        assert_eq!(d.read(0, 4), [0; 4]);
+        d.truncate(10_001);
+        d.truncate(20_000);
+        assert_eq!(d.read(10_000, 3), b"a\0\0");
+        d.truncate(0);
+        assert_eq!(d.bytes_held(), 0);
+        assert_eq!(d.write(i64::MAX as u64, b"x"), Err(Errno::EFBIG));
+        d.write(0, &[7; 9000]).unwrap();
+        d.discard(100, 8092);
+        assert_eq!(d.bytes_held(), 2 * 4096);
+        assert_eq!(d.read(99, 2), [7, 0]);
+        assert_eq!(d.read(8191, 2), [0, 7]);
+        assert_eq!(d.size(), 9000);
+    }
+}

@@ -1,0 +1,103 @@
+//! The current and root directories: chdir, fchdir, chroot, `__getcwd` (vfs_syscalls.c,
+//! vfs_getcwd.c).
+
+use std::sync::Arc;
+
+use super::at::{self, vfs};
+use super::{ret, Args, Ctx, SysResult};
+use crate::abi::{AT_FDCWD, PATH_MAX, X_OK};
+use crate::vfs::{access, VType, Vnode};
+use crate::{copy, Errno, UserMem};
+
+async fn dir_at<M: UserMem>(c: &Ctx<'_, M>, addr: u64) -> crate::Result<Arc<Vnode>> {
+    let vn = at::lookup(c, AT_FDCWD, addr, true).await?;
+    searchable(c, &vn)?;
+    Ok(vn)
+}
+
+/// A directory the caller may search: `ENOTDIR`, `EACCES`.
+fn searchable<M>(c: &Ctx<'_, M>, vn: &Vnode) -> crate::Result<()> {
+    if !vn.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    access::check(&c.p.cred(), VType::Dir, &vn.attr(), X_OK)
+}
+
+/// `chdir(path)` — changes the current directory; `chdir(2)`.
+pub async fn chdir<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let vn = dir_at(c, a.word(0)).await?;
+    c.p.dirs.set_cwd(vn);
+    ret(0)
+}
+
+/// `fchdir(fd)` — changes to the directory open on `fd`; `fchdir(2)`.
+pub fn fchdir<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    vfs(c)?;
+    let vn = at::fd_vnode(c, a.int(0))?;
+    searchable(c, &vn)?;
+    c.p.dirs.set_cwd(vn);
+    ret(0)
+}
+
+/// `chroot(path)` — changes the root directory (superuser only); `chroot(2)`.
+pub async fn chroot<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    vfs(c)?;
+    if !access::is_root(&c.p.cred()) {
+        return Err(Errno::EPERM);
+    }
+    let vn = dir_at(c, a.word(0)).await?;
+    c.p.dirs.set_root(vn);
+    ret(0)
+}
+
+/// `__getcwd(buf, length)` — the current directory's path; returns the bytes used including
+/// the NUL. `length` < 2 or too short → `ERANGE`; a removed directory → `ENOENT`.
+pub async fn getcwd<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let v = vfs(c)?;
+    let len = a.word(1);
+    if len < 2 {
+        return Err(Errno::ERANGE);
+    }
+    let len = len.min(4 * PATH_MAX as u64) as usize;
+    let root = c.p.dirs.root(v);
+    let mut cur = c.p.dirs.cwd(v);
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut total = 1;
+    while !Arc::ptr_eq(&cur, &root) {
+        let m = cur.mount()?;
+        if m.is_root(&cur) {
+            match m.covered() {
+                Some(cov) => {
+                    cur = cov.clone();
+                    continue;
+                }
+                // Outside the process root (after chroot): stop at the file system root.
+                None => break,
+            }
+        }
+        let parent = cur.dir()?.parent.upgrade().ok_or(Errno::ENOENT)?;
+        let name = parent
+            .dir()?
+            .from(0)
+            .find(|(_, e)| Arc::ptr_eq(&e.node, &cur))
+            .map(|(_, e)| e.name.clone())
+            .ok_or(Errno::ENOENT)?;
+        total += name.len() + 1;
+        if total > len {
+            return Err(Errno::ERANGE);
+        }
+        parts.push(name);
+        cur = parent;
+    }
+    let mut out = Vec::with_capacity(total + 1);
+    if parts.is_empty() {
+        out.push(b'/');
+    }
+    for name in parts.iter().rev() {
+        out.push(b'/');
+        out.extend_from_slice(name);
+    }
+    out.push(0);
+    copy::copyout(c.mem, a.word(0), &out).await?;
+    ret(out.len() as i64)
+}

@@ -1,0 +1,105 @@
+//! Directories: mkdir/mkdirat, rmdir, `__getdents30` (vfs_syscalls.c, vfs_vnops.c).
+
+use super::at::{self, vfs};
+use super::{ret, Args, Ctx, SysResult};
+use crate::abi::*;
+use crate::file::VN_CHUNK_MAX;
+use crate::vfs::{NewNode, VType};
+use crate::{copy, Errno, UserMem};
+
+/// `mkdir(path, mode)` — makes a directory; `mkdir(2)`.
+pub async fn mkdir<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_mkdir(c, AT_FDCWD, a.word(0), a.uint(1)).await
+}
+
+/// `mkdirat(fd, path, mode)`; `mkdirat(2)`.
+pub async fn mkdirat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_mkdir(c, a.int(0), a.word(1), a.uint(2)).await
+}
+
+async fn do_mkdir<M: UserMem>(c: &Ctx<'_, M>, fd: i32, addr: u64, mode: u32) -> SysResult {
+    let v = vfs(c)?;
+    // A trailing slash is fine for mkdir (`CREATEDIR`).
+    let f = at::lookup_parent(c, fd, addr, false).await?;
+    if f.node.is_some() {
+        return Err(Errno::EEXIST);
+    }
+    let dir = f.dir.ok_or(Errno::EEXIST)?;
+    let new = NewNode {
+        vtype: VType::Dir,
+        mode: (mode & ACCESSPERMS_STICKY) & !c.p.umask(),
+        rdev: NODEV,
+        target: b"",
+    };
+    v.create(&c.p.cred(), &dir, &f.name, &new)?;
+    ret(0)
+}
+
+/// Bits mkdir keeps from its mode (`ACCESSPERMS | S_ISVTX`).
+const ACCESSPERMS_STICKY: u32 = 0o1777;
+
+/// `rmdir(path)` — removes an empty directory; `rmdir(2)`.
+pub async fn rmdir<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_rmdir(c, AT_FDCWD, a.word(0)).await
+}
+
+/// rmdir relative to `fd` (also `unlinkat(fd, path, AT_REMOVEDIR)`).
+pub(super) async fn do_rmdir<M: UserMem>(c: &Ctx<'_, M>, fd: i32, addr: u64) -> SysResult {
+    let v = vfs(c)?;
+    let f = at::lookup_parent(c, fd, addr, false).await?;
+    match &f.name[..] {
+        b"." => return Err(Errno::EINVAL),
+        b".." => return Err(Errno::ENOTEMPTY),
+        // The root (of the file system or of the process).
+        b"" => return Err(Errno::EBUSY),
+        _ => {}
+    }
+    let node = f.node.ok_or(Errno::ENOENT)?;
+    if !node.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    if node.mount()?.is_root(&node) {
+        return Err(Errno::EBUSY);
+    }
+    let dir = f.dir.ok_or(Errno::EBUSY)?;
+    v.rmdir(&c.p.cred(), &dir, &f.name)?;
+    ret(0)
+}
+
+/// `__getdents30(fd, buf, count)` — reads directory entries; `getdents(2)`.
+///
+/// The offset is the cookie of the next entry, so a read resumes exactly after the last
+/// entry returned; a buffer that cannot hold the next entry is `EINVAL`; a regular file is
+/// `EINVAL` (as observed on NetBSD). At most 64 KiB are returned per call.
+pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    vfs(c)?;
+    let fp = c.p.fd.get(a.int(0))?;
+    let vn = fp.vnode().cloned().ok_or(Errno::EINVAL)?;
+    if !fp.readable() {
+        return Err(Errno::EBADF);
+    }
+    if !vn.is_dir() {
+        return Err(Errno::EINVAL);
+    }
+    let count = a.word(2).min(VN_CHUNK_MAX as u64) as usize;
+    let from = fp.offset().max(0) as u64;
+    let mut out = Vec::new();
+    let mut next = from;
+    {
+        let d = vn.dir()?;
+        for (cookie, e) in d.from(from) {
+            if out.len() + dirent_reclen(e.name.len()) > count {
+                break;
+            }
+            let dtype = iftodt(e.node.vtype().ifmt());
+            encode_dirent(&mut out, e.node.ino(), dtype, &e.name);
+            next = cookie + 1;
+        }
+        if out.is_empty() && d.from(from).next().is_some() {
+            return Err(Errno::EINVAL);
+        }
+    }
+    copy::copyout(c.mem, a.word(1), &out).await?;
+    fp.set_offset(next as i64);
+    ret(out.len() as i64)
+}

@@ -1,0 +1,164 @@
+//! Names: link/linkat, symlink/symlinkat, readlink/readlinkat, unlink/unlinkat,
+//! rename/renameat/__posix_rename (vfs_syscalls.c).
+
+use super::at::{self, vfs};
+use super::{ret, Args, Ctx, SysResult};
+use crate::abi::*;
+use crate::vfs::{NewNode, VType};
+use crate::{copy, Errno, UserMem};
+
+/// `link(path, link)` — makes a hard link (following a final symlink); `link(2)`.
+pub async fn link<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_link(
+        c,
+        AT_FDCWD,
+        a.word(0),
+        AT_FDCWD,
+        a.word(1),
+        AT_SYMLINK_FOLLOW,
+    )
+    .await
+}
+
+/// `linkat(fd1, name1, fd2, name2, flags)` — `AT_SYMLINK_FOLLOW` follows; `linkat(2)`.
+pub async fn linkat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_link(c, a.int(0), a.word(1), a.int(2), a.word(3), a.int(4)).await
+}
+
+async fn do_link<M: UserMem>(
+    c: &Ctx<'_, M>,
+    fd1: i32,
+    p1: u64,
+    fd2: i32,
+    p2: u64,
+    flags: i32,
+) -> SysResult {
+    let v = vfs(c)?;
+    if flags & !AT_SYMLINK_FOLLOW != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let node = at::lookup(c, fd1, p1, flags & AT_SYMLINK_FOLLOW != 0).await?;
+    let f = at::lookup_parent(c, fd2, p2, false).await?;
+    if f.node.is_some() {
+        return Err(Errno::EEXIST);
+    }
+    let dir = f.dir.ok_or(Errno::EEXIST)?;
+    if f.slash {
+        return Err(Errno::ENOENT);
+    }
+    v.link(&c.p.cred(), &dir, &f.name, &node)?;
+    ret(0)
+}
+
+/// `symlink(target, link)` — makes a symbolic link; `symlink(2)`.
+pub async fn symlink<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_symlink(c, a.word(0), AT_FDCWD, a.word(1)).await
+}
+
+/// `symlinkat(target, fd, link)`; `symlinkat(2)`.
+pub async fn symlinkat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_symlink(c, a.word(0), a.int(1), a.word(2)).await
+}
+
+async fn do_symlink<M: UserMem>(c: &Ctx<'_, M>, target: u64, fd: i32, link: u64) -> SysResult {
+    let v = vfs(c)?;
+    let target = at::path(c, target).await?;
+    let f = at::lookup_parent(c, fd, link, false).await?;
+    if f.node.is_some() {
+        return Err(Errno::EEXIST);
+    }
+    let dir = f.dir.ok_or(Errno::EEXIST)?;
+    if f.slash {
+        return Err(Errno::ENOENT);
+    }
+    let new = NewNode {
+        vtype: VType::Lnk,
+        mode: ACCESSPERMS & !c.p.umask(),
+        rdev: NODEV,
+        target: &target,
+    };
+    v.create(&c.p.cred(), &dir, &f.name, &new)?;
+    ret(0)
+}
+
+/// `ACCESSPERMS`: the permission bits of a new symbolic link before the umask.
+const ACCESSPERMS: u32 = 0o777;
+
+/// `readlink(path, buf, count)` — the target of a symbolic link, without NUL; `readlink(2)`.
+pub async fn readlink<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_readlink(c, AT_FDCWD, a.word(0), a.word(1), a.word(2)).await
+}
+
+/// `readlinkat(fd, path, buf, bufsize)`; `readlinkat(2)`.
+pub async fn readlinkat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_readlink(c, a.int(0), a.word(1), a.word(2), a.word(3)).await
+}
+
+async fn do_readlink<M: UserMem>(c: &Ctx<'_, M>, fd: i32, p: u64, buf: u64, n: u64) -> SysResult {
+    let vn = at::lookup(c, fd, p, false).await?;
+    let target = vn.link_target().ok_or(Errno::EINVAL)?;
+    let len = target.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+    copy::copyout(c.mem, buf, &target[..len]).await?;
+    ret(len as i64)
+}
+
+/// `unlink(path)` — removes a name; a directory is `EPERM`; `unlink(2)`.
+pub async fn unlink<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_unlink(c, AT_FDCWD, a.word(0)).await
+}
+
+/// `unlinkat(fd, path, flag)` — with `AT_REMOVEDIR` as rmdir; `unlinkat(2)`.
+pub async fn unlinkat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let flag = a.int(2);
+    if flag & !AT_REMOVEDIR != 0 {
+        vfs(c)?;
+        return Err(Errno::EINVAL);
+    }
+    if flag & AT_REMOVEDIR != 0 {
+        super::dir::do_rmdir(c, a.int(0), a.word(1)).await
+    } else {
+        do_unlink(c, a.int(0), a.word(1)).await
+    }
+}
+
+async fn do_unlink<M: UserMem>(c: &Ctx<'_, M>, fd: i32, p: u64) -> SysResult {
+    let v = vfs(c)?;
+    let f = at::lookup_parent(c, fd, p, false).await?;
+    let node = f.node.as_ref().ok_or(Errno::ENOENT)?;
+    if node.is_dir() {
+        return Err(Errno::EPERM);
+    }
+    let dir = f.dir.ok_or(Errno::EPERM)?;
+    v.unlink(&c.p.cred(), &dir, &f.name)?;
+    ret(0)
+}
+
+/// `rename(from, to)` — renames; `rename(2)`. (`__posix_rename` is the same here.)
+pub async fn rename<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_rename(c, AT_FDCWD, a.word(0), AT_FDCWD, a.word(1)).await
+}
+
+/// `renameat(fromfd, from, tofd, to)`; `renameat(2)`.
+pub async fn renameat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_rename(c, a.int(0), a.word(1), a.int(2), a.word(3)).await
+}
+
+async fn do_rename<M: UserMem>(c: &Ctx<'_, M>, fd1: i32, p1: u64, fd2: i32, p2: u64) -> SysResult {
+    let v = vfs(c)?;
+    let from = at::lookup_parent(c, fd1, p1, false).await?;
+    let to = at::lookup_parent(c, fd2, p2, false).await?;
+    if from.is_dot() || to.is_dot() {
+        return Err(Errno::EINVAL);
+    }
+    let src = from.node.as_ref().ok_or(Errno::ENOENT)?;
+    // A trailing slash needs directories on both sides.
+    if (from.slash || to.slash) && !src.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    let (fdir, tdir) = match (&from.dir, &to.dir) {
+        (Some(f), Some(t)) => (f, t),
+        _ => return Err(Errno::EINVAL),
+    };
+    v.rename(&c.p.cred(), fdir, &from.name, tdir, &to.name)?;
+    ret(0)
+}

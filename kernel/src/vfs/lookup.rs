@@ -1,0 +1,185 @@
+//! Name lookup (`namei`, vfs_lookup.c): components, `.` and `..`, mount points, symbolic
+//! links, trailing slashes, and NetBSD's limits.
+//!
+//! Each step locks one directory just long enough to fetch the child's `Arc`; nothing global
+//! is taken. A symbolic link is spliced into the remaining path (at most `MAXSYMLINKS`
+//! times, then `ELOOP`; a spliced path of `PATH_MAX` or more is `ENAMETOOLONG`).
+
+use std::sync::Arc;
+
+use super::{access, VType, Vnode};
+use crate::abi::{MAXSYMLINKS, NAME_MAX, PATH_MAX, X_OK};
+use crate::proc::Cred;
+use crate::{Errno, Result};
+
+/// Who looks up, and where `/` is for them.
+pub struct Nd {
+    /// The process root (`cwdi_rdir`, or the file system root).
+    pub root: Arc<Vnode>,
+    /// Credentials for the search permission checks.
+    pub cred: Cred,
+}
+
+/// The result of a lookup for creation, removal or renaming: the parent directory, the last
+/// component and the node it names, if any.
+#[derive(Debug)]
+pub struct Found {
+    /// Directory holding the last component; `None` when the path names the root (`/`).
+    pub dir: Option<Arc<Vnode>>,
+    /// The last component (`.` and `..` included as such); empty for `/`.
+    pub name: Vec<u8>,
+    /// The node the last component names, if it exists.
+    pub node: Option<Arc<Vnode>>,
+    /// The path ended in one or more slashes.
+    pub slash: bool,
+}
+
+impl Found {
+    /// Whether the last component is `.` or `..` (or the path is `/`).
+    pub fn is_dot(&self) -> bool {
+        matches!(&self.name[..], b"" | b"." | b"..")
+    }
+}
+
+/// Looks `path` up from `start` (used for relative paths); the last component's symbolic
+/// link is followed when `follow` is set. Missing → `ENOENT`.
+pub fn namei(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool) -> Result<Arc<Vnode>> {
+    let f = walk(nd, start, path, follow, false)?;
+    f.node.ok_or(Errno::ENOENT)
+}
+
+/// Looks up the parent of `path`'s last component (`LOCKPARENT`): the last component may be
+/// missing. With `follow`, a symbolic link as last component is followed (open with
+/// `O_CREAT`), so the result names the link's target.
+pub fn namei_parent(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool) -> Result<Found> {
+    walk(nd, start, path, follow, true)
+}
+
+/// `..` of `dir`: stays at the process root, crosses back over mount points.
+fn dotdot(nd: &Nd, dir: &Arc<Vnode>) -> Result<Arc<Vnode>> {
+    let mut cur = dir.clone();
+    loop {
+        if Arc::ptr_eq(&cur, &nd.root) {
+            return Ok(cur);
+        }
+        let m = cur.mount()?;
+        if m.is_root(&cur) {
+            match m.covered() {
+                Some(c) => {
+                    cur = c.clone();
+                    continue;
+                }
+                None => return Ok(cur),
+            }
+        }
+        let parent = cur.dir()?.parent.upgrade();
+        return parent.ok_or(Errno::ENOENT);
+    }
+}
+
+/// The child `name` of `dir`, past any file systems mounted on it.
+fn child(dir: &Arc<Vnode>, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
+    let found = dir.dir()?.get(name).cloned();
+    Ok(found.map(|mut vn| {
+        while let Some(m) = vn.mounted_here() {
+            vn = m.root().clone();
+        }
+        vn
+    }))
+}
+
+fn walk(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool, parent: bool) -> Result<Found> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if path.len() >= PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let mut buf = path.to_vec();
+    let mut pos = 0;
+    let mut links = 0;
+    let mut cur = if buf[0] == b'/' {
+        nd.root.clone()
+    } else {
+        start.clone()
+    };
+    loop {
+        while buf.get(pos) == Some(&b'/') {
+            pos += 1;
+        }
+        if pos == buf.len() {
+            // Nothing but slashes left: the path names `cur` itself (`/`, or a link to `/`).
+            if !cur.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            return Ok(Found {
+                dir: None,
+                name: Vec::new(),
+                node: Some(cur),
+                slash: true,
+            });
+        }
+        let end = buf[pos..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(buf.len(), |i| pos + i);
+        let comp = buf[pos..end].to_vec();
+        pos = end;
+        if comp.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let mut after = pos;
+        while buf.get(after) == Some(&b'/') {
+            after += 1;
+        }
+        let last = after == buf.len();
+        let slash = last && pos < buf.len();
+        if !cur.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        access::check(&nd.cred, VType::Dir, &cur.attr(), X_OK)?;
+        let next = match &comp[..] {
+            b"." => Some(cur.clone()),
+            b".." => Some(dotdot(nd, &cur)?),
+            _ => child(&cur, &comp)?,
+        };
+        let is_link = next.as_ref().is_some_and(|v| v.vtype() == VType::Lnk);
+        if is_link && (!last || follow || slash) {
+            links += 1;
+            if links > MAXSYMLINKS {
+                return Err(Errno::ELOOP);
+            }
+            let link = next.expect("checked");
+            let target = link.link_target().unwrap_or_default();
+            if target.is_empty() {
+                return Err(Errno::ENOENT);
+            }
+            let mut spliced = target.to_vec();
+            spliced.extend_from_slice(&buf[pos..]);
+            if spliced.len() >= PATH_MAX {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            buf = spliced;
+            pos = 0;
+            if buf[0] == b'/' {
+                cur = nd.root.clone();
+            }
+            continue;
+        }
+        if last {
+            if slash && next.as_ref().is_some_and(|v| !v.is_dir()) {
+                return Err(Errno::ENOTDIR);
+            }
+            if next.is_none() && !parent {
+                return Err(Errno::ENOENT);
+            }
+            return Ok(Found {
+                dir: Some(cur),
+                name: comp,
+                node: next,
+                slash,
+            });
+        }
+        cur = next.ok_or(Errno::ENOENT)?;
+    }
+}

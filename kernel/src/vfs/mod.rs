@@ -1,0 +1,147 @@
+//! The VFS (NetBSD's `rumpvfs` faction): vnodes, name lookup, the mount table, namespace
+//! operations and permission checks.
+//!
+//! Design decisions (for ARCHITECTURE.md):
+//! - **Vnodes are `Arc<Vnode>`, shared by all loop threads.** Identity (id, inode number,
+//!   type, mount) is immutable; attributes, the body (directory entries or file data) and
+//!   the mount-point slot each have their own leaf `Mutex`, held only for in-memory work and
+//!   never across an await. Lookup locks one directory at a time; nothing global is taken on
+//!   the read, write or lookup paths.
+//! - **Data I/O is async and statically dispatched.** `Vnode::read_at`/`write_at`/
+//!   `truncate`/`fsync` are `async fn` matching on the vnode's [`Body`] enum (memory
+//!   directories and pages today; FFS and etfs add variants that await host I/O). No future
+//!   is boxed per operation. Client data moves through `crate::copy` in chunks of at most
+//!   64 KiB copied outside every vnode lock, so a huge length never allocates more than a
+//!   chunk; a write is atomic per chunk, not as a whole (NetBSD holds the vnode lock for the
+//!   whole write; a client racing two writers on one range may see them interleave at 64 KiB
+//!   boundaries).
+//! - **Structural changes that touch two directories** (rename, rmdir) are serialised by one
+//!   namespace lock, NetBSD's `vfs_renamelock`; under it two directory locks may be held. All
+//!   other operations hold at most one directory lock, so there is no lock-order cycle.
+//! - **Mounts** ([`Mount`]) carry their file-system kind ([`FsKind`], static dispatch of the
+//!   per-file-system quirks: `st_dev`, getdents cookies, statvfs), the covered vnode and
+//!   names. Lookup crosses `mounted_here` downwards and `covered` upwards for `..` at a mount
+//!   root; `st_dev` and statvfs are per mount. mount(2) itself lands with tmpfs.
+//! - **rumpfs** is the root, built at boot as NetBSD's rump kernel shows it (`/dev`, `/tmp`,
+//!   `/dev/null`, `/dev/zero`; inode numbers from a counter after 2; `st_dev == st_ino`),
+//!   with "our policy" where netbsd-abi.md §10 says so: hard links, POSIX rename, directory
+//!   nlink 2 + subdirectories, nlink 0 for unlinked open files, zeros after shrink-extend,
+//!   getdents resuming exactly after the last entry returned (cookies are never reused).
+//! - **Permissions** are checked in [`access`] with the calling process's `Cred`: owner,
+//!   group, other bits, root bypass, sticky directories, search permission on every
+//!   directory lookup passes through.
+//! - **Advisory locks** are keyed by [`Vnode::lock_key`], a kernel-unique vnode id.
+//! - The VFS is optional (`BootConfig::vfs`): without it every file-system syscall is
+//!   `ENOSYS`, as NetBSD's server without `-lrumpvfs`.
+
+pub mod access;
+pub mod lookup;
+mod mount;
+mod ns;
+#[cfg(test)]
+mod tests;
+mod vnode;
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+pub use lookup::{namei, namei_parent, Found, Nd};
+pub use mount::{FsKind, Mount};
+pub use ns::NewNode;
+pub use vnode::{Attr, Body, VType, Vnode};
+
+use crate::abi::Timespec;
+use crate::Host;
+
+/// The kernel's file-system state.
+pub struct Vfs {
+    host: Arc<dyn Host>,
+    root_mount: Arc<Mount>,
+    mounts: RwLock<Vec<Arc<Mount>>>,
+    /// Serialises rename and rmdir (`vfs_renamelock`).
+    ns_lock: Mutex<()>,
+}
+
+impl Vfs {
+    /// Boots the VFS: rumpfs on `/` with NetBSD's boot-time nodes.
+    pub fn boot(host: Arc<dyn Host>) -> Vfs {
+        let now = Timespec::from_pair(host.clock_realtime());
+        let root_mount = crate::fs::rumpfs::mount_root(now);
+        Vfs {
+            host,
+            mounts: RwLock::new(vec![root_mount.clone()]),
+            root_mount,
+            ns_lock: Mutex::new(()),
+        }
+    }
+
+    /// The current wall-clock time, for timestamps.
+    pub fn now(&self) -> Timespec {
+        Timespec::from_pair(self.host.clock_realtime())
+    }
+
+    /// The root vnode of the root file system.
+    pub fn root(&self) -> &Arc<Vnode> {
+        self.root_mount.root()
+    }
+
+    /// Every mounted file system, the root first.
+    pub fn mounts(&self) -> Vec<Arc<Mount>> {
+        self.mounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `vfs_sync` of every mount: memory file systems have nothing to write back.
+    pub fn sync_all(&self) {
+        for m in self.mounts() {
+            let _ = m.kind();
+        }
+    }
+
+    pub(crate) fn ns_lock(&self) -> MutexGuard<'_, ()> {
+        self.ns_lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A process's current and root directories (`struct cwdinfo`); `None` until changed,
+/// meaning the file system root.
+#[derive(Default)]
+pub struct ProcDirs {
+    dirs: Mutex<CwdInfo>,
+}
+
+/// The current and the root directory, `None` meaning the file system root.
+type CwdInfo = (Option<Arc<Vnode>>, Option<Arc<Vnode>>);
+
+impl ProcDirs {
+    fn lock(&self) -> MutexGuard<'_, CwdInfo> {
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current directory.
+    pub fn cwd(&self, vfs: &Vfs) -> Arc<Vnode> {
+        self.lock().0.clone().unwrap_or_else(|| vfs.root().clone())
+    }
+
+    /// The root directory (chroot).
+    pub fn root(&self, vfs: &Vfs) -> Arc<Vnode> {
+        self.lock().1.clone().unwrap_or_else(|| vfs.root().clone())
+    }
+
+    /// Sets the current directory.
+    pub fn set_cwd(&self, vn: Arc<Vnode>) {
+        self.lock().0 = Some(vn);
+    }
+
+    /// Sets the root directory (and, as chroot does, nothing else).
+    pub fn set_root(&self, vn: Arc<Vnode>) {
+        self.lock().1 = Some(vn);
+    }
+
+    /// Copies another process's directories (fork).
+    pub fn copy_from(&self, other: &ProcDirs) {
+        let o = other.lock().clone();
+        *self.lock() = o;
+    }
+}

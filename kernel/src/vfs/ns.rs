@@ -1,0 +1,288 @@
+//! Namespace operations on directories: create, link, remove, rename, with NetBSD's checks
+//! (tmpfs/ufs `VOP_CREATE`/`VOP_LINK`/`VOP_REMOVE`/`VOP_RMDIR`/`VOP_RENAME`, genfs rename).
+
+use std::sync::Arc;
+
+use super::{access, Attr, Body, VType, Vfs, Vnode};
+use crate::abi::{Timespec, LINK_MAX, NODEV, S_ISVTX, W_OK, X_OK};
+use crate::fs::memnode::Dir;
+use crate::proc::Cred;
+use crate::{Errno, Result};
+
+/// What to create.
+pub struct NewNode<'a> {
+    /// Type.
+    pub vtype: VType,
+    /// Permission bits (umask already applied).
+    pub mode: u32,
+    /// Device number for device nodes.
+    pub rdev: u64,
+    /// Target of a symbolic link.
+    pub target: &'a [u8],
+}
+
+fn touch_dir(dir: &Vnode, now: Timespec, nlink_delta: i32) {
+    dir.update(|a| {
+        a.mtime = now;
+        a.ctime = now;
+        a.nlink = a.nlink.wrapping_add_signed(nlink_delta);
+    });
+}
+
+/// Write and search permission on a directory that is about to change.
+fn may_modify(cred: &Cred, dir: &Vnode) -> Result<()> {
+    access::check(cred, VType::Dir, &dir.attr(), W_OK | X_OK)
+}
+
+/// The sticky-directory rule: in a sticky directory only the owner of the entry or of the
+/// directory (or root) may remove or rename it.
+fn sticky_ok(cred: &Cred, dir: &Vnode, node: &Vnode) -> Result<()> {
+    let d = dir.attr();
+    if d.mode & S_ISVTX != 0 && !access::is_root(cred) {
+        let n = node.attr();
+        if cred.euid != d.uid && cred.euid != n.uid {
+            return Err(Errno::EPERM);
+        }
+    }
+    Ok(())
+}
+
+fn same_mount(a: &Vnode, b: &Vnode) -> Result<bool> {
+    Ok(Arc::ptr_eq(&a.mount()?, &b.mount()?))
+}
+
+impl Vfs {
+    /// Creates `name` in `dir` (`VOP_CREATE`/`VOP_MKDIR`/`VOP_MKNOD`/`VOP_SYMLINK`): owner
+    /// is the effective user, group the directory's (BSD rule).
+    pub fn create(
+        &self,
+        cred: &Cred,
+        dir: &Arc<Vnode>,
+        name: &[u8],
+        new: &NewNode<'_>,
+    ) -> Result<Arc<Vnode>> {
+        may_modify(cred, dir)?;
+        let m = dir.mount()?;
+        let now = self.now();
+        let attr = Attr {
+            mode: new.mode & 0o7777,
+            uid: cred.euid,
+            gid: dir.attr().gid,
+            nlink: if new.vtype == VType::Dir { 2 } else { 1 },
+            rdev: match new.vtype {
+                VType::Chr | VType::Blk => new.rdev,
+                _ => NODEV,
+            },
+            flags: 0,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            birthtime: now,
+        };
+        let body = match new.vtype {
+            VType::Dir => Body::Dir(std::sync::Mutex::new(Dir::new(
+                Arc::downgrade(dir),
+                m.first_cookie(),
+            ))),
+            VType::Reg => Body::Reg(Default::default()),
+            VType::Lnk => Body::Link(new.target.to_vec()),
+            VType::Fifo => Body::Fifo(crate::file::Fifo::new()),
+            _ => Body::Special,
+        };
+        let vn = Vnode::new(Arc::downgrade(&m), m.alloc_ino(), new.vtype, attr, body);
+        dir.dir()?.insert(name, vn.clone())?;
+        touch_dir(dir, now, i32::from(new.vtype == VType::Dir));
+        Ok(vn)
+    }
+
+    /// `VOP_LINK`: a new name for `node` in `dir`.
+    pub fn link(
+        &self,
+        cred: &Cred,
+        dir: &Arc<Vnode>,
+        name: &[u8],
+        node: &Arc<Vnode>,
+    ) -> Result<()> {
+        if node.is_dir() {
+            return Err(Errno::EPERM);
+        }
+        if !same_mount(dir, node)? {
+            return Err(Errno::EXDEV);
+        }
+        may_modify(cred, dir)?;
+        if node.attr().nlink >= LINK_MAX {
+            return Err(Errno::EMLINK);
+        }
+        let now = self.now();
+        {
+            let mut d = dir.dir()?;
+            // The node may have lost its last name meanwhile (`ENOENT` as NetBSD).
+            if node.attr().nlink == 0 {
+                return Err(Errno::ENOENT);
+            }
+            d.insert(name, node.clone())?;
+            node.update(|a| {
+                a.nlink += 1;
+                a.ctime = now;
+            });
+        }
+        touch_dir(dir, now, 0);
+        Ok(())
+    }
+
+    /// `VOP_REMOVE`: removes the non-directory `name` from `dir`.
+    pub fn unlink(&self, cred: &Cred, dir: &Arc<Vnode>, name: &[u8]) -> Result<()> {
+        may_modify(cred, dir)?;
+        let now = self.now();
+        {
+            let mut d = dir.dir()?;
+            let node = d.get(name).cloned().ok_or(Errno::ENOENT)?;
+            if node.is_dir() {
+                return Err(Errno::EPERM);
+            }
+            sticky_ok(cred, dir, &node)?;
+            d.remove(name);
+            node.update(|a| {
+                a.nlink = a.nlink.saturating_sub(1);
+                a.ctime = now;
+            });
+        }
+        touch_dir(dir, now, 0);
+        Ok(())
+    }
+
+    /// `VOP_RMDIR`: removes the empty directory `name` from `dir`.
+    pub fn rmdir(&self, cred: &Cred, dir: &Arc<Vnode>, name: &[u8]) -> Result<()> {
+        may_modify(cred, dir)?;
+        let _ns = self.ns_lock();
+        let now = self.now();
+        {
+            let mut d = dir.dir()?;
+            let node = d.get(name).cloned().ok_or(Errno::ENOENT)?;
+            if !node.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            if node.mounted_here().is_some() {
+                return Err(Errno::EBUSY);
+            }
+            sticky_ok(cred, dir, &node)?;
+            {
+                let mut nd = node.dir()?;
+                if !nd.is_empty() {
+                    return Err(Errno::ENOTEMPTY);
+                }
+                nd.removed = true;
+            }
+            d.remove(name);
+            node.update(|a| {
+                a.nlink = 0;
+                a.ctime = now;
+            });
+        }
+        touch_dir(dir, now, -1);
+        Ok(())
+    }
+
+    /// `VOP_RENAME` with POSIX semantics: replaces an existing target of a compatible type,
+    /// refuses to move a directory below itself; renaming a file onto another link of itself
+    /// removes the source name (BSD).
+    pub fn rename(
+        &self,
+        cred: &Cred,
+        fdir: &Arc<Vnode>,
+        fname: &[u8],
+        tdir: &Arc<Vnode>,
+        tname: &[u8],
+    ) -> Result<()> {
+        let _ns = self.ns_lock();
+        let src = fdir.dir()?.get(fname).cloned().ok_or(Errno::ENOENT)?;
+        if !same_mount(fdir, tdir)? || !same_mount(&src, tdir)? {
+            return Err(Errno::EXDEV);
+        }
+        let dst = tdir.dir()?.get(tname).cloned();
+        may_modify(cred, fdir)?;
+        may_modify(cred, tdir)?;
+        sticky_ok(cred, fdir, &src)?;
+        if let Some(dst) = &dst {
+            sticky_ok(cred, tdir, dst)?;
+            if Arc::ptr_eq(dst, &src) {
+                if Arc::ptr_eq(fdir, tdir) && fname == tname {
+                    return Ok(());
+                }
+                // Two links of one file: the source name goes away (BSD behaviour).
+                drop(_ns);
+                return self.unlink(cred, fdir, fname);
+            }
+            match (src.is_dir(), dst.is_dir()) {
+                (true, false) => return Err(Errno::ENOTDIR),
+                (false, true) => return Err(Errno::EISDIR),
+                (true, true) => {
+                    if dst.mounted_here().is_some() {
+                        return Err(Errno::EBUSY);
+                    }
+                    if !dst.dir()?.is_empty() {
+                        return Err(Errno::ENOTEMPTY);
+                    }
+                }
+                (false, false) => {}
+            }
+        }
+        let moving_dir = src.is_dir() && !Arc::ptr_eq(fdir, tdir);
+        if src.is_dir() {
+            if src.mounted_here().is_some() {
+                return Err(Errno::EBUSY);
+            }
+            // The target directory must not be the source or below it.
+            let mut up = Some(tdir.clone());
+            while let Some(d) = up {
+                if Arc::ptr_eq(&d, &src) {
+                    return Err(Errno::EINVAL);
+                }
+                if d.mount()?.is_root(&d) {
+                    break;
+                }
+                up = d.dir()?.parent.upgrade();
+            }
+            if moving_dir {
+                // Its `..` changes: write permission on the directory itself.
+                access::check(cred, VType::Dir, &src.attr(), W_OK)?;
+            }
+        }
+        let now = self.now();
+        if Arc::ptr_eq(fdir, tdir) {
+            let mut d = fdir.dir()?;
+            d.remove(fname);
+            if d.replace(tname, src.clone()).is_none() {
+                d.insert(tname, src.clone())?;
+            }
+        } else {
+            let mut f = fdir.dir()?;
+            let mut t = tdir.dir()?;
+            if t.replace(tname, src.clone()).is_none() {
+                t.insert(tname, src.clone())?;
+            }
+            f.remove(fname);
+        }
+        let mut tdelta = 0;
+        if let Some(dst) = &dst {
+            if dst.is_dir() {
+                dst.dir()?.removed = true;
+                dst.update(|a| a.nlink = 0);
+                tdelta -= 1;
+            } else {
+                dst.update(|a| a.nlink = a.nlink.saturating_sub(1));
+            }
+            dst.update(|a| a.ctime = now);
+        }
+        if moving_dir {
+            src.dir()?.parent = Arc::downgrade(tdir);
+            touch_dir(fdir, now, -1);
+            tdelta += 1;
+        } else {
+            touch_dir(fdir, now, 0);
+        }
+        touch_dir(tdir, now, tdelta);
+        src.update(|a| a.ctime = now);
+        Ok(())
+    }
+}

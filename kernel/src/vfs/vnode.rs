@@ -1,0 +1,317 @@
+//! Vnodes: the kernel's file objects, shared by every loop thread.
+//!
+//! A [`Vnode`] has an immutable identity (id, inode number, type, mount) and three locks, each
+//! a leaf held only for in-memory work and never across an await: the attributes, the body
+//! (directory entries or file data), and the mount-point slot. Data I/O entry points are
+//! `async` so that file systems backed by host I/O can wait inside them; the memory file
+//! systems complete them without waiting.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+
+use super::Mount;
+use crate::abi::*;
+use crate::file::Fifo;
+use crate::fs::memnode::{Dir, RegData};
+use crate::sync::Mutex as IoLock;
+use crate::{Errno, Result};
+
+/// Vnode type (`enum vtype`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VType {
+    /// Regular file.
+    Reg,
+    /// Directory.
+    Dir,
+    /// Symbolic link.
+    Lnk,
+    /// Character device.
+    Chr,
+    /// Block device.
+    Blk,
+    /// Named pipe.
+    Fifo,
+    /// Socket.
+    Sock,
+}
+
+impl VType {
+    /// The `S_IF*` bits.
+    pub fn ifmt(self) -> u32 {
+        match self {
+            VType::Reg => S_IFREG,
+            VType::Dir => S_IFDIR,
+            VType::Lnk => S_IFLNK,
+            VType::Chr => S_IFCHR,
+            VType::Blk => S_IFBLK,
+            VType::Fifo => S_IFIFO,
+            VType::Sock => S_IFSOCK,
+        }
+    }
+
+    /// The type of `S_IF*` bits; `None` for unknown ones.
+    pub fn from_mode(mode: u32) -> Option<VType> {
+        Some(match mode & S_IFMT {
+            S_IFREG => VType::Reg,
+            S_IFDIR => VType::Dir,
+            S_IFLNK => VType::Lnk,
+            S_IFCHR => VType::Chr,
+            S_IFBLK => VType::Blk,
+            S_IFIFO => VType::Fifo,
+            S_IFSOCK => VType::Sock,
+            _ => return None,
+        })
+    }
+}
+
+/// The changeable attributes of a vnode (`struct vattr`, the parts kept per node).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attr {
+    /// Permission bits (`ALLPERMS`).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Link count.
+    pub nlink: u32,
+    /// Device number (`NODEV` for non-devices).
+    pub rdev: u64,
+    /// `st_flags`.
+    pub flags: u32,
+    /// Last access.
+    pub atime: Timespec,
+    /// Last modification.
+    pub mtime: Timespec,
+    /// Last status change.
+    pub ctime: Timespec,
+    /// Creation.
+    pub birthtime: Timespec,
+}
+
+/// What a vnode holds, by type (static dispatch: new file systems add variants).
+pub enum Body {
+    /// A directory of a memory file system.
+    Dir(Mutex<Dir>),
+    /// Regular file data in memory.
+    Reg(Mutex<RegData>),
+    /// A symbolic link's target.
+    Link(Vec<u8>),
+    /// A named pipe: the pipe its opens share.
+    Fifo(Fifo),
+    /// Device or socket node: no data of its own.
+    Special,
+}
+
+/// A vnode.
+pub struct Vnode {
+    id: u64,
+    ino: u64,
+    vtype: VType,
+    mount: Weak<Mount>,
+    attr: Mutex<Attr>,
+    body: Body,
+    mounted_here: RwLock<Option<Arc<Mount>>>,
+    /// Serialises whole writes and truncations (`vn_lock` for writers); may be held across
+    /// awaits (client copies), never taken under the locks above.
+    io: IoLock<()>,
+}
+
+/// Source of vnode ids (unique for the kernel's life: the advisory lock key).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Vnode {
+    /// A new vnode of `mount`.
+    pub fn new(mount: Weak<Mount>, ino: u64, vtype: VType, attr: Attr, body: Body) -> Arc<Vnode> {
+        Arc::new(Vnode {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            ino,
+            vtype,
+            mount,
+            attr: Mutex::new(attr),
+            body,
+            mounted_here: RwLock::new(None),
+            io: IoLock::new(()),
+        })
+    }
+
+    /// Unique id of this vnode, stable for its life: the key of its advisory locks.
+    pub fn lock_key(&self) -> u64 {
+        self.id
+    }
+
+    /// Inode number.
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+
+    /// Type.
+    pub fn vtype(&self) -> VType {
+        self.vtype
+    }
+
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.vtype == VType::Dir
+    }
+
+    /// The mount this vnode belongs to (`v_mount`); gone after an unmount.
+    pub fn mount(&self) -> Result<Arc<Mount>> {
+        self.mount.upgrade().ok_or(Errno::EIO)
+    }
+
+    /// A copy of the attributes.
+    pub fn attr(&self) -> Attr {
+        *lock(&self.attr)
+    }
+
+    /// Changes the attributes under their lock.
+    pub fn update<R>(&self, f: impl FnOnce(&mut Attr) -> R) -> R {
+        f(&mut lock(&self.attr))
+    }
+
+    /// The writers' I/O lock.
+    pub fn io_lock(&self) -> &IoLock<()> {
+        &self.io
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// The directory body, locked; `ENOTDIR` for other types.
+    pub fn dir(&self) -> Result<MutexGuard<'_, Dir>> {
+        match &self.body {
+            Body::Dir(d) => Ok(lock(d)),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    /// A symbolic link's target.
+    pub fn link_target(&self) -> Option<&[u8]> {
+        match &self.body {
+            Body::Link(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The file system mounted on this vnode, if any.
+    pub fn mounted_here(&self) -> Option<Arc<Mount>> {
+        self.mounted_here
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records (or clears) the mount on this vnode (`v_mountedhere`).
+    pub fn set_mounted_here(&self, m: Option<Arc<Mount>>) {
+        *self.mounted_here.write().unwrap_or_else(|e| e.into_inner()) = m;
+    }
+
+    /// File size (`va_size`).
+    pub fn size(&self) -> u64 {
+        match &self.body {
+            Body::Reg(d) => lock(d).size(),
+            Body::Link(t) => t.len() as u64,
+            Body::Dir(_) | Body::Fifo(_) | Body::Special => DEV_BSIZE,
+        }
+    }
+
+    /// `VOP_GETATTR` + `vn_stat`: the `struct stat` of this vnode.
+    pub fn stat(&self) -> Stat {
+        let a = self.attr();
+        let (size, bytes) = match &self.body {
+            Body::Reg(d) => {
+                let d = lock(d);
+                (d.size(), d.bytes_held().max(DEV_BSIZE))
+            }
+            _ => (self.size(), DEV_BSIZE),
+        };
+        let dev = self.mount.upgrade().map_or(0, |m| m.st_dev(self));
+        Stat {
+            dev,
+            mode: self.vtype.ifmt() | a.mode,
+            ino: self.ino,
+            nlink: a.nlink,
+            uid: a.uid,
+            gid: a.gid,
+            rdev: a.rdev,
+            atime: a.atime,
+            mtime: a.mtime,
+            ctime: a.ctime,
+            birthtime: a.birthtime,
+            size: size as i64,
+            blocks: bytes.div_ceil(DEV_BSIZE) as i64,
+            blksize: DEV_BSIZE as i32,
+            flags: a.flags,
+            gen: 0,
+        }
+    }
+
+    /// `VOP_READ` of a regular file: at most `len` bytes at `off` (0 bytes at or past EOF).
+    pub async fn read_at(&self, off: u64, len: usize) -> Result<Vec<u8>> {
+        match &self.body {
+            Body::Reg(d) => Ok(lock(d).read(off, len)),
+            Body::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// `VOP_WRITE` of a regular file: `data` at `off`, or at the end with `append`; returns
+    /// the offset written at.
+    pub async fn write_at(&self, off: u64, data: &[u8], append: bool) -> Result<u64> {
+        match &self.body {
+            Body::Reg(d) => {
+                let mut d = lock(d);
+                let at = if append { d.size() } else { off };
+                d.write(at, data)?;
+                Ok(at)
+            }
+            Body::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// Sets the size of a regular file (`VOP_SETATTR` of `va_size`).
+    pub async fn truncate(&self, len: u64) -> Result<()> {
+        match &self.body {
+            Body::Reg(d) => {
+                lock(d).truncate(len);
+                Ok(())
+            }
+            Body::Dir(_) => Err(Errno::EISDIR),
+            // Devices, FIFOs: setting the size is ignored.
+            _ => Ok(()),
+        }
+    }
+
+    /// `fdiscard` on a regular file.
+    pub async fn discard(&self, off: u64, len: u64) -> Result<()> {
+        match &self.body {
+            Body::Reg(d) => {
+                lock(d).discard(off, len);
+                Ok(())
+            }
+            _ => Err(Errno::ENODEV),
+        }
+    }
+
+    /// `VOP_FSYNC`: memory file systems have nothing to write back.
+    pub async fn fsync(&self, _data_only: bool) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Vnode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vnode")
+            .field("ino", &self.ino)
+            .field("vtype", &self.vtype)
+            .finish_non_exhaustive()
+    }
+}
