@@ -19,6 +19,9 @@ pub enum Component {
     User,
     /// `librumpkern_sysproxy`: the sp server (always present).
     Sysproxy,
+    /// `librumpvfs`: the VFS faction with rumpfs as the root file system; without it every
+    /// file-system syscall returns `ENOSYS`, as NetBSD's server without `-lrumpvfs`.
+    Vfs,
 }
 
 impl Component {
@@ -28,6 +31,7 @@ impl Component {
             Component::Base => "rump",
             Component::User => "rumpuser",
             Component::Sysproxy => "rumpkern_sysproxy",
+            Component::Vfs => "rumpvfs",
         }
     }
 }
@@ -35,9 +39,11 @@ impl Component {
 /// Components every server has (the reference links them into `rump_server` itself).
 pub const BUILTIN: [Component; 3] = [Component::Base, Component::User, Component::Sysproxy];
 
+/// Components that can be named with `-l`; `rump_allserver` has all of them.
+pub const OPTIONAL: [Component; 1] = [Component::Vfs];
+
 /// NetBSD rump component libraries we know of but have not built yet.
 const NOT_YET: &[&str] = &[
-    "rumpvfs",
     "rumpfs_tmpfs",
     "rumpfs_ffs",
     "rumpfs_msdos",
@@ -131,11 +137,13 @@ pub fn normalize(arg: &str) -> &str {
 
 /// The component set of a server: the flavor's built-ins plus what `-l` names.
 pub fn resolve(flavor: Flavor, libs: &[String]) -> Result<Vec<Component>, ComponentError> {
-    let _ = flavor; // Both flavors have the same set today; rump_allserver grows with the kernel.
     let mut set: Vec<Component> = BUILTIN.to_vec();
+    if flavor == Flavor::All {
+        set.extend_from_slice(&OPTIONAL);
+    }
     for arg in libs {
         let name = normalize(arg);
-        if let Some(c) = BUILTIN.iter().find(|c| c.name() == name) {
+        if let Some(c) = BUILTIN.iter().chain(&OPTIONAL).find(|c| c.name() == name) {
             if !set.contains(c) {
                 set.push(*c);
             }
@@ -160,6 +168,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rumpvfs_is_a_component_and_in_allserver() {
+        let set = resolve(Flavor::Minimal, &["librumpvfs.so".to_string()]).unwrap();
+        assert!(set.contains(&Component::Vfs));
+        assert!(!resolve(Flavor::Minimal, &[])
+            .unwrap()
+            .contains(&Component::Vfs));
+        assert!(resolve(Flavor::All, &[]).unwrap().contains(&Component::Vfs));
+    }
+
+    #[test]
     fn names_normalize() {
         assert_eq!(normalize("rumpvfs"), "rumpvfs");
         assert_eq!(normalize("librumpvfs.so"), "rumpvfs");
@@ -175,7 +193,7 @@ mod tests {
             "librumpuser.so".to_string(),
         ];
         assert_eq!(resolve(Flavor::Minimal, &libs).unwrap(), BUILTIN.to_vec());
-        let e = resolve(Flavor::Minimal, &["rumpvfs".to_string()]).unwrap_err();
+        let e = resolve(Flavor::Minimal, &["rumpfs_ffs".to_string()]).unwrap_err();
         assert!(e.to_string().contains("not supported yet"), "{e}");
         let e = resolve(Flavor::All, &["nosuchthing".to_string()]).unwrap_err();
         assert!(

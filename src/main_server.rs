@@ -11,6 +11,7 @@ use kernel::{BootConfig, Host, Kernel, StdHost};
 use sp::url::{Role, SpAddr};
 
 use crate::cli::{self, Flavor, Options};
+use crate::components::Component;
 use crate::daemon;
 use crate::server::{self, Control, Limits, StartError};
 
@@ -117,6 +118,7 @@ fn boot_and_listen(opts: &Options) -> Result<server::Server, StartError> {
         ncpu: opts.ncpu,
         verbose: opts.verbose,
         hostname: rump_hostname(),
+        vfs: opts.components.contains(&Component::Vfs),
     };
     let kernel = Kernel::boot(cfg, host).map_err(|e| StartError {
         message: format!("rump init failed: {e}"),

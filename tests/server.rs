@@ -540,7 +540,7 @@ fn command_line_errors() {
     let out = run(&[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: rump_server [-s]"));
-    let out = run(&["-s", "-lrumpvfs", "unix://x"]);
+    let out = run(&["-s", "-lrumpfs_nfs", "unix://x"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
     let out = run(&["-s", "-d", "key=/dk,hostpath=x,size=1m", "unix://x"]);

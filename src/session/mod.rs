@@ -11,10 +11,11 @@ mod usermem;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::{poll_fn, Future};
 use std::os::fd::OwnedFd;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 use kernel::Proc;
 use sp::{Class, ErrorCode, Frame, HandshakeType, MsgType};
@@ -110,7 +111,10 @@ async fn reader(conn: Rc<Conn>) {
         loop {
             match decoder.next(&mut input) {
                 Ok(Some(frame)) => {
-                    if conn.handle_frame(frame) == Flow::Stop {
+                    // Frames are handled inside the reader's own poll, so that a syscall can
+                    // run inline on the reader's context (see `start_syscall`).
+                    let flow = poll_fn(|cx| Poll::Ready(conn.handle_frame(&frame, cx))).await;
+                    if flow == Flow::Stop {
                         break 'recv;
                     }
                 }
@@ -124,7 +128,7 @@ async fn reader(conn: Rc<Conn>) {
 }
 
 impl Conn {
-    fn handle_frame(self: &Rc<Self>, frame: Frame<'_>) -> Flow {
+    fn handle_frame(self: &Rc<Self>, frame: &Frame<'_>, cx: &mut Context<'_>) -> Flow {
         let h = frame.header;
         match h.class {
             Class::RESP => {
@@ -132,8 +136,8 @@ impl Conn {
                 Flow::Continue
             }
             Class::REQ => match self.state.get() {
-                State::New => self.handle_new(&frame),
-                State::Running => self.handle_running(&frame),
+                State::New => self.handle_new(frame),
+                State::Running => self.handle_running(frame, cx),
                 State::Dying => Flow::Stop,
             },
             _ => {
@@ -194,7 +198,7 @@ impl Conn {
         self.state.set(State::Running);
     }
 
-    fn handle_running(self: &Rc<Self>, frame: &Frame<'_>) -> Flow {
+    fn handle_running(self: &Rc<Self>, frame: &Frame<'_>, cx: &mut Context<'_>) -> Flow {
         let h = frame.header;
         match h.typ {
             MsgType::SYSCALL => {
@@ -204,7 +208,7 @@ impl Conn {
                 }
                 let args = sp::syscall_args(frame.payload);
                 self.inflight.set(self.inflight.get() + 1);
-                ring::spawn_local(run_syscall(self.clone(), h.reqno, h.u, args));
+                self.start_syscall(cx, h.reqno, h.u, args);
                 Flow::Continue
             }
             MsgType::PREFORK => {
@@ -228,6 +232,18 @@ impl Conn {
                 self.send_error(h.reqno, ErrorCode::MALFORMED_REQUEST);
                 Flow::Continue
             }
+        }
+    }
+
+    /// Runs a syscall until it first waits, on the reader's context; only a syscall that
+    /// waits (for client memory, a pipe, a lock) becomes a task of its own. Most calls
+    /// (getpid, descriptor calls) are answered here without a task switch. The spawned task
+    /// is polled again by the executor right away, which moves every waker registration to
+    /// it; a wake that reaches the reader in between is only a spurious poll.
+    fn start_syscall(self: &Rc<Self>, cx: &mut Context<'_>, reqno: u64, nr: u32, args: [u64; 8]) {
+        let mut call = Box::pin(run_syscall(self.clone(), reqno, nr, args));
+        if call.as_mut().poll(cx).is_pending() {
+            ring::spawn_local(call);
         }
     }
 
@@ -271,6 +287,11 @@ impl Conn {
         self.reader_done.set(true);
         self.outbox.kill_unless_closing();
         self.copies.fail_all();
+        // Syscalls of this process sleeping in the kernel (pipe reads, lock waits) end with
+        // EINTR, so the process can be torn down (sp-protocol.md §12 step 3).
+        if let Some(p) = self.proc.borrow().as_ref() {
+            self.shared.kernel.begin_exit(p);
+        }
         for p in self.shared.forks.expire_owner(self.id) {
             self.shared.kernel.exit_process(&p);
         }
