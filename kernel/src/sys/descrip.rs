@@ -6,7 +6,12 @@ use crate::{copy, Errno, UserMem};
 
 /// `close(fd)` — deletes a descriptor; `close(2)`.
 pub fn close<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
-    drop(c.p.fd.close(a.int(0))?);
+    let fp = c.p.fd.close(a.int(0))?;
+    // POSIX: closing any descriptor of a file drops the process's record locks on it.
+    if let Some(vn) = fp.vnode() {
+        c.k.locks().release_posix(vn.lock_key(), c.p.pid());
+    }
+    drop(fp);
     ret(0)
 }
 
@@ -153,14 +158,16 @@ fn setfl(fp: &crate::file::File, arg: u64) -> SysResult {
 
 /// `F_GETLK`/`F_SETLK`/`F_SETLKW`: the `struct flock` is copied in first; only vnodes lock.
 async fn lock<M: UserMem>(c: &Ctx<'_, M>, fd: i32, cmd: i32, arg: u64) -> SysResult {
-    let _fl = copy::copyin(c.mem, arg, FLOCK_SIZE).await?;
+    let raw = copy::copyin(c.mem, arg, FLOCK_SIZE).await?;
     let fp = c.p.fd.get(fd)?;
-    if !fp.is_vnode() {
-        return Err(Errno::EINVAL);
+    let vn = fp.vnode().cloned().ok_or(Errno::EINVAL)?;
+    let mut fl = crate::lock::Flock::decode(&raw);
+    let size = vn.size() as i64;
+    crate::lock::fcntl_lock(c.k.locks(), c.p, &fp, vn.lock_key(), size, cmd, &mut fl).await?;
+    if cmd == F_GETLK {
+        copy::copyout(c.mem, arg, &fl.encode()).await?;
     }
-    // Record locks arrive with the VFS; no vnode exists yet.
-    let _ = cmd;
-    Err(Errno::EINVAL)
+    ret(0)
 }
 
 /// `fcntl_forfs`: a file-system fcntl with its parameter block copied as the command says.

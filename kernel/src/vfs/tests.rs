@@ -617,3 +617,39 @@ fn fifo_nodes_open_through_the_pipe_engine() {
         Ok(())
     );
 }
+
+#[test]
+fn record_locks_between_processes() {
+    let t = T::new();
+    let fd = t.open("/tmp/lk", O_CREAT | O_RDWR, 0o644).unwrap() as u64;
+    // F_WRLCK over the whole file (l_start 0, l_len 0, whence SEEK_SET).
+    let mut fl = vec![0u8; 24];
+    fl[20..22].copy_from_slice(&3i16.to_le_bytes());
+    let a = t.buf(&fl);
+    assert_eq!(t.ok(SYS_fcntl, &[fd, int(F_SETLK), a]), 0);
+    let q = t.f.k.spawn_guest(b"other").unwrap();
+    let mem = crate::testutil::TestMem::new();
+    mem.map(0x1000, b"/tmp/lk\0");
+    mem.map(0x2000, &fl);
+    let call = |nr, args: [u64; 8]| crate::testutil::block_on(t.f.k.syscall(&q, &mem, nr, &args));
+    let ofl = u64::from(O_RDWR);
+    let qfd = call(SYS_open, [0x1000, ofl, 0, 0, 0, 0, 0, 0])
+        .result
+        .unwrap()[0] as u64;
+    let r = call(SYS_fcntl, [qfd, int(F_SETLK), 0x2000, 0, 0, 0, 0, 0]).result;
+    assert_eq!(r, Err(Errno::EAGAIN));
+    assert_eq!(
+        call(SYS_fcntl, [qfd, int(F_GETLK), 0x2000, 0, 0, 0, 0, 0]).result,
+        Ok([0, 0])
+    );
+    let got = mem.read(0x2000, 24);
+    assert_eq!(
+        i32::from_le_bytes(got[16..20].try_into().unwrap()),
+        t.f.p.pid()
+    );
+    // Closing any descriptor of the file drops the owner's record locks.
+    t.ok(SYS_close, &[fd]);
+    mem.map(0x3000, &fl);
+    let r = call(SYS_fcntl, [qfd, int(F_SETLK), 0x3000, 0, 0, 0, 0, 0]).result;
+    assert_eq!(r, Ok([0, 0]));
+}
