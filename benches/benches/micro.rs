@@ -62,11 +62,11 @@ fn bench_sp(b: &Bencher) {
 }
 
 fn bench_dispatch(b: &Bencher) {
-    // When BootConfig gains a field (the VFS adds `vfs: bool`), set it here.
     let cfg = BootConfig {
         ncpu: 1,
         verbose: false,
         hostname: "bench".into(),
+        vfs: true,
     };
     let k = Kernel::boot(cfg, Arc::new(StdHost)).expect("boot");
     let p = k.spawn_guest(b"bench").expect("process");
