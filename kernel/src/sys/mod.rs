@@ -6,8 +6,8 @@
 
 mod at;
 mod attr;
-mod cwd;
 mod cred;
+mod cwd;
 mod descrip;
 mod dir;
 mod ioctl;
