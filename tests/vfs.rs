@@ -1,0 +1,223 @@
+//! The VFS over the wire: rumpfs at boot, file syscalls, the `rumpvfs` component, blocking.
+
+mod common;
+
+use std::time::Duration;
+
+use client::fs::{AT_FDCWD, AT_REMOVEDIR, O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY};
+use common::{errno, Server};
+
+const ENOENT: i32 = 2;
+const EEXIST: i32 = 17;
+const ENOTDIR: i32 = 20;
+const EISDIR: i32 = 21;
+const ENOTEMPTY: i32 = 66;
+const ENAMETOOLONG: i32 = 63;
+const ELOOP: i32 = 62;
+const EINTR: i32 = 4;
+
+#[test]
+fn without_rumpvfs_file_syscalls_are_enosys() {
+    let srv = Server::unix(&[]);
+    let mut c = srv.client();
+    assert_eq!(c.stat("/").unwrap_err().errno(), Some(errno::ENOSYS));
+    assert_eq!(
+        c.open("/tmp/x", O_CREAT | O_RDWR, 0o644)
+            .unwrap_err()
+            .errno(),
+        Some(errno::ENOSYS)
+    );
+    assert_eq!(
+        c.mkdir("/tmp/d", 0o755).unwrap_err().errno(),
+        Some(errno::ENOSYS)
+    );
+    // The console still works.
+    assert_eq!(c.write(1, b"x\n").unwrap(), 2);
+}
+
+#[test]
+fn boot_namespace_is_netbsds() {
+    let srv = Server::unix(&["-lrumpvfs"]);
+    let mut c = srv.client();
+    let root = c.stat("/").unwrap();
+    assert_eq!(root.mode, 0o040755);
+    assert_eq!((root.uid, root.gid), (0, 0));
+    assert_eq!(root.dev, root.ino, "rumpfs: st_dev == st_ino");
+    let tmp = c.stat("/tmp").unwrap();
+    assert_eq!(tmp.mode, 0o041777);
+    assert_eq!(c.stat("/dev").unwrap().mode, 0o040755);
+    for dev in ["/dev/null", "/dev/zero"] {
+        let st = c.stat(dev).unwrap();
+        assert_eq!(st.mode & 0o170000, 0o020000, "{dev} is a character device");
+        assert_eq!(st.mode & 0o7777, 0o644, "{dev} mode as observed on NetBSD");
+    }
+    let mut names: Vec<String> = c
+        .list_dir("/")
+        .unwrap()
+        .into_iter()
+        .map(|d| String::from_utf8_lossy(&d.name).into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["dev", "tmp"], "rumpfs lists no . and ..");
+    assert_eq!(c.getcwd().unwrap(), "/");
+}
+
+#[test]
+fn files_read_write_stat() {
+    let srv = Server::unix(&["-lrumpvfs"]);
+    let mut c = srv.client();
+    let fd = c.open("/tmp/f", O_CREAT | O_EXCL | O_RDWR, 0o666).unwrap();
+    let st = c.fstat(fd).unwrap();
+    assert_eq!(st.mode, 0o100644, "umask 022 applied");
+    assert_eq!(st.size, 0);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+    assert_eq!(
+        c.pwrite(fd, &data, 0).unwrap(),
+        data.len(),
+        "large write streams in chunks"
+    );
+    let mut back = vec![0u8; data.len()];
+    let mut got = 0;
+    while got < back.len() {
+        let n = c.pread(fd, &mut back[got..], got as i64).unwrap();
+        assert!(n > 0);
+        got += n;
+    }
+    assert_eq!(back, data);
+    assert_eq!(c.fstat(fd).unwrap().size, data.len() as i64);
+    // Sequential write then read through the offset.
+    assert_eq!(c.lseek(fd, 0, 0).unwrap(), 0);
+    assert_eq!(c.write(fd, b"HELLO").unwrap(), 5);
+    assert_eq!(c.lseek(fd, 0, 1).unwrap(), 5);
+    let mut five = [0u8; 5];
+    c.pread(fd, &mut five, 0).unwrap();
+    assert_eq!(&five, b"HELLO");
+    // Read past EOF gives 0 bytes.
+    assert_eq!(c.pread(fd, &mut five, 10_000_000).unwrap(), 0);
+    c.ftruncate(fd, 3).unwrap();
+    assert_eq!(c.fstat(fd).unwrap().size, 3);
+    c.close(fd).unwrap();
+    assert_eq!(
+        c.open("/tmp/f", O_CREAT | O_EXCL | O_RDWR, 0o644)
+            .unwrap_err()
+            .errno(),
+        Some(EEXIST)
+    );
+    // O_APPEND: pwrite appends (NetBSD behaviour).
+    let fd = c.open("/tmp/f", O_WRONLY | O_APPEND, 0).unwrap();
+    c.pwrite(fd, b"xyz", 0).unwrap();
+    c.close(fd).unwrap();
+    assert_eq!(c.stat("/tmp/f").unwrap().size, 6);
+}
+
+#[test]
+fn directories_links_rename() {
+    let srv = Server::unix(&["-lrumpvfs"]);
+    let mut c = srv.client();
+    c.mkdir("/tmp/d", 0o755).unwrap();
+    c.mkdir("/tmp/d/sub", 0o755).unwrap();
+    assert_eq!(c.stat("/tmp/d").unwrap().nlink, 3, "2 + one subdirectory");
+    assert_eq!(c.mkdir("/tmp/d", 0o755).unwrap_err().errno(), Some(EEXIST));
+    assert_eq!(c.rmdir("/tmp/d").unwrap_err().errno(), Some(ENOTEMPTY));
+    let fd = c.open("/tmp/d/file", O_CREAT | O_WRONLY, 0o644).unwrap();
+    c.write(fd, b"data").unwrap();
+    c.close(fd).unwrap();
+    assert_eq!(
+        c.open("/tmp/d/file/x", O_RDONLY, 0).unwrap_err().errno(),
+        Some(ENOTDIR)
+    );
+    assert_eq!(
+        c.unlink("/tmp/d/sub").unwrap_err().errno(),
+        Some(errno::EPERM)
+    );
+    c.link("/tmp/d/file", "/tmp/d/hard").unwrap();
+    assert_eq!(c.stat("/tmp/d/file").unwrap().nlink, 2);
+    c.symlink("file", "/tmp/d/soft").unwrap();
+    assert_eq!(c.readlink("/tmp/d/soft").unwrap(), b"file");
+    assert_eq!(c.stat("/tmp/d/soft").unwrap().size, 4);
+    assert_eq!(c.lstat("/tmp/d/soft").unwrap().mode & 0o170000, 0o120000);
+    c.rename("/tmp/d/hard", "/tmp/d/sub/moved").unwrap();
+    assert_eq!(c.stat("/tmp/d/sub/moved").unwrap().nlink, 2);
+    assert_eq!(
+        c.rename("/tmp/d", "/tmp/d/sub/inside").unwrap_err().errno(),
+        Some(errno::EINVAL)
+    );
+    assert_eq!(
+        c.rename("/tmp/d/file", "/tmp/d/sub").unwrap_err().errno(),
+        Some(EISDIR)
+    );
+    c.unlinkat(AT_FDCWD, "/tmp/d/sub/moved", 0).unwrap();
+    c.unlinkat(AT_FDCWD, "/tmp/d/sub", AT_REMOVEDIR).unwrap();
+    assert_eq!(c.stat("/tmp/d/sub").unwrap_err().errno(), Some(ENOENT));
+    // Relative paths and the current directory.
+    c.chdir("/tmp/d").unwrap();
+    assert_eq!(c.getcwd().unwrap(), "/tmp/d");
+    assert_eq!(c.stat("file").unwrap().size, 4);
+    assert_eq!(c.stat("../d/./file").unwrap().size, 4);
+}
+
+#[test]
+fn lookup_limits() {
+    let srv = Server::unix(&["-lrumpvfs"]);
+    let mut c = srv.client();
+    assert_eq!(c.stat("").unwrap_err().errno(), Some(ENOENT));
+    let long = format!("/tmp/{}", "n".repeat(256));
+    assert_eq!(c.stat(&long).unwrap_err().errno(), Some(ENAMETOOLONG));
+    let too_long = "/a".repeat(600);
+    assert_eq!(c.stat(&too_long).unwrap_err().errno(), Some(ENAMETOOLONG));
+    // A chain of 32 symlinks resolves, the 33rd link gives ELOOP.
+    let fd = c.open("/tmp/l0", O_CREAT | O_WRONLY, 0o644).unwrap();
+    c.close(fd).unwrap();
+    for i in 1..=33 {
+        c.symlink(&format!("/tmp/l{}", i - 1), &format!("/tmp/l{i}"))
+            .unwrap();
+    }
+    assert!(c.stat("/tmp/l32").is_ok());
+    assert_eq!(c.stat("/tmp/l33").unwrap_err().errno(), Some(ELOOP));
+}
+
+#[test]
+fn per_process_cwd_and_shared_namespace() {
+    let srv = Server::unix(&["-lrumpvfs", "-c", "2"]);
+    let mut a = srv.client();
+    let mut b = srv.client();
+    a.mkdir("/tmp/shared", 0o755).unwrap();
+    a.chdir("/tmp/shared").unwrap();
+    assert_eq!(b.getcwd().unwrap(), "/");
+    let fd = a.open("f", O_CREAT | O_WRONLY, 0o644).unwrap();
+    a.write(fd, b"from a").unwrap();
+    a.close(fd).unwrap();
+    assert_eq!(b.stat("/tmp/shared/f").unwrap().size, 6);
+}
+
+#[test]
+fn blocked_pipe_read_parks_only_its_task_and_dies_with_its_client() {
+    let srv = Server::unix(&["-lrumpvfs", "-c", "1"]);
+    let mut a = srv.client();
+    let (r, w) = a.pipe().unwrap();
+    // A forked child shares the pipe; it blocks reading the empty pipe.
+    let cookie = a.prefork().unwrap();
+    let url = srv.url.clone();
+    let reader = std::thread::spawn(move || {
+        let mut child = client::Client::connect_fork(&url, &cookie).unwrap();
+        let mut buf = [0u8; 16];
+        let n = child.read(r, &mut buf).unwrap();
+        buf[..n].to_vec()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // The single loop still serves everyone else while the read is blocked.
+    for _ in 0..50 {
+        assert_eq!(srv.client().getpid().unwrap().1, 1);
+    }
+    assert_eq!(a.write(w, b"wake up").unwrap(), 7);
+    assert_eq!(reader.join().unwrap(), b"wake up");
+    // A blocked client that disconnects frees its syscall (EINTR inside, nobody waits).
+    let mut b = srv.client();
+    let (r2, _w2) = b.pipe().unwrap();
+    b.send_syscall(3, &[r2 as u64, 0x1000, 16]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(b);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(srv.client().getpid().unwrap().1, 1);
+    let _ = EINTR;
+}
