@@ -58,7 +58,7 @@ start_server_once() {
         PORT=$((20000 + RANDOM % 12000))
         URL=tcp://127.0.0.1:$PORT/
     fi
-    "${pre[@]}" "$bin" -s -c "$ncpu" "$URL" >"$WORK/server.log" 2>&1 &
+    "${pre[@]}" "$bin" -s -lrumpvfs -c "$ncpu" "$URL" >"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
         kill -0 "$SERVER_PID" 2>/dev/null || break
