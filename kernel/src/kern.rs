@@ -142,8 +142,19 @@ impl Kernel {
 
     /// EXEC handshake: closes close-on-exec descriptors and sets the command name.
     pub fn exec(&self, p: &Proc, comm: &[u8]) {
-        drop(p.fd.close_on_exec());
+        self.closed(p, p.fd.close_on_exec());
         p.set_comm(comm);
+    }
+
+    /// `fd_close`'s tail for files whose descriptors `p` just removed: POSIX semantics drop
+    /// `p`'s record locks on each vnode, then the references go (the last one closes the
+    /// open file and releases its flock locks).
+    pub(crate) fn closed(&self, p: &Proc, files: impl IntoIterator<Item = Arc<File>>) {
+        for fp in files {
+            if let Some(vn) = fp.vnode() {
+                self.locks.release_posix(vn.lock_key(), p.pid());
+            }
+        }
     }
 
     /// The advisory lock table (record locks and flock).

@@ -4,12 +4,16 @@
 //! copied outside every vnode lock. A write holds the vnode's async I/O lock for its whole
 //! length (so writes do not interleave); reads take no lock across awaits. FIFOs forward to
 //! the pipe engine, character devices to their driver.
+//!
+//! Each open vnode file carries its flock(2) identity, made on first use and dropped with
+//! the open file (last close across dup and fork), which releases its flock locks.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::{File, Iov, PipeEnd};
 use crate::abi::{Timespec, FIOASYNC, FIONBIO, FIONREAD, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET};
 use crate::dev::{self, Dev};
+use crate::lock::{FileLockOwner, Locks};
 use crate::vfs::{VType, Vnode};
 use crate::{copy, Errno, Kernel, Proc, Result, UserMem};
 
@@ -22,6 +26,8 @@ pub struct VnFile {
     pub vn: Arc<Vnode>,
     /// For a FIFO: this open's end of the pipe.
     pub fifo: Option<PipeEnd>,
+    /// The flock(2) identity of this open file, made on first use (NetBSD's `FHASLOCK`).
+    flock: OnceLock<FileLockOwner>,
 }
 
 fn now(k: &Kernel) -> Timespec {
@@ -40,6 +46,21 @@ fn chunks(iov: &[Iov]) -> impl Iterator<Item = (u64, usize)> + '_ {
 }
 
 impl VnFile {
+    /// An open vnode (with its FIFO end for a FIFO).
+    pub fn new(vn: Arc<Vnode>, fifo: Option<PipeEnd>) -> VnFile {
+        VnFile {
+            vn,
+            fifo,
+            flock: OnceLock::new(),
+        }
+    }
+
+    /// The flock(2) identity of this open file in `locks`, made on first use.
+    pub fn flock_owner(&self, locks: &Arc<Locks>) -> &FileLockOwner {
+        self.flock
+            .get_or_init(|| locks.file_owner(self.vn.lock_key()))
+    }
+
     /// `vn_read`: at the file offset (`at` None, then advanced) or at `at` (pread).
     pub async fn read<M: UserMem>(
         &self,

@@ -25,7 +25,7 @@ mod engine;
 mod sys;
 
 pub use engine::{FileLockOwner, Held, LockType, Locks, Owner, Range, MAX_DEPTH};
-pub use sys::{fcntl_lock, flock, Flock};
+pub use sys::{fcntl_lock, flock, Flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN};
 
 #[cfg(test)]
 mod tests;

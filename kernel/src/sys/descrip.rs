@@ -1,18 +1,47 @@
-//! Descriptor syscalls: close, dup family, fcntl, fstat (sys_descrip.c, kern_descrip.c).
+//! Descriptor syscalls: close, dup family, fcntl, flock, fstat (sys_descrip.c,
+//! kern_descrip.c).
+//!
+//! Every path that removes a descriptor (close, dup2/dup3 over an open one, `F_CLOSEM`,
+//! exec's close-on-exec) drops the process's POSIX record locks on the file it referred to,
+//! as `fd_close` does; process exit drops them all at once (`Kernel::exit_process`).
 
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::*;
+use crate::file::{File, FileKind};
+use crate::vfs::VType;
 use crate::{copy, Errno, UserMem};
 
 /// `close(fd)` — deletes a descriptor; `close(2)`.
 pub fn close<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let fp = c.p.fd.close(a.int(0))?;
-    // POSIX: closing any descriptor of a file drops the process's record locks on it.
-    if let Some(vn) = fp.vnode() {
-        c.k.locks().release_posix(vn.lock_key(), c.p.pid());
-    }
-    drop(fp);
+    c.k.closed(c.p, [fp]);
     ret(0)
+}
+
+/// `flock(fd, how)` — applies or removes a whole-file advisory lock owned by the open file
+/// (shared by its dups and across fork); `flock(2)`. Only vnodes lock (`EOPNOTSUPP`).
+pub async fn flock<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let fp = c.p.fd.get(a.int(0))?;
+    flock_file(c, &fp, a.int(1)).await?;
+    ret(0)
+}
+
+/// `sys_flock`'s body for an open file, also `open_setfp`'s `O_SHLOCK`/`O_EXLOCK`: not a
+/// vnode → `EOPNOTSUPP`; a bad `how` → `EINVAL`; a FIFO → `EINVAL` (fifofs's advlock is
+/// `genfs_einval`); a conflict with `LOCK_NB` → `EWOULDBLOCK`; a wait ends with `EINTR`
+/// when the process is exiting.
+pub(super) async fn flock_file<M>(c: &Ctx<'_, M>, fp: &File, how: i32) -> crate::Result<()> {
+    let FileKind::Vnode(v) = fp.kind() else {
+        return Err(Errno::EOPNOTSUPP);
+    };
+    use crate::lock::{LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN};
+    if !matches!(how & !LOCK_NB, LOCK_UN | LOCK_EX | LOCK_SH) {
+        return Err(Errno::EINVAL);
+    }
+    if v.vn.vtype() == VType::Fifo {
+        return Err(Errno::EINVAL);
+    }
+    crate::lock::flock(c.p, v.flock_owner(c.k.locks()), how).await
 }
 
 /// `dup(fd)` — duplicates a descriptor onto the lowest free number; `dup(2)`.
@@ -54,7 +83,9 @@ fn dodup<M>(c: &Ctx<'_, M>, from: i32, to: i32, flags: u32) -> SysResult {
         }
         let old = c.p.fd.install(fp.clone(), to_u, flags & O_CLOEXEC != 0)?;
         fp.flag_or(flags & (O_NONBLOCK | O_NOSIGPIPE));
-        drop(old);
+        // fd_dup2 closes what was on `to` with fd_close: record locks go (even when it
+        // was the same open file).
+        c.k.closed(c.p, old);
     }
     ret(i64::from(to))
 }
@@ -67,7 +98,8 @@ pub async fn fcntl<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
             if fd < 0 {
                 return Err(Errno::EBADF);
             }
-            drop(c.p.fd.close_from(fd as usize));
+            let closed = c.p.fd.close_from(fd as usize);
+            c.k.closed(c.p, closed);
             return ret(0);
         }
         F_MAXFD => return ret(i64::from(c.p.fd.last())),
@@ -161,6 +193,10 @@ async fn lock<M: UserMem>(c: &Ctx<'_, M>, fd: i32, cmd: i32, arg: u64) -> SysRes
     let raw = copy::copyin(c.mem, arg, FLOCK_SIZE).await?;
     let fp = c.p.fd.get(fd)?;
     let vn = fp.vnode().cloned().ok_or(Errno::EINVAL)?;
+    // fifofs's advlock is genfs_einval.
+    if vn.vtype() == VType::Fifo {
+        return Err(Errno::EINVAL);
+    }
     let mut fl = crate::lock::Flock::decode(&raw);
     let size = vn.size() as i64;
     crate::lock::fcntl_lock(c.k.locks(), c.p, &fp, vn.lock_key(), size, cmd, &mut fl).await?;

@@ -108,6 +108,7 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_umask => proc::umask(&c, a),
         SYS_dup2 => descrip::dup2(&c, a),
         SYS_fcntl => descrip::fcntl(&c, a).await,
+        SYS_flock => descrip::flock(&c, a).await,
         SYS_readv => rw::readv(&c, a).await,
         SYS_writev => rw::writev(&c, a).await,
         SYS_reboot => {

@@ -8,6 +8,7 @@ use super::{ret, Args, Ctx, SysResult};
 use crate::abi::*;
 use crate::dev;
 use crate::file::{File, FileKind, VnFile};
+use crate::lock::{LOCK_EX, LOCK_NB, LOCK_SH};
 use crate::vfs::{access, NewNode, VType, Vnode};
 use crate::{Errno, UserMem};
 
@@ -100,8 +101,20 @@ async fn do_open<M: UserMem>(
             a.ctime = t;
         });
     }
-    // TODO(lock engine): O_SHLOCK/O_EXLOCK take a flock(2) lock once kernel/src/lock lands.
-    let file = File::new(FileKind::Vnode(VnFile { vn, fifo }), fmode & FMASK);
+    let file = File::new(FileKind::Vnode(VnFile::new(vn, fifo)), fmode & FMASK);
+    if flags & (O_SHLOCK | O_EXLOCK) != 0 {
+        // open_setfp: a flock lock on the new open file, waiting unless O_NONBLOCK; on
+        // failure the file is dropped (vn_close). O_EXLOCK wins when both are given.
+        let mut how = if flags & O_EXLOCK != 0 {
+            LOCK_EX
+        } else {
+            LOCK_SH
+        };
+        if flags & O_NONBLOCK != 0 {
+            how |= LOCK_NB;
+        }
+        super::descrip::flock_file(c, &file, how).await?;
+    }
     let nfd = c.p.fd.alloc(file, 0, flags & O_CLOEXEC != 0)?;
     ret(i64::from(nfd))
 }

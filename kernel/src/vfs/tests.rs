@@ -653,3 +653,271 @@ fn record_locks_between_processes() {
     let r = call(SYS_fcntl, [qfd, int(F_SETLK), 0x3000, 0, 0, 0, 0, 0]).result;
     assert_eq!(r, Ok([0, 0]));
 }
+
+/// Another guest process of `t`'s kernel with its own memory; `path` mapped at 0x1000.
+struct Other {
+    p: std::sync::Arc<crate::Proc>,
+    mem: crate::testutil::TestMem,
+}
+
+impl Other {
+    fn new(t: &T, path: &str) -> Other {
+        let mem = crate::testutil::TestMem::new();
+        mem.map(0x1000, format!("{path}\0").as_bytes());
+        Other {
+            p: t.f.k.spawn_guest(b"other").unwrap(),
+            mem,
+        }
+    }
+
+    fn call(&self, t: &T, nr: u32, args: &[u64]) -> crate::Result<i64> {
+        let mut slots = [0u64; 8];
+        slots[..args.len()].copy_from_slice(args);
+        let fut = t.f.k.syscall(&self.p, &self.mem, nr, &slots);
+        crate::testutil::block_on(fut).result.map(|r| r[0])
+    }
+
+    fn open(&self, t: &T, flags: u32) -> crate::Result<i64> {
+        self.call(t, SYS_open, &[0x1000, u64::from(flags), 0])
+    }
+}
+
+/// Runs syscall `nr` as `p` on a new thread (a real waker, so it may sleep).
+fn spawn_call(
+    t: &T,
+    p: &std::sync::Arc<crate::Proc>,
+    path: &str,
+    nr: u32,
+    args: [u64; 8],
+) -> std::thread::JoinHandle<crate::Result<i64>> {
+    let (k, p) = (t.f.k.clone(), p.clone());
+    let path = format!("{path}\0");
+    std::thread::spawn(move || {
+        let mem = crate::testutil::TestMem::new();
+        mem.map(0x1000, path.as_bytes());
+        let fut = k.syscall(&p, &mem, nr, &args);
+        crate::sync::tests::run(fut).result.map(|r| r[0])
+    })
+}
+
+fn still_waiting(h: &std::thread::JoinHandle<crate::Result<i64>>) -> bool {
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    !h.is_finished()
+}
+
+const SH: u64 = 1;
+const EX: u64 = 2;
+const NB: u64 = 4;
+const UN: u64 = 8;
+
+#[test]
+fn flock_between_processes() {
+    let t = T::new();
+    let fd = t.open("/tmp/fl", O_CREAT | O_RDWR, 0o644).unwrap() as u64;
+    let q = Other::new(&t, "/tmp/fl");
+    let qfd = q.open(&t, O_RDONLY).unwrap() as u64;
+    assert_eq!(t.ok(SYS_flock, &[fd, SH]), 0);
+    // Shared locks coexist; an exclusive one conflicts (EWOULDBLOCK, 35).
+    assert_eq!(q.call(&t, SYS_flock, &[qfd, SH | NB]), Ok(0));
+    assert_eq!(
+        q.call(&t, SYS_flock, &[qfd, EX | NB]),
+        Err(Errno::EWOULDBLOCK)
+    );
+    assert_eq!(Errno::EWOULDBLOCK.raw(), 35);
+    assert_eq!(q.call(&t, SYS_flock, &[qfd, UN]), Ok(0));
+    // Upgrade in place, then the other side cannot even share.
+    assert_eq!(t.ok(SYS_flock, &[fd, EX | NB]), 0);
+    assert_eq!(
+        q.call(&t, SYS_flock, &[qfd, SH | NB]),
+        Err(Errno::EWOULDBLOCK)
+    );
+    // A blocking request waits until the holder unlocks.
+    let h = spawn_call(&t, &q.p, "", SYS_flock, [qfd, EX, 0, 0, 0, 0, 0, 0]);
+    assert!(still_waiting(&h));
+    assert_eq!(t.ok(SYS_flock, &[fd, UN | NB]), 0);
+    assert_eq!(h.join().unwrap(), Ok(0));
+    assert_eq!(t.err(SYS_flock, &[fd, SH | NB]), Errno::EWOULDBLOCK);
+    // A blocked request ends with EINTR when its client disconnects.
+    let h = spawn_call(&t, &t.f.p, "", SYS_flock, [fd, SH, 0, 0, 0, 0, 0, 0]);
+    assert!(still_waiting(&h));
+    t.f.k.begin_exit(&t.f.p);
+    assert_eq!(h.join().unwrap(), Err(Errno::EINTR));
+}
+
+#[test]
+fn flock_arguments_and_file_kinds() {
+    let t = T::new();
+    let fd = t.open("/tmp/fl", O_CREAT | O_RDWR, 0o644).unwrap() as u64;
+    for how in [0, 3, 7, 16, NB, UN | EX, 0x8000_0001] {
+        assert_eq!(t.err(SYS_flock, &[fd, how]), Errno::EINVAL, "how {how}");
+    }
+    assert_eq!(t.ok(SYS_flock, &[fd, UN]), 0);
+    assert_eq!(t.ok(SYS_flock, &[fd, UN | NB]), 0);
+    assert_eq!(t.err(SYS_flock, &[99, EX]), Errno::EBADF);
+    // The console and pipes are not vnodes; a FIFO's advlock is genfs_einval.
+    assert_eq!(t.err(SYS_flock, &[1, EX]), Errno::EOPNOTSUPP);
+    let rv = t.f.call(SYS_pipe, &[]).unwrap();
+    assert_eq!(t.err(SYS_flock, &[rv[0] as u64, EX]), Errno::EOPNOTSUPP);
+    let p = t.s("/tmp/fifo");
+    t.ok(SYS_mkfifo, &[p, 0o644]);
+    let ffd = t.open("/tmp/fifo", O_RDWR, 0).unwrap() as u64;
+    assert_eq!(t.err(SYS_flock, &[ffd, EX]), Errno::EINVAL);
+    assert_eq!(
+        t.open("/tmp/fifo", O_RDWR | O_EXLOCK, 0),
+        Err(Errno::EINVAL)
+    );
+    // Directories and devices lock (rumpfs and specfs advlock).
+    let dfd = t.open("/tmp", O_RDONLY, 0).unwrap() as u64;
+    assert_eq!(t.ok(SYS_flock, &[dfd, EX]), 0);
+    let nfd = t.open("/dev/null", O_RDWR, 0).unwrap() as u64;
+    assert_eq!(t.ok(SYS_flock, &[nfd, SH]), 0);
+}
+
+#[test]
+fn flock_is_released_on_the_last_close_of_the_open_file() {
+    let t = T::new();
+    let fd = t.open("/tmp/fl", O_CREAT | O_RDWR, 0o644).unwrap() as u64;
+    let dup = t.ok(SYS_dup, &[fd]) as u64;
+    let other = t.open("/tmp/fl", O_RDONLY, 0).unwrap() as u64;
+    assert_eq!(t.ok(SYS_flock, &[fd, EX]), 0);
+    // A second open of the same file is another owner, even in the same process.
+    assert_eq!(t.err(SYS_flock, &[other, SH | NB]), Errno::EWOULDBLOCK);
+    // The dup shares the lock: unlocking through it is allowed, closing one is not enough.
+    assert_eq!(t.ok(SYS_flock, &[dup, EX | NB]), 0);
+    t.ok(SYS_close, &[fd]);
+    assert_eq!(t.err(SYS_flock, &[other, SH | NB]), Errno::EWOULDBLOCK);
+    // dup2 over the last descriptor closes the open file too.
+    t.ok(SYS_dup2, &[0, dup]);
+    assert_eq!(t.ok(SYS_flock, &[other, EX | NB]), 0);
+    assert_eq!(t.f.k.locks().count(t_key(&t, other)), 1);
+}
+
+/// The lock key of the vnode open on `fd` in `t`'s process.
+fn t_key(t: &T, fd: u64) -> u64 {
+    t.f.p.fd.get(fd as i32).unwrap().vnode().unwrap().lock_key()
+}
+
+#[test]
+fn flock_is_shared_across_fork() {
+    let t = T::new();
+    let fd = t.open("/tmp/fl", O_CREAT | O_RDWR, 0o644).unwrap() as u64;
+    let q = Other::new(&t, "/tmp/fl");
+    let qfd = q.open(&t, O_RDONLY).unwrap() as u64;
+    assert_eq!(t.ok(SYS_flock, &[fd, EX]), 0);
+    let pre = t.f.k.prefork(&t.f.p).unwrap();
+    let child = t.f.k.adopt_fork(pre, b"child").unwrap();
+    // The parent's close is not the last one: the child still has the open file.
+    t.ok(SYS_close, &[fd]);
+    assert_eq!(
+        q.call(&t, SYS_flock, &[qfd, SH | NB]),
+        Err(Errno::EWOULDBLOCK)
+    );
+    // The child may unlock it (the lock belongs to the open file) and lock it again.
+    let c = Other {
+        p: child.clone(),
+        mem: crate::testutil::TestMem::new(),
+    };
+    assert_eq!(c.call(&t, SYS_flock, &[fd, UN]), Ok(0));
+    assert_eq!(q.call(&t, SYS_flock, &[qfd, SH | NB]), Ok(0));
+    assert_eq!(q.call(&t, SYS_flock, &[qfd, UN]), Ok(0));
+    assert_eq!(c.call(&t, SYS_flock, &[fd, EX | NB]), Ok(0));
+    // The child's exit is the last close.
+    t.f.k.exit_process(&child);
+    assert_eq!(q.call(&t, SYS_flock, &[qfd, EX | NB]), Ok(0));
+}
+
+#[test]
+fn open_with_shlock_and_exlock() {
+    let t = T::new();
+    let ex = t.open("/tmp/ol", O_CREAT | O_RDWR | O_EXLOCK, 0o644);
+    let ex = ex.unwrap() as u64;
+    let q = Other::new(&t, "/tmp/ol");
+    let nb = O_NONBLOCK | O_RDONLY;
+    assert_eq!(q.open(&t, nb | O_SHLOCK), Err(Errno::EWOULDBLOCK));
+    assert_eq!(q.open(&t, nb | O_EXLOCK), Err(Errno::EWOULDBLOCK));
+    // The failed opens left no descriptor behind.
+    assert_eq!(q.p.fd_count(), 3);
+    // Without O_NONBLOCK the open waits for the lock.
+    let flags = u64::from(O_RDONLY | O_SHLOCK);
+    let h = spawn_call(
+        &t,
+        &q.p,
+        "/tmp/ol",
+        SYS_open,
+        [0x1000, flags, 0, 0, 0, 0, 0, 0],
+    );
+    assert!(still_waiting(&h));
+    t.ok(SYS_close, &[ex]);
+    let qfd = h.join().unwrap().unwrap() as u64;
+    // Shared locks from open coexist; flock on that file sees its lock.
+    let sh = t
+        .open("/tmp/ol", O_RDONLY | O_SHLOCK | O_NONBLOCK, 0)
+        .unwrap();
+    assert_eq!(t.err(SYS_flock, &[sh as u64, EX | NB]), Errno::EWOULDBLOCK);
+    assert_eq!(q.call(&t, SYS_flock, &[qfd, UN]), Ok(0));
+    assert_eq!(t.ok(SYS_flock, &[sh as u64, EX | NB]), 0);
+    // O_EXLOCK wins over O_SHLOCK; openat takes the lock too.
+    t.ok(SYS_close, &[sh as u64]);
+    let both = O_RDONLY | O_SHLOCK | O_EXLOCK;
+    let p = t.s("/tmp/ol");
+    let at = t.ok(SYS_openat, &[int(AT_FDCWD), p, u64::from(both), 0]) as u64;
+    assert_eq!(q.open(&t, nb | O_SHLOCK), Err(Errno::EWOULDBLOCK));
+    t.ok(SYS_close, &[at]);
+    assert!(q.open(&t, nb | O_SHLOCK).is_ok());
+}
+
+/// `struct flock` bytes: a write lock over the whole file.
+fn wrlck() -> Vec<u8> {
+    let mut fl = vec![0u8; 24];
+    fl[20..22].copy_from_slice(&3i16.to_le_bytes());
+    fl
+}
+
+#[test]
+fn record_locks_go_with_any_descriptor_removal() {
+    let t = T::new();
+    let fd = t.open("/tmp/rl", O_CREAT | O_RDWR, 0o644).unwrap() as u64;
+    let key = t_key(&t, fd);
+    let a = t.buf(&wrlck());
+    let set = |fd: u64| t.f.call(SYS_fcntl, &[fd, int(F_SETLK), a]).map(|_| ());
+    let held = || t.f.k.locks().count(key);
+    // dup2 of another file over a second descriptor of the file.
+    let dup = t.ok(SYS_dup, &[fd]) as u64;
+    assert_eq!(set(fd), Ok(()));
+    assert_eq!(held(), 1);
+    t.ok(SYS_dup2, &[0, dup]);
+    assert_eq!(held(), 0);
+    // dup3 (and dup2 of the file onto its own other descriptor) too.
+    let dup = t.ok(SYS_dup, &[fd]) as u64;
+    assert_eq!(set(fd), Ok(()));
+    t.ok(SYS_dup2, &[fd, dup]);
+    assert_eq!(held(), 0);
+    assert_eq!(set(fd), Ok(()));
+    t.ok(SYS___dup3100, &[1, dup, 0]);
+    assert_eq!(held(), 0);
+    // F_CLOSEM above the file's descriptors.
+    let high = t.f.call(SYS_fcntl, &[fd, int(F_DUPFD), 20]).unwrap()[0] as u64;
+    assert_eq!(set(fd), Ok(()));
+    assert_eq!(t.f.call(SYS_fcntl, &[20, int(F_CLOSEM), 0]), Ok([0, 0]));
+    assert_eq!(held(), 0);
+    assert_eq!(t.err(SYS_close, &[high]), Errno::EBADF);
+    // exec closing a close-on-exec descriptor.
+    let ce = t.f.call(SYS_fcntl, &[fd, int(F_DUPFD_CLOEXEC), 0]).unwrap()[0] as u64;
+    assert_eq!(set(fd), Ok(()));
+    t.f.k.exec(&t.f.p, b"next");
+    assert_eq!(held(), 0);
+    assert_eq!(t.err(SYS_close, &[ce]), Errno::EBADF);
+    // Only the closing process's locks go; F_CLOSEM of nothing changes nothing.
+    let q = Other::new(&t, "/tmp/rl");
+    let qfd = q.open(&t, O_RDWR).unwrap() as u64;
+    q.mem.map(0x2000, &wrlck());
+    assert_eq!(q.call(&t, SYS_fcntl, &[qfd, int(F_SETLK), 0x2000]), Ok(0));
+    let mine = t.open("/tmp/rl", O_RDONLY, 0).unwrap() as u64;
+    t.ok(SYS_close, &[mine]);
+    assert_eq!(t.f.call(SYS_fcntl, &[60, int(F_CLOSEM), 0]), Ok([0, 0]));
+    assert_eq!(held(), 1);
+    // Process exit drops them all.
+    t.f.k.exit_process(&q.p);
+    assert_eq!(held(), 0);
+    assert_eq!(set(fd), Ok(()));
+}
