@@ -762,6 +762,8 @@ fn flock_arguments_and_file_kinds() {
     t.ok(SYS_mkfifo, &[p, 0o644]);
     let ffd = t.open("/tmp/fifo", O_RDWR, 0).unwrap() as u64;
     assert_eq!(t.err(SYS_flock, &[ffd, EX]), Errno::EINVAL);
+    let a = t.buf(&wrlck());
+    assert_eq!(t.err(SYS_fcntl, &[ffd, int(F_SETLK), a]), Errno::EINVAL);
     assert_eq!(
         t.open("/tmp/fifo", O_RDWR | O_EXLOCK, 0),
         Err(Errno::EINVAL)
