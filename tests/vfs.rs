@@ -221,3 +221,30 @@ fn blocked_pipe_read_parks_only_its_task_and_dies_with_its_client() {
     assert_eq!(srv.client().getpid().unwrap().1, 1);
     let _ = EINTR;
 }
+
+#[test]
+fn flock_and_record_locks_between_clients() {
+    const LOCK_EX: i32 = 2;
+    const LOCK_NB: i32 = 4;
+    const LOCK_UN: i32 = 8;
+    const EWOULDBLOCK: i32 = 35;
+    let srv = Server::unix(&["-lrumpvfs", "-c", "2"]);
+    let mut a = srv.client();
+    let mut b = srv.client();
+    let fa = a.open("/tmp/lockme", O_CREAT | O_RDWR, 0o644).unwrap();
+    let fb = b.open("/tmp/lockme", O_RDWR, 0).unwrap();
+    a.flock(fa, LOCK_EX).unwrap();
+    assert_eq!(
+        b.flock(fb, LOCK_EX | LOCK_NB).unwrap_err().errno(),
+        Some(EWOULDBLOCK)
+    );
+    // A blocking flock waits for the holder's unlock (on another loop, in another task).
+    b.send_syscall(131, &[fb as u64, LOCK_EX as u64]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    a.flock(fa, LOCK_UN).unwrap();
+    let (_, r) = b.recv_syscall(&mut []).unwrap();
+    assert_eq!(r.unwrap()[0], 0);
+    // Closing the holder's descriptor releases it for a.
+    b.close(fb).unwrap();
+    a.flock(fa, LOCK_EX | LOCK_NB).unwrap();
+}

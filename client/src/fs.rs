@@ -394,6 +394,12 @@ impl Client {
         Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
     }
 
+    /// `flock(fd, how)` — `LOCK_SH` 1, `LOCK_EX` 2, `LOCK_NB` 4, `LOCK_UN` 8.
+    pub fn flock(&mut self, fd: i32, how: i32) -> Result<()> {
+        self.syscall(fsnr::FLOCK, &[int_arg(fd), int_arg(how)], &mut [])
+            .map(drop)
+    }
+
     /// `pipe()` — `(read end, write end)`.
     pub fn pipe(&mut self) -> Result<(i32, i32)> {
         let r = self.syscall(fsnr::PIPE, &[], &mut [])?;
