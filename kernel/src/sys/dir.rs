@@ -1,5 +1,7 @@
 //! Directories: mkdir/mkdirat, rmdir, `__getdents30` (vfs_syscalls.c, vfs_vnops.c).
 
+use std::sync::Arc;
+
 use super::at::{self, vfs};
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::*;
@@ -47,21 +49,23 @@ pub async fn rmdir<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 pub(super) async fn do_rmdir<M: UserMem>(c: &Ctx<'_, M>, fd: i32, addr: u64) -> SysResult {
     let v = vfs(c)?;
     let f = at::lookup_parent(c, fd, addr, false).await?;
-    match &f.name[..] {
-        b"." => return Err(Errno::EINVAL),
-        b".." => return Err(Errno::ENOTEMPTY),
-        // The root (of the file system or of the process).
-        b"" => return Err(Errno::EBUSY),
-        _ => {}
+    let node = f.node.clone().ok_or(Errno::ENOENT)?;
+    // vfs_syscalls.c `do_sys_unlinkat` order: a file-system root or mount point `EBUSY`
+    // (also `.` or `..` naming one), `.` `EINVAL`, a non-directory `ENOTDIR`, and `..`
+    // always has an entry (the directory it was reached from): `ENOTEMPTY`.
+    if f.at_mount_root() || node.mount()?.is_root(&node) {
+        return Err(Errno::EBUSY);
     }
-    let node = f.node.ok_or(Errno::ENOENT)?;
+    let dir = f.dir.clone().ok_or(Errno::EBUSY)?;
+    if Arc::ptr_eq(&dir, &node) {
+        return Err(Errno::EINVAL);
+    }
     if !node.is_dir() {
         return Err(Errno::ENOTDIR);
     }
-    if node.mount()?.is_root(&node) {
-        return Err(Errno::EBUSY);
+    if &f.name[..] == b".." {
+        return Err(Errno::ENOTEMPTY);
     }
-    let dir = f.dir.ok_or(Errno::EBUSY)?;
     v.rmdir(&c.p.cred(), &dir, &f.name)?;
     ret(0)
 }

@@ -1,6 +1,8 @@
 //! Names: link/linkat, symlink/symlinkat, readlink/readlinkat, unlink/unlinkat,
 //! rename/renameat/__posix_rename (vfs_syscalls.c).
 
+use std::sync::Arc;
+
 use super::at::{self, vfs};
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::*;
@@ -34,9 +36,7 @@ async fn do_link<M: UserMem>(
     flags: i32,
 ) -> SysResult {
     let v = vfs(c)?;
-    if flags & !AT_SYMLINK_FOLLOW != 0 {
-        return Err(Errno::EINVAL);
-    }
+    // Other flag bits are ignored (vfs_syscalls.c `sys_linkat` masks AT_SYMLINK_FOLLOW).
     let node = at::lookup(c, fd1, p1, flags & AT_SYMLINK_FOLLOW != 0).await?;
     let f = at::lookup_parent(c, fd2, p2, false).await?;
     if f.node.is_some() {
@@ -107,13 +107,10 @@ pub async fn unlink<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     do_unlink(c, AT_FDCWD, a.word(0)).await
 }
 
-/// `unlinkat(fd, path, flag)` — with `AT_REMOVEDIR` as rmdir; `unlinkat(2)`.
+/// `unlinkat(fd, path, flag)` — with `AT_REMOVEDIR` as rmdir; other flag bits are ignored
+/// (vfs_syscalls.c `do_sys_unlinkat` does not check them); `unlinkat(2)`.
 pub async fn unlinkat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let flag = a.int(2);
-    if flag & !AT_REMOVEDIR != 0 {
-        vfs(c)?;
-        return Err(Errno::EINVAL);
-    }
     if flag & AT_REMOVEDIR != 0 {
         super::dir::do_rmdir(c, a.int(0), a.word(1)).await
     } else {
@@ -125,40 +122,76 @@ async fn do_unlink<M: UserMem>(c: &Ctx<'_, M>, fd: i32, p: u64) -> SysResult {
     let v = vfs(c)?;
     let f = at::lookup_parent(c, fd, p, false).await?;
     let node = f.node.as_ref().ok_or(Errno::ENOENT)?;
+    // vfs_syscalls.c `do_sys_unlinkat`: a file-system root `EBUSY`, `.` `EINVAL`, then a
+    // directory `EPERM`.
+    if f.at_mount_root() || node.mount()?.is_root(node) {
+        return Err(Errno::EBUSY);
+    }
+    let dir = f.dir.clone().ok_or(Errno::EBUSY)?;
+    if Arc::ptr_eq(&dir, node) {
+        return Err(Errno::EINVAL);
+    }
     if node.is_dir() {
         return Err(Errno::EPERM);
     }
-    let dir = f.dir.ok_or(Errno::EPERM)?;
     v.unlink(&c.p.cred(), &dir, &f.name)?;
     ret(0)
 }
 
-/// `rename(from, to)` — renames; `rename(2)`. (`__posix_rename` is the same here.)
+/// `rename(from, to)` — renames; renaming onto another link of the same file removes the
+/// source name (BSD); `rename(2)`.
 pub async fn rename<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
-    do_rename(c, AT_FDCWD, a.word(0), AT_FDCWD, a.word(1)).await
+    do_rename(c, AT_FDCWD, a.word(0), AT_FDCWD, a.word(1), false).await
+}
+
+/// `__posix_rename(from, to)` — as rename, but two links of one file are both kept
+/// (vfs_syscalls.c `sys___posix_rename`, `retain`).
+pub async fn posix_rename<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    do_rename(c, AT_FDCWD, a.word(0), AT_FDCWD, a.word(1), true).await
 }
 
 /// `renameat(fromfd, from, tofd, to)`; `renameat(2)`.
 pub async fn renameat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
-    do_rename(c, a.int(0), a.word(1), a.int(2), a.word(3)).await
+    do_rename(c, a.int(0), a.word(1), a.int(2), a.word(3), false).await
 }
 
-async fn do_rename<M: UserMem>(c: &Ctx<'_, M>, fd1: i32, p1: u64, fd2: i32, p2: u64) -> SysResult {
+/// The checks of vfs_syscalls.c `do_sys_renameat`, in its order: the source lookup
+/// (missing `ENOENT`, a file-system root `EBUSY`), a source `.` or `..` `EINVAL`, the
+/// target lookup (a trailing slash lets a missing name through only for a directory,
+/// `ENOENT` otherwise), a target `.` `EISDIR` or `..` `EINVAL`; the rest in `Vfs::rename`.
+async fn do_rename<M: UserMem>(
+    c: &Ctx<'_, M>,
+    fd1: i32,
+    p1: u64,
+    fd2: i32,
+    p2: u64,
+    retain: bool,
+) -> SysResult {
     let v = vfs(c)?;
     let from = at::lookup_parent(c, fd1, p1, false).await?;
-    let to = at::lookup_parent(c, fd2, p2, false).await?;
-    if from.is_dot() || to.is_dot() {
+    let src = from.node.clone().ok_or(Errno::ENOENT)?;
+    if from.at_mount_root() {
+        return Err(Errno::EBUSY);
+    }
+    if from.is_dot() {
         return Err(Errno::EINVAL);
     }
-    let src = from.node.as_ref().ok_or(Errno::ENOENT)?;
-    // A trailing slash needs directories on both sides.
-    if (from.slash || to.slash) && !src.is_dir() {
-        return Err(Errno::ENOTDIR);
+    let to = at::lookup_parent(c, fd2, p2, false).await?;
+    if to.node.is_none() && to.slash && !src.is_dir() {
+        return Err(Errno::ENOENT);
+    }
+    if to.at_mount_root() {
+        return Err(Errno::EBUSY);
+    }
+    match &to.name[..] {
+        b"." => return Err(Errno::EISDIR),
+        b".." => return Err(Errno::EINVAL),
+        _ => {}
     }
     let (fdir, tdir) = match (&from.dir, &to.dir) {
         (Some(f), Some(t)) => (f, t),
-        _ => return Err(Errno::EINVAL),
+        _ => return Err(Errno::EBUSY),
     };
-    v.rename(&c.p.cred(), fdir, &from.name, tdir, &to.name)?;
+    v.rename(&c.p.cred(), fdir, &from.name, tdir, &to.name, retain)?;
     ret(0)
 }

@@ -37,6 +37,10 @@ async fn do_open<M: UserMem>(
     if fmode & (FREAD | FWRITE) == 0 {
         return Err(Errno::EINVAL);
     }
+    // vfs_vnops.c `vn_open`: O_CREAT with O_DIRECTORY is refused before any lookup.
+    if flags & (O_CREAT | O_DIRECTORY) == O_CREAT | O_DIRECTORY {
+        return Err(Errno::EINVAL);
+    }
     let path = at::path(c, addr).await?;
     let start = at::start(c, v, fd)?;
     let nd = at::nd(c, v);
@@ -44,6 +48,10 @@ async fn do_open<M: UserMem>(
     let nofollow = flags & (O_NOFOLLOW | O_EXCL) != 0;
     let (vn, created) = if flags & O_CREAT != 0 {
         let f = crate::vfs::namei_parent(&nd, &start, &path, !nofollow)?;
+        // namei's CREATE on `/` or a mount point: `EEXIST`, even without O_EXCL.
+        if f.at_mount_root() {
+            return Err(Errno::EEXIST);
+        }
         match (f.node, f.dir) {
             (Some(_), _) if flags & O_EXCL != 0 => return Err(Errno::EEXIST),
             (Some(vn), _) => (vn, false),
@@ -92,7 +100,9 @@ async fn do_open<M: UserMem>(
         access::check(&cred, vn.vtype(), &vn.attr(), want)?;
     }
     let fifo = open_special(c, &vn, fmode, flags).await?;
-    if flags & O_TRUNC != 0 && fmode & FWRITE != 0 && vn.vtype() == VType::Reg && !created {
+    // `vn_open` truncates for O_TRUNC whatever the access mode (write permission was
+    // checked above), so O_RDONLY | O_TRUNC empties the file as on NetBSD.
+    if flags & O_TRUNC != 0 && vn.vtype() == VType::Reg && !created {
         let _io = vn.io_lock().lock_sig(c.p).await?;
         vn.truncate(0).await?;
         let t = v.now();

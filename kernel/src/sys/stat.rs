@@ -51,8 +51,9 @@ pub async fn faccessat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 
 async fn accessat<M: UserMem>(c: &Ctx<'_, M>, fd: i32, p: u64, mode: i32, flag: i32) -> SysResult {
     let v = vfs(c)?;
-    if mode & !((R_OK | W_OK | X_OK) as i32) != 0 || flag & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW) != 0
-    {
+    // Only the mode is validated; unknown flag bits are ignored (vfs_syscalls.c
+    // `do_sys_accessat`).
+    if mode & !((R_OK | W_OK | X_OK) as i32) != 0 {
         return Err(Errno::EINVAL);
     }
     let mut cred = c.p.cred();

@@ -82,53 +82,37 @@ pub fn fadvise<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     })())
 }
 
-/// `posix_fallocate(fd, PAD, pos, len)` — makes the file at least `pos + len` long;
-/// errors are returned as the value; `posix_fallocate(2)`.
-pub async fn fallocate<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
-    let r = async {
-        vfs(c)?;
-        let (pos, len) = (a.long(2), a.long(3));
-        if pos < 0 || len <= 0 {
-            return Err(Errno::EINVAL);
-        }
-        let fp = c.p.fd.get(a.int(0))?;
-        let vn = fp.vnode().cloned().ok_or(Errno::ESPIPE)?;
-        if !fp.writable() {
-            return Err(Errno::EBADF);
-        }
-        match vn.vtype() {
-            VType::Fifo => return Err(Errno::ESPIPE),
-            VType::Reg => {}
-            _ => return Err(Errno::ENODEV),
-        }
-        let end = pos.checked_add(len).ok_or(Errno::EFBIG)? as u64;
-        let _io = vn.io_lock().lock_sig(c.p).await?;
-        if vn.size() < end {
-            vn.truncate(end).await?;
-        }
-        ret(0)
-    }
-    .await;
-    noerr(r)
-}
-
-/// `fdiscard(fd, PAD, pos, len)` — drops the data of a range (reads then give zeros);
-/// `fdiscard(2)`.
-pub async fn fdiscard<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+/// The checks shared by posix_fallocate and fdiscard (vfs_syscalls.c
+/// `sys_posix_fallocate`, `sys_fdiscard`): a negative or overflowing range `EINVAL`, a
+/// descriptor that is not a vnode `EINVAL` (`fd_getvnode`), not open for writing `EBADF`, a
+/// directory `EISDIR`. Neither rumpfs nor tmpfs implement `VOP_FALLOCATE`/`VOP_FDISCARD`
+/// (their vnode-op tables fall back to `vn_default_error`/`genfs_eopnotsupp`), so every
+/// request that passes the checks is `EOPNOTSUPP`.
+fn alloc_checks<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     vfs(c)?;
     let (pos, len) = (a.long(2), a.long(3));
+    if pos < 0 || len < 0 || len > i64::MAX - pos {
+        return Err(Errno::EINVAL);
+    }
     let fp = c.p.fd.get(a.int(0))?;
-    let vn = fp.vnode().cloned().ok_or(Errno::ESPIPE)?;
+    let vn = fp.vnode().cloned().ok_or(Errno::EINVAL)?;
     if !fp.writable() {
         return Err(Errno::EBADF);
     }
-    if pos < 0 || len < 0 {
-        return Err(Errno::EINVAL);
+    if vn.vtype() == VType::Dir {
+        return Err(Errno::EISDIR);
     }
-    if vn.vtype() == VType::Fifo {
-        return Err(Errno::ESPIPE);
-    }
-    let _io = vn.io_lock().lock_sig(c.p).await?;
-    vn.discard(pos as u64, len as u64).await?;
-    ret(0)
+    Err(Errno::EOPNOTSUPP)
+}
+
+/// `posix_fallocate(fd, PAD, pos, len)` — errors are returned as the value (NOERR), and
+/// the memory file systems answer `EOPNOTSUPP`; `posix_fallocate(2)`.
+pub fn fallocate<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    noerr(alloc_checks(c, a))
+}
+
+/// `fdiscard(fd, PAD, pos, len)` — `EOPNOTSUPP` on the memory file systems after the
+/// common checks; `fdiscard(2)`.
+pub fn fdiscard<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    alloc_checks(c, a)
 }

@@ -39,6 +39,21 @@ impl Found {
     pub fn is_dot(&self) -> bool {
         matches!(&self.name[..], b"" | b"." | b"..")
     }
+
+    /// Whether the path names the root of a file system with no parent on the same mount
+    /// (`/`, a mount point, a symbolic link to either). NetBSD's namei (vfs_lookup.c
+    /// `namei_oneroot`) refuses those for anything but a plain lookup: creating is
+    /// `EEXIST`, removing or renaming `EBUSY`.
+    pub fn at_mount_root(&self) -> bool {
+        match (&self.dir, &self.node) {
+            (None, _) => true,
+            (Some(d), Some(n)) => match (d.mount(), n.mount()) {
+                (Ok(a), Ok(b)) => !Arc::ptr_eq(&a, &b),
+                _ => false,
+            },
+            (Some(_), None) => false,
+        }
+    }
 }
 
 /// Looks `path` up from `start` (used for relative paths); the last component's symbolic

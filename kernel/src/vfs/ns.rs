@@ -183,9 +183,12 @@ impl Vfs {
         Ok(())
     }
 
-    /// `VOP_RENAME` with POSIX semantics: replaces an existing target of a compatible type,
-    /// refuses to move a directory below itself; renaming a file onto another link of itself
-    /// removes the source name (BSD).
+    /// `VOP_RENAME` with POSIX semantics, checked in NetBSD's order (vfs_syscalls.c
+    /// `do_sys_renameat`, then genfs_rename.c `genfs_sane_rename`): `EXDEV`; a directory
+    /// over a non-directory `ENOTDIR` or the reverse `EISDIR`; a directory into itself or
+    /// below itself `EINVAL`; the same file under two names (`retain`, `__posix_rename`:
+    /// nothing happens; otherwise the source name goes away, BSD); mount points `EBUSY`;
+    /// a non-empty target directory `ENOTEMPTY`; only then permissions and the sticky bit.
     pub fn rename(
         &self,
         cred: &Cred,
@@ -193,6 +196,7 @@ impl Vfs {
         fname: &[u8],
         tdir: &Arc<Vnode>,
         tname: &[u8],
+        retain: bool,
     ) -> Result<()> {
         let _ns = self.ns_lock();
         let src = fdir.dir()?.get(fname).cloned().ok_or(Errno::ENOENT)?;
@@ -200,38 +204,14 @@ impl Vfs {
             return Err(Errno::EXDEV);
         }
         let dst = tdir.dir()?.get(tname).cloned();
-        may_modify(cred, fdir)?;
-        may_modify(cred, tdir)?;
-        sticky_ok(cred, fdir, &src)?;
         if let Some(dst) = &dst {
-            sticky_ok(cred, tdir, dst)?;
-            if Arc::ptr_eq(dst, &src) {
-                if Arc::ptr_eq(fdir, tdir) && fname == tname {
-                    return Ok(());
-                }
-                // Two links of one file: the source name goes away (BSD behaviour).
-                drop(_ns);
-                return self.unlink(cred, fdir, fname);
-            }
             match (src.is_dir(), dst.is_dir()) {
                 (true, false) => return Err(Errno::ENOTDIR),
                 (false, true) => return Err(Errno::EISDIR),
-                (true, true) => {
-                    if dst.mounted_here().is_some() {
-                        return Err(Errno::EBUSY);
-                    }
-                    if !dst.dir()?.is_empty() {
-                        return Err(Errno::ENOTEMPTY);
-                    }
-                }
-                (false, false) => {}
+                _ => {}
             }
         }
-        let moving_dir = src.is_dir() && !Arc::ptr_eq(fdir, tdir);
         if src.is_dir() {
-            if src.mounted_here().is_some() {
-                return Err(Errno::EBUSY);
-            }
             // The target directory must not be the source or below it.
             let mut up = Some(tdir.clone());
             while let Some(d) = up {
@@ -243,10 +223,38 @@ impl Vfs {
                 }
                 up = d.dir()?.parent.upgrade();
             }
-            if moving_dir {
-                // Its `..` changes: write permission on the directory itself.
-                access::check(cred, VType::Dir, &src.attr(), W_OK)?;
+        }
+        if let Some(dst) = &dst {
+            if Arc::ptr_eq(dst, &src) {
+                if retain || (Arc::ptr_eq(fdir, tdir) && fname == tname) {
+                    return Ok(());
+                }
+                // Two links of one file: the source name goes away (BSD behaviour).
+                drop(_ns);
+                return self.unlink(cred, fdir, fname);
             }
+        }
+        if src.is_dir() && src.mounted_here().is_some() {
+            return Err(Errno::EBUSY);
+        }
+        if let Some(dst) = dst.as_ref().filter(|d| d.is_dir()) {
+            if dst.mounted_here().is_some() {
+                return Err(Errno::EBUSY);
+            }
+            if !dst.dir()?.is_empty() {
+                return Err(Errno::ENOTEMPTY);
+            }
+        }
+        may_modify(cred, fdir)?;
+        may_modify(cred, tdir)?;
+        sticky_ok(cred, fdir, &src)?;
+        if let Some(dst) = &dst {
+            sticky_ok(cred, tdir, dst)?;
+        }
+        let moving_dir = src.is_dir() && !Arc::ptr_eq(fdir, tdir);
+        if moving_dir {
+            // Its `..` changes: write permission on the directory itself.
+            access::check(cred, VType::Dir, &src.attr(), W_OK)?;
         }
         let now = self.now();
         if Arc::ptr_eq(fdir, tdir) {

@@ -368,10 +368,9 @@ fn directories_links_and_nlink() {
         t.err(SYS_unlinkat, &[int(AT_FDCWD), tmpf, flag]),
         Errno::ENOTDIR
     );
-    assert_eq!(
-        t.err(SYS_unlinkat, &[int(AT_FDCWD), tmpf, 1]),
-        Errno::EINVAL
-    );
+    // Unknown unlinkat flag bits are ignored (vfs_syscalls.c `do_sys_unlinkat`).
+    t.ok(SYS_unlinkat, &[int(AT_FDCWD), tmpf, 1]);
+    assert_eq!(t.stat("/tmp/d/x"), Err(Errno::ENOENT));
 }
 
 #[test]
@@ -591,8 +590,9 @@ fn times_modes_and_statvfs() {
     // NOERR calls return the error number as the value.
     assert_eq!(t.ok(SYS___posix_fadvise50, &[fd as u64, 0, 0, 0, 9]), 22);
     assert_eq!(t.ok(SYS___posix_fadvise50, &[50, 0, 0, 0, 0]), 9);
-    assert_eq!(t.ok(SYS_posix_fallocate, &[fd as u64, 0, 0, 100]), 0);
-    assert_eq!(t.stat("/tmp/t").unwrap().size, 100);
+    // rumpfs has no VOP_FALLOCATE: EOPNOTSUPP (45) as the value (vfs_syscalls.c
+    // `sys_posix_fallocate`, rumpfs.c `rump_vnodeop_entries`).
+    assert_eq!(t.ok(SYS_posix_fallocate, &[fd as u64, 0, 0, 100]), 45);
     assert_eq!(t.ok(SYS_fsync, &[fd as u64]), 0);
     assert_eq!(t.ok(SYS_fsync_range, &[fd as u64, int(FDATASYNC), 0, 0]), 0);
     assert_eq!(t.err(SYS_fsync_range, &[fd as u64, 0, 0, 0]), Errno::EINVAL);
@@ -922,4 +922,141 @@ fn record_locks_go_with_any_descriptor_removal() {
     t.f.k.exit_process(&q.p);
     assert_eq!(held(), 0);
     assert_eq!(set(fd), Ok(()));
+}
+
+/// rename's error order as NetBSD decides it: vfs_syscalls.c `do_sys_renameat` (`.`/`..`,
+/// a file-system root, `EXDEV`, directory/non-directory mix, `fvp == tdvp`, `retain`),
+/// then genfs_rename.c `genfs_sane_rename` (ancestry `EINVAL` before `ENOTEMPTY`, both
+/// before permissions); vfs_lookup.c `lookup_once` for trailing slashes.
+#[test]
+fn rename_error_order_as_netbsd() {
+    let t = T::new();
+    let s = |p: &str| t.s(p);
+    for d in ["/tmp/a", "/tmp/a/b", "/tmp/a/b/c", "/tmp/a/b/c/x", "/tmp/w"] {
+        t.ok(SYS_mkdir, &[s(d), 0o777]);
+    }
+    let fd = t.open("/tmp/f", O_CREAT | O_WRONLY, 0o644).unwrap();
+    t.ok(SYS_close, &[fd as u64]);
+    let fd = t.open("/tmp/a/b/g", O_CREAT | O_WRONLY, 0o644).unwrap();
+    t.ok(SYS_close, &[fd as u64]);
+    let err = |a: &str, b: &str| t.err(SYS_rename, &[s(a), s(b)]);
+    // Into itself with a non-empty directory as target: EINVAL before ENOTEMPTY.
+    assert_eq!(err("/tmp/a/b", "/tmp/a/b/c"), Errno::EINVAL);
+    // Into itself with a file as target: the type mix is checked first.
+    assert_eq!(err("/tmp/a", "/tmp/a/b/g"), Errno::ENOTDIR);
+    // Onto an ancestor: ENOTEMPTY (it holds the source); a file onto it: EISDIR.
+    assert_eq!(err("/tmp/a/b/c", "/tmp/a"), Errno::ENOTEMPTY);
+    assert_eq!(err("/tmp/a/b/g", "/tmp/a"), Errno::EISDIR);
+    // `.` and `..`: source EINVAL, target `.` EISDIR, target `..` EINVAL; `/` is EBUSY.
+    assert_eq!(err("/tmp/w/..", "/tmp/z"), Errno::EINVAL);
+    assert_eq!(err("/tmp/f", "/tmp/w/."), Errno::EISDIR);
+    assert_eq!(err("/tmp/f", "/tmp/w/.."), Errno::EINVAL);
+    assert_eq!(err("/", "/tmp/z"), Errno::EBUSY);
+    assert_eq!(err("/tmp/w", "/"), Errno::EBUSY);
+    // A missing source is ENOENT before the target is even looked up.
+    assert_eq!(err("/tmp/nope", "/nodir/x"), Errno::ENOENT);
+    // Trailing slash on a missing target: only a directory may be renamed there.
+    assert_eq!(err("/tmp/f", "/tmp/f2/"), Errno::ENOENT);
+    assert_eq!(err("/tmp/f", "/tmp/w/"), Errno::EISDIR);
+    t.ok(SYS_rename, &[s("/tmp/w"), s("/tmp/w2/")]);
+    // Structure before permissions: ENOTEMPTY for a user without write permission.
+    t.ok(SYS_mkdir, &[s("/tmp/ro"), 0o755]);
+    t.ok(SYS_mkdir, &[s("/tmp/ro/d"), 0o755]);
+    t.ok(SYS_mkdir, &[s("/tmp/ro/e"), 0o755]);
+    t.ok(SYS_mkdir, &[s("/tmp/ro/e/x"), 0o755]);
+    t.as_user(1000, 1000);
+    assert_eq!(err("/tmp/ro/d", "/tmp/ro/e"), Errno::ENOTEMPTY);
+    assert_eq!(err("/tmp/ro/d", "/tmp/ro/z"), Errno::EACCES);
+}
+
+/// `__posix_rename` keeps both links of one file (`retain`); rename removes the source
+/// name (vfs_syscalls.c `sys___posix_rename`, `do_sys_renameat`).
+#[test]
+fn posix_rename_retains_two_links() {
+    let t = T::new();
+    let s = |p: &str| t.s(p);
+    let fd = t.open("/tmp/f", O_CREAT | O_WRONLY, 0o644).unwrap();
+    t.ok(SYS_close, &[fd as u64]);
+    t.ok(SYS_link, &[s("/tmp/f"), s("/tmp/g")]);
+    t.ok(SYS___posix_rename, &[s("/tmp/f"), s("/tmp/g")]);
+    assert_eq!(t.stat("/tmp/f").unwrap().nlink, 2);
+    t.ok(SYS_rename, &[s("/tmp/f"), s("/tmp/g")]);
+    assert_eq!(t.stat("/tmp/f"), Err(Errno::ENOENT));
+    assert_eq!(t.stat("/tmp/g").unwrap().nlink, 1);
+}
+
+/// unlink/rmdir as vfs_syscalls.c `do_sys_unlinkat` orders them: a root `EBUSY` before
+/// `.` `EINVAL` before a directory `EPERM`; rmdir `..` `ENOTEMPTY`. linkat ignores flag
+/// bits other than AT_SYMLINK_FOLLOW (`sys_linkat`); faccessat ignores unknown flag bits
+/// (`do_sys_accessat`).
+#[test]
+fn unlink_rmdir_link_access_as_netbsd() {
+    let t = T::new();
+    let s = |p: &str| t.s(p);
+    t.ok(SYS_mkdir, &[s("/tmp/d"), 0o755]);
+    assert_eq!(t.err(SYS_unlink, &[s("/tmp/d/.")]), Errno::EINVAL);
+    assert_eq!(t.err(SYS_unlink, &[s("/tmp/d/..")]), Errno::EPERM);
+    assert_eq!(t.err(SYS_unlink, &[s("/tmp/d")]), Errno::EPERM);
+    assert_eq!(t.err(SYS_unlink, &[s("/")]), Errno::EBUSY);
+    assert_eq!(t.err(SYS_unlink, &[s("/.")]), Errno::EBUSY);
+    assert_eq!(t.err(SYS_rmdir, &[s("/.")]), Errno::EBUSY);
+    assert_eq!(t.err(SYS_rmdir, &[s("/..")]), Errno::EBUSY);
+    assert_eq!(t.err(SYS_rmdir, &[s("/tmp/d/..")]), Errno::ENOTEMPTY);
+    t.ok(SYS_chdir, &[s("/tmp/d")]);
+    assert_eq!(t.err(SYS_rmdir, &[s(".")]), Errno::EINVAL);
+    let fd = t.open("/tmp/f", O_CREAT | O_WRONLY, 0o644).unwrap();
+    t.ok(SYS_close, &[fd as u64]);
+    let at = int(AT_FDCWD);
+    t.ok(SYS_linkat, &[at, s("/tmp/f"), at, s("/tmp/g"), 0x8000]);
+    assert_eq!(t.stat("/tmp/f").unwrap().nlink, 2);
+    t.ok(SYS_faccessat, &[at, s("/tmp/f"), 4, 0x8000]);
+}
+
+/// open as vfs_vnops.c `vn_open` decides: O_CREAT | O_DIRECTORY `EINVAL`; O_CREAT on `/`
+/// `EEXIST` (namei CREATE without a parent); O_RDONLY | O_TRUNC truncates; O_CREAT on an
+/// existing directory opens it for reading; O_NOFOLLOW on a symbolic link `EFTYPE`.
+#[test]
+fn open_as_netbsd() {
+    let t = T::new();
+    let dirflags = O_CREAT | O_DIRECTORY | O_RDONLY;
+    assert_eq!(t.open("/tmp/new", dirflags, 0o644), Err(Errno::EINVAL));
+    assert_eq!(t.stat("/tmp/new"), Err(Errno::ENOENT));
+    assert_eq!(t.open("/", O_CREAT | O_RDONLY, 0), Err(Errno::EEXIST));
+    let fd = t.open("/tmp/f", O_CREAT | O_WRONLY, 0o644).unwrap();
+    t.write(fd, b"data");
+    t.ok(SYS_close, &[fd as u64]);
+    let fd = t.open("/tmp/f", O_RDONLY | O_TRUNC, 0).unwrap();
+    t.ok(SYS_close, &[fd as u64]);
+    assert_eq!(t.stat("/tmp/f").unwrap().size, 0);
+    let fd = t.open("/tmp", O_CREAT | O_RDONLY, 0).unwrap();
+    t.ok(SYS_close, &[fd as u64]);
+    assert_eq!(t.open("/tmp", O_CREAT | O_RDWR, 0), Err(Errno::EISDIR));
+    t.ok(SYS_symlink, &[t.s("f"), t.s("/tmp/l")]);
+    assert_eq!(
+        t.open("/tmp/l", O_RDONLY | O_NOFOLLOW, 0),
+        Err(Errno::EFTYPE)
+    );
+    let excl = O_CREAT | O_EXCL | O_WRONLY;
+    assert_eq!(t.open("/tmp/l", excl, 0o644), Err(Errno::EEXIST));
+    assert_eq!(t.open("/tmp/f/", O_RDONLY, 0), Err(Errno::ENOTDIR));
+}
+
+/// posix_fallocate/fdiscard on rumpfs: the syscall checks (vfs_syscalls.c
+/// `sys_posix_fallocate`, `sys_fdiscard`), then `EOPNOTSUPP` (rumpfs.c has no
+/// VOP_FALLOCATE/VOP_FDISCARD); posix_fallocate answers in the value. rumpfs's
+/// `rump_vop_pathconf`: 43 file-size bits, symlink max 1024.
+#[test]
+fn fallocate_fdiscard_pathconf_on_rumpfs() {
+    let t = T::new();
+    let fd = t.open("/tmp/f", O_CREAT | O_RDWR, 0o644).unwrap() as u64;
+    assert_eq!(t.ok(SYS_posix_fallocate, &[fd, 0, 0, 0]), 45);
+    assert_eq!(t.ok(SYS_posix_fallocate, &[fd, 0, u64::MAX, 1]), 22);
+    assert_eq!(t.ok(SYS_posix_fallocate, &[99, 0, 0, 1]), 9);
+    assert_eq!(t.err(SYS_fdiscard, &[fd, 0, 0, 10]), Errno::EOPNOTSUPP);
+    let ro = t.open("/tmp/f", O_RDONLY, 0).unwrap() as u64;
+    assert_eq!(t.ok(SYS_posix_fallocate, &[ro, 0, 0, 1]), 9);
+    assert_eq!(t.err(SYS_fdiscard, &[ro, 0, 0, 1]), Errno::EBADF);
+    let p = t.s("/tmp/f");
+    assert_eq!(t.ok(SYS_pathconf, &[p, int(PC_FILESIZEBITS)]), 43);
+    assert_eq!(t.ok(SYS_pathconf, &[p, int(PC_SYMLINK_MAX)]), 1024);
 }
