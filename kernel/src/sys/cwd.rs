@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::at::{self, vfs};
 use super::{ret, Args, Ctx, SysResult};
-use crate::abi::{AT_FDCWD, PATH_MAX, X_OK};
+use crate::abi::{AT_FDCWD, PATH_MAX, R_OK, X_OK};
 use crate::vfs::{access, VType, Vnode};
 use crate::{copy, Errno, UserMem};
 
@@ -51,29 +51,38 @@ pub async fn chroot<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 }
 
 /// `__getcwd(buf, length)` — the current directory's path; returns the bytes used including
-/// the NUL. `length` < 2 or too short → `ERANGE`; a removed directory → `ENOENT`.
+/// the NUL (vfs_getcwd.c `sys___getcwd`, `getcwd_common`). `length` is an `int` there: below
+/// 2 (or negative once truncated) `ERANGE`, above 4 × MAXPATHLEN clamped; a path that does
+/// not fit `ERANGE`; a removed directory, or one outside the process root, `ENOENT`; search
+/// permission on the current directory and read + search on each ancestor below the root
+/// (`GETCWD_CHECK_ACCESS`), else `EACCES`.
 pub async fn getcwd<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let v = vfs(c)?;
-    let len = a.word(1);
+    let len = a.word(1) as u32 as i32;
     if len < 2 {
         return Err(Errno::ERANGE);
     }
-    let len = len.min(4 * PATH_MAX as u64) as usize;
+    let len = (len as usize).min(4 * PATH_MAX);
+    let cred = c.p.cred();
     let root = c.p.dirs.root(v);
     let mut cur = c.p.dirs.cwd(v);
     let mut parts: Vec<Vec<u8>> = Vec::new();
     let mut total = 1;
-    while !Arc::ptr_eq(&cur, &root) {
-        let m = cur.mount()?;
-        if m.is_root(&cur) {
-            match m.covered() {
-                Some(cov) => {
-                    cur = cov.clone();
-                    continue;
-                }
-                // Outside the process root (after chroot): stop at the file system root.
-                None => break,
+    let mut want = X_OK;
+    'walk: while !Arc::ptr_eq(&cur, &root) {
+        access::check(&cred, VType::Dir, &cur.attr(), want)?;
+        // Step up over mount points to the covered vnode (checked once, as NetBSD).
+        loop {
+            let m = cur.mount()?;
+            if !m.is_root(&cur) {
+                break;
             }
+            if Arc::ptr_eq(&cur, &root) {
+                break 'walk;
+            }
+            // The file system root reached without meeting the process root: the current
+            // directory is outside it (after chroot).
+            cur = m.covered().ok_or(Errno::ENOENT)?.clone();
         }
         let parent = cur.dir()?.parent.upgrade().ok_or(Errno::ENOENT)?;
         let name = parent
@@ -87,6 +96,7 @@ pub async fn getcwd<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
             return Err(Errno::ERANGE);
         }
         parts.push(name);
+        want = R_OK | X_OK;
         cur = parent;
     }
     let mut out = Vec::with_capacity(total + 1);

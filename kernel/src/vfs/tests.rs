@@ -1060,3 +1060,38 @@ fn fallocate_fdiscard_pathconf_on_rumpfs() {
     assert_eq!(t.ok(SYS_pathconf, &[p, int(PC_FILESIZEBITS)]), 43);
     assert_eq!(t.ok(SYS_pathconf, &[p, int(PC_SYMLINK_MAX)]), 1024);
 }
+
+/// `__getcwd` as vfs_getcwd.c `sys___getcwd`/`getcwd_common` answer: the length is an
+/// `int` (2^32 truncates to 0: `ERANGE`); the value counts the NUL; a current directory
+/// outside the process root is `ENOENT`; ancestors below the root need read and search
+/// permission (`GETCWD_CHECK_ACCESS`).
+#[test]
+fn getcwd_as_netbsd() {
+    let t = T::new();
+    let s = |p: &str| t.s(p);
+    let b = t.buf(&[0; 64]);
+    assert_eq!(t.err(SYS___getcwd, &[b, 1 << 32]), Errno::ERANGE);
+    assert_eq!(t.ok(SYS___getcwd, &[b, (1 << 32) + 2]), 2);
+    t.ok(SYS_mkdir, &[s("/tmp/p"), 0o711]);
+    t.ok(SYS_mkdir, &[s("/tmp/p/q"), 0o755]);
+    t.ok(SYS_mkdir, &[s("/tmp/r"), 0o755]);
+    t.ok(SYS_chdir, &[s("/tmp/p/q")]);
+    assert_eq!(t.ok(SYS___getcwd, &[b, 9]), 9);
+    assert_eq!(t.err(SYS___getcwd, &[b, 8]), Errno::ERANGE);
+    t.ok(SYS_chdir, &[s("/")]);
+    t.ok(SYS_chroot, &[s("/tmp/r")]);
+    assert_eq!(t.err(SYS___getcwd, &[b, 64]), Errno::ENOENT);
+    t.ok(SYS_chdir, &[s("/")]);
+    assert_eq!(t.ok(SYS___getcwd, &[b, 64]), 2);
+    assert_eq!(t.f.mem.read(b, 2), b"/\0");
+    // `..` at the process root stays there.
+    t.ok(SYS_chdir, &[s("/../..")]);
+    assert_eq!(t.ok(SYS___getcwd, &[b, 64]), 2);
+    let t = T::new();
+    t.ok(SYS_mkdir, &[t.s("/tmp/p"), 0o711]);
+    t.ok(SYS_mkdir, &[t.s("/tmp/p/q"), 0o755]);
+    t.as_user(1000, 1000);
+    t.ok(SYS_chdir, &[t.s("/tmp/p/q")]);
+    let b = t.buf(&[0; 64]);
+    assert_eq!(t.err(SYS___getcwd, &[b, 64]), Errno::EACCES);
+}
