@@ -214,8 +214,10 @@ pub async fn futimens<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     settimes(c, &vn, timespecs(c, a.word(1)).await?)
 }
 
-/// `genfs_can_chtimes` then the change: explicit times need the owner (`EPERM`); "now"
-/// needs the owner or write permission (`EACCES`). Both omitted changes nothing.
+/// `genfs_can_chtimes` then the change: only "both now" (a NULL pointer or two
+/// `UTIME_NOW`, vfs_syscalls.c `do_sys_utimensat` `VA_UTIMES_NULL`) lets a non-owner with
+/// write permission through (else `EACCES`); any other combination needs the owner
+/// (`EPERM`). Both omitted changes nothing.
 fn settimes<M>(c: &Ctx<'_, M>, vn: &Vnode, t: [Set; 2]) -> SysResult {
     if t == [Set::Omit; 2] {
         return ret(0);
@@ -223,7 +225,7 @@ fn settimes<M>(c: &Ctx<'_, M>, vn: &Vnode, t: [Set; 2]) -> SysResult {
     let cred: Cred = c.p.cred();
     let a = vn.attr();
     if !access::owns(&cred, &a) {
-        if t.iter().any(|s| matches!(s, Set::At(_))) {
+        if t != [Set::Now; 2] {
             return Err(Errno::EPERM);
         }
         access::check(&cred, vn.vtype(), &a, W_OK)?;

@@ -1095,3 +1095,29 @@ fn getcwd_as_netbsd() {
     let b = t.buf(&[0; 64]);
     assert_eq!(t.err(SYS___getcwd, &[b, 64]), Errno::EACCES);
 }
+
+/// utimensat by a non-owner with write permission: only "both now" is allowed
+/// (vfs_syscalls.c `do_sys_utimensat` sets `VA_UTIMES_NULL` only then;
+/// genfs `genfs_can_chtimes`), anything else `EPERM`.
+#[test]
+fn utimens_now_rules_as_netbsd() {
+    let t = T::new();
+    let fd = t.open("/tmp/f", O_CREAT | O_WRONLY, 0o666).unwrap();
+    t.ok(SYS_close, &[fd as u64]);
+    t.ok(SYS_chmod, &[t.s("/tmp/f"), 0o666]);
+    t.as_user(1000, 1000);
+    let ts = |a: i64, b: i64| {
+        let mut v = Vec::new();
+        for n in [a, b] {
+            v.extend_from_slice(&0i64.to_le_bytes());
+            v.extend_from_slice(&n.to_le_bytes());
+        }
+        t.buf(&v)
+    };
+    let at = int(AT_FDCWD);
+    let p = t.s("/tmp/f");
+    t.ok(SYS_utimensat, &[at, p, ts(UTIME_NOW, UTIME_NOW), 0]);
+    t.ok(SYS_utimensat, &[at, p, 0, 0]);
+    let e = t.err(SYS_utimensat, &[at, p, ts(UTIME_NOW, UTIME_OMIT), 0]);
+    assert_eq!(e, Errno::EPERM);
+}
