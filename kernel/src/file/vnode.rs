@@ -158,17 +158,23 @@ impl VnFile {
         iov: &[Iov],
         at: Option<i64>,
     ) -> (u64, Result<()>) {
-        let _io = match self.vn.io_lock().lock_sig(p).await {
-            Ok(g) => g,
-            Err(e) => return (0, Err(e)),
-        };
         let append = fp.flag() & O_APPEND != 0;
         let mut off = at.unwrap_or_else(|| fp.offset()) as u64;
         let mut done = 0;
         let mut res = Ok(());
         for (addr, n) in chunks(iov) {
+            // The client round trip happens before the vnode's I/O lock is taken: a slow or
+            // silent client must never hold up other writers of the file. Each chunk (at
+            // most 64 KiB) is written atomically under the lock.
             let data = match copy::copyin(mem, addr, n).await {
                 Ok(d) => d,
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            };
+            let _io = match self.vn.io_lock().lock_sig(p).await {
+                Ok(g) => g,
                 Err(e) => {
                     res = Err(e);
                     break;
