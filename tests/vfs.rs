@@ -248,3 +248,46 @@ fn flock_and_record_locks_between_clients() {
     b.close(fb).unwrap();
     a.flock(fa, LOCK_EX | LOCK_NB).unwrap();
 }
+
+#[test]
+fn permissions_for_a_non_root_process() {
+    const EACCES: i32 = 13;
+    let srv = Server::unix(&["-lrumpvfs"]);
+    let mut root = srv.client();
+    root.mkdir("/tmp/private", 0o700).unwrap();
+    let fd = root
+        .open("/tmp/readonly", O_CREAT | O_WRONLY, 0o644)
+        .unwrap();
+    root.write(fd, b"root's").unwrap();
+    root.close(fd).unwrap();
+    let mut user = srv.client();
+    user.syscall(23, &[1000], &mut []).unwrap(); // setuid(1000)
+    assert_eq!(user.getuid().unwrap(), (1000, 1000));
+    assert_eq!(user.issetugid().unwrap(), 1);
+    assert_eq!(
+        user.stat("/tmp/private/x").unwrap_err().errno(),
+        Some(EACCES)
+    );
+    assert_eq!(
+        user.open("/tmp/readonly", O_WRONLY, 0).unwrap_err().errno(),
+        Some(EACCES)
+    );
+    let fd = user.open("/tmp/readonly", O_RDONLY, 0).unwrap();
+    user.close(fd).unwrap();
+    // /tmp is sticky and world-writable: the user may create, but not remove root's file.
+    let fd = user.open("/tmp/mine", O_CREAT | O_WRONLY, 0o600).unwrap();
+    user.close(fd).unwrap();
+    assert_eq!(user.stat("/tmp/mine").unwrap().uid, 1000);
+    assert_eq!(
+        user.unlink("/tmp/readonly").unwrap_err().errno(),
+        Some(errno::EPERM)
+    );
+    user.unlink("/tmp/mine").unwrap();
+    // Going back to root is not allowed once the ids are gone.
+    assert_eq!(
+        user.syscall(23, &[0], &mut []).unwrap_err().errno(),
+        Some(errno::EPERM)
+    );
+    // The root process is unaffected.
+    assert_eq!(root.getuid().unwrap(), (0, 0));
+}
