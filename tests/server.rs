@@ -650,3 +650,43 @@ fn syscalls_in_flight_beyond_the_limit_get_tryagain() {
     }
     assert_eq!((copyins, tryagain), (256, 44));
 }
+
+/// Resident set size of a process in KiB, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_client_that_never_reads_costs_bounded_memory() {
+    use std::io::Write;
+    let srv = Server::unix(&["-c", "1"]);
+    let mut raw = Raw::guest(srv.sock.as_ref().unwrap());
+    let before = rss_kib(srv.pid());
+    // Pipeline getpid requests for 2 s without ever reading a response.
+    let mut batch = Vec::new();
+    for i in 0..4096u64 {
+        sp::encode_syscall_req(&mut batch, 10 + i, 20, &[]);
+    }
+    raw.s.set_nonblocking(true).unwrap();
+    let mut sent_bytes = 0usize;
+    let end = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < end {
+        match raw.s.write(&batch) {
+            Ok(n) => sent_bytes += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("send: {e}"),
+        }
+    }
+    let grown_kib = rss_kib(srv.pid()).saturating_sub(before);
+    // The outbox stops at its high-water mark (4 MiB) plus one receive batch of responses.
+    assert!(
+        grown_kib < 16 * 1024,
+        "server RSS grew {grown_kib} KiB ({sent_bytes} bytes sent)"
+    );
+    // Everyone else is still served.
+    assert_eq!(srv.client().getpid().unwrap().1, 1);
+}

@@ -123,6 +123,9 @@ async fn reader(conn: Rc<Conn>) {
             }
         }
         buf.clear();
+        // A client that sends without reading its responses must not grow the outbox without
+        // bound: stop reading (TCP/unix back-pressure reaches the client) until it drains.
+        conn.outbox.wait_space().await;
     }
     conn.disconnect();
 }
