@@ -5,6 +5,11 @@
 //! its completion arrives, its data moves into the slab as `Life::Ignored` and is released by the
 //! completion handler (monoio's `Lifecycle::Ignored`), so the kernel never writes freed memory.
 //! The number of ops in flight is bounded so that the completion queue can never overflow.
+//!
+//! Multishot ops (a receive with a provided buffer) post many CQEs on one slot: they queue in
+//! the slot (`Life::Multi`) until the op's future takes them, and the slot stays in use until
+//! the final CQE (no `IORING_CQE_F_MORE`), also after the future was dropped. Their data CQEs
+//! are bounded by the buffer ring's size, which the in-flight bound reserves room for.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -17,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
+use crate::bufring::{BufRing, BUF_COUNT};
 use crate::error::SetupError;
 
 /// `user_data` of the loop's eventfd read.
@@ -55,6 +61,11 @@ enum Life {
     Ignored(Box<dyn OpData>),
     /// The op is finished; the slot waits only for the CQE of its cancel.
     Done,
+    /// A multishot op whose future is alive: CQEs not yet taken, in order, and its waker.
+    Multi {
+        cqes: VecDeque<(i32, u32)>,
+        waker: Option<Waker>,
+    },
 }
 
 struct Slot {
@@ -93,6 +104,17 @@ pub(crate) struct Driver {
     /// 8-byte target of the eventfd read; leaked if the read is still in flight at the end.
     eventfd_buf: *mut u64,
     eventfd_inflight: Cell<bool>,
+    /// The loop's provided buffer ring, registered on first use.
+    bufs: RefCell<Bufs>,
+    /// Multishot receives failed with EINVAL: streams use plain receives.
+    multishot_off: Cell<bool>,
+}
+
+/// Whether the loop has a provided buffer ring.
+enum Bufs {
+    Untried,
+    Unsupported,
+    Ready(std::rc::Rc<BufRing>),
 }
 
 /// Creates a ring, trying the cheapest setup flags first and falling back on EINVAL.
@@ -139,8 +161,9 @@ fn is_transient(e: &io::Error) -> bool {
 impl Driver {
     pub(crate) fn new(ring: IoUring, eventfd: RawFd) -> Driver {
         let cq = ring.params().cq_entries() as usize;
-        // Two CQEs per op (op + cancel) plus the eventfd read and its cancel.
-        let max = (cq - 2) / 2;
+        // Two CQEs per op (op + cancel) plus the eventfd read and its cancel, plus one data CQE
+        // per provided buffer (multishot receives post one per buffer they fill).
+        let max = (cq - 2 - usize::from(BUF_COUNT)) / 2;
         Driver {
             ring: RefCell::new(ring),
             ops: RefCell::new(Ops {
@@ -154,6 +177,48 @@ impl Driver {
             eventfd,
             eventfd_buf: Box::into_raw(Box::new(0u64)),
             eventfd_inflight: Cell::new(false),
+            bufs: RefCell::new(Bufs::Untried),
+            multishot_off: Cell::new(false),
+        }
+    }
+
+    /// The loop's provided buffer ring; registered on the first call (the probe), `None` for
+    /// good when the kernel does not support it.
+    pub(crate) fn buf_ring(&self) -> Option<std::rc::Rc<BufRing>> {
+        let mut b = self.bufs.borrow_mut();
+        if let Bufs::Untried = *b {
+            *b = match BufRing::register(&self.ring.borrow()) {
+                Some(r) => Bufs::Ready(r),
+                None => Bufs::Unsupported,
+            };
+        }
+        match &*b {
+            Bufs::Ready(r) if !self.multishot_off.get() => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    /// Multishot receives turned out unsupported (e.g. `EINVAL` before Linux 6.0): stop using
+    /// the buffer ring for new streams. The registered ring stays until the driver is gone.
+    pub(crate) fn disable_multishot(&self) {
+        self.multishot_off.set(true);
+    }
+
+    /// Counts a CQE's provided buffer as handed out.
+    fn note_cqe_buffer(&self, flags: u32) {
+        if cqueue::buffer_select(flags).is_some() {
+            if let Bufs::Ready(r) = &*self.bufs.borrow() {
+                r.filled();
+            }
+        }
+    }
+
+    /// Gives a CQE's provided buffer back to the ring (nobody will read it).
+    fn recycle_cqe_buffer(&self, flags: u32) {
+        if let Some(bid) = cqueue::buffer_select(flags) {
+            if let Bufs::Ready(r) = &*self.bufs.borrow() {
+                r.recycle(bid);
+            }
         }
     }
 
@@ -267,7 +332,6 @@ impl Driver {
     }
 
     fn complete(&self, ud: u64, res: i32, flags: u32) {
-        debug_assert!(!cqueue::more(flags), "no multishot ops are issued");
         if ud == EVENTFD_TOKEN {
             self.eventfd_inflight.set(false);
             return;
@@ -281,8 +345,27 @@ impl Driver {
             return;
         }
         let idx = ud as usize;
+        self.note_cqe_buffer(flags);
         let mut ops = self.ops.borrow_mut();
         let slot = &mut ops.slots[idx];
+        if let Life::Multi { cqes, waker } = &mut slot.life {
+            cqes.push_back((res, flags));
+            let w = waker.take();
+            drop(ops);
+            if let Some(w) = w {
+                w.wake();
+            }
+            return;
+        }
+        if cqueue::more(flags) {
+            // A multishot op whose future is gone: drop the data, keep the slot.
+            let Life::Ignored(_) = slot.life else {
+                panic!("multishot completion for op slot {idx} in a wrong state")
+            };
+            drop(ops);
+            self.recycle_cqe_buffer(flags);
+            return;
+        }
         match std::mem::replace(&mut slot.life, Life::Done) {
             Life::Waiting(w) => {
                 slot.life = Life::Completed { res, flags };
@@ -293,10 +376,11 @@ impl Driver {
             }
             Life::Ignored(data) => {
                 drop(ops);
+                self.recycle_cqe_buffer(flags);
                 data.ignored_completion(res);
                 self.maybe_free(idx);
             }
-            Life::Free | Life::Completed { .. } | Life::Done => {
+            Life::Free | Life::Completed { .. } | Life::Done | Life::Multi { .. } => {
                 panic!("io_uring completion for op slot {idx} that is not in flight")
             }
         }
@@ -325,6 +409,15 @@ impl Driver {
 
     /// Takes a slot and queues the op's SQE; `None` (waker registered) at the in-flight bound.
     fn start(&self, data: &mut dyn OpData, cx: &mut Context<'_>) -> Option<u32> {
+        self.start_as(data, cx, false)
+    }
+
+    /// Like `start`, for a multishot op: its CQEs queue in the slot until the final one.
+    pub(crate) fn start_multi(&self, data: &mut dyn OpData, cx: &mut Context<'_>) -> Option<u32> {
+        self.start_as(data, cx, true)
+    }
+
+    fn start_as(&self, data: &mut dyn OpData, cx: &mut Context<'_>, multi: bool) -> Option<u32> {
         let mut ops = self.ops.borrow_mut();
         if ops.in_use >= ops.max {
             drop(ops);
@@ -342,7 +435,13 @@ impl Driver {
             }
         };
         ops.in_use += 1;
-        ops.slots[idx as usize].life = Life::Waiting(Some(cx.waker().clone()));
+        ops.slots[idx as usize].life = match multi {
+            false => Life::Waiting(Some(cx.waker().clone())),
+            true => Life::Multi {
+                cqes: VecDeque::new(),
+                waker: Some(cx.waker().clone()),
+            },
+        };
         drop(ops);
         let entry = data.entry().user_data(u64::from(idx));
         // SAFETY: the entry points into `data`'s heap memory, which the Op future keeps until
@@ -370,6 +469,76 @@ impl Driver {
                 Poll::Pending
             }
             _ => panic!("op slot {idx} polled in a wrong state"),
+        }
+    }
+
+    /// The next CQE of multishot op `idx`, in order. After the final one (no `F_MORE`) the
+    /// slot is released and `idx` must not be used again.
+    pub(crate) fn poll_multi(&self, idx: u32, cx: &mut Context<'_>) -> Poll<(i32, u32)> {
+        let mut ops = self.ops.borrow_mut();
+        let slot = &mut ops.slots[idx as usize];
+        let Life::Multi { cqes, waker } = &mut slot.life else {
+            panic!("multishot op slot {idx} polled in a wrong state")
+        };
+        match cqes.pop_front() {
+            Some((res, flags)) => {
+                if !cqueue::more(flags) {
+                    slot.life = Life::Done;
+                    drop(ops);
+                    self.maybe_free(idx as usize);
+                }
+                Poll::Ready((res, flags))
+            }
+            None => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Asks the kernel to end multishot op `idx` (its final CQE follows the data CQEs already
+    /// posted). Idempotent.
+    pub(crate) fn cancel_multi(&self, idx: u32) {
+        let mut ops = self.ops.borrow_mut();
+        let slot = &mut ops.slots[idx as usize];
+        if slot.cancel_pending || !matches!(slot.life, Life::Multi { .. }) {
+            return;
+        }
+        slot.cancel_pending = true;
+        drop(ops);
+        self.push_cancel(u64::from(idx));
+    }
+
+    /// The owner of multishot op `idx` is gone: give queued buffers back; unless the final CQE
+    /// was seen, keep `data` until it arrives and ask the kernel to cancel.
+    pub(crate) fn abandon_multi(&self, idx: u32, data: Box<dyn OpData>) {
+        let mut ops = self.ops.borrow_mut();
+        let slot = &mut ops.slots[idx as usize];
+        let Life::Multi { cqes, .. } = std::mem::replace(&mut slot.life, Life::Done) else {
+            panic!("multishot op slot {idx} abandoned in a wrong state")
+        };
+        let ended = cqes.back().is_some_and(|&(_, f)| !cqueue::more(f));
+        if ended {
+            drop(ops);
+            drop(data);
+        } else {
+            slot.life = Life::Ignored(data);
+            let cancel = !slot.cancel_pending;
+            slot.cancel_pending = true;
+            drop(ops);
+            if cancel {
+                self.push_cancel(u64::from(idx));
+            }
+            self.flush();
+        }
+        for &(_, flags) in &cqes {
+            self.recycle_cqe_buffer(flags);
+        }
+        if ended {
+            self.maybe_free(idx as usize);
         }
     }
 
@@ -414,7 +583,11 @@ impl Driver {
             let mut ops = self.ops.borrow_mut();
             let mut t = Vec::new();
             for (i, s) in ops.slots.iter_mut().enumerate() {
-                if matches!(s.life, Life::Waiting(_) | Life::Ignored(_)) && !s.cancel_pending {
+                let live = matches!(
+                    s.life,
+                    Life::Waiting(_) | Life::Ignored(_) | Life::Multi { .. }
+                );
+                if live && !s.cancel_pending {
                     s.cancel_pending = true;
                     t.push(i as u64);
                 }
@@ -447,6 +620,12 @@ impl Driver {
         for s in &mut ops.slots {
             if let Life::Ignored(data) = std::mem::replace(&mut s.life, Life::Done) {
                 std::mem::forget(data); // the kernel may still write into it
+            }
+        }
+        if ops.in_use > 0 {
+            // A receive may still pick and fill a provided buffer: keep their memory forever.
+            if let Bufs::Ready(r) = &*self.bufs.borrow() {
+                std::mem::forget(r.clone());
             }
         }
     }

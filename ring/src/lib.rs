@@ -6,7 +6,8 @@
 //! - `executor`: task slab, run queue, cross-thread wakers, injection queue, the run loop;
 //!   `spawn_local`, `current`, `yield_now`.
 //! - `driver`: one ring per loop, the op slab keyed by `user_data`, `Op` futures.
-//! - `net`: `Listener`, `Stream`. `fs`: `File` (host-file I/O). `time`: `sleep`.
+//! - `bufring`: the loop's provided buffer ring, `RecvBuf`.
+//! - `net`: `Listener`, `Stream`, `RecvStream` (multishot receive). `fs`: `File` (host-file I/O). `time`: `sleep`.
 //! - `error`: `SetupError`.
 //!
 //! **Invariant:** a task's future is polled and dropped only on its loop thread.
@@ -40,6 +41,7 @@
 //! is_send_sync::<ring::File>();
 //! ```
 
+mod bufring;
 mod driver;
 mod error;
 mod executor;
@@ -48,10 +50,11 @@ mod net;
 mod runtime;
 mod time;
 
+pub use bufring::RecvBuf;
 pub use driver::RingMode;
 pub use error::SetupError;
 pub use executor::{current, spawn_local, yield_now};
 pub use fs::File;
-pub use net::{Listener, Stream};
+pub use net::{Listener, RecvStream, Stream};
 pub use runtime::{probe_io_uring, ring_mode_name, Config, LoopHandle, Runtime};
 pub use time::sleep;

@@ -7,9 +7,11 @@
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::task::Poll;
 
 use io_uring::{opcode, squeue, types};
 
+use crate::bufring::{BufRing, RecvBuf, BGID, BUF_SIZE};
 use crate::driver::{Op, OpData};
 
 /// Makes a type `!Send` and `!Sync`.
@@ -246,6 +248,36 @@ impl Stream {
         (Ok(()), buf)
     }
 
+    /// A multishot receive on this socket: one armed `IORING_OP_RECV` (`IORING_RECV_MULTISHOT`,
+    /// buffers picked from the loop's provided buffer ring) yields every chunk of data as it
+    /// arrives, with no new SQE per receive and no buffer owned by the connection. On kernels
+    /// without provided buffer rings or multishot receives it falls back to plain receives.
+    /// See [`RecvStream`].
+    pub fn recv_multi(&self) -> RecvStream<'_> {
+        let local = crate::executor::local().expect("ring::Stream::recv_multi off a loop thread");
+        let mode = match local.driver.buf_ring() {
+            Some(r) => Mode::Multi(r),
+            None => Mode::Plain,
+        };
+        RecvStream {
+            stream: self,
+            mode,
+            state: RecvState::Idle,
+            paused: false,
+        }
+    }
+
+    /// `recv_multi` forced onto the plain-receive fallback (for tests).
+    #[cfg(test)]
+    pub(crate) fn recv_plain_stream(&self) -> RecvStream<'_> {
+        RecvStream {
+            stream: self,
+            mode: Mode::Plain,
+            state: RecvState::Idle,
+            paused: false,
+        }
+    }
+
     /// `shutdown(fd, SHUT_RDWR)`: a pending `recv` completes with 0, later sends fail.
     pub fn shutdown(&self) {
         // SAFETY: plain system call on our own descriptor; errors (ENOTCONN) do not matter.
@@ -259,5 +291,456 @@ impl Drop for Stream {
     fn drop(&mut self) {
         self.shutdown();
         flush_before_close();
+    }
+}
+
+struct RecvMultiData {
+    fd: RawFd,
+}
+
+impl OpData for RecvMultiData {
+    fn entry(&mut self) -> squeue::Entry {
+        opcode::RecvMulti::new(types::Fd(self.fd), BGID).build()
+    }
+}
+
+enum Mode {
+    Multi(std::rc::Rc<BufRing>),
+    Plain,
+}
+
+enum RecvState {
+    /// No receive armed.
+    Idle,
+    /// The multishot receive in op slot `idx`.
+    Armed(u32),
+    /// The last receive ended for lack of buffers: re-arm once one comes back.
+    NoBufs,
+    /// End of file seen.
+    Eof,
+    /// The receive failed; the error is reported once, then EOF.
+    Failed(Option<io::Error>),
+}
+
+/// The data arriving on a [`Stream`], chunk by chunk (from [`Stream::recv_multi`]).
+///
+/// `next` yields each received chunk as a [`RecvBuf`] lent by the loop's buffer ring; drop it
+/// as soon as it is parsed, since the loop's buffers are shared by all its connections. When
+/// the ring runs dry the kernel ends the receive (`ENOBUFS`) and `next` re-arms it once a
+/// buffer comes back; data waits in the socket meanwhile. [`RecvStream::pause`] stops
+/// receiving (back-pressure) without losing data already received. Dropping the stream
+/// cancels the receive; buffers it had filled go back to the ring, and the op's slot lives
+/// until the kernel's final completion.
+pub struct RecvStream<'a> {
+    stream: &'a Stream,
+    mode: Mode,
+    state: RecvState,
+    /// `pause` ran: `next` does not re-arm until called again after the pause ended.
+    paused: bool,
+}
+
+impl RecvStream<'_> {
+    /// The next chunk of data; `Ok(None)` at end of file (and after an error was reported).
+    pub async fn next(&mut self) -> io::Result<Option<RecvBuf>> {
+        self.paused = false;
+        loop {
+            if let Mode::Plain = self.mode {
+                return self.next_plain().await;
+            }
+            if let Some(r) = std::future::poll_fn(|cx| self.poll_next(cx)).await {
+                return r;
+            }
+            // Multishot receives turned out unsupported: go on with plain receives.
+        }
+    }
+
+    async fn next_plain(&mut self) -> io::Result<Option<RecvBuf>> {
+        match self.state {
+            RecvState::Eof => return Ok(None),
+            RecvState::Failed(ref mut e) => {
+                return match e.take() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                }
+            }
+            _ => {}
+        }
+        let (r, buf) = self
+            .stream
+            .recv(Vec::with_capacity(BUF_SIZE as usize))
+            .await;
+        match r {
+            Ok(0) => {
+                self.state = RecvState::Eof;
+                Ok(None)
+            }
+            Ok(_) => Ok(Some(RecvBuf::owned(buf))),
+            Err(e) => {
+                self.state = RecvState::Failed(None);
+                Err(e)
+            }
+        }
+    }
+
+    /// `None`: the kernel refused multishot receives and the stream switched to plain ones.
+    #[allow(clippy::type_complexity)]
+    fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<io::Result<Option<RecvBuf>>>> {
+        let Mode::Multi(ring) = &self.mode else {
+            unreachable!("plain streams use next_plain")
+        };
+        let ring = ring.clone();
+        let local = crate::executor::local().expect("ring I/O polled off a loop thread");
+        let d = &local.driver;
+        loop {
+            if self.paused && !matches!(self.state, RecvState::Armed(_)) {
+                return Poll::Ready(Some(Ok(None))); // the pause is complete
+            }
+            match &mut self.state {
+                RecvState::Eof => return Poll::Ready(Some(Ok(None))),
+                RecvState::Failed(e) => return Poll::Ready(Some(e.take().map_or(Ok(None), Err))),
+                RecvState::NoBufs => {
+                    if !ring.has_free() {
+                        ring.wait_free(cx.waker());
+                        return Poll::Pending;
+                    }
+                    ring.note_dry_rearm();
+                    self.state = RecvState::Idle;
+                }
+                RecvState::Idle => {
+                    let mut data = RecvMultiData {
+                        fd: self.stream.fd(),
+                    };
+                    match d.start_multi(&mut data, cx) {
+                        Some(idx) => self.state = RecvState::Armed(idx),
+                        None => return Poll::Pending, // woken when a slot frees up
+                    }
+                }
+                RecvState::Armed(idx) => {
+                    let idx = *idx;
+                    let (res, flags) = match d.poll_multi(idx, cx) {
+                        Poll::Ready(c) => c,
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    let last = !io_uring::cqueue::more(flags);
+                    if last {
+                        self.state = RecvState::Idle;
+                    }
+                    if res > 0 {
+                        let bid = io_uring::cqueue::buffer_select(flags)
+                            .expect("multishot receive without a buffer");
+                        return Poll::Ready(Some(Ok(Some(ring.take(bid, res as usize)))));
+                    }
+                    match -res {
+                        0 => self.state = RecvState::Eof,
+                        libc::ENOBUFS => self.state = RecvState::NoBufs,
+                        libc::EINTR | libc::EAGAIN => {} // re-armed below
+                        libc::ECANCELED if self.paused => {}
+                        libc::EINVAL => {
+                            // No multishot receives here: plain receives from now on.
+                            d.disable_multishot();
+                            self.mode = Mode::Plain;
+                            self.state = RecvState::Idle;
+                            return Poll::Ready(None);
+                        }
+                        e => {
+                            self.state = RecvState::Failed(None);
+                            return Poll::Ready(Some(Err(io::Error::from_raw_os_error(e))));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops receiving (for back-pressure): cancels the armed receive and returns the chunks
+    /// it had already received, in order. The next `next` re-arms (or reports EOF/an error
+    /// that ended the receive meanwhile). With the plain fallback nothing is armed between
+    /// calls and this returns nothing.
+    pub async fn pause(&mut self) -> Vec<RecvBuf> {
+        let mut out = Vec::new();
+        let RecvState::Armed(idx) = self.state else {
+            return out;
+        };
+        if let Some(local) = crate::executor::local() {
+            local.driver.cancel_multi(idx);
+        }
+        self.paused = true;
+        while let RecvState::Armed(_) = self.state {
+            match std::future::poll_fn(|cx| self.poll_one(cx)).await {
+                Some(b) => out.push(b),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// One completion of the armed receive while pausing: its data, or `None` once it ended.
+    fn poll_one(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<RecvBuf>> {
+        let RecvState::Armed(_) = self.state else {
+            return Poll::Ready(None);
+        };
+        match self.poll_next(cx) {
+            Poll::Ready(Some(Ok(Some(b)))) => Poll::Ready(Some(b)),
+            Poll::Ready(Some(Ok(None)) | None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => {
+                self.state = RecvState::Failed(Some(e));
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for RecvStream<'_> {
+    fn drop(&mut self) {
+        if let RecvState::Armed(idx) = self.state {
+            if let Some(local) = crate::executor::local() {
+                let data = RecvMultiData {
+                    fd: self.stream.fd(),
+                };
+                local.driver.abandon_multi(idx, Box::new(data));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::bufring::BUF_COUNT;
+
+    /// Runs `f` as a task on a one-loop runtime and returns its result.
+    fn on_loop<R, F, Fut>(f: F) -> Option<R>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = R> + 'static,
+    {
+        if let Err(e) = crate::probe_io_uring() {
+            eprintln!("skipping: {e}");
+            return None;
+        }
+        let cfg = crate::Config {
+            loops: 1,
+            pin: false,
+            ring_entries: 8,
+        };
+        let rt = crate::Runtime::start(&cfg).unwrap();
+        let (tx, rx) = mpsc::channel();
+        rt.handles()[0].spawn(move || async move {
+            tx.send(f().await).unwrap();
+        });
+        Some(rx.recv_timeout(Duration::from_secs(30)).unwrap())
+    }
+
+    fn pattern(off: usize) -> u8 {
+        (off % 251) as u8
+    }
+
+    /// Writes `total` bytes of `pattern` in `chunk`-sized writes, then closes.
+    fn writer(mut s: UnixStream, total: usize, chunk: usize) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let data: Vec<u8> = (0..total).map(pattern).collect();
+            for c in data.chunks(chunk) {
+                s.write_all(c).unwrap();
+            }
+        })
+    }
+
+    fn loop_bufs() -> Option<std::rc::Rc<BufRing>> {
+        crate::executor::local().unwrap().driver.buf_ring()
+    }
+
+    fn in_flight() -> usize {
+        crate::executor::local().unwrap().driver.in_flight()
+    }
+
+    async fn read_all(rs: &mut RecvStream<'_>, held: &mut Vec<RecvBuf>) -> Vec<u8> {
+        let mut got = Vec::new();
+        while let Some(b) = rs.next().await.unwrap() {
+            got.extend_from_slice(&b);
+            held.clear();
+        }
+        got
+    }
+
+    #[test]
+    fn many_messages_arrive_in_order_then_eof() {
+        let r = on_loop(|| async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let w = writer(b, 3 << 20, 100);
+            let s = Stream::from_fd(a.into());
+            let mut rs = s.recv_multi();
+            let multi = matches!(rs.mode, Mode::Multi(_));
+            let got = read_all(&mut rs, &mut Vec::new()).await;
+            assert!(rs.next().await.unwrap().is_none(), "EOF again");
+            w.join().unwrap();
+            let out = loop_bufs().map_or(0, |r| r.handed_out());
+            (got, multi, out)
+        });
+        let Some((got, multi, out)) = r else { return };
+        assert!(multi, "kernel 6.0+ expected to support multishot receive");
+        assert_eq!(got.len(), 3 << 20);
+        assert!(got.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+        assert_eq!(out, 0, "every buffer back in the ring");
+    }
+
+    #[test]
+    fn plain_fallback_reads_the_same() {
+        let r = on_loop(|| async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let w = writer(b, 1 << 20, 1000);
+            let s = Stream::from_fd(a.into());
+            let mut rs = s.recv_plain_stream();
+            let got = read_all(&mut rs, &mut Vec::new()).await;
+            w.join().unwrap();
+            got
+        });
+        let Some(got) = r else { return };
+        assert_eq!(got.len(), 1 << 20);
+        assert!(got.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+    }
+
+    #[test]
+    fn a_dry_ring_rearms_once_buffers_come_back() {
+        let r = on_loop(|| async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let total = 8 << 20; // more than the ring holds
+            let w = writer(b, total, 8192);
+            let s = Stream::from_fd(a.into());
+            let mut rs = s.recv_multi();
+            let ring = loop_bufs().unwrap();
+            let mut held = Vec::new();
+            let mut got = Vec::new();
+            // Hold every buffer until the ring is dry and the receive ended with ENOBUFS.
+            while ring.handed_out() < usize::from(BUF_COUNT) {
+                let b = rs.next().await.unwrap().expect("data before EOF");
+                got.extend_from_slice(&b);
+                held.push(b);
+            }
+            crate::sleep(Duration::from_millis(50)).await;
+            assert_eq!(ring.handed_out(), usize::from(BUF_COUNT));
+            let held_n = held.len();
+            // Take what is queued until the receive reports the dry ring (the kernel may post
+            // ENOBUFS only when it next tries to receive).
+            while !matches!(rs.state, RecvState::NoBufs) {
+                let mut f = Box::pin(rs.next());
+                let b = std::future::poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await;
+                drop(f);
+                match b {
+                    Poll::Ready(b) => {
+                        let b = b.unwrap().expect("data before EOF");
+                        got.extend_from_slice(&b);
+                        held.push(b);
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            let rearms = ring.dry_rearms();
+            drop(held);
+            got.extend(read_all(&mut rs, &mut Vec::new()).await);
+            w.join().unwrap();
+            assert!(ring.dry_rearms() > rearms, "re-armed after ENOBUFS");
+            (got, held_n, ring.handed_out())
+        });
+        let Some((got, held_n, out)) = r else { return };
+        assert!(held_n > 0 && held_n <= usize::from(BUF_COUNT));
+        assert_eq!(got.len(), 8 << 20);
+        assert!(got.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+        assert_eq!(out, 0);
+    }
+
+    #[test]
+    fn dropping_an_armed_stream_cancels_and_returns_its_buffers() {
+        let r = on_loop(|| async {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let s = Stream::from_fd(a.into());
+            let ring = loop_bufs().unwrap();
+            // Armed with nothing received.
+            let mut rs = s.recv_multi();
+            {
+                let mut f = Box::pin(rs.next());
+                std::future::poll_fn(|cx| {
+                    assert!(f.as_mut().poll(cx).is_pending());
+                    Poll::Ready(())
+                })
+                .await;
+            }
+            assert_eq!(in_flight(), 1);
+            drop(rs);
+            while in_flight() > 0 {
+                crate::sleep(Duration::from_millis(1)).await;
+            }
+            // Armed with data queued in the slot that nobody takes.
+            let mut rs = s.recv_multi();
+            b.write_all(b"first").unwrap();
+            let first = rs.next().await.unwrap().unwrap();
+            assert_eq!(&*first, b"first");
+            b.write_all(b"queued").unwrap();
+            crate::sleep(Duration::from_millis(20)).await;
+            drop(rs);
+            while in_flight() > 0 {
+                crate::sleep(Duration::from_millis(1)).await;
+            }
+            let out_while_held = ring.handed_out();
+            drop(first);
+            // A new stream still works and sees what comes next.
+            let mut rs = s.recv_multi();
+            b.write_all(b"next").unwrap();
+            let n = rs.next().await.unwrap().unwrap().to_vec();
+            drop(b);
+            let eof = rs.next().await.unwrap().is_none();
+            drop(rs);
+            (out_while_held, n, eof, ring.handed_out())
+        });
+        let Some((out_while_held, n, eof, out)) = r else {
+            return;
+        };
+        assert_eq!(out_while_held, 1, "only the buffer still held is out");
+        assert_eq!(n, b"next");
+        assert!(eof);
+        assert_eq!(out, 0);
+    }
+
+    #[test]
+    fn pause_keeps_received_data_and_next_resumes() {
+        let r = on_loop(|| async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let total = 2 << 20;
+            let w = writer(b, total, 4096);
+            let s = Stream::from_fd(a.into());
+            let mut rs = s.recv_multi();
+            let mut got = Vec::new();
+            let mut pauses = 0;
+            loop {
+                match rs.next().await.unwrap() {
+                    Some(b) => got.extend_from_slice(&b),
+                    None => break,
+                }
+                if got.len() / (256 << 10) > pauses {
+                    pauses += 1;
+                    crate::sleep(Duration::from_millis(5)).await;
+                    for b in rs.pause().await {
+                        got.extend_from_slice(&b);
+                    }
+                    assert!(!matches!(rs.state, RecvState::Armed(_)), "nothing armed");
+                }
+            }
+            w.join().unwrap();
+            (got, pauses)
+        });
+        let Some((got, pauses)) = r else { return };
+        assert!(pauses >= 1);
+        assert_eq!(got.len(), 2 << 20);
+        assert!(got.iter().enumerate().all(|(i, &b)| b == pattern(i)));
     }
 }
