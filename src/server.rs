@@ -17,13 +17,13 @@ use sp::url::SpAddr;
 
 use crate::session;
 
-/// Bounds on what one client can make the server hold.
+/// Bounds on what one client can make the server hold. Receive buffers are not per connection:
+/// each loop lends from one fixed pool (`ring`'s provided buffer ring, 256 × 16 KiB), and a
+/// partial frame waits in the connection's decoder (at most `max_frame_len`).
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Largest frame accepted from a client, header included; longer → disconnect.
     pub max_frame_len: usize,
-    /// Receive buffer per connection.
-    pub recv_buf_bytes: usize,
     /// Syscalls in flight per connection; beyond it: ERROR TRYAGAIN (librumpclient resends).
     pub max_inflight_per_conn: usize,
     /// Live connections; beyond it new connections are closed before the banner.
@@ -36,7 +36,6 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_frame_len: sp::HEADER_LEN + (1 << 20),
-            recv_buf_bytes: 64 << 10,
             max_inflight_per_conn: 256,
             max_conns: 8192,
             max_forks_per_conn: 64,

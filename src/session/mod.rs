@@ -97,37 +97,54 @@ pub fn shutdown_all_local() {
 async fn reader(conn: Rc<Conn>) {
     let banner = conn.shared.banner.as_bytes();
     conn.outbox.push(|out| out.extend_from_slice(banner));
-    let limits = &conn.shared.limits;
-    let mut decoder = sp::FrameDecoder::new(limits.max_frame_len);
-    let mut buf = Vec::with_capacity(limits.recv_buf_bytes);
+    let mut decoder = sp::FrameDecoder::new(conn.shared.limits.max_frame_len);
+    // One multishot receive: each chunk arrives in a buffer lent by the loop's buffer ring
+    // (the connection owns none), is decoded straight from there (a partial frame is copied
+    // into the decoder) and given back at once.
+    let mut rx = conn.stream.recv_multi();
     'recv: loop {
-        let (res, b) = conn.stream.recv(buf).await;
-        buf = b;
-        match res {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+        let buf = match rx.next().await {
+            Ok(Some(b)) => b,
+            Ok(None) | Err(_) => break,
+        };
+        let flow = feed(&conn, &mut decoder, &buf).await;
+        drop(buf);
+        if flow == Flow::Stop {
+            break;
         }
-        let mut input: &[u8] = &buf;
-        loop {
-            match decoder.next(&mut input) {
-                Ok(Some(frame)) => {
-                    // Frames are handled inside the reader's own poll, so that a syscall can
-                    // run inline on the reader's context (see `start_syscall`).
-                    let flow = poll_fn(|cx| Poll::Ready(conn.handle_frame(&frame, cx))).await;
-                    if flow == Flow::Stop {
-                        break 'recv;
-                    }
-                }
-                Ok(None) => break,
-                Err(_) => break 'recv, // len < 24 or over the limit: drop the connection
-            }
-        }
-        buf.clear();
         // A client that sends without reading its responses must not grow the outbox without
-        // bound: stop reading (TCP/unix back-pressure reaches the client) until it drains.
-        conn.outbox.wait_space().await;
+        // bound: stop receiving (TCP/unix back-pressure reaches the client) until it drains.
+        // What the kernel had already received is handled first; that is bounded by the
+        // loop's buffer ring.
+        if !conn.outbox.has_space() {
+            for b in rx.pause().await {
+                if feed(&conn, &mut decoder, &b).await == Flow::Stop {
+                    break 'recv;
+                }
+            }
+            conn.outbox.wait_space().await;
+        }
     }
+    drop(rx);
     conn.disconnect();
+}
+
+/// Decodes and handles every whole frame in `input`, keeping a partial one in the decoder.
+async fn feed(conn: &Rc<Conn>, decoder: &mut sp::FrameDecoder, mut input: &[u8]) -> Flow {
+    loop {
+        match decoder.next(&mut input) {
+            Ok(Some(frame)) => {
+                // Frames are handled inside the reader's own poll, so that a syscall can run
+                // inline on the reader's context (see `start_syscall`).
+                let flow = poll_fn(|cx| Poll::Ready(conn.handle_frame(&frame, cx))).await;
+                if flow == Flow::Stop {
+                    return Flow::Stop;
+                }
+            }
+            Ok(None) => return Flow::Continue,
+            Err(_) => return Flow::Stop, // len < 24 or over the limit: drop the connection
+        }
+    }
 }
 
 impl Conn {

@@ -58,6 +58,12 @@ impl Outbox {
         self.st.borrow().dead
     }
 
+    /// Whether the queue is below the high-water mark (or the connection is dead).
+    pub fn has_space(&self) -> bool {
+        let st = self.st.borrow();
+        st.dead || st.buf.len() < OUTBOX_HIGH_WATER_BYTES
+    }
+
     /// Waits until the queue is below the high-water mark (or the connection is dead).
     pub async fn wait_space(&self) {
         poll_fn(|cx| {
