@@ -13,6 +13,7 @@ mod errno;
 pub mod file;
 pub mod fs;
 mod host;
+pub mod hostio;
 mod kern;
 pub mod lock;
 pub mod proc;
