@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod bio;
 pub mod copy;
 pub mod dev;
 mod errno;
