@@ -3,12 +3,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::abi::NODEV;
 use crate::abi::{Timespec, CMASK, FWRITE, MAXLOGNAME, RB_DUMP, RB_NOSYNC};
 use crate::file::{Console, File, FileKind};
+use crate::fs::rumpfs::etfs::EtfsType;
 use crate::lock::Locks;
 use crate::proc::{Cred, FdTable, PidTable, Proc, INIT_PID};
 use crate::sys::{self, SyscallOutcome};
-use crate::vfs::Vfs;
+use crate::vfs::{Attr, Body, VType, Vfs, Vnode};
 use crate::{Errno, Host, Result, UserMem};
 
 /// Boot parameters (what `rump_server`'s options set in NetBSD's environment variables).
@@ -218,7 +220,8 @@ impl Kernel {
         }
         self.host.console_write(b"rump kernel halting...\n");
         if howto & (RB_DUMP | RB_NOSYNC) == 0 {
-            self.sync_all();
+            // Errors have nowhere to go at halt (NetBSD prints and goes on).
+            let _ = self.sync_all();
         }
     }
 
@@ -227,11 +230,75 @@ impl Kernel {
         self.halting.load(Ordering::SeqCst)
     }
 
-    /// `vfs_shutdown`: sync every file system.
-    pub fn sync_all(&self) {
-        if let Some(v) = &self.vfs {
-            v.sync_all();
+    /// `vfs_shutdown`: sync every file system (dirty blocks to the host files, then their
+    /// `fdatasync`). Blocks the calling thread until done: call it off the loops, or use
+    /// [`Kernel::sync_all_async`] from a loop task when host files complete on the loops.
+    pub fn sync_all(&self) -> Result<()> {
+        match &self.vfs {
+            Some(v) => v.sync_all(),
+            None => Ok(()),
         }
+    }
+
+    /// [`Kernel::sync_all`] awaited on a loop.
+    pub async fn sync_all_async(&self) -> Result<()> {
+        match &self.vfs {
+            Some(v) => v.sync_all_async().await,
+            None => Ok(()),
+        }
+    }
+
+    /// `rump_pub_etfs_register_withsize(key, host, type, begin, size)`: maps the window
+    /// `[begin, begin + size)` of `host` (`size` None: to the end of the host file) at
+    /// `key` in the rumpfs namespace. Errors as netbsd-abi.md §7.2: `EINVAL` for a key
+    /// without a leading `/` or a window outside the host file, `EEXIST` for a taken key,
+    /// `EBUSY` beyond 16 host devices, `ENOSYS` without the VFS.
+    pub fn etfs_register(
+        &self,
+        key: &[u8],
+        host: Arc<dyn crate::hostio::HostFile>,
+        etype: EtfsType,
+        begin: u64,
+        size: Option<u64>,
+    ) -> Result<()> {
+        let vfs = self.vfs()?;
+        let m = vfs.root_mount();
+        let (key, node) = m
+            .etfs()
+            .make_node(key, host, etype, begin, size, vfs.bio())?;
+        let now = vfs.now();
+        let (vtype, rdev) = match etype {
+            EtfsType::Reg => (VType::Reg, NODEV),
+            EtfsType::Blk => (VType::Blk, node.rdev().unwrap_or(NODEV)),
+            EtfsType::Chr => (VType::Chr, node.rdev().unwrap_or(NODEV)),
+        };
+        let attr = Attr {
+            mode: 0o755,
+            nlink: 1,
+            rdev,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            birthtime: now,
+            ..Attr::default()
+        };
+        let vn = Vnode::new(
+            Arc::downgrade(m),
+            m.alloc_ino(),
+            vtype,
+            attr,
+            Body::Etfs(Arc::new(node)),
+        );
+        m.etfs().insert(key, vn)
+    }
+
+    /// `rump_pub_etfs_remove(key)`: removes the mapping after writing its dirty blocks
+    /// back; `ENOENT` for an unknown key. Open files of the key keep working on the host
+    /// file until closed.
+    pub async fn etfs_remove(&self, key: &[u8]) -> Result<()> {
+        let vfs = self.vfs()?;
+        let vn = vfs.root_mount().etfs().remove(key)?;
+        vn.fsync(true).await
     }
 }
 

@@ -40,3 +40,38 @@ mod cache;
 mod tests;
 
 pub use cache::{BDev, BufCache, CacheStats, DEFAULT_BLOCK_SIZE};
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+/// Cache size until the memory budget (`-r`) sets it.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+/// Shards of the kernel's cache.
+pub const DEFAULT_SHARDS: usize = 64;
+
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs `fut` on this thread, parking between polls: for the synchronous callers of
+/// write-back (`Kernel::sync_all` at halt) with host backends that complete by themselves
+/// (pread/pwrite). A backend whose completions are driven by the calling loop must be
+/// flushed with the async calls instead (`Kernel::sync_all_async`).
+pub fn park_on<F: Future>(fut: F) -> F::Output {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}

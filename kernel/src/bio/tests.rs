@@ -1,38 +1,15 @@
 //! Buffer cache tests: hits and misses, single-flight fills across threads, write-back,
 //! eviction safety, scan resistance, injected faults.
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use super::*;
+use crate::bio::park_on;
 use crate::hostio::{FaultConfig, FaultyFile, HostFile, MemFile, FAIL_SCALE};
 use crate::Errno;
 
 const BS: usize = 4096;
-
-struct Unpark(std::thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Runs `fut` on this thread, parking between polls (wakes may come from other threads).
-pub(crate) fn park_on<F: Future>(fut: F) -> F::Output {
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = pin!(fut);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park_timeout(Duration::from_millis(50));
-    }
-}
 
 fn pattern(blocks: usize) -> Vec<u8> {
     (0..blocks * BS)

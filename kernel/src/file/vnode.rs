@@ -76,6 +76,9 @@ impl VnFile {
                 Some(end) => end.read(p, mem, iov, fp.nonblock(), now(k)).await,
                 None => (0, Err(Errno::EBADF)),
             },
+            VType::Chr | VType::Blk if self.vn.etfs().is_some() => {
+                self.read_data(fp, iov, at, mem).await
+            }
             VType::Chr | VType::Blk => match dev::lookup(self.vn.attr().rdev) {
                 Some(Dev::Null) => (0, Ok(())),
                 Some(Dev::Zero) => {
@@ -91,35 +94,44 @@ impl VnFile {
                 None => (0, Err(Errno::ENXIO)),
             },
             VType::Dir => (0, Err(Errno::EISDIR)),
-            VType::Reg => {
-                let mut off = at.unwrap_or_else(|| fp.offset()) as u64;
-                let mut done = 0;
-                let mut res = Ok(());
-                for (addr, n) in chunks(iov) {
-                    let data = match self.vn.read_at(off, n).await {
-                        Ok(d) => d,
-                        Err(e) => {
-                            res = Err(e);
-                            break;
-                        }
-                    };
-                    if let Err(e) = copy::copyout(mem, addr, &data).await {
-                        res = Err(e);
-                        break;
-                    }
-                    off += data.len() as u64;
-                    done += data.len() as u64;
-                    if data.len() < n {
-                        break;
-                    }
-                }
-                if at.is_none() {
-                    fp.set_offset(off as i64);
-                }
-                (done, res)
-            }
+            VType::Reg => self.read_data(fp, iov, at, mem).await,
             _ => (0, Err(Errno::EOPNOTSUPP)),
         }
+    }
+
+    /// The data read of regular files and etfs devices, chunk by chunk.
+    async fn read_data<M: UserMem>(
+        &self,
+        fp: &File,
+        iov: &[Iov],
+        at: Option<i64>,
+        mem: &M,
+    ) -> (u64, Result<()>) {
+        let mut off = at.unwrap_or_else(|| fp.offset()) as u64;
+        let mut done = 0;
+        let mut res = Ok(());
+        for (addr, n) in chunks(iov) {
+            let data = match self.vn.read_at(off, n).await {
+                Ok(d) => d,
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            };
+            if let Err(e) = copy::copyout(mem, addr, &data).await {
+                res = Err(e);
+                break;
+            }
+            off += data.len() as u64;
+            done += data.len() as u64;
+            if data.len() < n {
+                break;
+            }
+        }
+        if at.is_none() {
+            fp.set_offset(off as i64);
+        }
+        (done, res)
     }
 
     /// `vn_write`: at the file offset or at `at`; with `O_APPEND` always at the end (also
@@ -138,6 +150,9 @@ impl VnFile {
                 Some(end) => end.write(p, mem, iov, fp.nonblock(), now(k)).await,
                 None => (0, Err(Errno::EBADF)),
             },
+            VType::Chr | VType::Blk if self.vn.etfs().is_some() => {
+                self.write_reg(fp, k, p, mem, iov, at).await
+            }
             VType::Chr | VType::Blk => match dev::lookup(self.vn.attr().rdev) {
                 // The null driver consumes everything without looking at it.
                 Some(_) => (iov.iter().map(|v| v.len).sum(), Ok(())),
@@ -235,6 +250,10 @@ impl VnFile {
                 Ok(())
             }
             FIONBIO | FIOASYNC => Ok(()),
+            _ if self.vn.vtype() != VType::Reg && self.vn.etfs().is_some() => {
+                let n = self.vn.etfs().expect("etfs");
+                crate::fs::rumpfs::etfs::disk_ioctl(n, com, data)
+            }
             _ => Err(Errno::ENOTTY),
         }
     }

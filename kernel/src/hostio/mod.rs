@@ -194,4 +194,4 @@ pub fn io_errno(e: &std::io::Error) -> Errno {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -141,7 +141,7 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_chmod => attr::chmod(&c, a).await,
         SYS_chown | SYS___posix_chown => attr::chown(&c, a).await,
         SYS_access => stat::access(&c, a).await,
-        SYS_sync => sync::sync(&c),
+        SYS_sync => sync::sync(&c).await,
         SYS_symlink => link::symlink(&c, a).await,
         SYS_readlink => link::readlink(&c, a).await,
         SYS_chroot => cwd::chroot(&c, a).await,

@@ -49,9 +49,9 @@ pub async fn fsync_range<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     ret(0)
 }
 
-/// `sync()` — writes back every file system; `sync(2)`.
-pub fn sync<M>(c: &Ctx<'_, M>) -> SysResult {
-    vfs(c)?.sync_all();
+/// `sync()` — writes back every file system; `sync(2)` (errors are not reported).
+pub async fn sync<M>(c: &Ctx<'_, M>) -> SysResult {
+    let _ = vfs(c)?.sync_all_async().await;
     ret(0)
 }
 

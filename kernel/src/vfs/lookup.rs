@@ -103,6 +103,16 @@ fn child(dir: &Arc<Vnode>, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
     }))
 }
 
+/// rumpfs_lookup's etfs step: at the rumpfs root the whole remaining path is compared with
+/// the etfs keys, verbatim (netbsd-abi.md §7.2).
+fn etfs_key(cur: &Arc<Vnode>, rest: &[u8]) -> Option<Arc<Vnode>> {
+    let m = cur.mount().ok()?;
+    if m.kind() != super::FsKind::Rumpfs || !m.is_root(cur) {
+        return None;
+    }
+    m.etfs().get(rest)
+}
+
 fn walk(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool, parent: bool) -> Result<Found> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
@@ -132,6 +142,14 @@ fn walk(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool, parent: bool) ->
                 name: Vec::new(),
                 node: Some(cur),
                 slash: true,
+            });
+        }
+        if let Some(vn) = etfs_key(&cur, &buf[pos..]) {
+            return Ok(Found {
+                dir: Some(cur),
+                name: buf[pos..].to_vec(),
+                node: Some(vn),
+                slash: false,
             });
         }
         let end = buf[pos..]

@@ -50,6 +50,7 @@ pub use ns::NewNode;
 pub use vnode::{Attr, Body, VType, Vnode};
 
 use crate::abi::Timespec;
+use crate::bio::{BufCache, DEFAULT_BLOCK_SIZE, DEFAULT_CACHE_BYTES, DEFAULT_SHARDS};
 use crate::Host;
 
 /// The kernel's file-system state.
@@ -59,6 +60,8 @@ pub struct Vfs {
     mounts: RwLock<Vec<Arc<Mount>>>,
     /// Serialises rename and rmdir (`vfs_renamelock`).
     ns_lock: Mutex<()>,
+    /// The buffer cache of every block device.
+    bio: Arc<BufCache>,
 }
 
 impl Vfs {
@@ -71,6 +74,11 @@ impl Vfs {
             mounts: RwLock::new(vec![root_mount.clone()]),
             root_mount,
             ns_lock: Mutex::new(()),
+            bio: Arc::new(BufCache::new(
+                DEFAULT_CACHE_BYTES,
+                DEFAULT_BLOCK_SIZE,
+                DEFAULT_SHARDS,
+            )),
         }
     }
 
@@ -92,11 +100,26 @@ impl Vfs {
             .clone()
     }
 
-    /// `vfs_sync` of every mount: memory file systems have nothing to write back.
-    pub fn sync_all(&self) {
-        for m in self.mounts() {
-            let _ = m.kind();
-        }
+    /// The buffer cache.
+    pub fn bio(&self) -> &Arc<BufCache> {
+        &self.bio
+    }
+
+    /// The root mount (rumpfs, where etfs keys live).
+    pub fn root_mount(&self) -> &Arc<Mount> {
+        &self.root_mount
+    }
+
+    /// `vfs_sync` of every mount: memory file systems have nothing to write back; the
+    /// buffer cache writes every dirty block back and syncs the host files. Synchronous
+    /// (see [`crate::bio::park_on`]); loops use [`Vfs::sync_all_async`].
+    pub fn sync_all(&self) -> crate::Result<()> {
+        crate::bio::park_on(self.sync_all_async())
+    }
+
+    /// [`Vfs::sync_all`] for callers on a loop.
+    pub async fn sync_all_async(&self) -> crate::Result<()> {
+        self.bio.sync_all().await
     }
 
     pub(crate) fn ns_lock(&self) -> MutexGuard<'_, ()> {

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::Vnode;
 use crate::abi::{Statvfs, NAME_MAX};
+use crate::fs::rumpfs::etfs::Keys;
 
 /// Which file system a mount runs: static dispatch of the per-file-system quirks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +24,7 @@ pub struct Mount {
     from_name: Vec<u8>,
     fsid: u64,
     next_ino: AtomicU64,
+    etfs: Keys,
 }
 
 impl Mount {
@@ -46,12 +48,18 @@ impl Mount {
             from_name: from_name.to_vec(),
             fsid,
             next_ino: AtomicU64::new(first_ino),
+            etfs: Keys::default(),
         }
     }
 
     /// Attaches the root vnode (once).
     pub fn set_root(&self, root: Arc<Vnode>) {
         let _ = self.root.set(root);
+    }
+
+    /// The etfs keys (used on the rumpfs root mount).
+    pub fn etfs(&self) -> &Keys {
+        &self.etfs
     }
 
     /// The file system kind.

@@ -13,6 +13,7 @@ use super::Mount;
 use crate::abi::*;
 use crate::file::Fifo;
 use crate::fs::memnode::{Dir, RegData};
+use crate::fs::rumpfs::etfs::EtfsNode;
 use crate::sync::Mutex as IoLock;
 use crate::{Errno, Result};
 
@@ -101,6 +102,8 @@ pub enum Body {
     Fifo(Fifo),
     /// Device or socket node: no data of its own.
     Special,
+    /// An etfs key: a window of a host file (regular file, block or raw device).
+    Etfs(Arc<EtfsNode>),
 }
 
 /// A vnode.
@@ -218,6 +221,7 @@ impl Vnode {
         match &self.body {
             Body::Reg(d) => lock(d).size(),
             Body::Link(t) => t.len() as u64,
+            Body::Etfs(n) => n.size(),
             Body::Dir(_) | Body::Fifo(_) | Body::Special => DEV_BSIZE,
         }
     }
@@ -257,6 +261,7 @@ impl Vnode {
     pub async fn read_at(&self, off: u64, len: usize) -> Result<Vec<u8>> {
         match &self.body {
             Body::Reg(d) => Ok(lock(d).read(off, len)),
+            Body::Etfs(n) => n.read(off, len).await,
             Body::Dir(_) => Err(Errno::EISDIR),
             _ => Err(Errno::EOPNOTSUPP),
         }
@@ -270,6 +275,12 @@ impl Vnode {
                 let mut d = lock(d);
                 let at = if append { d.size() } else { off };
                 d.write(at, data)?;
+                Ok(at)
+            }
+            Body::Etfs(n) => {
+                // NetBSD's etfs appends at the registered size: outside the window.
+                let at = if append { n.size() } else { off };
+                n.write(at, data).await?;
                 Ok(at)
             }
             Body::Dir(_) => Err(Errno::EISDIR),
@@ -301,9 +312,21 @@ impl Vnode {
         }
     }
 
-    /// `VOP_FSYNC`: memory file systems have nothing to write back.
+    /// `VOP_FSYNC`: memory file systems have nothing to write back; etfs nodes put their
+    /// data on the host file.
     pub async fn fsync(&self, _data_only: bool) -> Result<()> {
-        Ok(())
+        match &self.body {
+            Body::Etfs(n) => n.fsync().await,
+            _ => Ok(()),
+        }
+    }
+
+    /// The etfs data of this vnode, if it is an etfs key.
+    pub fn etfs(&self) -> Option<&Arc<EtfsNode>> {
+        match &self.body {
+            Body::Etfs(n) => Some(n),
+            _ => None,
+        }
     }
 }
 

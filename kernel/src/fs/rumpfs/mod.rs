@@ -5,6 +5,8 @@
 //! `.`/`..` in getdents. At boot: `/` 0755, `/dev` 0755, `/tmp` 01777, and the character
 //! devices `/dev/null` and `/dev/zero`, mode 0644 as observed on NetBSD's server.
 
+pub mod etfs;
+
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::abi::{Timespec, MNT_LOCAL, MNT_ROOTFS, NODEV};

@@ -1,0 +1,320 @@
+//! rump_etfs (rumpfs.c `etfs_*`, netbsd-abi.md §7.2): host-file windows at keys of the rumpfs
+//! namespace, as a regular file, a block device (through the buffer cache) or a raw
+//! character device (straight to the host, 512-byte aligned).
+//!
+//! Bounds ("our policy" of netbsd-abi.md §10): a read starting at or after the end of the
+//! window returns 0 bytes and one crossing it is cut at the end; a write that does not fit
+//! in the window is `EINVAL` as a whole (nothing is written, nothing silently dropped). The
+//! raw device also wants offset and length in multiples of 512 (`EINVAL`, reads too).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use crate::abi::makedev;
+use crate::bio::{BDev, BufCache};
+use crate::hostio::{read_full, write_full, HostFile};
+use crate::vfs::Vnode;
+use crate::{Errno, Result};
+
+/// `RUMPBLK_DEVMAJOR`: major number of the host block devices.
+pub const RUMPBLK_DEVMAJOR: u32 = 197;
+/// Most host files registered as block or character devices (`RUMPBLK_SIZE`).
+pub const RUMPBLK_MAX: usize = 16;
+/// Sector size of the raw device.
+pub const SECTOR: u64 = 512;
+
+/// `enum rump_etfs_type` (the non-directory kinds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EtfsType {
+    /// `RUMP_ETFS_REG`: a regular file.
+    Reg,
+    /// `RUMP_ETFS_BLK`: a block device through the buffer cache.
+    Blk,
+    /// `RUMP_ETFS_CHR`: a raw character device.
+    Chr,
+}
+
+/// The data of an etfs vnode.
+pub struct EtfsNode {
+    etype: EtfsType,
+    file: Arc<dyn HostFile>,
+    begin: u64,
+    size: u64,
+    minor: u32,
+    /// The cache and its device, for `Blk`.
+    blk: Option<(Arc<BufCache>, Arc<BDev>)>,
+}
+
+impl EtfsNode {
+    /// The type.
+    pub fn etype(&self) -> EtfsType {
+        self.etype
+    }
+
+    /// Window size in bytes (`st_size`, `DIOCGMEDIASIZE`).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// `st_rdev`: `makedev(197, minor)` for devices.
+    pub fn rdev(&self) -> Option<u64> {
+        (self.etype != EtfsType::Reg).then(|| makedev(RUMPBLK_DEVMAJOR, self.minor))
+    }
+
+    fn check_raw(&self, off: u64, len: usize) -> Result<()> {
+        if self.etype == EtfsType::Chr && (off % SECTOR != 0 || len as u64 % SECTOR != 0) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Reads at most `len` bytes at window offset `off`.
+    pub async fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
+        self.check_raw(off, len)?;
+        if off >= self.size {
+            return Ok(Vec::new());
+        }
+        let len = (len as u64).min(self.size - off) as usize;
+        match &self.blk {
+            Some((cache, dev)) => {
+                let mut out = vec![0; len];
+                let bs = cache.block_size() as u64;
+                let mut done = 0;
+                while done < len {
+                    let pos = off + done as u64;
+                    let (blk, inb) = (pos / bs, (pos % bs) as usize);
+                    let n = (len - done).min(bs as usize - inb);
+                    cache.read(dev, blk, inb, &mut out[done..done + n]).await?;
+                    done += n;
+                }
+                Ok(out)
+            }
+            None => {
+                let (r, mut buf) = read_full(&*self.file, vec![0; len], self.begin + off).await;
+                buf.truncate(r?);
+                Ok(buf)
+            }
+        }
+    }
+
+    /// Writes `data` at window offset `off`; `EINVAL` unless it fits in the window.
+    pub async fn write(&self, off: u64, data: &[u8]) -> Result<()> {
+        self.check_raw(off, data.len())?;
+        let end = off.checked_add(data.len() as u64).ok_or(Errno::EINVAL)?;
+        if end > self.size || (off >= self.size && !data.is_empty()) {
+            return Err(Errno::EINVAL);
+        }
+        match &self.blk {
+            Some((cache, dev)) => {
+                let bs = cache.block_size() as u64;
+                let mut done = 0;
+                while done < data.len() {
+                    let pos = off + done as u64;
+                    let (blk, inb) = (pos / bs, (pos % bs) as usize);
+                    let n = (data.len() - done).min(bs as usize - inb);
+                    cache.write(dev, blk, inb, &data[done..done + n]).await?;
+                    done += n;
+                }
+                Ok(())
+            }
+            None => {
+                let (r, _) = write_full(&*self.file, data.to_vec(), self.begin + off).await;
+                r.map(|_| ())
+            }
+        }
+    }
+
+    /// `VOP_FSYNC`: the block device's dirty buffers, then the host's `fdatasync`.
+    pub async fn fsync(&self) -> Result<()> {
+        match &self.blk {
+            Some((cache, dev)) => cache.sync_dev(dev).await,
+            None => self.file.sync_data().await,
+        }
+    }
+}
+
+/// The etfs keys of a rumpfs mount and the host device minors in use.
+#[derive(Default)]
+pub struct Keys {
+    keys: RwLock<HashMap<Vec<u8>, Arc<Vnode>>>,
+    minors: Mutex<Vec<Option<Arc<dyn HostFile>>>>,
+}
+
+fn norm(key: &[u8]) -> Result<&[u8]> {
+    if key.first() != Some(&b'/') {
+        return Err(Errno::EINVAL);
+    }
+    let n = key.iter().take_while(|&&b| b == b'/').count();
+    Ok(&key[n..])
+}
+
+impl Keys {
+    fn minors(&self) -> MutexGuard<'_, Vec<Option<Arc<dyn HostFile>>>> {
+        self.minors.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The etfs vnode at `path` (the whole remaining path of a lookup at the rumpfs root,
+    /// leading slashes removed), compared verbatim.
+    pub fn get(&self, path: &[u8]) -> Option<Arc<Vnode>> {
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        if keys.is_empty() {
+            return None;
+        }
+        keys.get(path).cloned()
+    }
+
+    /// Checks the registration rules and builds the node (netbsd-abi.md §7.2 steps 1–4).
+    pub fn make_node(
+        &self,
+        key: &[u8],
+        host: Arc<dyn HostFile>,
+        etype: EtfsType,
+        begin: u64,
+        size: Option<u64>,
+        cache: &Arc<BufCache>,
+    ) -> Result<(Vec<u8>, EtfsNode)> {
+        let key = norm(key)?.to_vec();
+        let hsize = host.len()?;
+        if begin > hsize {
+            return Err(Errno::EINVAL);
+        }
+        let size = size.unwrap_or(hsize - begin);
+        if begin.checked_add(size).map_or(true, |end| end > hsize) {
+            return Err(Errno::EINVAL);
+        }
+        if self.get(&key).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let mut minor = 0;
+        if etype != EtfsType::Reg {
+            let mut m = self.minors();
+            minor = match m
+                .iter()
+                .position(|f| f.as_ref().is_some_and(|f| Arc::ptr_eq(f, &host)))
+            {
+                Some(i) => i,
+                None => match m.iter().position(Option::is_none) {
+                    Some(i) => {
+                        m[i] = Some(host.clone());
+                        i
+                    }
+                    None if m.len() < RUMPBLK_MAX => {
+                        m.push(Some(host.clone()));
+                        m.len() - 1
+                    }
+                    None => return Err(Errno::EBUSY),
+                },
+            } as u32;
+        }
+        let blk =
+            (etype == EtfsType::Blk).then(|| (cache.clone(), BDev::new(host.clone(), begin, size)));
+        let node = EtfsNode {
+            etype,
+            file: host,
+            begin,
+            size,
+            minor,
+            blk,
+        };
+        Ok((key, node))
+    }
+
+    /// Adds the vnode at `key`; `EEXIST` if taken meanwhile.
+    pub fn insert(&self, key: Vec<u8>, vn: Arc<Vnode>) -> Result<()> {
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        if keys.contains_key(&key) {
+            return Err(Errno::EEXIST);
+        }
+        keys.insert(key, vn);
+        Ok(())
+    }
+
+    /// Removes `key`, returning its vnode; `ENOENT` if unknown.
+    pub fn remove(&self, key: &[u8]) -> Result<Arc<Vnode>> {
+        let key = norm(key)?;
+        let vn = (self.keys.write().unwrap_or_else(|e| e.into_inner()))
+            .remove(key)
+            .ok_or(Errno::ENOENT)?;
+        if let crate::vfs::Body::Etfs(n) = vn.body() {
+            let still = self.keys.read().unwrap_or_else(|e| e.into_inner()).values().any(
+                |o| matches!(o.body(), crate::vfs::Body::Etfs(m) if Arc::ptr_eq(&m.file, &n.file)),
+            );
+            if n.etype != EtfsType::Reg && !still {
+                self.minors()[n.minor as usize] = None;
+            }
+        }
+        Ok(vn)
+    }
+
+    /// Every registered node (for sync).
+    pub fn nodes(&self) -> Vec<Arc<Vnode>> {
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.values().cloned().collect()
+    }
+}
+
+/// The disk ioctls of an etfs device (rumpblk.c): `DIOCGMEDIASIZE` (window bytes),
+/// `DIOCCACHESYNC` (accepted; `fsync` is the flush), `DIOCGDINFO` (a fabricated label:
+/// 512-byte sectors, type "rumpd", pack "fictitious", one partition over the window at
+/// index = minor); the rest `ENOTTY`.
+pub fn disk_ioctl(n: &EtfsNode, com: u32, data: &mut [u8]) -> Result<()> {
+    use crate::abi::{DIOCCACHESYNC, DIOCGDINFO, DIOCGMEDIASIZE};
+    match com {
+        DIOCGMEDIASIZE => {
+            data[..8].copy_from_slice(&(n.size as i64).to_le_bytes());
+            Ok(())
+        }
+        DIOCCACHESYNC => Ok(()),
+        DIOCGDINFO => {
+            fake_label(n, data);
+            Ok(())
+        }
+        _ => Err(Errno::ENOTTY),
+    }
+}
+
+/// Size of `struct disklabel` with 22 partitions on amd64.
+pub const DISKLABEL_SIZE: usize = 408;
+/// `DISKMAGIC`.
+pub(crate) const DISKMAGIC: u32 = 0x8256_4557;
+/// Partitions in the label (`MAXPARTITIONS` of amd64).
+const MAXPARTITIONS: usize = 22;
+
+/// rumpblk's fabricated label (netbsd-abi.md §4.9 offsets).
+fn fake_label(n: &EtfsNode, d: &mut [u8]) {
+    let d = &mut d[..DISKLABEL_SIZE];
+    d.fill(0);
+    let put32 =
+        |d: &mut [u8], off: usize, v: u32| d[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    let put16 =
+        |d: &mut [u8], off: usize, v: u16| d[off..off + 2].copy_from_slice(&v.to_le_bytes());
+    let sectors = (n.size / SECTOR) as u32;
+    put32(d, 0, DISKMAGIC);
+    d[8..13].copy_from_slice(b"rumpd");
+    d[24..34].copy_from_slice(b"fictitious");
+    put32(d, 40, SECTOR as u32); // d_secsize
+    put32(d, 44, 1); // d_nsectors
+    put32(d, 48, 1); // d_ntracks
+    put32(d, 52, sectors); // d_ncylinders
+    put32(d, 56, 1); // d_secpercyl
+    put32(d, 60, sectors); // d_secperunit
+    put32(d, 132, DISKMAGIC);
+    let np = (n.minor as usize + 1).min(MAXPARTITIONS);
+    put16(d, 138, np as u16);
+    put32(d, 140, 8192); // d_bbsize
+    put32(d, 144, 8192); // d_sbsize
+    let p = 148 + 16 * (n.minor as usize).min(MAXPARTITIONS - 1);
+    put32(d, p, sectors);
+    put32(d, p + 4, 0);
+    d[p + 12] = 0; // FS_UNUSED
+    let end = 148 + 16 * np;
+    let mut x = 0u16;
+    for w in d[..end].chunks(2) {
+        x ^= u16::from_le_bytes([w[0], w[1]]);
+    }
+    put16(d, 136, x);
+}
+
+#[cfg(test)]
+#[path = "etfs_tests.rs"]
+mod tests;
