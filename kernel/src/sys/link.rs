@@ -39,14 +39,8 @@ async fn do_link<M: UserMem>(
     // Other flag bits are ignored (vfs_syscalls.c `sys_linkat` masks AT_SYMLINK_FOLLOW).
     let node = at::lookup(c, fd1, p1, flags & AT_SYMLINK_FOLLOW != 0).await?;
     let f = at::lookup_parent(c, fd2, p2, false).await?;
-    if f.node.is_some() {
-        return Err(Errno::EEXIST);
-    }
-    let dir = f.dir.ok_or(Errno::EEXIST)?;
-    if f.slash {
-        return Err(Errno::ENOENT);
-    }
-    v.link(&c.p.cred(), &dir, &f.name, &node)?;
+    let dir = f.create_in()?;
+    v.link(&c.p.cred(), dir, &f.name, &node)?;
     ret(0)
 }
 
@@ -64,20 +58,14 @@ async fn do_symlink<M: UserMem>(c: &Ctx<'_, M>, target: u64, fd: i32, link: u64)
     let v = vfs(c)?;
     let target = at::path(c, target).await?;
     let f = at::lookup_parent(c, fd, link, false).await?;
-    if f.node.is_some() {
-        return Err(Errno::EEXIST);
-    }
-    let dir = f.dir.ok_or(Errno::EEXIST)?;
-    if f.slash {
-        return Err(Errno::ENOENT);
-    }
+    let dir = f.create_in()?;
     let new = NewNode {
         vtype: VType::Lnk,
         mode: ACCESSPERMS & !c.p.umask(),
         rdev: NODEV,
         target: &target,
     };
-    v.create(&c.p.cred(), &dir, &f.name, &new)?;
+    v.create(&c.p.cred(), dir, &f.name, &new)?;
     ret(0)
 }
 

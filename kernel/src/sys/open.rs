@@ -209,19 +209,13 @@ async fn make<M: UserMem>(
     rdev: u64,
 ) -> SysResult {
     let f = at::lookup_parent(c, fd, addr, false).await?;
-    if f.node.is_some() {
-        return Err(Errno::EEXIST);
-    }
-    let dir = f.dir.ok_or(Errno::EEXIST)?;
-    if f.slash {
-        return Err(Errno::ENOENT);
-    }
+    let dir = f.create_in()?;
     let new = NewNode {
         vtype,
         mode: (mode & !c.p.umask()) & ALLPERMS,
         rdev,
         target: b"",
     };
-    v.create(&c.p.cred(), &dir, &f.name, &new)?;
+    v.create(&c.p.cred(), dir, &f.name, &new)?;
     ret(0)
 }

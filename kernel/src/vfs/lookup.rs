@@ -35,6 +35,20 @@ pub struct Found {
 }
 
 impl Found {
+    /// The directory to create a non-directory named by the last component in: `EEXIST` if
+    /// the name exists (or is `/`), `ENOENT` for a trailing slash (namei's `lookup_once`
+    /// wants a directory there, and the new node will not be one).
+    pub fn create_in(&self) -> Result<&Arc<Vnode>> {
+        if self.node.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let dir = self.dir.as_ref().ok_or(Errno::EEXIST)?;
+        if self.slash {
+            return Err(Errno::ENOENT);
+        }
+        Ok(dir)
+    }
+
     /// Whether the last component is `.` or `..` (or the path is `/`).
     pub fn is_dot(&self) -> bool {
         matches!(&self.name[..], b"" | b"." | b"..")
