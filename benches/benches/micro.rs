@@ -67,6 +67,7 @@ fn bench_dispatch(b: &Bencher) {
         verbose: false,
         hostname: "bench".into(),
         vfs: true,
+        mem_limit_bytes: None,
     };
     let k = Kernel::boot(cfg, Arc::new(StdHost)).expect("boot");
     let p = k.spawn_guest(b"bench").expect("process");

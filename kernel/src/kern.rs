@@ -8,6 +8,7 @@ use crate::abi::{Timespec, CMASK, FWRITE, MAXLOGNAME, RB_DUMP, RB_NOSYNC};
 use crate::file::{Console, File, FileKind};
 use crate::fs::rumpfs::etfs::EtfsType;
 use crate::lock::Locks;
+use crate::mem::Budget;
 use crate::proc::{Cred, FdTable, PidTable, Proc, INIT_PID};
 use crate::sys::{self, SyscallOutcome};
 use crate::vfs::{Attr, Body, VType, Vfs, Vnode};
@@ -24,6 +25,9 @@ pub struct BootConfig {
     pub hostname: String,
     /// The VFS faction (`rumpvfs`): without it every file-system syscall is `ENOSYS`.
     pub vfs: bool,
+    /// The memory budget (`-r`, `RUMP_MEMLIMIT`; the server gives the host's memory without
+    /// it); `None`: unlimited.
+    pub mem_limit_bytes: Option<u64>,
 }
 
 /// The rump kernel. Shared by all loop threads as `Arc<Kernel>`.
@@ -37,6 +41,7 @@ pub struct Kernel {
     /// The login name of the one session all client processes share (`s_login`).
     login: Mutex<[u8; MAXLOGNAME]>,
     halting: AtomicBool,
+    budget: Arc<Budget>,
     vfs: Option<Vfs>,
 }
 
@@ -48,6 +53,13 @@ impl Kernel {
         }
         let boottime = Timespec::from_pair(host.clock_realtime());
         let boot_mono = Timespec::from_pair(host.clock_monotonic());
+        let budget = match cfg.mem_limit_bytes {
+            Some(limit) => Budget::new(limit),
+            None => Budget::unlimited(),
+        };
+        let cache_bytes = cfg
+            .mem_limit_bytes
+            .map_or(crate::bio::DEFAULT_CACHE_BYTES, |l| l / 2);
         Ok(Arc::new(Kernel {
             boottime,
             boot_mono,
@@ -55,10 +67,18 @@ impl Kernel {
             locks: Arc::new(Locks::new()),
             login: Mutex::new([0; MAXLOGNAME]),
             halting: AtomicBool::new(false),
-            vfs: cfg.vfs.then(|| Vfs::boot(host.clone())),
+            vfs: cfg
+                .vfs
+                .then(|| Vfs::boot(host.clone(), budget.clone(), cache_bytes)),
+            budget,
             host,
             cfg,
         }))
+    }
+
+    /// The memory budget every kernel allocation that can grow is charged to.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// The host door.
@@ -213,15 +233,20 @@ impl Kernel {
     }
 
     /// The kernel half of reboot(2) (`cpu_reboot` in rumpkern/emul.c): prints the halting
-    /// line and, unless `RB_DUMP` or `RB_NOSYNC`, syncs everything. Idempotent.
-    pub fn shutdown(&self, howto: u32) {
+    /// line and, unless `RB_DUMP` or `RB_NOSYNC`, syncs everything (dirty blocks of devices
+    /// that clients still hold open included). Awaited on a loop, so host files that
+    /// complete on the loops can be flushed. Idempotent: a second call returns at once.
+    pub async fn shutdown(&self, howto: u32) {
         if self.halting.swap(true, Ordering::SeqCst) {
             return;
         }
         self.host.console_write(b"rump kernel halting...\n");
         if howto & (RB_DUMP | RB_NOSYNC) == 0 {
-            // Errors have nowhere to go at halt (NetBSD prints and goes on).
-            let _ = self.sync_all();
+            if let Err(e) = self.sync_all_async().await {
+                // NetBSD prints and goes on; the data stays dirty in memory and is lost.
+                let msg = format!("rump kernel: sync at halt failed: {e}\n");
+                self.host.console_write(msg.as_bytes());
+            }
         }
     }
 
@@ -390,6 +415,7 @@ mod tests {
             verbose: false,
             hostname: String::new(),
             vfs: false,
+            mem_limit_bytes: None,
         };
         assert_eq!(
             Kernel::boot(cfg.clone(), host.clone()).err(),
@@ -397,8 +423,8 @@ mod tests {
         );
         let k = Kernel::boot(BootConfig { ncpu: 2, ..cfg }, host.clone()).unwrap();
         assert!(!k.halting());
-        k.shutdown(crate::abi::RB_NOSYNC);
-        k.shutdown(0);
+        block_on(k.shutdown(crate::abi::RB_NOSYNC));
+        block_on(k.shutdown(0));
         assert!(k.halting());
         assert_eq!(host.console(), b"rump kernel halting...\n");
         assert_eq!(k.config().ncpu, 2);

@@ -17,6 +17,7 @@ mod host;
 pub mod hostio;
 mod kern;
 pub mod lock;
+pub mod mem;
 pub mod proc;
 pub mod sync;
 pub mod sys;

@@ -192,6 +192,7 @@ impl Fixture {
             verbose: false,
             hostname: "rump-00001.t".into(),
             vfs: true,
+            mem_limit_bytes: None,
         };
         let k = crate::Kernel::boot(cfg, host.clone()).expect("boot");
         let p = k.spawn_guest(b"test").expect("spawn");

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::hostio::{read_full, write_full, HostFile};
+use crate::mem::{Budget, Reclaim};
 use crate::sync::WaitQueue;
 use crate::{Errno, Result};
 
@@ -97,8 +98,11 @@ impl Slot {
     }
 }
 
-#[derive(Default)]
 struct ShardState {
+    /// The kernel budget buffers past the shard's reserve are charged to.
+    budget: Arc<Budget>,
+    /// Bytes per buffer.
+    bs: usize,
     map: HashMap<Key, usize>,
     slots: Vec<Option<Slot>>,
     free_slots: Vec<usize>,
@@ -113,6 +117,76 @@ struct ShardState {
     /// Bumped by every change that may let a waiter proceed.
     epoch: u64,
     stats: CacheStats,
+}
+
+impl ShardState {
+    fn new(budget: Arc<Budget>, bs: usize) -> ShardState {
+        ShardState {
+            budget,
+            bs,
+            map: HashMap::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            small: VecDeque::new(),
+            main: VecDeque::new(),
+            ghost: VecDeque::new(),
+            ghost_set: HashSet::new(),
+            free_bufs: Vec::new(),
+            bufs: 0,
+            next_gen: 0,
+            epoch: 0,
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// One buffer fewer: its charge goes back unless it was part of the reserve.
+    fn lose_buf(&mut self) {
+        if self.bufs > MIN_SHARD_BUFS {
+            self.budget.release(self.bs as u64);
+        }
+        self.bufs -= 1;
+    }
+
+    /// The most buffers this shard may hold for the next access: `cap`, unless a new
+    /// buffer is needed and the budget has no room for it, in which case the shard
+    /// recycles one of its own.
+    fn allowance(&mut self, cap: usize) -> usize {
+        let grow = self.free_bufs.is_empty() && self.map.len() < cap && self.map.len() >= self.bufs;
+        if !grow || self.bufs < MIN_SHARD_BUFS {
+            return cap;
+        }
+        if self.budget.try_charge_no_reclaim(self.bs as u64) {
+            cap
+        } else {
+            self.map.len().max(MIN_SHARD_BUFS)
+        }
+    }
+
+    /// Gives back up to `want` bytes: spare buffers first, then clean, unused blocks in
+    /// eviction order; never below the reserve. Returns the bytes released.
+    fn shrink(&mut self, want: u64) -> u64 {
+        let mut got = 0;
+        while got < want && self.bufs > MIN_SHARD_BUFS {
+            if self.free_bufs.pop().is_some() {
+                self.lose_buf();
+                got += self.bs as u64;
+                continue;
+            }
+            let small_first = !self.small.is_empty();
+            let v = match self.scan(small_first) {
+                Some(v) => Some(v),
+                None => self.scan(!small_first),
+            };
+            match v {
+                Some(Victim::Clean(idx)) => {
+                    self.remove(idx);
+                    self.stats.evictions += 1;
+                }
+                _ => break,
+            }
+        }
+        got
+    }
 }
 
 enum Victim {
@@ -151,6 +225,7 @@ impl ShardState {
         match self.free_bufs.pop() {
             Some(b) => b,
             None => {
+                // Charged in `allowance` (or part of the reserve).
                 self.bufs += 1;
                 vec![0; bs]
             }
@@ -195,7 +270,7 @@ impl ShardState {
         self.map.remove(&s.key);
         self.free_slots.push(idx);
         if s.data.is_empty() {
-            self.bufs -= 1;
+            self.lose_buf();
         } else {
             self.free_bufs.push(s.data);
         }
@@ -371,6 +446,34 @@ pub struct BufCache {
     bs: usize,
     /// Buffers per shard.
     cap: usize,
+    budget: Arc<Budget>,
+}
+
+impl Drop for BufCache {
+    fn drop(&mut self) {
+        for sh in self.shards.iter() {
+            let st = sh.lock();
+            let extra = st.bufs.saturating_sub(MIN_SHARD_BUFS);
+            self.budget.release((extra * self.bs) as u64);
+        }
+        self.budget
+            .release((MIN_SHARD_BUFS * self.shards.len() * self.bs) as u64);
+    }
+}
+
+impl Reclaim for BufCache {
+    fn reclaim(&self, want: u64) -> u64 {
+        let mut got = 0;
+        for sh in self.shards.iter() {
+            if got >= want {
+                break;
+            }
+            let mut st = sh.lock();
+            got += st.shrink(want - got);
+            sh.changed(st);
+        }
+        got
+    }
 }
 
 /// Smallest number of buffers a shard keeps (so a shard always has an evictable buffer).
@@ -381,21 +484,57 @@ impl BufCache {
     /// at least 512), over `shards` shards (rounded up to a power of two). The capacity is
     /// split evenly; each shard keeps at least a few buffers.
     pub fn new(capacity_bytes: u64, block_size: usize, shards: usize) -> BufCache {
+        BufCache::charged_to(capacity_bytes, block_size, shards, &Budget::unlimited())
+    }
+
+    /// A cache as [`BufCache::new`] whose buffers are charged to `budget`, which may ask it
+    /// to shrink (it registers as a reclaimer). Each shard's few reserved buffers are
+    /// charged up front (forced); the rest only as the cache grows.
+    pub fn with_budget(
+        capacity_bytes: u64,
+        block_size: usize,
+        shards: usize,
+        budget: &Arc<Budget>,
+    ) -> Arc<BufCache> {
+        let c = Arc::new(BufCache::charged_to(
+            capacity_bytes,
+            block_size,
+            shards,
+            budget,
+        ));
+        let weak = Arc::downgrade(&c);
+        budget.add_reclaimer(weak);
+        c
+    }
+
+    /// Bytes the reserve of a cache of these dimensions takes from the budget.
+    pub fn reserve_bytes(block_size: usize, shards: usize) -> u64 {
+        (MIN_SHARD_BUFS * shards.max(1).next_power_of_two() * block_size) as u64
+    }
+
+    fn charged_to(
+        capacity_bytes: u64,
+        block_size: usize,
+        shards: usize,
+        budget: &Arc<Budget>,
+    ) -> BufCache {
         assert!(block_size.is_power_of_two() && block_size >= 512);
         let n = shards.max(1).next_power_of_two();
         let total = (capacity_bytes / block_size as u64) as usize;
         let cap = (total / n).max(MIN_SHARD_BUFS);
         let shards = (0..n)
             .map(|_| Shard {
-                st: Mutex::new(ShardState::default()),
+                st: Mutex::new(ShardState::new(budget.clone(), block_size)),
                 wq: WaitQueue::new(),
             })
             .collect();
+        budget.charge_forced(BufCache::reserve_bytes(block_size, n));
         BufCache {
             shards,
             mask: n as u64 - 1,
             bs: block_size,
             cap,
+            budget: budget.clone(),
         }
     }
 
@@ -550,7 +689,8 @@ impl BufCache {
             st.stats.misses += 1;
             *counted = true;
         }
-        match st.make_room(self.cap) {
+        let cap = st.allowance(self.cap);
+        match st.make_room(cap) {
             Room::Ready => {}
             Room::WriteBack(idx) => return Step::WriteBack(st.slot(idx).key),
             Room::Full => return Step::Wait(st.epoch),

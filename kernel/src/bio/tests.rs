@@ -206,3 +206,39 @@ fn a_window_ends_mid_block() {
     assert!(host[1000 + BS..1000 + BS + BS / 2].iter().all(|&x| x == 7));
     assert_eq!(&host[1000 + BS + BS / 2..], &want[1000 + BS + BS / 2..]);
 }
+
+#[test]
+fn the_cache_grows_within_the_budget_and_shrinks_for_file_data() {
+    use crate::mem::Budget;
+    let budget = Budget::new(64 * BS as u64);
+    let mem = Arc::new(MemFile::new(pattern(64)));
+    let dev = BDev::new(mem.clone(), 0, (64 * BS) as u64);
+    let c = BufCache::with_budget((64 * BS) as u64, BS, 2, &budget);
+    let reserve = BufCache::reserve_bytes(BS, 2);
+    assert_eq!(budget.used(), reserve);
+    let other = Budget::child(&budget, u64::MAX);
+    other.try_charge(40 * BS as u64).unwrap();
+    for blk in 0..64 {
+        assert_eq!(read(&c, &dev, blk).unwrap(), &pattern(64)[blk as usize * BS..][..BS]);
+        assert!(budget.used() <= budget.limit());
+    }
+    let held = budget.used() - reserve - 40 * BS as u64;
+    assert!(held <= (24 * BS) as u64 - reserve, "the cache stayed in what was left");
+    // File data wants more: the cache gives back clean buffers down to its reserve.
+    other.release(40 * BS as u64);
+    other.try_charge(64 * BS as u64 - reserve).unwrap();
+    assert_eq!(budget.used(), budget.limit());
+    // Still serves, recycling its reserve.
+    for blk in (0..64).rev() {
+        assert_eq!(read(&c, &dev, blk).unwrap(), &pattern(64)[blk as usize * BS..][..BS]);
+    }
+    assert!(budget.used() <= budget.limit());
+    // Dirty buffers are not reclaimed: they are written back, never dropped.
+    park_on(c.write(&dev, 5, 0, &[9; BS])).unwrap();
+    other.release(64 * BS as u64 - reserve);
+    assert_eq!(budget.try_charge(budget.limit()), Err(Errno::ENOSPC));
+    park_on(c.sync_all()).unwrap();
+    assert_eq!(&mem.contents()[5 * BS..6 * BS], &[9; BS]);
+    drop(c);
+    assert_eq!(budget.used(), 0);
+}

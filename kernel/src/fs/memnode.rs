@@ -7,20 +7,44 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 
+use crate::mem::Budget;
 use crate::vfs::Vnode;
 use crate::{Errno, Result};
 
 /// Size of one data page.
 pub const PAGE_SIZE: usize = 4096;
 
-/// The data of a regular file.
-#[derive(Default)]
+/// The data of a regular file. Its pages are charged to a memory budget: a write that
+/// needs pages the budget cannot give fails with `ENOSPC` before changing anything (as
+/// NetBSD's tmpfs resizes first), and freed pages go back to it.
 pub struct RegData {
     size: u64,
     pages: BTreeMap<u64, Box<[u8]>>,
+    budget: Arc<Budget>,
+}
+
+impl Default for RegData {
+    fn default() -> Self {
+        RegData::new(&Budget::unlimited())
+    }
+}
+
+impl Drop for RegData {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes_held());
+    }
 }
 
 impl RegData {
+    /// An empty file whose pages are charged to `budget`.
+    pub fn new(budget: &Arc<Budget>) -> RegData {
+        RegData {
+            size: 0,
+            pages: BTreeMap::new(),
+            budget: budget.clone(),
+        }
+    }
+
     /// File size in bytes.
     pub fn size(&self) -> u64 {
         self.size
@@ -57,6 +81,14 @@ impl RegData {
             .checked_add(data.len() as u64)
             .filter(|&e| e <= i64::MAX as u64)
             .ok_or(Errno::EFBIG)?;
+        if !data.is_empty() {
+            let (first, last) = (off / PAGE_SIZE as u64, (end - 1) / PAGE_SIZE as u64);
+            let have = self.pages.range(first..=last).count() as u64;
+            let new_pages = last - first + 1 - have;
+            if new_pages > 0 {
+                self.budget.try_charge(new_pages * PAGE_SIZE as u64)?;
+            }
+        }
         let mut done = 0;
         while done < data.len() {
             let pos = off + done as u64;
@@ -78,7 +110,8 @@ impl RegData {
     pub fn truncate(&mut self, len: u64) {
         if len < self.size {
             let keep = len.div_ceil(PAGE_SIZE as u64);
-            self.pages.split_off(&keep);
+            let gone = self.pages.split_off(&keep);
+            self.budget.release(gone.len() as u64 * PAGE_SIZE as u64);
             let in_pg = (len % PAGE_SIZE as u64) as usize;
             if in_pg != 0 {
                 if let Some(p) = self.pages.get_mut(&(len / PAGE_SIZE as u64)) {
@@ -98,7 +131,9 @@ impl RegData {
             let (pg, in_pg) = (pos / PAGE_SIZE as u64, (pos % PAGE_SIZE as u64) as usize);
             let k = ((PAGE_SIZE - in_pg) as u64).min(end - pos) as usize;
             if k == PAGE_SIZE {
-                self.pages.remove(&pg);
+                if self.pages.remove(&pg).is_some() {
+                    self.budget.release(PAGE_SIZE as u64);
+                }
             } else if let Some(p) = self.pages.get_mut(&pg) {
                 p[in_pg..in_pg + k].fill(0);
             }
@@ -218,5 +253,27 @@ mod tests {
         assert_eq!(d.read(99, 2), [7, 0]);
         assert_eq!(d.read(8191, 2), [0, 7]);
         assert_eq!(d.size(), 9000);
+    }
+
+    #[test]
+    fn pages_are_charged_to_the_budget_and_enospc_changes_nothing() {
+        let b = Budget::new(3 * PAGE_SIZE as u64);
+        let mut d = RegData::new(&b);
+        d.write(100, &[1; 5000]).unwrap();
+        assert_eq!(b.used(), 2 * PAGE_SIZE as u64);
+        d.write(200, &[2; 100]).unwrap();
+        assert_eq!(b.used(), 2 * PAGE_SIZE as u64, "rewriting a page charges nothing");
+        assert_eq!(d.write(8000, &[3; 9000]), Err(Errno::ENOSPC));
+        assert_eq!((d.size(), b.used()), (5100, 2 * PAGE_SIZE as u64));
+        assert_eq!(d.read(8000, 10), [0; 0], "nothing was written past the old end");
+        d.write(1 << 30, b"far").unwrap();
+        assert_eq!(b.used(), 3 * PAGE_SIZE as u64);
+        d.discard(0, PAGE_SIZE as u64);
+        assert_eq!(b.used(), 2 * PAGE_SIZE as u64);
+        d.truncate(10);
+        assert_eq!(b.used(), 0, "the first page was discarded, the rest truncated");
+        d.write(0, b"x").unwrap();
+        drop(d);
+        assert_eq!(b.used(), 0);
     }
 }

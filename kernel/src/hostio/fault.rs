@@ -134,4 +134,8 @@ impl HostFile for FaultyFile {
     fn set_len(&self, len: u64) -> Result<()> {
         self.inner.set_len(len)
     }
+
+    fn writable(&self) -> bool {
+        self.inner.writable()
+    }
 }

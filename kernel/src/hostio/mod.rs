@@ -99,6 +99,11 @@ pub trait HostFile: Send + Sync + 'static {
     }
     /// Sets the size (`ftruncate`).
     fn set_len(&self, len: u64) -> Result<()>;
+    /// Whether the file was opened for writing (a read-only one refuses write opens of
+    /// its etfs nodes with `EACCES`).
+    fn writable(&self) -> bool {
+        true
+    }
 }
 
 /// Opens host files by path for components that name host paths themselves (NetBSD's

@@ -13,12 +13,24 @@ use crate::Result;
 #[derive(Debug)]
 pub struct StdFile {
     file: std::fs::File,
+    writable: bool,
 }
 
 impl StdFile {
     /// Wraps an open file.
     pub fn new(file: std::fs::File) -> StdFile {
-        StdFile { file }
+        StdFile {
+            file,
+            writable: true,
+        }
+    }
+
+    /// Wraps a file opened read-only.
+    pub fn read_only(file: std::fs::File) -> StdFile {
+        StdFile {
+            file,
+            writable: false,
+        }
     }
 
     /// Opens `path` (read-write, or read-only without `write`; created 0644 with `create`).
@@ -30,7 +42,7 @@ impl StdFile {
             .create(create && write)
             .mode(0o644)
             .open(path)
-            .map(StdFile::new)
+            .map(|file| StdFile { file, writable: write })
             .map_err(|e| io_errno(&e))
     }
 
@@ -74,6 +86,10 @@ impl HostFile for StdFile {
 
     fn set_len(&self, len: u64) -> Result<()> {
         self.file.set_len(len).map_err(|e| io_errno(&e))
+    }
+
+    fn writable(&self) -> bool {
+        self.writable
     }
 }
 

@@ -145,7 +145,9 @@ async fn open_special<M: UserMem>(
                 fifo.open(c.p, r, w, flags & O_NONBLOCK != 0, now).await?,
             ))
         }
-        // etfs devices are driven by their node (rumpblk).
+        // etfs nodes are driven by their node (rumpblk); a host file the server could
+        // only open read-only cannot be opened for writing (rumpblk's EACCES).
+        crate::vfs::Body::Etfs(n) if fmode & FWRITE != 0 && !n.writable() => Err(Errno::EACCES),
         crate::vfs::Body::Etfs(_) => Ok(None),
         _ if matches!(vn.vtype(), VType::Chr | VType::Blk) => {
             dev::lookup(vn.attr().rdev).ok_or(Errno::ENXIO)?;

@@ -12,7 +12,7 @@ pub async fn reboot<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if howto & RB_STRING != 0 {
         let _bootstr = copy::copyinstr(c.mem, a.word(1), RB_BOOTSTR_MAX).await;
     }
-    c.k.shutdown(howto);
+    c.k.shutdown(howto).await;
     ret(0)
 }
 

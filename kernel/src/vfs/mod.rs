@@ -50,7 +50,8 @@ pub use ns::NewNode;
 pub use vnode::{Attr, Body, VType, Vnode};
 
 use crate::abi::Timespec;
-use crate::bio::{BufCache, DEFAULT_BLOCK_SIZE, DEFAULT_CACHE_BYTES, DEFAULT_SHARDS};
+use crate::bio::{BufCache, DEFAULT_BLOCK_SIZE, DEFAULT_SHARDS};
+use crate::mem::Budget;
 use crate::Host;
 
 /// The kernel's file-system state.
@@ -66,19 +67,17 @@ pub struct Vfs {
 
 impl Vfs {
     /// Boots the VFS: rumpfs on `/` with NetBSD's boot-time nodes.
-    pub fn boot(host: Arc<dyn Host>) -> Vfs {
+    /// The buffer cache holds at most `cache_bytes` and is charged to `budget`, like the
+    /// file data of the memory file systems.
+    pub fn boot(host: Arc<dyn Host>, budget: Arc<Budget>, cache_bytes: u64) -> Vfs {
         let now = Timespec::from_pair(host.clock_realtime());
-        let root_mount = crate::fs::rumpfs::mount_root(now);
+        let root_mount = crate::fs::rumpfs::mount_root(now, budget.clone());
         Vfs {
             host,
             mounts: RwLock::new(vec![root_mount.clone()]),
             root_mount,
             ns_lock: Mutex::new(()),
-            bio: Arc::new(BufCache::new(
-                DEFAULT_CACHE_BYTES,
-                DEFAULT_BLOCK_SIZE,
-                DEFAULT_SHARDS,
-            )),
+            bio: BufCache::with_budget(cache_bytes, DEFAULT_BLOCK_SIZE, DEFAULT_SHARDS, &budget),
         }
     }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use super::Vnode;
 use crate::abi::{Statvfs, NAME_MAX};
 use crate::fs::rumpfs::etfs::Keys;
+use crate::mem::Budget;
 
 /// Which file system a mount runs: static dispatch of the per-file-system quirks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +26,7 @@ pub struct Mount {
     fsid: u64,
     next_ino: AtomicU64,
     etfs: Keys,
+    budget: Arc<Budget>,
 }
 
 impl Mount {
@@ -38,6 +40,7 @@ impl Mount {
         from_name: &[u8],
         fsid: u64,
         first_ino: u64,
+        budget: Arc<Budget>,
     ) -> Mount {
         Mount {
             kind,
@@ -49,7 +52,13 @@ impl Mount {
             fsid,
             next_ino: AtomicU64::new(first_ino),
             etfs: Keys::default(),
+            budget,
         }
+    }
+
+    /// The budget this file system's data and vnodes are charged to.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// Attaches the root vnode (once).

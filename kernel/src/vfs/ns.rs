@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{access, Attr, Body, VType, Vfs, Vnode};
 use crate::abi::{Timespec, LINK_MAX, NODEV, S_ISVTX, W_OK, X_OK};
-use crate::fs::memnode::Dir;
+use crate::fs::memnode::{Dir, RegData};
 use crate::proc::Cred;
 use crate::{Errno, Result};
 
@@ -84,7 +84,7 @@ impl Vfs {
                 Arc::downgrade(dir),
                 m.first_cookie(),
             ))),
-            VType::Reg => Body::Reg(Default::default()),
+            VType::Reg => Body::Reg(std::sync::Mutex::new(RegData::new(m.budget()))),
             VType::Lnk => Body::Link(new.target.to_vec()),
             VType::Fifo => Body::Fifo(crate::file::Fifo::new()),
             _ => Body::Special,

@@ -156,6 +156,7 @@ fn without_rumpvfs_everything_is_enosys() {
             verbose: false,
             hostname: String::new(),
             vfs: false,
+            mem_limit_bytes: None,
         };
         let k = crate::Kernel::boot(cfg, host).unwrap();
         let p = k.spawn_guest(b"t").unwrap();

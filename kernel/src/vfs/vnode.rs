@@ -14,6 +14,7 @@ use crate::abi::*;
 use crate::file::Fifo;
 use crate::fs::memnode::{Dir, RegData};
 use crate::fs::rumpfs::etfs::EtfsNode;
+use crate::mem::Charge;
 use crate::sync::Mutex as IoLock;
 use crate::{Errno, Result};
 
@@ -118,7 +119,13 @@ pub struct Vnode {
     /// Serialises whole writes and truncations (`vn_lock` for writers); may be held across
     /// awaits (client copies), never taken under the locks above.
     io: IoLock<()>,
+    /// This vnode's share of the memory budget.
+    _charge: Option<Charge>,
 }
+
+/// Bytes a vnode is charged to the budget: the node and its bookkeeping in the name cache
+/// and directory that hold it.
+pub const VNODE_CHARGE_BYTES: u64 = std::mem::size_of::<Vnode>() as u64 + 128;
 
 /// Source of vnode ids (unique for the kernel's life: the advisory lock key).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -130,6 +137,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Vnode {
     /// A new vnode of `mount`.
     pub fn new(mount: Weak<Mount>, ino: u64, vtype: VType, attr: Attr, body: Body) -> Arc<Vnode> {
+        let charge = mount
+            .upgrade()
+            .map(|m| Charge::forced(m.budget(), VNODE_CHARGE_BYTES));
         Arc::new(Vnode {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             ino,
@@ -139,6 +149,7 @@ impl Vnode {
             body,
             mounted_here: RwLock::new(None),
             io: IoLock::new(()),
+            _charge: charge,
         })
     }
 

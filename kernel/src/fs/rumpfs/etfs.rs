@@ -51,6 +51,11 @@ impl EtfsNode {
         self.etype
     }
 
+    /// Whether the host file was opened for writing.
+    pub fn writable(&self) -> bool {
+        self.file.writable()
+    }
+
     /// Window size in bytes (`st_size`, `DIOCGMEDIASIZE`).
     pub fn size(&self) -> u64 {
         self.size

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, Weak};
 use crate::abi::{Timespec, MNT_LOCAL, MNT_ROOTFS, NODEV};
 use crate::dev::{NULL_DEV, ZERO_DEV};
 use crate::fs::memnode::Dir;
+use crate::mem::Budget;
 use crate::vfs::{Attr, Body, FsKind, Mount, VType, Vnode};
 
 /// First inode number rumpfs hands out.
@@ -54,7 +55,7 @@ fn add(parent: &Arc<Vnode>, name: &[u8], child: Arc<Vnode>) {
 }
 
 /// Mounts rumpfs on `/` and creates the boot-time nodes.
-pub fn mount_root(now: Timespec) -> Arc<Mount> {
+pub fn mount_root(now: Timespec, budget: Arc<Budget>) -> Arc<Mount> {
     let m = Arc::new(Mount::new(
         FsKind::Rumpfs,
         None,
@@ -63,6 +64,7 @@ pub fn mount_root(now: Timespec) -> Arc<Mount> {
         b"rumpfs",
         0,
         FIRST_INO,
+        budget,
     ));
     let root = node(&m, VType::Dir, 0o755, NODEV, dir_body(Weak::new()), now);
     m.set_root(root.clone());

@@ -1,0 +1,232 @@
+//! The kernel's memory budget (`-r total_ram`, NetBSD's `RUMP_MEMLIMIT`).
+//!
+//! One [`Budget`] for the whole kernel: buffer-cache buffers, file data of the memory file
+//! systems, vnodes and the server's per-connection state are charged to it. A file system
+//! with a size limit of its own (tmpfs `size=`) gets a child budget whose charges also go to
+//! the kernel's.
+//!
+//! Design decisions:
+//! - **Accounting, not allocation.** The budget counts bytes with one atomic; allocations
+//!   stay where they are (the cache's recycled buffers, the memory file systems' pages).
+//!   A charge that would pass the limit fails, and the caller turns that into `ENOSPC` (file
+//!   data) or makes room itself (the cache evicts and reuses a buffer). Nothing aborts.
+//! - **The cache shrinks to make room.** Reclaimers (the buffer cache) register with the
+//!   kernel budget; when a file-data charge fails, the budget asks them to give back clean
+//!   memory and tries once more. The cache itself charges with
+//!   [`Budget::try_charge_no_reclaim`] (it would otherwise be asked to shrink while it holds a
+//!   shard lock) and never grows into memory that file data holds.
+//! - **Forced charges** (vnodes, connections) always succeed and count: they are small and
+//!   bounded elsewhere (fd and connection limits), and refusing them would fail unrelated
+//!   calls. They do make the limit smaller for file data and the cache.
+//! - Without `-r` the limit is the host's physical memory (what NetBSD's rumpuser reports).
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::{Errno, Result};
+
+/// Something that can give memory back to the budget on request (the buffer cache).
+pub trait Reclaim: Send + Sync {
+    /// Frees about `want` bytes of clean, unused memory if it can (charges released with
+    /// [`Budget::release`]); returns the bytes released. Must not call back into
+    /// [`Budget::try_charge`].
+    fn reclaim(&self, want: u64) -> u64;
+}
+
+/// A byte budget with an optional parent that every charge also goes to.
+pub struct Budget {
+    limit_bytes: u64,
+    used_bytes: AtomicU64,
+    used_bytes_max: AtomicU64,
+    parent: Option<Arc<Budget>>,
+    reclaimers: Mutex<Vec<Weak<dyn Reclaim>>>,
+}
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget")
+            .field("limit_bytes", &self.limit_bytes)
+            .field("used_bytes", &self.used())
+            .finish()
+    }
+}
+
+impl Budget {
+    /// A top-level budget of `limit_bytes`.
+    pub fn new(limit_bytes: u64) -> Arc<Budget> {
+        Arc::new(Budget {
+            limit_bytes,
+            used_bytes: AtomicU64::new(0),
+            used_bytes_max: AtomicU64::new(0),
+            parent: None,
+            reclaimers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A budget that never refuses (tests, tools).
+    pub fn unlimited() -> Arc<Budget> {
+        Budget::new(u64::MAX)
+    }
+
+    /// A budget of `limit_bytes` inside `parent`: a charge must fit both.
+    pub fn child(parent: &Arc<Budget>, limit_bytes: u64) -> Arc<Budget> {
+        Arc::new(Budget {
+            limit_bytes,
+            used_bytes: AtomicU64::new(0),
+            used_bytes_max: AtomicU64::new(0),
+            parent: Some(parent.clone()),
+            reclaimers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The limit in bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit_bytes
+    }
+
+    /// Bytes charged now.
+    pub fn used(&self) -> u64 {
+        self.used_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes ever charged at once.
+    pub fn used_max(&self) -> u64 {
+        self.used_bytes_max.load(Ordering::Relaxed)
+    }
+
+    /// Bytes left before the limit (0 when forced charges went past it).
+    pub fn available(&self) -> u64 {
+        let own = self.limit_bytes.saturating_sub(self.used());
+        match &self.parent {
+            Some(p) => own.min(p.available()),
+            None => own,
+        }
+    }
+
+    /// Registers a reclaimer (kept weakly: it goes away with its owner).
+    pub fn add_reclaimer(&self, r: Weak<dyn Reclaim>) {
+        let mut rs = self.reclaimers.lock().unwrap_or_else(|e| e.into_inner());
+        rs.retain(|w| w.strong_count() > 0);
+        rs.push(r);
+    }
+
+    fn add_own(&self, bytes: u64) -> bool {
+        let mut cur = self.used_bytes.load(Ordering::Relaxed);
+        loop {
+            let Some(next) = cur.checked_add(bytes).filter(|&n| n <= self.limit_bytes) else {
+                return false;
+            };
+            match self.used_bytes.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.used_bytes_max.fetch_max(next, Ordering::Relaxed);
+                    return true;
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    fn charge_once(&self, bytes: u64) -> bool {
+        if !self.add_own(bytes) {
+            return false;
+        }
+        if let Some(p) = &self.parent {
+            if !p.charge_once(bytes) {
+                self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Asks the reclaimers of the top budget for what a charge of `bytes` lacks there.
+    fn reclaim(&self, bytes: u64) {
+        if let Some(p) = &self.parent {
+            return p.reclaim(bytes);
+        }
+        let want = self
+            .used()
+            .saturating_add(bytes)
+            .saturating_sub(self.limit_bytes);
+        let rs: Vec<_> = {
+            let rs = self.reclaimers.lock().unwrap_or_else(|e| e.into_inner());
+            rs.iter().filter_map(Weak::upgrade).collect()
+        };
+        let mut got = 0;
+        for r in rs {
+            if got >= want {
+                break;
+            }
+            got += r.reclaim(want - got);
+        }
+    }
+
+    /// Charges `bytes`, asking the reclaimers for room once if they do not fit;
+    /// `ENOSPC` when they still do not.
+    pub fn try_charge(&self, bytes: u64) -> Result<()> {
+        if self.charge_once(bytes) {
+            return Ok(());
+        }
+        self.reclaim(bytes);
+        if self.charge_once(bytes) {
+            Ok(())
+        } else {
+            Err(Errno::ENOSPC)
+        }
+    }
+
+    /// Charges `bytes` if they fit now, without reclaiming (for the reclaimers themselves).
+    pub fn try_charge_no_reclaim(&self, bytes: u64) -> bool {
+        self.charge_once(bytes)
+    }
+
+    /// Charges `bytes` even past the limit.
+    pub fn charge_forced(&self, bytes: u64) {
+        let now = self.used_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        self.used_bytes_max.fetch_max(now, Ordering::Relaxed);
+        if let Some(p) = &self.parent {
+            p.charge_forced(bytes);
+        }
+    }
+
+    /// Gives back `bytes` charged earlier.
+    pub fn release(&self, bytes: u64) {
+        let before = self.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        debug_assert!(before >= bytes, "budget released more than charged");
+        if let Some(p) = &self.parent {
+            p.release(bytes);
+        }
+    }
+}
+
+/// A forced charge given back when dropped (per-vnode and per-connection overheads).
+#[derive(Debug)]
+pub struct Charge {
+    budget: Arc<Budget>,
+    bytes: u64,
+}
+
+impl Charge {
+    /// Charges `bytes` to `budget` (forced) until the returned value is dropped.
+    pub fn forced(budget: &Arc<Budget>, bytes: u64) -> Charge {
+        budget.charge_forced(bytes);
+        Charge {
+            budget: budget.clone(),
+            bytes,
+        }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
+}
