@@ -7,8 +7,11 @@
 pub mod cli;
 pub mod components;
 pub mod daemon;
+pub mod disklabel;
+pub mod drives;
 pub mod drivespec;
 pub mod halt;
+pub mod hostfile;
 pub mod hosterr;
 pub mod listen;
 pub mod main_server;

@@ -31,7 +31,7 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
             std::process::exit(e.status);
         }
     };
-    if let Err(msg) = refuse_unlanded(&opts) {
+    if let Err(msg) = check_options(&opts) {
         eprintln!("{progname}: {msg}");
         std::process::exit(1);
     }
@@ -70,30 +70,58 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
     let howto = match server.wait() {
         Control::Halt(howto) => howto, // the kernel half ran inside the reboot syscall
         Control::Signal(_) => {
-            server.shared.kernel.shutdown(0);
+            let k = server.shared.kernel.clone();
+            server.block_on_loop(move || async move { k.shutdown(0).await });
             0
         }
     };
     finish(&server, howto)
 }
 
-/// Options whose capability has not landed: parsed and validated, then refused loudly.
-fn refuse_unlanded(opts: &Options) -> Result<(), String> {
-    if let Some(d) = opts.drives.first() {
-        return Err(format!(
-            "-d key={},hostpath={}: host drives (etfs) are not supported yet; run without -d",
-            d.key, d.hostpath
-        ));
-    }
+/// Checks what the parser cannot: options whose capability has not landed are refused
+/// loudly, a memory limit must leave the kernel room to work.
+fn check_options(opts: &Options) -> Result<(), String> {
     if let Some(m) = opts.modules.first() {
         return Err(format!(
             "-m {m}: loading kernel modules is not supported yet; run without -m"
         ));
     }
-    if opts.total_ram_bytes.is_some() {
-        return Err("-r: a kernel memory limit is not supported yet; run without -r".into());
+    if let Some(r) = opts.total_ram_bytes {
+        if r < MIN_TOTAL_RAM_BYTES {
+            return Err(format!(
+                "-r {r}: too small: the kernel needs at least {}k (its buffer cache reserve \
+                 alone is {}k); give -r 2m or more",
+                MIN_TOTAL_RAM_BYTES >> 10,
+                cache_reserve_bytes() >> 10
+            ));
+        }
+    }
+    if !opts.drives.is_empty() && !opts.components.contains(&Component::Vfs) {
+        return Err(format!(
+            "-d key={}: host drives live in the VFS: add -lrumpvfs",
+            opts.drives[0].key
+        ));
     }
     Ok(())
+}
+
+fn cache_reserve_bytes() -> u64 {
+    kernel::bio::BufCache::reserve_bytes(kernel::bio::DEFAULT_BLOCK_SIZE, kernel::bio::DEFAULT_SHARDS)
+}
+
+/// Smallest `-r`: twice the buffer cache's reserve.
+const MIN_TOTAL_RAM_BYTES: u64 = 2 << 20;
+
+/// The kernel's memory budget: `-r`, else the host's physical memory.
+fn mem_limit_bytes(opts: &Options) -> Option<u64> {
+    opts.total_ram_bytes.or_else(host_memory_bytes)
+}
+
+/// Physical memory of the host (`_SC_PHYS_PAGES` × page size).
+fn host_memory_bytes() -> Option<u64> {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    (pages > 0 && page > 0).then(|| pages as u64 * page as u64)
 }
 
 fn boot_and_listen(opts: &Options) -> Result<server::Server, StartError> {
@@ -119,12 +147,16 @@ fn boot_and_listen(opts: &Options) -> Result<server::Server, StartError> {
         verbose: opts.verbose,
         hostname: rump_hostname(),
         vfs: opts.components.contains(&Component::Vfs),
+        mem_limit_bytes: mem_limit_bytes(opts),
     };
     let kernel = Kernel::boot(cfg, host).map_err(|e| StartError {
         message: format!("rump init failed: {e}"),
         errno: i32::from(e.raw()),
     })?;
-    server::start(kernel, opts.ncpu, &opts.url, &addr, Limits::default())
+    let drives = crate::drives::attach(&kernel, &opts.drives, opts.verbose)?;
+    let mut server = server::start(kernel, opts.ncpu, &opts.url, &addr, Limits::default())?;
+    server.drives = drives;
+    Ok(server)
 }
 
 /// `rump-<pid>.<host name>`, as NetBSD's rumpuser names the kernel's host.
@@ -151,12 +183,41 @@ fn print_boot_summary(opts: &Options, server: &server::Server) {
         kernel::MACHINE
     );
     println!("components: {}", names.join(" "));
-    println!("memory budget: host memory (no -r)");
+    let budget = server.shared.kernel.budget();
+    match opts.total_ram_bytes {
+        Some(r) => println!("memory budget: {} (-r)", crate::drives::human(r)),
+        None => println!(
+            "memory budget: {} (host memory, no -r)",
+            crate::drives::human(budget.limit())
+        ),
+    }
+    println!(
+        "buffer cache: up to {}, {} in use at boot",
+        crate::drives::human(server.shared.kernel.vfs().map_or(0, |v| v.bio().capacity_bytes())),
+        crate::drives::human(budget.used())
+    );
     println!(
         "cpus: {} io_uring loops, loop i pinned to host core i mod {cores}",
         opts.ncpu
     );
-    println!("drives: none");
+    if server.drives.is_empty() {
+        println!("drives: none");
+    }
+    for d in &server.drives {
+        println!(
+            "drive {}: {} {} bytes at offset {} of {}{}",
+            d.key,
+            match d.etfs_type {
+                crate::drivespec::EtfsType::Block => "blk",
+                crate::drivespec::EtfsType::Char => "chr",
+                crate::drivespec::EtfsType::Regular => "reg",
+            },
+            d.size,
+            d.offset,
+            d.hostpath,
+            if d.read_only { " (read-only)" } else { "" }
+        );
+    }
     match (&server.unix_path, server.tcp_port) {
         (_, Some(port)) => println!("listening on {} (tcp port {port})", opts.url),
         _ => println!("listening on {}", opts.url),

@@ -177,6 +177,8 @@ pub struct Server {
     pub unix_path: Option<PathBuf>,
     pub tcp_port: Option<u16>,
     control_rx: mpsc::Receiver<Control>,
+    /// The `-d` drives registered before the listener started.
+    pub drives: Vec<crate::drives::Drive>,
 }
 
 /// A start-up failure: what to print and the errno (NetBSD numbering) to exit with.
@@ -247,6 +249,7 @@ pub fn start(
         unix_path,
         tcp_port,
         control_rx,
+        drives: Vec::new(),
     })
 }
 
@@ -324,6 +327,21 @@ impl Server {
         for h in self.runtime.handles() {
             h.spawn(|| async { session::shutdown_all_local() });
         }
+    }
+
+    /// Runs `f`'s future on loop 0 and waits for its output (kernel work that may need a
+    /// loop's ring, e.g. the halt sync); `None` if the loop is gone.
+    pub fn block_on_loop<F, Fut, T>(&self, f: F) -> Option<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        self.runtime.handles()[0].spawn(move || async move {
+            let _ = tx.send(f().await);
+        });
+        rx.recv().ok()
     }
 
     /// Live connections.

@@ -545,11 +545,12 @@ fn command_line_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
     let out = run(&["-s", "-d", "key=/dk,hostpath=x,size=1m", "unix://x"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add -lrumpvfs"));
     let out = run(&["-s", "-d", "key=/dk,hostpath=x", "unix://x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("incomplete drivespec"));
-    let out = run(&["-s", "-r", "16m", "unix://x"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+    let out = run(&["-s", "-r", "1m", "unix://x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-r 1048576: too small"));
     let out = run(&["-s", "-lnosuchcomponent", "unix://x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed to load -libraries"));
     let out = run(&["-s", "tcp6://[::1]:3/"]);
