@@ -23,6 +23,8 @@ use std::task::Waker;
 use io_uring::types::BufRingEntry;
 use io_uring::IoUring;
 
+use crate::epoll::pool::Pool;
+
 /// Buffers per loop (a power of two, at most 32768).
 pub(crate) const BUF_COUNT: u16 = 256;
 /// Bytes per buffer.
@@ -208,11 +210,23 @@ enum Inner {
         len: usize,
     },
     Owned(Vec<u8>),
+    /// Lent by the epoll backend's pool (`epoll/pool.rs`).
+    Pool {
+        pool: Rc<Pool>,
+        buf: Box<[u8]>,
+        len: usize,
+    },
 }
 
 impl RecvBuf {
     pub(crate) fn owned(v: Vec<u8>) -> RecvBuf {
         RecvBuf(Inner::Owned(v))
+    }
+
+    /// `len` bytes received into `buf`, which goes back to `pool` when dropped.
+    pub(crate) fn pooled(pool: Rc<Pool>, buf: Box<[u8]>, len: usize) -> RecvBuf {
+        assert!(len <= buf.len());
+        RecvBuf(Inner::Pool { pool, buf, len })
     }
 }
 
@@ -227,14 +241,17 @@ impl std::ops::Deref for RecvBuf {
                 std::slice::from_raw_parts(ring.addr(*bid), *len)
             },
             Inner::Owned(v) => v,
+            Inner::Pool { buf, len, .. } => &buf[..*len],
         }
     }
 }
 
 impl Drop for RecvBuf {
     fn drop(&mut self) {
-        if let Inner::Ring { ring, bid, .. } = &self.0 {
-            ring.recycle(*bid);
+        match &mut self.0 {
+            Inner::Ring { ring, bid, .. } => ring.recycle(*bid),
+            Inner::Pool { pool, buf, .. } => pool.give_back(std::mem::take(buf)),
+            Inner::Owned(_) => {}
         }
     }
 }

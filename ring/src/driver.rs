@@ -90,6 +90,8 @@ pub enum RingMode {
     CoopTaskrun,
     /// No optional setup flags.
     Plain,
+    /// No ring at all: the loop runs the epoll backend.
+    Epoll,
 }
 
 /// One loop's ring and op bookkeeping. Used only on its loop thread.
@@ -140,15 +142,41 @@ pub(crate) fn build_ring(entries: u32) -> Result<(IoUring, RingMode), SetupError
             RingMode::CoopTaskrun => {
                 b.setup_coop_taskrun().setup_taskrun_flag();
             }
-            RingMode::Plain => {}
+            RingMode::Plain | RingMode::Epoll => {}
         }
         match b.build(entries) {
-            Ok(r) => return Ok((r, mode)),
+            Ok(r) => return check_opcodes(&r).map(|()| (r, mode)),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
             Err(e) => return Err(SetupError::from_setup(e)),
         }
     }
     Err(SetupError::from_setup(last))
+}
+
+/// Fails with `Unsupported` when the kernel lacks an operation the loops use (io_uring before
+/// Linux 5.6 has no accept/recv/send, and no probe).
+fn check_opcodes(ring: &IoUring) -> Result<(), SetupError> {
+    let mut probe = io_uring::Probe::new();
+    if let Err(e) = ring.submitter().register_probe(&mut probe) {
+        return Err(SetupError::Unsupported(e));
+    }
+    let needed = [
+        (opcode::Accept::CODE, "accept"),
+        (opcode::Recv::CODE, "recv"),
+        (opcode::Send::CODE, "send"),
+        (opcode::Read::CODE, "read"),
+        (opcode::Write::CODE, "write"),
+        (opcode::Fsync::CODE, "fsync"),
+        (opcode::Timeout::CODE, "timeout"),
+        (opcode::AsyncCancel::CODE, "async_cancel"),
+    ];
+    for (code, name) in needed {
+        if !probe.is_supported(code) {
+            let e = io::Error::other(format!("no IORING_OP_{}", name.to_uppercase()));
+            return Err(SetupError::Unsupported(e));
+        }
+    }
+    Ok(())
 }
 
 fn is_transient(e: &io::Error) -> bool {
@@ -669,7 +697,7 @@ impl<T: OpData + Unpin> Future for Op<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let local = crate::executor::local().expect("ring I/O polled off a loop thread");
-        let d = &local.driver;
+        let d = local.io.uring();
         let idx = match this.idx {
             Some(i) => i,
             None => {
@@ -700,7 +728,7 @@ impl<T: OpData + Unpin> Drop for Op<T> {
             return;
         };
         match crate::executor::local() {
-            Some(local) => local.driver.abandon(idx, Box::new(data)),
+            Some(local) => local.io.uring().abandon(idx, Box::new(data)),
             // Off the loop (should not happen): the kernel may still use the buffer.
             None => std::mem::forget(data),
         }
@@ -745,6 +773,8 @@ mod tests {
             loops: 1,
             pin: false,
             ring_entries: 8,
+            backend: Some(crate::BackendChoice::IoUring),
+            ..Default::default()
         };
         Some(crate::Runtime::start(&cfg).unwrap())
     }
@@ -769,14 +799,18 @@ mod tests {
             .await;
             crate::yield_now().await; // the recv is in the kernel now
             let d = crate::executor::local().unwrap();
-            assert_eq!(d.driver.in_flight(), 1);
+            assert_eq!(d.io.uring().in_flight(), 1);
             drop(op);
             assert!(
                 log.borrow().is_empty(),
                 "data parked in the slab, not dropped"
             );
-            assert_eq!(d.driver.in_flight(), 1, "slot held until the completion");
-            while d.driver.in_flight() > 0 {
+            assert_eq!(
+                d.io.uring().in_flight(),
+                1,
+                "slot held until the completion"
+            );
+            while d.io.uring().in_flight() > 0 {
                 crate::sleep(Duration::from_millis(1)).await;
             }
             drop(b);

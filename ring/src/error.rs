@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-/// Why the runtime (or a probe) could not set up io_uring or a loop thread.
+/// Why the runtime (or a probe) could not set up io_uring, epoll or a loop thread.
 ///
 /// Every variant's `Display` names the cause and what the operator can do about it.
 #[derive(Debug)]
@@ -27,6 +27,10 @@ pub enum SetupError {
     ThreadDied,
     /// Any other setup failure.
     Other(io::Error),
+    /// `RUMP_IO_BACKEND` holds something other than `io_uring`, `epoll` or `auto`.
+    BadBackend(String),
+    /// The epoll backend could not create its epoll instance.
+    Epoll(io::Error),
 }
 
 impl SetupError {
@@ -96,10 +100,20 @@ impl fmt::Display for SetupError {
             SetupError::ThreadDied => {
                 write!(
                     f,
-                    "a loop thread died while setting up its io_uring (see its panic above)"
+                    "a loop thread died while setting up its I/O backend (see its panic above)"
                 )
             }
             SetupError::Other(e) => write!(f, "io_uring setup failed: {e}"),
+            SetupError::BadBackend(v) => write!(
+                f,
+                "{}={v:?} is not an I/O backend: use io_uring, epoll or auto",
+                crate::backend::BACKEND_ENV
+            ),
+            SetupError::Epoll(e) => write!(
+                f,
+                "could not create a loop's epoll instance ({e}): raise the descriptor limit \
+                 (`ulimit -n`)"
+            ),
         }
     }
 }
@@ -112,7 +126,8 @@ impl std::error::Error for SetupError {
             | SetupError::Unsupported(e)
             | SetupError::Eventfd(e)
             | SetupError::Spawn(e)
-            | SetupError::Other(e) => Some(e),
+            | SetupError::Other(e)
+            | SetupError::Epoll(e) => Some(e),
             _ => None,
         }
     }

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::driver::{Driver, RingMode};
+use crate::epoll::Reactor;
 use crate::runtime::LoopHandle;
 
 /// Tasks polled before the loop looks at completions again, so I/O is not starved.
@@ -28,6 +29,49 @@ thread_local! {
     static LOCAL: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
     /// The `Shared` of the loop running on this thread (null elsewhere): the local-wake test.
     static CURRENT_SHARED: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
+    /// The loop running on this thread uses the epoll backend.
+    static ON_EPOLL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread runs an epoll loop (one thread-local read: the backend test of the
+/// operations that are not tied to a registered descriptor, `File` and `sleep`).
+pub(crate) fn on_epoll() -> bool {
+    ON_EPOLL.with(|c| c.get())
+}
+
+/// A loop's I/O driver: io_uring, or the epoll fallback. Chosen once per loop; operations
+/// branch on it (a well-predicted branch, never a virtual call).
+// One per loop, inside its `Rc<Local>`: boxing the larger io_uring driver would add a
+// pointer chase to every io_uring operation to save a few hundred bytes per loop.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Io {
+    Uring(Driver),
+    Epoll(Reactor),
+}
+
+impl Io {
+    /// The io_uring driver.
+    ///
+    /// # Panics
+    /// On an epoll loop (an io_uring op must not be started there).
+    #[inline]
+    pub(crate) fn uring(&self) -> &Driver {
+        match self {
+            Io::Uring(d) => d,
+            Io::Epoll(_) => panic!("ring: io_uring operation on an epoll loop"),
+        }
+    }
+
+    /// The epoll reactor.
+    ///
+    /// # Panics
+    /// On an io_uring loop.
+    pub(crate) fn epoll(&self) -> &Reactor {
+        match self {
+            Io::Epoll(r) => r,
+            Io::Uring(_) => panic!("ring: epoll operation on an io_uring loop"),
+        }
+    }
 }
 
 /// The loop state of the current thread, if it is a loop thread.
@@ -44,7 +88,7 @@ pub(crate) enum Msg {
 
 struct Inject {
     msgs: VecDeque<Msg>,
-    /// The loop found `msgs` empty and is (about to be) blocked in io_uring_enter.
+    /// The loop found `msgs` empty and is (about to be) blocked in io_uring_enter/epoll_wait.
     sleeping: bool,
 }
 
@@ -213,17 +257,17 @@ pub(crate) struct Local {
     tasks: RefCell<Tasks>,
     run_queue: RefCell<VecDeque<TaskKey>>,
     inbox: RefCell<VecDeque<Msg>>,
-    pub(crate) driver: Driver,
+    pub(crate) io: Io,
 }
 
 impl Local {
-    pub(crate) fn new(handle: LoopHandle, driver: Driver) -> Local {
+    pub(crate) fn new(handle: LoopHandle, io: Io) -> Local {
         Local {
             handle,
             tasks: RefCell::new(Tasks::default()),
             run_queue: RefCell::new(VecDeque::new()),
             inbox: RefCell::new(VecDeque::new()),
-            driver,
+            io,
         }
     }
 
@@ -346,20 +390,32 @@ fn drop_quietly(fut: LocalFuture, index: usize) {
 pub(crate) fn run(local: Rc<Local>) {
     LOCAL.with(|l| *l.borrow_mut() = Some(local.clone()));
     CURRENT_SHARED.with(|c| c.set(Arc::as_ptr(local.shared())));
+    ON_EPOLL.with(|c| c.set(matches!(local.io, Io::Epoll(_))));
     loop {
         if local.drain_inject() {
             break;
         }
         local.run_batch(POLL_BATCH);
-        local.driver.arm_eventfd();
         let idle = local.run_queue.borrow().is_empty();
-        if idle && local.prepare_sleep() {
-            local.driver.wait();
-            local.end_sleep();
-        } else {
-            local.driver.submit_nowait();
+        match &local.io {
+            Io::Uring(d) => {
+                d.arm_eventfd();
+                if idle && local.prepare_sleep() {
+                    d.wait();
+                    local.end_sleep();
+                } else {
+                    d.submit_nowait();
+                }
+                d.dispatch();
+            }
+            Io::Epoll(r) => {
+                let block = idle && local.prepare_sleep();
+                r.turn(block);
+                if block {
+                    local.end_sleep();
+                }
+            }
         }
-        local.driver.dispatch();
     }
     local.shared().stopping.store(true, Ordering::SeqCst);
     CURRENT_SHARED.with(|c| c.set(std::ptr::null()));
@@ -368,6 +424,7 @@ pub(crate) fn run(local: Rc<Local>) {
     // Dropping the last Rc quiesces the driver: in-flight ops are cancelled and reaped here.
     let last = LOCAL.with(|l| l.borrow_mut().take());
     drop(last);
+    ON_EPOLL.with(|c| c.set(false));
 }
 
 /// Spawns a (possibly `!Send`) future on the current loop.

@@ -2,6 +2,12 @@
 //!
 //! Unlike sockets, a host file (a disk image, a block device) is shared by all loops, so `File`
 //! is `Send + Sync`; each operation goes through the ring of the loop it is awaited on.
+//!
+//! On the epoll backend (a host without io_uring) each operation is a plain `pread`, `pwrite`,
+//! `fsync` or `fdatasync` made on the loop thread when the future is first polled: it blocks
+//! that loop for the duration of the call (a page-cache hit takes microseconds, a cold disk
+//! read milliseconds). Regular files are always "ready" for epoll, so readiness cannot help;
+//! a thread pool would add a hand-off per call and bounds of its own, for a fallback.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -9,6 +15,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use io_uring::{opcode, squeue, types};
 
 use crate::driver::{Op, OpData};
+use crate::epoll::io as eio;
+use crate::executor::on_epoll;
 
 fn result(res: i32) -> io::Result<usize> {
     if res < 0 {
@@ -18,7 +26,8 @@ fn result(res: i32) -> io::Result<usize> {
     }
 }
 
-/// A host file for positioned I/O through io_uring. Must be awaited on a loop thread.
+/// A host file for positioned I/O through io_uring (synchronous calls on the epoll backend).
+/// Must be awaited on a loop thread.
 #[derive(Debug)]
 pub struct File {
     fd: OwnedFd,
@@ -94,6 +103,10 @@ impl File {
         if buf.len() == buf.capacity() {
             return (Ok(0), buf);
         }
+        if on_epoll() {
+            let mut buf = buf;
+            return (eio::pread(self.fd(), &mut buf, off), buf);
+        }
         let (res, _, mut d) = Op::new(ReadData {
             fd: self.fd(),
             buf,
@@ -148,6 +161,9 @@ impl File {
             };
             return (r, buf);
         }
+        if on_epoll() {
+            return (eio::pwrite(self.fd(), &buf[from..], off), buf);
+        }
         let (res, _, d) = Op::new(WriteData {
             fd: self.fd(),
             buf,
@@ -176,6 +192,9 @@ impl File {
 
     /// `fsync(fd)`, or `fdatasync(fd)` when `datasync`.
     pub async fn sync(&self, datasync: bool) -> io::Result<()> {
+        if on_epoll() {
+            return eio::fsync(self.fd(), datasync);
+        }
         let (res, _, _) = Op::new(FsyncData {
             fd: self.fd(),
             datasync,

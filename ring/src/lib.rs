@@ -41,8 +41,10 @@
 //! is_send_sync::<ring::File>();
 //! ```
 
+mod backend;
 mod bufring;
 mod driver;
+mod epoll;
 mod error;
 mod executor;
 mod fs;
@@ -50,6 +52,7 @@ mod net;
 mod runtime;
 mod time;
 
+pub use backend::{Backend, BackendChoice, BACKEND_ENV};
 pub use bufring::RecvBuf;
 pub use driver::RingMode;
 pub use error::SetupError;

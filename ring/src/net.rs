@@ -1,8 +1,9 @@
-//! `Listener` and `Stream`: sockets driven through the loop's io_uring (accept, recv, send).
+//! `Listener` and `Stream`: sockets driven through the loop's io_uring (accept, recv, send),
+//! or on the epoll backend through non-blocking calls retried on readiness (`epoll/io.rs`).
 //!
 //! Sockets are created, bound and listened on with std by the caller and handed over as
-//! descriptors. Both types are `!Send`: their I/O goes through the ring of the loop they are
-//! used on.
+//! descriptors. Both types are `!Send`: their I/O goes through the ring (or epoll instance) of
+//! the loop they are used on.
 
 use std::io;
 use std::marker::PhantomData;
@@ -13,6 +14,10 @@ use io_uring::{opcode, squeue, types};
 
 use crate::bufring::{BufRing, RecvBuf, BGID, BUF_SIZE};
 use crate::driver::{Op, OpData};
+use crate::epoll::io as eio;
+use crate::epoll::pool::Pool;
+use crate::epoll::SourceKey;
+use crate::executor::Io;
 
 /// Makes a type `!Send` and `!Sync`.
 type NotSend = PhantomData<*const ()>;
@@ -35,13 +40,27 @@ fn direct_send_default() -> bool {
 /// reusing the number cannot receive them.
 fn flush_before_close() {
     if let Some(local) = crate::executor::local() {
-        local.driver.flush();
+        if let Io::Uring(d) = &local.io {
+            d.flush();
+        }
     }
 }
 
-/// A listening unix or TCP socket whose `accept`s go through io_uring.
+/// Deregisters an epoll source before its descriptor is closed.
+fn deregister(key: SourceKey, fd: RawFd) {
+    if let Some(local) = crate::executor::local() {
+        if let Io::Epoll(r) = &local.io {
+            r.deregister(key, fd);
+        }
+    }
+}
+
+/// A listening unix or TCP socket whose `accept`s go through io_uring (on the epoll backend:
+/// made non-blocking and registered with the loop's epoll on the first `accept`).
 pub struct Listener {
     fd: OwnedFd,
+    /// The epoll registration, once an `accept` ran on an epoll loop.
+    src: std::cell::Cell<Option<SourceKey>>,
     _not_send: NotSend,
 }
 
@@ -73,6 +92,7 @@ impl Listener {
     pub fn from_std(fd: OwnedFd) -> Listener {
         Listener {
             fd,
+            src: std::cell::Cell::new(None),
             _not_send: PhantomData,
         }
     }
@@ -85,6 +105,10 @@ impl Listener {
     /// `accept4(fd, NULL, NULL, SOCK_CLOEXEC)` through io_uring. Dropping the future cancels
     /// the accept; a connection accepted anyway is closed.
     pub async fn accept(&self) -> io::Result<OwnedFd> {
+        if crate::executor::on_epoll() {
+            let key = self.epoll_source()?;
+            return eio::accept(key, self.fd()).await;
+        }
         let (res, _, _) = Op::new(AcceptData {
             fd: self.fd.as_raw_fd(),
         })
@@ -93,17 +117,41 @@ impl Listener {
         // SAFETY: a descriptor freshly returned by accept, owned by nobody else.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
+
+    /// The listener's epoll registration, made on first use.
+    fn epoll_source(&self) -> io::Result<SourceKey> {
+        if let Some(k) = self.src.get() {
+            return Ok(k);
+        }
+        eio::set_nonblocking(self.fd())?;
+        let k = eio::with_reactor(|r| r.register(self.fd()))?;
+        self.src.set(Some(k));
+        Ok(k)
+    }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        flush_before_close();
+        match self.src.get() {
+            Some(k) => deregister(k, self.fd()),
+            None => flush_before_close(),
+        }
     }
 }
 
-/// A connected stream socket whose receives and sends go through io_uring.
+/// How a stream's I/O runs: through io_uring, or through its epoll registration (or the
+/// errno of a registration that failed, which every operation then reports).
+#[derive(Clone, Copy)]
+enum Via {
+    Uring,
+    Epoll(Result<SourceKey, i32>),
+}
+
+/// A connected stream socket whose receives and sends go through io_uring (on the epoll
+/// backend: non-blocking `recv`/`send` retried on readiness).
 pub struct Stream {
     fd: OwnedFd,
+    via: Via,
     direct_send: std::cell::Cell<bool>,
     _not_send: NotSend,
 }
@@ -142,19 +190,33 @@ impl Stream {
     /// # Panics
     /// When called off a loop thread.
     pub fn from_fd(fd: OwnedFd) -> Stream {
-        assert!(
-            crate::executor::local().is_some(),
-            "ring::Stream::from_fd off a loop thread"
-        );
+        let local = crate::executor::local().expect("ring::Stream::from_fd off a loop thread");
+        let via = match &local.io {
+            Io::Uring(_) => Via::Uring,
+            Io::Epoll(r) => Via::Epoll(
+                r.register(fd.as_raw_fd())
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)),
+            ),
+        };
         Stream {
             fd,
+            via,
             direct_send: std::cell::Cell::new(direct_send_default()),
             _not_send: PhantomData,
         }
     }
 
+    /// The epoll registration, when the stream lives on an epoll loop.
+    fn epoll_source(&self) -> Option<io::Result<SourceKey>> {
+        match self.via {
+            Via::Uring => None,
+            Via::Epoll(r) => Some(r.map_err(io::Error::from_raw_os_error)),
+        }
+    }
+
     /// Whether `send` first tries a direct non-blocking `send(2)` (see [`Stream::send`]).
     /// Default: off, or the `RING_DIRECT_SEND=1` environment variable (for measurements).
+    /// The epoll backend always sends directly.
     pub fn set_direct_send(&self, on: bool) {
         self.direct_send.set(on);
     }
@@ -172,6 +234,13 @@ impl Stream {
         if buf.capacity() == 0 {
             let e = io::Error::new(io::ErrorKind::InvalidInput, "recv into a 0-capacity buffer");
             return (Err(e), buf);
+        }
+        if let Some(src) = self.epoll_source() {
+            let r = match src {
+                Ok(key) => eio::recv(key, self.fd(), &mut buf).await,
+                Err(e) => Err(e),
+            };
+            return (r, buf);
         }
         let (res, _, mut data) = Op::new(RecvData { fd: self.fd(), buf }).await;
         let r = result(res);
@@ -193,7 +262,24 @@ impl Stream {
     /// saves one `io_uring_enter`, a CQE and a task wake per response; with many connections
     /// per loop the ring's batching of all sends into one `io_uring_enter` may win instead.
     pub async fn send(&self, buf: Vec<u8>, from: usize) -> (io::Result<usize>, Vec<u8>) {
-        if self.direct_send.get() && from < buf.len() {
+        if from >= buf.len() {
+            let r = match from == buf.len() {
+                true => Ok(0),
+                false => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "send offset past end",
+                )),
+            };
+            return (r, buf);
+        }
+        if let Some(src) = self.epoll_source() {
+            let r = match src {
+                Ok(key) => eio::send(key, self.fd(), &buf[from..]).await,
+                Err(e) => Err(e),
+            };
+            return (r, buf);
+        }
+        if self.direct_send.get() {
             let rest = &buf[from..];
             // SAFETY: send(2) reads `rest` (live, of that length) during the call only.
             let r = unsafe {
@@ -211,16 +297,6 @@ impl Stream {
             if !matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) {
                 return (Err(e), buf);
             }
-        }
-        if from >= buf.len() {
-            let r = match from == buf.len() {
-                true => Ok(0),
-                false => Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "send offset past end",
-                )),
-            };
-            return (r, buf);
         }
         let (res, _, data) = Op::new(SendData {
             fd: self.fd(),
@@ -252,12 +328,16 @@ impl Stream {
     /// buffers picked from the loop's provided buffer ring) yields every chunk of data as it
     /// arrives, with no new SQE per receive and no buffer owned by the connection. On kernels
     /// without provided buffer rings or multishot receives it falls back to plain receives.
-    /// See [`RecvStream`].
+    /// On the epoll backend each `next` receives (when the socket is readable) into a buffer
+    /// of the loop's bounded pool of the same count and size. See [`RecvStream`].
     pub fn recv_multi(&self) -> RecvStream<'_> {
         let local = crate::executor::local().expect("ring::Stream::recv_multi off a loop thread");
-        let mode = match local.driver.buf_ring() {
-            Some(r) => Mode::Multi(r),
-            None => Mode::Plain,
+        let mode = match &local.io {
+            Io::Uring(d) => match d.buf_ring() {
+                Some(r) => Mode::Multi(r),
+                None => Mode::Plain,
+            },
+            Io::Epoll(r) => Mode::Pool(r.pool()),
         };
         RecvStream {
             stream: self,
@@ -290,7 +370,11 @@ impl Drop for Stream {
     /// completions arrive.
     fn drop(&mut self) {
         self.shutdown();
-        flush_before_close();
+        match self.via {
+            Via::Uring => flush_before_close(),
+            Via::Epoll(Ok(key)) => deregister(key, self.fd()),
+            Via::Epoll(Err(_)) => {}
+        }
     }
 }
 
@@ -307,6 +391,8 @@ impl OpData for RecvMultiData {
 enum Mode {
     Multi(std::rc::Rc<BufRing>),
     Plain,
+    /// The epoll backend: receives on demand into the loop's buffer pool.
+    Pool(std::rc::Rc<Pool>),
 }
 
 enum RecvState {
@@ -331,6 +417,11 @@ enum RecvState {
 /// receiving (back-pressure) without losing data already received. Dropping the stream
 /// cancels the receive; buffers it had filled go back to the ring, and the op's slot lives
 /// until the kernel's final completion.
+///
+/// On the epoll backend nothing is armed between calls: `next` receives only when asked
+/// (so a stream that is not drained stops reading), into a buffer of the loop's pool, which
+/// holds as many buffers of the same size as the ring (a `next` finding it empty waits for a
+/// buffer to come back); `pause` returns nothing.
 pub struct RecvStream<'a> {
     stream: &'a Stream,
     mode: Mode,
@@ -344,8 +435,13 @@ impl RecvStream<'_> {
     pub async fn next(&mut self) -> io::Result<Option<RecvBuf>> {
         self.paused = false;
         loop {
-            if let Mode::Plain = self.mode {
-                return self.next_plain().await;
+            match &self.mode {
+                Mode::Plain => return self.next_plain().await,
+                Mode::Pool(p) => {
+                    let p = p.clone();
+                    return self.next_pooled(p).await;
+                }
+                Mode::Multi(_) => {}
             }
             if let Some(r) = std::future::poll_fn(|cx| self.poll_next(cx)).await {
                 return r;
@@ -354,16 +450,40 @@ impl RecvStream<'_> {
         }
     }
 
-    async fn next_plain(&mut self) -> io::Result<Option<RecvBuf>> {
+    /// What `next` returns once the stream ended (EOF, or an error reported once).
+    fn ended(&mut self) -> Option<io::Result<Option<RecvBuf>>> {
         match self.state {
-            RecvState::Eof => return Ok(None),
-            RecvState::Failed(ref mut e) => {
-                return match e.take() {
-                    Some(e) => Err(e),
-                    None => Ok(None),
-                }
+            RecvState::Eof => Some(Ok(None)),
+            RecvState::Failed(ref mut e) => Some(e.take().map_or(Ok(None), Err)),
+            _ => None,
+        }
+    }
+
+    async fn next_pooled(&mut self, pool: std::rc::Rc<Pool>) -> io::Result<Option<RecvBuf>> {
+        if let Some(r) = self.ended() {
+            return r;
+        }
+        let r = match self.stream.epoll_source() {
+            Some(Ok(key)) => eio::recv_pooled(key, self.stream.fd(), &pool).await,
+            Some(Err(e)) => Err(e),
+            None => unreachable!("a pooled receive on an io_uring stream"),
+        };
+        match r {
+            Ok(Some((buf, n))) => Ok(Some(RecvBuf::pooled(pool, buf, n))),
+            Ok(None) => {
+                self.state = RecvState::Eof;
+                Ok(None)
             }
-            _ => {}
+            Err(e) => {
+                self.state = RecvState::Failed(None);
+                Err(e)
+            }
+        }
+    }
+
+    async fn next_plain(&mut self) -> io::Result<Option<RecvBuf>> {
+        if let Some(r) = self.ended() {
+            return r;
         }
         let (r, buf) = self
             .stream
@@ -389,11 +509,11 @@ impl RecvStream<'_> {
         cx: &mut std::task::Context<'_>,
     ) -> Poll<Option<io::Result<Option<RecvBuf>>>> {
         let Mode::Multi(ring) = &self.mode else {
-            unreachable!("plain streams use next_plain")
+            unreachable!("plain and pooled streams use next_plain/next_pooled")
         };
         let ring = ring.clone();
         let local = crate::executor::local().expect("ring I/O polled off a loop thread");
-        let d = &local.driver;
+        let d = local.io.uring();
         loop {
             if self.paused && !matches!(self.state, RecvState::Armed(_)) {
                 return Poll::Ready(Some(Ok(None))); // the pause is complete
@@ -465,7 +585,7 @@ impl RecvStream<'_> {
             return out;
         };
         if let Some(local) = crate::executor::local() {
-            local.driver.cancel_multi(idx);
+            local.io.uring().cancel_multi(idx);
         }
         self.paused = true;
         while let RecvState::Armed(_) = self.state {
@@ -501,7 +621,7 @@ impl Drop for RecvStream<'_> {
                 let data = RecvMultiData {
                     fd: self.stream.fd(),
                 };
-                local.driver.abandon_multi(idx, Box::new(data));
+                local.io.uring().abandon_multi(idx, Box::new(data));
             }
         }
     }
@@ -533,6 +653,8 @@ mod tests {
             loops: 1,
             pin: false,
             ring_entries: 8,
+            backend: Some(crate::BackendChoice::IoUring),
+            ..Default::default()
         };
         let rt = crate::Runtime::start(&cfg).unwrap();
         let (tx, rx) = mpsc::channel();
@@ -557,11 +679,11 @@ mod tests {
     }
 
     fn loop_bufs() -> Option<std::rc::Rc<BufRing>> {
-        crate::executor::local().unwrap().driver.buf_ring()
+        crate::executor::local().unwrap().io.uring().buf_ring()
     }
 
     fn in_flight() -> usize {
-        crate::executor::local().unwrap().driver.in_flight()
+        crate::executor::local().unwrap().io.uring().in_flight()
     }
 
     async fn read_all(rs: &mut RecvStream<'_>, held: &mut Vec<RecvBuf>) -> Vec<u8> {

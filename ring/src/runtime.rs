@@ -9,9 +9,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 
+use crate::backend::{fallback_warning, falls_back, Backend, BackendChoice};
 use crate::driver::{build_ring, Driver, RingMode};
+use crate::epoll::Reactor;
 use crate::error::SetupError;
-use crate::executor::{self, Local, Msg, Shared};
+use crate::executor::{self, Io, Local, Msg, Shared};
 
 /// How many loops to run and how.
 #[derive(Clone, Debug)]
@@ -23,8 +25,16 @@ pub struct Config {
     /// Submission queue entries per ring. The completion queue gets 64 times as many entries,
     /// within [4096, 65536], and ops in flight per loop are bounded to half of it (8191 with
     /// the default 256) so the completion queue never overflows; an op beyond the bound waits
-    /// for a free slot.
+    /// for a free slot. Unused by the epoll backend.
     pub ring_entries: u32,
+    /// The I/O backend; `None`: the `RUMP_IO_BACKEND` environment variable (`io_uring`,
+    /// `epoll` or `auto`; unset means `auto`, anything else is a `SetupError::BadBackend`).
+    /// With `auto`, a loop whose io_uring cannot be set up makes the whole runtime start on
+    /// epoll instead, after a one-line warning on stderr.
+    pub backend: Option<BackendChoice>,
+    /// For tests of the fallback: pretend that `io_uring_setup` fails with this errno.
+    /// `None` in production.
+    pub io_uring_setup_errno: Option<i32>,
 }
 
 impl Default for Config {
@@ -36,6 +46,8 @@ impl Default for Config {
             loops,
             pin: true,
             ring_entries: 256,
+            backend: None,
+            io_uring_setup_errno: None,
         }
     }
 }
@@ -57,9 +69,18 @@ impl LoopHandle {
         self.shared.core
     }
 
-    /// Which io_uring setup flags the kernel accepted for this loop's ring.
+    /// Which io_uring setup flags the kernel accepted for this loop's ring
+    /// (`RingMode::Epoll` on the epoll backend).
     pub fn ring_mode(&self) -> RingMode {
         self.shared.mode
+    }
+
+    /// The I/O backend this loop runs on (the same for every loop of a runtime).
+    pub fn backend(&self) -> Backend {
+        match self.shared.mode {
+            RingMode::Epoll => Backend::Epoll,
+            _ => Backend::IoUring,
+        }
     }
 
     /// Runs `f` on the loop thread and spawns the (possibly `!Send`) future it returns there.
@@ -92,10 +113,28 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Starts `cfg.loops` loop threads named `ring-<i>`, each creating its own ring; returns
-    /// once every loop has reported that its ring is up, or with the first setup error (the
-    /// loops already started are stopped and joined).
+    /// Starts `cfg.loops` loop threads named `ring-<i>`, each creating its own ring (or epoll
+    /// instance, see `Config::backend`); returns once every loop has reported that it is up,
+    /// or with the first setup error (the loops already started are stopped and joined).
     pub fn start(cfg: &Config) -> Result<Runtime, SetupError> {
+        let choice = match cfg.backend {
+            Some(c) => c,
+            None => BackendChoice::from_env()?,
+        };
+        match choice {
+            BackendChoice::IoUring => Self::start_on(cfg, Backend::IoUring),
+            BackendChoice::Epoll => Self::start_on(cfg, Backend::Epoll),
+            BackendChoice::Auto => match Self::start_on(cfg, Backend::IoUring) {
+                Err(e) if falls_back(&e) => {
+                    eprintln!("{}", fallback_warning(&e));
+                    Self::start_on(cfg, Backend::Epoll)
+                }
+                r => r,
+            },
+        }
+    }
+
+    fn start_on(cfg: &Config, backend: Backend) -> Result<Runtime, SetupError> {
         let loops = cfg.loops.max(1);
         let cores = match cfg.pin {
             true => core_affinity::get_core_ids().unwrap_or_default(),
@@ -107,11 +146,16 @@ impl Runtime {
         };
         for i in 0..loops {
             let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-            let entries = cfg.ring_entries;
+            let setup = LoopSetup {
+                index: i,
+                entries: cfg.ring_entries,
+                backend,
+                fault: cfg.io_uring_setup_errno,
+            };
             let (tx, rx) = mpsc::sync_channel(1);
             let th = thread::Builder::new()
                 .name(format!("ring-{i}"))
-                .spawn(move || loop_thread(i, core, entries, tx))
+                .spawn(move || loop_thread(setup, core, tx))
                 .map_err(SetupError::Spawn)?;
             rt.threads.push(th);
             match rx.recv() {
@@ -155,11 +199,20 @@ impl Drop for Runtime {
 
 type Report = mpsc::SyncSender<Result<Arc<Shared>, SetupError>>;
 
-fn loop_thread(index: usize, core: Option<core_affinity::CoreId>, entries: u32, tx: Report) {
+/// What a loop thread sets up.
+struct LoopSetup {
+    index: usize,
+    entries: u32,
+    backend: Backend,
+    /// `Config::io_uring_setup_errno`.
+    fault: Option<i32>,
+}
+
+fn loop_thread(setup: LoopSetup, core: Option<core_affinity::CoreId>, tx: Report) {
     let core = core
         .filter(|c| core_affinity::set_for_current(*c))
         .map(|c| c.id);
-    let local = match setup_loop(index, core, entries) {
+    let local = match setup_loop(&setup, core) {
         Ok(l) => l,
         Err(e) => {
             let _ = tx.send(Err(e));
@@ -173,18 +226,34 @@ fn loop_thread(index: usize, core: Option<core_affinity::CoreId>, entries: u32, 
     executor::run(local);
 }
 
-fn setup_loop(index: usize, core: Option<usize>, entries: u32) -> Result<Rc<Local>, SetupError> {
-    let (ring, mode) = build_ring(entries)?;
-    let eventfd = new_eventfd().map_err(SetupError::Eventfd)?;
-    let shared = Arc::new(Shared::new(index, core, mode, eventfd));
+fn setup_loop(s: &LoopSetup, core: Option<usize>) -> Result<Rc<Local>, SetupError> {
+    if s.backend == Backend::Epoll {
+        let eventfd = new_eventfd(libc::EFD_NONBLOCK).map_err(SetupError::Eventfd)?;
+        let shared = Arc::new(Shared::new(s.index, core, RingMode::Epoll, eventfd));
+        let reactor = Reactor::new(shared.eventfd())?;
+        return Ok(Rc::new(Local::new(
+            LoopHandle { shared },
+            Io::Epoll(reactor),
+        )));
+    }
+    if let Some(errno) = s.fault {
+        return Err(SetupError::from_setup(io::Error::from_raw_os_error(errno)));
+    }
+    let (ring, mode) = build_ring(s.entries)?;
+    let eventfd = new_eventfd(0).map_err(SetupError::Eventfd)?;
+    let shared = Arc::new(Shared::new(s.index, core, mode, eventfd));
     let driver = Driver::new(ring, shared.eventfd());
-    Ok(Rc::new(Local::new(LoopHandle { shared }, driver)))
+    Ok(Rc::new(Local::new(
+        LoopHandle { shared },
+        Io::Uring(driver),
+    )))
 }
 
-/// A blocking eventfd: the loop's io_uring read on it waits (poll-armed) until a remote wake.
-fn new_eventfd() -> io::Result<OwnedFd> {
+/// The loop's wake-up eventfd. Blocking for io_uring (the ring's read on it waits, poll-armed,
+/// until a remote wake); `EFD_NONBLOCK` for epoll (read only to reset it after an event).
+fn new_eventfd(flags: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain system call, no pointers.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -204,5 +273,6 @@ pub fn ring_mode_name(m: RingMode) -> &'static str {
         RingMode::DeferTaskrun => "single-issuer+defer-taskrun",
         RingMode::CoopTaskrun => "coop-taskrun",
         RingMode::Plain => "plain",
+        RingMode::Epoll => "epoll (no io_uring)",
     }
 }

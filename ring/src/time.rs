@@ -1,4 +1,5 @@
-//! Timers: `sleep` as an io_uring timeout op.
+//! Timers: `sleep` as an io_uring timeout op (on the epoll backend: a timer entry whose
+//! deadline bounds the `epoll_wait` timeout).
 
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ impl OpData for TimeoutData {
 
 /// Sleeps for `d` (an io_uring timeout on this loop's ring). Must run on a loop thread.
 pub async fn sleep(d: Duration) {
+    if crate::executor::on_epoll() {
+        return crate::epoll::io::Sleep::new(d).await;
+    }
     let _ = Op::new(TimeoutData {
         ts: Box::new(types::Timespec::from(d)),
     })

@@ -7,6 +7,13 @@ use std::os::unix::fs::FileExt;
 use std::sync::{mpsc, Arc};
 
 use common::{recv, start};
+use ring::Backend;
+
+both_backends!(
+    random_ops_match_pread_pwrite,
+    read_exact_at_reports_eof_and_appends,
+    one_file_shared_by_every_loop,
+);
 
 fn temp_file(name: &str) -> (std::path::PathBuf, std::fs::File) {
     let p = std::env::temp_dir().join(format!("ring-fs-{}-{name}", std::process::id()));
@@ -31,11 +38,10 @@ impl Rng {
     }
 }
 
-#[test]
-fn random_ops_match_pread_pwrite() {
-    let Some(rt) = start(1, false) else { return };
-    let (pa, fa) = temp_file("ring");
-    let (pb, fb) = temp_file("std");
+fn random_ops_match_pread_pwrite(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
+    let (pa, fa) = temp_file(&format!("ring-{b}"));
+    let (pb, fb) = temp_file(&format!("std-{b}"));
     let (tx, rx) = mpsc::channel();
     rt.handles()[0].spawn(move || async move {
         let ring_file = ring::File::from_std(fa);
@@ -68,10 +74,9 @@ fn random_ops_match_pread_pwrite() {
     let _ = std::fs::remove_file(pb);
 }
 
-#[test]
-fn read_exact_at_reports_eof_and_appends() {
-    let Some(rt) = start(1, false) else { return };
-    let (p, f) = temp_file("eof");
+fn read_exact_at_reports_eof_and_appends(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
+    let (p, f) = temp_file(&format!("eof-{b}"));
     f.write_all_at(b"0123456789", 0).unwrap();
     let (tx, rx) = mpsc::channel();
     rt.handles()[0].spawn(move || async move {
@@ -93,10 +98,9 @@ fn read_exact_at_reports_eof_and_appends() {
     let _ = std::fs::remove_file(p);
 }
 
-#[test]
-fn one_file_shared_by_every_loop() {
-    let Some(rt) = start(3, true) else { return };
-    let (p, f) = temp_file("shared");
+fn one_file_shared_by_every_loop(b: Backend) {
+    let Some(rt) = start(b, 3, true) else { return };
+    let (p, f) = temp_file(&format!("shared-{b}"));
     let file = Arc::new(ring::File::from_std(f));
     let (tx, rx) = mpsc::channel();
     for h in rt.handles() {

@@ -11,10 +11,25 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use common::{affinity_cpus, oneshot, recv, start, DropRecorder};
+use ring::Backend;
 
-#[test]
-fn spawn_runs_on_every_loop_thread_and_pins() {
-    let Some(rt) = start(3, true) else { return };
+both_backends!(
+    spawn_runs_on_every_loop_thread_and_pins,
+    unpinned_loops_keep_the_process_mask,
+    cross_thread_wake_from_another_loop_and_a_plain_thread,
+    a_waker_outliving_its_task_never_drops_the_future_off_the_loop,
+    pending_future_with_remote_waker_is_dropped_on_its_loop_at_shutdown,
+    spawn_after_shutdown_started_does_not_run,
+    yield_now_interleaves_tasks,
+    sleep_waits_and_a_dropped_sleep_is_cancelled,
+    shutdown_cancels_pending_sleeps_quickly,
+    more_ops_than_the_in_flight_bound_all_complete,
+    loops_spawn_onto_each_other,
+    a_panicking_task_does_not_kill_its_loop,
+);
+
+fn spawn_runs_on_every_loop_thread_and_pins(b: Backend) {
+    let Some(rt) = start(b, 3, true) else { return };
     let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(0);
     let (tx, rx) = mpsc::channel();
     for h in rt.handles() {
@@ -41,9 +56,8 @@ fn spawn_runs_on_every_loop_thread_and_pins() {
     rt.shutdown();
 }
 
-#[test]
-fn unpinned_loops_keep_the_process_mask() {
-    let Some(rt) = start(2, false) else { return };
+fn unpinned_loops_keep_the_process_mask(b: Backend) {
+    let Some(rt) = start(b, 2, false) else { return };
     let all = affinity_cpus();
     let (tx, rx) = mpsc::channel();
     rt.handles()[1].spawn(move || async move { tx.send(affinity_cpus()).unwrap() });
@@ -57,9 +71,8 @@ fn spawn_local_off_a_loop_panics() {
     ring::spawn_local(async {});
 }
 
-#[test]
-fn cross_thread_wake_from_another_loop_and_a_plain_thread() {
-    let Some(rt) = start(2, true) else { return };
+fn cross_thread_wake_from_another_loop_and_a_plain_thread(b: Backend) {
+    let Some(rt) = start(b, 2, true) else { return };
     let (done_tx, done_rx) = mpsc::channel();
     // From loop 1.
     let (tx, rx) = oneshot::<u32>();
@@ -90,9 +103,8 @@ fn cross_thread_wake_from_another_loop_and_a_plain_thread() {
     }
 }
 
-#[test]
-fn a_waker_outliving_its_task_never_drops_the_future_off_the_loop() {
-    let Some(rt) = start(1, false) else { return };
+fn a_waker_outliving_its_task_never_drops_the_future_off_the_loop(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
     let (rec, dropped_on) = DropRecorder::new();
     let (waker_tx, waker_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel();
@@ -130,9 +142,8 @@ fn a_waker_outliving_its_task_never_drops_the_future_off_the_loop() {
     rt.shutdown();
 }
 
-#[test]
-fn pending_future_with_remote_waker_is_dropped_on_its_loop_at_shutdown() {
-    let Some(rt) = start(2, true) else { return };
+fn pending_future_with_remote_waker_is_dropped_on_its_loop_at_shutdown(b: Backend) {
+    let Some(rt) = start(b, 2, true) else { return };
     let mut recorders = Vec::new();
     let (waker_tx, waker_rx) = mpsc::channel();
     for h in rt.handles() {
@@ -160,9 +171,8 @@ fn pending_future_with_remote_waker_is_dropped_on_its_loop_at_shutdown() {
     }
 }
 
-#[test]
-fn spawn_after_shutdown_started_does_not_run() {
-    let Some(rt) = start(1, false) else { return };
+fn spawn_after_shutdown_started_does_not_run(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
     let h = rt.handles()[0].clone();
     rt.shutdown();
     let (tx, rx) = mpsc::channel::<()>();
@@ -170,9 +180,8 @@ fn spawn_after_shutdown_started_does_not_run() {
     assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
 }
 
-#[test]
-fn yield_now_interleaves_tasks() {
-    let Some(rt) = start(1, false) else { return };
+fn yield_now_interleaves_tasks(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
     let (tx, rx) = mpsc::channel();
     rt.handles()[0].spawn(move || async move {
         let log = Rc::new(std::cell::RefCell::new(Vec::new()));
@@ -192,9 +201,8 @@ fn yield_now_interleaves_tasks() {
     assert_eq!(log, vec![(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]);
 }
 
-#[test]
-fn sleep_waits_and_a_dropped_sleep_is_cancelled() {
-    let Some(rt) = start(1, false) else { return };
+fn sleep_waits_and_a_dropped_sleep_is_cancelled(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
     let (tx, rx) = mpsc::channel();
     rt.handles()[0].spawn(move || async move {
         let t0 = Instant::now();
@@ -222,9 +230,8 @@ fn sleep_waits_and_a_dropped_sleep_is_cancelled() {
     );
 }
 
-#[test]
-fn shutdown_cancels_pending_sleeps_quickly() {
-    let Some(rt) = start(2, true) else { return };
+fn shutdown_cancels_pending_sleeps_quickly(b: Backend) {
+    let Some(rt) = start(b, 2, true) else { return };
     let (tx, rx) = mpsc::channel();
     for h in rt.handles() {
         let tx = tx.clone();
@@ -244,9 +251,8 @@ fn shutdown_cancels_pending_sleeps_quickly() {
     assert!(t0.elapsed() < Duration::from_secs(1));
 }
 
-#[test]
-fn more_ops_than_the_in_flight_bound_all_complete() {
-    let Some(rt) = start(1, false) else { return };
+fn more_ops_than_the_in_flight_bound_all_complete(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
     // ring_entries 64 gives a 4096-entry CQ, i.e. at most 2047 ops in flight.
     const N: usize = 5000;
     let (tx, rx) = mpsc::channel();
@@ -267,9 +273,8 @@ fn more_ops_than_the_in_flight_bound_all_complete() {
     assert_eq!(recv(&rx), N);
 }
 
-#[test]
-fn loops_spawn_onto_each_other() {
-    let Some(rt) = start(2, true) else { return };
+fn loops_spawn_onto_each_other(b: Backend) {
+    let Some(rt) = start(b, 2, true) else { return };
     let (tx, rx) = mpsc::channel();
     let handles = rt.handles().to_vec();
     rt.handles()[0].spawn(move || async move {
@@ -284,9 +289,8 @@ fn loops_spawn_onto_each_other() {
     assert_eq!(got, vec![0, 1]);
 }
 
-#[test]
-fn a_panicking_task_does_not_kill_its_loop() {
-    let Some(rt) = start(1, false) else { return };
+fn a_panicking_task_does_not_kill_its_loop(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
     rt.handles()[0].spawn(|| async { panic!("test panic in a task (expected)") });
     let (tx, rx) = mpsc::channel();
     rt.handles()[0].spawn(move || async move { tx.send(1).unwrap() });

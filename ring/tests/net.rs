@@ -13,6 +13,19 @@ use std::task::Poll;
 use std::time::Duration;
 
 use common::{recv, start};
+use ring::Backend;
+
+both_backends!(
+    unix_accept_and_echo,
+    tcp_accept_and_echo,
+    many_concurrent_tcp_connections,
+    recv_sees_eof_and_shutdown_ends_a_pending_recv,
+    send_partial_offsets_and_bad_input,
+    dropped_recv_futures_keep_their_buffers_until_completion,
+    dropped_accept_is_cancelled_and_the_listener_closes,
+    shutdown_ends_a_pending_tcp_accept,
+    shutdown_ends_a_pending_unix_accept,
+);
 
 /// Echoes everything received until EOF.
 async fn echo(fd: OwnedFd) {
@@ -57,10 +70,9 @@ fn roundtrip<S: Read + Write>(s: &mut S, msg: &[u8]) {
     assert_eq!(got, msg);
 }
 
-#[test]
-fn unix_accept_and_echo() {
-    let Some(rt) = start(2, true) else { return };
-    let dir = std::env::temp_dir().join(format!("ring-test-{}", std::process::id()));
+fn unix_accept_and_echo(b: Backend) {
+    let Some(rt) = start(b, 2, true) else { return };
+    let dir = std::env::temp_dir().join(format!("ring-test-{}-{}", std::process::id(), b.name()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("echo.sock");
     let _ = std::fs::remove_file(&path);
@@ -77,9 +89,8 @@ fn unix_accept_and_echo() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn tcp_accept_and_echo() {
-    let Some(rt) = start(2, true) else { return };
+fn tcp_accept_and_echo(b: Backend) {
+    let Some(rt) = start(b, 2, true) else { return };
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let handles = rt.handles().to_vec();
@@ -94,9 +105,8 @@ fn tcp_accept_and_echo() {
     rt.shutdown();
 }
 
-#[test]
-fn many_concurrent_tcp_connections() {
-    let Some(rt) = start(2, true) else { return };
+fn many_concurrent_tcp_connections(b: Backend) {
+    let Some(rt) = start(b, 2, true) else { return };
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let handles = rt.handles().to_vec();
@@ -126,9 +136,8 @@ fn many_concurrent_tcp_connections() {
     rt.shutdown();
 }
 
-#[test]
-fn recv_sees_eof_and_shutdown_ends_a_pending_recv() {
-    let Some(rt) = start(1, false) else { return };
+fn recv_sees_eof_and_shutdown_ends_a_pending_recv(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
     let (a, mut b) = UnixStream::pair().unwrap();
     let (c, d) = UnixStream::pair().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -163,9 +172,8 @@ fn recv_sees_eof_and_shutdown_ends_a_pending_recv() {
     drop(d);
 }
 
-#[test]
-fn send_partial_offsets_and_bad_input() {
-    let Some(rt) = start(1, false) else { return };
+fn send_partial_offsets_and_bad_input(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
     let (a, mut b) = UnixStream::pair().unwrap();
     let (tx, rx) = mpsc::channel();
     rt.handles()[0].spawn(move || async move {
@@ -184,9 +192,8 @@ fn send_partial_offsets_and_bad_input() {
     assert_eq!(&got, b"456789");
 }
 
-#[test]
-fn dropped_recv_futures_keep_their_buffers_until_completion() {
-    let Some(rt) = start(1, false) else { return };
+fn dropped_recv_futures_keep_their_buffers_until_completion(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
     let (tx, rx) = mpsc::channel();
     rt.handles()[0].spawn(move || async move {
         for round in 0..200 {
@@ -227,9 +234,8 @@ fn dropped_recv_futures_keep_their_buffers_until_completion() {
     rt.shutdown();
 }
 
-#[test]
-fn dropped_accept_is_cancelled_and_the_listener_closes() {
-    let Some(rt) = start(1, false) else { return };
+fn dropped_accept_is_cancelled_and_the_listener_closes(b: Backend) {
+    let Some(rt) = start(b, 1, false) else { return };
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -259,9 +265,9 @@ fn dropped_accept_is_cancelled_and_the_listener_closes() {
 
 /// `shutdown(2)` of a listening socket from another thread ends a pending accept with an
 /// error, so an accept loop can stop (as a server's halt path does).
-fn shutdown_ends_pending_accept(fd: OwnedFd) {
+fn shutdown_ends_pending_accept(b: Backend, fd: OwnedFd) {
     use std::os::fd::AsRawFd;
-    let Some(rt) = start(1, false) else { return };
+    let Some(rt) = start(b, 1, false) else { return };
     let raw = fd.as_raw_fd();
     let (tx, rx) = mpsc::channel();
     rt.handles()[0].spawn(move || async move {
@@ -278,29 +284,31 @@ fn shutdown_ends_pending_accept(fd: OwnedFd) {
     assert!(r.is_err(), "{r:?}");
 }
 
-#[test]
-fn shutdown_ends_a_pending_tcp_accept() {
+fn shutdown_ends_a_pending_tcp_accept(b: Backend) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    shutdown_ends_pending_accept(OwnedFd::from(l));
+    shutdown_ends_pending_accept(b, OwnedFd::from(l));
 }
 
-#[test]
-fn shutdown_ends_a_pending_unix_accept() {
-    let dir = std::env::temp_dir().join(format!("ring-test-sd-{}", std::process::id()));
+fn shutdown_ends_a_pending_unix_accept(b: Backend) {
+    let dir =
+        std::env::temp_dir().join(format!("ring-test-sd-{}-{}", std::process::id(), b.name()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("l.sock");
     let _ = std::fs::remove_file(&path);
     let l = UnixListener::bind(&path).unwrap();
-    shutdown_ends_pending_accept(OwnedFd::from(l));
+    shutdown_ends_pending_accept(b, OwnedFd::from(l));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Round-trip time of a one-byte echo through a loop, against a std client on a unix socket
-/// pair (`cargo test -p rump-ring --release -- --ignored --nocapture pingpong`).
+/// pair (`cargo test -p rump-ring --release -- --ignored --nocapture pingpong`; on epoll with
+/// `RUMP_IO_BACKEND=epoll`).
 #[test]
 #[ignore]
 fn pingpong_round_trip_time() {
-    let Some(rt) = start(1, true) else { return };
+    let Some(rt) = start(common::env_backend(), 1, true) else {
+        return;
+    };
     let (a, mut b) = UnixStream::pair().unwrap();
     rt.handles()[0].spawn(move || echo(OwnedFd::from(a)));
     const N: u32 = 50_000;

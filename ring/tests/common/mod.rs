@@ -1,5 +1,6 @@
-//! Helpers shared by the ring integration tests: start-or-skip, a oneshot channel whose
-//! sender may live on any thread, and a drop recorder.
+//! Helpers shared by the ring integration tests: start-or-skip on a chosen backend, a macro
+//! that runs a test on both backends, a oneshot channel whose sender may live on any thread,
+//! and a drop recorder.
 
 #![allow(dead_code)]
 
@@ -9,18 +10,55 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::ThreadId;
 
-/// Starts a runtime, or prints why io_uring is unusable here and returns `None` (skip).
-pub fn start(loops: usize, pin: bool) -> Option<ring::Runtime> {
-    if let Err(e) = ring::probe_io_uring() {
-        eprintln!("skipping: {e}");
-        return None;
-    }
+/// Defines, for each function `name(backend)`, the tests `name::io_uring` and `name::epoll`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn io_uring() {
+                super::$name(ring::Backend::IoUring)
+            }
+            #[test]
+            fn epoll() {
+                super::$name(ring::Backend::Epoll)
+            }
+        }
+    )*};
+}
+
+/// Starts a runtime on `backend` (through `Config::backend`), or, for io_uring, prints why it
+/// is unusable here and returns `None` (skip).
+pub fn start(backend: ring::Backend, loops: usize, pin: bool) -> Option<ring::Runtime> {
+    let choice = match backend {
+        ring::Backend::IoUring => {
+            if let Err(e) = ring::probe_io_uring() {
+                eprintln!("skipping: {e}");
+                return None;
+            }
+            ring::BackendChoice::IoUring
+        }
+        ring::Backend::Epoll => ring::BackendChoice::Epoll,
+    };
     let cfg = ring::Config {
         loops,
         pin,
         ring_entries: 64,
+        backend: Some(choice),
+        ..Default::default()
     };
-    Some(ring::Runtime::start(&cfg).expect("runtime start after a successful probe"))
+    let rt = ring::Runtime::start(&cfg).expect("runtime start after a successful probe");
+    assert!(rt.handles().iter().all(|h| h.backend() == backend));
+    Some(rt)
+}
+
+/// The backend `RUMP_IO_BACKEND` asks for (io_uring unless it says epoll), for the ignored
+/// measurement tests.
+pub fn env_backend() -> ring::Backend {
+    match ring::BackendChoice::from_env() {
+        Ok(ring::BackendChoice::Epoll) => ring::Backend::Epoll,
+        _ => ring::Backend::IoUring,
+    }
 }
 
 struct Slot<T> {
