@@ -92,7 +92,12 @@ impl<'a> Label<'a> {
     }
 
     fn u32(&self, off: usize) -> u32 {
-        let w = [self.b[off], self.b[off + 1], self.b[off + 2], self.b[off + 3]];
+        let w = [
+            self.b[off],
+            self.b[off + 1],
+            self.b[off + 2],
+            self.b[off + 3],
+        ];
         match self.swapped {
             false => u32::from_le_bytes(w),
             true => u32::from_be_bytes(w),
@@ -168,7 +173,11 @@ mod tests {
         assert_eq!(partition(&img, 'a'), Err(LabelError::NotFound), "unaligned");
         let mut img = vec![0u8; 70_000];
         img[66_000..66_000 + label.len()].copy_from_slice(&label);
-        assert_eq!(partition(&img, 'a'), Err(LabelError::NotFound), "past 64 KiB");
+        assert_eq!(
+            partition(&img, 'a'),
+            Err(LabelError::NotFound),
+            "past 64 KiB"
+        );
         assert_eq!(partition(&[], 'a'), Err(LabelError::NotFound));
         // A truncated label at the very end of the scanned area never reads out of bounds.
         assert_eq!(partition(&label[..100], 'a'), Err(LabelError::NotFound));

@@ -104,7 +104,12 @@ pub fn attach(
         drives.push(attach_one(kernel, spec, faults, &mut open_files)?);
         let d = drives.last().expect("just pushed");
         if verbose && d.etfs_type == EtfsType::Block {
-            println!("/{}: hostpath {} ({})", d.key.trim_start_matches('/'), d.hostpath, human(d.size));
+            println!(
+                "/{}: hostpath {} ({})",
+                d.key.trim_start_matches('/'),
+                d.hostpath,
+                human(d.size)
+            );
         }
     }
     Ok(drives)
@@ -127,7 +132,12 @@ fn attach_one(
         .open(&spec.hostpath);
     let (mut file, writable) = match rw {
         Ok(f) => (f, true),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS | libc::EPERM)) => {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES | libc::EROFS | libc::EPERM)
+            ) =>
+        {
             match OpenOptions::new().read(true).open(&spec.hostpath) {
                 Ok(f) => (f, false),
                 Err(_) => return Err(host_err("etfs hostpath open", spec, &e)),

@@ -54,7 +54,13 @@ pub struct Conn {
     reader_done: Cell<bool>,
     finished: Cell<bool>,
     idle_waker: RefCell<Option<Waker>>,
+    /// The connection's share of the kernel memory budget, given back when it goes.
+    _charge: kernel::mem::Charge,
 }
+
+/// What a connection is charged to the memory budget: its state, decoder, copy table and
+/// an outbox's worth of queued responses (the receive buffers are the loop's, not its own).
+pub const CONN_CHARGE_BYTES: u64 = 16 << 10;
 
 thread_local! {
     /// Live connections of this loop, for shutting them all down (halt with RB_HALT).
@@ -65,6 +71,7 @@ thread_local! {
 pub fn serve(fd: OwnedFd, shared: Arc<Shared>, loop_index: usize) {
     let id = shared.next_conn_id();
     let stream = Rc::new(ring::Stream::from_fd(fd));
+    let charge = kernel::mem::Charge::forced(shared.kernel.budget(), CONN_CHARGE_BYTES);
     let conn = Rc::new(Conn {
         id,
         loop_index,
@@ -79,6 +86,7 @@ pub fn serve(fd: OwnedFd, shared: Arc<Shared>, loop_index: usize) {
         reader_done: Cell::new(false),
         finished: Cell::new(false),
         idle_waker: RefCell::new(None),
+        _charge: charge,
     });
     CONNS.with(|c| c.borrow_mut().insert(id, Rc::downgrade(&conn)));
     ring::spawn_local(outbox::writer(conn.outbox.clone(), stream));

@@ -85,8 +85,27 @@ impl Server {
         Server::spawn(extra, url, None, dir)
     }
 
+    /// As [`Server::unix`], with extra environment variables for the server.
+    pub fn unix_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = TempDir::new("srv");
+        let sock = dir.path().join("sock");
+        let url = format!("unix://{}", sock.display());
+        Server::spawn_env(extra, env, url, Some(sock), dir)
+    }
+
     fn spawn(extra: &[&str], url: String, sock: Option<PathBuf>, dir: TempDir) -> Server {
+        Server::spawn_env(extra, &[], url, sock, dir)
+    }
+
+    fn spawn_env(
+        extra: &[&str],
+        env: &[(&str, &str)],
+        url: String,
+        sock: Option<PathBuf>,
+        dir: TempDir,
+    ) -> Server {
         let mut child = Command::new(SERVER)
+            .envs(env.iter().copied())
             .arg("-s")
             .args(extra)
             .arg(&url)

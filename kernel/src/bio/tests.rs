@@ -219,18 +219,27 @@ fn the_cache_grows_within_the_budget_and_shrinks_for_file_data() {
     let other = Budget::child(&budget, u64::MAX);
     other.try_charge(40 * BS as u64).unwrap();
     for blk in 0..64 {
-        assert_eq!(read(&c, &dev, blk).unwrap(), &pattern(64)[blk as usize * BS..][..BS]);
+        assert_eq!(
+            read(&c, &dev, blk).unwrap(),
+            &pattern(64)[blk as usize * BS..][..BS]
+        );
         assert!(budget.used() <= budget.limit());
     }
     let held = budget.used() - reserve - 40 * BS as u64;
-    assert!(held <= (24 * BS) as u64 - reserve, "the cache stayed in what was left");
+    assert!(
+        held <= (24 * BS) as u64 - reserve,
+        "the cache stayed in what was left"
+    );
     // File data wants more: the cache gives back clean buffers down to its reserve.
     other.release(40 * BS as u64);
     other.try_charge(64 * BS as u64 - reserve).unwrap();
     assert_eq!(budget.used(), budget.limit());
     // Still serves, recycling its reserve.
     for blk in (0..64).rev() {
-        assert_eq!(read(&c, &dev, blk).unwrap(), &pattern(64)[blk as usize * BS..][..BS]);
+        assert_eq!(
+            read(&c, &dev, blk).unwrap(),
+            &pattern(64)[blk as usize * BS..][..BS]
+        );
     }
     assert!(budget.used() <= budget.limit());
     // Dirty buffers are not reclaimed: they are written back, never dropped.

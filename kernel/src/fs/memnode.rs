@@ -262,16 +262,28 @@ mod tests {
         d.write(100, &[1; 5000]).unwrap();
         assert_eq!(b.used(), 2 * PAGE_SIZE as u64);
         d.write(200, &[2; 100]).unwrap();
-        assert_eq!(b.used(), 2 * PAGE_SIZE as u64, "rewriting a page charges nothing");
+        assert_eq!(
+            b.used(),
+            2 * PAGE_SIZE as u64,
+            "rewriting a page charges nothing"
+        );
         assert_eq!(d.write(8000, &[3; 9000]), Err(Errno::ENOSPC));
         assert_eq!((d.size(), b.used()), (5100, 2 * PAGE_SIZE as u64));
-        assert_eq!(d.read(8000, 10), [0; 0], "nothing was written past the old end");
+        assert_eq!(
+            d.read(8000, 10),
+            [0; 0],
+            "nothing was written past the old end"
+        );
         d.write(1 << 30, b"far").unwrap();
         assert_eq!(b.used(), 3 * PAGE_SIZE as u64);
         d.discard(0, PAGE_SIZE as u64);
         assert_eq!(b.used(), 2 * PAGE_SIZE as u64);
         d.truncate(10);
-        assert_eq!(b.used(), 0, "the first page was discarded, the rest truncated");
+        assert_eq!(
+            b.used(),
+            0,
+            "the first page was discarded, the rest truncated"
+        );
         d.write(0, b"x").unwrap();
         drop(d);
         assert_eq!(b.used(), 0);

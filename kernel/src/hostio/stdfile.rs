@@ -42,7 +42,10 @@ impl StdFile {
             .create(create && write)
             .mode(0o644)
             .open(path)
-            .map(|file| StdFile { file, writable: write })
+            .map(|file| StdFile {
+                file,
+                writable: write,
+            })
             .map_err(|e| io_errno(&e))
     }
 

@@ -29,7 +29,11 @@ fn a_child_budget_charges_its_parent_and_fails_on_either_limit() {
     root.try_charge(6_500).unwrap();
     assert_eq!(tmp.available(), 500);
     assert_eq!(tmp.try_charge(800), Err(Errno::ENOSPC));
-    assert_eq!((tmp.used(), root.used()), (3_000, 9_500), "a failed charge leaves nothing");
+    assert_eq!(
+        (tmp.used(), root.used()),
+        (3_000, 9_500),
+        "a failed charge leaves nothing"
+    );
     tmp.release(3_000);
     assert_eq!(root.used(), 6_500);
 }
@@ -62,16 +66,31 @@ fn a_failed_charge_asks_the_reclaimers_for_room_once() {
         assert!(root.try_charge_no_reclaim(1_024));
         *cache.held.lock().unwrap() += 1_024;
     }
-    assert!(!root.try_charge_no_reclaim(4_096), "the cache never reclaims itself");
+    assert!(
+        !root.try_charge_no_reclaim(4_096),
+        "the cache never reclaims itself"
+    );
     let file = Budget::child(&root, u64::MAX);
     file.try_charge(4_096).unwrap();
-    assert_eq!(*cache.held.lock().unwrap(), 4_096, "the cache shrank by what was missing");
+    assert_eq!(
+        *cache.held.lock().unwrap(),
+        4_096,
+        "the cache shrank by what was missing"
+    );
     assert_eq!(root.used(), 8_192);
-    assert_eq!(file.try_charge(8_192), Err(Errno::ENOSPC), "more than the cache holds");
+    assert_eq!(
+        file.try_charge(8_192),
+        Err(Errno::ENOSPC),
+        "more than the cache holds"
+    );
     assert_eq!((*cache.held.lock().unwrap(), root.used()), (0, 4_096));
     drop(cache);
     root.try_charge(4_096).unwrap();
-    assert_eq!(root.try_charge(1), Err(Errno::ENOSPC), "a dead reclaimer is skipped");
+    assert_eq!(
+        root.try_charge(1),
+        Err(Errno::ENOSPC),
+        "a dead reclaimer is skipped"
+    );
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub struct Mount {
 impl Mount {
     /// A mount of `kind` on `covered` (None for the root file system); its root vnode is
     /// attached with [`Mount::set_root`].
+    #[allow(clippy::too_many_arguments)] // each is one field of `struct mount`
     pub fn new(
         kind: FsKind,
         covered: Option<Arc<Vnode>>,

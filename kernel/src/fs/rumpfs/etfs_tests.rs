@@ -172,3 +172,27 @@ fn registration_rules_and_lookup() {
     assert_eq!(blk, Err(Errno::EBUSY));
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn a_read_only_host_file_refuses_write_opens_with_eacces() {
+    let f = Fixture::new();
+    let path = crate::hostio::tests::temp_path("ro");
+    std::fs::write(&path, vec![7u8; 8192]).unwrap();
+    let ro = std::fs::File::open(&path).unwrap();
+    let host: Arc<dyn HostFile> = Arc::new(StdFile::read_only(ro));
+    assert!(!host.writable());
+    for (key, t) in [("/rob", EtfsType::Blk), ("/ror", EtfsType::Reg)] {
+        f.k.etfs_register(key.as_bytes(), host.clone(), t, 0, None)
+            .unwrap();
+        assert_eq!(open(&f, key), Err(Errno::EACCES), "{key} O_RDWR");
+        let at = fresh(key.len() + 1);
+        f.mem.map(at, format!("{key}\0").as_bytes());
+        let fd = f.call(SYS_open, &[at, 0, 0]).unwrap()[0] as u64;
+        assert_eq!(
+            pread(&f, fd, 512, 0).unwrap(),
+            vec![7u8; 512],
+            "{key} reads"
+        );
+    }
+    let _ = std::fs::remove_file(path);
+}
