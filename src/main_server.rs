@@ -106,7 +106,10 @@ fn check_options(opts: &Options) -> Result<(), String> {
 }
 
 fn cache_reserve_bytes() -> u64 {
-    kernel::bio::BufCache::reserve_bytes(kernel::bio::DEFAULT_BLOCK_SIZE, kernel::bio::DEFAULT_SHARDS)
+    kernel::bio::BufCache::reserve_bytes(
+        kernel::bio::DEFAULT_BLOCK_SIZE,
+        kernel::bio::DEFAULT_SHARDS,
+    )
 }
 
 /// Smallest `-r`: twice the buffer cache's reserve.
@@ -120,7 +123,12 @@ fn mem_limit_bytes(opts: &Options) -> Option<u64> {
 /// Physical memory of the host (`_SC_PHYS_PAGES` × page size).
 fn host_memory_bytes() -> Option<u64> {
     // SAFETY: sysconf has no memory-safety preconditions.
-    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
     (pages > 0 && page > 0).then(|| pages as u64 * page as u64)
 }
 
@@ -193,12 +201,19 @@ fn print_boot_summary(opts: &Options, server: &server::Server) {
     }
     println!(
         "buffer cache: up to {}, {} in use at boot",
-        crate::drives::human(server.shared.kernel.vfs().map_or(0, |v| v.bio().capacity_bytes())),
+        crate::drives::human(
+            server
+                .shared
+                .kernel
+                .vfs()
+                .map_or(0, |v| v.bio().capacity_bytes())
+        ),
         crate::drives::human(budget.used())
     );
     println!(
-        "cpus: {} io_uring loops, loop i pinned to host core i mod {cores}",
-        opts.ncpu
+        "cpus: {} {} loops, loop i pinned to host core i mod {cores}",
+        opts.ncpu,
+        server.runtime.handles()[0].backend()
     );
     if server.drives.is_empty() {
         println!("drives: none");

@@ -200,6 +200,7 @@ pub fn start(
         loops: ncpu,
         pin: true,
         ring_entries: 256,
+        ..Default::default() // backend: RUMP_IO_BACKEND (auto: io_uring, else epoll)
     })
     .map_err(|e| StartError {
         message: format!("rump kernel loops: {e}"),

@@ -562,7 +562,11 @@ fn command_line_errors() {
 fn verbose_prints_boot_summary() {
     let srv = Server::unix(&["-v", "-c", "2"]);
     srv.wait_stdout("components: rump rumpuser rumpkern_sysproxy");
-    srv.wait_stdout("cpus: 2 io_uring loops");
+    let backend = match std::env::var("RUMP_IO_BACKEND").as_deref() {
+        Ok("epoll") => "epoll",
+        _ => "io_uring",
+    };
+    srv.wait_stdout(&format!("cpus: 2 {backend} loops"));
 }
 
 #[test]

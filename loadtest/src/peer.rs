@@ -166,6 +166,7 @@ fn serve_uring(l: Listener, conns: usize, threads: usize) -> io::Result<()> {
         loops: threads,
         pin: true,
         ring_entries: 256,
+        ..Default::default()
     };
     let rt = ring::Runtime::start(&cfg).map_err(|e| io::Error::other(e.to_string()))?;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
