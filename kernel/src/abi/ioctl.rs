@@ -42,3 +42,6 @@ pub const DIOCGMEDIASIZE: u32 = 0x4008_6484;
 pub const DIOCCACHESYNC: u32 = 0x8004_6476;
 /// Get the disklabel (408 bytes on amd64).
 pub const DIOCGDINFO: u32 = 0x4198_6465;
+/// `DIOCGPARTINFO` (`_IOW('d',104,struct partinfo)`, 32 bytes): copy-in only, so a client
+/// sees nothing of what the driver fills in (NetBSD uses it inside the kernel).
+pub const DIOCGPARTINFO: u32 = 0x8020_6468;

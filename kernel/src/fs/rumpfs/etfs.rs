@@ -261,9 +261,10 @@ impl Keys {
 /// The disk ioctls of an etfs device (rumpblk.c): `DIOCGMEDIASIZE` (window bytes),
 /// `DIOCCACHESYNC` (accepted; `fsync` is the flush), `DIOCGDINFO` (a fabricated label:
 /// 512-byte sectors, type "rumpd", pack "fictitious", one partition over the window at
-/// index = minor); the rest `ENOTTY`.
+/// index = minor), `DIOCGPARTINFO` (that partition: offset 0, the window's sectors, 512-byte
+/// sectors, `BLKDEV_IOSIZE` 2048); the rest `ENOTTY` (no wedges, as rumpblk).
 pub fn disk_ioctl(n: &EtfsNode, com: u32, data: &mut [u8]) -> Result<()> {
-    use crate::abi::{DIOCCACHESYNC, DIOCGDINFO, DIOCGMEDIASIZE};
+    use crate::abi::{DIOCCACHESYNC, DIOCGDINFO, DIOCGMEDIASIZE, DIOCGPARTINFO};
     match com {
         DIOCGMEDIASIZE => {
             data[..8].copy_from_slice(&(n.size as i64).to_le_bytes());
@@ -272,6 +273,14 @@ pub fn disk_ioctl(n: &EtfsNode, com: u32, data: &mut [u8]) -> Result<()> {
         DIOCCACHESYNC => Ok(()),
         DIOCGDINFO => {
             fake_label(n, data);
+            Ok(())
+        }
+        DIOCGPARTINFO => {
+            let d = &mut data[..32];
+            d.fill(0);
+            d[8..16].copy_from_slice(&(n.size / SECTOR).to_le_bytes()); // pi_size
+            d[16..20].copy_from_slice(&(SECTOR as u32).to_le_bytes()); // pi_secsize
+            d[20..24].copy_from_slice(&2048u32.to_le_bytes()); // pi_bsize
             Ok(())
         }
         _ => Err(Errno::ENOTTY),

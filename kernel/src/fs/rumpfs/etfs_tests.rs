@@ -108,6 +108,20 @@ fn three_types_over_windows_of_one_host_file() {
     let label = f.mem.read(buf, DISKLABEL_SIZE);
     assert_eq!(&label[..4], &DISKMAGIC.to_le_bytes());
     assert_eq!(&label[148..152], &32u32.to_le_bytes());
+    // DIOCGPARTINFO is copy-in only (NetBSD's _IOW): it succeeds and the client's buffer
+    // stays as it was.
+    let buf = fresh(32);
+    f.mem.map(buf, &[0xa5; 32]);
+    f.ok(SYS_ioctl, &[fd, u64::from(crate::abi::DIOCGPARTINFO), buf]);
+    assert_eq!(f.mem.read(buf, 32), [0xa5; 32]);
+    // No wedges on rumpblk.
+    let buf = fresh(208);
+    f.mem.map_zero(buf, 208);
+    assert_eq!(
+        f.call(SYS_ioctl, &[fd, 0x40d0_647a, buf]),
+        Err(Errno::ENOTTY),
+        "DIOCGWEDGEINFO"
+    );
 
     // Regular file: straight to the host at begin + offset.
     let fd = open(&f, "/reg").unwrap();
