@@ -24,6 +24,10 @@ use crate::runtime::LoopHandle;
 
 /// Tasks polled before the loop looks at completions again, so I/O is not starved.
 const POLL_BATCH: usize = 64;
+/// Operations a task may complete without waiting in one poll on the epoll backend before it
+/// must yield (io_uring ops always wait for a completion, which yields by itself): a client
+/// that never lets its socket run dry must not keep the rest of the loop from running.
+const COOP_BUDGET: u32 = 128;
 
 thread_local! {
     static LOCAL: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
@@ -257,6 +261,8 @@ pub(crate) struct Local {
     tasks: RefCell<Tasks>,
     run_queue: RefCell<VecDeque<TaskKey>>,
     inbox: RefCell<VecDeque<Msg>>,
+    /// Epoll operations the task being polled may still complete without yielding.
+    coop: Cell<u32>,
     pub(crate) io: Io,
 }
 
@@ -267,7 +273,20 @@ impl Local {
             tasks: RefCell::new(Tasks::default()),
             run_queue: RefCell::new(VecDeque::new()),
             inbox: RefCell::new(VecDeque::new()),
+            coop: Cell::new(COOP_BUDGET),
             io,
+        }
+    }
+
+    /// Takes one unit of the polled task's budget; `false` when it is spent (the caller
+    /// wakes the task and returns `Pending`, so that the other tasks run first).
+    pub(crate) fn coop_take(&self) -> bool {
+        match self.coop.get() {
+            0 => false,
+            n => {
+                self.coop.set(n - 1);
+                true
+            }
         }
     }
 
@@ -321,6 +340,7 @@ impl Local {
                 (fut, tw.clone(), w.clone())
             };
             tw.scheduled.store(false, Ordering::Release);
+            self.coop.set(COOP_BUDGET);
             let mut cx = Context::from_waker(&waker);
             let r = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
             match r {

@@ -105,6 +105,7 @@ impl File {
         }
         if on_epoll() {
             let mut buf = buf;
+            eio::coop().await;
             return (eio::pread(self.fd(), &mut buf, off), buf);
         }
         let (res, _, mut d) = Op::new(ReadData {
@@ -162,6 +163,7 @@ impl File {
             return (r, buf);
         }
         if on_epoll() {
+            eio::coop().await;
             return (eio::pwrite(self.fd(), &buf[from..], off), buf);
         }
         let (res, _, d) = Op::new(WriteData {
@@ -193,6 +195,7 @@ impl File {
     /// `fsync(fd)`, or `fdatasync(fd)` when `datasync`.
     pub async fn sync(&self, datasync: bool) -> io::Result<()> {
         if on_epoll() {
+            eio::coop().await;
             return eio::fsync(self.fd(), datasync);
         }
         let (res, _, _) = Op::new(FsyncData {

@@ -28,9 +28,31 @@ fn errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
-/// Waits until `key` is ready (or closed) in direction `dir`.
+/// Waits until `key` is ready (or closed) in direction `dir`; yields first when the task
+/// has spent its budget of operations that completed without waiting.
 pub(crate) async fn ready(key: SourceKey, dir: u8) {
-    std::future::poll_fn(|cx| with_reactor(|r| r.poll_ready(key, dir, cx))).await
+    std::future::poll_fn(|cx| {
+        let local = crate::executor::local().expect("ring I/O polled off a loop thread");
+        if !local.coop_take() {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        local.io.epoll().poll_ready(key, dir, cx)
+    })
+    .await
+}
+
+/// Yields when the task has spent its budget (before a host-file call, which never waits).
+pub(crate) async fn coop() {
+    std::future::poll_fn(|cx| {
+        let local = crate::executor::local().expect("ring I/O polled off a loop thread");
+        if local.coop_take() {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
 }
 
 /// Forgets `key`'s readiness in `dir`; `Err(ENOTCONN)` (or `hangup`) when it hung up for good.

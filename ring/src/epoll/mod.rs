@@ -576,6 +576,52 @@ mod tests {
         assert!(sent > 0);
     }
 
+    /// A task whose operations never wait (a socket that never runs dry, a host file) yields
+    /// after its budget, so the loop's other tasks run meanwhile.
+    #[test]
+    fn a_task_that_never_waits_yields_to_the_others() {
+        let (sock_order, file_order) = on_epoll(|| async {
+            use std::cell::RefCell;
+            let mut orders = Vec::new();
+            for kind in ["socket", "file"] {
+                let log = Rc::new(RefCell::new(Vec::new()));
+                let (a, mut b) = UnixStream::pair().unwrap();
+                b.write_all(&[1u8; 100_000]).unwrap();
+                let path = std::env::temp_dir().join(format!("ring-coop-{}", std::process::id()));
+                std::fs::write(&path, [2u8; 64]).unwrap();
+                let file = crate::File::from_std(std::fs::File::open(&path).unwrap());
+                let _ = std::fs::remove_file(&path);
+                let s = Stream::from_fd(a.into());
+                let l = log.clone();
+                crate::spawn_local(async move {
+                    for _ in 0..20_000 {
+                        match kind {
+                            "socket" => {
+                                let (r, _) = s.recv(Vec::with_capacity(1)).await;
+                                assert_eq!(r.unwrap(), 1);
+                            }
+                            _ => {
+                                let (r, _) = file.read_at(Vec::with_capacity(1), 0).await;
+                                assert_eq!(r.unwrap(), 1);
+                            }
+                        }
+                    }
+                    l.borrow_mut().push("busy done");
+                });
+                let l = log.clone();
+                crate::spawn_local(async move { l.borrow_mut().push("other ran") });
+                while log.borrow().len() < 2 {
+                    crate::sleep(Duration::from_millis(1)).await;
+                }
+                orders.push(log.borrow().clone());
+                drop(b);
+            }
+            (orders[0].clone(), orders[1].clone())
+        });
+        assert_eq!(sock_order, vec!["other ran", "busy done"]);
+        assert_eq!(file_order, vec!["other ran", "busy done"]);
+    }
+
     #[test]
     fn dropped_sleeps_and_streams_leave_nothing_registered() {
         let (timers, sources) = on_epoll(|| async {
