@@ -3,9 +3,29 @@
 //!
 //! An operation started off the loops (the main thread at start-up, a tool) has no ring to
 //! go through; it falls back to the blocking positional calls on the same file.
+//!
+//! **Only what would block goes through the ring.** Host files are opened buffered, so most
+//! transfers are copies to or from the host's page cache:
+//! - a read first tries `preadv2(…, RWF_NOWAIT)` on the loop thread: a page-cache hit is one
+//!   system call and no ring round trip; only a miss (`EAGAIN`) becomes an io_uring read,
+//!   which the host completes asynchronously;
+//! - a write is a plain `pwrite` on the loop thread: buffered writes only copy into the page
+//!   cache, while io_uring punts buffered writes that allocate blocks to its io-wq worker
+//!   threads, which then serialise on the inode lock. Measured on ext4 (Linux 6.18, 2 vCPUs),
+//!   `-r 16m`, 16 connections × 4 in flight of random 4 KiB writes to a 256 MiB device (every
+//!   write evicting a dirty block): 14 k ops/s with io_uring writes (also with an
+//!   `RWF_NOWAIT` attempt first: allocating writes return `EAGAIN`), 144 k ops/s with inline
+//!   `pwrite`; sequential 148 k → 301 k. `RUMP_RING_WRITES=1` restores ring writes (to
+//!   compare on other file systems);
+//! - `fdatasync` always goes through the ring: it waits for the device.
+//!
+//! A file system without `RWF_NOWAIT` support (`EOPNOTSUPP`) is remembered and its reads go
+//! straight to the ring.
 
 use std::io::{Seek, SeekFrom};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::hostio::{io_errno, HostFile, HostIo, IoResult};
 use kernel::Result;
@@ -17,17 +37,80 @@ pub struct RingFile {
     /// metadata.
     std: std::fs::File,
     writable: bool,
+    /// Cleared when the host file system refuses `RWF_NOWAIT`.
+    nowait: AtomicBool,
+    /// Buffered writes as plain `pwrite` on the loop (see the module notes).
+    sync_writes: bool,
+}
+
+/// What an inline `RWF_NOWAIT` attempt gave.
+enum Inline {
+    Done(Result<usize>),
+    /// The host would block: use the ring.
+    WouldBlock,
 }
 
 impl RingFile {
     /// Wraps `file`, opened read-write (`writable`) or read-only.
     pub fn new(file: std::fs::File, writable: bool) -> std::io::Result<RingFile> {
+        let ring_writes = std::env::var_os("RUMP_RING_WRITES").is_some();
+        RingFile::build(file, writable, true, !ring_writes)
+    }
+
+    /// Every transfer through the ring, none inline (tests of the ring path).
+    pub fn ring_only(file: std::fs::File, writable: bool) -> std::io::Result<RingFile> {
+        RingFile::build(file, writable, false, false)
+    }
+
+    fn build(
+        file: std::fs::File,
+        writable: bool,
+        nowait: bool,
+        sync_writes: bool,
+    ) -> std::io::Result<RingFile> {
         let std = file.try_clone()?;
         Ok(RingFile {
             ring: ring::File::from_std(file),
             std,
             writable,
+            nowait: AtomicBool::new(nowait),
+            sync_writes,
         })
+    }
+
+    /// `preadv2`/`pwritev2(…, RWF_NOWAIT)` of `buf` at `off` on the calling thread.
+    fn try_inline(&self, buf: &mut [u8], off: u64, write: bool) -> Inline {
+        if !self.nowait.load(Ordering::Relaxed) || buf.is_empty() {
+            return Inline::WouldBlock;
+        }
+        let iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let fd = self.std.as_raw_fd();
+        loop {
+            // SAFETY: `iov` describes `buf`, valid (and writable, for a read) for its whole
+            // length during this synchronous call; `fd` is our open file.
+            let n = unsafe {
+                match write {
+                    true => libc::pwritev2(fd, &iov, 1, off as libc::off_t, libc::RWF_NOWAIT),
+                    false => libc::preadv2(fd, &iov, 1, off as libc::off_t, libc::RWF_NOWAIT),
+                }
+            };
+            if n >= 0 {
+                return Inline::Done(Ok(n as usize));
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Inline::WouldBlock,
+                Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) => {
+                    self.nowait.store(false, Ordering::Relaxed);
+                    return Inline::WouldBlock;
+                }
+                _ => return Inline::Done(Err(io_errno(&e))),
+            }
+        }
     }
 
     fn on_loop() -> bool {
@@ -39,6 +122,9 @@ impl HostFile for RingFile {
     fn read_at(&self, mut buf: Vec<u8>, off: u64) -> HostIo<'_, IoResult> {
         if !Self::on_loop() {
             let r = retry(|| self.std.read_at(&mut buf, off));
+            return HostIo::ready((r, buf));
+        }
+        if let Inline::Done(r) = self.try_inline(&mut buf, off, false) {
             return HostIo::ready((r, buf));
         }
         HostIo::boxed(async move {
@@ -56,9 +142,16 @@ impl HostFile for RingFile {
         })
     }
 
-    fn write_at(&self, buf: Vec<u8>, off: u64) -> HostIo<'_, IoResult> {
+    fn write_at(&self, mut buf: Vec<u8>, off: u64) -> HostIo<'_, IoResult> {
         if !Self::on_loop() {
             let r = retry(|| self.std.write_at(&buf, off));
+            return HostIo::ready((r, buf));
+        }
+        if self.sync_writes {
+            let r = retry(|| self.std.write_at(&buf, off));
+            return HostIo::ready((r, buf));
+        }
+        if let Inline::Done(r) = self.try_inline(&mut buf, off, true) {
             return HostIo::ready((r, buf));
         }
         HostIo::boxed(async move {
@@ -133,11 +226,23 @@ mod tests {
     }
 
     /// The same seeded operations on the ring backend (on a loop) and the plain backend
-    /// give the same results and the same host file.
+    /// give the same results and the same host file, with inline transfers and without.
     #[test]
     fn ring_backend_matches_the_plain_backend() {
-        let (pa, pb) = (temp("a"), temp("b"));
-        let ring_file = Arc::new(RingFile::new(open(&pa), true).unwrap());
+        differential(false);
+        differential(true);
+    }
+
+    fn differential(ring_only: bool) {
+        let (pa, pb) = (
+            temp(&format!("a{ring_only}")),
+            temp(&format!("b{ring_only}")),
+        );
+        let ring_file = match ring_only {
+            true => RingFile::ring_only(open(&pa), true),
+            false => RingFile::new(open(&pa), true),
+        };
+        let ring_file = Arc::new(ring_file.unwrap());
         let std_file = Arc::new(StdFile::new(open(&pb)));
         let rt = ring::Runtime::start(&ring::Config {
             loops: 1,
