@@ -22,6 +22,9 @@ pub enum Component {
     /// `librumpvfs`: the VFS faction with rumpfs as the root file system; without it every
     /// file-system syscall returns `ENOSYS`, as NetBSD's server without `-lrumpvfs`.
     Vfs,
+    /// `librumpfs_tmpfs`: tmpfs for mount(2); brings `rumpvfs` with it, as the NetBSD
+    /// library's dependency on `librumpvfs` does. Without it mounting tmpfs is `ENODEV`.
+    Tmpfs,
 }
 
 impl Component {
@@ -32,6 +35,23 @@ impl Component {
             Component::User => "rumpuser",
             Component::Sysproxy => "rumpkern_sysproxy",
             Component::Vfs => "rumpvfs",
+            Component::Tmpfs => "rumpfs_tmpfs",
+        }
+    }
+
+    /// The file-system type this component adds to the kernel, if it is a file system.
+    pub fn filesystem(self) -> Option<kernel::vfs::FsKind> {
+        match self {
+            Component::Tmpfs => Some(kernel::vfs::FsKind::Tmpfs),
+            _ => None,
+        }
+    }
+
+    /// Components this one needs (loaded with it).
+    fn needs(self) -> &'static [Component] {
+        match self {
+            Component::Tmpfs => &[Component::Vfs],
+            _ => &[],
         }
     }
 }
@@ -40,11 +60,10 @@ impl Component {
 pub const BUILTIN: [Component; 3] = [Component::Base, Component::User, Component::Sysproxy];
 
 /// Components that can be named with `-l`; `rump_allserver` has all of them.
-pub const OPTIONAL: [Component; 1] = [Component::Vfs];
+pub const OPTIONAL: [Component; 2] = [Component::Vfs, Component::Tmpfs];
 
 /// NetBSD rump component libraries we know of but have not built yet.
 const NOT_YET: &[&str] = &[
-    "rumpfs_tmpfs",
     "rumpfs_ffs",
     "rumpfs_msdos",
     "rumpfs_cd9660",
@@ -144,8 +163,10 @@ pub fn resolve(flavor: Flavor, libs: &[String]) -> Result<Vec<Component>, Compon
     for arg in libs {
         let name = normalize(arg);
         if let Some(c) = BUILTIN.iter().chain(&OPTIONAL).find(|c| c.name() == name) {
-            if !set.contains(c) {
-                set.push(*c);
+            for c in c.needs().iter().chain([c]) {
+                if !set.contains(c) {
+                    set.push(*c);
+                }
             }
             continue;
         }
@@ -175,6 +196,33 @@ mod tests {
             .unwrap()
             .contains(&Component::Vfs));
         assert!(resolve(Flavor::All, &[]).unwrap().contains(&Component::Vfs));
+    }
+
+    #[test]
+    fn tmpfs_by_any_spelling_brings_the_vfs() {
+        for arg in [
+            "rumpfs_tmpfs",
+            "-lrumpfs_tmpfs",
+            "librumpfs_tmpfs.so",
+            "librumpfs_tmpfs.so.0",
+            "/usr/lib/librumpfs_tmpfs.so",
+        ] {
+            let arg = arg.trim_start_matches("-l");
+            let set = resolve(Flavor::Minimal, &[arg.to_string()]).unwrap();
+            assert!(set.contains(&Component::Tmpfs), "{arg}");
+            assert!(
+                set.contains(&Component::Vfs),
+                "{arg}: rumpvfs comes with it"
+            );
+        }
+        let set = resolve(Flavor::Minimal, &["rumpvfs".into()]).unwrap();
+        assert!(!set.contains(&Component::Tmpfs));
+        let all = resolve(Flavor::All, &[]).unwrap();
+        assert!(all.contains(&Component::Tmpfs) && all.contains(&Component::Vfs));
+        assert_eq!(
+            Component::Tmpfs.filesystem(),
+            Some(kernel::vfs::FsKind::Tmpfs)
+        );
     }
 
     #[test]

@@ -156,6 +156,11 @@ fn boot_and_listen(opts: &Options) -> Result<server::Server, StartError> {
         hostname: rump_hostname(),
         vfs: opts.components.contains(&Component::Vfs),
         mem_limit_bytes: mem_limit_bytes(opts),
+        filesystems: opts
+            .components
+            .iter()
+            .filter_map(|c| c.filesystem())
+            .collect(),
     };
     let kernel = Kernel::boot(cfg, host).map_err(|e| StartError {
         message: format!("rump init failed: {e}"),
@@ -191,6 +196,15 @@ fn print_boot_summary(opts: &Options, server: &server::Server) {
         kernel::MACHINE
     );
     println!("components: {}", names.join(" "));
+    let k = &server.shared.kernel;
+    let types: Vec<&str> = kernel::vfs::FsKind::ALL
+        .into_iter()
+        .filter(|t| k.has_filesystem(*t))
+        .map(|t| t.name())
+        .collect();
+    if !types.is_empty() {
+        println!("file systems: {}", types.join(" "));
+    }
     let budget = server.shared.kernel.budget();
     match opts.total_ram_bytes {
         Some(r) => println!("memory budget: {} (-r)", crate::drives::human(r)),

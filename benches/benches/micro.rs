@@ -68,6 +68,7 @@ fn bench_dispatch(b: &Bencher) {
         hostname: "bench".into(),
         vfs: true,
         mem_limit_bytes: None,
+        filesystems: Vec::new(),
     };
     let k = Kernel::boot(cfg, Arc::new(StdHost)).expect("boot");
     let p = k.spawn_guest(b"bench").expect("process");

@@ -28,6 +28,9 @@ pub struct BootConfig {
     /// The memory budget (`-r`, `RUMP_MEMLIMIT`; the server gives the host's memory without
     /// it); `None`: unlimited.
     pub mem_limit_bytes: Option<u64>,
+    /// File-system types whose component is loaded (`-lrumpfs_tmpfs` …), besides rumpfs,
+    /// which comes with the VFS. mount(2) of any other type is `ENODEV`.
+    pub filesystems: Vec<crate::vfs::FsKind>,
 }
 
 /// The rump kernel. Shared by all loop threads as `Arc<Kernel>`.
@@ -213,6 +216,18 @@ impl Kernel {
         for child in procs.procs().filter(|c| c.ppid() == p.pid()) {
             child.set_ppid(INIT_PID);
         }
+    }
+
+    /// Every live client process (for scans over all processes: unmount's busy check,
+    /// moving current directories onto a new mount).
+    pub(crate) fn all_procs(&self) -> Vec<Arc<Proc>> {
+        self.procs().procs().collect()
+    }
+
+    /// Whether mount(2) may mount `kind`: its component is loaded (rumpfs: the VFS).
+    pub fn has_filesystem(&self, kind: crate::vfs::FsKind) -> bool {
+        self.vfs.is_some()
+            && (kind == crate::vfs::FsKind::Rumpfs || self.cfg.filesystems.contains(&kind))
     }
 
     /// Number of live client processes (proc0 and init not counted).
@@ -416,6 +431,7 @@ mod tests {
             hostname: String::new(),
             vfs: false,
             mem_limit_bytes: None,
+            filesystems: Vec::new(),
         };
         assert_eq!(
             Kernel::boot(cfg.clone(), host.clone()).err(),

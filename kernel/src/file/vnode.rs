@@ -71,6 +71,10 @@ impl VnFile {
         iov: &[Iov],
         at: Option<i64>,
     ) -> (u64, Result<()>) {
+        // A file of a forcibly unmounted file system is dead.
+        if self.vn.revoked() {
+            return (0, Err(Errno::EIO));
+        }
         match self.vn.vtype() {
             VType::Fifo => match &self.fifo {
                 Some(end) => end.read(p, mem, iov, fp.nonblock(), now(k)).await,
@@ -145,6 +149,9 @@ impl VnFile {
         iov: &[Iov],
         at: Option<i64>,
     ) -> (u64, Result<()>) {
+        if self.vn.revoked() {
+            return (0, Err(Errno::EIO));
+        }
         match self.vn.vtype() {
             VType::Fifo => match &self.fifo {
                 Some(end) => end.write(p, mem, iov, fp.nonblock(), now(k)).await,
@@ -159,6 +166,8 @@ impl VnFile {
                 None => (0, Err(Errno::ENXIO)),
             },
             VType::Dir => (0, Err(Errno::EISDIR)),
+            // Open for writing before a forced remount read-only: `EROFS` from then on.
+            VType::Reg if self.vn.read_only() => (0, Err(Errno::EROFS)),
             VType::Reg => self.write_reg(fp, k, p, mem, iov, at).await,
             _ => (0, Err(Errno::EOPNOTSUPP)),
         }

@@ -1,4 +1,5 @@
-//! File systems: the in-memory node storage shared by memory file systems, and rumpfs.
+//! File systems: the in-memory node storage shared by memory file systems, rumpfs and tmpfs.
 
 pub mod memnode;
 pub mod rumpfs;
+pub mod tmpfs;

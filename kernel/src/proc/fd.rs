@@ -123,6 +123,15 @@ impl FdTable {
             .map_or(-1, |i| i as i32)
     }
 
+    /// Every open file (each once per descriptor), for scans such as unmount's busy check.
+    pub fn files(&self) -> Vec<Arc<File>> {
+        self.lock()
+            .iter()
+            .flatten()
+            .map(|s| s.file.clone())
+            .collect()
+    }
+
     /// Number of open descriptors.
     pub fn count(&self) -> usize {
         self.lock().iter().filter(|s| s.is_some()).count()

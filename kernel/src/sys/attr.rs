@@ -24,6 +24,14 @@ async fn target<M: UserMem>(
     }
 }
 
+/// `EROFS` for an attribute change on a read-only mount (tmpfs/ufs `VOP_SETATTR`).
+fn writable_fs(vn: &Vnode) -> Result<()> {
+    if vn.read_only() {
+        return Err(Errno::EROFS);
+    }
+    Ok(())
+}
+
 fn at_flag(flag: i32) -> Result<bool> {
     if flag & !AT_SYMLINK_NOFOLLOW != 0 {
         return Err(Errno::EINVAL);
@@ -60,6 +68,7 @@ pub async fn fchmodat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 /// `genfs_can_chmod` then the change: only the owner (or root); a non-root owner may not
 /// set the sticky bit on a file (`EFTYPE`) nor set-group-id for a group it is not in.
 fn setmode<M>(c: &Ctx<'_, M>, vn: &Vnode, mode: u32) -> SysResult {
+    writable_fs(vn)?;
     let cred = c.p.cred();
     let a = vn.attr();
     if !access::owns(&cred, &a) {
@@ -110,6 +119,7 @@ pub async fn fchownat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 /// `genfs_can_chown` then the change: a non-root owner may only change the group, to one
 /// it is in; a non-root change clears set-user-id and set-group-id.
 fn setowner<M>(c: &Ctx<'_, M>, vn: &Vnode, uid: u32, gid: u32) -> SysResult {
+    writable_fs(vn)?;
     let cred = c.p.cred();
     let a = vn.attr();
     let uid = if uid == u32::MAX { a.uid } else { uid };
@@ -222,6 +232,7 @@ fn settimes<M>(c: &Ctx<'_, M>, vn: &Vnode, t: [Set; 2]) -> SysResult {
     if t == [Set::Omit; 2] {
         return ret(0);
     }
+    writable_fs(vn)?;
     let cred: Cred = c.p.cred();
     let a = vn.attr();
     if !access::owns(&cred, &a) {
@@ -254,6 +265,7 @@ pub async fn truncate<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if vn.is_dir() {
         return Err(Errno::EISDIR);
     }
+    writable_fs(&vn)?;
     access::check(&c.p.cred(), vn.vtype(), &vn.attr(), W_OK)?;
     settsize(c, &vn, len as u64).await
 }
@@ -278,6 +290,12 @@ pub async fn ftruncate<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 }
 
 async fn settsize<M>(c: &Ctx<'_, M>, vn: &Vnode, len: u64) -> SysResult {
+    if vn.revoked() {
+        return Err(Errno::EIO);
+    }
+    if vn.vtype() == VType::Reg {
+        writable_fs(vn)?;
+    }
     let _io = vn.io_lock().lock_sig(c.p).await?;
     vn.truncate(len).await?;
     if vn.vtype() == VType::Reg {

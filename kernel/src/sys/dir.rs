@@ -74,7 +74,9 @@ pub(super) async fn do_rmdir<M: UserMem>(c: &Ctx<'_, M>, fd: i32, addr: u64) -> 
 ///
 /// The offset is the cookie of the next entry, so a read resumes exactly after the last
 /// entry returned; a buffer that cannot hold the next entry is `EINVAL`; a regular file is
-/// `EINVAL` (as observed on NetBSD). At most 64 KiB are returned per call.
+/// `EINVAL` (as observed on NetBSD). At most 64 KiB are returned per call. File systems
+/// that list `.` and `..` (tmpfs) give them cookies 0 and 1; `..` of a file system's root
+/// is the root itself, as tmpfs answers.
 pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     vfs(c)?;
     let fp = c.p.fd.get(a.int(0))?;
@@ -85,21 +87,40 @@ pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if !vn.is_dir() {
         return Err(Errno::EINVAL);
     }
+    let dots = vn.mount()?.lists_dots();
     let count = a.word(2).min(VN_CHUNK_MAX as u64) as usize;
     let from = fp.offset().max(0) as u64;
     let mut out = Vec::new();
     let mut next = from;
     {
         let d = vn.dir()?;
-        for (cookie, e) in d.from(from) {
-            if out.len() + dirent_reclen(e.name.len()) > count {
-                break;
+        let mut pending = false;
+        if dots && !d.removed {
+            let up = d.parent.upgrade().map_or(vn.ino(), |p| p.ino());
+            for (cookie, name, ino) in [(0, &b"."[..], vn.ino()), (1, b"..", up)] {
+                if cookie < from {
+                    continue;
+                }
+                if pending || out.len() + dirent_reclen(name.len()) > count {
+                    pending = true;
+                    continue;
+                }
+                encode_dirent(&mut out, ino, iftodt(S_IFDIR), name);
+                next = cookie + 1;
             }
-            let dtype = iftodt(e.node.vtype().ifmt());
-            encode_dirent(&mut out, e.node.ino(), dtype, &e.name);
-            next = cookie + 1;
         }
-        if out.is_empty() && d.from(from).next().is_some() {
+        if !pending {
+            for (cookie, e) in d.from(from) {
+                if out.len() + dirent_reclen(e.name.len()) > count {
+                    pending = true;
+                    break;
+                }
+                let dtype = iftodt(e.node.vtype().ifmt());
+                encode_dirent(&mut out, e.node.ino(), dtype, &e.name);
+                next = cookie + 1;
+            }
+        }
+        if out.is_empty() && pending {
             return Err(Errno::EINVAL);
         }
     }

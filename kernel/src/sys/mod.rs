@@ -12,6 +12,7 @@ mod descrip;
 mod dir;
 mod ioctl;
 mod link;
+mod mount;
 mod open;
 mod pathconf;
 mod pipe;
@@ -136,6 +137,7 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_open => open::open(&c, a).await,
         SYS_link => link::link(&c, a).await,
         SYS_unlink => link::unlink(&c, a).await,
+        SYS_unmount => mount::unmount(&c, a).await,
         SYS_chdir => cwd::chdir(&c, a).await,
         SYS_fchdir => cwd::fchdir(&c, a),
         SYS_chmod => attr::chmod(&c, a).await,
@@ -171,6 +173,7 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_statvfs1 => statvfs::statvfs1(&c, a, true).await,
         SYS_fstatvfs1 => statvfs::fstatvfs1(&c, a, true).await,
         SYS___getdents30 => dir::getdents(&c, a).await,
+        SYS___mount50 => mount::mount(&c, a).await,
         SYS___posix_fadvise50 => sync::fadvise(&c, a),
         SYS___utimes50 => attr::utimes(&c, a).await,
         SYS___futimes50 => attr::futimes(&c, a).await,

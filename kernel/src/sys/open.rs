@@ -95,6 +95,10 @@ async fn do_open<M: UserMem>(
             if vn.is_dir() {
                 return Err(Errno::EISDIR);
             }
+            // tmpfs/ufs `VOP_ACCESS`: writing a file of a read-only mount is `EROFS`.
+            if vn.read_only() && matches!(vn.vtype(), VType::Reg | VType::Lnk) {
+                return Err(Errno::EROFS);
+            }
             want |= W_OK;
         }
         access::check(&cred, vn.vtype(), &vn.attr(), want)?;
@@ -149,7 +153,11 @@ async fn open_special<M: UserMem>(
         // only open read-only cannot be opened for writing (rumpblk's EACCES).
         crate::vfs::Body::Etfs(n) if fmode & FWRITE != 0 && !n.writable() => Err(Errno::EACCES),
         crate::vfs::Body::Etfs(_) => Ok(None),
+        // spec_open: devices of an `MNT_NODEV` mount cannot be opened.
         _ if matches!(vn.vtype(), VType::Chr | VType::Blk) => {
+            if vn.mnt_flag() & MNT_NODEV != 0 {
+                return Err(Errno::ENXIO);
+            }
             dev::lookup(vn.attr().rdev).ok_or(Errno::ENXIO)?;
             Ok(None)
         }

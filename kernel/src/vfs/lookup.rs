@@ -142,6 +142,10 @@ fn walk(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool, parent: bool) ->
     } else {
         start.clone()
     };
+    // A current or root directory in a forcibly unmounted file system is dead.
+    if cur.revoked() {
+        return Err(Errno::EIO);
+    }
     loop {
         while buf.get(pos) == Some(&b'/') {
             pos += 1;

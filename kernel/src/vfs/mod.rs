@@ -21,7 +21,10 @@
 //! - **Mounts** ([`Mount`]) carry their file-system kind ([`FsKind`], static dispatch of the
 //!   per-file-system quirks: `st_dev`, getdents cookies, statvfs), the covered vnode and
 //!   names. Lookup crosses `mounted_here` downwards and `covered` upwards for `..` at a mount
-//!   root; `st_dev` and statvfs are per mount. mount(2) itself lands with tmpfs.
+//!   root; `st_dev` and statvfs are per mount. mount(2)/unmount(2) change the table under
+//!   its write lock (`mountops`); the flags and the unmounted state a vnode's data paths
+//!   check live in a [`MountState`] every vnode of the mount shares, so checking them never
+//!   touches the mount's reference count.
 //! - **rumpfs** is the root, built at boot as NetBSD's rump kernel shows it (`/dev`, `/tmp`,
 //!   `/dev/null`, `/dev/zero`; inode numbers from a counter after 2; `st_dev == st_ino`),
 //!   with "our policy" where netbsd-abi.md §10 says so: hard links, POSIX rename, directory
@@ -37,6 +40,7 @@
 pub mod access;
 pub mod lookup;
 mod mount;
+mod mountops;
 mod ns;
 #[cfg(test)]
 mod tests;
@@ -45,7 +49,8 @@ mod vnode;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use lookup::{namei, namei_parent, Found, Nd};
-pub use mount::{FsKind, Mount};
+pub use mount::{FsData, FsKind, Mount, MountState};
+pub use mountops::{MountReq, NewMount, MOUNTS_MAX};
 pub use ns::NewNode;
 pub use vnode::{Attr, Body, VType, Vnode};
 
@@ -159,6 +164,24 @@ impl ProcDirs {
     /// Sets the root directory (and, as chroot does, nothing else).
     pub fn set_root(&self, vn: Arc<Vnode>) {
         self.lock().1 = Some(vn);
+    }
+
+    /// Whether the current or the root directory (as set) satisfies `f`.
+    pub fn any(&self, f: impl Fn(&Arc<Vnode>) -> bool) -> bool {
+        let d = self.lock();
+        d.0.as_ref().is_some_and(&f) || d.1.as_ref().is_some_and(&f)
+    }
+
+    /// Moves a current or root directory that is `old` to `new` (a file system was just
+    /// mounted on `old`: `mount_checkdirs`).
+    pub fn replace(&self, old: &Arc<Vnode>, new: &Arc<Vnode>) {
+        let mut guard = self.lock();
+        let d = &mut *guard;
+        for slot in [&mut d.0, &mut d.1] {
+            if slot.as_ref().is_some_and(|v| Arc::ptr_eq(v, old)) {
+                *slot = Some(new.clone());
+            }
+        }
     }
 
     /// Copies another process's directories (fork).

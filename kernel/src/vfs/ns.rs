@@ -47,6 +47,15 @@ fn sticky_ok(cred: &Cred, dir: &Vnode, node: &Vnode) -> Result<()> {
     Ok(())
 }
 
+/// `EROFS` when `dir`'s file system is mounted read-only (namei refuses to create, remove
+/// or rename there).
+fn writable_fs(dir: &Vnode) -> Result<()> {
+    if dir.read_only() {
+        return Err(Errno::EROFS);
+    }
+    Ok(())
+}
+
 fn same_mount(a: &Vnode, b: &Vnode) -> Result<bool> {
     Ok(Arc::ptr_eq(&a.mount()?, &b.mount()?))
 }
@@ -61,6 +70,7 @@ impl Vfs {
         name: &[u8],
         new: &NewNode<'_>,
     ) -> Result<Arc<Vnode>> {
+        writable_fs(dir)?;
         may_modify(cred, dir)?;
         let m = dir.mount()?;
         let now = self.now();
@@ -89,7 +99,8 @@ impl Vfs {
             VType::Fifo => Body::Fifo(crate::file::Fifo::new()),
             _ => Body::Special,
         };
-        let vn = Vnode::new(Arc::downgrade(&m), m.alloc_ino(), new.vtype, attr, body);
+        // Within the mount's node limit (tmpfs: `ENOSPC`).
+        let vn = Vnode::try_new(&m, m.alloc_ino(), new.vtype, attr, body)?;
         dir.dir()?.insert(name, vn.clone())?;
         touch_dir(dir, now, i32::from(new.vtype == VType::Dir));
         Ok(vn)
@@ -109,6 +120,7 @@ impl Vfs {
         if !same_mount(dir, node)? {
             return Err(Errno::EXDEV);
         }
+        writable_fs(dir)?;
         may_modify(cred, dir)?;
         if node.attr().nlink >= LINK_MAX {
             return Err(Errno::EMLINK);
@@ -132,6 +144,7 @@ impl Vfs {
 
     /// `VOP_REMOVE`: removes the non-directory `name` from `dir`.
     pub fn unlink(&self, cred: &Cred, dir: &Arc<Vnode>, name: &[u8]) -> Result<()> {
+        writable_fs(dir)?;
         may_modify(cred, dir)?;
         let now = self.now();
         {
@@ -153,6 +166,7 @@ impl Vfs {
 
     /// `VOP_RMDIR`: removes the empty directory `name` from `dir`.
     pub fn rmdir(&self, cred: &Cred, dir: &Arc<Vnode>, name: &[u8]) -> Result<()> {
+        writable_fs(dir)?;
         may_modify(cred, dir)?;
         let _ns = self.ns_lock();
         let now = self.now();
@@ -203,6 +217,7 @@ impl Vfs {
         if !same_mount(fdir, tdir)? || !same_mount(&src, tdir)? {
             return Err(Errno::EXDEV);
         }
+        writable_fs(fdir)?;
         let dst = tdir.dir()?.get(tname).cloned();
         if let Some(dst) = &dst {
             match (src.is_dir(), dst.is_dir()) {

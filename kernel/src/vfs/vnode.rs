@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
+use super::mount::NodeRef;
 use super::Mount;
 use crate::abi::*;
 use crate::file::Fifo;
@@ -121,6 +122,8 @@ pub struct Vnode {
     io: IoLock<()>,
     /// This vnode's share of the memory budget.
     _charge: Option<Charge>,
+    /// Its place in the mount's node count, and the mount's flags and liveness.
+    node: Option<NodeRef>,
 }
 
 /// Bytes a vnode is charged to the budget: the node and its bookkeeping in the name cache
@@ -135,8 +138,34 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Vnode {
-    /// A new vnode of `mount`.
+    /// A new vnode of `mount`, counted whatever the mount's node limit.
     pub fn new(mount: Weak<Mount>, ino: u64, vtype: VType, attr: Attr, body: Body) -> Arc<Vnode> {
+        let node = mount.upgrade().map(|m| NodeRef::forced(m.state()));
+        Vnode::with_node(mount, node, ino, vtype, attr, body)
+    }
+
+    /// A new vnode of `mount` within its node limit: `ENOSPC` at the limit (tmpfs
+    /// `tm_nodes_max`), `EIO` once the mount is gone.
+    pub fn try_new(
+        mount: &Arc<Mount>,
+        ino: u64,
+        vtype: VType,
+        attr: Attr,
+        body: Body,
+    ) -> Result<Arc<Vnode>> {
+        let node = NodeRef::try_new(mount.state())?;
+        let w = Arc::downgrade(mount);
+        Ok(Vnode::with_node(w, Some(node), ino, vtype, attr, body))
+    }
+
+    fn with_node(
+        mount: Weak<Mount>,
+        node: Option<NodeRef>,
+        ino: u64,
+        vtype: VType,
+        attr: Attr,
+        body: Body,
+    ) -> Arc<Vnode> {
         let charge = mount
             .upgrade()
             .map(|m| Charge::forced(m.budget(), VNODE_CHARGE_BYTES));
@@ -150,7 +179,29 @@ impl Vnode {
             mounted_here: RwLock::new(None),
             io: IoLock::new(()),
             _charge: charge,
+            node,
         })
+    }
+
+    /// The flags of this vnode's mount (0 for a vnode of no mount).
+    pub fn mnt_flag(&self) -> u64 {
+        self.node.as_ref().map_or(0, |n| n.0.flag())
+    }
+
+    /// Whether this vnode's mount is read-only (`EROFS` for changes).
+    pub fn read_only(&self) -> bool {
+        self.mnt_flag() & MNT_RDONLY != 0
+    }
+
+    /// Whether this vnode's file system was unmounted under it (forced unmount): it is
+    /// dead, I/O on it is `EIO`.
+    pub fn revoked(&self) -> bool {
+        self.node.as_ref().is_some_and(|n| n.0.gone())
+    }
+
+    /// Whether this vnode belongs to `m` (no reference taken).
+    pub fn on_mount(&self, m: &Mount) -> bool {
+        std::ptr::eq(self.mount.as_ptr(), m)
     }
 
     /// Unique id of this vnode, stable for its life: the key of its advisory locks.
@@ -173,9 +224,9 @@ impl Vnode {
         self.vtype == VType::Dir
     }
 
-    /// The mount this vnode belongs to (`v_mount`); gone after an unmount.
+    /// The mount this vnode belongs to (`v_mount`); `EIO` after an unmount.
     pub fn mount(&self) -> Result<Arc<Mount>> {
-        self.mount.upgrade().ok_or(Errno::EIO)
+        self.mount.upgrade().filter(|m| !m.gone()).ok_or(Errno::EIO)
     }
 
     /// A copy of the attributes.
@@ -240,14 +291,22 @@ impl Vnode {
     /// `VOP_GETATTR` + `vn_stat`: the `struct stat` of this vnode.
     pub fn stat(&self) -> Stat {
         let a = self.attr();
+        let m = self.mount.upgrade();
+        // rumpfs reports at least one 512-byte block; tmpfs the pages a file holds.
+        let min = if m.as_ref().is_some_and(|m| m.kind() == super::FsKind::Tmpfs) {
+            0
+        } else {
+            DEV_BSIZE
+        };
         let (size, bytes) = match &self.body {
             Body::Reg(d) => {
                 let d = lock(d);
-                (d.size(), d.bytes_held().max(DEV_BSIZE))
+                (d.size(), d.bytes_held().max(min))
             }
             _ => (self.size(), DEV_BSIZE),
         };
-        let dev = self.mount.upgrade().map_or(0, |m| m.st_dev(self));
+        let dev = m.as_ref().map_or(0, |m| m.st_dev(self));
+        let blksize = m.as_ref().map_or(DEV_BSIZE, |m| m.blksize());
         Stat {
             dev,
             mode: self.vtype.ifmt() | a.mode,
@@ -262,7 +321,7 @@ impl Vnode {
             birthtime: a.birthtime,
             size: size as i64,
             blocks: bytes.div_ceil(DEV_BSIZE) as i64,
-            blksize: DEV_BSIZE as i32,
+            blksize: blksize as i32,
             flags: a.flags,
             gen: 0,
         }

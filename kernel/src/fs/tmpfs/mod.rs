@@ -1,0 +1,186 @@
+//! tmpfs (sys/fs/tmpfs, the `rumpfs_tmpfs` component): a memory file system mounted with
+//! `struct tmpfs_args`, with a size and a node limit.
+//!
+//! The nodes are the memory nodes rumpfs uses (crate::fs::memnode); tmpfs differs where a
+//! client can see it: getdents lists `.` and `..` (cookies 0 and 1), inode numbers count
+//! from 2 (the root) per mount, `st_dev` is the mount's `f_fsidx[0]`, `st_blksize` is a page,
+//! statvfs reports pages of the size limit and nodes. File data is charged to a child budget
+//! of the kernel's (`-r`) with the size limit (none: the kernel budget alone decides), so a
+//! write gets `ENOSPC` at either; the node limit gives `ENOSPC` on creation. Unlike
+//! NetBSD's tmpfs of the 2016 tree, FIFOs work (netbsd-abi.md §10).
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::abi::{Timespec, ALLPERMS};
+use crate::fs::memnode::{Dir, PAGE_SIZE};
+use crate::mem::Budget;
+use crate::vfs::{Attr, Body, FsData, FsKind, Mount, NewMount, VType, Vnode};
+use crate::{Errno, Result};
+
+/// `TMPFS_ARGS_VERSION`.
+pub const TMPFS_ARGS_VERSION: i32 = 1;
+/// `sizeof(struct tmpfs_args)` on amd64.
+pub const TMPFS_ARGS_SIZE: usize = 40;
+/// Inode number of a tmpfs root; later nodes count up from it.
+pub const ROOT_INO: u64 = 2;
+/// `VNOVAL` as a 32-bit id: "no value", refused for the root's owner and group.
+const VNOVAL32: u32 = u32::MAX;
+/// Most nodes a tmpfs may be given (`INT_MAX`, as tmpfs caps `tm_nodes_max`).
+const NODES_MAX: u64 = i32::MAX as u64;
+
+/// `struct tmpfs_args` (netbsd-abi.md §4.8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TmpfsArgs {
+    /// `ta_version`.
+    pub version: i32,
+    /// `ta_nodes_max` (≤ 3: derived from the size).
+    pub nodes_max: u64,
+    /// `ta_size_max` in bytes (below a page: no limit).
+    pub size_max: i64,
+    /// `ta_root_uid`.
+    pub root_uid: u32,
+    /// `ta_root_gid`.
+    pub root_gid: u32,
+    /// `ta_root_mode`.
+    pub root_mode: u32,
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+}
+
+impl TmpfsArgs {
+    /// Decodes the structure; `EINVAL` when fewer than its 40 bytes were given.
+    pub fn parse(b: &[u8]) -> Result<TmpfsArgs> {
+        if b.len() < TMPFS_ARGS_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        Ok(TmpfsArgs {
+            version: u32_at(b, 0) as i32,
+            nodes_max: u64_at(b, 8),
+            size_max: u64_at(b, 16) as i64,
+            root_uid: u32_at(b, 24),
+            root_gid: u32_at(b, 28),
+            root_mode: u32_at(b, 32),
+        })
+    }
+
+    /// The 40 bytes of the structure.
+    pub fn encode(&self) -> [u8; TMPFS_ARGS_SIZE] {
+        let mut b = [0u8; TMPFS_ARGS_SIZE];
+        b[0..4].copy_from_slice(&self.version.to_le_bytes());
+        b[8..16].copy_from_slice(&self.nodes_max.to_le_bytes());
+        b[16..24].copy_from_slice(&self.size_max.to_le_bytes());
+        b[24..28].copy_from_slice(&self.root_uid.to_le_bytes());
+        b[28..32].copy_from_slice(&self.root_gid.to_le_bytes());
+        b[32..36].copy_from_slice(&self.root_mode.to_le_bytes());
+        b
+    }
+
+    /// tmpfs_mount's checks and limits: the version (`EINVAL`), a root owner or group of
+    /// `VNOVAL` (`EINVAL`); the size limit in bytes (`u64::MAX`: none, for anything below a
+    /// page) and the node limit (≤ 3: 3 + one per KiB of the size limit), at most `INT_MAX`.
+    pub fn limits(&self) -> Result<(u64, u64)> {
+        if self.version != TMPFS_ARGS_VERSION {
+            return Err(Errno::EINVAL);
+        }
+        if self.root_uid == VNOVAL32 || self.root_gid == VNOVAL32 {
+            return Err(Errno::EINVAL);
+        }
+        let size = if self.size_max < PAGE_SIZE as i64 {
+            u64::MAX
+        } else {
+            self.size_max as u64
+        };
+        let nodes = if self.nodes_max <= 3 {
+            3 + size / 1024
+        } else {
+            self.nodes_max
+        };
+        Ok((size, nodes.min(NODES_MAX)))
+    }
+}
+
+/// `tmpfs_mount` of a new file system: checks `args` (missing: `EINVAL`; see
+/// [`TmpfsArgs::limits`]) and builds the mount with its root directory (owner, group and
+/// mode from the arguments).
+pub fn mount(
+    nm: &NewMount,
+    args: Option<&[u8]>,
+    kernel_budget: &Arc<Budget>,
+    now: Timespec,
+) -> Result<Arc<Mount>> {
+    let args = TmpfsArgs::parse(args.ok_or(Errno::EINVAL)?)?;
+    let (size_max, nodes_max) = args.limits()?;
+    let budget = Budget::child(kernel_budget, size_max);
+    let m = nm.build(FsKind::Tmpfs, b"tmpfs", ROOT_INO, budget);
+    let m = Arc::new(m.with(FsData::Tmpfs { size_max }, nm.fsidx, nm.owner, nodes_max));
+    let attr = Attr {
+        mode: args.root_mode & ALLPERMS,
+        uid: args.root_uid,
+        gid: args.root_gid,
+        nlink: 2,
+        atime: now,
+        mtime: now,
+        ctime: now,
+        birthtime: now,
+        ..Attr::default()
+    };
+    let body = Body::Dir(Mutex::new(Dir::new(Weak::new(), m.first_cookie())));
+    let root = Vnode::try_new(&m, m.alloc_ino(), VType::Dir, attr, body)?;
+    m.set_root(root);
+    Ok(m)
+}
+
+/// `MNT_GETARGS`: the arguments as the file system runs now. The caller's buffer must
+/// already carry `TMPFS_ARGS_VERSION` (tmpfs checks it first, netbsd-abi.md §10), else
+/// `EINVAL`; so must it hold the whole structure.
+pub fn getargs(m: &Mount, given: &[u8]) -> Result<Vec<u8>> {
+    let given = TmpfsArgs::parse(given)?;
+    if given.version != TMPFS_ARGS_VERSION {
+        return Err(Errno::EINVAL);
+    }
+    let size_max = match m.data() {
+        FsData::Tmpfs { size_max } => *size_max,
+        _ => return Err(Errno::EINVAL),
+    };
+    let root = m.root().attr();
+    let out = TmpfsArgs {
+        version: TMPFS_ARGS_VERSION,
+        nodes_max: m.state().nodes_max(),
+        size_max: size_max as i64,
+        root_uid: root.uid,
+        root_gid: root.gid,
+        root_mode: root.mode,
+    };
+    Ok(out.encode().to_vec())
+}
+
+/// tmpfs's part of `MNT_UPDATE`: the arguments are required and checked as for a new
+/// mount; a node limit below the nodes in use is `EBUSY`; the root's owner, group and mode
+/// change. The size limit is fixed at mount time here: a different one is `EOPNOTSUPP`
+/// (NetBSD can change it while it is above the pages in use).
+pub fn update(m: &Mount, args: Option<&[u8]>) -> Result<()> {
+    let args = TmpfsArgs::parse(args.ok_or(Errno::EINVAL)?)?;
+    let (size_max, nodes_max) = args.limits()?;
+    if nodes_max < m.state().nodes() {
+        return Err(Errno::EBUSY);
+    }
+    if !matches!(m.data(), FsData::Tmpfs { size_max: s } if *s == size_max) {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    m.set_nodes_max(nodes_max);
+    m.root().update(|a| {
+        a.uid = args.root_uid;
+        a.gid = args.root_gid;
+        a.mode = args.root_mode & ALLPERMS;
+    });
+    Ok(())
+}
