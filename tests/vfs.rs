@@ -1,4 +1,7 @@
 //! The VFS over the wire: rumpfs at boot, file syscalls, the `rumpvfs` component, blocking.
+//!
+//! The file-system tests run twice: in rumpfs's `/tmp` and in a tmpfs mounted on `/mnt`
+//! (mode 01777 like `/tmp`), each through [`Fs`] and the `on_both!` wrapper.
 
 mod common;
 
@@ -6,6 +9,61 @@ use std::time::Duration;
 
 use client::fs::{AT_FDCWD, AT_REMOVEDIR, O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY};
 use common::{errno, Server};
+
+/// The file system a test runs in.
+#[derive(Clone, Copy, Debug)]
+enum Fs {
+    /// rumpfs, the root: the test works under `/tmp`.
+    Rumpfs,
+    /// tmpfs mounted on `/mnt` (`-lrumpfs_tmpfs`, mode 01777, no limits).
+    Tmpfs,
+}
+
+/// A server (`-lrumpvfs`, plus `extra`) with the test's file system ready; returns it and
+/// the directory the test works in.
+fn start(fs: Fs, extra: &[&str]) -> (Server, &'static str) {
+    let mut args = vec!["-lrumpvfs"];
+    if let Fs::Tmpfs = fs {
+        args.push("-lrumpfs_tmpfs");
+    }
+    args.extend_from_slice(extra);
+    let srv = Server::unix(&args);
+    match fs {
+        Fs::Rumpfs => (srv, "/tmp"),
+        Fs::Tmpfs => {
+            let mut c = srv.client();
+            c.mkdir("/mnt", 0o755).unwrap();
+            let a = client::fs::tmpfs_args(0, 0, 0, 0, 0o1777);
+            c.mount_tmpfs("/mnt", 0, &a).unwrap();
+            (srv, "/mnt")
+        }
+    }
+}
+
+/// `#[test]`s `<name>::rumpfs` and `<name>::tmpfs` running `fn name(fs: Fs)`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn rumpfs() {
+                super::$name(super::Fs::Rumpfs)
+            }
+            #[test]
+            fn tmpfs() {
+                super::$name(super::Fs::Tmpfs)
+            }
+        }
+    )*};
+}
+
+on_both!(
+    files_read_write_stat,
+    directories_links_rename,
+    lookup_limits,
+    per_process_cwd_and_shared_namespace,
+    flock_and_record_locks_between_clients,
+    permissions_for_a_non_root_process,
+);
 
 const ENOENT: i32 = 2;
 const EEXIST: i32 = 17;
@@ -62,11 +120,11 @@ fn boot_namespace_is_netbsds() {
     assert_eq!(c.getcwd().unwrap(), "/");
 }
 
-#[test]
-fn files_read_write_stat() {
-    let srv = Server::unix(&["-lrumpvfs"]);
+fn files_read_write_stat(fs: Fs) {
+    let (srv, b) = start(fs, &[]);
+    let f = format!("{b}/f");
     let mut c = srv.client();
-    let fd = c.open("/tmp/f", O_CREAT | O_EXCL | O_RDWR, 0o666).unwrap();
+    let fd = c.open(&f, O_CREAT | O_EXCL | O_RDWR, 0o666).unwrap();
     let st = c.fstat(fd).unwrap();
     assert_eq!(st.mode, 0o100644, "umask 022 applied");
     assert_eq!(st.size, 0);
@@ -98,96 +156,100 @@ fn files_read_write_stat() {
     assert_eq!(c.fstat(fd).unwrap().size, 3);
     c.close(fd).unwrap();
     assert_eq!(
-        c.open("/tmp/f", O_CREAT | O_EXCL | O_RDWR, 0o644)
+        c.open(&f, O_CREAT | O_EXCL | O_RDWR, 0o644)
             .unwrap_err()
             .errno(),
         Some(EEXIST)
     );
     // O_APPEND: pwrite appends (NetBSD behaviour).
-    let fd = c.open("/tmp/f", O_WRONLY | O_APPEND, 0).unwrap();
+    let fd = c.open(&f, O_WRONLY | O_APPEND, 0).unwrap();
     c.pwrite(fd, b"xyz", 0).unwrap();
     c.close(fd).unwrap();
-    assert_eq!(c.stat("/tmp/f").unwrap().size, 6);
+    assert_eq!(c.stat(&f).unwrap().size, 6);
 }
 
-#[test]
-fn directories_links_rename() {
-    let srv = Server::unix(&["-lrumpvfs"]);
+fn directories_links_rename(fs: Fs) {
+    let (srv, b) = start(fs, &[]);
+    let p = |s: &str| format!("{b}/{s}");
     let mut c = srv.client();
-    c.mkdir("/tmp/d", 0o755).unwrap();
-    c.mkdir("/tmp/d/sub", 0o755).unwrap();
-    assert_eq!(c.stat("/tmp/d").unwrap().nlink, 3, "2 + one subdirectory");
-    assert_eq!(c.mkdir("/tmp/d", 0o755).unwrap_err().errno(), Some(EEXIST));
-    assert_eq!(c.rmdir("/tmp/d").unwrap_err().errno(), Some(ENOTEMPTY));
-    let fd = c.open("/tmp/d/file", O_CREAT | O_WRONLY, 0o644).unwrap();
+    c.mkdir(&p("d"), 0o755).unwrap();
+    c.mkdir(&p("d/sub"), 0o755).unwrap();
+    assert_eq!(c.stat(&p("d")).unwrap().nlink, 3, "2 + one subdirectory");
+    assert_eq!(c.mkdir(&p("d"), 0o755).unwrap_err().errno(), Some(EEXIST));
+    assert_eq!(c.rmdir(&p("d")).unwrap_err().errno(), Some(ENOTEMPTY));
+    let fd = c.open(&p("d/file"), O_CREAT | O_WRONLY, 0o644).unwrap();
     c.write(fd, b"data").unwrap();
     c.close(fd).unwrap();
     assert_eq!(
-        c.open("/tmp/d/file/x", O_RDONLY, 0).unwrap_err().errno(),
+        c.open(&p("d/file/x"), O_RDONLY, 0).unwrap_err().errno(),
         Some(ENOTDIR)
     );
     assert_eq!(
-        c.unlink("/tmp/d/sub").unwrap_err().errno(),
+        c.unlink(&p("d/sub")).unwrap_err().errno(),
         Some(errno::EPERM)
     );
-    c.link("/tmp/d/file", "/tmp/d/hard").unwrap();
-    assert_eq!(c.stat("/tmp/d/file").unwrap().nlink, 2);
-    c.symlink("file", "/tmp/d/soft").unwrap();
-    assert_eq!(c.readlink("/tmp/d/soft").unwrap(), b"file");
-    assert_eq!(c.stat("/tmp/d/soft").unwrap().size, 4);
-    assert_eq!(c.lstat("/tmp/d/soft").unwrap().mode & 0o170000, 0o120000);
-    c.rename("/tmp/d/hard", "/tmp/d/sub/moved").unwrap();
-    assert_eq!(c.stat("/tmp/d/sub/moved").unwrap().nlink, 2);
+    c.link(&p("d/file"), &p("d/hard")).unwrap();
+    assert_eq!(c.stat(&p("d/file")).unwrap().nlink, 2);
+    c.symlink("file", &p("d/soft")).unwrap();
+    assert_eq!(c.readlink(&p("d/soft")).unwrap(), b"file");
+    assert_eq!(c.stat(&p("d/soft")).unwrap().size, 4);
+    assert_eq!(c.lstat(&p("d/soft")).unwrap().mode & 0o170000, 0o120000);
+    c.rename(&p("d/hard"), &p("d/sub/moved")).unwrap();
+    assert_eq!(c.stat(&p("d/sub/moved")).unwrap().nlink, 2);
     assert_eq!(
-        c.rename("/tmp/d", "/tmp/d/sub/inside").unwrap_err().errno(),
+        c.rename(&p("d"), &p("d/sub/inside")).unwrap_err().errno(),
         Some(errno::EINVAL)
     );
     assert_eq!(
-        c.rename("/tmp/d/file", "/tmp/d/sub").unwrap_err().errno(),
+        c.rename(&p("d/file"), &p("d/sub")).unwrap_err().errno(),
         Some(EISDIR)
     );
-    c.unlinkat(AT_FDCWD, "/tmp/d/sub/moved", 0).unwrap();
-    c.unlinkat(AT_FDCWD, "/tmp/d/sub", AT_REMOVEDIR).unwrap();
-    assert_eq!(c.stat("/tmp/d/sub").unwrap_err().errno(), Some(ENOENT));
+    c.unlinkat(AT_FDCWD, &p("d/sub/moved"), 0).unwrap();
+    c.unlinkat(AT_FDCWD, &p("d/sub"), AT_REMOVEDIR).unwrap();
+    assert_eq!(c.stat(&p("d/sub")).unwrap_err().errno(), Some(ENOENT));
     // Relative paths and the current directory.
-    c.chdir("/tmp/d").unwrap();
-    assert_eq!(c.getcwd().unwrap(), "/tmp/d");
+    c.chdir(&p("d")).unwrap();
+    assert_eq!(c.getcwd().unwrap(), p("d"));
     assert_eq!(c.stat("file").unwrap().size, 4);
     assert_eq!(c.stat("../d/./file").unwrap().size, 4);
 }
 
-#[test]
-fn lookup_limits() {
-    let srv = Server::unix(&["-lrumpvfs"]);
+fn lookup_limits(fs: Fs) {
+    let (srv, b) = start(fs, &[]);
     let mut c = srv.client();
     assert_eq!(c.stat("").unwrap_err().errno(), Some(ENOENT));
-    let long = format!("/tmp/{}", "n".repeat(256));
+    let long = format!("{b}/{}", "n".repeat(256));
     assert_eq!(c.stat(&long).unwrap_err().errno(), Some(ENAMETOOLONG));
     let too_long = "/a".repeat(600);
     assert_eq!(c.stat(&too_long).unwrap_err().errno(), Some(ENAMETOOLONG));
     // A chain of 32 symlinks resolves, the 33rd link gives ELOOP.
-    let fd = c.open("/tmp/l0", O_CREAT | O_WRONLY, 0o644).unwrap();
+    let fd = c
+        .open(&format!("{b}/l0"), O_CREAT | O_WRONLY, 0o644)
+        .unwrap();
     c.close(fd).unwrap();
     for i in 1..=33 {
-        c.symlink(&format!("/tmp/l{}", i - 1), &format!("/tmp/l{i}"))
+        c.symlink(&format!("{b}/l{}", i - 1), &format!("{b}/l{i}"))
             .unwrap();
     }
-    assert!(c.stat("/tmp/l32").is_ok());
-    assert_eq!(c.stat("/tmp/l33").unwrap_err().errno(), Some(ELOOP));
+    assert!(c.stat(&format!("{b}/l32")).is_ok());
+    assert_eq!(
+        c.stat(&format!("{b}/l33")).unwrap_err().errno(),
+        Some(ELOOP)
+    );
 }
 
-#[test]
-fn per_process_cwd_and_shared_namespace() {
-    let srv = Server::unix(&["-lrumpvfs", "-c", "2"]);
+fn per_process_cwd_and_shared_namespace(fs: Fs) {
+    let (srv, b) = start(fs, &["-c", "2"]);
+    let shared = format!("{b}/shared");
     let mut a = srv.client();
-    let mut b = srv.client();
-    a.mkdir("/tmp/shared", 0o755).unwrap();
-    a.chdir("/tmp/shared").unwrap();
-    assert_eq!(b.getcwd().unwrap(), "/");
+    let mut bc = srv.client();
+    a.mkdir(&shared, 0o755).unwrap();
+    a.chdir(&shared).unwrap();
+    assert_eq!(bc.getcwd().unwrap(), "/");
     let fd = a.open("f", O_CREAT | O_WRONLY, 0o644).unwrap();
     a.write(fd, b"from a").unwrap();
     a.close(fd).unwrap();
-    assert_eq!(b.stat("/tmp/shared/f").unwrap().size, 6);
+    assert_eq!(bc.stat(&format!("{shared}/f")).unwrap().size, 6);
 }
 
 #[test]
@@ -222,17 +284,17 @@ fn blocked_pipe_read_parks_only_its_task_and_dies_with_its_client() {
     let _ = EINTR;
 }
 
-#[test]
-fn flock_and_record_locks_between_clients() {
+fn flock_and_record_locks_between_clients(fs: Fs) {
     const LOCK_EX: i32 = 2;
     const LOCK_NB: i32 = 4;
     const LOCK_UN: i32 = 8;
     const EWOULDBLOCK: i32 = 35;
-    let srv = Server::unix(&["-lrumpvfs", "-c", "2"]);
+    let (srv, base) = start(fs, &["-c", "2"]);
+    let f = format!("{base}/lockme");
     let mut a = srv.client();
     let mut b = srv.client();
-    let fa = a.open("/tmp/lockme", O_CREAT | O_RDWR, 0o644).unwrap();
-    let fb = b.open("/tmp/lockme", O_RDWR, 0).unwrap();
+    let fa = a.open(&f, O_CREAT | O_RDWR, 0o644).unwrap();
+    let fb = b.open(&f, O_RDWR, 0).unwrap();
     a.flock(fa, LOCK_EX).unwrap();
     assert_eq!(
         b.flock(fb, LOCK_EX | LOCK_NB).unwrap_err().errno(),
@@ -249,14 +311,14 @@ fn flock_and_record_locks_between_clients() {
     a.flock(fa, LOCK_EX | LOCK_NB).unwrap();
 }
 
-#[test]
-fn permissions_for_a_non_root_process() {
+fn permissions_for_a_non_root_process(fs: Fs) {
     const EACCES: i32 = 13;
-    let srv = Server::unix(&["-lrumpvfs"]);
+    let (srv, b) = start(fs, &[]);
+    let p = |s: &str| format!("{b}/{s}");
     let mut root = srv.client();
-    root.mkdir("/tmp/private", 0o700).unwrap();
+    root.mkdir(&p("private"), 0o700).unwrap();
     let fd = root
-        .open("/tmp/readonly", O_CREAT | O_WRONLY, 0o644)
+        .open(&p("readonly"), O_CREAT | O_WRONLY, 0o644)
         .unwrap();
     root.write(fd, b"root's").unwrap();
     root.close(fd).unwrap();
@@ -265,24 +327,24 @@ fn permissions_for_a_non_root_process() {
     assert_eq!(user.getuid().unwrap(), (1000, 1000));
     assert_eq!(user.issetugid().unwrap(), 1);
     assert_eq!(
-        user.stat("/tmp/private/x").unwrap_err().errno(),
+        user.stat(&p("private/x")).unwrap_err().errno(),
         Some(EACCES)
     );
     assert_eq!(
-        user.open("/tmp/readonly", O_WRONLY, 0).unwrap_err().errno(),
+        user.open(&p("readonly"), O_WRONLY, 0).unwrap_err().errno(),
         Some(EACCES)
     );
-    let fd = user.open("/tmp/readonly", O_RDONLY, 0).unwrap();
+    let fd = user.open(&p("readonly"), O_RDONLY, 0).unwrap();
     user.close(fd).unwrap();
-    // /tmp is sticky and world-writable: the user may create, but not remove root's file.
-    let fd = user.open("/tmp/mine", O_CREAT | O_WRONLY, 0o600).unwrap();
+    // The directory is sticky and world-writable: the user may create, but not remove root's file.
+    let fd = user.open(&p("mine"), O_CREAT | O_WRONLY, 0o600).unwrap();
     user.close(fd).unwrap();
-    assert_eq!(user.stat("/tmp/mine").unwrap().uid, 1000);
+    assert_eq!(user.stat(&p("mine")).unwrap().uid, 1000);
     assert_eq!(
-        user.unlink("/tmp/readonly").unwrap_err().errno(),
+        user.unlink(&p("readonly")).unwrap_err().errno(),
         Some(errno::EPERM)
     );
-    user.unlink("/tmp/mine").unwrap();
+    user.unlink(&p("mine")).unwrap();
     // Going back to root is not allowed once the ids are gone.
     assert_eq!(
         user.syscall(23, &[0], &mut []).unwrap_err().errno(),

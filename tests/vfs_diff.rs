@@ -1,5 +1,6 @@
 //! Differential test: one seeded random sequence of file operations run against the server's
-//! rumpfs (over the wire, through the client) and against a temp directory on the Linux host;
+//! rumpfs and tmpfs (over the wire, through the client) and against a temp directory on the
+//! Linux host;
 //! every result (errno mapped to NetBSD's numbers), and the whole tree every so often
 //! (types, sizes, link counts, contents, link targets, listings), must agree.
 //!
@@ -415,6 +416,22 @@ fn rump_tree(c: &mut client::Client, root: &str, rel: &str, out: &mut BTreeMap<S
 
 #[test]
 fn rumpfs_matches_the_host_file_system() {
+    differential(&["-lrumpvfs", "-c", "2"], None, "/tmp/diff");
+}
+
+/// The same sequence inside a tmpfs mounted on `/mnt` (no limits).
+#[test]
+fn tmpfs_matches_the_host_file_system() {
+    differential(
+        &["-lrumpvfs", "-lrumpfs_tmpfs", "-c", "2"],
+        Some("/mnt"),
+        "/mnt/diff",
+    );
+}
+
+/// Runs the sequence in `root` on a server started with `args`, after mounting tmpfs on
+/// `mount` if given.
+fn differential(args: &[&str], mount: Option<&str>, root: &str) {
     let seed: u64 = std::env::var("RUMP_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -423,10 +440,14 @@ fn rumpfs_matches_the_host_file_system() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3000);
-    let srv = Server::unix(&["-lrumpvfs", "-c", "2"]);
+    let srv = Server::unix(args);
     let mut c = srv.client();
     let host = common::TempDir::new("diff");
-    let root = "/tmp/diff";
+    if let Some(m) = mount {
+        c.mkdir(m, 0o755).unwrap();
+        let a = client::fs::tmpfs_args(0, 0, 0, 0, 0o755);
+        c.mount_tmpfs(m, 0, &a).unwrap();
+    }
     c.mkdir(root, 0o755).unwrap();
     c.umask(0).unwrap();
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);

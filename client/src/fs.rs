@@ -50,6 +50,96 @@ pub mod fsnr {
     pub const SYMLINKAT: u32 = 470;
     pub const UNLINKAT: u32 = 471;
     pub const STATVFS1: u32 = 484;
+    pub const UNMOUNT: u32 = 22;
+    pub const MOUNT: u32 = 410;
+    pub const GETVFSSTAT: u32 = 483;
+    pub const FSTATVFS1: u32 = 485;
+}
+
+/// NetBSD mount flags (`MNT_*`, netbsd-abi.md §5.12).
+pub mod mnt {
+    pub const RDONLY: i32 = 0x0000_0001;
+    pub const SYNCHRONOUS: i32 = 0x0000_0002;
+    pub const NOEXEC: i32 = 0x0000_0004;
+    pub const NOSUID: i32 = 0x0000_0008;
+    pub const NODEV: i32 = 0x0000_0010;
+    pub const UNION: i32 = 0x0000_0020;
+    pub const LOCAL: i32 = 0x0000_1000;
+    pub const ROOTFS: i32 = 0x0000_4000;
+    pub const UPDATE: i32 = 0x0001_0000;
+    pub const FORCE: i32 = 0x0008_0000;
+    pub const GETARGS: i32 = 0x0040_0000;
+    pub const LOG: i32 = 0x0200_0000;
+    pub const NOATIME: i32 = 0x0400_0000;
+}
+
+/// Size of `struct statvfs` (NetBSD 10, syscalls 483–485).
+pub const STATVFS_LEN: usize = 3296;
+
+/// NetBSD's `struct statvfs`, decoded (the fields tests look at).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Statvfs {
+    pub flag: u64,
+    pub bsize: u64,
+    pub frsize: u64,
+    pub iosize: u64,
+    pub blocks: u64,
+    pub bfree: u64,
+    pub bavail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    pub favail: u64,
+    pub fsidx: [i32; 2],
+    pub fsid: u64,
+    pub namemax: u64,
+    pub owner: u32,
+    pub fstypename: String,
+    pub mntonname: String,
+    pub mntfromname: String,
+}
+
+fn cstr_at(b: &[u8], off: usize, len: usize) -> String {
+    let f = &b[off..off + len];
+    let end = f.iter().position(|&c| c == 0).unwrap_or(len);
+    String::from_utf8_lossy(&f[..end]).into_owned()
+}
+
+impl Statvfs {
+    /// Decodes the 3296-byte structure.
+    pub fn parse(b: &[u8]) -> Statvfs {
+        Statvfs {
+            flag: u64_at(b, 0),
+            bsize: u64_at(b, 8),
+            frsize: u64_at(b, 16),
+            iosize: u64_at(b, 24),
+            blocks: u64_at(b, 32),
+            bfree: u64_at(b, 40),
+            bavail: u64_at(b, 48),
+            files: u64_at(b, 64),
+            ffree: u64_at(b, 72),
+            favail: u64_at(b, 80),
+            fsidx: [u32_at(b, 128) as i32, u32_at(b, 132) as i32],
+            fsid: u64_at(b, 136),
+            namemax: u64_at(b, 144),
+            owner: u32_at(b, 152),
+            fstypename: cstr_at(b, 192, 32),
+            mntonname: cstr_at(b, 224, 1024),
+            mntfromname: cstr_at(b, 1248, 1024),
+        }
+    }
+}
+
+/// `struct tmpfs_args` (40 bytes, `TMPFS_ARGS_VERSION` 1): size limit in bytes (below a page:
+/// none), node limit (≤ 3: derived), the root's owner, group and mode.
+pub fn tmpfs_args(size_max: i64, nodes_max: u64, uid: u32, gid: u32, mode: u32) -> [u8; 40] {
+    let mut b = [0u8; 40];
+    b[0..4].copy_from_slice(&1u32.to_le_bytes());
+    b[8..16].copy_from_slice(&nodes_max.to_le_bytes());
+    b[16..24].copy_from_slice(&size_max.to_le_bytes());
+    b[24..28].copy_from_slice(&uid.to_le_bytes());
+    b[28..32].copy_from_slice(&gid.to_le_bytes());
+    b[32..36].copy_from_slice(&mode.to_le_bytes());
+    b
 }
 
 /// `AT_FDCWD`.
@@ -398,6 +488,68 @@ impl Client {
     pub fn flock(&mut self, fd: i32, how: i32) -> Result<()> {
         self.syscall(fsnr::FLOCK, &[int_arg(fd), int_arg(how)], &mut [])
             .map(drop)
+    }
+
+    /// `__mount50(type, path, flags, data, data_len)` — `data` is offered for reading and
+    /// writing (`MNT_GETARGS` writes it); returns `retval[0]` (the argument length for
+    /// `MNT_GETARGS`).
+    pub fn mount(
+        &mut self,
+        fstype: &str,
+        path: &str,
+        flags: i32,
+        data: Option<&mut [u8]>,
+    ) -> Result<i64> {
+        let (t, p) = (cpath(fstype)?, cpath(path)?);
+        let (t, p) = (t.as_bytes_with_nul(), p.as_bytes_with_nul());
+        let (daddr, dlen) = data
+            .as_ref()
+            .map_or((0, 0), |d| (addr_of(d), d.len() as u64));
+        let args = [addr_of(t), addr_of(p), int_arg(flags), daddr, dlen];
+        let mut bufs = vec![Buf::In(t), Buf::In(p)];
+        if let Some(d) = data {
+            bufs.push(Buf::InOut(d));
+        }
+        Ok(self.syscall(fsnr::MOUNT, &args, &mut bufs)?[0])
+    }
+
+    /// Mounts tmpfs on `path` with `args` (see [`tmpfs_args`]).
+    pub fn mount_tmpfs(&mut self, path: &str, flags: i32, args: &[u8; 40]) -> Result<()> {
+        let mut a = *args;
+        self.mount("tmpfs", path, flags, Some(&mut a)).map(drop)
+    }
+
+    /// `unmount(path, flags)`.
+    pub fn unmount(&mut self, path: &str, flags: i32) -> Result<()> {
+        self.path_call(fsnr::UNMOUNT, path, &[int_arg(flags)])
+            .map(drop)
+    }
+
+    /// `statvfs1(path, buf, ST_WAIT)` (`__statvfs190`).
+    pub fn statvfs(&mut self, path: &str) -> Result<Statvfs> {
+        let p = cpath(path)?;
+        let p = p.as_bytes_with_nul();
+        let mut b = vec![0u8; STATVFS_LEN];
+        let args = [addr_of(p), addr_of(&b), 1];
+        self.syscall(fsnr::STATVFS1, &args, &mut [Buf::In(p), Buf::Out(&mut b)])?;
+        Ok(Statvfs::parse(&b))
+    }
+
+    /// `fstatvfs1(fd, buf, ST_WAIT)` (`__fstatvfs190`).
+    pub fn fstatvfs(&mut self, fd: i32) -> Result<Statvfs> {
+        let mut b = vec![0u8; STATVFS_LEN];
+        let args = [int_arg(fd), addr_of(&b), 1];
+        self.syscall(fsnr::FSTATVFS1, &args, &mut [Buf::Out(&mut b)])?;
+        Ok(Statvfs::parse(&b))
+    }
+
+    /// `getvfsstat(buf, bufsize, ST_WAIT)` (`__getvfsstat90`) — every mount, with room for
+    /// `max` of them.
+    pub fn getvfsstat(&mut self, max: usize) -> Result<Vec<Statvfs>> {
+        let mut b = vec![0u8; STATVFS_LEN * max];
+        let args = [addr_of(&b), b.len() as u64, 1];
+        let n = self.syscall(fsnr::GETVFSSTAT, &args, &mut [Buf::Out(&mut b)])?[0] as usize;
+        Ok(b.chunks(STATVFS_LEN).take(n).map(Statvfs::parse).collect())
     }
 
     /// `pipe()` — `(read end, write end)`.
