@@ -1,8 +1,8 @@
 //! In-memory node bodies: sparse page-backed file data and directories with stable cookies.
 //!
-//! Used by rumpfs (and by tmpfs when it lands). File data lives in 4 KiB pages kept only where
-//! written, so a write far out allocates one page, holes read as zeros, and shrinking frees
-//! pages and zeroes the tail of the last one (POSIX; NetBSD's rumpfs shows old bytes again).
+//! Used by rumpfs and tmpfs. File data lives in 4 KiB pages kept only where written, so a
+//! write far out allocates one page, holes read as zeros, and shrinking frees pages and
+//! zeroes the tail of the last one (POSIX; NetBSD's rumpfs shows old bytes again).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
