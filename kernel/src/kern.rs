@@ -45,6 +45,7 @@ pub struct Kernel {
     login: Mutex<[u8; MAXLOGNAME]>,
     halting: AtomicBool,
     budget: Arc<Budget>,
+    modules: crate::module::Modules,
     vfs: Option<Vfs>,
 }
 
@@ -74,6 +75,7 @@ impl Kernel {
                 .vfs
                 .then(|| Vfs::boot(host.clone(), budget.clone(), cache_bytes)),
             budget,
+            modules: crate::module::Modules::new(&cfg.filesystems),
             host,
             cfg,
         }))
@@ -226,8 +228,12 @@ impl Kernel {
 
     /// Whether mount(2) may mount `kind`: its component is loaded (rumpfs: the VFS).
     pub fn has_filesystem(&self, kind: crate::vfs::FsKind) -> bool {
-        self.vfs.is_some()
-            && (kind == crate::vfs::FsKind::Rumpfs || self.cfg.filesystems.contains(&kind))
+        self.vfs.is_some() && self.modules.has_fs(kind)
+    }
+
+    /// The module table (`modctl`, `-m`, external components).
+    pub fn modules(&self) -> &crate::module::Modules {
+        &self.modules
     }
 
     /// Number of live client processes (proc0 and init not counted).

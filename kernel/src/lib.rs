@@ -18,6 +18,7 @@ pub mod hostio;
 mod kern;
 pub mod lock;
 pub mod mem;
+pub mod module;
 pub mod proc;
 pub mod sync;
 pub mod sys;

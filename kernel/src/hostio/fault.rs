@@ -138,4 +138,8 @@ impl HostFile for FaultyFile {
     fn writable(&self) -> bool {
         self.inner.writable()
     }
+
+    fn host_path(&self) -> Option<std::path::PathBuf> {
+        self.inner.host_path()
+    }
 }

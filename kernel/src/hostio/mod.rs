@@ -104,6 +104,11 @@ pub trait HostFile: Send + Sync + 'static {
     fn writable(&self) -> bool {
         true
     }
+    /// The host path the file was opened by, when known (a module file behind an etfs key
+    /// is loaded by this path).
+    fn host_path(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// Opens host files by path for components that name host paths themselves (NetBSD's

@@ -14,6 +14,7 @@ use crate::Result;
 pub struct StdFile {
     file: std::fs::File,
     writable: bool,
+    path: Option<std::path::PathBuf>,
 }
 
 impl StdFile {
@@ -22,6 +23,7 @@ impl StdFile {
         StdFile {
             file,
             writable: true,
+            path: None,
         }
     }
 
@@ -30,6 +32,7 @@ impl StdFile {
         StdFile {
             file,
             writable: false,
+            path: None,
         }
     }
 
@@ -45,6 +48,7 @@ impl StdFile {
             .map(|file| StdFile {
                 file,
                 writable: write,
+                path: Some(path.to_path_buf()),
             })
             .map_err(|e| io_errno(&e))
     }
@@ -93,6 +97,10 @@ impl HostFile for StdFile {
 
     fn writable(&self) -> bool {
         self.writable
+    }
+
+    fn host_path(&self) -> Option<std::path::PathBuf> {
+        self.path.clone()
     }
 }
 

@@ -12,6 +12,7 @@ mod descrip;
 mod dir;
 mod ioctl;
 mod link;
+pub(crate) mod modctl;
 mod mount;
 mod open;
 mod pathconf;
@@ -27,7 +28,7 @@ mod time;
 use std::sync::Arc;
 
 use crate::abi::sysnum::*;
-use crate::{Errno, Kernel, Proc, Result, UserMem};
+use crate::{Kernel, Proc, Result, UserMem};
 
 /// What a syscall returns: `retval[0]`, `retval[1]`.
 pub type SysResult = Result<[i64; 2]>;
@@ -202,7 +203,8 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS___statvfs190 => statvfs::statvfs1(&c, a, false).await,
         SYS___fstatvfs190 => statvfs::fstatvfs1(&c, a, false).await,
         SYS_lpathconf => pathconf::lpathconf(&c, a).await,
-        _ => Err(Errno::ENOSYS),
+        SYS_modctl => modctl::modctl(&c, a).await,
+        _ => modctl::ext(&c, nr, a).await,
     };
     SyscallOutcome { result, halt: None }
 }
@@ -211,6 +213,7 @@ pub(crate) async fn dispatch<M: UserMem>(
 mod tests {
     use super::*;
     use crate::testutil::Fixture;
+    use crate::Errno;
 
     #[test]
     fn unknown_and_out_of_range_numbers_are_enosys() {

@@ -51,6 +51,11 @@ impl EtfsNode {
         self.etype
     }
 
+    /// The host file's path, when the server opened it by path.
+    pub fn host_path(&self) -> Option<std::path::PathBuf> {
+        self.file.host_path()
+    }
+
     /// Whether the host file was opened for writing.
     pub fn writable(&self) -> bool {
         self.file.writable()

@@ -1,0 +1,204 @@
+//! Module table and modctl tests: built-in file-system modules, unload rules, external
+//! system calls, MODCTL_STAT's layout, and what a client may load.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::abi::sysnum::{SYS___mount50, SYS_modctl, SYS_unmount};
+use crate::hostio::StdFile;
+use crate::sys::modctl::{MODCTL_EXISTS, MODCTL_LOAD, MODCTL_STAT, MODCTL_UNLOAD, MODSTAT_LEN};
+use crate::testutil::{int, Fixture};
+
+fn cstr(f: &Fixture, at: u64, s: &str) -> u64 {
+    f.mem.map(at, format!("{s}\0").as_bytes());
+    at
+}
+
+fn modctl_load(f: &Fixture, path: &str) -> Result<[i64; 2]> {
+    let p = cstr(f, 0x1_0000 + path.len() as u64 * 0x100, path);
+    let ml = 0x9_0000 + path.len() as u64 * 0x100;
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&p.to_le_bytes());
+    f.mem.map(ml, &b);
+    f.call(SYS_modctl, &[int(MODCTL_LOAD), ml])
+}
+
+fn stat_names(f: &Fixture) -> Vec<(String, u32, u32, u32)> {
+    let (iov, buf) = (0x5_0000u64, 0x6_0000u64);
+    f.mem.map_zero(buf, 4096);
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&buf.to_le_bytes());
+    v[8..].copy_from_slice(&4096u64.to_le_bytes());
+    f.mem.map(iov, &v);
+    f.ok(SYS_modctl, &[int(MODCTL_STAT), iov]);
+    let out = f.mem.read(buf, 4096);
+    let n = i32::from_le_bytes(out[..4].try_into().unwrap()) as usize;
+    let total = u64::from_le_bytes(f.mem.read(iov + 8, 8).try_into().unwrap());
+    assert_eq!(
+        total as usize,
+        4 + n * MODSTAT_LEN + 1,
+        "iov_len becomes the full size"
+    );
+    (0..n)
+        .map(|i| {
+            let ms = &out[4 + i * MODSTAT_LEN..4 + (i + 1) * MODSTAT_LEN];
+            let end = ms[..32].iter().position(|&b| b == 0).unwrap();
+            let u = |o: usize| u32::from_le_bytes(ms[o..o + 4].try_into().unwrap());
+            (
+                String::from_utf8(ms[..end].to_vec()).unwrap(),
+                u(40),
+                u(44),
+                u(52),
+            )
+        })
+        .collect()
+}
+
+fn mount_tmpfs(f: &Fixture, dir: &str) -> Result<[i64; 2]> {
+    let ty = cstr(f, 0x2_0000, "tmpfs");
+    let path = cstr(f, 0x2_1000, dir);
+    // struct tmpfs_args: version 1, everything else 0 (defaults).
+    let mut args = [0u8; 40];
+    args[..4].copy_from_slice(&1i32.to_le_bytes());
+    f.mem.map(0x2_2000, &args);
+    f.call(SYS___mount50, &[ty, path, 0, 0x2_2000, 40])
+}
+
+#[test]
+fn a_builtin_file_system_module_loads_lists_and_unloads_unless_mounted() {
+    let f = Fixture::new();
+    // The fixture has tmpfs built in; an unused built-in unloads like a loaded module.
+    f.k.modules().unload(&f.k, "tmpfs").unwrap();
+    assert!(!f.k.has_filesystem(FsKind::Tmpfs));
+    assert_eq!(mount_tmpfs(&f, "/tmp"), Err(Errno::ENODEV));
+    assert_eq!(modctl_load(&f, "nosuchmodule"), Err(Errno::ENOENT));
+    assert_eq!(modctl_load(&f, "tmpfs"), Ok([0, 0]));
+    assert_eq!(modctl_load(&f, "tmpfs"), Err(Errno::EEXIST));
+    assert_eq!(stat_names(&f), vec![("tmpfs".to_string(), 2, 2, 0)]);
+    mount_tmpfs(&f, "/tmp").unwrap();
+    let name = cstr(&f, 0x3_0000, "tmpfs");
+    assert_eq!(
+        f.call(SYS_modctl, &[int(MODCTL_UNLOAD), name]),
+        Err(Errno::EBUSY)
+    );
+    f.ok(SYS_unmount, &[cstr(&f, 0x3_1000, "/tmp"), 0]);
+    f.ok(SYS_modctl, &[int(MODCTL_UNLOAD), name]);
+    assert_eq!(mount_tmpfs(&f, "/tmp"), Err(Errno::ENODEV));
+    assert_eq!(
+        f.call(SYS_modctl, &[int(MODCTL_UNLOAD), name]),
+        Err(Errno::ENOENT)
+    );
+    assert_eq!(f.call(SYS_modctl, &[int(MODCTL_EXISTS), 0]), Ok([0, 0]));
+    assert_eq!(
+        f.call(SYS_modctl, &[int(MODCTL_EXISTS), 7]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(f.call(SYS_modctl, &[99, 0]), Err(Errno::EINVAL));
+}
+
+#[test]
+fn builtins_from_the_command_line_are_listed_as_kernel_modules() {
+    let m = Modules::new(&[FsKind::Rumpfs, FsKind::Tmpfs]);
+    assert!(m.has_fs(FsKind::Tmpfs));
+    let st = m.stat();
+    assert_eq!(st.len(), 1);
+    assert_eq!(
+        (st[0].source, st[0].class, st[0].refcnt),
+        (ModSource::Kernel, ModClass::Vfs, u32::MAX)
+    );
+    assert_eq!(m.load_builtin("tmpfs"), Err(Errno::EEXIST));
+}
+
+struct Add;
+
+impl ExtSyscall for Add {
+    fn spec(&self) -> ExtSpec {
+        ExtSpec {
+            input: Some((0, 1)),
+            output: Some((2, 3)),
+            max_len: 64,
+        }
+    }
+
+    fn call(&self, args: &[u64; 8], input: &[u8], output: &mut [u8]) -> Result<([i64; 2], usize)> {
+        if input.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        let n = input.len().min(output.len());
+        for (o, i) in output.iter_mut().zip(input) {
+            *o = i.to_ascii_uppercase();
+        }
+        Ok(([args[4] as i64 + 1, 0], n))
+    }
+}
+
+#[test]
+fn external_system_calls_copy_their_buffers_in_and_out() {
+    let f = Fixture::new();
+    let m = f.k.modules();
+    assert_eq!(f.call(210, &[]), Err(Errno::ENOSYS));
+    assert_eq!(m.add_syscall("ext", 300, Arc::new(Add)), Err(Errno::EINVAL));
+    m.add_syscall("ext", 210, Arc::new(Add)).unwrap();
+    assert_eq!(
+        m.add_syscall("other", 210, Arc::new(Add)),
+        Err(Errno::EEXIST)
+    );
+    f.mem.map(0x7_0000, b"hello");
+    f.mem.map_zero(0x7_1000, 8);
+    assert_eq!(f.call(210, &[0x7_0000, 5, 0x7_1000, 8, 41]), Ok([42, 0]));
+    assert_eq!(f.mem.read(0x7_1000, 8), b"HELLO\0\0\0");
+    assert_eq!(
+        f.call(210, &[0x7_0000, 65, 0x7_1000, 8, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        f.call(210, &[0x7_0000, 0, 0x7_1000, 8, 0]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        f.call(210, &[0xdead_0000, 5, 0x7_1000, 8, 0]),
+        Err(Errno::EFAULT)
+    );
+    m.forget_owned(&f.k, "ext");
+    assert_eq!(f.call(210, &[]), Err(Errno::ENOSYS));
+}
+
+#[test]
+fn clients_load_only_host_files_the_operator_mapped() {
+    let f = Fixture::new();
+    f.k.modules().unload(&f.k, "tmpfs").unwrap();
+    let dir = std::env::temp_dir().join(format!("modtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kmod = dir.join("tmpfs.kmod");
+    std::fs::write(&kmod, b"\x7fELF not really").unwrap();
+    let host: Arc<dyn crate::hostio::HostFile> =
+        Arc::new(StdFile::open(&kmod, false, false).unwrap());
+    f.k.etfs_register(
+        b"/stand/tmpfs.kmod",
+        host,
+        crate::fs::rumpfs::etfs::EtfsType::Reg,
+        0,
+        None,
+    )
+    .unwrap();
+    // A file a client wrote into rumpfs is never loaded as host code.
+    let fd = f.ok(
+        crate::abi::sysnum::SYS_open,
+        &[cstr(&f, 0x4_0000, "/tmp/evil.so"), 0x202, 0o755],
+    );
+    f.ok(crate::abi::sysnum::SYS_close, &[fd as u64]);
+    assert_eq!(modctl_load(&f, "/tmp/evil.so"), Err(Errno::EPERM));
+    assert_eq!(modctl_load(&f, "/tmp"), Err(Errno::EFTYPE));
+    assert_eq!(modctl_load(&f, "/no/such"), Err(Errno::ENOENT));
+    assert_eq!(modctl_load(&f, "/stand/tmpfs.kmod"), Ok([0, 0]));
+    assert!(f.k.has_filesystem(FsKind::Tmpfs));
+    // Another host file that is no built-in needs the server's loader (none here).
+    let other = dir.join("libfoo.so");
+    std::fs::write(&other, b"x").unwrap();
+    assert_eq!(
+        f.k.modules().load_host_file(&f.k, &other),
+        Err(Errno::ENOEXEC)
+    );
+    assert_eq!(f.k.modules().load_host_file(&f.k, &dir), Err(Errno::EFTYPE));
+    let _ = std::fs::remove_dir_all(dir);
+}
