@@ -423,6 +423,28 @@ fn stacked_mounts_and_moved_current_directories() {
 }
 
 #[test]
+fn a_vnode_already_covered_is_ebusy() {
+    // Lookup crosses mounts, so mount(2) on a busy path stacks; a mount that raced another
+    // for the same vnode finds it covered under the table lock (mount_domount's EBUSY).
+    let t = T::new();
+    t.tmpfs("/mnt", 0, args(0, 0)).unwrap();
+    let v = t.f.k.vfs().unwrap();
+    let covered = v.root().dir().unwrap().get(b"mnt").unwrap().clone();
+    assert!(covered.mounted_here().is_some());
+    let a = args(0, 0).encode();
+    let req = crate::vfs::MountReq {
+        kind: crate::vfs::FsKind::Tmpfs,
+        flags: 0,
+        data: Some(&a),
+        owner: 0,
+    };
+    let r = v.mount_new(&covered, &req, t.f.k.budget(), &t.f.k.all_procs());
+    assert_eq!(r.err(), Some(Errno::EBUSY));
+    assert_eq!(t.f.ok(SYS___getvfsstat90, &[0, 0, 1]), 2, "nothing was added");
+    assert_eq!(v.mounts().len(), 2);
+}
+
+#[test]
 fn remount_read_only_and_back() {
     let t = T::new();
     let a = args(0, 0);
