@@ -440,7 +440,11 @@ fn a_vnode_already_covered_is_ebusy() {
     };
     let r = v.mount_new(&covered, &req, t.f.k.budget(), &t.f.k.all_procs());
     assert_eq!(r.err(), Some(Errno::EBUSY));
-    assert_eq!(t.f.ok(SYS___getvfsstat90, &[0, 0, 1]), 2, "nothing was added");
+    assert_eq!(
+        t.f.ok(SYS___getvfsstat90, &[0, 0, 1]),
+        2,
+        "nothing was added"
+    );
     assert_eq!(v.mounts().len(), 2);
 }
 
