@@ -71,6 +71,8 @@ pub struct Options {
     pub ncpu: usize,
     pub drives: Vec<DriveSpec>,
     pub components: Vec<Component>,
+    /// `-l` arguments that are external component libraries (existing files).
+    pub external_libs: Vec<std::path::PathBuf>,
     pub modules: Vec<String>,
     pub total_ram_bytes: Option<u64>,
     pub url: String,
@@ -155,6 +157,7 @@ where
         ncpu,
         drives,
         components,
+        external_libs: components::externals(&raw.libs),
         modules: raw.modules,
         total_ram_bytes,
         url: raw.url,

@@ -114,8 +114,6 @@ const NOT_YET: &[&str] = &[
 pub enum ComponentError {
     /// A NetBSD component whose capability this server does not have yet.
     NotSupportedYet { arg: String, name: String },
-    /// A shared object outside the built-ins: external components are not supported yet.
-    ExternalNotSupportedYet { arg: String },
     /// Neither a component nor a loadable file (the reference's dlopen failure).
     NotFound { arg: String },
 }
@@ -127,11 +125,6 @@ impl fmt::Display for ComponentError {
                 f,
                 "-l {arg}: the component {name} is not supported yet by this rump_server; \
                  run without it"
-            ),
-            ComponentError::ExternalNotSupportedYet { arg } => write!(
-                f,
-                "-l {arg}: loading external component libraries is not supported yet; \
-                 only built-in components can be named"
             ),
             ComponentError::NotFound { arg } => write!(
                 f,
@@ -152,6 +145,20 @@ pub fn normalize(arg: &str) -> &str {
         _ => base,
     };
     base.strip_prefix("lib").unwrap_or(base)
+}
+
+/// The `-l` arguments that are no built-in component but an existing file: external
+/// component libraries (`crate::extcomp`), in command-line order.
+pub fn externals(libs: &[String]) -> Vec<std::path::PathBuf> {
+    libs.iter()
+        .filter(|arg| {
+            let name = normalize(arg);
+            !BUILTIN.iter().chain(&OPTIONAL).any(|c| c.name() == name)
+                && !NOT_YET.contains(&name)
+                && std::path::Path::new(arg).is_file()
+        })
+        .map(std::path::PathBuf::from)
+        .collect()
 }
 
 /// The component set of a server: the flavor's built-ins plus what `-l` names.
@@ -177,7 +184,7 @@ pub fn resolve(flavor: Flavor, libs: &[String]) -> Result<Vec<Component>, Compon
             });
         }
         if std::path::Path::new(arg).is_file() {
-            return Err(ComponentError::ExternalNotSupportedYet { arg: arg.clone() });
+            continue; // an external component library: see `externals`
         }
         return Err(ComponentError::NotFound { arg: arg.clone() });
     }
@@ -248,10 +255,11 @@ mod tests {
             e.to_string().starts_with("failed to load -libraries"),
             "{e}"
         );
-        let e = resolve(Flavor::Minimal, &["/etc/hostname".to_string()]).unwrap_err();
-        assert!(
-            matches!(e, ComponentError::ExternalNotSupportedYet { .. }),
-            "{e}"
+        let libs = ["/etc/hostname".to_string(), "rumpvfs".to_string()];
+        assert!(resolve(Flavor::Minimal, &libs).is_ok());
+        assert_eq!(
+            externals(&libs),
+            vec![std::path::PathBuf::from("/etc/hostname")]
         );
     }
 }

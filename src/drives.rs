@@ -230,7 +230,11 @@ fn attach_one(
         Some(h) => h.clone(),
         None => {
             let ring = RingFile::new(file, writable)
-                .map_err(|e| host_err("etfs hostpath open", spec, &e))?;
+                .map_err(|e| host_err("etfs hostpath open", spec, &e))?
+                .with_path(
+                    std::fs::canonicalize(&spec.hostpath)
+                        .unwrap_or_else(|_| spec.hostpath.clone().into()),
+                );
             let h: Arc<dyn HostFile> = match faults {
                 Some(cfg) => Arc::new(FaultyFile::new(Arc::new(ring), cfg)),
                 None => Arc::new(ring),

@@ -41,6 +41,8 @@ pub struct RingFile {
     nowait: AtomicBool,
     /// Buffered writes as plain `pwrite` on the loop (see the module notes).
     sync_writes: bool,
+    /// The host path it was opened by.
+    path: Option<std::path::PathBuf>,
 }
 
 /// What an inline `RWF_NOWAIT` attempt gave.
@@ -75,7 +77,14 @@ impl RingFile {
             writable,
             nowait: AtomicBool::new(nowait),
             sync_writes,
+            path: None,
         })
+    }
+
+    /// Records the host path the file was opened by (`HostFile::host_path`).
+    pub fn with_path(mut self, path: impl Into<std::path::PathBuf>) -> RingFile {
+        self.path = Some(path.into());
+        self
     }
 
     /// `preadv2`/`pwritev2(…, RWF_NOWAIT)` of `buf` at `off` on the calling thread.
@@ -177,6 +186,10 @@ impl HostFile for RingFile {
 
     fn writable(&self) -> bool {
         self.writable
+    }
+
+    fn host_path(&self) -> Option<std::path::PathBuf> {
+        self.path.clone()
     }
 }
 

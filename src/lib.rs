@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod disklabel;
 pub mod drives;
 pub mod drivespec;
+pub mod extcomp;
 pub mod halt;
 pub mod hosterr;
 pub mod hostfile;

@@ -35,6 +35,20 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
         eprintln!("{progname}: {msg}");
         std::process::exit(1);
     }
+    // -l libraries are opened before daemonizing, as the reference dlopens them.
+    let mut externals = Vec::new();
+    for path in &opts.external_libs {
+        match crate::extcomp::open(&absolute(path)) {
+            Ok(o) => externals.push(o),
+            Err(e) => {
+                eprintln!(
+                    "failed to load -libraries, last error from \"{}\":\n{e}",
+                    path.display()
+                );
+                std::process::exit(1);
+            }
+        }
+    }
     let mut daemon = if opts.foreground {
         None
     } else {
@@ -47,7 +61,7 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
         }
     };
     block_signals();
-    let server = match boot_and_listen(&opts) {
+    let server = match boot_and_listen(&opts, externals) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{}", e.message);
@@ -82,9 +96,11 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
 /// loudly, a memory limit must leave the kernel room to work.
 fn check_options(opts: &Options) -> Result<(), String> {
     if let Some(m) = opts.modules.first() {
-        return Err(format!(
-            "-m {m}: loading kernel modules is not supported yet; run without -m"
-        ));
+        if !opts.components.contains(&Component::Vfs) {
+            return Err(format!(
+                "-m {m}: modules are loaded through the VFS: add -lrumpvfs"
+            ));
+        }
     }
     if let Some(r) = opts.total_ram_bytes {
         if r < MIN_TOTAL_RAM_BYTES {
@@ -132,7 +148,61 @@ fn host_memory_bytes() -> Option<u64> {
     (pages > 0 && page > 0).then(|| pages as u64 * page as u64)
 }
 
-fn boot_and_listen(opts: &Options) -> Result<server::Server, StartError> {
+/// `path` made absolute against the current directory (a library path without a slash
+/// would otherwise be searched for on the host's library path).
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// After boot: `-l` components' init (built in, `MODULE_SOURCE_KERNEL`), then every `-m`
+/// module in order (NetBSD loads the first one each time), as modctl(MODCTL_LOAD) would.
+fn load_components(
+    kernel: &Arc<Kernel>,
+    externals: Vec<crate::extcomp::Opened>,
+    modules: &[String],
+) -> Result<(), StartError> {
+    kernel
+        .modules()
+        .set_loader(Arc::new(crate::extcomp::Loader));
+    for o in externals {
+        let path = o.path().display().to_string();
+        let (name, handle) = o.init(kernel).map_err(|e| StartError {
+            message: format!("rump init failed: component {path}: {e}"),
+            errno: i32::from(e.raw()),
+        })?;
+        kernel
+            .modules()
+            .insert_external(kernel, &name, handle, kernel::module::ModSource::Kernel)
+            .map_err(|e| StartError {
+                message: format!("rump init failed: component {path}: {e} (name {name} taken)"),
+                errno: i32::from(e.raw()),
+            })?;
+    }
+    for m in modules {
+        let path = absolute(std::path::Path::new(m));
+        kernel
+            .modules()
+            .load_host_file(kernel, &path)
+            .map_err(|e| StartError {
+                message: format!(
+                    "module load failed: {e} (-m {m}{})",
+                    match e {
+                        kernel::Errno::EEXIST => ": already loaded",
+                        kernel::Errno::ENOEXEC =>
+                            ": not a built-in module name (tmpfs.kmod) nor a rump component",
+                        _ => "",
+                    }
+                ),
+                errno: i32::from(e.raw()),
+            })?;
+    }
+    Ok(())
+}
+
+fn boot_and_listen(
+    opts: &Options,
+    externals: Vec<crate::extcomp::Opened>,
+) -> Result<server::Server, StartError> {
     let cwd = std::env::current_dir().ok();
     let addr = sp::url::parse(&opts.url, Role::Server, cwd.as_deref()).map_err(|e| {
         let errno = match e.kind {
@@ -166,6 +236,7 @@ fn boot_and_listen(opts: &Options) -> Result<server::Server, StartError> {
         message: format!("rump init failed: {e}"),
         errno: i32::from(e.raw()),
     })?;
+    load_components(&kernel, externals, &opts.modules)?;
     let drives = crate::drives::attach(&kernel, &opts.drives, opts.verbose)?;
     let mut server = server::start(kernel, opts.ncpu, &opts.url, &addr, Limits::default())?;
     server.drives = drives;
@@ -204,6 +275,10 @@ fn print_boot_summary(opts: &Options, server: &server::Server) {
         .collect();
     if !types.is_empty() {
         println!("file systems: {}", types.join(" "));
+    }
+    let mods = k.modules().names();
+    if !mods.is_empty() {
+        println!("modules: {}", mods.join(" "));
     }
     let budget = server.shared.kernel.budget();
     match opts.total_ram_bytes {

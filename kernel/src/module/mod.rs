@@ -209,20 +209,37 @@ impl Modules {
         }
         let loader = self.loader.get().ok_or(Errno::ENOEXEC)?;
         let (name, handle) = loader.load(kernel, path)?;
+        self.insert_external(kernel, &name, handle, ModSource::Filesys)?;
+        Ok(name)
+    }
+
+    /// Whether a module named `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        lock(&self.list).iter().any(|m| m.name == name)
+    }
+
+    /// Adds an external component whose `init` has run (registering under `name`):
+    /// `EEXIST` if the name is taken, in which case its registrations are undone.
+    pub fn insert_external(
+        &self,
+        kernel: &crate::Kernel,
+        name: &str,
+        handle: Box<dyn ExtModule>,
+        source: ModSource,
+    ) -> Result<()> {
         let mut list = lock(&self.list);
         if list.iter().any(|m| m.name == name) {
             drop(list);
-            // Undo what its init registered; the library goes with the handle.
-            self.forget_owned(kernel, &name);
+            self.forget_owned(kernel, name);
             let _ = handle.fini();
             return Err(Errno::EEXIST);
         }
         list.push(Module {
-            name: name.clone(),
-            source: ModSource::Filesys,
+            name: name.to_string(),
+            source,
             kind: Kind::Ext(handle),
         });
-        Ok(name)
+        Ok(())
     }
 
     /// `module_unload(name)`: `ENOENT` if unknown, `EBUSY` if in use (a file system with a
@@ -252,7 +269,9 @@ impl Modules {
         Ok(())
     }
 
-    fn forget_owned(&self, kernel: &crate::Kernel, name: &str) {
+    /// Removes what module `name` registered (system calls, etfs keys): on unload, or when
+    /// its `init` failed part-way.
+    pub fn forget_owned(&self, kernel: &crate::Kernel, name: &str) {
         let Some(owned) = lock(&self.owned).remove(name) else {
             return;
         };
