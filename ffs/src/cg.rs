@@ -1,0 +1,334 @@
+//! Cylinder groups: the `struct cg` block with its inode map, fragment map and cluster map.
+//!
+//! A `Cg` keeps the raw block (fields the engine does not use are written back unchanged).
+//! The free counts in `cg_cs` are kept exact by every change; the derived tables (`cg_frsum`,
+//! the cluster map and cluster summary) are rebuilt from the fragment map by `rebuild` before
+//! the block is written, so they can never drift from the maps.
+
+use crate::le::*;
+use crate::sb::{Csum, Superblock};
+
+/// `cg_magic`.
+pub const CG_MAGIC: i32 = 0x090255;
+
+const CS_OFF: usize = 24;
+const FRSUM_OFF: usize = 52;
+
+/// One cylinder group in memory.
+#[derive(Clone, Debug)]
+pub struct Cg {
+    /// The `fs_cgsize` bytes of the block.
+    pub raw: Vec<u8>,
+    /// Group number.
+    pub cgx: u32,
+    /// Changed since last written.
+    pub dirty: bool,
+    iused: usize,
+    free: usize,
+    clustersum: usize,
+    cluster: usize,
+    /// Fragments in this group (`cg_ndblk`).
+    pub ndblk: u64,
+}
+
+/// Why a cylinder-group block was refused.
+pub fn check_layout(sb: &Superblock, c: u32, raw: &[u8]) -> Result<(), String> {
+    if i32_at(raw, 4) != CG_MAGIC {
+        return Err(format!("cg {c}: bad magic {:#x}", i32_at(raw, 4)));
+    }
+    if u32_at(raw, 12) != c {
+        return Err(format!("cg {c}: cg_cgx is {}", u32_at(raw, 12)));
+    }
+    let ndblk = i32_at(raw, 20) as i64;
+    if ndblk != sb.cg_frags(c) as i64 {
+        return Err(format!("cg {c}: cg_ndblk {ndblk}, expected {}", sb.cg_frags(c)));
+    }
+    let len = raw.len() as u64;
+    let fits = |off: i32, n: u64| off >= 168 && off as u64 + n <= len;
+    if !fits(i32_at(raw, 92), (sb.ipg as u64).div_ceil(8)) {
+        return Err(format!("cg {c}: bad cg_iusedoff"));
+    }
+    if !fits(i32_at(raw, 96), (sb.fpg as u64).div_ceil(8)) {
+        return Err(format!("cg {c}: bad cg_freeoff"));
+    }
+    if sb.contigsumsize > 0 {
+        if !fits(i32_at(raw, 104), (sb.contigsumsize as u64 + 1) * 4) {
+            return Err(format!("cg {c}: bad cg_clustersumoff"));
+        }
+        if !fits(i32_at(raw, 108), (sb.fpg as u64 / sb.frag as u64).div_ceil(8)) {
+            return Err(format!("cg {c}: bad cg_clusteroff"));
+        }
+    }
+    if sb.ufs2 {
+        let inited = i32_at(raw, 120);
+        if inited < 0 || inited as u32 > sb.ipg {
+            return Err(format!("cg {c}: cg_initediblk {inited}"));
+        }
+    }
+    Ok(())
+}
+
+impl Cg {
+    /// Wraps a cylinder-group block after checking its magic, number and map offsets.
+    pub fn from_raw(sb: &Superblock, c: u32, raw: Vec<u8>) -> Result<Cg, String> {
+        check_layout(sb, c, &raw)?;
+        Ok(Cg {
+            cgx: c,
+            dirty: false,
+            iused: i32_at(&raw, 92) as usize,
+            free: i32_at(&raw, 96) as usize,
+            clustersum: i32_at(&raw, 104).max(0) as usize,
+            cluster: i32_at(&raw, 108).max(0) as usize,
+            ndblk: sb.cg_frags(c),
+            raw,
+        })
+    }
+
+    /// Builds an empty group block with newfs's layout (all inodes free, all data free).
+    pub fn new_empty(sb: &Superblock, c: u32, time: i64) -> Cg {
+        let mut raw = vec![0u8; sb.cgsize as usize];
+        let ndblk = sb.cg_frags(c);
+        put_i32(&mut raw, 4, CG_MAGIC);
+        put_u32(&mut raw, 12, c);
+        put_i32(&mut raw, 20, ndblk as i32);
+        let mut start = 168usize;
+        if sb.ufs2 {
+            put_i64(&mut raw, 136, time);
+            put_i32(&mut raw, 116, sb.ipg as i32);
+            let inited = sb.ipg.min(2 * sb.inopb);
+            put_i32(&mut raw, 120, inited as i32);
+        } else {
+            put_i32(&mut raw, 8, time as i32);
+            let ncyl = if c == sb.ncg - 1 { 1 } else { sb.old_cpg };
+            put_u16(&mut raw, 16, ncyl as u16);
+            put_u16(&mut raw, 18, sb.ipg as u16);
+            put_i32(&mut raw, 84, start as i32);
+            put_i32(&mut raw, 88, (start + sb.old_cpg as usize * 4) as i32);
+            start += sb.old_cpg as usize * 6;
+        }
+        put_i32(&mut raw, 92, start as i32);
+        let freeoff = start + (sb.ipg as usize).div_ceil(8);
+        put_i32(&mut raw, 96, freeoff as i32);
+        let mut next = freeoff + (sb.fpg as usize).div_ceil(8);
+        if sb.contigsumsize > 0 {
+            let sumoff = next.next_multiple_of(4) - 4;
+            put_i32(&mut raw, 104, sumoff as i32);
+            let clusteroff = sumoff + (sb.contigsumsize as usize + 1) * 4;
+            put_i32(&mut raw, 108, clusteroff as i32);
+            put_i32(&mut raw, 112, (ndblk / sb.frag as u64) as i32);
+            next = clusteroff + (sb.fpg as usize / sb.frag as usize).div_ceil(8);
+        }
+        put_i32(&mut raw, 100, next as i32);
+        Cg::from_raw(sb, c, raw).expect("newfs group layout is valid")
+    }
+
+    /// `cg_cs`.
+    pub fn cs(&self) -> Csum {
+        Csum::decode32(&self.raw[CS_OFF..CS_OFF + 16])
+    }
+
+    /// Replaces `cg_cs`.
+    pub fn set_cs(&mut self, cs: &Csum) {
+        cs.encode32(&mut self.raw[CS_OFF..CS_OFF + 16]);
+        self.dirty = true;
+    }
+
+    /// Adds `d` to `cg_cs`.
+    pub fn add_cs(&mut self, d: &Csum) {
+        let mut cs = self.cs();
+        cs.add(d);
+        self.set_cs(&cs);
+    }
+
+    /// Is inode `i` (relative to the group) in use?
+    pub fn inode_used(&self, i: u32) -> bool {
+        self.raw[self.iused + i as usize / 8] & (1 << (i % 8)) != 0
+    }
+
+    /// Marks inode `i` used or free.
+    pub fn set_inode_used(&mut self, i: u32, used: bool) {
+        let b = &mut self.raw[self.iused + i as usize / 8];
+        if used {
+            *b |= 1 << (i % 8);
+        } else {
+            *b &= !(1 << (i % 8));
+        }
+        self.dirty = true;
+    }
+
+    /// Is fragment `f` (relative to the group base) free?
+    pub fn frag_free(&self, f: u64) -> bool {
+        self.raw[self.free + f as usize / 8] & (1 << (f % 8)) != 0
+    }
+
+    /// Marks fragment `f` free or used.
+    pub fn set_frag_free(&mut self, f: u64, free: bool) {
+        let b = &mut self.raw[self.free + f as usize / 8];
+        if free {
+            *b |= 1 << (f % 8);
+        } else {
+            *b &= !(1 << (f % 8));
+        }
+        self.dirty = true;
+    }
+
+    /// Are all fragments of block `blk` (group-relative fragment of its start) free?
+    pub fn block_free(&self, sb: &Superblock, f0: u64) -> bool {
+        f0 + sb.frag as u64 <= self.ndblk && (f0..f0 + sb.frag as u64).all(|f| self.frag_free(f))
+    }
+
+    /// Free fragments in the block starting at `f0` (fragments past `ndblk` count as used).
+    pub fn free_in_block(&self, sb: &Superblock, f0: u64) -> u32 {
+        (f0..(f0 + sb.frag as u64).min(self.ndblk))
+            .filter(|&f| self.frag_free(f))
+            .count() as u32
+    }
+
+    /// `cg_initediblk` (UFS2: inodes below it have been written at least once).
+    pub fn initediblk(&self) -> u32 {
+        i32_at(&self.raw, 120).max(0) as u32
+    }
+
+    /// Sets `cg_initediblk`.
+    pub fn set_initediblk(&mut self, n: u32) {
+        put_i32(&mut self.raw, 120, n as i32);
+        self.dirty = true;
+    }
+
+    /// `cg_irotor`, the inode search hint.
+    pub fn irotor(&self) -> u32 {
+        i32_at(&self.raw, 48).max(0) as u32
+    }
+
+    /// Sets the inode search hint.
+    pub fn set_irotor(&mut self, v: u32) {
+        put_i32(&mut self.raw, 48, v as i32);
+    }
+
+    /// `cg_rotor`, the block search hint (group-relative fragment).
+    pub fn rotor(&self) -> u64 {
+        i32_at(&self.raw, 40).max(0) as u64
+    }
+
+    /// Sets the block search hint.
+    pub fn set_rotor(&mut self, v: u64) {
+        put_i32(&mut self.raw, 40, v as i32);
+    }
+
+    /// Counts free blocks and loose free fragments from the map.
+    pub fn count_free(&self, sb: &Superblock) -> (i64, i64) {
+        let (mut nb, mut nf) = (0i64, 0i64);
+        let mut f0 = 0;
+        while f0 < self.ndblk {
+            if self.block_free(sb, f0) {
+                nb += 1;
+            } else {
+                nf += self.free_in_block(sb, f0) as i64;
+            }
+            f0 += sb.frag as u64;
+        }
+        (nb, nf)
+    }
+
+    /// Counts used inodes in the map.
+    pub fn count_inodes_used(&self, sb: &Superblock) -> u32 {
+        (0..sb.ipg).filter(|&i| self.inode_used(i)).count() as u32
+    }
+
+    /// Free-run lengths of fragments in partly used blocks (`cg_frsum`), computed from the map.
+    pub fn compute_frsum(&self, sb: &Superblock) -> [i32; 8] {
+        let mut sum = [0i32; 8];
+        let frag = sb.frag as u64;
+        let mut f0 = 0;
+        while f0 < self.ndblk {
+            if !self.block_free(sb, f0) {
+                let mut run = 0usize;
+                for f in f0..f0 + frag {
+                    if f < self.ndblk && self.frag_free(f) {
+                        run += 1;
+                    } else {
+                        if run > 0 {
+                            sum[run] += 1;
+                        }
+                        run = 0;
+                    }
+                }
+                if run > 0 && run < 8 {
+                    sum[run] += 1;
+                }
+            }
+            f0 += frag;
+        }
+        sum
+    }
+
+    /// The stored `cg_frsum`.
+    pub fn frsum(&self) -> [i32; 8] {
+        let mut s = [0; 8];
+        for (i, v) in s.iter_mut().enumerate() {
+            *v = i32_at(&self.raw, FRSUM_OFF + 4 * i);
+        }
+        s
+    }
+
+    /// Cluster map bit for block `b` (group-relative block number).
+    pub fn cluster_free(&self, b: u64) -> bool {
+        self.raw[self.cluster + b as usize / 8] & (1 << (b % 8)) != 0
+    }
+
+    /// The stored cluster summary (`contigsumsize + 1` counts).
+    pub fn clustersum(&self, sb: &Superblock) -> Vec<i32> {
+        (0..=sb.contigsumsize as usize)
+            .map(|i| i32_at(&self.raw, self.clustersum + 4 * i))
+            .collect()
+    }
+
+    /// The cluster summary the map implies.
+    pub fn compute_clustersum(&self, sb: &Superblock) -> Vec<i32> {
+        let mut sum = vec![0i32; sb.contigsumsize as usize + 1];
+        let nblk = self.ndblk / sb.frag as u64;
+        let mut run = 0u32;
+        for b in 0..=nblk {
+            if b < nblk && self.block_free(sb, b * sb.frag as u64) {
+                run += 1;
+            } else if run > 0 {
+                sum[run.min(sb.contigsumsize) as usize] += 1;
+                run = 0;
+            }
+        }
+        sum
+    }
+
+    /// Rebuilds `cg_frsum`, the cluster map and the cluster summary from the fragment map.
+    pub fn rebuild(&mut self, sb: &Superblock) {
+        let frsum = self.compute_frsum(sb);
+        for (i, v) in frsum.iter().enumerate() {
+            put_i32(&mut self.raw, FRSUM_OFF + 4 * i, *v);
+        }
+        if sb.contigsumsize > 0 {
+            let nblk = self.ndblk / sb.frag as u64;
+            let bytes = (sb.fpg as usize / sb.frag as usize).div_ceil(8);
+            for i in 0..bytes {
+                self.raw[self.cluster + i] = 0;
+            }
+            for b in 0..nblk {
+                if self.block_free(sb, b * sb.frag as u64) {
+                    self.raw[self.cluster + b as usize / 8] |= 1 << (b % 8);
+                }
+            }
+            let sum = self.compute_clustersum(sb);
+            for (i, v) in sum.iter().enumerate() {
+                put_i32(&mut self.raw, self.clustersum + 4 * i, *v);
+            }
+        }
+    }
+
+    /// Stamps the write time.
+    pub fn set_time(&mut self, sb: &Superblock, t: i64) {
+        if sb.ufs2 {
+            put_i64(&mut self.raw, 136, t);
+        } else {
+            put_i32(&mut self.raw, 8, t as i32);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! FFS (the Berkeley Fast File System, UFS1 and UFS2), independent of the kernel: an engine
+//! that mounts an image through the `Disk` trait and operates on it by inode number, plus
+//! `newfs` (make an empty file system) and `check` (a read-only fsck).
+//!
+//! Images are NetBSD's on-disk format, little-endian: what NetBSD's newfs and makefs write
+//! and what NetBSD mounts, checks and boots from. Big-endian images are refused.
+//!
+//! # Using the engine
+//! ```
+//! use ffs::{block_on, newfs, Fs, MemDisk, MountOptions, NewfsOptions};
+//! let disk = MemDisk::new(8 << 20);
+//! block_on(newfs(&disk, &NewfsOptions::default())).unwrap();
+//! let mut fs = block_on(Fs::mount(disk, MountOptions::default())).unwrap();
+//! let root = fs.root();
+//! let f = block_on(fs.create(root, b"hello", 0o100644, 0, 0, 0)).unwrap();
+//! block_on(fs.write(f, 0, b"hi")).unwrap();
+//! let disk = block_on(fs.unmount()).unwrap();
+//! assert!(block_on(ffs::check(&disk)).unwrap().is_empty());
+//! ```
+//!
+//! # Concurrency
+//! Operations take `&mut self` (reads `&self`): one mount is one state machine, and the
+//! kernel serialises access with one async lock (`Arc<Mutex<Fs<D>>>`; `Fs<D>` is `Send` when
+//! `D` is). The futures are not `Send`; they run on the loop that holds the lock.
+//!
+//! # Bad input
+//! Every block pointer, inode number, directory entry and size read from the image is
+//! checked before use; inconsistencies are `EIO` (or `EINVAL` at mount), never a panic,
+//! an unbounded loop or I/O outside the file system.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod cg;
+pub mod check;
+pub mod dir;
+mod disk;
+mod errno;
+mod file;
+mod fs;
+pub mod inode;
+mod le;
+pub mod newfs;
+mod ns;
+pub mod sb;
+
+pub use check::check;
+pub use disk::{block_on, Disk, FileDisk, MemDisk};
+pub use errno::{Errno, Result};
+pub use fs::{system_clock, Fs, Ino, MountOptions, LINK_MAX};
+pub use inode::Timespec;
+pub use newfs::{newfs, NewfsOptions};
+pub use ns::{Attr, DirEntry, SetAttr, StatVfs, MAXPATHLEN};
