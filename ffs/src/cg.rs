@@ -20,6 +20,7 @@ pub struct Cg {
     /// The `fs_cgsize` bytes of the block.
     pub raw: Vec<u8>,
     /// Group number.
+    #[allow(dead_code)]
     pub cgx: u32,
     /// Changed since last written.
     pub dirty: bool,
@@ -41,7 +42,10 @@ pub fn check_layout(sb: &Superblock, c: u32, raw: &[u8]) -> Result<(), String> {
     }
     let ndblk = i32_at(raw, 20) as i64;
     if ndblk != sb.cg_frags(c) as i64 {
-        return Err(format!("cg {c}: cg_ndblk {ndblk}, expected {}", sb.cg_frags(c)));
+        return Err(format!(
+            "cg {c}: cg_ndblk {ndblk}, expected {}",
+            sb.cg_frags(c)
+        ));
     }
     let len = raw.len() as u64;
     let fits = |off: i32, n: u64| off >= 168 && off as u64 + n <= len;
@@ -55,7 +59,10 @@ pub fn check_layout(sb: &Superblock, c: u32, raw: &[u8]) -> Result<(), String> {
         if !fits(i32_at(raw, 104), (sb.contigsumsize as u64 + 1) * 4) {
             return Err(format!("cg {c}: bad cg_clustersumoff"));
         }
-        if !fits(i32_at(raw, 108), (sb.fpg as u64 / sb.frag as u64).div_ceil(8)) {
+        if !fits(
+            i32_at(raw, 108),
+            (sb.fpg as u64 / sb.frag as u64).div_ceil(8),
+        ) {
             return Err(format!("cg {c}: bad cg_clusteroff"));
         }
     }
@@ -316,8 +323,9 @@ impl Cg {
                     self.raw[self.cluster + b as usize / 8] |= 1 << (b % 8);
                 }
             }
+            // Entry 0 is never used and, by newfs's layout, overlaps the free map's tail.
             let sum = self.compute_clustersum(sb);
-            for (i, v) in sum.iter().enumerate() {
+            for (i, v) in sum.iter().enumerate().skip(1) {
                 put_i32(&mut self.raw, self.clustersum + 4 * i, *v);
             }
         }

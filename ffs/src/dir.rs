@@ -75,7 +75,15 @@ pub fn parse_chunk(chunk: &[u8], dtype: bool) -> Result<Vec<Entry>> {
 }
 
 /// Writes an entry header and name at `off` with `reclen`.
-pub fn put_entry(chunk: &mut [u8], off: usize, ino: u32, reclen: usize, t: u8, name: &[u8], dtype: bool) {
+pub fn put_entry(
+    chunk: &mut [u8],
+    off: usize,
+    ino: u32,
+    reclen: usize,
+    t: u8,
+    name: &[u8],
+    dtype: bool,
+) {
     put_u32(chunk, off, ino);
     put_u16(chunk, off + 4, reclen as u16);
     if dtype {
@@ -133,7 +141,15 @@ pub fn insert(chunk: &mut [u8], ino: u32, t: u8, name: &[u8], dtype: bool) -> Re
     let mut fresh = [0u8; DIRBLKSIZ];
     let mut off = 0;
     for e in ents.iter().filter(|e| e.ino != 0) {
-        put_entry(&mut fresh, off, e.ino, dirsiz(e.name.len()), e.dtype, &e.name, dtype);
+        put_entry(
+            &mut fresh,
+            off,
+            e.ino,
+            dirsiz(e.name.len()),
+            e.dtype,
+            &e.name,
+            dtype,
+        );
         off += dirsiz(e.name.len());
     }
     put_entry(&mut fresh, off, ino, DIRBLKSIZ - off, t, name, dtype);

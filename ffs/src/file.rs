@@ -146,7 +146,9 @@ impl<D: Disk> Fs<D> {
         if off >= ip.size {
             return Ok(0);
         }
-        let total = buf.len().min((ip.size - off).min(usize::MAX as u64) as usize);
+        let total = buf
+            .len()
+            .min((ip.size - off).min(usize::MAX as u64) as usize);
         let bs = self.sb.bsize as u64;
         let mut done = 0;
         while done < total {
@@ -158,7 +160,9 @@ impl<D: Disk> Fs<D> {
             if addr == 0 {
                 dst.fill(0);
             } else {
-                self.disk.read(self.sb.frag_offset(addr) + boff, dst).await?;
+                self.disk
+                    .read(self.sb.frag_offset(addr) + boff, dst)
+                    .await?;
             }
             done += n;
         }
@@ -227,7 +231,9 @@ impl<D: Disk> Fs<D> {
                 buf[boff as usize..boff as usize + n].copy_from_slice(src);
                 self.disk.write(self.sb.frag_offset(addr), &buf).await?;
             } else {
-                self.disk.write(self.sb.frag_offset(addr) + boff, src).await?;
+                self.disk
+                    .write(self.sb.frag_offset(addr) + boff, src)
+                    .await?;
             }
             ip.size = ip.size.max(pos + n as u64);
             done += n;
@@ -296,17 +302,23 @@ impl<D: Disk> Fs<D> {
         let new = if self.extend_in_place(addr, of, nf) {
             // Space freed earlier may hold old data: the new tail must read as zeros.
             let zero = vec![0u8; (want - have) as usize];
-            self.disk.write(self.sb.frag_offset(addr) + have, &zero).await?;
+            self.disk
+                .write(self.sb.frag_offset(addr) + have, &zero)
+                .await?;
             addr
         } else {
             let cg = ino / self.sb.ipg;
             let new = if want == self.sb.bsize as u64 {
-                self.alloc_block(cg, addr - addr % self.sb.frag as u64).await?
+                self.alloc_block(cg, addr - addr % self.sb.frag as u64)
+                    .await?
             } else {
                 self.alloc_frags(cg, nf).await?
             };
             let mut buf = vec![0u8; want as usize];
-            let r = self.disk.read(self.sb.frag_offset(addr), &mut buf[..have as usize]).await;
+            let r = self
+                .disk
+                .read(self.sb.frag_offset(addr), &mut buf[..have as usize])
+                .await;
             if let Err(e) = r {
                 self.free_frags(new, nf)?;
                 return Err(e);
@@ -323,7 +335,12 @@ impl<D: Disk> Fs<D> {
     /// Maps logical block `lbn` (past the direct blocks), allocating the missing indirect
     /// blocks and the data block. All blocks are allocated before anything is linked, so
     /// `ENOSPC` leaves the file as it was.
-    async fn balloc_indirect(&mut self, ino: Ino, ip: &mut Dinode, lbn: u64) -> Result<(u64, bool, u64)> {
+    async fn balloc_indirect(
+        &mut self,
+        ino: Ino,
+        ip: &mut Dinode,
+        lbn: u64,
+    ) -> Result<(u64, bool, u64)> {
         let bs = self.sb.bsize as u64;
         let (level, idx) = self.lbn_path(lbn)?;
         // Walk the existing chain: `chain[d]` is the block at depth d (0: the inode's).
@@ -370,7 +387,8 @@ impl<D: Disk> Fs<D> {
         if depth == 0 {
             ip.ib[level - 1] = fresh[0];
         } else {
-            self.write_ptr(chain[depth - 1], idx[depth - 1], fresh[0]).await?;
+            self.write_ptr(chain[depth - 1], idx[depth - 1], fresh[0])
+                .await?;
         }
         ip.blocks += fresh.len() as u64 * bs / DEV_BSIZE;
         Ok((*fresh.last().unwrap_or(&0), true, bs))
@@ -409,7 +427,12 @@ impl<D: Disk> Fs<D> {
 
     /// Shrinks `ip` to `size` bytes: frees whole blocks past it, trims the new last block
     /// to its fragments and zeroes its tail.
-    pub(crate) async fn truncate_blocks(&mut self, _ino: Ino, ip: &mut Dinode, size: u64) -> Result<()> {
+    pub(crate) async fn truncate_blocks(
+        &mut self,
+        _ino: Ino,
+        ip: &mut Dinode,
+        size: u64,
+    ) -> Result<()> {
         if size >= ip.size {
             return Ok(());
         }
@@ -462,7 +485,9 @@ impl<D: Disk> Fs<D> {
             if a != 0 {
                 let alloc = self.sb.blksize(size, lbn);
                 let zero = vec![0u8; (alloc - size % bs) as usize];
-                self.disk.write(self.sb.frag_offset(a) + size % bs, &zero).await?;
+                self.disk
+                    .write(self.sb.frag_offset(a) + size % bs, &zero)
+                    .await?;
             }
         }
         Ok(())

@@ -11,7 +11,7 @@
 use crate::cg::Cg;
 use crate::inode::{Dinode, Timespec, IFDIR, IFLNK};
 use crate::sb::{Csum, Superblock, CSUM_SIZE, FS_DOQUOTA2, FS_DOWAPBL, FS_FLAGS_UPDATED};
-use crate::sb::{FS_KNOWN_FLAGS, FS_WASCLEAN, FS_ISCLEAN, ROOTINO};
+use crate::sb::{FS_ISCLEAN, FS_KNOWN_FLAGS, FS_WASCLEAN, ROOTINO};
 use crate::{Disk, Errno, Result};
 use std::collections::HashMap;
 
@@ -321,8 +321,7 @@ impl<D: Disk> Fs<D> {
         if addr / frag != (addr + n - 1) / frag {
             return Err(Errno::EIO);
         }
-        let c = (addr / sb.fpg as u64) as u32;
-        if addr >= sb.cgsblock(c) && addr < sb.cgdmin(c) {
+        if overlaps_metadata(sb, addr, n) {
             return Err(Errno::EIO);
         }
         Ok(())
@@ -333,7 +332,11 @@ impl<D: Disk> Fs<D> {
         let sb = &self.sb;
         let frag = sb.frag as u64;
         let ncg = sb.ncg;
-        let start_cg = if pref != 0 { (pref / sb.fpg as u64) as u32 % ncg } else { cg % ncg };
+        let start_cg = if pref != 0 {
+            (pref / sb.fpg as u64) as u32 % ncg
+        } else {
+            cg % ncg
+        };
         for i in 0..ncg {
             let c = (start_cg + i) % ncg;
             if self.csum[c as usize].nbfree <= 0 {
@@ -358,7 +361,13 @@ impl<D: Disk> Fs<D> {
                 cgp.set_frag_free(f, false);
             }
             cgp.set_rotor(b * frag);
-            self.cs_add(c as usize, Csum { nbfree: -1, ..Csum::default() });
+            self.cs_add(
+                c as usize,
+                Csum {
+                    nbfree: -1,
+                    ..Csum::default()
+                },
+            );
             return Ok(base + b * frag);
         }
         Err(Errno::ENOSPC)
@@ -400,7 +409,13 @@ impl<D: Disk> Fs<D> {
                 for x in f..f + n {
                     cgp.set_frag_free(x, false);
                 }
-                self.cs_add(c as usize, Csum { nffree: -(n as i64), ..Csum::default() });
+                self.cs_add(
+                    c as usize,
+                    Csum {
+                        nffree: -(n as i64),
+                        ..Csum::default()
+                    },
+                );
                 return Ok(self.sb.cgbase(c) + f);
             }
         }
@@ -411,7 +426,13 @@ impl<D: Disk> Fs<D> {
         for f in rel + n..rel + frag {
             self.cgs[c].set_frag_free(f, true);
         }
-        self.cs_add(c, Csum { nffree: (frag - n) as i64, ..Csum::default() });
+        self.cs_add(
+            c,
+            Csum {
+                nffree: (frag - n) as i64,
+                ..Csum::default()
+            },
+        );
         Ok(addr)
     }
 
@@ -423,13 +444,21 @@ impl<D: Disk> Fs<D> {
         }
         let c = (addr / self.sb.fpg as u64) as usize;
         let rel = addr - self.sb.cgbase(c as u32);
-        if rel + new > self.cgs[c].ndblk || !(rel + old..rel + new).all(|f| self.cgs[c].frag_free(f)) {
+        if rel + new > self.cgs[c].ndblk
+            || !(rel + old..rel + new).all(|f| self.cgs[c].frag_free(f))
+        {
             return false;
         }
         for f in rel + old..rel + new {
             self.cgs[c].set_frag_free(f, false);
         }
-        self.cs_add(c, Csum { nffree: -((new - old) as i64), ..Csum::default() });
+        self.cs_add(
+            c,
+            Csum {
+                nffree: -((new - old) as i64),
+                ..Csum::default()
+            },
+        );
         true
     }
 
@@ -451,9 +480,22 @@ impl<D: Disk> Fs<D> {
             cgp.set_frag_free(f, true);
         }
         if self.cgs[c].block_free(&self.sb, f0) {
-            self.cs_add(c, Csum { nbfree: 1, nffree: -before, ..Csum::default() });
+            self.cs_add(
+                c,
+                Csum {
+                    nbfree: 1,
+                    nffree: -before,
+                    ..Csum::default()
+                },
+            );
         } else {
-            self.cs_add(c, Csum { nffree: n as i64, ..Csum::default() });
+            self.cs_add(
+                c,
+                Csum {
+                    nffree: n as i64,
+                    ..Csum::default()
+                },
+            );
         }
         Ok(())
     }
@@ -524,7 +566,14 @@ impl<D: Disk> Fs<D> {
         }
         self.cgs[c].set_inode_used(rel, true);
         self.cgs[c].set_irotor(rel);
-        self.cs_add(c, Csum { nifree: -1, ndir: dir as i64, ..Csum::default() });
+        self.cs_add(
+            c,
+            Csum {
+                nifree: -1,
+                ndir: dir as i64,
+                ..Csum::default()
+            },
+        );
         let mut ip = Dinode::zeroed(self.sb.ufs2);
         ip.gen = if old.gen == 0 || old.gen == u32::MAX {
             self.random().max(1)
@@ -556,7 +605,14 @@ impl<D: Disk> Fs<D> {
         ip.gen = gen;
         self.iput(ino, &mut ip).await?;
         self.cgs[c].set_inode_used(rel, false);
-        self.cs_add(c, Csum { nifree: 1, ndir: -(was_dir as i64), ..Csum::default() });
+        self.cs_add(
+            c,
+            Csum {
+                nifree: 1,
+                ndir: -(was_dir as i64),
+                ..Csum::default()
+            },
+        );
         Ok(())
     }
 
@@ -574,6 +630,16 @@ impl<D: Disk> Fs<D> {
             && ((self.sb.maxsymlinklen > 0 && ip.size < self.sb.maxsymlinklen as u64)
                 || (self.sb.maxsymlinklen == 0 && ip.blocks == 0))
     }
+}
+
+/// Does the run of `n` fragments at `addr` touch group metadata (superblock copy, group
+/// block, inodes; in group 0 also the boot area and the summary area)?
+pub(crate) fn overlaps_metadata(sb: &Superblock, addr: u64, n: u64) -> bool {
+    let c = (addr / sb.fpg as u64) as u32;
+    let lo = if c == 0 { 0 } else { sb.cgsblock(c) };
+    let end = addr + n;
+    let cs_end = sb.csaddr + sb.numfrags(sb.cssize as u64);
+    (addr < sb.cgdmin(c) && end > lo) || (addr < cs_end && end > sb.csaddr)
 }
 
 /// Reads `buf` at `off` in pieces that stay inside one block each.

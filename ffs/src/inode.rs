@@ -265,7 +265,10 @@ mod tests {
             d.gid = 20;
             d.size = 123456789;
             d.blocks = 88;
-            d.mtime = Timespec { sec: 1_700_000_000, nsec: 5 };
+            d.mtime = Timespec {
+                sec: 1_700_000_000,
+                nsec: 5,
+            };
             d.db[3] = 777;
             d.ib[2] = 999;
             d.gen = 42;

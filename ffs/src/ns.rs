@@ -181,7 +181,9 @@ impl<D: Disk> Fs<D> {
     }
 
     async fn write_chunk(&mut self, addr: u64, chunk: usize, bytes: &[u8]) -> Result<()> {
-        self.disk.write(self.sb.frag_offset(addr) + chunk as u64, bytes).await
+        self.disk
+            .write(self.sb.frag_offset(addr) + chunk as u64, bytes)
+            .await
     }
 
     pub(crate) async fn dir_find(&self, dp: &Dinode, name: &[u8]) -> Result<Option<Found>> {
@@ -206,7 +208,14 @@ impl<D: Disk> Fs<D> {
     }
 
     /// Adds `name → ino` to directory `dino` (growing it by a chunk when no chunk has room).
-    async fn dir_add(&mut self, dino: Ino, dp: &mut Dinode, name: &[u8], ino: Ino, mode: u16) -> Result<()> {
+    async fn dir_add(
+        &mut self,
+        dino: Ino,
+        dp: &mut Dinode,
+        name: &[u8],
+        ino: Ino,
+        mode: u16,
+    ) -> Result<()> {
         self.check_dir(dp)?;
         let t = if self.dtype { dtype_of(mode) } else { 0 };
         let bs = self.sb.bsize as u64;
@@ -259,7 +268,10 @@ impl<D: Disk> Fs<D> {
             let (_, buf) = self.dir_block(dp, lbn).await?;
             for chunk in buf.chunks(DIRBLKSIZ) {
                 let live = dir::parse_chunk(chunk, self.dtype)?;
-                if live.iter().any(|e: &Entry| e.ino != 0 && e.ino != WINO && !is_dot(&e.name)) {
+                if live
+                    .iter()
+                    .any(|e: &Entry| e.ino != 0 && e.ino != WINO && !is_dot(&e.name))
+                {
                     return Ok(false);
                 }
             }
@@ -500,7 +512,15 @@ impl<D: Disk> Fs<D> {
 
     /// `create(dir, name, mode, uid, gid, rdev)` — a regular file, FIFO, device or socket
     /// (the type is in `mode`); `EEXIST` if the name is taken.
-    pub async fn create(&mut self, dir: Ino, name: &[u8], mode: u16, uid: u32, gid: u32, rdev: u64) -> Result<Ino> {
+    pub async fn create(
+        &mut self,
+        dir: Ino,
+        name: &[u8],
+        mode: u16,
+        uid: u32,
+        gid: u32,
+        rdev: u64,
+    ) -> Result<Ino> {
         match mode & IFMT {
             IFREG | IFIFO | IFCHR | IFBLK | IFSOCK => {}
             _ => return Err(Errno::EINVAL),
@@ -511,7 +531,11 @@ impl<D: Disk> Fs<D> {
         ip.uid = uid;
         ip.gid = gid;
         if matches!(mode & IFMT, IFCHR | IFBLK) {
-            ip.db[0] = if self.sb.ufs2 { rdev } else { rdev & 0xffff_ffff };
+            ip.db[0] = if self.sb.ufs2 {
+                rdev
+            } else {
+                rdev & 0xffff_ffff
+            };
         }
         self.iput(ino, &mut ip).await?;
         self.link_new(dir, &mut dp, name, ino, &mut ip).await?;
@@ -519,7 +543,14 @@ impl<D: Disk> Fs<D> {
     }
 
     /// Enters a freshly allocated inode in its directory; undoes the allocation on failure.
-    async fn link_new(&mut self, dir: Ino, dp: &mut Dinode, name: &[u8], ino: Ino, ip: &mut Dinode) -> Result<()> {
+    async fn link_new(
+        &mut self,
+        dir: Ino,
+        dp: &mut Dinode,
+        name: &[u8],
+        ino: Ino,
+        ip: &mut Dinode,
+    ) -> Result<()> {
         let r = self.dir_add(dir, dp, name, ino, ip.mode).await;
         if r.is_ok() {
             let now = self.now();
@@ -541,7 +572,14 @@ impl<D: Disk> Fs<D> {
     }
 
     /// `mkdir(dir, name, mode, uid, gid)` — a directory holding `.` and `..`.
-    pub async fn mkdir(&mut self, dir: Ino, name: &[u8], mode: u16, uid: u32, gid: u32) -> Result<Ino> {
+    pub async fn mkdir(
+        &mut self,
+        dir: Ino,
+        name: &[u8],
+        mode: u16,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Ino> {
         let mut dp = self.prepare_new(dir, name).await?;
         if dp.nlink >= LINK_MAX {
             return Err(Errno::EMLINK);
@@ -566,7 +604,14 @@ impl<D: Disk> Fs<D> {
 
     /// `symlink(dir, name, target, uid, gid)` — short targets live in the inode, longer ones
     /// in a block.
-    pub async fn symlink(&mut self, dir: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> Result<Ino> {
+    pub async fn symlink(
+        &mut self,
+        dir: Ino,
+        name: &[u8],
+        target: &[u8],
+        uid: u32,
+        gid: u32,
+    ) -> Result<Ino> {
         if target.len() >= MAXPATHLEN {
             return Err(Errno::ENAMETOOLONG);
         }
@@ -626,7 +671,10 @@ impl<D: Disk> Fs<D> {
         }
         let mut t = Touched(BTreeMap::new());
         self.load(&mut t, dir).await?;
-        let f = self.dir_find(t.get(dir), name).await?.ok_or(Errno::ENOENT)?;
+        let f = self
+            .dir_find(t.get(dir), name)
+            .await?
+            .ok_or(Errno::ENOENT)?;
         self.check_ino(f.ino)?;
         if f.ino == dir {
             return Err(Errno::EIO);
@@ -662,7 +710,10 @@ impl<D: Disk> Fs<D> {
         }
         let mut t = Touched(BTreeMap::new());
         self.load(&mut t, dir).await?;
-        let f = self.dir_find(t.get(dir), name).await?.ok_or(Errno::ENOENT)?;
+        let f = self
+            .dir_find(t.get(dir), name)
+            .await?
+            .ok_or(Errno::ENOENT)?;
         self.check_ino(f.ino)?;
         if f.ino == dir || f.ino == ROOTINO {
             return Err(Errno::EIO);
@@ -725,7 +776,10 @@ impl<D: Disk> Fs<D> {
         if t.get(ddir).nlink == 0 {
             return Err(Errno::ENOENT);
         }
-        let src = self.dir_find(t.get(sdir), sname).await?.ok_or(Errno::ENOENT)?;
+        let src = self
+            .dir_find(t.get(sdir), sname)
+            .await?
+            .ok_or(Errno::ENOENT)?;
         self.check_ino(src.ino)?;
         if src.ino == sdir {
             return Err(Errno::EIO);
@@ -796,7 +850,10 @@ impl<D: Disk> Fs<D> {
         }
         self.dir_remove(&again).await?;
         if moving_dir {
-            let dotdot = self.dir_find(t.get(src.ino), b"..").await?.ok_or(Errno::EIO)?;
+            let dotdot = self
+                .dir_find(t.get(src.ino), b"..")
+                .await?
+                .ok_or(Errno::EIO)?;
             self.dir_set(&dotdot, ddir, IFDIR).await?;
             let sp = t.get(sdir);
             sp.nlink = sp.nlink.saturating_sub(1);

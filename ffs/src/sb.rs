@@ -275,7 +275,8 @@ impl Superblock {
             return invalid(format!("fs_sbsize {sbsize}"));
         }
         let (bsize, fsize, frag) = (g32(48), g32(52), g32(56));
-        if !(MINBSIZE as i64..=MAXBSIZE as i64).contains(&bsize) || log2_exact(bsize as u64).is_none()
+        if !(MINBSIZE as i64..=MAXBSIZE as i64).contains(&bsize)
+            || log2_exact(bsize as u64).is_none()
         {
             return invalid(format!("fs_bsize {bsize}"));
         }
@@ -312,7 +313,10 @@ impl Superblock {
         if ncg <= 0 || ipg <= 0 || fpg <= 0 || g32(92) <= 0 {
             return invalid("zero ncg, ipg, fpg or maxbpg");
         }
-        if ipg % inopb != 0 || fpg % frag != 0 || ncg.checked_mul(ipg).map_or(true, |n| n > i32::MAX as i64) {
+        if ipg % inopb != 0
+            || fpg % frag != 0
+            || ncg.checked_mul(ipg).map_or(true, |n| n > i32::MAX as i64)
+        {
             return invalid(format!("ipg {ipg} / fpg {fpg} / ncg {ncg}"));
         }
         let (size, dsize, csaddr, cstotal, time) = if updated {
@@ -322,18 +326,33 @@ impl Superblock {
                 nifree: i64_at(r, 1024),
                 nffree: i64_at(r, 1032),
             };
-            (i64_at(r, 1080), i64_at(r, 1088), i64_at(r, 1096), c, i64_at(r, 1072))
+            (
+                i64_at(r, 1080),
+                i64_at(r, 1088),
+                i64_at(r, 1096),
+                c,
+                i64_at(r, 1072),
+            )
         } else {
-            (g32(36), g32(40), g32(152), Csum::decode32(&r[192..208]), g32(32))
+            (
+                g32(36),
+                g32(40),
+                g32(152),
+                Csum::decode32(&r[192..208]),
+                g32(32),
+            )
         };
         if size <= 0 || size > (ncg * fpg) || size <= (ncg - 1) * fpg {
-            return invalid(format!("fs_size {size} for {ncg} groups of {fpg} fragments"));
+            return invalid(format!(
+                "fs_size {size} for {ncg} groups of {fpg} fragments"
+            ));
         }
         if dsize <= 0 || dsize > size {
             return invalid(format!("fs_dsize {dsize}"));
         }
         let (sblkno, cblkno, iblkno, dblkno) = (g32(8), g32(12), g32(16), g32(20));
-        if !(0 <= sblkno && sblkno < cblkno && cblkno < iblkno && iblkno < dblkno && dblkno <= fpg) {
+        if !(0 <= sblkno && sblkno < cblkno && cblkno < iblkno && iblkno < dblkno && dblkno <= fpg)
+        {
             return invalid("sblkno/cblkno/iblkno/dblkno out of order");
         }
         if iblkno + (ipg / inopb) * frag > dblkno {
@@ -346,7 +365,14 @@ impl Superblock {
             return invalid(format!("fs_contigsumsize {contigsumsize}"));
         }
         let old_cpg = if ufs2 { 0 } else { g32(180).max(0) };
-        let expect = cgsize_for(ufs2, old_cpg as u64, ipg as u64, fpg as u64, frag as u64, contigsumsize as u64);
+        let expect = cgsize_for(
+            ufs2,
+            old_cpg as u64,
+            ipg as u64,
+            fpg as u64,
+            frag as u64,
+            contigsumsize as u64,
+        );
         let rounded = (expect + fsize as u64 - 1) & !(fsize as u64 - 1);
         if cgsize as u64 != rounded && cgsize as u64 + 1 != expect || cgsize > bsize {
             return invalid(format!("fs_cgsize {cgsize}, expected {rounded}"));
