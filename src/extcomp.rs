@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kernel::fs::rumpfs::etfs::EtfsType;
-use kernel::module::{ExtModule, ExtSpec, ExtSyscall, ModuleLoader, MAXMODNAME};
+use kernel::module::{ExtFs, ExtModule, ExtSpec, ExtSyscall, ModuleLoader, Populate, MAXMODNAME};
 use kernel::{Errno, Kernel};
 use libloading::Library;
 
@@ -314,14 +314,123 @@ extern "C" fn reg_add_etfs(
     }
 }
 
-/// Component file systems are not implemented yet: `ENOSYS` (README lists it).
 extern "C" fn reg_add_fstype(
-    _ctx: *mut c_void,
-    _name: *const c_char,
-    _populate: Option<PopulateFn>,
-    _cookie: *mut c_void,
+    ctx: *mut c_void,
+    name: *const c_char,
+    populate: Option<PopulateFn>,
+    cookie: *mut c_void,
 ) -> c_int {
-    c_int::from(Errno::ENOSYS.raw())
+    // SAFETY: registrar ctx and a NUL-terminated name by the ABI.
+    let (Some(cx), Some(name), Some(populate)) =
+        (unsafe { load_ctx(ctx) }, unsafe { c_str(name) }, populate)
+    else {
+        return c_int::from(Errno::EINVAL.raw());
+    };
+    let fs = CFs {
+        populate,
+        cookie,
+        _lib: cx.lib.clone(),
+    };
+    match cx
+        .kernel
+        .modules()
+        .add_fstype(cx.module, name, Arc::new(fs))
+    {
+        Ok(()) => 0,
+        Err(e) => c_int::from(e.raw()),
+    }
+}
+
+#[repr(C)]
+struct RumpPopulate {
+    ctx: *mut c_void,
+    mkdir: extern "C" fn(*mut c_void, *const c_char, u32) -> c_int,
+    add_file: extern "C" fn(*mut c_void, *const c_char, u32, *const c_void, usize) -> c_int,
+    symlink: extern "C" fn(*mut c_void, *const c_char, *const c_char) -> c_int,
+}
+
+/// A component's file-system type.
+struct CFs {
+    populate: PopulateFn,
+    cookie: *mut c_void,
+    _lib: Arc<Library>,
+}
+
+// SAFETY: the ABI requires callbacks callable from any thread; the cookie is the component's.
+unsafe impl Send for CFs {}
+// SAFETY: as above.
+unsafe impl Sync for CFs {}
+
+impl ExtFs for CFs {
+    fn populate(&self, p: &mut dyn Populate) -> kernel::Result<()> {
+        let mut target: &mut dyn Populate = p;
+        let rp = RumpPopulate {
+            ctx: (&mut target as *mut &mut dyn Populate).cast(),
+            mkdir: pop_mkdir,
+            add_file: pop_add_file,
+            symlink: pop_symlink,
+        };
+        // SAFETY: the component's populate, library loaded; `rp` and `target` outlive the
+        // call and the callbacks use `ctx` only during it.
+        match unsafe { (self.populate)(self.cookie, (&rp as *const RumpPopulate).cast()) } {
+            0 => Ok(()),
+            rc => Err(errno_of(rc)),
+        }
+    }
+}
+
+/// # Safety
+/// `ctx` is the `rump_populate` context of a running populate call.
+unsafe fn populator<'a>(ctx: *mut c_void) -> Option<&'a mut &'a mut dyn Populate> {
+    // SAFETY: by the caller's contract.
+    unsafe { ctx.cast::<&mut dyn Populate>().as_mut() }
+}
+
+fn rc(r: kernel::Result<()>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => c_int::from(e.raw()),
+    }
+}
+
+extern "C" fn pop_mkdir(ctx: *mut c_void, path: *const c_char, mode: u32) -> c_int {
+    // SAFETY: populate ctx and a NUL-terminated path by the ABI.
+    match (unsafe { populator(ctx) }, unsafe { c_str(path) }) {
+        (Some(p), Some(path)) => rc(p.mkdir(path.as_bytes(), mode)),
+        _ => c_int::from(Errno::EINVAL.raw()),
+    }
+}
+
+extern "C" fn pop_add_file(
+    ctx: *mut c_void,
+    path: *const c_char,
+    mode: u32,
+    data: *const c_void,
+    len: usize,
+) -> c_int {
+    if data.is_null() && len > 0 || len > (64 << 20) {
+        return c_int::from(Errno::EINVAL.raw());
+    }
+    let bytes: &[u8] = match len {
+        0 => &[],
+        // SAFETY: the component passes `len` readable bytes at `data`.
+        _ => unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) },
+    };
+    // SAFETY: populate ctx and a NUL-terminated path by the ABI.
+    match (unsafe { populator(ctx) }, unsafe { c_str(path) }) {
+        (Some(p), Some(path)) => rc(p.add_file(path.as_bytes(), mode, bytes)),
+        _ => c_int::from(Errno::EINVAL.raw()),
+    }
+}
+
+extern "C" fn pop_symlink(ctx: *mut c_void, path: *const c_char, target: *const c_char) -> c_int {
+    // SAFETY: populate ctx and NUL-terminated strings by the ABI.
+    match (unsafe { populator(ctx) }, unsafe { c_str(path) }, unsafe {
+        c_str(target)
+    }) {
+        (Some(p), Some(path), Some(target)) => rc(p.symlink(path.as_bytes(), target.as_bytes())),
+        _ => c_int::from(Errno::EINVAL.raw()),
+    }
 }
 
 extern "C" fn reg_log(ctx: *mut c_void, line: *const c_char) {

@@ -295,3 +295,40 @@ fn bad_components_and_modules_stop_the_start_with_their_error() {
     assert!(err.contains("add -lrumpvfs"), "{err}");
     assert!(!dir.path().join("sock").exists());
 }
+
+#[test]
+fn a_component_file_system_mounts_filled_and_holds_its_module() {
+    let dir = TempDir::new("compfs");
+    let so = build(dir.path(), "libexample.so", None, &[]);
+    let srv = Server::unix(&["-lrumpvfs", "-m", so.to_str().unwrap()]);
+    let mut c = srv.client();
+    c.mkdir("/mnt", 0o755).unwrap();
+    c.mount("examplefs", "/mnt", 0, None).unwrap();
+    let fd = c.open("/mnt/README", client::fs::O_RDONLY, 0).unwrap();
+    let mut b = [0u8; 64];
+    let n = c.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(&b[..n], b"Hello from the example component.\n");
+    c.close(fd).unwrap();
+    assert_eq!(c.readlink("/mnt/dir/link").unwrap(), b"../README");
+    assert_eq!(
+        c.stat("/mnt/dir/link").unwrap().size,
+        34,
+        "followed to README"
+    );
+    assert_eq!(c.stat("/mnt/README").unwrap().mode & 0o7777, 0o444);
+    let st = c.statvfs("/mnt").unwrap();
+    assert_eq!(st.fstypename, "examplefs");
+    // Writable like tmpfs.
+    let fd = c
+        .open("/mnt/new", client::fs::O_CREAT | client::fs::O_RDWR, 0o644)
+        .unwrap();
+    c.pwrite(fd, b"x", 0).unwrap();
+    c.close(fd).unwrap();
+    assert_eq!(modctl_unload(&mut c, "example"), Err(EBUSY), "mounted");
+    c.unmount("/mnt", 0).unwrap();
+    modctl_unload(&mut c, "example").unwrap();
+    assert_eq!(
+        c.mount("examplefs", "/mnt", 0, None).unwrap_err().errno(),
+        Some(ENODEV)
+    );
+}

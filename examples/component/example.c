@@ -8,7 +8,9 @@
  *   210 rot13(const char *in, size_t inlen, char *out, size_t outlen): out = rot13(in),
  *       returns the length;
  *   211 counter(): returns how often it has been called since the component was loaded;
- *   /example/file: EXAMPLE_ETFS_FILE as a regular file.
+ *   /example/file: EXAMPLE_ETFS_FILE as a regular file;
+ *   file-system type "examplefs": mount("examplefs", dir, 0, NULL, 0) gives a tmpfs holding
+ *       README, dir/ and dir/link -> ../README.
  * Its fini refuses the unload (EBUSY) while EXAMPLE_PIN is set in the environment.
  */
 #include <stdatomic.h>
@@ -54,6 +56,21 @@ counter(void *cookie, const uint64_t args[8], const void *in, size_t in_len, voi
 	return 0;
 }
 
+static const char readme[] = "Hello from the example component.\n";
+
+static int
+populate(void *cookie, const struct rump_populate *p)
+{
+	int error;
+
+	(void)cookie;
+	if ((error = p->add_file(p->ctx, "README", 0444, readme, sizeof(readme) - 1)) != 0)
+		return error;
+	if ((error = p->mkdir(p->ctx, "dir", 0755)) != 0)
+		return error;
+	return p->symlink(p->ctx, "dir/link", "../README");
+}
+
 static int
 example_init(const struct rump_registrar *r)
 {
@@ -71,6 +88,8 @@ example_init(const struct rump_registrar *r)
 	if ((error = r->add_syscall(r->ctx, &d_rot13)) != 0)
 		return error;
 	if ((error = r->add_syscall(r->ctx, &d_counter)) != 0)
+		return error;
+	if ((error = r->add_fstype(r->ctx, "examplefs", populate, NULL)) != 0)
 		return error;
 	if (file != NULL && *file != '\0' &&
 	    (error = r->add_etfs(r->ctx, "/example/file", file, RUMP_ETFS_REG, 0, UINT64_MAX)) != 0)

@@ -19,6 +19,7 @@
 //! - Modules given with `-l` are built in (`MODULE_SOURCE_KERNEL`, listed with a reference
 //!   count of -1 as NetBSD lists built-ins); those loaded later come from the file system.
 
+pub(crate) mod populate;
 #[cfg(test)]
 mod tests;
 
@@ -78,6 +79,23 @@ pub struct ExtSpec {
     pub max_len: usize,
 }
 
+/// Building the initial tree of a component file system (paths relative to its root).
+pub trait Populate {
+    /// A directory (its parent must exist).
+    fn mkdir(&mut self, path: &[u8], mode: u32) -> Result<()>;
+    /// A regular file with `data`.
+    fn add_file(&mut self, path: &[u8], mode: u32, data: &[u8]) -> Result<()>;
+    /// A symbolic link to `target`.
+    fn symlink(&mut self, path: &[u8], target: &[u8]) -> Result<()>;
+}
+
+/// A file-system type added by an external component: a memory file system (tmpfs
+/// semantics) that the component fills at each mount.
+pub trait ExtFs: Send + Sync {
+    /// Fills a new, empty instance.
+    fn populate(&self, p: &mut dyn Populate) -> Result<()>;
+}
+
 /// A system call served by an external component.
 pub trait ExtSyscall: Send + Sync {
     /// Its buffers.
@@ -125,6 +143,7 @@ pub struct ModStat {
 struct Owned {
     syscalls: Vec<u32>,
     etfs: Vec<Vec<u8>>,
+    fstypes: Vec<String>,
 }
 
 /// The kernel's module table.
@@ -133,6 +152,7 @@ pub struct Modules {
     list: Mutex<Vec<Module>>,
     syscalls: RwLock<HashMap<u32, Arc<dyn ExtSyscall>>>,
     owned: Mutex<HashMap<String, Owned>>,
+    fstypes: RwLock<HashMap<String, Arc<dyn ExtFs>>>,
     loader: OnceLock<Arc<dyn ModuleLoader>>,
 }
 
@@ -260,7 +280,22 @@ impl Modules {
                     return Err(Errno::EBUSY);
                 }
             }
-            Kind::Ext(h) => h.fini()?,
+            Kind::Ext(h) => {
+                // A component whose file system is mounted is in use.
+                let types = lock(&self.owned)
+                    .get(name)
+                    .map(|o| o.fstypes.clone())
+                    .unwrap_or_default();
+                let busy = kernel.vfs().is_ok_and(|v| {
+                    v.mounts()
+                        .iter()
+                        .any(|m| types.iter().any(|t| t.as_bytes() == m.type_name()))
+                });
+                if busy {
+                    return Err(Errno::EBUSY);
+                }
+                h.fini()?
+            }
         }
         let m = list.remove(i);
         drop(list);
@@ -279,6 +314,12 @@ impl Modules {
             let mut sc = self.syscalls.write().unwrap_or_else(|e| e.into_inner());
             for n in owned.syscalls {
                 sc.remove(&n);
+            }
+        }
+        {
+            let mut ft = self.fstypes.write().unwrap_or_else(|e| e.into_inner());
+            for t in &owned.fstypes {
+                ft.remove(t);
             }
         }
         for key in owned.etfs {
@@ -331,6 +372,35 @@ impl Modules {
             .or_default()
             .etfs
             .push(key.to_vec());
+    }
+
+    /// Registers file-system type `name` for module `owner`: `EEXIST` if a built-in or
+    /// another module has that name, `EINVAL` for an empty name or one of 32 bytes or more.
+    pub fn add_fstype(&self, owner: &str, name: &str, fs: Arc<dyn ExtFs>) -> Result<()> {
+        if name.is_empty() || name.len() >= crate::abi::VFS_NAMELEN || name.contains('/') {
+            return Err(Errno::EINVAL);
+        }
+        if FsKind::from_name(name.as_bytes()).is_some() || name == "ufs" {
+            return Err(Errno::EEXIST);
+        }
+        let mut map = self.fstypes.write().unwrap_or_else(|e| e.into_inner());
+        if map.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        map.insert(name.to_string(), fs);
+        lock(&self.owned)
+            .entry(owner.to_string())
+            .or_default()
+            .fstypes
+            .push(name.to_string());
+        Ok(())
+    }
+
+    /// The component file-system type `name`, if one is registered.
+    pub fn fstype(&self, name: &[u8]) -> Option<(String, Arc<dyn ExtFs>)> {
+        let name = std::str::from_utf8(name).ok()?;
+        let map = self.fstypes.read().unwrap_or_else(|e| e.into_inner());
+        map.get(name).map(|f| (name.to_string(), f.clone()))
     }
 
     /// The module system call `nr`, if one is registered.

@@ -202,3 +202,56 @@ fn clients_load_only_host_files_the_operator_mapped() {
     assert_eq!(f.k.modules().load_host_file(&f.k, &dir), Err(Errno::EFTYPE));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+struct Tree(&'static [u8]);
+
+impl ExtFs for Tree {
+    fn populate(&self, p: &mut dyn Populate) -> Result<()> {
+        p.mkdir(b"d", 0o755)?;
+        p.add_file(b"/d/f", 0o600, b"data")?;
+        p.symlink(b"d/l", b"f")?;
+        p.add_file(self.0, 0o644, b"")
+    }
+}
+
+fn mount_comp(f: &Fixture, ty: &str) -> Result<[i64; 2]> {
+    // Test memory serves the first region mapped at an address: one address per name.
+    let at = 0x20_0000 + ty.bytes().map(u64::from).sum::<u64>() * 0x100;
+    let t = cstr(f, at, ty);
+    let path = cstr(f, 0x2_4000, "/tmp");
+    f.call(SYS___mount50, &[t, path, 0, 0, 0])
+}
+
+#[test]
+fn component_file_systems_are_filled_inside_their_root_only() {
+    let f = Fixture::new();
+    let m = f.k.modules();
+    assert_eq!(mount_comp(&f, "treefs"), Err(Errno::ENODEV));
+    assert_eq!(
+        m.add_fstype("c", "tmpfs", Arc::new(Tree(b"x"))),
+        Err(Errno::EEXIST),
+        "a built-in name"
+    );
+    m.add_fstype("c", "treefs", Arc::new(Tree(b"x"))).unwrap();
+    m.add_fstype("c", "escapefs", Arc::new(Tree(b"../../etc/x")))
+        .unwrap();
+    m.add_fstype("c", "dotfs", Arc::new(Tree(b"d/./y")))
+        .unwrap();
+    assert_eq!(mount_comp(&f, "escapefs"), Err(Errno::EINVAL));
+    assert_eq!(mount_comp(&f, "dotfs"), Err(Errno::EINVAL));
+    assert_eq!(
+        f.k.vfs().unwrap().mounts().len(),
+        1,
+        "a failed fill leaves no mount"
+    );
+    mount_comp(&f, "treefs").unwrap();
+    let v = f.k.vfs().unwrap();
+    let mnt = v.mounts().pop().unwrap();
+    assert_eq!(mnt.type_name(), b"treefs");
+    assert_eq!(mnt.statvfs().fstypename, b"treefs");
+    let d = mnt.root().dir().unwrap().get(b"d").unwrap().clone();
+    assert!(d.dir().unwrap().get(b"f").is_some());
+    assert!(d.dir().unwrap().get(b"l").is_some());
+    m.forget_owned(&f.k, "c");
+    assert!(m.fstype(b"treefs").is_none());
+}

@@ -28,7 +28,10 @@ const COMPAT_NAMES: [Option<&[u8]>; 10] = [
 /// fetched, the pointer value as a historic number), `ufs` meaning `ffs`. A type whose
 /// component is not loaded is `ENODEV`: NetBSD tries `module_autoload` of the type, which
 /// finds no module in a rump kernel, and `vfs_getopsbyname` still fails.
-async fn fs_type<M: UserMem>(c: &Ctx<'_, M>, addr: u64) -> Result<FsKind> {
+/// A component's file-system type is a tmpfs under the component's name (`Component`).
+type Component = Option<(String, std::sync::Arc<dyn crate::module::ExtFs>)>;
+
+async fn fs_type<M: UserMem>(c: &Ctx<'_, M>, addr: u64) -> Result<(FsKind, Component)> {
     let name = match copy::copyinstr(c.mem, addr, VFS_NAMELEN).await {
         Ok(n) => n,
         Err(_) => match usize::try_from(addr).ok().and_then(|i| COMPAT_NAMES.get(i)) {
@@ -38,8 +41,12 @@ async fn fs_type<M: UserMem>(c: &Ctx<'_, M>, addr: u64) -> Result<FsKind> {
     };
     let name: &[u8] = if name == b"ufs" { b"ffs" } else { &name };
     match FsKind::from_name(name) {
-        Some(k) if c.k.has_filesystem(k) => Ok(k),
-        _ => Err(Errno::ENODEV),
+        Some(k) if c.k.has_filesystem(k) => Ok((k, None)),
+        Some(_) => Err(Errno::ENODEV),
+        None => match c.k.modules().fstype(name) {
+            Some(comp) if c.k.vfs().is_ok() => Ok((FsKind::Tmpfs, Some(comp))),
+            _ => Err(Errno::ENODEV),
+        },
     }
 }
 
@@ -66,8 +73,8 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let flags = u64::from(a.uint(2));
     let (data_addr, data_len) = (a.word(3), a.word(4));
     let vn = at::lookup(c, AT_FDCWD, a.word(1), true).await?;
-    let kind = if flags & (MNT_GETARGS | MNT_UPDATE) != 0 {
-        vn.mount()?.kind()
+    let (kind, component) = if flags & (MNT_GETARGS | MNT_UPDATE) != 0 {
+        (vn.mount()?.kind(), None)
     } else {
         fs_type(c, a.word(0)).await?
     };
@@ -133,6 +140,7 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
         flags,
         data: data.as_deref(),
         owner: c.p.cred().euid,
+        component,
     };
     v.mount_new(&vn, &req, c.k.budget(), &procs)?;
     ret(0)

@@ -145,6 +145,8 @@ pub struct Mount {
     etfs: Keys,
     budget: Arc<Budget>,
     data: FsData,
+    /// `f_fstypename` of a component file system (a tmpfs under the component's name).
+    type_name: OnceLock<String>,
 }
 
 impl Mount {
@@ -179,7 +181,21 @@ impl Mount {
             etfs: Keys::default(),
             budget,
             data: FsData::None,
+            type_name: OnceLock::new(),
         }
+    }
+
+    /// The type name mount(2) took and statvfs reports (`f_fstypename`).
+    pub fn type_name(&self) -> &[u8] {
+        match self.type_name.get() {
+            Some(n) => n.as_bytes(),
+            None => self.kind.name().as_bytes(),
+        }
+    }
+
+    /// Names a component file system after its type (once, before the mount is shared).
+    pub fn set_type_name(&self, name: &str) {
+        let _ = self.type_name.set(name.to_string());
     }
 
     /// Sets the file system's own data, `f_fsidx` (`vfs_getnewfsid`), `f_owner` and the node
@@ -329,7 +345,7 @@ impl Mount {
             fsid: u64::from(self.fsidx[0] as u32),
             namemax: self.name_max(),
             owner: self.owner,
-            fstypename: self.kind.name().as_bytes().to_vec(),
+            fstypename: self.type_name().to_vec(),
             mntonname: self.on_name.clone(),
             mntfromname: self.from_name.clone(),
             ..Statvfs::default()

@@ -68,6 +68,8 @@ pub struct MountReq<'a> {
     pub data: Option<&'a [u8]>,
     /// Who mounts (`f_owner`).
     pub owner: u32,
+    /// A component file system: its type name and what fills it (the mount is a tmpfs).
+    pub component: Option<(String, Arc<dyn crate::module::ExtFs>)>,
 }
 
 /// `makefstype`: a number made from a type name.
@@ -115,11 +117,24 @@ impl Vfs {
             fsidx: Vfs::new_fsidx(&mounts, kind),
             owner: req.owner,
         };
-        let m = match kind {
-            FsKind::Tmpfs => crate::fs::tmpfs::mount(&nm, req.data, budget, self.now())?,
+        let m = match (kind, &req.component) {
+            (FsKind::Tmpfs, Some((name, fs))) => {
+                // No arguments needed: a tmpfs limited by the kernel budget alone.
+                let default = crate::fs::tmpfs::TmpfsArgs::default_args();
+                let data = req.data.unwrap_or(&default);
+                let m = crate::fs::tmpfs::mount(&nm, Some(data), budget, self.now())?;
+                m.set_type_name(name);
+                let mut p = crate::module::populate::Populator {
+                    vfs: self,
+                    root: m.root().clone(),
+                };
+                fs.populate(&mut p)?;
+                m
+            }
+            (FsKind::Tmpfs, None) => crate::fs::tmpfs::mount(&nm, req.data, budget, self.now())?,
             // A second rumpfs instance would share inode numbers with the root's (its
             // st_dev is the inode number): not offered; tmpfs is the memory file system.
-            FsKind::Rumpfs => return Err(Errno::EOPNOTSUPP),
+            (FsKind::Rumpfs, _) => return Err(Errno::EOPNOTSUPP),
         };
         if covered.mounted_here().is_some() || covered.revoked() {
             return Err(Errno::EBUSY);

@@ -48,6 +48,22 @@ pub struct TmpfsArgs {
     pub root_mode: u32,
 }
 
+impl TmpfsArgs {
+    /// The encoded arguments of a tmpfs with no limits of its own and a 0755 root owned
+    /// by root (component file systems mount without arguments).
+    pub fn default_args() -> [u8; TMPFS_ARGS_SIZE] {
+        TmpfsArgs {
+            version: TMPFS_ARGS_VERSION,
+            nodes_max: 0,
+            size_max: 0,
+            root_uid: 0,
+            root_gid: 0,
+            root_mode: 0o755,
+        }
+        .encode()
+    }
+}
+
 fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
 }

@@ -437,6 +437,7 @@ fn a_vnode_already_covered_is_ebusy() {
         flags: 0,
         data: Some(&a),
         owner: 0,
+        component: None,
     };
     let r = v.mount_new(&covered, &req, t.f.k.budget(), &t.f.k.all_procs());
     assert_eq!(r.err(), Some(Errno::EBUSY));
