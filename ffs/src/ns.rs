@@ -800,7 +800,7 @@ impl<D: Disk> Fs<D> {
             Some(d) if d.ino == src.ino => return Ok(()),
             Some(d) => {
                 self.check_ino(d.ino)?;
-                if d.ino == ddir || d.ino == sdir {
+                if d.ino == ddir {
                     return Err(Errno::EIO);
                 }
                 self.load(&mut t, d.ino).await?;
