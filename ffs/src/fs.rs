@@ -288,7 +288,7 @@ impl<D: Disk> Fs<D> {
     /// Reads an inode that must be in use (a free one reached by a name is corruption: EIO).
     pub(crate) async fn iget(&self, ino: Ino) -> Result<Dinode> {
         let ip = self.iget_any(ino).await?;
-        if ip.mode == 0 {
+        if ip.mode == 0 || ip.size > self.sb.maxfilesize {
             return Err(Errno::EIO);
         }
         Ok(ip)

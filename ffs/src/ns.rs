@@ -753,6 +753,9 @@ impl<D: Disk> Fs<D> {
             let dp = self.iget(cur).await?;
             let f = self.dir_find(&dp, b"..").await?.ok_or(Errno::EIO)?;
             self.check_ino(f.ino)?;
+            if f.ino == cur {
+                return Err(Errno::EIO);
+            }
             cur = f.ino;
         }
         Err(Errno::EIO)

@@ -1,0 +1,404 @@
+//! Corrupted images: the mount is refused or operations fail with `EIO`/`EINVAL`, never a
+//! panic, a hang or I/O outside the image; the checker reports each damage. Also `ENOSPC`
+//! on a full file system leaves it consistent, and unlinked-but-referenced inodes.
+
+mod common;
+use common::*;
+use ffs::sb::{SbError, Superblock};
+use ffs::{block_on, check, Disk, Errno, Fs, Ino, MemDisk, MountOptions};
+
+/// A disk that fails the test on any request outside it (the engine must check first).
+#[derive(Clone)]
+struct Strict(MemDisk);
+
+impl Disk for Strict {
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+    async fn read(&self, off: u64, buf: &mut [u8]) -> ffs::Result<()> {
+        assert!(off + buf.len() as u64 <= self.0.size(), "read outside the disk at {off}");
+        self.0.read(off, buf).await
+    }
+    async fn write(&self, off: u64, buf: &[u8]) -> ffs::Result<()> {
+        assert!(off + buf.len() as u64 <= self.0.size(), "write outside the disk at {off}");
+        self.0.write(off, buf).await
+    }
+    async fn flush(&self) -> ffs::Result<()> {
+        Ok(())
+    }
+}
+
+struct Base {
+    disk: MemDisk,
+    sb: Superblock,
+    dir: Ino,
+    sub: Ino,
+    file: Ino,
+    big: Ino,
+}
+
+fn base(ufs2: bool) -> Base {
+    let disk = fresh(8 << 20, ufs2, Some(4096));
+    let mut fs = mount(&disk);
+    let root = fs.root();
+    let dir = block_on(fs.mkdir(root, b"dir", 0o755, 0, 0)).unwrap();
+    let sub = block_on(fs.mkdir(dir, b"sub", 0o755, 0, 0)).unwrap();
+    let file = block_on(fs.create(dir, b"file", 0o100644, 0, 0, 0)).unwrap();
+    block_on(fs.write(file, 0, &[7u8; 3000])).unwrap();
+    let big = block_on(fs.create(root, b"big", 0o100644, 0, 0, 0)).unwrap();
+    block_on(fs.write(big, 0, &vec![9u8; 3 << 20])).unwrap();
+    block_on(fs.symlink(dir, b"link", &[b'l'; 200], 0, 0)).unwrap();
+    block_on(fs.unmount()).unwrap();
+    let sb = block_on(Superblock::find(&disk)).unwrap();
+    Base {
+        disk,
+        sb,
+        dir,
+        sub,
+        file,
+        big,
+    }
+}
+
+fn copy(b: &Base) -> MemDisk {
+    MemDisk::from_vec(b.disk.to_vec())
+}
+
+fn poke32(d: &MemDisk, off: u64, v: u32) {
+    d.with_bytes(|b| b[off as usize..off as usize + 4].copy_from_slice(&v.to_le_bytes()));
+}
+
+fn poke16(d: &MemDisk, off: u64, v: u16) {
+    d.with_bytes(|b| b[off as usize..off as usize + 2].copy_from_slice(&v.to_le_bytes()));
+}
+
+fn mount_err(d: &MemDisk) -> Errno {
+    block_on(Fs::mount(d.clone(), MountOptions::default())).err().expect("mount refused")
+}
+
+fn findings(d: &MemDisk) -> Vec<String> {
+    block_on(check(d)).expect("superblock found")
+}
+
+/// Offset of direct pointer `i` of inode `ino`.
+fn db_off(b: &Base, ino: Ino, i: u64) -> u64 {
+    let o = b.sb.inode_offset(ino);
+    if b.sb.ufs2 {
+        o + 112 + 8 * i
+    } else {
+        o + 40 + 4 * i
+    }
+}
+
+fn poke_ptr(b: &Base, d: &MemDisk, off: u64, v: u64) {
+    if b.sb.ufs2 {
+        d.with_bytes(|x| x[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes()));
+    } else {
+        poke32(d, off, v as u32);
+    }
+}
+
+fn dir_block_off(b: &Base, d: &MemDisk, ino: Ino) -> u64 {
+    let mut raw = [0u8; 8];
+    let off = db_off(b, ino, 0);
+    d.with_bytes(|x| raw.copy_from_slice(&x[off as usize..off as usize + 8]));
+    let p = if b.sb.ufs2 { u64::from_le_bytes(raw) } else { u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as u64 };
+    b.sb.frag_offset(p)
+}
+
+#[test]
+fn bad_superblocks_are_refused() {
+    for ufs2 in [false, true] {
+        let b = base(ufs2);
+        let loc = b.sb.sblockloc;
+        let d = copy(&b);
+        poke32(&d, loc + 1372, 0x1234);
+        assert_eq!(mount_err(&d), Errno::EINVAL);
+        assert_eq!(block_on(check(&d)), Err(SbError::NotFfs));
+        let d = copy(&b);
+        let swapped = if ufs2 { 0x19015419u32 } else { 0x54190100 };
+        poke32(&d, loc + 1372, swapped);
+        assert_eq!(mount_err(&d), Errno::EINVAL);
+        assert_eq!(block_on(check(&d)), Err(SbError::BigEndian));
+        for (off, v) in [(48u64, 3000u32), (48, 1 << 20), (52, 0), (56, 3), (44, 0), (44, 1000), (184, 0),
+            (184, 0x7fff_0000), (188, 7), (156, 0), (104, 100), (160, 1 << 20), (116, 5), (120, 1), (20, 1 << 30)]
+        {
+            let d = copy(&b);
+            poke32(&d, loc + off, v);
+            assert_eq!(mount_err(&d), Errno::EINVAL, "field at {off} = {v}");
+        }
+        let d = copy(&b);
+        let size_off = loc + 1080;
+        d.with_bytes(|x| x[size_off as usize..size_off as usize + 8].copy_from_slice(&(1u64 << 40).to_le_bytes()));
+        assert_eq!(mount_err(&d), Errno::EINVAL);
+        // A file system larger than its device: refused read-write.
+        let d = MemDisk::from_vec(b.disk.to_vec()[..6 << 20].to_vec());
+        assert_eq!(mount_err(&d), Errno::EINVAL);
+    }
+}
+
+#[test]
+fn bad_cylinder_groups_and_inodes() {
+    for ufs2 in [false, true] {
+        let b = base(ufs2);
+        // A cylinder group with a bad magic: mount refused, checker names it.
+        let d = copy(&b);
+        poke32(&d, b.sb.frag_offset(b.sb.cgtod(0)) + 4, 0xdead);
+        assert_eq!(mount_err(&d), Errno::EINVAL);
+        assert!(findings(&d).iter().any(|f| f.contains("bad magic")));
+        // Wrong counts in a group: mounted (the maps win), reported by the checker.
+        let d = copy(&b);
+        poke32(&d, b.sb.frag_offset(b.sb.cgtod(0)) + 28, 12345);
+        assert!(!findings(&d).is_empty());
+        let fs = block_on(Fs::mount(d.clone(), MountOptions::default())).unwrap();
+        block_on(fs.unmount()).unwrap();
+        assert_clean(&d, "after a mount repaired the counts");
+        // A block pointer past the end of the file system.
+        let d = copy(&b);
+        poke_ptr(&b, &d, db_off(&b, b.file, 0), 1 << 30);
+        let fs = mount(&d);
+        let mut buf = [0u8; 100];
+        assert_eq!(block_on(fs.read(b.file, 0, &mut buf)), Err(Errno::EIO));
+        drop(fs);
+        assert!(findings(&d).iter().any(|f| f.contains("outside")));
+        // A block pointer into the inode area, and an indirect pointer into the group block.
+        let d = copy(&b);
+        poke_ptr(&b, &d, db_off(&b, b.file, 0), b.sb.cgimin(0));
+        let ind = db_off(&b, b.big, 12);
+        poke_ptr(&b, &d, ind, b.sb.cgtod(0));
+        let mut fs = mount(&d);
+        assert_eq!(block_on(fs.read(b.file, 0, &mut buf)), Err(Errno::EIO));
+        assert_eq!(block_on(fs.read(b.big, 1 << 20, &mut buf)), Err(Errno::EIO));
+        assert_eq!(block_on(fs.write(b.big, 1 << 20, &buf)), Err(Errno::EIO));
+        drop(fs);
+        assert!(findings(&d).iter().any(|f| f.contains("metadata")));
+        // A huge size.
+        let d = copy(&b);
+        let so = b.sb.inode_offset(b.file) + if ufs2 { 16 } else { 8 };
+        d.with_bytes(|x| x[so as usize..so as usize + 8].copy_from_slice(&(u64::MAX / 2).to_le_bytes()));
+        let fs = mount(&d);
+        assert_eq!(block_on(fs.read(b.file, 0, &mut buf)), Err(Errno::EIO));
+        assert_eq!(block_on(fs.getattr(b.file)).err(), Some(Errno::EIO));
+        drop(fs);
+        assert!(!findings(&d).is_empty());
+    }
+}
+
+#[test]
+fn bad_directories() {
+    for ufs2 in [false, true] {
+        let b = base(ufs2);
+        let root = 2;
+        // A record length that runs off the chunk, and one that is not a multiple of 4.
+        for reclen in [600u16, 6, 13] {
+            let d = copy(&b);
+            let blk = dir_block_off(&b, &d, b.dir);
+            poke16(&d, blk + 12 + 4, reclen);
+            let mut fs = mount(&d);
+            assert_eq!(block_on(fs.lookup(b.dir, b"file")), Err(Errno::EIO));
+            assert_eq!(block_on(fs.readdir(b.dir, 0, 100)).err(), Some(Errno::EIO));
+            assert_eq!(block_on(fs.create(b.dir, b"new", 0o100644, 0, 0, 0)).err(), Some(Errno::EIO));
+            drop(fs);
+            assert!(findings(&d).iter().any(|f| f.contains("bad entry")));
+        }
+        // A name length that does not fit its record.
+        let d = copy(&b);
+        let blk = dir_block_off(&b, &d, b.dir);
+        d.with_bytes(|x| x[(blk + 7) as usize] = 200);
+        let fs = mount(&d);
+        assert_eq!(block_on(fs.lookup(b.dir, b"file")), Err(Errno::EIO));
+        drop(fs);
+        // An entry pointing to an inode number past the end.
+        let d = copy(&b);
+        let fs = mount(&d);
+        let ents = block_on(fs.readdir(b.dir, 0, 100)).unwrap();
+        drop(fs);
+        let file_off = ents.iter().position(|e| e.name == b"file").unwrap();
+        let prev = if file_off == 0 { 0 } else { ents[file_off - 1].next };
+        poke32(&d, blk + prev, 0x7fff_fff0);
+        let fs = mount(&d);
+        assert_eq!(block_on(fs.lookup(b.dir, b"file")), Err(Errno::EIO));
+        drop(fs);
+        assert!(!findings(&d).is_empty());
+        // A loop: sub's `..` points to sub itself; a second parent: sub linked from root.
+        let d = copy(&b);
+        let sblk = dir_block_off(&b, &d, b.sub);
+        poke32(&d, sblk + 12, b.sub);
+        let mut fs = mount(&d);
+        let other = block_on(fs.mkdir(root, b"other", 0o755, 0, 0)).unwrap();
+        assert_eq!(block_on(fs.rename(root, b"other", b.sub, b"o")), Err(Errno::EIO));
+        let _ = other;
+        drop(fs);
+        assert!(findings(&d).iter().any(|f| f.contains("'..'")));
+        let d = copy(&b);
+        let rblk = dir_block_off(&b, &d, root);
+        poke32(&d, rblk + 12, b.sub); // root's `..` entry now names sub
+        assert!(!findings(&d).is_empty());
+    }
+}
+
+/// Flips random bytes in the metadata of an image; whatever happens, nothing panics or
+/// hangs, and every call returns.
+#[test]
+fn fuzzed_metadata_never_panics() {
+    let mut rng = Rng(seed());
+    for ufs2 in [false, true] {
+        let b = base(ufs2);
+        let meta_end = b.sb.frag_offset(b.sb.cgdmin(0)) + 64 * 1024;
+        let rounds = std::env::var("RUMP_FFS_FUZZ_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+        for round in 0..rounds {
+            let d = copy(&b);
+            let flips = 1 + rng.below(40);
+            d.with_bytes(|x| {
+                for _ in 0..flips {
+                    let at = if rng.below(3) == 0 {
+                        b.sb.sblockloc + rng.below(1400)
+                    } else {
+                        rng.below(meta_end)
+                    };
+                    x[at as usize] ^= 1 << rng.below(8);
+                }
+            });
+            let _ = block_on(check(&Strict(d.clone())));
+            let ro = rng.below(2) == 0;
+            let opts = MountOptions { read_only: ro, ..MountOptions::default() };
+            let Ok(mut fs) = block_on(Fs::mount(Strict(d.clone()), opts)) else { continue };
+            let mut budget = 2000;
+            walk(&fs, fs.root(), 0, &mut budget);
+            if !ro {
+                let root = fs.root();
+                let _ = block_on(fs.create(root, b"fz", 0o100644, 0, 0, 0));
+                if let Ok(f) = block_on(fs.lookup(root, b"fz")) {
+                    let _ = block_on(fs.write(f, 0, &[1; 20000]));
+                }
+                let _ = block_on(fs.mkdir(b.dir, b"m", 0o755, 0, 0));
+                let _ = block_on(fs.rename(2, b"dir", b.sub, b"x"));
+                let _ = block_on(fs.unlink(b.dir, b"file"));
+                let _ = block_on(fs.truncate(b.big, 1000));
+                let _ = block_on(fs.rmdir(b.dir, b"sub"));
+                let _ = block_on(fs.unmount());
+            }
+            let _ = round;
+        }
+    }
+}
+
+fn walk(fs: &Fs<Strict>, d: Ino, depth: usize, budget: &mut usize) {
+    if depth > 40 || *budget == 0 {
+        return;
+    }
+    let Ok(ents) = block_on(fs.readdir(d, 0, 1000)) else { return };
+    for e in ents {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        if e.name == b"." || e.name == b".." {
+            continue;
+        }
+        let Ok(a) = block_on(fs.getattr(e.ino)) else { continue };
+        let mut buf = vec![0u8; 70_000];
+        let _ = block_on(fs.read(e.ino, 0, &mut buf));
+        let _ = block_on(fs.readlink(e.ino));
+        if a.mode & 0o170000 == 0o040000 {
+            walk(fs, e.ino, depth + 1, budget);
+        }
+    }
+}
+
+#[test]
+fn enospc_leaves_the_image_consistent() {
+    for ufs2 in [false, true] {
+        let disk = fresh(2 << 20, ufs2, Some(4096));
+        let mut fs = mount(&disk);
+        let root = fs.root();
+        let f = block_on(fs.create(root, b"fill", 0o100644, 0, 0, 0)).unwrap();
+        let chunk = vec![0x55u8; 100_000];
+        let mut off = 0u64;
+        loop {
+            match block_on(fs.write(f, off, &chunk)) {
+                Ok(n) if n == chunk.len() => off += n as u64,
+                Ok(n) => off += n as u64,
+                Err(e) => {
+                    assert_eq!(e, Errno::ENOSPC);
+                    break;
+                }
+            }
+        }
+        assert!(off > 1 << 20, "only {off} bytes fit");
+        assert_eq!(block_on(fs.getattr(f)).unwrap().size, off);
+        // Small files, directories and symlinks until nothing fits either.
+        let mut made = 0;
+        for i in 0..10_000 {
+            let name = format!("n{i}");
+            let r = match i % 3 {
+                0 => block_on(fs.create(root, name.as_bytes(), 0o100644, 0, 0, 0))
+                    .and_then(|x| block_on(fs.write(x, 0, &[1; 700])).map(|_| x)),
+                1 => block_on(fs.mkdir(root, name.as_bytes(), 0o755, 0, 0)),
+                _ => block_on(fs.symlink(root, name.as_bytes(), &[b's'; 300], 0, 0)),
+            };
+            match r {
+                Ok(_) => made += 1,
+                Err(e) => {
+                    assert_eq!(e, Errno::ENOSPC);
+                    if i > 50 {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = made;
+        assert_eq!(fs.statvfs().bfree < 8, true);
+        block_on(fs.sync()).unwrap();
+        assert_clean(&disk, "when full");
+        block_on(fs.truncate(f, 1000)).unwrap();
+        let g = block_on(fs.create(root, b"after", 0o100644, 0, 0, 0)).unwrap();
+        assert_eq!(block_on(fs.write(g, 0, &[3; 200_000])).unwrap(), 200_000);
+        block_on(fs.unmount()).unwrap();
+        assert_clean(&disk, "after freeing space");
+    }
+}
+
+#[test]
+fn referenced_inode_outlives_its_name() {
+    let disk = fresh(4 << 20, true, None);
+    let mut fs = mount(&disk);
+    let root = fs.root();
+    let f = block_on(fs.create(root, b"tmp", 0o100644, 0, 0, 0)).unwrap();
+    block_on(fs.write(f, 0, b"still here")).unwrap();
+    fs.retain(f);
+    let free_before = fs.statvfs().ffree;
+    block_on(fs.unlink(root, b"tmp")).unwrap();
+    let mut b = [0u8; 10];
+    assert_eq!(block_on(fs.read(f, 0, &mut b)).unwrap(), 10);
+    assert_eq!(&b, b"still here");
+    assert_eq!(fs.statvfs().ffree, free_before);
+    block_on(fs.release(f)).unwrap();
+    assert_eq!(fs.statvfs().ffree, free_before + 1);
+    // Unmount frees what is still referenced but unlinked.
+    let g = block_on(fs.create(root, b"tmp2", 0o100644, 0, 0, 0)).unwrap();
+    fs.retain(g);
+    block_on(fs.unlink(root, b"tmp2")).unwrap();
+    block_on(fs.unmount()).unwrap();
+    assert_clean(&disk, "after unmount with a referenced orphan");
+}
+
+#[test]
+fn clean_flag_and_read_only() {
+    let disk = fresh(4 << 20, false, None);
+    let sb = block_on(Superblock::find(&disk)).unwrap();
+    assert_eq!(sb.clean, 1);
+    let fs = mount(&disk);
+    assert_eq!(block_on(Superblock::find(&disk)).unwrap().clean, 2, "WASCLEAN while mounted");
+    block_on(fs.unmount()).unwrap();
+    assert_eq!(block_on(Superblock::find(&disk)).unwrap().clean, 1);
+    let ro = MountOptions { read_only: true, ..MountOptions::default() };
+    let mut fs = block_on(Fs::mount(disk.clone(), ro)).unwrap();
+    let root = fs.root();
+    assert_eq!(block_on(fs.create(root, b"x", 0o100644, 0, 0, 0)), Err(Errno::EROFS));
+    assert_eq!(block_on(fs.mkdir(root, b"x", 0o755, 0, 0)), Err(Errno::EROFS));
+    let st = fs.statvfs();
+    assert_eq!(st.bfree, (sb.cstotal.nbfree * sb.frag as i64 + sb.cstotal.nffree) as u64);
+    assert_eq!(st.files, sb.ninodes() - 2);
+    assert_eq!(st.bresvd, sb.dsize * 5 / 100);
+}
