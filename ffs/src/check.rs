@@ -51,6 +51,13 @@ struct Checker<'a, D: Disk> {
 /// empty list: clean). No usable superblock is an `Err`.
 pub async fn check<D: Disk>(disk: &D) -> Result<Vec<String>, SbError> {
     let sb = Superblock::find(disk).await?;
+    if sb.bytes() > disk.size() {
+        return Ok(vec![format!(
+            "file system ({} bytes) is larger than the device ({} bytes)",
+            sb.bytes(),
+            disk.size()
+        )]);
+    }
     let words = sb.size.div_ceil(64) as usize;
     let mut c = Checker {
         disk,
@@ -115,14 +122,6 @@ impl<D: Disk> Checker<'_, D> {
 
     async fn run(&mut self) {
         let sb = self.sb.clone();
-        if sb.size * sb.fsize as u64 > self.disk.size() {
-            self.out.push(format!(
-                "file system ({} bytes) is larger than the device ({} bytes)",
-                sb.size * sb.fsize as u64,
-                self.disk.size()
-            ));
-            return;
-        }
         let mut area = vec![0u8; sb.fragroundup(sb.cssize as u64) as usize];
         if !self
             .read(sb.frag_offset(sb.csaddr), &mut area, "summary area")
@@ -545,15 +544,17 @@ impl<D: Disk> Checker<'_, D> {
                             continue;
                         }
                         if child.ip.is_dir() {
-                            if parent.contains_key(&e.ino) {
+                            if let std::collections::hash_map::Entry::Vacant(v) =
+                                parent.entry(e.ino)
+                            {
+                                v.insert(d);
+                                queue.push_back(e.ino);
+                            } else {
                                 self.out.push(format!(
                                     "directory {}: linked again as '{name}' in {d} (loop or \
                                      second parent)",
                                     e.ino
                                 ));
-                            } else {
-                                parent.insert(e.ino, d);
-                                queue.push_back(e.ino);
                             }
                         }
                     }

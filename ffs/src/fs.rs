@@ -100,7 +100,13 @@ impl<D: Disk> Fs<D> {
         if !ro && rw_unsupported {
             return Err(Errno::EROFS);
         }
-        if !ro && sb.size * sb.fsize as u64 > disk.size() {
+        if !ro && sb.bytes() > disk.size() {
+            return Err(Errno::EINVAL);
+        }
+        // Everything read at mount must be on the device (before sizing buffers by it).
+        let last_cg = sb.frag_offset(sb.cgtod(sb.ncg - 1)) + sb.cgsize as u64;
+        let cs_end = sb.frag_offset(sb.csaddr) + sb.fragroundup(sb.cssize as u64);
+        if last_cg > disk.size() || cs_end > disk.size() {
             return Err(Errno::EINVAL);
         }
         let mut area = vec![0u8; sb.fragroundup(sb.cssize as u64) as usize];

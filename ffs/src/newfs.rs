@@ -100,6 +100,9 @@ pub async fn newfs<D: Disk>(disk: &D, o: &NewfsOptions) -> Result<Layout> {
         return Err(Errno::EINVAL);
     }
     let mut ncg = nfrags_all.div_ceil(fpg);
+    if ncg == 0 {
+        return Err(Errno::ENOSPC);
+    }
     let mut nfrags = nfrags_all;
     // A last group too small for its metadata and one block is left out.
     if nfrags - (ncg - 1) * fpg < dblkno + frag {

@@ -280,9 +280,8 @@ impl<D: Disk> Fs<D> {
     }
 
     async fn load(&self, t: &mut Touched, ino: Ino) -> Result<()> {
-        if !t.0.contains_key(&ino) {
-            let ip = self.iget(ino).await?;
-            t.0.insert(ino, ip);
+        if let std::collections::btree_map::Entry::Vacant(v) = t.0.entry(ino) {
+            v.insert(self.iget(ino).await?);
         }
         Ok(())
     }

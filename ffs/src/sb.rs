@@ -347,6 +347,9 @@ impl Superblock {
                 "fs_size {size} for {ncg} groups of {fpg} fragments"
             ));
         }
+        if size as u128 * fsize as u128 > 1u128 << 60 {
+            return invalid(format!("fs_size {size} fragments is too large"));
+        }
         if dsize <= 0 || dsize > size {
             return invalid(format!("fs_dsize {dsize}"));
         }
@@ -380,7 +383,8 @@ impl Superblock {
         if cblkno + ((cgsize + fsize - 1) / fsize) > iblkno {
             return invalid("cylinder-group block overlaps the inodes");
         }
-        if cssize < ncg * CSUM_SIZE as i64 {
+        let cs_need = ncg * CSUM_SIZE as i64;
+        if cssize < cs_need || cssize > (cs_need + bsize - 1) / bsize * bsize {
             return invalid(format!("fs_cssize {cssize} for {ncg} groups"));
         }
         if csaddr < 0 || csaddr + (cssize + fsize - 1) / fsize > size {
@@ -445,6 +449,11 @@ impl Superblock {
             sb.maxfilesize = sb.tree_max_size();
         }
         Ok(sb)
+    }
+
+    /// Bytes the file system spans on its device.
+    pub fn bytes(&self) -> u64 {
+        self.size << self.fshift
     }
 
     /// The largest size the block tree can address.

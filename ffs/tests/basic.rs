@@ -25,14 +25,30 @@ fn create_write_read_remount() {
         assert_eq!(block_on(fs.read(f, 0, &mut back)).unwrap(), data.len());
         assert_eq!(&back[..data.len()], &data[..]);
         let a = block_on(fs.getattr(f)).unwrap();
-        assert_eq!((a.nlink, a.uid, a.gid, a.size), (2, 7, 8, data.len() as u64));
+        assert_eq!(
+            (a.nlink, a.uid, a.gid, a.size),
+            (2, 7, 8, data.len() as u64)
+        );
         assert_eq!(block_on(fs.lookup(root, b"d")).unwrap(), d);
         assert_eq!(block_on(fs.readlink(s)).unwrap(), b"../a");
         assert_eq!(block_on(fs.readlink(l)).unwrap(), long);
-        assert_eq!(block_on(fs.getattr(l)).unwrap().blocks > 0, true);
+        assert!(block_on(fs.getattr(l)).unwrap().blocks > 0);
         assert_eq!(block_on(fs.getattr(s)).unwrap().blocks, 0);
-        let names: Vec<_> = block_on(fs.readdir(d, 0, 100)).unwrap().into_iter().map(|e| e.name).collect();
-        assert_eq!(names, vec![b".".to_vec(), b"..".to_vec(), b"s".to_vec(), b"long".to_vec(), b"hard".to_vec()]);
+        let names: Vec<_> = block_on(fs.readdir(d, 0, 100))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                b".".to_vec(),
+                b"..".to_vec(),
+                b"s".to_vec(),
+                b"long".to_vec(),
+                b"hard".to_vec()
+            ]
+        );
         drop(fs);
     }
 }
@@ -44,16 +60,25 @@ fn errors() {
     let root = fs.root();
     let d = block_on(fs.mkdir(root, b"d", 0o755, 0, 0)).unwrap();
     let f = block_on(fs.create(d, b"f", 0o100644, 0, 0, 0)).unwrap();
-    assert_eq!(block_on(fs.create(d, b"f", 0o100644, 0, 0, 0)), Err(Errno::EEXIST));
+    assert_eq!(
+        block_on(fs.create(d, b"f", 0o100644, 0, 0, 0)),
+        Err(Errno::EEXIST)
+    );
     assert_eq!(block_on(fs.lookup(d, b"nope")), Err(Errno::ENOENT));
     assert_eq!(block_on(fs.lookup(f, b"x")), Err(Errno::ENOTDIR));
     assert_eq!(block_on(fs.rmdir(root, b"d")), Err(Errno::ENOTEMPTY));
     assert_eq!(block_on(fs.unlink(root, b"d")), Err(Errno::EPERM));
     assert_eq!(block_on(fs.rmdir(d, b"f")), Err(Errno::ENOTDIR));
-    assert_eq!(block_on(fs.lookup(root, &[b'n'; 256])), Err(Errno::ENAMETOOLONG));
+    assert_eq!(
+        block_on(fs.lookup(root, &[b'n'; 256])),
+        Err(Errno::ENAMETOOLONG)
+    );
     assert_eq!(block_on(fs.write(d, 0, b"x")), Err(Errno::EISDIR));
     let sub = block_on(fs.mkdir(d, b"sub", 0o755, 0, 0)).unwrap();
-    assert_eq!(block_on(fs.rename(root, b"d", sub, b"x")), Err(Errno::EINVAL));
+    assert_eq!(
+        block_on(fs.rename(root, b"d", sub, b"x")),
+        Err(Errno::EINVAL)
+    );
     assert_eq!(block_on(fs.rename(root, b"d", d, b"x")), Err(Errno::EINVAL));
     let big = fs.superblock().maxfilesize;
     assert_eq!(block_on(fs.write(f, big, b"x")), Err(Errno::EFBIG));
@@ -71,7 +96,14 @@ fn sparse_and_truncate_all_levels() {
     let mut fs = mount(&disk);
     let root = fs.root();
     let f = block_on(fs.create(root, b"sparse", 0o100644, 0, 0, 0)).unwrap();
-    let offs = [0u64, 5000, 60_000, 3 << 20, (1 << 30) + 12345, (3u64 << 30) + 7];
+    let offs = [
+        0u64,
+        5000,
+        60_000,
+        3 << 20,
+        (1 << 30) + 12345,
+        (3u64 << 30) + 7,
+    ];
     for (i, &o) in offs.iter().enumerate() {
         block_on(fs.write(f, o, &[i as u8 + 1; 100])).unwrap();
     }
@@ -92,7 +124,15 @@ fn sparse_and_truncate_all_levels() {
     let mut b = vec![1u8; 4096];
     block_on(fs.read(f, (1 << 20) - 4096, &mut b)).unwrap();
     assert!(b.iter().all(|&x| x == 0));
-    let a = block_on(fs.setattr(f, &SetAttr { mode: Some(0o600), uid: Some(5), ..SetAttr::default() })).unwrap();
+    let a = block_on(fs.setattr(
+        f,
+        &SetAttr {
+            mode: Some(0o600),
+            uid: Some(5),
+            ..SetAttr::default()
+        },
+    ))
+    .unwrap();
     assert_eq!(a.mode, 0o100600);
     block_on(fs.unmount()).unwrap();
     assert_clean(&disk, "end");

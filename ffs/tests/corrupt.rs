@@ -16,11 +16,17 @@ impl Disk for Strict {
         self.0.size()
     }
     async fn read(&self, off: u64, buf: &mut [u8]) -> ffs::Result<()> {
-        assert!(off + buf.len() as u64 <= self.0.size(), "read outside the disk at {off}");
+        assert!(
+            off + buf.len() as u64 <= self.0.size(),
+            "read outside the disk at {off}"
+        );
         self.0.read(off, buf).await
     }
     async fn write(&self, off: u64, buf: &[u8]) -> ffs::Result<()> {
-        assert!(off + buf.len() as u64 <= self.0.size(), "write outside the disk at {off}");
+        assert!(
+            off + buf.len() as u64 <= self.0.size(),
+            "write outside the disk at {off}"
+        );
         self.0.write(off, buf).await
     }
     async fn flush(&self) -> ffs::Result<()> {
@@ -73,7 +79,7 @@ fn poke16(d: &MemDisk, off: u64, v: u16) {
 }
 
 fn mount_err(d: &MemDisk) -> Errno {
-    block_on(Fs::mount(d.clone(), MountOptions::default())).err().expect("mount refused")
+    block_on(Fs::mount(d.clone(), MountOptions::default())).expect_err("mount refused")
 }
 
 fn findings(d: &MemDisk) -> Vec<String> {
@@ -102,7 +108,11 @@ fn dir_block_off(b: &Base, d: &MemDisk, ino: Ino) -> u64 {
     let mut raw = [0u8; 8];
     let off = db_off(b, ino, 0);
     d.with_bytes(|x| raw.copy_from_slice(&x[off as usize..off as usize + 8]));
-    let p = if b.sb.ufs2 { u64::from_le_bytes(raw) } else { u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as u64 };
+    let p = if b.sb.ufs2 {
+        u64::from_le_bytes(raw)
+    } else {
+        u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as u64
+    };
     b.sb.frag_offset(p)
 }
 
@@ -120,16 +130,32 @@ fn bad_superblocks_are_refused() {
         poke32(&d, loc + 1372, swapped);
         assert_eq!(mount_err(&d), Errno::EINVAL);
         assert_eq!(block_on(check(&d)), Err(SbError::BigEndian));
-        for (off, v) in [(48u64, 3000u32), (48, 1 << 20), (52, 0), (56, 3), (44, 0), (44, 1000), (184, 0),
-            (184, 0x7fff_0000), (188, 7), (156, 0), (104, 100), (160, 1 << 20), (116, 5), (120, 1), (20, 1 << 30)]
-        {
+        for (off, v) in [
+            (48u64, 3000u32),
+            (48, 1 << 20),
+            (52, 0),
+            (56, 3),
+            (44, 0),
+            (44, 1000),
+            (184, 0),
+            (184, 0x7fff_0000),
+            (188, 7),
+            (156, 0),
+            (104, 100),
+            (160, 1 << 20),
+            (116, 5),
+            (120, 1),
+            (20, 1 << 30),
+        ] {
             let d = copy(&b);
             poke32(&d, loc + off, v);
             assert_eq!(mount_err(&d), Errno::EINVAL, "field at {off} = {v}");
         }
         let d = copy(&b);
         let size_off = loc + 1080;
-        d.with_bytes(|x| x[size_off as usize..size_off as usize + 8].copy_from_slice(&(1u64 << 40).to_le_bytes()));
+        d.with_bytes(|x| {
+            x[size_off as usize..size_off as usize + 8].copy_from_slice(&(1u64 << 40).to_le_bytes())
+        });
         assert_eq!(mount_err(&d), Errno::EINVAL);
         // A file system larger than its device: refused read-write.
         let d = MemDisk::from_vec(b.disk.to_vec()[..6 << 20].to_vec());
@@ -175,7 +201,9 @@ fn bad_cylinder_groups_and_inodes() {
         // A huge size.
         let d = copy(&b);
         let so = b.sb.inode_offset(b.file) + if ufs2 { 16 } else { 8 };
-        d.with_bytes(|x| x[so as usize..so as usize + 8].copy_from_slice(&(u64::MAX / 2).to_le_bytes()));
+        d.with_bytes(|x| {
+            x[so as usize..so as usize + 8].copy_from_slice(&(u64::MAX / 2).to_le_bytes())
+        });
         let fs = mount(&d);
         assert_eq!(block_on(fs.read(b.file, 0, &mut buf)), Err(Errno::EIO));
         assert_eq!(block_on(fs.getattr(b.file)).err(), Some(Errno::EIO));
@@ -197,7 +225,10 @@ fn bad_directories() {
             let mut fs = mount(&d);
             assert_eq!(block_on(fs.lookup(b.dir, b"file")), Err(Errno::EIO));
             assert_eq!(block_on(fs.readdir(b.dir, 0, 100)).err(), Some(Errno::EIO));
-            assert_eq!(block_on(fs.create(b.dir, b"new", 0o100644, 0, 0, 0)).err(), Some(Errno::EIO));
+            assert_eq!(
+                block_on(fs.create(b.dir, b"new", 0o100644, 0, 0, 0)).err(),
+                Some(Errno::EIO)
+            );
             drop(fs);
             assert!(findings(&d).iter().any(|f| f.contains("bad entry")));
         }
@@ -214,7 +245,11 @@ fn bad_directories() {
         let ents = block_on(fs.readdir(b.dir, 0, 100)).unwrap();
         drop(fs);
         let file_off = ents.iter().position(|e| e.name == b"file").unwrap();
-        let prev = if file_off == 0 { 0 } else { ents[file_off - 1].next };
+        let prev = if file_off == 0 {
+            0
+        } else {
+            ents[file_off - 1].next
+        };
         poke32(&d, blk + prev, 0x7fff_fff0);
         let fs = mount(&d);
         assert_eq!(block_on(fs.lookup(b.dir, b"file")), Err(Errno::EIO));
@@ -226,7 +261,10 @@ fn bad_directories() {
         poke32(&d, sblk + 12, b.sub);
         let mut fs = mount(&d);
         let other = block_on(fs.mkdir(root, b"other", 0o755, 0, 0)).unwrap();
-        assert_eq!(block_on(fs.rename(root, b"other", b.sub, b"o")), Err(Errno::EIO));
+        assert_eq!(
+            block_on(fs.rename(root, b"other", b.sub, b"o")),
+            Err(Errno::EIO)
+        );
         let _ = other;
         drop(fs);
         assert!(findings(&d).iter().any(|f| f.contains("'..'")));
@@ -245,7 +283,10 @@ fn fuzzed_metadata_never_panics() {
     for ufs2 in [false, true] {
         let b = base(ufs2);
         let meta_end = b.sb.frag_offset(b.sb.cgdmin(0)) + 64 * 1024;
-        let rounds = std::env::var("RUMP_FFS_FUZZ_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+        let rounds = std::env::var("RUMP_FFS_FUZZ_ROUNDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60);
         for round in 0..rounds {
             let d = copy(&b);
             let flips = 1 + rng.below(40);
@@ -261,8 +302,13 @@ fn fuzzed_metadata_never_panics() {
             });
             let _ = block_on(check(&Strict(d.clone())));
             let ro = rng.below(2) == 0;
-            let opts = MountOptions { read_only: ro, ..MountOptions::default() };
-            let Ok(mut fs) = block_on(Fs::mount(Strict(d.clone()), opts)) else { continue };
+            let opts = MountOptions {
+                read_only: ro,
+                ..MountOptions::default()
+            };
+            let Ok(mut fs) = block_on(Fs::mount(Strict(d.clone()), opts)) else {
+                continue;
+            };
             let mut budget = 2000;
             walk(&fs, fs.root(), 0, &mut budget);
             if !ro {
@@ -287,7 +333,9 @@ fn walk(fs: &Fs<Strict>, d: Ino, depth: usize, budget: &mut usize) {
     if depth > 40 || *budget == 0 {
         return;
     }
-    let Ok(ents) = block_on(fs.readdir(d, 0, 1000)) else { return };
+    let Ok(ents) = block_on(fs.readdir(d, 0, 1000)) else {
+        return;
+    };
     for e in ents {
         if *budget == 0 {
             return;
@@ -296,7 +344,9 @@ fn walk(fs: &Fs<Strict>, d: Ino, depth: usize, budget: &mut usize) {
         if e.name == b"." || e.name == b".." {
             continue;
         }
-        let Ok(a) = block_on(fs.getattr(e.ino)) else { continue };
+        let Ok(a) = block_on(fs.getattr(e.ino)) else {
+            continue;
+        };
         let mut buf = vec![0u8; 70_000];
         let _ = block_on(fs.read(e.ino, 0, &mut buf));
         let _ = block_on(fs.readlink(e.ino));
@@ -348,7 +398,7 @@ fn enospc_leaves_the_image_consistent() {
             }
         }
         let _ = made;
-        assert_eq!(fs.statvfs().bfree < 8, true);
+        assert!(fs.statvfs().bfree < 8);
         block_on(fs.sync()).unwrap();
         assert_clean(&disk, "when full");
         block_on(fs.truncate(f, 1000)).unwrap();
@@ -389,16 +439,32 @@ fn clean_flag_and_read_only() {
     let sb = block_on(Superblock::find(&disk)).unwrap();
     assert_eq!(sb.clean, 1);
     let fs = mount(&disk);
-    assert_eq!(block_on(Superblock::find(&disk)).unwrap().clean, 2, "WASCLEAN while mounted");
+    assert_eq!(
+        block_on(Superblock::find(&disk)).unwrap().clean,
+        2,
+        "WASCLEAN while mounted"
+    );
     block_on(fs.unmount()).unwrap();
     assert_eq!(block_on(Superblock::find(&disk)).unwrap().clean, 1);
-    let ro = MountOptions { read_only: true, ..MountOptions::default() };
+    let ro = MountOptions {
+        read_only: true,
+        ..MountOptions::default()
+    };
     let mut fs = block_on(Fs::mount(disk.clone(), ro)).unwrap();
     let root = fs.root();
-    assert_eq!(block_on(fs.create(root, b"x", 0o100644, 0, 0, 0)), Err(Errno::EROFS));
-    assert_eq!(block_on(fs.mkdir(root, b"x", 0o755, 0, 0)), Err(Errno::EROFS));
+    assert_eq!(
+        block_on(fs.create(root, b"x", 0o100644, 0, 0, 0)),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(
+        block_on(fs.mkdir(root, b"x", 0o755, 0, 0)),
+        Err(Errno::EROFS)
+    );
     let st = fs.statvfs();
-    assert_eq!(st.bfree, (sb.cstotal.nbfree * sb.frag as i64 + sb.cstotal.nffree) as u64);
+    assert_eq!(
+        st.bfree,
+        (sb.cstotal.nbfree * sb.frag as i64 + sb.cstotal.nffree) as u64
+    );
     assert_eq!(st.files, sb.ninodes() - 2);
     assert_eq!(st.bresvd, sb.dsize * 5 / 100);
 }

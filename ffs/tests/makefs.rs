@@ -22,16 +22,41 @@ fn tempdir(tag: &str) -> PathBuf {
 
 fn set_mtime(p: &Path, sec: i64, nsec: u32) {
     let t = std::time::UNIX_EPOCH + std::time::Duration::new(sec as u64, nsec);
-    let f = std::fs::File::options().write(true).open(p).or_else(|_| std::fs::File::open(p)).unwrap();
+    let f = std::fs::File::options()
+        .write(true)
+        .open(p)
+        .or_else(|_| std::fs::File::open(p))
+        .unwrap();
     f.set_modified(t).unwrap();
 }
 
 /// Builds the source tree: files of many sizes (through double indirect), symlinks around
 /// the inline limits, hard links, a deep chain of directories, a directory of 600 names.
 const SIZES: &[usize] = &[
-        0, 1, 100, 511, 512, 513, 1023, 1024, 2047, 4095, 4096, 4097, 8191, 8192, 8193, 12 * 4096,
-        12 * 4096 + 1, 12 * 8192 - 1, 12 * 8192, 12 * 8192 + 1, 200_000, 1 << 20, 5 << 20,
-        (17 << 20) + 12345,
+    0,
+    1,
+    100,
+    511,
+    512,
+    513,
+    1023,
+    1024,
+    2047,
+    4095,
+    4096,
+    4097,
+    8191,
+    8192,
+    8193,
+    12 * 4096,
+    12 * 4096 + 1,
+    12 * 8192 - 1,
+    12 * 8192,
+    12 * 8192 + 1,
+    200_000,
+    1 << 20,
+    5 << 20,
+    (17 << 20) + 12345,
 ];
 
 fn fname(i: usize) -> String {
@@ -45,7 +70,11 @@ fn make_tree(root: &Path, rng: &mut Rng) {
     for (i, &n) in sizes.iter().enumerate() {
         let p = files.join(format!("f{i:02}_{n}"));
         std::fs::write(&p, rng.bytes(n)).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600 + i as u32 % 0o100)).unwrap();
+        std::fs::set_permissions(
+            &p,
+            std::fs::Permissions::from_mode(0o600 + i as u32 % 0o100),
+        )
+        .unwrap();
         set_mtime(&p, 1_600_000_000 + i as i64 * 1000, 123_456_789);
     }
     std::os::unix::fs::chown(files.join(fname(1)), Some(1234), Some(5678)).unwrap();
@@ -100,7 +129,10 @@ fn compare(fs: &Fs<MemDisk>, ino: Ino, host: &Path) -> usize {
         assert_eq!(a.nlink as u64, md.nlink(), "nlink of {what}");
         assert_eq!(a.mtime.sec, md.mtime(), "mtime of {what}");
         if md.file_type().is_symlink() {
-            let t = std::fs::read_link(&hp).unwrap().into_os_string().into_encoded_bytes();
+            let t = std::fs::read_link(&hp)
+                .unwrap()
+                .into_os_string()
+                .into_encoded_bytes();
             assert_eq!(block_on(fs.readlink(e.ino)).unwrap(), t, "target of {what}");
         } else if md.is_file() {
             assert_eq!(a.size, md.len(), "size of {what}");
@@ -132,7 +164,10 @@ fn makefs_images_read_back_and_take_writes() {
         ("v2", &["-o", "version=2"]),
         ("v1-4k", &["-o", "version=1,bsize=4096,fsize=512"]),
         ("v2-4k", &["-o", "version=2,bsize=4096,fsize=512"]),
-        ("v2-16k-le", &["-B", "le", "-o", "version=2,bsize=16384,fsize=2048"]),
+        (
+            "v2-16k-le",
+            &["-B", "le", "-o", "version=2,bsize=16384,fsize=2048"],
+        ),
         ("v1-le", &["-B", "le", "-o", "version=1"]),
     ];
     for (tag, args) in variants {
@@ -144,10 +179,18 @@ fn makefs_images_read_back_and_take_writes() {
             .arg(&src)
             .output()
             .unwrap();
-        assert!(out.status.success(), "makefs {tag}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "makefs {tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let disk = MemDisk::from_vec(std::fs::read(&img).unwrap());
         let f = block_on(check(&disk)).unwrap();
-        assert!(f.is_empty(), "checker on makefs {tag} image:\n{}", f.join("\n"));
+        assert!(
+            f.is_empty(),
+            "checker on makefs {tag} image:\n{}",
+            f.join("\n")
+        );
         let ro = MountOptions {
             read_only: true,
             ..MountOptions::default()

@@ -75,8 +75,19 @@ impl Model {
     }
 }
 
-const NAMES: &[&str] = &["a", "b", "c", "dd", "eee", "ffff", "a-much-longer-name-for-variety",
-    "g", "hh", "i", "this-name-is-quite-long-and-fills-a-directory-chunk-quickly-0123456789"];
+const NAMES: &[&str] = &[
+    "a",
+    "b",
+    "c",
+    "dd",
+    "eee",
+    "ffff",
+    "a-much-longer-name-for-variety",
+    "g",
+    "hh",
+    "i",
+    "this-name-is-quite-long-and-fills-a-directory-chunk-quickly-0123456789",
+];
 
 fn pick<'a, T>(rng: &mut Rng, v: &'a [T]) -> &'a T {
     &v[rng.below(v.len() as u64) as usize]
@@ -100,22 +111,37 @@ fn step(fs: &mut Fs<MemDisk>, m: &mut Model, rng: &mut Rng) {
     let exists = m.entries(d).get(&name).copied();
     match rng.below(100) {
         0..=14 => {
-            let want = if exists.is_some() { Err(Errno::EEXIST) } else { Ok(()) };
-            if let Some(i) = expect_same("create", block_on(fs.create(d, &name, 0o100644, 1, 2, 0)), want) {
+            let want = if exists.is_some() {
+                Err(Errno::EEXIST)
+            } else {
+                Ok(())
+            };
+            if let Some(i) = expect_same(
+                "create",
+                block_on(fs.create(d, &name, 0o100644, 1, 2, 0)),
+                want,
+            ) {
                 m.entries_mut(d).insert(name, i);
                 m.nodes.insert(i, Node::File(Vec::new()));
                 m.nlink.insert(i, 1);
             }
         }
         15..=39 => {
-            let files: Vec<Ino> = m.nodes.iter().filter(|(_, n)| matches!(n, Node::File(_))).map(|(i, _)| *i).collect();
+            let files: Vec<Ino> = m
+                .nodes
+                .iter()
+                .filter(|(_, n)| matches!(n, Node::File(_)))
+                .map(|(i, _)| *i)
+                .collect();
             if files.is_empty() {
                 return;
             }
             let mut files = files;
             files.sort_unstable();
             let f = *pick(rng, &files);
-            let Node::File(data) = m.nodes.get_mut(&f).unwrap() else { unreachable!() };
+            let Node::File(data) = m.nodes.get_mut(&f).unwrap() else {
+                unreachable!()
+            };
             let off = match rng.below(4) {
                 0 => data.len() as u64,
                 1 => rng.below(20_000),
@@ -135,13 +161,20 @@ fn step(fs: &mut Fs<MemDisk>, m: &mut Model, rng: &mut Rng) {
             data[off as usize..end].copy_from_slice(&bytes);
         }
         40..=47 => {
-            let mut files: Vec<Ino> = m.nodes.iter().filter(|(_, n)| matches!(n, Node::File(_))).map(|(i, _)| *i).collect();
+            let mut files: Vec<Ino> = m
+                .nodes
+                .iter()
+                .filter(|(_, n)| matches!(n, Node::File(_)))
+                .map(|(i, _)| *i)
+                .collect();
             if files.is_empty() {
                 return;
             }
             files.sort_unstable();
             let f = *pick(rng, &files);
-            let Node::File(data) = m.nodes.get_mut(&f).unwrap() else { unreachable!() };
+            let Node::File(data) = m.nodes.get_mut(&f).unwrap() else {
+                unreachable!()
+            };
             let size = match rng.below(3) {
                 0 => 0,
                 1 => rng.below(data.len() as u64 + 1),
@@ -151,7 +184,11 @@ fn step(fs: &mut Fs<MemDisk>, m: &mut Model, rng: &mut Rng) {
             data.resize(size as usize, 0);
         }
         48..=57 => {
-            let want = if exists.is_some() { Err(Errno::EEXIST) } else { Ok(()) };
+            let want = if exists.is_some() {
+                Err(Errno::EEXIST)
+            } else {
+                Ok(())
+            };
             if let Some(i) = expect_same("mkdir", block_on(fs.mkdir(d, &name, 0o755, 0, 0)), want) {
                 m.entries_mut(d).insert(name, i);
                 m.nodes.insert(i, Node::Dir(BTreeMap::new()));
@@ -187,13 +224,22 @@ fn step(fs: &mut Fs<MemDisk>, m: &mut Model, rng: &mut Rng) {
             }
         }
         74..=79 => {
-            let mut targets: Vec<Ino> = m.nodes.iter().filter(|(_, n)| !matches!(n, Node::Dir(_))).map(|(i, _)| *i).collect();
+            let mut targets: Vec<Ino> = m
+                .nodes
+                .iter()
+                .filter(|(_, n)| !matches!(n, Node::Dir(_)))
+                .map(|(i, _)| *i)
+                .collect();
             if targets.is_empty() {
                 return;
             }
             targets.sort_unstable();
             let t = *pick(rng, &targets);
-            let want = if exists.is_some() { Err(Errno::EEXIST) } else { Ok(()) };
+            let want = if exists.is_some() {
+                Err(Errno::EEXIST)
+            } else {
+                Ok(())
+            };
             if expect_same("link", block_on(fs.link(d, &name, t)), want).is_some() {
                 m.entries_mut(d).insert(name, t);
                 *m.nlink.get_mut(&t).unwrap() += 1;
@@ -206,8 +252,16 @@ fn step(fs: &mut Fs<MemDisk>, m: &mut Model, rng: &mut Rng) {
                 _ => 1 + rng.below(900),
             } as usize;
             let target: Vec<u8> = (0..len).map(|k| b'a' + (k % 26) as u8).collect();
-            let want = if exists.is_some() { Err(Errno::EEXIST) } else { Ok(()) };
-            if let Some(i) = expect_same("symlink", block_on(fs.symlink(d, &name, &target, 0, 0)), want) {
+            let want = if exists.is_some() {
+                Err(Errno::EEXIST)
+            } else {
+                Ok(())
+            };
+            if let Some(i) = expect_same(
+                "symlink",
+                block_on(fs.symlink(d, &name, &target, 0, 0)),
+                want,
+            ) {
                 m.entries_mut(d).insert(name, i);
                 m.nodes.insert(i, Node::Link(target));
                 m.nlink.insert(i, 1);
@@ -271,13 +325,22 @@ fn verify(fs: &Fs<MemDisk>, m: &Model, d: Ino) {
     assert_eq!(&names, m.entries(d), "entries of {d}");
     for (name, &i) in m.entries(d) {
         let a = block_on(fs.getattr(i)).unwrap();
-        assert_eq!(a.nlink, m.nlink[&i], "nlink of {}", String::from_utf8_lossy(name));
+        assert_eq!(
+            a.nlink,
+            m.nlink[&i],
+            "nlink of {}",
+            String::from_utf8_lossy(name)
+        );
         match &m.nodes[&i] {
             Node::File(data) => {
                 assert_eq!(a.size, data.len() as u64);
                 let mut got = vec![0u8; data.len()];
                 assert_eq!(block_on(fs.read(i, 0, &mut got)).unwrap(), data.len());
-                assert!(got == *data, "contents of {}", String::from_utf8_lossy(name));
+                assert!(
+                    got == *data,
+                    "contents of {}",
+                    String::from_utf8_lossy(name)
+                );
             }
             Node::Link(t) => assert_eq!(&block_on(fs.readlink(i)).unwrap(), t),
             Node::Dir(_) => verify(fs, m, i),
@@ -312,7 +375,10 @@ fn run_sequence(seed: u64, ufs2: bool, bsize: u32, ops: usize) {
 #[test]
 fn random_sequences() {
     let base = seed();
-    let n: u64 = std::env::var("RUMP_FFS_SEQUENCES").ok().and_then(|s| s.parse().ok()).unwrap_or(24);
+    let n: u64 = std::env::var("RUMP_FFS_SEQUENCES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(24);
     let t0 = std::time::Instant::now();
     for k in 0..n {
         let s = base.wrapping_add(k);
@@ -324,9 +390,15 @@ fn random_sequences() {
         };
         let r = std::panic::catch_unwind(|| run_sequence(s, ufs2, bsize, 250));
         if let Err(e) = r {
-            eprintln!("failing sequence: RUMP_FFS_SEED={s} (UFS{}, bsize {bsize})", if ufs2 { 2 } else { 1 });
+            eprintln!(
+                "failing sequence: RUMP_FFS_SEED={s} (UFS{}, bsize {bsize})",
+                if ufs2 { 2 } else { 1 }
+            );
             std::panic::resume_unwind(e);
         }
     }
-    eprintln!("{n} random sequences of 250 operations verified in {:?}", t0.elapsed());
+    eprintln!(
+        "{n} random sequences of 250 operations verified in {:?}",
+        t0.elapsed()
+    );
 }

@@ -30,7 +30,10 @@ fn main() {
     let mut image = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = |name: &str| args.next().unwrap_or_else(|| fail(&format!("{name} needs a value\n{USAGE}")));
+        let mut val = |name: &str| {
+            args.next()
+                .unwrap_or_else(|| fail(&format!("{name} needs a value\n{USAGE}")))
+        };
         match a.as_str() {
             "-O" => {
                 o.ufs2 = match val("-O").as_str() {
@@ -41,7 +44,9 @@ fn main() {
             }
             "-b" => o.bsize = Some(parse_size(&val("-b")).unwrap_or_else(|| fail("bad -b")) as u32),
             "-f" => o.fsize = Some(parse_size(&val("-f")).unwrap_or_else(|| fail("bad -f")) as u32),
-            "-i" => o.density = Some(parse_size(&val("-i")).unwrap_or_else(|| fail("bad -i")) as u32),
+            "-i" => {
+                o.density = Some(parse_size(&val("-i")).unwrap_or_else(|| fail("bad -i")) as u32)
+            }
             "-m" => o.minfree = val("-m").parse().unwrap_or_else(|_| fail("bad -m")),
             "-s" => o.size = Some(parse_size(&val("-s")).unwrap_or_else(|| fail("bad -s"))),
             "-h" | "--help" => {
@@ -64,7 +69,8 @@ fn main() {
     let mut len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if let Some(size) = o.size {
         if size > len {
-            file.set_len(size).unwrap_or_else(|e| fail(&format!("{image}: {e}")));
+            file.set_len(size)
+                .unwrap_or_else(|e| fail(&format!("{image}: {e}")));
             len = size;
         }
     }
@@ -91,6 +97,8 @@ fn main() {
                 if sb.ufs2 { 2 } else { 1 }
             );
         }
-        Err(e) => fail(&format!("{image}: cannot create a file system of this size: {e}")),
+        Err(e) => fail(&format!(
+            "{image}: cannot create a file system of this size: {e}"
+        )),
     }
 }
