@@ -2,7 +2,10 @@
 //!
 //! The engine reaches its image only through `Disk`. The kernel implements it over its buffer
 //! cache; the tools and tests use `FileDisk` (a host file, positional I/O) or `MemDisk`.
-//! Every request the engine makes lies inside one file-system block and inside `size()`.
+//! Requests are at byte offsets (not necessarily sector-aligned: an inode is 128 or 256
+//! bytes, a directory chunk 512) and at most 64 KiB long; apart from the superblock (8 KiB at
+//! its fixed offset) each lies inside one file-system block. The engine checks every address
+//! against the file system's size before it asks.
 
 use crate::{Errno, Result};
 use std::future::Future;

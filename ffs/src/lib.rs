@@ -51,3 +51,13 @@ pub use fs::{system_clock, Fs, Ino, MountOptions, LINK_MAX};
 pub use inode::Timespec;
 pub use newfs::{newfs, NewfsOptions};
 pub use ns::{Attr, DirEntry, SetAttr, StatVfs, MAXPATHLEN};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_mount_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<crate::Fs<crate::MemDisk>>();
+        send::<crate::Fs<crate::FileDisk>>();
+    }
+}

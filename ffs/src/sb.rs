@@ -470,6 +470,8 @@ impl Superblock {
         r[209] = self.clean;
         r[210] = 0; // fs_ronly
         put_u32(r, 1312, self.flags);
+        put_i64(r, 1104, 0); // fs_pendingblocks
+        put_i32(r, 1112, 0); // fs_pendinginodes
         put_i64(r, 1072, self.time);
         put_i64(r, 1008, self.cstotal.ndir);
         put_i64(r, 1016, self.cstotal.nbfree);

@@ -2,7 +2,8 @@
 
 mod common;
 use common::*;
-use ffs::{block_on, Errno, SetAttr};
+use ffs::sb::Superblock;
+use ffs::{block_on, Errno, SetAttr, LINK_MAX};
 
 #[test]
 fn create_write_read_remount() {
@@ -136,4 +137,96 @@ fn sparse_and_truncate_all_levels() {
     assert_eq!(a.mode, 0o100600);
     block_on(fs.unmount()).unwrap();
     assert_clean(&disk, "end");
+}
+
+#[test]
+fn link_max() {
+    let disk = fresh(4 << 20, false, None);
+    let mut fs = mount(&disk);
+    let root = fs.root();
+    let f = block_on(fs.create(root, b"f", 0o100644, 0, 0, 0)).unwrap();
+    let d = block_on(fs.mkdir(root, b"d", 0o755, 0, 0)).unwrap();
+    block_on(fs.unmount()).unwrap();
+    // Raise the link counts to LINK_MAX - 1 on disk (di_nlink is at offset 2).
+    let sb = block_on(Superblock::find(&disk)).unwrap();
+    for ino in [f, d] {
+        let off = sb.inode_offset(ino) as usize + 2;
+        disk.with_bytes(|b| b[off..off + 2].copy_from_slice(&(LINK_MAX - 1).to_le_bytes()));
+    }
+    let mut fs = mount(&disk);
+    block_on(fs.link(root, b"g", f)).unwrap();
+    assert_eq!(block_on(fs.link(root, b"h", f)), Err(Errno::EMLINK));
+    block_on(fs.mkdir(d, b"s1", 0o755, 0, 0)).unwrap();
+    assert_eq!(
+        block_on(fs.mkdir(d, b"s2", 0o755, 0, 0)),
+        Err(Errno::EMLINK)
+    );
+    let e = block_on(fs.mkdir(root, b"e", 0o755, 0, 0)).unwrap();
+    block_on(fs.mkdir(e, b"x", 0o755, 0, 0)).unwrap();
+    assert_eq!(block_on(fs.rename(e, b"x", d, b"x")), Err(Errno::EMLINK));
+    assert_eq!(block_on(fs.getattr(f)).unwrap().nlink, LINK_MAX);
+}
+
+#[test]
+fn devices_fifos_and_times() {
+    let disk = fresh(4 << 20, true, None);
+    let mut fs = mount(&disk);
+    let root = fs.root();
+    let c = block_on(fs.create(root, b"null", 0o020666, 0, 0, 0x0203)).unwrap();
+    let p = block_on(fs.create(root, b"fifo", 0o010644, 0, 0, 0)).unwrap();
+    let s = block_on(fs.create(root, b"sock", 0o140644, 0, 0, 0)).unwrap();
+    let t = ffs::Timespec {
+        sec: 1_234_567_890,
+        nsec: 987_654_321,
+    };
+    let a = SetAttr {
+        atime: Some(t),
+        mtime: Some(t),
+        birthtime: Some(t),
+        flags: Some(4),
+        ..SetAttr::default()
+    };
+    block_on(fs.setattr(p, &a)).unwrap();
+    block_on(fs.unmount()).unwrap();
+    assert_clean(&disk, "with special files");
+    let fs = mount(&disk);
+    let ca = block_on(fs.getattr(c)).unwrap();
+    assert_eq!((ca.mode, ca.rdev, ca.size), (0o020666, 0x0203, 0));
+    let pa = block_on(fs.getattr(p)).unwrap();
+    assert_eq!(
+        (pa.mode, pa.mtime, pa.atime, pa.birthtime, pa.flags),
+        (0o010644, t, t, t, 4)
+    );
+    assert_eq!(block_on(fs.getattr(s)).unwrap().mode, 0o140644);
+    let types: Vec<u8> = block_on(fs.readdir(root, 0, 10))
+        .unwrap()
+        .iter()
+        .map(|e| e.dtype)
+        .collect();
+    assert_eq!(types, vec![4, 4, 2, 1, 12]);
+}
+
+#[test]
+fn readdir_cookies_resume() {
+    let disk = fresh(4 << 20, true, None);
+    let mut fs = mount(&disk);
+    let root = fs.root();
+    for i in 0..300 {
+        block_on(fs.create(root, format!("file-{i:03}").as_bytes(), 0o100644, 0, 0, 0)).unwrap();
+    }
+    for i in (0..300).step_by(7) {
+        block_on(fs.unlink(root, format!("file-{i:03}").as_bytes())).unwrap();
+    }
+    let all = block_on(fs.readdir(root, 0, usize::MAX)).unwrap();
+    let mut got = Vec::new();
+    let mut cookie = 0;
+    loop {
+        let part = block_on(fs.readdir(root, cookie, 13)).unwrap();
+        let Some(last) = part.last() else { break };
+        cookie = last.next;
+        got.extend(part);
+    }
+    assert_eq!(got, all);
+    assert_eq!(all.len(), 2 + 300 - 300usize.div_ceil(7));
+    assert!(all.iter().all(|e| e.ino != 0));
 }
