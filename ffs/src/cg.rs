@@ -222,6 +222,16 @@ impl Cg {
         put_i32(&mut self.raw, 40, v as i32);
     }
 
+    /// `cg_frotor`, the fragment search hint (group-relative fragment).
+    pub fn frotor(&self) -> u64 {
+        i32_at(&self.raw, 44).max(0) as u64
+    }
+
+    /// Sets the fragment search hint.
+    pub fn set_frotor(&mut self, v: u64) {
+        put_i32(&mut self.raw, 44, v as i32);
+    }
+
     /// Counts free blocks and loose free fragments from the map.
     pub fn count_free(&self, sb: &Superblock) -> (i64, i64) {
         let (mut nb, mut nf) = (0i64, 0i64);

@@ -393,25 +393,32 @@ impl<D: Disk> Fs<D> {
             if cs.nffree < n as i64 {
                 continue;
             }
+            // Partly used blocks, from where the last fragment allocation left off.
             let cgp = &self.cgs[c as usize];
-            let mut f0 = 0;
+            let nblk = cgp.ndblk.div_ceil(frag);
+            let start = (cgp.frotor() / frag) % nblk.max(1);
             let mut hit = None;
-            while f0 < cgp.ndblk && hit.is_none() {
-                if !cgp.block_free(&self.sb, f0) {
-                    let end = (f0 + frag).min(cgp.ndblk);
-                    let mut run = 0;
-                    for f in f0..end {
-                        run = if cgp.frag_free(f) { run + 1 } else { 0 };
-                        if run == n {
-                            hit = Some(f + 1 - n);
-                            break;
-                        }
+            for k in 0..nblk {
+                let f0 = ((start + k) % nblk) * frag;
+                if cgp.block_free(&self.sb, f0) {
+                    continue;
+                }
+                let end = (f0 + frag).min(cgp.ndblk);
+                let mut run = 0;
+                for f in f0..end {
+                    run = if cgp.frag_free(f) { run + 1 } else { 0 };
+                    if run == n {
+                        hit = Some(f + 1 - n);
+                        break;
                     }
                 }
-                f0 += frag;
+                if hit.is_some() {
+                    break;
+                }
             }
             if let Some(f) = hit {
                 let cgp = &mut self.cgs[c as usize];
+                cgp.set_frotor(f);
                 for x in f..f + n {
                     cgp.set_frag_free(x, false);
                 }

@@ -233,5 +233,22 @@ fn makefs_images_read_back_and_take_writes() {
         drop(fs);
         eprintln!("makefs {tag}: {n} entries verified, writes checked");
     }
+    // A big-endian image is recognised and refused, by the mount and by the checker.
+    let img = dir.join("be.img");
+    let out = Command::new("makefs")
+        .args(["-t", "ffs", "-B", "be", "-o", "version=2"])
+        .arg(&img)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "makefs -B be: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let disk = MemDisk::from_vec(std::fs::read(&img).unwrap());
+    let e = block_on(Fs::mount(disk.clone(), MountOptions::default())).expect_err("refused");
+    assert_eq!(e, ffs::Errno::EINVAL);
+    assert_eq!(block_on(check(&disk)), Err(ffs::sb::SbError::BigEndian));
     let _ = std::fs::remove_dir_all(&dir);
 }
