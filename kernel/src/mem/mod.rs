@@ -38,7 +38,7 @@ pub trait Reclaim: Send + Sync {
 
 /// A byte budget with an optional parent that every charge also goes to.
 pub struct Budget {
-    limit_bytes: u64,
+    limit_bytes: AtomicU64,
     used_bytes: AtomicU64,
     used_bytes_max: AtomicU64,
     parent: Option<Arc<Budget>>,
@@ -48,7 +48,7 @@ pub struct Budget {
 impl std::fmt::Debug for Budget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Budget")
-            .field("limit_bytes", &self.limit_bytes)
+            .field("limit_bytes", &self.limit())
             .field("used_bytes", &self.used())
             .finish()
     }
@@ -58,7 +58,7 @@ impl Budget {
     /// A top-level budget of `limit_bytes`.
     pub fn new(limit_bytes: u64) -> Arc<Budget> {
         Arc::new(Budget {
-            limit_bytes,
+            limit_bytes: AtomicU64::new(limit_bytes),
             used_bytes: AtomicU64::new(0),
             used_bytes_max: AtomicU64::new(0),
             parent: None,
@@ -74,7 +74,7 @@ impl Budget {
     /// A budget of `limit_bytes` inside `parent`: a charge must fit both.
     pub fn child(parent: &Arc<Budget>, limit_bytes: u64) -> Arc<Budget> {
         Arc::new(Budget {
-            limit_bytes,
+            limit_bytes: AtomicU64::new(limit_bytes),
             used_bytes: AtomicU64::new(0),
             used_bytes_max: AtomicU64::new(0),
             parent: Some(parent.clone()),
@@ -84,7 +84,18 @@ impl Budget {
 
     /// The limit in bytes.
     pub fn limit(&self) -> u64 {
-        self.limit_bytes
+        self.limit_bytes.load(Ordering::Acquire)
+    }
+
+    /// Changes the limit (tmpfs `MNT_UPDATE` of its size): `EBUSY` when more than `new` is
+    /// charged now (NetBSD's `tmpfs_mntmem_set`). A charge racing the change may leave the
+    /// budget briefly over the new limit; later charges then fail until it is back under.
+    pub fn set_limit(&self, new: u64) -> Result<()> {
+        if self.used() > new {
+            return Err(Errno::EBUSY);
+        }
+        self.limit_bytes.store(new, Ordering::Release);
+        Ok(())
     }
 
     /// Bytes charged now.
@@ -99,7 +110,7 @@ impl Budget {
 
     /// Bytes left before the limit (0 when forced charges went past it).
     pub fn available(&self) -> u64 {
-        let own = self.limit_bytes.saturating_sub(self.used());
+        let own = self.limit().saturating_sub(self.used());
         match &self.parent {
             Some(p) => own.min(p.available()),
             None => own,
@@ -116,7 +127,8 @@ impl Budget {
     fn add_own(&self, bytes: u64) -> bool {
         let mut cur = self.used_bytes.load(Ordering::Relaxed);
         loop {
-            let Some(next) = cur.checked_add(bytes).filter(|&n| n <= self.limit_bytes) else {
+            let limit = self.limit();
+            let Some(next) = cur.checked_add(bytes).filter(|&n| n <= limit) else {
                 return false;
             };
             match self.used_bytes.compare_exchange_weak(
@@ -155,7 +167,7 @@ impl Budget {
         let want = self
             .used()
             .saturating_add(bytes)
-            .saturating_sub(self.limit_bytes);
+            .saturating_sub(self.limit());
         let rs: Vec<_> = {
             let rs = self.reclaimers.lock().unwrap_or_else(|e| e.into_inner());
             rs.iter().filter_map(Weak::upgrade).collect()

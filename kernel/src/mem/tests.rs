@@ -131,3 +131,15 @@ fn concurrent_charges_never_pass_the_limit() {
     assert_eq!(b.used(), 0);
     assert!(b.used_max() <= 64 * 1024);
 }
+
+#[test]
+fn the_limit_can_change_but_not_below_what_is_charged() {
+    let b = Budget::new(10_000);
+    b.try_charge(6_000).unwrap();
+    assert_eq!(b.set_limit(5_000), Err(Errno::EBUSY));
+    assert_eq!(b.limit(), 10_000);
+    b.set_limit(7_000).unwrap();
+    assert_eq!(b.try_charge(2_000), Err(Errno::ENOSPC));
+    b.set_limit(u64::MAX).unwrap();
+    b.try_charge(2_000).unwrap();
+}

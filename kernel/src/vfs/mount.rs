@@ -124,11 +124,9 @@ pub enum FsData {
     /// Nothing beyond the generic mount (rumpfs).
     #[default]
     None,
-    /// tmpfs: the size limit as mounted (`u64::MAX`: none).
-    Tmpfs {
-        /// `tm_mem_limit`.
-        size_max: u64,
-    },
+    /// tmpfs (its size limit, `tm_mem_limit`, is the limit of the mount's budget;
+    /// `u64::MAX`: none).
+    Tmpfs,
 }
 
 /// A mounted file system.
@@ -366,9 +364,9 @@ impl Mount {
     fn tmpfs_statvfs(&self, s: &mut Statvfs) {
         let page = crate::fs::memnode::PAGE_SIZE as u64;
         let (avail, used) = (self.budget.available(), self.budget.used());
-        let max = match self.data {
-            FsData::Tmpfs { size_max } if size_max != u64::MAX => size_max,
-            _ => avail.saturating_add(used),
+        let max = match self.budget.limit() {
+            u64::MAX => avail.saturating_add(used),
+            size_max => size_max,
         };
         s.bsize = page;
         s.blocks = max / page;

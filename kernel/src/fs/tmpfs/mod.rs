@@ -137,7 +137,7 @@ pub fn mount(
     let (size_max, nodes_max) = args.limits()?;
     let budget = Budget::child(kernel_budget, size_max);
     let m = nm.build(FsKind::Tmpfs, b"tmpfs", ROOT_INO, budget);
-    let m = Arc::new(m.with(FsData::Tmpfs { size_max }, nm.fsidx, nm.owner, nodes_max));
+    let m = Arc::new(m.with(FsData::Tmpfs, nm.fsidx, nm.owner, nodes_max));
     let attr = Attr {
         mode: args.root_mode & ALLPERMS,
         uid: args.root_uid,
@@ -164,7 +164,7 @@ pub fn getargs(m: &Mount, given: &[u8]) -> Result<Vec<u8>> {
         return Err(Errno::EINVAL);
     }
     let size_max = match m.data() {
-        FsData::Tmpfs { size_max } => *size_max,
+        FsData::Tmpfs => m.budget().limit(),
         _ => return Err(Errno::EINVAL),
     };
     let root = m.root().attr();
@@ -189,9 +189,11 @@ pub fn update(m: &Mount, args: Option<&[u8]>) -> Result<()> {
     if nodes_max < m.state().nodes() {
         return Err(Errno::EBUSY);
     }
-    if !matches!(m.data(), FsData::Tmpfs { size_max: s } if *s == size_max) {
-        return Err(Errno::EOPNOTSUPP);
+    if !matches!(m.data(), FsData::Tmpfs) {
+        return Err(Errno::EINVAL);
     }
+    // tmpfs_mount's update: a smaller size than what is in use is EBUSY.
+    m.budget().set_limit(size_max)?;
     m.set_nodes_max(nodes_max);
     m.root().update(|a| {
         a.uid = args.root_uid;

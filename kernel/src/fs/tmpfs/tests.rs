@@ -498,17 +498,31 @@ fn remount_read_only_and_back() {
         t.mount("tmpfs", "/mnt", MNT_UPDATE, None),
         Err(Errno::EINVAL)
     );
-    // The node limit cannot go below the nodes in use; the size cannot change here.
+    // The node limit cannot go below the nodes in use.
     for n in ["h", "i"] {
         t.create(&format!("/mnt/{n}")).unwrap();
     }
     assert_eq!(t.tmpfs("/mnt", MNT_UPDATE, args(0, 5)), Err(Errno::EBUSY));
     t.tmpfs("/mnt", MNT_UPDATE, args(0, 6)).unwrap();
     assert_eq!(t.create("/mnt/j"), Err(Errno::ENOSPC));
+    // The size can change, but not below what is in use (tmpfs_mntmem_set: EBUSY).
+    t.tmpfs("/mnt", MNT_UPDATE, args(1 << 20, 100)).unwrap();
     assert_eq!(
-        t.tmpfs("/mnt", MNT_UPDATE, args(1 << 20, 0)),
-        Err(Errno::EOPNOTSUPP)
+        u64_at(&t.statvfs("/mnt"), 8 * 4),
+        256,
+        "f_blocks: 1 MiB in pages"
     );
+    let fd = t.open("/mnt/h", 2).unwrap();
+    t.write(fd, &[7u8; 3 * 4096]).unwrap();
+    t.f.ok(SYS_close, &[fd as u64]);
+    assert_eq!(
+        t.tmpfs("/mnt", MNT_UPDATE, args(2 * 4096, 100)),
+        Err(Errno::EBUSY)
+    );
+    t.tmpfs("/mnt", MNT_UPDATE, args(64 << 10, 100)).unwrap();
+    let fd = t.open("/mnt/i", 2).unwrap();
+    assert_eq!(t.write(fd, &[7u8; 64 << 10]), Err(Errno::ENOSPC));
+    t.f.ok(SYS_close, &[fd as u64]);
     // rumpfs cannot go read-only (no IMNT_CAN_RWTORO); other flags are recorded.
     assert_eq!(
         t.mount("", "/", MNT_UPDATE | MNT_RDONLY, None),
