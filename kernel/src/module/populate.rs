@@ -34,7 +34,8 @@ impl Populator<'_> {
         };
         let dir = match dirs {
             [] => self.root.clone(),
-            _ => namei(&nd, &self.root, &dirs.join(&b'/'), false)?,
+            // Memory directories never wait: the walk completes on its first poll.
+            _ => crate::bio::park_on(namei(&nd, &self.root, &dirs.join(&b'/'), false))?,
         };
         Ok((dir, last))
     }

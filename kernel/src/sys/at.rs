@@ -58,7 +58,7 @@ pub async fn lookup<M: UserMem>(
     let v = vfs(c)?;
     let path = path(c, addr).await?;
     let start = start(c, v, fd)?;
-    vfs::namei(&nd(c, v), &start, &path, follow)
+    vfs::namei(&nd(c, v), &start, &path, follow).await
 }
 
 /// Copies in the path at `addr` and looks up its parent relative to `fd`.
@@ -71,5 +71,5 @@ pub async fn lookup_parent<M: UserMem>(
     let v = vfs(c)?;
     let path = path(c, addr).await?;
     let start = start(c, v, fd)?;
-    vfs::namei_parent(&nd(c, v), &start, &path, follow)
+    vfs::namei_parent(&nd(c, v), &start, &path, follow).await
 }

@@ -86,7 +86,7 @@ async fn load<M: UserMem>(c: &Ctx<'_, M>, arg: u64) -> SysResult {
     // A path in the rump namespace: only a file the operator mapped from the host.
     let v = at::vfs(c)?;
     let start = at::start(c, v, AT_FDCWD)?;
-    let vn = crate::vfs::namei(&at::nd(c, v), &start, &path, true)?;
+    let vn = crate::vfs::namei(&at::nd(c, v), &start, &path, true).await?;
     if vn.vtype() != crate::vfs::VType::Reg {
         return Err(Errno::EFTYPE);
     }

@@ -47,7 +47,7 @@ async fn do_open<M: UserMem>(
     let cred = c.p.cred();
     let nofollow = flags & (O_NOFOLLOW | O_EXCL) != 0;
     let (vn, created) = if flags & O_CREAT != 0 {
-        let f = crate::vfs::namei_parent(&nd, &start, &path, !nofollow)?;
+        let f = crate::vfs::namei_parent(&nd, &start, &path, !nofollow).await?;
         // namei's CREATE on `/` or a mount point: `EEXIST`, even without O_EXCL.
         if f.at_mount_root() {
             return Err(Errno::EEXIST);
@@ -70,7 +70,7 @@ async fn do_open<M: UserMem>(
         }
     } else {
         (
-            crate::vfs::namei(&nd, &start, &path, flags & O_NOFOLLOW == 0)?,
+            crate::vfs::namei(&nd, &start, &path, flags & O_NOFOLLOW == 0).await?,
             false,
         )
     };

@@ -2,7 +2,9 @@
 //! links, trailing slashes, and NetBSD's limits.
 //!
 //! Each step locks one directory just long enough to fetch the child's `Arc`; nothing global
-//! is taken. A symbolic link is spliced into the remaining path (at most `MAXSYMLINKS`
+//! is taken. The walk is `async` so that file systems whose directories live on a
+//! device (FFS, through the buffer cache) can wait for a block; memory directories never
+//! wait. A symbolic link is spliced into the remaining path (at most `MAXSYMLINKS`
 //! times, then `ELOOP`; a spliced path of `PATH_MAX` or more is `ENAMETOOLONG`).
 
 use std::sync::Arc;
@@ -72,16 +74,16 @@ impl Found {
 
 /// Looks `path` up from `start` (used for relative paths); the last component's symbolic
 /// link is followed when `follow` is set. Missing → `ENOENT`.
-pub fn namei(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool) -> Result<Arc<Vnode>> {
-    let f = walk(nd, start, path, follow, false)?;
+pub async fn namei(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool) -> Result<Arc<Vnode>> {
+    let f = walk(nd, start, path, follow, false).await?;
     f.node.ok_or(Errno::ENOENT)
 }
 
 /// Looks up the parent of `path`'s last component (`LOCKPARENT`): the last component may be
 /// missing. With `follow`, a symbolic link as last component is followed (open with
 /// `O_CREAT`), so the result names the link's target.
-pub fn namei_parent(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool) -> Result<Found> {
-    walk(nd, start, path, follow, true)
+pub async fn namei_parent(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool) -> Result<Found> {
+    walk(nd, start, path, follow, true).await
 }
 
 /// `..` of `dir`: stays at the process root, crosses back over mount points.
@@ -127,7 +129,13 @@ fn etfs_key(cur: &Arc<Vnode>, rest: &[u8]) -> Option<Arc<Vnode>> {
     m.etfs().get(rest)
 }
 
-fn walk(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool, parent: bool) -> Result<Found> {
+async fn walk(
+    nd: &Nd,
+    start: &Arc<Vnode>,
+    path: &[u8],
+    follow: bool,
+    parent: bool,
+) -> Result<Found> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
