@@ -25,6 +25,13 @@ pub enum Component {
     /// `librumpfs_tmpfs`: tmpfs for mount(2); brings `rumpvfs` with it, as the NetBSD
     /// library's dependency on `librumpvfs` does. Without it mounting tmpfs is `ENODEV`.
     Tmpfs,
+    /// `librumpfs_ffs`: FFS on etfs block devices (read-only for now); brings `rumpvfs`.
+    Ffs,
+    /// `librumpdev` and `librumpdev_disk`: the device and disk framework FFS servers name
+    /// (NetBSD needs them for FFS; here block devices come with `rumpvfs`): accepted.
+    Dev,
+    /// `librumpdev_disk`.
+    DevDisk,
 }
 
 impl Component {
@@ -36,6 +43,9 @@ impl Component {
             Component::Sysproxy => "rumpkern_sysproxy",
             Component::Vfs => "rumpvfs",
             Component::Tmpfs => "rumpfs_tmpfs",
+            Component::Ffs => "rumpfs_ffs",
+            Component::Dev => "rumpdev",
+            Component::DevDisk => "rumpdev_disk",
         }
     }
 
@@ -43,6 +53,7 @@ impl Component {
     pub fn filesystem(self) -> Option<kernel::vfs::FsKind> {
         match self {
             Component::Tmpfs => Some(kernel::vfs::FsKind::Tmpfs),
+            Component::Ffs => Some(kernel::vfs::FsKind::Ffs),
             _ => None,
         }
     }
@@ -50,7 +61,7 @@ impl Component {
     /// Components this one needs (loaded with it).
     fn needs(self) -> &'static [Component] {
         match self {
-            Component::Tmpfs => &[Component::Vfs],
+            Component::Tmpfs | Component::Ffs => &[Component::Vfs],
             _ => &[],
         }
     }
@@ -60,11 +71,16 @@ impl Component {
 pub const BUILTIN: [Component; 3] = [Component::Base, Component::User, Component::Sysproxy];
 
 /// Components that can be named with `-l`; `rump_allserver` has all of them.
-pub const OPTIONAL: [Component; 2] = [Component::Vfs, Component::Tmpfs];
+pub const OPTIONAL: [Component; 5] = [
+    Component::Vfs,
+    Component::Tmpfs,
+    Component::Ffs,
+    Component::Dev,
+    Component::DevDisk,
+];
 
 /// NetBSD rump component libraries we know of but have not built yet.
 const NOT_YET: &[&str] = &[
-    "rumpfs_ffs",
     "rumpfs_msdos",
     "rumpfs_cd9660",
     "rumpfs_ext2fs",
@@ -87,8 +103,6 @@ const NOT_YET: &[&str] = &[
     "rumpfs_nilfs",
     "rumpfs_smbfs",
     "rumpfs_mfs",
-    "rumpdev",
-    "rumpdev_disk",
     "rumpdev_cgd",
     "rumpdev_vnd",
     "rumpdev_rnd",
@@ -248,7 +262,7 @@ mod tests {
             "librumpuser.so".to_string(),
         ];
         assert_eq!(resolve(Flavor::Minimal, &libs).unwrap(), BUILTIN.to_vec());
-        let e = resolve(Flavor::Minimal, &["rumpfs_ffs".to_string()]).unwrap_err();
+        let e = resolve(Flavor::Minimal, &["rumpfs_msdos".to_string()]).unwrap_err();
         assert!(e.to_string().contains("not supported yet"), "{e}");
         let e = resolve(Flavor::All, &["nosuchthing".to_string()]).unwrap_err();
         assert!(

@@ -74,7 +74,14 @@ fn a_builtin_file_system_module_loads_lists_and_unloads_unless_mounted() {
     assert_eq!(modctl_load(&f, "nosuchmodule"), Err(Errno::ENOENT));
     assert_eq!(modctl_load(&f, "tmpfs"), Ok([0, 0]));
     assert_eq!(modctl_load(&f, "tmpfs"), Err(Errno::EEXIST));
-    assert_eq!(stat_names(&f), vec![("tmpfs".to_string(), 2, 2, 0)]);
+    assert_eq!(
+        stat_names(&f),
+        vec![
+            ("tmpfs".to_string(), 2, 2, 0),
+            ("ffs".to_string(), 0, 2, u32::MAX)
+        ],
+        "loaded modules first, then built-ins"
+    );
     mount_tmpfs(&f, "/tmp").unwrap();
     let name = cstr(&f, 0x3_0000, "tmpfs");
     assert_eq!(

@@ -87,9 +87,12 @@ pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if !vn.is_dir() {
         return Err(Errno::EINVAL);
     }
-    let dots = vn.mount()?.lists_dots();
     let count = a.word(2).min(VN_CHUNK_MAX as u64) as usize;
     let from = fp.offset().max(0) as u64;
+    if let crate::vfs::Body::Ffs(_) = vn.body() {
+        return getdents_ffs(c, &fp, &vn, a.word(1), count, from).await;
+    }
+    let dots = vn.mount()?.lists_dots();
     let mut out = Vec::new();
     let mut next = from;
     {
@@ -125,6 +128,36 @@ pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
         }
     }
     copy::copyout(c.mem, a.word(1), &out).await?;
+    fp.set_offset(next as i64);
+    ret(out.len() as i64)
+}
+
+/// getdents of an FFS directory: entries as the engine reads them from the device (`.` and
+/// `..` included), cookies are byte offsets in the directory. NetBSD's ufs_readdir refuses
+/// a buffer below one directory block chunk: `EINVAL` under 512 bytes.
+async fn getdents_ffs<M: UserMem>(
+    c: &Ctx<'_, M>,
+    fp: &crate::file::File,
+    vn: &std::sync::Arc<crate::vfs::Vnode>,
+    addr: u64,
+    count: usize,
+    from: u64,
+) -> SysResult {
+    if count < 512 {
+        return Err(Errno::EINVAL);
+    }
+    // Each record takes at least 12 bytes: never ask for more than fit.
+    let entries = crate::fs::ffs::readdir(vn, from, count / 12).await?;
+    let mut out = Vec::new();
+    let mut next = from;
+    for e in &entries {
+        if out.len() + dirent_reclen(e.name.len()) > count {
+            break;
+        }
+        encode_dirent(&mut out, u64::from(e.ino), e.dtype, &e.name);
+        next = e.next;
+    }
+    copy::copyout(c.mem, addr, &out).await?;
     fp.set_offset(next as i64);
     ret(out.len() as i64)
 }

@@ -102,6 +102,8 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
             FsKind::Tmpfs => crate::fs::tmpfs::getargs(&m, &data)?,
             // rumpfs_mount answers MNT_GETARGS without filling anything in.
             FsKind::Rumpfs => data,
+            // ffs_mount: the arguments with a NULL fspec.
+            FsKind::Ffs => vec![0u8; crate::fs::ffs::UFS_ARGS_SIZE],
         };
         copy::copyout(c.mem, data_addr, &out).await?;
         return ret(out.len() as i64);
@@ -135,15 +137,47 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if flags & MNT_UNION != 0 {
         return Err(Errno::EOPNOTSUPP);
     }
+    let ffs = match kind {
+        FsKind::Ffs => Some(ffs_device(c, data.as_deref(), flags).await?),
+        _ => None,
+    };
     let req = MountReq {
         kind,
         flags,
         data: data.as_deref(),
         owner: c.p.cred().euid,
         component,
+        ffs,
     };
     v.mount_new(&vn, &req, c.k.budget(), &procs)?;
     ret(0)
+}
+
+/// `ffs_mount` of a new file system: `struct ufs_args` names the block device (`EINVAL`
+/// without arguments), which must be a block device node (`ENOTBLK`) of a host drive
+/// (`ENXIO` otherwise); the engine then reads its superblock.
+async fn ffs_device<M: UserMem>(
+    c: &Ctx<'_, M>,
+    data: Option<&[u8]>,
+    flags: u64,
+) -> Result<(std::sync::Arc<crate::fs::ffs::FfsMount>, ffs::Attr, Vec<u8>)> {
+    let args = data
+        .filter(|d| d.len() >= crate::fs::ffs::UFS_ARGS_SIZE)
+        .ok_or(Errno::EINVAL)?;
+    let fspec = u64::from_le_bytes(args[..8].try_into().expect("8 bytes"));
+    let path = at::path(c, fspec).await?;
+    let v = vfs(c)?;
+    let start = at::start(c, v, AT_FDCWD)?;
+    let dev = crate::vfs::namei(&at::nd(c, v), &start, &path, true).await?;
+    if dev.vtype() != crate::vfs::VType::Blk {
+        return Err(Errno::ENOTBLK);
+    }
+    let (cache, bdev) = dev.etfs().and_then(|n| n.block_dev()).ok_or(Errno::ENXIO)?;
+    let disk = crate::fs::ffs::BioDisk::new(cache.clone(), bdev.clone());
+    let read_only = flags & MNT_RDONLY != 0;
+    let fsm = crate::fs::ffs::FfsMount::mount(disk, read_only, crate::fs::ffs::clock).await?;
+    let root = fsm.root_attr().await?;
+    Ok((fsm, root, path))
 }
 
 /// `unmount(path, flags)` — unmounts the file system whose root `path` names; with

@@ -87,7 +87,7 @@ pub async fn namei_parent(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool
 }
 
 /// `..` of `dir`: stays at the process root, crosses back over mount points.
-fn dotdot(nd: &Nd, dir: &Arc<Vnode>) -> Result<Arc<Vnode>> {
+async fn dotdot(nd: &Nd, dir: &Arc<Vnode>) -> Result<Arc<Vnode>> {
     let mut cur = dir.clone();
     loop {
         if Arc::ptr_eq(&cur, &nd.root) {
@@ -103,14 +103,22 @@ fn dotdot(nd: &Nd, dir: &Arc<Vnode>) -> Result<Arc<Vnode>> {
                 None => return Ok(cur),
             }
         }
+        if let super::Body::Ffs(_) = cur.body() {
+            return crate::fs::ffs::lookup(&cur, b"..")
+                .await?
+                .ok_or(Errno::ENOENT);
+        }
         let parent = cur.dir()?.parent.upgrade();
         return parent.ok_or(Errno::ENOENT);
     }
 }
 
 /// The child `name` of `dir`, past any file systems mounted on it.
-fn child(dir: &Arc<Vnode>, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
-    let found = dir.dir()?.get(name).cloned();
+async fn child(dir: &Arc<Vnode>, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
+    let found = match dir.body() {
+        super::Body::Ffs(_) => crate::fs::ffs::lookup(dir, name).await?,
+        _ => dir.dir()?.get(name).cloned(),
+    };
     Ok(found.map(|mut vn| {
         while let Some(m) = vn.mounted_here() {
             vn = m.root().clone();
@@ -199,8 +207,8 @@ async fn walk(
         access::check(&nd.cred, VType::Dir, &cur.attr(), X_OK)?;
         let next = match &comp[..] {
             b"." => Some(cur.clone()),
-            b".." => Some(dotdot(nd, &cur)?),
-            _ => child(&cur, &comp)?,
+            b".." => Some(dotdot(nd, &cur).await?),
+            _ => child(&cur, &comp).await?,
         };
         let is_link = next.as_ref().is_some_and(|v| v.vtype() == VType::Lnk);
         if is_link && (!last || follow || slash) {
@@ -209,7 +217,10 @@ async fn walk(
                 return Err(Errno::ELOOP);
             }
             let link = next.expect("checked");
-            let target = link.link_target().unwrap_or_default();
+            let target = match link.body() {
+                super::Body::Ffs(_) => crate::fs::ffs::readlink(&link).await?,
+                _ => link.link_target().unwrap_or_default().to_vec(),
+            };
             if target.is_empty() {
                 return Err(Errno::ENOENT);
             }

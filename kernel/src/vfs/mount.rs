@@ -21,21 +21,24 @@ pub enum FsKind {
     Rumpfs,
     /// tmpfs (`rumpfs_tmpfs`): memory file system with a size and node limit.
     Tmpfs,
+    /// FFS (`rumpfs_ffs`) on an etfs block device.
+    Ffs,
 }
 
 impl FsKind {
     /// Every file-system type this kernel can be built with, by mount(2) type name.
-    pub const ALL: [FsKind; 2] = [FsKind::Rumpfs, FsKind::Tmpfs];
+    pub const ALL: [FsKind; 3] = [FsKind::Rumpfs, FsKind::Tmpfs, FsKind::Ffs];
 
     /// The type name (`MOUNT_*`, `f_fstypename`).
     pub fn name(self) -> &'static str {
         match self {
             FsKind::Rumpfs => "rumpfs",
             FsKind::Tmpfs => "tmpfs",
+            FsKind::Ffs => "ffs",
         }
     }
 
-    /// The kind a mount(2) type name selects (`ufs` is `ffs`, which is not built here).
+    /// The kind a mount(2) type name selects (the caller maps `ufs` to `ffs`).
     pub fn from_name(name: &[u8]) -> Option<FsKind> {
         FsKind::ALL
             .into_iter()
@@ -48,6 +51,7 @@ impl FsKind {
         match self {
             FsKind::Rumpfs => 0,
             FsKind::Tmpfs => crate::fs::tmpfs::TMPFS_ARGS_SIZE,
+            FsKind::Ffs => crate::fs::ffs::UFS_ARGS_SIZE,
         }
     }
 
@@ -127,6 +131,8 @@ pub enum FsData {
     /// tmpfs (its size limit, `tm_mem_limit`, is the limit of the mount's budget;
     /// `u64::MAX`: none).
     Tmpfs,
+    /// FFS: the engine and its vnodes.
+    Ffs(Arc<crate::fs::ffs::FfsMount>),
 }
 
 /// A mounted file system.
@@ -298,7 +304,7 @@ impl Mount {
     pub fn st_dev(&self, vn: &Vnode) -> u64 {
         match self.kind {
             FsKind::Rumpfs => vn.ino(),
-            FsKind::Tmpfs => u64::from(self.fsidx[0] as u32),
+            FsKind::Tmpfs | FsKind::Ffs => u64::from(self.fsidx[0] as u32),
         }
     }
 
@@ -307,6 +313,10 @@ impl Mount {
         match self.kind {
             FsKind::Rumpfs => DEV_BSIZE,
             FsKind::Tmpfs => crate::fs::memnode::PAGE_SIZE as u64,
+            FsKind::Ffs => match &self.data {
+                FsData::Ffs(f) => f.bsize(),
+                _ => DEV_BSIZE,
+            },
         }
     }
 
@@ -353,6 +363,12 @@ impl Mount {
                 (s.bsize, s.blocks) = (DEV_BSIZE, 2);
             }
             FsKind::Tmpfs => self.tmpfs_statvfs(&mut s),
+            FsKind::Ffs => {
+                if let FsData::Ffs(f) = &self.data {
+                    f.fill_statvfs(&mut s);
+                }
+                return s;
+            }
         }
         (s.frsize, s.iosize) = (s.bsize, s.bsize);
         s

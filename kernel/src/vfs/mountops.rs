@@ -70,6 +70,8 @@ pub struct MountReq<'a> {
     pub owner: u32,
     /// A component file system: its type name and what fills it (the mount is a tmpfs).
     pub component: Option<(String, Arc<dyn crate::module::ExtFs>)>,
+    /// FFS: the engine mounted on the device, its root inode and the device's path.
+    pub ffs: Option<(Arc<crate::fs::ffs::FfsMount>, ffs::Attr, Vec<u8>)>,
 }
 
 /// `makefstype`: a number made from a type name.
@@ -134,6 +136,10 @@ impl Vfs {
             (FsKind::Tmpfs, None) => crate::fs::tmpfs::mount(&nm, req.data, budget, self.now())?,
             // A second rumpfs instance would share inode numbers with the root's (its
             // st_dev is the inode number): not offered; tmpfs is the memory file system.
+            (FsKind::Ffs, _) => {
+                let (fsm, root, from) = req.ffs.clone().ok_or(Errno::EINVAL)?;
+                crate::fs::ffs::new_mount(&nm, fsm, &root, &from, budget.clone())?
+            }
             (FsKind::Rumpfs, _) => return Err(Errno::EOPNOTSUPP),
         };
         if covered.mounted_here().is_some() || covered.revoked() {
@@ -176,6 +182,9 @@ impl Vfs {
             FsKind::Tmpfs => crate::fs::tmpfs::update(m, data)?,
             // rumpfs_mount accepts an update and changes nothing of its own.
             FsKind::Rumpfs => {}
+            // Read-only until the FFS write path is wired.
+            FsKind::Ffs if new & MNT_RDONLY == 0 => return Err(Errno::EROFS),
+            FsKind::Ffs => {}
         }
         m.set_flag(new);
         Ok(())
@@ -199,6 +208,9 @@ impl Vfs {
             return Err(Errno::EBUSY);
         }
         m.set_gone();
+        if m.kind() == FsKind::Ffs {
+            crate::fs::ffs::unmounted(m);
+        }
         mounts.remove(at);
         if let Some(c) = m.covered() {
             c.set_mounted_here(None);

@@ -106,6 +106,8 @@ pub enum Body {
     Special,
     /// An etfs key: a window of a host file (regular file, block or raw device).
     Etfs(Arc<EtfsNode>),
+    /// An FFS inode (crate::fs::ffs): data and names stay on the device.
+    Ffs(crate::fs::ffs::FfsNode),
 }
 
 /// A vnode.
@@ -284,6 +286,7 @@ impl Vnode {
             Body::Reg(d) => lock(d).size(),
             Body::Link(t) => t.len() as u64,
             Body::Etfs(n) => n.size(),
+            Body::Ffs(n) => n.size(),
             Body::Dir(_) | Body::Fifo(_) | Body::Special => DEV_BSIZE,
         }
     }
@@ -303,6 +306,7 @@ impl Vnode {
                 let d = lock(d);
                 (d.size(), d.bytes_held().max(min))
             }
+            Body::Ffs(n) => (n.size(), n.blocks() * DEV_BSIZE),
             _ => (self.size(), DEV_BSIZE),
         };
         let dev = m.as_ref().map_or(0, |m| m.st_dev(self));
@@ -332,7 +336,9 @@ impl Vnode {
         match &self.body {
             Body::Reg(d) => Ok(lock(d).read(off, len)),
             Body::Etfs(n) => n.read(off, len).await,
+            Body::Ffs(_) if self.vtype == VType::Reg => crate::fs::ffs::read(self, off, len).await,
             Body::Dir(_) => Err(Errno::EISDIR),
+            Body::Ffs(_) if self.vtype == VType::Dir => Err(Errno::EISDIR),
             _ => Err(Errno::EOPNOTSUPP),
         }
     }
@@ -354,6 +360,8 @@ impl Vnode {
                 Ok(at)
             }
             Body::Dir(_) => Err(Errno::EISDIR),
+            // FFS mounts are read-only until the write path is wired.
+            Body::Ffs(_) => Err(Errno::EROFS),
             _ => Err(Errno::EOPNOTSUPP),
         }
     }
@@ -366,6 +374,7 @@ impl Vnode {
                 Ok(())
             }
             Body::Dir(_) => Err(Errno::EISDIR),
+            Body::Ffs(_) => Err(Errno::EROFS),
             // Devices, FIFOs: setting the size is ignored.
             _ => Ok(()),
         }

@@ -56,6 +56,11 @@ impl EtfsNode {
         self.file.host_path()
     }
 
+    /// The buffer cache and device of a `blk` node (what a file system mounts).
+    pub fn block_dev(&self) -> Option<(&Arc<BufCache>, &Arc<BDev>)> {
+        self.blk.as_ref().map(|(c, d)| (c, d))
+    }
+
     /// Whether the host file was opened for writing.
     pub fn writable(&self) -> bool {
         self.file.writable()

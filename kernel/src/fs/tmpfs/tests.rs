@@ -167,7 +167,8 @@ fn arguments_are_checked_in_netbsds_order() {
     let t = T::new();
     let good = args(0, 0);
     assert_eq!(t.tmpfs("/nowhere", 0, good), Err(Errno::ENOENT));
-    // Unknown types, ffs (another component) and its alias ufs: ENODEV.
+    // Unknown types, ffs (another component, not loaded here) and its alias ufs: ENODEV.
+    t.f.k.modules().unload(&t.f.k, "ffs").unwrap();
     for ty in ["nosuchfs", "ffs", "ufs", "tmpfsx"] {
         assert_eq!(
             t.mount(ty, "/mnt", 0, Some(good)),
@@ -438,6 +439,7 @@ fn a_vnode_already_covered_is_ebusy() {
         data: Some(&a),
         owner: 0,
         component: None,
+        ffs: None,
     };
     let r = v.mount_new(&covered, &req, t.f.k.budget(), &t.f.k.all_procs());
     assert_eq!(r.err(), Some(Errno::EBUSY));
