@@ -1,0 +1,559 @@
+//! Deterministic simulation of the kernel under many clients (issue 8, item 5): seeded random
+//! interleavings of concurrent syscalls, client copy answers, disconnects and host-file faults,
+//! checked against a model and the kernel's own counters.
+//!
+//! One seed = one world: a kernel booted with the VFS and a memory budget, three etfs keys over
+//! simulated host files (`/dk` block device through the buffer cache, `/rf` regular file, `/rc`
+//! raw device) and a set of *slots* — sequential threads of syscalls, grouped into clients
+//! (processes). Every slot owns a byte range of each shared object and a private directory, so
+//! the model of what it may read back is exact even while everything runs concurrently.
+//! The scheduler (`sched.rs`) picks, at each step, a random woken task or a random pending
+//! completion (a copy answer, a host read/write/sync), and now and then disconnects a client
+//! the way the session does (`Kernel::begin_exit`, pending copies fail with `EFAULT`, the
+//! process exits once its in-flight calls are done). A disconnected client's slots are taken
+//! over by a new client.
+//!
+//! Checked: every result against the model (file data, sizes, link counts, names); an
+//! `fsync` that succeeded put the slot's bytes on the host file; locks exclude each other;
+//! after the run — faults off, a final sync, a read-back of everything and a cleanup — no
+//! process, descriptor, lock, dirty buffer, vnode or budget byte is left over, and the host
+//! files equal the model.
+//!
+//! `RUMP_SIM_SEEDS=n` runs n seeds (default: a few for CI), `RUMP_SIM_SEED=s` one seed,
+//! `RUMP_SIM_BASE=b` starts at another seed. A failure prints the seed to rerun.
+
+mod ops;
+mod sched;
+mod world;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kernel::fs::rumpfs::etfs::EtfsType;
+use kernel::hostio::{FaultConfig, MemFile};
+use kernel::mem::Reclaim;
+use kernel::{BootConfig, Errno, Host, Kernel, Proc};
+
+use ops::{Obj, Slot};
+use sched::{Exec, Rng};
+use world::{SimFile, SimMem};
+
+/// The objects every slot owns a range of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Region {
+    /// `/sim/shared`, a rumpfs file.
+    Shared,
+    /// `/dk`, etfs block device (buffer cache).
+    Blk,
+    /// `/rf`, etfs regular file.
+    Reg,
+    /// `/rc`, etfs raw device (512-byte units).
+    Chr,
+}
+
+impl Region {
+    /// All of them.
+    pub const ALL: [Region; 4] = [Region::Shared, Region::Blk, Region::Reg, Region::Chr];
+
+    /// Index into the world's tables.
+    pub fn idx(self) -> usize {
+        self as usize
+    }
+
+    /// Bytes per slot.
+    pub fn per_slot(self) -> usize {
+        match self {
+            Region::Shared => 16 << 10,
+            Region::Blk => 192 << 10,
+            Region::Reg | Region::Chr => 32 << 10,
+        }
+    }
+
+    /// Path in the rump namespace.
+    pub fn path(self) -> &'static str {
+        match self {
+            Region::Shared => "/sim/shared",
+            Region::Blk => "/dk",
+            Region::Reg => "/rf",
+            Region::Chr => "/rc",
+        }
+    }
+}
+
+/// A model byte: known value, or unknown after a write that failed part-way.
+pub type Byte = Option<u8>;
+
+/// A private file's model.
+#[derive(Clone, Default)]
+pub struct FileModel {
+    pub data: Vec<Byte>,
+    /// Size and contents unknown (a failed truncate or write); no checks until recreated.
+    pub uncertain: bool,
+}
+
+/// What one slot knows, surviving the client that runs it.
+#[derive(Default)]
+pub struct SlotState {
+    pub ops_left: u32,
+    /// Descriptors this slot holds open in its current client.
+    pub held: Vec<(i32, Obj)>,
+    /// Private names (`a`, `b`, `c`) → inode index.
+    pub names: std::collections::BTreeMap<&'static str, usize>,
+    pub inodes: Vec<FileModel>,
+    pub has_dir: bool,
+    pub has_link: bool,
+}
+
+/// Per-seed parameters.
+#[derive(Clone, Debug)]
+pub struct Cfg {
+    pub seed: u64,
+    pub slots: usize,
+    pub ops_per_slot: u32,
+    /// Disconnect chance per scheduler step, out of 100 000.
+    pub disconnect_rate: u64,
+    pub faults: FaultConfig,
+    pub mem_limit: Option<u64>,
+}
+
+impl Cfg {
+    fn from_seed(seed: u64) -> Cfg {
+        let mut r = Rng::new(seed);
+        let faulty = r.chance(2, 3);
+        Cfg {
+            seed,
+            slots: r.range(3, 10) as usize,
+            ops_per_slot: r.range(30, 90) as u32,
+            disconnect_rate: [0, 100, 300, 1000][r.below(4) as usize],
+            faults: FaultConfig {
+                seed: r.next(),
+                eio: if faulty { r.range(0, 400) as u32 } else { 0 },
+                enospc: if faulty { r.range(0, 200) as u32 } else { 0 },
+                short: if faulty { r.range(0, 1500) as u32 } else { 0 },
+            },
+            mem_limit: [Some(2 << 20), Some(3 << 20), Some(6 << 20), None][r.below(4) as usize],
+        }
+    }
+}
+
+/// One client process.
+pub struct Client {
+    pub id: u64,
+    pub p: Arc<Proc>,
+    pub mem: Rc<SimMem>,
+    pub slots: Vec<usize>,
+    pub dead: Cell<bool>,
+    running: Cell<usize>,
+    done: RefCell<Option<std::task::Waker>>,
+}
+
+/// Counters for the summary line.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct Counts {
+    pub syscalls: u64,
+    pub errors: u64,
+    pub disconnects: u64,
+    pub clients: u64,
+    pub fsync_checks: u64,
+    pub steps: u64,
+    /// Buffer-cache evictions during the run.
+    pub evictions: u64,
+}
+
+/// Everything one seed's run shares.
+pub struct World {
+    pub cfg: Cfg,
+    pub k: Arc<Kernel>,
+    pub exec: Exec,
+    pub rng: RefCell<Rng>,
+    pub slots: Vec<RefCell<SlotState>>,
+    /// The models of the shared objects, by `Region::idx`.
+    pub models: Vec<RefCell<Vec<Byte>>>,
+    /// Host files of Blk, Reg, Chr (index 0 unused).
+    pub hosts: Vec<Option<(Arc<SimFile>, Arc<MemFile>)>>,
+    pub clients: RefCell<Vec<Rc<Client>>>,
+    next_client: Cell<u64>,
+    /// Pid holding the POSIX lock on `/sim/lockf`, as far as the slots know.
+    pub posix_holder: Cell<Option<i32>>,
+    /// Slot holding the flock on `/sim/flockf`.
+    pub flock_holder: Cell<Option<usize>>,
+    pub counts: Cell<Counts>,
+    trace: Cell<u64>,
+}
+
+impl World {
+    /// Adds one syscall result to the trace hash and the counters.
+    pub fn record(&self, slot: usize, nr: u32, r: &Result<[i64; 2], Errno>) {
+        let v = match r {
+            Ok(rv) => rv[0] as u64,
+            Err(e) => 0xe000_0000 | u64::from(e.raw()),
+        };
+        let h = self.trace.get().rotate_left(5) ^ (slot as u64) << 48 ^ u64::from(nr) << 32 ^ v;
+        self.trace.set(h.wrapping_mul(0x100_0000_01b3));
+        let mut c = self.counts.get();
+        c.syscalls += 1;
+        c.errors += u64::from(r.is_err());
+        self.counts.set(c);
+    }
+
+    /// `[start, start + len)` of `r` owned by slot `id`.
+    pub fn region(&self, r: Region, id: usize) -> (usize, usize) {
+        (id * r.per_slot(), r.per_slot())
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut Counts)) {
+        let mut c = self.counts.get();
+        f(&mut c);
+        self.counts.set(c);
+    }
+}
+
+/// A host whose clocks never touch the real time (determinism).
+#[derive(Default)]
+struct SimHost {
+    mono_ns: std::sync::Mutex<i64>,
+}
+
+impl Host for SimHost {
+    fn console_write(&self, _data: &[u8]) {}
+
+    fn clock_realtime(&self) -> (i64, i64) {
+        (1_700_000_000, 0)
+    }
+
+    fn clock_monotonic(&self) -> (i64, i64) {
+        let mut ns = self.mono_ns.lock().unwrap();
+        *ns += 1_000_000;
+        (*ns / 1_000_000_000, *ns % 1_000_000_000)
+    }
+
+    fn random(&self, buf: &mut [u8]) {
+        buf.fill(0x5a);
+    }
+}
+
+/// Memory layout of one slot in its client's address space.
+pub const SLOT_MEM: u64 = 0x10_0000_0000;
+/// Bytes mapped per slot.
+pub const SLOT_MAP: usize = 0x1000 + (192 << 10);
+
+fn start_client(w: &Rc<World>, slots: Vec<usize>) {
+    let id = w.next_client.get();
+    w.next_client.set(id + 1);
+    w.bump(|c| c.clients += 1);
+    let p = w.k.spawn_guest(b"sim").expect("spawn_guest");
+    let mem = Rc::new(SimMem::new(id));
+    for local in 0..slots.len() {
+        mem.map(SLOT_MEM * (local as u64 + 1), SLOT_MAP);
+    }
+    let c = Rc::new(Client {
+        id,
+        p,
+        mem,
+        running: Cell::new(slots.len()),
+        slots,
+        dead: Cell::new(false),
+        done: RefCell::new(None),
+    });
+    w.clients.borrow_mut().push(c.clone());
+    for (local, &sid) in c.slots.iter().enumerate() {
+        let s = Slot {
+            w: w.clone(),
+            c: c.clone(),
+            id: sid,
+            local,
+            base: SLOT_MEM * (local as u64 + 1),
+        };
+        let c2 = c.clone();
+        w.exec.spawn(format!("client {id} slot {sid}"), async move {
+            s.run().await;
+            c2.running.set(c2.running.get() - 1);
+            if let Some(wk) = c2.done.borrow_mut().take() {
+                wk.wake();
+            }
+        });
+    }
+    let w2 = w.clone();
+    w.exec.spawn(format!("client {id} teardown"), async move {
+        std::future::poll_fn(|cx| {
+            if c.running.get() == 0 {
+                std::task::Poll::Ready(())
+            } else {
+                *c.done.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        teardown(&w2, &c);
+    });
+}
+
+/// All slots of `c` are done: check its descriptors, end the process, hand its slots on.
+fn teardown(w: &Rc<World>, c: &Rc<Client>) {
+    let held: usize = c
+        .slots
+        .iter()
+        .map(|&s| w.slots[s].borrow().held.len())
+        .sum();
+    if !c.dead.get() {
+        // A client that was never cut off knows exactly what it holds: 0–2 plus its own.
+        assert_eq!(
+            c.p.fd_count(),
+            3 + held,
+            "client {} holds descriptors nobody opened (or lost some)",
+            c.id
+        );
+    }
+    w.k.exit_process(&c.p);
+    assert_eq!(c.p.fd_count(), 0, "exit left descriptors");
+    w.clients.borrow_mut().retain(|x| x.id != c.id);
+    for &s in &c.slots {
+        w.slots[s].borrow_mut().held.clear();
+    }
+    let left: Vec<usize> = c
+        .slots
+        .iter()
+        .copied()
+        .filter(|&s| w.slots[s].borrow().ops_left > 0)
+        .collect();
+    if !left.is_empty() {
+        start_client(w, left);
+    }
+}
+
+/// The session's disconnect: copies fail, sleeps end with `EINTR`, the process exits once
+/// its slots return.
+fn disconnect(w: &World, rng: &mut Rng) {
+    let live: Vec<Rc<Client>> = w
+        .clients
+        .borrow()
+        .iter()
+        .filter(|c| !c.dead.get())
+        .cloned()
+        .collect();
+    if live.is_empty() {
+        return;
+    }
+    let c = &live[rng.below(live.len() as u64) as usize];
+    c.dead.set(true);
+    c.mem.kill();
+    sched::fail_owner(c.id);
+    w.k.begin_exit(&c.p);
+    if w.posix_holder.get() == Some(c.p.pid()) {
+        w.posix_holder.set(None);
+    }
+    if w.flock_holder.get().is_some_and(|s| c.slots.contains(&s)) {
+        w.flock_holder.set(None);
+    }
+    w.bump(|n| n.disconnects += 1);
+}
+
+fn boot(cfg: &Cfg) -> World {
+    let bc = BootConfig {
+        ncpu: 2,
+        verbose: false,
+        hostname: "rump-sim".into(),
+        vfs: true,
+        mem_limit_bytes: cfg.mem_limit,
+        filesystems: kernel::vfs::FsKind::ALL.to_vec(),
+    };
+    let k = Kernel::boot(bc, Arc::new(SimHost::default())).expect("boot");
+    let mut hosts = vec![None];
+    for r in [Region::Blk, Region::Reg, Region::Chr] {
+        let (f, m) = SimFile::new(r.per_slot() * cfg.slots, cfg.faults);
+        let t = match r {
+            Region::Blk => EtfsType::Blk,
+            Region::Reg => EtfsType::Reg,
+            _ => EtfsType::Chr,
+        };
+        k.etfs_register(r.path().as_bytes(), f.clone(), t, 0, None)
+            .expect("etfs_register");
+        hosts.push(Some((f, m)));
+    }
+    let models = Region::ALL
+        .iter()
+        .map(|r| {
+            // Fresh host files and the fresh shared file are all zeros.
+            RefCell::new(vec![Some(0); r.per_slot() * cfg.slots])
+        })
+        .collect();
+    World {
+        k,
+        exec: Exec::default(),
+        rng: RefCell::new(Rng::new(cfg.seed.wrapping_mul(0x2545_f491_4f6c_dd1d))),
+        slots: (0..cfg.slots)
+            .map(|_| {
+                RefCell::new(SlotState {
+                    ops_left: cfg.ops_per_slot,
+                    ..SlotState::default()
+                })
+            })
+            .collect(),
+        models,
+        hosts,
+        clients: RefCell::new(Vec::new()),
+        next_client: Cell::new(1),
+        posix_holder: Cell::new(None),
+        flock_holder: Cell::new(None),
+        counts: Cell::new(Counts::default()),
+        trace: Cell::new(0),
+        cfg: cfg.clone(),
+    }
+}
+
+/// Leak counters of the kernel: root-mount vnodes and budget bytes.
+fn leak_counters(k: &Kernel) -> (u64, u64) {
+    let vfs = k.vfs().expect("vfs");
+    (vfs.root_mount().state().nodes(), k.budget().used())
+}
+
+/// What one run ends with.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub trace: u64,
+    pub counts: Counts,
+}
+
+/// Runs one seed to the end and checks every invariant (panics on a violation).
+pub fn run_seed(seed: u64) -> Outcome {
+    sched::reset_gates();
+    let cfg = Cfg::from_seed(seed);
+    let w = Rc::new(boot(&cfg));
+    let base = leak_counters(&w.k);
+    let max_steps = 2_000_000;
+
+    // Set-up, fault-free and not disconnected.
+    set_faults(&w, false);
+    let w2 = w.clone();
+    w.exec
+        .spawn("setup".into(), async move { ops::setup(&w2).await });
+    w.exec.run(&w.rng, max_steps, |_| {});
+
+    // The run.
+    set_faults(&w, true);
+    let mut groups = Vec::new();
+    let mut next = 0;
+    while next < cfg.slots {
+        let n = (w.rng.borrow_mut().range(1, 4) as usize).min(cfg.slots - next);
+        groups.push((next..next + n).collect::<Vec<_>>());
+        next += n;
+    }
+    for g in groups {
+        start_client(&w, g);
+    }
+    let rate = cfg.disconnect_rate;
+    w.exec.run(&w.rng, max_steps, |rng| {
+        if rate > 0 && rng.below(100_000) < rate {
+            disconnect(&w, rng);
+        }
+    });
+    assert_eq!(w.k.process_count(), 0, "processes left after the run");
+    let evictions = w.k.vfs().unwrap().bio().stats().evictions;
+    assert!(w.clients.borrow().is_empty());
+
+    // Faults off: sync, read everything back, clean up.
+    set_faults(&w, false);
+    let w2 = w.clone();
+    w.exec.spawn(
+        "final check".into(),
+        async move { ops::final_check(&w2).await },
+    );
+    w.exec.run(&w.rng, max_steps, |_| {});
+
+    // Nothing left over.
+    let k = &w.k;
+    assert_eq!(k.process_count(), 0, "processes leaked");
+    assert_eq!(k.locks().objects(), 0, "advisory locks leaked");
+    assert_eq!(sched::gates_pending(), 0, "completions nobody waits for");
+    let bio = k.vfs().unwrap().bio().clone();
+    assert_eq!(bio.stats().dirty, 0, "dirty buffers after the final sync");
+    bio.reclaim(u64::MAX);
+    let after = leak_counters(k);
+    assert_eq!(after.0, base.0, "vnodes leaked (root mount node count)");
+    assert_eq!(
+        after.1, base.1,
+        "budget bytes leaked (vnodes, file data or buffers)"
+    );
+    let mut counts = w.counts.get();
+    counts.steps = w.exec.steps.get();
+    counts.evictions = evictions;
+    Outcome {
+        trace: w.trace.get(),
+        counts,
+    }
+}
+
+fn set_faults(w: &World, on: bool) {
+    for (f, _) in w.hosts.iter().flatten() {
+        f.set_faults(on);
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?}: not a number"))
+    })
+}
+
+/// Runs `seed`, turning a panic into a message with the seed to rerun.
+fn run_reported(seed: u64) -> Outcome {
+    match std::panic::catch_unwind(|| run_seed(seed)) {
+        Ok(o) => o,
+        Err(e) => {
+            let cfg = Cfg::from_seed(seed);
+            eprintln!(
+                "simulation seed {seed} failed ({cfg:?}); rerun with \
+                 RUMP_SIM_SEED={seed} cargo test -p rump-kernel --test sim"
+            );
+            std::panic::resume_unwind(e)
+        }
+    }
+}
+
+#[test]
+fn seeds() {
+    if let Some(seed) = env_u64("RUMP_SIM_SEED") {
+        let o = run_reported(seed);
+        eprintln!("sim seed {seed}: {o:?} ({:?})", Cfg::from_seed(seed));
+        return;
+    }
+    let n = env_u64("RUMP_SIM_SEEDS").unwrap_or(24);
+    let base = env_u64("RUMP_SIM_BASE").unwrap_or(0);
+    let t0 = Instant::now();
+    let mut total = Counts::default();
+    for seed in base..base + n {
+        let o = run_reported(seed);
+        let c = o.counts;
+        total.syscalls += c.syscalls;
+        total.errors += c.errors;
+        total.disconnects += c.disconnects;
+        total.clients += c.clients;
+        total.fsync_checks += c.fsync_checks;
+        total.steps += c.steps;
+        total.evictions += c.evictions;
+    }
+    eprintln!(
+        "sim: {n} seeds from {base} in {:.1?}: {} syscalls ({} errors), {} clients, {} \
+         disconnects, {} fsync checks, {} evictions, {} steps",
+        t0.elapsed(),
+        total.syscalls,
+        total.errors,
+        total.clients,
+        total.disconnects,
+        total.fsync_checks,
+        total.evictions,
+        total.steps
+    );
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let a = run_seed(7);
+    let b = run_seed(7);
+    assert_eq!(a.trace, b.trace, "same seed, different run: {a:?} vs {b:?}");
+    assert!(a.counts.syscalls > 100);
+}
