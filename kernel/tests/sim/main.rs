@@ -64,10 +64,13 @@ impl Region {
 
     /// Bytes per slot.
     pub fn per_slot(self) -> usize {
+        // Not multiples of the cache's 4 KiB blocks: neighbouring slots share a block, so
+        // fills, writes and write-backs of one block race between clients.
         match self {
-            Region::Shared => 16 << 10,
-            Region::Blk => 192 << 10,
-            Region::Reg | Region::Chr => 32 << 10,
+            Region::Shared => (16 << 10) + 100,
+            Region::Blk => (160 << 10) + 1000,
+            Region::Reg => (32 << 10) + 7,
+            Region::Chr => (32 << 10) + 512,
         }
     }
 
@@ -104,6 +107,10 @@ pub struct SlotState {
     pub inodes: Vec<FileModel>,
     pub has_dir: bool,
     pub has_link: bool,
+    /// Ranges a write in flight may change (unknown if its future is dropped).
+    pub pending: Vec<(Region, usize, usize)>,
+    /// The private file a write or truncate in flight may change.
+    pub pending_ino: Option<usize>,
 }
 
 /// Per-seed parameters.
@@ -116,6 +123,8 @@ pub struct Cfg {
     pub disconnect_rate: u64,
     pub faults: FaultConfig,
     pub mem_limit: Option<u64>,
+    /// Disconnects may also drop the client's syscall futures where they stand.
+    pub cancel: bool,
 }
 
 impl Cfg {
@@ -134,6 +143,7 @@ impl Cfg {
                 short: if faulty { r.range(0, 1500) as u32 } else { 0 },
             },
             mem_limit: [Some(2 << 20), Some(3 << 20), Some(6 << 20), None][r.below(4) as usize],
+            cancel: r.chance(1, 3),
         }
     }
 }
@@ -145,6 +155,8 @@ pub struct Client {
     pub mem: Rc<SimMem>,
     pub slots: Vec<usize>,
     pub dead: Cell<bool>,
+    /// Executor ids of the slot tasks.
+    tasks: RefCell<Vec<usize>>,
     running: Cell<usize>,
     done: RefCell<Option<std::task::Waker>>,
 }
@@ -160,6 +172,8 @@ pub struct Counts {
     pub steps: u64,
     /// Buffer-cache evictions during the run.
     pub evictions: u64,
+    /// Disconnects that dropped the client's futures.
+    pub cancels: u64,
 }
 
 /// Everything one seed's run shares.
@@ -181,11 +195,16 @@ pub struct World {
     pub flock_holder: Cell<Option<usize>>,
     pub counts: Cell<Counts>,
     trace: Cell<u64>,
+    /// Print every syscall (`RUMP_SIM_TRACE=1`).
+    verbose: bool,
 }
 
 impl World {
     /// Adds one syscall result to the trace hash and the counters.
     pub fn record(&self, slot: usize, nr: u32, r: &Result<[i64; 2], Errno>) {
+        if self.verbose {
+            eprintln!("slot {slot}: syscall {nr} -> {r:?}");
+        }
         let v = match r {
             Ok(rv) => rv[0] as u64,
             Err(e) => 0xe000_0000 | u64::from(e.raw()),
@@ -255,6 +274,7 @@ fn start_client(w: &Rc<World>, slots: Vec<usize>) {
         running: Cell::new(slots.len()),
         slots,
         dead: Cell::new(false),
+        tasks: RefCell::new(Vec::new()),
         done: RefCell::new(None),
     });
     w.clients.borrow_mut().push(c.clone());
@@ -266,14 +286,16 @@ fn start_client(w: &Rc<World>, slots: Vec<usize>) {
             local,
             base: SLOT_MEM * (local as u64 + 1),
         };
-        let c2 = c.clone();
-        w.exec.spawn(format!("client {id} slot {sid}"), async move {
+        let g = SlotGuard {
+            w: w.clone(),
+            c: c.clone(),
+            id: sid,
+        };
+        let t = w.exec.spawn(format!("client {id} slot {sid}"), async move {
+            let _g = g;
             s.run().await;
-            c2.running.set(c2.running.get() - 1);
-            if let Some(wk) = c2.done.borrow_mut().take() {
-                wk.wake();
-            }
         });
+        c.tasks.borrow_mut().push(t);
     }
     let w2 = w.clone();
     w.exec.spawn(format!("client {id} teardown"), async move {
@@ -288,6 +310,31 @@ fn start_client(w: &Rc<World>, slots: Vec<usize>) {
         .await;
         teardown(&w2, &c);
     });
+}
+
+/// Ends a slot task, also when its future is dropped: what a cancelled write may have
+/// changed becomes unknown.
+struct SlotGuard {
+    w: Rc<World>,
+    c: Rc<Client>,
+    id: usize,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut st = self.w.slots[self.id].borrow_mut();
+        for (r, off, len) in std::mem::take(&mut st.pending) {
+            self.w.models[r.idx()].borrow_mut()[off..off + len].fill(None);
+        }
+        if let Some(i) = st.pending_ino.take() {
+            st.inodes[i].uncertain = true;
+        }
+        drop(st);
+        self.c.running.set(self.c.running.get() - 1);
+        if let Some(wk) = self.c.done.borrow_mut().take() {
+            wk.wake();
+        }
+    }
 }
 
 /// All slots of `c` are done: check its descriptors, end the process, hand its slots on.
@@ -341,6 +388,14 @@ fn disconnect(w: &World, rng: &mut Rng) {
     c.mem.kill();
     sched::fail_owner(c.id);
     w.k.begin_exit(&c.p);
+    if w.cfg.cancel && rng.chance(1, 2) {
+        // Not what the session does (it lets in-flight calls finish), but the kernel's
+        // futures promise to be safe to drop at any await.
+        for &t in c.tasks.borrow().iter() {
+            w.exec.cancel(t);
+        }
+        w.bump(|n| n.cancels += 1);
+    }
     if w.posix_holder.get() == Some(c.p.pid()) {
         w.posix_holder.set(None);
     }
@@ -399,6 +454,7 @@ fn boot(cfg: &Cfg) -> World {
         flock_holder: Cell::new(None),
         counts: Cell::new(Counts::default()),
         trace: Cell::new(0),
+        verbose: std::env::var_os("RUMP_SIM_TRACE").is_some(),
         cfg: cfg.clone(),
     }
 }
@@ -535,15 +591,17 @@ fn seeds() {
         total.fsync_checks += c.fsync_checks;
         total.steps += c.steps;
         total.evictions += c.evictions;
+        total.cancels += c.cancels;
     }
     eprintln!(
         "sim: {n} seeds from {base} in {:.1?}: {} syscalls ({} errors), {} clients, {} \
-         disconnects, {} fsync checks, {} evictions, {} steps",
+         disconnects ({} cancelling), {} fsync checks, {} evictions, {} steps",
         t0.elapsed(),
         total.syscalls,
         total.errors,
         total.clients,
         total.disconnects,
+        total.cancels,
         total.fsync_checks,
         total.evictions,
         total.steps

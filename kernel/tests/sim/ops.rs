@@ -217,6 +217,16 @@ impl Slot {
             let n = 1 + self.rnd((secs - s).min(16) as u64) as usize;
             return (start + s * 512, n * 512);
         }
+        if self.chance(1, 4) {
+            // Whole cache blocks (written without a fill) inside the slot's range.
+            let first = start.div_ceil(4096);
+            let last = (start + size) / 4096;
+            if last > first {
+                let b = first + self.rnd((last - first) as u64) as usize;
+                let n = 1 + self.rnd((last - b).min(8) as u64) as usize;
+                return (b * 4096, n * 4096);
+            }
+        }
         let off = self.rnd(size as u64) as usize;
         let max = (size - off).min(IO_MAX);
         let len = 1 + self.rnd(max as u64) as usize;
@@ -231,7 +241,9 @@ impl Slot {
         let data = self.bytes(len);
         self.c.mem.put(self.base + DATA, &data);
         let a = [int(fd), self.base + DATA, len as u64, 0, off as u64];
+        self.state().pending = vec![(r, off, len)];
         let res = self.sys(SYS_pwrite, &a).await;
+        self.state().pending.clear();
         {
             let mut m = self.w.models[r.idx()].borrow_mut();
             match res {
@@ -383,6 +395,7 @@ impl Slot {
             let len = 1 + self.rnd(room.min(8192) as u64) as usize;
             let data = self.bytes(len);
             self.c.mem.put(self.base + DATA, &data);
+            self.state().pending_ino = Some(ino);
             let res = if append {
                 self.sys(SYS_write, &[int(fd), self.base + DATA, len as u64])
                     .await
@@ -391,6 +404,7 @@ impl Slot {
                 self.sys(SYS_pwrite, &a).await
             };
             let mut st = self.state();
+            st.pending_ino = None;
             let f = &mut st.inodes[ino];
             match res {
                 Ok([n, _]) if n as usize == len && !f.uncertain => {
@@ -460,9 +474,11 @@ impl Slot {
             return;
         };
         let len = self.rnd(FILE_MAX as u64) as usize;
+        self.state().pending_ino = Some(ino);
         let res = self.sys(SYS_ftruncate, &[int(fd), 0, len as u64]).await;
         {
             let mut st = self.state();
+            st.pending_ino = None;
             let f = &mut st.inodes[ino];
             match res {
                 Ok(_) => f.data.resize(len, Some(0)),
@@ -512,16 +528,10 @@ impl Slot {
             }
             (Ok(_), Some(i)) => {
                 if ti == Some(i) {
-                    // Two links of one file: POSIX says do nothing, BSD removes the source;
-                    // ask which one happened.
-                    let pa = self.path(PATH0, &self.priv_path(from));
-                    let r = self.sys(SYS___lstat50, &[pa, self.base + OUT]).await;
-                    match r {
-                        Ok(_) => {}
-                        Err(Errno::ENOENT) => {
-                            self.state().names.remove(from);
-                        }
-                        Err(e) => self.allow("lstat", e, &[]),
+                    // Two links of one file: rename(2) (not __posix_rename) removes the
+                    // source name, as BSD does; the same name stays.
+                    if from != to {
+                        self.state().names.remove(from);
                     }
                 } else {
                     let mut st = self.state();

@@ -173,14 +173,25 @@ pub struct Exec {
 }
 
 impl Exec {
-    /// Adds a task, ready to run.
-    pub fn spawn(&self, name: String, f: impl Future<Output = ()> + 'static) {
+    /// Adds a task, ready to run; returns its id.
+    pub fn spawn(&self, name: String, f: impl Future<Output = ()> + 'static) -> usize {
         let mut tasks = self.tasks.borrow_mut();
         let id = tasks.len();
         tasks.push(Some(Box::pin(f)));
         self.names.borrow_mut().push(name);
         self.live.set(self.live.get() + 1);
         self.ready.lock().unwrap().insert(id);
+        id
+    }
+
+    /// Drops task `id` where it stands (a cancelled future), if it has not finished.
+    pub fn cancel(&self, id: usize) {
+        let f = self.tasks.borrow_mut()[id].take();
+        if let Some(f) = f {
+            self.live.set(self.live.get() - 1);
+            self.ready.lock().unwrap().remove(&id);
+            drop(f);
+        }
     }
 
     fn poll_task(&self, id: usize) {
