@@ -8,7 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Command;
 
-use client::fs::{O_RDONLY, O_RDWR};
+use client::fs::{O_CREAT, O_RDONLY, O_RDWR};
 use client::Client;
 use common::{Server, TempDir};
 
@@ -112,11 +112,6 @@ fn makefs_images_mount_read_only_and_read_back_exactly() {
         ]);
         let mut c = srv.client();
         c.mkdir("/mnt", 0o755).unwrap();
-        assert_eq!(
-            mount_ffs(&mut c, "/dev/dk", "/mnt", 0),
-            Err(EROFS),
-            "rw: not yet"
-        );
         mount_ffs(&mut c, "/dev/dk", "/mnt", MNT_RDONLY).unwrap();
         for (i, len) in [0usize, 1, 4095, 4096, 70_000, 1 << 20].iter().enumerate() {
             let path = format!("/mnt/f{i}");
@@ -214,4 +209,90 @@ fn mounting_ffs_needs_its_component_a_block_device_and_a_file_system() {
     assert_eq!(mount_ffs(&mut c, "/dev/none", "/mnt", MNT_RDONLY), Err(2));
     // The server keeps serving.
     c.getpid().unwrap();
+}
+
+fn check_clean(img: &Path) {
+    let disk = ffs::FileDisk::open(img, true).unwrap();
+    let findings = ffs::block_on(ffs::check(&disk)).unwrap();
+    assert!(findings.is_empty(), "{}: {findings:?}", img.display());
+}
+
+fn write_file(c: &mut Client, path: &str, data: &[u8]) {
+    let fd = c.open(path, O_CREAT | O_RDWR, 0o644).unwrap();
+    let mut off = 0;
+    while off < data.len() {
+        let end = (off + 65536).min(data.len());
+        off += c.pwrite(fd, &data[off..end], off as i64).unwrap();
+    }
+    c.close(fd).unwrap();
+}
+
+#[test]
+fn read_write_mounts_change_the_image_and_leave_it_clean() {
+    if !have_makefs() {
+        return;
+    }
+    let dir = TempDir::new("ffsrw");
+    for version in [1, 2] {
+        let img = image(dir.path(), version);
+        let drive = format!("key=/dev/dk,hostpath={},size=host", img.display());
+        let mut srv = Server::unix(&["-lrumpvfs", "-lrumpfs_ffs", "-r", "16m", "-d", &drive]);
+        let mut c = srv.client();
+        c.mkdir("/mnt", 0o755).unwrap();
+        mount_ffs(&mut c, "/dev/dk", "/mnt", 0).unwrap();
+        let big = content(99, 300_000);
+        write_file(&mut c, "/mnt/new", &big);
+        assert!(read_all(&mut c, "/mnt/new") == big);
+        c.mkdir("/mnt/d", 0o750).unwrap();
+        c.rename("/mnt/new", "/mnt/d/moved").unwrap();
+        c.link("/mnt/d/moved", "/mnt/hard").unwrap();
+        assert_eq!(c.stat("/mnt/hard").unwrap().nlink, 2);
+        c.symlink("d/moved", "/mnt/sl").unwrap();
+        assert!(read_all(&mut c, "/mnt/sl") == big);
+        c.truncate("/mnt/f4", 10).unwrap();
+        assert_eq!(read_all(&mut c, "/mnt/f4"), content(4, 10));
+        c.chmod("/mnt/f0", 0o600).unwrap();
+        assert_eq!(c.stat("/mnt/f0").unwrap().mode & 0o7777, 0o600);
+        assert_eq!(
+            c.rmdir("/mnt/sub").unwrap_err().errno(),
+            Some(66),
+            "ENOTEMPTY"
+        );
+        c.mkdir("/mnt/empty", 0o755).unwrap();
+        c.rmdir("/mnt/empty").unwrap();
+        // An open file outlives its last name.
+        let fd = c.open("/mnt/f2", O_RDONLY, 0).unwrap();
+        c.unlink("/mnt/f2").unwrap();
+        let mut b = vec![0u8; 4095];
+        assert_eq!(c.pread(fd, &mut b, 0).unwrap(), 4095);
+        assert!(b == content(2, 4095));
+        c.close(fd).unwrap();
+        assert_eq!(c.stat("/mnt/f2").unwrap_err().errno(), Some(2));
+        c.unmount("/mnt", 0).unwrap();
+        check_clean(&img);
+        mount_ffs(&mut c, "/dev/dk", "/mnt", 0).unwrap();
+        assert!(
+            read_all(&mut c, "/mnt/hard") == big,
+            "v{version}: after remount"
+        );
+        assert_eq!(c.readlink("/mnt/sl").unwrap(), b"d/moved");
+        // Changes never unmounted: the halt writes them back and marks the image clean.
+        write_file(&mut c, "/mnt/at-halt", b"kept by the halt\n");
+        let out = srv.halt_with(Path::new(common::HALT), &[]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(srv.wait_exit(20).code(), Some(0));
+        check_clean(&img);
+        let fs = ffs::block_on(ffs::Fs::mount(
+            ffs::FileDisk::open(&img, true).unwrap(),
+            ffs::MountOptions {
+                read_only: true,
+                clock: ffs::system_clock,
+            },
+        ))
+        .unwrap();
+        let ino = ffs::block_on(fs.lookup(fs.root(), b"at-halt")).unwrap();
+        let mut buf = vec![0u8; 17];
+        assert_eq!(ffs::block_on(fs.read(ino, 0, &mut buf)).unwrap(), 17);
+        assert_eq!(&buf, b"kept by the halt\n");
+    }
 }

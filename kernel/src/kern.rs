@@ -263,7 +263,11 @@ impl Kernel {
         }
         self.host.console_write(b"rump kernel halting...\n");
         if howto & (RB_DUMP | RB_NOSYNC) == 0 {
-            if let Err(e) = self.sync_all_async().await {
+            let r = match &self.vfs {
+                Some(v) => v.shutdown_async().await,
+                None => Ok(()),
+            };
+            if let Err(e) = r {
                 // NetBSD prints and goes on; the data stays dirty in memory and is lost.
                 let msg = format!("rump kernel: sync at halt failed: {e}\n");
                 self.host.console_write(msg.as_bytes());

@@ -48,7 +48,8 @@ impl Populator<'_> {
             rdev: NODEV,
             target,
         };
-        self.vfs.create(&Cred::default(), &dir, name, &new)
+        // Memory directories: the create completes on its first poll.
+        crate::bio::park_on(self.vfs.create(&Cred::default(), &dir, name, &new))
     }
 }
 

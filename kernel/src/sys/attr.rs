@@ -42,19 +42,19 @@ fn at_flag(flag: i32) -> Result<bool> {
 /// `chmod(path, mode)`; `chmod(2)`.
 pub async fn chmod<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let vn = target(c, AT_FDCWD, Some(a.word(0)), true).await?;
-    setmode(c, &vn, a.uint(1))
+    setmode(c, &vn, a.uint(1)).await
 }
 
 /// `lchmod(path, mode)` — on a symbolic link itself; `lchmod(2)`.
 pub async fn lchmod<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let vn = target(c, AT_FDCWD, Some(a.word(0)), false).await?;
-    setmode(c, &vn, a.uint(1))
+    setmode(c, &vn, a.uint(1)).await
 }
 
 /// `fchmod(fd, mode)`; `fchmod(2)`.
 pub async fn fchmod<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let vn = target(c, a.int(0), None, true).await?;
-    setmode(c, &vn, a.uint(1))
+    setmode(c, &vn, a.uint(1)).await
 }
 
 /// `fchmodat(fd, path, mode, flag)`; `fchmodat(2)`.
@@ -62,12 +62,12 @@ pub async fn fchmodat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     vfs(c)?;
     let follow = at_flag(a.int(3))?;
     let vn = target(c, a.int(0), Some(a.word(1)), follow).await?;
-    setmode(c, &vn, a.uint(2))
+    setmode(c, &vn, a.uint(2)).await
 }
 
 /// `genfs_can_chmod` then the change: only the owner (or root); a non-root owner may not
 /// set the sticky bit on a file (`EFTYPE`) nor set-group-id for a group it is not in.
-fn setmode<M>(c: &Ctx<'_, M>, vn: &Vnode, mode: u32) -> SysResult {
+async fn setmode<M>(c: &Ctx<'_, M>, vn: &Vnode, mode: u32) -> SysResult {
     writable_fs(vn)?;
     let cred = c.p.cred();
     let a = vn.attr();
@@ -87,25 +87,26 @@ fn setmode<M>(c: &Ctx<'_, M>, vn: &Vnode, mode: u32) -> SysResult {
         a.mode = mode & ALLPERMS;
         a.ctime = now;
     });
+    persist(vn).await?;
     ret(0)
 }
 
 /// `chown(path, uid, gid)` (also `__posix_chown`); −1 leaves an id unchanged; `chown(2)`.
 pub async fn chown<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let vn = target(c, AT_FDCWD, Some(a.word(0)), true).await?;
-    setowner(c, &vn, a.uint(1), a.uint(2))
+    setowner(c, &vn, a.uint(1), a.uint(2)).await
 }
 
 /// `lchown(path, uid, gid)` (also `__posix_lchown`); `lchown(2)`.
 pub async fn lchown<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let vn = target(c, AT_FDCWD, Some(a.word(0)), false).await?;
-    setowner(c, &vn, a.uint(1), a.uint(2))
+    setowner(c, &vn, a.uint(1), a.uint(2)).await
 }
 
 /// `fchown(fd, uid, gid)` (also `__posix_fchown`); `fchown(2)`.
 pub async fn fchown<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let vn = target(c, a.int(0), None, true).await?;
-    setowner(c, &vn, a.uint(1), a.uint(2))
+    setowner(c, &vn, a.uint(1), a.uint(2)).await
 }
 
 /// `fchownat(fd, path, uid, gid, flag)`; `fchownat(2)`.
@@ -113,12 +114,12 @@ pub async fn fchownat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     vfs(c)?;
     let follow = at_flag(a.int(4))?;
     let vn = target(c, a.int(0), Some(a.word(1)), follow).await?;
-    setowner(c, &vn, a.uint(2), a.uint(3))
+    setowner(c, &vn, a.uint(2), a.uint(3)).await
 }
 
 /// `genfs_can_chown` then the change: a non-root owner may only change the group, to one
 /// it is in; a non-root change clears set-user-id and set-group-id.
-fn setowner<M>(c: &Ctx<'_, M>, vn: &Vnode, uid: u32, gid: u32) -> SysResult {
+async fn setowner<M>(c: &Ctx<'_, M>, vn: &Vnode, uid: u32, gid: u32) -> SysResult {
     writable_fs(vn)?;
     let cred = c.p.cred();
     let a = vn.attr();
@@ -137,6 +138,7 @@ fn setowner<M>(c: &Ctx<'_, M>, vn: &Vnode, uid: u32, gid: u32) -> SysResult {
         x.gid = gid;
         x.ctime = now;
     });
+    persist(vn).await?;
     ret(0)
 }
 
@@ -195,19 +197,19 @@ async fn timespecs<M: UserMem>(c: &Ctx<'_, M>, addr: u64) -> Result<[Set; 2]> {
 /// `__utimes50(path, tptr)`; `utimes(2)`.
 pub async fn utimes<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let vn = target(c, AT_FDCWD, Some(a.word(0)), true).await?;
-    settimes(c, &vn, timevals(c, a.word(1)).await?)
+    settimes(c, &vn, timevals(c, a.word(1)).await?).await
 }
 
 /// `__lutimes50(path, tptr)` — on a symbolic link itself; `lutimes(2)`.
 pub async fn lutimes<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let vn = target(c, AT_FDCWD, Some(a.word(0)), false).await?;
-    settimes(c, &vn, timevals(c, a.word(1)).await?)
+    settimes(c, &vn, timevals(c, a.word(1)).await?).await
 }
 
 /// `__futimes50(fd, tptr)`; `futimes(2)`.
 pub async fn futimes<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let vn = target(c, a.int(0), None, true).await?;
-    settimes(c, &vn, timevals(c, a.word(1)).await?)
+    settimes(c, &vn, timevals(c, a.word(1)).await?).await
 }
 
 /// `utimensat(fd, path, tptr, flag)`; `utimensat(2)`.
@@ -215,20 +217,20 @@ pub async fn utimensat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     vfs(c)?;
     let follow = at_flag(a.int(3))?;
     let vn = target(c, a.int(0), Some(a.word(1)), follow).await?;
-    settimes(c, &vn, timespecs(c, a.word(2)).await?)
+    settimes(c, &vn, timespecs(c, a.word(2)).await?).await
 }
 
 /// `futimens(fd, tptr)`; `futimens(2)`.
 pub async fn futimens<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let vn = target(c, a.int(0), None, true).await?;
-    settimes(c, &vn, timespecs(c, a.word(1)).await?)
+    settimes(c, &vn, timespecs(c, a.word(1)).await?).await
 }
 
 /// `genfs_can_chtimes` then the change: only "both now" (a NULL pointer or two
 /// `UTIME_NOW`, vfs_syscalls.c `do_sys_utimensat` `VA_UTIMES_NULL`) lets a non-owner with
 /// write permission through (else `EACCES`); any other combination needs the owner
 /// (`EPERM`). Both omitted changes nothing.
-fn settimes<M>(c: &Ctx<'_, M>, vn: &Vnode, t: [Set; 2]) -> SysResult {
+async fn settimes<M>(c: &Ctx<'_, M>, vn: &Vnode, t: [Set; 2]) -> SysResult {
     if t == [Set::Omit; 2] {
         return ret(0);
     }
@@ -252,6 +254,7 @@ fn settimes<M>(c: &Ctx<'_, M>, vn: &Vnode, t: [Set; 2]) -> SysResult {
         x.mtime = pick(t[1], x.mtime);
         x.ctime = now;
     });
+    persist(vn).await?;
     ret(0)
 }
 
@@ -304,6 +307,17 @@ async fn settsize<M>(c: &Ctx<'_, M>, vn: &Vnode, len: u64) -> SysResult {
             x.mtime = now;
             x.ctime = now;
         });
+        persist(vn).await?;
     }
     ret(0)
+}
+
+/// Writes a vnode's changed attributes to its file system when they live on a device
+/// (FFS); memory file systems keep them in the vnode.
+pub(crate) async fn persist(vn: &crate::vfs::Vnode) -> crate::Result<()> {
+    if crate::fs::ffs::is_ffs(vn) {
+        crate::fs::ffs::setattr(vn).await
+    } else {
+        Ok(())
+    }
 }

@@ -33,7 +33,7 @@ async fn do_mkdir<M: UserMem>(c: &Ctx<'_, M>, fd: i32, addr: u64, mode: u32) -> 
         rdev: NODEV,
         target: b"",
     };
-    v.create(&c.p.cred(), &dir, &f.name, &new)?;
+    v.create(&c.p.cred(), &dir, &f.name, &new).await?;
     ret(0)
 }
 
@@ -66,7 +66,7 @@ pub(super) async fn do_rmdir<M: UserMem>(c: &Ctx<'_, M>, fd: i32, addr: u64) -> 
     if &f.name[..] == b".." {
         return Err(Errno::ENOTEMPTY);
     }
-    v.rmdir(&c.p.cred(), &dir, &f.name)?;
+    v.rmdir(&c.p.cred(), &dir, &f.name).await?;
     ret(0)
 }
 

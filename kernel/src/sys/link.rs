@@ -40,7 +40,7 @@ async fn do_link<M: UserMem>(
     let node = at::lookup(c, fd1, p1, flags & AT_SYMLINK_FOLLOW != 0).await?;
     let f = at::lookup_parent(c, fd2, p2, false).await?;
     let dir = f.create_in()?;
-    v.link(&c.p.cred(), dir, &f.name, &node)?;
+    v.link(&c.p.cred(), dir, &f.name, &node).await?;
     ret(0)
 }
 
@@ -65,7 +65,7 @@ async fn do_symlink<M: UserMem>(c: &Ctx<'_, M>, target: u64, fd: i32, link: u64)
         rdev: NODEV,
         target: &target,
     };
-    v.create(&c.p.cred(), dir, &f.name, &new)?;
+    v.create(&c.p.cred(), dir, &f.name, &new).await?;
     ret(0)
 }
 
@@ -129,7 +129,7 @@ async fn do_unlink<M: UserMem>(c: &Ctx<'_, M>, fd: i32, p: u64) -> SysResult {
     if node.is_dir() {
         return Err(Errno::EPERM);
     }
-    v.unlink(&c.p.cred(), &dir, &f.name)?;
+    v.unlink(&c.p.cred(), &dir, &f.name).await?;
     ret(0)
 }
 
@@ -187,6 +187,7 @@ async fn do_rename<M: UserMem>(
         (Some(f), Some(t)) => (f, t),
         _ => return Err(Errno::EBUSY),
     };
-    v.rename(&c.p.cred(), fdir, &from.name, tdir, &to.name, retain)?;
+    v.rename(&c.p.cred(), fdir, &from.name, tdir, &to.name, retain)
+        .await?;
     ret(0)
 }

@@ -122,6 +122,11 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
         if flags & MNT_UNION != 0 {
             return Err(Errno::EOPNOTSUPP);
         }
+        if flags & MNT_RDONLY != 0 {
+            if let Some(f) = crate::fs::ffs::mount_of(&m) {
+                f.sync().await?;
+            }
+        }
         v.mount_update(&m, flags, data.as_deref(), &procs)?;
         return ret(0);
     }
@@ -194,6 +199,19 @@ pub async fn unmount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if m.flag() & MNT_ROOTFS != 0 || !m.is_root(&vn) {
         return Err(Errno::EINVAL);
     }
+    // ffs_unmount writes everything back first: a failure leaves the file system mounted.
+    let ffs = crate::fs::ffs::mount_of(&m);
+    if let Some(f) = &ffs {
+        match flags & MNT_FORCE {
+            0 => f.sync().await?,
+            // Forced: it goes even if the device fails.
+            _ => drop(f.sync().await),
+        }
+    }
     v.unmount(&m, flags, &c.k.all_procs())?;
+    if let Some(f) = ffs {
+        // Out of the table: the last write-back and the clean flag.
+        f.finish().await?;
+    }
     ret(0)
 }

@@ -64,7 +64,7 @@ async fn do_open<M: UserMem>(
                     rdev: NODEV,
                     target: b"",
                 };
-                (v.create(&cred, &dir, &f.name, &new)?, true)
+                (v.create(&cred, &dir, &f.name, &new).await?, true)
             }
             (None, None) => return Err(Errno::ENOENT),
         }
@@ -114,6 +114,7 @@ async fn do_open<M: UserMem>(
             a.mtime = t;
             a.ctime = t;
         });
+        super::attr::persist(&vn).await?;
     }
     let file = File::new(FileKind::Vnode(VnFile::new(vn, fifo)), fmode & FMASK);
     if flags & (O_SHLOCK | O_EXLOCK) != 0 {
@@ -226,6 +227,6 @@ async fn make<M: UserMem>(
         rdev,
         target: b"",
     };
-    v.create(&c.p.cred(), dir, &f.name, &new)?;
+    v.create(&c.p.cred(), dir, &f.name, &new).await?;
     ret(0)
 }

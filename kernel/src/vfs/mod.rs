@@ -123,7 +123,29 @@ impl Vfs {
 
     /// [`Vfs::sync_all`] for callers on a loop.
     pub async fn sync_all_async(&self) -> crate::Result<()> {
-        self.bio.sync_all().await
+        let mut first = Ok(());
+        for m in self.mounts() {
+            if let Some(f) = crate::fs::ffs::mount_of(&m) {
+                if let Err(e) = f.sync().await {
+                    first = first.and(Err(e));
+                }
+            }
+        }
+        first.and(self.bio.sync_all().await)
+    }
+
+    /// At halt (`vfs_unmountall`): every FFS mount written back and marked clean, then the
+    /// cache synced.
+    pub async fn shutdown_async(&self) -> crate::Result<()> {
+        let mut first = Ok(());
+        for m in self.mounts() {
+            if let Some(f) = crate::fs::ffs::mount_of(&m) {
+                if let Err(e) = f.finish().await {
+                    first = first.and(Err(e));
+                }
+            }
+        }
+        first.and(self.bio.sync_all().await)
     }
 
     pub(crate) fn ns_lock(&self) -> MutexGuard<'_, ()> {

@@ -57,7 +57,7 @@ impl FsKind {
 
     /// Whether `MNT_UPDATE` may turn a read-write mount read-only (`IMNT_CAN_RWTORO`).
     pub fn can_rw_to_ro(self) -> bool {
-        matches!(self, FsKind::Tmpfs)
+        matches!(self, FsKind::Tmpfs | FsKind::Ffs)
     }
 }
 

@@ -182,8 +182,12 @@ impl Vfs {
             FsKind::Tmpfs => crate::fs::tmpfs::update(m, data)?,
             // rumpfs_mount accepts an update and changes nothing of its own.
             FsKind::Rumpfs => {}
-            // Read-only until the FFS write path is wired.
-            FsKind::Ffs if new & MNT_RDONLY == 0 => return Err(Errno::EROFS),
+            // A read-only FFS was mounted without its write state: it cannot become
+            // writable in place (NetBSD's ffs_reload path). Going read-only works (the
+            // caller synced it first).
+            FsKind::Ffs if old & MNT_RDONLY != 0 && new & MNT_RDONLY == 0 => {
+                return Err(Errno::EOPNOTSUPP)
+            }
             FsKind::Ffs => {}
         }
         m.set_flag(new);
@@ -208,9 +212,6 @@ impl Vfs {
             return Err(Errno::EBUSY);
         }
         m.set_gone();
-        if m.kind() == FsKind::Ffs {
-            crate::fs::ffs::unmounted(m);
-        }
         mounts.remove(at);
         if let Some(c) = m.covered() {
             c.set_mounted_here(None);

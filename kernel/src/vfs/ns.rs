@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{access, Attr, Body, VType, Vfs, Vnode};
 use crate::abi::{Timespec, LINK_MAX, NODEV, S_ISVTX, W_OK, X_OK};
+use crate::fs::ffs;
 use crate::fs::memnode::{Dir, RegData};
 use crate::proc::Cred;
 use crate::{Errno, Result};
@@ -63,7 +64,7 @@ fn same_mount(a: &Vnode, b: &Vnode) -> Result<bool> {
 impl Vfs {
     /// Creates `name` in `dir` (`VOP_CREATE`/`VOP_MKDIR`/`VOP_MKNOD`/`VOP_SYMLINK`): owner
     /// is the effective user, group the directory's (BSD rule).
-    pub fn create(
+    pub async fn create(
         &self,
         cred: &Cred,
         dir: &Arc<Vnode>,
@@ -72,6 +73,9 @@ impl Vfs {
     ) -> Result<Arc<Vnode>> {
         writable_fs(dir)?;
         may_modify(cred, dir)?;
+        if ffs::is_ffs(dir) {
+            return ffs::create(dir, name, new, cred.euid).await;
+        }
         let m = dir.mount()?;
         let now = self.now();
         let attr = Attr {
@@ -107,7 +111,7 @@ impl Vfs {
     }
 
     /// `VOP_LINK`: a new name for `node` in `dir`.
-    pub fn link(
+    pub async fn link(
         &self,
         cred: &Cred,
         dir: &Arc<Vnode>,
@@ -124,6 +128,9 @@ impl Vfs {
         may_modify(cred, dir)?;
         if node.attr().nlink >= LINK_MAX {
             return Err(Errno::EMLINK);
+        }
+        if ffs::is_ffs(dir) {
+            return ffs::link(dir, name, node).await;
         }
         let now = self.now();
         {
@@ -143,9 +150,17 @@ impl Vfs {
     }
 
     /// `VOP_REMOVE`: removes the non-directory `name` from `dir`.
-    pub fn unlink(&self, cred: &Cred, dir: &Arc<Vnode>, name: &[u8]) -> Result<()> {
+    pub async fn unlink(&self, cred: &Cred, dir: &Arc<Vnode>, name: &[u8]) -> Result<()> {
         writable_fs(dir)?;
         may_modify(cred, dir)?;
+        if ffs::is_ffs(dir) {
+            let node = ffs::lookup(dir, name).await?.ok_or(Errno::ENOENT)?;
+            if node.is_dir() {
+                return Err(Errno::EPERM);
+            }
+            sticky_ok(cred, dir, &node)?;
+            return ffs::remove(dir, name, &node, false).await;
+        }
         let now = self.now();
         {
             let mut d = dir.dir()?;
@@ -165,9 +180,20 @@ impl Vfs {
     }
 
     /// `VOP_RMDIR`: removes the empty directory `name` from `dir`.
-    pub fn rmdir(&self, cred: &Cred, dir: &Arc<Vnode>, name: &[u8]) -> Result<()> {
+    pub async fn rmdir(&self, cred: &Cred, dir: &Arc<Vnode>, name: &[u8]) -> Result<()> {
         writable_fs(dir)?;
         may_modify(cred, dir)?;
+        if ffs::is_ffs(dir) {
+            let node = ffs::lookup(dir, name).await?.ok_or(Errno::ENOENT)?;
+            if !node.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            if node.mounted_here().is_some() {
+                return Err(Errno::EBUSY);
+            }
+            sticky_ok(cred, dir, &node)?;
+            return ffs::remove(dir, name, &node, true).await;
+        }
         let _ns = self.ns_lock();
         let now = self.now();
         {
@@ -203,7 +229,7 @@ impl Vfs {
     /// below itself `EINVAL`; the same file under two names (`retain`, `__posix_rename`:
     /// nothing happens; otherwise the source name goes away, BSD); mount points `EBUSY`;
     /// a non-empty target directory `ENOTEMPTY`; only then permissions and the sticky bit.
-    pub fn rename(
+    pub async fn rename(
         &self,
         cred: &Cred,
         fdir: &Arc<Vnode>,
@@ -212,6 +238,11 @@ impl Vfs {
         tname: &[u8],
         retain: bool,
     ) -> Result<()> {
+        if ffs::is_ffs(fdir) {
+            return self
+                .rename_ffs(cred, fdir, fname, tdir, tname, retain)
+                .await;
+        }
         let _ns = self.ns_lock();
         let src = fdir.dir()?.get(fname).cloned().ok_or(Errno::ENOENT)?;
         if !same_mount(fdir, tdir)? || !same_mount(&src, tdir)? {
@@ -246,7 +277,7 @@ impl Vfs {
                 }
                 // Two links of one file: the source name goes away (BSD behaviour).
                 drop(_ns);
-                return self.unlink(cred, fdir, fname);
+                return Box::pin(self.unlink(cred, fdir, fname)).await;
             }
         }
         if src.is_dir() && src.mounted_here().is_some() {
@@ -307,5 +338,58 @@ impl Vfs {
         touch_dir(tdir, now, tdelta);
         src.update(|a| a.ctime = now);
         Ok(())
+    }
+
+    /// `VOP_RENAME` on FFS: NetBSD's checks as above on vnodes the engine looks up; the
+    /// engine moves the entries, fixes `..` and refuses what would break the tree.
+    async fn rename_ffs(
+        &self,
+        cred: &Cred,
+        fdir: &Arc<Vnode>,
+        fname: &[u8],
+        tdir: &Arc<Vnode>,
+        tname: &[u8],
+        retain: bool,
+    ) -> Result<()> {
+        let src = ffs::lookup(fdir, fname).await?.ok_or(Errno::ENOENT)?;
+        if !same_mount(fdir, tdir)? || !same_mount(&src, tdir)? {
+            return Err(Errno::EXDEV);
+        }
+        writable_fs(fdir)?;
+        let dst = ffs::lookup(tdir, tname).await?;
+        if let Some(dst) = &dst {
+            match (src.is_dir(), dst.is_dir()) {
+                (true, false) => return Err(Errno::ENOTDIR),
+                (false, true) => return Err(Errno::EISDIR),
+                _ => {}
+            }
+            if Arc::ptr_eq(dst, &src) {
+                if retain || (Arc::ptr_eq(fdir, tdir) && fname == tname) {
+                    return Ok(());
+                }
+                // Two links of one file: the source name goes away (BSD behaviour).
+                return Box::pin(self.unlink(cred, fdir, fname)).await;
+            }
+            if dst.mounted_here().is_some() {
+                return Err(Errno::EBUSY);
+            }
+        }
+        if src.mounted_here().is_some() {
+            return Err(Errno::EBUSY);
+        }
+        may_modify(cred, fdir)?;
+        may_modify(cred, tdir)?;
+        sticky_ok(cred, fdir, &src)?;
+        if let Some(dst) = &dst {
+            sticky_ok(cred, tdir, dst)?;
+        }
+        if src.is_dir() && !Arc::ptr_eq(fdir, tdir) {
+            access::check(cred, VType::Dir, &src.attr(), W_OK)?;
+        }
+        let mut touch: Vec<&Vnode> = vec![&src];
+        if let Some(dst) = &dst {
+            touch.push(dst);
+        }
+        ffs::rename(fdir, fname, tdir, tname, &touch).await
     }
 }

@@ -360,8 +360,9 @@ impl Vnode {
                 Ok(at)
             }
             Body::Dir(_) => Err(Errno::EISDIR),
-            // FFS mounts are read-only until the write path is wired.
-            Body::Ffs(_) => Err(Errno::EROFS),
+            Body::Ffs(_) if self.vtype == VType::Reg => {
+                crate::fs::ffs::write(self, off, data, append).await
+            }
             _ => Err(Errno::EOPNOTSUPP),
         }
     }
@@ -374,7 +375,7 @@ impl Vnode {
                 Ok(())
             }
             Body::Dir(_) => Err(Errno::EISDIR),
-            Body::Ffs(_) => Err(Errno::EROFS),
+            Body::Ffs(_) if self.vtype == VType::Reg => crate::fs::ffs::truncate(self, len).await,
             // Devices, FIFOs: setting the size is ignored.
             _ => Ok(()),
         }
@@ -396,6 +397,7 @@ impl Vnode {
     pub async fn fsync(&self, _data_only: bool) -> Result<()> {
         match &self.body {
             Body::Etfs(n) => n.fsync().await,
+            Body::Ffs(_) => crate::fs::ffs::fsync(self).await,
             _ => Ok(()),
         }
     }

@@ -6,10 +6,12 @@
 //! copy of the attributes; names, data and directories stay on the device, read through
 //! the buffer cache ([`BioDisk`]).
 //!
-//! Landed: mounting read-only (`MNT_RDONLY`; a read-write mount is refused with `EROFS`
-//! until the write path is wired), lookup (incl. `..` and symbolic links), stat, read,
-//! getdents, readlink, statvfs, unmount. Still to come: the write path (create, write,
-//! truncate, remove, rename, setattr) through the engine's operations.
+//! Read-write and read-only mounts: lookup (incl. `..` and symbolic links), stat, read,
+//! getdents, readlink, statvfs; create/mkdir/mknod/symlink, link, unlink, rmdir, rename,
+//! write, truncate, setattr (mode, owner, times, flags), fsync, sync and unmount through the
+//! engine. A vnode holds a reference on its inode (`retain`), so a file unlinked while open
+//! lives until its last vnode goes; the release is queued by the vnode's drop and done at
+//! the next operation on the mount (a drop cannot wait for the device).
 
 mod disk;
 
@@ -30,10 +32,15 @@ pub const UFS_ARGS_SIZE: usize = 8;
 
 /// One mounted FFS: the engine, its vnodes, and the figures statvfs reports.
 pub struct FfsMount {
-    fs: IoLock<ffs::Fs<BioDisk>>,
+    /// The engine; `None` once unmounted.
+    fs: IoLock<Option<ffs::Fs<BioDisk>>>,
     vnodes: Mutex<HashMap<u32, Weak<Vnode>>>,
     stat: Mutex<ffs::StatVfs>,
+    /// Inodes whose last vnode went: released at the next operation.
+    to_release: Mutex<Vec<u32>>,
 }
+
+type Engine = ffs::Fs<BioDisk>;
 
 impl std::fmt::Debug for FfsMount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,6 +54,16 @@ pub struct FfsNode {
     ino: u32,
     size: AtomicU64,
     blocks: AtomicU64,
+    fsm: Weak<FfsMount>,
+}
+
+impl Drop for FfsNode {
+    fn drop(&mut self) {
+        if let Some(fsm) = self.fsm.upgrade() {
+            let mut q = fsm.to_release.lock().unwrap_or_else(|e| e.into_inner());
+            q.push(self.ino);
+        }
+    }
 }
 
 impl FfsNode {
@@ -105,9 +122,6 @@ impl FfsMount {
         read_only: bool,
         now: fn() -> ffs::Timespec,
     ) -> Result<Arc<FfsMount>> {
-        if !read_only {
-            return Err(Errno::EROFS);
-        }
         let opts = ffs::MountOptions {
             read_only,
             clock: now,
@@ -115,17 +129,56 @@ impl FfsMount {
         let fs = ffs::Fs::mount(disk, opts).await.map_err(errno)?;
         let stat = fs.statvfs();
         Ok(Arc::new(FfsMount {
-            fs: IoLock::new(fs),
+            fs: IoLock::new(Some(fs)),
             vnodes: Mutex::new(HashMap::new()),
             stat: Mutex::new(stat),
+            to_release: Mutex::new(Vec::new()),
         }))
     }
 
     /// The root inode's attributes.
     pub async fn root_attr(&self) -> Result<ffs::Attr> {
-        let fs = self.fs.lock().await;
-        let root = fs.root();
-        fs.getattr(root).await.map_err(errno)
+        let g = self.fs.lock().await;
+        let fs = g.as_ref().ok_or(Errno::EIO)?;
+        fs.getattr(fs.root()).await.map_err(errno)
+    }
+
+    /// Releases the inodes whose vnodes went (with the engine locked).
+    async fn drain(&self, fs: &mut Engine) {
+        let q = std::mem::take(&mut *self.to_release.lock().unwrap_or_else(|e| e.into_inner()));
+        for ino in q {
+            // A failure leaves the inode to the checker, as a crash would.
+            let _ = fs.release(ino).await;
+        }
+    }
+
+    fn note_stat(&self, fs: &Engine) {
+        *self.stat.lock().unwrap_or_else(|e| e.into_inner()) = fs.statvfs();
+    }
+
+    /// `VFS_SYNC`: everything written back (the engine's sync ends with the device flush).
+    pub async fn sync(&self) -> Result<()> {
+        let mut g = self.fs.lock().await;
+        let Some(fs) = g.as_mut() else {
+            return Ok(());
+        };
+        self.drain(fs).await;
+        fs.sync().await.map_err(errno)
+    }
+
+    /// `ffs_unmount` after the table let the mount go: releases, writes back, marks the
+    /// file system clean. Idempotent.
+    pub async fn finish(&self) -> Result<()> {
+        let mut g = self.fs.lock().await;
+        let Some(mut fs) = g.take() else {
+            return Ok(());
+        };
+        self.drain(&mut fs).await;
+        self.vnodes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        fs.unmount().await.map(drop).map_err(errno)
     }
 
     /// The statvfs figures (kept from the last change).
@@ -161,7 +214,8 @@ pub fn new_mount(
 ) -> Result<Arc<Mount>> {
     let m = nm.build(FsKind::Ffs, from_name, u64::from(root.ino), budget);
     let m = Arc::new(m.with(FsData::Ffs(fsm), nm.fsidx, nm.owner, u64::MAX));
-    let vn = vnode_from(&m, root)?;
+    // The root's inode is never freed: no reference needed.
+    let vn = vnode_from(&m, root, None)?;
     m.set_root(vn);
     Ok(m)
 }
@@ -173,7 +227,9 @@ fn fsm_of(m: &Mount) -> Result<&Arc<FfsMount>> {
     }
 }
 
-fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr) -> Result<Arc<Vnode>> {
+/// The vnode of inode `a.ino` (the cached one, refreshed, or a new one that takes a
+/// reference on the inode through `fs`).
+fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr, fs: Option<&mut Engine>) -> Result<Arc<Vnode>> {
     let fsm = fsm_of(m)?;
     let mut cache = fsm.vnodes.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(vn) = cache.get(&a.ino).and_then(Weak::upgrade) {
@@ -184,10 +240,14 @@ fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr) -> Result<Arc<Vnode>> {
         vn.update(|x| *x = attr_of(a));
         return Ok(vn);
     }
+    if let Some(fs) = fs {
+        fs.retain(a.ino);
+    }
     let body = Body::Ffs(FfsNode {
         ino: a.ino,
         size: AtomicU64::new(a.size),
         blocks: AtomicU64::new(a.blocks),
+        fsm: Arc::downgrade(fsm),
     });
     let vn = Vnode::new(
         Arc::downgrade(m),
@@ -214,23 +274,23 @@ pub async fn lookup(dir: &Arc<Vnode>, name: &[u8]) -> Result<Option<Arc<Vnode>>>
     let m = dir.mount()?;
     let fsm = fsm_of(&m)?.clone();
     let ino = node(dir)?.ino;
-    let attr = {
-        let fs = fsm.fs.lock().await;
-        let child = match fs.lookup(ino, name).await {
-            Ok(c) => c,
-            Err(e) if e == ffs::Errno::ENOENT => return Ok(None),
-            Err(e) => return Err(errno(e)),
-        };
-        fs.getattr(child).await.map_err(errno)?
+    let mut g = fsm.fs.lock().await;
+    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    let child = match fs.lookup(ino, name).await {
+        Ok(c) => c,
+        Err(e) if e == ffs::Errno::ENOENT => return Ok(None),
+        Err(e) => return Err(errno(e)),
     };
-    vnode_from(&m, &attr).map(Some)
+    let attr = fs.getattr(child).await.map_err(errno)?;
+    vnode_from(&m, &attr, Some(fs)).map(Some)
 }
 
 /// `VOP_READLINK`.
 pub async fn readlink(vn: &Vnode) -> Result<Vec<u8>> {
     let m = vn.mount()?;
     let fsm = fsm_of(&m)?;
-    let fs = fsm.fs.lock().await;
+    let g = fsm.fs.lock().await;
+    let fs = g.as_ref().ok_or(Errno::EIO)?;
     fs.readlink(node(vn)?.ino).await.map_err(errno)
 }
 
@@ -241,7 +301,8 @@ pub async fn read(vn: &Vnode, off: u64, len: usize) -> Result<Vec<u8>> {
     let n = node(vn)?;
     let len = (n.size().saturating_sub(off)).min(len as u64) as usize;
     let mut buf = vec![0u8; len];
-    let fs = fsm.fs.lock().await;
+    let g = fsm.fs.lock().await;
+    let fs = g.as_ref().ok_or(Errno::EIO)?;
     let got = fs.read(n.ino, off, &mut buf).await.map_err(errno)?;
     buf.truncate(got);
     Ok(buf)
@@ -251,15 +312,181 @@ pub async fn read(vn: &Vnode, off: u64, len: usize) -> Result<Vec<u8>> {
 pub async fn readdir(vn: &Vnode, cookie: u64, max: usize) -> Result<Vec<ffs::DirEntry>> {
     let m = vn.mount()?;
     let fsm = fsm_of(&m)?;
-    let fs = fsm.fs.lock().await;
+    let g = fsm.fs.lock().await;
+    let fs = g.as_ref().ok_or(Errno::EIO)?;
     fs.readdir(node(vn)?.ino, cookie, max).await.map_err(errno)
 }
 
-/// `ffs_unmount` of a read-only mount: the engine has nothing to write.
-pub fn unmounted(m: &Mount) {
-    if let Ok(fsm) = fsm_of(m) {
-        fsm.vnodes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+/// The mount's engine state, for the unmount and sync paths.
+pub fn mount_of(m: &Mount) -> Option<Arc<FfsMount>> {
+    fsm_of(m).ok().cloned()
+}
+
+/// Re-reads `vn`'s inode into the vnode (after a change).
+async fn refresh(m: &Arc<Mount>, fs: &Engine, vn: &Vnode) -> Result<()> {
+    let a = fs.getattr(node(vn)?.ino).await.map_err(errno)?;
+    vnode_from(m, &a, None).map(drop)
+}
+
+/// Locks the engine of `vn`'s mount and does the pending releases.
+async fn engine(vn: &Vnode) -> Result<(Arc<Mount>, Arc<FfsMount>)> {
+    let m = vn.mount()?;
+    let fsm = fsm_of(&m)?.clone();
+    Ok((m, fsm))
+}
+
+/// After a change: the vnodes in `touch` re-read, the statvfs figures noted.
+async fn after(m: &Arc<Mount>, fsm: &FfsMount, fs: &Engine, touch: &[&Vnode]) {
+    for t in touch {
+        // A node whose inode went (last name removed, nothing left) keeps its last copy.
+        let _ = refresh(m, fs, t).await;
     }
+    fsm.note_stat(fs);
+}
+
+/// `VOP_WRITE`: `data` at `off` (at the end with `append`); the offset written at.
+pub async fn write(vn: &Vnode, off: u64, data: &[u8], append: bool) -> Result<u64> {
+    let ino = node(vn)?.ino;
+    let (m, fsm) = engine(vn).await?;
+    let mut g = fsm.fs.lock().await;
+    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    fsm.drain(fs).await;
+    let at = if append {
+        fs.getattr(ino).await.map_err(errno)?.size
+    } else {
+        off
+    };
+    let r = fs.write(ino, at, data).await.map_err(errno);
+    after(&m, &fsm, fs, &[vn]).await;
+    r.map(|_| at)
+}
+
+/// `VOP_SETATTR` of the size.
+pub async fn truncate(vn: &Vnode, len: u64) -> Result<()> {
+    let ino = node(vn)?.ino;
+    let (m, fsm) = engine(vn).await?;
+    let mut g = fsm.fs.lock().await;
+    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    fsm.drain(fs).await;
+    let r = fs.truncate(ino, len).await.map_err(errno);
+    after(&m, &fsm, fs, &[vn]).await;
+    r
+}
+
+/// `VOP_SETATTR` of mode, owner, times and flags: the vnode's attributes (already
+/// changed and checked by the caller) written to the inode.
+pub async fn setattr(vn: &Vnode) -> Result<()> {
+    let ino = node(vn)?.ino;
+    let a = vn.attr();
+    let t = |t: Timespec| ffs::Timespec {
+        sec: t.sec,
+        nsec: t.nsec.clamp(0, 999_999_999) as u32,
+    };
+    let set = ffs::SetAttr {
+        mode: Some((a.mode & crate::abi::ALLPERMS) as u16),
+        uid: Some(a.uid),
+        gid: Some(a.gid),
+        size: None,
+        atime: Some(t(a.atime)),
+        mtime: Some(t(a.mtime)),
+        birthtime: Some(t(a.birthtime)),
+        flags: Some(a.flags),
+    };
+    let (m, fsm) = engine(vn).await?;
+    let mut g = fsm.fs.lock().await;
+    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    fsm.drain(fs).await;
+    let r = fs.setattr(ino, &set).await.map(drop).map_err(errno);
+    after(&m, &fsm, fs, &[vn]).await;
+    r
+}
+
+/// `VOP_FSYNC`.
+pub async fn fsync(vn: &Vnode) -> Result<()> {
+    let (_, fsm) = engine(vn).await?;
+    fsm.sync().await
+}
+
+/// `VOP_CREATE`/`VOP_MKDIR`/`VOP_MKNOD`/`VOP_SYMLINK` in FFS directory `dir`: owner `uid`,
+/// group the directory's.
+pub async fn create(
+    dir: &Arc<Vnode>,
+    name: &[u8],
+    new: &crate::vfs::NewNode<'_>,
+    uid: u32,
+) -> Result<Arc<Vnode>> {
+    let dino = node(dir)?.ino;
+    let gid = dir.attr().gid;
+    let perm = (new.mode & crate::abi::ALLPERMS) as u16;
+    let (m, fsm) = engine(dir).await?;
+    let mut g = fsm.fs.lock().await;
+    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    fsm.drain(fs).await;
+    let r = match new.vtype {
+        VType::Dir => fs.mkdir(dino, name, perm, uid, gid).await,
+        VType::Lnk => fs.symlink(dino, name, new.target, uid, gid).await,
+        t => {
+            let mode = t.ifmt() as u16 | perm;
+            fs.create(dino, name, mode, uid, gid, new.rdev).await
+        }
+    };
+    after(&m, &fsm, fs, &[dir]).await;
+    let ino = r.map_err(errno)?;
+    let a = fs.getattr(ino).await.map_err(errno)?;
+    vnode_from(&m, &a, Some(fs))
+}
+
+/// `VOP_LINK`.
+pub async fn link(dir: &Arc<Vnode>, name: &[u8], vn: &Arc<Vnode>) -> Result<()> {
+    let (dino, ino) = (node(dir)?.ino, node(vn)?.ino);
+    let (m, fsm) = engine(dir).await?;
+    let mut g = fsm.fs.lock().await;
+    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    fsm.drain(fs).await;
+    let r = fs.link(dino, name, ino).await.map_err(errno);
+    after(&m, &fsm, fs, &[dir, vn]).await;
+    r
+}
+
+/// `VOP_REMOVE` (`victim`: the vnode the name leads to) or, with `dir_op`, `VOP_RMDIR`.
+pub async fn remove(dir: &Arc<Vnode>, name: &[u8], victim: &Vnode, dir_op: bool) -> Result<()> {
+    let dino = node(dir)?.ino;
+    let (m, fsm) = engine(dir).await?;
+    let mut g = fsm.fs.lock().await;
+    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    fsm.drain(fs).await;
+    let r = match dir_op {
+        true => fs.rmdir(dino, name).await,
+        false => fs.unlink(dino, name).await,
+    }
+    .map_err(errno);
+    after(&m, &fsm, fs, &[dir, victim]).await;
+    r
+}
+
+/// `VOP_RENAME` within one FFS mount; `touch`: the vnodes involved besides the directories.
+pub async fn rename(
+    fdir: &Arc<Vnode>,
+    fname: &[u8],
+    tdir: &Arc<Vnode>,
+    tname: &[u8],
+    touch: &[&Vnode],
+) -> Result<()> {
+    let (f, t) = (node(fdir)?.ino, node(tdir)?.ino);
+    let (m, fsm) = engine(fdir).await?;
+    let mut g = fsm.fs.lock().await;
+    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    fsm.drain(fs).await;
+    let r = fs.rename(f, fname, t, tname).await.map_err(errno);
+    let mut all: Vec<&Vnode> = vec![fdir, tdir];
+    all.extend_from_slice(touch);
+    after(&m, &fsm, fs, &all).await;
+    r
+}
+
+/// Whether `vn` is an FFS vnode.
+pub fn is_ffs(vn: &Vnode) -> bool {
+    matches!(vn.body(), Body::Ffs(_))
 }
 
 /// The kernel clock for the engine's timestamps.
