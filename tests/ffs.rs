@@ -10,7 +10,7 @@ use std::process::Command;
 
 use client::fs::{O_CREAT, O_RDONLY, O_RDWR};
 use client::Client;
-use common::{Server, TempDir};
+use common::{mount_ffs, Server, TempDir};
 
 const MNT_RDONLY: i32 = 0x1;
 const EROFS: i32 = 30;
@@ -52,33 +52,6 @@ fn image(dir: &Path, version: u32) -> std::path::PathBuf {
         .unwrap();
     assert!(st.success(), "makefs failed");
     img
-}
-
-fn mount_ffs(c: &mut Client, dev: &str, dir: &str, flags: i32) -> Result<i64, i32> {
-    let spec = format!("{dev}\0").into_bytes();
-    // struct ufs_args { char *fspec; }: the kernel copies it in, then the string.
-    let mut args = client::addr_of(&spec).to_le_bytes().to_vec();
-    let t = b"ffs\0".to_vec();
-    let d = format!("{dir}\0").into_bytes();
-    let a = [
-        client::addr_of(&t),
-        client::addr_of(&d),
-        flags as u32 as u64,
-        client::addr_of(&args),
-        args.len() as u64,
-    ];
-    c.syscall(
-        410,
-        &a,
-        &mut [
-            client::Buf::In(&t),
-            client::Buf::In(&d),
-            client::Buf::InOut(&mut args),
-            client::Buf::In(&spec),
-        ],
-    )
-    .map(|r| r[0])
-    .map_err(|e| e.errno().unwrap())
 }
 
 fn read_all(c: &mut Client, path: &str) -> Vec<u8> {

@@ -416,7 +416,7 @@ fn rump_tree(c: &mut client::Client, root: &str, rel: &str, out: &mut BTreeMap<S
 
 #[test]
 fn rumpfs_matches_the_host_file_system() {
-    differential(&["-lrumpvfs", "-c", "2"], None, "/tmp/diff");
+    differential(&["-lrumpvfs", "-c", "2"], |_| {}, "/tmp/diff");
 }
 
 /// The same sequence inside a tmpfs mounted on `/mnt` (no limits).
@@ -424,14 +424,61 @@ fn rumpfs_matches_the_host_file_system() {
 fn tmpfs_matches_the_host_file_system() {
     differential(
         &["-lrumpvfs", "-lrumpfs_tmpfs", "-c", "2"],
-        Some("/mnt"),
+        |c| {
+            c.mkdir("/mnt", 0o755).unwrap();
+            let a = client::fs::tmpfs_args(0, 0, 0, 0, 0o755);
+            c.mount_tmpfs("/mnt", 0, &a).unwrap();
+        },
         "/mnt/diff",
     );
 }
 
-/// Runs the sequence in `root` on a server started with `args`, after mounting tmpfs on
-/// `mount` if given.
-fn differential(args: &[&str], mount: Option<&str>, root: &str) {
+/// The same sequence on FFS (a fresh UFS2 image from the engine's newfs, on an etfs block
+/// device through the buffer cache, with a small `-r`); afterwards the image unmounts
+/// clean for rump's checker.
+#[test]
+fn ffs_matches_the_host_file_system() {
+    let dir = common::TempDir::new("diffffs");
+    let img = dir.path().join("ffs.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let disk = ffs::FileDisk::open(&img, false).unwrap();
+    ffs::block_on(ffs::newfs(&disk, &ffs::NewfsOptions::default())).unwrap();
+    drop(disk);
+    let drive = format!("key=/dev/dk,hostpath={},size=host", img.display());
+    let args = [
+        "-lrumpvfs",
+        "-lrumpfs_ffs",
+        "-c",
+        "2",
+        "-r",
+        "16m",
+        "-d",
+        &drive,
+    ];
+    let (_srv, mut c) = differential(
+        &args,
+        |c| {
+            c.mkdir("/mnt", 0o755).unwrap();
+            common::mount_ffs(c, "/dev/dk", "/mnt", 0).unwrap();
+        },
+        "/mnt/diff",
+    );
+    c.unmount("/mnt", 0).unwrap();
+    let disk = ffs::FileDisk::open(&img, true).unwrap();
+    let findings = ffs::block_on(ffs::check(&disk)).unwrap();
+    assert!(findings.is_empty(), "{findings:?}");
+}
+
+/// Runs the sequence in `root` on a server started with `args`, after `setup` (which
+/// mounts a file system, if any); returns the server and the client.
+fn differential(
+    args: &[&str],
+    setup: impl Fn(&mut client::Client),
+    root: &str,
+) -> (Server, client::Client) {
     let seed: u64 = std::env::var("RUMP_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -443,11 +490,7 @@ fn differential(args: &[&str], mount: Option<&str>, root: &str) {
     let srv = Server::unix(args);
     let mut c = srv.client();
     let host = common::TempDir::new("diff");
-    if let Some(m) = mount {
-        c.mkdir(m, 0o755).unwrap();
-        let a = client::fs::tmpfs_args(0, 0, 0, 0, 0o755);
-        c.mount_tmpfs(m, 0, &a).unwrap();
-    }
+    setup(&mut c);
     c.mkdir(root, 0o755).unwrap();
     c.umask(0).unwrap();
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
@@ -471,4 +514,5 @@ fn differential(args: &[&str], mount: Option<&str>, root: &str) {
             assert_eq!(r, h, "trees differ after op #{i} (seed {seed})");
         }
     }
+    (srv, c)
 }
