@@ -30,13 +30,42 @@ pub async fn chdir<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     ret(0)
 }
 
-/// `fchdir(fd)` — changes to the directory open on `fd`; `fchdir(2)`.
+/// `fchdir(fd)` — changes to the directory open on `fd`; `fchdir(2)`. After chroot, a
+/// directory outside the new root (a descriptor opened before) is `EPERM`, as NetBSD's
+/// `vn_isunder` check: the classic chroot escape.
 pub fn fchdir<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
-    vfs(c)?;
+    let v = vfs(c)?;
     let vn = at::fd_vnode(c, a.int(0))?;
     searchable(c, &vn)?;
+    let root = c.p.dirs.root(v);
+    if !Arc::ptr_eq(&root, v.root()) && !is_under(&vn, &root) {
+        return Err(Errno::EPERM);
+    }
     c.p.dirs.set_cwd(vn);
     ret(0)
+}
+
+/// `vn_isunder(dir, root)`: whether `dir` is `root` or below it, walking up through parents
+/// and the directories mounts cover (the tree has no cycles, so the walk ends).
+fn is_under(dir: &Arc<Vnode>, root: &Arc<Vnode>) -> bool {
+    let mut cur = dir.clone();
+    loop {
+        if Arc::ptr_eq(&cur, root) {
+            return true;
+        }
+        let Ok(m) = cur.mount() else {
+            return false;
+        };
+        let up = if m.is_root(&cur) {
+            m.covered().cloned()
+        } else {
+            cur.dir().ok().and_then(|d| d.parent.upgrade())
+        };
+        match up {
+            Some(u) => cur = u,
+            None => return false,
+        }
+    }
 }
 
 /// `chroot(path)` — changes the root directory (superuser only); `chroot(2)`.
