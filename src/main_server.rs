@@ -240,7 +240,22 @@ fn boot_and_listen(
     let drives = crate::drives::attach(&kernel, &opts.drives, opts.verbose)?;
     let mut server = server::start(kernel, opts.ncpu, &opts.url, &addr, Limits::default())?;
     server.drives = drives;
+    if let SpAddr::Tcp(sa) = &addr {
+        if sa.ip().is_unspecified() {
+            // Before daemonizing redirects stderr: the operator sees it (docs/threat-model.md).
+            eprintln!("{}", network_warning(&opts.url));
+        }
+    }
     Ok(server)
+}
+
+/// The one line printed when a TCP URL binds every address (`tcp://0`, `tcp://*`).
+fn network_warning(url: &str) -> String {
+    format!(
+        "warning: {url} listens on every address: the server is reachable from the network, \
+         and every client that connects is root in the rump kernel with access to all -d \
+         drives (no authentication; use 127.0.0.1 or a unix socket unless that is intended)"
+    )
 }
 
 /// `rump-<pid>.<host name>`, as NetBSD's rumpuser names the kernel's host.
