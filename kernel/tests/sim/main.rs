@@ -415,6 +415,12 @@ fn boot(cfg: &Cfg) -> World {
         filesystems: kernel::vfs::FsKind::ALL.to_vec(),
     };
     let k = Kernel::boot(bc, Arc::new(SimHost::default())).expect("boot");
+    // Device ids pick the cache shard of each block; vary them by seed (a fresh process
+    // starts them at 1), so that seeds also try different shard layouts.
+    let spare: Arc<dyn kernel::hostio::HostFile> = Arc::new(MemFile::new(Vec::new()));
+    for _ in 0..cfg.seed % 61 {
+        drop(kernel::bio::BDev::new(spare.clone(), 0, 0));
+    }
     let mut hosts = vec![None];
     for r in [Region::Blk, Region::Reg, Region::Chr] {
         let (f, m) = SimFile::new(r.per_slot() * cfg.slots, cfg.faults);
@@ -555,7 +561,7 @@ fn env_u64(name: &str) -> Option<u64> {
     })
 }
 
-/// Runs `seed`, turning a panic into a message with the seed to rerun.
+/// Runs `seed` in this process, turning a panic into a message with the seed to rerun.
 fn run_reported(seed: u64) -> Outcome {
     match std::panic::catch_unwind(|| run_seed(seed)) {
         Ok(o) => o,
@@ -563,13 +569,97 @@ fn run_reported(seed: u64) -> Outcome {
             let cfg = Cfg::from_seed(seed);
             eprintln!(
                 "simulation seed {seed} failed ({cfg:?}); rerun with \
-                 RUMP_SIM_SEED={seed} cargo test -p rump-kernel --test sim"
+                 RUMP_SIM_SEED={seed} cargo test -p rump-kernel --test sim -- --exact seeds \
+                 (RUMP_SIM_TRACE=1 prints every syscall)"
             );
             std::panic::resume_unwind(e)
         }
     }
 }
 
+/// Runs `seed` in a fresh process (this test binary, test `child`): kernel-wide counters
+/// (device and vnode ids, which pick cache shards) then start where a lone rerun starts.
+fn spawn_seed(seed: u64) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "child", "--nocapture", "--test-threads=1", "-q"])
+        .env("RUMP_SIM_CHILD", seed.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the test binary")
+}
+
+/// Waits for a child run; its outcome, or a panic with its output.
+fn reap(seed: u64, child: std::process::Child) -> Outcome {
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find_map(|l| l.strip_prefix("SIM-OUTCOME "));
+    match (out.status.success(), line) {
+        (true, Some(l)) => {
+            let v: Vec<u64> = l.split(' ').map(|x| x.parse().expect("number")).collect();
+            Outcome {
+                trace: v[0],
+                counts: Counts {
+                    syscalls: v[1],
+                    errors: v[2],
+                    disconnects: v[3],
+                    clients: v[4],
+                    fsync_checks: v[5],
+                    steps: v[6],
+                    evictions: v[7],
+                    cancels: v[8],
+                },
+            }
+        }
+        _ => panic!(
+            "simulation seed {seed} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            text
+        ),
+    }
+}
+
+/// One seed per process, `RUMP_SIM_JOBS` at a time; all outcomes by seed.
+fn run_many(seeds: impl Iterator<Item = u64>, jobs: usize) -> Vec<(u64, Outcome)> {
+    let mut running = std::collections::VecDeque::new();
+    let mut done = Vec::new();
+    for seed in seeds {
+        if running.len() >= jobs.max(1) {
+            let (s, c) = running.pop_front().unwrap();
+            done.push((s, reap(s, c)));
+        }
+        running.push_back((seed, spawn_seed(seed)));
+    }
+    for (s, c) in running {
+        done.push((s, reap(s, c)));
+    }
+    done
+}
+
+/// The child side of [`spawn_seed`]; does nothing unless started by it.
+#[test]
+fn child() {
+    let Some(seed) = env_u64("RUMP_SIM_CHILD") else {
+        return;
+    };
+    let o = run_reported(seed);
+    let c = o.counts;
+    println!(
+        "SIM-OUTCOME {} {} {} {} {} {} {} {} {}",
+        o.trace,
+        c.syscalls,
+        c.errors,
+        c.disconnects,
+        c.clients,
+        c.fsync_checks,
+        c.steps,
+        c.evictions,
+        c.cancels
+    );
+}
+
+/// The CI run: a few seeds (`RUMP_SIM_SEEDS=n` for more, `RUMP_SIM_BASE` to start
+/// elsewhere, `RUMP_SIM_JOBS` processes at once); `RUMP_SIM_SEED=s` runs one in-process.
 #[test]
 fn seeds() {
     if let Some(seed) = env_u64("RUMP_SIM_SEED") {
@@ -579,10 +669,10 @@ fn seeds() {
     }
     let n = env_u64("RUMP_SIM_SEEDS").unwrap_or(24);
     let base = env_u64("RUMP_SIM_BASE").unwrap_or(0);
+    let jobs = env_u64("RUMP_SIM_JOBS").unwrap_or(1) as usize;
     let t0 = Instant::now();
     let mut total = Counts::default();
-    for seed in base..base + n {
-        let o = run_reported(seed);
+    for (_, o) in run_many(base..base + n, jobs) {
         let c = o.counts;
         total.syscalls += c.syscalls;
         total.errors += c.errors;
@@ -610,8 +700,11 @@ fn seeds() {
 
 #[test]
 fn a_seed_replays_exactly() {
-    let a = run_seed(7);
-    let b = run_seed(7);
-    assert_eq!(a.trace, b.trace, "same seed, different run: {a:?} vs {b:?}");
-    assert!(a.counts.syscalls > 100);
+    let runs = run_many([7, 7, 8].into_iter(), 1);
+    assert_eq!(runs[0].1.trace, runs[1].1.trace, "seed 7 twice: {runs:?}");
+    assert_ne!(
+        runs[0].1.trace, runs[2].1.trace,
+        "seeds 7 and 8 alike: {runs:?}"
+    );
+    assert!(runs[0].1.counts.syscalls > 100);
 }
