@@ -585,6 +585,12 @@ impl BufCache {
             out.copy_from_slice(&data[off..off + out.len()]);
         })
         .await
+        // A miss may first write a dirty victim back to make room; that write's errno
+        // (host disk full, quota) is no read(2) error: the read failed, EIO.
+        .map_err(|e| match e {
+            Errno::ENOSPC | Errno::EDQUOT | Errno::EFBIG => Errno::EIO,
+            e => e,
+        })
     }
 
     /// Copies `data` into block `blk` of `dev` at `off` and marks the buffer dirty; a
