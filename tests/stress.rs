@@ -286,7 +286,10 @@ fn run(conns: usize, secs: u64) {
         t.kills.load(Ordering::Relaxed),
         t.fsyncs.load(Ordering::Relaxed),
     );
-    assert!(fd_after <= fd_base, "server descriptors leaked: {fd_base} -> {fd_after}");
+    assert!(
+        fd_after <= fd_base,
+        "server descriptors leaked: {fd_base} -> {fd_after}"
+    );
     // After the same work as the warm-up, nothing may have grown with the connections made
     // (a leak of 1 KiB per connection would show); some slack for the allocator.
     let bound = rss_base + 8 * 1024;
