@@ -458,7 +458,7 @@ fn ffs_matches_the_host_file_system() {
         "-d",
         &drive,
     ];
-    let (_srv, mut c) = differential(
+    let (_srv, mut c, host) = differential(
         &args,
         |c| {
             c.mkdir("/mnt", 0o755).unwrap();
@@ -470,6 +470,12 @@ fn ffs_matches_the_host_file_system() {
     let disk = ffs::FileDisk::open(&img, true).unwrap();
     let findings = ffs::block_on(ffs::check(&disk)).unwrap();
     assert!(findings.is_empty(), "{findings:?}");
+    // Mounted again, the image holds exactly what the host tree holds.
+    common::mount_ffs(&mut c, "/dev/dk", "/mnt", 0).unwrap();
+    let (mut h, mut r) = (BTreeMap::new(), BTreeMap::new());
+    host_tree(host.path(), "", &mut h);
+    rump_tree(&mut c, "/mnt/diff", "", &mut r);
+    assert_eq!(r, h, "after unmount and remount");
 }
 
 /// Runs the sequence in `root` on a server started with `args`, after `setup` (which
@@ -478,7 +484,7 @@ fn differential(
     args: &[&str],
     setup: impl Fn(&mut client::Client),
     root: &str,
-) -> (Server, client::Client) {
+) -> (Server, client::Client, common::TempDir) {
     let seed: u64 = std::env::var("RUMP_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -514,5 +520,5 @@ fn differential(
             assert_eq!(r, h, "trees differ after op #{i} (seed {seed})");
         }
     }
-    (srv, c)
+    (srv, c, host)
 }
