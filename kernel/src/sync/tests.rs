@@ -139,6 +139,38 @@ fn a_dropped_sleep_deregisters_and_passes_wake_one_on() {
 }
 
 #[test]
+fn a_sleep_woken_by_wake_one_then_interrupted_passes_the_wake_up_on() {
+    let f = Fixture::new();
+    let g = f.k.spawn_guest(b"second").unwrap();
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let m = Mutex::new(());
+    let wa = Arc::new(Count(AtomicUsize::new(0)));
+    let wb = Arc::new(Count(AtomicUsize::new(0)));
+    let (wka, wkb) = (Waker::from(wa.clone()), Waker::from(wb.clone()));
+    let (mut ca, mut cb) = (Context::from_waker(&wka), Context::from_waker(&wkb));
+    let held = m.try_lock().unwrap();
+    let mut a = Box::pin(m.lock_sig(&f.p));
+    let mut b = Box::pin(m.lock_sig(&g));
+    assert!(a.as_mut().poll(&mut ca).is_pending());
+    assert!(b.as_mut().poll(&mut cb).is_pending());
+    // The unlock wakes `a` only; `a`'s process is told to exit before `a` runs again.
+    drop(held);
+    assert_eq!(wb.0.load(Ordering::SeqCst), 0);
+    f.k.begin_exit(&f.p);
+    let r = a.as_mut().poll(&mut ca);
+    assert!(matches!(r, Poll::Ready(Err(Errno::EINTR))));
+    drop(a);
+    // `b` is woken in `a`'s place (else it sleeps forever by a free lock) and gets it.
+    assert!(wb.0.load(Ordering::SeqCst) > 0, "the wake-up was lost");
+    assert!(matches!(b.as_mut().poll(&mut cb), Poll::Ready(Ok(_))));
+}
+
+#[test]
 fn async_mutex_excludes_across_threads() {
     let m = Arc::new(Mutex::new(0u64));
     let mut threads = Vec::new();

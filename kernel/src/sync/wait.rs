@@ -85,11 +85,18 @@ impl WaitQueue {
 struct Registration<'a> {
     q: &'a WaitQueue,
     id: Option<u64>,
+    /// A wake-up of the queue took the entry out at least once: if the sleep now gives up,
+    /// that wake-up (maybe a `wake_one` meant for the next sleeper) is passed on.
+    woken: bool,
 }
 
 impl<'a> Registration<'a> {
     fn new(q: &'a WaitQueue) -> Self {
-        Registration { q, id: None }
+        Registration {
+            q,
+            id: None,
+            woken: false,
+        }
     }
 
     /// Puts (or refreshes) the waker in the queue; it is removed when woken.
@@ -102,6 +109,8 @@ impl<'a> Registration<'a> {
                 }
                 return;
             }
+            // Woken since the last poll: back in the queue, and remember it.
+            self.woken = true;
             s.list.push((id, w.clone()));
             return;
         }
@@ -134,8 +143,13 @@ impl<'a> Registration<'a> {
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        // Woken but giving up: the wake-up may have been a wake_one meant for someone.
-        if !self.remove() {
+        // Woken but giving up: the wake-up may have been a wake_one meant for someone. Also
+        // when the entry went back in before giving up (woken by `wake_one`, then
+        // interrupted): without this the next sleeper would never be woken (found by the
+        // kernel simulation, seed 6273: a vnode lock stayed free with a writer asleep).
+        // At worst a sleeper is woken for nothing and sleeps again.
+        let was_there = self.remove();
+        if !was_there || self.woken {
             self.q.wake_one();
         }
     }
