@@ -196,7 +196,7 @@ pub struct World {
     pub counts: Cell<Counts>,
     trace: Cell<u64>,
     /// Print every syscall (`RUMP_SIM_TRACE=1`).
-    verbose: bool,
+    pub verbose: bool,
 }
 
 impl World {

@@ -101,6 +101,12 @@ impl Slot {
     async fn sys(&self, nr: u32, a: &[u64]) -> R {
         let mut slots = [0u64; 8];
         slots[..a.len()].copy_from_slice(a);
+        if self.w.verbose {
+            eprintln!(
+                "slot {}: syscall {nr} {a:x?} (client {})",
+                self.id, self.c.id
+            );
+        }
         let r = self
             .w
             .k
