@@ -3,13 +3,15 @@
 //! A connection is three kinds of task on the loop that accepted it: the reader (receives,
 //! decodes and dispatches frames), the writer (`outbox::writer`), and one task per syscall in
 //! flight. Nothing here is shared with other threads except the kernel and `server::Shared`.
-//! States follow sp-protocol.md §8: NEW → RUNNING (after a GUEST or FORK handshake) → DYING.
+//! The protocol decisions (NEW → RUNNING → DYING, in-flight counts, when to tear down) are
+//! `machine::Machine`'s, which does no I/O; this file carries them out.
 
-mod copies;
+pub mod copies;
+pub mod machine;
 mod outbox;
 mod usermem;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::os::fd::OwnedFd;
@@ -18,19 +20,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use kernel::Proc;
-use sp::{Class, ErrorCode, Frame, HandshakeType, MsgType};
+use sp::{ErrorCode, Frame, HandshakeFork};
 
 use crate::server::Shared;
 use copies::Copies;
+use machine::{Decision, Machine};
 use outbox::Outbox;
 pub use usermem::SessionMem;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    New,
-    Running,
-    Dying,
-}
 
 /// Whether the reader goes on after a frame.
 #[derive(PartialEq, Eq)]
@@ -47,12 +43,9 @@ pub struct Conn {
     stream: Rc<ring::Stream>,
     outbox: Rc<Outbox>,
     copies: Copies,
-    state: Cell<State>,
+    /// Never borrowed across an await or a call back into `Conn`.
+    machine: RefCell<Machine>,
     proc: RefCell<Option<Arc<Proc>>>,
-    inflight: Cell<usize>,
-    in_exec: Cell<bool>,
-    reader_done: Cell<bool>,
-    finished: Cell<bool>,
     idle_waker: RefCell<Option<Waker>>,
     /// The connection's share of the kernel memory budget, given back when it goes.
     _charge: kernel::mem::Charge,
@@ -72,6 +65,7 @@ pub fn serve(fd: OwnedFd, shared: Arc<Shared>, loop_index: usize) {
     let id = shared.next_conn_id();
     let stream = Rc::new(ring::Stream::from_fd(fd));
     let charge = kernel::mem::Charge::forced(shared.kernel.budget(), CONN_CHARGE_BYTES);
+    let machine = Machine::new(shared.limits.max_inflight_per_conn);
     let conn = Rc::new(Conn {
         id,
         loop_index,
@@ -79,12 +73,8 @@ pub fn serve(fd: OwnedFd, shared: Arc<Shared>, loop_index: usize) {
         stream: stream.clone(),
         outbox: Rc::new(Outbox::default()),
         copies: Copies::default(),
-        state: Cell::new(State::New),
+        machine: RefCell::new(machine),
         proc: RefCell::new(None),
-        inflight: Cell::new(0),
-        in_exec: Cell::new(false),
-        reader_done: Cell::new(false),
-        finished: Cell::new(false),
         idle_waker: RefCell::new(None),
         _charge: charge,
     });
@@ -158,51 +148,44 @@ async fn feed(conn: &Rc<Conn>, decoder: &mut sp::FrameDecoder, mut input: &[u8])
 impl Conn {
     fn handle_frame(self: &Rc<Self>, frame: &Frame<'_>, cx: &mut Context<'_>) -> Flow {
         let h = frame.header;
-        match h.class {
-            Class::RESP => {
+        let decision = self.machine.borrow_mut().on_frame(&h, frame.payload);
+        match decision {
+            Decision::Deliver => {
                 self.copies.deliver(h.reqno, frame.payload);
                 Flow::Continue
             }
-            Class::REQ => match self.state.get() {
-                State::New => self.handle_new(frame),
-                State::Running => self.handle_running(frame, cx),
-                State::Dying => Flow::Stop,
-            },
-            _ => {
-                // ERROR or an unknown class: answered, connection kept (reference behaviour).
-                self.send_error(h.reqno, ErrorCode::MALFORMED_REQUEST);
+            Decision::Error(code) => {
+                self.send_error(h.reqno, code);
                 Flow::Continue
             }
-        }
-    }
-
-    fn handle_new(self: &Rc<Self>, frame: &Frame<'_>) -> Flow {
-        let h = frame.header;
-        if h.typ != MsgType::HANDSHAKE {
-            return self.fail(h.reqno, ErrorCode::AUTH);
-        }
-        match HandshakeType(h.u) {
-            HandshakeType::GUEST => {
-                let name = sp::parse_name(frame.payload);
-                match self.shared.kernel.spawn_guest(name) {
-                    Ok(p) => {
-                        self.start_running(p);
-                        self.outbox
-                            .push(|o| sp::encode_handshake_resp(o, h.reqno, 0));
-                        Flow::Continue
-                    }
-                    Err(_) => self.close(),
+            Decision::Fail(code) => self.fail(h.reqno, code),
+            Decision::Guest(name) => match self.shared.kernel.spawn_guest(name) {
+                Ok(p) => {
+                    self.start_running(p);
+                    self.outbox
+                        .push(|o| sp::encode_handshake_resp(o, h.reqno, 0));
+                    Flow::Continue
                 }
+                Err(_) => self.close(),
+            },
+            Decision::Fork(hf) => self.handle_fork(h.reqno, hf),
+            Decision::Syscall { nr, args } => {
+                self.start_syscall(cx, h.reqno, nr, args);
+                Flow::Continue
             }
-            HandshakeType::FORK => self.handle_fork(h.reqno, frame.payload),
-            _ => self.fail(h.reqno, ErrorCode::AUTH),
+            Decision::Prefork => {
+                self.handle_prefork(h.reqno);
+                Flow::Continue
+            }
+            Decision::Exec(name) => {
+                ring::spawn_local(run_exec(self.clone(), h.reqno, name.to_vec()));
+                Flow::Continue
+            }
+            Decision::Stop => Flow::Stop,
         }
     }
 
-    fn handle_fork(self: &Rc<Self>, reqno: u64, payload: &[u8]) -> Flow {
-        let Some(hf) = sp::parse_handshake_fork(payload) else {
-            return self.fail(reqno, ErrorCode::MALFORMED_REQUEST);
-        };
+    fn handle_fork(self: &Rc<Self>, reqno: u64, hf: HandshakeFork) -> Flow {
         let Some(prepared) = self.shared.forks.take(&hf.cookie) else {
             return self.fail(reqno, ErrorCode::INVALID_PREFORK);
         };
@@ -223,44 +206,7 @@ impl Conn {
 
     fn start_running(&self, p: Arc<Proc>) {
         *self.proc.borrow_mut() = Some(p);
-        self.state.set(State::Running);
-    }
-
-    fn handle_running(self: &Rc<Self>, frame: &Frame<'_>, cx: &mut Context<'_>) -> Flow {
-        let h = frame.header;
-        match h.typ {
-            MsgType::SYSCALL => {
-                if self.inflight.get() >= self.shared.limits.max_inflight_per_conn {
-                    self.send_error(h.reqno, ErrorCode::TRYAGAIN);
-                    return Flow::Continue;
-                }
-                let args = sp::syscall_args(frame.payload);
-                self.inflight.set(self.inflight.get() + 1);
-                self.start_syscall(cx, h.reqno, h.u, args);
-                Flow::Continue
-            }
-            MsgType::PREFORK => {
-                if self.in_exec.get() {
-                    return self.fail(h.reqno, ErrorCode::INEXEC);
-                }
-                self.handle_prefork(h.reqno);
-                Flow::Continue
-            }
-            MsgType::HANDSHAKE if HandshakeType(h.u) == HandshakeType::EXEC => {
-                if self.in_exec.get() {
-                    return self.fail(h.reqno, ErrorCode::INEXEC);
-                }
-                self.in_exec.set(true);
-                let name = sp::parse_name(frame.payload).to_vec();
-                ring::spawn_local(run_exec(self.clone(), h.reqno, name));
-                Flow::Continue
-            }
-            MsgType::HANDSHAKE => self.fail(h.reqno, ErrorCode::MALFORMED_REQUEST),
-            _ => {
-                self.send_error(h.reqno, ErrorCode::MALFORMED_REQUEST);
-                Flow::Continue
-            }
-        }
+        self.machine.borrow_mut().running();
     }
 
     /// Runs a syscall until it first waits, on the reader's context; only a syscall that
@@ -311,8 +257,7 @@ impl Conn {
     /// The reader is done: fail pending copies, expire this connection's fork cookies, and
     /// end the process once no syscall of it is running.
     fn disconnect(self: &Rc<Self>) {
-        self.state.set(State::Dying);
-        self.reader_done.set(true);
+        self.machine.borrow_mut().disconnect();
         self.outbox.kill_unless_closing();
         self.copies.fail_all();
         // Syscalls of this process sleeping in the kernel (pipe reads, lock waits) end with
@@ -327,8 +272,8 @@ impl Conn {
     }
 
     fn syscall_done(&self) {
-        self.inflight.set(self.inflight.get() - 1);
-        if self.inflight.get() == 0 {
+        let idle = self.machine.borrow_mut().syscall_done();
+        if idle {
             if let Some(w) = self.idle_waker.borrow_mut().take() {
                 w.wake();
             }
@@ -337,10 +282,9 @@ impl Conn {
     }
 
     fn maybe_finish(&self) {
-        if !self.reader_done.get() || self.inflight.get() > 0 || self.finished.get() {
+        if !self.machine.borrow_mut().take_finish() {
             return;
         }
-        self.finished.set(true);
         if let Some(p) = self.proc.borrow_mut().take() {
             self.shared.kernel.exit_process(&p);
         }
@@ -350,7 +294,7 @@ impl Conn {
 
     async fn wait_idle(&self) {
         std::future::poll_fn(|cx| {
-            if self.inflight.get() == 0 || self.reader_done.get() {
+            if self.machine.borrow().idle() {
                 std::task::Poll::Ready(())
             } else {
                 *self.idle_waker.borrow_mut() = Some(cx.waker().clone());
@@ -385,9 +329,10 @@ async fn run_syscall(conn: Rc<Conn>, reqno: u64, sysnum: u32, args: [u64; 8]) {
 async fn run_exec(conn: Rc<Conn>, reqno: u64, name: Vec<u8>) {
     conn.wait_idle().await;
     let proc = conn.proc.borrow().clone();
-    if let (Some(p), false) = (proc, conn.reader_done.get()) {
+    let gone = conn.machine.borrow().reader_done();
+    if let (Some(p), false) = (proc, gone) {
         conn.shared.kernel.exec(&p, &name);
         conn.outbox.push(|o| sp::encode_handshake_resp(o, reqno, 0));
     }
-    conn.in_exec.set(false);
+    conn.machine.borrow_mut().exec_done();
 }

@@ -1,0 +1,348 @@
+//! Fuzz harness for one sp connection's logic without sockets: the protocol state machine
+//! (`session::machine::Machine`) and the copy-request table (`session::copies::Copies`).
+//!
+//! The input is a sequence of events as the reader and the syscall tasks of a connection
+//! produce them: frames of any class/type/subtype/payload, handshake outcomes, syscalls and
+//! EXECs completing in any order, COPYIN/COPYINSTR requests, their answers (right, wrong,
+//! duplicated, unknown reqnos) and the client disconnecting. A small model follows along and
+//! checks, after every event:
+//!
+//! * before a successful handshake nothing but GUEST/FORK is accepted, afterwards no second
+//!   one; ERROR codes are the ones §5.4 prescribes for the situation;
+//! * the in-flight count equals the syscalls started and not yet done, never exceeds the
+//!   limit, and TRYAGAIN comes exactly when it is reached;
+//! * PREFORK and a second EXEC during an EXEC fail with INEXEC; an EXEC proceeds only when idle;
+//! * the connection finishes exactly once, only after the reader stopped and the last syscall
+//!   was answered;
+//! * a copy resolves once, to the first answer if it has the right length, else `EFAULT`;
+//!   every copy still waiting at a disconnect fails with `EFAULT`.
+//!
+//! Chosen over driving the server through sockets: this is deterministic, runs ~10⁵ inputs
+//! per second, and reaches every transition; `tests/garbage.rs` and the `disconnect`/`limits`
+//! tests cover the socket side. The same file is compiled into `tests/fuzz_replay.rs`.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use rump_server::session::copies::{Copies, CopyKind};
+use rump_server::session::machine::{Decision, Machine, State};
+use sp::{Class, ErrorCode, HandshakeType, Header, MsgType};
+
+/// Events one input runs at most.
+const MAX_EVENTS: usize = 256;
+
+/// The fuzzer's bytes, read front to back; zeros once exhausted.
+struct Input<'a> {
+    data: &'a [u8],
+}
+
+impl Input<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((&b, rest)) => {
+                self.data = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.data.len());
+        let (head, rest) = self.data.split_at(n);
+        self.data = rest;
+        head.to_vec()
+    }
+}
+
+struct NoopWake;
+
+impl Wake for NoopWake {
+    fn wake(self: Arc<Self>) {}
+}
+
+type Wait<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, kernel::Errno>> + 'a>>;
+
+/// A copy request some syscall task waits on.
+struct CopyWait<'a> {
+    reqno: u64,
+    kind: CopyKind,
+    fut: Wait<'a>,
+}
+
+/// What the model expects of the connection.
+#[derive(Default)]
+struct Model {
+    handshaked: bool,
+    /// The reader stopped (client EOF, or a close we decided).
+    closed: bool,
+    /// Reqnos of syscalls started and not yet answered.
+    syscalls: Vec<u64>,
+    exec_pending: bool,
+    finished: usize,
+    /// Copy reqnos registered whose wait has not resolved yet.
+    live: HashSet<u64>,
+    /// First answer delivered to each live copy.
+    answers: HashMap<u64, Vec<u8>>,
+    /// Copy reqnos registered before the disconnect failed them.
+    failed_all: bool,
+}
+
+/// Target `session`: see the module documentation.
+pub fn session(data: &[u8]) {
+    let mut inp = Input { data };
+    let max = 1 + usize::from(inp.byte() % 4);
+    let mut m = Machine::new(max);
+    let mut model = Model::default();
+    let copies = Copies::default();
+    let mut waits: Vec<CopyWait<'_>> = Vec::new();
+    let waker = Waker::from(Arc::new(NoopWake));
+    let mut cx = Context::from_waker(&waker);
+    for _ in 0..MAX_EVENTS {
+        if inp.data.is_empty() {
+            break;
+        }
+        match inp.byte() % 10 {
+            0..=3 => frame(&mut inp, &mut m, &mut model, max, &copies),
+            4 | 5 if !model.syscalls.is_empty() => {
+                let i = usize::from(inp.byte()) % model.syscalls.len();
+                model.syscalls.remove(i);
+                assert_eq!(m.syscall_done(), model.syscalls.is_empty());
+            }
+            6 if model.exec_pending => {
+                assert_eq!(m.idle(), model.syscalls.is_empty() || model.closed);
+                if m.idle() {
+                    m.exec_done();
+                    model.exec_pending = false;
+                }
+            }
+            7 if !model.closed => {
+                model.closed = true;
+                m.disconnect();
+                copies.fail_all();
+                model.failed_all = true;
+            }
+            8 => {
+                let kind = if inp.byte() & 1 == 0 {
+                    CopyKind::In {
+                        len: usize::from(inp.byte() % 24),
+                    }
+                } else {
+                    CopyKind::InStr {
+                        maxlen: usize::from(inp.byte() % 24),
+                    }
+                };
+                match copies.register(kind) {
+                    Ok(reqno) => {
+                        assert!(!model.failed_all, "copy registered on a dead connection");
+                        assert!(model.live.insert(reqno), "copy reqno {reqno} reused");
+                        let fut: Wait<'_> = Box::pin(copies.wait(reqno));
+                        waits.push(CopyWait { reqno, kind, fut });
+                    }
+                    Err(e) => {
+                        assert!(model.failed_all);
+                        assert_eq!(e, kernel::Errno::EFAULT);
+                    }
+                }
+            }
+            _ => poll_waits(&mut waits, &mut cx, &mut model),
+        }
+        check(&mut m, &mut model, max);
+    }
+    // The client goes away; the syscalls still running finish.
+    if !model.closed {
+        model.closed = true;
+        m.disconnect();
+        copies.fail_all();
+        model.failed_all = true;
+    }
+    poll_waits(&mut waits, &mut cx, &mut model);
+    assert!(
+        waits.is_empty(),
+        "copies still waiting after the disconnect"
+    );
+    while let Some(_r) = model.syscalls.pop() {
+        m.syscall_done();
+        check(&mut m, &mut model, max);
+    }
+    check(&mut m, &mut model, max);
+    assert_eq!(model.finished, 1, "connection never finished");
+}
+
+/// One frame from the client, as the reader would hand it over.
+fn frame(inp: &mut Input<'_>, m: &mut Machine, model: &mut Model, max: usize, copies: &Copies) {
+    if model.closed {
+        return; // the reader stopped: no frame reaches the machine any more
+    }
+    let sel = inp.byte();
+    let class = match sel % 8 {
+        0..=4 => Class::REQ,
+        5 | 6 => Class::RESP,
+        _ => Class(u16::from(inp.byte() % 4)),
+    };
+    let typ = MsgType(u16::from(inp.byte() % 10));
+    let u = match inp.byte() % 4 {
+        0 => u32::from(inp.byte() % 5),
+        1 => 20,
+        _ => u32::from(inp.byte()),
+    };
+    let reqno = u64::from(inp.byte() % 16);
+    let payload = match inp.byte() % 4 {
+        0 => inp.bytes(20),
+        1 => Vec::new(),
+        _ => {
+            let n = usize::from(inp.byte() % 40);
+            inp.bytes(n)
+        }
+    };
+    let h = Header {
+        len: (24 + payload.len()) as u64,
+        reqno,
+        class,
+        typ,
+        u,
+    };
+    let state_before = m.state();
+    let d = m.on_frame(&h, &payload);
+    let hs = HandshakeType(u);
+    match d {
+        Decision::Deliver => {
+            assert_eq!(class, Class::RESP);
+            copies.deliver(reqno, &payload);
+            if model.live.contains(&reqno) {
+                model.answers.entry(reqno).or_insert(payload.clone());
+            }
+        }
+        Decision::Error(code) => {
+            if code == ErrorCode::TRYAGAIN {
+                assert!(model.handshaked && typ == MsgType::SYSCALL);
+                assert_eq!(model.syscalls.len(), max, "TRYAGAIN below the limit");
+            } else {
+                assert_eq!(code, ErrorCode::MALFORMED_REQUEST);
+                let other_class = class != Class::REQ && class != Class::RESP;
+                let bad_type = model.handshaked
+                    && !matches!(
+                        typ,
+                        MsgType::SYSCALL | MsgType::PREFORK | MsgType::HANDSHAKE
+                    );
+                assert!(other_class || bad_type, "MALFORMED for {h:?}");
+            }
+        }
+        Decision::Fail(code) => {
+            match code {
+                ErrorCode::AUTH => assert!(!model.handshaked),
+                ErrorCode::INEXEC => assert!(model.exec_pending),
+                ErrorCode::MALFORMED_REQUEST => assert_eq!(typ, MsgType::HANDSHAKE),
+                other => panic!("unexpected failure code {other:?}"),
+            }
+            close(m, model, copies);
+        }
+        Decision::Guest(name) => {
+            assert!(!model.handshaked && typ == MsgType::HANDSHAKE && hs == HandshakeType::GUEST);
+            assert_eq!(name, sp::parse_name(&payload));
+            handshake_outcome(inp, m, model, copies);
+        }
+        Decision::Fork(hf) => {
+            assert!(!model.handshaked && hs == HandshakeType::FORK);
+            assert_eq!(payload.len(), sp::HANDSHAKE_FORK_LEN);
+            assert_eq!(&hf.cookie[..], &payload[..16]);
+            handshake_outcome(inp, m, model, copies);
+        }
+        Decision::Syscall { nr, args } => {
+            assert!(model.handshaked && typ == MsgType::SYSCALL && nr == u);
+            assert_eq!(args, sp::syscall_args(&payload));
+            assert!(model.syscalls.len() < max);
+            model.syscalls.push(reqno);
+        }
+        Decision::Prefork => assert!(model.handshaked && !model.exec_pending),
+        Decision::Exec(name) => {
+            assert!(model.handshaked && !model.exec_pending && hs == HandshakeType::EXEC);
+            assert_eq!(name, sp::parse_name(&payload));
+            model.exec_pending = true;
+        }
+        Decision::Stop => panic!("Stop while the reader runs (state was {state_before:?})"),
+    }
+}
+
+/// The connection decides to close (after an ERROR, or a refused handshake): its reader stops.
+fn close(m: &mut Machine, model: &mut Model, copies: &Copies) {
+    model.closed = true;
+    m.disconnect();
+    copies.fail_all();
+    model.failed_all = true;
+}
+
+/// A GUEST or FORK handshake succeeds or fails as the input says.
+fn handshake_outcome(inp: &mut Input<'_>, m: &mut Machine, model: &mut Model, copies: &Copies) {
+    if inp.byte() & 3 != 0 {
+        m.running();
+        model.handshaked = true;
+    } else {
+        close(m, model, copies);
+    }
+}
+
+/// Polls every copy waiting; checks what each resolved to.
+fn poll_waits(waits: &mut Vec<CopyWait<'_>>, cx: &mut Context<'_>, model: &mut Model) {
+    waits.retain_mut(|w| match w.fut.as_mut().poll(cx) {
+        Poll::Pending => {
+            assert!(
+                !model.failed_all,
+                "copy {} survived the disconnect",
+                w.reqno
+            );
+            true
+        }
+        Poll::Ready(r) => {
+            model.live.remove(&w.reqno);
+            let first = model.answers.get(&w.reqno);
+            let ok_len = |p: &Vec<u8>| match w.kind {
+                CopyKind::In { len } => p.len() == len,
+                CopyKind::InStr { maxlen } => !p.is_empty() && p.len() <= maxlen,
+            };
+            match (&r, first) {
+                (Ok(v), Some(a)) => {
+                    assert_eq!(v, a, "copy {} got a later answer", w.reqno);
+                    assert!(ok_len(v), "copy {} accepted a bad length", w.reqno);
+                }
+                (Ok(_), None) => panic!("copy {} resolved without an answer", w.reqno),
+                (Err(e), first) => {
+                    assert_eq!(*e, kernel::Errno::EFAULT);
+                    let bad = first.is_some_and(|a| !ok_len(a));
+                    assert!(
+                        bad || model.failed_all,
+                        "copy {} failed for nothing",
+                        w.reqno
+                    );
+                }
+            }
+            false
+        }
+    });
+}
+
+/// Invariants after every event; counts the finish.
+fn check(m: &mut Machine, model: &mut Model, max: usize) {
+    assert_eq!(m.inflight(), model.syscalls.len());
+    assert!(m.inflight() <= max);
+    assert_eq!(m.in_exec(), model.exec_pending);
+    let want = if model.closed {
+        State::Dying
+    } else if model.handshaked {
+        State::Running
+    } else {
+        State::New
+    };
+    assert_eq!(m.state(), want);
+    assert_eq!(m.reader_done(), model.closed);
+    if m.take_finish() {
+        assert!(model.closed && model.syscalls.is_empty());
+        model.finished += 1;
+    }
+    assert!(model.finished <= 1, "finished twice");
+    if model.closed && model.syscalls.is_empty() {
+        assert_eq!(model.finished, 1, "idle dead connection not finished");
+    }
+}
