@@ -35,6 +35,11 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
         eprintln!("{progname}: {msg}");
         std::process::exit(1);
     }
+    // The limits come from the environment (the command line is NetBSD's): README "Limits".
+    let limits = Limits::from_env().unwrap_or_else(|msg| {
+        eprintln!("{progname}: {msg}");
+        std::process::exit(1);
+    });
     // -l libraries are opened before daemonizing, as the reference dlopens them.
     let mut externals = Vec::new();
     for path in &opts.external_libs {
@@ -61,7 +66,7 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
         }
     };
     block_signals();
-    let server = match boot_and_listen(&opts, externals) {
+    let server = match boot_and_listen(&opts, externals, limits) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{}", e.message);
@@ -202,6 +207,7 @@ fn load_components(
 fn boot_and_listen(
     opts: &Options,
     externals: Vec<crate::extcomp::Opened>,
+    limits: Limits,
 ) -> Result<server::Server, StartError> {
     let cwd = std::env::current_dir().ok();
     let addr = sp::url::parse(&opts.url, Role::Server, cwd.as_deref()).map_err(|e| {
@@ -238,7 +244,7 @@ fn boot_and_listen(
     })?;
     load_components(&kernel, externals, &opts.modules)?;
     let drives = crate::drives::attach(&kernel, &opts.drives, opts.verbose)?;
-    let mut server = server::start(kernel, opts.ncpu, &opts.url, &addr, Limits::default())?;
+    let mut server = server::start(kernel, opts.ncpu, &opts.url, &addr, limits)?;
     server.drives = drives;
     if let SpAddr::Tcp(sa) = &addr {
         if sa.ip().is_unspecified() {
@@ -337,6 +343,12 @@ fn print_boot_summary(opts: &Options, server: &server::Server) {
             if d.read_only { " (read-only)" } else { "" }
         );
     }
+    let l = &server.shared.limits;
+    println!(
+        "limits: frame {} bytes, {} connections, {} syscalls in flight and {} bytes queued \
+         per connection",
+        l.max_frame_len, l.max_conns, l.max_inflight_per_conn, l.max_outbuf_bytes
+    );
     match (&server.unix_path, server.tcp_port) {
         (_, Some(port)) => println!("listening on {} (tcp port {port})", opts.url),
         _ => println!("listening on {}", opts.url),

@@ -19,28 +19,150 @@ use crate::session;
 
 /// Bounds on what one client can make the server hold. Receive buffers are not per connection:
 /// each loop lends from one fixed pool (`ring`'s provided buffer ring, 256 × 16 KiB), and a
-/// partial frame waits in the connection's decoder (at most `max_frame_len`).
-#[derive(Clone, Debug)]
+/// partial frame waits in the connection's decoder (at most `max_frame_len`, grown only as
+/// its bytes arrive). The command line is NetBSD's, so each limit is set by an environment
+/// variable ([`Limits::from_env`]; README "Limits").
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest frame accepted from a client, header included; longer → disconnect.
+    /// Largest frame accepted from a client, header included; longer → disconnect. Copy
+    /// requests whose answer could not fit fail with `EFAULT` up front. `RUMP_MAX_FRAME`.
     pub max_frame_len: usize,
     /// Syscalls in flight per connection; beyond it: ERROR TRYAGAIN (librumpclient resends).
+    /// `RUMP_MAX_INFLIGHT`.
     pub max_inflight_per_conn: usize,
     /// Live connections; beyond it new connections are closed before the banner.
+    /// `RUMP_MAX_CONNS`.
     pub max_conns: usize,
-    /// Unclaimed PREFORK cookies per connection.
+    /// Output queued per connection above which COPYOUT waits and the connection's reads
+    /// pause until the client reads. `RUMP_MAX_OUTBUF`.
+    pub max_outbuf_bytes: usize,
+    /// Unclaimed PREFORK cookies per connection. `RUMP_MAX_FORKS`.
     pub max_forks_per_conn: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_frame_len: sp::HEADER_LEN + (1 << 20),
+            max_frame_len: sp::DEFAULT_MAX_FRAME_LEN,
             max_inflight_per_conn: 256,
             max_conns: 8192,
+            max_outbuf_bytes: 4 << 20,
             max_forks_per_conn: 64,
         }
     }
+}
+
+/// One limit's environment variable: its name, the smallest and largest value accepted,
+/// whether it is a byte count (suffixes `k`, `m`, `g`), and what it means (for messages).
+struct LimitVar {
+    name: &'static str,
+    min: usize,
+    max: usize,
+    bytes: bool,
+    what: &'static str,
+}
+
+/// Smallest frame limit: the header plus a path (COPYINSTR of `PATH_MAX` = 1024 bytes).
+pub const MIN_FRAME_LEN: usize = sp::HEADER_LEN + 1024;
+
+const LIMIT_VARS: [LimitVar; 5] = [
+    LimitVar {
+        name: "RUMP_MAX_FRAME",
+        min: MIN_FRAME_LEN,
+        max: 1 << 30,
+        bytes: true,
+        what: "the largest frame a client may send, header included",
+    },
+    LimitVar {
+        name: "RUMP_MAX_CONNS",
+        min: 1,
+        max: 1 << 20,
+        bytes: false,
+        what: "the number of connections served at once",
+    },
+    LimitVar {
+        name: "RUMP_MAX_INFLIGHT",
+        min: 1,
+        max: 1 << 16,
+        bytes: false,
+        what: "the syscalls one connection may have in flight",
+    },
+    LimitVar {
+        name: "RUMP_MAX_OUTBUF",
+        min: 4096,
+        max: 1 << 30,
+        bytes: true,
+        what: "the output bytes queued per connection",
+    },
+    LimitVar {
+        name: "RUMP_MAX_FORKS",
+        min: 1,
+        max: 1 << 16,
+        bytes: false,
+        what: "the unclaimed fork cookies per connection",
+    },
+];
+
+impl Limits {
+    /// The defaults, overridden by `RUMP_MAX_FRAME`, `RUMP_MAX_CONNS`, `RUMP_MAX_INFLIGHT`,
+    /// `RUMP_MAX_OUTBUF` and `RUMP_MAX_FORKS` where set. A malformed or out-of-range value
+    /// is an error whose message names the variable, the accepted range and the default.
+    pub fn from_env() -> Result<Limits, String> {
+        Limits::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// As [`Limits::from_env`], reading variables through `get`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> Result<Limits, String> {
+        let mut l = Limits::default();
+        for v in &LIMIT_VARS {
+            let slot = match v.name {
+                "RUMP_MAX_FRAME" => &mut l.max_frame_len,
+                "RUMP_MAX_CONNS" => &mut l.max_conns,
+                "RUMP_MAX_INFLIGHT" => &mut l.max_inflight_per_conn,
+                "RUMP_MAX_OUTBUF" => &mut l.max_outbuf_bytes,
+                _ => &mut l.max_forks_per_conn,
+            };
+            if let Some(raw) = get(v.name) {
+                *slot = parse_limit(v, &raw, *slot)?;
+            }
+        }
+        Ok(l)
+    }
+}
+
+/// Parses one limit: decimal digits, for byte counts optionally followed by `k`, `m` or `g`
+/// (powers of 1024, as `-r`).
+fn parse_limit(v: &LimitVar, raw: &std::ffi::OsStr, default: usize) -> Result<usize, String> {
+    let text = raw.to_string_lossy();
+    let unit = if v.bytes {
+        " (bytes; suffixes k, m, g)"
+    } else {
+        ""
+    };
+    let bad = |why: &str| {
+        format!(
+            "{}={text}: {why}: give {} from {} to {}{unit} (default {default})",
+            v.name, v.what, v.min, v.max
+        )
+    };
+    let (digits, shift) = match text.as_bytes().last() {
+        Some(b'k') if v.bytes => (&text[..text.len() - 1], 10),
+        Some(b'm') if v.bytes => (&text[..text.len() - 1], 20),
+        Some(b'g') if v.bytes => (&text[..text.len() - 1], 30),
+        _ => (&text[..], 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("not a number"));
+    }
+    let n = digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| bad("too large"))?;
+    if n < v.min || n > v.max {
+        return Err(bad("out of range"));
+    }
+    Ok(n)
 }
 
 /// Why the main thread wakes up.
@@ -348,5 +470,75 @@ impl Server {
     /// Live connections.
     pub fn connections(&self) -> usize {
         self.shared.live_conns.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Limits, String> {
+        Limits::from_lookup(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| OsString::from(v))
+        })
+    }
+
+    #[test]
+    fn defaults_without_variables() {
+        assert_eq!(with(&[]).unwrap(), Limits::default());
+    }
+
+    #[test]
+    fn every_variable_sets_its_limit() {
+        let l = with(&[
+            ("RUMP_MAX_FRAME", "64k"),
+            ("RUMP_MAX_CONNS", "3"),
+            ("RUMP_MAX_INFLIGHT", "4"),
+            ("RUMP_MAX_OUTBUF", "1m"),
+            ("RUMP_MAX_FORKS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            l,
+            Limits {
+                max_frame_len: 64 << 10,
+                max_conns: 3,
+                max_inflight_per_conn: 4,
+                max_outbuf_bytes: 1 << 20,
+                max_forks_per_conn: 2,
+            }
+        );
+        assert_eq!(
+            with(&[("RUMP_MAX_FRAME", "1048")]).unwrap().max_frame_len,
+            1048
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_errors_naming_the_variable() {
+        for (name, value, why) in [
+            ("RUMP_MAX_FRAME", "abc", "not a number"),
+            ("RUMP_MAX_FRAME", "", "not a number"),
+            ("RUMP_MAX_FRAME", "1000", "out of range"),
+            ("RUMP_MAX_FRAME", "2g", "out of range"),
+            ("RUMP_MAX_FRAME", "99999999999999999999", "too large"),
+            ("RUMP_MAX_CONNS", "0", "out of range"),
+            ("RUMP_MAX_CONNS", "10k", "not a number"),
+            ("RUMP_MAX_INFLIGHT", "-1", "not a number"),
+            ("RUMP_MAX_INFLIGHT", " 4", "not a number"),
+            ("RUMP_MAX_OUTBUF", "1x", "not a number"),
+            ("RUMP_MAX_OUTBUF", "1k", "out of range"),
+            ("RUMP_MAX_FORKS", "0x10", "not a number"),
+        ] {
+            let e = with(&[(name, value)]).unwrap_err();
+            assert!(
+                e.starts_with(&format!("{name}={value}: {why}: give ")),
+                "{name}={value}: {e}"
+            );
+            assert!(e.contains("(default "), "{e}");
+        }
     }
 }

@@ -139,7 +139,7 @@ impl FrameDecoder {
     ) -> Result<Option<Frame<'s>>, DecodeError> {
         let data: &'i [u8] = input;
         if data.len() < HEADER_LEN {
-            self.buf.reserve_exact(HEADER_LEN);
+            self.grow(data.len());
             self.buf.extend_from_slice(data);
             *input = &data[data.len()..];
             return Ok(None);
@@ -155,9 +155,9 @@ impl FrameDecoder {
                 payload: &data[HEADER_LEN..len],
             }));
         }
-        self.buf.reserve_exact(len);
-        self.buf.extend_from_slice(data);
         self.want = len;
+        self.grow(data.len());
+        self.buf.extend_from_slice(data);
         *input = &data[data.len()..];
         Ok(None)
     }
@@ -169,6 +169,7 @@ impl FrameDecoder {
     ) -> Result<Option<Frame<'s>>, DecodeError> {
         if self.buf.len() < HEADER_LEN {
             let take = (HEADER_LEN - self.buf.len()).min(input.len());
+            self.grow(take);
             self.buf.extend_from_slice(&input[..take]);
             *input = &input[take..];
             if self.buf.len() < HEADER_LEN {
@@ -177,9 +178,9 @@ impl FrameDecoder {
             let header = self.buffered_header();
             let len = self.check(&header)?;
             self.want = len;
-            self.buf.reserve_exact(len - HEADER_LEN);
         }
         let take = (self.want - self.buf.len()).min(input.len());
+        self.grow(take);
         self.buf.extend_from_slice(&input[..take]);
         *input = &input[take..];
         if self.buf.len() < self.want {
@@ -191,6 +192,24 @@ impl FrameDecoder {
             header,
             payload: &self.buf[HEADER_LEN..],
         }))
+    }
+
+    /// Makes room for `extra` more bytes of the frame being buffered. Capacity grows with the
+    /// bytes that actually arrived (doubling, never past the frame's length), not with the
+    /// length the header announces: a client that announces large frames and trickles them
+    /// costs the server only what it sent.
+    fn grow(&mut self, extra: usize) {
+        let needed = self.buf.len() + extra;
+        if needed <= self.buf.capacity() {
+            return;
+        }
+        let frame = if self.want == 0 {
+            HEADER_LEN
+        } else {
+            self.want
+        };
+        let target = needed.max((self.buf.capacity() * 2).min(frame));
+        self.buf.reserve_exact(target - self.buf.len());
     }
 
     fn buffered_header(&self) -> Header {
@@ -395,6 +414,29 @@ mod tests {
         assert!(DecodeError::TooLong { len: 101, max }
             .to_string()
             .contains("101"));
+    }
+
+    #[test]
+    fn announced_length_is_not_reserved_up_front() {
+        let max = 1 << 20;
+        let f = frame(1, &vec![7u8; max - HEADER_LEN]);
+        let mut d = FrameDecoder::new(max);
+        let mut input: &[u8] = &f[..HEADER_LEN + 10];
+        assert_eq!(d.next(&mut input), Ok(None));
+        assert!(d.buf.capacity() < 4096, "{}", d.buf.capacity());
+        // Byte by byte, capacity stays within twice what arrived (and the frame's length).
+        for (i, b) in f[HEADER_LEN + 10..f.len() - 1].iter().enumerate() {
+            let mut input: &[u8] = std::slice::from_ref(b);
+            assert_eq!(d.next(&mut input), Ok(None));
+            let have = HEADER_LEN + 11 + i;
+            assert!(d.buf.capacity() <= (2 * have).max(64), "{have}");
+        }
+        assert!(d.buf.capacity() <= max);
+        let mut input: &[u8] = &f[f.len() - 1..];
+        assert_eq!(
+            d.next(&mut input).unwrap().unwrap().payload.len(),
+            max - HEADER_LEN
+        );
     }
 
     #[test]

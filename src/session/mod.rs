@@ -66,12 +66,13 @@ pub fn serve(fd: OwnedFd, shared: Arc<Shared>, loop_index: usize) {
     let stream = Rc::new(ring::Stream::from_fd(fd));
     let charge = kernel::mem::Charge::forced(shared.kernel.budget(), CONN_CHARGE_BYTES);
     let machine = Machine::new(shared.limits.max_inflight_per_conn);
+    let outbox = Rc::new(Outbox::new(shared.limits.max_outbuf_bytes));
     let conn = Rc::new(Conn {
         id,
         loop_index,
         shared,
         stream: stream.clone(),
-        outbox: Rc::new(Outbox::default()),
+        outbox,
         copies: Copies::default(),
         machine: RefCell::new(machine),
         proc: RefCell::new(None),

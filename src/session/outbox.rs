@@ -10,8 +10,6 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-/// Bytes queued beyond which COPYOUT producers wait for the writer.
-pub const OUTBOX_HIGH_WATER_BYTES: usize = 4 << 20;
 /// A send buffer larger than this is not kept for reuse.
 const SPARE_KEEP_BYTES: usize = 256 << 10;
 
@@ -32,12 +30,22 @@ struct State {
 }
 
 /// The outbound side of one connection.
-#[derive(Default)]
 pub struct Outbox {
     st: RefCell<State>,
+    /// Bytes queued beyond which COPYOUT producers wait for the writer and the reader stops
+    /// receiving (`Limits::max_outbuf_bytes`).
+    high_water_bytes: usize,
 }
 
 impl Outbox {
+    /// An empty queue with the given high-water mark.
+    pub fn new(high_water_bytes: usize) -> Outbox {
+        Outbox {
+            st: RefCell::default(),
+            high_water_bytes,
+        }
+    }
+
     /// Appends one or more frames encoded by `encode`; returns the stream position after them.
     pub fn push(&self, encode: impl FnOnce(&mut Vec<u8>)) -> u64 {
         let mut st = self.st.borrow_mut();
@@ -61,14 +69,14 @@ impl Outbox {
     /// Whether the queue is below the high-water mark (or the connection is dead).
     pub fn has_space(&self) -> bool {
         let st = self.st.borrow();
-        st.dead || st.buf.len() < OUTBOX_HIGH_WATER_BYTES
+        st.dead || st.buf.len() < self.high_water_bytes
     }
 
     /// Waits until the queue is below the high-water mark (or the connection is dead).
     pub async fn wait_space(&self) {
         poll_fn(|cx| {
             let mut st = self.st.borrow_mut();
-            if st.dead || st.buf.len() < OUTBOX_HIGH_WATER_BYTES {
+            if st.dead || st.buf.len() < self.high_water_bytes {
                 Poll::Ready(())
             } else {
                 st.space_waiters.push(cx.waker().clone());
@@ -157,7 +165,7 @@ impl Outbox {
                 .into_iter()
                 .partition(|(p, _)| *p <= sent);
             st.flush_waiters = waiting;
-            let space = if st.buf.len() < OUTBOX_HIGH_WATER_BYTES {
+            let space = if st.buf.len() < self.high_water_bytes {
                 std::mem::take(&mut st.space_waiters)
             } else {
                 Vec::new()
