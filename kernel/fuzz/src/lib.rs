@@ -91,6 +91,8 @@ const PATHS: &[&[u8]] = &[
     b"/tmp/./a/../b\0",
     b"\0",
     b"/tmp/l\0",
+    b"tmpfs\0",
+    b"/tmp/d\0",
 ];
 
 /// Client memory answered from the input. Shared by every process of one run (addresses
@@ -272,6 +274,9 @@ const SYSCALLS: &[u32] = &[
     SYS___fstatvfs190,
     SYS_lpathconf,
     SYS___dup3100,
+    SYS___mount50,
+    SYS_unmount,
+    SYS_modctl,
 ];
 
 /// One argument slot, shaped by a selector byte so that plausible values are common.
@@ -330,6 +335,7 @@ pub fn syscalls(data: &[u8]) {
         hostname: "rump-00001.fuzz".into(),
         vfs: true,
         mem_limit_bytes: Some(8 << 20),
+        filesystems: vec![kernel::vfs::FsKind::Tmpfs],
     };
     let k: Arc<Kernel> = Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
     let mem = FuzzMem {
