@@ -17,9 +17,11 @@
 //! * a copy resolves once, to the first answer if it has the right length, else `EFAULT`;
 //!   every copy still waiting at a disconnect fails with `EFAULT`.
 //!
-//! Chosen over driving the server through sockets: this is deterministic, runs ~10⁵ inputs
-//! per second, and reaches every transition; `tests/garbage.rs` and the `disconnect`/`limits`
-//! tests cover the socket side. The same file is compiled into `tests/fuzz_replay.rs`.
+//! Chosen over driving the server through sockets: this is deterministic (a finding replays
+//! exactly; a socket round trip through the loops would not), needs no runtime threads, and
+//! every input reaches the transitions at once instead of after a connect and a banner;
+//! `tests/garbage.rs` and the `disconnect`/`limits` tests cover the socket side. The same
+//! file is compiled into `tests/fuzz_replay.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
