@@ -244,14 +244,15 @@ fn boot_and_listen(
     })?;
     load_components(&kernel, externals, &opts.modules)?;
     let drives = crate::drives::attach(&kernel, &opts.drives, opts.verbose)?;
-    let mut server = server::start(kernel, opts.ncpu, &opts.url, &addr, limits)?;
-    server.drives = drives;
     if let SpAddr::Tcp(sa) = &addr {
         if sa.ip().is_unspecified() {
-            // Before daemonizing redirects stderr: the operator sees it (docs/threat-model.md).
+            // Before binding (also when the bind then fails) and before daemonizing
+            // redirects stderr: the operator sees it (docs/threat-model.md).
             eprintln!("{}", network_warning(&opts.url));
         }
     }
+    let mut server = server::start(kernel, opts.ncpu, &opts.url, &addr, limits)?;
+    server.drives = drives;
     Ok(server)
 }
 
