@@ -12,7 +12,7 @@
 //!   than asked;
 //! * `Kernel::begin_exit` ends every wait: after it, each pending call of that process
 //!   completes within a bounded number of polls (what the session relies on at disconnect);
-//! * after every process has exited, no process is left in the kernel.
+//! * after every process has exited, no process and no advisory lock is left in the kernel.
 //!
 //! The same file is compiled into `kernel/tests/fuzz_replay.rs` for stable `cargo test`.
 
@@ -345,6 +345,7 @@ pub fn syscalls(data: &[u8]) {
     let mut procs: Vec<Arc<Proc>> = vec![k.spawn_guest(b"fuzz").expect("spawn")];
     run(&k, &mem, &input, &mut procs);
     assert_eq!(k.process_count(), 0, "processes left after every exit");
+    assert_eq!(k.locks().objects(), 0, "advisory locks left after every exit");
 }
 
 fn run<'m>(
