@@ -345,7 +345,11 @@ pub fn syscalls(data: &[u8]) {
     let mut procs: Vec<Arc<Proc>> = vec![k.spawn_guest(b"fuzz").expect("spawn")];
     run(&k, &mem, &input, &mut procs);
     assert_eq!(k.process_count(), 0, "processes left after every exit");
-    assert_eq!(k.locks().objects(), 0, "advisory locks left after every exit");
+    assert_eq!(
+        k.locks().objects(),
+        0,
+        "advisory locks left after every exit"
+    );
 }
 
 fn run<'m>(
