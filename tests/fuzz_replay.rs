@@ -38,3 +38,19 @@ fn session_random() {
         harness::session(&data);
     }
 }
+
+#[test]
+fn server_regressions_and_random() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/server");
+    for e in std::fs::read_dir(&dir).into_iter().flatten() {
+        let path = e.unwrap().path();
+        eprintln!("replaying {}", path.display());
+        harness::server(&std::fs::read(&path).unwrap());
+    }
+    let mut r = Rng(0x5eed_0006);
+    for _ in 0..150 {
+        let n = (r.next() % 120) as usize;
+        let data: Vec<u8> = (0..n).map(|_| r.next() as u8).collect();
+        harness::server(&data);
+    }
+}

@@ -348,3 +348,273 @@ fn check(m: &mut Machine, model: &mut Model, max: usize) {
         assert_eq!(model.finished, 1, "idle dead connection not finished");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Target `server`: the real server, in process, over its unix socket.
+
+/// Syscalls the `server` target sends (reboot excluded: it would halt the shared server).
+const SERVER_SYSCALLS: &[u32] = &[
+    3, 4, 5, 6, 10, 20, 41, 42, 50, 54, 90, 92, 120, 121, 131, 136, 173, 174, 199, 390, 439, 440,
+    453, 454, 410, 22, 60, 12, 296, 999,
+];
+
+/// A quiet host for the in-process kernel (console output discarded).
+struct QuietHost;
+
+impl kernel::Host for QuietHost {
+    fn console_write(&self, _data: &[u8]) {}
+    fn clock_realtime(&self) -> (i64, i64) {
+        kernel::StdHost.clock_realtime()
+    }
+    fn clock_monotonic(&self) -> (i64, i64) {
+        kernel::StdHost.clock_monotonic()
+    }
+    fn random(&self, buf: &mut [u8]) {
+        kernel::StdHost.random(buf)
+    }
+}
+
+/// Starts the in-process server once (two loops, the VFS and tmpfs, small limits so that
+/// they are reached); returns its socket path. The server lives until the process ends.
+fn server_path() -> &'static std::path::Path {
+    type Running = (
+        std::path::PathBuf,
+        std::sync::Mutex<rump_server::server::Server>,
+    );
+    static SERVER: std::sync::OnceLock<Running> = std::sync::OnceLock::new();
+    &SERVER
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("rump-fuzz-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(&dir);
+            let sock = dir.join("sock");
+            let _ = std::fs::remove_file(&sock);
+            let cfg = kernel::BootConfig {
+                ncpu: 2,
+                verbose: false,
+                hostname: "rump-fuzz".into(),
+                vfs: true,
+                mem_limit_bytes: Some(32 << 20),
+                filesystems: vec![kernel::vfs::FsKind::Tmpfs],
+            };
+            let k = kernel::Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
+            let limits = rump_server::server::Limits {
+                max_frame_len: 64 << 10,
+                max_inflight_per_conn: 8,
+                max_conns: 64,
+                max_outbuf_bytes: 64 << 10,
+                max_forks_per_conn: 4,
+            };
+            let url = format!("unix://{}", sock.display());
+            let addr = sp::url::SpAddr::Unix(sock.clone());
+            let srv = rump_server::server::start(k, 2, &url, &addr, limits).expect("server start");
+            // Kept (reachable, so no leak report) and serving until the process exits.
+            (sock, std::sync::Mutex::new(srv))
+        })
+        .0
+}
+
+/// One raw connection of the `server` target.
+struct Conn {
+    s: std::os::unix::net::UnixStream,
+    dec: sp::FrameDecoder,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn connect(path: &std::path::Path) -> Option<Conn> {
+        use std::io::Read;
+        let mut s = std::os::unix::net::UnixStream::connect(path).ok()?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .ok()?;
+        let mut banner = [0u8; 96];
+        let n = s.read(&mut banner).ok()?;
+        (n > 0 && banner[n - 1] == b'\n').then_some(Conn {
+            s,
+            dec: sp::FrameDecoder::new(1 << 20),
+            buf: vec![0; 1 << 16],
+        })
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> bool {
+        use std::io::Write;
+        self.s.write_all(bytes).is_ok()
+    }
+
+    /// Reads frames until `f` says stop or nothing comes within `quiet`; false on EOF.
+    fn read_until(
+        &mut self,
+        quiet: std::time::Duration,
+        mut f: impl FnMut(&Header, &[u8], &mut Vec<u8>) -> bool,
+    ) -> bool {
+        use std::io::Read;
+        let _ = self.s.set_read_timeout(Some(quiet));
+        let mut out = Vec::new();
+        loop {
+            let n = match self.s.read(&mut self.buf) {
+                Ok(0) => return false,
+                Ok(n) => n,
+                Err(_) => return true, // quiet: nothing more for now
+            };
+            let mut input = &self.buf[..n];
+            let mut stop = false;
+            loop {
+                match self.dec.next(&mut input) {
+                    Ok(Some(fr)) => stop |= !f(&fr.header, fr.payload, &mut out),
+                    Ok(None) => break,
+                    Err(e) => panic!("server sent a bad frame: {e}"),
+                }
+            }
+            if !out.is_empty() && !self.send(&out) {
+                return false;
+            }
+            out.clear();
+            if stop {
+                return true;
+            }
+        }
+    }
+}
+
+/// Target `server`: `[flags][ops…]` sent over a fresh connection to the in-process server:
+/// syscalls with shaped arguments (COPYIN/COPYINSTR answered from the input, sometimes with
+/// the wrong length), raw frames of any class and type, PREFORK, EXEC handshakes, and a
+/// disconnect at any point (also mid-frame). Checks: every frame the server sends decodes
+/// and is a type a client accepts (§17.5); a syscall's answer comes (unless it blocks, then
+/// the disconnect must end it); afterwards a new client is served at once.
+pub fn server(data: &[u8]) {
+    let path = server_path();
+    let mut inp = Input { data };
+    let Some(mut c) = Conn::connect(path) else {
+        return; // at the connection limit for a moment: fine
+    };
+    let flags = inp.byte();
+    let mut reqno = 1u64;
+    if flags & 7 != 0 {
+        let mut out = Vec::new();
+        sp::encode_handshake_name_req(&mut out, reqno, HandshakeType::GUEST, b"fuzz");
+        c.send(&out);
+    }
+    let mut expect = 0usize;
+    let mut ok = true;
+    let quiet = std::time::Duration::from_millis(20);
+    for _ in 0..MAX_EVENTS {
+        if inp.data.is_empty() || !ok {
+            break;
+        }
+        reqno += 1;
+        let mut out = Vec::new();
+        match inp.byte() % 16 {
+            0..=8 => {
+                let nr = SERVER_SYSCALLS[usize::from(inp.byte()) % SERVER_SYSCALLS.len()];
+                let mut args = [0u64; 6];
+                for a in &mut args {
+                    *a = match inp.byte() % 6 {
+                        0 | 1 => u64::from(inp.byte() % 8),
+                        2 => 0x1000 + u64::from(inp.byte()) * 16,
+                        3 => u64::from(inp.byte()) << (inp.byte() % 24),
+                        4 => (-100i64) as u64,
+                        _ => 0,
+                    };
+                }
+                sp::encode_syscall_req(&mut out, reqno, nr, &args);
+                expect += 1;
+            }
+            9 | 10 => {
+                let class = Class(u16::from(inp.byte() % 4));
+                let typ = MsgType(u16::from(inp.byte() % 10));
+                let u = u32::from(inp.byte());
+                let n = usize::from(inp.byte() % 40);
+                let payload = inp.bytes(n);
+                let h = Header {
+                    len: (24 + payload.len()) as u64,
+                    reqno: u64::from(inp.byte() % 4),
+                    class,
+                    typ,
+                    u,
+                };
+                out.extend_from_slice(&h.to_bytes());
+                out.extend_from_slice(&payload);
+            }
+            11 => sp::encode_prefork_req(&mut out, reqno),
+            12 => sp::encode_handshake_name_req(&mut out, reqno, HandshakeType::EXEC, b"x"),
+            13 => {
+                // Gone in the middle of a frame.
+                sp::encode_syscall_req(&mut out, reqno, 4, &[1, 0x1000, 8]);
+                let cut = 1 + usize::from(inp.byte()) % (out.len() - 1);
+                c.send(&out[..cut]);
+                break;
+            }
+            _ => {
+                ok = serve_requests(&mut c, &mut inp, &mut expect, quiet);
+                continue;
+            }
+        }
+        ok = c.send(&out);
+    }
+    if ok {
+        serve_requests(&mut c, &mut inp, &mut expect, quiet);
+    }
+    drop(c);
+    // Whatever happened, the next client is served.
+    let mut fresh = Conn::connect(path).or_else(|| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        Conn::connect(path)
+    });
+    let c = fresh.as_mut().expect("server stopped accepting");
+    let mut out = Vec::new();
+    sp::encode_handshake_name_req(&mut out, 1, HandshakeType::GUEST, b"check");
+    sp::encode_syscall_req(&mut out, 2, 20, &[]);
+    assert!(c.send(&out));
+    let mut answered = false;
+    c.read_until(std::time::Duration::from_secs(5), |h, _, _| {
+        answered = h.reqno == 2 && h.typ == MsgType::SYSCALL;
+        !answered
+    });
+    assert!(answered, "a new client was not served");
+}
+
+/// Answers the server's requests until `expect` syscall answers arrived or it goes quiet.
+fn serve_requests(
+    c: &mut Conn,
+    inp: &mut Input<'_>,
+    expect: &mut usize,
+    quiet: std::time::Duration,
+) -> bool {
+    let answers: Vec<u8> = inp.bytes(64);
+    let mut k = 0usize;
+    c.read_until(quiet, |h, p, out| {
+        match (h.class, h.typ) {
+            (Class::RESP, MsgType::SYSCALL) | (Class::ERROR, _) => {
+                *expect = expect.saturating_sub(1);
+            }
+            (Class::RESP, _) => {}
+            (Class::REQ, MsgType::COPYIN) | (Class::REQ, MsgType::COPYINSTR) => {
+                let req = sp::parse_copy_req(p).expect("copy request payload");
+                let pick = answers.get(k).copied().unwrap_or(0);
+                k += 1;
+                let mut data = if h.typ == MsgType::COPYINSTR {
+                    [
+                        &b"/tmp/f\0"[..],
+                        b"/tmp\0",
+                        b"tmpfs\0",
+                        b"/\0",
+                        b"/tmp/d/x\0",
+                    ][usize::from(pick) % 5]
+                        .to_vec()
+                } else {
+                    vec![pick; req.len.min(1 << 16) as usize]
+                };
+                if pick == 0xff {
+                    data.push(0); // the wrong length: EFAULT for that copy
+                }
+                sp::encode_copyin_resp(out, h.reqno, &data);
+            }
+            (Class::REQ, t) => assert!(
+                matches!(t, MsgType::COPYOUT | MsgType::RAISE),
+                "server sent request type {t:?}, which a client aborts on"
+            ),
+            (class, _) => panic!("server sent class {class:?}"),
+        }
+        *expect > 0
+    })
+}
