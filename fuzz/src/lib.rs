@@ -25,8 +25,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use rump_server::session::copies::{Copies, CopyKind};
@@ -374,43 +375,58 @@ impl kernel::Host for QuietHost {
     }
 }
 
+/// The in-process server: its socket path and the server itself.
+type Running = (PathBuf, Mutex<rump_server::server::Server>);
+
 /// Starts the in-process server once (two loops, the VFS and tmpfs, small limits so that
-/// they are reached); returns its socket path. The server lives until the process ends.
-fn server_path() -> &'static std::path::Path {
-    type Running = (
-        std::path::PathBuf,
-        std::sync::Mutex<rump_server::server::Server>,
-    );
+/// they are reached). It is kept (reachable: no leak report) and serves until the process
+/// exits.
+fn running_server() -> &'static Running {
     static SERVER: std::sync::OnceLock<Running> = std::sync::OnceLock::new();
-    &SERVER
-        .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("rump-fuzz-{}", std::process::id()));
-            let _ = std::fs::create_dir_all(&dir);
-            let sock = dir.join("sock");
-            let _ = std::fs::remove_file(&sock);
-            let cfg = kernel::BootConfig {
-                ncpu: 2,
-                verbose: false,
-                hostname: "rump-fuzz".into(),
-                vfs: true,
-                mem_limit_bytes: Some(32 << 20),
-                filesystems: vec![kernel::vfs::FsKind::Tmpfs],
-            };
-            let k = kernel::Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
-            let limits = rump_server::server::Limits {
-                max_frame_len: 64 << 10,
-                max_inflight_per_conn: 8,
-                max_conns: 64,
-                max_outbuf_bytes: 64 << 10,
-                max_forks_per_conn: 4,
-            };
-            let url = format!("unix://{}", sock.display());
-            let addr = sp::url::SpAddr::Unix(sock.clone());
-            let srv = rump_server::server::start(k, 2, &url, &addr, limits).expect("server start");
-            // Kept (reachable, so no leak report) and serving until the process exits.
-            (sock, std::sync::Mutex::new(srv))
-        })
-        .0
+    SERVER.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("rump-fuzz-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let sock = dir.join("sock");
+        let _ = std::fs::remove_file(&sock);
+        let cfg = kernel::BootConfig {
+            ncpu: 2,
+            verbose: false,
+            hostname: "rump-fuzz".into(),
+            vfs: true,
+            mem_limit_bytes: Some(32 << 20),
+            filesystems: vec![kernel::vfs::FsKind::Tmpfs],
+        };
+        let k = kernel::Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
+        let limits = rump_server::server::Limits {
+            max_frame_len: 64 << 10,
+            max_inflight_per_conn: 8,
+            max_conns: 64,
+            max_outbuf_bytes: 64 << 10,
+            max_forks_per_conn: 4,
+        };
+        let url = format!("unix://{}", sock.display());
+        let addr = sp::url::SpAddr::Unix(sock.clone());
+        let srv = rump_server::server::start(k, 2, &url, &addr, limits).expect("server start");
+        (sock, Mutex::new(srv))
+    })
+}
+
+/// Once every client is gone, the server holds no connection and no process: waits up to
+/// 10 s for the asynchronous teardown, then panics naming what is left.
+fn assert_drained(srv: &Mutex<rump_server::server::Server>) {
+    let srv = srv.lock().unwrap_or_else(|e| e.into_inner());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (conns, procs) = (srv.connections(), srv.shared.kernel.process_count());
+        if conns == 0 && procs == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after every client left: {conns} connections, {procs} processes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// One raw connection of the `server` target.
@@ -480,9 +496,10 @@ impl Conn {
 /// the wrong length), raw frames of any class and type, PREFORK, EXEC handshakes, and a
 /// disconnect at any point (also mid-frame). Checks: every frame the server sends decodes
 /// and is a type a client accepts (§17.5); a syscall's answer comes (unless it blocks, then
-/// the disconnect must end it); afterwards a new client is served at once.
+/// the disconnect must end it); afterwards a new client is served at once, and once it is
+/// gone too the server holds no connection and no process.
 pub fn server(data: &[u8]) {
-    let path = server_path();
+    let (path, srv) = running_server();
     let mut inp = Input { data };
     let Some(mut c) = Conn::connect(path) else {
         return; // at the connection limit for a moment: fine
@@ -566,11 +583,19 @@ pub fn server(data: &[u8]) {
     sp::encode_syscall_req(&mut out, 2, 20, &[]);
     assert!(c.send(&out));
     let mut answered = false;
-    c.read_until(std::time::Duration::from_secs(5), |h, _, _| {
+    let t = std::time::Instant::now();
+    let open = c.read_until(std::time::Duration::from_secs(10), |h, _, _| {
         answered = h.reqno == 2 && h.typ == MsgType::SYSCALL;
         !answered
     });
-    assert!(answered, "a new client was not served");
+    assert!(
+        answered,
+        "a new client was not served ({} after {:?})",
+        if open { "no answer" } else { "closed" },
+        t.elapsed()
+    );
+    drop(fresh);
+    assert_drained(srv);
 }
 
 /// Answers the server's requests until `expect` syscall answers arrived or it goes quiet.
