@@ -12,6 +12,7 @@
 # this measures the server, not the disk). Server -c 2, unpinned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/section.sh
 
 DURATION=${DURATION:-3s}
 SPAN=${SPAN:-256m}
@@ -67,13 +68,5 @@ done
     echo "<!-- block:end -->"
 } >"$WORK/table.md"
 
-if grep -q '<!-- block:begin' "$OUT"; then
-    awk -v table="$WORK/table.md" '
-        /<!-- block:begin/ { while ((getline l < table) > 0) print l; skip = 1; next }
-        /<!-- block:end -->/ { skip = 0; next }
-        !skip { print }' "$OUT" >"$WORK/out.md"
-    cp "$WORK/out.md" "$OUT"
-else
-    { echo; echo "## Block devices (etfs, \`-d\`)"; echo; cat "$WORK/table.md"; } >>"$OUT"
-fi
+replace_section "$OUT" block "Block devices (etfs, \`-d\`)" "$WORK/table.md"
 cat "$WORK/table.md"

@@ -11,6 +11,7 @@
 # (1 in flight) and 16 connections (4 in flight). Server -c 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/section.sh
 
 DURATION=${DURATION:-3s}
 OUT=${OUT:-docs/benchmarks.md}
@@ -78,13 +79,5 @@ done
     echo "<!-- ffs:end -->"
 } >"$WORK/table.md"
 
-if grep -q '<!-- ffs:begin' "$OUT"; then
-    awk -v table="$WORK/table.md" '
-        /<!-- ffs:begin/ { while ((getline l < table) > 0) print l; skip = 1; next }
-        /<!-- ffs:end -->/ { skip = 0; next }
-        !skip { print }' "$OUT" >"$WORK/out.md"
-    cp "$WORK/out.md" "$OUT"
-else
-    { echo; echo "## FFS (\`-lrumpfs_ffs\`)"; echo; cat "$WORK/table.md"; } >>"$OUT"
-fi
+replace_section "$OUT" ffs "FFS (\`-lrumpfs_ffs\`)" "$WORK/table.md"
 cat "$WORK/table.md"

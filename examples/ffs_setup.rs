@@ -4,7 +4,7 @@
 //! `cargo run --release --example ffs_setup -- URL DEVICE DIR FILE BYTES`
 //! e.g. `ffs_setup unix:///tmp/rump.sock /dev/dk /mnt /mnt/big 268435456`
 
-use client::{addr_of, Buf, Client};
+use client::Client;
 
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
@@ -19,19 +19,7 @@ fn main() {
         std::process::exit(1)
     });
     let _ = c.mkdir(dir, 0o755);
-    // mount("ffs", dir, 0, struct ufs_args { fspec = dev }, 8)
-    let spec = format!("{dev}\0").into_bytes();
-    let mut args = addr_of(&spec).to_le_bytes().to_vec();
-    let t = b"ffs\0".to_vec();
-    let d = format!("{dir}\0").into_bytes();
-    let call = [addr_of(&t), addr_of(&d), 0, addr_of(&args), 8];
-    let bufs = &mut [
-        Buf::In(&t),
-        Buf::In(&d),
-        Buf::InOut(&mut args),
-        Buf::In(&spec),
-    ];
-    if let Err(e) = c.syscall(410, &call, bufs) {
+    if let Err(e) = c.mount_ffs(dev, dir, 0) {
         eprintln!("ffs_setup: mount ffs {dev} on {dir}: {e}");
         std::process::exit(1);
     }

@@ -519,6 +519,32 @@ impl Client {
         self.mount("tmpfs", path, flags, Some(&mut a)).map(drop)
     }
 
+    /// Mounts FFS from block device `dev` on `path`: NetBSD's `struct ufs_args`, whose
+    /// `fspec` string the kernel fetches by its address.
+    pub fn mount_ffs(&mut self, dev: &str, path: &str, flags: i32) -> Result<()> {
+        let (t, p, spec) = (cpath("ffs")?, cpath(path)?, cpath(dev)?);
+        let (t, p, spec) = (
+            t.as_bytes_with_nul(),
+            p.as_bytes_with_nul(),
+            spec.as_bytes_with_nul(),
+        );
+        let mut ufs_args = addr_of(spec).to_le_bytes();
+        let args = [
+            addr_of(t),
+            addr_of(p),
+            int_arg(flags),
+            addr_of(&ufs_args),
+            ufs_args.len() as u64,
+        ];
+        let mut bufs = [
+            Buf::In(t),
+            Buf::In(p),
+            Buf::InOut(&mut ufs_args),
+            Buf::In(spec),
+        ];
+        self.syscall(fsnr::MOUNT, &args, &mut bufs).map(drop)
+    }
+
     /// `unmount(path, flags)`.
     pub fn unmount(&mut self, path: &str, flags: i32) -> Result<()> {
         self.path_call(fsnr::UNMOUNT, path, &[int_arg(flags)])

@@ -281,29 +281,8 @@ pub fn connect_retry(url: &str, name: &str) -> client::Client {
     }
 }
 
-/// mount("ffs", dir, flags, struct ufs_args { fspec = dev }): `retval[0]` or the errno.
-pub fn mount_ffs(c: &mut client::Client, dev: &str, dir: &str, flags: i32) -> Result<i64, i32> {
-    let spec = format!("{dev}\0").into_bytes();
-    let mut args = client::addr_of(&spec).to_le_bytes().to_vec();
-    let t = b"ffs\0".to_vec();
-    let d = format!("{dir}\0").into_bytes();
-    let a = [
-        client::addr_of(&t),
-        client::addr_of(&d),
-        flags as u32 as u64,
-        client::addr_of(&args),
-        args.len() as u64,
-    ];
-    c.syscall(
-        410,
-        &a,
-        &mut [
-            client::Buf::In(&t),
-            client::Buf::In(&d),
-            client::Buf::InOut(&mut args),
-            client::Buf::In(&spec),
-        ],
-    )
-    .map(|r| r[0])
-    .map_err(|e| e.errno().unwrap_or(-1))
+/// mount("ffs", dir, flags, struct ufs_args { fspec = dev }): the errno on failure.
+pub fn mount_ffs(c: &mut client::Client, dev: &str, dir: &str, flags: i32) -> Result<(), i32> {
+    c.mount_ffs(dev, dir, flags)
+        .map_err(|e| e.errno().unwrap_or(-1))
 }

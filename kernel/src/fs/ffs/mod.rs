@@ -152,18 +152,25 @@ impl FfsMount {
         }
     }
 
+    /// The engine, locked for a change, with the pending releases done.
+    async fn locked(&self) -> crate::sync::MutexGuard<'_, Option<Engine>> {
+        let mut g = self.fs.lock().await;
+        if let Some(fs) = g.as_mut() {
+            self.drain(fs).await;
+        }
+        g
+    }
+
     fn note_stat(&self, fs: &Engine) {
         *self.stat.lock().unwrap_or_else(|e| e.into_inner()) = fs.statvfs();
     }
 
     /// `VFS_SYNC`: everything written back (the engine's sync ends with the device flush).
     pub async fn sync(&self) -> Result<()> {
-        let mut g = self.fs.lock().await;
-        let Some(fs) = g.as_mut() else {
-            return Ok(());
-        };
-        self.drain(fs).await;
-        fs.sync().await.map_err(errno)
+        match self.locked().await.as_mut() {
+            Some(fs) => fs.sync().await.map_err(errno),
+            None => Ok(()),
+        }
     }
 
     /// `ffs_unmount` after the table let the mount go: releases, writes back, marks the
@@ -328,8 +335,8 @@ async fn refresh(m: &Arc<Mount>, fs: &Engine, vn: &Vnode) -> Result<()> {
     vnode_from(m, &a, None).map(drop)
 }
 
-/// Locks the engine of `vn`'s mount and does the pending releases.
-async fn engine(vn: &Vnode) -> Result<(Arc<Mount>, Arc<FfsMount>)> {
+/// The mount of `vn` and its FFS state.
+fn engine(vn: &Vnode) -> Result<(Arc<Mount>, Arc<FfsMount>)> {
     let m = vn.mount()?;
     let fsm = fsm_of(&m)?.clone();
     Ok((m, fsm))
@@ -347,10 +354,9 @@ async fn after(m: &Arc<Mount>, fsm: &FfsMount, fs: &Engine, touch: &[&Vnode]) {
 /// `VOP_WRITE`: `data` at `off` (at the end with `append`); the offset written at.
 pub async fn write(vn: &Vnode, off: u64, data: &[u8], append: bool) -> Result<u64> {
     let ino = node(vn)?.ino;
-    let (m, fsm) = engine(vn).await?;
-    let mut g = fsm.fs.lock().await;
+    let (m, fsm) = engine(vn)?;
+    let mut g = fsm.locked().await;
     let fs = g.as_mut().ok_or(Errno::EIO)?;
-    fsm.drain(fs).await;
     let at = if append {
         fs.getattr(ino).await.map_err(errno)?.size
     } else {
@@ -364,10 +370,9 @@ pub async fn write(vn: &Vnode, off: u64, data: &[u8], append: bool) -> Result<u6
 /// `VOP_SETATTR` of the size.
 pub async fn truncate(vn: &Vnode, len: u64) -> Result<()> {
     let ino = node(vn)?.ino;
-    let (m, fsm) = engine(vn).await?;
-    let mut g = fsm.fs.lock().await;
+    let (m, fsm) = engine(vn)?;
+    let mut g = fsm.locked().await;
     let fs = g.as_mut().ok_or(Errno::EIO)?;
-    fsm.drain(fs).await;
     let r = fs.truncate(ino, len).await.map_err(errno);
     after(&m, &fsm, fs, &[vn]).await;
     r
@@ -392,10 +397,9 @@ pub async fn setattr(vn: &Vnode) -> Result<()> {
         birthtime: Some(t(a.birthtime)),
         flags: Some(a.flags),
     };
-    let (m, fsm) = engine(vn).await?;
-    let mut g = fsm.fs.lock().await;
+    let (m, fsm) = engine(vn)?;
+    let mut g = fsm.locked().await;
     let fs = g.as_mut().ok_or(Errno::EIO)?;
-    fsm.drain(fs).await;
     let r = fs.setattr(ino, &set).await.map(drop).map_err(errno);
     after(&m, &fsm, fs, &[vn]).await;
     r
@@ -403,7 +407,7 @@ pub async fn setattr(vn: &Vnode) -> Result<()> {
 
 /// `VOP_FSYNC`.
 pub async fn fsync(vn: &Vnode) -> Result<()> {
-    let (_, fsm) = engine(vn).await?;
+    let (_, fsm) = engine(vn)?;
     fsm.sync().await
 }
 
@@ -418,10 +422,9 @@ pub async fn create(
     let dino = node(dir)?.ino;
     let gid = dir.attr().gid;
     let perm = (new.mode & crate::abi::ALLPERMS) as u16;
-    let (m, fsm) = engine(dir).await?;
-    let mut g = fsm.fs.lock().await;
+    let (m, fsm) = engine(dir)?;
+    let mut g = fsm.locked().await;
     let fs = g.as_mut().ok_or(Errno::EIO)?;
-    fsm.drain(fs).await;
     let r = match new.vtype {
         VType::Dir => fs.mkdir(dino, name, perm, uid, gid).await,
         VType::Lnk => fs.symlink(dino, name, new.target, uid, gid).await,
@@ -439,10 +442,9 @@ pub async fn create(
 /// `VOP_LINK`.
 pub async fn link(dir: &Arc<Vnode>, name: &[u8], vn: &Arc<Vnode>) -> Result<()> {
     let (dino, ino) = (node(dir)?.ino, node(vn)?.ino);
-    let (m, fsm) = engine(dir).await?;
-    let mut g = fsm.fs.lock().await;
+    let (m, fsm) = engine(dir)?;
+    let mut g = fsm.locked().await;
     let fs = g.as_mut().ok_or(Errno::EIO)?;
-    fsm.drain(fs).await;
     let r = fs.link(dino, name, ino).await.map_err(errno);
     after(&m, &fsm, fs, &[dir, vn]).await;
     r
@@ -451,10 +453,9 @@ pub async fn link(dir: &Arc<Vnode>, name: &[u8], vn: &Arc<Vnode>) -> Result<()> 
 /// `VOP_REMOVE` (`victim`: the vnode the name leads to) or, with `dir_op`, `VOP_RMDIR`.
 pub async fn remove(dir: &Arc<Vnode>, name: &[u8], victim: &Vnode, dir_op: bool) -> Result<()> {
     let dino = node(dir)?.ino;
-    let (m, fsm) = engine(dir).await?;
-    let mut g = fsm.fs.lock().await;
+    let (m, fsm) = engine(dir)?;
+    let mut g = fsm.locked().await;
     let fs = g.as_mut().ok_or(Errno::EIO)?;
-    fsm.drain(fs).await;
     let r = match dir_op {
         true => fs.rmdir(dino, name).await,
         false => fs.unlink(dino, name).await,
@@ -473,10 +474,9 @@ pub async fn rename(
     touch: &[&Vnode],
 ) -> Result<()> {
     let (f, t) = (node(fdir)?.ino, node(tdir)?.ino);
-    let (m, fsm) = engine(fdir).await?;
-    let mut g = fsm.fs.lock().await;
+    let (m, fsm) = engine(fdir)?;
+    let mut g = fsm.locked().await;
     let fs = g.as_mut().ok_or(Errno::EIO)?;
-    fsm.drain(fs).await;
     let r = fs.rename(f, fname, t, tname).await.map_err(errno);
     let mut all: Vec<&Vnode> = vec![fdir, tdir];
     all.extend_from_slice(touch);
