@@ -27,6 +27,10 @@ use crate::error::SetupError;
 
 /// `user_data` of the loop's eventfd read.
 const EVENTFD_TOKEN: u64 = 1 << 62;
+/// `user_data` of the NOP linked behind each lazy send (a completion only when cancelled).
+const LAZY_NOP_TOKEN: u64 = (1 << 62) + 1;
+/// `user_data` of the start-up probe's send (`probe_lazy`).
+const PROBE_TOKEN: u64 = (1 << 62) + 2;
 /// Set in the `user_data` of an `AsyncCancel` aimed at the op with the remaining bits.
 const CANCEL_BIT: u64 = 1 << 63;
 /// Completion queue size: 64 entries per SQ entry, within [4096, 65536]. Every op in flight
@@ -45,6 +49,11 @@ pub(crate) trait OpData: 'static {
     /// Runs on the loop thread when the op completes after its future was dropped: release
     /// what the kernel produced (e.g. close an accepted descriptor).
     fn ignored_completion(self: Box<Self>, _res: i32) {}
+    /// Whether nobody is in a hurry for this op's completion (see [`Driver::wait`]): a send
+    /// whose task has nothing queued behind it.
+    fn lazy(&self) -> bool {
+        false
+    }
 }
 
 /// Where an op slot is in its life.
@@ -110,6 +119,18 @@ pub(crate) struct Driver {
     bufs: RefCell<Bufs>,
     /// Multishot receives failed with EINVAL: streams use plain receives.
     multishot_off: Cell<bool>,
+    /// Lazy ops (`OpData::lazy`) pushed since the last `io_uring_enter`.
+    lazy_queued: Cell<u32>,
+    /// A task of this loop waits for a lazy op pushed since the last enter ([`Driver::urge`]).
+    urged: Cell<bool>,
+    /// Waits may count on lazy ops' inline completions (`RING_LAZY_SEND=0` turns it off).
+    lazy_on: bool,
+}
+
+/// `RING_LAZY_SEND` (read once): `0` makes waits ignore lazy ops, for measurements.
+fn lazy_setting() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var_os("RING_LAZY_SEND").is_none_or(|v| v != "0"))
 }
 
 /// Whether the loop has a provided buffer ring.
@@ -134,13 +155,18 @@ pub(crate) fn build_ring(entries: u32) -> Result<(IoUring, RingMode), SetupError
         let mut b = IoUring::builder();
         b.setup_cqsize(cq);
         match mode {
+            // SUBMIT_ALL (5.18): a failing SQE does not leave the ones after it unsubmitted,
+            // which `Driver::wait`'s count of lazy completions relies on.
             RingMode::DeferTaskrun => {
                 b.setup_single_issuer()
                     .setup_defer_taskrun()
-                    .setup_taskrun_flag();
+                    .setup_taskrun_flag()
+                    .setup_submit_all();
             }
             RingMode::CoopTaskrun => {
-                b.setup_coop_taskrun().setup_taskrun_flag();
+                b.setup_coop_taskrun()
+                    .setup_taskrun_flag()
+                    .setup_submit_all();
             }
             RingMode::Plain | RingMode::Epoll => {}
         }
@@ -151,6 +177,93 @@ pub(crate) fn build_ring(entries: u32) -> Result<(IoUring, RingMode), SetupError
         }
     }
     Err(SetupError::from_setup(last))
+}
+
+/// Checks, on a fresh ring, the kernel behaviour lazy sends rely on (see [`Driver::wait`]):
+/// a `MSG_DONTWAIT | MSG_WAITALL` send linked to a `CQE_SKIP_SUCCESS` NOP completes during
+/// submission with one completion when it sends everything, and with two (the send's, with
+/// the bytes it did send, and the cancelled NOP's) when the socket takes only part or nothing.
+fn probe_lazy(ring: &mut IoUring) -> bool {
+    probe_lazy_inner(ring).unwrap_or(false)
+}
+
+fn probe_lazy_inner(ring: &mut IoUring) -> io::Result<bool> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    let (a, b) = UnixStream::pair()?;
+    b.set_nonblocking(true)?;
+    // Leaked if the kernel holds on to it (a send that went asynchronous after all).
+    let msg = std::mem::ManuallyDrop::new(vec![7u8; 64 << 10]);
+    let getevents = io_uring::EnterFlags::GETEVENTS.bits();
+    // One case: the completions seen once the submission (and its task work) is done, as
+    // (send result, NOP cancelled); None when they were not exactly the expected ones.
+    let mut run = |len: usize| -> io::Result<Option<(i32, bool)>> {
+        let send = opcode::Send::new(types::Fd(a.as_raw_fd()), msg.as_ptr(), len as u32)
+            .flags(libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | libc::MSG_WAITALL)
+            .build()
+            .flags(squeue::Flags::IO_LINK)
+            .user_data(PROBE_TOKEN);
+        let nop = opcode::Nop::new()
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS)
+            .user_data(LAZY_NOP_TOKEN);
+        // SAFETY: `msg` is never freed if the send might still be in flight (see below).
+        unsafe { ring.submission().push_multiple(&[send, nop]) }
+            .map_err(|_| io::Error::other("probe: SQ full"))?;
+        // GETEVENTS without waiting: runs the task work (a cancelled link may post there),
+        // as the blocking wait does.
+        // SAFETY: no argument pointer is passed.
+        unsafe {
+            ring.submitter()
+                .enter::<libc::sigset_t>(2, 0, getevents, None)
+        }?;
+        let cqes: Vec<(u64, i32)> = ring
+            .completion()
+            .map(|c| (c.user_data(), c.result()))
+            .collect();
+        let send_res = cqes.iter().find(|c| c.0 == PROBE_TOKEN).map(|c| c.1);
+        let nop = cqes
+            .iter()
+            .any(|c| c.0 == LAZY_NOP_TOKEN && c.1 == -libc::ECANCELED);
+        Ok(send_res
+            .filter(|_| cqes.len() == 1 + usize::from(nop))
+            .map(|r| (r, nop)))
+    };
+
+    let read_all = || -> usize {
+        let mut n = 0;
+        let mut buf = vec![0u8; 64 << 10];
+        while let Ok(k @ 1..) = (&b).read(&mut buf) {
+            n += k;
+        }
+        n
+    };
+    let verdict = (|| {
+        // Everything fits: one completion, the NOP's skipped.
+        if run(100)? != Some((100, false)) || read_all() != 100 {
+            return Ok(false);
+        }
+        // Fill the socket until a send is short or refused: two completions, and a short
+        // send reports exactly the bytes that went out.
+        let mut sent = 0usize;
+        for _ in 0..4096 {
+            match run(msg.len())? {
+                Some((r, false)) if r == msg.len() as i32 => sent += msg.len(),
+                Some((r, true)) if r == -libc::EAGAIN => return Ok(read_all() == sent),
+                Some((r, true)) if r > 0 && (r as usize) < msg.len() => {
+                    return Ok(read_all() == sent + r as usize);
+                }
+                _ => return Ok(false),
+            }
+        }
+        Ok(false)
+    })();
+    if let Ok(true) = verdict {
+        // Every send completed during its submission: the buffer is free.
+        drop(std::mem::ManuallyDrop::into_inner(msg));
+    }
+    verdict
 }
 
 /// Fails with `Unsupported` when the kernel lacks an operation the loops use (io_uring before
@@ -187,13 +300,14 @@ fn is_transient(e: &io::Error) -> bool {
 }
 
 impl Driver {
-    pub(crate) fn new(ring: IoUring, eventfd: RawFd) -> Driver {
+    pub(crate) fn new(mut ring: IoUring, eventfd: RawFd, mode: RingMode) -> Driver {
+        // SUBMIT_ALL is set in the DeferTaskrun and CoopTaskrun modes.
+        let lazy_on = mode != RingMode::Plain && lazy_setting() && probe_lazy(&mut ring);
         let cq = ring.params().cq_entries() as usize;
         // Two CQEs per op (op + cancel) plus the eventfd read and its cancel, plus one data CQE
         // per provided buffer (multishot receives post one per buffer they fill).
         let max = (cq - 2 - usize::from(BUF_COUNT)) / 2;
         Driver {
-            ring: RefCell::new(ring),
             ops: RefCell::new(Ops {
                 slots: Vec::new(),
                 free: Vec::new(),
@@ -207,7 +321,17 @@ impl Driver {
             eventfd_inflight: Cell::new(false),
             bufs: RefCell::new(Bufs::Untried),
             multishot_off: Cell::new(false),
+            lazy_queued: Cell::new(0),
+            urged: Cell::new(false),
+            lazy_on,
+            ring: RefCell::new(ring),
         }
+    }
+
+    /// A task of this loop will want the completion of a lazy op pushed in this turn: the
+    /// loop's next wait ends at the first completion, as for any op.
+    pub(crate) fn urge(&self) {
+        self.urged.set(true);
     }
 
     /// The loop's provided buffer ring; registered on the first call (the probe), `None` for
@@ -266,6 +390,7 @@ impl Driver {
             if unsafe { ring.submission().push(entry) }.is_ok() {
                 return;
             }
+            self.lazy_queued.set(0);
             match ring.submit() {
                 Ok(_) => {}
                 Err(e) if is_transient(&e) => Self::drain_cq_into(&mut ring, &self.cqes),
@@ -274,10 +399,46 @@ impl Driver {
         }
     }
 
+    /// Queues a lazy send linked to a NOP that posts a completion only when the send did not
+    /// send everything at once (see [`Driver::wait`]). Both go in one batch: a link cut by a
+    /// submission in between would not be a link.
+    ///
+    /// # Safety
+    /// As [`Driver::push`].
+    unsafe fn push_lazy(&self, send: &squeue::Entry) {
+        let pair = [
+            send.clone().flags(squeue::Flags::IO_LINK),
+            opcode::Nop::new()
+                .build()
+                .flags(squeue::Flags::SKIP_SUCCESS)
+                .user_data(LAZY_NOP_TOKEN),
+        ];
+        let mut ring = self.ring.borrow_mut();
+        loop {
+            // SAFETY: the caller guarantees the send's buffer outlives the operation.
+            if unsafe { ring.submission().push_multiple(&pair) }.is_ok() {
+                self.lazy_queued.set(self.lazy_queued.get() + 1);
+                return;
+            }
+            self.lazy_queued.set(0);
+            match ring.submit() {
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => Self::drain_cq_into(&mut ring, &self.cqes),
+                Err(e) => panic!("io_uring_enter failed while submitting: {e}"),
+            }
+        }
+    }
+
+    /// Whether sends may be lazy on this loop (see [`Driver::wait`]).
+    pub(crate) fn lazy_on(&self) -> bool {
+        self.lazy_on
+    }
+
     /// Pushes any queued SQEs to the kernel now (before a descriptor they name is closed).
     pub(crate) fn flush(&self) {
         let mut ring = self.ring.borrow_mut();
         while !ring.submission().is_empty() {
+            self.lazy_queued.set(0);
             match ring.submit() {
                 Ok(_) => {}
                 Err(e) if is_transient(&e) => Self::drain_cq_into(&mut ring, &self.cqes),
@@ -306,6 +467,8 @@ impl Driver {
     pub(crate) fn submit_nowait(&self) {
         let mut ring = self.ring.borrow_mut();
         let n = ring.submission().len() as u32;
+        self.lazy_queued.set(0);
+        self.urged.set(false);
         if n > 0 || ring.submission().taskrun() {
             let getevents = io_uring::EnterFlags::GETEVENTS.bits();
             // SAFETY: no argument pointer is passed; the SQEs' buffers are owned per `push`.
@@ -321,11 +484,34 @@ impl Driver {
         Self::drain_cq_into(&mut ring, &self.cqes);
     }
 
-    /// Submits queued SQEs and blocks until at least one completion arrives.
+    /// Submits queued SQEs and blocks until a completion arrives.
+    ///
+    /// Lazy sends (`OpData::lazy`: a writer with nothing queued behind) are issued with
+    /// `MSG_DONTWAIT | MSG_WAITALL`, linked to a NOP that posts a completion only when it is
+    /// cancelled. io_uring never arms a poll for a `MSG_DONTWAIT` send, so during submission
+    /// each lazy send either sends everything (one completion: the NOP's is skipped) or sends
+    /// part or nothing, which fails it and cancels the NOP (two completions). Without this the
+    /// send's completion would end the wait at once and the loop would enter the kernel a
+    /// second time to wait for the next request: two `io_uring_enter` per ping-pong. So when
+    /// `k` lazy sends go out with this wait and no task urged them ([`Driver::urge`]), the
+    /// wait asks for `k + 1` completions: the `k` it is sure to get during submission plus
+    /// one, which is either another event (as any wait) or the NOP of a send that must be
+    /// retried. A start-up probe (`probe_lazy`) checks these kernel semantics and turns lazy
+    /// waits off where they differ.
+    ///
+    /// Measured alternative: bounding the hold-back with the kernel's `min_wait_usec` (Linux
+    /// 6.12) instead of the NOP: arming the timer made a pinned ping-pong slower than no
+    /// change at all (VM timer exits).
     pub(crate) fn wait(&self) {
         let mut ring = self.ring.borrow_mut();
+        let lazy = self.lazy_queued.replace(0);
+        let urged = self.urged.replace(false);
         if ring.completion().is_empty() && self.cqes.borrow().is_empty() {
-            match ring.submit_and_wait(1) {
+            let want = match lazy > 0 && !urged && self.lazy_on {
+                true => 1 + lazy as usize,
+                false => 1,
+            };
+            match ring.submit_and_wait(want) {
                 Ok(_) => {}
                 Err(e) if is_transient(&e) => {}
                 Err(e) => panic!("io_uring_enter failed while waiting: {e}"),
@@ -363,6 +549,9 @@ impl Driver {
         if ud == EVENTFD_TOKEN {
             self.eventfd_inflight.set(false);
             return;
+        }
+        if ud == LAZY_NOP_TOKEN || ud == PROBE_TOKEN {
+            return; // a lazy send's own completion tells its task what happened
         }
         if ud & CANCEL_BIT != 0 {
             let idx = (ud & !CANCEL_BIT) as usize;
@@ -472,6 +661,11 @@ impl Driver {
         };
         drop(ops);
         let entry = data.entry().user_data(u64::from(idx));
+        if data.lazy() && self.lazy_on {
+            // SAFETY: as below; the NOP points at nothing.
+            unsafe { self.push_lazy(&entry) };
+            return Some(idx);
+        }
         // SAFETY: the entry points into `data`'s heap memory, which the Op future keeps until
         // the completion is picked up, or hands to the slab (Life::Ignored) when dropped.
         unsafe { self.push(&entry) };

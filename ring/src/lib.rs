@@ -78,7 +78,7 @@ pub use backend::{Backend, BackendChoice, BACKEND_ENV};
 pub use bufring::RecvBuf;
 pub use driver::RingMode;
 pub use error::SetupError;
-pub use executor::{current, spawn_local, yield_now};
+pub use executor::{current, spawn_local, urge, yield_now};
 pub use fs::File;
 pub use net::{Listener, RecvStream, Stream};
 pub use runtime::{probe_io_uring, ring_mode_name, Config, LoopHandle, Runtime};

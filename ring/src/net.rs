@@ -172,15 +172,27 @@ struct SendData {
     fd: RawFd,
     buf: Vec<u8>,
     from: usize,
+    lazy: bool,
 }
 
 impl OpData for SendData {
     fn entry(&mut self) -> squeue::Entry {
         let rest = &self.buf[self.from..];
         let len = rest.len().min(u32::MAX as usize) as u32;
+        // A lazy send is one non-blocking attempt (MSG_DONTWAIT: io_uring completes it while
+        // submitting, never arming a poll; short or refused, it fails its link; see
+        // `Driver::wait`). Others use MSG_WAITALL: io_uring retries a partial send itself and
+        // posts one completion when everything is sent (or an error, with the bytes sent).
+        let flags = match self.lazy {
+            true => libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | libc::MSG_WAITALL,
+            false => libc::MSG_NOSIGNAL | libc::MSG_WAITALL,
+        };
         opcode::Send::new(types::Fd(self.fd), rest.as_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL)
+            .flags(flags)
             .build()
+    }
+    fn lazy(&self) -> bool {
+        self.lazy
     }
 }
 
@@ -262,6 +274,10 @@ impl Stream {
     /// saves one `io_uring_enter`, a CQE and a task wake per response; with many connections
     /// per loop the ring's batching of all sends into one `io_uring_enter` may win instead.
     pub async fn send(&self, buf: Vec<u8>, from: usize) -> (io::Result<usize>, Vec<u8>) {
+        self.send_as(buf, from, false).await
+    }
+
+    async fn send_as(&self, buf: Vec<u8>, from: usize, lazy: bool) -> (io::Result<usize>, Vec<u8>) {
         if from >= buf.len() {
             let r = match from == buf.len() {
                 true => Ok(0),
@@ -298,10 +314,14 @@ impl Stream {
                 return (Err(e), buf);
             }
         }
+        let lazy = lazy
+            && crate::executor::local()
+                .is_some_and(|l| matches!(&l.io, Io::Uring(d) if d.lazy_on()));
         let (res, _, data) = Op::new(SendData {
             fd: self.fd(),
             buf,
             from,
+            lazy,
         })
         .await;
         (result(res), data.buf)
@@ -309,15 +329,37 @@ impl Stream {
 
     /// Sends all of `buf`, in as many sends as it takes.
     pub async fn send_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        self.send_all_as(buf, false).await
+    }
+
+    /// [`Stream::send_all`] for a caller in no hurry for the completion: the loop's wait does
+    /// not end at this send's completion but at the next other one, so that a ping-pong
+    /// costs one `io_uring_enter` instead of two (see the driver's `wait`).
+    ///
+    /// The contract: after the send, the task must have nothing to do that is not itself
+    /// started by another completion (e.g. a connection's writer whose requests arrive
+    /// through an armed [`Stream::recv_multi`]). A task of the loop that starts waiting for
+    /// the task in the same turn (more data queued for it, a flush) calls [`crate::urge`].
+    /// Where the task itself must go on (e.g. to post the next plain `recv`), use
+    /// [`Stream::send_all`].
+    pub async fn send_all_lazy(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        self.send_all_as(buf, true).await
+    }
+
+    async fn send_all_as(&self, buf: Vec<u8>, lazy: bool) -> (io::Result<()>, Vec<u8>) {
         let mut from = 0;
         let mut buf = buf;
+        let mut lazy = lazy;
         while from < buf.len() {
-            let (r, b) = self.send(buf, from).await;
+            let (r, b) = self.send_as(buf, from, lazy).await;
             buf = b;
+            // What a lazy attempt left (a full socket buffer) waits for room as usual.
+            lazy = false;
             match r {
                 Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
                 Ok(n) => from += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return (Err(e), buf),
             }
         }

@@ -242,7 +242,7 @@ fn setup_loop(s: &LoopSetup, core: Option<usize>) -> Result<Rc<Local>, SetupErro
     let (ring, mode) = build_ring(s.entries)?;
     let eventfd = new_eventfd(0).map_err(SetupError::Eventfd)?;
     let shared = Arc::new(Shared::new(s.index, core, mode, eventfd));
-    let driver = Driver::new(ring, shared.eventfd());
+    let driver = Driver::new(ring, shared.eventfd(), mode);
     Ok(Rc::new(Local::new(
         LoopHandle { shared },
         Io::Uring(driver),

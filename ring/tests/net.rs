@@ -25,6 +25,7 @@ both_backends!(
     dropped_accept_is_cancelled_and_the_listener_closes,
     shutdown_ends_a_pending_tcp_accept,
     shutdown_ends_a_pending_unix_accept,
+    lazy_sends_ping_pong_and_overflow_the_socket_buffer,
 );
 
 /// Echoes everything received until EOF.
@@ -323,4 +324,98 @@ fn pingpong_round_trip_time() {
         "ring echo round trip: {per:?} ({} /s)",
         1_000_000_000 / per.as_nanos().max(1)
     );
+}
+
+/// Lazy sends (`send_all_lazy`) used as their contract says: a reader task with an armed
+/// multishot receive queues replies, a writer task sends them lazily and urges when it gets
+/// more while busy. A 4000-round ping-pong never stalls (each wait ends at the next request);
+/// a lazy send far larger than the socket buffer arrives whole and in order (the
+/// non-blocking attempt sends part; its cancelled NOP ends the wait; the rest waits for
+/// room); replies queued behind a busy writer go out without another request.
+fn lazy_sends_ping_pong_and_overflow_the_socket_buffer(b: Backend) {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::rc::Rc;
+    #[derive(Default)]
+    struct Q {
+        items: VecDeque<Vec<u8>>,
+        writer: Option<std::task::Waker>,
+        done: bool,
+    }
+    fn push(q: &RefCell<Q>, item: Vec<u8>) {
+        let mut q = q.borrow_mut();
+        q.items.push_back(item);
+        match q.writer.take() {
+            Some(w) => w.wake(),
+            None => ring::urge(),
+        }
+    }
+    let Some(rt) = start(b, 1, false) else { return };
+    let (a, mut peer) = UnixStream::pair().unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let big: Vec<u8> = (0..(8u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let big2 = big.clone();
+    let (tx, rx) = mpsc::channel();
+    rt.handles()[0].spawn(move || async move {
+        let s = Rc::new(ring::Stream::from_fd(OwnedFd::from(a)));
+        let q = Rc::new(RefCell::new(Q::default()));
+        let (s2, q2) = (s.clone(), q.clone());
+        ring::spawn_local(async move {
+            loop {
+                let item = std::future::poll_fn(|cx| {
+                    let mut q = q2.borrow_mut();
+                    match q.items.pop_front() {
+                        Some(i) => Poll::Ready(Some(i)),
+                        None if q.done => Poll::Ready(None),
+                        None => {
+                            q.writer = Some(cx.waker().clone());
+                            Poll::Pending
+                        }
+                    }
+                })
+                .await;
+                let Some(item) = item else { break };
+                let (r, _) = s2.send_all_lazy(item).await;
+                r.expect("lazy send");
+            }
+            tx.send(()).unwrap();
+        });
+        let mut rs = s.recv_multi();
+        while let Some(b) = rs.next().await.expect("recv") {
+            for chunk in b.chunks(8) {
+                match chunk {
+                    b"BIGBIGBI" => push(&q, big2.clone()),
+                    b"TWICE..." => {
+                        push(&q, b"first...".to_vec());
+                        push(&q, b"second..".to_vec());
+                    }
+                    c => push(&q, c.to_vec()),
+                }
+            }
+        }
+        q.borrow_mut().done = true;
+        push(&q, Vec::new());
+    });
+    let mut got = [0u8; 8];
+    for i in 0..4000u64 {
+        let msg = i.to_le_bytes();
+        peer.write_all(&msg).unwrap();
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(got, msg, "round {i}");
+    }
+    peer.write_all(b"TWICE...").unwrap();
+    let mut two = [0u8; 16];
+    peer.read_exact(&mut two).unwrap();
+    assert_eq!(&two, b"first...second..");
+    peer.write_all(b"BIGBIGBI").unwrap();
+    std::thread::sleep(Duration::from_millis(20)); // let the big send fill the buffer first
+    let mut all = vec![0u8; big.len()];
+    peer.read_exact(&mut all).unwrap();
+    assert!(all == big, "the large lazy send arrived whole and in order");
+    peer.write_all(b"end.....").unwrap();
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"end.....");
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    recv(&rx);
 }

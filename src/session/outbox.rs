@@ -55,9 +55,7 @@ impl Outbox {
         let before = st.buf.len();
         encode(&mut st.buf);
         st.queued_total += (st.buf.len() - before) as u64;
-        if let Some(w) = st.writer.take() {
-            w.wake();
-        }
+        wake_writer(&mut st);
         st.queued_total
     }
 
@@ -80,6 +78,7 @@ impl Outbox {
                 Poll::Ready(())
             } else {
                 st.space_waiters.push(cx.waker().clone());
+                ring::urge();
                 Poll::Pending
             }
         })
@@ -97,6 +96,7 @@ impl Outbox {
                 Poll::Ready(false)
             } else {
                 st.flush_waiters.push((pos, cx.waker().clone()));
+                ring::urge();
                 Poll::Pending
             }
         })
@@ -107,9 +107,7 @@ impl Outbox {
     pub fn close_after_flush(&self) {
         let mut st = self.st.borrow_mut();
         st.close_after_flush = true;
-        if let Some(w) = st.writer.take() {
-            w.wake();
-        }
+        wake_writer(&mut st);
     }
 
     /// Marks the connection dead unless a flush-then-close is pending.
@@ -126,6 +124,9 @@ impl Outbox {
             let mut st = self.st.borrow_mut();
             st.dead = true;
             st.buf = Vec::new();
+            if st.writer.is_none() {
+                ring::urge();
+            }
             (
                 st.writer.take(),
                 std::mem::take(&mut st.flush_waiters),
@@ -135,6 +136,12 @@ impl Outbox {
         writer.into_iter().for_each(Waker::wake);
         flush.into_iter().for_each(|(_, w)| w.wake());
         space.into_iter().for_each(Waker::wake);
+    }
+
+    /// Whether a task waits for the writer's progress (flush or space).
+    fn has_waiters(&self) -> bool {
+        let st = self.st.borrow();
+        !st.flush_waiters.is_empty() || !st.space_waiters.is_empty()
     }
 
     fn take_batch(&self) -> Poll<Option<Vec<u8>>> {
@@ -177,6 +184,15 @@ impl Outbox {
     }
 }
 
+/// Wakes the writer for new work; when it is busy (in a lazy send, usually), tells the loop
+/// that its completion is awaited (see `ring::Stream::send_all_lazy`).
+fn wake_writer(st: &mut State) {
+    match st.writer.take() {
+        Some(w) => w.wake(),
+        None => ring::urge(),
+    }
+}
+
 /// The writer task: sends queued bytes until the connection dies or is closed after a flush.
 pub async fn writer(outbox: Rc<Outbox>, stream: Rc<ring::Stream>) {
     loop {
@@ -190,7 +206,13 @@ pub async fn writer(outbox: Rc<Outbox>, stream: Rc<ring::Stream>) {
         .await;
         let Some(buf) = batch else { break };
         let n = buf.len();
-        let (res, buf) = stream.send_all(buf).await;
+        // Lazy: the loop may hold the completion back until the next request arrives (one
+        // io_uring_enter per ping-pong); anyone who then waits behind it calls ring::urge.
+        let (res, buf) = if outbox.has_waiters() {
+            stream.send_all(buf).await
+        } else {
+            stream.send_all_lazy(buf).await
+        };
         match res {
             Ok(()) => outbox.sent(n, buf),
             Err(_) => {
