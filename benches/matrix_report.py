@@ -65,9 +65,16 @@ if r64 and "r" in r64:
     out.append(f"| latency getpid 64 x 4 (unix, -c 2) | p50 {lat['p50']:.1f} µs, "
                f"p99 {lat['p99']:.1f} µs | | stated |")
 out.append(f"| memory per idle connection | {idle_line} | | ≤ 16 KiB |")
+for w in ("read4k", "write4k"):
+    shape = "unix/unpinned-c2/64"
+    ours, lim = rate(f"ours/{w}/{shape}"), rate(f"baseline-{w}/{shape}")
+    if lim is not None:
+        out.append(f"| (context) {w}, 64 x 4 unix, -c 2, vs its framing limit (the same "
+                   f"frames from a peer with no kernel) | {fmt_rate(ours)} vs {fmt_rate(lim)} | "
+                   f"{ratio(ours, lim)} | |")
 out.append("")
 
-impls = sorted({r["tag"].split("/")[0] for r in rows} - {"baseline"})
+impls = sorted({r["tag"].split("/")[0] for r in rows if not r["tag"].startswith("baseline")})
 for scheme in ("unix", "tcp"):
     for mode in ("pinned", "unpinned-c1", "unpinned-c2"):
         shapes = [r for r in rows if r["tag"].startswith(f"baseline/{scheme}/{mode}/")]
@@ -77,8 +84,9 @@ for scheme in ("unix", "tcp"):
                 "unpinned-c1": "unpinned, server -c 1",
                 "unpinned-c2": "unpinned, server -c 2"}[mode]
         out.append(f"### {scheme}, {desc}\n")
-        hdr = "| workload | conns x inflight | ops/s | × baseline | p50 µs | p99 µs | p99.9 µs |"
-        sep = "|---|---|---|---|---|---|---|"
+        hdr = ("| workload | conns x inflight | ops/s | × baseline | × framing limit | p50 µs | "
+               "p99 µs | p99.9 µs |")
+        sep = "|---|---|---|---|---|---|---|---|"
         if "netbsd" in impls:
             hdr += " NetBSD ops/s | ours / NetBSD |"
             sep += "---|---|"
@@ -98,9 +106,17 @@ for scheme in ("unix", "tcp"):
             sh = f"{c} x {inflight}"
             if br:
                 lat = br["latency_us"]
-                out.append(f"| **baseline** | {sh} | {fmt_rate(base)} | 1.00 | {lat['p50']:.1f} "
+                out.append(f"| **baseline** | {sh} | {fmt_rate(base)} | 1.00 | | {lat['p50']:.1f} "
                            f"| {lat['p99']:.1f} | {lat['p999']:.1f} |" +
                            (" | |" if "netbsd" in impls else ""))
+            for w in ("read4k", "write4k"):
+                lr = by_tag.get(f"baseline-{w}/{shape}")
+                if lr and "r" in lr:
+                    lat = lr["r"]["latency_us"]
+                    v = lr["r"]["ops_per_s"]
+                    out.append(f"| *framing limit {w}* | {sh} | {fmt_rate(v)} | {ratio(v, base)} "
+                               f"| 1.00 | {lat['p50']:.1f} | {lat['p99']:.1f} | "
+                               f"{lat['p999']:.1f} |" + (" | |" if "netbsd" in impls else ""))
             for w in workloads:
                 r = by_tag.get(f"ours/{w}/{shape}")
                 if r is None:
@@ -109,11 +125,13 @@ for scheme in ("unix", "tcp"):
                 extra = f" {fmt_rate(nb)} | {ratio(rate(r['tag']), nb)} |" \
                     if "netbsd" in impls else ""
                 if "error" in r:
-                    out.append(f"| {w} | {sh} | {cell_err(r)} | | | | |" + extra)
+                    out.append(f"| {w} | {sh} | {cell_err(r)} | | | | | |" + extra)
                     continue
                 lat = r["r"]["latency_us"]
                 v = r["r"]["ops_per_s"]
-                out.append(f"| {w} | {sh} | {fmt_rate(v)} | {ratio(v, base)} | "
+                lim = rate(f"baseline-{w}/{shape}")
+                lim_s = ratio(v, lim) if lim is not None else ""
+                out.append(f"| {w} | {sh} | {fmt_rate(v)} | {ratio(v, base)} | {lim_s} | "
                            f"{lat['p50']:.1f} | {lat['p99']:.1f} | {lat['p999']:.1f} |" + extra)
         out.append("")
 

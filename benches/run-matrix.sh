@@ -10,7 +10,9 @@
 # Shapes: unix/tcp x conns {1, 16, 64, 256} (in flight 1 for one connection, else 4) x
 # server -c {1, 2}, unpinned; plus "pinned": client and server on core 0 with -c 1 (taskset).
 # Every shape also runs `loadtest --baseline` (same socket type, connections, depth and
-# pinning; the echo peer gets as many threads as the server gets loops).
+# pinning; the echo peer gets as many threads as the server gets loops), and for read4k and
+# write4k `--baseline --baseline-shape W`: the same frames as W (COPYOUT of 4 KiB, or a
+# COPYIN round trip with 4 KiB) from a peer that does no kernel work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,6 +111,12 @@ run_impl() { # IMPL BIN
                 if [[ $impl == ours ]]; then
                     run_lt "baseline/$scheme/$mode/$c" "$pin" --url "$URL" "$@" \
                         --baseline --peer-threads "$ncpu" "${threads[@]}"
+                    # The framing limit of the data workloads (same frames, no kernel).
+                    for w in read4k write4k; do
+                        [[ " $WORKLOADS " == *" $w "* ]] || continue
+                        run_lt "baseline-$w/$scheme/$mode/$c" "$pin" --url "$URL" "$@" \
+                            --baseline --baseline-shape "$w" --peer-threads "$ncpu" "${threads[@]}"
+                    done
                 fi
                 for w in $WORKLOADS; do
                     run_lt "$impl/$w/$scheme/$mode/$c" "$pin" --url "$URL" "$@" \

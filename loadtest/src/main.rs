@@ -74,6 +74,11 @@ struct Args {
     /// How the baseline's echo peer drives its sockets.
     #[arg(long, value_enum, default_value_t = peer::Engine::Auto)]
     peer_engine: peer::Engine,
+    /// With --baseline: run this workload (getpid, read4k or write4k) against a peer that
+    /// answers with the frames a server sends for it (COPYOUT of the data, or a COPYIN
+    /// round trip) but does no kernel work: the limit of the workload's framing on this host.
+    #[arg(long, default_value = "getpid")]
+    baseline_shape: String,
     /// Directory for the workload's files inside the rump kernel.
     #[arg(long, default_value = "/tmp/loadtest")]
     root: String,
@@ -162,7 +167,16 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
     let cwd = std::env::current_dir().ok();
     let target = sp::url::parse(&url, Role::Client, cwd.as_deref()).map_err(|e| e.to_string())?;
     let mix = match (&args.mix, args.baseline) {
-        (_, true) => Mix::single(Kind::Getpid),
+        (_, true) => match args.baseline_shape.as_str() {
+            "getpid" => Mix::single(Kind::Getpid),
+            "read4k" => Mix::single(Kind::Read4k),
+            "write4k" => Mix::single(Kind::Write4k),
+            other => {
+                return Err(format!(
+                    "--baseline-shape `{other}`: one of getpid, read4k, write4k"
+                ))
+            }
+        },
         (Some(m), _) => Mix::parse(m)?,
         (None, _) => Mix::single(Kind::parse(&args.workload).ok_or_else(|| {
             let names: Vec<_> = KINDS.iter().map(|k| k.name()).collect();
@@ -196,8 +210,9 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
     let peer = match args.baseline {
         true => {
             let pt = args.peer_threads.unwrap_or_else(ncpus);
+            let shaped = args.baseline_shape != "getpid";
             Some(
-                peer::start(&target, args.conns, pt, args.peer_engine)
+                peer::start(&target, args.conns, pt, args.peer_engine, shaped)
                     .map_err(|e| format!("baseline peer: {e}"))?,
             )
         }
@@ -340,9 +355,10 @@ fn merge(
         .map(|(k, n)| (k.name(), n))
         .collect();
     Summary {
-        workload: match args.baseline {
-            true => "baseline".into(),
-            false => mix.describe(),
+        workload: match (args.baseline, args.baseline_shape.as_str()) {
+            (true, "getpid") => "baseline".into(),
+            (true, shape) => format!("baseline-{shape}"),
+            (false, _) => mix.describe(),
         },
         url: url.to_string(),
         baseline: args.baseline,

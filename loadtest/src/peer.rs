@@ -77,7 +77,13 @@ pub enum Engine {
 
 /// Starts a peer of the same socket family as `like` that serves `conns` connections with
 /// `threads` threads and ends when all of them are closed.
-pub fn start(like: &SpAddr, conns: usize, threads: usize, engine: Engine) -> io::Result<Peer> {
+pub fn start(
+    like: &SpAddr,
+    conns: usize,
+    threads: usize,
+    engine: Engine,
+    shaped: bool,
+) -> io::Result<Peer> {
     let (listener, addr, unix_path) = match like {
         SpAddr::Unix(_) => {
             let p =
@@ -97,7 +103,7 @@ pub fn start(like: &SpAddr, conns: usize, threads: usize, engine: Engine) -> io:
     let t = std::thread::Builder::new()
         .name("peer-accept".into())
         .spawn(move || {
-            if let Err(e) = accept_and_serve(listener, conns, threads, engine) {
+            if let Err(e) = accept_and_serve(listener, conns, threads, engine, shaped) {
                 eprintln!("loadtest: baseline peer: {e}");
             }
         })?;
@@ -108,13 +114,19 @@ pub fn start(like: &SpAddr, conns: usize, threads: usize, engine: Engine) -> io:
     })
 }
 
-fn accept_and_serve(l: Listener, conns: usize, threads: usize, engine: Engine) -> io::Result<()> {
+fn accept_and_serve(
+    l: Listener,
+    conns: usize,
+    threads: usize,
+    engine: Engine,
+    shaped: bool,
+) -> io::Result<()> {
     let uring = match engine {
         Engine::Auto => conns > threads,
         e => e == Engine::Uring,
     };
     if uring {
-        return serve_uring(l, conns, threads);
+        return serve_uring(l, conns, threads, shaped);
     }
     let mut per_thread: Vec<Vec<File>> = (0..threads).map(|_| Vec::new()).collect();
     for i in 0..conns {
@@ -129,8 +141,8 @@ fn accept_and_serve(l: Listener, conns: usize, threads: usize, engine: Engine) -
                 .name(format!("peer-{i}"))
                 .spawn(move || {
                     let r = match socks.len() {
-                        1 => serve_one(socks.into_iter().next().expect("one socket")),
-                        _ => serve_many(socks),
+                        1 => serve_one(socks.into_iter().next().expect("one socket"), shaped),
+                        _ => serve_many(socks, shaped),
                     };
                     if let Err(e) = r {
                         eprintln!("loadtest: baseline peer: {e}");
@@ -161,7 +173,7 @@ fn accept_one(l: &Listener) -> io::Result<File> {
 }
 
 /// The io_uring engine: connections spread over `threads` ring loops.
-fn serve_uring(l: Listener, conns: usize, threads: usize) -> io::Result<()> {
+fn serve_uring(l: Listener, conns: usize, threads: usize, shaped: bool) -> io::Result<()> {
     let cfg = ring::Config {
         loops: threads,
         pin: true,
@@ -174,7 +186,7 @@ fn serve_uring(l: Listener, conns: usize, threads: usize) -> io::Result<()> {
         let fd: OwnedFd = accept_one(&l)?.into();
         let tx = tx.clone();
         rt.handles()[i % threads].spawn(move || async move {
-            serve_ring(ring::Stream::from_fd(fd)).await;
+            serve_ring(ring::Stream::from_fd(fd), shaped).await;
             let _ = tx.send(());
         });
     }
@@ -189,8 +201,8 @@ fn serve_uring(l: Listener, conns: usize, threads: usize) -> io::Result<()> {
     Ok(())
 }
 
-async fn serve_ring(s: ring::Stream) {
-    let mut f = Framing::default();
+async fn serve_ring(s: ring::Stream, shaped: bool) {
+    let mut f = Framing::new(shaped);
     let mut buf = Vec::with_capacity(64 << 10);
     let mut out = Vec::with_capacity(64 << 10);
     loop {
@@ -215,11 +227,91 @@ struct Framing {
     hdr: [u8; HEADER_LEN],
     have: usize,
     skip: u64,
+    /// `--baseline-shape`: answer reads and writes with the frames a server sends.
+    shaped: Option<Shaped>,
+}
+
+/// The frames of a workload without its kernel: `pread` is answered by a COPYOUT of the
+/// requested length (zeros) and the response; `pwrite` by a COPYIN request, and its answer
+/// by the response; anything else by the null response. So `--baseline --baseline-shape
+/// read4k` moves the same bytes and round trips as read4k against a server.
+struct Shaped {
+    dec: sp::FrameDecoder,
+    next_reqno: u64,
+    /// Outstanding COPYINs: server reqno → (client reqno, length).
+    copyins: std::collections::HashMap<u64, (u64, u64)>,
+    zeros: Vec<u8>,
+}
+
+/// The largest transfer a shaped peer answers (the workloads use 4 KiB).
+const SHAPED_MAX_BYTES: u64 = 1 << 20;
+const SYS_PREAD: u32 = 173;
+const SYS_PWRITE: u32 = 174;
+
+impl Shaped {
+    fn new() -> Shaped {
+        Shaped {
+            dec: sp::FrameDecoder::new(sp::DEFAULT_MAX_FRAME_LEN),
+            next_reqno: 1,
+            copyins: std::collections::HashMap::new(),
+            zeros: vec![0u8; SHAPED_MAX_BYTES as usize],
+        }
+    }
+
+    fn respond(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        loop {
+            let f = match self.dec.next(&mut input) {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(e) => panic!("baseline peer: client framing lost: {e:?}"),
+            };
+            let h = f.header;
+            if h.class == sp::Class::RESP && h.typ == sp::MsgType::COPYIN {
+                if let Some((reqno, len)) = self.copyins.remove(&h.reqno) {
+                    sp::encode_syscall_resp(out, reqno, 0, [len as i64, 0]);
+                }
+                continue;
+            }
+            let args = sp::syscall_args(f.payload);
+            let (addr, len) = (args[1], args[2].min(SHAPED_MAX_BYTES));
+            match h.u {
+                SYS_PREAD => {
+                    let r = self.take_reqno();
+                    sp::encode_copyout_req(out, r, addr, &self.zeros[..len as usize]);
+                    sp::encode_syscall_resp(out, h.reqno, 0, [len as i64, 0]);
+                }
+                SYS_PWRITE => {
+                    let r = self.take_reqno();
+                    assert!(self.copyins.len() < 1 << 16, "client never answers COPYINs");
+                    self.copyins.insert(r, (h.reqno, len));
+                    sp::encode_copyin_req(out, r, sp::MsgType::COPYIN, len, addr);
+                }
+                _ => sp::encode_syscall_resp(out, h.reqno, 0, [2, 1]),
+            }
+        }
+    }
+
+    fn take_reqno(&mut self) -> u64 {
+        let r = self.next_reqno;
+        self.next_reqno += 1;
+        r
+    }
 }
 
 impl Framing {
-    /// Appends one 48-byte response to `out` per request header completed in `input`.
+    fn new(shaped: bool) -> Framing {
+        Framing {
+            shaped: shaped.then(Shaped::new),
+            ..Framing::default()
+        }
+    }
+
+    /// Appends one 48-byte response to `out` per request header completed in `input` (or,
+    /// shaped, the frames of `Shaped`).
     fn respond(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        if let Some(s) = &mut self.shaped {
+            return s.respond(input, out);
+        }
         while !input.is_empty() {
             if self.skip > 0 {
                 let k = (self.skip.min(input.len() as u64)) as usize;
@@ -241,8 +333,8 @@ impl Framing {
     }
 }
 
-fn serve_one(mut s: File) -> io::Result<()> {
-    let mut f = Framing::default();
+fn serve_one(mut s: File, shaped: bool) -> io::Result<()> {
+    let mut f = Framing::new(shaped);
     let mut buf = vec![0u8; 64 << 10];
     let mut out = Vec::with_capacity(64 << 10);
     loop {
@@ -261,12 +353,12 @@ fn serve_one(mut s: File) -> io::Result<()> {
     }
 }
 
-fn serve_many(socks: Vec<File>) -> io::Result<()> {
+fn serve_many(socks: Vec<File>, shaped: bool) -> io::Result<()> {
     let ep = crate::sys::Epoll::new()?;
     let mut conns: Vec<Option<(File, Framing)>> = Vec::with_capacity(socks.len());
     for (i, s) in socks.into_iter().enumerate() {
         ep.add(s.as_raw_fd(), libc::EPOLLIN as u32, i as u64)?;
-        conns.push(Some((s, Framing::default())));
+        conns.push(Some((s, Framing::new(shaped))));
     }
     let mut live = conns.len();
     let mut buf = vec![0u8; 64 << 10];
@@ -324,5 +416,49 @@ mod tests {
                 .collect();
             assert_eq!(reqnos, vec![7, 8, 9]);
         }
+    }
+
+    #[test]
+    fn shaped_framing_answers_reads_with_copyout_and_writes_with_copyin() {
+        let mut f = Framing::new(true);
+        let mut req = Vec::new();
+        sp::encode_syscall_req(&mut req, 7, SYS_PREAD, &[3, 0x1000, 4096, 0, 0]);
+        sp::encode_syscall_req(&mut req, 8, SYS_PWRITE, &[3, 0x2000, 4096, 0, 0]);
+        sp::encode_syscall_req(&mut req, 9, 20, &[]);
+        let mut out = Vec::new();
+        // Byte at a time: the decoder holds partial frames.
+        for b in req.chunks(1) {
+            f.respond(b, &mut out);
+        }
+        let mut dec = sp::FrameDecoder::new(sp::DEFAULT_MAX_FRAME_LEN);
+        let mut input = &out[..];
+        let mut frames = Vec::new();
+        while let Some(fr) = dec.next(&mut input).unwrap() {
+            frames.push((fr.header, fr.payload.to_vec()));
+        }
+        assert_eq!(frames.len(), 4, "COPYOUT + resp, COPYIN, resp");
+        let (h, p) = &frames[0];
+        assert_eq!((h.class, h.typ), (sp::Class::REQ, sp::MsgType::COPYOUT));
+        let (addr, data) = sp::parse_copyout_req(p).unwrap();
+        assert_eq!((addr, data.len()), (0x1000, 4096));
+        assert_eq!(
+            sp::parse_syscall_resp(&frames[1].1).unwrap().retval[0],
+            4096
+        );
+        assert_eq!(frames[1].0.reqno, 7);
+        let (h, p) = &frames[2];
+        assert_eq!((h.class, h.typ), (sp::Class::REQ, sp::MsgType::COPYIN));
+        let c = sp::parse_copy_req(p).unwrap();
+        assert_eq!((c.len, c.addr), (4096, 0x2000));
+        assert_eq!(frames[3].0.reqno, 9, "the null call is answered at once");
+        // The COPYIN answer completes the write.
+        let mut ans = Vec::new();
+        sp::encode_copyin_resp(&mut ans, h.reqno, &[5u8; 4096]);
+        out.clear();
+        f.respond(&ans, &mut out);
+        let mut input = &out[..];
+        let fr = dec.next(&mut input).unwrap().unwrap();
+        assert_eq!(fr.header.reqno, 8);
+        assert_eq!(sp::parse_syscall_resp(fr.payload).unwrap().retval[0], 4096);
     }
 }
