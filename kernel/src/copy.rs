@@ -53,10 +53,52 @@ pub async fn copyout<M: UserMem>(mem: &M, addr: u64, data: &[u8]) -> Result<()> 
     mem.copyout(addr, data).await
 }
 
+/// `copyout` of what `fill` produces, up to `len` bytes (see [`UserMem::copyout_fill`]);
+/// returns the bytes copied out.
+pub async fn copyout_fill<M: UserMem>(
+    mem: &M,
+    addr: u64,
+    len: usize,
+    fill: impl FnOnce(&mut [u8]) -> usize,
+) -> Result<usize> {
+    if len == 0 {
+        return Ok(0);
+    }
+    if addr == 0 {
+        // As `copyout`: a NULL address faults only when there is something to copy (a read
+        // at the end of the file into NULL returns 0).
+        let mut scratch = vec![0u8; len];
+        return match fill(&mut scratch) {
+            0 => Ok(0),
+            _ => Err(Errno::EFAULT),
+        };
+    }
+    mem.copyout_fill(addr, len, fill).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testutil::{block_on, TestMem};
+
+    #[test]
+    fn copyout_fill_copies_what_fill_produced() {
+        let mem = TestMem::new();
+        mem.map_zero(0x1000, 16);
+        let n = block_on(copyout_fill(&mem, 0x1000, 8, |b| {
+            b[..3].copy_from_slice(b"abc");
+            3
+        }));
+        assert_eq!(n, Ok(3));
+        assert_eq!(mem.read(0x1000, 4), b"abc\0");
+        // NULL faults only when there is something to copy.
+        assert_eq!(block_on(copyout_fill(&mem, 0, 8, |_| 0)), Ok(0));
+        assert_eq!(
+            block_on(copyout_fill(&mem, 0, 8, |_| 1)),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(block_on(copyout_fill(&mem, 0x1000, 0, |_| 1)), Ok(0));
+    }
 
     #[test]
     fn null_and_empty_ask_nothing() {

@@ -39,7 +39,13 @@ struct CopiesState {
     next_reqno: u64,
     pending: HashMap<u64, Slot>,
     dead: bool,
+    /// Answer buffers given back by the kernel (`recycle`), reused by `deliver`.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Spare answer buffers kept per connection, and the largest kept.
+const SPARE_MAX: usize = 8;
+const SPARE_BYTES_MAX: usize = 64 << 10;
 
 impl Copies {
     /// Takes the next server reqno (COPYOUT and RAISE consume one too, as in the reference).
@@ -108,15 +114,29 @@ impl Copies {
                 CopyKind::In { len } => payload.len() == len,
                 CopyKind::InStr { maxlen } => !payload.is_empty() && payload.len() <= maxlen,
             };
-            slot.result = Some(if ok {
-                Ok(payload.to_vec())
-            } else {
-                Err(Errno::EFAULT)
-            });
+            let result = match ok {
+                true => {
+                    let mut v = st.spare.pop().unwrap_or_default();
+                    v.clear();
+                    v.extend_from_slice(payload);
+                    Ok(v)
+                }
+                false => Err(Errno::EFAULT),
+            };
+            let slot = st.pending.get_mut(&reqno).expect("looked up above");
+            slot.result = Some(result);
             slot.waker.take()
         };
         if let Some(w) = waker {
             w.wake();
+        }
+    }
+
+    /// Keeps a buffer that an answer was delivered in for the next answer (bounded).
+    pub fn recycle(&self, buf: Vec<u8>) {
+        let mut st = self.st.borrow_mut();
+        if st.spare.len() < SPARE_MAX && buf.capacity() <= SPARE_BYTES_MAX {
+            st.spare.push(buf);
         }
     }
 

@@ -70,6 +70,46 @@ impl UserMem for SessionMem {
         Ok(())
     }
 
+    async fn copyout_fill(
+        &self,
+        addr: u64,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> kernel::Result<usize> {
+        if len > self.max_copy_len() {
+            return Err(Errno::EFAULT);
+        }
+        self.conn.outbox.wait_space().await;
+        if self.conn.outbox.is_dead() {
+            return Err(Errno::EFAULT);
+        }
+        let reqno = self.conn.copies.next_reqno();
+        let mut n = 0;
+        // The data goes straight into the outgoing frame; its lengths are set once known.
+        self.conn.outbox.push(|o| {
+            let start = o.len();
+            sp::encode_copyout_req(o, reqno, addr, &[]);
+            let data = o.len();
+            o.resize(data + len, 0);
+            n = fill(&mut o[data..]).min(len);
+            match n {
+                0 => o.truncate(start),
+                _ => {
+                    o.truncate(data + n);
+                    let frame_len = (data + n - start) as u64;
+                    o[start..start + 8].copy_from_slice(&frame_len.to_le_bytes());
+                    let hdr = start + sp::HEADER_LEN;
+                    o[hdr..hdr + 8].copy_from_slice(&(n as u64).to_le_bytes());
+                }
+            }
+        });
+        Ok(n)
+    }
+
+    fn recycle(&self, buf: Vec<u8>) {
+        self.conn.copies.recycle(buf);
+    }
+
     fn raise(&self, signo: u32) {
         let reqno = self.conn.copies.next_reqno();
         self.conn.outbox.push(|o| sp::encode_raise(o, reqno, signo));

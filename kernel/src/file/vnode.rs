@@ -115,20 +115,28 @@ impl VnFile {
         let mut done = 0;
         let mut res = Ok(());
         for (addr, n) in chunks(iov) {
-            let data = match self.vn.read_at(off, n).await {
-                Ok(d) => d,
+            let got = match self.vn.is_mem_file() {
+                // Memory files are copied straight into the outgoing COPYOUT (no buffer).
+                true => {
+                    let vn = &self.vn;
+                    copy::copyout_fill(mem, addr, n, |out| vn.read_mem_into(off, out).unwrap_or(0))
+                        .await
+                }
+                false => match self.vn.read_at(off, n).await {
+                    Ok(data) => copy::copyout(mem, addr, &data).await.map(|()| data.len()),
+                    Err(e) => Err(e),
+                },
+            };
+            let got = match got {
+                Ok(g) => g,
                 Err(e) => {
                     res = Err(e);
                     break;
                 }
             };
-            if let Err(e) = copy::copyout(mem, addr, &data).await {
-                res = Err(e);
-                break;
-            }
-            off += data.len() as u64;
-            done += data.len() as u64;
-            if data.len() < n {
+            off += got as u64;
+            done += got as u64;
+            if got < n {
                 break;
             }
         }
@@ -204,7 +212,9 @@ impl VnFile {
                     break;
                 }
             };
-            match self.vn.write_at(off, &data, append).await {
+            let wrote = self.vn.write_at(off, &data, append).await;
+            mem.recycle(data);
+            match wrote {
                 Ok(wrote_at) => off = wrote_at + n as u64,
                 Err(e) => {
                     res = Err(e);

@@ -57,22 +57,36 @@ impl RegData {
 
     /// Up to `len` bytes at `off`; fewer at end of file, none past it.
     pub fn read(&self, off: u64, len: usize) -> Vec<u8> {
-        if off >= self.size {
-            return Vec::new();
-        }
-        let n = (self.size - off).min(len as u64) as usize;
+        let n = self.readable(off, len);
         let mut out = vec![0u8; n];
+        self.read_into(off, &mut out);
+        out
+    }
+
+    /// Bytes a read of `len` at `off` returns (short at the end of the file).
+    fn readable(&self, off: u64, len: usize) -> usize {
+        match off >= self.size {
+            true => 0,
+            false => (self.size - off).min(len as u64) as usize,
+        }
+    }
+
+    /// Reads at `off` into `out` (holes read as zeros); returns the bytes read, short at the
+    /// end of the file.
+    pub fn read_into(&self, off: u64, out: &mut [u8]) -> usize {
+        let n = self.readable(off, out.len());
         let mut done = 0;
         while done < n {
             let pos = off + done as u64;
             let (pg, in_pg) = (pos / PAGE_SIZE as u64, (pos % PAGE_SIZE as u64) as usize);
             let k = (PAGE_SIZE - in_pg).min(n - done);
-            if let Some(p) = self.pages.get(&pg) {
-                out[done..done + k].copy_from_slice(&p[in_pg..in_pg + k]);
+            match self.pages.get(&pg) {
+                Some(p) => out[done..done + k].copy_from_slice(&p[in_pg..in_pg + k]),
+                None => out[done..done + k].fill(0),
             }
             done += k;
         }
-        out
+        n
     }
 
     /// Writes `data` at `off`, growing the file; `EFBIG` beyond the largest `off_t`.

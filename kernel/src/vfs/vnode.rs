@@ -343,6 +343,20 @@ impl Vnode {
         }
     }
 
+    /// A memory file's read straight into `out` (see `RegData::read_into`); `None` for a
+    /// vnode whose data is not in memory (the caller uses [`Vnode::read_at`]).
+    pub fn read_mem_into(&self, off: u64, out: &mut [u8]) -> Option<usize> {
+        match &self.body {
+            Body::Reg(d) => Some(lock(d).read_into(off, out)),
+            _ => None,
+        }
+    }
+
+    /// Whether [`Vnode::read_mem_into`] applies.
+    pub fn is_mem_file(&self) -> bool {
+        matches!(self.body, Body::Reg(_))
+    }
+
     /// `VOP_WRITE` of a regular file: `data` at `off`, or at the end with `append`; returns
     /// the offset written at.
     pub async fn write_at(&self, off: u64, data: &[u8], append: bool) -> Result<u64> {
