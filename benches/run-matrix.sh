@@ -6,6 +6,7 @@
 #   benches/run-matrix.sh                 # full matrix, ~2 s per point
 #   DURATION=1s WORKLOADS="getpid read4k" benches/run-matrix.sh
 #   NO_BUILD=1 SERVER=path/rump_server LT=path/loadtest benches/run-matrix.sh
+#   RESULTS_COPY=r.jsonl ...; IMPLS=netbsd PRIOR_RESULTS=r.jsonl RUMP_REFERENCE=... (re-run one)
 #
 # Shapes: unix/tcp x conns {1, 16, 64, 256} (in flight 1 for one connection, else 4) x
 # server -c {1, 2}, unpinned; plus "pinned": client and server on core 0 with -c 1 (taskset).
@@ -33,6 +34,9 @@ SERVER_PID=
 stop_server() {
     if [[ -n "$SERVER_PID" ]]; then
         kill "$SERVER_PID" 2>/dev/null || true
+        # A hung server (NetBSD's can deadlock, docs/benchmarks.md) ignores SIGTERM.
+        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
         SERVER_PID=
     fi
@@ -80,12 +84,14 @@ run_lt() {
     local pre=() out
     [[ $pin == pinned ]] && pre=(taskset -c 0)
     echo "  $tag: loadtest $*" >&2
-    if out=$("${pre[@]}" "$LT" --duration "$DURATION" --warmup "$WARMUP" --json "$@" \
-        2>"$WORK/lt.err"); then
+    # Bounded: a server that stops answering costs one point, not the run.
+    if out=$(timeout "${POINT_TIMEOUT:-60}" "${pre[@]}" "$LT" --duration "$DURATION" \
+        --warmup "$WARMUP" --json "$@" 2>"$WORK/lt.err"); then
         echo "{\"tag\":\"$tag\",\"pin\":\"$pin\",\"args\":\"$*\",\"r\":$out}" >>"$RESULTS"
     else
         local msg
         msg=$(tr '"\\' "''" <"$WORK/lt.err" | tr '\n' ' ' | cut -c1-300)
+        [[ -n $msg ]] || msg="no result within ${POINT_TIMEOUT:-60} s (server hung?)"
         echo "{\"tag\":\"$tag\",\"pin\":\"$pin\",\"args\":\"$*\",\"error\":\"$msg\"}" >>"$RESULTS"
     fi
 }
@@ -144,9 +150,13 @@ measure_idle() {
 → $after KiB with $n idle unix connections, -c 2)"
 }
 
-echo "ours: $SERVER" >&2
-run_impl ours "$SERVER"
-if [[ -n "${RUMP_REFERENCE:-}" ]]; then
+# IMPLS=netbsd PRIOR_RESULTS=earlier.jsonl re-runs only the reference and reports both.
+[[ -z "${PRIOR_RESULTS:-}" ]] || cat "$PRIOR_RESULTS" >>"$RESULTS"
+if [[ " ${IMPLS:-ours netbsd} " == *" ours "* ]]; then
+    echo "ours: $SERVER" >&2
+    run_impl ours "$SERVER"
+fi
+if [[ -n "${RUMP_REFERENCE:-}" && " ${IMPLS:-ours netbsd} " == *" netbsd "* ]]; then
     echo "reference: $RUMP_REFERENCE" >&2
     run_impl netbsd "$RUMP_REFERENCE"
 fi

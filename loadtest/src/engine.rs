@@ -233,13 +233,16 @@ fn pump(ctx: &mut Ctx<'_>, r: &mut Run, rbuf: &mut [u8]) -> Result<bool, Fatal> 
 }
 
 /// Drives `conns` until the shared stop flag, then waits (bounded) for calls in flight.
+/// Returns the connections open: the caller closes them only once every thread has drained,
+/// so no server sees a client go away while other clients' calls are still in flight
+/// (NetBSD's rump_server can deadlock then: docs/benchmarks.md).
 pub fn run_thread(
     conns: Vec<Conn>,
     plan: &Plan,
     shared: &Shared,
     thread: usize,
     seed: u64,
-) -> ThreadResult {
+) -> (ThreadResult, Vec<Conn>) {
     let mut ctx = Ctx {
         plan,
         shared,
@@ -301,7 +304,7 @@ pub fn run_thread(
     if let Err(e) = r {
         shared.fail(e);
     }
-    ctx.res
+    (ctx.res, runs.into_iter().map(|r| r.conn).collect())
 }
 
 fn start_all(ctx: &mut Ctx<'_>, r: &mut Run) {

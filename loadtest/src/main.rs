@@ -274,10 +274,14 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
         .collect::<Result<_, _>>()?;
 
     let elapsed_s = wait_and_report(&shared, args);
-    let results: Vec<ThreadResult> = handles
+    let (results, open): (Vec<ThreadResult>, Vec<Vec<Conn>>) = handles
         .into_iter()
         .map(|h| h.join().map_err(|_| "a load thread panicked".to_string()))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    // Every thread has drained: only now do the connections close.
+    drop(open);
     drop(peer);
     if let Some(e) = shared
         .fatal
