@@ -385,17 +385,20 @@ impl Driver {
     /// Every pointer in `entry` must stay valid until its completion has been dispatched.
     unsafe fn push(&self, entry: &squeue::Entry) {
         let mut ring = self.ring.borrow_mut();
-        loop {
-            // SAFETY: the caller guarantees the entry's buffers outlive the operation.
-            if unsafe { ring.submission().push(entry) }.is_ok() {
-                return;
-            }
-            self.lazy_queued.set(0);
-            match ring.submit() {
-                Ok(_) => {}
-                Err(e) if is_transient(&e) => Self::drain_cq_into(&mut ring, &self.cqes),
-                Err(e) => panic!("io_uring_enter failed while submitting: {e}"),
-            }
+        // SAFETY: the caller guarantees the entry's buffers outlive the operation.
+        while unsafe { ring.submission().push(entry) }.is_err() {
+            self.submit_queued(&mut ring);
+        }
+    }
+
+    /// Submits the SQ (to make room, or before a close), draining the CQ when the kernel
+    /// pushes back.
+    fn submit_queued(&self, ring: &mut IoUring) {
+        self.lazy_queued.set(0);
+        match ring.submit() {
+            Ok(_) => {}
+            Err(e) if is_transient(&e) => Self::drain_cq_into(ring, &self.cqes),
+            Err(e) => panic!("io_uring_enter failed while submitting: {e}"),
         }
     }
 
@@ -414,19 +417,11 @@ impl Driver {
                 .user_data(LAZY_NOP_TOKEN),
         ];
         let mut ring = self.ring.borrow_mut();
-        loop {
-            // SAFETY: the caller guarantees the send's buffer outlives the operation.
-            if unsafe { ring.submission().push_multiple(&pair) }.is_ok() {
-                self.lazy_queued.set(self.lazy_queued.get() + 1);
-                return;
-            }
-            self.lazy_queued.set(0);
-            match ring.submit() {
-                Ok(_) => {}
-                Err(e) if is_transient(&e) => Self::drain_cq_into(&mut ring, &self.cqes),
-                Err(e) => panic!("io_uring_enter failed while submitting: {e}"),
-            }
+        // SAFETY: the caller guarantees the send's buffer outlives the operation.
+        while unsafe { ring.submission().push_multiple(&pair) }.is_err() {
+            self.submit_queued(&mut ring);
         }
+        self.lazy_queued.set(self.lazy_queued.get() + 1);
     }
 
     /// Whether sends may be lazy on this loop (see [`Driver::wait`]).
@@ -438,12 +433,7 @@ impl Driver {
     pub(crate) fn flush(&self) {
         let mut ring = self.ring.borrow_mut();
         while !ring.submission().is_empty() {
-            self.lazy_queued.set(0);
-            match ring.submit() {
-                Ok(_) => {}
-                Err(e) if is_transient(&e) => Self::drain_cq_into(&mut ring, &self.cqes),
-                Err(e) => panic!("io_uring_enter failed while submitting: {e}"),
-            }
+            self.submit_queued(&mut ring);
         }
     }
 
