@@ -79,6 +79,10 @@ struct Args {
     /// round trip) but does no kernel work: the limit of the workload's framing on this host.
     #[arg(long, default_value = "getpid")]
     baseline_shape: String,
+    /// write4k: each connection writes its own file instead of all sharing one (which
+    /// serialises the writers on one vnode, as in NetBSD).
+    #[arg(long)]
+    file_per_conn: bool,
     /// Directory for the workload's files inside the rump kernel.
     #[arg(long, default_value = "/tmp/loadtest")]
     root: String,
@@ -229,7 +233,14 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
     for i in 0..args.conns {
         let mut c = Conn::open(&addr, pattern.clone())
             .map_err(|e| format!("connection {i} of {}: {e}", args.conns))?;
-        setup::strings(&mut c.st, &args.root, &block, i, args.inflight);
+        setup::strings(
+            &mut c.st,
+            &args.root,
+            &block,
+            i,
+            args.inflight,
+            args.file_per_conn,
+        );
         if i == 0 && !args.baseline {
             setup::shared_files(&mut c, &kinds, &args.root, &mut rbuf)?;
         }

@@ -9,12 +9,23 @@ use crate::workload::{addr, strid, BlockCfg, Call, Kind, DATA_FILE_LEN, DIR_ENTR
 /// Chunk written per pwrite while filling the data files.
 const FILL_CHUNK: u64 = 64 << 10;
 
-/// Gives a connection the strings its calls refer to.
-pub fn strings(st: &mut ConnState, root: &str, blk: &BlockCfg, conn: usize, inflight: usize) {
+/// Gives a connection the strings its calls refer to; with `file_per_conn` its write4k file
+/// is its own (`wdata-<conn>`), else all share `wdata`.
+pub fn strings(
+    st: &mut ConnState,
+    root: &str,
+    blk: &BlockCfg,
+    conn: usize,
+    inflight: usize,
+    file_per_conn: bool,
+) {
     st.set_string(strid::TMP, "/tmp");
     st.set_string(strid::ROOT, root);
     st.set_string(strid::DATA, &format!("{root}/data"));
-    st.set_string(strid::WDATA, &format!("{root}/wdata"));
+    match file_per_conn {
+        true => st.set_string(strid::WDATA, &format!("{root}/wdata-{conn}")),
+        false => st.set_string(strid::WDATA, &format!("{root}/wdata")),
+    }
     st.set_string(strid::DIR, &format!("{root}/dir"));
     st.set_string(strid::BLOCK, &blk.dev);
     st.set_string(strid::SCRATCH, "");
@@ -98,7 +109,11 @@ pub fn conn_fds(c: &mut Conn, kinds: &[Kind], rbuf: &mut [u8]) -> Result<(), Fat
         )?;
     }
     if kinds.contains(&Kind::Write4k) {
-        let o = open(strid::WDATA, O_RDWR);
+        // O_CREAT: a per-connection file (`--file-per-conn`) is made here.
+        let o = call(
+            SYS_OPEN,
+            &[addr::str(strid::WDATA), O_RDWR | O_CREAT, 0o644],
+        );
         c.st.fds.wdata = c.must("opening the write4k file", &o, &[], rbuf)?;
     }
     if kinds.contains(&Kind::Block) {
