@@ -305,7 +305,10 @@ impl Driver {
         let lazy_on = mode != RingMode::Plain && lazy_setting() && probe_lazy(&mut ring);
         let cq = ring.params().cq_entries() as usize;
         // Two CQEs per op (op + cancel) plus the eventfd read and its cancel, plus one data CQE
-        // per provided buffer (multishot receives post one per buffer they fill).
+        // per provided buffer (multishot receives post one per buffer they fill). A lazy send
+        // posts two (its own and its cancelled NOP's) and a third only if abandoned before it
+        // was submitted; for that corner the kernel's IORING_FEAT_NODROP backlog (Linux 5.5)
+        // keeps any overflow, which `submit_queued` drains on EBUSY.
         let max = (cq - 2 - usize::from(BUF_COUNT)) / 2;
         Driver {
             ops: RefCell::new(Ops {
