@@ -11,10 +11,13 @@ pub mod machine;
 mod outbox;
 mod usermem;
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
+use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -58,6 +61,31 @@ pub const CONN_CHARGE_BYTES: u64 = 16 << 10;
 thread_local! {
     /// Live connections of this loop, for shutting them all down (halt with RB_HALT).
     static CONNS: RefCell<HashMap<u64, Weak<Conn>>> = RefCell::new(HashMap::new());
+    /// The loop's spare heap slot for a syscall future (see `poll_in_spare_box`).
+    static SPARE_CALL: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+/// Polls `fut` once in a heap slot and spawns it if it must wait. Most syscalls finish in that
+/// first poll; their slot is then kept as the loop's spare for the next one (all syscall
+/// futures are of one type), so a syscall that never waits allocates nothing.
+fn poll_in_spare_box<F: Future<Output = ()> + 'static>(fut: F, cx: &mut Context<'_>) {
+    let spare = SPARE_CALL.with(|s| s.borrow_mut().take());
+    let slot: Box<MaybeUninit<F>> = spare
+        .and_then(|b| b.downcast().ok())
+        .unwrap_or_else(Box::new_uninit);
+    let mut call: Pin<Box<F>> = Box::into_pin(Box::write(slot, fut));
+    if call.as_mut().poll(cx).is_pending() {
+        ring::spawn_local(call);
+        return;
+    }
+    // SAFETY: the finished future is dropped where it lies, never moved; the allocation, made
+    // for an `F`, then holds nothing and becomes an uninitialised slot of the same layout.
+    let slot: Box<MaybeUninit<F>> = unsafe {
+        let raw = Box::into_raw(Pin::into_inner_unchecked(call));
+        std::ptr::drop_in_place(raw);
+        Box::from_raw(raw.cast::<MaybeUninit<F>>())
+    };
+    SPARE_CALL.with(|s| *s.borrow_mut() = Some(slot));
 }
 
 /// Serves one accepted socket on the current loop until it is closed.
@@ -216,10 +244,7 @@ impl Conn {
     /// is polled again by the executor right away, which moves every waker registration to
     /// it; a wake that reaches the reader in between is only a spurious poll.
     fn start_syscall(self: &Rc<Self>, cx: &mut Context<'_>, reqno: u64, nr: u32, args: [u64; 8]) {
-        let mut call = Box::pin(run_syscall(self.clone(), reqno, nr, args));
-        if call.as_mut().poll(cx).is_pending() {
-            ring::spawn_local(call);
-        }
+        poll_in_spare_box(run_syscall(self.clone(), reqno, nr, args), cx);
     }
 
     fn handle_prefork(&self, reqno: u64) {
