@@ -506,6 +506,9 @@ mod tests {
                 held.push(b);
             }
             let held_max = held.len();
+            // Let the writer refill the socket, so that the next receive is readable and waits
+            // for a buffer (not for data: that was this test's flake on a busy machine).
+            crate::sleep(Duration::from_millis(100)).await;
             // The next receive waits for a buffer; it gets one when we drop the first.
             {
                 let mut f = Box::pin(rs.next());
