@@ -4,36 +4,23 @@
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
 
+#[path = "../../testsupport/replay.rs"]
+mod support;
+
 use std::path::Path;
-
-/// xorshift64*: deterministic inputs without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+use support::Rng;
 
 #[test]
 fn syscalls_regressions() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/syscalls");
-    for e in std::fs::read_dir(&dir).into_iter().flatten() {
-        let path = e.unwrap().path();
-        eprintln!("replaying {}", path.display());
-        harness::syscalls(&std::fs::read(&path).unwrap());
-    }
+    support::replay(&dir, harness::syscalls);
 }
 
 #[test]
 fn syscalls_random() {
     let mut r = Rng(0x5eed_0004);
     for _ in 0..2000 {
-        let n = (r.next() % 600) as usize;
-        let data: Vec<u8> = (0..n).map(|_| r.next() as u8).collect();
-        harness::syscalls(&data);
+        let n = r.below(600) as usize;
+        harness::syscalls(&r.bytes(n));
     }
 }

@@ -5,43 +5,16 @@
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
 
+#[path = "../../testsupport/replay.rs"]
+mod support;
+
 use std::path::Path;
-
-/// xorshift64*: deterministic inputs without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+use support::Rng;
 
 /// Runs `f` on every file in `sp/fuzz/regressions/<target>/`; returns how many there were.
 fn replay(target: &str, f: fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions")
-        .join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return 0;
-    };
-    let mut n = 0;
-    for e in entries {
-        let path = e.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
-        eprintln!("replaying {}", path.display());
-        f(&data);
-        n += 1;
-    }
-    n
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    support::replay(&dir.join(target), f)
 }
 
 /// A stream of plausible frames (mostly valid lengths, sometimes not).
