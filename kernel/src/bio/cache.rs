@@ -1,6 +1,7 @@
 //! The cache proper: shards, buffer states, S3-FIFO queues, fill and write-back.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -541,6 +542,23 @@ impl BufCache {
     /// Block size in bytes.
     pub fn block_size(&self) -> usize {
         self.bs
+    }
+
+    /// The byte range `[off, off + len)` of a device cut at block boundaries: for each piece,
+    /// its block number, its offset in that block and its range in the caller's buffer.
+    pub fn spans(&self, off: u64, len: usize) -> impl Iterator<Item = (u64, usize, Range<usize>)> {
+        let bs = self.bs;
+        let mut done = 0;
+        std::iter::from_fn(move || {
+            (done < len).then(|| {
+                let pos = off + done as u64;
+                let (blk, in_blk) = (pos / bs as u64, (pos % bs as u64) as usize);
+                let n = (bs - in_blk).min(len - done);
+                let piece = done..done + n;
+                done += n;
+                (blk, in_blk, piece)
+            })
+        })
     }
 
     /// Most bytes of buffers the cache holds.

@@ -251,3 +251,16 @@ fn the_cache_grows_within_the_budget_and_shrinks_for_file_data() {
     drop(c);
     assert_eq!(budget.used(), 0);
 }
+
+#[test]
+fn spans_cut_a_range_at_block_boundaries() {
+    let c = BufCache::new((8 * BS) as u64, BS, 1);
+    let bs = BS as u64;
+    let got: Vec<_> = c.spans(bs - 3, BS + 5).collect();
+    assert_eq!(
+        got,
+        vec![(0, BS - 3, 0..3), (1, 0, 3..3 + BS), (2, 0, 3 + BS..BS + 5)]
+    );
+    assert_eq!(c.spans(2 * bs, BS).collect::<Vec<_>>(), vec![(2, 0, 0..BS)]);
+    assert_eq!(c.spans(7, 0).count(), 0);
+}

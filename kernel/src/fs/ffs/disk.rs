@@ -44,34 +44,22 @@ impl ffs::Disk for BioDisk {
 
     async fn read(&self, off: u64, buf: &mut [u8]) -> ffs::Result<()> {
         self.check(off, buf.len())?;
-        let bs = self.cache.block_size() as u64;
-        let mut done = 0;
-        while done < buf.len() {
-            let pos = off + done as u64;
-            let (blk, in_blk) = (pos / bs, (pos % bs) as usize);
-            let n = (bs as usize - in_blk).min(buf.len() - done);
+        for (blk, in_blk, piece) in self.cache.spans(off, buf.len()) {
             self.cache
-                .read(&self.dev, blk, in_blk, &mut buf[done..done + n])
+                .read(&self.dev, blk, in_blk, &mut buf[piece])
                 .await
                 .map_err(to_ffs)?;
-            done += n;
         }
         Ok(())
     }
 
     async fn write(&self, off: u64, buf: &[u8]) -> ffs::Result<()> {
         self.check(off, buf.len())?;
-        let bs = self.cache.block_size() as u64;
-        let mut done = 0;
-        while done < buf.len() {
-            let pos = off + done as u64;
-            let (blk, in_blk) = (pos / bs, (pos % bs) as usize);
-            let n = (bs as usize - in_blk).min(buf.len() - done);
+        for (blk, in_blk, piece) in self.cache.spans(off, buf.len()) {
             self.cache
-                .write(&self.dev, blk, in_blk, &buf[done..done + n])
+                .write(&self.dev, blk, in_blk, &buf[piece])
                 .await
                 .map_err(to_ffs)?;
-            done += n;
         }
         Ok(())
     }

@@ -93,14 +93,8 @@ impl EtfsNode {
         match &self.blk {
             Some((cache, dev)) => {
                 let mut out = vec![0; len];
-                let bs = cache.block_size() as u64;
-                let mut done = 0;
-                while done < len {
-                    let pos = off + done as u64;
-                    let (blk, inb) = (pos / bs, (pos % bs) as usize);
-                    let n = (len - done).min(bs as usize - inb);
-                    cache.read(dev, blk, inb, &mut out[done..done + n]).await?;
-                    done += n;
+                for (blk, inb, piece) in cache.spans(off, len) {
+                    cache.read(dev, blk, inb, &mut out[piece]).await?;
                 }
                 Ok(out)
             }
@@ -121,14 +115,8 @@ impl EtfsNode {
         }
         match &self.blk {
             Some((cache, dev)) => {
-                let bs = cache.block_size() as u64;
-                let mut done = 0;
-                while done < data.len() {
-                    let pos = off + done as u64;
-                    let (blk, inb) = (pos / bs, (pos % bs) as usize);
-                    let n = (data.len() - done).min(bs as usize - inb);
-                    cache.write(dev, blk, inb, &data[done..done + n]).await?;
-                    done += n;
+                for (blk, inb, piece) in cache.spans(off, data.len()) {
+                    cache.write(dev, blk, inb, &data[piece]).await?;
                 }
                 Ok(())
             }
