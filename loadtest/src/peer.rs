@@ -240,8 +240,10 @@ struct Shaped {
     next_reqno: u64,
     /// Outstanding COPYINs: server reqno → (client reqno, length).
     copyins: std::collections::HashMap<u64, (u64, u64)>,
-    zeros: Vec<u8>,
 }
+
+/// The data of every shaped COPYOUT (one zero page range for all connections).
+static ZEROS: [u8; SHAPED_MAX_BYTES as usize] = [0; SHAPED_MAX_BYTES as usize];
 
 /// The largest transfer a shaped peer answers (the workloads use 4 KiB).
 const SHAPED_MAX_BYTES: u64 = 1 << 20;
@@ -254,7 +256,6 @@ impl Shaped {
             dec: sp::FrameDecoder::new(sp::DEFAULT_MAX_FRAME_LEN),
             next_reqno: 1,
             copyins: std::collections::HashMap::new(),
-            zeros: vec![0u8; SHAPED_MAX_BYTES as usize],
         }
     }
 
@@ -277,7 +278,7 @@ impl Shaped {
             match h.u {
                 SYS_PREAD => {
                     let r = self.take_reqno();
-                    sp::encode_copyout_req(out, r, addr, &self.zeros[..len as usize]);
+                    sp::encode_copyout_req(out, r, addr, &ZEROS[..len as usize]);
                     sp::encode_syscall_resp(out, h.reqno, 0, [len as i64, 0]);
                 }
                 SYS_PWRITE => {

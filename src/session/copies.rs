@@ -104,7 +104,9 @@ impl Copies {
     pub fn deliver(&self, reqno: u64, payload: &[u8]) {
         let waker = {
             let mut st = self.st.borrow_mut();
-            let Some(slot) = st.pending.get_mut(&reqno) else {
+            // Disjoint borrows of the table and the spare buffers: one lookup.
+            let CopiesState { pending, spare, .. } = &mut *st;
+            let Some(slot) = pending.get_mut(&reqno) else {
                 return;
             };
             if slot.result.is_some() {
@@ -116,14 +118,13 @@ impl Copies {
             };
             let result = match ok {
                 true => {
-                    let mut v = st.spare.pop().unwrap_or_default();
+                    let mut v = spare.pop().unwrap_or_default();
                     v.clear();
                     v.extend_from_slice(payload);
                     Ok(v)
                 }
                 false => Err(Errno::EFAULT),
             };
-            let slot = st.pending.get_mut(&reqno).expect("looked up above");
             slot.result = Some(result);
             slot.waker.take()
         };
