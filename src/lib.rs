@@ -11,6 +11,7 @@ pub mod disklabel;
 pub mod drives;
 pub mod drivespec;
 pub mod extcomp;
+pub mod fault;
 pub mod halt;
 pub mod hosterr;
 pub mod hostfile;

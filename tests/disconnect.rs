@@ -434,3 +434,73 @@ fn disconnect_in_the_middle_of_a_frame_or_a_handshake() {
     drop(c);
     assert_torn_down(&srv, baseline);
 }
+
+/// A panic inside a syscall (injected with `RUMP_FAULT_PANIC`, debug builds) costs only the
+/// connection it happened on: the client sees its connection closed, and its process is torn
+/// down as for any disconnect — its flock and POSIX locks released, its connection slot given
+/// back (`RUMP_MAX_CONNS=2`, five rounds), the server's descriptors back at their baseline —
+/// both when the call panics in its first poll (inline, in the connection's reader) and after
+/// it waited (in a task of its own).
+#[test]
+fn a_panicking_syscall_closes_only_its_connection() {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: RUMP_FAULT_PANIC exists in debug builds only");
+        return;
+    }
+    for spec in ["39", "39:late"] {
+        let srv = Server::unix_env(
+            &["-c", "1", "-lrumpvfs"],
+            &[("RUMP_MAX_CONNS", "2"), ("RUMP_FAULT_PANIC", spec)],
+        );
+        let mut c = common::connect_retry(&srv.url, "warm-up");
+        c.getpid().unwrap();
+        drop(c);
+        let baseline = settled_fd_count(&srv);
+        let fl = flock_wrlck();
+        for round in 0..5 {
+            let mut victim = common::connect_retry(&srv.url, "victim");
+            let ffd = victim.open("/tmp/flock", O_RDWR | O_CREAT, 0o644).unwrap();
+            victim.flock(ffd, LOCK_EX).unwrap();
+            let pfd = victim.open("/tmp/posix", O_RDWR | O_CREAT, 0o644).unwrap();
+            victim
+                .syscall(
+                    92,
+                    &[pfd as u64, F_SETLK as u64, client::addr_of(&fl)],
+                    &mut [Buf::In(&fl)],
+                )
+                .unwrap();
+            // An innocent client on the same loop, connected throughout.
+            let mut other = common::connect_retry(&srv.url, "other");
+            other.getpid().unwrap();
+            victim.set_timeout(Some(Duration::from_secs(10))).unwrap();
+            match victim.getppid() {
+                Err(client::Error::Io(e))
+                    if !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                other => panic!("{spec} round {round}: connection not closed: {other:?}"),
+            }
+            drop(victim);
+            other.getpid().unwrap();
+            let ffd = other.open("/tmp/flock", O_RDWR, 0).unwrap();
+            eventually(|| other.flock(ffd, LOCK_EX | LOCK_NB));
+            let pfd = other.open("/tmp/posix", O_RDWR, 0).unwrap();
+            eventually(|| {
+                other.syscall(
+                    92,
+                    &[pfd as u64, F_SETLK as u64, client::addr_of(&fl)],
+                    &mut [Buf::In(&fl)],
+                )
+            });
+            drop(other);
+        }
+        assert!(
+            srv.stderr_text()
+                .contains("panicked; the connection is closed"),
+            "{spec}: {}",
+            srv.stderr_text()
+        );
+        assert_torn_down(&srv, baseline);
+    }
+}

@@ -121,7 +121,55 @@ pub fn shutdown_all_local() {
     }
 }
 
+/// Which task of a connection a [`PanicGuard`] watches.
+#[derive(Clone, Copy)]
+enum Role {
+    /// The reader, which also runs syscalls' first polls and handshakes inline.
+    Reader,
+    /// A syscall that became a task of its own.
+    Syscall,
+    /// An EXEC handshake waiting for the connection to become idle.
+    Exec,
+}
+
+/// Ends the connection when a task of it unwinds: a panic in the reader or in a syscall task
+/// must not leave its process, locks, pid, connection slot and host socket behind. The
+/// executor catches the panic and drops the task; this guard's drop runs during the unwind
+/// (and does nothing otherwise).
+struct PanicGuard<'a> {
+    conn: &'a Rc<Conn>,
+    role: Role,
+}
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        eprintln!(
+            "rump_server: a task of connection {} panicked; the connection is closed",
+            self.conn.id
+        );
+        // A live reader sees the shutdown as EOF and disconnects; a panicking one (also
+        // when a syscall run inline in its poll unwinds through it) disconnects here.
+        self.conn.stream.shutdown();
+        match self.role {
+            Role::Syscall => self.conn.syscall_done(),
+            Role::Exec => self.conn.machine.borrow_mut().exec_done(),
+            Role::Reader => {
+                if !self.conn.machine.borrow().reader_done() {
+                    self.conn.disconnect();
+                }
+            }
+        }
+    }
+}
+
 async fn reader(conn: Rc<Conn>) {
+    let _guard = PanicGuard {
+        conn: &conn,
+        role: Role::Reader,
+    };
     let banner = conn.shared.banner.as_bytes();
     conn.outbox.push(|out| out.extend_from_slice(banner));
     let mut decoder = sp::FrameDecoder::new(conn.shared.limits.max_frame_len);
@@ -332,6 +380,11 @@ impl Conn {
 }
 
 async fn run_syscall(conn: Rc<Conn>, reqno: u64, sysnum: u32, args: [u64; 8]) {
+    let guard = PanicGuard {
+        conn: &conn,
+        role: Role::Syscall,
+    };
+    crate::fault::maybe_panic(sysnum).await;
     let proc = conn.proc.borrow().clone();
     if let Some(proc) = proc {
         let mem = SessionMem::new(conn.clone());
@@ -349,10 +402,15 @@ async fn run_syscall(conn: Rc<Conn>, reqno: u64, sysnum: u32, args: [u64; 8]) {
             conn.shared.request_halt(howto);
         }
     }
+    drop(guard);
     conn.syscall_done();
 }
 
 async fn run_exec(conn: Rc<Conn>, reqno: u64, name: Vec<u8>) {
+    let _guard = PanicGuard {
+        conn: &conn,
+        role: Role::Exec,
+    };
     conn.wait_idle().await;
     let proc = conn.proc.borrow().clone();
     let gone = conn.machine.borrow().reader_done();
