@@ -79,14 +79,13 @@ impl World {
         let out = self.srv.halt_with(Path::new(HALT), &[]);
         assert!(out.status.success(), "{out:?}");
         let st = self.srv.wait_exit(60);
-        assert_eq!(
-            st.code(),
-            Some(0),
-            "stderr: {}",
-            self.srv.stderr_text()
-        );
+        assert_eq!(st.code(), Some(0), "stderr: {}", self.srv.stderr_text());
         let disk = std::fs::read(&self.img).unwrap();
-        assert_eq!(&disk[..VICTIM_DATA.len()], VICTIM_DATA, "unsynced data lost");
+        assert_eq!(
+            &disk[..VICTIM_DATA.len()],
+            VICTIM_DATA,
+            "unsynced data lost"
+        );
         assert_eq!(&disk[8192..8192 + VICTIM_SYNCED.len()], VICTIM_SYNCED);
         drop(self.victim);
     }
@@ -144,7 +143,11 @@ fn deep_tmpfs_tree_forcibly_unmounted_under_a_client_goes_with_that_client() {
     let mut admin = w.srv.client();
     assert_eq!(errno(admin.unmount("/mnt", 0)), 16); // EBUSY
     let r = admin.unmount("/mnt", MNT_FORCE);
-    assert!(r.is_ok(), "unmount -f: {r:?}; stderr: {}", w.srv.stderr_text());
+    assert!(
+        r.is_ok(),
+        "unmount -f: {r:?}; stderr: {}",
+        w.srv.stderr_text()
+    );
     assert!(admin.getpid().is_ok(), "server died at the forced unmount");
     // The dead directory is EIO now; the disconnect drops the rest of the tree.
     assert!(c.mkdir("x", 0o755).is_err());
@@ -243,7 +246,10 @@ fn dotdot_from_a_directory_descriptor_outside_the_root_stops_at_the_root() {
     assert_eq!(errno(c.openat(tmp, "../sub/outside", O_RDONLY, 0)), ENOENT);
     let f = c.open("/f", O_RDWR | O_CREAT, 0o644).unwrap();
     c.close(f).unwrap();
-    assert!(c.openat(tmp, "../f", O_RDONLY, 0).is_ok(), "`..` is the jail root");
+    assert!(
+        c.openat(tmp, "../f", O_RDONLY, 0).is_ok(),
+        "`..` is the jail root"
+    );
     assert_eq!(errno(c.fchdir(tmp)), EPERM);
     drop(c);
     w.survives();

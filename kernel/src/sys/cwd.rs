@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::at::{self, vfs};
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::{AT_FDCWD, PATH_MAX, R_OK, X_OK};
+use crate::vfs::lookup::is_under;
 use crate::vfs::{access, VType, Vnode};
 use crate::{copy, Errno, UserMem};
 
@@ -45,37 +46,16 @@ pub fn fchdir<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     ret(0)
 }
 
-/// `vn_isunder(dir, root)`: whether `dir` is `root` or below it, walking up through parents
-/// and the directories mounts cover (the tree has no cycles, so the walk ends).
-fn is_under(dir: &Arc<Vnode>, root: &Arc<Vnode>) -> bool {
-    let mut cur = dir.clone();
-    loop {
-        if Arc::ptr_eq(&cur, root) {
-            return true;
-        }
-        let Ok(m) = cur.mount() else {
-            return false;
-        };
-        let up = if m.is_root(&cur) {
-            m.covered().cloned()
-        } else {
-            cur.dir().ok().and_then(|d| d.parent.upgrade())
-        };
-        match up {
-            Some(u) => cur = u,
-            None => return false,
-        }
-    }
-}
-
-/// `chroot(path)` — changes the root directory (superuser only); `chroot(2)`.
+/// `chroot(path)` — changes the root directory (superuser only); `chroot(2)`. A current
+/// directory outside the new root moves to it (vfs_syscalls.c `change_root`), so relative
+/// paths cannot reach the old tree.
 pub async fn chroot<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
-    vfs(c)?;
+    let v = vfs(c)?;
     if !access::is_root(&c.p.cred()) {
         return Err(Errno::EPERM);
     }
     let vn = dir_at(c, a.word(0)).await?;
-    c.p.dirs.set_root(vn);
+    c.p.dirs.change_root(v, vn);
     ret(0)
 }
 

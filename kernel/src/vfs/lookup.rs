@@ -86,12 +86,49 @@ pub async fn namei_parent(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool
     walk(nd, start, path, follow, true).await
 }
 
-/// `..` of `dir`: stays at the process root, crosses back over mount points.
+/// `vn_isunder(dir, root)`: whether `dir` is `root` or below it, walking up through parents
+/// and the directories mounts cover. A loop, not a recursion: the walk is as long as the
+/// tree is deep (the tree has no cycles, so it ends).
+pub fn is_under(dir: &Arc<Vnode>, root: &Arc<Vnode>) -> bool {
+    let mut cur = dir.clone();
+    loop {
+        if Arc::ptr_eq(&cur, root) {
+            return true;
+        }
+        let Ok(m) = cur.mount() else {
+            return false;
+        };
+        let up = if m.is_root(&cur) {
+            m.covered().cloned()
+        } else {
+            cur.dir().ok().and_then(|d| d.parent.upgrade())
+        };
+        match up {
+            Some(u) => cur = u,
+            None => return false,
+        }
+    }
+}
+
+/// Whether `vn` is the root of the root file system (`rootvnode`).
+fn is_global_root(vn: &Vnode) -> bool {
+    vn.mount()
+        .is_ok_and(|m| m.covered().is_none() && m.is_root(vn))
+}
+
+/// `..` of `dir`: stays at the process root, crosses back over mount points. After chroot,
+/// `..` of a directory outside the process root (reached through a descriptor opened
+/// before) is the process root, as vfs_lookup.c `lookup_once` ("detected outside of its
+/// chroot"): the walk up never leaves the root.
 async fn dotdot(nd: &Nd, dir: &Arc<Vnode>) -> Result<Arc<Vnode>> {
+    let chrooted = !is_global_root(&nd.root);
     let mut cur = dir.clone();
     loop {
         if Arc::ptr_eq(&cur, &nd.root) {
             return Ok(cur);
+        }
+        if chrooted && !is_under(&cur, &nd.root) {
+            return Ok(nd.root.clone());
         }
         let m = cur.mount()?;
         if m.is_root(&cur) {

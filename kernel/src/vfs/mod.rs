@@ -183,9 +183,16 @@ impl ProcDirs {
         self.lock().0 = Some(vn);
     }
 
-    /// Sets the root directory (and, as chroot does, nothing else).
-    pub fn set_root(&self, vn: Arc<Vnode>) {
-        self.lock().1 = Some(vn);
+    /// Sets the root directory and, when the current directory is not below it, moves the
+    /// current directory to it (`change_root`: "prevent escaping from chroot by putting the
+    /// root under the working directory"). Both change under this one lock (`cwdi_lock`).
+    pub fn change_root(&self, vfs: &Vfs, vn: Arc<Vnode>) {
+        let mut d = self.lock();
+        let cwd = d.0.clone().unwrap_or_else(|| vfs.root().clone());
+        if !lookup::is_under(&cwd, &vn) {
+            d.0 = Some(vn.clone());
+        }
+        d.1 = Some(vn);
     }
 
     /// Whether the current or the root directory (as set) satisfies `f`.
