@@ -24,6 +24,7 @@ const RB_HALT: i32 = 0x8;
 const RB_STRING: i32 = 0x400;
 const SYS_SETUID: u32 = 23;
 const SYS_MKDIRAT: u32 = 461;
+const SYS_MKNOD: u32 = 450;
 
 /// Levels of the deep trees: far beyond what a recursive drop survives on a loop thread's
 /// 2 MiB stack (about 12,000 levels crashed it).
@@ -256,7 +257,7 @@ fn dotdot_from_a_directory_descriptor_outside_the_root_stops_at_the_root() {
 }
 
 #[test]
-fn reboot_needs_root() {
+fn reboot_and_the_other_privileged_calls_need_root() {
     let w = World::new();
     let mut user = w.srv.client();
     user.syscall(SYS_SETUID, &[1000], &mut []).unwrap();
@@ -268,6 +269,16 @@ fn reboot_needs_root() {
     let bs = CString::new("netbsd").unwrap();
     assert_eq!(errno(user.reboot(RB_STRING, Some(&bs))), EPERM);
     assert!(user.getpid().is_ok(), "still serving");
+    // The other privileged calls a user could try refuse too (kauth's system scope).
+    assert_eq!(errno(user.chroot("/tmp")), EPERM);
+    assert_eq!(errno(user.unmount("/", 0)), EPERM);
+    let args = tmpfs_args(1 << 20, 0, 0, 0, 0o755);
+    assert_eq!(errno(user.mount_tmpfs("/tmp", 0, &args)), EPERM);
+    let node = CString::new("/tmp/null2").unwrap();
+    let node = node.as_bytes_with_nul();
+    let mknod = [client::addr_of(node), 0o020_666, 2 << 8];
+    let r = user.syscall(SYS_MKNOD, &mknod, &mut [client::Buf::In(node)]);
+    assert_eq!(errno(r), EPERM);
     drop(user);
     // A root client still halts it, with the sync.
     w.survives();
