@@ -283,3 +283,48 @@ fn reboot_and_the_other_privileged_calls_need_root() {
     // A root client still halts it, with the sync.
     w.survives();
 }
+
+/// A fresh 8 MiB UFS2 image from the engine's newfs.
+fn ffs_image(dir: &Path) -> PathBuf {
+    let img = dir.join("ffs.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    let disk = ffs::FileDisk::open(&img, false).unwrap();
+    ffs::block_on(ffs::newfs(&disk, &ffs::NewfsOptions::default())).unwrap();
+    img
+}
+
+#[test]
+fn chroot_into_ffs_keeps_a_current_directory_below_and_dotdot_climbs_normally() {
+    let dir = TempDir::new("attack-ns-ffs");
+    let img = ffs_image(dir.path());
+    let drive = format!("key=/dev/dk,hostpath={},size=host", img.display());
+    let srv = Server::unix(&["-lrumpvfs", "-lrumpfs_ffs", "-d", &drive]);
+    let mut c = srv.client();
+    c.mkdir("/mnt", 0o755).unwrap();
+    common::mount_ffs(&mut c, "/dev/dk", "/mnt", 0).unwrap();
+    for d in ["/mnt/jail", "/mnt/jail/a", "/mnt/jail/a/b"] {
+        c.mkdir(d, 0o755).unwrap();
+    }
+    let fd = c.open("/mnt/jail/a/f", O_RDWR | O_CREAT, 0o644).unwrap();
+    c.close(fd).unwrap();
+    // The current directory is two levels below the new root, on FFS.
+    c.chdir("/mnt/jail/a/b").unwrap();
+    let outside = c.open("/tmp", O_RDONLY, 0).unwrap();
+    let inside = c.open("/mnt/jail/a", O_RDONLY, 0).unwrap();
+    c.chroot("/mnt/jail").unwrap();
+    // The current directory stayed at b (`jail/f` does not exist, `jail/a/f` does). (getcwd
+    // does not walk FFS directories yet: ENOTDIR.)
+    let fd = c.open("../f", O_RDONLY, 0).unwrap();
+    c.close(fd).unwrap();
+    let fd = c.openat(inside, "../a/f", O_RDONLY, 0).unwrap();
+    c.close(fd).unwrap();
+    c.fchdir(inside).unwrap();
+    let fd = c.open("f", O_RDONLY, 0).unwrap();
+    c.close(fd).unwrap();
+    assert_eq!(errno(c.fchdir(outside)), EPERM);
+    c.unmount("/", 0).unwrap_err();
+    drop(c);
+}

@@ -34,12 +34,12 @@ pub async fn chdir<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 /// `fchdir(fd)` — changes to the directory open on `fd`; `fchdir(2)`. After chroot, a
 /// directory outside the new root (a descriptor opened before) is `EPERM`, as NetBSD's
 /// `vn_isunder` check: the classic chroot escape.
-pub fn fchdir<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+pub async fn fchdir<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let v = vfs(c)?;
     let vn = at::fd_vnode(c, a.int(0))?;
     searchable(c, &vn)?;
     let root = c.p.dirs.root(v);
-    if !Arc::ptr_eq(&root, v.root()) && !is_under(&vn, &root) {
+    if !Arc::ptr_eq(&root, v.root()) && !is_under(&vn, &root).await {
         return Err(Errno::EPERM);
     }
     c.p.dirs.set_cwd(vn);
@@ -55,7 +55,9 @@ pub async fn chroot<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
         return Err(Errno::EPERM);
     }
     let vn = dir_at(c, a.word(0)).await?;
-    c.p.dirs.change_root(v, vn);
+    let cwd = c.p.dirs.cwd(v);
+    let under = is_under(&cwd, &vn).await;
+    c.p.dirs.change_root(vn, &cwd, under);
     ret(0)
 }
 

@@ -183,13 +183,17 @@ impl ProcDirs {
         self.lock().0 = Some(vn);
     }
 
-    /// Sets the root directory and, when the current directory is not below it, moves the
-    /// current directory to it (`change_root`: "prevent escaping from chroot by putting the
-    /// root under the working directory"). Both change under this one lock (`cwdi_lock`).
-    pub fn change_root(&self, vfs: &Vfs, vn: Arc<Vnode>) {
+    /// Sets the root directory to `vn` and, unless `cwd` (the current directory as read
+    /// before) was found below it, moves the current directory to it too (`change_root`:
+    /// "prevent escaping from chroot by putting the root under the working directory"). A
+    /// current directory changed since it was read also moves: the check was not about it.
+    pub fn change_root(&self, vn: Arc<Vnode>, cwd: &Arc<Vnode>, cwd_under: bool) {
         let mut d = self.lock();
-        let cwd = d.0.clone().unwrap_or_else(|| vfs.root().clone());
-        if !lookup::is_under(&cwd, &vn) {
+        let same = match &d.0 {
+            Some(c) => Arc::ptr_eq(c, cwd),
+            None => false,
+        };
+        if !(same && cwd_under) {
             d.0 = Some(vn.clone());
         }
         d.1 = Some(vn);
