@@ -242,6 +242,20 @@ impl Dir {
     }
 }
 
+/// Tear-down support for [`crate::vfs::Vnode`]'s iterative drop (kept apart from the
+/// entry bookkeeping above).
+impl Dir {
+    /// Removes every entry (through [`Dir::remove`], so whatever it accounts for is undone)
+    /// and appends the nodes to `out`: the caller drops them one level at a time instead of
+    /// letting a deep tree drop itself recursively.
+    pub(crate) fn drain_into(&mut self, out: &mut Vec<Arc<Vnode>>) {
+        out.reserve(self.entries.len());
+        while let Some(name) = self.entries.first_key_value().map(|(_, e)| e.name.clone()) {
+            out.extend(self.remove(&name));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

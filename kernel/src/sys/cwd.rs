@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::at::{self, vfs};
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::{AT_FDCWD, PATH_MAX, R_OK, X_OK};
+use crate::vfs::lookup::is_under;
 use crate::vfs::{access, VType, Vnode};
 use crate::{copy, Errno, UserMem};
 
@@ -33,49 +34,30 @@ pub async fn chdir<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 /// `fchdir(fd)` — changes to the directory open on `fd`; `fchdir(2)`. After chroot, a
 /// directory outside the new root (a descriptor opened before) is `EPERM`, as NetBSD's
 /// `vn_isunder` check: the classic chroot escape.
-pub fn fchdir<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+pub async fn fchdir<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let v = vfs(c)?;
     let vn = at::fd_vnode(c, a.int(0))?;
     searchable(c, &vn)?;
     let root = c.p.dirs.root(v);
-    if !Arc::ptr_eq(&root, v.root()) && !is_under(&vn, &root) {
+    if !Arc::ptr_eq(&root, v.root()) && !is_under(&vn, &root).await {
         return Err(Errno::EPERM);
     }
     c.p.dirs.set_cwd(vn);
     ret(0)
 }
 
-/// `vn_isunder(dir, root)`: whether `dir` is `root` or below it, walking up through parents
-/// and the directories mounts cover (the tree has no cycles, so the walk ends).
-fn is_under(dir: &Arc<Vnode>, root: &Arc<Vnode>) -> bool {
-    let mut cur = dir.clone();
-    loop {
-        if Arc::ptr_eq(&cur, root) {
-            return true;
-        }
-        let Ok(m) = cur.mount() else {
-            return false;
-        };
-        let up = if m.is_root(&cur) {
-            m.covered().cloned()
-        } else {
-            cur.dir().ok().and_then(|d| d.parent.upgrade())
-        };
-        match up {
-            Some(u) => cur = u,
-            None => return false,
-        }
-    }
-}
-
-/// `chroot(path)` — changes the root directory (superuser only); `chroot(2)`.
+/// `chroot(path)` — changes the root directory (superuser only); `chroot(2)`. A current
+/// directory outside the new root moves to it (vfs_syscalls.c `change_root`), so relative
+/// paths cannot reach the old tree.
 pub async fn chroot<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
-    vfs(c)?;
+    let v = vfs(c)?;
     if !access::is_root(&c.p.cred()) {
         return Err(Errno::EPERM);
     }
     let vn = dir_at(c, a.word(0)).await?;
-    c.p.dirs.set_root(vn);
+    let cwd = c.p.dirs.cwd(v);
+    let under = is_under(&cwd, &vn).await;
+    c.p.dirs.change_root(vn, &cwd, under);
     ret(0)
 }
 

@@ -140,7 +140,7 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_unlink => link::unlink(&c, a).await,
         SYS_unmount => mount::unmount(&c, a).await,
         SYS_chdir => cwd::chdir(&c, a).await,
-        SYS_fchdir => cwd::fchdir(&c, a),
+        SYS_fchdir => cwd::fchdir(&c, a).await,
         SYS_chmod => attr::chmod(&c, a).await,
         SYS_chown | SYS___posix_chown => attr::chown(&c, a).await,
         SYS_access => stat::access(&c, a).await,

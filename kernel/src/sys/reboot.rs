@@ -2,12 +2,16 @@
 
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::{RB_BOOTSTR_MAX, RB_STRING};
-use crate::{copy, UserMem};
+use crate::{copy, Errno, UserMem};
 
-/// `reboot(howto, bootstr)` — halts the kernel; `reboot(2)`. With `RB_STRING` the boot string
-/// is fetched (at most 128 bytes) and ignored, a failed fetch included. The caller (every
-/// client is root) always succeeds; the server then exits as `howto` says.
+/// `reboot(howto, bootstr)` — halts the kernel; `reboot(2)`. Only the superuser may
+/// (`KAUTH_SYSTEM_REBOOT`: `EPERM`, checked before anything is fetched, as sys_reboot).
+/// With `RB_STRING` the boot string is fetched (at most 128 bytes) and ignored, a failed
+/// fetch included. The server then exits as `howto` says.
 pub async fn reboot<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    if !c.p.cred().is_root() {
+        return Err(Errno::EPERM);
+    }
     let howto = a.uint(0);
     if howto & RB_STRING != 0 {
         let _bootstr = copy::copyinstr(c.mem, a.word(1), RB_BOOTSTR_MAX).await;
@@ -18,7 +22,7 @@ pub async fn reboot<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 
 #[cfg(test)]
 mod tests {
-    use crate::abi::sysnum::SYS_reboot;
+    use crate::abi::sysnum::{SYS_reboot, SYS_setuid};
     use crate::abi::{RB_HALT, RB_NOSYNC, RB_STRING};
     use crate::testutil::{Fixture, Req};
 
@@ -52,5 +56,17 @@ mod tests {
             Ok([0, 0])
         );
         assert_eq!(g.mem.requests(), vec![Req::InStr(0x5000, 128)]);
+    }
+
+    #[test]
+    fn only_root_reboots_and_nothing_is_fetched_first() {
+        let f = Fixture::new();
+        assert_eq!(f.sys(SYS_setuid, &[1000]).result, Ok([0, 0]));
+        let out = f.sys(SYS_reboot, &[u64::from(RB_STRING | RB_HALT), 0x1000]);
+        assert_eq!(out.result, Err(crate::Errno::EPERM));
+        assert_eq!(out.halt, None);
+        assert!(!f.k.halting());
+        assert!(f.mem.requests().is_empty(), "no copyin before the check");
+        assert_eq!(f.host.console(), b"");
     }
 }

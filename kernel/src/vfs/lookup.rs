@@ -86,8 +86,54 @@ pub async fn namei_parent(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool
     walk(nd, start, path, follow, true).await
 }
 
-/// `..` of `dir`: stays at the process root, crosses back over mount points.
-async fn dotdot(nd: &Nd, dir: &Arc<Vnode>) -> Result<Arc<Vnode>> {
+/// `vn_isunder(dir, root)`: whether `dir` is `root` or below it, walking up through parents
+/// (an FFS directory's `..` entry) and the directories mounts cover. A loop, not a
+/// recursion: the walk is as long as the tree is deep (the tree has no cycles, so it ends).
+pub async fn is_under(dir: &Arc<Vnode>, root: &Arc<Vnode>) -> bool {
+    let mut cur = dir.clone();
+    loop {
+        if Arc::ptr_eq(&cur, root) {
+            return true;
+        }
+        let Ok(m) = cur.mount() else {
+            return false;
+        };
+        let up = if m.is_root(&cur) {
+            m.covered().cloned()
+        } else if let super::Body::Ffs(_) = cur.body() {
+            crate::fs::ffs::lookup(&cur, b"..").await.ok().flatten()
+        } else {
+            cur.dir().ok().and_then(|d| d.parent.upgrade())
+        };
+        match up {
+            Some(u) => cur = u,
+            None => return false,
+        }
+    }
+}
+
+/// Whether `vn` is the root of the root file system (`rootvnode`).
+fn is_global_root(vn: &Vnode) -> bool {
+    vn.mount()
+        .is_ok_and(|m| m.covered().is_none() && m.is_root(vn))
+}
+
+/// `..` of `dir`: stays at the process root, crosses back over mount points. After chroot,
+/// `..` of a directory outside the process root (reached through a descriptor opened
+/// before) is the process root, as vfs_lookup.c `lookup_once` ("detected outside of its
+/// chroot"): the walk up never leaves the root.
+///
+/// `inside` says `dir` is known to be under the process root. NetBSD checks at every `..`;
+/// here once per lookup: a walk only goes down, or up stopping at the root, so once a
+/// directory of it is under the root, all later ones are (a check per `..` would cost the
+/// tree's depth per component).
+async fn dotdot(nd: &Nd, dir: &Arc<Vnode>, inside: &mut bool) -> Result<Arc<Vnode>> {
+    if !*inside {
+        *inside = true;
+        if !is_global_root(&nd.root) && !is_under(dir, &nd.root).await {
+            return Ok(nd.root.clone());
+        }
+    }
     let mut cur = dir.clone();
     loop {
         if Arc::ptr_eq(&cur, &nd.root) {
@@ -153,6 +199,8 @@ async fn walk(
     let mut buf = path.to_vec();
     let mut pos = 0;
     let mut links = 0;
+    // Whether `cur` is known to be under the process root (see `dotdot`).
+    let mut inside = buf[0] == b'/';
     let mut cur = if buf[0] == b'/' {
         nd.root.clone()
     } else {
@@ -207,7 +255,7 @@ async fn walk(
         access::check(&nd.cred, VType::Dir, &cur.attr(), X_OK)?;
         let next = match &comp[..] {
             b"." => Some(cur.clone()),
-            b".." => Some(dotdot(nd, &cur).await?),
+            b".." => Some(dotdot(nd, &cur, &mut inside).await?),
             _ => child(&cur, &comp).await?,
         };
         let is_link = next.as_ref().is_some_and(|v| v.vtype() == VType::Lnk);

@@ -183,9 +183,20 @@ impl ProcDirs {
         self.lock().0 = Some(vn);
     }
 
-    /// Sets the root directory (and, as chroot does, nothing else).
-    pub fn set_root(&self, vn: Arc<Vnode>) {
-        self.lock().1 = Some(vn);
+    /// Sets the root directory to `vn` and, unless `cwd` (the current directory as read
+    /// before) was found below it, moves the current directory to it too (`change_root`:
+    /// "prevent escaping from chroot by putting the root under the working directory"). A
+    /// current directory changed since it was read also moves: the check was not about it.
+    pub fn change_root(&self, vn: Arc<Vnode>, cwd: &Arc<Vnode>, cwd_under: bool) {
+        let mut d = self.lock();
+        let same = match &d.0 {
+            Some(c) => Arc::ptr_eq(c, cwd),
+            None => false,
+        };
+        if !(same && cwd_under) {
+            d.0 = Some(vn.clone());
+        }
+        d.1 = Some(vn);
     }
 
     /// Whether the current or the root directory (as set) satisfies `f`.

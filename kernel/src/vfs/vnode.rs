@@ -425,11 +425,93 @@ impl Vnode {
     }
 }
 
+/// A directory's entries hold their nodes (`Arc<Vnode>`), so dropping the last reference to
+/// a directory would drop its subtree recursively, one stack frame group per level: a client
+/// that made a chain of some ten thousand directories could then overflow a loop thread's
+/// stack (an abort, without the halt's sync) by unmounting it or just dropping the last
+/// reference. Instead the subtree is taken apart here, iteratively: each node whose last
+/// reference this is gets its own entries moved onto a work list before it goes, so every
+/// vnode is dropped with an empty directory. Nodes still referenced elsewhere (a current
+/// directory, an open file) keep their subtrees; their own last drop does the same. A file
+/// system mounted on a dropped node goes with it (its root drops the same way), so the
+/// nesting is bounded by the mount count, not by the tree.
+impl Drop for Vnode {
+    fn drop(&mut self) {
+        let Body::Dir(d) = &mut self.body else {
+            return;
+        };
+        let mut work = Vec::new();
+        d.get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain_into(&mut work);
+        while let Some(vn) = work.pop() {
+            if let Some(mut vn) = Arc::into_inner(vn) {
+                if let Body::Dir(d) = &mut vn.body {
+                    d.get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .drain_into(&mut work);
+                }
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for Vnode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vnode")
             .field("ino", &self.ino)
             .field("vtype", &self.vtype)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod drop_tests {
+    use super::*;
+
+    fn dir(parent: &Weak<Vnode>) -> Arc<Vnode> {
+        let body = Body::Dir(Mutex::new(Dir::new(parent.clone(), 0)));
+        Vnode::new(Weak::new(), 0, VType::Dir, Attr::default(), body)
+    }
+
+    /// A chain of `n` directories below a new top; returns the top and every node.
+    fn chain(n: usize) -> (Arc<Vnode>, Vec<Weak<Vnode>>) {
+        let top = dir(&Weak::new());
+        let mut all = vec![Arc::downgrade(&top)];
+        let mut cur = top.clone();
+        for _ in 0..n {
+            let next = dir(&Arc::downgrade(&cur));
+            cur.dir().unwrap().insert(b"d", next.clone()).unwrap();
+            all.push(Arc::downgrade(&next));
+            cur = next;
+        }
+        (top, all)
+    }
+
+    /// On a 256 KiB stack, a recursive drop of 200,000 levels overflows; this must not.
+    #[test]
+    fn a_deep_tree_drops_without_recursion() {
+        let t = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(|| {
+                let (top, all) = chain(200_000);
+                drop(top);
+                assert!(all.iter().all(|w| w.upgrade().is_none()), "all freed");
+            })
+            .unwrap();
+        t.join().unwrap();
+    }
+
+    /// A node still referenced elsewhere keeps its subtree; its own last drop frees it.
+    #[test]
+    fn a_referenced_subtree_survives_until_its_last_reference() {
+        let (top, all) = chain(1000);
+        let mid = all[500].upgrade().unwrap();
+        drop(top);
+        assert!(all[..500].iter().all(|w| w.upgrade().is_none()));
+        assert!(all[500..].iter().all(|w| w.upgrade().is_some()));
+        assert!(mid.dir().unwrap().get(b"d").is_some(), "entries kept");
+        drop(mid);
+        assert!(all.iter().all(|w| w.upgrade().is_none()));
     }
 }
