@@ -43,6 +43,8 @@ pub struct RingFile {
     sync_writes: bool,
     /// The host path it was opened by.
     path: Option<std::path::PathBuf>,
+    /// Marked by the operator as a module (`-d …,module`): never writable, loadable.
+    module: bool,
 }
 
 /// What an inline `RWF_NOWAIT` attempt gave.
@@ -78,7 +80,16 @@ impl RingFile {
             nowait: AtomicBool::new(nowait),
             sync_writes,
             path: None,
+            module: false,
         })
+    }
+
+    /// A module file (`-d …,module`) over `file`, opened read-only: clients may load it
+    /// with `modctl`, through this open descriptor (`/proc/self/fd/N`), and never write it.
+    pub fn module(file: std::fs::File) -> std::io::Result<RingFile> {
+        let mut f = RingFile::new(file, false)?;
+        f.module = true;
+        Ok(f)
     }
 
     /// Records the host path the file was opened by (`HostFile::host_path`).
@@ -190,6 +201,13 @@ impl HostFile for RingFile {
 
     fn host_path(&self) -> Option<std::path::PathBuf> {
         self.path.clone()
+    }
+
+    fn module_path(&self) -> Option<std::path::PathBuf> {
+        // The descriptor stays open as long as this file (the etfs key holds it, and a load
+        // holds the key's vnode while the loader opens this path).
+        self.module
+            .then(|| format!("/proc/self/fd/{}", self.std.as_raw_fd()).into())
     }
 }
 

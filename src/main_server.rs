@@ -341,7 +341,11 @@ fn print_boot_summary(opts: &Options, server: &server::Server) {
             d.size,
             d.offset,
             d.hostpath,
-            if d.read_only { " (read-only)" } else { "" }
+            match (d.module, d.read_only) {
+                (true, _) => " (module, read-only)",
+                (false, true) => " (read-only)",
+                (false, false) => "",
+            }
         );
     }
     let l = &server.shared.limits;

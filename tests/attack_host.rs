@@ -1,0 +1,208 @@
+//! Issue 19, host attacks: a hostile client must not run code on the host (modctl of bytes it
+//! wrote through an etfs key), nor stall the server through the host console, and daemon
+//! mode must survive components that start threads. Each test plays the attack over the wire
+//! against the real binary. Tests that build C skip (with a note) when `cc` is missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use client::{Buf, Client};
+use common::{Server, TempDir, SERVER};
+
+const SYS_MODCTL: u32 = 246;
+const MODCTL_LOAD: u64 = 0;
+const EPERM: i32 = 1;
+const EACCES: i32 = 13;
+
+fn have_cc() -> bool {
+    let ok = Command::new("cc")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: no C compiler `cc`");
+    }
+    ok
+}
+
+/// Compiles `src` (or the example component) into the shared object `dir/name`.
+fn build(dir: &Path, name: &str, src: Option<&str>, flags: &[&str]) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = dir.join(name);
+    let source = match src {
+        Some(code) => {
+            let p = dir.join(format!("{name}.c"));
+            std::fs::write(&p, code).unwrap();
+            p
+        }
+        None => root.join("examples/component/example.c"),
+    };
+    let st = Command::new("cc")
+        .args(["-shared", "-fPIC", "-std=gnu11", "-o"])
+        .arg(&out)
+        .arg("-I")
+        .arg(root.join("include"))
+        .args(flags)
+        .arg(&source)
+        .arg("-lpthread")
+        .status()
+        .unwrap();
+    assert!(st.success(), "cc failed for {name}");
+    out
+}
+
+/// A shared object whose constructor creates the host file `marker` (the attacker's proof
+/// of running code on the host).
+fn evil_so(dir: &Path, marker: &Path) -> PathBuf {
+    let code = format!(
+        "#include <fcntl.h>\n#include <unistd.h>\n\
+         __attribute__((constructor)) static void pwn(void) {{\n\
+         int fd = open(\"{}\", O_CREAT | O_WRONLY, 0644);\n\
+         if (fd >= 0) close(fd);\n}}\n",
+        marker.display()
+    );
+    build(dir, "libevil.so", Some(&code), &[])
+}
+
+fn modctl_load(c: &mut Client, path: &str) -> Result<(), i32> {
+    let name = format!("{path}\0").into_bytes();
+    let mut ml = [0u8; 32];
+    ml[..8].copy_from_slice(&client::addr_of(&name).to_le_bytes());
+    let args = [MODCTL_LOAD, client::addr_of(&ml)];
+    c.syscall(SYS_MODCTL, &args, &mut [Buf::In(&ml), Buf::In(&name)])
+        .map(drop)
+        .map_err(|e| e.errno().unwrap_or_else(|| panic!("modctl {path}: {e:?}")))
+}
+
+fn rot13(c: &mut Client, text: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; text.len()];
+    let args = [
+        client::addr_of(text),
+        text.len() as u64,
+        client::addr_of(&out),
+        out.len() as u64,
+    ];
+    c.syscall(210, &args, &mut [Buf::In(text), Buf::Out(&mut out)])
+        .unwrap();
+    out
+}
+
+/// Writes `bytes` at offset 0 of the key through a read-write open.
+fn write_key(c: &mut Client, key: &str, bytes: &[u8]) {
+    let fd = c.open(key, client::fs::O_RDWR, 0).unwrap();
+    assert_eq!(c.pwrite(fd, bytes, 0).unwrap(), bytes.len());
+    c.fsync(fd).unwrap();
+    c.close(fd).unwrap();
+}
+
+/// The attack of issue 19: a writable `type=reg` key (as the README once recommended for
+/// loadable components, and any other), overwritten with the client's own ELF object, then
+/// loaded with modctl. The load must fail with EPERM and the constructor must never run.
+#[test]
+fn bytes_a_client_writes_through_an_etfs_key_never_run_on_the_host() {
+    if !have_cc() {
+        return;
+    }
+    let dir = TempDir::new("pwn");
+    let marker = dir.path().join("PWNED");
+    let evil = std::fs::read(evil_so(dir.path(), &marker)).unwrap();
+    let lib = build(dir.path(), "libexample.so", None, &[]);
+    let scratch = dir.path().join("scratch.img");
+    let srv = Server::unix(&[
+        "-lrumpvfs",
+        "-d",
+        &format!("key=/stand/libx.so,hostpath={},type=reg", lib.display()),
+        "-d",
+        &format!(
+            "key=/scratch,hostpath={},size=1m,type=reg",
+            scratch.display()
+        ),
+    ]);
+    let mut c = srv.client();
+    // The host library itself, behind a key not marked as a module, does not load either.
+    assert_eq!(modctl_load(&mut c, "/stand/libx.so"), Err(EPERM));
+    for key in ["/stand/libx.so", "/scratch"] {
+        write_key(&mut c, key, &evil);
+        let r = modctl_load(&mut c, key);
+        assert!(
+            !marker.exists(),
+            "{key}: the client's code ran on the host ({r:?})"
+        );
+        assert_eq!(r, Err(EPERM), "{key}");
+    }
+    // The server is still serving.
+    assert!(c.getpid().is_ok());
+}
+
+/// A `module` key refuses write opens, leaves its host file alone, still loads, and loads
+/// what the server opened at start even when the host path is replaced afterwards.
+#[test]
+fn a_module_key_is_read_only_and_loads_what_the_server_opened() {
+    if !have_cc() {
+        return;
+    }
+    let dir = TempDir::new("modkey");
+    let marker = dir.path().join("PWNED");
+    let evil = evil_so(dir.path(), &marker);
+    let lib = build(dir.path(), "libexample.so", None, &[]);
+    let before = std::fs::read(&lib).unwrap();
+    let srv = Server::unix(&[
+        "-lrumpvfs",
+        "-d",
+        &format!("key=/stand/libexample.so,hostpath={},module", lib.display()),
+    ]);
+    let mut c = srv.client();
+    for flags in [client::fs::O_RDWR, client::fs::O_WRONLY] {
+        let e = c.open("/stand/libexample.so", flags, 0).unwrap_err();
+        assert_eq!(e.errno(), Some(EACCES), "open flags {flags:#x}");
+    }
+    let fd = c
+        .open("/stand/libexample.so", client::fs::O_RDONLY, 0)
+        .unwrap();
+    assert!(c.pwrite(fd, b"x", 0).is_err());
+    c.close(fd).unwrap();
+    assert_eq!(std::fs::read(&lib).unwrap(), before, "host file unchanged");
+    // The operator's host path is replaced by another library after start: what loads is
+    // the file the server opened.
+    std::fs::rename(&evil, &lib).unwrap();
+    modctl_load(&mut c, "/stand/libexample.so").unwrap();
+    assert_eq!(rot13(&mut c, b"abc"), b"nop");
+    assert!(!marker.exists(), "the replaced host path was loaded");
+}
+
+/// A module's host file cannot also be mapped by another drivespec (which could write it).
+#[test]
+fn a_module_host_file_is_mapped_once() {
+    let dir = TempDir::new("modtwice");
+    let lib = dir.path().join("libm.so");
+    std::fs::write(&lib, b"\x7fELF").unwrap();
+    let url = format!("unix://{}/sock", dir.path().display());
+    let module = format!("key=/stand/m.so,hostpath={},module", lib.display());
+    let plain = format!("key=/m,hostpath={},type=reg", lib.display());
+    for order in [[&module, &plain], [&plain, &module]] {
+        let out = Command::new(SERVER)
+            .args(["-s", "-lrumpvfs", "-d", order[0], "-d", order[1], &url])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("also mapped by a module drivespec"), "{err}");
+    }
+    // A missing module file is not created.
+    let missing = dir.path().join("missing.so");
+    let out = Command::new(SERVER)
+        .args(["-s", "-lrumpvfs", "-d"])
+        .arg(format!(
+            "key=/stand/x.so,hostpath={},module",
+            missing.display()
+        ))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!missing.exists());
+}
