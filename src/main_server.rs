@@ -80,6 +80,8 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
         print_boot_summary(&opts, &server);
     }
     if let Some(d) = daemon.as_mut() {
+        // Boot-time console output reaches the terminal before stdout becomes /dev/null.
+        server.shared.kernel.host().console_sync(CONSOLE_EXIT_WAIT);
         if let Err(e) = d.done() {
             eprintln!("rump daemonize: {e}");
             std::process::exit(1);
@@ -279,6 +281,8 @@ fn rump_hostname() -> String {
 }
 
 fn print_boot_summary(opts: &Options, server: &server::Server) {
+    // What components logged at boot comes first.
+    server.shared.kernel.host().console_sync(CONSOLE_EXIT_WAIT);
     let names: Vec<&str> = opts.components.iter().map(|c| c.name()).collect();
     let cores = cli::host_cpus();
     println!(
@@ -394,11 +398,17 @@ fn spawn_signal_thread(tx: std::sync::mpsc::Sender<Control>) {
         });
 }
 
+/// How long the server waits for queued console output to reach stdout before it prints
+/// itself or exits (the console never blocks a loop: `kernel::StdHost`).
+const CONSOLE_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The server half of a halt (sp-protocol.md §14.2 steps 6–7).
 fn finish(server: &server::Server, howto: u32) -> ! {
     let console = |s: &str| {
-        server.shared.kernel.host().console_write(s.as_bytes());
-        let _ = std::io::stdout().flush();
+        let host = server.shared.kernel.host();
+        host.console_write(s.as_bytes());
+        // Bounded: a stdout nobody reads must not keep the process from exiting.
+        host.console_sync(CONSOLE_EXIT_WAIT);
     };
     if howto & RB_DUMP != 0 {
         server.stop_listening();

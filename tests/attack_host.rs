@@ -7,6 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use client::{Buf, Client};
 use common::{Server, TempDir, SERVER};
@@ -205,4 +206,52 @@ fn a_module_host_file_is_mapped_once() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(!missing.exists());
+}
+
+/// A client writing to its console (fds 1 and 2) while the server's stdout is a pipe nobody
+/// reads: the console queue fills and drops, the loop goes on serving. With one loop, a
+/// blocking console write would stall every other client (and the accept loop).
+#[test]
+fn a_console_nobody_reads_does_not_stall_the_server() {
+    let dir = TempDir::new("cons");
+    let url = format!("unix://{}/sock", dir.path().display());
+    let mut child = Command::new(SERVER)
+        .args(["-s", "-c", "1", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped()) // never read
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _unread = child.stdout.take();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut writer = loop {
+        match Client::connect_named(&url, "writer") {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("server never accepted: {e}"),
+        }
+    };
+    // Far more than a pipe holds (64 KiB), in the console's 64 KiB chunks, to both fds.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url2 = url.clone();
+    std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 << 10];
+        let mut ok = 0;
+        for i in 0..64 {
+            if writer.write(1 + i % 2, &chunk).ok() == Some(chunk.len()) {
+                ok += 1;
+            }
+        }
+        let _ = tx.send(("writer", ok));
+        // Another client is still answered promptly once the console is flooded.
+        let pid = Client::connect_named(&url2, "other").and_then(|mut c| c.getpid());
+        let _ = tx.send(("other", i32::from(pid.is_ok())));
+    });
+    let bound = Duration::from_secs(5);
+    let got = rx.recv_timeout(bound + Duration::from_secs(10));
+    let got2 = rx.recv_timeout(bound);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(got, Ok(("writer", 64)), "console writes stalled or failed");
+    assert_eq!(got2, Ok(("other", 1)), "another client was not served");
 }
