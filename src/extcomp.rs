@@ -1,8 +1,9 @@
 //! External components: shared libraries in the C ABI of `include/rump_component.h`, opened
 //! with `libloading` for `-l /path/lib.so`, `-m /path/lib.so` and client `modctl` loads.
 //!
-//! Opening (dlopen, the `rump_component_v1` symbol, the ABI version, the name) happens before
-//! the server daemonizes, so a bad `-l` fails the command itself; `init` runs after the kernel
+//! Opening (dlopen, the `rump_component_v1` symbol, the ABI version, the name) happens after
+//! the server has forked into the background (a library's constructors may start threads)
+//! and before it detaches, so a bad `-l` still fails the command itself; `init` runs after the kernel
 //! has booted, with a registrar whose callbacks add to the kernel's module table. The
 //! library stays loaded while anything it registered can still be called: every system
 //! call it added holds a reference to it, and unloading removes those first.

@@ -1,7 +1,9 @@
 //! `rump_server` / `rump_allserver` main: NetBSD's start-up order (netbsd-abi.md §8.5).
 //!
-//! Parse options → check components → daemonize (unless `-s`) → boot → listen → tell the
-//! parent → serve until a client halts us or SIGTERM/SIGINT arrives.
+//! Parse options → daemonize (unless `-s`) → open `-l` components → boot → listen → tell
+//! the parent → serve until a client halts us or SIGTERM/SIGINT arrives. (NetBSD opens `-l`
+//! before daemonizing; we fork first, because a library's constructors may start threads,
+//! which a fork would leave behind. The command's output and exit status are the same.)
 
 use std::io::Write;
 use std::sync::Arc;
@@ -40,20 +42,10 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
         eprintln!("{progname}: {msg}");
         std::process::exit(1);
     });
-    // -l libraries are opened before daemonizing, as the reference dlopens them.
-    let mut externals = Vec::new();
-    for path in &opts.external_libs {
-        match crate::extcomp::open(&absolute(path)) {
-            Ok(o) => externals.push(o),
-            Err(e) => {
-                eprintln!(
-                    "failed to load -libraries, last error from \"{}\":\n{e}",
-                    path.display()
-                );
-                std::process::exit(1);
-            }
-        }
-    }
+    // Fork before anything that may start threads: a -l library's constructors may, and a
+    // fork keeps only the calling thread. (NetBSD dlopens -l before daemonizing; the command
+    // behaves the same: a bad -l prints its message on the terminal and the command exits 1,
+    // reported by the child.)
     let mut daemon = if opts.foreground {
         None
     } else {
@@ -65,7 +57,25 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
             }
         }
     };
+    // Before the -l constructors too: threads they start inherit the mask, so SIGTERM and
+    // SIGINT reach only the signal thread (a clean halt), never a component's thread.
     block_signals();
+    let mut externals = Vec::new();
+    for path in &opts.external_libs {
+        match crate::extcomp::open(&absolute(path)) {
+            Ok(o) => externals.push(o),
+            Err(e) => {
+                eprintln!(
+                    "failed to load -libraries, last error from \"{}\":\n{e}",
+                    path.display()
+                );
+                if let Some(d) = daemon.as_mut() {
+                    d.report(1);
+                }
+                std::process::exit(1);
+            }
+        }
+    }
     let server = match boot_and_listen(&opts, externals, limits) {
         Ok(s) => s,
         Err(e) => {

@@ -255,3 +255,113 @@ fn a_console_nobody_reads_does_not_stall_the_server() {
     assert_eq!(got, Ok(("writer", 64)), "console writes stalled or failed");
     assert_eq!(got2, Ok(("other", 1)), "another client was not served");
 }
+
+/// A component whose constructor starts a thread: the thread ticks a counter, and system
+/// call 210 answers 1 if the counter moves within 100 ms.
+const TICKER: &str = r#"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+#include "rump_component.h"
+
+static atomic_long ticks;
+
+static void *tick(void *arg) {
+	(void)arg;
+	for (;;) {
+		atomic_fetch_add(&ticks, 1);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+__attribute__((constructor)) static void start(void) {
+	pthread_t t;
+	if (pthread_create(&t, NULL, tick, NULL) == 0)
+		pthread_detach(t);
+}
+
+static int alive(void *cookie, const uint64_t args[8], const void *in, size_t in_len,
+    void *out, size_t *out_len, int64_t retval[2]) {
+	(void)cookie; (void)args; (void)in; (void)in_len; (void)out; (void)out_len;
+	long before = atomic_load(&ticks);
+	usleep(100000);
+	retval[0] = atomic_load(&ticks) != before;
+	return 0;
+}
+
+static int init(const struct rump_registrar *r) {
+	struct rump_syscall_desc d = {
+		.number = 210, .in_ptr_arg = -1, .in_len_arg = -1,
+		.out_ptr_arg = -1, .out_len_arg = -1, .fn = alive,
+	};
+	return r->add_syscall(r->ctx, &d);
+}
+
+const struct rump_component rump_component_v1 = {
+	.abi_version = RUMP_COMPONENT_ABI_VERSION,
+	.name = "ticker",
+	.init = init,
+};
+"#;
+
+/// Daemon mode with a `-l` component whose constructor starts a thread: the server forks
+/// before loading it, so the thread runs in the serving process; the server then halts
+/// cleanly (rump.halt answers, the socket goes).
+#[test]
+fn daemon_mode_keeps_threads_that_components_start() {
+    if !have_cc() {
+        return;
+    }
+    let dir = TempDir::new("daemonthr");
+    let so = build(dir.path(), "libticker.so", Some(TICKER), &[]);
+    let sock = dir.path().join("sock");
+    let url = format!("unix://{}", sock.display());
+    // Without -s: the command returns once the daemon serves.
+    let out = Command::new(SERVER)
+        .args(["-lrumpvfs", "-l", so.to_str().unwrap(), &url])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "daemon start: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = Client::connect_named(&url, "test").unwrap();
+    let rv = c.syscall(210, &[], &mut []);
+    let halt = Command::new(common::HALT)
+        .env("RUMP_SERVER", &url)
+        .output()
+        .unwrap();
+    assert!(halt.status.success(), "rump.halt: {halt:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!sock.exists(), "the daemon did not halt");
+    assert_eq!(rv.unwrap()[0], 1, "the component's thread is gone");
+}
+
+/// A component failing to load in daemon mode still fails the command with exit status 1
+/// and its message on stderr (the child reports it before detaching).
+#[test]
+fn daemon_mode_reports_a_bad_component() {
+    let dir = TempDir::new("daemonbad");
+    let lib = dir.path().join("notalib.so");
+    std::fs::write(&lib, b"just text").unwrap();
+    let url = format!("unix://{}/sock", dir.path().display());
+    let out = Command::new(SERVER)
+        .args(["-lrumpvfs", "-l", lib.to_str().unwrap(), &url])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("failed to load -libraries, last error from"),
+        "{err}"
+    );
+    assert!(!dir.path().join("sock").exists());
+}
