@@ -4,7 +4,10 @@
 //! 0 once the child's socket accepts connections, the error number if start-up failed, and
 //! `ESRCH` if the child died without a word. The child calls `setsid()`, keeps its working
 //! directory, and after reporting success points stdin, stdout and stderr at `/dev/null`.
-//! Fork happens before any thread exists (the loops start in the child).
+//! Fork happens before any thread exists: before the loops, and before `-l` libraries are
+//! opened (their constructors may start threads). [`begin`] checks `/proc/self/task` and
+//! refuses to fork a process that has other threads (they would be missing in the child,
+//! possibly holding locks).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -17,8 +20,19 @@ pub struct Daemon {
     pipe: Option<OwnedFd>,
 }
 
+/// Threads of this process, if `/proc` tells.
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
+}
+
 /// Forks. Returns in the child only; the parent waits and exits with the child's status.
+/// Refuses (an error) when the process already has other threads.
 pub fn begin() -> io::Result<Daemon> {
+    if let Some(n @ 2..) = thread_count() {
+        return Err(io::Error::other(format!(
+            "{n} threads exist before fork; a forked child would lose all but one"
+        )));
+    }
     let mut fds = [0i32; 2];
     // SAFETY: `fds` is a valid two-int array for pipe2 to fill.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -26,7 +40,8 @@ pub fn begin() -> io::Result<Daemon> {
     }
     // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
     let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: no other thread exists yet (the loops start after this), so fork is safe.
+    // SAFETY: no other thread exists (checked above; the loops and -l libraries come after
+    // this), so fork is safe.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => {
@@ -83,5 +98,20 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn threads_are_counted() {
+        assert!(super::thread_count().expect("/proc/self/task") >= 1);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        assert!(super::thread_count().unwrap() >= 2);
+        drop(tx);
+        t.join().unwrap();
     }
 }

@@ -10,13 +10,19 @@
 //! - `type=reg` without a size maps the whole host file (the reference maps 0 bytes);
 //! - disklabel windows use 64-bit arithmetic (see `crate::disklabel`).
 //!
+//! A `module` drivespec (ours, `crate::drivespec`) is the one kind of key a client may load
+//! as host code with `modctl`: its host file must exist and be a regular file; it is opened
+//! read-only (never created, extended or written; write opens of the key are `EACCES`),
+//! loaded through that open descriptor, and may not be mapped by any other drivespec (which
+//! could write it).
+//!
 //! Host files are shared: two drivespecs naming the same host file (same device and inode)
 //! use one open file, so they get the same minor number, as rumpblk reuses it per path.
 //! `RUMP_BLKFAIL` (rate of `EIO` per 10 000 operations) and `RUMP_BLKFAIL_SEED` wrap every
 //! drive in the seeded fault injector, as NetBSD's rumpblk does; `RUMP_BLKFAIL_ENOSPC` and
 //! `RUMP_BLKFAIL_SHORT` (ours) add `ENOSPC` on writes and short transfers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -40,6 +46,8 @@ pub struct Drive {
     pub size: u64,
     pub etfs_type: EtfsType,
     pub read_only: bool,
+    /// A module key (`-d …,module`).
+    pub module: bool,
 }
 
 fn host_err(what: &str, spec: &DriveSpec, e: &std::io::Error) -> StartError {
@@ -99,9 +107,16 @@ pub fn attach(
 ) -> Result<Vec<Drive>, StartError> {
     let faults = fault_config_from_env();
     let mut open_files: HashMap<(u64, u64), Arc<dyn HostFile>> = HashMap::new();
+    let mut modules = HashSet::new();
     let mut drives = Vec::new();
     for spec in specs {
-        drives.push(attach_one(kernel, spec, faults, &mut open_files)?);
+        drives.push(attach_one(
+            kernel,
+            spec,
+            faults,
+            &mut open_files,
+            &mut modules,
+        )?);
         let d = drives.last().expect("just pushed");
         if verbose && d.etfs_type == EtfsType::Block {
             println!(
@@ -120,7 +135,11 @@ fn attach_one(
     spec: &DriveSpec,
     faults: Option<FaultConfig>,
     open_files: &mut HashMap<(u64, u64), Arc<dyn HostFile>>,
+    modules: &mut HashSet<(u64, u64)>,
 ) -> Result<Drive, StartError> {
+    if spec.module {
+        return attach_module(kernel, spec, open_files, modules);
+    }
     // 1. Open read-write, creating the file unless size=host; fall back to read-only.
     let create = spec.size != Some(Size::Host);
     let rw = OpenOptions::new()
@@ -224,8 +243,11 @@ fn attach_one(
                 .map_err(|e| host_err("truncate", spec, &e))?;
         }
     }
-    // 5. Register (one open host file per host object).
+    // 5. Register (one open host file per host object; never a module's).
     let id = (md.dev(), md.ino());
+    if modules.contains(&id) {
+        return Err(module_shared(spec));
+    }
     let host: Arc<dyn HostFile> = match open_files.get(&id) {
         Some(h) => h.clone(),
         None => {
@@ -250,24 +272,7 @@ fn attach_one(
     };
     kernel
         .etfs_register(spec.key.as_bytes(), host, ktype, offset, size)
-        .map_err(|e| {
-            plain(
-                format!(
-                    "etfs register: {e} (key {}, hostpath {}{})",
-                    spec.key,
-                    spec.hostpath,
-                    match e {
-                        kernel::Errno::EEXIST => "; each key may be given once",
-                        kernel::Errno::EBUSY => "; at most 16 host files can be block devices",
-                        kernel::Errno::EINVAL if !spec.key.starts_with('/') =>
-                            "; keys start with /",
-                        kernel::Errno::ENOSYS => "; etfs needs the VFS: add -lrumpvfs",
-                        _ => "",
-                    }
-                ),
-                i32::from(e.raw()),
-            )
-        })?;
+        .map_err(|e| register_err(spec, e))?;
     let size = size.unwrap_or(host_size.saturating_sub(offset));
     Ok(Drive {
         key: spec.key.clone(),
@@ -276,7 +281,85 @@ fn attach_one(
         size,
         etfs_type: spec.etfs_type,
         read_only: !writable,
+        module: false,
     })
+}
+
+fn module_shared(spec: &DriveSpec) -> StartError {
+    plain(
+        format!(
+            "-d key={}: hostpath {} is also mapped by a module drivespec: a module's host \
+             file may be given once, with module, and no other drivespec (which could write \
+             it)",
+            spec.key, spec.hostpath
+        ),
+        libc::EINVAL,
+    )
+}
+
+/// A `module` drivespec: an existing regular file, opened read-only, mapped whole, loadable
+/// by clients through this open descriptor, shared with no other drivespec.
+fn attach_module(
+    kernel: &Kernel,
+    spec: &DriveSpec,
+    open_files: &HashMap<(u64, u64), Arc<dyn HostFile>>,
+    modules: &mut HashSet<(u64, u64)>,
+) -> Result<Drive, StartError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .open(&spec.hostpath)
+        .map_err(|e| host_err("etfs hostpath open", spec, &e))?;
+    let md = file
+        .metadata()
+        .map_err(|e| host_err("fstat etfs hostpath", spec, &e))?;
+    if !md.file_type().is_file() {
+        return Err(plain(
+            format!(
+                "-d key={}: a module's hostpath must be a regular file (hostpath {})",
+                spec.key, spec.hostpath
+            ),
+            libc::EINVAL,
+        ));
+    }
+    let id = (md.dev(), md.ino());
+    if open_files.contains_key(&id) || !modules.insert(id) {
+        return Err(module_shared(spec));
+    }
+    let ring = RingFile::module(file)
+        .map_err(|e| host_err("etfs hostpath open", spec, &e))?
+        .with_path(
+            std::fs::canonicalize(&spec.hostpath).unwrap_or_else(|_| spec.hostpath.clone().into()),
+        );
+    kernel
+        .etfs_register(spec.key.as_bytes(), Arc::new(ring), KType::Reg, 0, None)
+        .map_err(|e| register_err(spec, e))?;
+    Ok(Drive {
+        key: spec.key.clone(),
+        hostpath: spec.hostpath.clone(),
+        offset: 0,
+        size: md.len(),
+        etfs_type: spec.etfs_type,
+        read_only: true,
+        module: true,
+    })
+}
+
+fn register_err(spec: &DriveSpec, e: kernel::Errno) -> StartError {
+    plain(
+        format!(
+            "etfs register: {e} (key {}, hostpath {}{})",
+            spec.key,
+            spec.hostpath,
+            match e {
+                kernel::Errno::EEXIST => "; each key may be given once",
+                kernel::Errno::EBUSY => "; at most 16 host files can be block devices",
+                kernel::Errno::EINVAL if !spec.key.starts_with('/') => "; keys start with /",
+                kernel::Errno::ENOSYS => "; etfs needs the VFS: add -lrumpvfs",
+                _ => "",
+            }
+        ),
+        i32::from(e.raw()),
+    )
 }
 
 /// A size as NetBSD's `format_bytes` writes it: `16 MB`, `1536 KB`, `512 B`.

@@ -1,8 +1,14 @@
-//! `-d drivespec` parsing: `key=…,hostpath=…,size=…|disklabel=…[,offset=…][,type=blk|chr|reg]`.
+//! `-d drivespec` parsing: `key=…,hostpath=…,size=…|disklabel=…[,offset=…][,type=blk|chr|reg]`,
+//! or `key=…,hostpath=…,module` (ours).
 //!
 //! Follows rump_server(1) and NetBSD's `getsubopt` loop in `rump_allserver.c`; numbers use
 //! `strsuftoll(3)` syntax (`b k m g t w` multipliers and `x`/`*` products), which NetBSD's
 //! non-NetBSD builds ignore (`size=16m` became 16 bytes there); we follow the man page.
+//!
+//! `module` (a bare word: NetBSD's tokens are all `name=value`, so it cannot be mistaken for
+//! one of them) marks a key a client may load with `modctl(MODCTL_LOAD)`: a regular file
+//! mapping the whole host file, opened read-only (docs/threat-model.md). It implies
+//! `type=reg` and refuses `size`, `offset`, `disklabel` and another type.
 
 use std::fmt;
 
@@ -36,6 +42,8 @@ pub struct DriveSpec {
     /// A disklabel partition letter (`a`…`z`) giving offset and size.
     pub disklabel: Option<char>,
     pub etfs_type: EtfsType,
+    /// `module`: clients may load this key as a module; it is never writable.
+    pub module: bool,
 }
 
 /// A malformed drivespec; the message names the offending token.
@@ -62,7 +70,14 @@ pub fn parse(spec: &str) -> Result<DriveSpec, DriveSpecError> {
     let mut offset: Option<u64> = None;
     let mut disklabel = None;
     let mut etfs_type = None;
+    let mut module = false;
     for token in spec.split(',').filter(|t| !t.is_empty()) {
+        if token == "module" {
+            if std::mem::replace(&mut module, true) {
+                return Err(err(format!("-d {spec}: module already given")));
+            }
+            continue;
+        }
         let Some((name, value)) = token.split_once('=') else {
             return Err(err(format!(
                 "-d {spec}: token `{token}` has no value: use name=value (incomplete drivespec)"
@@ -144,10 +159,24 @@ pub fn parse(spec: &str) -> Result<DriveSpec, DriveSpecError> {
             other => {
                 return Err(err(format!(
                     "-d {spec}: invalid dtoken `{other}`: known tokens are key, hostpath, size, \
-                     offset, disklabel, type"
+                     offset, disklabel, type, and the word module"
                 )))
             }
         }
+    }
+    if module {
+        if etfs_type.is_some_and(|t| t != EtfsType::Regular) {
+            return Err(err(format!(
+                "-d {spec}: a module key is a regular file: drop type= or use type=reg"
+            )));
+        }
+        if size.is_some() || offset.is_some() || disklabel.is_some() {
+            return Err(err(format!(
+                "-d {spec}: a module key maps the whole host file: drop size=, offset= and \
+                 disklabel="
+            )));
+        }
+        etfs_type = Some(EtfsType::Regular);
     }
     let etfs_type = etfs_type.unwrap_or(EtfsType::Block);
     let (Some(key), Some(hostpath)) = (key, hostpath) else {
@@ -172,6 +201,7 @@ pub fn parse(spec: &str) -> Result<DriveSpec, DriveSpecError> {
         offset: offset.unwrap_or(0),
         disklabel,
         etfs_type,
+        module,
     })
 }
 
@@ -238,6 +268,33 @@ mod tests {
         assert_eq!(d.disklabel, Some('e'));
         // type=reg needs no size (the reference then maps a window of size 0).
         assert_eq!(parse("key=/k,hostpath=h,type=reg").unwrap().size, None);
+        assert!(!parse("key=/k,hostpath=h,type=reg").unwrap().module);
+    }
+
+    #[test]
+    fn module_keys() {
+        for spec in [
+            "key=/stand/x.so,hostpath=x.so,module",
+            "module,key=/stand/x.so,hostpath=x.so,type=reg",
+        ] {
+            let d = parse(spec).unwrap();
+            assert!(d.module, "{spec}");
+            assert_eq!(d.etfs_type, EtfsType::Regular, "{spec}");
+            assert_eq!((d.size, d.offset, d.disklabel), (None, 0, None), "{spec}");
+        }
+        for (spec, want) in [
+            ("key=/k,hostpath=h,module,module", "module already given"),
+            ("key=/k,hostpath=h,module,type=blk", "is a regular file"),
+            ("key=/k,hostpath=h,type=chr,module", "is a regular file"),
+            ("key=/k,hostpath=h,module,size=1m", "whole host file"),
+            ("key=/k,hostpath=h,module,offset=512", "whole host file"),
+            ("key=/k,hostpath=h,module,disklabel=a", "whole host file"),
+            ("key=/k,hostpath=h,module=yes", "invalid dtoken `module`"),
+            ("key=/k,hostpath=h,modules", "has no value"),
+        ] {
+            let e = parse(spec).unwrap_err();
+            assert!(e.0.contains(want), "{spec}: {e}");
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! External components: shared libraries in the C ABI of `include/rump_component.h`, opened
 //! with `libloading` for `-l /path/lib.so`, `-m /path/lib.so` and client `modctl` loads.
 //!
-//! Opening (dlopen, the `rump_component_v1` symbol, the ABI version, the name) happens before
-//! the server daemonizes, so a bad `-l` fails the command itself; `init` runs after the kernel
+//! Opening (dlopen, the `rump_component_v1` symbol, the ABI version, the name) happens after
+//! the server has forked into the background (a library's constructors may start threads)
+//! and before it detaches, so a bad `-l` still fails the command itself; `init` runs after the kernel
 //! has booted, with a registrar whose callbacks add to the kernel's module table. The
 //! library stays loaded while anything it registered can still be called: every system
 //! call it added holds a reference to it, and unloading removes those first.
@@ -78,10 +79,20 @@ pub struct Opened {
 
 /// Opens `path` and checks its descriptor. The error is the text operators see.
 pub fn open(path: &Path) -> Result<Opened, String> {
+    open_as(path, path)
+}
+
+/// Opens the library at `open` (a host path, or `/proc/self/fd/N` of a module key's open
+/// file) and checks its descriptor; messages name `path`.
+fn open_as(open: &Path, path: &Path) -> Result<Opened, String> {
     // SAFETY: loading a library runs its initialisers; the operator named this file as a
-    // component (`-l`, `-m`) or mapped it for clients to load, which is the trust the C ABI
-    // asks for (include/rump_component.h).
-    let lib = unsafe { Library::new(path) }.map_err(|e| e.to_string())?;
+    // component (`-l`, `-m`) or marked it as a module for clients to load (`-d …,module`,
+    // opened read-only and loaded through that open file), which is the trust the C ABI asks
+    // for (include/rump_component.h).
+    let lib = unsafe { Library::new(open) }.map_err(|e| match open == path {
+        true => e.to_string(),
+        false => format!("{}: {e}", path.display()),
+    })?;
     // SAFETY: the symbol is declared by the ABI as `const struct rump_component`; we only
     // take its address here.
     let desc: *const RumpComponent = unsafe {
@@ -516,8 +527,13 @@ impl ExtModule for CModule {
 pub struct Loader;
 
 impl ModuleLoader for Loader {
-    fn load(&self, kernel: &Kernel, path: &Path) -> kernel::Result<(String, Box<dyn ExtModule>)> {
-        let opened = open(path).map_err(|msg| {
+    fn load(
+        &self,
+        kernel: &Kernel,
+        open: &Path,
+        shown: &Path,
+    ) -> kernel::Result<(String, Box<dyn ExtModule>)> {
+        let opened = open_as(open, shown).map_err(|msg| {
             kernel
                 .host()
                 .console_write(format!("module load: {msg}\n").as_bytes());

@@ -9,15 +9,22 @@
 //! - a read first tries `preadv2(…, RWF_NOWAIT)` on the loop thread: a page-cache hit is one
 //!   system call and no ring round trip; only a miss (`EAGAIN`) becomes an io_uring read,
 //!   which the host completes asynchronously;
-//! - a write is a plain `pwrite` on the loop thread: buffered writes only copy into the page
-//!   cache, while io_uring punts buffered writes that allocate blocks to its io-wq worker
+//! - a write to a regular file on a local disk or memory file system, or to a block device,
+//!   is a plain `pwrite` on the loop thread: buffered writes only copy into the page
+//!   cache (they may wait for the host's dirty-page throttling, which is bounded), while io_uring punts buffered writes that allocate blocks to its io-wq worker
 //!   threads, which then serialise on the inode lock. Measured on ext4 (Linux 6.18, 2 vCPUs),
 //!   `-r 16m`, 16 connections × 4 in flight of random 4 KiB writes to a 256 MiB device (every
 //!   write evicting a dirty block): 14 k ops/s with io_uring writes (also with an
 //!   `RWF_NOWAIT` attempt first: allocating writes return `EAGAIN`), 144 k ops/s with inline
 //!   `pwrite`; sequential 148 k → 301 k. `RUMP_RING_WRITES=1` restores ring writes (to
-//!   compare on other file systems);
+//!   compare on other file systems). Any other host file — a character device (a tty may
+//!   block for ever), a regular file on a network or FUSE file system, or an unknown one —
+//!   is written through the ring, so that a host that does not take the data stalls only
+//!   that request, never its loop ([`inline_writes_ok`]);
 //! - `fdatasync` always goes through the ring: it waits for the device.
+//!
+//! Calls made off the loops (start-up, tools, `len`/`set_len` at registration) are the only
+//! other blocking host calls; no loop makes them.
 //!
 //! A file system without `RWF_NOWAIT` support (`EOPNOTSUPP`) is remembered and its reads go
 //! straight to the ring.
@@ -43,6 +50,8 @@ pub struct RingFile {
     sync_writes: bool,
     /// The host path it was opened by.
     path: Option<std::path::PathBuf>,
+    /// Marked by the operator as a module (`-d …,module`): never writable, loadable.
+    module: bool,
 }
 
 /// What an inline `RWF_NOWAIT` attempt gave.
@@ -56,7 +65,8 @@ impl RingFile {
     /// Wraps `file`, opened read-write (`writable`) or read-only.
     pub fn new(file: std::fs::File, writable: bool) -> std::io::Result<RingFile> {
         let ring_writes = std::env::var_os("RUMP_RING_WRITES").is_some();
-        RingFile::build(file, writable, true, !ring_writes)
+        let inline = !ring_writes && inline_writes_ok(&file);
+        RingFile::build(file, writable, true, inline)
     }
 
     /// Every transfer through the ring, none inline (tests of the ring path).
@@ -78,7 +88,16 @@ impl RingFile {
             nowait: AtomicBool::new(nowait),
             sync_writes,
             path: None,
+            module: false,
         })
+    }
+
+    /// A module file (`-d …,module`) over `file`, opened read-only: clients may load it
+    /// with `modctl`, through this open descriptor (`/proc/self/fd/N`), and never write it.
+    pub fn module(file: std::fs::File) -> std::io::Result<RingFile> {
+        let mut f = RingFile::new(file, false)?;
+        f.module = true;
+        Ok(f)
     }
 
     /// Records the host path the file was opened by (`HostFile::host_path`).
@@ -191,6 +210,49 @@ impl HostFile for RingFile {
     fn host_path(&self) -> Option<std::path::PathBuf> {
         self.path.clone()
     }
+
+    fn module_path(&self) -> Option<std::path::PathBuf> {
+        // The descriptor stays open as long as this file (the etfs key holds it, and a load
+        // holds the key's vnode while the loader opens this path).
+        self.module
+            .then(|| format!("/proc/self/fd/{}", self.std.as_raw_fd()).into())
+    }
+}
+
+/// `statfs` `f_type` values of local disk and memory file systems, whose buffered writes are
+/// page-cache copies: ext2/3/4, XFS, Btrfs, F2FS, tmpfs, overlayfs (containers), bcachefs.
+const LOCAL_FS_MAGIC: [i64; 8] = [
+    0xEF53,
+    0x5846_5342,
+    0x9123_683E,
+    0xF2F5_2010,
+    0x0102_1994,
+    0x794C_7630,
+    0xCA45_1A4E,
+    0x0000_4d44, // vfat
+];
+
+/// Whether writes to `file` may be made inline on a loop thread: a block device, or a
+/// regular file on a local file system ([`LOCAL_FS_MAGIC`]). Anything else (a character
+/// device, a network or FUSE file system) may block indefinitely and goes through the ring.
+pub fn inline_writes_ok(file: &std::fs::File) -> bool {
+    let Ok(md) = file.metadata() else {
+        return false;
+    };
+    let ft = md.file_type();
+    if ft.is_block_device() {
+        return true;
+    }
+    if !ft.is_file() {
+        return false;
+    }
+    // SAFETY: `statfs` is plain data; fstatfs fills it for our open descriptor.
+    let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `file` is open and `sfs` is a valid, writable statfs.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut sfs) } != 0 {
+        return false;
+    }
+    LOCAL_FS_MAGIC.contains(&(sfs.f_type as i64))
 }
 
 /// Size of a host file; for a block or character device its media size (`lseek` to the end,
@@ -236,6 +298,22 @@ mod tests {
             .truncate(false)
             .open(path)
             .unwrap()
+    }
+
+    /// Inline writes only where they cannot block indefinitely: a regular file on a local
+    /// file system, not a character device.
+    #[test]
+    fn inline_writes_only_on_local_files() {
+        let p = temp("inline");
+        let f = open(&p);
+        assert!(inline_writes_ok(&f), "a file in the temporary directory");
+        let tty_like = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        assert!(!inline_writes_ok(&tty_like), "a character device");
+        assert!(!RingFile::new(tty_like, true).unwrap().sync_writes);
+        let _ = std::fs::remove_file(p);
     }
 
     /// The same seeded operations on the ring backend (on a loop) and the plain backend

@@ -1,7 +1,9 @@
 //! `rump_server` / `rump_allserver` main: NetBSD's start-up order (netbsd-abi.md §8.5).
 //!
-//! Parse options → check components → daemonize (unless `-s`) → boot → listen → tell the
-//! parent → serve until a client halts us or SIGTERM/SIGINT arrives.
+//! Parse options → daemonize (unless `-s`) → open `-l` components → boot → listen → tell
+//! the parent → serve until a client halts us or SIGTERM/SIGINT arrives. (NetBSD opens `-l`
+//! before daemonizing; we fork first, because a library's constructors may start threads,
+//! which a fork would leave behind. The command's output and exit status are the same.)
 
 use std::io::Write;
 use std::sync::Arc;
@@ -40,20 +42,10 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
         eprintln!("{progname}: {msg}");
         std::process::exit(1);
     });
-    // -l libraries are opened before daemonizing, as the reference dlopens them.
-    let mut externals = Vec::new();
-    for path in &opts.external_libs {
-        match crate::extcomp::open(&absolute(path)) {
-            Ok(o) => externals.push(o),
-            Err(e) => {
-                eprintln!(
-                    "failed to load -libraries, last error from \"{}\":\n{e}",
-                    path.display()
-                );
-                std::process::exit(1);
-            }
-        }
-    }
+    // Fork before anything that may start threads: a -l library's constructors may, and a
+    // fork keeps only the calling thread. (NetBSD dlopens -l before daemonizing; the command
+    // behaves the same: a bad -l prints its message on the terminal and the command exits 1,
+    // reported by the child.)
     let mut daemon = if opts.foreground {
         None
     } else {
@@ -65,7 +57,25 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
             }
         }
     };
+    // Before the -l constructors too: threads they start inherit the mask, so SIGTERM and
+    // SIGINT reach only the signal thread (a clean halt), never a component's thread.
     block_signals();
+    let mut externals = Vec::new();
+    for path in &opts.external_libs {
+        match crate::extcomp::open(&absolute(path)) {
+            Ok(o) => externals.push(o),
+            Err(e) => {
+                eprintln!(
+                    "failed to load -libraries, last error from \"{}\":\n{e}",
+                    path.display()
+                );
+                if let Some(d) = daemon.as_mut() {
+                    d.report(1);
+                }
+                std::process::exit(1);
+            }
+        }
+    }
     let server = match boot_and_listen(&opts, externals, limits) {
         Ok(s) => s,
         Err(e) => {
@@ -80,6 +90,8 @@ pub fn main(flavor: Flavor, progname: &str) -> ! {
         print_boot_summary(&opts, &server);
     }
     if let Some(d) = daemon.as_mut() {
+        // Boot-time console output reaches the terminal before stdout becomes /dev/null.
+        server.shared.kernel.host().console_sync(CONSOLE_EXIT_WAIT);
         if let Err(e) = d.done() {
             eprintln!("rump daemonize: {e}");
             std::process::exit(1);
@@ -279,6 +291,8 @@ fn rump_hostname() -> String {
 }
 
 fn print_boot_summary(opts: &Options, server: &server::Server) {
+    // What components logged at boot comes first.
+    server.shared.kernel.host().console_sync(CONSOLE_EXIT_WAIT);
     let names: Vec<&str> = opts.components.iter().map(|c| c.name()).collect();
     let cores = cli::host_cpus();
     println!(
@@ -341,7 +355,11 @@ fn print_boot_summary(opts: &Options, server: &server::Server) {
             d.size,
             d.offset,
             d.hostpath,
-            if d.read_only { " (read-only)" } else { "" }
+            match (d.module, d.read_only) {
+                (true, _) => " (module, read-only)",
+                (false, true) => " (read-only)",
+                (false, false) => "",
+            }
         );
     }
     let l = &server.shared.limits;
@@ -390,11 +408,17 @@ fn spawn_signal_thread(tx: std::sync::mpsc::Sender<Control>) {
         });
 }
 
+/// How long the server waits for queued console output to reach stdout before it prints
+/// itself or exits (the console never blocks a loop: `kernel::StdHost`).
+const CONSOLE_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The server half of a halt (sp-protocol.md §14.2 steps 6–7).
 fn finish(server: &server::Server, howto: u32) -> ! {
     let console = |s: &str| {
-        server.shared.kernel.host().console_write(s.as_bytes());
-        let _ = std::io::stdout().flush();
+        let host = server.shared.kernel.host();
+        host.console_write(s.as_bytes());
+        // Bounded: a stdout nobody reads must not keep the process from exiting.
+        host.console_sync(CONSOLE_EXIT_WAIT);
     };
     if howto & RB_DUMP != 0 {
         server.stop_listening();

@@ -188,10 +188,7 @@ fn clients_load_components_the_operator_mapped_and_nothing_else() {
         &[
             "-lrumpvfs",
             "-d",
-            &format!(
-                "key=/stand/libexample.so,hostpath={},type=reg",
-                so.display()
-            ),
+            &format!("key=/stand/libexample.so,hostpath={},module", so.display()),
         ],
         &[("EXAMPLE_ETFS_FILE", data.to_str().unwrap())],
     );

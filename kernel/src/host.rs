@@ -3,14 +3,21 @@
 //! Host errno values, when later operations can fail, are translated to NetBSD `Errno` here.
 
 use std::io::{Read, Write};
-use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What the kernel needs from the host. Implemented by [`StdHost`] for the server, and by
 /// in-memory or fault-injecting hosts in tests.
 pub trait Host: Send + Sync + 'static {
-    /// Writes console output (`rumpuser_putchar`) to the server's stdout.
+    /// Writes console output (`rumpuser_putchar`) to the server's stdout. Never blocks on
+    /// the host: it is called on the loops.
     fn console_write(&self, data: &[u8]);
+    /// Waits up to `wait` until console output written so far has reached the host (before
+    /// exiting, before the server itself prints). Returns whether it did.
+    fn console_sync(&self, wait: Duration) -> bool {
+        let _ = wait;
+        true
+    }
     /// Wall-clock time `(sec, nsec)` since the Unix epoch.
     fn clock_realtime(&self) -> (i64, i64);
     /// A monotonic clock `(sec, nsec)` from an arbitrary origin.
@@ -20,15 +27,130 @@ pub trait Host: Send + Sync + 'static {
 }
 
 /// The host of a real server: stdout, the system clocks and `/dev/urandom`.
+///
+/// **The console never blocks a loop.** Output goes into a bounded queue
+/// ([`CONSOLE_QUEUE_MAX`] bytes) that one thread, `rump-console`, started at the first
+/// console write, writes to file descriptor 1. A stdout that does not take data (a pipe
+/// nobody reads, a stopped terminal) then stalls only that thread: once the queue is full,
+/// further writes are dropped whole and counted, and the writer puts one line
+/// `[rump console: N bytes dropped]` where they were. Console output stays best effort, as
+/// NetBSD's `putchar` (a closed stdout loses it).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StdHost;
 
+/// Most console bytes waiting for the host's stdout; beyond, writes are dropped and counted.
+pub const CONSOLE_QUEUE_MAX: usize = 256 * 1024;
+
+#[derive(Default)]
+struct ConsoleState {
+    queued: Vec<u8>,
+    dropped: u64,
+    /// The writer holds bytes taken from the queue.
+    writing: bool,
+    started: bool,
+}
+
+#[derive(Default)]
+struct ConsoleQueue {
+    state: Mutex<ConsoleState>,
+    /// Signalled when there is something to write.
+    work: Condvar,
+    /// Signalled when the writer has written everything taken.
+    idle: Condvar,
+}
+
+fn console() -> &'static ConsoleQueue {
+    static Q: OnceLock<ConsoleQueue> = OnceLock::new();
+    Q.get_or_init(ConsoleQueue::default)
+}
+
+impl ConsoleQueue {
+    fn lock(&self) -> MutexGuard<'_, ConsoleState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&'static self, data: &[u8]) {
+        let mut st = self.lock();
+        if !st.started {
+            let spawned = std::thread::Builder::new()
+                .name("rump-console".into())
+                .spawn(move || self.writer());
+            // Without a writer thread the output is lost, never written on this thread.
+            st.started = spawned.is_ok();
+            if !st.started {
+                return;
+            }
+        }
+        if st.queued.len() + data.len() > CONSOLE_QUEUE_MAX {
+            st.dropped += data.len() as u64;
+        } else {
+            st.queued.extend_from_slice(data);
+        }
+        drop(st);
+        self.work.notify_one();
+    }
+
+    fn writer(&self) {
+        let mut spare = Vec::new();
+        loop {
+            let (mut data, dropped) = {
+                let mut st = self.lock();
+                while st.queued.is_empty() && st.dropped == 0 {
+                    st = self.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                st.writing = true;
+                let data = std::mem::replace(&mut st.queued, std::mem::take(&mut spare));
+                (data, std::mem::take(&mut st.dropped))
+            };
+            if dropped > 0 {
+                data.extend_from_slice(
+                    format!("\n[rump console: {dropped} bytes dropped]\n").as_bytes(),
+                );
+            }
+            // Written to a duplicate of fd 1 taken now (the daemon later points fd 1 at
+            // /dev/null), without std's `Stdout` lock, which the server's own prints take:
+            // they must not wait for a stuck console.
+            use std::os::fd::AsFd;
+            if let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() {
+                let _ = std::fs::File::from(fd).write_all(&data);
+            }
+            data.clear();
+            spare = data;
+            let mut st = self.lock();
+            st.writing = false;
+            if st.queued.is_empty() && st.dropped == 0 {
+                self.idle.notify_all();
+            }
+        }
+    }
+
+    fn sync(&self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let mut st = self.lock();
+        while st.started && (st.writing || !st.queued.is_empty() || st.dropped > 0) {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .idle
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
 impl Host for StdHost {
     fn console_write(&self, data: &[u8]) {
-        // Console output is best effort, as NetBSD's putchar: a closed stdout loses it.
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(data);
-        let _ = out.flush();
+        if !data.is_empty() {
+            console().push(data);
+        }
+    }
+
+    fn console_sync(&self, wait: Duration) -> bool {
+        console().sync(wait)
     }
 
     fn clock_realtime(&self) -> (i64, i64) {
@@ -93,5 +215,25 @@ mod tests {
         let mut y = [0u8; 32];
         fallback_random(&mut y);
         assert!(x.iter().any(|&v| v != 0) && y.iter().any(|&v| v != 0));
+    }
+
+    /// A full queue drops whole writes and counts them; the writer reports the count.
+    #[test]
+    fn console_queue_is_bounded() {
+        let q: &'static ConsoleQueue = Box::leak(Box::default());
+        {
+            // No writer: fill by hand.
+            let mut st = q.lock();
+            st.started = true;
+            st.writing = true;
+        }
+        q.push(&vec![b'a'; CONSOLE_QUEUE_MAX - 10]);
+        q.push(b"0123456789");
+        q.push(b"x");
+        let st = q.lock();
+        assert_eq!(st.queued.len(), CONSOLE_QUEUE_MAX);
+        assert_eq!(st.dropped, 1);
+        drop(st);
+        assert!(!q.sync(Duration::from_millis(10)), "nothing drains it");
     }
 }

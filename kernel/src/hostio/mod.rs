@@ -104,9 +104,16 @@ pub trait HostFile: Send + Sync + 'static {
     fn writable(&self) -> bool {
         true
     }
-    /// The host path the file was opened by, when known (a module file behind an etfs key
-    /// is loaded by this path).
+    /// The host path the file was opened by, when known (for messages and for a module's
+    /// name).
     fn host_path(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+    /// For a file the operator marked as a module (`-d …,module`): the path the module
+    /// loader opens to load it — one that names this open file, not the host path (the
+    /// server's `/proc/self/fd/N`), so replacing the host path cannot change what loads.
+    /// `None` (the default): `modctl` refuses to load it. A module file is never writable.
+    fn module_path(&self) -> Option<std::path::PathBuf> {
         None
     }
 }

@@ -9,10 +9,13 @@
 //!   any other file must be an external component (a shared library in the C ABI of
 //!   `include/rump_component.h`), which the server's [`ModuleLoader`] opens. The kernel
 //!   crate never loads code itself.
-//! - **Only operator-given host files are loaded.** `modctl(MODCTL_LOAD)` from a client names
-//!   a path in the rump namespace; it loads only a file that an etfs key maps to a host file
-//!   (or a built-in name). Bytes a client wrote into a memory file system are never turned
-//!   into host code (`EPERM`): a client is root in the rump kernel, not on the host.
+//! - **Only files the operator marked as modules are loaded.** `modctl(MODCTL_LOAD)` from a
+//!   client names a path in the rump namespace; it loads only an etfs key whose host file
+//!   the operator marked as a module (`-d …,module`: `HostFile::module_path`), or a built-in
+//!   name. Such a file is never writable, and it is loaded through the server's open
+//!   descriptor, not its host path. Bytes a client wrote — into a memory file system or
+//!   through a writable etfs key — are never turned into host code (`EPERM`): a client is
+//!   root in the rump kernel, not on the host.
 //! - **Unloading** asks the module (`MODULE_CMD_FINI`): a file system in use is `EBUSY`; an
 //!   external component decides in its `fini`. What an external component registered (system
 //!   calls, etfs keys) is removed before its library goes.
@@ -62,9 +65,15 @@ pub trait ExtModule: Send + Sync {
 
 /// Opens external components (the server's shared-library loader).
 pub trait ModuleLoader: Send + Sync {
-    /// Loads the component at host path `path` and runs its `init`, which registers what it
-    /// adds through [`Modules`] under the module name it returns.
-    fn load(&self, kernel: &crate::Kernel, path: &Path) -> Result<(String, Box<dyn ExtModule>)>;
+    /// Loads the component by opening `open` (a host path, or a path naming a file the
+    /// server holds open) and runs its `init`, which registers what it adds through
+    /// [`Modules`] under the module name it returns. `shown` is the host path for messages.
+    fn load(
+        &self,
+        kernel: &crate::Kernel,
+        open: &Path,
+        shown: &Path,
+    ) -> Result<(String, Box<dyn ExtModule>)>;
 }
 
 /// Which client buffers an external system call takes: argument slots of each address and
@@ -214,21 +223,28 @@ impl Modules {
         Ok(())
     }
 
-    /// Loads the module in host file `path` (an operator's `-m`, or the host file behind an
-    /// etfs key): a built-in file system by the file's name, else an external component.
+    /// Loads the module in host file `path` (an operator's `-m`): a built-in file system by
+    /// the file's name, else an external component.
     pub fn load_host_file(&self, kernel: &crate::Kernel, path: &Path) -> Result<String> {
-        let meta = std::fs::metadata(path).map_err(|e| crate::hostio::io_errno(&e))?;
+        self.load_file(kernel, path, path)
+    }
+
+    /// Loads the module file opened through `open` whose host path is `shown` (a module
+    /// key: [`module_file_of`]): a built-in file system by the host file's name, else an
+    /// external component.
+    pub fn load_file(&self, kernel: &crate::Kernel, shown: &Path, open: &Path) -> Result<String> {
+        let meta = std::fs::metadata(open).map_err(|e| crate::hostio::io_errno(&e))?;
         if !meta.is_file() {
             return Err(Errno::EFTYPE);
         }
-        if let Some(name) = file_module_name(path) {
+        if let Some(name) = file_module_name(shown) {
             if FsKind::from_name(name.as_bytes()).is_some_and(|k| k != FsKind::Rumpfs) {
                 self.load_builtin(name)?;
                 return Ok(name.to_string());
             }
         }
         let loader = self.loader.get().ok_or(Errno::ENOEXEC)?;
-        let (name, handle) = loader.load(kernel, path)?;
+        let (name, handle) = loader.load(kernel, open, shown)?;
         self.insert_external(kernel, &name, handle, ModSource::Filesys)?;
         Ok(name)
     }
@@ -415,8 +431,11 @@ impl Modules {
     }
 }
 
-/// The host path behind a vnode, if it is an etfs key of a host file (what a client's
-/// `modctl` may load).
-pub fn host_path_of(vn: &crate::vfs::Vnode) -> Option<PathBuf> {
-    vn.etfs().and_then(|n| n.host_path())
+/// What a client's `modctl` may load behind a vnode: an etfs key whose host file the
+/// operator marked as a module. Returns the host path (for the module's name and messages)
+/// and the path the loader opens (the server's open descriptor of that file).
+pub fn module_file_of(vn: &crate::vfs::Vnode) -> Option<(PathBuf, PathBuf)> {
+    let n = vn.etfs()?;
+    let open = n.module_path()?;
+    Some((n.host_path().unwrap_or_else(|| open.clone()), open))
 }

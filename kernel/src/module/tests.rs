@@ -170,24 +170,65 @@ fn external_system_calls_copy_their_buffers_in_and_out() {
     assert_eq!(f.call(210, &[]), Err(Errno::ENOSYS));
 }
 
+/// A host file the operator marked as a module (the server's is `RingFile::module`).
+struct ModFile(StdFile, std::path::PathBuf);
+
+impl crate::hostio::HostFile for ModFile {
+    fn read_at(
+        &self,
+        buf: Vec<u8>,
+        off: u64,
+    ) -> crate::hostio::HostIo<'_, crate::hostio::IoResult> {
+        self.0.read_at(buf, off)
+    }
+    fn write_at(
+        &self,
+        buf: Vec<u8>,
+        off: u64,
+    ) -> crate::hostio::HostIo<'_, crate::hostio::IoResult> {
+        self.0.write_at(buf, off)
+    }
+    fn sync_data(&self) -> crate::hostio::HostIo<'_, Result<()>> {
+        self.0.sync_data()
+    }
+    fn len(&self) -> Result<u64> {
+        self.0.len()
+    }
+    fn set_len(&self, len: u64) -> Result<()> {
+        self.0.set_len(len)
+    }
+    fn writable(&self) -> bool {
+        false
+    }
+    fn host_path(&self) -> Option<std::path::PathBuf> {
+        Some(self.1.clone())
+    }
+    fn module_path(&self) -> Option<std::path::PathBuf> {
+        Some(self.1.clone())
+    }
+}
+
 #[test]
-fn clients_load_only_host_files_the_operator_mapped() {
+fn clients_load_only_host_files_the_operator_marked_as_modules() {
     let f = Fixture::new();
     f.k.modules().unload(&f.k, "tmpfs").unwrap();
     let dir = std::env::temp_dir().join(format!("modtest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kmod = dir.join("tmpfs.kmod");
     std::fs::write(&kmod, b"\x7fELF not really").unwrap();
-    let host: Arc<dyn crate::hostio::HostFile> =
+    let reg = crate::fs::rumpfs::etfs::EtfsType::Reg;
+    let host: Arc<dyn crate::hostio::HostFile> = Arc::new(ModFile(
+        StdFile::open(&kmod, false, false).unwrap(),
+        kmod.clone(),
+    ));
+    f.k.etfs_register(b"/stand/tmpfs.kmod", host, reg, 0, None)
+        .unwrap();
+    // The same host file behind a key not marked as a module (even read-only) is refused.
+    let plain: Arc<dyn crate::hostio::HostFile> =
         Arc::new(StdFile::open(&kmod, false, false).unwrap());
-    f.k.etfs_register(
-        b"/stand/tmpfs.kmod",
-        host,
-        crate::fs::rumpfs::etfs::EtfsType::Reg,
-        0,
-        None,
-    )
-    .unwrap();
+    f.k.etfs_register(b"/p/tmpfs.kmod", plain, reg, 0, None)
+        .unwrap();
+    assert_eq!(modctl_load(&f, "/p/tmpfs.kmod"), Err(Errno::EPERM));
     // A file a client wrote into rumpfs is never loaded as host code.
     let fd = f.ok(
         crate::abi::sysnum::SYS_open,

@@ -83,15 +83,18 @@ async fn load<M: UserMem>(c: &Ctx<'_, M>, arg: u64) -> SysResult {
         mods.load_builtin(name)?;
         return ret(0);
     }
-    // A path in the rump namespace: only a file the operator mapped from the host.
+    // A path in the rump namespace: only a host file the operator marked as a module. The
+    // vnode (and with it the server's open descriptor the loader opens) is held until the
+    // load is done.
     let v = at::vfs(c)?;
     let start = at::start(c, v, AT_FDCWD)?;
     let vn = crate::vfs::namei(&at::nd(c, v), &start, &path, true).await?;
     if vn.vtype() != crate::vfs::VType::Reg {
         return Err(Errno::EFTYPE);
     }
-    let host = crate::module::host_path_of(&vn).ok_or(Errno::EPERM)?;
-    mods.load_host_file(c.k, &host)?;
+    let (shown, open) = crate::module::module_file_of(&vn).ok_or(Errno::EPERM)?;
+    mods.load_file(c.k, &shown, &open)?;
+    drop(vn);
     ret(0)
 }
 

@@ -56,6 +56,12 @@ impl EtfsNode {
         self.file.host_path()
     }
 
+    /// Where the module loader opens the host file, if the operator marked it as a module
+    /// (`HostFile::module_path`).
+    pub fn module_path(&self) -> Option<std::path::PathBuf> {
+        self.file.module_path()
+    }
+
     /// The buffer cache and device of a `blk` node (what a file system mounts).
     pub fn block_dev(&self) -> Option<(&Arc<BufCache>, &Arc<BDev>)> {
         self.blk.as_ref().map(|(c, d)| (c, d))
