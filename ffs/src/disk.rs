@@ -27,6 +27,15 @@ pub trait Disk {
     fn write(&self, off: u64, buf: &[u8]) -> impl Future<Output = Result<()>>;
     /// Makes earlier writes durable (fsync of the host file, cache write-back).
     fn flush(&self) -> impl Future<Output = Result<()>>;
+    /// A pause between two units of work of a walk whose length the image or the caller
+    /// decides (a directory block, an indirect block, a directory of a `..` chain, a
+    /// cylinder group). The kernel lets its loop's other tasks run here now and then, and
+    /// answers `EINTR` once the calling process is exiting: walks that change nothing stop
+    /// on it, the others (truncation) go on to keep the file system consistent. By default
+    /// (tools, tests) nothing happens.
+    fn pace(&self) -> impl Future<Output = Result<()>> {
+        std::future::ready(Ok(()))
+    }
 }
 
 fn in_bounds(off: u64, len: usize, size: u64) -> Result<()> {

@@ -10,6 +10,7 @@ use crate::fs::{Fs, Ino};
 use crate::inode::{Dinode, IFDIR, IFLNK, IFREG};
 use crate::sb::{DEV_BSIZE, NDADDR};
 use crate::{Disk, Errno, Result};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -114,12 +115,19 @@ impl<D: Disk> Fs<D> {
             }
             return Ok(addr);
         }
+        // The indirect blocks on the way down; a pointer back to one of them (an indirect
+        // block pointing to itself or to its parent) is a cycle: EIO.
+        let mut path = [0u64; 3];
         let mut cur = ip.ib[level - 1];
-        for &i in idx.iter().take(level) {
+        for (d, &i) in idx.iter().take(level).enumerate() {
             if cur == 0 {
                 return Ok(0);
             }
+            path[d] = cur;
             cur = self.read_ptr(cur, i).await?;
+            if cur != 0 && path[..=d].contains(&cur) {
+                return Err(Errno::EIO);
+            }
         }
         if cur != 0 {
             self.check_block(cur)?;
@@ -155,6 +163,7 @@ impl<D: Disk> Fs<D> {
             let pos = off + done as u64;
             let (lbn, boff) = (pos / bs, pos % bs);
             let n = ((bs - boff) as usize).min(total - done);
+            self.step().await?;
             let addr = self.bmap(ip, lbn).await?;
             let dst = &mut buf[done..done + n];
             if addr == 0 {
@@ -467,11 +476,14 @@ impl<D: Disk> Fs<D> {
                 ip.blocks = ip.blocks.saturating_sub((osz - nsz) / DEV_BSIZE);
             }
         }
+        let mut seen = HashSet::new();
         for level in 0..3 {
             let (start, span) = self.tree_range(level);
             let top = ip.ib[level];
             if top != 0 && keep < start + span {
-                let freed = self.free_tree(top, level + 1, start, keep).await?;
+                let freed = self
+                    .free_tree(top, level + 1, start, keep, &mut seen)
+                    .await?;
                 ip.blocks = ip.blocks.saturating_sub(freed);
                 if keep <= start {
                     ip.ib[level] = 0;
@@ -495,8 +507,25 @@ impl<D: Disk> Fs<D> {
 
     /// Frees the part of the tree at `blk` (covering `level` levels from logical block
     /// `base`) that lies at or past logical block `keep`; returns the sectors freed.
-    fn free_tree(&mut self, blk: u64, level: usize, base: u64, keep: u64) -> BoxFut<'_, u64> {
+    ///
+    /// `seen` holds the indirect blocks met so far in this truncation: a tree reaching one
+    /// twice (a block pointing to itself, two parents sharing a child) is corrupt (EIO)
+    /// rather than walked again and again. The work is one read per indirect block, so at
+    /// most the file system's blocks. On an error the pointers to what was freed so far are
+    /// cleared on disk first: nothing still referenced is ever free.
+    fn free_tree<'a>(
+        &'a mut self,
+        blk: u64,
+        level: usize,
+        base: u64,
+        keep: u64,
+        seen: &'a mut HashSet<u64>,
+    ) -> BoxFut<'a, u64> {
         Box::pin(async move {
+            if !seen.insert(blk) {
+                return Err(Errno::EIO);
+            }
+            self.step_through().await;
             let ptrs = self.read_ind(blk).await?;
             let n = self.sb.nindir as u64;
             let span = n.pow(level as u32 - 1);
@@ -504,20 +533,36 @@ impl<D: Disk> Fs<D> {
             let bsec = self.sb.bsize as u64 / DEV_BSIZE;
             let mut out = ptrs.clone();
             let mut freed = 0;
+            let mut failed = None;
             for (i, &child) in ptrs.iter().enumerate() {
                 let cbase = base + i as u64 * span;
                 if child == 0 || cbase + span <= keep {
                     continue;
                 }
-                if level == 1 {
-                    self.free_frags(child, frag)?;
-                    freed += bsec;
+                let r = if level == 1 && seen.contains(&child) {
+                    // A data block that is one of the tree's indirect blocks.
+                    Err(Errno::EIO)
+                } else if level == 1 {
+                    self.free_frags(child, frag).map(|()| bsec)
                 } else {
-                    freed += self.free_tree(child, level - 1, cbase, keep).await?;
+                    self.free_tree(child, level - 1, cbase, keep, seen).await
+                };
+                match r {
+                    Ok(f) => freed += f,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
                 if cbase >= keep {
                     out[i] = 0;
                 }
+            }
+            if let Some(e) = failed {
+                if out != ptrs {
+                    self.write_ind(blk, &out).await?;
+                }
+                return Err(e);
             }
             if base >= keep {
                 self.free_frags(blk, frag)?;

@@ -118,6 +118,7 @@ impl<D: Disk> Fs<D> {
         let mut csum = Vec::with_capacity(sb.ncg as usize);
         let mut total = Csum::default();
         for c in 0..sb.ncg {
+            disk.pace().await?;
             let off = sb.frag_offset(sb.cgtod(c));
             let mut raw = vec![0u8; sb.cgsize as usize];
             if off + raw.len() as u64 > disk.size() {
@@ -292,12 +293,35 @@ impl<D: Disk> Fs<D> {
     }
 
     /// Reads an inode that must be in use (a free one reached by a name is corruption: EIO).
+    /// Its space can't exceed the file system's; a directory has no holes, so its size
+    /// can't exceed its space either: walks over a directory's blocks are bounded by what
+    /// the file system holds, whatever size the inode claims.
     pub(crate) async fn iget(&self, ino: Ino) -> Result<Dinode> {
         let ip = self.iget_any(ino).await?;
-        if ip.mode == 0 || ip.size > self.sb.maxfilesize {
+        if ip.mode == 0 || ip.size > self.sb.maxfilesize || ip.blocks > self.sectors() {
+            return Err(Errno::EIO);
+        }
+        if ip.is_dir() && ip.size > ip.blocks.saturating_mul(crate::sb::DEV_BSIZE) {
             return Err(Errno::EIO);
         }
         Ok(ip)
+    }
+
+    /// The file system's size in 512-byte sectors (the unit of `di_blocks`).
+    pub(crate) fn sectors(&self) -> u64 {
+        self.sb.bytes() / crate::sb::DEV_BSIZE
+    }
+
+    /// A pause in a walk that may stop: `EINTR` when the caller is going away.
+    pub(crate) async fn step(&self) -> Result<()> {
+        self.disk.pace().await
+    }
+
+    /// A pause in a walk that must finish (it is changing the file system): the caller's
+    /// exit does not stop it, the walk is bounded by the file system's size instead.
+    pub(crate) async fn step_through(&self) {
+        // EINTR only says the caller is exiting; finishing keeps the maps consistent.
+        let _ = self.disk.pace().await;
     }
 
     /// Writes inode `ino`.

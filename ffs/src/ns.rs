@@ -8,7 +8,7 @@ use crate::inode::{dtype_of, Dinode, Timespec, IFBLK, IFCHR, IFDIR, IFIFO, IFLNK
 use crate::inode::{IFREG, IFSOCK};
 use crate::sb::ROOTINO;
 use crate::{Disk, Errno, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// Longest symlink target (NetBSD's `MAXPATHLEN`).
 pub const MAXPATHLEN: usize = 1024;
@@ -156,6 +156,45 @@ impl Touched {
     }
 }
 
+/// A walk over a directory's blocks in order, from logical block `lbn`: each block paced
+/// (the kernel yields its loop, and stops the walk for an exiting caller), and a block
+/// reached twice (two pointers to one block) is corruption: `EIO`. Its length is bounded by
+/// `iget`: a directory's size is within its space, which is within the file system's.
+struct DirWalk {
+    lbn: u64,
+    end: u64,
+    seen: HashSet<u64>,
+}
+
+impl DirWalk {
+    fn new(bsize: u64, dp: &Dinode, lbn: u64) -> DirWalk {
+        DirWalk {
+            lbn,
+            end: dp.size.div_ceil(bsize),
+            seen: HashSet::new(),
+        }
+    }
+
+    /// The next block: (logical block, address, bytes in use), or `None` at the end.
+    async fn next<D: Disk>(
+        &mut self,
+        fs: &Fs<D>,
+        dp: &Dinode,
+    ) -> Result<Option<(u64, u64, Vec<u8>)>> {
+        if self.lbn >= self.end {
+            return Ok(None);
+        }
+        fs.step().await?;
+        let lbn = self.lbn;
+        let (addr, buf) = fs.dir_block(dp, lbn).await?;
+        if !self.seen.insert(addr) {
+            return Err(Errno::EIO);
+        }
+        self.lbn += 1;
+        Ok(Some((lbn, addr, buf)))
+    }
+}
+
 impl<D: Disk> Fs<D> {
     fn check_dir(&self, dp: &Dinode) -> Result<()> {
         if !dp.is_dir() {
@@ -188,9 +227,8 @@ impl<D: Disk> Fs<D> {
 
     pub(crate) async fn dir_find(&self, dp: &Dinode, name: &[u8]) -> Result<Option<Found>> {
         self.check_dir(dp)?;
-        let bs = self.sb.bsize as u64;
-        for lbn in 0..dp.size.div_ceil(bs) {
-            let (addr, buf) = self.dir_block(dp, lbn).await?;
+        let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
+        while let Some((_, addr, buf)) = walk.next(self, dp).await? {
             for (ci, chunk) in buf.chunks(DIRBLKSIZ).enumerate() {
                 for e in dir::parse_chunk(chunk, self.dtype)? {
                     if e.ino != 0 && e.ino != WINO && e.name == name {
@@ -218,9 +256,8 @@ impl<D: Disk> Fs<D> {
     ) -> Result<()> {
         self.check_dir(dp)?;
         let t = if self.dtype { dtype_of(mode) } else { 0 };
-        let bs = self.sb.bsize as u64;
-        for lbn in 0..dp.size.div_ceil(bs) {
-            let (addr, mut buf) = self.dir_block(dp, lbn).await?;
+        let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
+        while let Some((_, addr, mut buf)) = walk.next(self, dp).await? {
             for ci in 0..buf.len() / DIRBLKSIZ {
                 let chunk = &mut buf[ci * DIRBLKSIZ..(ci + 1) * DIRBLKSIZ];
                 if dir::insert(chunk, ino, t, name, self.dtype)? {
@@ -263,9 +300,8 @@ impl<D: Disk> Fs<D> {
 
     async fn dir_is_empty(&self, dp: &Dinode) -> Result<bool> {
         self.check_dir(dp)?;
-        let bs = self.sb.bsize as u64;
-        for lbn in 0..dp.size.div_ceil(bs) {
-            let (_, buf) = self.dir_block(dp, lbn).await?;
+        let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
+        while let Some((_, _, buf)) = walk.next(self, dp).await? {
             for chunk in buf.chunks(DIRBLKSIZ) {
                 let live = dir::parse_chunk(chunk, self.dtype)?;
                 if live
@@ -408,9 +444,11 @@ impl<D: Disk> Fs<D> {
         self.check_dir(&dp)?;
         let bs = self.sb.bsize as u64;
         let mut out = Vec::new();
-        let mut lbn = cookie / bs;
-        while lbn * bs < dp.size && out.len() < max {
-            let (_, buf) = self.dir_block(&dp, lbn).await?;
+        let mut walk = DirWalk::new(bs, &dp, cookie / bs);
+        while out.len() < max {
+            let Some((lbn, _, buf)) = walk.next(self, &dp).await? else {
+                break;
+            };
             for (ci, chunk) in buf.chunks(DIRBLKSIZ).enumerate() {
                 let cbase = lbn * bs + (ci * DIRBLKSIZ) as u64;
                 if cbase + DIRBLKSIZ as u64 <= cookie {
@@ -432,7 +470,6 @@ impl<D: Disk> Fs<D> {
                     });
                 }
             }
-            lbn += 1;
         }
         Ok(out)
     }
@@ -740,15 +777,23 @@ impl<D: Disk> Fs<D> {
     }
 
     /// Is `dir` inside the tree rooted at `top` (or `top` itself)? Walks `..` to the root.
+    /// A chain that comes back to a directory it passed (a `..` pointing into its own
+    /// subtree) never reaches the root: `EIO`. So the walk ends within as many steps as
+    /// there are directories.
     async fn is_under(&self, dir: Ino, top: Ino) -> Result<bool> {
         let mut cur = dir;
-        for _ in 0..=self.sb.ninodes() {
+        let mut passed = HashSet::new();
+        loop {
             if cur == top {
                 return Ok(true);
             }
             if cur == ROOTINO {
                 return Ok(false);
             }
+            if !passed.insert(cur) {
+                return Err(Errno::EIO);
+            }
+            self.step().await?;
             let dp = self.iget(cur).await?;
             let f = self.dir_find(&dp, b"..").await?.ok_or(Errno::EIO)?;
             self.check_ino(f.ino)?;
@@ -757,7 +802,6 @@ impl<D: Disk> Fs<D> {
             }
             cur = f.ino;
         }
-        Err(Errno::EIO)
     }
 
     /// `rename(sdir, sname, ddir, dname)` — moves a name, replacing a compatible target

@@ -468,3 +468,256 @@ fn clean_flag_and_read_only() {
     assert_eq!(st.files, sb.ninodes() - 2);
     assert_eq!(st.bresvd, sb.dsize * 5 / 100);
 }
+
+// ---- walks whose length the image decides (issue 19) -------------------------------------
+
+fn inode(b: &Base, d: &MemDisk, ino: Ino) -> ffs::inode::Dinode {
+    let off = b.sb.inode_offset(ino) as usize;
+    let n = b.sb.inode_size() as usize;
+    d.with_bytes(|x| ffs::inode::Dinode::decode(b.sb.ufs2, &x[off..off + n]))
+}
+
+fn put_inode(b: &Base, d: &MemDisk, ino: Ino, mut ip: ffs::inode::Dinode) {
+    let off = b.sb.inode_offset(ino) as usize;
+    let raw = ip.encode().to_vec();
+    d.with_bytes(|x| x[off..off + raw.len()].copy_from_slice(&raw));
+}
+
+/// Pointer `i` of the indirect block at fragment `blk`: its byte offset.
+fn ind_off(b: &Base, blk: u64, i: u64) -> u64 {
+    b.sb.frag_offset(blk) + i * if b.sb.ufs2 { 8 } else { 4 }
+}
+
+/// Fills the block at fragment `blk` with empty directory chunks (a valid directory block).
+fn empty_chunks(b: &Base, d: &MemDisk, blk: u64) {
+    let off = b.sb.frag_offset(blk);
+    for c in 0..b.sb.bsize as u64 / 512 {
+        poke32(d, off + c * 512, 0);
+        poke16(d, off + c * 512 + 4, 512);
+    }
+}
+
+/// Runs `f` on a thread and fails the test if it takes longer than 10 s (a stalled walk).
+fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what}: still walking after 10 s"))
+}
+
+#[test]
+fn a_directory_larger_than_its_space_is_eio() {
+    for ufs2 in [false, true] {
+        let b = base(ufs2);
+        let d = copy(&b);
+        // 5.5e11 bytes, every direct pointer to its one block: more than its space, and
+        // (with di_blocks raised to the whole file system) more than the file system.
+        let mut ip = inode(&b, &d, b.dir);
+        ip.size = 550_000_000_000 / 4096 * 4096;
+        ip.db = [ip.db[0]; 12];
+        put_inode(&b, &d, b.dir, ip.clone());
+        let (fs, dir) = (mount(&d), b.dir);
+        let r = bounded("lookup", move || block_on(fs.lookup(dir, b"nope")));
+        assert_eq!(r, Err(Errno::EIO), "ufs2={ufs2}");
+        ip.blocks = (b.sb.bytes() / 512) + 1;
+        put_inode(&b, &d, b.dir, ip.clone());
+        let fs = mount(&d);
+        assert_eq!(block_on(fs.readdir(b.dir, 0, 10)), Err(Errno::EIO));
+        assert_eq!(block_on(fs.getattr(b.dir)), Err(Errno::EIO));
+        ip.blocks = b.sb.bytes() / 512;
+        put_inode(&b, &d, b.dir, ip);
+        let fs = mount(&d);
+        let r = bounded("lookup", move || block_on(fs.lookup(dir, b"nope")));
+        assert_eq!(r, Err(Errno::EIO), "ufs2={ufs2}: all the space");
+    }
+}
+
+#[test]
+fn a_directory_reaching_one_block_twice_is_eio() {
+    for ufs2 in [false, true] {
+        let b = base(ufs2);
+        let d = copy(&b);
+        // A whole block of valid chunks (the big file's first), pointed to four times.
+        let one = inode(&b, &d, b.big).db[0];
+        empty_chunks(&b, &d, one);
+        let mut ip = inode(&b, &d, b.dir);
+        ip.db[..4].copy_from_slice(&[one; 4]);
+        ip.size = 4 * b.sb.bsize as u64;
+        ip.blocks = ip.size / 512;
+        put_inode(&b, &d, b.dir, ip.clone());
+        let fs = mount(&d);
+        assert_eq!(block_on(fs.lookup(b.dir, b"nope")), Err(Errno::EIO));
+        assert_eq!(block_on(fs.readdir(b.dir, 0, 1000)), Err(Errno::EIO));
+        // Once only: a valid (if odd) directory.
+        ip.db[1..4].copy_from_slice(&[0; 3]);
+        ip.size = b.sb.bsize as u64;
+        put_inode(&b, &d, b.dir, ip);
+        let fs = mount(&d);
+        assert_eq!(block_on(fs.lookup(b.dir, b"nope")), Err(Errno::ENOENT));
+    }
+}
+
+#[test]
+fn an_indirect_block_pointing_to_itself_is_eio() {
+    for ufs2 in [false, true] {
+        let b = base(ufs2);
+        let bs = b.sb.bsize as u64;
+        let d = copy(&b);
+        let x = inode(&b, &d, b.big).ib[0];
+        poke_ptr(&b, &d, ind_off(&b, x, 0), x);
+        let mut fs = mount(&d);
+        let mut buf = vec![0u8; 100];
+        assert_eq!(block_on(fs.read(b.big, 12 * bs, &mut buf)), Err(Errno::EIO));
+        assert_eq!(
+            block_on(fs.read(b.big, 0, &mut buf)),
+            Ok(100),
+            "direct blocks"
+        );
+        // Truncation meets it as a data block that is its own indirect block.
+        let big = b.big;
+        let r = bounded("truncate", move || block_on(fs.truncate(big, 0)));
+        assert_eq!(r, Err(Errno::EIO));
+        if ufs2 {
+            // The double-indirect block points to itself.
+            let d = copy(&b);
+            let y = inode(&b, &d, b.big).ib[1];
+            assert_ne!(y, 0, "3 MiB of 4 KiB blocks reach the double indirect tree");
+            poke_ptr(&b, &d, ind_off(&b, y, 0), y);
+            let mut fs = mount(&d);
+            let start = (12 + b.sb.nindir as u64) * bs;
+            assert_eq!(block_on(fs.read(b.big, start, &mut buf)), Err(Errno::EIO));
+            assert_eq!(block_on(fs.truncate(b.big, 0)), Err(Errno::EIO));
+        }
+    }
+}
+
+#[test]
+fn a_dotdot_cycle_ends_a_rename_with_eio() {
+    for ufs2 in [false, true] {
+        let b = base(ufs2);
+        let d = copy(&b);
+        let mut fs = mount(&d);
+        let root = fs.root();
+        block_on(fs.mkdir(root, b"m", 0o755, 0, 0)).unwrap();
+        block_on(fs.unmount()).unwrap();
+        // dir/sub is below dir; now dir's `..` says sub: dir -> sub -> dir -> ...
+        let off = dir_block_off(&b, &d, b.dir);
+        poke32(&d, off + 12, b.sub);
+        let mut fs = mount(&d);
+        let (sub, dir) = (b.sub, b.dir);
+        let r = bounded("rename", move || {
+            let r = block_on(fs.rename(root, b"m", sub, b"m"));
+            (r, block_on(fs.rename(root, b"m", dir, b"m")))
+        });
+        assert_eq!(r, (Err(Errno::EIO), Err(Errno::EIO)), "ufs2={ufs2}");
+    }
+}
+
+#[test]
+fn huge_sparse_files_truncate_in_bounded_work() {
+    for ufs2 in [false, true] {
+        let b = base(ufs2);
+        let d = copy(&b);
+        let mut fs = mount(&d);
+        let root = fs.root();
+        let f = block_on(fs.create(root, b"sparse", 0o100644, 0, 0, 0)).unwrap();
+        // One byte near the end of the triple-indirect tree, one in each other tree.
+        let far = fs.superblock().maxfilesize - 1;
+        let n = fs.superblock().nindir as u64;
+        let bs = b.sb.bsize as u64;
+        for off in [0, 12 * bs, (12 + n) * bs, (12 + n + n * n) * bs, far] {
+            block_on(fs.write(f, off, b"x")).unwrap();
+        }
+        block_on(fs.truncate(f, 20 * bs)).unwrap();
+        block_on(fs.truncate(f, far)).unwrap();
+        block_on(fs.truncate(f, 0)).unwrap();
+        block_on(fs.write(f, far - 1, b"x")).unwrap();
+        block_on(fs.unmount()).unwrap();
+        assert_clean(&d, "after truncating a huge sparse file");
+        // The triple tree with its top pointing to its one child everywhere: the child is
+        // met twice (EIO), not walked nindir times.
+        let top = inode(&b, &d, f).ib[2];
+        let child = {
+            let mut x = [0u8; 8];
+            let o = ind_off(&b, top, n - 1) as usize;
+            let ps = if ufs2 { 8 } else { 4 };
+            d.with_bytes(|bytes| x[..ps].copy_from_slice(&bytes[o..o + ps]));
+            u64::from_le_bytes(x)
+        };
+        assert_ne!(child, 0);
+        for i in 0..n - 1 {
+            poke_ptr(&b, &d, ind_off(&b, top, i), child);
+        }
+        let mut fs = mount(&d);
+        let r = bounded("truncate", move || block_on(fs.truncate(f, 0)));
+        assert_eq!(r, Err(Errno::EIO), "ufs2={ufs2}");
+    }
+}
+
+/// A disk whose `pace` answers EINTR after `left` calls (a caller that went away).
+struct Interrupting {
+    disk: MemDisk,
+    left: std::sync::atomic::AtomicU32,
+}
+
+impl Disk for Interrupting {
+    fn size(&self) -> u64 {
+        self.disk.size()
+    }
+    async fn read(&self, off: u64, buf: &mut [u8]) -> ffs::Result<()> {
+        self.disk.read(off, buf).await
+    }
+    async fn write(&self, off: u64, buf: &[u8]) -> ffs::Result<()> {
+        self.disk.write(off, buf).await
+    }
+    async fn flush(&self) -> ffs::Result<()> {
+        Ok(())
+    }
+    async fn pace(&self) -> ffs::Result<()> {
+        use std::sync::atomic::Ordering;
+        let left = self.left.load(Ordering::Relaxed);
+        if left == 0 {
+            return Err(Errno::EINTR);
+        }
+        self.left.store(left - 1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[test]
+fn walks_that_change_nothing_stop_when_paced_with_eintr() {
+    let b = base(true);
+    let d = copy(&b);
+    let mut fs = mount(&d);
+    // A directory of several blocks.
+    for i in 0..600 {
+        block_on(fs.create(b.dir, format!("name-{i:04}").as_bytes(), 0o100644, 0, 0, 0)).unwrap();
+    }
+    block_on(fs.unmount()).unwrap();
+    let disk = Interrupting {
+        disk: d.clone(),
+        left: std::sync::atomic::AtomicU32::new(u32::MAX),
+    };
+    let mut fs = block_on(Fs::mount(disk, MountOptions::default())).unwrap();
+    let hit = block_on(fs.lookup(b.dir, b"name-0599")).unwrap();
+    fs.disk()
+        .left
+        .store(1, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(block_on(fs.lookup(b.dir, b"name-0599")), Err(Errno::EINTR));
+    assert_eq!(block_on(fs.readdir(b.dir, 0, 1000)), Err(Errno::EINTR));
+    let mut buf = vec![0u8; 1 << 20];
+    assert_eq!(block_on(fs.read(b.big, 0, &mut buf)), Err(Errno::EINTR));
+    // Truncation goes on: the maps stay consistent.
+    block_on(fs.truncate(b.big, 0)).unwrap();
+    block_on(fs.unlink(b.dir, b"name-0599")).expect_err("the lookup part stops");
+    fs.disk()
+        .left
+        .store(u32::MAX, std::sync::atomic::Ordering::Relaxed);
+    block_on(fs.unlink(b.dir, b"name-0599")).unwrap();
+    assert_eq!(block_on(fs.lookup(b.dir, b"name-0599")), Err(Errno::ENOENT));
+    assert_ne!(hit, 0);
+    block_on(fs.unmount()).unwrap();
+    assert_clean(&d, "after interrupted walks");
+}

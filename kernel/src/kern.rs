@@ -250,7 +250,7 @@ impl Kernel {
         sysnum: u32,
         args: &[u64; 8],
     ) -> SyscallOutcome {
-        sys::dispatch(self, p, mem, sysnum, args).await
+        crate::sync::for_process(p, sys::dispatch(self, p, mem, sysnum, args)).await
     }
 
     /// The kernel half of reboot(2) (`cpu_reboot` in rumpkern/emul.c): prints the halting

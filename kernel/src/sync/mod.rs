@@ -10,6 +10,9 @@
 //! - [`sleep_until`] / [`wait_for`]: the interruptible sleep of a process (`cv_wait_sig`):
 //!   `EINTR` as soon as the process is exiting ([`crate::Kernel::begin_exit`],
 //!   sp-protocol.md §12 step 3), also for sleeps that start afterwards.
+//! - [`for_process`] / [`caller_exiting`]: the process a syscall runs for (`curproc`), for
+//!   long work below the syscall layer (FFS walks) that stops once its caller is exiting;
+//!   [`yield_now`] lets the loop's other tasks run in the middle of such work.
 //! - [`Mutex`]: an async mutex for state that must stay locked across an `.await` (for the
 //!   VFS: a vnode's I/O lock). Never hold a `std::sync::Mutex` across an `.await` instead.
 //!
@@ -23,9 +26,11 @@
 //! // Elsewhere, after putting data in: pipe.readers.wake_all();
 //! ```
 
+mod curproc;
 mod mutex;
 mod wait;
 
+pub use curproc::{caller_exiting, for_process, yield_now};
 pub use mutex::{Mutex, MutexGuard};
 pub use wait::{sleep_until, wait_for, Interrupt, WaitQueue};
 

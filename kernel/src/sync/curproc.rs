@@ -1,0 +1,63 @@
+//! The process a syscall runs for (NetBSD's `curproc`), and a cooperative yield: for work
+//! deep below the syscall layer that has no `&Proc` at hand and may run long — an FFS walk
+//! whose length a crafted image decides — so it can let its loop's other tasks run and stop
+//! once its caller is exiting.
+//!
+//! [`for_process`] wraps a syscall's future: while it is polled, [`caller_exiting`] on that
+//! thread answers for its process. The loops are single-threaded executors and a poll never
+//! runs another task's poll inside it, so one thread-local slot per thread is enough.
+
+use std::cell::RefCell;
+use std::future::{poll_fn, Future};
+use std::sync::Arc;
+use std::task::Poll;
+
+use crate::Proc;
+
+thread_local! {
+    /// The process whose syscall is being polled on this thread, if any.
+    static CURRENT: RefCell<Option<Arc<Proc>>> = const { RefCell::new(None) };
+}
+
+/// Puts the previous occupant back into the slot, also when the poll unwinds.
+struct Restore(Option<Arc<Proc>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        CURRENT.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// Runs `fut` as work of process `p`: inside its polls, [`caller_exiting`] asks `p`.
+pub async fn for_process<F: Future>(p: &Arc<Proc>, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    poll_fn(|cx| {
+        let prev = CURRENT.with(|c| c.replace(Some(p.clone())));
+        let _restore = Restore(prev);
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// Whether the process this work runs for is exiting ([`crate::Kernel::begin_exit`]): work
+/// that can stop should end with `EINTR`. False outside a syscall.
+pub fn caller_exiting() -> bool {
+    CURRENT.with(|c| c.borrow().as_ref().is_some_and(|p| p.exiting()))
+}
+
+/// Lets the other runnable tasks of this loop run before continuing (the task wakes itself
+/// and goes to the back of its executor's queue).
+pub async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
