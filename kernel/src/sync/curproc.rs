@@ -19,22 +19,31 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<Proc>>> = const { RefCell::new(None) };
 }
 
-/// Puts the previous occupant back into the slot, also when the poll unwinds.
-struct Restore(Option<Arc<Proc>>);
+/// Takes the syscall's reference back out of the slot and puts the previous occupant in,
+/// also when the poll unwinds.
+struct Restore<'a> {
+    prev: Option<Arc<Proc>>,
+    mine: &'a mut Option<Arc<Proc>>,
+}
 
-impl Drop for Restore {
+impl Drop for Restore<'_> {
     fn drop(&mut self) {
-        let prev = self.0.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
+        let prev = self.prev.take();
+        *self.mine = CURRENT.with(|c| c.replace(prev));
     }
 }
 
-/// Runs `fut` as work of process `p`: inside its polls, [`caller_exiting`] asks `p`.
+/// Runs `fut` as work of process `p`: inside its polls, [`caller_exiting`] asks `p`. One
+/// counted reference per syscall moves in and out of the slot around each poll.
 pub async fn for_process<F: Future>(p: &Arc<Proc>, fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
+    let mut mine = Some(p.clone());
     poll_fn(|cx| {
-        let prev = CURRENT.with(|c| c.replace(Some(p.clone())));
-        let _restore = Restore(prev);
+        let prev = CURRENT.with(|c| c.replace(mine.take()));
+        let _restore = Restore {
+            prev,
+            mine: &mut mine,
+        };
         fut.as_mut().poll(cx)
     })
     .await
