@@ -532,7 +532,8 @@ impl Fifo {
     }
 
     /// `fifo_open` for `p` (ids of the opener in `uid`/`gid`): `read`/`write` from the open
-    /// mode; the pipe the first open makes is charged to `budget` (`ENOMEM` beyond it). A reader waits for a writer and a writer for a reader, unless `nonblock`; a
+    /// mode; the pipe the first open makes is charged to `budget` (`ENOMEM` beyond
+    /// it). A reader waits for a writer and a writer for a reader, unless `nonblock`; a
     /// non-blocking writer without a reader gets `ENXIO`; `O_RDWR` never waits. `EINTR` if
     /// `p` exits while waiting.
     pub async fn open(
