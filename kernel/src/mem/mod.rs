@@ -1,7 +1,8 @@
 //! The kernel's memory budget (`-r total_ram`, NetBSD's `RUMP_MEMLIMIT`).
 //!
-//! One [`Budget`] for the whole kernel: buffer-cache buffers, file data of the memory file
-//! systems, vnodes and the server's per-connection state are charged to it. A file system
+//! One [`Budget`] for the whole kernel: buffer-cache buffers, file data and names of the
+//! memory file systems, vnodes, lock records, pipes and the server's per-connection state
+//! are charged to it. A file system
 //! with a size limit of its own (tmpfs `size=`) gets a child budget whose charges also go to
 //! the kernel's.
 //!
@@ -18,9 +19,9 @@
 //! - **Everything a client call makes is charged before it is made, fallibly**, at its heap
 //!   size ([`heap_bytes`] of each allocation plus the container's per-entry overhead):
 //!   vnodes and symbolic-link targets, directory entries (names), lock records, pipe
-//!   buffers, open files. A [`Charge`] holds an object's share and gives it back when the
-//!   object goes; the caller turns a refusal into NetBSD's errno for the call (`ENOSPC` for
-//!   nodes and names as tmpfs, `ENOMEM` for lock records and pipes, `ENFILE` for files).
+//!   buffers. A [`Charge`] holds an object's share and gives it back when the object goes;
+//!   the caller turns a refusal into NetBSD's errno for the call (`ENOSPC` for nodes and
+//!   names as tmpfs, `ENOMEM` for lock records and pipes).
 //! - **Forced charges** always succeed and count; they are only for what no client can
 //!   multiply: boot-time nodes, the cache's boot reserve, etfs keys the operator registered
 //!   and connections (bounded by `RUMP_MAX_CONNS`). They make the limit smaller for the rest.
