@@ -68,7 +68,7 @@ impl Kernel {
             boottime,
             boot_mono,
             procs: Mutex::new(PidTable::new()),
-            locks: Arc::new(Locks::new()),
+            locks: Arc::new(Locks::with_budget(budget.clone())),
             login: Mutex::new([0; MAXLOGNAME]),
             halting: AtomicBool::new(false),
             vfs: cfg

@@ -25,6 +25,7 @@ use super::Iov;
 use crate::abi::{
     Stat, Timespec, FIOASYNC, FIOGETOWN, FIONBIO, FIONREAD, FIOSETOWN, PIPE_BUF, S_IFIFO,
 };
+use crate::mem::{heap_bytes, Budget, Charge};
 use crate::sync::{self, WaitQueue};
 use crate::{copy, Errno, Proc, Result, UserMem};
 
@@ -40,6 +41,11 @@ pub const PIPE_CHUNK_MAX: usize = 64 * 1024;
 pub const FIONWRITE: u32 = 0x4004_6679;
 /// Free space in the other end's buffer (`_IOR('f', 120, int)`).
 pub const FIONSPACE: u32 = 0x4004_6678;
+
+/// What a pipe is charged to the budget when it is made: its allocation and a full normal
+/// buffer (NetBSD allocates `PIPE_SIZE` of buffer space with the pipe). Growing big charges
+/// the difference to [`BIG_PIPE_SIZE`] first.
+pub const PIPE_CHARGE_BYTES: u64 = heap_bytes(std::mem::size_of::<Pipe>() + 16) + PIPE_SIZE as u64;
 
 /// Big pipes in use (NetBSD's `nbigpipe`, one count for the whole server).
 static BIG_PIPES: AtomicUsize = AtomicUsize::new(0);
@@ -70,6 +76,8 @@ struct State {
     mtime: Timespec,
     btime: Timespec,
     owner: i32,
+    /// The pipe's share of the budget ([`PIPE_CHARGE_BYTES`], more while big).
+    charge: Charge,
 }
 
 impl Drop for State {
@@ -81,9 +89,11 @@ impl Drop for State {
 }
 
 impl Pipe {
-    /// An empty pipe with no ends, created at `now`.
-    pub fn new(now: Timespec) -> Arc<Pipe> {
-        Arc::new(Pipe {
+    /// An empty pipe with no ends, created at `now`, charged to `budget`: `ENOMEM` when
+    /// the budget refuses ([`PIPE_CHARGE_BYTES`], as NetBSD's `pipespace` failing).
+    pub fn new(now: Timespec, budget: &Arc<Budget>) -> Result<Arc<Pipe>> {
+        let charge = Charge::try_new(budget, PIPE_CHARGE_BYTES).map_err(|_| Errno::ENOMEM)?;
+        Ok(Arc::new(Pipe {
             st: Mutex::new(State {
                 buf: VecDeque::new(),
                 size: PIPE_SIZE,
@@ -96,12 +106,13 @@ impl Pipe {
                 mtime: now,
                 btime: now,
                 owner: 0,
+                charge,
             }),
             readers_q: WaitQueue::new(),
             writers_q: WaitQueue::new(),
             opens_q: WaitQueue::new(),
             read_lock: sync::Mutex::new(()),
-        })
+        }))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -149,13 +160,19 @@ impl Pipe {
         (end, counts)
     }
 
-    /// `pipe(2)`: a new pipe and its read and write ends, owned by `uid`/`gid`.
-    pub fn pair(now: Timespec, uid: u32, gid: u32) -> (PipeEnd, PipeEnd) {
-        let pipe = Pipe::new(now);
-        (
+    /// `pipe(2)`: a new pipe (charged to `budget`, `ENOMEM` beyond it) and its read and
+    /// write ends, owned by `uid`/`gid`.
+    pub fn pair(
+        now: Timespec,
+        uid: u32,
+        gid: u32,
+        budget: &Arc<Budget>,
+    ) -> Result<(PipeEnd, PipeEnd)> {
+        let pipe = Pipe::new(now, budget)?;
+        Ok((
             pipe.end(true, false, uid, gid),
             pipe.end(false, true, uid, gid),
-        )
+        ))
     }
 
     /// Bytes buffered.
@@ -475,7 +492,9 @@ fn peek(st: &State, n: usize) -> Vec<u8> {
     st.buf.iter().take(n).copied().collect()
 }
 
-/// A write larger than `PIPE_SIZE` into an empty normal pipe makes it big, if allowed.
+/// A write larger than `PIPE_SIZE` into an empty normal pipe makes it big, if allowed and
+/// the budget has room for the larger buffer (otherwise it stays normal, as NetBSD's pipe
+/// does when `pipespace` fails).
 fn grow_for(st: &mut State, total: u64) {
     if total > PIPE_SIZE as u64 && !st.big && st.buf.is_empty() {
         let ok = BIG_PIPES
@@ -483,10 +502,19 @@ fn grow_for(st: &mut State, total: u64) {
                 (n < BIG_PIPES_MAX).then_some(n + 1)
             })
             .is_ok();
-        if ok {
-            st.big = true;
-            st.size = BIG_PIPE_SIZE;
+        if !ok {
+            return;
         }
+        if st
+            .charge
+            .try_grow((BIG_PIPE_SIZE - PIPE_SIZE) as u64)
+            .is_err()
+        {
+            BIG_PIPES.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        st.big = true;
+        st.size = BIG_PIPE_SIZE;
     }
 }
 
@@ -504,7 +532,8 @@ impl Fifo {
     }
 
     /// `fifo_open` for `p` (ids of the opener in `uid`/`gid`): `read`/`write` from the open
-    /// mode. A reader waits for a writer and a writer for a reader, unless `nonblock`; a
+    /// mode; the pipe the first open makes is charged to `budget` (`ENOMEM` beyond
+    /// it). A reader waits for a writer and a writer for a reader, unless `nonblock`; a
     /// non-blocking writer without a reader gets `ENXIO`; `O_RDWR` never waits. `EINTR` if
     /// `p` exits while waiting.
     pub async fn open(
@@ -514,13 +543,14 @@ impl Fifo {
         write: bool,
         nonblock: bool,
         now: Timespec,
+        budget: &Arc<Budget>,
     ) -> Result<PipeEnd> {
         let pipe = {
             let mut slot = self.pipe.lock().unwrap_or_else(|e| e.into_inner());
             match slot.upgrade() {
                 Some(pipe) => pipe,
                 None => {
-                    let pipe = Pipe::new(now);
+                    let pipe = Pipe::new(now, budget)?;
                     *slot = Arc::downgrade(&pipe);
                     pipe
                 }

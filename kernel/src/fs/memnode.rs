@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 
-use crate::mem::Budget;
+use crate::mem::{heap_bytes, Budget, Charge};
 use crate::vfs::Vnode;
 use crate::{Errno, Result};
 
@@ -164,14 +164,34 @@ pub struct Entry {
     pub node: Arc<Vnode>,
 }
 
+/// Bytes of one entry's slot in the cookie map (`u64` and [`Entry`]).
+const ENTRY_SLOT_BYTES: u64 = (8 + std::mem::size_of::<Entry>()) as u64;
+/// Bytes of one entry's slot in the name index (`Vec<u8>`, `u64` and a control byte).
+const NAME_SLOT_BYTES: u64 = (std::mem::size_of::<Vec<u8>>() + 8 + 1) as u64;
+/// Bytes one directory entry costs beyond its name's two allocations: its cookie-map slot
+/// twice over (B-tree nodes are at least half full) and its name-index slot at the index's
+/// emptiest (a hash table at most 7/8 full that doubles when it grows).
+pub const DIRENT_OVERHEAD_BYTES: u64 = 2 * ENTRY_SLOT_BYTES + (16 * NAME_SLOT_BYTES).div_ceil(7);
+
+/// What an entry called `name` is charged to its file system's budget: the name's two
+/// allocations (the entry and the name index) and [`DIRENT_OVERHEAD_BYTES`].
+pub const fn dirent_charge_bytes(name_len: usize) -> u64 {
+    2 * heap_bytes(name_len) + DIRENT_OVERHEAD_BYTES
+}
+
 /// A directory: entries in creation order under stable cookies, and a name index.
 ///
 /// A cookie is never reused, so a getdents offset (the cookie of the next entry) stays
 /// valid across creations and removals: reading resumes exactly after the last entry seen.
+///
+/// Its entries are charged to the file system's budget ([`dirent_charge_bytes`] each)
+/// before they are made: an insert past the budget is `ENOSPC` (tmpfs_alloc_dirent), and
+/// the charge goes back with the entry (or with the directory).
 pub struct Dir {
     entries: BTreeMap<u64, Entry>,
     names: HashMap<Vec<u8>, u64>,
     next_cookie: u64,
+    charge: Charge,
     /// The parent directory (`..`); the root of a file system points nowhere.
     pub parent: Weak<Vnode>,
     /// Set by rmdir: no entry may be added any more.
@@ -179,13 +199,15 @@ pub struct Dir {
 }
 
 impl Dir {
-    /// An empty directory under `parent`. Cookies start at `first_cookie` (file systems
-    /// that return `.` and `..` reserve the cookies below).
-    pub fn new(parent: Weak<Vnode>, first_cookie: u64) -> Dir {
+    /// An empty directory under `parent` whose entries are charged to `budget`. Cookies
+    /// start at `first_cookie` (file systems that return `.` and `..` reserve the cookies
+    /// below).
+    pub fn new(parent: Weak<Vnode>, first_cookie: u64, budget: &Arc<Budget>) -> Dir {
         Dir {
             entries: BTreeMap::new(),
             names: HashMap::new(),
             next_cookie: first_cookie,
+            charge: Charge::empty(budget),
             parent,
             removed: false,
         }
@@ -197,13 +219,28 @@ impl Dir {
         self.entries.get(c).map(|e| &e.node)
     }
 
-    /// Adds `name`; `EEXIST` if taken, `ENOENT` if the directory was removed.
+    /// Adds `name`; `EEXIST` if taken, `ENOENT` if the directory was removed, `ENOSPC`
+    /// when its charge does not fit the budget (nothing changed then).
     pub fn insert(&mut self, name: &[u8], node: Arc<Vnode>) -> Result<()> {
+        self.insert_charged(name, node, false)
+    }
+
+    /// [`Dir::insert`] charged whatever the budget: for boot-time nodes only.
+    pub fn insert_forced(&mut self, name: &[u8], node: Arc<Vnode>) -> Result<()> {
+        self.insert_charged(name, node, true)
+    }
+
+    fn insert_charged(&mut self, name: &[u8], node: Arc<Vnode>, forced: bool) -> Result<()> {
         if self.removed {
             return Err(Errno::ENOENT);
         }
         if self.names.contains_key(name) {
             return Err(Errno::EEXIST);
+        }
+        let bytes = dirent_charge_bytes(name.len());
+        match forced {
+            true => self.charge.grow_forced(bytes),
+            false => self.charge.try_grow(bytes)?,
         }
         let c = self.next_cookie;
         self.next_cookie += 1;
@@ -221,6 +258,7 @@ impl Dir {
     /// Removes `name`, returning its node.
     pub fn remove(&mut self, name: &[u8]) -> Option<Arc<Vnode>> {
         let c = self.names.remove(name)?;
+        self.charge.shrink(dirent_charge_bytes(name.len()));
         self.entries.remove(&c).map(|e| e.node)
     }
 

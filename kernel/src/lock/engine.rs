@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::mem::{heap_bytes, Budget, Charge};
 use crate::sync::{self, WaitQueue};
 use crate::{Errno, Proc, Result};
 
@@ -11,8 +12,14 @@ use crate::{Errno, Proc, Result};
 /// (`maxlockdepth`).
 pub const MAX_DEPTH: usize = 50;
 /// Most locks on one object; a lock that would pass it fails with `ENOMEM` (NetBSD's
-/// `lf_alloc` failing). Unlocks may always split.
+/// `lf_alloc` failing). Unlocks may split up to twice as many (`lf_alloc(2)`).
 pub const LOCKS_PER_OBJECT_MAX: usize = 16384;
+/// Bytes of one lock record in an object's list.
+pub const LOCK_BYTES: usize = std::mem::size_of::<Lock>();
+/// Bytes an object with lock state costs beyond its list: its `Arc<Obj>` allocation and
+/// its slot in the table of objects (charged whatever the budget: objects are bounded by
+/// the open files that hold their locks).
+pub const OBJ_BYTES: u64 = heap_bytes(std::mem::size_of::<Obj>() + 16) + 32;
 
 /// Shared or exclusive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,14 +72,82 @@ struct Lock {
 }
 
 /// The locks on one object and its waiters.
-#[derive(Default)]
 struct Obj {
-    list: Mutex<Vec<Lock>>,
+    list: Mutex<List>,
     waiters: WaitQueue,
 }
 
+/// An object's lock records and their share of the budget: [`OBJ_BYTES`] and the list's
+/// allocation ([`heap_bytes`] of its capacity), charged before the list grows.
+struct List {
+    locks: Vec<Lock>,
+    charge: Charge,
+}
+
+impl std::ops::Deref for List {
+    type Target = Vec<Lock>;
+    fn deref(&self) -> &Vec<Lock> {
+        &self.locks
+    }
+}
+
+/// Bytes a list of `cap` records holds on the heap.
+fn list_bytes(cap: usize) -> u64 {
+    match cap {
+        0 => 0,
+        n => heap_bytes(n * LOCK_BYTES),
+    }
+}
+
+impl List {
+    /// Room for `extra` more records, charged first: `ENOMEM` when the budget refuses
+    /// (NetBSD's `lf_alloc` failing), nothing changed then.
+    fn reserve(&mut self, extra: usize) -> Result<()> {
+        let need = self.locks.len() + extra;
+        let cap = self.locks.capacity();
+        if need <= cap {
+            return Ok(());
+        }
+        let new_cap = need.max(cap * 2).max(4);
+        let more = list_bytes(new_cap) - list_bytes(cap);
+        self.charge.try_grow(more).map_err(|_| Errno::ENOMEM)?;
+        self.locks.reserve_exact(new_cap - self.locks.len());
+        self.settle();
+        Ok(())
+    }
+
+    /// Gives back a list mostly emptied by unlocks.
+    fn fit(&mut self) {
+        if self.locks.len() * 4 < self.locks.capacity() {
+            self.locks.shrink_to(self.locks.len() * 2);
+            self.settle();
+        }
+    }
+
+    /// Makes the charge what the list holds now.
+    fn settle(&mut self) {
+        let want = OBJ_BYTES + list_bytes(self.locks.capacity());
+        let have = self.charge.bytes();
+        match want.cmp(&have) {
+            std::cmp::Ordering::Greater => self.charge.grow_forced(want - have),
+            std::cmp::Ordering::Less => self.charge.shrink(have - want),
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+}
+
 impl Obj {
-    fn lock(&self) -> MutexGuard<'_, Vec<Lock>> {
+    fn new(budget: &Arc<Budget>) -> Obj {
+        Obj {
+            list: Mutex::new(List {
+                locks: Vec::new(),
+                charge: Charge::forced(budget, OBJ_BYTES),
+            }),
+            waiters: WaitQueue::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, List> {
         self.list.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -84,8 +159,9 @@ struct Wait {
 }
 
 /// The advisory locks of a kernel.
-#[derive(Default)]
 pub struct Locks {
+    /// What lock records are charged to (the kernel's `-r` budget).
+    budget: Arc<Budget>,
     objs: Mutex<HashMap<u64, Arc<Obj>>>,
     /// Blocked POSIX requests by pid (NetBSD follows `l_wchan` of the process's LWP).
     waits: Mutex<HashMap<i32, Vec<Wait>>>,
@@ -118,14 +194,31 @@ impl FileLockOwner {
 
 impl Drop for FileLockOwner {
     fn drop(&mut self) {
-        self.locks.clear(self.key, self.owner(), Range::ALL);
+        // Clearing the whole range never splits a record: it cannot fail.
+        let _ = self.locks.clear(self.key, self.owner(), Range::ALL);
+    }
+}
+
+impl Default for Locks {
+    fn default() -> Locks {
+        Locks::with_budget(Budget::unlimited())
     }
 }
 
 impl Locks {
-    /// No locks.
+    /// No locks (records charged to an unlimited budget).
     pub fn new() -> Locks {
         Locks::default()
+    }
+
+    /// No locks; records are charged to `budget`.
+    pub fn with_budget(budget: Arc<Budget>) -> Locks {
+        Locks {
+            budget,
+            objs: Mutex::default(),
+            waits: Mutex::default(),
+            next_id: AtomicU64::new(0),
+        }
     }
 
     /// A flock identity for a new open file of object `key`.
@@ -139,7 +232,9 @@ impl Locks {
 
     fn obj(&self, key: u64) -> Arc<Obj> {
         let mut objs = self.objs.lock().unwrap_or_else(|e| e.into_inner());
-        objs.entry(key).or_default().clone()
+        objs.entry(key)
+            .or_insert_with(|| Arc::new(Obj::new(&self.budget)))
+            .clone()
     }
 
     fn find(&self, key: u64) -> Option<Arc<Obj>> {
@@ -217,7 +312,7 @@ impl Locks {
             if matches!(owner, Owner::File(_)) && ty == LockType::Write && !released_shared {
                 released_shared = true;
                 let before = list.len();
-                clear_in(&mut list, owner, &Range::ALL);
+                clear_in(&mut list.locks, owner, &Range::ALL);
                 if list.len() != before {
                     drop(list);
                     obj.waiters.wake_all();
@@ -235,28 +330,43 @@ impl Locks {
     }
 
     /// `lf_clearlock`: releases `owner`'s locks on `range` (splitting them as needed).
-    pub fn clear(&self, key: u64, owner: Owner, range: Range) {
+    /// `ENOMEM` when a split needs a record the budget (or twice the per-object limit)
+    /// refuses; clearing [`Range::ALL`] never fails.
+    pub fn clear(&self, key: u64, owner: Owner, range: Range) -> Result<()> {
         let Some(obj) = self.find(key) else {
-            return;
+            return Ok(());
         };
-        let changed = {
+        let res = {
             let mut list = obj.lock();
             let had = list
                 .iter()
                 .any(|l| l.owner == owner && l.range.overlaps(&range));
-            clear_in(&mut list, owner, &range);
-            had
+            let splits = list.iter().any(|l| {
+                l.owner == owner && l.range.start < range.start && l.range.end > range.end
+            });
+            let room = match splits {
+                true if list.len() >= 2 * LOCKS_PER_OBJECT_MAX => Err(Errno::ENOMEM),
+                true => list.reserve(1),
+                false => Ok(()),
+            };
+            if room.is_ok() {
+                clear_in(&mut list.locks, owner, &range);
+                list.fit();
+            }
+            room.map(|()| had)
         };
-        if changed {
+        if res == Ok(true) {
             obj.waiters.wake_all();
         }
         drop(obj);
         self.tidy(key);
+        res.map(|_| ())
     }
 
     /// Close of any descriptor of object `key` by process `pid`: its record locks go.
     pub fn release_posix(&self, key: u64, pid: i32) {
-        self.clear(key, Owner::Proc(pid), Range::ALL);
+        // The whole range: never fails.
+        let _ = self.clear(key, Owner::Proc(pid), Range::ALL);
     }
 
     /// Process exit: every record lock of `pid`, on every object.
@@ -380,7 +490,7 @@ fn blocker<'a>(list: &'a [Lock], owner: Owner, range: &Range, ty: LockType) -> O
 /// The lock-adding half of `lf_setlock`: a same-type lock of ours that covers the range
 /// already does; otherwise our overlapping locks give way (trimmed or split) and the new one
 /// goes in, in start order.
-fn apply(list: &mut Vec<Lock>, owner: Owner, range: Range, ty: LockType) -> Result<()> {
+fn apply(list: &mut List, owner: Owner, range: Range, ty: LockType) -> Result<()> {
     let covered = list
         .iter()
         .any(|l| l.owner == owner && l.ty == ty && l.range.contains(&range));
@@ -390,13 +500,18 @@ fn apply(list: &mut Vec<Lock>, owner: Owner, range: Range, ty: LockType) -> Resu
     if list.len() + 2 > LOCKS_PER_OBJECT_MAX {
         return Err(Errno::ENOMEM);
     }
-    clear_in(list, owner, &range);
-    let at = list.partition_point(|l| l.range.start <= range.start);
-    list.insert(at, Lock { range, ty, owner });
+    // Worst case two more records (a split and the new one), charged first.
+    list.reserve(2)?;
+    let locks = &mut list.locks;
+    clear_in(locks, owner, &range);
+    let at = locks.partition_point(|l| l.range.start <= range.start);
+    locks.insert(at, Lock { range, ty, owner });
     Ok(())
 }
 
-/// Removes `owner`'s locks from `range`, keeping the parts outside it.
+/// Removes `owner`'s locks from `range`, keeping the parts outside it, in place: a record
+/// that covers both sides of `range` is split (an owner's records never overlap, so at most
+/// one is), within the capacity the caller reserved.
 fn clear_in(list: &mut Vec<Lock>, owner: Owner, range: &Range) {
     if !list
         .iter()
@@ -404,27 +519,31 @@ fn clear_in(list: &mut Vec<Lock>, owner: Owner, range: &Range) {
     {
         return;
     }
-    let mut out = Vec::with_capacity(list.len() + 1);
-    for l in list.drain(..) {
+    let mut tails = Vec::new();
+    list.retain_mut(|l| {
         if l.owner != owner || !l.range.overlaps(range) {
-            out.push(l);
-            continue;
+            return true;
         }
-        if l.range.start < range.start {
-            let end = range.start - 1;
-            out.push(Lock {
-                range: Range { end, ..l.range },
-                ..l
-            });
-        }
-        if l.range.end > range.end {
+        let (left, right) = (l.range.start < range.start, l.range.end > range.end);
+        if left && right {
             let start = range.end + 1;
-            out.push(Lock {
+            tails.push(Lock {
                 range: Range { start, ..l.range },
-                ..l
+                ..*l
             });
         }
-    }
-    out.sort_by_key(|l| l.range.start);
-    *list = out;
+        match (left, right) {
+            (false, false) => false,
+            (true, _) => {
+                l.range.end = range.start - 1;
+                true
+            }
+            (false, true) => {
+                l.range.start = range.end + 1;
+                true
+            }
+        }
+    });
+    list.extend(tails);
+    list.sort_by_key(|l| l.range.start);
 }

@@ -72,10 +72,10 @@ fn own_locks_split_and_give_way() {
     assert_eq!(held(50, 60), Some((r(20, 99), LockType::Read)));
     assert_eq!(held(100, 200), None);
     // Unlocking a hole splits; unlocking everything empties.
-    l.clear(KEY, a, r(30, 39));
+    l.clear(KEY, a, r(30, 39)).unwrap();
     assert_eq!(l.count(KEY), 4);
     assert_eq!(held(30, 39), None);
-    l.clear(KEY, a, Range::ALL);
+    l.clear(KEY, a, Range::ALL).unwrap();
     assert_eq!((l.count(KEY), l.objects()), (0, 0));
 }
 
@@ -171,7 +171,7 @@ fn setlkw_waits_across_threads_and_is_interrupted_by_exit() {
         thread::spawn(move || run(l2.set_wait(&q2, KEY, Owner::Proc(3), r(5, 5), LockType::Read)));
     thread::sleep(Duration::from_millis(20));
     assert!(!waiter.is_finished());
-    l.clear(KEY, Owner::Proc(f.p.pid()), r(0, 5));
+    l.clear(KEY, Owner::Proc(f.p.pid()), r(0, 5)).unwrap();
     assert_eq!(waiter.join().unwrap(), Ok(()));
     // Now q holds [5,5]; p waits for it and q's client disconnects: p is not disturbed,
     // but a waiter of q's own is interrupted.
@@ -203,7 +203,7 @@ fn a_cycle_of_waiters_is_edeadlk() {
     // p would wait for q, which waits for p.
     let e = run(l.set_wait(&f.p, KEY + 1, p, r(0, 0), LockType::Write));
     assert_eq!(e, Err(Errno::EDEADLK));
-    l.clear(KEY, p, Range::ALL);
+    l.clear(KEY, p, Range::ALL).unwrap();
     assert_eq!(waiter.join().unwrap(), Ok(()));
     // No stale wait is left: p may now wait for q without EDEADLK.
     let (l2, p2) = (l.clone(), f.p.clone());

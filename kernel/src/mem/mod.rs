@@ -1,7 +1,8 @@
 //! The kernel's memory budget (`-r total_ram`, NetBSD's `RUMP_MEMLIMIT`).
 //!
-//! One [`Budget`] for the whole kernel: buffer-cache buffers, file data of the memory file
-//! systems, vnodes and the server's per-connection state are charged to it. A file system
+//! One [`Budget`] for the whole kernel: buffer-cache buffers, file data and names of the
+//! memory file systems, vnodes, lock records, pipes and the server's per-connection state
+//! are charged to it. A file system
 //! with a size limit of its own (tmpfs `size=`) gets a child budget whose charges also go to
 //! the kernel's.
 //!
@@ -15,9 +16,15 @@
 //!   memory and tries once more. The cache itself charges with
 //!   [`Budget::try_charge_no_reclaim`] (it would otherwise be asked to shrink while it holds a
 //!   shard lock) and never grows into memory that file data holds.
-//! - **Forced charges** (vnodes, connections) always succeed and count: they are small and
-//!   bounded elsewhere (fd and connection limits), and refusing them would fail unrelated
-//!   calls. They do make the limit smaller for file data and the cache.
+//! - **Everything a client call makes is charged before it is made, fallibly**, at its heap
+//!   size ([`heap_bytes`] of each allocation plus the container's per-entry overhead):
+//!   vnodes and symbolic-link targets, directory entries (names), lock records, pipe
+//!   buffers. A [`Charge`] holds an object's share and gives it back when the object goes;
+//!   the caller turns a refusal into NetBSD's errno for the call (`ENOSPC` for nodes and
+//!   names as tmpfs, `ENOMEM` for lock records and pipes).
+//! - **Forced charges** always succeed and count; they are only for what no client can
+//!   multiply: boot-time nodes, the cache's boot reserve, etfs keys the operator registered
+//!   and connections (bounded by `RUMP_MAX_CONNS`). They make the limit smaller for the rest.
 //! - Without `-r` the limit is the host's physical memory (what NetBSD's rumpuser reports).
 
 #[cfg(test)]
@@ -27,6 +34,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::{Errno, Result};
+
+/// What one heap allocation of `n` bytes costs the host: the allocator's 8-byte header,
+/// rounded up to 16 bytes, at least 32 (glibc malloc's chunk sizes). Charges are computed
+/// with it so that the budget counts what the server really holds (README "Limits").
+pub const fn heap_bytes(n: usize) -> u64 {
+    let chunk = (n + 8).div_ceil(16) * 16;
+    if chunk < 32 {
+        32
+    } else {
+        chunk as u64
+    }
+}
 
 /// Something that can give memory back to the budget on request (the buffer cache).
 pub trait Reclaim: Send + Sync {
@@ -219,7 +238,11 @@ impl Budget {
     }
 }
 
-/// A forced charge given back when dropped (per-vnode and per-connection overheads).
+/// Bytes charged to a budget, given back when dropped: the share of one object (a vnode, a
+/// directory's entries, an object's lock records, a pipe's buffer, a connection).
+///
+/// A charge may grow ([`Charge::try_grow`], fallible) and shrink ([`Charge::shrink`]) with
+/// what its object holds, so that the budget always counts what is held now.
 #[derive(Debug)]
 pub struct Charge {
     budget: Arc<Budget>,
@@ -227,7 +250,8 @@ pub struct Charge {
 }
 
 impl Charge {
-    /// Charges `bytes` to `budget` (forced) until the returned value is dropped.
+    /// Charges `bytes` to `budget` (forced) until the returned value is dropped. Only for
+    /// what a client cannot multiply (boot-time nodes, connections bounded by count).
     pub fn forced(budget: &Arc<Budget>, bytes: u64) -> Charge {
         budget.charge_forced(bytes);
         Charge {
@@ -235,10 +259,62 @@ impl Charge {
             bytes,
         }
     }
+
+    /// Charges `bytes` to `budget` if they fit (reclaiming from the cache once), until the
+    /// returned value is dropped; `ENOSPC` when they do not.
+    pub fn try_new(budget: &Arc<Budget>, bytes: u64) -> Result<Charge> {
+        budget.try_charge(bytes)?;
+        Ok(Charge {
+            budget: budget.clone(),
+            bytes,
+        })
+    }
+
+    /// Nothing charged yet to `budget`.
+    pub fn empty(budget: &Arc<Budget>) -> Charge {
+        Charge {
+            budget: budget.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// Charges `bytes` more if they fit; `ENOSPC` (and nothing charged) when they do not.
+    pub fn try_grow(&mut self, bytes: u64) -> Result<()> {
+        if bytes > 0 {
+            self.budget.try_charge(bytes)?;
+            self.bytes += bytes;
+        }
+        Ok(())
+    }
+
+    /// Charges `bytes` more even past the limit (only what a client cannot multiply).
+    pub fn grow_forced(&mut self, bytes: u64) {
+        self.budget.charge_forced(bytes);
+        self.bytes += bytes;
+    }
+
+    /// Gives back `bytes` of this charge (at most what it holds).
+    pub fn shrink(&mut self, bytes: u64) {
+        let bytes = bytes.min(self.bytes);
+        self.budget.release(bytes);
+        self.bytes -= bytes;
+    }
+
+    /// Bytes charged now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The budget charged.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
 }
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        self.budget.release(self.bytes);
+        if self.bytes > 0 {
+            self.budget.release(self.bytes);
+        }
     }
 }

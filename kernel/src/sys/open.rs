@@ -146,8 +146,9 @@ async fn open_special<M: UserMem>(
         crate::vfs::Body::Fifo(fifo) => {
             let now = c.k.vfs()?.now();
             let (r, w) = (fmode & FREAD != 0, fmode & FWRITE != 0);
+            let nonblock = flags & O_NONBLOCK != 0;
             Ok(Some(
-                fifo.open(c.p, r, w, flags & O_NONBLOCK != 0, now).await?,
+                fifo.open(c.p, r, w, nonblock, now, c.k.budget()).await?,
             ))
         }
         // etfs nodes are driven by their node (rumpblk); a host file the server could

@@ -30,7 +30,7 @@ fn pipe1<M>(c: &Ctx<'_, M>, flags: u32) -> Result<(i32, i32), Errno> {
     }
     let cred = c.p.cred();
     let now = Timespec::from_pair(c.k.host().clock_realtime());
-    let (r, w) = Pipe::pair(now, cred.euid, cred.egid);
+    let (r, w) = Pipe::pair(now, cred.euid, cred.egid, c.k.budget())?;
     let cloexec = flags & O_CLOEXEC != 0;
     let rf = File::new(FileKind::Pipe(r), FREAD | flags);
     let wf = File::new(FileKind::Pipe(w), FWRITE | flags);
@@ -52,6 +52,7 @@ mod tests {
     use crate::abi::sysnum::*;
     use crate::abi::*;
     use crate::file::pipe::{Fifo, BIG_PIPE_SIZE, PIPE_CHUNK_MAX, PIPE_SIZE};
+    use crate::mem::Budget;
     use crate::sync::tests::run;
     use crate::testutil::{int, Fixture, Req, TestMem};
     use crate::{Errno, Kernel, Proc};
@@ -242,29 +243,33 @@ mod tests {
         let fifo = Arc::new(Fifo::new());
         let now = f.k.boottime();
         assert_eq!(
-            run(fifo.open(&f.p, false, true, true, now)).err(),
+            run(fifo.open(&f.p, false, true, true, now, &Budget::unlimited())).err(),
             Some(Errno::ENXIO)
         );
         assert!(!fifo.is_open());
         // A non-blocking reader opens at once and reads EOF.
-        let rd = run(fifo.open(&f.p, true, false, true, now)).unwrap();
+        let rd = run(fifo.open(&f.p, true, false, true, now, &Budget::unlimited())).unwrap();
         let (fi, p) = (fifo.clone(), f.p.clone());
-        let opener = thread::spawn(move || run(fi.open(&p, false, true, false, now)).is_ok());
+        let opener = thread::spawn(move || {
+            run(fi.open(&p, false, true, false, now, &Budget::unlimited())).is_ok()
+        });
         assert!(opener.join().unwrap());
         drop(rd);
         // A blocking reader waits for a writer.
         let (fi, p) = (fifo.clone(), f.p.clone());
-        let reader = thread::spawn(move || run(fi.open(&p, true, false, false, now)).map(|_| ()));
+        let reader = thread::spawn(move || {
+            run(fi.open(&p, true, false, false, now, &Budget::unlimited())).map(|_| ())
+        });
         thread::sleep(std::time::Duration::from_millis(20));
         assert!(!reader.is_finished());
-        let wr = run(fifo.open(&f.p, false, true, false, now)).unwrap();
+        let wr = run(fifo.open(&f.p, false, true, false, now, &Budget::unlimited())).unwrap();
         assert_eq!(reader.join().unwrap(), Ok(()));
         drop(wr);
         // O_RDWR never waits; a waiting open is interrupted by the exit.
-        let both = run(fifo.open(&f.p, true, true, false, now)).unwrap();
+        let both = run(fifo.open(&f.p, true, true, false, now, &Budget::unlimited())).unwrap();
         drop(both);
         f.k.begin_exit(&f.p);
-        let e = run(fifo.open(&f.p, true, false, false, now)).err();
+        let e = run(fifo.open(&f.p, true, false, false, now, &Budget::unlimited())).err();
         assert_eq!(e, Some(Errno::EINTR));
         assert!(!fifo.is_open());
     }

@@ -52,7 +52,7 @@ pub use lookup::{namei, namei_parent, Found, Nd};
 pub use mount::{FsData, FsKind, Mount, MountState};
 pub use mountops::{MountReq, NewMount, MOUNTS_MAX};
 pub use ns::NewNode;
-pub use vnode::{Attr, Body, VType, Vnode};
+pub use vnode::{Attr, Body, VType, Vnode, VNODE_CHARGE_BYTES};
 
 use crate::abi::Timespec;
 use crate::bio::{BufCache, DEFAULT_BLOCK_SIZE, DEFAULT_SHARDS};

@@ -97,6 +97,7 @@ impl Vfs {
             VType::Dir => Body::Dir(std::sync::Mutex::new(Dir::new(
                 Arc::downgrade(dir),
                 m.first_cookie(),
+                m.budget(),
             ))),
             VType::Reg => Body::Reg(std::sync::Mutex::new(RegData::new(m.budget()))),
             VType::Lnk => Body::Link(new.target.to_vec()),
@@ -304,11 +305,12 @@ impl Vfs {
         }
         let now = self.now();
         if Arc::ptr_eq(fdir, tdir) {
+            // The new name first: its charge may not fit (`ENOSPC`, nothing changed).
             let mut d = fdir.dir()?;
-            d.remove(fname);
             if d.replace(tname, src.clone()).is_none() {
                 d.insert(tname, src.clone())?;
             }
+            d.remove(fname);
         } else {
             let mut f = fdir.dir()?;
             let mut t = tdir.dir()?;

@@ -15,7 +15,7 @@ use crate::abi::*;
 use crate::file::Fifo;
 use crate::fs::memnode::{Dir, RegData};
 use crate::fs::rumpfs::etfs::EtfsNode;
-use crate::mem::Charge;
+use crate::mem::{heap_bytes, Charge};
 use crate::sync::Mutex as IoLock;
 use crate::{Errno, Result};
 
@@ -110,6 +110,17 @@ pub enum Body {
     Ffs(crate::fs::ffs::FfsNode),
 }
 
+impl Body {
+    /// Heap bytes the body holds beyond the vnode itself that its vnode charge covers (a
+    /// symbolic link's target).
+    pub fn heap_bytes(&self) -> u64 {
+        match self {
+            Body::Link(t) => heap_bytes(t.capacity()),
+            _ => 0,
+        }
+    }
+}
+
 /// A vnode.
 pub struct Vnode {
     id: u64,
@@ -128,9 +139,11 @@ pub struct Vnode {
     node: Option<NodeRef>,
 }
 
-/// Bytes a vnode is charged to the budget: the node and its bookkeeping in the name cache
-/// and directory that hold it.
-pub const VNODE_CHARGE_BYTES: u64 = std::mem::size_of::<Vnode>() as u64 + 128;
+/// Bytes every vnode is charged to the budget: its `Arc` allocation (the node, its body
+/// inline, two reference counts) and 128 bytes of bookkeeping (lock wait queues, slack).
+/// A symbolic link adds its target's allocation ([`Body::heap_bytes`]); directory entries,
+/// file pages and pipe buffers are charged by their owners as they grow.
+pub const VNODE_CHARGE_BYTES: u64 = heap_bytes(std::mem::size_of::<Vnode>() + 16) + 128;
 
 /// Source of vnode ids (unique for the kernel's life: the advisory lock key).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -140,14 +153,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Vnode {
-    /// A new vnode of `mount`, counted whatever the mount's node limit.
+    /// A new vnode of `mount`, counted and charged whatever the mount's node limit and
+    /// budget: only for nodes no client call multiplies (boot-time nodes, etfs keys, FFS
+    /// inodes in use, which open files and working directories bound).
     pub fn new(mount: Weak<Mount>, ino: u64, vtype: VType, attr: Attr, body: Body) -> Arc<Vnode> {
-        let node = mount.upgrade().map(|m| NodeRef::forced(m.state()));
-        Vnode::with_node(mount, node, ino, vtype, attr, body)
+        let m = mount.upgrade();
+        let node = m.as_ref().map(|m| NodeRef::forced(m.state()));
+        let charge = m.map(|m| Charge::forced(m.budget(), VNODE_CHARGE_BYTES + body.heap_bytes()));
+        Vnode::with_node(mount, node, charge, ino, vtype, attr, body)
     }
 
-    /// A new vnode of `mount` within its node limit: `ENOSPC` at the limit (tmpfs
-    /// `tm_nodes_max`), `EIO` once the mount is gone.
+    /// A new vnode of `mount` within its node limit and budget (its size and a symbolic
+    /// link's target): `ENOSPC` at either (tmpfs `tm_nodes_max`, `tmpfs_alloc_node`),
+    /// `EIO` once the mount is gone.
     pub fn try_new(
         mount: &Arc<Mount>,
         ino: u64,
@@ -156,21 +174,28 @@ impl Vnode {
         body: Body,
     ) -> Result<Arc<Vnode>> {
         let node = NodeRef::try_new(mount.state())?;
+        let charge = Charge::try_new(mount.budget(), VNODE_CHARGE_BYTES + body.heap_bytes())?;
         let w = Arc::downgrade(mount);
-        Ok(Vnode::with_node(w, Some(node), ino, vtype, attr, body))
+        Ok(Vnode::with_node(
+            w,
+            Some(node),
+            Some(charge),
+            ino,
+            vtype,
+            attr,
+            body,
+        ))
     }
 
     fn with_node(
         mount: Weak<Mount>,
         node: Option<NodeRef>,
+        charge: Option<Charge>,
         ino: u64,
         vtype: VType,
         attr: Attr,
         body: Body,
     ) -> Arc<Vnode> {
-        let charge = mount
-            .upgrade()
-            .map(|m| Charge::forced(m.budget(), VNODE_CHARGE_BYTES));
         Arc::new(Vnode {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             ino,
@@ -470,7 +495,11 @@ mod drop_tests {
     use super::*;
 
     fn dir(parent: &Weak<Vnode>) -> Arc<Vnode> {
-        let body = Body::Dir(Mutex::new(Dir::new(parent.clone(), 0)));
+        let body = Body::Dir(Mutex::new(Dir::new(
+            parent.clone(),
+            0,
+            &crate::mem::Budget::unlimited(),
+        )));
         Vnode::new(Weak::new(), 0, VType::Dir, Attr::default(), body)
     }
 

@@ -39,8 +39,8 @@ fn node(
     Vnode::new(Arc::downgrade(m), m.alloc_ino(), vtype, attr, body)
 }
 
-fn dir_body(parent: Weak<Vnode>) -> Body {
-    Body::Dir(Mutex::new(Dir::new(parent, 0)))
+fn dir_body(m: &Mount, parent: Weak<Vnode>) -> Body {
+    Body::Dir(Mutex::new(Dir::new(parent, 0, m.budget())))
 }
 
 fn add(parent: &Arc<Vnode>, name: &[u8], child: Arc<Vnode>) {
@@ -50,7 +50,7 @@ fn add(parent: &Arc<Vnode>, name: &[u8], child: Arc<Vnode>) {
     parent
         .dir()
         .expect("directory")
-        .insert(name, child)
+        .insert_forced(name, child)
         .expect("fresh name");
 }
 
@@ -66,14 +66,14 @@ pub fn mount_root(now: Timespec, budget: Arc<Budget>) -> Arc<Mount> {
         FIRST_INO,
         budget,
     ));
-    let root = node(&m, VType::Dir, 0o755, NODEV, dir_body(Weak::new()), now);
+    let root = node(&m, VType::Dir, 0o755, NODEV, dir_body(&m, Weak::new()), now);
     m.set_root(root.clone());
     let dev = node(
         &m,
         VType::Dir,
         0o755,
         NODEV,
-        dir_body(Arc::downgrade(&root)),
+        dir_body(&m, Arc::downgrade(&root)),
         now,
     );
     add(&root, b"dev", dev.clone());
@@ -82,7 +82,7 @@ pub fn mount_root(now: Timespec, budget: Arc<Budget>) -> Arc<Mount> {
         VType::Dir,
         0o1777,
         NODEV,
-        dir_body(Arc::downgrade(&root)),
+        dir_body(&m, Arc::downgrade(&root)),
         now,
     );
     add(&root, b"tmp", tmp);

@@ -149,7 +149,11 @@ pub fn mount(
         birthtime: now,
         ..Attr::default()
     };
-    let body = Body::Dir(Mutex::new(Dir::new(Weak::new(), m.first_cookie())));
+    let body = Body::Dir(Mutex::new(Dir::new(
+        Weak::new(),
+        m.first_cookie(),
+        m.budget(),
+    )));
     let root = Vnode::try_new(&m, m.alloc_ino(), VType::Dir, attr, body)?;
     m.set_root(root);
     Ok(m)
