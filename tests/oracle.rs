@@ -1,0 +1,47 @@
+//! NetBSD as the oracle for hostile clients: the probe of `tests/oracle/hostile.rs` was run
+//! against NetBSD's own rump_server (buildrump.sh, docs/benchmarks.md "NetBSD's rump_server
+//! as the reference": `rump_server -lrumpvfs -lrumpfs_tmpfs URL`, then
+//! `cargo run --example oracle_probe -- URL > tests/oracle/hostile.netbsd`), and our server
+//! must answer every step as NetBSD did, except where we deliberately differ: those steps
+//! are listed in `DIFFERENCES` with our answer and the reason.
+
+mod common;
+
+#[path = "oracle/hostile.rs"]
+mod hostile;
+
+use common::Server;
+
+/// NetBSD's transcript.
+const NETBSD: &str = include_str!("oracle/hostile.netbsd");
+
+/// Steps where our answer differs from NetBSD's on purpose: (step, our line, why).
+const DIFFERENCES: &[(&str, &str, &str)] = &[];
+
+#[test]
+fn hostile_probe_answers_as_netbsd() {
+    let mut srv = Server::unix(&["-lrumpvfs", "-lrumpfs_tmpfs"]);
+    let ours = hostile::run(&srv.url).0;
+    assert_eq!(srv.wait_exit(30).code(), Some(0), "the probe halts the server");
+    let theirs: Vec<&str> = NETBSD.lines().collect();
+    let mut bad = Vec::new();
+    for (i, (o, n)) in ours.iter().zip(&theirs).enumerate() {
+        if o == n {
+            continue;
+        }
+        let step = n.split(':').next().unwrap_or("");
+        match DIFFERENCES.iter().find(|d| d.0 == step) {
+            Some((_, line, _)) if line == o => {}
+            _ => bad.push(format!("line {}: ours `{o}`, NetBSD `{n}`", i + 1)),
+        }
+    }
+    assert_eq!(ours.len(), theirs.len(), "transcript lengths: {ours:#?}");
+    assert!(bad.is_empty(), "differences from NetBSD:\n{}", bad.join("\n"));
+    // Every documented difference is still one (else it should be removed).
+    for (step, line, why) in DIFFERENCES {
+        assert!(
+            ours.iter().any(|o| o == line),
+            "documented difference `{step}` ({why}) no longer seen"
+        );
+    }
+}
