@@ -381,9 +381,10 @@ impl kernel::Host for QuietHost {
 pub const LOOP_STALL_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether the FFS attack also makes `..` cycles (a directory's `..` naming one of its
-/// descendants). Off until the walks up an FFS tree are bounded (issue 19 item 4): today
-/// `chroot` under such a tree (`vn_isunder`) loops forever on its loop thread, and the
-/// probe on that loop stalls. `RUMP_FUZZ_FFS_CYCLES=1` turns it on without editing.
+/// descendants). Off until every walk up an FFS tree is bounded: `chroot` below such a
+/// cycle never answers — `vfs::lookup::is_under` follows FFS `..` entries without a bound
+/// (also with issue 19 item 4's paced walks merged). `RUMP_FUZZ_FFS_CYCLES=1` turns it on
+/// without editing.
 pub const FFS_DOTDOT_CYCLES: bool = false;
 
 fn ffs_dotdot_cycles() -> bool {
