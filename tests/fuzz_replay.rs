@@ -39,4 +39,7 @@ fn server_regressions_and_random() {
         let n = r.below(120) as usize;
         harness::server(&r.bytes(n));
     }
+    let [attacks, mounted, ops] = harness::ffs_attack_counts();
+    eprintln!("server: {attacks} FFS attacks, {mounted} corrupted images mounted, {ops} ops");
+    assert!(mounted > 0, "no FFS attack got a corrupted image mounted");
 }

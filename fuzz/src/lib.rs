@@ -375,28 +375,105 @@ impl kernel::Host for QuietHost {
     }
 }
 
-/// The in-process server: its socket path and the server itself.
-type Running = (PathBuf, Mutex<rump_server::server::Server>);
+/// Longest a syscall of the FFS attack, and a probe's getpid on either loop, may take while
+/// the attacks run: a call that walks a corrupted image must not hold a loop (the "loop
+/// stall bound" of issue 19).
+pub const LOOP_STALL_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Starts the in-process server once (two loops, the VFS and tmpfs, small limits so that
-/// they are reached). It is kept (reachable: no leak report) and serves until the process
-/// exits.
+/// Whether the FFS attack also makes `..` cycles (a directory's `..` naming one of its
+/// descendants). Off until every walk up an FFS tree is bounded: `chroot` below such a
+/// cycle never answers — `vfs::lookup::is_under` follows FFS `..` entries without a bound
+/// (also with issue 19 item 4's paced walks merged). `RUMP_FUZZ_FFS_CYCLES=1` turns it on
+/// without editing.
+pub const FFS_DOTDOT_CYCLES: bool = false;
+
+fn ffs_dotdot_cycles() -> bool {
+    FFS_DOTDOT_CYCLES || std::env::var_os("RUMP_FUZZ_FFS_CYCLES").is_some_and(|v| v == "1")
+}
+
+/// Probe connections: one per loop (the server gives a new connection the loop with the
+/// fewest), each asked for its pid every few milliseconds while the inputs run.
+const PROBES: usize = 2;
+
+/// Bytes of the FFS image behind the `-d` keys `/dk` (block) and `/rdk` (raw).
+const FFS_IMAGE_BYTES: u64 = 4 << 20;
+
+/// The in-process server and what the `server` target checks it against.
+pub struct Running {
+    sock: PathBuf,
+    srv: Mutex<rump_server::server::Server>,
+    /// The server's directory on the host: the socket, the FFS image, canary files.
+    dir: PathBuf,
+    /// The FFS image (the only host file besides the socket a client may change).
+    img: PathBuf,
+    /// The populated image, as every FFS attack starts from and leaves it.
+    pristine: Vec<u8>,
+    /// 512-byte sectors holding the populated tree's metadata (superblock, inodes,
+    /// directories, cylinder groups), where corruption does the most.
+    hot: Vec<u64>,
+    /// Longest probe round trip since the last [`Running::take_probe_max`], in µs.
+    probe_max_us: Arc<std::sync::atomic::AtomicU64>,
+    /// Directories of the populated image: (byte offset of their `..` entry's inode number,
+    /// own inode, parent inode), found by scanning for `.`/`..` directory blocks.
+    dirs: Vec<(u64, u32, u32)>,
+    /// FFS attacks run, mounts of a corrupted image that succeeded, operations on them.
+    ffs_counts: [std::sync::atomic::AtomicU64; 3],
+}
+
+/// FFS attacks run so far in this process: (attacks, corrupted images mounted, operations
+/// on them), for the replay's summary and its check that the attack ran.
+pub fn ffs_attack_counts() -> [u64; 3] {
+    running_server()
+        .ffs_counts
+        .each_ref()
+        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+impl Running {
+    /// The longest probe round trip since the last call (and resets it).
+    fn take_probe_max(&self) -> std::time::Duration {
+        let us = self
+            .probe_max_us
+            .swap(0, std::sync::atomic::Ordering::SeqCst);
+        std::time::Duration::from_micros(us)
+    }
+}
+
+/// Starts the in-process server once: two loops, the VFS with tmpfs and FFS, small limits so
+/// that they are reached, an FFS image on `-d` keys `/dk` (blk) and `/rdk` (chr), canary host
+/// files beside it, and the probes. It is kept (reachable: no leak report) and serves until
+/// the process exits.
 fn running_server() -> &'static Running {
     static SERVER: std::sync::OnceLock<Running> = std::sync::OnceLock::new();
     SERVER.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("rump-fuzz-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("host/etc")).expect("server dir");
+        std::fs::write(dir.join("host/canary"), b"canary\n").expect("canary");
+        std::fs::write(dir.join("host/etc/passwd"), b"root:x:0:0\n").expect("canary");
+        let img = dir.join("ffs.img");
+        std::fs::File::create(&img)
+            .and_then(|f| f.set_len(FFS_IMAGE_BYTES))
+            .expect("image");
+        let disk = ffs::FileDisk::open(&img, false).expect("image");
+        ffs::block_on(ffs::newfs(&disk, &ffs::NewfsOptions::default())).expect("newfs");
+        drop(disk);
         let sock = dir.join("sock");
-        let _ = std::fs::remove_file(&sock);
         let cfg = kernel::BootConfig {
             ncpu: 2,
             verbose: false,
             hostname: "rump-fuzz".into(),
             vfs: true,
             mem_limit_bytes: Some(32 << 20),
-            filesystems: vec![kernel::vfs::FsKind::Tmpfs],
+            filesystems: vec![kernel::vfs::FsKind::Tmpfs, kernel::vfs::FsKind::Ffs],
         };
         let k = kernel::Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
+        let specs = [
+            format!("key=/dk,hostpath={},size=host", img.display()),
+            format!("key=/rdk,hostpath={},size=host,type=chr", img.display()),
+        ]
+        .map(|d| rump_server::drivespec::parse(&d).expect("drivespec"));
+        rump_server::drives::attach(&k, &specs, false).expect("attach the image");
         let limits = rump_server::server::Limits {
             max_frame_len: 64 << 10,
             max_inflight_per_conn: 8,
@@ -407,26 +484,107 @@ fn running_server() -> &'static Running {
         let url = format!("unix://{}", sock.display());
         let addr = sp::url::SpAddr::Unix(sock.clone());
         let srv = rump_server::server::start(k, 2, &url, &addr, limits).expect("server start");
-        (sock, Mutex::new(srv))
+        let probe_max_us = start_probes(&sock);
+        let newfs_img = std::fs::read(&img).expect("image");
+        populate(&sock);
+        let pristine = std::fs::read(&img).expect("image");
+        let mut hot: Vec<u64> = (0..pristine.len() / 512)
+            .filter(|&i| pristine[i * 512..][..512] != newfs_img[i * 512..][..512])
+            .map(|i| i as u64)
+            .collect();
+        hot.extend(128..128 + 16); // the UFS2 superblock at 64 KiB
+        Running {
+            sock,
+            srv: Mutex::new(srv),
+            dir,
+            img,
+            dirs: ffs_dirs(&pristine),
+            pristine,
+            hot,
+            probe_max_us,
+            ffs_counts: Default::default(),
+        }
     })
 }
 
-/// Once every client is gone, the server holds no connection and no process: waits up to
-/// 10 s for the asynchronous teardown, then panics naming what is left.
+/// The directory blocks of an FFS image: every 512-byte block that starts with a `.` entry
+/// (12 bytes, `DT_DIR`) followed by a `..` entry.
+fn ffs_dirs(img: &[u8]) -> Vec<(u64, u32, u32)> {
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    img.chunks_exact(512)
+        .enumerate()
+        .filter(|(_, b)| b[4..9] == [12, 0, 4, 1, b'.'] && b[18..22] == [4, 2, b'.', b'.'])
+        .map(|(i, b)| ((i * 512 + 12) as u64, u32_at(b, 0), u32_at(b, 12)))
+        .collect()
+}
+
+/// Connects the probes and starts their thread; returns the longest round trip seen.
+fn start_probes(sock: &std::path::Path) -> Arc<std::sync::atomic::AtomicU64> {
+    let max = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut probes: Vec<Cli> = (0..PROBES)
+        .map(|_| Cli::connect(sock, b"probe").expect("probe connects"))
+        .collect();
+    let m = max.clone();
+    std::thread::Builder::new()
+        .name("fuzz-probe".into())
+        .spawn(move || loop {
+            for p in &mut probes {
+                let t = std::time::Instant::now();
+                let r = p.call(20, &[]);
+                let us = t.elapsed().as_micros() as u64;
+                m.fetch_max(us, std::sync::atomic::Ordering::SeqCst);
+                assert!(r.is_ok(), "probe getpid: {r:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        })
+        .expect("probe thread");
+    max
+}
+
+/// Once every client is gone, the server holds only the probes' connections and processes:
+/// waits up to 10 s for the asynchronous teardown, then panics naming what is left.
 fn assert_drained(srv: &Mutex<rump_server::server::Server>) {
     let srv = srv.lock().unwrap_or_else(|e| e.into_inner());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (conns, procs) = (srv.connections(), srv.shared.kernel.process_count());
-        if conns == 0 && procs == 0 {
+        if conns == PROBES && procs == PROBES {
             return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "after every client left: {conns} connections, {procs} processes"
+            "after every client left: {conns} connections, {procs} processes (besides \
+             {PROBES} probes)"
         );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// Names, sizes, modification times and (for small files) contents of every host file in the
+/// server's directory except the `-d` image: none may change, whatever a client does.
+fn host_snapshot(run: &Running) -> Vec<(PathBuf, u64, std::time::SystemTime, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![run.dir.clone()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("server dir").flatten() {
+            let p = e.path();
+            let md = std::fs::symlink_metadata(&p).expect("metadata");
+            if md.is_dir() {
+                todo.push(p.clone());
+            }
+            if p == run.img || p == run.sock {
+                continue;
+            }
+            let data = if md.is_file() && md.len() < 4096 {
+                std::fs::read(&p).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            out.push((p, md.len(), md.modified().expect("mtime"), data));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 /// One raw connection of the `server` target.
@@ -499,12 +657,18 @@ impl Conn {
 /// the disconnect must end it); afterwards a new client is served at once, and once it is
 /// gone too the server holds no connection and no process.
 pub fn server(data: &[u8]) {
-    let (path, srv) = running_server();
+    let run = running_server();
+    let (path, srv) = (&run.sock, &run.srv);
+    let host_before = host_snapshot(run);
+    run.take_probe_max();
     let mut inp = Input { data };
+    let flags = inp.byte();
+    if flags & 0x18 == 0x18 {
+        ffs_attack(run, &mut inp);
+    }
     let Some(mut c) = Conn::connect(path) else {
         return; // at the connection limit for a moment: fine
     };
-    let flags = inp.byte();
     let mut reqno = 1u64;
     if flags & 7 != 0 {
         let mut out = Vec::new();
@@ -596,6 +760,15 @@ pub fn server(data: &[u8]) {
     );
     drop(fresh);
     assert_drained(srv);
+    let stall = run.take_probe_max();
+    assert!(
+        stall < LOOP_STALL_BOUND,
+        "a probe's getpid waited {stall:?}: a loop was blocked"
+    );
+    assert!(
+        host_snapshot(run) == host_before,
+        "a host file outside the -d image changed"
+    );
 }
 
 /// Answers the server's requests until `expect` syscall answers arrived or it goes quiet.
@@ -642,4 +815,388 @@ fn serve_requests(
         }
         *expect > 0
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// A scripted client for the `server` target's FFS attack and its probes.
+
+/// Where a [`Cli`]'s memory starts, and its size.
+const CLI_BASE: u64 = 0x10_0000;
+const CLI_MEM: usize = 1 << 17;
+
+/// A client that answers the server's copies from its own memory: every call is one syscall,
+/// answered within [`LOOP_STALL_BOUND`] (else a panic).
+struct Cli {
+    c: Conn,
+    mem: Vec<u8>,
+    reqno: u64,
+}
+
+/// Offsets in a [`Cli`]'s memory.
+const A0: u64 = 0;
+const A1: u64 = 0x800;
+const ABUF: u64 = 0x1000;
+const ADATA: u64 = 0x2000;
+
+impl Cli {
+    fn connect(path: &std::path::Path, name: &[u8]) -> Option<Cli> {
+        let mut c = Conn::connect(path)?;
+        let mut out = Vec::new();
+        sp::encode_handshake_name_req(&mut out, 1, HandshakeType::GUEST, name);
+        c.send(&out).then_some(())?;
+        let mut ok = false;
+        c.read_until(LOOP_STALL_BOUND, |h, p, _| {
+            ok = h.typ == MsgType::HANDSHAKE && sp::parse_handshake_resp(p) == Some(0);
+            false
+        });
+        ok.then_some(Cli {
+            c,
+            mem: vec![0; CLI_MEM],
+            reqno: 1,
+        })
+    }
+
+    fn put(&mut self, off: u64, b: &[u8]) -> u64 {
+        self.mem[off as usize..][..b.len()].copy_from_slice(b);
+        CLI_BASE + off
+    }
+
+    fn path(&mut self, off: u64, p: &str) -> u64 {
+        let mut b = p.as_bytes().to_vec();
+        b.push(0);
+        self.put(off, &b)
+    }
+
+    fn get(&self, off: u64, len: usize) -> &[u8] {
+        &self.mem[off as usize..][..len]
+    }
+
+    /// One syscall: its result (`Err` holds the errno), within [`LOOP_STALL_BOUND`].
+    fn call(&mut self, nr: u32, args: &[u64]) -> Result<i64, i32> {
+        self.reqno += 1;
+        let reqno = self.reqno;
+        let mut out = Vec::new();
+        sp::encode_syscall_req(&mut out, reqno, nr, args);
+        assert!(self.c.send(&out), "server closed the connection");
+        let t = std::time::Instant::now();
+        let mut res = None;
+        let mem = &mut self.mem;
+        let open = self.c.read_until(LOOP_STALL_BOUND, |h, p, out| {
+            match (h.class, h.typ) {
+                (Class::REQ, MsgType::COPYIN) | (Class::REQ, MsgType::COPYINSTR) => {
+                    let r = sp::parse_copy_req(p).expect("copy request");
+                    let off = r.addr.wrapping_sub(CLI_BASE) as usize;
+                    let len = (r.len as usize).min(CLI_MEM.saturating_sub(off));
+                    let mut d = mem.get(off..off + len).unwrap_or(&[]).to_vec();
+                    if h.typ == MsgType::COPYINSTR {
+                        if let Some(i) = d.iter().position(|&b| b == 0) {
+                            d.truncate(i + 1);
+                        }
+                    }
+                    sp::encode_copyin_resp(out, h.reqno, &d);
+                }
+                (Class::REQ, MsgType::COPYOUT) => {
+                    let (addr, d) = sp::parse_copyout_req(p).expect("copyout");
+                    let off = addr.wrapping_sub(CLI_BASE) as usize;
+                    if let Some(m) = mem.get_mut(off..off + d.len()) {
+                        m.copy_from_slice(d);
+                    }
+                }
+                (Class::RESP, MsgType::SYSCALL) if h.reqno == reqno => {
+                    let r = sp::parse_syscall_resp(p).expect("syscall response");
+                    res = Some(if r.error == 0 {
+                        Ok(r.retval[0])
+                    } else {
+                        Err(r.error)
+                    });
+                }
+                _ => {}
+            }
+            res.is_none()
+        });
+        match res {
+            Some(r) => {
+                let took = t.elapsed();
+                assert!(took < LOOP_STALL_BOUND, "syscall {nr} took {took:?}");
+                r
+            }
+            None => panic!(
+                "syscall {nr} {args:x?}: no answer within {LOOP_STALL_BOUND:?} ({})",
+                if open {
+                    "connection open"
+                } else {
+                    "connection closed"
+                }
+            ),
+        }
+    }
+
+    fn ok(&mut self, what: &str, nr: u32, args: &[u64]) -> i64 {
+        self.call(nr, args)
+            .unwrap_or_else(|e| panic!("{what}: errno {e}"))
+    }
+
+    fn open(&mut self, p: &str, flags: u64) -> Result<i64, i32> {
+        let a = self.path(A0, p);
+        self.call(5, &[a, flags, 0o644])
+    }
+
+    fn mount_ffs(&mut self) -> Result<i64, i32> {
+        let t = self.path(A0, "ffs");
+        let d = self.path(A1, "/f");
+        let dev = self.path(A1 + 0x100, "/dk");
+        let args = self.put(ABUF, &dev.to_le_bytes());
+        self.call(410, &[t, d, 0, args, 8])
+    }
+
+    /// Unmounts `/f`, forcibly if the plain unmount fails; it must be gone afterwards.
+    fn unmount_ffs(&mut self) {
+        let d = self.path(A0, "/f");
+        if self.call(22, &[d, 0]).is_ok() {
+            return;
+        }
+        let r = self.call(22, &[d, 0x0008_0000]);
+        // EINVAL: /f is not a mount root (the mount had failed).
+        assert!(matches!(r, Ok(_) | Err(22)), "forced unmount of /f: {r:?}");
+    }
+}
+
+/// Mounts FFS from `/dk` on `/f` and makes the tree the attacks corrupt.
+fn populate(sock: &std::path::Path) {
+    let mut c = Cli::connect(sock, b"populate").expect("connect");
+    let d = c.path(A0, "/f");
+    c.ok("mkdir /f", 136, &[d, 0o755]);
+    c.mount_ffs().expect("mount the fresh image");
+    for d in ["/f/a", "/f/a/b", "/f/a/b/c", "/f/a/b/c/d"] {
+        let p = c.path(A0, d);
+        c.ok(d, 136, &[p, 0o755]);
+    }
+    let fd = c.open("/f/a/file", 0x202).expect("create");
+    let data = c.put(ADATA, &[0x5a; 9000]);
+    c.ok("write", 4, &[fd as u64, data, 9000]);
+    c.ok("close", 6, &[fd as u64]);
+    let (t, l) = (c.path(A0, "b/c"), c.path(A1, "/f/a/l"));
+    c.ok("symlink", 57, &[t, l]);
+    for i in 0..40 {
+        let fd = c.open(&format!("/f/a/b/n{i}"), 0x202).expect("create");
+        c.ok("close", 6, &[fd as u64]);
+    }
+    let d = c.path(A0, "/f");
+    c.ok("unmount", 22, &[d, 0]);
+}
+
+/// The FFS attack: corrupted metadata bytes written through `/rdk` (raw, past the cache) or
+/// `/dk` (the block device, through it), before the mount or under it, then lookups,
+/// readdir, a walk down and `getcwd`, a rename into its own subtree, creates and removals;
+/// each must answer within [`LOOP_STALL_BOUND`] (any errno is fine). Then `/f` is unmounted
+/// (forcibly if need be) and the image restored, through `/dk`, to the populated one.
+fn ffs_attack(run: &Running, inp: &mut Input<'_>) {
+    let mut c = Cli::connect(&run.sock, b"ffs-attack").expect("connect");
+    let n = 1 + usize::from(inp.byte() % 8);
+    let mounted_first = inp.byte() & 1 == 1;
+    let mut mounted = mounted_first && c.mount_ffs().is_ok();
+    for _ in 0..n {
+        corrupt(run, &mut c, inp);
+    }
+    if !mounted_first {
+        mounted = c.mount_ffs().is_ok();
+    }
+    let count = |i: usize, n: usize| {
+        run.ffs_counts[i].fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    };
+    count(0, 1);
+    if mounted {
+        let ops = 4 + usize::from(inp.byte() % 16);
+        count(1, 1);
+        count(2, ops);
+        for _ in 0..ops {
+            ffs_op(run, &mut c, inp.byte());
+        }
+        let root = c.path(A0, "/");
+        c.ok("chdir /", 12, &[root]);
+    }
+    c.unmount_ffs();
+    restore(run, &mut c);
+}
+
+/// Writes hostile bytes at a metadata offset: 1–4 bytes in a hot sector, or a directory's
+/// `..` made to name one of its descendants (a cycle for every walk up the tree).
+fn corrupt(run: &Running, c: &mut Cli, inp: &mut Input<'_>) {
+    let (sector, at, v) =
+        if inp.byte().is_multiple_of(3) && ffs_dotdot_cycles() && !run.dirs.is_empty() {
+            let (off, ino, _) = run.dirs[usize::from(inp.byte()) % run.dirs.len()];
+            // A descendant: follow parent links down from the chosen directory.
+            let mut below = ino;
+            for _ in 0..1 + inp.byte() % 4 {
+                match run.dirs.iter().find(|d| d.2 == below && d.1 != below) {
+                    Some(d) => below = d.1,
+                    None => break,
+                }
+            }
+            (
+                off / 512,
+                (off % 512) as usize,
+                below.to_le_bytes().to_vec(),
+            )
+        } else {
+            hot_bytes(run, inp)
+        };
+    write_sector(c, inp.byte() & 1 == 1, sector, at, &v);
+}
+
+/// 1–4 bytes at a random place of a hot sector.
+fn hot_bytes(run: &Running, inp: &mut Input<'_>) -> (u64, usize, Vec<u8>) {
+    let sector = run.hot[usize::from(inp.byte()) % run.hot.len()];
+    let at = usize::from(inp.byte()) % 512;
+    let len = (1 + usize::from(inp.byte() % 4)).min(512 - at);
+    let v: Vec<u8> = (0..len)
+        .map(|i| match inp.byte() % 5 {
+            0 => 0,
+            1 => 0xff,
+            2 => 2 + (i == 0) as u8, // inode numbers of the root and its first child
+            3 => 0x80,
+            _ => inp.byte(),
+        })
+        .collect();
+    (sector, at, v)
+}
+
+/// Read-modify-write of one sector through `/rdk` (`raw`) or `/dk`.
+fn write_sector(c: &mut Cli, raw: bool, sector: u64, at: usize, v: &[u8]) {
+    let len = v.len();
+    let key = if raw { "/rdk" } else { "/dk" };
+    let Ok(fd) = c.open(key, 2) else {
+        return; // a device in use may refuse writers
+    };
+    let off = sector * 512;
+    let buf = c.put(ADATA, &[0; 512]);
+    if c.call(173, &[fd as u64, buf, 512, 0, off]) == Ok(512) {
+        let mut s = c.get(ADATA, 512).to_vec();
+        s[at..at + len].copy_from_slice(v);
+        c.put(ADATA, &s);
+        let _ = c.call(174, &[fd as u64, buf, 512, 0, off]);
+    }
+    let _ = c.call(95, &[fd as u64]); // fsync
+    c.ok("close", 6, &[fd as u64]);
+}
+
+/// One operation on the (possibly corrupted) mounted tree; any answer but a stall is fine.
+fn ffs_op(run: &Running, c: &mut Cli, sel: u8) {
+    const DIRS: [&str; 6] = [
+        "/f",
+        "/f/a",
+        "/f/a/b",
+        "/f/a/b/c",
+        "/f/a/l",
+        "/f/a/b/c/d/..",
+    ];
+    let d = DIRS[usize::from(sel >> 4) % DIRS.len()];
+    match sel % 9 {
+        8 => {
+            // chroot with the current directory below the new root (vn_isunder walks up),
+            // `..` there, fchdir back: in a process of its own (the root stays changed).
+            let mut j = Cli::connect(&run.sock, b"ffs-chroot").expect("connect");
+            let p = j.path(A0, "/f/a/b/c/d");
+            let _ = j.call(12, &[p]);
+            let fd = j.open("/f/a", 0);
+            let p = j.path(A0, "/f/a/b");
+            let _ = j.call(61, &[p]);
+            let p = j.path(A0, "../../..");
+            let _ = j.call(12, &[p]);
+            if let Ok(fd) = fd {
+                let _ = j.call(13, &[fd as u64]);
+            }
+        }
+        0 | 1 => {
+            // readdir
+            if let Ok(fd) = c.open(d, 0) {
+                for _ in 0..8 {
+                    let buf = c.put(ABUF, &[0; 8]);
+                    if !matches!(c.call(390, &[fd as u64, buf, 4096]), Ok(n) if n > 0) {
+                        break;
+                    }
+                }
+                let _ = c.call(6, &[fd as u64]);
+            }
+        }
+        2 => {
+            let p = c.path(A0, &format!("{d}/file"));
+            let _ = c.call(439, &[p, ABUF + CLI_BASE]); // stat
+            let _ = c.call(58, &[p, ABUF + CLI_BASE, 256]); // readlink
+        }
+        3 => {
+            // Down the chain, getcwd, back.
+            let p = c.path(A0, "/f/a/b/c/d");
+            if c.call(12, &[p]).is_ok() {
+                let _ = c.call(296, &[ABUF + CLI_BASE, 1024]);
+                let up = c.path(A0, "../../..");
+                let _ = c.call(12, &[up]);
+            }
+            let root = c.path(A0, "/");
+            c.ok("chdir /", 12, &[root]);
+        }
+        4 => {
+            // Into its own subtree: the walk up from the target.
+            let (a, b) = (c.path(A0, "/f/a"), c.path(A1, "/f/a/b/c/d/x"));
+            let _ = c.call(128, &[a, b]);
+        }
+        5 => {
+            let p = format!("{d}/new");
+            if let Ok(fd) = c.open(&p, 0x202) {
+                let data = c.put(ADATA, &[7; 5000]);
+                let _ = c.call(4, &[fd as u64, data, 5000]);
+                let _ = c.call(6, &[fd as u64]);
+                let p = c.path(A0, &p);
+                let _ = c.call(10, &[p]);
+            }
+        }
+        6 => {
+            let p = c.path(A0, &format!("{d}/nd"));
+            if c.call(136, &[p, 0o755]).is_ok() {
+                let _ = c.call(137, &[p]);
+            }
+        }
+        _ => {
+            let (a, b) = (c.path(A0, "/f/a/file"), c.path(A1, &format!("{d}/hl")));
+            if c.call(9, &[a, b]).is_ok() {
+                let _ = c.call(10, &[b]);
+            }
+        }
+    }
+}
+
+/// Puts the populated image back: every 512-byte sector that differs on the host is written
+/// through `/dk` (so that the cache holds it too) and synced; then the host file must equal it.
+fn restore(run: &Running, c: &mut Cli) {
+    for _ in 0..3 {
+        if restore_once(run, c) {
+            return;
+        }
+    }
+    panic!("the FFS image could not be restored");
+}
+
+/// One pass of [`restore`]; whether the host file is the populated image now.
+fn restore_once(run: &Running, c: &mut Cli) -> bool {
+    let now = std::fs::read(&run.img).expect("image");
+    let fd = c.open("/dk", 2).expect("open /dk to restore");
+    let mut wrote = false;
+    for i in 0..now.len() / 512 {
+        let want = &run.pristine[i * 512..][..512];
+        if now[i * 512..][..512] != *want {
+            let buf = c.put(ADATA, want);
+            let off = (i * 512) as u64;
+            assert_eq!(c.call(174, &[fd as u64, buf, 512, 0, off]), Ok(512));
+            wrote = true;
+        }
+    }
+    // Blocks the cache holds but the host file does not show yet are written back by fsync.
+    c.ok("fsync /dk", 95, &[fd as u64]);
+    c.ok("close", 6, &[fd as u64]);
+    let now = std::fs::read(&run.img).expect("image");
+    assert!(
+        wrote || now == run.pristine,
+        "image changed after its fsync"
+    );
+    now == run.pristine
 }

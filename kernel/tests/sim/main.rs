@@ -19,9 +19,13 @@
 //! process, descriptor, lock, dirty buffer, vnode or budget byte is left over, and the host
 //! files equal the model.
 //!
+//! Beside the slots run hostile clients (`hostile.rs`, issue 19): deep trees, chroot without
+//! chdir, privileged calls after a privilege drop, and a phase of budget floods.
+//!
 //! `RUMP_SIM_SEEDS=n` runs n seeds (default: a few for CI), `RUMP_SIM_SEED=s` one seed,
 //! `RUMP_SIM_BASE=b` starts at another seed. A failure prints the seed to rerun.
 
+mod hostile;
 mod ops;
 mod sched;
 mod world;
@@ -174,6 +178,10 @@ pub struct Counts {
     pub evictions: u64,
     /// Disconnects that dropped the client's futures.
     pub cancels: u64,
+    /// Levels of the hostile deep chains.
+    pub deep_levels: u64,
+    /// Items the hostile floods made.
+    pub flood_items: u64,
 }
 
 /// Everything one seed's run shares.
@@ -222,7 +230,8 @@ impl World {
         (id * r.per_slot(), r.per_slot())
     }
 
-    fn bump(&self, f: impl FnOnce(&mut Counts)) {
+    /// Changes the counters.
+    pub fn bump(&self, f: impl FnOnce(&mut Counts)) {
         let mut c = self.counts.get();
         f(&mut c);
         self.counts.set(c);
@@ -505,6 +514,11 @@ pub fn run_seed(seed: u64) -> Outcome {
     for g in groups {
         start_client(&w, g);
     }
+    let plan = hostile::Plan::from_seed(seed, cfg.mem_limit);
+    if w.verbose {
+        eprintln!("hostile plan: {plan:?}");
+    }
+    hostile::spawn_attacks(&w, &plan);
     let rate = cfg.disconnect_rate;
     w.exec.run(&w.rng, max_steps, |rng| {
         if rate > 0 && rng.below(100_000) < rate {
@@ -514,6 +528,15 @@ pub fn run_seed(seed: u64) -> Outcome {
     assert_eq!(w.k.process_count(), 0, "processes left after the run");
     let evictions = w.k.vfs().unwrap().bio().stats().evictions;
     assert!(w.clients.borrow().is_empty());
+
+    // The budget floods, alone (the budget is the whole kernel's).
+    if let Some(f) = plan.flood {
+        let w2 = w.clone();
+        w.exec.spawn("hostile flood".into(), async move {
+            hostile::flood(&w2, f).await
+        });
+        w.exec.run(&w.rng, max_steps, |_| {});
+    }
 
     // Faults off: sync, read everything back, clean up.
     set_faults(&w, false);
@@ -538,6 +561,14 @@ pub fn run_seed(seed: u64) -> Outcome {
         after.1, base.1,
         "budget bytes leaked (vnodes, file data or buffers)"
     );
+    if hostile::flood_bounds_checked() {
+        let b = k.budget();
+        assert!(
+            b.used_max() <= b.limit(),
+            "budget {} over its limit",
+            b.used_max()
+        );
+    }
     let mut counts = w.counts.get();
     counts.steps = w.exec.steps.get();
     counts.evictions = evictions;
@@ -561,9 +592,19 @@ fn env_u64(name: &str) -> Option<u64> {
     })
 }
 
-/// Runs `seed` in this process, turning a panic into a message with the seed to rerun.
+/// Stack of the thread a seed runs on: a loop thread's (the default of `std::thread`), so
+/// that a recursion as deep as a client's tree overflows here as it would in the server.
+const SEED_STACK_BYTES: usize = 2 << 20;
+
+/// Runs `seed` in this process, on a thread with [`SEED_STACK_BYTES`] of stack, turning a
+/// panic into a message with the seed to rerun.
 fn run_reported(seed: u64) -> Outcome {
-    match std::panic::catch_unwind(|| run_seed(seed)) {
+    let t = std::thread::Builder::new()
+        .name(format!("sim seed {seed}"))
+        .stack_size(SEED_STACK_BYTES)
+        .spawn(move || run_seed(seed))
+        .expect("spawn the seed's thread");
+    match t.join() {
         Ok(o) => o,
         Err(e) => {
             let cfg = Cfg::from_seed(seed);
@@ -608,6 +649,8 @@ fn reap(seed: u64, child: std::process::Child) -> Outcome {
                     steps: v[6],
                     evictions: v[7],
                     cancels: v[8],
+                    deep_levels: v[9],
+                    flood_items: v[10],
                 },
             }
         }
@@ -645,7 +688,7 @@ fn child() {
     let o = run_reported(seed);
     let c = o.counts;
     println!(
-        "SIM-OUTCOME {} {} {} {} {} {} {} {} {}",
+        "SIM-OUTCOME {} {} {} {} {} {} {} {} {} {} {}",
         o.trace,
         c.syscalls,
         c.errors,
@@ -654,7 +697,9 @@ fn child() {
         c.fsync_checks,
         c.steps,
         c.evictions,
-        c.cancels
+        c.cancels,
+        c.deep_levels,
+        c.flood_items
     );
 }
 
@@ -682,10 +727,13 @@ fn seeds() {
         total.steps += c.steps;
         total.evictions += c.evictions;
         total.cancels += c.cancels;
+        total.deep_levels += c.deep_levels;
+        total.flood_items += c.flood_items;
     }
     eprintln!(
         "sim: {n} seeds from {base} in {:.1?}: {} syscalls ({} errors), {} clients, {} \
-         disconnects ({} cancelling), {} fsync checks, {} evictions, {} steps",
+         disconnects ({} cancelling), {} fsync checks, {} evictions, {} steps; hostile: {} \
+         deep-chain levels, {} flood items",
         t0.elapsed(),
         total.syscalls,
         total.errors,
@@ -694,7 +742,9 @@ fn seeds() {
         total.cancels,
         total.fsync_checks,
         total.evictions,
-        total.steps
+        total.steps,
+        total.deep_levels,
+        total.flood_items
     );
 }
 
