@@ -22,7 +22,11 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[];
 fn hostile_probe_answers_as_netbsd() {
     let mut srv = Server::unix(&["-lrumpvfs", "-lrumpfs_tmpfs"]);
     let ours = hostile::run(&srv.url).0;
-    assert_eq!(srv.wait_exit(30).code(), Some(0), "the probe halts the server");
+    assert_eq!(
+        srv.wait_exit(30).code(),
+        Some(0),
+        "the probe halts the server"
+    );
     let theirs: Vec<&str> = NETBSD.lines().collect();
     let mut bad = Vec::new();
     for (i, (o, n)) in ours.iter().zip(&theirs).enumerate() {
@@ -36,7 +40,11 @@ fn hostile_probe_answers_as_netbsd() {
         }
     }
     assert_eq!(ours.len(), theirs.len(), "transcript lengths: {ours:#?}");
-    assert!(bad.is_empty(), "differences from NetBSD:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "differences from NetBSD:\n{}",
+        bad.join("\n")
+    );
     // Every documented difference is still one (else it should be removed).
     for (step, line, why) in DIFFERENCES {
         assert!(

@@ -381,14 +381,12 @@ impl kernel::Host for QuietHost {
 pub const LOOP_STALL_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether the FFS attack also makes `..` cycles (a directory's `..` naming one of its
-/// descendants). Off until every walk up an FFS tree is bounded: `chroot` below such a
-/// cycle never answers — `vfs::lookup::is_under` follows FFS `..` entries without a bound
-/// (also with issue 19 item 4's paced walks merged). `RUMP_FUZZ_FFS_CYCLES=1` turns it on
-/// without editing.
-pub const FFS_DOTDOT_CYCLES: bool = false;
+/// descendants). On since `vfs::lookup::is_under` passes each FFS directory at most once
+/// (before, `chroot` below such a cycle never answered).
+pub const FFS_DOTDOT_CYCLES: bool = true;
 
 fn ffs_dotdot_cycles() -> bool {
-    FFS_DOTDOT_CYCLES || std::env::var_os("RUMP_FUZZ_FFS_CYCLES").is_some_and(|v| v == "1")
+    FFS_DOTDOT_CYCLES
 }
 
 /// Probe connections: one per loop (the server gives a new connection the loop with the

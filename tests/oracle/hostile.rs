@@ -81,9 +81,11 @@ fn chroot_steps(url: &str, t: &mut Transcript) {
     t.unit("mkdir /jail", c.mkdir("/jail", 0o755));
     t.unit("mkdir /jail/in", c.mkdir("/jail/in", 0o755));
     t.unit("mkdir /out", c.mkdir("/out", 0o755));
-    t.step("create /out/f", c.open("/out/f", O_RDWR | O_CREAT, 0o644), |_| {
-        String::new()
-    });
+    t.step(
+        "create /out/f",
+        c.open("/out/f", O_RDWR | O_CREAT, 0o644),
+        |_| String::new(),
+    );
     t.unit("chdir /out", c.chdir("/out"));
     let out = c.open("/out", O_RDONLY, 0);
     let outfd = out.as_ref().copied().unwrap_or(-1);
@@ -96,7 +98,10 @@ fn chroot_steps(url: &str, t: &mut Transcript) {
     t.unit("stat /out/f", c.stat("/out/f"));
     t.unit("openat(out, f)", c.openat(outfd, "f", O_RDONLY, 0));
     t.unit("openat(out, ../in)", c.openat(outfd, "../in", O_RDONLY, 0));
-    t.unit("openat(out, ../out/f)", c.openat(outfd, "../out/f", O_RDONLY, 0));
+    t.unit(
+        "openat(out, ../out/f)",
+        c.openat(outfd, "../out/f", O_RDONLY, 0),
+    );
     t.unit("fchdir(out)", c.fchdir(outfd));
     let mut d = connect(url, "chroot-inside");
     t.unit("chdir /jail/in", d.chdir("/jail/in"));
@@ -148,7 +153,10 @@ fn deep_tree_steps(url: &str, t: &mut Transcript) {
     }
     t.0.push(format!("deep chain levels made: {made}"));
     t.step("getcwd at depth 600", c.getcwd(), |s| s.len().to_string());
-    t.unit("rename /deep/d into itself", c.rename("/deep/d", "/deep/d/d/d/x"));
+    t.unit(
+        "rename /deep/d into itself",
+        c.rename("/deep/d", "/deep/d/d/d/x"),
+    );
     t.unit("rmdir /deep/d", c.rmdir("/deep/d"));
     t.unit("chdir back 300", c.chdir(&"../".repeat(300)));
     t.step("getcwd at depth 300", c.getcwd(), |s| s.len().to_string());
@@ -160,7 +168,10 @@ fn lock_flood_steps(url: &str, t: &mut Transcript) {
     t.unit("create /lockfile", fd);
     t.unit("chmod /lockfile 0666", root.chmod("/lockfile", 0o666));
     let mut u = connect(url, "lock-user");
-    t.unit("setuid 1000 (locks)", u.syscall(SYS_SETUID, &[1000], &mut []));
+    t.unit(
+        "setuid 1000 (locks)",
+        u.syscall(SYS_SETUID, &[1000], &mut []),
+    );
     let fd = u.open("/lockfile", O_RDWR, 0).unwrap_or(-1);
     let mut n = 0;
     let mut last = Ok([0, 0]);

@@ -88,9 +88,14 @@ pub async fn namei_parent(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool
 
 /// `vn_isunder(dir, root)`: whether `dir` is `root` or below it, walking up through parents
 /// (an FFS directory's `..` entry) and the directories mounts cover. A loop, not a
-/// recursion: the walk is as long as the tree is deep (the tree has no cycles, so it ends).
+/// recursion: the walk is as long as the tree is deep, and a `..` cycle of a crafted FFS
+/// image ends it (each FFS directory is passed at most once; each `..` read paces the loop).
 pub async fn is_under(dir: &Arc<Vnode>, root: &Arc<Vnode>) -> bool {
     let mut cur = dir.clone();
+    // FFS directories (mount, inode) left through their `..` entries: a crafted image can
+    // make `..` name a descendant, and a walk that comes back to a directory is not under
+    // anything (memory directories' parents cannot form a cycle: rename refuses to make one).
+    let mut ffs_seen = std::collections::HashSet::new();
     loop {
         if Arc::ptr_eq(&cur, root) {
             return true;
@@ -101,6 +106,9 @@ pub async fn is_under(dir: &Arc<Vnode>, root: &Arc<Vnode>) -> bool {
         let up = if m.is_root(&cur) {
             m.covered().cloned()
         } else if let super::Body::Ffs(_) = cur.body() {
+            if !ffs_seen.insert((Arc::as_ptr(&m) as usize, cur.ino())) {
+                return false;
+            }
             crate::fs::ffs::lookup(&cur, b"..").await.ok().flatten()
         } else {
             cur.dir().ok().and_then(|d| d.parent.upgrade())
