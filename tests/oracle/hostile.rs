@@ -1,7 +1,7 @@
 //! The hostile-client probe (issue 19) whose answers NetBSD's rump_server recorded in
 //! `tests/oracle/hostile.netbsd`: chroot without chdir, `..` and `fchdir` through a
 //! descriptor opened before chroot, privileged calls after a drop to uid 1000, walks of a
-//! deep tree, a flood of lock records by a non-root process, a symlink flood into a small
+//! deep tree on tmpfs, a flood of lock records by a non-root process, a symlink flood into a small
 //! tmpfs, and the final halt. One line per step: `name: ok[ value]` or `name: errno N`.
 //!
 //! Run against any server with `cargo run --example oracle_probe -- URL` (the server started
@@ -139,7 +139,10 @@ fn privilege_steps(url: &str, t: &mut Transcript) {
 
 fn deep_tree_steps(url: &str, t: &mut Transcript) {
     let mut c = connect(url, "deep");
+    // On tmpfs: NetBSD's rumpfs has no rename at all (netbsd-abi.md §10; ours has).
     t.unit("mkdir /deep", c.mkdir("/deep", 0o755));
+    let args = tmpfs_args(64 << 20, 0, 0, 0, 0o755);
+    t.unit("mount tmpfs /deep", c.mount_tmpfs("/deep", 0, &args));
     t.unit("chdir /deep", c.chdir("/deep"));
     let name = CString::new("d").unwrap();
     let p = name.as_bytes_with_nul();
