@@ -30,32 +30,6 @@ fn have_cc() -> bool {
     ok
 }
 
-/// Compiles `src` (or the example component) into the shared object `dir/name`.
-fn build(dir: &Path, name: &str, src: Option<&str>, flags: &[&str]) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = dir.join(name);
-    let source = match src {
-        Some(code) => {
-            let p = dir.join(format!("{name}.c"));
-            std::fs::write(&p, code).unwrap();
-            p
-        }
-        None => root.join("examples/component/example.c"),
-    };
-    let st = Command::new("cc")
-        .args(["-shared", "-fPIC", "-std=gnu11", "-o"])
-        .arg(&out)
-        .arg("-I")
-        .arg(root.join("include"))
-        .args(flags)
-        .arg(&source)
-        .arg("-lpthread")
-        .status()
-        .unwrap();
-    assert!(st.success(), "cc failed for {name}");
-    out
-}
-
 /// A shared object whose constructor creates the host file `marker` (the attacker's proof
 /// of running code on the host).
 fn evil_so(dir: &Path, marker: &Path) -> PathBuf {
@@ -66,7 +40,7 @@ fn evil_so(dir: &Path, marker: &Path) -> PathBuf {
          if (fd >= 0) close(fd);\n}}\n",
         marker.display()
     );
-    build(dir, "libevil.so", Some(&code), &[])
+    common::build_shared_object(dir, "libevil.so", Some(&code), &[])
 }
 
 fn modctl_load(c: &mut Client, path: &str) -> Result<(), i32> {
@@ -111,7 +85,7 @@ fn bytes_a_client_writes_through_an_etfs_key_never_run_on_the_host() {
     let dir = TempDir::new("pwn");
     let marker = dir.path().join("PWNED");
     let evil = std::fs::read(evil_so(dir.path(), &marker)).unwrap();
-    let lib = build(dir.path(), "libexample.so", None, &[]);
+    let lib = common::build_shared_object(dir.path(), "libexample.so", None, &[]);
     let scratch = dir.path().join("scratch.img");
     let srv = Server::unix(&[
         "-lrumpvfs",
@@ -149,7 +123,7 @@ fn a_module_key_is_read_only_and_loads_what_the_server_opened() {
     let dir = TempDir::new("modkey");
     let marker = dir.path().join("PWNED");
     let evil = evil_so(dir.path(), &marker);
-    let lib = build(dir.path(), "libexample.so", None, &[]);
+    let lib = common::build_shared_object(dir.path(), "libexample.so", None, &[]);
     let before = std::fs::read(&lib).unwrap();
     let srv = Server::unix(&[
         "-lrumpvfs",
@@ -314,7 +288,7 @@ fn daemon_mode_keeps_threads_that_components_start() {
         return;
     }
     let dir = TempDir::new("daemonthr");
-    let so = build(dir.path(), "libticker.so", Some(TICKER), &[]);
+    let so = common::build_shared_object(dir.path(), "libticker.so", Some(TICKER), &[]);
     let sock = dir.path().join("sock");
     let url = format!("unix://{}", sock.display());
     // Without -s: the command returns once the daemon serves.

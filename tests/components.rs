@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use client::{Buf, Client};
@@ -20,31 +19,6 @@ const ENODEV: i32 = 19;
 const EBUSY: i32 = 16;
 const EEXIST: i32 = 17;
 const EPERM: i32 = 1;
-
-/// Compiles the example component (or `src` instead) into `dir` with extra `cc` flags.
-fn build(dir: &Path, name: &str, src: Option<&str>, flags: &[&str]) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = dir.join(name);
-    let source = match src {
-        Some(code) => {
-            let p = dir.join(format!("{name}.c"));
-            std::fs::write(&p, code).unwrap();
-            p
-        }
-        None => root.join("examples/component/example.c"),
-    };
-    let st = Command::new("cc")
-        .args(["-shared", "-fPIC", "-std=c11", "-o"])
-        .arg(&out)
-        .arg("-I")
-        .arg(root.join("include"))
-        .args(flags)
-        .arg(&source)
-        .status()
-        .expect("the C compiler `cc` (the Rust toolchain links with it)");
-    assert!(st.success(), "cc failed for {name}");
-    out
-}
 
 fn rot13(c: &mut Client, text: &[u8]) -> (i64, Vec<u8>) {
     let mut out = vec![0u8; text.len()];
@@ -134,7 +108,7 @@ fn mount_tmpfs(c: &mut Client, dir: &str) -> Result<(), i32> {
 #[test]
 fn an_external_component_from_l_serves_its_system_calls() {
     let dir = TempDir::new("comp");
-    let so = build(dir.path(), "libexample.so", None, &[]);
+    let so = common::build_shared_object(dir.path(), "libexample.so", None, &[]);
     let srv = Server::unix(&["-lrumpvfs", "-l", so.to_str().unwrap()]);
     srv.wait_stdout("example: example component ready");
     let mut c = srv.client();
@@ -156,7 +130,7 @@ fn an_external_component_from_l_serves_its_system_calls() {
 #[test]
 fn m_loads_a_component_and_modctl_unloads_it_unless_it_refuses() {
     let dir = TempDir::new("compm");
-    let so = build(dir.path(), "libexample.so", None, &[]);
+    let so = common::build_shared_object(dir.path(), "libexample.so", None, &[]);
     let srv = Server::unix(&["-lrumpvfs", "-m", so.to_str().unwrap()]);
     let mut c = srv.client();
     assert_eq!(rot13(&mut c, b"abc").1, b"nop");
@@ -181,7 +155,7 @@ fn m_loads_a_component_and_modctl_unloads_it_unless_it_refuses() {
 #[test]
 fn clients_load_components_the_operator_mapped_and_nothing_else() {
     let dir = TempDir::new("compc");
-    let so = build(dir.path(), "libexample.so", None, &[]);
+    let so = common::build_shared_object(dir.path(), "libexample.so", None, &[]);
     let data = dir.path().join("data.txt");
     std::fs::write(&data, b"from the host\n").unwrap();
     let srv = Server::unix_env(
@@ -253,13 +227,13 @@ fn start_fails(args: &[&str]) -> String {
 fn bad_components_and_modules_stop_the_start_with_their_error() {
     let dir = TempDir::new("compbad");
     let url = format!("unix://{}/sock", dir.path().display());
-    let nosym = build(
+    let nosym = common::build_shared_object(
         dir.path(),
         "libnosym.so",
         Some("int not_a_component = 1;\n"),
         &[],
     );
-    let abi99 = build(dir.path(), "libabi99.so", None, &["-DEXAMPLE_ABI=99"]);
+    let abi99 = common::build_shared_object(dir.path(), "libabi99.so", None, &["-DEXAMPLE_ABI=99"]);
     let text = dir.path().join("notalib.so");
     std::fs::write(&text, b"just text").unwrap();
     let missing = dir.path().join("missing.so");
@@ -296,7 +270,7 @@ fn bad_components_and_modules_stop_the_start_with_their_error() {
 #[test]
 fn a_component_file_system_mounts_filled_and_holds_its_module() {
     let dir = TempDir::new("compfs");
-    let so = build(dir.path(), "libexample.so", None, &[]);
+    let so = common::build_shared_object(dir.path(), "libexample.so", None, &[]);
     let srv = Server::unix(&["-lrumpvfs", "-m", so.to_str().unwrap()]);
     let mut c = srv.client();
     c.mkdir("/mnt", 0o755).unwrap();

@@ -286,3 +286,30 @@ pub fn mount_ffs(c: &mut client::Client, dev: &str, dir: &str, flags: i32) -> Re
     c.mount_ffs(dev, dir, flags)
         .map_err(|e| e.errno().unwrap_or(-1))
 }
+
+/// Compiles `src` (or the example component, examples/component/example.c) with `cc` into
+/// the shared object `dir/name`, with the project's component header and extra `flags`.
+pub fn build_shared_object(dir: &Path, name: &str, src: Option<&str>, flags: &[&str]) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = dir.join(name);
+    let source = match src {
+        Some(code) => {
+            let p = dir.join(format!("{name}.c"));
+            std::fs::write(&p, code).unwrap();
+            p
+        }
+        None => root.join("examples/component/example.c"),
+    };
+    let st = Command::new("cc")
+        .args(["-shared", "-fPIC", "-std=gnu11", "-o"])
+        .arg(&out)
+        .arg("-I")
+        .arg(root.join("include"))
+        .args(flags)
+        .arg(&source)
+        .arg("-lpthread")
+        .status()
+        .expect("the C compiler `cc` (the Rust toolchain links with it)");
+    assert!(st.success(), "cc failed for {name}");
+    out
+}
