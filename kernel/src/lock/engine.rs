@@ -14,6 +14,10 @@ pub const MAX_DEPTH: usize = 50;
 /// Most locks on one object; a lock that would pass it fails with `ENOMEM` (NetBSD's
 /// `lf_alloc` failing). Unlocks may split up to twice as many (`lf_alloc(2)`).
 pub const LOCKS_PER_OBJECT_MAX: usize = 16384;
+/// Most lock records one effective uid other than root may hold (`maxlocksperuid`): a lock
+/// that would pass it fails with `ENOMEM`, an unlock that may split fails above twice as
+/// many. Counted as NetBSD's `ui_lockcnt`, see [`Locks::records`].
+pub const LOCKS_PER_UID_MAX: usize = 1024;
 /// Bytes of one lock record in an object's list.
 pub const LOCK_BYTES: usize = std::mem::size_of::<Lock>();
 /// Bytes an object with lock state costs beyond its list: its `Arc<Obj>` allocation and
@@ -69,6 +73,54 @@ struct Lock {
     range: Range,
     ty: LockType,
     owner: Owner,
+    /// The effective uid the record is counted for (`lf_uid`).
+    uid: u32,
+}
+
+/// How an allocation may fail (`lf_alloc`'s `allowfail`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cap {
+    /// Always succeeds (`0`).
+    None,
+    /// Fails when the uid's count would pass [`LOCKS_PER_UID_MAX`] (`1`).
+    Limit,
+    /// Fails when it would pass twice that (`2`).
+    Double,
+}
+
+/// Records counted for `uid` that no list holds yet: an operation's request record and
+/// spare (`lf_advlock`'s `lock` and `sparelock`). The list takes them as it adds records;
+/// what is left is given back when the grant is dropped (NetBSD's `lf_free` at `quit`).
+struct Grant<'a> {
+    locks: &'a Locks,
+    uid: u32,
+    n: usize,
+}
+
+impl Drop for Grant<'_> {
+    fn drop(&mut self) {
+        if self.n > 0 {
+            uncount(&mut self.locks.uids(), self.uid, self.n);
+        }
+    }
+}
+
+/// Records an operation added to and removed from a list, by the uid each is counted for;
+/// [`Locks::settle`] brings the per-uid counts up to date.
+#[derive(Default)]
+struct Tally {
+    added: Vec<u32>,
+    freed: Vec<u32>,
+}
+
+/// Takes `n` from `uid`'s count, forgetting the uid at zero.
+fn uncount(uids: &mut HashMap<u32, usize>, uid: u32, n: usize) {
+    if let Some(c) = uids.get_mut(&uid) {
+        *c = c.saturating_sub(n);
+        if *c == 0 {
+            uids.remove(&uid);
+        }
+    }
 }
 
 /// The locks on one object and its waiters.
@@ -165,6 +217,10 @@ pub struct Locks {
     objs: Mutex<HashMap<u64, Arc<Obj>>>,
     /// Blocked POSIX requests by pid (NetBSD follows `l_wchan` of the process's LWP).
     waits: Mutex<HashMap<i32, Vec<Wait>>>,
+    /// Records per effective uid (`ui_lockcnt`): those in lists and those of operations in
+    /// progress. Only uids with records have an entry, so the map is bounded by the records
+    /// (themselves bounded by the budget).
+    uids: Mutex<HashMap<u32, usize>>,
     next_id: AtomicU64,
 }
 
@@ -194,8 +250,7 @@ impl FileLockOwner {
 
 impl Drop for FileLockOwner {
     fn drop(&mut self) {
-        // Clearing the whole range never splits a record: it cannot fail.
-        let _ = self.locks.clear(self.key, self.owner(), Range::ALL);
+        self.locks.release(self.key, self.owner());
     }
 }
 
@@ -217,6 +272,7 @@ impl Locks {
             budget,
             objs: Mutex::default(),
             waits: Mutex::default(),
+            uids: Mutex::default(),
             next_id: AtomicU64::new(0),
         }
     }
@@ -252,8 +308,18 @@ impl Locks {
         }
     }
 
-    /// `lf_getlock`: the first lock of another owner that conflicts with `ty` on `range`.
-    pub fn get(&self, key: u64, owner: Owner, range: Range, ty: LockType) -> Option<Held> {
+    /// `lf_getlock`: the first lock of another owner that conflicts with `ty` on `range`,
+    /// asked by a caller of effective uid `uid` (whose count carries the request record
+    /// meanwhile, as NetBSD's `lf_alloc(0)`).
+    pub fn get(
+        &self,
+        key: u64,
+        owner: Owner,
+        uid: u32,
+        range: Range,
+        ty: LockType,
+    ) -> Option<Held> {
+        let _grant = self.alloc(uid, false, Cap::None).ok()?;
         let obj = self.find(key)?;
         let list = obj.lock();
         blocker(&list, owner, &range, ty).map(|l| Held {
@@ -263,16 +329,20 @@ impl Locks {
         })
     }
 
-    /// `F_SETLK`: takes the lock or fails with `EAGAIN` on a conflict.
-    pub fn set(&self, key: u64, owner: Owner, range: Range, ty: LockType) -> Result<()> {
+    /// `F_SETLK` by a caller of effective uid `uid`: takes the lock or fails with `EAGAIN`
+    /// on a conflict; `ENOMEM` first when `uid` (not root) has [`LOCKS_PER_UID_MAX`] records
+    /// counting this request's (and a POSIX request's spare).
+    pub fn set(&self, key: u64, owner: Owner, uid: u32, range: Range, ty: LockType) -> Result<()> {
+        let mut grant = self.request(owner, uid, Cap::Limit)?;
         let obj = self.obj(key);
         let res = {
             let mut list = obj.lock();
             match blocker(&list, owner, &range, ty) {
                 Some(_) => Err(Errno::EAGAIN),
-                None => apply(&mut list, owner, range, ty),
+                None => self.apply(&mut list, &mut grant, owner, range, ty),
             }
         };
+        drop(grant);
         obj.waiters.wake_all();
         drop(obj);
         self.tidy(key);
@@ -280,7 +350,8 @@ impl Locks {
     }
 
     /// `F_SETLKW`/flock without `LOCK_NB`: waits (interruptibly, as `p`) for the lock.
-    /// `EDEADLK` when a POSIX request would wait in a cycle.
+    /// `EDEADLK` when a POSIX request would wait in a cycle. Counted as [`Locks::set`] for
+    /// `p`'s effective uid, the request's records for as long as it waits.
     pub async fn set_wait(
         &self,
         p: &Proc,
@@ -289,6 +360,7 @@ impl Locks {
         range: Range,
         ty: LockType,
     ) -> Result<()> {
+        let mut grant = self.request(owner, p.cred().euid, Cap::Limit)?;
         let obj = self.obj(key);
         let mut wait = WaitEntry {
             locks: self,
@@ -301,7 +373,7 @@ impl Locks {
             let mut list = obj.lock();
             let Some(b) = blocker(&list, owner, &range, ty).map(|l| l.owner) else {
                 wait.leave();
-                return Some(apply(&mut list, owner, range, ty));
+                return Some(self.apply(&mut list, &mut grant, owner, range, ty));
             };
             if let (Owner::Proc(_), Owner::Proc(_)) = (owner, b) {
                 if let Err(e) = wait.enter(b) {
@@ -312,7 +384,9 @@ impl Locks {
             if matches!(owner, Owner::File(_)) && ty == LockType::Write && !released_shared {
                 released_shared = true;
                 let before = list.len();
-                clear_in(&mut list.locks, owner, &Range::ALL);
+                let mut tally = Tally::default();
+                clear_in(&mut list.locks, owner, &Range::ALL, None, &mut tally);
+                self.settle(None, tally);
                 if list.len() != before {
                     drop(list);
                     obj.waiters.wake_all();
@@ -323,16 +397,41 @@ impl Locks {
         .await
         .and_then(|r| r);
         drop(wait);
+        drop(grant);
         obj.waiters.wake_all();
         drop(obj);
         self.tidy(key);
         res
     }
 
-    /// `lf_clearlock`: releases `owner`'s locks on `range` (splitting them as needed).
-    /// `ENOMEM` when a split needs a record the budget (or twice the per-object limit)
-    /// refuses; clearing [`Range::ALL`] never fails.
-    pub fn clear(&self, key: u64, owner: Owner, range: Range) -> Result<()> {
+    /// `lf_clearlock` by a caller of effective uid `uid`: releases `owner`'s locks on
+    /// `range` (splitting them as needed). `ENOMEM` when a split needs a record the budget
+    /// (or twice the per-object limit) refuses, and — split or not — when `uid` (not root)
+    /// would pass twice [`LOCKS_PER_UID_MAX`] records with this request's (and a POSIX
+    /// request's spare) unless `range` starts at 0 or reaches the end of file (NetBSD's
+    /// `lf_alloc(2)`); clearing [`Range::ALL`] never fails.
+    pub fn clear(&self, key: u64, owner: Owner, uid: u32, range: Range) -> Result<()> {
+        let cap = match range.start == 0 || range.end == i64::MAX {
+            true => Cap::None,
+            false => Cap::Double,
+        };
+        let mut grant = self.request(owner, uid, cap)?;
+        self.clear_with(key, owner, range, Some(&mut grant))
+    }
+
+    /// Releases all of `owner`'s locks on `key` (a close or an exit: no request records).
+    fn release(&self, key: u64, owner: Owner) {
+        // The whole range never splits: this cannot fail.
+        let _ = self.clear_with(key, owner, Range::ALL, None);
+    }
+
+    fn clear_with(
+        &self,
+        key: u64,
+        owner: Owner,
+        range: Range,
+        grant: Option<&mut Grant<'_>>,
+    ) -> Result<()> {
         let Some(obj) = self.find(key) else {
             return Ok(());
         };
@@ -350,7 +449,10 @@ impl Locks {
                 false => Ok(()),
             };
             if room.is_ok() {
-                clear_in(&mut list.locks, owner, &range);
+                let mut tally = Tally::default();
+                let uid = grant.as_ref().map(|g| g.uid);
+                clear_in(&mut list.locks, owner, &range, uid, &mut tally);
+                self.settle(grant, tally);
                 list.fit();
             }
             room.map(|()| had)
@@ -365,8 +467,7 @@ impl Locks {
 
     /// Close of any descriptor of object `key` by process `pid`: its record locks go.
     pub fn release_posix(&self, key: u64, pid: i32) {
-        // The whole range: never fails.
-        let _ = self.clear(key, Owner::Proc(pid), Range::ALL);
+        self.release(key, Owner::Proc(pid));
     }
 
     /// Process exit: every record lock of `pid`, on every object.
@@ -386,6 +487,112 @@ impl Locks {
     /// Number of locks on `key` (for tests and statistics).
     pub fn count(&self, key: u64) -> usize {
         self.find(key).map_or(0, |o| o.lock().len())
+    }
+
+    /// Lock records counted for effective uid `uid`: those it placed (or split off) that
+    /// are still held, plus those of its requests in progress (NetBSD's `ui_lockcnt`).
+    pub fn records(&self, uid: u32) -> usize {
+        self.uids().get(&uid).copied().unwrap_or(0)
+    }
+
+    /// `lf_alloc` for one request of `owner` as `uid`: the request record (failing as `cap`
+    /// says) after, for a POSIX request, the spare a split may need (`lf_alloc(0)`). Root's
+    /// count never fails.
+    fn request(&self, owner: Owner, uid: u32, cap: Cap) -> Result<Grant<'_>> {
+        self.alloc(uid, matches!(owner, Owner::Proc(_)), cap)
+    }
+
+    fn alloc(&self, uid: u32, spare: bool, cap: Cap) -> Result<Grant<'_>> {
+        let n = 1 + usize::from(spare);
+        let mut uids = self.uids();
+        let c = uids.entry(uid).or_insert(0);
+        *c += n;
+        let max = match cap {
+            Cap::None => usize::MAX,
+            Cap::Limit => LOCKS_PER_UID_MAX,
+            Cap::Double => 2 * LOCKS_PER_UID_MAX,
+        };
+        if uid != 0 && *c > max {
+            uncount(&mut uids, uid, n);
+            return Err(Errno::ENOMEM);
+        }
+        Ok(Grant {
+            locks: self,
+            uid,
+            n,
+        })
+    }
+
+    /// Brings the per-uid counts up to date with what an operation did to a list: an added
+    /// record of the grant's uid takes one of its records (else it is counted anew), a freed
+    /// one is taken from its own uid's count.
+    fn settle(&self, mut grant: Option<&mut Grant<'_>>, tally: Tally) {
+        if tally.added.is_empty() && tally.freed.is_empty() {
+            return;
+        }
+        let mut uids = self.uids();
+        for uid in tally.added {
+            match grant.as_deref_mut() {
+                Some(g) if g.uid == uid && g.n > 0 => g.n -= 1,
+                _ => *uids.entry(uid).or_insert(0) += 1,
+            }
+        }
+        for uid in tally.freed {
+            uncount(&mut uids, uid, 1);
+        }
+    }
+
+    /// The lock-adding half of `lf_setlock`: a same-type lock of ours that covers the range
+    /// already does, one of ours on exactly the range changes type; otherwise our
+    /// overlapping locks give way (trimmed or split) and the new one goes in, in start order.
+    fn apply(
+        &self,
+        list: &mut List,
+        grant: &mut Grant<'_>,
+        owner: Owner,
+        range: Range,
+        ty: LockType,
+    ) -> Result<()> {
+        let covered = list
+            .iter()
+            .any(|l| l.owner == owner && l.ty == ty && l.range.contains(&range));
+        if covered {
+            return Ok(());
+        }
+        if let Some(l) = list
+            .locks
+            .iter_mut()
+            .find(|l| l.owner == owner && l.range == range)
+        {
+            l.ty = ty;
+            return Ok(());
+        }
+        if list.len() + 2 > LOCKS_PER_OBJECT_MAX {
+            return Err(Errno::ENOMEM);
+        }
+        // Worst case two more records (a split and the new one), charged first.
+        list.reserve(2)?;
+        let uid = grant.uid;
+        let mut tally = Tally::default();
+        let locks = &mut list.locks;
+        clear_in(locks, owner, &range, Some(uid), &mut tally);
+        let at = locks.partition_point(|l| l.range.start <= range.start);
+        locks.insert(
+            at,
+            Lock {
+                range,
+                ty,
+                owner,
+                uid,
+            },
+        );
+        tally.added.push(uid);
+        self.settle(Some(grant), tally);
+        Ok(())
+    }
+
+    fn uids(&self) -> MutexGuard<'_, HashMap<u32, usize>> {
+        self.uids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Number of objects with lock state.
@@ -487,32 +694,18 @@ fn blocker<'a>(list: &'a [Lock], owner: Owner, range: &Range, ty: LockType) -> O
     })
 }
 
-/// The lock-adding half of `lf_setlock`: a same-type lock of ours that covers the range
-/// already does; otherwise our overlapping locks give way (trimmed or split) and the new one
-/// goes in, in start order.
-fn apply(list: &mut List, owner: Owner, range: Range, ty: LockType) -> Result<()> {
-    let covered = list
-        .iter()
-        .any(|l| l.owner == owner && l.ty == ty && l.range.contains(&range));
-    if covered {
-        return Ok(());
-    }
-    if list.len() + 2 > LOCKS_PER_OBJECT_MAX {
-        return Err(Errno::ENOMEM);
-    }
-    // Worst case two more records (a split and the new one), charged first.
-    list.reserve(2)?;
-    let locks = &mut list.locks;
-    clear_in(locks, owner, &range);
-    let at = locks.partition_point(|l| l.range.start <= range.start);
-    locks.insert(at, Lock { range, ty, owner });
-    Ok(())
-}
-
 /// Removes `owner`'s locks from `range`, keeping the parts outside it, in place: a record
 /// that covers both sides of `range` is split (an owner's records never overlap, so at most
-/// one is), within the capacity the caller reserved.
-fn clear_in(list: &mut Vec<Lock>, owner: Owner, range: &Range) {
+/// one is), within the capacity the caller reserved. The split-off tail is counted for
+/// `tail_uid` — the caller's, whose spare it is — or else for the record's own uid; `tally`
+/// gets the records added and freed.
+fn clear_in(
+    list: &mut Vec<Lock>,
+    owner: Owner,
+    range: &Range,
+    tail_uid: Option<u32>,
+    tally: &mut Tally,
+) {
     if !list
         .iter()
         .any(|l| l.owner == owner && l.range.overlaps(range))
@@ -527,13 +720,19 @@ fn clear_in(list: &mut Vec<Lock>, owner: Owner, range: &Range) {
         let (left, right) = (l.range.start < range.start, l.range.end > range.end);
         if left && right {
             let start = range.end + 1;
+            let uid = tail_uid.unwrap_or(l.uid);
+            tally.added.push(uid);
             tails.push(Lock {
                 range: Range { start, ..l.range },
+                uid,
                 ..*l
             });
         }
         match (left, right) {
-            (false, false) => false,
+            (false, false) => {
+                tally.freed.push(l.uid);
+                false
+            }
             (true, _) => {
                 l.range.end = range.start - 1;
                 true

@@ -20,11 +20,18 @@
 //! the caller (or is longer than [`MAX_DEPTH`]); a flock upgrade releases the shared lock
 //! before sleeping; `F_GETLK` reports the first blocking lock and its pid (−1 for a flock
 //! lock).
+//!
+//! Records are counted per effective uid of the caller that placed them, as NetBSD's
+//! `ui_lockcnt` (`lf_alloc`/`lf_free`): a non-root uid passing [`LOCKS_PER_UID_MAX`] (twice
+//! that for an unlock that may split) gets `ENOMEM`, and so does a request the `-r` budget or
+//! the per-object cap refuses.
 
 mod engine;
 mod sys;
 
-pub use engine::{FileLockOwner, Held, LockType, Locks, Owner, Range, MAX_DEPTH};
+pub use engine::{
+    FileLockOwner, Held, LockType, Locks, Owner, Range, LOCKS_PER_UID_MAX, MAX_DEPTH,
+};
 pub use sys::{fcntl_lock, flock, Flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN};
 
 #[cfg(test)]

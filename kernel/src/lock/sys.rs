@@ -89,8 +89,8 @@ impl Flock {
 /// `do_fcntl_lock` for an open vnode file `fp` of object `key` and current size `size`:
 /// `F_GETLK` (fills `fl` with the blocking lock, or sets `l_type` to `F_UNLCK`), `F_SETLK`,
 /// `F_SETLKW`. `SEEK_CUR` is relative to the file offset; a read lock needs the file open
-/// for reading and a write lock for writing (`EBADF`). The caller copies `fl` out after
-/// `F_GETLK`.
+/// for reading and a write lock for writing (`EBADF`). Records count for `p`'s effective uid
+/// (`ENOMEM` past [`super::LOCKS_PER_UID_MAX`]). The caller copies `fl` out after `F_GETLK`.
 pub async fn fcntl_lock(
     locks: &Locks,
     p: &Proc,
@@ -104,6 +104,7 @@ pub async fn fcntl_lock(
         fl.start = fl.start.checked_add(fp.offset()).ok_or(Errno::EINVAL)?;
     }
     let owner = Owner::Proc(p.pid());
+    let uid = p.cred().euid;
     match cmd {
         F_SETLK | F_SETLKW => {
             let ty = match fl.ty {
@@ -113,7 +114,7 @@ pub async fn fcntl_lock(
                 F_WRLCK => LockType::Write,
                 F_UNLCK => {
                     let range = fl.range(size)?;
-                    return locks.clear(key, owner, range);
+                    return locks.clear(key, owner, uid, range);
                 }
                 _ => return Err(Errno::EINVAL),
             };
@@ -121,7 +122,7 @@ pub async fn fcntl_lock(
             if cmd == F_SETLKW {
                 locks.set_wait(p, key, owner, range, ty).await
             } else {
-                locks.set(key, owner, range, ty)
+                locks.set(key, owner, uid, range, ty)
             }
         }
         F_GETLK => {
@@ -131,7 +132,7 @@ pub async fn fcntl_lock(
                 _ => return Err(Errno::EINVAL),
             };
             let range = fl.range(size)?;
-            match locks.get(key, owner, range, ty) {
+            match locks.get(key, owner, uid, range, ty) {
                 Some(h) => {
                     fl.ty = match h.ty {
                         LockType::Read => F_RDLCK,
@@ -161,10 +162,11 @@ pub async fn fcntl_lock(
 /// caller refuses files that are not vnodes with `EOPNOTSUPP`.
 pub async fn flock(p: &Proc, owner: &FileLockOwner, how: i32) -> Result<()> {
     let (locks, key) = (owner.locks(), owner.key());
+    let uid = p.cred().euid;
     let ty = match how & !LOCK_NB {
         LOCK_UN => {
-            // The whole range never splits: this cannot fail.
-            let _ = locks.clear(key, owner.owner(), Range::ALL);
+            // The whole range never splits nor counts against a limit: this cannot fail.
+            let _ = locks.clear(key, owner.owner(), uid, Range::ALL);
             return Ok(());
         }
         LOCK_EX => LockType::Write,
@@ -172,7 +174,7 @@ pub async fn flock(p: &Proc, owner: &FileLockOwner, how: i32) -> Result<()> {
         _ => return Err(Errno::EINVAL),
     };
     if how & LOCK_NB != 0 {
-        locks.set(key, owner.owner(), Range::ALL, ty)
+        locks.set(key, owner.owner(), uid, Range::ALL, ty)
     } else {
         locks.set_wait(p, key, owner.owner(), Range::ALL, ty).await
     }

@@ -283,7 +283,7 @@ fn lock_records_are_charged_and_refused_with_enomem() {
     };
     let mut n = 0;
     let refused = loop {
-        match l.set(7, Owner::Proc(1), one(n), LockType::Write) {
+        match l.set(7, Owner::Proc(1), 0, one(n), LockType::Write) {
             Ok(()) => n += 1,
             Err(e) => break e,
         }
@@ -299,13 +299,13 @@ fn lock_records_are_charged_and_refused_with_enomem() {
         "exit gives every record back"
     );
     // An unlock that splits a record needs one more: past the budget, ENOMEM and untouched.
-    l.set(7, Owner::Proc(1), Range::ALL, LockType::Write)
+    l.set(7, Owner::Proc(1), 0, Range::ALL, LockType::Write)
         .unwrap();
     let filler = b.available();
     b.try_charge(filler).unwrap();
     let mut k = 0;
     let e = loop {
-        match l.clear(7, Owner::Proc(1), one(k)) {
+        match l.clear(7, Owner::Proc(1), 0, one(k)) {
             Ok(()) => k += 1,
             Err(e) => break e,
         }
@@ -314,7 +314,7 @@ fn lock_records_are_charged_and_refused_with_enomem() {
     assert!(k >= 1, "the list had room for a split");
     let count = l.count(7);
     b.release(filler);
-    l.clear(7, Owner::Proc(1), one(k)).unwrap();
+    l.clear(7, Owner::Proc(1), 0, one(k)).unwrap();
     assert_eq!(l.count(7), count + 1);
     l.release_proc(1);
     assert_eq!(b.used(), 0);
