@@ -132,7 +132,19 @@ impl Kernel {
         for n in 0..3 {
             fd.install(cons.clone(), n, false)?;
         }
-        self.new_proc(|pid| Proc::new(pid, INIT_PID, comm, Cred::default(), CMASK, fd))
+        let p = self.new_proc(|pid| Proc::new(pid, INIT_PID, comm, Cred::default(), CMASK, fd))?;
+        p.set_rlimits(self.default_rlimits());
+        Ok(p)
+    }
+
+    /// proc0's resource limits, with locked memory bounded by the `-r` budget (else by a
+    /// rump kernel's default `physmem`).
+    fn default_rlimits(&self) -> [crate::abi::Rlimit; crate::abi::RLIM_NLIMITS] {
+        let mem = match self.budget().limit() {
+            u64::MAX => crate::abi::RUMP_PHYSMEM_BYTES,
+            n => n,
+        };
+        crate::proc::default_limits(mem)
     }
 
     /// PREFORK: an intermediate child of `parent` with a copy of its descriptor table.
@@ -141,6 +153,7 @@ impl Kernel {
         let (comm, cred, umask) = (parent.comm(), parent.cred(), parent.umask());
         let p = self.new_proc(|pid| Proc::new(pid, parent.pid(), &comm, cred, umask, fd))?;
         p.dirs.copy_from(&parent.dirs);
+        p.set_rlimits(parent.rlimits());
         Ok(p)
     }
 
@@ -163,6 +176,7 @@ impl Kernel {
             child
         };
         child.dirs.copy_from(&prepared.dirs);
+        child.set_rlimits(prepared.rlimits());
         self.exit_process(&prepared);
         Ok(child)
     }

@@ -1,11 +1,13 @@
 //! The per-process descriptor table (`filedesc_t`, kern_descrip.c).
 //!
-//! Bounded by the process's `RLIMIT_NOFILE` soft limit ([`OPEN_MAX`]). Files leaving the table
+//! Bounded by the process's `RLIMIT_NOFILE` soft limit ([`OPEN_MAX`] unless set, at most
+//! `MAXFILES`). Files leaving the table
 //! are handed back to the caller so that their last reference drops outside the lock.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::abi::OPEN_MAX;
+use crate::abi::{MAXFILES, OPEN_MAX};
 use crate::file::File;
 use crate::{Errno, Result};
 
@@ -19,6 +21,8 @@ struct Slot {
 /// A descriptor table.
 pub struct FdTable {
     slots: Mutex<Vec<Option<Slot>>>,
+    /// The `RLIMIT_NOFILE` soft limit (`fd_alloc`'s `min(rlim_cur, maxfiles)`).
+    limit: AtomicUsize,
 }
 
 /// Files removed from a table; dropping this closes them (outside the table lock).
@@ -29,6 +33,7 @@ impl FdTable {
     pub fn new() -> FdTable {
         FdTable {
             slots: Mutex::new(Vec::new()),
+            limit: AtomicUsize::new(OPEN_MAX),
         }
     }
 
@@ -38,7 +43,13 @@ impl FdTable {
 
     /// The descriptor limit (`RLIMIT_NOFILE` soft limit).
     pub fn limit(&self) -> usize {
-        OPEN_MAX
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the limit (setrlimit, fork); descriptors already open above it stay open.
+    pub fn set_limit(&self, cur: u64) {
+        let lim = cur.min(MAXFILES) as usize;
+        self.limit.store(lim, Ordering::Relaxed);
     }
 
     /// `fd_getfile`: the file open on `fd`, or `EBADF`.
@@ -167,6 +178,7 @@ impl FdTable {
     pub fn copy(&self) -> FdTable {
         FdTable {
             slots: Mutex::new(self.lock().clone()),
+            limit: AtomicUsize::new(self.limit()),
         }
     }
 
@@ -174,6 +186,7 @@ impl FdTable {
     pub fn take(&self) -> FdTable {
         FdTable {
             slots: Mutex::new(std::mem::take(&mut *self.lock())),
+            limit: AtomicUsize::new(self.limit()),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Processes (`struct proc`): pid, parent, credentials, umask, command name, descriptors.
 
 mod fd;
+mod limits;
 mod pid;
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
@@ -10,6 +11,7 @@ use crate::abi::{MAXCOMLEN, NGROUPS_MAX};
 use crate::sync::Interrupt;
 
 pub use fd::{Closed, FdTable};
+pub use limits::{defaults as default_limits, Limits};
 pub use pid::{PidTable, FIRST_PID};
 
 /// Pid of init, the parent of every client process.
@@ -68,6 +70,8 @@ pub struct Proc {
     intr: Interrupt,
     /// The descriptor table.
     pub(crate) fd: FdTable,
+    /// Resource limits (`p_rlimit`); `RLIMIT_NOFILE` is mirrored into the table.
+    limits: Limits,
     /// Current and root directories.
     pub(crate) dirs: crate::vfs::ProcDirs,
 }
@@ -91,8 +95,46 @@ impl Proc {
             exited: AtomicBool::new(false),
             intr: Interrupt::new(),
             fd,
+            limits: Limits::new(limits::defaults(crate::abi::RUMP_PHYSMEM_BYTES)),
             dirs: Default::default(),
         }
+    }
+
+    /// Resource limit `which` (`EINVAL` if unknown).
+    pub fn rlimit(&self, which: u32) -> crate::Result<crate::abi::Rlimit> {
+        self.limits.get(which)
+    }
+
+    /// The soft limit of a known resource.
+    pub(crate) fn rlimit_cur(&self, which: u32) -> u64 {
+        self.limits.cur(which)
+    }
+
+    /// `dosetrlimit` for this process (see [`Limits::set`]); a new `RLIMIT_NOFILE` soft
+    /// limit bounds the descriptor table from now on.
+    pub(crate) fn set_rlimit(
+        &self,
+        which: u32,
+        new: crate::abi::Rlimit,
+        root: bool,
+    ) -> crate::Result<()> {
+        let set = self.limits.set(which, new, root)?;
+        if which == crate::abi::RLIMIT_NOFILE {
+            self.fd.set_limit(set.cur);
+        }
+        Ok(())
+    }
+
+    /// Replaces every limit (a new process, a fork child).
+    pub(crate) fn set_rlimits(&self, table: [crate::abi::Rlimit; crate::abi::RLIM_NLIMITS]) {
+        self.limits.set_all(table);
+        self.fd
+            .set_limit(table[crate::abi::RLIMIT_NOFILE as usize].cur);
+    }
+
+    /// Every limit, for a child.
+    pub(crate) fn rlimits(&self) -> [crate::abi::Rlimit; crate::abi::RLIM_NLIMITS] {
+        self.limits.all()
     }
 
     /// Process id.

@@ -19,6 +19,7 @@ mod pathconf;
 mod pipe;
 mod proc;
 mod reboot;
+mod resource;
 mod rw;
 mod stat;
 mod statvfs;
@@ -203,6 +204,8 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS___statvfs190 => statvfs::statvfs1(&c, a, false).await,
         SYS___fstatvfs190 => statvfs::fstatvfs1(&c, a, false).await,
         SYS_lpathconf => pathconf::lpathconf(&c, a).await,
+        SYS_getrlimit => resource::getrlimit(&c, a).await,
+        SYS_setrlimit => resource::setrlimit(&c, a).await,
         SYS_modctl => modctl::modctl(&c, a).await,
         _ => modctl::ext(&c, nr, a).await,
     };

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use super::{ret, Args, Ctx, SysResult};
-use crate::abi::{IOVEC_SIZE, IOV_MAX, O_NOSIGPIPE, SIGPIPE, SSIZE_MAX};
+use crate::abi::{
+    IOVEC_SIZE, IOV_MAX, O_APPEND, O_NOSIGPIPE, RLIMIT_FSIZE, SIGPIPE, SIGXFSZ, SSIZE_MAX,
+};
 use crate::file::{File, Iov};
 use crate::vfs::VType;
 use crate::{copy, Errno, UserMem};
@@ -38,6 +40,7 @@ pub async fn write<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if iov[0].len > SSIZE_MAX {
         return Err(Errno::EINVAL);
     }
+    fsize_check(c, &fp, None, &iov)?;
     let (done, res) = fp.write(c.k, c.p, c.mem, &iov).await;
     finish(c, &fp, done, res)
 }
@@ -52,6 +55,7 @@ pub async fn readv<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 /// `writev(fd, iov, iovcnt)` — gather write; `writev(2)`.
 pub async fn writev<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let (fp, iov) = vector(c, a, File::writable).await?;
+    fsize_check(c, &fp, None, &iov)?;
     let (done, res) = fp.write(c.k, c.p, c.mem, &iov).await;
     finish(c, &fp, done, res)
 }
@@ -98,6 +102,7 @@ pub async fn pwrite<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if iov[0].len > SSIZE_MAX {
         return Err(Errno::EINVAL);
     }
+    fsize_check(c, &fp, Some(a.long(4)), &iov)?;
     let (done, res) = fp.write_at(c.k, c.p, c.mem, &iov, a.long(4)).await;
     finish(c, &fp, done, res)
 }
@@ -118,6 +123,7 @@ pub async fn pwritev<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
         positional(c, a.int(0), false, a.long(4))?;
     }
     let (fp, iov) = vector(c, a, File::writable).await?;
+    fsize_check(c, &fp, Some(a.long(4)), &iov)?;
     let (done, res) = fp.write_at(c.k, c.p, c.mem, &iov, a.long(4)).await;
     finish(c, &fp, done, res)
 }
@@ -160,6 +166,35 @@ async fn vector<M: UserMem>(
         iov.push(Iov { base, len });
     }
     Ok((fp, iov))
+}
+
+/// `enforce_rlimit_fsize` (vfs_vnops.c `vn_write`): a write to a regular file that would
+/// reach past the caller's `RLIMIT_FSIZE` — from the end with `O_APPEND`, else from `at` or
+/// the file offset — fails whole with `EFBIG` and posts SIGXFSZ, also when it moves no byte.
+/// Done here, before the vnode's I/O, as NetBSD does before `VOP_WRITE`.
+fn fsize_check<M: UserMem>(
+    c: &Ctx<'_, M>,
+    fp: &File,
+    at: Option<i64>,
+    iov: &[Iov],
+) -> Result<(), Errno> {
+    let Some(vn) = fp.vnode() else {
+        return Ok(());
+    };
+    if vn.vtype() != VType::Reg {
+        return Ok(());
+    }
+    let start = if fp.flag() & O_APPEND != 0 {
+        vn.size()
+    } else {
+        at.unwrap_or_else(|| fp.offset()).max(0) as u64
+    };
+    let resid = iov.iter().fold(0u64, |t, v| t.saturating_add(v.len));
+    if start.saturating_add(resid) > c.p.rlimit_cur(RLIMIT_FSIZE) {
+        c.mem.raise(SIGXFSZ);
+        return Err(Errno::EFBIG);
+    }
+    Ok(())
 }
 
 /// NetBSD's ending of a transfer: an interrupted partial transfer counts as success; `EPIPE`
@@ -272,5 +307,30 @@ mod tests {
         f.mem.map(0x9000, b"z");
         f.mem.map(0x100000, &big);
         assert_eq!(f.ok(SYS_writev, &[1, 0x100000, 1024]), 1024);
+    }
+
+    /// `RLIMIT_FSIZE`: a write reaching past it fails whole with `EFBIG` and SIGXFSZ, also
+    /// with no byte to move; pipes and the console are not limited.
+    #[test]
+    fn fsize_limit_refuses_whole_writes() {
+        use crate::abi::{Rlimit, O_APPEND, O_CREAT, O_RDWR};
+        let f = Fixture::new();
+        f.mem.map(0x1000, b"/f\0");
+        f.mem.map(0x2000, &Rlimit::new(100, 1000).encode());
+        f.mem.map(0x3000, &[7; 200]);
+        assert_eq!(f.ok(SYS_setrlimit, &[1, 0x2000]), 0);
+        let flags = (O_RDWR | O_CREAT) as u64;
+        let fd = f.ok(SYS_open, &[0x1000, flags, 0o644]) as u64;
+        assert_eq!(f.ok(SYS_write, &[fd, 0x3000, 60]), 60);
+        f.mem.clear_requests();
+        assert_eq!(f.err(SYS_write, &[fd, 0x3000, 60]), Errno::EFBIG);
+        assert_eq!(f.mem.requests(), vec![Req::Raise(25)]);
+        assert_eq!(f.ok(SYS_write, &[fd, 0x3000, 40]), 40);
+        assert_eq!(f.err(SYS_pwrite, &[fd, 0x3000, 0, 0, 101]), Errno::EFBIG);
+        assert_eq!(f.ok(SYS_pwrite, &[fd, 0x3000, 10, 0, 90]), 10);
+        let fd2 = f.ok(SYS_open, &[0x1000, (O_RDWR | O_APPEND) as u64]) as u64;
+        assert_eq!(f.err(SYS_pwrite, &[fd2, 0x3000, 1, 0, 0]), Errno::EFBIG);
+        assert_eq!(f.ok(SYS_ftruncate, &[fd, 0, 500]), 0);
+        assert_eq!(f.ok(SYS_write, &[1, 0x3000, 200]), 200);
     }
 }
