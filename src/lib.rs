@@ -16,6 +16,7 @@ pub mod halt;
 pub mod hosterr;
 pub mod hostfile;
 pub mod listen;
+pub mod loophost;
 pub mod main_server;
 pub mod server;
 pub mod session;

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use kernel::abi::{RB_DUMP, RB_HALT};
-use kernel::{BootConfig, Host, Kernel, StdHost};
+use kernel::{BootConfig, Host, Kernel};
 use sp::url::{Role, SpAddr};
 
 use crate::cli::{self, Flavor, Options};
@@ -237,7 +237,7 @@ fn boot_and_listen(
     if cwd.is_none() && matches!(&addr, SpAddr::Unix(p) if p.is_relative()) {
         eprintln!("warning: cannot determine cwd, omitting socket cleanup");
     }
-    let host: Arc<dyn Host> = Arc::new(StdHost);
+    let host: Arc<dyn Host> = Arc::new(crate::loophost::LoopHost::default());
     let cfg = BootConfig {
         ncpu: opts.ncpu,
         verbose: opts.verbose,

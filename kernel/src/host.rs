@@ -1,4 +1,5 @@
-//! The kernel's only door to the host (NetBSD's `rumpuser.h` idea): console, clocks, entropy.
+//! The kernel's only door to the host (NetBSD's `rumpuser.h` idea): console, clocks, timers,
+//! entropy.
 //!
 //! Host errno values, when later operations can fail, are translated to NetBSD `Errno` here.
 
@@ -24,6 +25,12 @@ pub trait Host: Send + Sync + 'static {
     fn clock_monotonic(&self) -> (i64, i64);
     /// Fills `buf` with random bytes.
     fn random(&self, buf: &mut [u8]);
+    /// A future that completes once `d` has passed (`rumpuser_clock_sleep`), polled on the
+    /// thread that runs the sleeping syscall. A host with a runtime gives its own timer; the
+    /// default is the kernel's portable timer thread ([`crate::sync::std_sleep`]).
+    fn sleep(&self, d: Duration) -> crate::sync::HostSleep {
+        crate::sync::std_sleep(d)
+    }
 }
 
 /// The host of a real server: stdout, the system clocks and `/dev/urandom`.

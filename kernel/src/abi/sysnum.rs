@@ -234,6 +234,8 @@ pub const SYS_symlinkat: u32 = 470;
 pub const SYS_unlinkat: u32 = 471;
 /// `futimens`.
 pub const SYS_futimens: u32 = 472;
+/// `clock_nanosleep`.
+pub const SYS_clock_nanosleep: u32 = 477;
 /// `posix_fallocate`.
 pub const SYS_posix_fallocate: u32 = 479;
 /// `fdiscard`.

@@ -13,6 +13,8 @@
 //! - [`for_process`] / [`caller_exiting`]: the process a syscall runs for (`curproc`), for
 //!   long work below the syscall layer (FFS walks) that stops once its caller is exiting;
 //!   [`yield_now`] lets the loop's other tasks run in the middle of such work.
+//! - [`sleep_for`]: a timed interruptible sleep (nanosleep) on the host's timer
+//!   ([`crate::Host::sleep`]; [`std_sleep`] is the portable default, one timer thread).
 //! - [`Mutex`]: an async mutex for state that must stay locked across an `.await` (for the
 //!   VFS: a vnode's I/O lock). Never hold a `std::sync::Mutex` across an `.await` instead.
 //!
@@ -28,10 +30,12 @@
 
 mod curproc;
 mod mutex;
+mod timer;
 mod wait;
 
 pub use curproc::{caller_exiting, for_process, yield_now};
 pub use mutex::{Mutex, MutexGuard};
+pub use timer::{sleep_for, std_sleep, HostSleep};
 pub use wait::{sleep_until, wait_for, Interrupt, WaitQueue};
 
 #[cfg(test)]

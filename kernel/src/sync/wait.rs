@@ -82,7 +82,7 @@ impl WaitQueue {
 }
 
 /// One task's entry in a [`WaitQueue`] while it sleeps; dropping it deregisters.
-struct Registration<'a> {
+pub(super) struct Registration<'a> {
     q: &'a WaitQueue,
     id: Option<u64>,
     /// A wake-up of the queue took the entry out at least once: if the sleep now gives up,
@@ -91,7 +91,7 @@ struct Registration<'a> {
 }
 
 impl<'a> Registration<'a> {
-    fn new(q: &'a WaitQueue) -> Self {
+    pub(super) fn new(q: &'a WaitQueue) -> Self {
         Registration {
             q,
             id: None,
@@ -100,7 +100,7 @@ impl<'a> Registration<'a> {
     }
 
     /// Puts (or refreshes) the waker in the queue; it is removed when woken.
-    fn register(&mut self, w: &Waker) {
+    pub(super) fn register(&mut self, w: &Waker) {
         let mut s = self.q.lock();
         if let Some(id) = self.id {
             if let Some(e) = s.list.iter_mut().find(|e| e.0 == id) {
@@ -136,7 +136,7 @@ impl<'a> Registration<'a> {
     }
 
     /// The sleep succeeded: leave without passing a wake-up on.
-    fn finish(mut self) {
+    pub(super) fn finish(mut self) {
         self.remove();
     }
 }
@@ -176,6 +176,11 @@ impl Interrupt {
     pub fn raise(&self) {
         self.set.store(true, Ordering::SeqCst);
         self.sleepers.wake_all();
+    }
+
+    /// The queue of the owner's interruptible sleeps.
+    pub(super) fn sleepers(&self) -> &WaitQueue {
+        &self.sleepers
     }
 
     /// Whether [`Interrupt::raise`] was called.

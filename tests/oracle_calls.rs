@@ -1,0 +1,51 @@
+//! NetBSD as the oracle for the other calls NetBSD's programs make (issue 14 item 3): the
+//! probe of `tests/oracle/calls.rs` was run against NetBSD's own rump_server
+//! (`rump_server -lrumpvfs -lrumpfs_tmpfs URL`, then
+//! `cargo run --example oracle_calls -- URL > tests/oracle/calls.netbsd`), and our server
+//! must answer every step as NetBSD did, except where we deliberately differ: those steps
+//! are listed in `DIFFERENCES` with our answer and the reason.
+
+mod common;
+
+#[path = "oracle/calls.rs"]
+mod calls;
+
+use common::Server;
+
+/// NetBSD's transcript.
+const NETBSD: &str = include_str!("oracle/calls.netbsd");
+
+/// Steps where our answer differs from NetBSD's on purpose: (step, our line, why).
+const DIFFERENCES: &[(&str, &str, &str)] = &[];
+
+#[test]
+fn calls_probe_answers_as_netbsd() {
+    // `-r 512M`: NetBSD's rump kernel without `-r` counts 512 MiB (its default `physmem`),
+    // which RLIMIT_MEMLOCK follows; ours takes the host's memory then.
+    let srv = Server::unix(&["-lrumpvfs", "-lrumpfs_tmpfs", "-r", "512m"]);
+    let ours = calls::run(&srv.url).0;
+    let theirs: Vec<&str> = NETBSD.lines().collect();
+    let mut bad = Vec::new();
+    for (i, (o, n)) in ours.iter().zip(&theirs).enumerate() {
+        if o == n {
+            continue;
+        }
+        let step = n.split(':').next().unwrap_or("");
+        match DIFFERENCES.iter().find(|d| d.0 == step) {
+            Some((_, line, _)) if line == o => {}
+            _ => bad.push(format!("line {}: ours `{o}`, NetBSD `{n}`", i + 1)),
+        }
+    }
+    assert_eq!(ours.len(), theirs.len(), "transcript lengths: {ours:#?}");
+    assert!(
+        bad.is_empty(),
+        "differences from NetBSD:\n{}",
+        bad.join("\n")
+    );
+    for (step, line, why) in DIFFERENCES {
+        assert!(
+            ours.iter().any(|o| o == line),
+            "documented difference `{step}` ({why}) no longer seen"
+        );
+    }
+}
