@@ -172,6 +172,32 @@ pub const SYS_getvfsstat: u32 = 356;
 pub const SYS_statvfs1: u32 = 357;
 /// `fstatvfs1`.
 pub const SYS_fstatvfs1: u32 = 358;
+/// `extattrctl`.
+pub const SYS_extattrctl: u32 = 360;
+/// `extattr_set_file`.
+pub const SYS_extattr_set_file: u32 = 361;
+/// `extattr_get_file`.
+pub const SYS_extattr_get_file: u32 = 362;
+/// `extattr_delete_file`.
+pub const SYS_extattr_delete_file: u32 = 363;
+/// `extattr_set_fd`.
+pub const SYS_extattr_set_fd: u32 = 364;
+/// `extattr_get_fd`.
+pub const SYS_extattr_get_fd: u32 = 365;
+/// `extattr_delete_fd`.
+pub const SYS_extattr_delete_fd: u32 = 366;
+/// `extattr_set_link`.
+pub const SYS_extattr_set_link: u32 = 367;
+/// `extattr_get_link`.
+pub const SYS_extattr_get_link: u32 = 368;
+/// `extattr_delete_link`.
+pub const SYS_extattr_delete_link: u32 = 369;
+/// `extattr_list_fd`.
+pub const SYS_extattr_list_fd: u32 = 370;
+/// `extattr_list_file`.
+pub const SYS_extattr_list_file: u32 = 371;
+/// `extattr_list_link`.
+pub const SYS_extattr_list_link: u32 = 372;
 /// `__getdents30`.
 pub const SYS___getdents30: u32 = 390;
 /// `__mount50`.

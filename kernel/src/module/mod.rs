@@ -19,8 +19,10 @@
 //! - **Unloading** asks the module (`MODULE_CMD_FINI`): a file system in use is `EBUSY`; an
 //!   external component decides in its `fini`. What an external component registered (system
 //!   calls, etfs keys) is removed before its library goes.
-//! - Modules given with `-l` are built in (`MODULE_SOURCE_KERNEL`, listed with a reference
-//!   count of -1 as NetBSD lists built-ins); those loaded later come from the file system.
+//! - Modules given with `-l` are built in (`MODULE_SOURCE_KERNEL`), initialized at boot and
+//!   so listed with their reference count, 0, as NetBSD's rump_server lists its linked-in
+//!   modules (-1 is only for built-ins never initialized, which this kernel does not have);
+//!   those loaded later come from the file system.
 
 pub(crate) mod populate;
 #[cfg(test)]
@@ -143,7 +145,7 @@ pub struct ModStat {
     pub source: ModSource,
     /// Its class.
     pub class: ModClass,
-    /// References (`u32::MAX`, i.e. -1, for built-ins).
+    /// References (0: nothing here holds a reference on a module).
     pub refcnt: u32,
 }
 
@@ -352,10 +354,7 @@ impl Modules {
             name: m.name.clone(),
             source: m.source,
             class: m.class(),
-            refcnt: match m.source {
-                ModSource::Kernel => u32::MAX,
-                ModSource::Filesys => 0,
-            },
+            refcnt: 0,
         };
         let loaded = list.iter().filter(|m| m.source == ModSource::Filesys);
         let builtin = list.iter().filter(|m| m.source == ModSource::Kernel);

@@ -76,10 +76,7 @@ fn a_builtin_file_system_module_loads_lists_and_unloads_unless_mounted() {
     assert_eq!(modctl_load(&f, "tmpfs"), Err(Errno::EEXIST));
     assert_eq!(
         stat_names(&f),
-        vec![
-            ("tmpfs".to_string(), 2, 2, 0),
-            ("ffs".to_string(), 0, 2, u32::MAX)
-        ],
+        vec![("tmpfs".to_string(), 2, 2, 0), ("ffs".to_string(), 0, 2, 0)],
         "loaded modules first, then built-ins"
     );
     mount_tmpfs(&f, "/tmp").unwrap();
@@ -111,7 +108,7 @@ fn builtins_from_the_command_line_are_listed_as_kernel_modules() {
     assert_eq!(st.len(), 1);
     assert_eq!(
         (st[0].source, st[0].class, st[0].refcnt),
-        (ModSource::Kernel, ModClass::Vfs, u32::MAX)
+        (ModSource::Kernel, ModClass::Vfs, 0)
     );
     assert_eq!(m.load_builtin("tmpfs"), Err(Errno::EEXIST));
 }
@@ -302,4 +299,44 @@ fn component_file_systems_are_filled_inside_their_root_only() {
     assert!(d.dir().unwrap().get(b"l").is_some());
     m.forget_owned(&f.k, "c");
     assert!(m.fstype(b"treefs").is_none());
+}
+
+/// NetBSD 5–8 clients ask with command 2 and get 392-byte records, the same modules as the
+/// new layout, and the full size back in the iovec (also with no room: a size probe).
+#[test]
+fn old_modstat_layout_answers_command_2() {
+    use crate::sys::modctl::{MODCTL_OSTAT, OMODSTAT_LEN};
+    let f = Fixture::new();
+    let new = stat_names(&f);
+    let (iov, buf) = (0x7_0000u64, 0x7_1000u64);
+    f.mem.map_zero(buf, 4096);
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&buf.to_le_bytes());
+    v[8..].copy_from_slice(&4096u64.to_le_bytes());
+    f.mem.map(iov, &v);
+    f.ok(SYS_modctl, &[int(MODCTL_OSTAT), iov]);
+    let total = u64::from_le_bytes(f.mem.read(iov + 8, 8).try_into().unwrap()) as usize;
+    assert_eq!(total, new.len() * OMODSTAT_LEN);
+    let out = f.mem.read(buf, total);
+    let old: Vec<(String, u32, u32, u32)> = out
+        .chunks_exact(OMODSTAT_LEN)
+        .map(|ms| {
+            let end = ms[..32].iter().position(|&b| b == 0).unwrap();
+            let u = |o: usize| u32::from_le_bytes(ms[o..o + 4].try_into().unwrap());
+            assert!(ms[32..352].iter().all(|&b| b == 0), "no required modules");
+            let name = String::from_utf8(ms[..end].to_vec()).unwrap();
+            (name, u(360), u(364), u(372))
+        })
+        .collect();
+    assert_eq!(old, new);
+    // A size probe: nothing copied, the size reported.
+    let (iov0, buf0) = (0x7_2000u64, 0x7_3000u64);
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&buf0.to_le_bytes());
+    f.mem.map(iov0, &v);
+    f.mem.clear_requests();
+    f.ok(SYS_modctl, &[int(MODCTL_OSTAT), iov0]);
+    let total0 = u64::from_le_bytes(f.mem.read(iov0 + 8, 8).try_into().unwrap()) as usize;
+    assert_eq!(total0, total);
+    assert_eq!(f.mem.requests().len(), 2, "the iovec in and out only");
 }

@@ -10,6 +10,7 @@ mod cred;
 mod cwd;
 mod descrip;
 mod dir;
+mod extattr;
 mod ioctl;
 mod link;
 pub(crate) mod modctl;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 
 use crate::abi::sysnum::*;
 use crate::{Kernel, Proc, Result, UserMem};
+use extattr::{Op, Target};
 
 /// What a syscall returns: `retval[0]`, `retval[1]`.
 pub type SysResult = Result<[i64; 2]>;
@@ -207,6 +209,19 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS___statvfs190 => statvfs::statvfs1(&c, a, false).await,
         SYS___fstatvfs190 => statvfs::fstatvfs1(&c, a, false).await,
         SYS_lpathconf => pathconf::lpathconf(&c, a).await,
+        SYS_extattrctl => extattr::extattrctl(&c, a).await,
+        SYS_extattr_set_file => extattr::extattr(&c, a, Target::File, Op::Set).await,
+        SYS_extattr_get_file => extattr::extattr(&c, a, Target::File, Op::Get).await,
+        SYS_extattr_delete_file => extattr::extattr(&c, a, Target::File, Op::Delete).await,
+        SYS_extattr_set_fd => extattr::extattr(&c, a, Target::Fd, Op::Set).await,
+        SYS_extattr_get_fd => extattr::extattr(&c, a, Target::Fd, Op::Get).await,
+        SYS_extattr_delete_fd => extattr::extattr(&c, a, Target::Fd, Op::Delete).await,
+        SYS_extattr_set_link => extattr::extattr(&c, a, Target::Link, Op::Set).await,
+        SYS_extattr_get_link => extattr::extattr(&c, a, Target::Link, Op::Get).await,
+        SYS_extattr_delete_link => extattr::extattr(&c, a, Target::Link, Op::Delete).await,
+        SYS_extattr_list_fd => extattr::extattr(&c, a, Target::Fd, Op::List).await,
+        SYS_extattr_list_file => extattr::extattr(&c, a, Target::File, Op::List).await,
+        SYS_extattr_list_link => extattr::extattr(&c, a, Target::Link, Op::List).await,
         SYS_getrlimit => resource::getrlimit(&c, a).await,
         SYS_setrlimit => resource::setrlimit(&c, a).await,
         SYS_modctl => modctl::modctl(&c, a).await,

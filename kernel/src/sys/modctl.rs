@@ -11,7 +11,8 @@ use crate::{copy, Errno, Result, UserMem};
 pub const MODCTL_LOAD: i32 = 0;
 /// `MODCTL_UNLOAD`.
 pub const MODCTL_UNLOAD: i32 = 1;
-/// `MODCTL_OSTAT` (the NetBSD 8 layout; not provided, as a kernel without COMPAT_80).
+/// `MODCTL_OSTAT`: NetBSD 9's name for the `MODCTL_STAT` of NetBSD 5–8 (`COMPAT_80`), whose
+/// 392-byte records the clients of those releases (rumpctrl's `modstat`) ask for.
 pub const MODCTL_OSTAT: i32 = 2;
 /// `MODCTL_EXISTS`.
 pub const MODCTL_EXISTS: i32 = 3;
@@ -23,6 +24,9 @@ const MODCTL_LOAD_LEN: usize = 32;
 const MAXPROPSLEN: u64 = 4096;
 /// Size of `modstat_t` (name, addr, source, class, size, refcnt, flags, reqoffset).
 pub const MODSTAT_LEN: usize = 64;
+/// Size of NetBSD 5–8's `modstat_t` (name[32], required[320], addr, source, class, size,
+/// refcnt, flags, reserved[3]).
+pub const OMODSTAT_LEN: usize = 392;
 
 fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
@@ -49,9 +53,9 @@ pub async fn modctl<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
             ret(0)
         }
         MODCTL_STAT => stat(c, a.word(1)).await,
-        // The NetBSD 8 layout needs COMPAT_80, which this kernel (like a rump kernel built
-        // without it) does not have: unknown command.
-        MODCTL_OSTAT => Err(Errno::EINVAL),
+        // The command number tells the layouts apart: 2 is the old one (NetBSD 9 keeps it
+        // as MODCTL_OSTAT under COMPAT_80), 4 the new one.
+        MODCTL_OSTAT => ostat(c, a.word(1)).await,
         MODCTL_EXISTS => match a.word(1) {
             0 | 1 => superuser(c).and(ret(0)),
             _ => Err(Errno::EINVAL),
@@ -117,6 +121,35 @@ async fn stat<M: UserMem>(c: &Ctx<'_, M>, arg: u64) -> SysResult {
         out.extend_from_slice(&ms);
     }
     out.push(0);
+    let fit = out.len().min(usize::try_from(len).unwrap_or(usize::MAX));
+    if fit > 0 {
+        copy::copyout(c.mem, base, &out[..fit]).await?;
+    }
+    let mut new_iov = [0u8; 16];
+    new_iov[..8].copy_from_slice(&base.to_le_bytes());
+    new_iov[8..].copy_from_slice(&(out.len() as u64).to_le_bytes());
+    copy::copyout(c.mem, arg, &new_iov).await?;
+    ret(0)
+}
+
+/// `handle_modctl_stat` of NetBSD 5–8 (`compat_80_modstat` in 9): into the caller's `struct
+/// iovec` buffer, as much as fits of one 392-byte `modstat_t` per module (no count, no
+/// strings after them; no module here requires another); then the iovec's length becomes
+/// the full size.
+async fn ostat<M: UserMem>(c: &Ctx<'_, M>, arg: u64) -> SysResult {
+    let iov = copy::copyin(c.mem, arg, 16).await?;
+    let (base, len) = (u64_at(&iov, 0), u64_at(&iov, 8));
+    let rows = c.k.modules().stat();
+    let mut out = Vec::with_capacity(rows.len() * OMODSTAT_LEN);
+    for r in &rows {
+        let mut ms = [0u8; OMODSTAT_LEN];
+        let n = r.name.len().min(MAXMODNAME - 1);
+        ms[..n].copy_from_slice(&r.name.as_bytes()[..n]);
+        ms[360..364].copy_from_slice(&(r.source as u32).to_le_bytes());
+        ms[364..368].copy_from_slice(&(r.class as u32).to_le_bytes());
+        ms[372..376].copy_from_slice(&r.refcnt.to_le_bytes());
+        out.extend_from_slice(&ms);
+    }
     let fit = out.len().min(usize::try_from(len).unwrap_or(usize::MAX));
     if fit > 0 {
         copy::copyout(c.mem, base, &out[..fit]).await?;
