@@ -83,3 +83,23 @@ fn a_disconnect_ends_a_nanosleep() {
     assert!(pa != pb);
     assert!(t.elapsed() < Duration::from_secs(10));
 }
+
+/// The console at halt as NetBSD's rump_server prints it (recorded with
+/// `/work/ref/rump_server -s -lrumpvfs unix://…` and `rump.halt`; with `-n`, no sync).
+#[test]
+fn halt_prints_netbsds_console_lines() {
+    for (args, want) in [
+        (
+            &[][..],
+            "rump kernel halting...\nsyncing disks... done\nunmounting file systems...\n\
+             unmounting done\nhalted\n",
+        ),
+        (&["-n"][..], "rump kernel halting...\nhalted\n"),
+    ] {
+        let mut srv = Server::unix(&["-lrumpvfs"]);
+        let out = srv.halt_with(std::path::Path::new(common::HALT), args);
+        assert!(out.status.success());
+        assert_eq!(srv.wait_exit(10).code(), Some(0));
+        assert!(srv.stdout_text().ends_with(want), "{}", srv.stdout_text());
+    }
+}

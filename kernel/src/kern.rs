@@ -268,7 +268,9 @@ impl Kernel {
     }
 
     /// The kernel half of reboot(2) (`cpu_reboot` in rumpkern/emul.c): prints the halting
-    /// line and, unless `RB_DUMP` or `RB_NOSYNC`, syncs everything (dirty blocks of devices
+    /// line and, unless `RB_DUMP` or `RB_NOSYNC`, syncs and unmounts with NetBSD's console
+    /// lines (`syncing disks... done`, `unmounting file systems...`, `unmounting done`),
+    /// syncing everything (dirty blocks of devices
     /// that clients still hold open included). Awaited on a loop, so host files that
     /// complete on the loops can be flushed. Idempotent: a second call returns at once.
     pub async fn shutdown(&self, howto: u32) {
@@ -276,16 +278,27 @@ impl Kernel {
             return;
         }
         self.host.console_write(b"rump kernel halting...\n");
-        if howto & (RB_DUMP | RB_NOSYNC) == 0 {
-            let r = match &self.vfs {
-                Some(v) => v.shutdown_async().await,
-                None => Ok(()),
-            };
-            if let Err(e) = r {
-                // NetBSD prints and goes on; the data stays dirty in memory and is lost.
-                let msg = format!("rump kernel: sync at halt failed: {e}\n");
-                self.host.console_write(msg.as_bytes());
-            }
+        if howto & (RB_DUMP | RB_NOSYNC) != 0 {
+            return;
+        }
+        // rump_vfs_fini = vfs_shutdown: vfs_sync_all, then vfs_unmountall, with their
+        // console lines (a kernel without the VFS faction has neither).
+        let Some(v) = &self.vfs else {
+            return;
+        };
+        self.host.console_write(b"syncing disks... ");
+        let synced = v.sync_all_async().await;
+        self.host.console_write(match synced {
+            Ok(()) => b"done\n".as_slice(),
+            Err(_) => b"giving up\n".as_slice(),
+        });
+        self.host.console_write(b"unmounting file systems...\n");
+        let unmounted = v.shutdown_async().await;
+        self.host.console_write(b"unmounting done\n");
+        if let Err(e) = synced.and(unmounted) {
+            // NetBSD warns and goes on; the data stays dirty in memory and is lost.
+            let msg = format!("WARNING: some file systems would not unmount ({e})\n");
+            self.host.console_write(msg.as_bytes());
         }
     }
 

@@ -39,6 +39,19 @@ mod tests {
         assert_eq!(f.host.console(), b"rump kernel halting...\n");
     }
 
+    /// A halt with sync prints NetBSD's `vfs_shutdown` lines (rumpkern's `cpu_reboot`).
+    #[test]
+    fn a_syncing_halt_prints_netbsds_lines() {
+        let f = Fixture::new();
+        assert_eq!(f.sys(SYS_reboot, &[0, 0]).halt, Some(0));
+        let text = String::from_utf8(f.host.console()).unwrap();
+        assert_eq!(
+            text,
+            "rump kernel halting...\nsyncing disks... done\n\
+             unmounting file systems...\nunmounting done\n"
+        );
+    }
+
     #[test]
     fn rb_string_fetches_128_bytes_and_ignores_failures() {
         let f = Fixture::new();
