@@ -21,7 +21,7 @@ pub fn usage_line(progname: &str) -> String {
     disable_help_flag = true,
     disable_version_flag = true,
     about = "rump kernel server",
-    override_usage = "[-sv] [-c ncpu] [-d drivespec] [-l library] [-m module] [-r total_ram] url"
+    version
 )]
 struct RawArgs {
     /// Do not detach from the terminal.
@@ -48,6 +48,9 @@ struct RawArgs {
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
+    /// Print the program's name and version.
+    #[arg(long = "version", action = ArgAction::Version)]
+    version: Option<bool>,
     /// Where to listen: unix://path or tcp://addr:port/
     url: String,
 }
@@ -111,11 +114,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let raw = match RawArgs::try_parse_from(argv) {
+    use clap::{CommandFactory, FromArgMatches};
+    // The program's name in `--help` and `--version`, as it was run.
+    let progname = progname.to_string();
+    let cmd = RawArgs::command()
+        .bin_name(progname.clone())
+        .display_name(progname.clone())
+        .override_usage(format!(
+            "{progname} [-sv] [-c ncpu] [-d drivespec] [-l library] [-m module] [-r total_ram] url"
+        ));
+    let parsed = cmd
+        .try_get_matches_from(argv)
+        .and_then(|m| RawArgs::from_arg_matches(&m));
+    let raw = match parsed {
         Ok(raw) => raw,
         Err(e) => {
             use clap::error::ErrorKind;
-            if e.kind() == ErrorKind::DisplayHelp {
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 return Err(CliError {
                     message: e.to_string(),
                     usage: false,
@@ -240,6 +255,26 @@ mod tests {
         let o = p(&["unix://sock"]).unwrap();
         assert_eq!(o.ncpu, host_cpus());
         assert_eq!(p(&["-c", "host", "unix://s"]).unwrap().ncpu, host_cpus());
+    }
+
+    /// `--version` and `--help` name the program as it was run, and exit 0.
+    #[test]
+    fn version_and_help_name_the_program() {
+        for prog in ["rump_server", "rump_allserver"] {
+            let e = parse(Flavor::Minimal, prog, [prog, "--version"]).unwrap_err();
+            assert_eq!(e.status, 0);
+            assert_eq!(
+                e.message.trim(),
+                format!("{prog} {}", env!("CARGO_PKG_VERSION"))
+            );
+            let e = parse(Flavor::Minimal, prog, [prog, "--help"]).unwrap_err();
+            assert_eq!(e.status, 0);
+            assert!(
+                e.message.contains(&format!("Usage: {prog} [-sv]")),
+                "{}",
+                e.message
+            );
+        }
     }
 
     #[test]
