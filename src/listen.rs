@@ -43,7 +43,8 @@ pub fn bind_listen(addr: &SpAddr) -> io::Result<OwnedFd> {
             Ok(fd)
         }
         SpAddr::Tcp(sa) => {
-            let fd = socket(libc::AF_INET)?;
+            let (ss, len) = sockaddr_of(sa);
+            let fd = socket(i32::from(ss.ss_family))?;
             let one: libc::c_int = 1;
             // SAFETY: setsockopt reads sizeof(int) bytes from `one`.
             let rc = unsafe {
@@ -56,20 +57,11 @@ pub fn bind_listen(addr: &SpAddr) -> io::Result<OwnedFd> {
                 )
             };
             check(rc)?;
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: sa.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(sa.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            // SAFETY: `sin` is a fully initialised sockaddr_in of `len` bytes.
+            // SAFETY: `ss` holds an initialised sockaddr_in or sockaddr_in6 of `len` bytes.
             let rc = unsafe {
                 libc::bind(
                     fd.as_raw_fd(),
-                    (&sin as *const libc::sockaddr_in).cast(),
+                    (&ss as *const libc::sockaddr_storage).cast(),
                     len,
                 )
             };
@@ -80,21 +72,80 @@ pub fn bind_listen(addr: &SpAddr) -> io::Result<OwnedFd> {
     }
 }
 
+/// `sa` as a `sockaddr_in` or `sockaddr_in6` in a `sockaddr_storage`, with its length.
+fn sockaddr_of(sa: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match sa {
+        std::net::SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
+            (
+                ss,
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+        std::net::SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };
+            (
+                ss,
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    }
+}
+
 /// The port a TCP listener is bound to (for `tcp://…:0`, which NetBSD never reports).
 pub fn local_port(fd: &OwnedFd) -> Option<u16> {
-    // SAFETY: sockaddr_in is plain old data; getsockname writes at most `len` bytes.
-    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: `sin`/`len` describe a writable buffer of the right size.
+    // SAFETY: sockaddr_storage is plain old data; getsockname writes at most `len` bytes.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `ss`/`len` describe a writable buffer of the right size.
     let rc = unsafe {
         libc::getsockname(
             fd.as_raw_fd(),
-            (&mut sin as *mut libc::sockaddr_in).cast(),
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
             &mut len,
         )
     };
-    (rc == 0 && sin.sin_family == libc::AF_INET as libc::sa_family_t)
-        .then(|| u16::from_be(sin.sin_port))
+    if rc != 0 {
+        return None;
+    }
+    // Both sockaddr_in and sockaddr_in6 keep the port, in network order, right after the
+    // family; read it through the right type.
+    match i32::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in (family AF_INET) into `ss`.
+            let sin: libc::sockaddr_in =
+                unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
+            Some(u16::from_be(sin.sin_port))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the kernel wrote a sockaddr_in6 (family AF_INET6) into `ss`.
+            let sin6: libc::sockaddr_in6 =
+                unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
+            Some(u16::from_be(sin6.sin6_port))
+        }
+        _ => None,
+    }
 }
 
 /// Sets `TCP_NODELAY`, as the reference's accept hook does for tcp (errors ignored).

@@ -486,6 +486,28 @@ fn tcp_transport() {
     assert_eq!(srv.wait_exit(10).code(), Some(0));
 }
 
+/// `tcp://[::1]:port/`: an IPv6 loopback URL for the server, a client and rump.halt (NetBSD's
+/// parser cannot read a bracketed host; ours can).
+#[test]
+fn tcp_transport_over_ipv6_loopback() {
+    let Some(mut srv) = Server::tcp6(&["-c", "1"]) else {
+        eprintln!("skipped: no IPv6 loopback on this host");
+        return;
+    };
+    assert!(srv.url.starts_with("tcp://[::1]:"));
+    let mut c = srv.client();
+    let (pid, ppid) = c.getpid().unwrap();
+    assert!(pid >= 2 && ppid == 1);
+    drop(c);
+    let out = srv.halt_with(std::path::Path::new(HALT), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(srv.wait_exit(10).code(), Some(0));
+}
+
 #[test]
 fn daemon_mode_returns_when_accepting() {
     let dir = TempDir::new("daemon");

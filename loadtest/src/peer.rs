@@ -95,7 +95,7 @@ pub fn start(
         SpAddr::Tcp(_) => {
             let l = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
             let port = l.local_addr()?.port();
-            let a = SpAddr::Tcp(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+            let a = SpAddr::Tcp(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into());
             (Listener::Tcp(l), a, None)
         }
     };

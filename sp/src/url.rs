@@ -1,10 +1,12 @@
 //! Server URL parsing (§2.1): `tcp://HOST:PORT[/…]`, `unix://PATH`; `tcp6` is recognised but
-//! unsupported, as in the reference. Pure parsing: the only outside input is the optional cwd.
+//! unsupported, as in the reference. Ours also takes an IPv6 host in brackets,
+//! `tcp://[::1]:PORT[/…]` (`[::]` is the IPv6 wildcard), which the reference cannot parse.
+//! Pure parsing: the only outside input is the optional cwd.
 //!
 //! Error messages are the reference's texts (it prints them to stderr; we return them).
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Longest scheme name accepted (the reference's buffer is 16 bytes with the NUL).
@@ -28,8 +30,8 @@ pub enum Role {
 pub enum SpAddr {
     /// A unix-domain stream socket path (absolute when a cwd was given).
     Unix(PathBuf),
-    /// An IPv4 TCP address.
-    Tcp(SocketAddrV4),
+    /// A TCP address (IPv4, or IPv6 from a bracketed host).
+    Tcp(SocketAddr),
 }
 
 /// Which errno the reference returns for a URL error.
@@ -100,9 +102,20 @@ pub fn parse(url: &str, role: Role, cwd: Option<&Path>) -> Result<SpAddr, UrlErr
     }
 }
 
-/// `HOST:PORT[/anything]` (§2.1).
-fn parse_tcp(addr: &str, role: Role) -> Result<SocketAddrV4, UrlError> {
-    let Some(colon) = addr.find(':') else {
+/// `HOST:PORT[/anything]` (§2.1), HOST an IPv4 address or `[IPv6]`.
+fn parse_tcp(addr: &str, role: Role) -> Result<SocketAddr, UrlError> {
+    // A bracketed IPv6 host: its colons are not the port separator.
+    let host_end = match addr.strip_prefix('[') {
+        Some(inner) => match inner.find(']') {
+            Some(close) => close + 2,
+            None => {
+                let m = format!("rump_sp_tcp: cannot parse {addr}");
+                return Err(err(UrlErrorKind::Invalid, m));
+            }
+        },
+        None => 0,
+    };
+    let Some(colon) = addr[host_end..].find(':').map(|c| c + host_end) else {
         return Err(err(
             UrlErrorKind::Invalid,
             "rump_sp_tcp: missing port specifier",
@@ -112,15 +125,25 @@ fn parse_tcp(addr: &str, role: Role) -> Result<SocketAddrV4, UrlError> {
     if host.len() > TCP_HOST_MAX_LEN {
         return Err(err(UrlErrorKind::Invalid, "rump_sp_tcp: address too long"));
     }
+    let cannot = || {
+        err(
+            UrlErrorKind::Invalid,
+            format!("rump_sp_tcp: cannot parse {host}"),
+        )
+    };
     let ip = if host == "*" || host == "0" {
-        Ipv4Addr::UNSPECIFIED
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else if host_end > 0 {
+        if colon != host_end {
+            return Err(cannot());
+        }
+        IpAddr::V6(
+            host[1..host.len() - 1]
+                .parse::<Ipv6Addr>()
+                .map_err(|_| cannot())?,
+        )
     } else {
-        host.parse::<Ipv4Addr>().map_err(|_| {
-            err(
-                UrlErrorKind::Invalid,
-                format!("rump_sp_tcp: cannot parse {host}"),
-            )
-        })?
+        IpAddr::V4(host.parse::<Ipv4Addr>().map_err(|_| cannot())?)
     };
     if role == Role::Client && ip.is_unspecified() {
         return Err(err(
@@ -141,7 +164,7 @@ fn parse_tcp(addr: &str, role: Role) -> Result<SocketAddrV4, UrlError> {
     }
     let text = &rest[..digits];
     match text.parse::<u64>() {
-        Ok(p) if p < 65536 => Ok(SocketAddrV4::new(ip, p as u16)),
+        Ok(p) if p < 65536 => Ok(SocketAddr::new(ip, p as u16)),
         Ok(p) => Err(err(
             UrlErrorKind::Range,
             format!("rump_sp_tcp: port {p} out of range"),
@@ -185,7 +208,7 @@ mod tests {
     use super::*;
 
     fn tcp(a: [u8; 4], port: u16) -> SpAddr {
-        SpAddr::Tcp(SocketAddrV4::new(Ipv4Addr::from(a), port))
+        SpAddr::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(a)), port))
     }
 
     fn fails(url: &str, role: Role, kind: UrlErrorKind, msg: &str) {
@@ -230,6 +253,56 @@ mod tests {
         assert_eq!(
             parse("tcp://1.2.3.4:007", Client, None).unwrap(),
             tcp([1, 2, 3, 4], 7)
+        );
+    }
+
+    #[test]
+    fn tcp_ipv6_in_brackets() {
+        let v6 = |s: &str, port| SpAddr::Tcp(SocketAddr::new(s.parse().unwrap(), port));
+        assert_eq!(
+            parse("tcp://[::1]:3755/", Client, None).unwrap(),
+            v6("::1", 3755)
+        );
+        assert_eq!(
+            parse("tcp://[fe80::1]:1", Client, None).unwrap(),
+            v6("fe80::1", 1)
+        );
+        assert_eq!(parse("tcp://[::]:80", Server, None).unwrap(), v6("::", 80));
+        fails(
+            "tcp://[::]:80",
+            Client,
+            Invalid,
+            "rump_sp_tcp: client needs !INADDR_ANY",
+        );
+        fails(
+            "tcp://[::1]",
+            Client,
+            Invalid,
+            "rump_sp_tcp: missing port specifier",
+        );
+        fails(
+            "tcp://[::1:80",
+            Client,
+            Invalid,
+            "rump_sp_tcp: cannot parse [::1:80",
+        );
+        fails(
+            "tcp://[::1]x:80",
+            Client,
+            Invalid,
+            "rump_sp_tcp: cannot parse [::1]x",
+        );
+        fails(
+            "tcp://[1.2.3.4]:80",
+            Client,
+            Invalid,
+            "rump_sp_tcp: cannot parse [1.2.3.4]",
+        );
+        fails(
+            "tcp://[::1]:99999",
+            Client,
+            Range,
+            "rump_sp_tcp: port 99999 out of range",
         );
     }
 

@@ -85,6 +85,15 @@ impl Server {
         Server::spawn(extra, url, None, dir)
     }
 
+    /// Starts `rump_server -s <extra> tcp://[::1]:<free port>/`, or `None` when the host has
+    /// no IPv6 loopback.
+    pub fn tcp6(extra: &[&str]) -> Option<Server> {
+        let port = TcpListener::bind("[::1]:0").ok()?.local_addr().ok()?.port();
+        let dir = TempDir::new("tcp6");
+        let url = format!("tcp://[::1]:{port}/");
+        Some(Server::spawn(extra, url, None, dir))
+    }
+
     /// As [`Server::unix`], with extra environment variables for the server.
     pub fn unix_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = TempDir::new("srv");
