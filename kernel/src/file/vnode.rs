@@ -80,7 +80,7 @@ impl VnFile {
                 Some(end) => end.read(p, mem, iov, fp.nonblock(), now(k)).await,
                 None => (0, Err(Errno::EBADF)),
             },
-            VType::Chr | VType::Blk if self.vn.etfs().is_some() => {
+            VType::Chr | VType::Blk if self.vn.drives_data() => {
                 self.read_data(fp, iov, at, mem).await
             }
             VType::Chr | VType::Blk => match dev::lookup(self.vn.attr().rdev) {
@@ -165,7 +165,7 @@ impl VnFile {
                 Some(end) => end.write(p, mem, iov, fp.nonblock(), now(k)).await,
                 None => (0, Err(Errno::EBADF)),
             },
-            VType::Chr | VType::Blk if self.vn.etfs().is_some() => {
+            VType::Chr | VType::Blk if self.vn.drives_data() => {
                 self.write_reg(fp, k, p, mem, iov, at).await
             }
             VType::Chr | VType::Blk => match dev::lookup(self.vn.attr().rdev) {
@@ -269,9 +269,9 @@ impl VnFile {
                 Ok(())
             }
             FIONBIO | FIOASYNC => Ok(()),
-            _ if self.vn.vtype() != VType::Reg && self.vn.etfs().is_some() => {
-                let n = self.vn.etfs().expect("etfs");
-                crate::fs::rumpfs::etfs::disk_ioctl(n, com, data)
+            _ if self.vn.vtype() != VType::Reg && self.vn.drives_data() => {
+                let n = self.vn.node_ops().ok_or(Errno::ENOTTY)?;
+                n.ioctl(com, data)
             }
             _ => Err(Errno::ENOTTY),
         }
