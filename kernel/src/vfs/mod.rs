@@ -7,10 +7,12 @@
 //!   the mount-point slot each have their own leaf `Mutex`, held only for in-memory work and
 //!   never across an await. Lookup locks one directory at a time; nothing global is taken on
 //!   the read, write or lookup paths.
-//! - **Data I/O is async and statically dispatched.** `Vnode::read_at`/`write_at`/
-//!   `truncate`/`fsync` are `async fn` matching on the vnode's [`Body`] enum (memory
-//!   directories and pages today; FFS and etfs add variants that await host I/O). No future
-//!   is boxed per operation. Client data moves through `crate::copy` in chunks of at most
+//! - **File systems plug in through [`ops`]** (`FsType` registered by name, `FsOps` per
+//!   mount, `VnodeOps` per node); this module names none of them. `Vnode::read_at`/
+//!   `write_at`/`truncate`/`fsync` are `async fn` matching on the vnode's [`Body`]: the
+//!   memory bodies (rumpfs, tmpfs) statically, without boxing; `Body::Node` (a device's
+//!   inodes, etfs windows) through its `VnodeOps`, one boxed future per operation that
+//!   waits for host I/O anyway. Client data moves through `crate::copy` in chunks of at most
 //!   64 KiB copied outside every vnode lock, so a huge length never allocates more than a
 //!   chunk; a write is atomic per chunk, not as a whole (NetBSD holds the vnode lock for the
 //!   whole write; a client racing two writers on one range may see them interleave at 64 KiB
@@ -25,6 +27,8 @@
 //!   its write lock (`mountops`); the flags and the unmounted state a vnode's data paths
 //!   check live in a [`MountState`] every vnode of the mount shares, so checking them never
 //!   touches the mount's reference count.
+//! - **One walk up** ([`walk`]): `..`, `is_under`, getcwd, mount paths and rename's
+//!   ancestor check step up with `WalkUp`; a `..` cycle of a crafted image ends it (`EIO`).
 //! - **rumpfs** is the root, built at boot as NetBSD's rump kernel shows it (`/dev`, `/tmp`,
 //!   `/dev/null`, `/dev/zero`; inode numbers from a counter after 2; `st_dev == st_ino`),
 //!   with "our policy" where netbsd-abi.md §10 says so: hard links, POSIX rename, directory
