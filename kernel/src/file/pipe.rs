@@ -701,7 +701,11 @@ mod poll_tests {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         assert_eq!(w.poll(POLLOUT, Some(&waker)), POLLOUT);
-        assert_eq!(r.pipe().readers_q.sleepers(), 0, "ready: nothing registered");
+        assert_eq!(
+            r.pipe().readers_q.sleepers(),
+            0,
+            "ready: nothing registered"
+        );
         assert_eq!(r.poll(POLLIN | POLLRDNORM, Some(&waker)), 0);
         assert_eq!(r.poll(POLLIN, Some(&waker)), 0);
         assert_eq!(r.pipe().readers_q.sleepers(), 1, "registered once");
