@@ -50,10 +50,10 @@ impl Component {
     }
 
     /// The file-system type this component adds to the kernel, if it is a file system.
-    pub fn filesystem(self) -> Option<kernel::vfs::FsKind> {
+    pub fn filesystem(self) -> Option<kernel::fs::FsKind> {
         match self {
-            Component::Tmpfs => Some(kernel::vfs::FsKind::Tmpfs),
-            Component::Ffs => Some(kernel::vfs::FsKind::Ffs),
+            Component::Tmpfs => Some(kernel::fs::FsKind::Tmpfs),
+            Component::Ffs => Some(kernel::fs::FsKind::Ffs),
             _ => None,
         }
     }
@@ -242,7 +242,7 @@ mod tests {
         assert!(all.contains(&Component::Tmpfs) && all.contains(&Component::Vfs));
         assert_eq!(
             Component::Tmpfs.filesystem(),
-            Some(kernel::vfs::FsKind::Tmpfs)
+            Some(kernel::fs::FsKind::Tmpfs)
         );
     }
 

@@ -304,7 +304,7 @@ fn print_boot_summary(opts: &Options, server: &server::Server) {
     );
     println!("components: {}", names.join(" "));
     let k = &server.shared.kernel;
-    let types: Vec<&str> = kernel::vfs::FsKind::ALL
+    let types: Vec<&str> = kernel::fs::FsKind::ALL
         .into_iter()
         .filter(|t| k.has_filesystem(*t))
         .map(|t| t.name())

@@ -463,7 +463,7 @@ fn running_server() -> &'static Running {
             hostname: "rump-fuzz".into(),
             vfs: true,
             mem_limit_bytes: Some(32 << 20),
-            filesystems: vec![kernel::vfs::FsKind::Tmpfs, kernel::vfs::FsKind::Ffs],
+            filesystems: vec![kernel::fs::FsKind::Tmpfs, kernel::fs::FsKind::Ffs],
         };
         let k = kernel::Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
         let specs = [

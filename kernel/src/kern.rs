@@ -30,7 +30,7 @@ pub struct BootConfig {
     pub mem_limit_bytes: Option<u64>,
     /// File-system types whose component is loaded (`-lrumpfs_tmpfs` …), besides rumpfs,
     /// which comes with the VFS. mount(2) of any other type is `ENODEV`.
-    pub filesystems: Vec<crate::vfs::FsKind>,
+    pub filesystems: Vec<crate::fs::FsKind>,
 }
 
 /// The rump kernel. Shared by all loop threads as `Arc<Kernel>`.
@@ -71,9 +71,10 @@ impl Kernel {
             locks: Arc::new(Locks::with_budget(budget.clone())),
             login: Mutex::new([0; MAXLOGNAME]),
             halting: AtomicBool::new(false),
-            vfs: cfg
-                .vfs
-                .then(|| Vfs::boot(host.clone(), budget.clone(), cache_bytes)),
+            vfs: cfg.vfs.then(|| {
+                let (types, root) = (crate::fs::types(), crate::fs::rumpfs::mount_root);
+                Vfs::boot(host.clone(), budget.clone(), cache_bytes, types, root)
+            }),
             budget,
             modules: crate::module::Modules::new(&cfg.filesystems),
             host,
@@ -241,8 +242,24 @@ impl Kernel {
     }
 
     /// Whether mount(2) may mount `kind`: its component is loaded (rumpfs: the VFS).
-    pub fn has_filesystem(&self, kind: crate::vfs::FsKind) -> bool {
+    pub fn has_filesystem(&self, kind: crate::fs::FsKind) -> bool {
         self.vfs.is_some() && self.modules.has_fs(kind)
+    }
+
+    /// `vfs_getopsbyname` for mount(2): the registered type `name` (`ufs` is `ffs`) if it
+    /// is loaded, else a loaded component's file system of that name; `ENODEV` otherwise
+    /// (NetBSD tries `module_autoload` of the type, which finds no module in a rump kernel).
+    pub fn fs_type(&self, name: &[u8]) -> Result<Arc<dyn crate::vfs::FsType>> {
+        let name: &[u8] = if name == b"ufs" { b"ffs" } else { name };
+        let vfs = self.vfs()?;
+        match crate::fs::FsKind::from_name(name) {
+            Some(k) if self.has_filesystem(k) => vfs.fs_type(name).ok_or(Errno::ENODEV),
+            Some(_) => Err(Errno::ENODEV),
+            None => match self.modules.fstype(name) {
+                Some((n, fs)) => Ok(Arc::new(crate::fs::tmpfs::ComponentType::new(n, fs))),
+                None => Err(Errno::ENODEV),
+            },
+        }
     }
 
     /// The module table (`modctl`, `-m`, external components).
@@ -340,9 +357,8 @@ impl Kernel {
     ) -> Result<()> {
         let vfs = self.vfs()?;
         let m = vfs.root_mount();
-        let (key, node) = m
-            .etfs()
-            .make_node(key, host, etype, begin, size, vfs.bio())?;
+        let keys = crate::fs::rumpfs::keys(m).ok_or(Errno::ENOSYS)?;
+        let (key, node) = keys.make_node(key, host, etype, begin, size, vfs.bio())?;
         let now = vfs.now();
         let (vtype, rdev) = match etype {
             EtfsType::Reg => (VType::Reg, NODEV),
@@ -364,9 +380,9 @@ impl Kernel {
             m.alloc_ino(),
             vtype,
             attr,
-            Body::Etfs(Arc::new(node)),
+            Body::Node(Box::new(node)),
         );
-        m.etfs().insert(key, vn)
+        keys.insert(key, vn)
     }
 
     /// `rump_pub_etfs_remove(key)`: removes the mapping after writing its dirty blocks
@@ -374,7 +390,8 @@ impl Kernel {
     /// file until closed.
     pub async fn etfs_remove(&self, key: &[u8]) -> Result<()> {
         let vfs = self.vfs()?;
-        let vn = vfs.root_mount().etfs().remove(key)?;
+        let keys = crate::fs::rumpfs::keys(vfs.root_mount()).ok_or(Errno::ENOSYS)?;
+        let vn = keys.remove(key)?;
         vn.fsync(true).await
     }
 }

@@ -193,7 +193,7 @@ impl Fixture {
             hostname: "rump-00001.t".into(),
             vfs: true,
             mem_limit_bytes: None,
-            filesystems: crate::vfs::FsKind::ALL.to_vec(),
+            filesystems: crate::fs::FsKind::ALL.to_vec(),
         };
         let k = crate::Kernel::boot(cfg, host.clone()).expect("boot");
         let p = k.spawn_guest(b"test").expect("spawn");

@@ -337,7 +337,7 @@ pub fn syscalls(data: &[u8]) {
         hostname: "rump-00001.fuzz".into(),
         vfs: true,
         mem_limit_bytes: Some(8 << 20),
-        filesystems: vec![kernel::vfs::FsKind::Tmpfs],
+        filesystems: vec![kernel::fs::FsKind::Tmpfs],
     };
     let k: Arc<Kernel> = Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
     let mem = FuzzMem {

@@ -57,3 +57,54 @@ impl Console {
         }
     }
 }
+
+impl super::FileOps for Console {
+    /// rumpcons: `fo_read` is nullop (and the console is never open for reading).
+    async fn read<M: UserMem>(
+        &self,
+        _fp: &super::File,
+        _k: &Kernel,
+        _p: &crate::Proc,
+        _mem: &M,
+        _iov: &[Iov],
+        at: Option<i64>,
+    ) -> (u64, Result<()>) {
+        match at {
+            Some(_) => (0, Err(Errno::ESPIPE)),
+            None => (0, Ok(())),
+        }
+    }
+
+    async fn write<M: UserMem>(
+        &self,
+        _fp: &super::File,
+        k: &Kernel,
+        _p: &crate::Proc,
+        mem: &M,
+        iov: &[Iov],
+        at: Option<i64>,
+    ) -> (u64, Result<()>) {
+        match at {
+            Some(_) => (0, Err(Errno::ESPIPE)),
+            None => Console::write(self, k, mem, iov).await,
+        }
+    }
+
+    fn ioctl(&self, _fp: &super::File, com: u32, data: &mut [u8]) -> Result<()> {
+        Console::ioctl(self, com, data)
+    }
+
+    fn stat(&self, k: &Kernel) -> Result<Stat> {
+        Ok(Console::stat(self, k))
+    }
+
+    /// Always writable, never readable.
+    fn poll(
+        &self,
+        _fp: &super::File,
+        events: super::PollEvents,
+        _waker: Option<&std::task::Waker>,
+    ) -> super::PollEvents {
+        events & (super::ops::POLLOUT | super::ops::POLLWRNORM)
+    }
+}

@@ -1,10 +1,13 @@
 //! Open files (`struct file`): the object a descriptor refers to, shared by dup and fork.
 //!
 //! A [`File`] holds what every kind shares (status flags, offset) and a [`FileKind`] with the
-//! kind-specific object, NetBSD's `f_type` + `f_ops` + `f_data`. New kinds (vnodes, pipes) are
-//! new enum variants with their own module; syscalls call the `File` methods, which dispatch.
+//! kind-specific object, NetBSD's `f_type` + `f_ops` + `f_data`. Every kind implements
+//! [`FileOps`] (`ops.rs`, with the readiness hooks); a new kind is a new enum variant with
+//! its own module and one arm in [`dispatch!`]. Syscalls call the `File` methods, which
+//! dispatch statically.
 
 mod console;
+pub mod ops;
 pub mod pipe;
 mod vnode;
 
@@ -12,9 +15,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::abi::{Stat, Timespec, FREAD, FWRITE, O_NONBLOCK};
-use crate::{Errno, Kernel, Proc, Result, UserMem};
+use crate::{Kernel, Proc, Result, UserMem};
 
 pub use console::Console;
+pub use ops::{FileOps, PollEvents};
 pub use pipe::{Fifo, Pipe, PipeEnd};
 pub use vnode::{VnFile, VN_CHUNK_MAX};
 
@@ -35,6 +39,18 @@ pub enum FileKind {
     Pipe(PipeEnd),
     /// An open vnode (`DTYPE_VNODE`).
     Vnode(VnFile),
+}
+
+/// Calls a [`FileOps`] method on the kind-specific object of a file (`$f` bound to it): the
+/// one place that lists the kinds.
+macro_rules! dispatch {
+    ($kind:expr, $f:ident => $call:expr) => {
+        match $kind {
+            FileKind::Console($f) => $call,
+            FileKind::Pipe($f) => $call,
+            FileKind::Vnode($f) => $call,
+        }
+    };
 }
 
 /// An open file. Shared (`Arc<File>`) by every descriptor that refers to it.
@@ -110,8 +126,8 @@ impl File {
         *self.offset.lock().unwrap_or_else(|e| e.into_inner()) = off;
     }
 
-    /// `fo_read`: reads into the client buffers; returns the bytes moved and the error that
-    /// stopped the transfer, if any.
+    /// `fo_read`: reads into the client buffers at the file offset; returns the bytes moved
+    /// and the error that stopped the transfer, if any.
     /// `p` is the caller: a sleep in the transfer ends with `EINTR` when it is exiting.
     pub async fn read<M: UserMem>(
         &self,
@@ -120,16 +136,11 @@ impl File {
         mem: &M,
         iov: &[Iov],
     ) -> (u64, Result<()>) {
-        match &self.kind {
-            // rumpcons: `fo_read` is nullop (and the console is never open for reading).
-            FileKind::Console(_) => (0, Ok(())),
-            FileKind::Pipe(end) => end.read(p, mem, iov, self.nonblock(), now(k)).await,
-            FileKind::Vnode(v) => v.read(self, k, p, mem, iov, None).await,
-        }
+        dispatch!(&self.kind, f => FileOps::read(f, self, k, p, mem, iov, None).await)
     }
 
-    /// `fo_write`: writes the client buffers; returns the bytes moved and the error that
-    /// stopped the transfer, if any.
+    /// `fo_write`: writes the client buffers at the file offset; returns the bytes moved and
+    /// the error that stopped the transfer, if any.
     /// `p` is the caller: a sleep in the transfer ends with `EINTR` when it is exiting.
     pub async fn write<M: UserMem>(
         &self,
@@ -138,61 +149,40 @@ impl File {
         mem: &M,
         iov: &[Iov],
     ) -> (u64, Result<()>) {
-        match &self.kind {
-            FileKind::Console(c) => c.write(k, mem, iov).await,
-            FileKind::Pipe(end) => end.write(p, mem, iov, self.nonblock(), now(k)).await,
-            FileKind::Vnode(v) => v.write(self, k, p, mem, iov, None).await,
-        }
+        dispatch!(&self.kind, f => FileOps::write(f, self, k, p, mem, iov, None).await)
     }
 
     /// `fo_ioctl` with the kernel copy of the argument (`sys_ioctl` did the copying).
     pub fn ioctl(&self, com: u32, data: &mut [u8]) -> Result<()> {
-        match &self.kind {
-            FileKind::Console(c) => c.ioctl(com, data),
-            FileKind::Pipe(end) => end.ioctl(com, data),
-            FileKind::Vnode(v) => v.ioctl(self, com, data),
-        }
+        dispatch!(&self.kind, f => FileOps::ioctl(f, self, com, data))
     }
 
     /// `fo_fcntl`: `F_SETFL` (new flags in `arg`) and file-system fcntls.
-    pub fn fcntl(&self, cmd: i32, _arg: &mut [u8]) -> Result<()> {
-        match &self.kind {
-            // fnullop_fcntl: F_SETFL is accepted, everything else is not supported.
-            FileKind::Console(_) | FileKind::Pipe(_) if cmd == crate::abi::F_SETFL => Ok(()),
-            FileKind::Console(_) | FileKind::Pipe(_) => Err(Errno::EOPNOTSUPP),
-            // Vnodes: F_SETFL is accepted (our policy; rumpfs says EINVAL), no fs fcntls.
-            FileKind::Vnode(_) if cmd == crate::abi::F_SETFL => Ok(()),
-            FileKind::Vnode(_) => Err(Errno::EOPNOTSUPP),
-        }
+    pub fn fcntl(&self, cmd: i32, arg: &mut [u8]) -> Result<()> {
+        dispatch!(&self.kind, f => FileOps::fcntl(f, cmd, arg))
     }
 
     /// `fo_stat`.
     pub fn stat(&self, k: &Kernel) -> Result<Stat> {
-        match &self.kind {
-            FileKind::Console(c) => Ok(c.stat(k)),
-            FileKind::Pipe(end) => Ok(end.stat()),
-            FileKind::Vnode(v) => Ok(v.vn.stat()),
-        }
+        dispatch!(&self.kind, f => FileOps::stat(f, k))
+    }
+
+    /// `fo_poll`: which of `events` hold now (see [`FileOps::poll`]).
+    pub fn poll(&self, events: PollEvents, waker: Option<&std::task::Waker>) -> PollEvents {
+        dispatch!(&self.kind, f => FileOps::poll(f, self, events, waker))
     }
 
     /// Whether this is a vnode (`DTYPE_VNODE`): record locks and paths need one.
     pub fn is_vnode(&self) -> bool {
-        match &self.kind {
-            FileKind::Console(_) | FileKind::Pipe(_) => false,
-            FileKind::Vnode(_) => true,
-        }
+        self.vnode().is_some()
     }
 
     /// The vnode of a vnode file.
     pub fn vnode(&self) -> Option<&Arc<crate::vfs::Vnode>> {
-        match &self.kind {
-            FileKind::Vnode(v) => Some(&v.vn),
-            _ => None,
-        }
+        dispatch!(&self.kind, f => FileOps::vnode(f))
     }
 
-    /// pread/preadv: reads at `off` without moving the offset; `ESPIPE` unless a vnode
-    /// other than a FIFO.
+    /// pread/preadv: reads at `off` without moving the offset; `ESPIPE` unless a vnode.
     pub async fn read_at<M: UserMem>(
         &self,
         k: &Kernel,
@@ -201,10 +191,7 @@ impl File {
         iov: &[Iov],
         off: i64,
     ) -> (u64, Result<()>) {
-        match &self.kind {
-            FileKind::Vnode(v) => v.read(self, k, p, mem, iov, Some(off)).await,
-            _ => (0, Err(Errno::ESPIPE)),
-        }
+        dispatch!(&self.kind, f => FileOps::read(f, self, k, p, mem, iov, Some(off)).await)
     }
 
     /// pwrite/pwritev: writes at `off` without moving the offset.
@@ -216,22 +203,16 @@ impl File {
         iov: &[Iov],
         off: i64,
     ) -> (u64, Result<()>) {
-        match &self.kind {
-            FileKind::Vnode(v) => v.write(self, k, p, mem, iov, Some(off)).await,
-            _ => (0, Err(Errno::ESPIPE)),
-        }
+        dispatch!(&self.kind, f => FileOps::write(f, self, k, p, mem, iov, Some(off)).await)
     }
 
     /// `fo_seek`: `ESPIPE` for everything but vnodes.
     pub fn seek(&self, off: i64, whence: i32) -> Result<i64> {
-        match &self.kind {
-            FileKind::Vnode(v) => v.seek(self, off, whence),
-            _ => Err(Errno::ESPIPE),
-        }
+        dispatch!(&self.kind, f => FileOps::seek(f, self, off, whence))
     }
 }
 
 /// `getnanotime()`: the kernel's wall clock, for file times.
-fn now(k: &Kernel) -> Timespec {
+pub(crate) fn now(k: &Kernel) -> Timespec {
     Timespec::from_pair(k.host().clock_realtime())
 }

@@ -208,6 +208,55 @@ impl Drop for PipeEnd {
     }
 }
 
+impl super::FileOps for PipeEnd {
+    async fn read<M: UserMem>(
+        &self,
+        fp: &super::File,
+        k: &crate::Kernel,
+        p: &Proc,
+        mem: &M,
+        iov: &[Iov],
+        at: Option<i64>,
+    ) -> (u64, Result<()>) {
+        match at {
+            Some(_) => (0, Err(Errno::ESPIPE)),
+            None => PipeEnd::read(self, p, mem, iov, fp.nonblock(), super::now(k)).await,
+        }
+    }
+
+    async fn write<M: UserMem>(
+        &self,
+        fp: &super::File,
+        k: &crate::Kernel,
+        p: &Proc,
+        mem: &M,
+        iov: &[Iov],
+        at: Option<i64>,
+    ) -> (u64, Result<()>) {
+        match at {
+            Some(_) => (0, Err(Errno::ESPIPE)),
+            None => PipeEnd::write(self, p, mem, iov, fp.nonblock(), super::now(k)).await,
+        }
+    }
+
+    fn ioctl(&self, _fp: &super::File, com: u32, data: &mut [u8]) -> Result<()> {
+        PipeEnd::ioctl(self, com, data)
+    }
+
+    fn stat(&self, _k: &crate::Kernel) -> Result<Stat> {
+        Ok(PipeEnd::stat(self))
+    }
+
+    fn poll(
+        &self,
+        _fp: &super::File,
+        events: super::PollEvents,
+        waker: Option<&std::task::Waker>,
+    ) -> super::PollEvents {
+        PipeEnd::poll(self, events, waker)
+    }
+}
+
 /// What a reader found.
 enum Got {
     Data(Vec<u8>),
@@ -219,6 +268,42 @@ impl PipeEnd {
     /// The pipe.
     pub fn pipe(&self) -> &Arc<Pipe> {
         &self.pipe
+    }
+
+    /// `pipe_poll`: readable with data or at EOF, writable with room for `PIPE_BUF` bytes,
+    /// `POLLHUP` once the other side is gone; otherwise `waker` is registered on the queues
+    /// this end's reads or writes sleep on (woken with `wake_all` by the other side).
+    pub fn poll(
+        &self,
+        events: super::PollEvents,
+        waker: Option<&std::task::Waker>,
+    ) -> super::PollEvents {
+        use super::ops::{POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+        let pipe = &*self.pipe;
+        let mut r = 0;
+        {
+            let st = pipe.lock();
+            if self.read && (!st.buf.is_empty() || st.writers == 0) {
+                r |= events & (POLLIN | POLLRDNORM);
+            }
+            if self.write && st.readers > 0 && st.size.saturating_sub(st.buf.len()) >= PIPE_BUF {
+                r |= events & (POLLOUT | POLLWRNORM);
+            }
+            if (self.read && st.writers == 0) || (self.write && st.readers == 0) {
+                r |= POLLHUP;
+            }
+        }
+        if r == 0 {
+            if let Some(w) = waker {
+                if self.read {
+                    pipe.readers_q.register(w);
+                }
+                if self.write {
+                    pipe.writers_q.register(w);
+                }
+            }
+        }
+        r
     }
 
     /// `pipe_read`: fills the buffers from the pipe; returns the bytes moved and the error
@@ -587,5 +672,45 @@ impl Fifo {
             .unwrap_or_else(|e| e.into_inner())
             .strong_count()
             > 0
+    }
+}
+
+#[cfg(test)]
+mod poll_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use super::*;
+    use crate::file::ops::{POLLHUP, POLLIN, POLLOUT, POLLRDNORM};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The readiness hook: an empty pipe is writable, not readable; the reader's waker is
+    /// registered once and woken when the writer goes; then the reader sees EOF (`POLLIN`)
+    /// and `POLLHUP`.
+    #[test]
+    fn poll_answers_readiness_and_registers_the_waker() {
+        let budget = crate::mem::Budget::unlimited();
+        let (r, w) = Pipe::pair(Timespec::default(), 0, 0, &budget).unwrap();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        assert_eq!(w.poll(POLLOUT, Some(&waker)), POLLOUT);
+        assert_eq!(
+            r.pipe().readers_q.sleepers(),
+            0,
+            "ready: nothing registered"
+        );
+        assert_eq!(r.poll(POLLIN | POLLRDNORM, Some(&waker)), 0);
+        assert_eq!(r.poll(POLLIN, Some(&waker)), 0);
+        assert_eq!(r.pipe().readers_q.sleepers(), 1, "registered once");
+        drop(w);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken by the close");
+        assert_eq!(r.poll(POLLIN, None), POLLIN | POLLHUP);
     }
 }

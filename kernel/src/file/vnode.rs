@@ -80,7 +80,7 @@ impl VnFile {
                 Some(end) => end.read(p, mem, iov, fp.nonblock(), now(k)).await,
                 None => (0, Err(Errno::EBADF)),
             },
-            VType::Chr | VType::Blk if self.vn.etfs().is_some() => {
+            VType::Chr | VType::Blk if self.vn.drives_data() => {
                 self.read_data(fp, iov, at, mem).await
             }
             VType::Chr | VType::Blk => match dev::lookup(self.vn.attr().rdev) {
@@ -165,7 +165,7 @@ impl VnFile {
                 Some(end) => end.write(p, mem, iov, fp.nonblock(), now(k)).await,
                 None => (0, Err(Errno::EBADF)),
             },
-            VType::Chr | VType::Blk if self.vn.etfs().is_some() => {
+            VType::Chr | VType::Blk if self.vn.drives_data() => {
                 self.write_reg(fp, k, p, mem, iov, at).await
             }
             VType::Chr | VType::Blk => match dev::lookup(self.vn.attr().rdev) {
@@ -269,11 +269,76 @@ impl VnFile {
                 Ok(())
             }
             FIONBIO | FIOASYNC => Ok(()),
-            _ if self.vn.vtype() != VType::Reg && self.vn.etfs().is_some() => {
-                let n = self.vn.etfs().expect("etfs");
-                crate::fs::rumpfs::etfs::disk_ioctl(n, com, data)
+            _ if self.vn.vtype() != VType::Reg && self.vn.drives_data() => {
+                let n = self.vn.node_ops().ok_or(Errno::ENOTTY)?;
+                n.ioctl(com, data)
             }
             _ => Err(Errno::ENOTTY),
         }
+    }
+}
+
+impl super::FileOps for VnFile {
+    async fn read<M: UserMem>(
+        &self,
+        fp: &File,
+        k: &Kernel,
+        p: &Proc,
+        mem: &M,
+        iov: &[Iov],
+        at: Option<i64>,
+    ) -> (u64, Result<()>) {
+        VnFile::read(self, fp, k, p, mem, iov, at).await
+    }
+
+    async fn write<M: UserMem>(
+        &self,
+        fp: &File,
+        k: &Kernel,
+        p: &Proc,
+        mem: &M,
+        iov: &[Iov],
+        at: Option<i64>,
+    ) -> (u64, Result<()>) {
+        VnFile::write(self, fp, k, p, mem, iov, at).await
+    }
+
+    fn ioctl(&self, fp: &File, com: u32, data: &mut [u8]) -> Result<()> {
+        VnFile::ioctl(self, fp, com, data)
+    }
+
+    /// Vnodes: F_SETFL is accepted (our policy; rumpfs says EINVAL), no fs fcntls.
+    fn fcntl(&self, cmd: i32, _arg: &mut [u8]) -> Result<()> {
+        if cmd == crate::abi::F_SETFL {
+            Ok(())
+        } else {
+            Err(Errno::EOPNOTSUPP)
+        }
+    }
+
+    fn stat(&self, _k: &Kernel) -> Result<crate::abi::Stat> {
+        Ok(self.vn.stat())
+    }
+
+    fn seek(&self, fp: &File, off: i64, whence: i32) -> Result<i64> {
+        VnFile::seek(self, fp, off, whence)
+    }
+
+    /// A FIFO answers as its pipe end; other vnodes are always ready (`genfs_poll`).
+    fn poll(
+        &self,
+        _fp: &File,
+        events: super::PollEvents,
+        waker: Option<&std::task::Waker>,
+    ) -> super::PollEvents {
+        use super::ops::{POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+        match &self.fifo {
+            Some(end) => end.poll(events, waker),
+            None => events & (POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM),
+        }
+    }
+
+    fn vnode(&self) -> Option<&Arc<Vnode>> {
+        Some(&self.vn)
     }
 }

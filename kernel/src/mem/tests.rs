@@ -179,9 +179,9 @@ fn a_fallible_charge_grows_shrinks_and_gives_back_on_drop() {
 }
 
 fn mount_with(budget: &Arc<Budget>) -> Arc<crate::vfs::Mount> {
-    use crate::vfs::{FsKind, Mount};
+    use crate::vfs::Mount;
     Arc::new(Mount::new(
-        FsKind::Tmpfs,
+        crate::fs::FsKind::Tmpfs.fs_type(),
         None,
         0,
         b"/t",
@@ -233,7 +233,7 @@ fn a_vnode_is_charged_with_its_symlink_target_and_refused_past_the_budget() {
 
 #[test]
 fn directory_entries_are_charged_by_name_and_given_back_on_remove_and_drop() {
-    use crate::fs::memnode::{dirent_charge_bytes, Dir};
+    use crate::vfs::memnode::{dirent_charge_bytes, Dir};
     use crate::vfs::{Attr, Body, VType, Vnode};
     let b = Budget::new(1 << 20);
     let m = mount_with(&Budget::unlimited());

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
-use crate::vfs::FsKind;
+use crate::fs::FsKind;
 use crate::{Errno, Result};
 
 /// System call numbers modules may serve (NetBSD's `lkmnosys` slots).
@@ -292,7 +292,7 @@ impl Modules {
             Kind::Fs(k) => {
                 let busy = kernel
                     .vfs()
-                    .map(|v| v.mounts().iter().any(|m| m.kind() == *k))
+                    .map(|v| v.mounts().iter().any(|m| m.fs_type().name() == k.name()))
                     .unwrap_or(false);
                 if busy {
                     return Err(Errno::EBUSY);
@@ -342,7 +342,9 @@ impl Modules {
         }
         for key in owned.etfs {
             if let Ok(vfs) = kernel.vfs() {
-                let _ = vfs.root_mount().etfs().remove(&key);
+                if let Some(keys) = crate::fs::rumpfs::keys(vfs.root_mount()) {
+                    let _ = keys.remove(&key);
+                }
             }
         }
     }
@@ -434,7 +436,7 @@ impl Modules {
 /// operator marked as a module. Returns the host path (for the module's name and messages)
 /// and the path the loader opens (the server's open descriptor of that file).
 pub fn module_file_of(vn: &crate::vfs::Vnode) -> Option<(PathBuf, PathBuf)> {
-    let n = vn.etfs()?;
+    let n = crate::fs::rumpfs::etfs::of(vn)?;
     let open = n.module_path()?;
     Some((n.host_path().unwrap_or_else(|| open.clone()), open))
 }

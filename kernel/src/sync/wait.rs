@@ -57,6 +57,19 @@ impl WaitQueue {
         }
     }
 
+    /// `selrecord`: registers `w` to be woken by the next wake-up of this queue, once (a
+    /// waker already registered is not added again). For readiness hooks
+    /// (`FileOps::poll`), which ask again after the wake-up.
+    pub fn register(&self, w: &Waker) {
+        let mut s = self.lock();
+        if s.list.iter().any(|(_, x)| x.will_wake(w)) {
+            return;
+        }
+        let id = s.next_id;
+        s.next_id += 1;
+        s.list.push((id, w.clone()));
+    }
+
     /// Number of registered sleepers (for tests and assertions).
     pub fn sleepers(&self) -> usize {
         self.lock().list.len()

@@ -312,12 +312,8 @@ async fn settsize<M>(c: &Ctx<'_, M>, vn: &Vnode, len: u64) -> SysResult {
     ret(0)
 }
 
-/// Writes a vnode's changed attributes to its file system when they live on a device
-/// (FFS); memory file systems keep them in the vnode.
+/// Writes a vnode's changed attributes to its file system when they live elsewhere (on a
+/// device); memory file systems keep them in the vnode.
 pub(crate) async fn persist(vn: &crate::vfs::Vnode) -> crate::Result<()> {
-    if crate::fs::ffs::is_ffs(vn) {
-        crate::fs::ffs::setattr(vn).await
-    } else {
-        Ok(())
-    }
+    vn.setattr().await
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::at::{self, vfs};
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::{AT_FDCWD, PATH_MAX, R_OK, X_OK};
-use crate::vfs::lookup::is_under;
-use crate::vfs::{access, VType, Vnode};
+use crate::vfs::walk::WalkUp;
+use crate::vfs::{access, is_under, VType, Vnode};
 use crate::{copy, Errno, UserMem};
 
 async fn dir_at<M: UserMem>(c: &Ctx<'_, M>, addr: u64) -> crate::Result<Arc<Vnode>> {
@@ -80,6 +80,7 @@ pub async fn getcwd<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let mut parts: Vec<Vec<u8>> = Vec::new();
     let mut total = 1;
     let mut want = X_OK;
+    let mut walk = WalkUp::new();
     'walk: while !Arc::ptr_eq(&cur, &root) {
         access::check(&cred, VType::Dir, &cur.attr(), want)?;
         // Step up over mount points to the covered vnode (checked once, as NetBSD).
@@ -95,13 +96,8 @@ pub async fn getcwd<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
             // directory is outside it (after chroot).
             cur = m.covered().ok_or(Errno::ENOENT)?.clone();
         }
-        let parent = cur.dir()?.parent.upgrade().ok_or(Errno::ENOENT)?;
-        let name = parent
-            .dir()?
-            .from(0)
-            .find(|(_, e)| Arc::ptr_eq(&e.node, &cur))
-            .map(|(_, e)| e.name.clone())
-            .ok_or(Errno::ENOENT)?;
+        let parent = walk.parent(&cur).await?;
+        let name = parent.name_of(&cur).await?;
         total += name.len() + 1;
         if total > len {
             return Err(Errno::ERANGE);

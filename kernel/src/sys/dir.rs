@@ -89,8 +89,8 @@ pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     }
     let count = a.word(2).min(VN_CHUNK_MAX as u64) as usize;
     let from = fp.offset().max(0) as u64;
-    if let crate::vfs::Body::Ffs(_) = vn.body() {
-        return getdents_ffs(c, &fp, &vn, a.word(1), count, from).await;
+    if let Some(n) = vn.node_ops() {
+        return getdents_node(c, &fp, n.readdir(&vn, from, count).await?, a.word(1), count).await;
     }
     let dots = vn.mount()?.lists_dots();
     let mut out = Vec::new();
@@ -132,29 +132,22 @@ pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     ret(out.len() as i64)
 }
 
-/// getdents of an FFS directory: entries as the engine reads them from the device (`.` and
-/// `..` included), cookies are byte offsets in the directory. NetBSD's ufs_readdir refuses
-/// a buffer below one directory block chunk: `EINVAL` under 512 bytes.
-async fn getdents_ffs<M: UserMem>(
+/// getdents of a file system with its own nodes: the entries its readdir gave (cookies are
+/// its own, `.` and `..` as it lists them), as many as fit.
+async fn getdents_node<M: UserMem>(
     c: &Ctx<'_, M>,
     fp: &crate::file::File,
-    vn: &std::sync::Arc<crate::vfs::Vnode>,
+    entries: Vec<crate::vfs::ops::DirEntry>,
     addr: u64,
     count: usize,
-    from: u64,
 ) -> SysResult {
-    if count < 512 {
-        return Err(Errno::EINVAL);
-    }
-    // Each record takes at least 12 bytes: never ask for more than fit.
-    let entries = crate::fs::ffs::readdir(vn, from, count / 12).await?;
     let mut out = Vec::new();
-    let mut next = from;
+    let mut next = fp.offset().max(0) as u64;
     for e in &entries {
         if out.len() + dirent_reclen(e.name.len()) > count {
             break;
         }
-        encode_dirent(&mut out, u64::from(e.ino), e.dtype, &e.name);
+        encode_dirent(&mut out, e.ino, e.dtype, &e.name);
         next = e.next;
     }
     copy::copyout(c.mem, addr, &out).await?;

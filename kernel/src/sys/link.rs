@@ -84,14 +84,7 @@ pub async fn readlinkat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 
 async fn do_readlink<M: UserMem>(c: &Ctx<'_, M>, fd: i32, p: u64, buf: u64, n: u64) -> SysResult {
     let vn = at::lookup(c, fd, p, false).await?;
-    let ffs_target;
-    let target = match vn.body() {
-        crate::vfs::Body::Ffs(_) if vn.vtype() == crate::vfs::VType::Lnk => {
-            ffs_target = crate::fs::ffs::readlink(&vn).await?;
-            &ffs_target[..]
-        }
-        _ => vn.link_target().ok_or(Errno::EINVAL)?,
-    };
+    let target = vn.readlink().await?;
     let len = target.len().min(usize::try_from(n).unwrap_or(usize::MAX));
     copy::copyout(c.mem, buf, &target[..len]).await?;
     ret(len as i64)

@@ -6,8 +6,10 @@
 use super::at::{self, vfs};
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::*;
-use crate::vfs::{access, FsKind, MountReq};
+use crate::vfs::Vnode;
+use crate::vfs::{access, FsType, MountReq};
 use crate::{copy, Errno, Result, UserMem};
+use std::sync::Arc;
 
 /// The historic numeric file-system types (`mountcompatnames`): a type argument whose
 /// string cannot be fetched is taken as one of these numbers.
@@ -25,13 +27,9 @@ const COMPAT_NAMES: [Option<&[u8]>; 10] = [
 ];
 
 /// `mount_get_vfsops`: the type string (at most 31 bytes and a NUL; if it cannot be
-/// fetched, the pointer value as a historic number), `ufs` meaning `ffs`. A type whose
-/// component is not loaded is `ENODEV`: NetBSD tries `module_autoload` of the type, which
-/// finds no module in a rump kernel, and `vfs_getopsbyname` still fails.
-/// A component's file-system type is a tmpfs under the component's name (`Component`).
-type Component = Option<(String, std::sync::Arc<dyn crate::module::ExtFs>)>;
-
-async fn fs_type<M: UserMem>(c: &Ctx<'_, M>, addr: u64) -> Result<(FsKind, Component)> {
+/// fetched, the pointer value as a historic number), then the registered type of that name
+/// (`Kernel::fs_type`: `ENODEV` unless built in and loaded, or a loaded component's).
+async fn fs_type<M: UserMem>(c: &Ctx<'_, M>, addr: u64) -> Result<Arc<dyn FsType>> {
     let name = match copy::copyinstr(c.mem, addr, VFS_NAMELEN).await {
         Ok(n) => n,
         Err(_) => match usize::try_from(addr).ok().and_then(|i| COMPAT_NAMES.get(i)) {
@@ -39,15 +37,7 @@ async fn fs_type<M: UserMem>(c: &Ctx<'_, M>, addr: u64) -> Result<(FsKind, Compo
             _ => return Err(Errno::ENODEV),
         },
     };
-    let name: &[u8] = if name == b"ufs" { b"ffs" } else { &name };
-    match FsKind::from_name(name) {
-        Some(k) if c.k.has_filesystem(k) => Ok((k, None)),
-        Some(_) => Err(Errno::ENODEV),
-        None => match c.k.modules().fstype(name) {
-            Some(comp) if c.k.vfs().is_ok() => Ok((FsKind::Tmpfs, Some(comp))),
-            _ => Err(Errno::ENODEV),
-        },
-    }
+    c.k.fs_type(&name)
 }
 
 /// Only the superuser mounts and unmounts (`KAUTH_SYSTEM_MOUNT` without user mounts).
@@ -73,14 +63,14 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let flags = u64::from(a.uint(2));
     let (data_addr, data_len) = (a.word(3), a.word(4));
     let vn = at::lookup(c, AT_FDCWD, a.word(1), true).await?;
-    let (kind, component) = if flags & (MNT_GETARGS | MNT_UPDATE) != 0 {
-        (vn.mount()?.kind(), None)
+    let typ = if flags & (MNT_GETARGS | MNT_UPDATE) != 0 {
+        vn.mount()?.fs_type().clone()
     } else {
         fs_type(c, a.word(0)).await?
     };
     let data = if data_addr != 0 {
         let len = match data_len {
-            0 => kind.min_mount_data(),
+            0 => typ.min_mount_data(),
             n => usize::try_from(n).unwrap_or(usize::MAX),
         };
         if len == 0 || len > VFS_MAX_MOUNT_DATA {
@@ -98,13 +88,7 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
         if flags & !MNT_GETARGS != 0 || !m.is_root(&vn) {
             return Err(Errno::EINVAL);
         }
-        let out = match kind {
-            FsKind::Tmpfs => crate::fs::tmpfs::getargs(&m, &data)?,
-            // rumpfs_mount answers MNT_GETARGS without filling anything in.
-            FsKind::Rumpfs => data,
-            // ffs_mount: the arguments with a NULL fspec.
-            FsKind::Ffs => vec![0u8; crate::fs::ffs::UFS_ARGS_SIZE],
-        };
+        let out = m.ops().getargs(&m, data)?;
         copy::copyout(c.mem, data_addr, &out).await?;
         return ret(out.len() as i64);
     }
@@ -115,7 +99,7 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
         if !m.is_root(&vn) {
             return Err(Errno::EINVAL);
         }
-        if flags & (MNT_RELOAD | MNT_RDONLY) != 0 && !m.read_only() && !kind.can_rw_to_ro() {
+        if flags & (MNT_RELOAD | MNT_RDONLY) != 0 && !m.read_only() && !typ.can_rw_to_ro() {
             return Err(Errno::EOPNOTSUPP);
         }
         superuser(c)?;
@@ -123,9 +107,7 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
             return Err(Errno::EOPNOTSUPP);
         }
         if flags & MNT_RDONLY != 0 {
-            if let Some(f) = crate::fs::ffs::mount_of(&m) {
-                f.sync().await?;
-            }
+            m.ops().sync().await?;
         }
         v.mount_update(&m, flags, data.as_deref(), &procs)?;
         return ret(0);
@@ -142,47 +124,29 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if flags & MNT_UNION != 0 {
         return Err(Errno::EOPNOTSUPP);
     }
-    let ffs = match kind {
-        FsKind::Ffs => Some(ffs_device(c, data.as_deref(), flags).await?),
-        _ => None,
+    let device = match typ.device_arg(data.as_deref())? {
+        Some(fspec) => Some(device(c, fspec).await?),
+        None => None,
     };
     let req = MountReq {
-        kind,
+        typ,
         flags,
         data: data.as_deref(),
         owner: c.p.cred().euid,
-        component,
-        ffs,
+        device,
     };
-    v.mount_new(&vn, &req, c.k.budget(), &procs)?;
+    v.mount_new(&vn, &req, c.k.budget(), &procs).await?;
     ret(0)
 }
 
-/// `ffs_mount` of a new file system: `struct ufs_args` names the block device (`EINVAL`
-/// without arguments), which must be a block device node (`ENOTBLK`) of a host drive
-/// (`ENXIO` otherwise); the engine then reads its superblock.
-async fn ffs_device<M: UserMem>(
-    c: &Ctx<'_, M>,
-    data: Option<&[u8]>,
-    flags: u64,
-) -> Result<(std::sync::Arc<crate::fs::ffs::FfsMount>, ffs::Attr, Vec<u8>)> {
-    let args = data
-        .filter(|d| d.len() >= crate::fs::ffs::UFS_ARGS_SIZE)
-        .ok_or(Errno::EINVAL)?;
-    let fspec = u64::from_le_bytes(args[..8].try_into().expect("8 bytes"));
+/// The device node whose path is at client address `fspec` (`ufs_args.fspec`), looked up
+/// from the current directory following symbolic links; the file system checks its type.
+async fn device<M: UserMem>(c: &Ctx<'_, M>, fspec: u64) -> Result<(Arc<Vnode>, Vec<u8>)> {
     let path = at::path(c, fspec).await?;
     let v = vfs(c)?;
     let start = at::start(c, v, AT_FDCWD)?;
     let dev = crate::vfs::namei(&at::nd(c, v), &start, &path, true).await?;
-    if dev.vtype() != crate::vfs::VType::Blk {
-        return Err(Errno::ENOTBLK);
-    }
-    let (cache, bdev) = dev.etfs().and_then(|n| n.block_dev()).ok_or(Errno::ENXIO)?;
-    let disk = crate::fs::ffs::BioDisk::new(cache.clone(), bdev.clone());
-    let read_only = flags & MNT_RDONLY != 0;
-    let fsm = crate::fs::ffs::FfsMount::mount(disk, read_only, crate::fs::ffs::clock).await?;
-    let root = fsm.root_attr().await?;
-    Ok((fsm, root, path))
+    Ok((dev, path))
 }
 
 /// `unmount(path, flags)` — unmounts the file system whose root `path` names; with
@@ -199,19 +163,14 @@ pub async fn unmount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if m.flag() & MNT_ROOTFS != 0 || !m.is_root(&vn) {
         return Err(Errno::EINVAL);
     }
-    // ffs_unmount writes everything back first: a failure leaves the file system mounted.
-    let ffs = crate::fs::ffs::mount_of(&m);
-    if let Some(f) = &ffs {
-        match flags & MNT_FORCE {
-            0 => f.sync().await?,
-            // Forced: it goes even if the device fails.
-            _ => drop(f.sync().await),
-        }
+    // VFS_UNMOUNT writes everything back first: a failure leaves the file system mounted.
+    match flags & MNT_FORCE {
+        0 => m.ops().sync().await?,
+        // Forced: it goes even if the device fails.
+        _ => drop(m.ops().sync().await),
     }
     v.unmount(&m, flags, &c.k.all_procs())?;
-    if let Some(f) = ffs {
-        // Out of the table: the last write-back and the clean flag.
-        f.finish().await?;
-    }
+    // Out of the table: the last write-back (a device's clean flag).
+    m.ops().finish().await?;
     ret(0)
 }

@@ -151,10 +151,8 @@ async fn open_special<M: UserMem>(
                 fifo.open(c.p, r, w, nonblock, now, c.k.budget()).await?,
             ))
         }
-        // etfs nodes are driven by their node (rumpblk); a host file the server could
-        // only open read-only cannot be opened for writing (rumpblk's EACCES).
-        crate::vfs::Body::Etfs(n) if fmode & FWRITE != 0 && !n.writable() => Err(Errno::EACCES),
-        crate::vfs::Body::Etfs(_) => Ok(None),
+        // Nodes that drive their own data (etfs: rumpblk) open themselves.
+        crate::vfs::Body::Node(n) if n.drives_data() => n.open(fmode).map(|()| None),
         // spec_open: devices of an `MNT_NODEV` mount cannot be opened.
         _ if matches!(vn.vtype(), VType::Chr | VType::Blk) => {
             if vn.mnt_flag() & MNT_NODEV != 0 {

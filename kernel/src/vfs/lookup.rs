@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use super::walk::{is_under, Up, WalkUp};
 use super::{access, VType, Vnode};
 use crate::abi::{MAXSYMLINKS, NAME_MAX, PATH_MAX, X_OK};
 use crate::proc::Cred;
@@ -86,40 +87,6 @@ pub async fn namei_parent(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool
     walk(nd, start, path, follow, true).await
 }
 
-/// `vn_isunder(dir, root)`: whether `dir` is `root` or below it, walking up through parents
-/// (an FFS directory's `..` entry) and the directories mounts cover. A loop, not a
-/// recursion: the walk is as long as the tree is deep, and a `..` cycle of a crafted FFS
-/// image ends it (each FFS directory is passed at most once; each `..` read paces the loop).
-pub async fn is_under(dir: &Arc<Vnode>, root: &Arc<Vnode>) -> bool {
-    let mut cur = dir.clone();
-    // FFS directories (mount, inode) left through their `..` entries: a crafted image can
-    // make `..` name a descendant, and a walk that comes back to a directory is not under
-    // anything (memory directories' parents cannot form a cycle: rename refuses to make one).
-    let mut ffs_seen = std::collections::HashSet::new();
-    loop {
-        if Arc::ptr_eq(&cur, root) {
-            return true;
-        }
-        let Ok(m) = cur.mount() else {
-            return false;
-        };
-        let up = if m.is_root(&cur) {
-            m.covered().cloned()
-        } else if let super::Body::Ffs(_) = cur.body() {
-            if !ffs_seen.insert((Arc::as_ptr(&m) as usize, cur.ino())) {
-                return false;
-            }
-            crate::fs::ffs::lookup(&cur, b"..").await.ok().flatten()
-        } else {
-            cur.dir().ok().and_then(|d| d.parent.upgrade())
-        };
-        match up {
-            Some(u) => cur = u,
-            None => return false,
-        }
-    }
-}
-
 /// Whether `vn` is the root of the root file system (`rootvnode`).
 fn is_global_root(vn: &Vnode) -> bool {
     vn.mount()
@@ -142,37 +109,23 @@ async fn dotdot(nd: &Nd, dir: &Arc<Vnode>, inside: &mut bool) -> Result<Arc<Vnod
             return Ok(nd.root.clone());
         }
     }
+    let mut walk = WalkUp::new();
     let mut cur = dir.clone();
     loop {
         if Arc::ptr_eq(&cur, &nd.root) {
             return Ok(cur);
         }
-        let m = cur.mount()?;
-        if m.is_root(&cur) {
-            match m.covered() {
-                Some(c) => {
-                    cur = c.clone();
-                    continue;
-                }
-                None => return Ok(cur),
-            }
+        match walk.step(&cur).await? {
+            Up::Covered(c) => cur = c,
+            Up::Parent(p) => return Ok(p),
+            Up::Top => return Ok(cur),
         }
-        if let super::Body::Ffs(_) = cur.body() {
-            return crate::fs::ffs::lookup(&cur, b"..")
-                .await?
-                .ok_or(Errno::ENOENT);
-        }
-        let parent = cur.dir()?.parent.upgrade();
-        return parent.ok_or(Errno::ENOENT);
     }
 }
 
 /// The child `name` of `dir`, past any file systems mounted on it.
 async fn child(dir: &Arc<Vnode>, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
-    let found = match dir.body() {
-        super::Body::Ffs(_) => crate::fs::ffs::lookup(dir, name).await?,
-        _ => dir.dir()?.get(name).cloned(),
-    };
+    let found = dir.lookup(name).await?;
     Ok(found.map(|mut vn| {
         while let Some(m) = vn.mounted_here() {
             vn = m.root().clone();
@@ -181,14 +134,11 @@ async fn child(dir: &Arc<Vnode>, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
     }))
 }
 
-/// rumpfs_lookup's etfs step: at the rumpfs root the whole remaining path is compared with
-/// the etfs keys, verbatim (netbsd-abi.md §7.2).
-fn etfs_key(cur: &Arc<Vnode>, rest: &[u8]) -> Option<Arc<Vnode>> {
+/// A file system's step that takes the whole remaining path (`FsOps::lookup_whole`: at
+/// the rumpfs root the etfs keys, compared verbatim, netbsd-abi.md §7.2).
+fn whole_path(cur: &Arc<Vnode>, rest: &[u8]) -> Option<Arc<Vnode>> {
     let m = cur.mount().ok()?;
-    if m.kind() != super::FsKind::Rumpfs || !m.is_root(cur) {
-        return None;
-    }
-    m.etfs().get(rest)
+    m.ops().lookup_whole(&m, cur, rest)
 }
 
 async fn walk(
@@ -234,7 +184,7 @@ async fn walk(
                 slash: true,
             });
         }
-        if let Some(vn) = etfs_key(&cur, &buf[pos..]) {
+        if let Some(vn) = whole_path(&cur, &buf[pos..]) {
             return Ok(Found {
                 dir: Some(cur),
                 name: buf[pos..].to_vec(),
@@ -273,10 +223,7 @@ async fn walk(
                 return Err(Errno::ELOOP);
             }
             let link = next.expect("checked");
-            let target = match link.body() {
-                super::Body::Ffs(_) => crate::fs::ffs::readlink(&link).await?,
-                _ => link.link_target().unwrap_or_default().to_vec(),
-            };
+            let target = link.readlink().await?;
             if target.is_empty() {
                 return Err(Errno::ENOENT);
             }

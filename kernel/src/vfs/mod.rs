@@ -7,10 +7,12 @@
 //!   the mount-point slot each have their own leaf `Mutex`, held only for in-memory work and
 //!   never across an await. Lookup locks one directory at a time; nothing global is taken on
 //!   the read, write or lookup paths.
-//! - **Data I/O is async and statically dispatched.** `Vnode::read_at`/`write_at`/
-//!   `truncate`/`fsync` are `async fn` matching on the vnode's [`Body`] enum (memory
-//!   directories and pages today; FFS and etfs add variants that await host I/O). No future
-//!   is boxed per operation. Client data moves through `crate::copy` in chunks of at most
+//! - **File systems plug in through [`ops`]** (`FsType` registered by name, `FsOps` per
+//!   mount, `VnodeOps` per node); this module names none of them. `Vnode::read_at`/
+//!   `write_at`/`truncate`/`fsync` are `async fn` matching on the vnode's [`Body`]: the
+//!   memory bodies (rumpfs, tmpfs) statically, without boxing; `Body::Node` (a device's
+//!   inodes, etfs windows) through its `VnodeOps`, one boxed future per operation that
+//!   waits for host I/O anyway. Client data moves through `crate::copy` in chunks of at most
 //!   64 KiB copied outside every vnode lock, so a huge length never allocates more than a
 //!   chunk; a write is atomic per chunk, not as a whole (NetBSD holds the vnode lock for the
 //!   whole write; a client racing two writers on one range may see them interleave at 64 KiB
@@ -25,6 +27,8 @@
 //!   its write lock (`mountops`); the flags and the unmounted state a vnode's data paths
 //!   check live in a [`MountState`] every vnode of the mount shares, so checking them never
 //!   touches the mount's reference count.
+//! - **One walk up** ([`walk`]): `..`, `is_under`, getcwd, mount paths and rename's
+//!   ancestor check step up with `WalkUp`; a `..` cycle of a crafted image ends it (`EIO`).
 //! - **rumpfs** is the root, built at boot as NetBSD's rump kernel shows it (`/dev`, `/tmp`,
 //!   `/dev/null`, `/dev/zero`; inode numbers from a counter after 2; `st_dev == st_ino`),
 //!   with "our policy" where netbsd-abi.md §10 says so: hard links, POSIX rename, directory
@@ -39,20 +43,25 @@
 
 pub mod access;
 pub mod lookup;
+pub mod memnode;
 mod mount;
 mod mountops;
 mod ns;
+pub mod ops;
 #[cfg(test)]
 mod tests;
 mod vnode;
+pub mod walk;
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use lookup::{namei, namei_parent, Found, Nd};
-pub use mount::{FsData, FsKind, Mount, MountState};
+pub use mount::{Mount, MountState};
 pub use mountops::{MountReq, NewMount, MOUNTS_MAX};
 pub use ns::NewNode;
+pub use ops::{FsOps, FsType, VnodeOps};
 pub use vnode::{Attr, Body, VType, Vnode, VNODE_CHARGE_BYTES};
+pub use walk::is_under;
 
 use crate::abi::Timespec;
 use crate::bio::{BufCache, DEFAULT_BLOCK_SIZE, DEFAULT_SHARDS};
@@ -68,22 +77,40 @@ pub struct Vfs {
     ns_lock: Mutex<()>,
     /// The buffer cache of every block device.
     bio: Arc<BufCache>,
+    /// The file-system types mount(2) may name (`vfs_list`).
+    types: Vec<Arc<dyn FsType>>,
 }
 
 impl Vfs {
-    /// Boots the VFS: rumpfs on `/` with NetBSD's boot-time nodes.
+    /// Boots the VFS with the file-system types `types` registered by name and the root file
+    /// system `mount_root` builds (rumpfs, with NetBSD's boot-time nodes).
     /// The buffer cache holds at most `cache_bytes` and is charged to `budget`, like the
     /// file data of the memory file systems.
-    pub fn boot(host: Arc<dyn Host>, budget: Arc<Budget>, cache_bytes: u64) -> Vfs {
+    pub fn boot(
+        host: Arc<dyn Host>,
+        budget: Arc<Budget>,
+        cache_bytes: u64,
+        types: Vec<Arc<dyn FsType>>,
+        mount_root: fn(Timespec, Arc<Budget>) -> Arc<Mount>,
+    ) -> Vfs {
         let now = Timespec::from_pair(host.clock_realtime());
-        let root_mount = crate::fs::rumpfs::mount_root(now, budget.clone());
+        let root_mount = mount_root(now, budget.clone());
         Vfs {
             host,
             mounts: RwLock::new(vec![root_mount.clone()]),
             root_mount,
             ns_lock: Mutex::new(()),
             bio: BufCache::with_budget(cache_bytes, DEFAULT_BLOCK_SIZE, DEFAULT_SHARDS, &budget),
+            types,
         }
+    }
+
+    /// The registered file-system type named `name` (`vfs_getopsbyname`).
+    pub fn fs_type(&self, name: &[u8]) -> Option<Arc<dyn FsType>> {
+        self.types
+            .iter()
+            .find(|t| t.name().as_bytes() == name)
+            .cloned()
     }
 
     /// The current wall-clock time, for timestamps.
@@ -109,14 +136,14 @@ impl Vfs {
         &self.bio
     }
 
-    /// The root mount (rumpfs, where etfs keys live).
+    /// The root mount (the root file system's, where etfs keys live).
     pub fn root_mount(&self) -> &Arc<Mount> {
         &self.root_mount
     }
 
-    /// `vfs_sync` of every mount: memory file systems have nothing to write back; the
-    /// buffer cache writes every dirty block back and syncs the host files. Synchronous
-    /// (see [`crate::bio::park_on`]); loops use [`Vfs::sync_all_async`].
+    /// `vfs_sync` of every mount (`VFS_SYNC`: memory file systems have nothing to write
+    /// back); then the buffer cache writes every dirty block back and syncs the host files.
+    /// Synchronous (see [`crate::bio::park_on`]); loops use [`Vfs::sync_all_async`].
     pub fn sync_all(&self) -> crate::Result<()> {
         crate::bio::park_on(self.sync_all_async())
     }
@@ -125,24 +152,20 @@ impl Vfs {
     pub async fn sync_all_async(&self) -> crate::Result<()> {
         let mut first = Ok(());
         for m in self.mounts() {
-            if let Some(f) = crate::fs::ffs::mount_of(&m) {
-                if let Err(e) = f.sync().await {
-                    first = first.and(Err(e));
-                }
+            if let Err(e) = m.ops().sync().await {
+                first = first.and(Err(e));
             }
         }
         first.and(self.bio.sync_all().await)
     }
 
-    /// At halt (`vfs_unmountall`): every FFS mount written back and marked clean, then the
-    /// cache synced.
+    /// At halt (`vfs_unmountall`): every mount's unmount write-back (a file system on a
+    /// device written back and marked clean), then the cache synced.
     pub async fn shutdown_async(&self) -> crate::Result<()> {
         let mut first = Ok(());
         for m in self.mounts() {
-            if let Some(f) = crate::fs::ffs::mount_of(&m) {
-                if let Err(e) = f.finish().await {
-                    first = first.and(Err(e));
-                }
+            if let Err(e) = m.ops().finish().await {
+                first = first.and(Err(e));
             }
         }
         first.and(self.bio.sync_all().await)

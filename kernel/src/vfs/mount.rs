@@ -3,63 +3,11 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::vnode::VNODE_CHARGE_BYTES;
+use super::ops::{FsOps, FsType, MountParams};
 use super::Vnode;
 use crate::abi::{Statvfs, DEV_BSIZE, MNT_OP_FLAGS, MNT_RDONLY, NAME_MAX};
-use crate::fs::rumpfs::etfs::Keys;
 use crate::mem::Budget;
 use crate::{Errno, Result};
-
-/// Which file system a mount runs: static dispatch of the per-file-system quirks.
-///
-/// A new file system adds a variant here, its name to [`FsKind::ALL`], its mount entry to
-/// `vfs/mountops.rs` (`Vfs::mount_new` dispatches on the kind) and the arms the compiler
-/// then asks for (`st_dev`, getdents cookies, statvfs, block size).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FsKind {
-    /// The rump kernel's root file system.
-    Rumpfs,
-    /// tmpfs (`rumpfs_tmpfs`): memory file system with a size and node limit.
-    Tmpfs,
-    /// FFS (`rumpfs_ffs`) on an etfs block device.
-    Ffs,
-}
-
-impl FsKind {
-    /// Every file-system type this kernel can be built with, by mount(2) type name.
-    pub const ALL: [FsKind; 3] = [FsKind::Rumpfs, FsKind::Tmpfs, FsKind::Ffs];
-
-    /// The type name (`MOUNT_*`, `f_fstypename`).
-    pub fn name(self) -> &'static str {
-        match self {
-            FsKind::Rumpfs => "rumpfs",
-            FsKind::Tmpfs => "tmpfs",
-            FsKind::Ffs => "ffs",
-        }
-    }
-
-    /// The kind a mount(2) type name selects (the caller maps `ufs` to `ffs`).
-    pub fn from_name(name: &[u8]) -> Option<FsKind> {
-        FsKind::ALL
-            .into_iter()
-            .find(|k| k.name().as_bytes() == name)
-    }
-
-    /// `vfs_min_mount_data`: the argument size used when mount(2) gets data without a
-    /// length.
-    pub fn min_mount_data(self) -> usize {
-        match self {
-            FsKind::Rumpfs => 0,
-            FsKind::Tmpfs => crate::fs::tmpfs::TMPFS_ARGS_SIZE,
-            FsKind::Ffs => crate::fs::ffs::UFS_ARGS_SIZE,
-        }
-    }
-
-    /// Whether `MNT_UPDATE` may turn a read-write mount read-only (`IMNT_CAN_RWTORO`).
-    pub fn can_rw_to_ro(self) -> bool {
-        matches!(self, FsKind::Tmpfs | FsKind::Ffs)
-    }
-}
 
 /// The state a mount shares with every vnode of it: what the data paths check without
 /// reaching the mount itself (flags, revocation) and the node count.
@@ -122,22 +70,30 @@ impl Drop for NodeRef {
     }
 }
 
-/// What one kind of file system keeps per mount (`mnt_data`).
-#[derive(Debug, Default)]
-pub enum FsData {
-    /// Nothing beyond the generic mount (rumpfs).
-    #[default]
-    None,
-    /// tmpfs (its size limit, `tm_mem_limit`, is the limit of the mount's budget;
-    /// `u64::MAX`: none).
-    Tmpfs,
-    /// FFS: the engine and its vnodes.
-    Ffs(Arc<crate::fs::ffs::FfsMount>),
+/// The operations of a mount not built yet (never seen outside `Mount::new`/`with`).
+struct Unbuilt;
+
+impl FsOps for Unbuilt {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn params(&self) -> MountParams {
+        MountParams {
+            dev_is_ino: false,
+            blksize: DEV_BSIZE,
+            lists_dots: false,
+            min_bytes: DEV_BSIZE,
+        }
+    }
+    fn statvfs(&self, _m: &Mount, _s: &mut Statvfs) {}
+    fn getargs(&self, _m: &Mount, _given: Vec<u8>) -> Result<Vec<u8>> {
+        Err(Errno::EINVAL)
+    }
 }
 
 /// A mounted file system.
 pub struct Mount {
-    kind: FsKind,
+    typ: Arc<dyn FsType>,
     root: OnceLock<Arc<Vnode>>,
     covered: Option<Arc<Vnode>>,
     state: Arc<MountState>,
@@ -146,19 +102,19 @@ pub struct Mount {
     fsidx: [i32; 2],
     owner: u32,
     next_ino: AtomicU64,
-    etfs: Keys,
     budget: Arc<Budget>,
-    data: FsData,
+    ops: Box<dyn FsOps>,
+    params: MountParams,
     /// `f_fstypename` of a component file system (a tmpfs under the component's name).
     type_name: OnceLock<String>,
 }
 
 impl Mount {
-    /// A mount of `kind` on `covered` (None for the root file system); its root vnode is
+    /// A mount of type `typ` on `covered` (None for the root file system); its root vnode is
     /// attached with [`Mount::set_root`].
     #[allow(clippy::too_many_arguments)] // each is one field of `struct mount`
     pub fn new(
-        kind: FsKind,
+        typ: Arc<dyn FsType>,
         covered: Option<Arc<Vnode>>,
         flag: u64,
         on_name: &[u8],
@@ -167,8 +123,9 @@ impl Mount {
         first_ino: u64,
         budget: Arc<Budget>,
     ) -> Mount {
+        let ops: Box<dyn FsOps> = Box::new(Unbuilt);
         Mount {
-            kind,
+            typ,
             root: OnceLock::new(),
             covered,
             state: Arc::new(MountState {
@@ -182,9 +139,9 @@ impl Mount {
             fsidx: [fsid as i32, 0],
             owner: 0,
             next_ino: AtomicU64::new(first_ino),
-            etfs: Keys::default(),
             budget,
-            data: FsData::None,
+            params: ops.params(),
+            ops,
             type_name: OnceLock::new(),
         }
     }
@@ -193,7 +150,7 @@ impl Mount {
     pub fn type_name(&self) -> &[u8] {
         match self.type_name.get() {
             Some(n) => n.as_bytes(),
-            None => self.kind.name().as_bytes(),
+            None => self.typ.name().as_bytes(),
         }
     }
 
@@ -202,10 +159,17 @@ impl Mount {
         let _ = self.type_name.set(name.to_string());
     }
 
-    /// Sets the file system's own data, `f_fsidx` (`vfs_getnewfsid`), `f_owner` and the node
-    /// limit (before the mount is shared).
-    pub fn with(mut self, data: FsData, fsidx: [i32; 2], owner: u32, nodes_max: u64) -> Mount {
-        self.data = data;
+    /// Sets the file system's operations, `f_fsidx` (`vfs_getnewfsid`), `f_owner` and the
+    /// node limit (before the mount is shared).
+    pub fn with(
+        mut self,
+        ops: Box<dyn FsOps>,
+        fsidx: [i32; 2],
+        owner: u32,
+        nodes_max: u64,
+    ) -> Mount {
+        self.params = ops.params();
+        self.ops = ops;
         self.fsidx = fsidx;
         self.owner = owner;
         self.state.nodes_max.store(nodes_max, Ordering::Relaxed);
@@ -217,9 +181,24 @@ impl Mount {
         &self.state
     }
 
-    /// The file system's own data.
-    pub fn data(&self) -> &FsData {
-        &self.data
+    /// The file system's operations.
+    pub fn ops(&self) -> &dyn FsOps {
+        &*self.ops
+    }
+
+    /// The file system's operations as its own type (for the file system's code).
+    pub fn ops_as<T: FsOps>(&self) -> Option<&T> {
+        self.ops.as_any().downcast_ref()
+    }
+
+    /// The per-mount constants.
+    pub fn params(&self) -> &MountParams {
+        &self.params
+    }
+
+    /// The file-system type.
+    pub fn fs_type(&self) -> &Arc<dyn FsType> {
+        &self.typ
     }
 
     /// `f_fsidx`.
@@ -269,16 +248,6 @@ impl Mount {
         let _ = self.root.set(root);
     }
 
-    /// The etfs keys (used on the rumpfs root mount).
-    pub fn etfs(&self) -> &Keys {
-        &self.etfs
-    }
-
-    /// The file system kind.
-    pub fn kind(&self) -> FsKind {
-        self.kind
-    }
-
     /// The root vnode.
     pub fn root(&self) -> &Arc<Vnode> {
         self.root.get().expect("mount without a root vnode")
@@ -302,27 +271,21 @@ impl Mount {
     /// `st_dev` of a vnode of this mount: rumpfs sets `va_fsid` to the inode number, the
     /// others to `f_fsidx[0]`.
     pub fn st_dev(&self, vn: &Vnode) -> u64 {
-        match self.kind {
-            FsKind::Rumpfs => vn.ino(),
-            FsKind::Tmpfs | FsKind::Ffs => u64::from(self.fsidx[0] as u32),
+        if self.params.dev_is_ino {
+            vn.ino()
+        } else {
+            u64::from(self.fsidx[0] as u32)
         }
     }
 
-    /// `st_blksize` (`va_blocksize`): rumpfs 512, tmpfs a page.
+    /// `st_blksize` (`va_blocksize`).
     pub fn blksize(&self) -> u64 {
-        match self.kind {
-            FsKind::Rumpfs => DEV_BSIZE,
-            FsKind::Tmpfs => crate::fs::memnode::PAGE_SIZE as u64,
-            FsKind::Ffs => match &self.data {
-                FsData::Ffs(f) => f.bsize(),
-                _ => DEV_BSIZE,
-            },
-        }
+        self.params.blksize
     }
 
-    /// Whether getdents starts with `.` and `..` (tmpfs, FFS; not rumpfs).
+    /// Whether getdents starts with `.` and `..` (tmpfs; not rumpfs).
     pub fn lists_dots(&self) -> bool {
-        matches!(self.kind, FsKind::Tmpfs)
+        self.params.lists_dots
     }
 
     /// The first getdents cookie of a directory: those that list `.` and `..` reserve
@@ -358,41 +321,7 @@ impl Mount {
             mntfromname: self.from_name.clone(),
             ..Statvfs::default()
         };
-        match self.kind {
-            FsKind::Rumpfs => {
-                (s.bsize, s.blocks) = (DEV_BSIZE, 2);
-            }
-            FsKind::Tmpfs => self.tmpfs_statvfs(&mut s),
-            FsKind::Ffs => {
-                if let FsData::Ffs(f) = &self.data {
-                    f.fill_statvfs(&mut s);
-                }
-                return s;
-            }
-        }
-        (s.frsize, s.iosize) = (s.bsize, s.bsize);
+        self.ops.statvfs(self, &mut s);
         s
-    }
-
-    /// tmpfs_statvfs: pages of the size limit (unlimited: what the kernel budget has left
-    /// plus what this file system holds), pages still available (its limit and the kernel
-    /// budget both), nodes in use and the nodes that still fit.
-    fn tmpfs_statvfs(&self, s: &mut Statvfs) {
-        let page = crate::fs::memnode::PAGE_SIZE as u64;
-        let (avail, used) = (self.budget.available(), self.budget.used());
-        let max = match self.budget.limit() {
-            u64::MAX => avail.saturating_add(used),
-            size_max => size_max,
-        };
-        s.bsize = page;
-        s.blocks = max / page;
-        s.bfree = (avail / page).min(s.blocks);
-        s.bavail = s.bfree;
-        let (nodes, nodes_max) = (self.state.nodes(), self.state.nodes_max());
-        let free = nodes_max
-            .saturating_sub(nodes)
-            .min(avail / VNODE_CHARGE_BYTES);
-        s.files = nodes + free;
-        (s.ffree, s.favail) = (free, free);
     }
 }

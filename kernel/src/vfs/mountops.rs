@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use super::{FsKind, Mount, Vfs, Vnode};
+use super::ops::{BuildArgs, FsType, PrepareArgs};
+use super::walk::{Up, WalkUp};
+use super::{Mount, Vfs, Vnode};
 use crate::abi::*;
 use crate::mem::Budget;
 use crate::proc::Proc;
@@ -23,6 +25,8 @@ pub const MOUNTS_MAX: usize = 256;
 /// What the VFS hands a file system's mount entry: the generic half of `struct mount`
 /// before `VFS_MOUNT` runs.
 pub struct NewMount {
+    /// The file-system type.
+    pub typ: Arc<dyn FsType>,
     /// The vnode the new file system covers.
     pub covered: Arc<Vnode>,
     /// `MNT_*` flags to keep (operation bits removed).
@@ -36,17 +40,11 @@ pub struct NewMount {
 }
 
 impl NewMount {
-    /// The generic mount of a file system of `kind` named `from_name` (`f_mntfromname`),
+    /// The generic mount of the new file system named `from_name` (`f_mntfromname`),
     /// inode numbers from `first_ino`, data charged to `budget`; `MNT_LOCAL` added.
-    pub fn build(
-        &self,
-        kind: FsKind,
-        from_name: &[u8],
-        first_ino: u64,
-        budget: Arc<Budget>,
-    ) -> Mount {
+    pub fn build(&self, from_name: &[u8], first_ino: u64, budget: Arc<Budget>) -> Mount {
         Mount::new(
-            kind,
+            self.typ.clone(),
             Some(self.covered.clone()),
             self.flag | MNT_LOCAL,
             &self.on_name,
@@ -61,17 +59,15 @@ impl NewMount {
 /// A new mount as mount(2) asked for it.
 pub struct MountReq<'a> {
     /// The file-system type.
-    pub kind: FsKind,
+    pub typ: Arc<dyn FsType>,
     /// The `MNT_*` flags given.
     pub flags: u64,
     /// The file system's arguments, copied in.
     pub data: Option<&'a [u8]>,
     /// Who mounts (`f_owner`).
     pub owner: u32,
-    /// A component file system: its type name and what fills it (the mount is a tmpfs).
-    pub component: Option<(String, Arc<dyn crate::module::ExtFs>)>,
-    /// FFS: the engine mounted on the device, its root inode and the device's path.
-    pub ffs: Option<(Arc<crate::fs::ffs::FfsMount>, ffs::Attr, Vec<u8>)>,
+    /// The device node the arguments name ([`FsType::device_arg`]) and its path.
+    pub device: Option<(Arc<Vnode>, Vec<u8>)>,
 }
 
 /// `makefstype`: a number made from a type name.
@@ -83,9 +79,9 @@ fn makefstype(name: &str) -> i32 {
 const UPDATE_FLAGS: u64 = MNT_BASIC_FLAGS & !MNT_RDONLY;
 
 impl Vfs {
-    /// `vfs_getnewfsid`: `f_fsidx` for a new mount of `kind`, unique among `mounts`.
-    fn new_fsidx(mounts: &[Arc<Mount>], kind: FsKind) -> [i32; 2] {
-        let mtype = makefstype(kind.name());
+    /// `vfs_getnewfsid`: `f_fsidx` for a new mount of type `name`, unique among `mounts`.
+    fn new_fsidx(mounts: &[Arc<Mount>], name: &str) -> [i32; 2] {
+        let mtype = makefstype(name);
         let mut dev = makedev(mtype as u32 & 0xff, 1) as u32;
         while mounts.iter().any(|m| m.fsidx() == [dev as i32, mtype]) {
             dev = dev.wrapping_add(1);
@@ -94,54 +90,47 @@ impl Vfs {
     }
 
     /// `mount_domount` after the caller's checks (`sys/mount.rs`: lookup, type, argument
-    /// copy-in, permission, a directory to cover): the file system builds itself from
-    /// `data` (its argument errors come first, as `VFS_MOUNT` runs before the mount point
-    /// is validated), then under the table lock the covered vnode must still be free
-    /// (`EBUSY` if another mount took it meanwhile), and processes whose current or root
-    /// directory was the covered vnode move onto the new root (`mount_checkdirs`).
-    pub fn mount_new(
+    /// copy-in, permission, a directory to cover, the device the arguments name): the file
+    /// system prepares (what waits: a device's superblock), then builds itself from `data`
+    /// (its argument errors come first, as `VFS_MOUNT` runs before the mount point is
+    /// validated), then under the table lock the covered vnode must still be free (`EBUSY`
+    /// if another mount took it meanwhile), and processes whose current or root directory
+    /// was the covered vnode move onto the new root (`mount_checkdirs`).
+    pub async fn mount_new(
         &self,
         covered: &Arc<Vnode>,
         req: &MountReq<'_>,
         budget: &Arc<Budget>,
         procs: &[Arc<Proc>],
     ) -> Result<Arc<Mount>> {
-        let kind = req.kind;
-        let on_name = self.path_of(covered)?;
+        let device = req.device.as_ref().map(|(v, p)| (v, &p[..]));
+        let prepared = req
+            .typ
+            .prepare(PrepareArgs {
+                flags: req.flags,
+                device,
+            })
+            .await?;
+        let on_name = self.path_of(covered).await?;
         let mut mounts = self.mounts.write().unwrap_or_else(|e| e.into_inner());
         if mounts.len() >= MOUNTS_MAX {
             return Err(Errno::ENOMEM);
         }
         let nm = NewMount {
+            typ: req.typ.clone(),
             covered: covered.clone(),
             flag: req.flags & MNT_BASIC_FLAGS,
             on_name,
-            fsidx: Vfs::new_fsidx(&mounts, kind),
+            fsidx: Vfs::new_fsidx(&mounts, req.typ.name()),
             owner: req.owner,
         };
-        let m = match (kind, &req.component) {
-            (FsKind::Tmpfs, Some((name, fs))) => {
-                // No arguments needed: a tmpfs limited by the kernel budget alone.
-                let default = crate::fs::tmpfs::TmpfsArgs::default_args();
-                let data = req.data.unwrap_or(&default);
-                let m = crate::fs::tmpfs::mount(&nm, Some(data), budget, self.now())?;
-                m.set_type_name(name);
-                let mut p = crate::module::populate::Populator {
-                    vfs: self,
-                    root: m.root().clone(),
-                };
-                fs.populate(&mut p)?;
-                m
-            }
-            (FsKind::Tmpfs, None) => crate::fs::tmpfs::mount(&nm, req.data, budget, self.now())?,
-            // A second rumpfs instance would share inode numbers with the root's (its
-            // st_dev is the inode number): not offered; tmpfs is the memory file system.
-            (FsKind::Ffs, _) => {
-                let (fsm, root, from) = req.ffs.clone().ok_or(Errno::EINVAL)?;
-                crate::fs::ffs::new_mount(&nm, fsm, &root, &from, budget.clone())?
-            }
-            (FsKind::Rumpfs, _) => return Err(Errno::EOPNOTSUPP),
+        let args = BuildArgs {
+            vfs: self,
+            data: req.data,
+            budget,
+            prepared,
         };
+        let m = req.typ.build(&nm, args)?;
         if covered.mounted_here().is_some() || covered.revoked() {
             return Err(Errno::EBUSY);
         }
@@ -178,18 +167,7 @@ impl Vfs {
         if to_ro && flags & MNT_FORCE == 0 && writers(m, procs) {
             return Err(Errno::EBUSY);
         }
-        match m.kind() {
-            FsKind::Tmpfs => crate::fs::tmpfs::update(m, data)?,
-            // rumpfs_mount accepts an update and changes nothing of its own.
-            FsKind::Rumpfs => {}
-            // A read-only FFS was mounted without its write state: it cannot become
-            // writable in place (NetBSD's ffs_reload path). Going read-only works (the
-            // caller synced it first).
-            FsKind::Ffs if old & MNT_RDONLY != 0 && new & MNT_RDONLY == 0 => {
-                return Err(Errno::EOPNOTSUPP)
-            }
-            FsKind::Ffs => {}
-        }
+        m.ops().update(m, old, new, data)?;
         m.set_flag(new);
         Ok(())
     }
@@ -222,23 +200,21 @@ impl Vfs {
     /// The path of `vn` from the global root, crossing mount points upwards (what
     /// `f_mntonname` shows whatever path the caller gave); `ENOENT` for a removed
     /// directory, `ENAMETOOLONG` beyond `PATH_MAX`.
-    pub fn path_of(&self, vn: &Arc<Vnode>) -> Result<Vec<u8>> {
+    pub async fn path_of(&self, vn: &Arc<Vnode>) -> Result<Vec<u8>> {
         let mut parts: Vec<Vec<u8>> = Vec::new();
         let mut total = 1;
+        let mut walk = WalkUp::new();
         let mut cur = vn.clone();
         while !Arc::ptr_eq(&cur, self.root()) {
-            let m = cur.mount()?;
-            if m.is_root(&cur) {
-                cur = m.covered().ok_or(Errno::ENOENT)?.clone();
-                continue;
-            }
-            let parent = cur.dir()?.parent.upgrade().ok_or(Errno::ENOENT)?;
-            let name = parent
-                .dir()?
-                .from(0)
-                .find(|(_, e)| Arc::ptr_eq(&e.node, &cur))
-                .map(|(_, e)| e.name.clone())
-                .ok_or(Errno::ENOENT)?;
+            let parent = match walk.step(&cur).await? {
+                Up::Covered(c) => {
+                    cur = c;
+                    continue;
+                }
+                Up::Parent(p) => p,
+                Up::Top => return Err(Errno::ENOENT),
+            };
+            let name = parent.name_of(&cur).await?;
             total += name.len() + 1;
             if total > PATH_MAX {
                 return Err(Errno::ENAMETOOLONG);

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use super::memnode::{Dir, RegData};
+use super::walk::WalkUp;
 use super::{access, Attr, Body, VType, Vfs, Vnode};
 use crate::abi::{Timespec, LINK_MAX, NODEV, S_ISVTX, W_OK, X_OK};
-use crate::fs::ffs;
-use crate::fs::memnode::{Dir, RegData};
 use crate::proc::Cred;
 use crate::{Errno, Result};
 
@@ -73,8 +73,8 @@ impl Vfs {
     ) -> Result<Arc<Vnode>> {
         writable_fs(dir)?;
         may_modify(cred, dir)?;
-        if ffs::is_ffs(dir) {
-            return ffs::create(dir, name, new, cred.euid).await;
+        if let Some(n) = dir.node_ops() {
+            return n.create(dir, name, new, cred.euid).await;
         }
         let m = dir.mount()?;
         let now = self.now();
@@ -130,8 +130,8 @@ impl Vfs {
         if node.attr().nlink >= LINK_MAX {
             return Err(Errno::EMLINK);
         }
-        if ffs::is_ffs(dir) {
-            return ffs::link(dir, name, node).await;
+        if let Some(n) = dir.node_ops() {
+            return n.link(dir, name, node).await;
         }
         let now = self.now();
         {
@@ -154,13 +154,14 @@ impl Vfs {
     pub async fn unlink(&self, cred: &Cred, dir: &Arc<Vnode>, name: &[u8]) -> Result<()> {
         writable_fs(dir)?;
         may_modify(cred, dir)?;
-        if ffs::is_ffs(dir) {
-            let node = ffs::lookup(dir, name).await?.ok_or(Errno::ENOENT)?;
-            if node.is_dir() {
-                return Err(Errno::EPERM);
-            }
-            sticky_ok(cred, dir, &node)?;
-            return ffs::remove(dir, name, &node, false).await;
+        if let Some(n) = dir.node_ops() {
+            let check = |node: &Arc<Vnode>| {
+                if node.is_dir() {
+                    return Err(Errno::EPERM);
+                }
+                sticky_ok(cred, dir, node)
+            };
+            return n.remove(dir, name, false, &check).await;
         }
         let now = self.now();
         {
@@ -184,16 +185,17 @@ impl Vfs {
     pub async fn rmdir(&self, cred: &Cred, dir: &Arc<Vnode>, name: &[u8]) -> Result<()> {
         writable_fs(dir)?;
         may_modify(cred, dir)?;
-        if ffs::is_ffs(dir) {
-            let node = ffs::lookup(dir, name).await?.ok_or(Errno::ENOENT)?;
-            if !node.is_dir() {
-                return Err(Errno::ENOTDIR);
-            }
-            if node.mounted_here().is_some() {
-                return Err(Errno::EBUSY);
-            }
-            sticky_ok(cred, dir, &node)?;
-            return ffs::remove(dir, name, &node, true).await;
+        if let Some(n) = dir.node_ops() {
+            let check = |node: &Arc<Vnode>| {
+                if !node.is_dir() {
+                    return Err(Errno::ENOTDIR);
+                }
+                if node.mounted_here().is_some() {
+                    return Err(Errno::EBUSY);
+                }
+                sticky_ok(cred, dir, node)
+            };
+            return n.remove(dir, name, true, &check).await;
         }
         let _ns = self.ns_lock();
         let now = self.now();
@@ -239,9 +241,9 @@ impl Vfs {
         tname: &[u8],
         retain: bool,
     ) -> Result<()> {
-        if ffs::is_ffs(fdir) {
+        if fdir.node_ops().is_some() {
             return self
-                .rename_ffs(cred, fdir, fname, tdir, tname, retain)
+                .rename_node(cred, fdir, fname, tdir, tname, retain)
                 .await;
         }
         let _ns = self.ns_lock();
@@ -259,16 +261,22 @@ impl Vfs {
             }
         }
         if src.is_dir() {
-            // The target directory must not be the source or below it.
-            let mut up = Some(tdir.clone());
-            while let Some(d) = up {
+            // The target directory must not be the source or below it (memory directories:
+            // the walk up never waits, the namespace lock stays held).
+            let mut walk = WalkUp::new();
+            let mut d = tdir.clone();
+            loop {
                 if Arc::ptr_eq(&d, &src) {
                     return Err(Errno::EINVAL);
                 }
                 if d.mount()?.is_root(&d) {
                     break;
                 }
-                up = d.dir()?.parent.upgrade();
+                d = match walk.parent_now(&d) {
+                    Some(Ok(p)) => p,
+                    Some(Err(Errno::ENOENT)) | None => break,
+                    Some(Err(e)) => return Err(e),
+                };
             }
         }
         if let Some(dst) = &dst {
@@ -342,9 +350,10 @@ impl Vfs {
         Ok(())
     }
 
-    /// `VOP_RENAME` on FFS: NetBSD's checks as above on vnodes the engine looks up; the
-    /// engine moves the entries, fixes `..` and refuses what would break the tree.
-    async fn rename_ffs(
+    /// `VOP_RENAME` in a file system with its own nodes: NetBSD's checks as above on vnodes
+    /// it looks up; the file system moves the entries, fixes `..` and refuses what would
+    /// break the tree.
+    async fn rename_node(
         &self,
         cred: &Cred,
         fdir: &Arc<Vnode>,
@@ -353,12 +362,12 @@ impl Vfs {
         tname: &[u8],
         retain: bool,
     ) -> Result<()> {
-        let src = ffs::lookup(fdir, fname).await?.ok_or(Errno::ENOENT)?;
+        let src = fdir.lookup(fname).await?.ok_or(Errno::ENOENT)?;
         if !same_mount(fdir, tdir)? || !same_mount(&src, tdir)? {
             return Err(Errno::EXDEV);
         }
         writable_fs(fdir)?;
-        let dst = ffs::lookup(tdir, tname).await?;
+        let dst = tdir.lookup(tname).await?;
         if let Some(dst) = &dst {
             match (src.is_dir(), dst.is_dir()) {
                 (true, false) => return Err(Errno::ENOTDIR),
@@ -392,6 +401,7 @@ impl Vfs {
         if let Some(dst) = &dst {
             touch.push(dst);
         }
-        ffs::rename(fdir, fname, tdir, tname, &touch).await
+        let ops = fdir.node_ops().ok_or(Errno::EIO)?;
+        ops.rename(fdir, fname, tdir, tname, &touch).await
     }
 }

@@ -157,7 +157,7 @@ fn without_rumpvfs_everything_is_enosys() {
             hostname: String::new(),
             vfs: false,
             mem_limit_bytes: None,
-            filesystems: crate::vfs::FsKind::ALL.to_vec(),
+            filesystems: crate::fs::FsKind::ALL.to_vec(),
         };
         let k = crate::Kernel::boot(cfg, host).unwrap();
         let p = k.spawn_guest(b"t").unwrap();

@@ -9,12 +9,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
+use super::memnode::{Dir, RegData};
 use super::mount::NodeRef;
+use super::ops::VnodeOps;
 use super::Mount;
 use crate::abi::*;
 use crate::file::Fifo;
-use crate::fs::memnode::{Dir, RegData};
-use crate::fs::rumpfs::etfs::EtfsNode;
 use crate::mem::{heap_bytes, Charge};
 use crate::sync::Mutex as IoLock;
 use crate::{Errno, Result};
@@ -92,7 +92,8 @@ pub struct Attr {
     pub birthtime: Timespec,
 }
 
-/// What a vnode holds, by type (static dispatch: new file systems add variants).
+/// What a vnode holds: the VFS's memory node bodies (rumpfs, tmpfs: statically dispatched)
+/// or a file system's own node behind its vnode operations.
 pub enum Body {
     /// A directory of a memory file system.
     Dir(Mutex<Dir>),
@@ -104,10 +105,9 @@ pub enum Body {
     Fifo(Fifo),
     /// Device or socket node: no data of its own.
     Special,
-    /// An etfs key: a window of a host file (regular file, block or raw device).
-    Etfs(Arc<EtfsNode>),
-    /// An FFS inode (crate::fs::ffs): data and names stay on the device.
-    Ffs(crate::fs::ffs::FfsNode),
+    /// A file system's own node (an inode on a device, a window of a host file): every
+    /// operation goes through its [`VnodeOps`].
+    Node(Box<dyn VnodeOps>),
 }
 
 impl Body {
@@ -310,8 +310,7 @@ impl Vnode {
         match &self.body {
             Body::Reg(d) => lock(d).size(),
             Body::Link(t) => t.len() as u64,
-            Body::Etfs(n) => n.size(),
-            Body::Ffs(n) => n.size(),
+            Body::Node(n) => n.size(),
             Body::Dir(_) | Body::Fifo(_) | Body::Special => DEV_BSIZE,
         }
     }
@@ -321,17 +320,13 @@ impl Vnode {
         let a = self.attr();
         let m = self.mount.upgrade();
         // rumpfs reports at least one 512-byte block; tmpfs the pages a file holds.
-        let min = if m.as_ref().is_some_and(|m| m.kind() == super::FsKind::Tmpfs) {
-            0
-        } else {
-            DEV_BSIZE
-        };
+        let min = m.as_ref().map_or(DEV_BSIZE, |m| m.params().min_bytes);
         let (size, bytes) = match &self.body {
             Body::Reg(d) => {
                 let d = lock(d);
                 (d.size(), d.bytes_held().max(min))
             }
-            Body::Ffs(n) => (n.size(), n.blocks() * DEV_BSIZE),
+            Body::Node(n) => (n.size(), n.blocks().map_or(DEV_BSIZE, |b| b * DEV_BSIZE)),
             _ => (self.size(), DEV_BSIZE),
         };
         let dev = m.as_ref().map_or(0, |m| m.st_dev(self));
@@ -360,10 +355,8 @@ impl Vnode {
     pub async fn read_at(&self, off: u64, len: usize) -> Result<Vec<u8>> {
         match &self.body {
             Body::Reg(d) => Ok(lock(d).read(off, len)),
-            Body::Etfs(n) => n.read(off, len).await,
-            Body::Ffs(_) if self.vtype == VType::Reg => crate::fs::ffs::read(self, off, len).await,
+            Body::Node(n) => n.read(self, off, len).await,
             Body::Dir(_) => Err(Errno::EISDIR),
-            Body::Ffs(_) if self.vtype == VType::Dir => Err(Errno::EISDIR),
             _ => Err(Errno::EOPNOTSUPP),
         }
     }
@@ -392,16 +385,8 @@ impl Vnode {
                 d.write(at, data)?;
                 Ok(at)
             }
-            Body::Etfs(n) => {
-                // NetBSD's etfs appends at the registered size: outside the window.
-                let at = if append { n.size() } else { off };
-                n.write(at, data).await?;
-                Ok(at)
-            }
+            Body::Node(n) => n.write(self, off, data, append).await,
             Body::Dir(_) => Err(Errno::EISDIR),
-            Body::Ffs(_) if self.vtype == VType::Reg => {
-                crate::fs::ffs::write(self, off, data, append).await
-            }
             _ => Err(Errno::EOPNOTSUPP),
         }
     }
@@ -414,7 +399,7 @@ impl Vnode {
                 Ok(())
             }
             Body::Dir(_) => Err(Errno::EISDIR),
-            Body::Ffs(_) if self.vtype == VType::Reg => crate::fs::ffs::truncate(self, len).await,
+            Body::Node(n) => n.truncate(self, len).await,
             // Devices, FIFOs: setting the size is ignored.
             _ => Ok(()),
         }
@@ -431,22 +416,57 @@ impl Vnode {
         }
     }
 
-    /// `VOP_FSYNC`: memory file systems have nothing to write back; etfs nodes put their
-    /// data on the host file.
+    /// `VOP_FSYNC`: memory file systems have nothing to write back; others write theirs.
     pub async fn fsync(&self, _data_only: bool) -> Result<()> {
         match &self.body {
-            Body::Etfs(n) => n.fsync().await,
-            Body::Ffs(_) => crate::fs::ffs::fsync(self).await,
+            Body::Node(n) => n.fsync(self).await,
             _ => Ok(()),
         }
     }
 
-    /// The etfs data of this vnode, if it is an etfs key.
-    pub fn etfs(&self) -> Option<&Arc<EtfsNode>> {
+    /// `VOP_SETATTR` made durable: the attributes (changed in the vnode) written to a file
+    /// system that keeps them elsewhere; memory file systems keep them in the vnode.
+    pub async fn setattr(&self) -> Result<()> {
         match &self.body {
-            Body::Etfs(n) => Some(n),
+            Body::Node(n) => n.setattr(self).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// `VOP_LOOKUP` of one name (`..` included, within the file system; not past mounts).
+    pub async fn lookup(&self, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
+        match &self.body {
+            Body::Node(n) => n.lookup(self, name).await,
+            Body::Dir(d) if name == b".." => Ok(lock(d).parent.upgrade()),
+            _ => Ok(self.dir()?.get(name).cloned()),
+        }
+    }
+
+    /// `VOP_READLINK`: `EINVAL` for anything but a symbolic link.
+    pub async fn readlink(&self) -> Result<Vec<u8>> {
+        match &self.body {
+            Body::Node(n) => n.readlink(self).await,
+            Body::Link(t) => Ok(t.clone()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// A file system's own node operations (`None` for the VFS's memory nodes).
+    pub fn node_ops(&self) -> Option<&dyn VnodeOps> {
+        match &self.body {
+            Body::Node(n) => Some(&**n),
             _ => None,
         }
+    }
+
+    /// The node as its file system's own type (for that file system's code).
+    pub fn node_as<T: VnodeOps>(&self) -> Option<&T> {
+        self.node_ops()?.as_any().downcast_ref()
+    }
+
+    /// Whether the node drives its own data whatever its type ([`VnodeOps::drives_data`]).
+    pub fn drives_data(&self) -> bool {
+        self.node_ops().is_some_and(|n| n.drives_data())
     }
 }
 

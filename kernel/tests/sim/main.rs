@@ -421,7 +421,7 @@ fn boot(cfg: &Cfg) -> World {
         hostname: "rump-sim".into(),
         vfs: true,
         mem_limit_bytes: cfg.mem_limit,
-        filesystems: kernel::vfs::FsKind::ALL.to_vec(),
+        filesystems: kernel::fs::FsKind::ALL.to_vec(),
     };
     let k = Kernel::boot(bc, Arc::new(SimHost::default())).expect("boot");
     // Device ids pick the cache shard of each block; vary them by seed (a fresh process

@@ -21,10 +21,13 @@ use std::sync::{Arc, Mutex, Weak};
 
 pub use disk::BioDisk;
 
-use crate::abi::{Statvfs, Timespec};
+use crate::abi::{Statvfs, Timespec, DEV_BSIZE, MNT_RDONLY};
 use crate::mem::Budget;
 use crate::sync::Mutex as IoLock;
-use crate::vfs::{Attr, Body, FsData, FsKind, Mount, NewMount, VType, Vnode};
+use crate::vfs::ops::{
+    BuildArgs, DirEntry, FsFuture, FsOps, FsType, MountParams, PrepareArgs, RemoveCheck, VnodeOps,
+};
+use crate::vfs::{Attr, Body, Mount, NewMount, NewNode, VType, Vnode};
 use crate::{Errno, Result};
 
 /// Size of `struct ufs_args` (`fspec`, a pointer).
@@ -212,15 +215,16 @@ impl FfsMount {
 }
 
 /// Builds the mount of `fsm` on `nm.covered` with the root vnode from `root`.
-pub fn new_mount(
+fn new_mount(
     nm: &NewMount,
     fsm: Arc<FfsMount>,
     root: &ffs::Attr,
     from_name: &[u8],
     budget: Arc<Budget>,
 ) -> Result<Arc<Mount>> {
-    let m = nm.build(FsKind::Ffs, from_name, u64::from(root.ino), budget);
-    let m = Arc::new(m.with(FsData::Ffs(fsm), nm.fsidx, nm.owner, u64::MAX));
+    let m = nm.build(from_name, u64::from(root.ino), budget);
+    let ops = Box::new(FfsOps(fsm));
+    let m = Arc::new(m.with(ops, nm.fsidx, nm.owner, u64::MAX));
     // The root's inode is never freed: no reference needed.
     let vn = vnode_from(&m, root, None)?;
     m.set_root(vn);
@@ -228,10 +232,7 @@ pub fn new_mount(
 }
 
 fn fsm_of(m: &Mount) -> Result<&Arc<FfsMount>> {
-    match m.data() {
-        FsData::Ffs(f) => Ok(f),
-        _ => Err(Errno::EIO),
-    }
+    m.ops_as::<FfsOps>().map(|o| &o.0).ok_or(Errno::EIO)
 }
 
 /// The vnode of inode `a.ino` (the cached one, refreshed, or a new one that takes a
@@ -240,7 +241,7 @@ fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr, fs: Option<&mut Engine>) -> Result<
     let fsm = fsm_of(m)?;
     let mut cache = fsm.vnodes.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(vn) = cache.get(&a.ino).and_then(Weak::upgrade) {
-        if let Body::Ffs(n) = vn.body() {
+        if let Some(n) = vn.node_as::<FfsNode>() {
             n.size.store(a.size, Ordering::Relaxed);
             n.blocks.store(a.blocks, Ordering::Relaxed);
         }
@@ -250,12 +251,12 @@ fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr, fs: Option<&mut Engine>) -> Result<
     if let Some(fs) = fs {
         fs.retain(a.ino);
     }
-    let body = Body::Ffs(FfsNode {
+    let body = Body::Node(Box::new(FfsNode {
         ino: a.ino,
         size: AtomicU64::new(a.size),
         blocks: AtomicU64::new(a.blocks),
         fsm: Arc::downgrade(fsm),
-    });
+    }));
     let vn = Vnode::new(
         Arc::downgrade(m),
         u64::from(a.ino),
@@ -269,15 +270,12 @@ fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr, fs: Option<&mut Engine>) -> Result<
 }
 
 fn node(vn: &Vnode) -> Result<&FfsNode> {
-    match vn.body() {
-        Body::Ffs(n) => Ok(n),
-        _ => Err(Errno::EIO),
-    }
+    vn.node_as::<FfsNode>().ok_or(Errno::EIO)
 }
 
 /// `VOP_LOOKUP` in an FFS directory: the child's vnode, or `None` when there is no such
 /// name. `..` of the file system's root is the caller's business (it crosses the mount).
-pub async fn lookup(dir: &Arc<Vnode>, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
+async fn lookup(dir: &Vnode, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
     let m = dir.mount()?;
     let fsm = fsm_of(&m)?.clone();
     let ino = node(dir)?.ino;
@@ -292,8 +290,11 @@ pub async fn lookup(dir: &Arc<Vnode>, name: &[u8]) -> Result<Option<Arc<Vnode>>>
     vnode_from(&m, &attr, Some(fs)).map(Some)
 }
 
-/// `VOP_READLINK`.
-pub async fn readlink(vn: &Vnode) -> Result<Vec<u8>> {
+/// `VOP_READLINK`: `EINVAL` for anything but a symbolic link.
+async fn readlink(vn: &Vnode) -> Result<Vec<u8>> {
+    if vn.vtype() != VType::Lnk {
+        return Err(Errno::EINVAL);
+    }
     let m = vn.mount()?;
     let fsm = fsm_of(&m)?;
     let g = fsm.fs.lock().await;
@@ -301,8 +302,8 @@ pub async fn readlink(vn: &Vnode) -> Result<Vec<u8>> {
     fs.readlink(node(vn)?.ino).await.map_err(errno)
 }
 
-/// `VOP_READ`: at most `len` bytes at `off`.
-pub async fn read(vn: &Vnode, off: u64, len: usize) -> Result<Vec<u8>> {
+/// `VOP_READ` of a regular file: at most `len` bytes at `off`.
+async fn read(vn: &Vnode, off: u64, len: usize) -> Result<Vec<u8>> {
     let m = vn.mount()?;
     let fsm = fsm_of(&m)?;
     let n = node(vn)?;
@@ -316,7 +317,7 @@ pub async fn read(vn: &Vnode, off: u64, len: usize) -> Result<Vec<u8>> {
 }
 
 /// `VOP_READDIR`: up to `max` entries from `cookie` (a byte offset in the directory).
-pub async fn readdir(vn: &Vnode, cookie: u64, max: usize) -> Result<Vec<ffs::DirEntry>> {
+async fn readdir(vn: &Vnode, cookie: u64, max: usize) -> Result<Vec<ffs::DirEntry>> {
     let m = vn.mount()?;
     let fsm = fsm_of(&m)?;
     let g = fsm.fs.lock().await;
@@ -324,9 +325,27 @@ pub async fn readdir(vn: &Vnode, cookie: u64, max: usize) -> Result<Vec<ffs::Dir
     fs.readdir(node(vn)?.ino, cookie, max).await.map_err(errno)
 }
 
-/// The mount's engine state, for the unmount and sync paths.
-pub fn mount_of(m: &Mount) -> Option<Arc<FfsMount>> {
-    fsm_of(m).ok().cloned()
+/// The name of `child` in directory `dir`: its entries read until one holds the child's
+/// inode (`.` and `..` skipped). The engine bounds and paces the reads.
+async fn name_of(dir: &Vnode, child: &Vnode) -> Result<Vec<u8>> {
+    let want = node(child)?.ino;
+    let mut cookie = 0;
+    loop {
+        let batch = readdir(dir, cookie, 64).await?;
+        let Some(last) = batch.last() else {
+            return Err(Errno::ENOENT);
+        };
+        if last.next <= cookie {
+            return Err(Errno::EIO);
+        }
+        cookie = last.next;
+        let hit = batch
+            .into_iter()
+            .find(|e| e.ino == want && e.name != b"." && e.name != b"..");
+        if let Some(e) = hit {
+            return Ok(e.name);
+        }
+    }
 }
 
 /// Re-reads `vn`'s inode into the vnode (after a change).
@@ -352,7 +371,7 @@ async fn after(m: &Arc<Mount>, fsm: &FfsMount, fs: &Engine, touch: &[&Vnode]) {
 }
 
 /// `VOP_WRITE`: `data` at `off` (at the end with `append`); the offset written at.
-pub async fn write(vn: &Vnode, off: u64, data: &[u8], append: bool) -> Result<u64> {
+async fn write(vn: &Vnode, off: u64, data: &[u8], append: bool) -> Result<u64> {
     let ino = node(vn)?.ino;
     let (m, fsm) = engine(vn)?;
     let mut g = fsm.locked().await;
@@ -368,7 +387,7 @@ pub async fn write(vn: &Vnode, off: u64, data: &[u8], append: bool) -> Result<u6
 }
 
 /// `VOP_SETATTR` of the size.
-pub async fn truncate(vn: &Vnode, len: u64) -> Result<()> {
+async fn truncate(vn: &Vnode, len: u64) -> Result<()> {
     let ino = node(vn)?.ino;
     let (m, fsm) = engine(vn)?;
     let mut g = fsm.locked().await;
@@ -380,7 +399,7 @@ pub async fn truncate(vn: &Vnode, len: u64) -> Result<()> {
 
 /// `VOP_SETATTR` of mode, owner, times and flags: the vnode's attributes (already
 /// changed and checked by the caller) written to the inode.
-pub async fn setattr(vn: &Vnode) -> Result<()> {
+async fn setattr(vn: &Vnode) -> Result<()> {
     let ino = node(vn)?.ino;
     let a = vn.attr();
     let t = |t: Timespec| ffs::Timespec {
@@ -406,19 +425,14 @@ pub async fn setattr(vn: &Vnode) -> Result<()> {
 }
 
 /// `VOP_FSYNC`.
-pub async fn fsync(vn: &Vnode) -> Result<()> {
+async fn fsync(vn: &Vnode) -> Result<()> {
     let (_, fsm) = engine(vn)?;
     fsm.sync().await
 }
 
 /// `VOP_CREATE`/`VOP_MKDIR`/`VOP_MKNOD`/`VOP_SYMLINK` in FFS directory `dir`: owner `uid`,
 /// group the directory's.
-pub async fn create(
-    dir: &Arc<Vnode>,
-    name: &[u8],
-    new: &crate::vfs::NewNode<'_>,
-    uid: u32,
-) -> Result<Arc<Vnode>> {
+async fn create(dir: &Vnode, name: &[u8], new: &NewNode<'_>, uid: u32) -> Result<Arc<Vnode>> {
     let dino = node(dir)?.ino;
     let gid = dir.attr().gid;
     let perm = (new.mode & crate::abi::ALLPERMS) as u16;
@@ -440,7 +454,7 @@ pub async fn create(
 }
 
 /// `VOP_LINK`.
-pub async fn link(dir: &Arc<Vnode>, name: &[u8], vn: &Arc<Vnode>) -> Result<()> {
+async fn link(dir: &Vnode, name: &[u8], vn: &Vnode) -> Result<()> {
     let (dino, ino) = (node(dir)?.ino, node(vn)?.ino);
     let (m, fsm) = engine(dir)?;
     let mut g = fsm.locked().await;
@@ -450,8 +464,12 @@ pub async fn link(dir: &Arc<Vnode>, name: &[u8], vn: &Arc<Vnode>) -> Result<()> 
     r
 }
 
-/// `VOP_REMOVE` (`victim`: the vnode the name leads to) or, with `dir_op`, `VOP_RMDIR`.
-pub async fn remove(dir: &Arc<Vnode>, name: &[u8], victim: &Vnode, dir_op: bool) -> Result<()> {
+/// `VOP_REMOVE` or, with `dir_op`, `VOP_RMDIR`, after `check` accepted the node the name
+/// leads to.
+async fn remove(dir: &Vnode, name: &[u8], dir_op: bool, check: RemoveCheck<'_>) -> Result<()> {
+    let victim = lookup(dir, name).await?.ok_or(Errno::ENOENT)?;
+    check(&victim)?;
+    let victim = &*victim;
     let dino = node(dir)?.ino;
     let (m, fsm) = engine(dir)?;
     let mut g = fsm.locked().await;
@@ -466,10 +484,10 @@ pub async fn remove(dir: &Arc<Vnode>, name: &[u8], victim: &Vnode, dir_op: bool)
 }
 
 /// `VOP_RENAME` within one FFS mount; `touch`: the vnodes involved besides the directories.
-pub async fn rename(
-    fdir: &Arc<Vnode>,
+async fn rename(
+    fdir: &Vnode,
     fname: &[u8],
-    tdir: &Arc<Vnode>,
+    tdir: &Vnode,
     tname: &[u8],
     touch: &[&Vnode],
 ) -> Result<()> {
@@ -484,12 +502,229 @@ pub async fn rename(
     r
 }
 
-/// Whether `vn` is an FFS vnode.
-pub fn is_ffs(vn: &Vnode) -> bool {
-    matches!(vn.body(), Body::Ffs(_))
+/// The kernel clock for the engine's timestamps.
+fn clock() -> ffs::Timespec {
+    ffs::system_clock()
 }
 
-/// The kernel clock for the engine's timestamps.
-pub fn clock() -> ffs::Timespec {
-    ffs::system_clock()
+impl VnodeOps for FfsNode {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn size(&self) -> u64 {
+        FfsNode::size(self)
+    }
+
+    fn blocks(&self) -> Option<u64> {
+        Some(FfsNode::blocks(self))
+    }
+
+    fn lookup<'a>(&'a self, dir: &'a Vnode, name: &'a [u8]) -> FsFuture<'a, Option<Arc<Vnode>>> {
+        Box::pin(lookup(dir, name))
+    }
+
+    fn name_of<'a>(&'a self, dir: &'a Vnode, child: &'a Vnode) -> FsFuture<'a, Vec<u8>> {
+        Box::pin(name_of(dir, child))
+    }
+
+    fn readlink<'a>(&'a self, vn: &'a Vnode) -> FsFuture<'a, Vec<u8>> {
+        Box::pin(readlink(vn))
+    }
+
+    /// NetBSD's ufs_readdir refuses a buffer below one directory block chunk: `EINVAL`
+    /// under 512 bytes; cookies are byte offsets in the directory.
+    fn readdir<'a>(
+        &'a self,
+        vn: &'a Vnode,
+        cookie: u64,
+        bytes: usize,
+    ) -> FsFuture<'a, Vec<DirEntry>> {
+        Box::pin(async move {
+            if bytes < 512 {
+                return Err(Errno::EINVAL);
+            }
+            // Each record takes at least 12 bytes: never ask for more than fit.
+            let entries = readdir(vn, cookie, bytes / 12).await?;
+            Ok(entries
+                .into_iter()
+                .map(|e| DirEntry {
+                    ino: u64::from(e.ino),
+                    dtype: e.dtype,
+                    name: e.name,
+                    next: e.next,
+                })
+                .collect())
+        })
+    }
+
+    fn read<'a>(&'a self, vn: &'a Vnode, off: u64, len: usize) -> FsFuture<'a, Vec<u8>> {
+        match vn.vtype() {
+            VType::Reg => Box::pin(read(vn, off, len)),
+            VType::Dir => crate::vfs::ops::ready(Err(Errno::EISDIR)),
+            _ => crate::vfs::ops::ready(Err(Errno::EOPNOTSUPP)),
+        }
+    }
+
+    fn write<'a>(
+        &'a self,
+        vn: &'a Vnode,
+        off: u64,
+        data: &'a [u8],
+        append: bool,
+    ) -> FsFuture<'a, u64> {
+        match vn.vtype() {
+            VType::Reg => Box::pin(write(vn, off, data, append)),
+            _ => crate::vfs::ops::ready(Err(Errno::EOPNOTSUPP)),
+        }
+    }
+
+    fn truncate<'a>(&'a self, vn: &'a Vnode, len: u64) -> FsFuture<'a, ()> {
+        match vn.vtype() {
+            VType::Reg => Box::pin(truncate(vn, len)),
+            // Devices, FIFOs: setting the size is ignored.
+            _ => crate::vfs::ops::ready(Ok(())),
+        }
+    }
+
+    fn setattr<'a>(&'a self, vn: &'a Vnode) -> FsFuture<'a, ()> {
+        Box::pin(setattr(vn))
+    }
+
+    fn fsync<'a>(&'a self, vn: &'a Vnode) -> FsFuture<'a, ()> {
+        Box::pin(fsync(vn))
+    }
+
+    fn create<'a>(
+        &'a self,
+        dir: &'a Vnode,
+        name: &'a [u8],
+        new: &'a NewNode<'a>,
+        uid: u32,
+    ) -> FsFuture<'a, Arc<Vnode>> {
+        Box::pin(create(dir, name, new, uid))
+    }
+
+    fn link<'a>(&'a self, dir: &'a Vnode, name: &'a [u8], vn: &'a Vnode) -> FsFuture<'a, ()> {
+        Box::pin(link(dir, name, vn))
+    }
+
+    fn remove<'a>(
+        &'a self,
+        dir: &'a Vnode,
+        name: &'a [u8],
+        rmdir: bool,
+        check: RemoveCheck<'a>,
+    ) -> FsFuture<'a, ()> {
+        Box::pin(remove(dir, name, rmdir, check))
+    }
+
+    fn rename<'a>(
+        &'a self,
+        fdir: &'a Vnode,
+        fname: &'a [u8],
+        tdir: &'a Vnode,
+        tname: &'a [u8],
+        touch: &'a [&'a Vnode],
+    ) -> FsFuture<'a, ()> {
+        Box::pin(rename(fdir, fname, tdir, tname, touch))
+    }
+}
+
+/// The operations of one FFS mount.
+struct FfsOps(Arc<FfsMount>);
+
+impl FsOps for FfsOps {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn params(&self) -> MountParams {
+        MountParams {
+            dev_is_ino: false,
+            blksize: self.0.bsize(),
+            lists_dots: false,
+            min_bytes: DEV_BSIZE,
+        }
+    }
+
+    fn statvfs(&self, _m: &Mount, s: &mut Statvfs) {
+        self.0.fill_statvfs(s);
+    }
+
+    fn sync(&self) -> FsFuture<'_, ()> {
+        Box::pin(self.0.sync())
+    }
+
+    fn finish(&self) -> FsFuture<'_, ()> {
+        Box::pin(self.0.finish())
+    }
+
+    /// A read-only FFS was mounted without its write state: it cannot become writable in
+    /// place (NetBSD's ffs_reload path). Going read-only works (the caller synced it first).
+    fn update(&self, _m: &Mount, old: u64, new: u64, _data: Option<&[u8]>) -> Result<()> {
+        if old & MNT_RDONLY != 0 && new & MNT_RDONLY == 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        Ok(())
+    }
+
+    /// ffs_mount: the arguments with a NULL fspec.
+    fn getargs(&self, _m: &Mount, _given: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(vec![0u8; UFS_ARGS_SIZE])
+    }
+}
+
+/// The FFS file-system type (`ffs`; mount(2) also takes `ufs`).
+pub struct FfsType;
+
+/// What [`FfsType::prepare`] hands to `build`: the engine, its root inode, the device path.
+type Prepared = (Arc<FfsMount>, ffs::Attr, Vec<u8>);
+
+impl FsType for FfsType {
+    fn name(&self) -> &str {
+        "ffs"
+    }
+
+    fn min_mount_data(&self) -> usize {
+        UFS_ARGS_SIZE
+    }
+
+    /// `struct ufs_args` names the block device (`EINVAL` without arguments).
+    fn device_arg(&self, data: Option<&[u8]>) -> Result<Option<u64>> {
+        let args = data
+            .filter(|d| d.len() >= UFS_ARGS_SIZE)
+            .ok_or(Errno::EINVAL)?;
+        Ok(Some(u64::from_le_bytes(
+            args[..8].try_into().expect("8 bytes"),
+        )))
+    }
+
+    /// `ffs_mount` of a new file system: the device must be a block device node
+    /// (`ENOTBLK`) of a host drive (`ENXIO` otherwise); the engine then reads its
+    /// superblock.
+    fn prepare<'a>(&'a self, args: PrepareArgs<'a>) -> FsFuture<'a, Box<dyn std::any::Any>> {
+        Box::pin(async move {
+            let (dev, path) = args.device.ok_or(Errno::EINVAL)?;
+            if dev.vtype() != VType::Blk {
+                return Err(Errno::ENOTBLK);
+            }
+            let etfs = crate::fs::rumpfs::etfs::of(dev);
+            let (cache, bdev) = etfs.and_then(|n| n.block_dev()).ok_or(Errno::ENXIO)?;
+            let disk = BioDisk::new(cache.clone(), bdev.clone());
+            let read_only = args.flags & MNT_RDONLY != 0;
+            let fsm = FfsMount::mount(disk, read_only, clock).await?;
+            let root = fsm.root_attr().await?;
+            let p: Prepared = (fsm, root, path.to_vec());
+            Ok(Box::new(p) as Box<dyn std::any::Any>)
+        })
+    }
+
+    fn build(&self, nm: &NewMount, args: BuildArgs<'_>) -> Result<Arc<Mount>> {
+        let (fsm, root, from) = *args
+            .prepared
+            .downcast::<Prepared>()
+            .map_err(|_| Errno::EINVAL)?;
+        new_mount(nm, fsm, &root, &from, args.budget.clone())
+    }
 }

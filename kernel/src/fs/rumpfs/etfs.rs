@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use crate::abi::makedev;
 use crate::bio::{BDev, BufCache};
 use crate::hostio::{read_full, write_full, HostFile};
+use crate::vfs::ops::{FsFuture, VnodeOps};
 use crate::vfs::Vnode;
 use crate::{Errno, Result};
 
@@ -142,6 +143,63 @@ impl EtfsNode {
     }
 }
 
+/// The etfs data of `vn`, if it is an etfs key.
+pub fn of(vn: &Vnode) -> Option<&EtfsNode> {
+    vn.node_as::<EtfsNode>()
+}
+
+/// An etfs key as a vnode: its data is the host file's window, whatever its type (a
+/// device node drives itself: rumpblk).
+impl VnodeOps for EtfsNode {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn drives_data(&self) -> bool {
+        true
+    }
+
+    fn read<'a>(&'a self, _vn: &'a Vnode, off: u64, len: usize) -> FsFuture<'a, Vec<u8>> {
+        Box::pin(EtfsNode::read(self, off, len))
+    }
+
+    fn write<'a>(
+        &'a self,
+        _vn: &'a Vnode,
+        off: u64,
+        data: &'a [u8],
+        append: bool,
+    ) -> FsFuture<'a, u64> {
+        Box::pin(async move {
+            // NetBSD's etfs appends at the registered size: outside the window.
+            let at = if append { self.size } else { off };
+            EtfsNode::write(self, at, data).await?;
+            Ok(at)
+        })
+    }
+
+    fn fsync<'a>(&'a self, _vn: &'a Vnode) -> FsFuture<'a, ()> {
+        Box::pin(EtfsNode::fsync(self))
+    }
+
+    /// A host file the server could only open read-only cannot be opened for writing
+    /// (rumpblk's `EACCES`).
+    fn open(&self, fmode: u32) -> Result<()> {
+        if fmode & crate::abi::FWRITE != 0 && !self.writable() {
+            return Err(Errno::EACCES);
+        }
+        Ok(())
+    }
+
+    fn ioctl(&self, com: u32, data: &mut [u8]) -> Result<()> {
+        disk_ioctl(self, com, data)
+    }
+}
+
 /// The etfs keys of a rumpfs mount and the host device minors in use.
 #[derive(Default)]
 pub struct Keys {
@@ -244,10 +302,13 @@ impl Keys {
         let vn = (self.keys.write().unwrap_or_else(|e| e.into_inner()))
             .remove(key)
             .ok_or(Errno::ENOENT)?;
-        if let crate::vfs::Body::Etfs(n) = vn.body() {
-            let still = self.keys.read().unwrap_or_else(|e| e.into_inner()).values().any(
-                |o| matches!(o.body(), crate::vfs::Body::Etfs(m) if Arc::ptr_eq(&m.file, &n.file)),
-            );
+        if let Some(n) = of(&vn) {
+            let still = self
+                .keys
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .any(|o| of(o).is_some_and(|m| Arc::ptr_eq(&m.file, &n.file)));
             if n.etype != EtfsType::Reg && !still {
                 self.minors()[n.minor as usize] = None;
             }

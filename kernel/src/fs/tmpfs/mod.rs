@@ -1,7 +1,7 @@
 //! tmpfs (sys/fs/tmpfs, the `rumpfs_tmpfs` component): a memory file system mounted with
 //! `struct tmpfs_args`, with a size and a node limit.
 //!
-//! The nodes are the memory nodes rumpfs uses (crate::fs::memnode); tmpfs differs where a
+//! The nodes are the memory nodes rumpfs uses (crate::vfs::memnode); tmpfs differs where a
 //! client can see it: getdents lists `.` and `..` (cookies 0 and 1), inode numbers count
 //! from 2 (the root) per mount, `st_dev` is the mount's `f_fsidx[0]`, `st_blksize` is a page,
 //! statvfs reports pages of the size limit and nodes. File data is charged to a child budget
@@ -14,10 +14,12 @@ mod tests;
 
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::abi::{Timespec, ALLPERMS};
-use crate::fs::memnode::{Dir, PAGE_SIZE};
+use crate::abi::{Statvfs, Timespec, ALLPERMS};
 use crate::mem::Budget;
-use crate::vfs::{Attr, Body, FsData, FsKind, Mount, NewMount, VType, Vnode};
+use crate::module::ExtFs;
+use crate::vfs::memnode::{Dir, PAGE_SIZE};
+use crate::vfs::ops::{BuildArgs, FsOps, FsType, MountParams};
+use crate::vfs::{Attr, Body, Mount, NewMount, VType, Vnode, VNODE_CHARGE_BYTES};
 use crate::{Errno, Result};
 
 /// `TMPFS_ARGS_VERSION`.
@@ -127,7 +129,7 @@ impl TmpfsArgs {
 /// `tmpfs_mount` of a new file system: checks `args` (missing: `EINVAL`; see
 /// [`TmpfsArgs::limits`]) and builds the mount with its root directory (owner, group and
 /// mode from the arguments).
-pub fn mount(
+fn mount(
     nm: &NewMount,
     args: Option<&[u8]>,
     kernel_budget: &Arc<Budget>,
@@ -136,8 +138,8 @@ pub fn mount(
     let args = TmpfsArgs::parse(args.ok_or(Errno::EINVAL)?)?;
     let (size_max, nodes_max) = args.limits()?;
     let budget = Budget::child(kernel_budget, size_max);
-    let m = nm.build(FsKind::Tmpfs, b"tmpfs", ROOT_INO, budget);
-    let m = Arc::new(m.with(FsData::Tmpfs, nm.fsidx, nm.owner, nodes_max));
+    let m = nm.build(b"tmpfs", ROOT_INO, budget);
+    let m = Arc::new(m.with(Box::new(TmpfsOps), nm.fsidx, nm.owner, nodes_max));
     let attr = Attr {
         mode: args.root_mode & ALLPERMS,
         uid: args.root_uid,
@@ -162,15 +164,12 @@ pub fn mount(
 /// `MNT_GETARGS`: the arguments as the file system runs now. The caller's buffer must
 /// already carry `TMPFS_ARGS_VERSION` (tmpfs checks it first, netbsd-abi.md §10), else
 /// `EINVAL`; so must it hold the whole structure.
-pub fn getargs(m: &Mount, given: &[u8]) -> Result<Vec<u8>> {
+fn getargs(m: &Mount, given: &[u8]) -> Result<Vec<u8>> {
     let given = TmpfsArgs::parse(given)?;
     if given.version != TMPFS_ARGS_VERSION {
         return Err(Errno::EINVAL);
     }
-    let size_max = match m.data() {
-        FsData::Tmpfs => m.budget().limit(),
-        _ => return Err(Errno::EINVAL),
-    };
+    let size_max = m.budget().limit();
     let root = m.root().attr();
     let out = TmpfsArgs {
         version: TMPFS_ARGS_VERSION,
@@ -187,14 +186,11 @@ pub fn getargs(m: &Mount, given: &[u8]) -> Result<Vec<u8>> {
 /// mount; a node limit below the nodes in use is `EBUSY`; the root's owner, group and mode
 /// change. The size limit is fixed at mount time here: a different one is `EOPNOTSUPP`
 /// (NetBSD can change it while it is above the pages in use).
-pub fn update(m: &Mount, args: Option<&[u8]>) -> Result<()> {
+fn update(m: &Mount, args: Option<&[u8]>) -> Result<()> {
     let args = TmpfsArgs::parse(args.ok_or(Errno::EINVAL)?)?;
     let (size_max, nodes_max) = args.limits()?;
     if nodes_max < m.state().nodes() {
         return Err(Errno::EBUSY);
-    }
-    if !matches!(m.data(), FsData::Tmpfs) {
-        return Err(Errno::EINVAL);
     }
     // tmpfs_mount's update: a smaller size than what is in use is EBUSY.
     m.budget().set_limit(size_max)?;
@@ -205,4 +201,116 @@ pub fn update(m: &Mount, args: Option<&[u8]>) -> Result<()> {
         a.mode = args.root_mode & ALLPERMS;
     });
     Ok(())
+}
+
+/// tmpfs_statvfs: pages of the size limit (unlimited: what the kernel budget has left plus
+/// what this file system holds), pages still available (its limit and the kernel budget
+/// both), nodes in use and the nodes that still fit.
+fn statvfs(m: &Mount, s: &mut Statvfs) {
+    let page = PAGE_SIZE as u64;
+    let budget = m.budget();
+    let (avail, used) = (budget.available(), budget.used());
+    let max = match budget.limit() {
+        u64::MAX => avail.saturating_add(used),
+        size_max => size_max,
+    };
+    s.bsize = page;
+    s.blocks = max / page;
+    s.bfree = (avail / page).min(s.blocks);
+    s.bavail = s.bfree;
+    let (nodes, nodes_max) = (m.state().nodes(), m.state().nodes_max());
+    let free = nodes_max
+        .saturating_sub(nodes)
+        .min(avail / VNODE_CHARGE_BYTES);
+    s.files = nodes + free;
+    (s.ffree, s.favail) = (free, free);
+    (s.frsize, s.iosize) = (s.bsize, s.bsize);
+}
+
+/// The operations of a tmpfs mount (its size limit, `tm_mem_limit`, is the limit of the
+/// mount's budget; `u64::MAX`: none).
+struct TmpfsOps;
+
+impl FsOps for TmpfsOps {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn params(&self) -> MountParams {
+        MountParams {
+            dev_is_ino: false,
+            blksize: PAGE_SIZE as u64,
+            lists_dots: true,
+            min_bytes: 0,
+        }
+    }
+
+    fn statvfs(&self, m: &Mount, s: &mut Statvfs) {
+        statvfs(m, s);
+    }
+
+    fn update(&self, m: &Mount, _old: u64, _new: u64, data: Option<&[u8]>) -> Result<()> {
+        update(m, data)
+    }
+
+    fn getargs(&self, m: &Mount, given: Vec<u8>) -> Result<Vec<u8>> {
+        getargs(m, &given)
+    }
+}
+
+/// The tmpfs file-system type.
+pub struct TmpfsType;
+
+impl FsType for TmpfsType {
+    fn name(&self) -> &str {
+        "tmpfs"
+    }
+
+    fn min_mount_data(&self) -> usize {
+        TMPFS_ARGS_SIZE
+    }
+
+    fn build(&self, nm: &NewMount, args: BuildArgs<'_>) -> Result<Arc<Mount>> {
+        mount(nm, args.data, args.budget, args.vfs.now())
+    }
+}
+
+/// A component file system (`Component`): a tmpfs under the component's type name,
+/// filled by the component at mount.
+pub struct ComponentType {
+    name: String,
+    fs: Arc<dyn ExtFs>,
+}
+
+impl ComponentType {
+    /// The type of component file system `name` that `fs` fills.
+    pub fn new(name: String, fs: Arc<dyn ExtFs>) -> ComponentType {
+        ComponentType { name, fs }
+    }
+}
+
+impl FsType for ComponentType {
+    /// The kind the mount runs (what `vfs_getnewfsid` hashes); `f_fstypename` is the
+    /// component's name.
+    fn name(&self) -> &str {
+        "tmpfs"
+    }
+
+    fn min_mount_data(&self) -> usize {
+        TMPFS_ARGS_SIZE
+    }
+
+    fn build(&self, nm: &NewMount, args: BuildArgs<'_>) -> Result<Arc<Mount>> {
+        // No arguments needed: a tmpfs limited by the kernel budget alone.
+        let default = TmpfsArgs::default_args();
+        let data = args.data.unwrap_or(&default);
+        let m = mount(nm, Some(data), args.budget, args.vfs.now())?;
+        m.set_type_name(&self.name);
+        let mut p = crate::module::populate::Populator {
+            vfs: args.vfs,
+            root: m.root().clone(),
+        };
+        self.fs.populate(&mut p)?;
+        Ok(m)
+    }
 }

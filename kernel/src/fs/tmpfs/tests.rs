@@ -434,14 +434,14 @@ fn a_vnode_already_covered_is_ebusy() {
     assert!(covered.mounted_here().is_some());
     let a = args(0, 0).encode();
     let req = crate::vfs::MountReq {
-        kind: crate::vfs::FsKind::Tmpfs,
+        typ: crate::fs::FsKind::Tmpfs.fs_type(),
         flags: 0,
         data: Some(&a),
         owner: 0,
-        component: None,
-        ffs: None,
+        device: None,
     };
-    let r = v.mount_new(&covered, &req, t.f.k.budget(), &t.f.k.all_procs());
+    let procs = t.f.k.all_procs();
+    let r = crate::testutil::block_on(v.mount_new(&covered, &req, t.f.k.budget(), &procs));
     assert_eq!(r.err(), Some(Errno::EBUSY));
     assert_eq!(
         t.f.ok(SYS___getvfsstat90, &[0, 0, 1]),
