@@ -100,6 +100,8 @@ fn halt_prints_netbsds_console_lines() {
         let out = srv.halt_with(std::path::Path::new(common::HALT), args);
         assert!(out.status.success());
         assert_eq!(srv.wait_exit(10).code(), Some(0));
+        // The capture thread may still be reading the last lines after the exit.
+        srv.wait_stdout(want);
         assert!(srv.stdout_text().ends_with(want), "{}", srv.stdout_text());
     }
 }

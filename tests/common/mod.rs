@@ -52,12 +52,16 @@ pub struct Server {
     pub stdout: Arc<Mutex<Vec<u8>>>,
     pub stderr: Arc<Mutex<Vec<u8>>>,
     pub dir: TempDir,
+    /// The threads reading stdout and stderr (done once the pipes close).
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn capture(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+fn capture(
+    mut r: impl Read + Send + 'static,
+) -> (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>) {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let b = buf.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut chunk = [0u8; 4096];
         while let Ok(n) = r.read(&mut chunk) {
             if n == 0 {
@@ -66,7 +70,7 @@ fn capture(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
             b.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
-    buf
+    (buf, reader)
 }
 
 impl Server {
@@ -123,8 +127,8 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start rump_server");
-        let stdout = capture(child.stdout.take().unwrap());
-        let stderr = capture(child.stderr.take().unwrap());
+        let (stdout, out_reader) = capture(child.stdout.take().unwrap());
+        let (stderr, err_reader) = capture(child.stderr.take().unwrap());
         let s = Server {
             child: Some(child),
             url,
@@ -132,6 +136,7 @@ impl Server {
             stdout,
             stderr,
             dir,
+            readers: vec![out_reader, err_reader],
         };
         s.wait_accepting();
         s
@@ -179,13 +184,18 @@ impl Server {
         );
     }
 
-    /// Waits for the server to exit (panics after `secs`).
+    /// Waits for the server to exit (panics after `secs`), then for its output to be read to
+    /// the end (a few seconds at most: a process it left behind may hold the pipes).
     pub fn wait_exit(&mut self, secs: u64) -> ExitStatus {
         let child = self.child.as_mut().expect("running");
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(st) = child.try_wait().unwrap() {
                 self.child = None;
+                let read_by = Instant::now() + Duration::from_secs(5);
+                while !self.readers.iter().all(|r| r.is_finished()) && Instant::now() < read_by {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return st;
             }
             if Instant::now() > deadline {
