@@ -23,6 +23,7 @@ mod rw;
 mod stat;
 mod statvfs;
 mod sync;
+mod sysctl;
 mod time;
 
 use std::sync::Arc;
@@ -119,6 +120,7 @@ pub(crate) async fn dispatch<M: UserMem>(
             return SyscallOutcome { result, halt };
         }
         SYS_issetugid => proc::issetugid(&c),
+        SYS___sysctl => sysctl::sysctl(&c, a).await,
         SYS___gettimeofday50 => time::gettimeofday(&c, a).await,
         SYS___clock_gettime50 => time::clock_gettime(&c, a).await,
         SYS___fstat50 => descrip::fstat(&c, a).await,
