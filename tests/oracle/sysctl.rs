@@ -411,8 +411,18 @@ fn error_cases(url: &str, c: &mut Client, t: &mut Transcript) {
     case(t, "kern.ostype into 16 bytes", a, show);
     let a = sysctl(c, &ostype, None, Some(0), Some(b"Linux\0"));
     case(t, "write kern.ostype (root)", a, String::new());
-    let a = sysctl(c, &[KERN, CTL_QUERY], Some(2 * NODE_SIZE), Some(2 * NODE_SIZE as u64), Some(&request_node(0)));
-    let names: Vec<String> = a.old.chunks_exact(NODE_SIZE).map(|b| Node::parse(b).name).collect();
+    let a = sysctl(
+        c,
+        &[KERN, CTL_QUERY],
+        Some(2 * NODE_SIZE),
+        Some(2 * NODE_SIZE as u64),
+        Some(&request_node(0)),
+    );
+    let names: Vec<String> = a
+        .old
+        .chunks_exact(NODE_SIZE)
+        .map(|b| Node::parse(b).name)
+        .collect();
     let show = format!(" first={}", names.join(","));
     case(t, "query kern into 2 nodes", a, show);
     let a = sysctl(c, &[KERN, CTL_QUERY], None, Some(0), None);
@@ -425,11 +435,26 @@ fn error_cases(url: &str, c: &mut Client, t: &mut Transcript) {
     case(t, "query with a short node", a, String::new());
     let one = request_node(KERN_OSTYPE);
     let a = sysctl(c, &[KERN, CTL_DESCRIBE], Some(64), Some(64), Some(&one));
-    let show = format!(" {:?}", parse_descriptions(&a.old[..(a.oldlen as usize).min(64)]));
+    let show = format!(
+        " {:?}",
+        parse_descriptions(&a.old[..(a.oldlen as usize).min(64)])
+    );
     case(t, "describe kern.ostype alone", a, show);
-    let a = sysctl(c, &[KERN, CTL_DESCRIBE], Some(64), Some(64), Some(&request_node(9999)));
+    let a = sysctl(
+        c,
+        &[KERN, CTL_DESCRIBE],
+        Some(64),
+        Some(64),
+        Some(&request_node(9999)),
+    );
     case(t, "describe kern.9999", a, String::new());
-    let a = sysctl(c, &[KERN, KERN_OSTYPE, CTL_DESCRIBE], Some(64), Some(64), None);
+    let a = sysctl(
+        c,
+        &[KERN, KERN_OSTYPE, CTL_DESCRIBE],
+        Some(64),
+        Some(64),
+        None,
+    );
     case(t, "describe below a leaf", a, String::new());
     let a = sysctl(c, &[KERN, CTL_DESCRIBE], Some(16), Some(16), None);
     case(t, "describe kern into 16 bytes", a, String::new());
@@ -479,11 +504,20 @@ fn error_cases(url: &str, c: &mut Client, t: &mut Transcript) {
     let a = sysctl(c, &dom, Some(64), Some(64), None);
     let show = format!(" value={}", show_value(CTLTYPE_STRING, &a.old));
     case(t, "read kern.domainname", a, show);
-    let a = sysctl(c, &[KERN, CTL_CREATE], None, Some(0), Some(&request_node(0)));
+    let a = sysctl(
+        c,
+        &[KERN, CTL_CREATE],
+        None,
+        Some(0),
+        Some(&request_node(0)),
+    );
     case(t, "create (root, empty node)", a, String::new());
     let mut u = connect(url, "sysctl-user");
     let r = u.syscall(SYS_SETUID, &[1000], &mut []);
-    t.0.push(format!("setuid 1000: {}", if r.is_ok() { "ok" } else { "failed" }));
+    t.0.push(format!(
+        "setuid 1000: {}",
+        if r.is_ok() { "ok" } else { "failed" }
+    ));
     let a = sysctl(&mut u, &host, None, Some(0), Some(b"user\0"));
     case(t, "write kern.hostname as user", a, String::new());
     let a = sysctl(&mut u, &ostype, None, Some(0), Some(b"user\0"));
@@ -493,7 +527,13 @@ fn error_cases(url: &str, c: &mut Client, t: &mut Transcript) {
     case(t, "read kern.hostname as user", a, show);
     let a = sysctl(&mut u, &arnd, Some(32), Some(32), None);
     case(t, "kern.arandom as user", a, String::new());
-    let a = sysctl(&mut u, &[KERN, CTL_CREATE], None, Some(0), Some(&request_node(0)));
+    let a = sysctl(
+        &mut u,
+        &[KERN, CTL_CREATE],
+        None,
+        Some(0),
+        Some(&request_node(0)),
+    );
     case(t, "create as user", a, String::new());
     let mut d = request_node(KERN_OSTYPE);
     d[88..96].copy_from_slice(&1u64.to_le_bytes());

@@ -8,9 +8,9 @@
 
 use super::{ret, Args, Ctx, SysResult};
 use crate::sysctl::{
-    Env, Target, CTLTYPE_BOOL, CTLTYPE_INT, CTLTYPE_QUAD, CTLTYPE_STRING, CTLTYPE_STRUCT,
-    CTL_CREATE, CTL_DESCRIBE, CTL_DESTROY, CTL_MAXNAME, CTL_QUERY, CTLFLAG_ANYWRITE,
-    CTLFLAG_READWRITE, NODE_SIZE, SYSCTL_VERSION, SYSCTL_VERS_MASK,
+    Env, Target, CTLFLAG_ANYWRITE, CTLFLAG_READWRITE, CTLTYPE_BOOL, CTLTYPE_INT, CTLTYPE_QUAD,
+    CTLTYPE_STRING, CTLTYPE_STRUCT, CTL_CREATE, CTL_DESCRIBE, CTL_DESTROY, CTL_MAXNAME, CTL_QUERY,
+    NODE_SIZE, SYSCTL_VERSION, SYSCTL_VERS_MASK,
 };
 use crate::{copy, Errno, Result, UserMem};
 
@@ -164,7 +164,10 @@ async fn lookup<M: UserMem>(c: &Ctx<'_, M>, name: &[i32], req: &mut Req) -> Resu
         }
     }
     if req.oldp != 0 {
-        let n = v.data.len().min(usize::try_from(req.oldlen).unwrap_or(usize::MAX));
+        let n = v
+            .data
+            .len()
+            .min(usize::try_from(req.oldlen).unwrap_or(usize::MAX));
         if n > 0 {
             copy::copyout(c.mem, req.oldp, &v.data[..n]).await?;
         }

@@ -132,21 +132,37 @@ pub fn populate(m: &Mib, cfg: &BootConfig) {
     if cfg.vfs {
         reg(m, &["kern"], Spec::node("buf", Some(76)).flags(0));
         reg(m, &["vfs"], Spec::node("generic", Some(0)).flags(0));
-        reg(m, &["vfs", "generic"], Spec::int("magiclinks", Some(4), 0).flags(RW));
+        reg(
+            m,
+            &["vfs", "generic"],
+            Spec::int("magiclinks", Some(4), 0).flags(RW),
+        );
         reg(m, &["hw"], Spec::node("firmware", None));
         let fw = "/libdata/firmware:/usr/libdata/firmware:/usr/pkg/libdata/firmware:\
                   /usr/pkg/libdata";
-        reg(m, &["hw", "firmware"], Spec::string("path", None, fw, 1025).flags(RW));
+        reg(
+            m,
+            &["hw", "firmware"],
+            Spec::string("path", None, fw, 1025).flags(RW),
+        );
     }
     kern_dynamic(m);
     if cfg.vfs {
         vfs_nodes(m, cfg);
     }
     reg(m, &["kern"], Spec::node("posix", None).flags(0));
-    reg(m, &["kern", "posix"], Spec::int("semmax", None, 128).flags(RW));
+    reg(
+        m,
+        &["kern", "posix"],
+        Spec::int("semmax", None, 128).flags(RW),
+    );
     reg(m, &["kern", "posix"], Spec::int("semcnt", None, 0).flags(0));
     reg(m, &["security"], Spec::node("models", None).flags(0));
-    reg(m, &["security", "models"], Spec::node("suser", None).flags(0));
+    reg(
+        m,
+        &["security", "models"],
+        Spec::node("suser", None).flags(0),
+    );
     let name = Spec::text("name", None, "Traditional NetBSD: Superuser").flags(0);
     reg(m, &["security", "models", "suser"], name);
 }
@@ -155,7 +171,11 @@ fn kern_static(m: &Mib, cfg: &BootConfig, rel: &str) {
     let k = &["kern"][..];
     reg(m, k, Spec::text("ostype", Some(1), crate::OSTYPE));
     reg(m, k, Spec::text("osrelease", Some(2), rel));
-    reg(m, k, Spec::int("osrevision", Some(3), osrevision(rel)).immediate());
+    reg(
+        m,
+        k,
+        Spec::int("osrevision", Some(3), osrevision(rel)).immediate(),
+    );
     let version = format!("NetBSD {rel} (RUMP-ROAST)\n");
     reg(m, k, Spec::text("version", Some(4), &version));
     let host = Spec::string("hostname", Some(10), &cfg.hostname, MAXHOSTNAMELEN);
@@ -176,11 +196,19 @@ fn kern_static(m: &Mib, cfg: &BootConfig, rel: &str) {
     reg(m, k, Spec::int("msgbufsize", Some(31), 16352));
     reg(m, k, Spec::node("proc2", Some(47)).flags(0));
     reg(m, k, Spec::node("proc_args", Some(48)).flags(0));
-    reg(m, k, Spec::func("msgbuf", Some(53), CTLTYPE_INT, 4, unsupported));
+    reg(
+        m,
+        k,
+        Spec::func("msgbuf", Some(53), CTLTYPE_INT, 4, unsupported),
+    );
     reg(m, k, Spec::node("pipe", Some(56)));
     let pipe = &["kern", "pipe"][..];
     reg(m, pipe, Spec::int("maxkvasz", Some(1), 8 << 20).flags(PRW));
-    reg(m, pipe, Spec::int("maxloankvasz", Some(2), 16 << 20).flags(PRW));
+    reg(
+        m,
+        pipe,
+        Spec::int("maxloankvasz", Some(2), 16 << 20).flags(PRW),
+    );
     reg(m, pipe, Spec::int("maxbigpipes", Some(3), 32).flags(PRW));
     reg(m, pipe, Spec::int("nbigpipes", Some(4), 0));
     reg(m, pipe, Spec::int("kvasize", Some(5), 0));
@@ -194,7 +222,11 @@ fn kern_static(m: &Mib, cfg: &BootConfig, rel: &str) {
         Ok((t as i32).to_le_bytes().to_vec())
     });
     reg(m, k, ticks.flags(0));
-    reg(m, k, Spec::func("arandom", Some(81), CTLTYPE_INT, 4, arandom).flags(0));
+    reg(
+        m,
+        k,
+        Spec::func("arandom", Some(81), CTLTYPE_INT, 4, arandom).flags(0),
+    );
     let evcnt = Spec::func("evcnt", Some(84), CTLTYPE_STRUCT, 0, |_| Err(Errno::EINVAL));
     reg(m, k, evcnt);
 }
@@ -212,13 +244,29 @@ fn hw_static(m: &Mib, cfg: &BootConfig) {
     reg(m, hw, Spec::int("physmem", Some(5), mem32).immediate());
     reg(m, hw, Spec::int("pagesize", Some(7), 4096).immediate());
     let empty = |_: &Env<'_>| Ok(Vec::new());
-    reg(m, hw, Spec::func("disknames", Some(8), CTLTYPE_STRING, 0, empty));
-    reg(m, hw, Spec::func("iostats", Some(9), CTLTYPE_STRUCT, 0, empty));
+    reg(
+        m,
+        hw,
+        Spec::func("disknames", Some(8), CTLTYPE_STRING, 0, empty),
+    );
+    reg(
+        m,
+        hw,
+        Spec::func("iostats", Some(9), CTLTYPE_STRUCT, 0, empty),
+    );
     reg(m, hw, Spec::text("machine_arch", Some(10), "x86_64"));
     reg(m, hw, Spec::int("alignbytes", Some(11), 7).immediate());
     reg(m, hw, Spec::quad("physmem64", Some(13), mem).immediate());
-    reg(m, hw, Spec::func("iostatnames", Some(15), CTLTYPE_STRING, 0, empty));
-    reg(m, hw, Spec::func("ncpuonline", Some(16), CTLTYPE_INT, 4, int));
+    reg(
+        m,
+        hw,
+        Spec::func("iostatnames", Some(15), CTLTYPE_STRING, 0, empty),
+    );
+    reg(
+        m,
+        hw,
+        Spec::func("ncpuonline", Some(16), CTLTYPE_INT, 4, int),
+    );
 }
 
 fn proc_curproc(m: &Mib, cfg: &BootConfig) {
@@ -232,14 +280,22 @@ fn proc_curproc(m: &Mib, cfg: &BootConfig) {
     reg(m, cp, corename.flags(ANYRW));
     reg(m, cp, Spec::node("rlimit", Some(2)).flags(0));
     for (i, (name, soft, hard)) in rlimits(cfg).into_iter().enumerate() {
-        reg(m, &["proc", "curproc", "rlimit"], Spec::node(name, Some(i as i32 + 1)).flags(0));
+        reg(
+            m,
+            &["proc", "curproc", "rlimit"],
+            Spec::node(name, Some(i as i32 + 1)).flags(0),
+        );
         let at = ["proc", "curproc", "rlimit", name];
         for (which, num, v) in [("soft", 1, soft), ("hard", 2, hard)] {
             let f = move |e: &Env<'_>| {
                 target_proc(e)?;
                 Ok(v.to_le_bytes().to_vec())
             };
-            reg(m, &at, Spec::func(which, Some(num), CTLTYPE_QUAD, 8, f).flags(ANYRW));
+            reg(
+                m,
+                &at,
+                Spec::func(which, Some(num), CTLTYPE_QUAD, 8, f).flags(ANYRW),
+            );
         }
     }
     for (name, num) in [("stopfork", 3), ("stopexec", 4), ("stopexit", 5)] {
@@ -247,7 +303,11 @@ fn proc_curproc(m: &Mib, cfg: &BootConfig) {
             target_proc(e)?;
             Ok(0i32.to_le_bytes().to_vec())
         };
-        reg(m, cp, Spec::func(name, Some(num), CTLTYPE_INT, 4, f).flags(ANYRW));
+        reg(
+            m,
+            cp,
+            Spec::func(name, Some(num), CTLTYPE_INT, 4, f).flags(ANYRW),
+        );
     }
 }
 
@@ -258,7 +318,11 @@ fn kern_dynamic(m: &Mib) {
     let choice = |_: &Env<'_>| Ok(b"host(q=1000, f=1000000000 Hz)".to_vec());
     reg(m, tc, Spec::func("choice", None, CTLTYPE_STRING, 0, choice));
     let hw = |_: &Env<'_>| Ok(b"host".to_vec());
-    reg(m, tc, Spec::func("hardware", None, CTLTYPE_STRING, 64, hw).flags(PRW));
+    reg(
+        m,
+        tc,
+        Spec::func("hardware", None, CTLTYPE_STRING, 64, hw).flags(PRW),
+    );
     reg(m, tc, Spec::int("timestepwarnings", None, 0).flags(PRW));
     let pool = |_: &Env<'_>| Err(Errno::EOPNOTSUPP);
     reg(m, k, Spec::func("pool", None, CTLTYPE_STRUCT, 0, pool));
@@ -267,17 +331,33 @@ fn kern_dynamic(m: &Mib) {
     let ui = &["kern", "uidinfo"][..];
     let procs = |e: &Env<'_>| {
         let uid = e.p.cred().uid;
-        let n = e.k.all_procs().iter().filter(|p| p.cred().uid == uid).count();
+        let n =
+            e.k.all_procs()
+                .iter()
+                .filter(|p| p.cred().uid == uid)
+                .count();
         Ok((n as u64).to_le_bytes().to_vec())
     };
-    reg(m, ui, Spec::func("proccnt", None, CTLTYPE_QUAD, 8, procs).flags(0));
+    reg(
+        m,
+        ui,
+        Spec::func("proccnt", None, CTLTYPE_QUAD, 8, procs).flags(0),
+    );
     // One LWP per process.
-    reg(m, ui, Spec::func("lwpcnt", None, CTLTYPE_QUAD, 8, procs).flags(0));
+    reg(
+        m,
+        ui,
+        Spec::func("lwpcnt", None, CTLTYPE_QUAD, 8, procs).flags(0),
+    );
     let locks = |e: &Env<'_>| {
         let n = e.k.locks().uid_records(e.p.cred().euid) as u64;
         Ok(n.to_le_bytes().to_vec())
     };
-    reg(m, ui, Spec::func("lockcnt", None, CTLTYPE_QUAD, 8, locks).flags(0));
+    reg(
+        m,
+        ui,
+        Spec::func("lockcnt", None, CTLTYPE_QUAD, 8, locks).flags(0),
+    );
     reg(m, ui, Spec::quad("sbsize", None, 0).flags(0));
     reg(m, k, Spec::node("module", None).flags(0));
     let md = &["kern", "module"][..];
@@ -300,14 +380,27 @@ fn fstypes(e: &Env<'_>) -> Result<Vec<u8>> {
 
 fn vfs_nodes(m: &Mib, cfg: &BootConfig) {
     let g = &["vfs", "generic"][..];
-    reg(m, g, Spec::func("fstypes", None, CTLTYPE_STRING, 0, fstypes).flags(0));
+    reg(
+        m,
+        g,
+        Spec::func("fstypes", None, CTLTYPE_STRING, 0, fstypes).flags(0),
+    );
     reg(m, &["vfs"], Spec::node("sync", None));
-    for (name, v) in [("delay", 30), ("filedelay", 30), ("dirdelay", 15), ("metadelay", 10)] {
+    for (name, v) in [
+        ("delay", 30),
+        ("filedelay", 30),
+        ("dirdelay", 15),
+        ("metadelay", 10),
+    ] {
         reg(m, &["vfs", "sync"], Spec::quad(name, None, v).flags(PRW));
     }
     // No name cache: its statistics (struct nchstats, 10 counters) stay zero.
     let nch = |_: &Env<'_>| Ok(vec![0u8; 80]);
-    reg(m, &["vfs"], Spec::func("namecache_stats", None, CTLTYPE_STRUCT, 0, nch).flags(0));
+    reg(
+        m,
+        &["vfs"],
+        Spec::func("namecache_stats", None, CTLTYPE_STRUCT, 0, nch).flags(0),
+    );
     reg(m, g, Spec::node("dirhash", None).flags(0));
     let dh = &["vfs", "generic", "dirhash"][..];
     reg(m, dh, Spec::int("memused", None, 0).flags(0));
@@ -322,6 +415,10 @@ fn vfs_nodes(m: &Mib, cfg: &BootConfig) {
     let hiwater = cfg
         .mem_limit_bytes
         .map_or(crate::bio::DEFAULT_CACHE_BYTES, |l| l / 2);
-    reg(m, vm, Spec::quad("bufmem_lowater", None, hiwater / 8).flags(RW));
+    reg(
+        m,
+        vm,
+        Spec::quad("bufmem_lowater", None, hiwater / 8).flags(RW),
+    );
     reg(m, vm, Spec::quad("bufmem_hiwater", None, hiwater).flags(RW));
 }

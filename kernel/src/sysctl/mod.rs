@@ -143,12 +143,24 @@ impl Spec {
 
     /// A stored `int`.
     pub fn int(name: &str, num: Option<i32>, v: i32) -> Spec {
-        Spec::new(name, num, CTLTYPE_INT, 4, Value::Stored(v.to_le_bytes().to_vec()))
+        Spec::new(
+            name,
+            num,
+            CTLTYPE_INT,
+            4,
+            Value::Stored(v.to_le_bytes().to_vec()),
+        )
     }
 
     /// A stored 64-bit integer.
     pub fn quad(name: &str, num: Option<i32>, v: u64) -> Spec {
-        Spec::new(name, num, CTLTYPE_QUAD, 8, Value::Stored(v.to_le_bytes().to_vec()))
+        Spec::new(
+            name,
+            num,
+            CTLTYPE_QUAD,
+            8,
+            Value::Stored(v.to_le_bytes().to_vec()),
+        )
     }
 
     /// A stored bool.
@@ -344,7 +356,10 @@ impl Mib {
     pub fn register(&self, parent: &[&str], spec: Spec) -> Result<i32> {
         if spec.name.is_empty()
             || spec.name.len() >= SYSCTL_NAMELEN
-            || !spec.name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            || !spec
+                .name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_')
             || spec.num.is_some_and(|n| n < 0)
         {
             return Err(Errno::EINVAL);
@@ -366,7 +381,10 @@ impl Mib {
             path.push(i);
         }
         if let Some(c) = node.children.iter().find(|c| c.name == spec.name) {
-            if c.ty() == CTLTYPE_NODE && spec.ty == CTLTYPE_NODE && spec.num.is_none_or(|n| n == c.num) {
+            if c.ty() == CTLTYPE_NODE
+                && spec.ty == CTLTYPE_NODE
+                && spec.num.is_none_or(|n| n == c.num)
+            {
                 return Ok(c.num);
             }
             return Err(Errno::EEXIST);
