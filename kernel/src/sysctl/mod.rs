@@ -383,7 +383,7 @@ impl Mib {
         if let Some(c) = node.children.iter().find(|c| c.name == spec.name) {
             if c.ty() == CTLTYPE_NODE
                 && spec.ty == CTLTYPE_NODE
-                && spec.num.is_none_or(|n| n == c.num)
+                && spec.num.map_or(true, |n| n == c.num)
             {
                 return Ok(c.num);
             }
