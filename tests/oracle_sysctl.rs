@@ -14,8 +14,11 @@ mod probe;
 
 use common::Server;
 
-/// NetBSD's transcript.
+/// NetBSD's transcript (`-lrumpvfs`).
 const NETBSD: &str = include_str!("oracle/sysctl.netbsd");
+/// NetBSD's transcript with the file systems loaded
+/// (`-lrumpvfs -lrumpfs_tmpfs -lrumpdev_disk -lrumpfs_ffs`): `vfs.ffs`, `vfs.ufs`.
+const NETBSD_FFS: &str = include_str!("oracle/sysctl-ffs.netbsd");
 
 /// Lines where our answer differs from NetBSD's on purpose: (key, our line, why).
 const DIFFERENCES: &[(&str, &str, &str)] = &[
@@ -58,9 +61,24 @@ fn key(line: &str) -> &str {
 
 #[test]
 fn sysctl_probe_answers_as_netbsd() {
-    let srv = Server::unix(&["-lrumpvfs"]);
+    compare(&["-lrumpvfs"], NETBSD);
+}
+
+#[test]
+fn sysctl_probe_with_ffs_answers_as_netbsd() {
+    let args = [
+        "-lrumpvfs",
+        "-lrumpfs_tmpfs",
+        "-lrumpdev_disk",
+        "-lrumpfs_ffs",
+    ];
+    compare(&args, NETBSD_FFS);
+}
+
+fn compare(args: &[&str], netbsd: &str) {
+    let srv = Server::unix(args);
     let ours = probe::run(&srv.url).0;
-    let theirs: Vec<&str> = NETBSD.lines().collect();
+    let theirs: Vec<&str> = netbsd.lines().collect();
     let our_keys: Vec<&str> = ours.iter().map(|l| key(l)).collect();
     let their_keys: Vec<&str> = theirs.iter().map(|l| key(l)).collect();
     assert_eq!(our_keys, their_keys, "the tree and the cases, in order");
