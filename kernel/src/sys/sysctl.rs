@@ -94,16 +94,17 @@ async fn request_node<M: UserMem>(c: &Ctx<'_, M>, req: &Req) -> Result<(i32, u32
     Ok((word(4) as i32, word(40), desc))
 }
 
-/// Copies out the records that fit whole, in order; `*oldlenp` becomes the total.
+/// Copies out the records that fit whole, in order, each after the last one copied (a
+/// record that does not fit in what is left is skipped, as NetBSD's loops do); `*oldlenp`
+/// becomes the total.
 async fn copy_records<M: UserMem>(c: &Ctx<'_, M>, recs: &[&[u8]], req: &mut Req) -> Result<()> {
     let total: usize = recs.iter().map(|r| r.len()).sum();
     if req.oldp != 0 {
         let mut out = Vec::new();
         for r in recs {
-            if (out.len() + r.len()) as u64 > req.oldlen {
-                break;
+            if (out.len() + r.len()) as u64 <= req.oldlen {
+                out.extend_from_slice(r);
             }
-            out.extend_from_slice(r);
         }
         if !out.is_empty() {
             copy::copyout(c.mem, req.oldp, &out).await?;
