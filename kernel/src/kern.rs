@@ -47,6 +47,7 @@ pub struct Kernel {
     budget: Arc<Budget>,
     modules: crate::module::Modules,
     vfs: Option<Vfs>,
+    sysctl: crate::sysctl::Mib,
 }
 
 impl Kernel {
@@ -64,7 +65,10 @@ impl Kernel {
         let cache_bytes = cfg
             .mem_limit_bytes
             .map_or(crate::bio::DEFAULT_CACHE_BYTES, |l| l / 2);
+        let sysctl = crate::sysctl::Mib::new();
+        crate::sysctl::populate(&sysctl, &cfg);
         Ok(Arc::new(Kernel {
+            sysctl,
             boottime,
             boot_mono,
             procs: Mutex::new(PidTable::new()),
@@ -85,6 +89,11 @@ impl Kernel {
     /// The memory budget every kernel allocation that can grow is charged to.
     pub fn budget(&self) -> &Arc<Budget> {
         &self.budget
+    }
+
+    /// The sysctl MIB; a faction adds its nodes with `Mib::register`.
+    pub fn sysctl(&self) -> &crate::sysctl::Mib {
+        &self.sysctl
     }
 
     /// The host door.

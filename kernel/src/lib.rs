@@ -22,6 +22,7 @@ pub mod module;
 pub mod proc;
 pub mod sync;
 pub mod sys;
+pub mod sysctl;
 mod usermem;
 pub mod vfs;
 

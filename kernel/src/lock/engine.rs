@@ -595,6 +595,11 @@ impl Locks {
         self.uids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Lock records counted for effective uid `uid` (`ui_lockcnt`, `kern.uidinfo.lockcnt`).
+    pub fn uid_records(&self, uid: u32) -> usize {
+        self.uids().get(&uid).copied().unwrap_or(0)
+    }
+
     /// Number of objects with lock state.
     pub fn objects(&self) -> usize {
         self.objs.lock().unwrap_or_else(|e| e.into_inner()).len()

@@ -25,6 +25,7 @@ mod rw;
 mod stat;
 mod statvfs;
 mod sync;
+mod sysctl;
 mod time;
 
 use std::sync::Arc;
@@ -122,6 +123,7 @@ pub(crate) async fn dispatch<M: UserMem>(
             return SyscallOutcome { result, halt };
         }
         SYS_issetugid => proc::issetugid(&c),
+        SYS___sysctl => sysctl::sysctl(&c, a).await,
         SYS___gettimeofday50 => time::gettimeofday(&c, a).await,
         SYS___clock_gettime50 => time::clock_gettime(&c, a).await,
         SYS___clock_getres50 => time::clock_getres(&c, a).await,
