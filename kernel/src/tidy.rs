@@ -72,7 +72,7 @@ fn file_systems_plug_in() {
     ];
     let generic: Vec<String> = ["vfs", "sys"]
         .iter()
-        .map(|d| src.join(d).display().to_string())
+        .map(|d| format!("{}/", src.join(d).display()))
         .collect();
     for (name, text) in &files {
         if name.starts_with(&ffs_dir) || *name == this {

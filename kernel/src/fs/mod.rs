@@ -27,6 +27,14 @@ pub enum FsKind {
     Ffs,
 }
 
+/// Registers the sysctl nodes of the file systems in `loaded` (NetBSD's `SYSCTL_SETUP` of
+/// each file-system module).
+pub fn sysctl_nodes(m: &crate::sysctl::Mib, loaded: &[FsKind]) {
+    if loaded.contains(&FsKind::Ffs) {
+        ffs::sysctl::nodes(m);
+    }
+}
+
 impl FsKind {
     /// Every file-system type this kernel can be built with, by mount(2) type name.
     pub const ALL: [FsKind; 3] = [FsKind::Rumpfs, FsKind::Tmpfs, FsKind::Ffs];

@@ -409,9 +409,8 @@ fn vfs_nodes(m: &Mib, cfg: &BootConfig) {
     let w = &["vfs", "wapbl"][..];
     reg(m, w, Spec::int("flush_disk_cache", None, 1).flags(RW));
     reg(m, w, Spec::int("verbose_commit", None, 0).flags(RW));
-    if cfg.filesystems.contains(&FsKind::Ffs) {
-        ffs_nodes(m);
-    }
+    // Each loaded file system's own nodes (ffs_vfsops.c's `vfs.ffs`, …).
+    crate::fs::sysctl_nodes(m, &cfg.filesystems);
     let vm = &["vm"][..];
     reg(m, vm, Spec::int("bufcache", None, 15).flags(RW));
     reg(m, vm, Spec::quad("bufmem", None, 0).flags(0));
@@ -424,36 +423,4 @@ fn vfs_nodes(m: &Mib, cfg: &BootConfig) {
         Spec::quad("bufmem_lowater", None, hiwater / 8).flags(RW),
     );
     reg(m, vm, Spec::quad("bufmem_hiwater", None, hiwater).flags(RW));
-}
-
-/// What the `rumpfs_ffs` component adds (ffs_vfsops.c, ufs_dirhash.c): the clustering
-/// switches NetBSD leaves unavailable (`EOPNOTSUPP`), and the dirhash tunables.
-fn ffs_nodes(m: &Mib) {
-    reg(m, &["vfs"], Spec::node("ffs", Some(1)).flags(0));
-    let ffs = &["vfs", "ffs"][..];
-    let notavail = |_: &Env<'_>| -> Result<Vec<u8>> { Err(Errno::EOPNOTSUPP) };
-    for (name, num) in [
-        ("doclusterread", 1),
-        ("doclusterwrite", 2),
-        ("doreallocblks", 3),
-    ] {
-        reg(
-            m,
-            ffs,
-            Spec::func(name, Some(num), CTLTYPE_INT, 4, notavail).flags(RW),
-        );
-    }
-    reg(m, ffs, Spec::int("log_changeopt", Some(5), 0).flags(RW));
-    reg(
-        m,
-        ffs,
-        Spec::int("extattr_autocreate", Some(6), 1024).flags(RW),
-    );
-    reg(m, &["vfs"], Spec::node("ufs", None).flags(0));
-    reg(m, &["vfs", "ufs"], Spec::node("dirhash", None).flags(0));
-    let dh = &["vfs", "ufs", "dirhash"][..];
-    reg(m, dh, Spec::int("minblocks", None, 5).flags(RW));
-    reg(m, dh, Spec::int("maxmem", None, 2 << 20).flags(RW));
-    reg(m, dh, Spec::int("memused", None, 0).flags(0));
-    reg(m, dh, Spec::int("docheck", None, 0).flags(RW));
 }

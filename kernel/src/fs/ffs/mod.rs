@@ -14,6 +14,7 @@
 //! the next operation on the mount (a drop cannot wait for the device).
 
 mod disk;
+pub mod sysctl;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
