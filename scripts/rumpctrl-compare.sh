@@ -56,9 +56,11 @@
 #   ./buildnb.sh       # buildnb.sh passes $FLAGS to both buildrump.sh runs; its last step,
 #                      # `make`, fails on gcc 12's default PIE:
 #                      # "/usr/bin/ld: -r and -pie may not be used together"
-#   COPTS=-fcommon LDFLAGS=-no-pie make -j2
+#   make netbsd_init.o && COPTS=-fcommon LDFLAGS=-no-pie make -j2
 #                      # LDFLAGS reaches the stunt linker (rump/lib/ld.rump); COPTS gives the
-#                      # utilities -fcommon (dump and pax define globals in headers).
+#                      # utilities -fcommon (dump and pax define globals in headers:
+#                      # "multiple definition of `dumpinomap'"). netbsd_init.o first: every
+#                      # link uses it but bin/halt does not depend on it (a -j2 race).
 #                      # (If a utility was already compiled without -fcommon:
 #                      #  `make clean_dump clean_pax` first.)
 #
@@ -123,7 +125,7 @@ transcript() {
     run sysctl kern.hostname
     run sysctl hw.machine hw.machine_arch hw.pagesize
     run sysctl vfs.generic.fstypes
-    run sysctl -aN
+    run sysctl -d kern.hostname
     run sysctl -a
     run sysctl -w kern.hostname=rumpctrl-compare
     run sysctl -n kern.hostname
