@@ -27,8 +27,10 @@
 #   -d key=/rdk,hostpath=<dir>/dk.img,size=16777216,type=chr  (the same image, raw)
 # The size is given in bytes: the reference built by buildrump.sh on Linux lacks strsuftoll
 # and reads `size=16m` as 16 bytes (ours takes the suffix, as NetBSD proper does).
-# No networking components are loaded; the network tools (ifconfig, route, arp, ndp, npfctl)
-# are run only for their error paths.
+# No networking components are loaded; the network tools (ifconfig, route, arp, ndp, npfctl,
+# ping, ping6) are run only for their error paths. Not run: dump (its slaves are forks),
+# reboot (halts the server; `reboot -q` answers "reboot: Undefined error: 0" on both),
+# `mount -t` and fsck's checks (they exec mount_<type>/fsck_<type>), rtadvd, wpa_supplicant.
 #
 # Normalised (they legitimately vary between runs): dates and times, the server pid in
 # kern.hostname (rump-<pid>.<host>), kern.urandom/kern.arandom/kern.hardclock_ticks values,
@@ -262,6 +264,8 @@ transcript() {
     run arp -an
     run ndp -a
     run npfctl show
+    run ping -c 1 127.0.0.1
+    run ping6 -c 1 ::1
 
     # no kernel at all
     run wpa_passphrase ssid password
