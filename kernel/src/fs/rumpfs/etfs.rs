@@ -356,6 +356,8 @@ pub fn disk_ioctl(n: &EtfsNode, com: u32, data: &mut [u8]) -> Result<()> {
 pub const DISKLABEL_SIZE: usize = 408;
 /// `DISKMAGIC`.
 pub(crate) const DISKMAGIC: u32 = 0x8256_4557;
+/// `DKTYPE_RUMPD`: the disk type of rump's virtual disks.
+const DKTYPE_RUMPD: u16 = 21;
 /// Partitions in the label (`MAXPARTITIONS` of amd64).
 const MAXPARTITIONS: usize = 22;
 
@@ -369,19 +371,24 @@ fn fake_label(n: &EtfsNode, d: &mut [u8]) {
         |d: &mut [u8], off: usize, v: u16| d[off..off + 2].copy_from_slice(&v.to_le_bytes());
     let sectors = (n.size / SECTOR) as u32;
     put32(d, 0, DISKMAGIC);
+    put16(d, 4, DKTYPE_RUMPD); // d_type
     d[8..13].copy_from_slice(b"rumpd");
     d[24..34].copy_from_slice(b"fictitious");
+    // rumpblk's geometry: one track of one cylinder holding every sector. Its d_secperunit
+    // is the window's size in bytes (a bug: `disklabel` then shows a unit 512 times too
+    // big); ours is the sector count.
     put32(d, 40, SECTOR as u32); // d_secsize
-    put32(d, 44, 1); // d_nsectors
+    put32(d, 44, sectors); // d_nsectors
     put32(d, 48, 1); // d_ntracks
-    put32(d, 52, sectors); // d_ncylinders
-    put32(d, 56, 1); // d_secpercyl
+    put32(d, 52, 1); // d_ncylinders
+    put32(d, 56, sectors); // d_secpercyl
     put32(d, 60, sectors); // d_secperunit
+    put16(d, 72, 11); // d_rpm
+    put16(d, 74, 1); // d_interleave
     put32(d, 132, DISKMAGIC);
     let np = (n.minor as usize + 1).min(MAXPARTITIONS);
     put16(d, 138, np as u16);
-    put32(d, 140, 8192); // d_bbsize
-    put32(d, 144, 8192); // d_sbsize
+    // d_bbsize and d_sbsize stay 0, as rumpblk leaves them.
     let p = 148 + 16 * (n.minor as usize).min(MAXPARTITIONS - 1);
     put32(d, p, sectors);
     put32(d, p + 4, 0);

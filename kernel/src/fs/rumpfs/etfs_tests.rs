@@ -108,6 +108,17 @@ fn three_types_over_windows_of_one_host_file() {
     let label = f.mem.read(buf, DISKLABEL_SIZE);
     assert_eq!(&label[..4], &DISKMAGIC.to_le_bytes());
     assert_eq!(&label[148..152], &32u32.to_le_bytes());
+    // rumpblk's geometry (makedefaultlabel): type rumpd, one track of one cylinder with
+    // every sector, rpm 11, interleave 1, no boot or super block size; NetBSD's d_secperunit
+    // is the byte size (a bug), ours the 32 sectors.
+    let u16_at = |o: usize| u16::from_le_bytes([label[o], label[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes(label[o..o + 4].try_into().unwrap());
+    assert_eq!(u16_at(4), 21, "DKTYPE_RUMPD");
+    assert_eq!(&label[8..13], b"rumpd");
+    let geometry = [40, 44, 48, 52, 56, 60].map(u32_at);
+    assert_eq!(geometry, [512, 32, 1, 1, 32, 32]);
+    assert_eq!((u16_at(72), u16_at(74)), (11, 1), "rpm, interleave");
+    assert_eq!((u32_at(140), u32_at(144)), (0, 0), "bbsize, sbsize");
     // DIOCGPARTINFO is copy-in only (NetBSD's _IOW): it succeeds and the client's buffer
     // stays as it was.
     let buf = fresh(32);
