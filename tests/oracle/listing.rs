@@ -146,7 +146,9 @@ fn dents(c: &mut Client, path: &str, ino: bool, small: bool, t: &mut Transcript)
         c.close(fd)?;
         Ok(all)
     })();
-    t.step(&format!("getdents {path} in small reads"), one, |d| show(&d));
+    t.step(&format!("getdents {path} in small reads"), one, |d| {
+        show(&d)
+    });
 }
 
 /// Runs the probe against the server at `url` and returns its transcript.
@@ -165,8 +167,14 @@ fn rumpfs_steps(c: &mut Client, t: &mut Transcript) {
     t.unit("mkdir /tmp/d", c.mkdir("/tmp/d", 0o755));
     t.unit("mkdir /tmp/d again", c.mkdir("/tmp/d", 0o755));
     t.unit("create /tmp/f1 (5 bytes)", write_file(c, "/tmp/f1", 5));
-    t.unit("create /tmp/f2 (5000 bytes)", write_file(c, "/tmp/f2", 5000));
-    t.unit("create /tmp/f3 (70000 bytes)", write_file(c, "/tmp/f3", 70000));
+    t.unit(
+        "create /tmp/f2 (5000 bytes)",
+        write_file(c, "/tmp/f2", 5000),
+    );
+    t.unit(
+        "create /tmp/f3 (70000 bytes)",
+        write_file(c, "/tmp/f3", 70000),
+    );
     t.unit("mkdir /tmp/d/sub", c.mkdir("/tmp/d/sub", 0o755));
     t.unit("symlink /tmp/sl", c.symlink("f1", "/tmp/sl"));
     t.unit("create /tmp/empty", write_file(c, "/tmp/empty", 0));
@@ -203,10 +211,14 @@ fn tmpfs_steps(c: &mut Client, t: &mut Transcript) {
         c.mount_tmpfs("/tmp/t", 0, &tmpfs_args(0, 0, 0, 0, 0o755)),
     );
     df(c, t, "statvfs /tmp/t (fresh)", "/tmp/t");
-    t.step("lstat /tmp/t (empty)", c.lstat("/tmp/t"), |s| show(&s, false));
+    t.step("lstat /tmp/t (empty)", c.lstat("/tmp/t"), |s| {
+        show(&s, false)
+    });
     t.unit("mkdir /tmp/t/e", c.mkdir("/tmp/t/e", 0o755));
     t.step("lstat /tmp/t/e", c.lstat("/tmp/t/e"), |s| show(&s, false));
-    t.step("lstat /tmp/t (one entry)", c.lstat("/tmp/t"), |s| show(&s, false));
+    t.step("lstat /tmp/t (one entry)", c.lstat("/tmp/t"), |s| {
+        show(&s, false)
+    });
     for i in 0..20 {
         let n = format!("/tmp/t/longer_name_of_entry_{i}");
         match i % 3 {
@@ -226,7 +238,9 @@ fn tmpfs_steps(c: &mut Client, t: &mut Transcript) {
         "create /tmp/t/big (70000 bytes)",
         write_file(c, "/tmp/t/big", 70000),
     );
-    t.step("lstat /tmp/t/big", c.lstat("/tmp/t/big"), |s| show(&s, false));
+    t.step("lstat /tmp/t/big", c.lstat("/tmp/t/big"), |s| {
+        show(&s, false)
+    });
     t.unit("unlink /tmp/t/longer_name_of_entry_1", {
         c.unlink("/tmp/t/longer_name_of_entry_1")
     });
@@ -241,7 +255,10 @@ fn tmpfs_steps(c: &mut Client, t: &mut Transcript) {
         c.mount_tmpfs("/tmp/s", 0, &tmpfs_args(1 << 20, 0, 0, 0, 0o755)),
     );
     df(c, t, "statvfs /tmp/s", "/tmp/s");
-    t.unit("create /tmp/s/f (10000 bytes)", write_file(c, "/tmp/s/f", 10000));
+    t.unit(
+        "create /tmp/s/f (10000 bytes)",
+        write_file(c, "/tmp/s/f", 10000),
+    );
     df(c, t, "statvfs /tmp/s (used)", "/tmp/s");
 }
 
@@ -274,7 +291,10 @@ fn chflags_steps(url: &str, c: &mut Client, t: &mut Transcript) {
         t.unit(&format!("{fs}: truncate uchg"), c.truncate(&f, 0));
         t.unit(&format!("{fs}: chmod uchg"), c.chmod(&f, 0o600));
         t.unit(&format!("{fs}: unlink uchg"), c.unlink(&f));
-        t.unit(&format!("{fs}: rename uchg"), c.rename(&f, &format!("{f}2")));
+        t.unit(
+            &format!("{fs}: rename uchg"),
+            c.rename(&f, &format!("{f}2")),
+        );
         t.unit(&format!("{fs}: link uchg"), c.link(&f, &format!("{f}3")));
         let r = chflags(c, SYS_CHFLAGS, &f, SF_IMMUTABLE);
         t.unit(&format!("{fs}: chflags schg as root"), r);
@@ -290,15 +310,22 @@ fn chflags_steps(url: &str, c: &mut Client, t: &mut Transcript) {
                 -1
             }
         };
-        t.unit(&format!("{fs}: fchflags uappnd"), fchflags(c, fd, UF_APPEND));
+        t.unit(
+            &format!("{fs}: fchflags uappnd"),
+            fchflags(c, fd, UF_APPEND),
+        );
         flags(c, t, &g);
         t.unit(&format!("{fs}: write through the open fd"), {
             c.pwrite(fd, b"abc", 0)
         });
         t.unit(&format!("{fs}: close cg"), c.close(fd));
-        t.unit(&format!("{fs}: open uappnd O_WRONLY"), c.open(&g, O_WRONLY, 0));
+        t.unit(
+            &format!("{fs}: open uappnd O_WRONLY"),
+            c.open(&g, O_WRONLY, 0),
+        );
         t.unit(&format!("{fs}: open uappnd O_APPEND"), {
-            c.open(&g, O_WRONLY | O_APPEND, 0).and_then(|fd| c.close(fd))
+            c.open(&g, O_WRONLY | O_APPEND, 0)
+                .and_then(|fd| c.close(fd))
         });
         t.unit(&format!("{fs}: unlink uappnd"), c.unlink(&g));
         let r = chflags(c, SYS_LCHFLAGS, &l, UF_NODUMP);
@@ -321,7 +348,10 @@ fn chflags_steps(url: &str, c: &mut Client, t: &mut Transcript) {
         let r = chflags(&mut u, SYS_CHFLAGS, &uf, UF_NODUMP);
         t.unit(&format!("{fs}: user chflags root's file"), r);
         let mine = format!("{dir}/mine");
-        t.unit(&format!("{fs}: user creates mine"), write_file(&mut u, &mine, 1));
+        t.unit(
+            &format!("{fs}: user creates mine"),
+            write_file(&mut u, &mine, 1),
+        );
         let r = chflags(&mut u, SYS_CHFLAGS, &mine, UF_NODUMP);
         t.unit(&format!("{fs}: user chflags nodump"), r);
         let r = chflags(&mut u, SYS_CHFLAGS, &mine, SF_ARCHIVED);
@@ -385,29 +415,46 @@ fn rlimit_steps(url: &str, c: &mut Client, t: &mut Transcript) {
     let soft = [&RLIMIT_DESCRIPTORS[..], &[1]].concat();
     let hard = [&RLIMIT_DESCRIPTORS[..], &[2]].concat();
     let show = |v: (u64, u64)| format!("{} {}", v.0, v.1);
-    t.step("sysctl descriptors.soft", sysctl_quad(c, &soft, None), |v| {
-        v.to_string()
-    });
-    t.step("sysctl descriptors.hard", sysctl_quad(c, &hard, None), |v| {
-        v.to_string()
-    });
-    t.unit("setrlimit nofile 100 1000", setrlimit(c, RLIMIT_NOFILE, 100, 1000));
-    t.step("sysctl soft after setrlimit", sysctl_quad(c, &soft, None), |v| {
-        v.to_string()
-    });
-    t.step("sysctl hard after setrlimit", sysctl_quad(c, &hard, None), |v| {
-        v.to_string()
-    });
-    t.step("sysctl write soft 50", sysctl_quad(c, &soft, Some(50)), |v| {
-        v.to_string()
-    });
+    t.step(
+        "sysctl descriptors.soft",
+        sysctl_quad(c, &soft, None),
+        |v| v.to_string(),
+    );
+    t.step(
+        "sysctl descriptors.hard",
+        sysctl_quad(c, &hard, None),
+        |v| v.to_string(),
+    );
+    t.unit(
+        "setrlimit nofile 100 1000",
+        setrlimit(c, RLIMIT_NOFILE, 100, 1000),
+    );
+    t.step(
+        "sysctl soft after setrlimit",
+        sysctl_quad(c, &soft, None),
+        |v| v.to_string(),
+    );
+    t.step(
+        "sysctl hard after setrlimit",
+        sysctl_quad(c, &hard, None),
+        |v| v.to_string(),
+    );
+    t.step(
+        "sysctl write soft 50",
+        sysctl_quad(c, &soft, Some(50)),
+        |v| v.to_string(),
+    );
     t.step("getrlimit after sysctl", getrlimit(c, RLIMIT_NOFILE), show);
-    t.step("sysctl write soft 2000", sysctl_quad(c, &soft, Some(2000)), |v| {
-        v.to_string()
-    });
-    t.step("sysctl write hard 500", sysctl_quad(c, &hard, Some(500)), |v| {
-        v.to_string()
-    });
+    t.step(
+        "sysctl write soft 2000",
+        sysctl_quad(c, &soft, Some(2000)),
+        |v| v.to_string(),
+    );
+    t.step(
+        "sysctl write hard 500",
+        sysctl_quad(c, &hard, Some(500)),
+        |v| v.to_string(),
+    );
     t.step("getrlimit after hard", getrlimit(c, RLIMIT_NOFILE), show);
     let mut u = connect(url, "rlimit-user");
     t.unit("setuid 1000", u.syscall(SYS_SETUID, &[1000], &mut []));
