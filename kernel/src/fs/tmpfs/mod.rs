@@ -229,7 +229,8 @@ fn rump_free_pages(kernel_limit: u64) -> u64 {
 }
 
 /// tmpfs_statvfs: `tmpfs_bytes_max` in pages — the size limit, or what the rump kernel's
-/// memory leaves (`-r`, else rump's default `physmem`: never the host's) plus the pages this
+/// memory leaves (its budget's limit, `-r`; an unlimited budget counts rump's default
+/// `physmem`, the server's default budget the host's memory) plus the pages this
 /// file system holds — then the pages still free (also bounded by what the kernel's budget
 /// really has left), nodes in use and the nodes that still fit (a node limit, or the free
 /// pages at `sizeof(tmpfs_node_t)` each).
