@@ -76,6 +76,23 @@ pub struct Stat {
     pub gen: u32,
 }
 
+/// `UF_SETTABLE`: the flags an owner may change.
+pub const UF_SETTABLE: u32 = 0x0000_ffff;
+/// `UF_IMMUTABLE`.
+pub const UF_IMMUTABLE: u32 = 0x2;
+/// `UF_APPEND`.
+pub const UF_APPEND: u32 = 0x4;
+/// `SF_SETTABLE`: the flags only the superuser may change.
+pub const SF_SETTABLE: u32 = 0xffff_0000;
+/// `SF_IMMUTABLE`.
+pub const SF_IMMUTABLE: u32 = 0x2_0000;
+/// `SF_APPEND`.
+pub const SF_APPEND: u32 = 0x4_0000;
+/// `IMMUTABLE`: either immutable flag.
+pub const IMMUTABLE: u32 = UF_IMMUTABLE | SF_IMMUTABLE;
+/// `APPEND`: either append-only flag.
+pub const APPEND: u32 = UF_APPEND | SF_APPEND;
+
 impl Stat {
     /// The native amd64 layout, padding and spares zero.
     pub fn encode(&self) -> [u8; STAT_SIZE] {

@@ -26,6 +26,12 @@ pub const SYS_chdir: u32 = 12;
 pub const SYS_fchdir: u32 = 13;
 /// `chmod`.
 pub const SYS_chmod: u32 = 15;
+/// `chflags`.
+pub const SYS_chflags: u32 = 34;
+/// `fchflags`.
+pub const SYS_fchflags: u32 = 35;
+/// `lchflags`.
+pub const SYS_lchflags: u32 = 304;
 /// `chown`.
 pub const SYS_chown: u32 = 16;
 /// `getpid`.

@@ -117,6 +117,11 @@ impl Budget {
         Ok(())
     }
 
+    /// The budget this one lies inside (a file system's: the kernel's), if any.
+    pub fn parent(&self) -> Option<&Arc<Budget>> {
+        self.parent.as_ref()
+    }
+
     /// Bytes charged now.
     pub fn used(&self) -> u64 {
         self.used_bytes.load(Ordering::Relaxed)

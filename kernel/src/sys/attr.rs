@@ -69,6 +69,7 @@ pub async fn fchmodat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 /// set the sticky bit on a file (`EFTYPE`) nor set-group-id for a group it is not in.
 async fn setmode<M>(c: &Ctx<'_, M>, vn: &Vnode, mode: u32) -> SysResult {
     writable_fs(vn)?;
+    access::flags_allow(vn, IMMUTABLE | APPEND)?;
     let cred = c.p.cred();
     let a = vn.attr();
     if !access::owns(&cred, &a) {
@@ -86,6 +87,54 @@ async fn setmode<M>(c: &Ctx<'_, M>, vn: &Vnode, mode: u32) -> SysResult {
     vn.update(|a| {
         a.mode = mode & ALLPERMS;
         a.ctime = now;
+    });
+    persist(vn).await?;
+    ret(0)
+}
+
+/// `chflags(path, flags)`; `chflags(2)`.
+pub async fn chflags<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let vn = target(c, AT_FDCWD, Some(a.word(0)), true).await?;
+    setflags(c, &vn, a.word(1)).await
+}
+
+/// `lchflags(path, flags)` — on a symbolic link itself; `lchflags(2)`.
+pub async fn lchflags<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let vn = target(c, AT_FDCWD, Some(a.word(0)), false).await?;
+    setflags(c, &vn, a.word(1)).await
+}
+
+/// `fchflags(fd, flags)`; `fchflags(2)`.
+pub async fn fchflags<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let vn = target(c, a.int(0), None, true).await?;
+    setflags(c, &vn, a.word(1)).await
+}
+
+/// `VOP_SETATTR` of `va_flags` (tmpfs_chflags, ufs_chflags, rumpfs's setattr): `EROFS` on a
+/// read-only mount; then kauth: root may do anything (securelevel 0, a rump kernel's),
+/// anyone else must own the node (`genfs_can_chflags`), may change only the `UF_SETTABLE`
+/// half, and not on a device node (`EPERM`). What changes: every flag when the system half
+/// changes, else only the user half. The flags are kept in the node (tmpfs, rumpfs) or
+/// written to the inode's `di_flags` through `VOP_SETATTR` (FFS).
+async fn setflags<M>(c: &Ctx<'_, M>, vn: &Vnode, flags: u64) -> SysResult {
+    writable_fs(vn)?;
+    // `u_long` in, `uint32_t` in the node (`va_flags` is truncated the same way).
+    let flags = flags as u32;
+    let cred = c.p.cred();
+    let a = vn.attr();
+    let sys_change = (flags & SF_SETTABLE) != (a.flags & SF_SETTABLE);
+    if !access::is_root(&cred)
+        && (cred.euid != a.uid || sys_change || matches!(vn.vtype(), VType::Chr | VType::Blk))
+    {
+        return Err(Errno::EPERM);
+    }
+    let now = c.k.vfs()?.now();
+    vn.update(|x| {
+        x.flags = match sys_change {
+            true => flags,
+            false => (x.flags & SF_SETTABLE) | (flags & UF_SETTABLE),
+        };
+        x.ctime = now;
     });
     persist(vn).await?;
     ret(0)
@@ -121,6 +170,7 @@ pub async fn fchownat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 /// it is in; a non-root change clears set-user-id and set-group-id.
 async fn setowner<M>(c: &Ctx<'_, M>, vn: &Vnode, uid: u32, gid: u32) -> SysResult {
     writable_fs(vn)?;
+    access::flags_allow(vn, IMMUTABLE | APPEND)?;
     let cred = c.p.cred();
     let a = vn.attr();
     let uid = if uid == u32::MAX { a.uid } else { uid };
@@ -235,6 +285,7 @@ async fn settimes<M>(c: &Ctx<'_, M>, vn: &Vnode, t: [Set; 2]) -> SysResult {
         return ret(0);
     }
     writable_fs(vn)?;
+    access::flags_allow(vn, IMMUTABLE | APPEND)?;
     let cred: Cred = c.p.cred();
     let a = vn.attr();
     if !access::owns(&cred, &a) {
@@ -298,6 +349,7 @@ async fn settsize<M>(c: &Ctx<'_, M>, vn: &Vnode, len: u64) -> SysResult {
     }
     if vn.vtype() == VType::Reg {
         writable_fs(vn)?;
+        access::flags_allow(vn, IMMUTABLE | APPEND)?;
     }
     let _io = vn.io_lock().lock_sig(c.p).await?;
     vn.truncate(len).await?;

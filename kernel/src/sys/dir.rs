@@ -92,7 +92,8 @@ pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     if let Some(n) = vn.node_ops() {
         return getdents_node(c, &fp, n.readdir(&vn, from, count).await?, a.word(1), count).await;
     }
-    let dots = vn.mount()?.lists_dots();
+    let m = vn.mount()?;
+    let (dots, newest_first) = (m.lists_dots(), m.params().newest_first);
     let mut out = Vec::new();
     let mut next = from;
     {
@@ -113,14 +114,23 @@ pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
             }
         }
         if !pending {
-            for (cookie, e) in d.from(from) {
+            // Newest first (rumpfs): the offset is the cookie of the last entry returned
+            // (cookies start at 1), 0 the start; else the cookie of the next entry.
+            let entries: Box<dyn Iterator<Item = _>> = match newest_first {
+                true => Box::new(d.newest_before((from > 0).then_some(from))),
+                false => Box::new(d.from(from)),
+            };
+            for (cookie, e) in entries {
                 if out.len() + dirent_reclen(e.name.len()) > count {
                     pending = true;
                     break;
                 }
                 let dtype = iftodt(e.node.vtype().ifmt());
                 encode_dirent(&mut out, e.node.ino(), dtype, &e.name);
-                next = cookie + 1;
+                next = match newest_first {
+                    true => cookie,
+                    false => cookie + 1,
+                };
             }
         }
         if out.is_empty() && pending {

@@ -100,6 +100,12 @@ async fn do_open<M: UserMem>(
                 return Err(Errno::EROFS);
             }
             want |= W_OK;
+            // tmpfs/ufs `VOP_ACCESS`: no writing an immutable node; `VOP_OPEN`: an
+            // append-only file only with O_APPEND.
+            access::flags_allow(&vn, IMMUTABLE)?;
+            if flags & O_APPEND == 0 {
+                access::flags_allow(&vn, APPEND)?;
+            }
         }
         access::check(&cred, vn.vtype(), &vn.attr(), want)?;
     }

@@ -212,8 +212,12 @@ async fn lookup<M: UserMem>(c: &Ctx<'_, M>, name: &[i32], req: &mut Req) -> Resu
         _ => return Err(Errno::EINVAL),
     };
     if !v.stored {
-        // A computed value with nowhere to keep a new one.
-        return Err(Errno::EOPNOTSUPP);
+        // A computed value is written through its function, if it has one; else it has
+        // nowhere to keep a new one.
+        return match &v.write {
+            Some(w) => w(&env, &data),
+            None => Err(Errno::EOPNOTSUPP),
+        };
     }
     c.k.sysctl().store(name, data)
 }

@@ -18,8 +18,6 @@ use crate::{BootConfig, Errno, Result};
 pub const PROC_CURPROC: i32 = 0x7fff_ffff;
 /// `MAXHOSTNAMELEN`.
 const MAXHOSTNAMELEN: u64 = 256;
-/// `RLIM_INFINITY`.
-const RLIM_INFINITY: u64 = i64::MAX as u64;
 /// Clock ticks per second (`hz`, `kern.clockrate`).
 const HZ: i64 = 100;
 
@@ -87,23 +85,54 @@ fn target_proc(env: &Env<'_>) -> Result<()> {
     }
 }
 
-/// The limits every process of this kernel has (`proc0`'s, inherited): (name, soft, hard).
-fn rlimits(cfg: &BootConfig) -> [(&'static str, u64, u64); 12] {
-    let mem = physmem(cfg);
-    [
-        ("cputime", RLIM_INFINITY, RLIM_INFINITY),
-        ("filesize", RLIM_INFINITY, RLIM_INFINITY),
-        ("datasize", RLIM_INFINITY, RLIM_INFINITY),
-        ("stacksize", 4 << 20, 128 << 20),
-        ("coredumpsize", RLIM_INFINITY, RLIM_INFINITY),
-        ("memoryuse", RLIM_INFINITY, RLIM_INFINITY),
-        ("memorylocked", mem / 3, mem),
-        ("maxproc", 160, 532),
-        ("descriptors", crate::abi::OPEN_MAX as u64, 1772),
-        ("sbsize", RLIM_INFINITY, RLIM_INFINITY),
-        ("vmemoryuse", RLIM_INFINITY, RLIM_INFINITY),
-        ("maxlwp", 160, 2048),
-    ]
+/// The names of `proc.<pid>.rlimit`'s nodes, numbered from 1 in `RLIMIT_*` order.
+const RLIMIT_NAMES: [&str; 12] = [
+    "cputime",
+    "filesize",
+    "datasize",
+    "stacksize",
+    "coredumpsize",
+    "memoryuse",
+    "memorylocked",
+    "maxproc",
+    "descriptors",
+    "sbsize",
+    "vmemoryuse",
+    "maxlwp",
+];
+
+/// Runs `f` on the process a `proc.<pid>` name is about (see [`target_proc`]).
+fn with_target<T>(env: &Env<'_>, f: impl FnOnce(&crate::proc::Proc) -> Result<T>) -> Result<T> {
+    target_proc(env)?;
+    let pid = env.name.get(1).copied().ok_or(Errno::EINVAL)?;
+    if pid == PROC_CURPROC || pid == env.p.pid() {
+        return f(env.p);
+    }
+    let all = env.k.all_procs();
+    let other = all.iter().find(|p| p.pid() == pid).ok_or(Errno::ESRCH)?;
+    f(other)
+}
+
+/// `sysctl_proc_plimit`: limit `which` of the process, its soft or hard half; a write
+/// replaces that half and goes through `dosetrlimit` with the caller's privilege (a soft
+/// limit above the hard one `EINVAL`, raising a hard limit without root `EPERM`).
+fn plimit_read(env: &Env<'_>, which: u32, hard: bool) -> Result<Vec<u8>> {
+    let rl = with_target(env, |p| p.rlimit(which))?;
+    let v = if hard { rl.max } else { rl.cur };
+    Ok(v.to_le_bytes().to_vec())
+}
+
+fn plimit_write(env: &Env<'_>, which: u32, hard: bool, data: &[u8]) -> Result<()> {
+    let v = u64::from_le_bytes(data.try_into().map_err(|_| Errno::EINVAL)?);
+    let root = env.p.cred().is_root();
+    with_target(env, |p| {
+        let mut rl = p.rlimit(which)?;
+        match hard {
+            true => rl.max = v,
+            false => rl.cur = v,
+        }
+        p.set_rlimit(which, rl, root)
+    })
 }
 
 /// Builds the base tree for a kernel booted with `cfg`.
@@ -128,7 +157,7 @@ pub fn populate(m: &Mib, cfg: &BootConfig) {
     }
     kern_static(m, cfg, rel);
     hw_static(m, cfg);
-    proc_curproc(m, cfg);
+    proc_curproc(m);
     if cfg.vfs {
         reg(m, &["kern"], Spec::node("buf", Some(76)).flags(0));
         reg(m, &["vfs"], Spec::node("generic", Some(0)).flags(0));
@@ -269,7 +298,7 @@ fn hw_static(m: &Mib, cfg: &BootConfig) {
     );
 }
 
-fn proc_curproc(m: &Mib, cfg: &BootConfig) {
+fn proc_curproc(m: &Mib) {
     let cur = Spec::node("curproc", Some(PROC_CURPROC)).flags(CTLFLAG_ANYNUMBER);
     reg(m, &["proc"], cur);
     let cp = &["proc", "curproc"][..];
@@ -279,23 +308,19 @@ fn proc_curproc(m: &Mib, cfg: &BootConfig) {
     });
     reg(m, cp, corename.flags(ANYRW));
     reg(m, cp, Spec::node("rlimit", Some(2)).flags(0));
-    for (i, (name, soft, hard)) in rlimits(cfg).into_iter().enumerate() {
+    for (i, name) in RLIMIT_NAMES.into_iter().enumerate() {
         reg(
             m,
             &["proc", "curproc", "rlimit"],
             Spec::node(name, Some(i as i32 + 1)).flags(0),
         );
         let at = ["proc", "curproc", "rlimit", name];
-        for (which, num, v) in [("soft", 1, soft), ("hard", 2, hard)] {
-            let f = move |e: &Env<'_>| {
-                target_proc(e)?;
-                Ok(v.to_le_bytes().to_vec())
-            };
-            reg(
-                m,
-                &at,
-                Spec::func(which, Some(num), CTLTYPE_QUAD, 8, f).flags(ANYRW),
-            );
+        let which = i as u32;
+        for (half, num, hard) in [("soft", 1, false), ("hard", 2, true)] {
+            let read = move |e: &Env<'_>| plimit_read(e, which, hard);
+            let write = move |e: &Env<'_>, d: &[u8]| plimit_write(e, which, hard, d);
+            let spec = Spec::func_rw(half, Some(num), CTLTYPE_QUAD, 8, read, write);
+            reg(m, &at, spec.flags(ANYRW));
         }
     }
     for (name, num) in [("stopfork", 3), ("stopexec", 4), ("stopexit", 5)] {

@@ -92,6 +92,10 @@ pub struct Env<'a> {
 /// A computed leaf: its current bytes, or an errno.
 pub type ReadFn = Arc<dyn Fn(&Env<'_>) -> Result<Vec<u8>> + Send + Sync>;
 
+/// A computed leaf's write: the new bytes (checked against the node's size rules) applied
+/// where the value lives, or an errno.
+pub type WriteFn = Arc<dyn Fn(&Env<'_>, &[u8]) -> Result<()> + Send + Sync>;
+
 /// A leaf's value.
 #[derive(Clone)]
 pub enum Value {
@@ -101,6 +105,9 @@ pub enum Value {
     Stored(Vec<u8>),
     /// Computed at each read; writes to it are refused with `EOPNOTSUPP`.
     Func(ReadFn),
+    /// Computed at each read, and written through its function (a value that lives
+    /// elsewhere, such as a process's resource limits).
+    FuncRw(ReadFn, WriteFn),
 }
 
 /// A node to register.
@@ -194,6 +201,19 @@ impl Spec {
         f: impl Fn(&Env<'_>) -> Result<Vec<u8>> + Send + Sync + 'static,
     ) -> Spec {
         Spec::new(name, num, ty, size, Value::Func(Arc::new(f)))
+    }
+
+    /// A computed leaf that `write` changes (see [`Value::FuncRw`]).
+    pub fn func_rw(
+        name: &str,
+        num: Option<i32>,
+        ty: u32,
+        size: u64,
+        read: impl Fn(&Env<'_>) -> Result<Vec<u8>> + Send + Sync + 'static,
+        write: impl Fn(&Env<'_>, &[u8]) -> Result<()> + Send + Sync + 'static,
+    ) -> Spec {
+        let value = Value::FuncRw(Arc::new(read), Arc::new(write));
+        Spec::new(name, num, ty, size, value)
     }
 
     /// Replaces the flags (`CTLFLAG_*`).
@@ -307,6 +327,8 @@ pub struct LeafValue {
     pub size: u64,
     /// Whether the value is stored (writable in the tree) rather than computed.
     pub stored: bool,
+    /// How a computed value is written, if it can be.
+    pub write: Option<WriteFn>,
 }
 
 /// The MIB: the tree behind a lock.
@@ -434,7 +456,7 @@ impl Mib {
                 // Below a leaf: a leaf computed by a function takes the rest of the name
                 // itself and refuses it, as NetBSD's helpers do.
                 return Err(match node.value {
-                    Value::Func(_) => Errno::EINVAL,
+                    Value::Func(_) | Value::FuncRw(..) => Errno::EINVAL,
                     _ => Errno::ENOTDIR,
                 });
             }
@@ -482,7 +504,7 @@ impl Mib {
         }
         let (mut data, stored) = match &value {
             Value::Stored(v) => (v.clone(), true),
-            Value::Func(f) => (f(env)?, false),
+            Value::Func(f) | Value::FuncRw(f, _) => (f(env)?, false),
             Value::None => return Err(Errno::EINVAL),
         };
         if ty == CTLTYPE_STRING {
@@ -490,12 +512,17 @@ impl Mib {
             data.truncate(end);
             data.push(0);
         }
+        let write = match &value {
+            Value::FuncRw(_, w) => Some(w.clone()),
+            _ => None,
+        };
         Ok(LeafValue {
             ty,
             flags,
             data,
             size,
             stored,
+            write,
         })
     }
 

@@ -20,6 +20,18 @@ pub fn owns(cred: &Cred, a: &Attr) -> bool {
     is_root(cred) || cred.euid == a.uid
 }
 
+/// `EPERM` when `vn` carries one of the `mask` flags (`IMMUTABLE`, `APPEND`) on a file
+/// system that acts on them (tmpfs, ufs; rumpfs only stores them).
+pub fn flags_allow(vn: &super::Vnode, mask: u32) -> Result<()> {
+    if vn.attr().flags & mask == 0 {
+        return Ok(());
+    }
+    match vn.mount() {
+        Ok(m) if !m.params().enforces_flags => Ok(()),
+        _ => Err(Errno::EPERM),
+    }
+}
+
 /// `VOP_ACCESS`: checks `want` (`R_OK`/`W_OK`/`X_OK` bits) against the owner, group or
 /// other bits. Root passes, except that executing a non-directory needs some `x` bit.
 pub fn check(cred: &Cred, vtype: VType, a: &Attr, want: u32) -> Result<()> {

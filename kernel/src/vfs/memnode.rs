@@ -269,6 +269,21 @@ impl Dir {
         Some(std::mem::replace(&mut e.node, node))
     }
 
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Entries with cookies below `below` (all for `None`), newest first, with their
+    /// cookies (rumpfs's order).
+    pub fn newest_before(&self, below: Option<u64>) -> impl Iterator<Item = (u64, &Entry)> {
+        let r = match below {
+            Some(b) => self.entries.range(..b),
+            None => self.entries.range(..),
+        };
+        r.rev().map(|(c, e)| (*c, e))
+    }
+
     /// Whether the directory has no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

@@ -82,7 +82,10 @@ impl FsOps for Unbuilt {
             dev_is_ino: false,
             blksize: DEV_BSIZE,
             lists_dots: false,
-            min_bytes: DEV_BSIZE,
+            fixed_bytes: Some(DEV_BSIZE),
+            dirent_size: None,
+            newest_first: false,
+            enforces_flags: false,
         }
     }
     fn statvfs(&self, _m: &Mount, _s: &mut Statvfs) {}
@@ -289,10 +292,12 @@ impl Mount {
     }
 
     /// The first getdents cookie of a directory: those that list `.` and `..` reserve
-    /// cookies 0 and 1 for them.
+    /// cookies 0 and 1 for them; those listed newest first reserve 0 for the start.
     pub fn first_cookie(&self) -> u64 {
         if self.lists_dots() {
             2
+        } else if self.params.newest_first {
+            1
         } else {
             0
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::memnode::{Dir, RegData};
 use super::walk::WalkUp;
 use super::{access, Attr, Body, VType, Vfs, Vnode};
-use crate::abi::{Timespec, LINK_MAX, NODEV, S_ISVTX, W_OK, X_OK};
+use crate::abi::{Timespec, APPEND, IMMUTABLE, LINK_MAX, NODEV, S_ISVTX, W_OK, X_OK};
 use crate::proc::Cred;
 use crate::{Errno, Result};
 
@@ -30,9 +30,18 @@ fn touch_dir(dir: &Vnode, now: Timespec, nlink_delta: i32) {
     });
 }
 
-/// Write and search permission on a directory that is about to change.
+/// Write and search permission on a directory that is about to change (an immutable one:
+/// `EPERM`, tmpfs/ufs `VOP_ACCESS`).
 fn may_modify(cred: &Cred, dir: &Vnode) -> Result<()> {
+    access::flags_allow(dir, IMMUTABLE)?;
     access::check(cred, VType::Dir, &dir.attr(), W_OK | X_OK)
+}
+
+/// tmpfs/ufs `VOP_REMOVE`/`VOP_RMDIR` and the rename checks: an immutable or append-only
+/// node keeps its name, and an append-only directory keeps its entries (`EPERM`).
+fn may_unlink(dir: &Vnode, node: &Vnode) -> Result<()> {
+    access::flags_allow(node, IMMUTABLE | APPEND)?;
+    access::flags_allow(dir, APPEND)
 }
 
 /// The sticky-directory rule: in a sticky directory only the owner of the entry or of the
@@ -130,6 +139,8 @@ impl Vfs {
         if node.attr().nlink >= LINK_MAX {
             return Err(Errno::EMLINK);
         }
+        // tmpfs/ufs `VOP_LINK`: an immutable or append-only file gets no new name.
+        access::flags_allow(node, IMMUTABLE | APPEND)?;
         if let Some(n) = dir.node_ops() {
             return n.link(dir, name, node).await;
         }
@@ -159,7 +170,8 @@ impl Vfs {
                 if node.is_dir() {
                     return Err(Errno::EPERM);
                 }
-                sticky_ok(cred, dir, node)
+                sticky_ok(cred, dir, node)?;
+                may_unlink(dir, node)
             };
             return n.remove(dir, name, false, &check).await;
         }
@@ -171,6 +183,7 @@ impl Vfs {
                 return Err(Errno::EPERM);
             }
             sticky_ok(cred, dir, &node)?;
+            may_unlink(dir, &node)?;
             d.remove(name);
             node.update(|a| {
                 a.nlink = a.nlink.saturating_sub(1);
@@ -193,7 +206,8 @@ impl Vfs {
                 if node.mounted_here().is_some() {
                     return Err(Errno::EBUSY);
                 }
-                sticky_ok(cred, dir, node)
+                sticky_ok(cred, dir, node)?;
+                may_unlink(dir, node)
             };
             return n.remove(dir, name, true, &check).await;
         }
@@ -209,6 +223,7 @@ impl Vfs {
                 return Err(Errno::EBUSY);
             }
             sticky_ok(cred, dir, &node)?;
+            may_unlink(dir, &node)?;
             {
                 let mut nd = node.dir()?;
                 if !nd.is_empty() {
@@ -303,8 +318,10 @@ impl Vfs {
         may_modify(cred, fdir)?;
         may_modify(cred, tdir)?;
         sticky_ok(cred, fdir, &src)?;
+        may_unlink(fdir, &src)?;
         if let Some(dst) = &dst {
             sticky_ok(cred, tdir, dst)?;
+            may_unlink(tdir, dst)?;
         }
         let moving_dir = src.is_dir() && !Arc::ptr_eq(fdir, tdir);
         if moving_dir {
@@ -391,8 +408,10 @@ impl Vfs {
         may_modify(cred, fdir)?;
         may_modify(cred, tdir)?;
         sticky_ok(cred, fdir, &src)?;
+        may_unlink(fdir, &src)?;
         if let Some(dst) = &dst {
             sticky_ok(cred, tdir, dst)?;
+            may_unlink(tdir, dst)?;
         }
         if src.is_dir() && !Arc::ptr_eq(fdir, tdir) {
             access::check(cred, VType::Dir, &src.attr(), W_OK)?;

@@ -197,8 +197,18 @@ pub struct MountParams {
     pub blksize: u64,
     /// Whether getdents starts with `.` and `..` (tmpfs; not rumpfs).
     pub lists_dots: bool,
-    /// The least `va_bytes` a memory file reports (rumpfs one block, tmpfs none).
-    pub min_bytes: u64,
+    /// `va_bytes` of a memory node: `Some(n)` the same for every node (rumpfs: 512 bytes,
+    /// its one constant), `None` the size rounded up to a page (tmpfs).
+    pub fixed_bytes: Option<u64>,
+    /// `va_size` of a memory directory: this many bytes per entry (tmpfs: the size of a
+    /// `tmpfs_dirent_t`, so an empty directory is 0); `None`: `DEV_BSIZE` (rumpfs).
+    pub dirent_size: Option<u64>,
+    /// Whether getdents lists a memory directory's newest entry first (rumpfs keeps its
+    /// entries in a list it inserts at the head of) rather than in creation order.
+    pub newest_first: bool,
+    /// Whether the immutable and append-only flags restrict what may be done to a node
+    /// (tmpfs, ufs); rumpfs stores flags without acting on them.
+    pub enforces_flags: bool,
 }
 
 /// What one mounted file system does (`struct vfsops` on `mnt_data`).

@@ -311,7 +311,11 @@ impl Vnode {
             Body::Reg(d) => lock(d).size(),
             Body::Link(t) => t.len() as u64,
             Body::Node(n) => n.size(),
-            Body::Dir(_) | Body::Fifo(_) | Body::Special => DEV_BSIZE,
+            Body::Dir(d) => match self.mount.upgrade().and_then(|m| m.params().dirent_size) {
+                Some(each) => each.saturating_mul(lock(d).len() as u64),
+                None => DEV_BSIZE,
+            },
+            Body::Fifo(_) | Body::Special => DEV_BSIZE,
         }
     }
 
@@ -319,15 +323,21 @@ impl Vnode {
     pub fn stat(&self) -> Stat {
         let a = self.attr();
         let m = self.mount.upgrade();
-        // rumpfs reports at least one 512-byte block; tmpfs the pages a file holds.
-        let min = m.as_ref().map_or(DEV_BSIZE, |m| m.params().min_bytes);
+        // rumpfs reports one 512-byte block for every node (its `va_bytes` never changes);
+        // tmpfs the size rounded up to a page (`round_page(tn_size)`), holes included.
+        let fixed = m
+            .as_ref()
+            .map_or(Some(DEV_BSIZE), |m| m.params().fixed_bytes);
         let (size, bytes) = match &self.body {
-            Body::Reg(d) => {
-                let d = lock(d);
-                (d.size(), d.bytes_held().max(min))
-            }
             Body::Node(n) => (n.size(), n.blocks().map_or(DEV_BSIZE, |b| b * DEV_BSIZE)),
-            _ => (self.size(), DEV_BSIZE),
+            _ => {
+                let size = self.size();
+                let page = crate::vfs::memnode::PAGE_SIZE as u64;
+                (
+                    size,
+                    fixed.unwrap_or_else(|| size.div_ceil(page).saturating_mul(page)),
+                )
+            }
         };
         let dev = m.as_ref().map_or(0, |m| m.st_dev(self));
         let blksize = m.as_ref().map_or(DEV_BSIZE, |m| m.blksize());

@@ -645,7 +645,10 @@ impl FsOps for FfsOps {
             dev_is_ino: false,
             blksize: self.0.bsize(),
             lists_dots: false,
-            min_bytes: DEV_BSIZE,
+            fixed_bytes: Some(DEV_BSIZE),
+            dirent_size: None,
+            newest_first: false,
+            enforces_flags: true,
         }
     }
 

@@ -42,7 +42,7 @@ fn node(
 }
 
 fn dir_body(m: &Mount, parent: Weak<Vnode>) -> Body {
-    Body::Dir(Mutex::new(Dir::new(parent, 0, m.budget())))
+    Body::Dir(Mutex::new(Dir::new(parent, m.first_cookie(), m.budget())))
 }
 
 fn add(parent: &Arc<Vnode>, name: &[u8], child: Arc<Vnode>) {
@@ -95,7 +95,10 @@ impl FsOps for RumpfsOps {
             dev_is_ino: true,
             blksize: DEV_BSIZE,
             lists_dots: false,
-            min_bytes: DEV_BSIZE,
+            fixed_bytes: Some(DEV_BSIZE),
+            dirent_size: None,
+            newest_first: true,
+            enforces_flags: false,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::mem::Budget;
 use crate::module::ExtFs;
 use crate::vfs::memnode::{Dir, PAGE_SIZE};
 use crate::vfs::ops::{BuildArgs, FsOps, FsType, MountParams};
-use crate::vfs::{Attr, Body, Mount, NewMount, VType, Vnode, VNODE_CHARGE_BYTES};
+use crate::vfs::{Attr, Body, Mount, NewMount, VType, Vnode};
 use crate::{Errno, Result};
 
 /// `TMPFS_ARGS_VERSION`.
@@ -203,25 +203,53 @@ fn update(m: &Mount, args: Option<&[u8]>) -> Result<()> {
     Ok(())
 }
 
-/// tmpfs_statvfs: pages of the size limit (unlimited: what the kernel budget has left plus
-/// what this file system holds), pages still available (its limit and the kernel budget
-/// both), nodes in use and the nodes that still fit.
+/// `sizeof(tmpfs_dirent_t)` on amd64: what each entry adds to a directory's `st_size`.
+pub const TMPFS_DIRENT_SIZE: u64 = 48;
+/// `sizeof(tmpfs_node_t)` on amd64: statvfs counts the nodes that fit in the free pages
+/// at this size.
+const TMPFS_NODE_SIZE: u64 = 216;
+/// `PDRESERVE` of a rump kernel's vm.c: the page daemon's share of `-r` (2 × `MAXPHYS`).
+const PDRESERVE: u64 = 2 * 64 * 1024;
+
+/// The pages a rump kernel's tmpfs sees as free (`tmpfs_mem_info` less `uvmexp.freetarg`)
+/// in a kernel whose memory limit is `kernel_limit` (`-r`; `u64::MAX`: none): vm.c makes
+/// `uvmexp.free` the limit's pages and never updates it, with a free target of the tenth
+/// of the limit above the page daemon's reserve; without a limit, rump's `physmem` with
+/// no free target.
+fn rump_free_pages(kernel_limit: u64) -> u64 {
+    let page = PAGE_SIZE as u64;
+    match kernel_limit {
+        u64::MAX => crate::abi::RUMP_PHYSMEM_BYTES / page,
+        pd => {
+            let limit = pd.saturating_sub(PDRESERVE);
+            let freetarg = (limit - 9 * (limit / 10)) / page;
+            (pd / page).saturating_sub(freetarg)
+        }
+    }
+}
+
+/// tmpfs_statvfs: `tmpfs_bytes_max` in pages — the size limit, or what the rump kernel's
+/// memory leaves (its budget's limit, `-r`; an unlimited budget counts rump's default
+/// `physmem`, the server's default budget the host's memory) plus the pages this
+/// file system holds — then the pages still free (also bounded by what the kernel's budget
+/// really has left), nodes in use and the nodes that still fit (a node limit, or the free
+/// pages at `sizeof(tmpfs_node_t)` each).
 fn statvfs(m: &Mount, s: &mut Statvfs) {
     let page = PAGE_SIZE as u64;
     let budget = m.budget();
-    let (avail, used) = (budget.available(), budget.used());
-    let max = match budget.limit() {
-        u64::MAX => avail.saturating_add(used),
-        size_max => size_max,
-    };
+    let used = budget.used();
+    let kernel_limit = budget.parent().map_or(u64::MAX, |p| p.limit());
+    let held = used.div_ceil(page).saturating_mul(page);
+    let mem = held.saturating_add(rump_free_pages(kernel_limit).saturating_mul(page));
+    let max = budget.limit().min(mem);
+    let avail = max.saturating_sub(used).min(budget.available()) / page;
     s.bsize = page;
     s.blocks = max / page;
-    s.bfree = (avail / page).min(s.blocks);
-    s.bavail = s.bfree;
+    (s.bfree, s.bavail) = (avail, avail);
     let (nodes, nodes_max) = (m.state().nodes(), m.state().nodes_max());
     let free = nodes_max
         .saturating_sub(nodes)
-        .min(avail / VNODE_CHARGE_BYTES);
+        .min(avail.saturating_mul(page) / TMPFS_NODE_SIZE);
     s.files = nodes + free;
     (s.ffree, s.favail) = (free, free);
     (s.frsize, s.iosize) = (s.bsize, s.bsize);
@@ -241,7 +269,10 @@ impl FsOps for TmpfsOps {
             dev_is_ino: false,
             blksize: PAGE_SIZE as u64,
             lists_dots: true,
-            min_bytes: 0,
+            fixed_bytes: None,
+            dirent_size: Some(TMPFS_DIRENT_SIZE),
+            newest_first: false,
+            enforces_flags: true,
         }
     }
 
