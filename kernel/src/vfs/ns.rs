@@ -7,6 +7,7 @@ use super::memnode::{Dir, RegData};
 use super::walk::WalkUp;
 use super::{access, Attr, Body, VType, Vfs, Vnode};
 use crate::abi::{Timespec, LINK_MAX, NODEV, S_ISVTX, W_OK, X_OK};
+use crate::file::kqueue::{NOTE_DELETE, NOTE_LINK, NOTE_RENAME, NOTE_WRITE};
 use crate::proc::Cred;
 use crate::{Errno, Result};
 
@@ -28,6 +29,8 @@ fn touch_dir(dir: &Vnode, now: Timespec, nlink_delta: i32) {
         a.ctime = now;
         a.nlink = a.nlink.wrapping_add_signed(nlink_delta);
     });
+    let link = if nlink_delta != 0 { NOTE_LINK } else { 0 };
+    dir.klist().knote(NOTE_WRITE | link);
 }
 
 /// Write and search permission on a directory that is about to change.
@@ -146,6 +149,7 @@ impl Vfs {
                 a.ctime = now;
             });
         }
+        node.klist().knote(NOTE_LINK);
         touch_dir(dir, now, 0);
         Ok(())
     }
@@ -176,6 +180,7 @@ impl Vfs {
                 a.nlink = a.nlink.saturating_sub(1);
                 a.ctime = now;
             });
+            node.klist().knote(NOTE_DELETE);
         }
         touch_dir(dir, now, 0);
         Ok(())
@@ -221,6 +226,7 @@ impl Vfs {
                 a.nlink = 0;
                 a.ctime = now;
             });
+            node.klist().knote(NOTE_DELETE);
         }
         touch_dir(dir, now, -1);
         Ok(())
@@ -337,6 +343,7 @@ impl Vfs {
                 dst.update(|a| a.nlink = a.nlink.saturating_sub(1));
             }
             dst.update(|a| a.ctime = now);
+            dst.klist().knote(NOTE_DELETE);
         }
         if moving_dir {
             src.dir()?.parent = Arc::downgrade(tdir);
@@ -347,6 +354,7 @@ impl Vfs {
         }
         touch_dir(tdir, now, tdelta);
         src.update(|a| a.ctime = now);
+        src.klist().knote(NOTE_RENAME);
         Ok(())
     }
 
