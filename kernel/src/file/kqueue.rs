@@ -15,7 +15,7 @@
 //! [`FileOps::filter`]: super::FileOps::filter
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Wake, Waker};
 
@@ -230,6 +230,8 @@ impl KList {
 /// The waker of a knote's selector: marks the knote and wakes its kqueue's waiters.
 struct KnWake {
     fired: AtomicBool,
+    /// When the first mark since the last look came: its place in the queue.
+    seq: AtomicU64,
     kq: Weak<Shared>,
 }
 
@@ -239,7 +241,9 @@ impl Wake for KnWake {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.fired.store(true, Ordering::Release);
+        if !self.fired.swap(true, Ordering::AcqRel) {
+            self.seq.store(next_seq(), Ordering::Release);
+        }
         if let Some(kq) = self.kq.upgrade() {
             kq.wq.wake_all();
         }
@@ -262,8 +266,13 @@ struct KnState {
     sdata: i64,
     sfflags: u32,
     disabled: bool,
-    /// Added and not yet evaluated: counts as a mark (`f_event` at EV_ADD).
+    /// Added (or added again) and not yet evaluated: counts as a mark (`f_event` at
+    /// EV_ADD).
     fresh: bool,
+    /// Queued (`KN_ACTIVE`): reported at the next scan if its filter still holds.
+    active: bool,
+    /// Its place in the queue.
+    qseq: u64,
     /// Deleted: a scan holding it skips it.
     dead: bool,
     src: Source,
@@ -385,6 +394,7 @@ impl KQueue {
                 st.sfflags = kev.fflags;
                 st.sdata = kev.data;
                 st.kev.udata = kev.udata;
+                st.fresh = true;
                 if let Source::Vnode { watch, .. } = &st.src {
                     watch.sfflags.store(kev.fflags, Ordering::Relaxed);
                 }
@@ -422,6 +432,7 @@ impl KQueue {
         let charge = Charge::try_new(budget, KNOTE_CHARGE_BYTES).map_err(|_| Errno::ENOMEM)?;
         let wake = Arc::new(KnWake {
             fired: AtomicBool::new(false),
+            seq: AtomicU64::new(0),
             kq: Arc::downgrade(&self.sh),
         });
         let waker = Waker::from(wake.clone());
@@ -499,6 +510,8 @@ impl KQueue {
                 sfflags: kev.fflags,
                 disabled: false,
                 fresh: true,
+                active: false,
+                qseq: next_seq(),
                 dead: false,
                 src,
                 expired: 0,
@@ -510,7 +523,28 @@ impl KQueue {
         }))
     }
 
-    /// `kqueue_scan` once: up to `max` events that hold now, with `EV_ONESHOT`,
+    /// Drops knotes whose descriptor no longer holds their file (`knote_fdclose`).
+    fn fdclose(&self, p: &Proc, knotes: &mut Vec<Arc<Knote>>) {
+        knotes.retain(|kn| {
+            let Some(fd) = kn.fd else {
+                return true;
+            };
+            let same = match &lock(&kn.st).src {
+                Source::File { file, .. } => {
+                    p.fd.get(fd)
+                        .is_ok_and(|f| std::ptr::eq(Arc::as_ptr(&f), file.as_ptr()))
+                }
+                _ => p.fd.get(fd).is_ok(),
+            };
+            if !same {
+                self.remove(kn);
+            }
+            same
+        });
+    }
+
+    /// `kqueue_scan` once: up to `max` events from the queued (active) knotes in the order
+    /// they were queued, non-`EV_ONESHOT` ones asked again first, with `EV_ONESHOT`,
     /// `EV_CLEAR` and `EV_DISPATCH` applied; `p` (when given) drops knotes whose descriptor
     /// was closed. A waiting caller's `sel` is recorded on the kqueue's queue first and
     /// asked to come back at the next timer expiry.
@@ -525,46 +559,50 @@ impl KQueue {
         if let Some(s) = sel.as_deref_mut() {
             s.record(&self.sh.wq);
         }
-        let knotes: Vec<Arc<Knote>> = lock(&self.sh.knotes).clone();
-        let mut out = Vec::new();
+        let mut knotes: Vec<Arc<Knote>> = lock(&self.sh.knotes).clone();
+        if let Some(p) = p {
+            self.fdclose(p, &mut knotes);
+        }
         let _depth = Depth::enter();
+        // Activation (`knote_activate`): what happened since the last scan.
+        let mut queued: Vec<(u64, Arc<Knote>)> = Vec::new();
         for kn in knotes {
+            let mut st = lock(&kn.st);
+            if st.dead {
+                continue;
+            }
+            activate(&kn, &mut st, now, sel.as_deref_mut());
+            if st.active && !st.disabled {
+                queued.push((st.qseq, kn.clone()));
+            }
+        }
+        queued.sort_by_key(|q| q.0);
+        let mut out = Vec::new();
+        for (_, kn) in queued {
             if out.len() >= max {
                 break;
             }
-            if let (Some(p), Some(fd)) = (p, kn.fd) {
-                let same = {
-                    let st = lock(&kn.st);
-                    match &st.src {
-                        Source::File { file, .. } => {
-                            p.fd.get(fd)
-                                .is_ok_and(|f| std::ptr::eq(Arc::as_ptr(&f), file.as_ptr()))
-                        }
-                        Source::Vnode { .. } => p.fd.get(fd).is_ok(),
-                        Source::Timer { .. } => true,
-                    }
-                };
-                if !same {
-                    self.remove(&kn);
-                    continue;
-                }
-            }
             let (ev, remove) = {
                 let mut st = lock(&kn.st);
-                if st.dead || st.disabled {
+                if st.dead || st.disabled || !st.active {
                     continue;
                 }
-                let ev = evaluate(&kn, &mut st, now, sel.as_deref_mut());
-                let Some(ev) = ev else {
+                if st.kev.flags & EV_ONESHOT == 0 && !evaluate(&kn, &mut st, now) {
+                    st.active = false;
                     continue;
-                };
+                }
+                let ev = st.kev;
                 let flags = st.kev.flags;
                 if flags & EV_CLEAR != 0 {
                     st.kev.data = 0;
                     st.kev.fflags = 0;
                     st.expired = 0;
+                    st.active = false;
                 } else if flags & EV_DISPATCH != 0 {
                     st.disabled = true;
+                    st.active = false;
+                } else {
+                    st.qseq = next_seq();
                 }
                 (ev, flags & EV_ONESHOT != 0)
             };
@@ -576,8 +614,7 @@ impl KQueue {
         out
     }
 
-    /// Whether a scan would report anything now (`kqueue_poll`, `filt_kqueue`), without
-    /// reporting it; `data` = how many.
+    /// The knotes queued now (`kq_count`: `kqueue_poll`, `filt_kqueue`, `st_size`).
     fn pending(&self, sel: Option<&mut Selector>) -> i64 {
         let mut sel = sel;
         if let Some(s) = sel.as_deref_mut() {
@@ -596,15 +633,21 @@ impl KQueue {
         let mut n = 0;
         for kn in knotes {
             let mut st = lock(&kn.st);
-            if st.dead || st.disabled {
+            if st.dead {
                 continue;
             }
-            if peek(&kn, &mut st, now, sel.as_deref_mut()) {
-                n += 1;
-            }
+            activate(&kn, &mut st, now, sel.as_deref_mut());
+            n += i64::from(st.active && !st.disabled);
         }
         n
     }
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// The next place at the tail of the queues.
+fn next_seq() -> u64 {
+    SEQ.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Marks this thread as evaluating a kqueue while alive.
@@ -644,32 +687,51 @@ fn tick(next: &mut (i64, i64), period_ns: i128, now: (i64, i64)) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The filter's answer now (`f_event`), recording `kn`'s own selector where changes are
-/// announced, and the caller's `sel` for timers. `Some(event)` when it fires.
-fn evaluate(
-    kn: &Knote,
-    st: &mut KnState,
-    now: (i64, i64),
-    sel: Option<&mut Selector>,
-) -> Option<Kevent> {
-    let marked = kn.wake.fired.swap(false, Ordering::AcqRel) || st.fresh;
+/// `knote_activate` for what happened since the last look: a marked (woken) or new knote
+/// whose filter holds becomes active, queued at the time of its mark; a timer that expired
+/// becomes active. The caller's `sel` is asked back at the next expiry.
+fn activate(kn: &Knote, st: &mut KnState, now: (i64, i64), sel: Option<&mut Selector>) {
+    let woken = kn.wake.fired.swap(false, Ordering::AcqRel);
+    let marked = woken || st.fresh;
     st.fresh = false;
+    if let Source::Timer { next, .. } = &st.src {
+        if let Some(s) = sel {
+            s.wake_at(*next);
+        }
+        if evaluate(kn, st, now) && !st.active {
+            st.active = true;
+            st.qseq = next_seq();
+        }
+        return;
+    }
+    if marked && !st.active && evaluate(kn, st, now) {
+        st.active = true;
+        st.qseq = match woken {
+            true => kn.wake.seq.load(Ordering::Acquire),
+            false => next_seq(),
+        };
+    } else if marked && st.active {
+        // Re-arm the knote's own registrations (its mark consumed them).
+        evaluate(kn, st, now);
+    }
+}
+
+/// The filter's answer now (`f_event`): updates `data`, `fflags` and `EV_EOF`, records the
+/// knote's own selector where a change will be announced; whether it fires.
+fn evaluate(kn: &Knote, st: &mut KnState, now: (i64, i64)) -> bool {
     st.sel.clear();
-    let clear = st.kev.flags & EV_CLEAR != 0;
     let fires = match &mut st.src {
         Source::File { file, filter } => {
             let Some(f) = file.upgrade() else {
                 kn.ready.store(false, Ordering::Release);
-                return None;
+                return false;
             };
             let r: Filt = f.filter(*filter, Some(&mut st.sel)).unwrap_or_default();
             st.kev.data = r.data;
             if r.eof {
                 st.kev.flags |= EV_EOF;
-            } else {
-                st.kev.flags &= !EV_EOF;
             }
-            r.ready && (!clear || marked)
+            r.ready
         }
         Source::Vnode { vn, watch } => {
             st.kev.fflags |= watch.fflags.swap(0, Ordering::AcqRel);
@@ -681,36 +743,7 @@ fn evaluate(
         }
         Source::Timer { period_ns, next } => {
             st.expired = st.expired.saturating_add(tick(next, *period_ns, now));
-            if let Some(s) = sel {
-                s.wake_at(*next);
-            }
             st.kev.data = st.expired;
-            st.expired > 0
-        }
-    };
-    kn.ready.store(fires, Ordering::Release);
-    fires.then_some(st.kev)
-}
-
-/// Whether `kn` would fire, leaving marks in place (a poll of the kqueue).
-fn peek(kn: &Knote, st: &mut KnState, now: (i64, i64), sel: Option<&mut Selector>) -> bool {
-    let marked = kn.wake.fired.load(Ordering::Acquire) || st.fresh;
-    let clear = st.kev.flags & EV_CLEAR != 0;
-    st.sel.clear();
-    let fires = match &mut st.src {
-        Source::File { file, filter } => file.upgrade().is_some_and(|f| {
-            let r = f.filter(*filter, Some(&mut st.sel)).unwrap_or_default();
-            r.ready && (!clear || marked)
-        }),
-        Source::Vnode { watch, .. } => {
-            st.kev.fflags |= watch.fflags.swap(0, Ordering::AcqRel);
-            st.kev.fflags != 0
-        }
-        Source::Timer { period_ns, next } => {
-            st.expired = st.expired.saturating_add(tick(next, *period_ns, now));
-            if let Some(s) = sel {
-                s.wake_at(*next);
-            }
             st.expired > 0
         }
     };

@@ -299,15 +299,33 @@ impl PipeEnd {
                 s.record(&pipe.writers_q);
             }
         }
-        let mut r = 0;
+        // NetBSD's two pipe structures: a read end's own buffer holds the data and its peer
+        // (the write end) has none; a write end's own buffer is empty and its peer's holds
+        // the data. Each end is at EOF once its peer is gone.
         let st = pipe.lock();
-        if self.read && (!st.buf.is_empty() || st.writers == 0) {
+        let (rd_eof, wr_eof) = (st.writers == 0, st.readers == 0);
+        let room = st.size.saturating_sub(st.buf.len()) >= PIPE_BUF;
+        let mut readable = false;
+        let mut writable = false;
+        let mut hup = false;
+        if self.read {
+            readable |= !st.buf.is_empty() || rd_eof;
+            writable |= rd_eof;
+            hup |= rd_eof;
+        }
+        if self.write {
+            readable |= wr_eof;
+            writable |= wr_eof || room;
+            hup |= wr_eof;
+        }
+        let mut r = 0;
+        if readable {
             r |= events & (POLLIN | POLLRDNORM);
         }
-        if self.write && st.readers > 0 && st.size.saturating_sub(st.buf.len()) >= PIPE_BUF {
+        if writable {
             r |= events & (POLLOUT | POLLWRNORM);
         }
-        if (self.read && st.writers == 0) || (self.write && st.readers == 0) {
+        if hup {
             r |= POLLHUP;
         }
         r
@@ -325,26 +343,35 @@ impl PipeEnd {
             });
         }
         let st = pipe.lock();
+        let (rd_eof, wr_eof) = (st.writers == 0, st.readers == 0);
         match filter {
-            super::Filter::Read => {
-                let eof = st.writers == 0;
-                super::Filt {
-                    ready: !st.buf.is_empty() || eof,
-                    data: st.buf.len() as i64,
-                    eof,
-                }
-            }
-            super::Filter::Write if st.readers == 0 => super::Filt {
-                ready: true,
-                data: 0,
-                eof: true,
+            // The read end: its buffer; a write-only end: an empty buffer, EOF once the
+            // reader is gone.
+            super::Filter::Read if self.read => super::Filt {
+                ready: !st.buf.is_empty() || rd_eof,
+                data: st.buf.len() as i64,
+                eof: rd_eof,
             },
-            super::Filter::Write => {
+            super::Filter::Read => super::Filt {
+                ready: wr_eof,
+                data: 0,
+                eof: wr_eof,
+            },
+            // The write end: room in its peer's buffer; a read-only end's peer has none.
+            super::Filter::Write if self.write && !wr_eof => {
                 let room = st.size.saturating_sub(st.buf.len());
                 super::Filt {
                     ready: room >= PIPE_BUF,
                     data: room as i64,
                     eof: false,
+                }
+            }
+            super::Filter::Write => {
+                let eof = if self.write { wr_eof } else { rd_eof };
+                super::Filt {
+                    ready: eof,
+                    data: 0,
+                    eof,
                 }
             }
         }

@@ -20,15 +20,15 @@ pub fn kqueue<M>(c: &Ctx<'_, M>) -> SysResult {
     kqueue1_flags(c, 0)
 }
 
-/// `kqueue1(flags)` — a kqueue with `O_CLOEXEC`/`O_NONBLOCK`/`O_NOSIGPIPE`; `kqueue(2)`.
+/// `kqueue1(flags)` — a kqueue with `O_CLOEXEC`/`O_NONBLOCK`/`O_NOSIGPIPE` (other bits
+/// ignored, as NetBSD); `kqueue(2)`.
 pub fn kqueue1<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     kqueue1_flags(c, a.uint(0))
 }
 
 fn kqueue1_flags<M>(c: &Ctx<'_, M>, flags: u32) -> SysResult {
-    if flags & !(O_CLOEXEC | O_NONBLOCK | O_NOSIGPIPE) != 0 {
-        return Err(Errno::EINVAL);
-    }
+    // NetBSD 7.99 ignores unknown bits (it keeps the three it knows).
+    let flags = flags & (O_CLOEXEC | O_NONBLOCK | O_NOSIGPIPE);
     let kq = KQueue::new(c.k.host_arc());
     let f = File::new(FileKind::Kqueue(kq), FREAD | FWRITE | (flags & !O_CLOEXEC));
     let fd = c.p.fd.alloc(f, 0, flags & O_CLOEXEC != 0)?;

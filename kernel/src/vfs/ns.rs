@@ -149,8 +149,8 @@ impl Vfs {
                 a.ctime = now;
             });
         }
-        node.klist().knote(NOTE_LINK);
         touch_dir(dir, now, 0);
+        node.klist().knote(NOTE_LINK);
         Ok(())
     }
 
@@ -176,11 +176,13 @@ impl Vfs {
             }
             sticky_ok(cred, dir, &node)?;
             d.remove(name);
-            node.update(|a| {
+            let left = node.update(|a| {
                 a.nlink = a.nlink.saturating_sub(1);
                 a.ctime = now;
+                a.nlink
             });
-            node.klist().knote(NOTE_DELETE);
+            node.klist()
+                .knote(if left > 0 { NOTE_LINK } else { NOTE_DELETE });
         }
         touch_dir(dir, now, 0);
         Ok(())
