@@ -290,8 +290,7 @@ impl PipeEnd {
         use super::ops::{POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
         let pipe = &*self.pipe;
         // Recorded before the state is read: a change after the read wakes the selector.
-        let mut sel = sel;
-        if let Some(s) = sel.as_deref_mut() {
+        if let Some(s) = sel {
             if self.read {
                 s.record(&pipe.readers_q);
             }

@@ -194,3 +194,91 @@ async fn selcommon<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>, ts: Option<Timespec>
     }
     ret(n as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::abi::sysnum::*;
+    use crate::testutil::Fixture;
+    use crate::Errno;
+
+    fn pollfd(fd: i32, events: u16) -> Vec<u8> {
+        let mut b = fd.to_le_bytes().to_vec();
+        b.extend_from_slice(&events.to_le_bytes());
+        b.extend_from_slice(&[0, 0]);
+        b
+    }
+
+    /// poll answers per descriptor (POLLNVAL for a closed one), bounds `nfds` by the
+    /// table's size plus 1000, refuses a bad timeout; select's `EBADF` and `nd` rules.
+    #[test]
+    fn poll_and_select_follow_netbsd() {
+        let f = Fixture::new();
+        let rv = f.call(SYS_pipe, &[]).unwrap();
+        let (r, w) = (rv[0] as i32, rv[1] as i32);
+        let mut fds = pollfd(r, 1);
+        fds.extend(pollfd(w, 4));
+        fds.extend(pollfd(40, 1));
+        f.mem.map(0x1000, &fds);
+        assert_eq!(f.ok(SYS_poll, &[0x1000, 3, 0]), 2);
+        let got = f.mem.read(0x1000, 24);
+        let rev = |i: usize| u16::from_le_bytes([got[i * 8 + 6], got[i * 8 + 7]]);
+        assert_eq!((rev(0), rev(1), rev(2)), (0, 4, 0x20));
+        assert_eq!(f.call(SYS_poll, &[0x1000, 1021, 0]), Err(Errno::EINVAL));
+        assert_eq!(
+            f.call(SYS_poll, &[0x1000, 1, (-5i32) as u32 as u64]),
+            Err(Errno::EINVAL)
+        );
+        // select: a set bit on a closed descriptor below nd is EBADF; nd < 0 EINVAL.
+        f.mem.map(0x2000, &(1u32 << 10).to_le_bytes());
+        assert_eq!(
+            f.call(SYS___select50, &[16, 0x2000, 0, 0, 0]),
+            Err(Errno::EBADF)
+        );
+        f.mem.map(0x3000, &[0u8; 16]);
+        assert_eq!(
+            f.call(SYS___select50, &[(-1i32) as u32 as u64, 0, 0, 0, 0x3000]),
+            Err(Errno::EINVAL)
+        );
+        f.mem.map(0x6000, &(1u32 << w).to_le_bytes());
+        assert_eq!(f.ok(SYS___select50, &[16, 0, 0x6000, 0, 0x3000]), 1);
+    }
+
+    /// kevent: EBADF on a non-kqueue, ENOENT deleting a missing knote, EV_ERROR entries
+    /// when there is room, a pipe's read data.
+    #[test]
+    fn kevent_registers_and_reports() {
+        let f = Fixture::new();
+        let rv = f.call(SYS_pipe, &[]).unwrap();
+        let (r, w) = (rv[0] as u64, rv[1] as u64);
+        let kq = f.ok(SYS_kqueue, &[]) as u64;
+        f.mem.map_zero(0x4000, 16);
+        assert_eq!(
+            f.call(SYS___kevent50, &[r, 0, 0, 0, 0, 0x4000]),
+            Err(Errno::EBADF)
+        );
+        let kev = |ident: u64, filter: u32, flags: u32| {
+            let mut b = vec![0u8; 40];
+            b[..8].copy_from_slice(&ident.to_le_bytes());
+            b[8..12].copy_from_slice(&filter.to_le_bytes());
+            b[12..16].copy_from_slice(&flags.to_le_bytes());
+            b
+        };
+        f.mem.map(0x1000, &kev(r, 0, 2));
+        assert_eq!(
+            f.call(SYS___kevent50, &[kq, 0x1000, 1, 0, 0, 0x4000]),
+            Err(Errno::ENOENT)
+        );
+        f.mem.map_zero(0x2000, 80);
+        assert_eq!(f.ok(SYS___kevent50, &[kq, 0x1000, 1, 0x2000, 2, 0x4000]), 1);
+        let out = f.mem.read(0x2000, 40);
+        assert_eq!(u32::from_le_bytes(out[12..16].try_into().unwrap()), 0x4000);
+        assert_eq!(i64::from_le_bytes(out[24..32].try_into().unwrap()), 2);
+        f.mem.map(0x7000, &kev(r, 0, 1));
+        assert_eq!(f.ok(SYS___kevent50, &[kq, 0x7000, 1, 0x2000, 2, 0x4000]), 0);
+        f.mem.map(0x5000, b"abc");
+        assert_eq!(f.ok(SYS_write, &[w, 0x5000, 3]), 3);
+        assert_eq!(f.ok(SYS___kevent50, &[kq, 0, 0, 0x2000, 2, 0x4000]), 1);
+        let out = f.mem.read(0x2000, 40);
+        assert_eq!(i64::from_le_bytes(out[24..32].try_into().unwrap()), 3);
+    }
+}
