@@ -101,6 +101,11 @@ impl Kernel {
         &*self.host
     }
 
+    /// The host door, shared (for objects that read the clock later, such as a kqueue).
+    pub fn host_arc(&self) -> Arc<dyn Host> {
+        self.host.clone()
+    }
+
     /// Boot parameters.
     pub fn config(&self) -> &BootConfig {
         &self.cfg

@@ -170,6 +170,8 @@ pub const SYS_pwritev: u32 = 290;
 pub const SYS___getcwd: u32 = 296;
 /// `issetugid`.
 pub const SYS_issetugid: u32 = 305;
+/// `kqueue`.
+pub const SYS_kqueue: u32 = 344;
 /// `fsync_range`.
 pub const SYS_fsync_range: u32 = 354;
 /// `getvfsstat`.
@@ -210,6 +212,8 @@ pub const SYS___getdents30: u32 = 390;
 pub const SYS___mount50: u32 = 410;
 /// `__posix_fadvise50`.
 pub const SYS___posix_fadvise50: u32 = 416;
+/// `__select50` (select with a 64-bit `struct timeval`).
+pub const SYS___select50: u32 = 417;
 /// `__gettimeofday50`.
 pub const SYS___gettimeofday50: u32 = 418;
 /// `__utimes50`.
@@ -224,6 +228,12 @@ pub const SYS___clock_gettime50: u32 = 427;
 pub const SYS___clock_getres50: u32 = 429;
 /// `__nanosleep50`.
 pub const SYS___nanosleep50: u32 = 430;
+/// `__kevent50` (40-byte `struct kevent`; NetBSD 10 keeps it as `compat_100`).
+pub const SYS___kevent50: u32 = 435;
+/// `__pselect50`.
+pub const SYS___pselect50: u32 = 436;
+/// `__pollts50`.
+pub const SYS___pollts50: u32 = 437;
 /// `__stat50`.
 pub const SYS___stat50: u32 = 439;
 /// `__fstat50`.
@@ -236,6 +246,8 @@ pub const SYS___mknod50: u32 = 450;
 pub const SYS_pipe2: u32 = 453;
 /// `dup3`.
 pub const SYS_dup3: u32 = 454;
+/// `kqueue1`.
+pub const SYS_kqueue1: u32 = 455;
 /// `linkat`.
 pub const SYS_linkat: u32 = 457;
 /// `renameat`.
@@ -280,5 +292,7 @@ pub const SYS___statvfs190: u32 = 484;
 pub const SYS___fstatvfs190: u32 = 485;
 /// `lpathconf`.
 pub const SYS_lpathconf: u32 = 499;
+/// `__kevent100` (NetBSD 10: 72-byte `struct kevent` with `ext[4]`).
+pub const SYS___kevent100: u32 = 501;
 /// `__dup3100`.
 pub const SYS___dup3100: u32 = 505;

@@ -98,13 +98,23 @@ impl super::FileOps for Console {
         Ok(Console::stat(self, k))
     }
 
-    /// Always writable, never readable.
+    /// Always writable, never readable (`rumpcons_poll`).
     fn poll(
         &self,
         _fp: &super::File,
         events: super::PollEvents,
-        _waker: Option<&std::task::Waker>,
+        _sel: Option<&mut super::Selector>,
     ) -> super::PollEvents {
         events & (super::ops::POLLOUT | super::ops::POLLWRNORM)
+    }
+
+    /// No kqueue filters (`fnullop_kqfilter`).
+    fn filter(
+        &self,
+        _fp: &super::File,
+        _filter: super::Filter,
+        _sel: Option<&mut super::Selector>,
+    ) -> Result<super::Filt> {
+        Err(Errno::EOPNOTSUPP)
     }
 }

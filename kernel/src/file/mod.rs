@@ -7,6 +7,7 @@
 //! dispatch statically.
 
 mod console;
+pub mod kqueue;
 pub mod ops;
 pub mod pipe;
 mod vnode;
@@ -18,7 +19,8 @@ use crate::abi::{Stat, Timespec, FREAD, FWRITE, O_NONBLOCK};
 use crate::{Kernel, Proc, Result, UserMem};
 
 pub use console::Console;
-pub use ops::{FileOps, PollEvents};
+pub use kqueue::KQueue;
+pub use ops::{FileOps, Filt, Filter, PollEvents, Selector};
 pub use pipe::{Fifo, Pipe, PipeEnd};
 pub use vnode::{VnFile, VN_CHUNK_MAX};
 
@@ -39,6 +41,8 @@ pub enum FileKind {
     Pipe(PipeEnd),
     /// An open vnode (`DTYPE_VNODE`).
     Vnode(VnFile),
+    /// A kqueue (`DTYPE_KQUEUE`).
+    Kqueue(KQueue),
 }
 
 /// Calls a [`FileOps`] method on the kind-specific object of a file (`$f` bound to it): the
@@ -49,6 +53,7 @@ macro_rules! dispatch {
             FileKind::Console($f) => $call,
             FileKind::Pipe($f) => $call,
             FileKind::Vnode($f) => $call,
+            FileKind::Kqueue($f) => $call,
         }
     };
 }
@@ -168,8 +173,21 @@ impl File {
     }
 
     /// `fo_poll`: which of `events` hold now (see [`FileOps::poll`]).
-    pub fn poll(&self, events: PollEvents, waker: Option<&std::task::Waker>) -> PollEvents {
-        dispatch!(&self.kind, f => FileOps::poll(f, self, events, waker))
+    pub fn poll(&self, events: PollEvents, sel: Option<&mut Selector>) -> PollEvents {
+        dispatch!(&self.kind, f => FileOps::poll(f, self, events, sel))
+    }
+
+    /// `EVFILT_READ`/`EVFILT_WRITE` on this file (see [`FileOps::filter`]).
+    pub fn filter(&self, filter: Filter, sel: Option<&mut Selector>) -> Result<Filt> {
+        dispatch!(&self.kind, f => FileOps::filter(f, self, filter, sel))
+    }
+
+    /// The kqueue of a kqueue file.
+    pub fn kqueue(&self) -> Option<&KQueue> {
+        match &self.kind {
+            FileKind::Kqueue(k) => Some(k),
+            _ => None,
+        }
     }
 
     /// Whether this is a vnode (`DTYPE_VNODE`): record locks and paths need one.

@@ -7,20 +7,28 @@
 //! its type, its variant and one arm per method there — the system calls do not change.
 //!
 //! **Readiness** ([`FileOps::poll`], NetBSD's `fo_poll` + `selrecord`): a file answers which
-//! of the asked [`PollEvents`] hold now. When none does and the caller passed a waker, the
-//! file registers it ([`crate::sync::WaitQueue::register`]) on every wait queue whose
+//! of the asked [`PollEvents`] hold now. When none does and the caller passed a
+//! [`Selector`], the file records it ([`Selector::record`]) on every wait queue whose
 //! wake-up may change the answer — a pipe end on the queues its readers and writers sleep
-//! on — and the caller sleeps until a wake-up, then asks again (a wake-up may be spurious:
-//! the answer is what counts). A registration is consumed by the wake-up that finds it; it
-//! never holds a lock, and the queues stay bounded by the tasks waiting on them. Planned
-//! use: `poll`/`select` ask each descriptor with one waker and sleep once (`EINTR` on exit,
-//! the timeout as `sleep_until`); a kqueue's `EVFILT_READ`/`EVFILT_WRITE` knote asks the
-//! same hook when its queue wakes it. Queues that pollers register on must be woken with
-//! `wake_all` (or the waker passes a `wake_one` on), so a poller never swallows a wake-up
-//! meant for a sleeping reader or writer.
+//! on — and may lower the selector's deadline ([`Selector::wake_at`], a timer); the caller
+//! sleeps until a wake-up, then asks again (a wake-up may be spurious: the answer is what
+//! counts). The selector cancels its registrations before each new scan and when it is
+//! dropped (`seldeselect`), so queues hold only the registrations of pollers that are
+//! waiting now. A registration is consumed by the wake-up that finds it and never holds a
+//! lock. Queues that pollers register on must be woken with `wake_all` (or the waker passes
+//! a `wake_one` on), so a poller never swallows a wake-up meant for a sleeping reader or
+//! writer. To avoid a lost wake-up a file records the selector *before* it reads the state
+//! its answer depends on (a waker takes the queue lock after changing that state).
+//!
+//! poll(2)/select(2) (`sys/select.rs`) ask each descriptor with one selector and sleep once;
+//! a kqueue (`file/kqueue.rs`) keeps one selector per knote, whose waker marks the knote
+//! and wakes the kqueue's own queue. Its `EVFILT_READ`/`EVFILT_WRITE` knotes ask
+//! [`FileOps::filter`], which by default derives the answer from `poll` (a new kind gets
+//! poll, select and kqueue from its one `poll` method).
 
 use std::sync::Arc;
-use std::task::Waker;
+
+pub use crate::sync::Selector;
 
 use super::{File, Iov};
 use crate::abi::Stat;
@@ -97,12 +105,49 @@ pub trait FileOps {
         Err(Errno::ESPIPE)
     }
 
-    /// `fo_poll`: which of `events` hold now; with none and a `waker`, the waker is
-    /// registered where a change will be announced (see the module documentation).
-    fn poll(&self, fp: &File, events: PollEvents, waker: Option<&Waker>) -> PollEvents;
+    /// `fo_poll`: which of `events` hold now; with none and a selector, the selector is
+    /// recorded where a change will be announced (see the module documentation).
+    fn poll(&self, fp: &File, events: PollEvents, sel: Option<&mut Selector>) -> PollEvents;
+
+    /// `fo_kqfilter` + the filter's `f_event` for `EVFILT_READ`/`EVFILT_WRITE`: whether a
+    /// knote of `filter` fires now, with its `data` and `EV_EOF`; an error refuses the
+    /// knote (at `EV_ADD`). By default the answer of [`FileOps::poll`] for `POLLIN` or
+    /// `POLLOUT` (data 0, `EV_EOF` with `POLLHUP`).
+    fn filter(&self, fp: &File, filter: Filter, sel: Option<&mut Selector>) -> Result<Filt> {
+        let ev = match filter {
+            Filter::Read => POLLIN,
+            Filter::Write => POLLOUT,
+        };
+        let r = self.poll(fp, ev, sel);
+        Ok(Filt {
+            ready: r & (ev | POLLHUP) != 0,
+            data: 0,
+            eof: r & POLLHUP != 0,
+        })
+    }
 
     /// The vnode of a vnode file (record locks, paths, `fstat` of the node).
     fn vnode(&self) -> Option<&Arc<crate::vfs::Vnode>> {
         None
     }
+}
+
+/// The descriptor filters of kqueue (`EVFILT_READ`, `EVFILT_WRITE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// `EVFILT_READ`.
+    Read,
+    /// `EVFILT_WRITE`.
+    Write,
+}
+
+/// A filter's answer: fires or not, its `data` and whether it reports `EV_EOF`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filt {
+    /// The knote fires.
+    pub ready: bool,
+    /// `kn_data`: bytes to read, room to write.
+    pub data: i64,
+    /// `EV_EOF`: the other side is gone.
+    pub eof: bool,
 }

@@ -53,10 +53,10 @@ static BIG_PIPES: AtomicUsize = AtomicUsize::new(0);
 /// A pipe's buffer, shared by its ends.
 pub struct Pipe {
     st: Mutex<State>,
-    /// Readers sleep here for data or the last writer's close.
-    readers_q: WaitQueue,
-    /// Writers sleep here for space or the last reader's close.
-    writers_q: WaitQueue,
+    /// Readers sleep here for data or the last writer's close (pollers record on it).
+    readers_q: Arc<WaitQueue>,
+    /// Writers sleep here for space or the last reader's close (pollers record on it).
+    writers_q: Arc<WaitQueue>,
     /// FIFO opens sleep here for the other side.
     opens_q: WaitQueue,
     /// Serializes readers (`pipelock`), so a failed copy-out leaves the data in place.
@@ -108,8 +108,8 @@ impl Pipe {
                 owner: 0,
                 charge,
             }),
-            readers_q: WaitQueue::new(),
-            writers_q: WaitQueue::new(),
+            readers_q: Arc::new(WaitQueue::new()),
+            writers_q: Arc::new(WaitQueue::new()),
             opens_q: WaitQueue::new(),
             read_lock: sync::Mutex::new(()),
         }))
@@ -251,9 +251,18 @@ impl super::FileOps for PipeEnd {
         &self,
         _fp: &super::File,
         events: super::PollEvents,
-        waker: Option<&std::task::Waker>,
+        sel: Option<&mut super::Selector>,
     ) -> super::PollEvents {
-        PipeEnd::poll(self, events, waker)
+        PipeEnd::poll(self, events, sel)
+    }
+
+    fn filter(
+        &self,
+        _fp: &super::File,
+        filter: super::Filter,
+        sel: Option<&mut super::Selector>,
+    ) -> Result<super::Filt> {
+        Ok(PipeEnd::filter(self, filter, sel))
     }
 }
 
@@ -271,39 +280,100 @@ impl PipeEnd {
     }
 
     /// `pipe_poll`: readable with data or at EOF, writable with room for `PIPE_BUF` bytes,
-    /// `POLLHUP` once the other side is gone; otherwise `waker` is registered on the queues
-    /// this end's reads or writes sleep on (woken with `wake_all` by the other side).
+    /// `POLLHUP` once the other side is gone; otherwise the selector is recorded on the
+    /// queues this end's reads or writes sleep on (woken with `wake_all` by the other side).
     pub fn poll(
         &self,
         events: super::PollEvents,
-        waker: Option<&std::task::Waker>,
+        sel: Option<&mut super::Selector>,
     ) -> super::PollEvents {
         use super::ops::{POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
         let pipe = &*self.pipe;
-        let mut r = 0;
-        {
-            let st = pipe.lock();
-            if self.read && (!st.buf.is_empty() || st.writers == 0) {
-                r |= events & (POLLIN | POLLRDNORM);
+        // Recorded before the state is read: a change after the read wakes the selector.
+        if let Some(s) = sel {
+            if self.read {
+                s.record(&pipe.readers_q);
             }
-            if self.write && st.readers > 0 && st.size.saturating_sub(st.buf.len()) >= PIPE_BUF {
-                r |= events & (POLLOUT | POLLWRNORM);
-            }
-            if (self.read && st.writers == 0) || (self.write && st.readers == 0) {
-                r |= POLLHUP;
+            if self.write {
+                s.record(&pipe.writers_q);
             }
         }
-        if r == 0 {
-            if let Some(w) = waker {
-                if self.read {
-                    pipe.readers_q.register(w);
-                }
-                if self.write {
-                    pipe.writers_q.register(w);
-                }
-            }
+        // NetBSD's two pipe structures: a read end's own buffer holds the data and its peer
+        // (the write end) has none; a write end's own buffer is empty and its peer's holds
+        // the data. Each end is at EOF once its peer is gone.
+        let st = pipe.lock();
+        let (rd_eof, wr_eof) = (st.writers == 0, st.readers == 0);
+        let room = st.size.saturating_sub(st.buf.len()) >= PIPE_BUF;
+        let mut readable = false;
+        let mut writable = false;
+        let mut hup = false;
+        if self.read {
+            readable |= !st.buf.is_empty() || rd_eof;
+            writable |= rd_eof;
+            hup |= rd_eof;
+        }
+        if self.write {
+            readable |= wr_eof;
+            writable |= wr_eof || room;
+            hup |= wr_eof;
+        }
+        let mut r = 0;
+        if readable {
+            r |= events & (POLLIN | POLLRDNORM);
+        }
+        if writable {
+            r |= events & (POLLOUT | POLLWRNORM);
+        }
+        if hup {
+            r |= POLLHUP;
         }
         r
+    }
+
+    /// `filt_piperead`/`filt_pipewrite`: readable with data (`data` = bytes buffered) or at
+    /// EOF (`EV_EOF`); writable with room for `PIPE_BUF` bytes (`data` = room), or `EV_EOF`
+    /// with no reader left.
+    pub fn filter(&self, filter: super::Filter, sel: Option<&mut super::Selector>) -> super::Filt {
+        let pipe = &*self.pipe;
+        if let Some(s) = sel {
+            s.record(match filter {
+                super::Filter::Read => &pipe.readers_q,
+                super::Filter::Write => &pipe.writers_q,
+            });
+        }
+        let st = pipe.lock();
+        let (rd_eof, wr_eof) = (st.writers == 0, st.readers == 0);
+        match filter {
+            // The read end: its buffer; a write-only end: an empty buffer, EOF once the
+            // reader is gone.
+            super::Filter::Read if self.read => super::Filt {
+                ready: !st.buf.is_empty() || rd_eof,
+                data: st.buf.len() as i64,
+                eof: rd_eof,
+            },
+            super::Filter::Read => super::Filt {
+                ready: wr_eof,
+                data: 0,
+                eof: wr_eof,
+            },
+            // The write end: room in its peer's buffer; a read-only end's peer has none.
+            super::Filter::Write if self.write && !wr_eof => {
+                let room = st.size.saturating_sub(st.buf.len());
+                super::Filt {
+                    ready: room >= PIPE_BUF,
+                    data: room as i64,
+                    eof: false,
+                }
+            }
+            super::Filter::Write => {
+                let eof = if self.write { wr_eof } else { rd_eof };
+                super::Filt {
+                    ready: eof,
+                    data: 0,
+                    eof,
+                }
+            }
+        }
     }
 
     /// `pipe_read`: fills the buffers from the pipe; returns the bytes moved and the error
@@ -691,24 +761,25 @@ mod poll_tests {
         }
     }
 
-    /// The readiness hook: an empty pipe is writable, not readable; the reader's waker is
-    /// registered once and woken when the writer goes; then the reader sees EOF (`POLLIN`)
-    /// and `POLLHUP`.
+    /// The readiness hook: an empty pipe is writable, not readable; the reader's selector is
+    /// recorded once, woken when the writer goes, and leaves nothing behind when dropped;
+    /// then the reader sees EOF (`POLLIN`) and `POLLHUP`.
     #[test]
-    fn poll_answers_readiness_and_registers_the_waker() {
+    fn poll_answers_readiness_and_records_the_selector() {
         let budget = crate::mem::Budget::unlimited();
         let (r, w) = Pipe::pair(Timespec::default(), 0, 0, &budget).unwrap();
         let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
-        assert_eq!(w.poll(POLLOUT, Some(&waker)), POLLOUT);
-        assert_eq!(
-            r.pipe().readers_q.sleepers(),
-            0,
-            "ready: nothing registered"
-        );
-        assert_eq!(r.poll(POLLIN | POLLRDNORM, Some(&waker)), 0);
-        assert_eq!(r.poll(POLLIN, Some(&waker)), 0);
-        assert_eq!(r.pipe().readers_q.sleepers(), 1, "registered once");
+        let mut sel = crate::file::Selector::new(Waker::from(count.clone()));
+        assert_eq!(w.poll(POLLOUT, None), POLLOUT);
+        assert_eq!(r.poll(POLLIN | POLLRDNORM, Some(&mut sel)), 0);
+        assert_eq!(r.poll(POLLIN, Some(&mut sel)), 0);
+        assert_eq!(r.pipe().readers_q.sleepers(), 1, "recorded once");
+        // A poller that gives up leaves nothing in the queue.
+        let mut other = crate::file::Selector::new(Waker::from(count.clone()));
+        assert_eq!(r.poll(POLLIN, Some(&mut other)), 0);
+        assert_eq!(r.pipe().readers_q.sleepers(), 2);
+        drop(other);
+        assert_eq!(r.pipe().readers_q.sleepers(), 1, "cancelled on drop");
         drop(w);
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken by the close");
         assert_eq!(r.poll(POLLIN, None), POLLIN | POLLHUP);

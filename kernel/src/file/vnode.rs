@@ -10,6 +10,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use super::kqueue::{NOTE_EXTEND, NOTE_WRITE};
 use super::{File, Iov, PipeEnd};
 use crate::abi::{Timespec, FIOASYNC, FIONBIO, FIONREAD, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET};
 use crate::dev::{self, Dev};
@@ -191,6 +192,7 @@ impl VnFile {
         at: Option<i64>,
     ) -> (u64, Result<()>) {
         let append = fp.flag() & O_APPEND != 0;
+        let size0 = self.vn.size();
         let mut off = at.unwrap_or_else(|| fp.offset()) as u64;
         let mut done = 0;
         let mut res = Ok(());
@@ -229,6 +231,10 @@ impl VnFile {
                 a.mtime = t;
                 a.ctime = t;
             });
+            let grew = self.vn.size() > size0;
+            self.vn
+                .klist()
+                .knote(NOTE_WRITE | if grew { NOTE_EXTEND } else { 0 });
         }
         if at.is_none() {
             fp.set_offset(off as i64);
@@ -329,13 +335,50 @@ impl super::FileOps for VnFile {
         &self,
         _fp: &File,
         events: super::PollEvents,
-        waker: Option<&std::task::Waker>,
+        sel: Option<&mut super::Selector>,
     ) -> super::PollEvents {
         use super::ops::{POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
         match &self.fifo {
-            Some(end) => end.poll(events, waker),
+            Some(end) => end.poll(events, sel),
             None => events & (POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM),
         }
+    }
+
+    /// A FIFO answers as its pipe end. Other vnodes (`genfs_kqfilter`): readable while the
+    /// offset is before the end (`data` = bytes to the end, `filt_genfsread`), `EV_EOF` once
+    /// revoked; always writable (`data` 0). The read filter is woken by the vnode's notes.
+    fn filter(
+        &self,
+        fp: &File,
+        filter: super::Filter,
+        sel: Option<&mut super::Selector>,
+    ) -> Result<super::Filt> {
+        if let Some(end) = &self.fifo {
+            return Ok(end.filter(filter, sel));
+        }
+        if self.vn.revoked() {
+            return Ok(super::Filt {
+                ready: true,
+                data: 0,
+                eof: true,
+            });
+        }
+        if filter == super::Filter::Write {
+            return Ok(super::Filt {
+                ready: true,
+                data: 0,
+                eof: false,
+            });
+        }
+        if let Some(s) = sel {
+            s.record(self.vn.klist().queue());
+        }
+        let data = (self.vn.size() as i64).saturating_sub(fp.offset());
+        Ok(super::Filt {
+            ready: data != 0,
+            data,
+            eof: false,
+        })
     }
 
     fn vnode(&self) -> Option<&Arc<Vnode>> {

@@ -23,6 +23,8 @@ pub struct FdTable {
     slots: Mutex<Vec<Option<Slot>>>,
     /// The `RLIMIT_NOFILE` soft limit (`fd_alloc`'s `min(rlim_cur, maxfiles)`).
     limit: AtomicUsize,
+    /// The most slots the table ever had (NetBSD's table never shrinks: `dt_nfiles`).
+    high: AtomicUsize,
 }
 
 /// Files removed from a table; dropping this closes them (outside the table lock).
@@ -34,7 +36,24 @@ impl FdTable {
         FdTable {
             slots: Mutex::new(Vec::new()),
             limit: AtomicUsize::new(OPEN_MAX),
+            high: AtomicUsize::new(0),
         }
+    }
+
+    /// NetBSD's `dt_nfiles`, the size its table would have: `NDFILE` (20) slots, grown to
+    /// `NDEXTENT` (50) and then doubled as higher descriptors are used. poll(2) and
+    /// select(2) bound their descriptor counts by it.
+    pub fn nfiles(&self) -> usize {
+        let used = self.high.load(Ordering::Relaxed);
+        let mut n = 20;
+        while n < used {
+            n = if n < 50 { 50 } else { n * 2 };
+        }
+        n
+    }
+
+    fn grew(&self, len: usize) {
+        self.high.fetch_max(len, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Option<Slot>>> {
@@ -72,6 +91,7 @@ impl FdTable {
             .ok_or(Errno::EMFILE)?;
         if slots.len() <= fd {
             slots.resize(fd + 1, None);
+            self.grew(fd + 1);
         }
         slots[fd] = Some(Slot { file, cloexec });
         Ok(fd as i32)
@@ -85,6 +105,7 @@ impl FdTable {
         }
         if slots.len() <= to {
             slots.resize(to + 1, None);
+            self.grew(to + 1);
         }
         let old = slots[to].replace(Slot { file, cloexec });
         Ok(old.map(|s| s.file))
@@ -174,11 +195,20 @@ impl FdTable {
         closed
     }
 
-    /// `fd_copy`: a new table referring to the same open files (fork).
+    /// `fd_copy`: a new table referring to the same open files (fork); kqueues are not
+    /// inherited (their slots stay empty in the child).
     pub fn copy(&self) -> FdTable {
+        let mut slots = self.lock().clone();
+        for s in slots.iter_mut() {
+            if s.as_ref().is_some_and(|x| x.file.kqueue().is_some()) {
+                *s = None;
+            }
+        }
+        trim(&mut slots);
         FdTable {
-            slots: Mutex::new(self.lock().clone()),
+            slots: Mutex::new(slots),
             limit: AtomicUsize::new(self.limit()),
+            high: AtomicUsize::new(self.high.load(Ordering::Relaxed)),
         }
     }
 
@@ -187,6 +217,7 @@ impl FdTable {
         FdTable {
             slots: Mutex::new(std::mem::take(&mut *self.lock())),
             limit: AtomicUsize::new(self.limit()),
+            high: AtomicUsize::new(self.high.load(Ordering::Relaxed)),
         }
     }
 }

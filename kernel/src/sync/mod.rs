@@ -15,6 +15,8 @@
 //!   [`yield_now`] lets the loop's other tasks run in the middle of such work.
 //! - [`sleep_for`]: a timed interruptible sleep (nanosleep) on the host's timer
 //!   ([`crate::Host::sleep`]; [`std_sleep`] is the portable default, one timer thread).
+//! - [`Selector`] / [`select_wait`]: one poller on many queues (poll, select, kevent),
+//!   with its timeout and the timers files ask for.
 //! - [`Mutex`]: an async mutex for state that must stay locked across an `.await` (for the
 //!   VFS: a vnode's I/O lock). Never hold a `std::sync::Mutex` across an `.await` instead.
 //!
@@ -30,11 +32,13 @@
 
 mod curproc;
 mod mutex;
+mod select;
 mod timer;
 mod wait;
 
 pub use curproc::{caller_exiting, for_process, yield_now};
 pub use mutex::{Mutex, MutexGuard};
+pub use select::{select_wait, Selector};
 pub use timer::{sleep_for, std_sleep, HostSleep};
 pub use wait::{sleep_until, wait_for, Interrupt, WaitQueue};
 

@@ -169,7 +169,7 @@ pub async fn sleep_for(p: &Proc, host: &dyn Host, deadline: (i64, i64)) -> Resul
 }
 
 /// `a − b` in nanoseconds, saturating.
-fn diff_ns(a: (i64, i64), b: (i64, i64)) -> i128 {
+pub(super) fn diff_ns(a: (i64, i64), b: (i64, i64)) -> i128 {
     let ns = |t: (i64, i64)| i128::from(t.0) * 1_000_000_000 + i128::from(t.1);
     ns(a) - ns(b)
 }

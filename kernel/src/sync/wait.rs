@@ -70,6 +70,25 @@ impl WaitQueue {
         s.list.push((id, w.clone()));
     }
 
+    /// `selrecord` with a handle: registers `w` for the next wake-up and returns the id that
+    /// [`WaitQueue::cancel`] takes to remove it again (`seldeselect`), so a poller that stops
+    /// waiting leaves nothing behind in the queue.
+    pub fn register_keyed(&self, w: &Waker) -> u64 {
+        let mut s = self.lock();
+        let id = s.next_id;
+        s.next_id += 1;
+        s.list.push((id, w.clone()));
+        id
+    }
+
+    /// Removes the registration `id` if it is still there (not yet woken).
+    pub fn cancel(&self, id: u64) {
+        let mut s = self.lock();
+        if let Some(i) = s.list.iter().position(|e| e.0 == id) {
+            s.list.remove(i);
+        }
+    }
+
     /// Number of registered sleepers (for tests and assertions).
     pub fn sleepers(&self) -> usize {
         self.lock().list.len()

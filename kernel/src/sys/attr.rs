@@ -366,6 +366,8 @@ async fn settsize<M>(c: &Ctx<'_, M>, vn: &Vnode, len: u64) -> SysResult {
 
 /// Writes a vnode's changed attributes to its file system when they live elsewhere (on a
 /// device); memory file systems keep them in the vnode.
+/// Every attribute change ends here: its vnode note (`NOTE_ATTRIB`) goes out too.
 pub(crate) async fn persist(vn: &crate::vfs::Vnode) -> crate::Result<()> {
+    vn.klist().knote(crate::file::kqueue::NOTE_ATTRIB);
     vn.setattr().await
 }

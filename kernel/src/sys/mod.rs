@@ -10,6 +10,7 @@ mod cred;
 mod cwd;
 mod descrip;
 mod dir;
+mod event;
 mod extattr;
 mod ioctl;
 mod link;
@@ -22,6 +23,7 @@ mod proc;
 mod reboot;
 mod resource;
 mod rw;
+mod select;
 mod stat;
 mod statvfs;
 mod sync;
@@ -131,6 +133,14 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_clock_nanosleep => time::clock_nanosleep(&c, a).await,
         SYS___fstat50 => descrip::fstat(&c, a).await,
         SYS_pipe2 => pipe::pipe2(&c, a).await,
+        SYS_poll => select::poll(&c, a).await,
+        SYS___pollts50 => select::pollts(&c, a).await,
+        SYS___select50 => select::select(&c, a).await,
+        SYS___pselect50 => select::pselect(&c, a).await,
+        SYS_kqueue => event::kqueue(&c),
+        SYS_kqueue1 => event::kqueue1(&c, a),
+        SYS___kevent50 => event::kevent50(&c, a).await,
+        SYS___kevent100 => event::kevent100(&c, a).await,
         SYS_setuid => cred::setuid(&c, a),
         SYS___getlogin => cred::getlogin(&c, a).await,
         SYS___setlogin => cred::setlogin(&c, a).await,

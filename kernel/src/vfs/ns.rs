@@ -7,6 +7,7 @@ use super::memnode::{Dir, RegData};
 use super::walk::WalkUp;
 use super::{access, Attr, Body, VType, Vfs, Vnode};
 use crate::abi::{Timespec, APPEND, IMMUTABLE, LINK_MAX, NODEV, S_ISVTX, W_OK, X_OK};
+use crate::file::kqueue::{NOTE_DELETE, NOTE_LINK, NOTE_RENAME, NOTE_WRITE};
 use crate::proc::Cred;
 use crate::{Errno, Result};
 
@@ -28,6 +29,8 @@ fn touch_dir(dir: &Vnode, now: Timespec, nlink_delta: i32) {
         a.ctime = now;
         a.nlink = a.nlink.wrapping_add_signed(nlink_delta);
     });
+    let link = if nlink_delta != 0 { NOTE_LINK } else { 0 };
+    dir.klist().knote(NOTE_WRITE | link);
 }
 
 /// Write and search permission on a directory that is about to change (an immutable one:
@@ -158,6 +161,7 @@ impl Vfs {
             });
         }
         touch_dir(dir, now, 0);
+        node.klist().knote(NOTE_LINK);
         Ok(())
     }
 
@@ -185,10 +189,13 @@ impl Vfs {
             sticky_ok(cred, dir, &node)?;
             may_unlink(dir, &node)?;
             d.remove(name);
-            node.update(|a| {
+            let left = node.update(|a| {
                 a.nlink = a.nlink.saturating_sub(1);
                 a.ctime = now;
+                a.nlink
             });
+            node.klist()
+                .knote(if left > 0 { NOTE_LINK } else { NOTE_DELETE });
         }
         touch_dir(dir, now, 0);
         Ok(())
@@ -236,6 +243,7 @@ impl Vfs {
                 a.nlink = 0;
                 a.ctime = now;
             });
+            node.klist().knote(NOTE_DELETE);
         }
         touch_dir(dir, now, -1);
         Ok(())
@@ -354,6 +362,7 @@ impl Vfs {
                 dst.update(|a| a.nlink = a.nlink.saturating_sub(1));
             }
             dst.update(|a| a.ctime = now);
+            dst.klist().knote(NOTE_DELETE);
         }
         if moving_dir {
             src.dir()?.parent = Arc::downgrade(tdir);
@@ -364,6 +373,7 @@ impl Vfs {
         }
         touch_dir(tdir, now, tdelta);
         src.update(|a| a.ctime = now);
+        src.klist().knote(NOTE_RENAME);
         Ok(())
     }
 

@@ -137,6 +137,8 @@ pub struct Vnode {
     _charge: Option<Charge>,
     /// Its place in the mount's node count, and the mount's flags and liveness.
     node: Option<NodeRef>,
+    /// Its knotes (`v_klist`): kqueue's vnode notes and read filters.
+    klist: crate::file::kqueue::KList,
 }
 
 /// Bytes every vnode is charged to the budget: its `Arc` allocation (the node, its body
@@ -207,6 +209,7 @@ impl Vnode {
             io: IoLock::new(()),
             _charge: charge,
             node,
+            klist: Default::default(),
         })
     }
 
@@ -264,6 +267,11 @@ impl Vnode {
     /// Changes the attributes under their lock.
     pub fn update<R>(&self, f: impl FnOnce(&mut Attr) -> R) -> R {
         f(&mut lock(&self.attr))
+    }
+
+    /// Its knotes: `klist().knote(NOTE_*)` where it changes (`VN_KNOTE`).
+    pub fn klist(&self) -> &crate::file::kqueue::KList {
+        &self.klist
     }
 
     /// The writers' I/O lock.
