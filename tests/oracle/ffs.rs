@@ -173,7 +173,13 @@ impl Launcher {
         let sock = self.dir.join(format!("s{}", self.n));
         let url = format!("unix://{}", sock.display());
         let mut cmd = Command::new(&self.exe);
-        cmd.args(["-s", "-lrumpdev", "-lrumpdev_disk", "-lrumpvfs", "-lrumpfs_ffs"]);
+        cmd.args([
+            "-s",
+            "-lrumpdev",
+            "-lrumpdev_disk",
+            "-lrumpvfs",
+            "-lrumpfs_ffs",
+        ]);
         for d in drives {
             cmd.arg("-d").arg(d);
         }
@@ -434,12 +440,18 @@ fn mount_table(c: &mut Client, t: &mut Transcript) {
     t.unit("mkdir /mnt2", c.mkdir("/mnt2", 0o755));
     t.unit("mkdir /mnt3", c.mkdir("/mnt3", 0o755));
     t.unit("mount.null-fspec", mount_raw(c, None, "/mnt", 0));
-    t.unit("mount.null-fspec-ro", mount_raw(c, None, "/mnt", MNT_RDONLY));
+    t.unit(
+        "mount.null-fspec-ro",
+        mount_raw(c, None, "/mnt", MNT_RDONLY),
+    );
     t.unit("mount.no-such-dev", mount_raw(c, Some("/nodev"), "/mnt", 0));
     t.unit("mount.reg-dev", mount_raw(c, Some("/reg"), "/mnt", 0));
     t.unit("mount.dir-dev", mount_raw(c, Some("/mnt2"), "/mnt", 0));
     t.unit("mount.zero-dev", mount_raw(c, Some("/zero"), "/mnt", 0));
-    t.unit("mount.zero-dev-ro", mount_raw(c, Some("/zero"), "/mnt", MNT_RDONLY));
+    t.unit(
+        "mount.zero-dev-ro",
+        mount_raw(c, Some("/zero"), "/mnt", MNT_RDONLY),
+    );
     t.unit("mount.no-such-dir", mount_raw(c, Some("/dk2"), "/nodir", 0));
     t.unit("mount.on-file", mount_raw(c, Some("/dk2"), "/reg", 0));
     t.unit("mount.short-args", {
@@ -450,13 +462,19 @@ fn mount_table(c: &mut Client, t: &mut Transcript) {
         "mount.no-args",
         c.syscall(SYS_MOUNT, &[0, 0, 0, 0, 0], &mut []).map(drop),
     );
-    t.unit("mount.bad-type", c.mount("nosuchfs", "/mnt", 0, None).map(drop));
+    t.unit(
+        "mount.bad-type",
+        c.mount("nosuchfs", "/mnt", 0, None).map(drop),
+    );
     t.unit("mount.update-not-mounted", {
         mount_raw(c, Some("/dk2"), "/mnt", MNT_UPDATE)
     });
     t.unit("mount dk2 rw", mount_raw(c, Some("/dk2"), "/mnt", 0));
     t.statvfs(c, "statvfs.fresh2", "/mnt");
-    t.unit("mount.again-ro", mount_raw(c, Some("/dk2"), "/mnt2", MNT_RDONLY));
+    t.unit(
+        "mount.again-ro",
+        mount_raw(c, Some("/dk2"), "/mnt2", MNT_RDONLY),
+    );
     t.unit("mount.again-rw", mount_raw(c, Some("/dk2"), "/mnt2", 0));
     t.unit("mount.over-itself", mount_raw(c, Some("/dk2"), "/mnt", 0));
     t.step("open.mounted-rdonly", c.open("/dk2", O_RDONLY, 0), |fd| {
@@ -489,7 +507,10 @@ fn space(c: &mut Client, t: &mut Transcript) {
     for (m, tag) in [("/mnt", "2"), ("/mnt2", "1")] {
         let f = format!("{m}/big");
         t.statvfs(c, &format!("space{tag}.start"), m);
-        t.val(&format!("space{tag}.write-8m"), create(c, &f, 0o644, 8 << 20));
+        t.val(
+            &format!("space{tag}.write-8m"),
+            create(c, &f, 0o644, 8 << 20),
+        );
         t.statvfs(c, &format!("space{tag}.after-write"), m);
         t.stat(c, &format!("space{tag}.stat-big"), &f);
         t.unit(&format!("space{tag}.unlink"), c.unlink(&f));
@@ -498,7 +519,10 @@ fn space(c: &mut Client, t: &mut Transcript) {
         t.statvfs(c, &format!("space{tag}.after-sync"), m);
         // Unlinked while open: freed at the last close.
         let g = format!("{m}/open");
-        let fd = t.fd(&format!("space{tag}.open"), c.open(&g, O_CREAT | O_RDWR, 0o600));
+        let fd = t.fd(
+            &format!("space{tag}.open"),
+            c.open(&g, O_CREAT | O_RDWR, 0o600),
+        );
         t.val(&format!("space{tag}.write-1m"), write_fd(c, fd, 1 << 20));
         t.unit(&format!("space{tag}.unlink-open"), c.unlink(&g));
         t.step(&format!("space{tag}.fstat-unlinked"), c.fstat(fd), |s| {
@@ -509,8 +533,14 @@ fn space(c: &mut Client, t: &mut Transcript) {
         t.statvfs(c, &format!("space{tag}.after-last-close"), m);
         // A rename that replaces a file frees the replaced one.
         let (a, b) = (format!("{m}/a"), format!("{m}/b"));
-        t.val(&format!("space{tag}.create-a"), create(c, &a, 0o644, 100_000));
-        t.val(&format!("space{tag}.create-b"), create(c, &b, 0o644, 300_000));
+        t.val(
+            &format!("space{tag}.create-a"),
+            create(c, &a, 0o644, 100_000),
+        );
+        t.val(
+            &format!("space{tag}.create-b"),
+            create(c, &b, 0o644, 300_000),
+        );
         t.statvfs(c, &format!("space{tag}.two-files"), m);
         t.unit(&format!("space{tag}.rename-replace"), c.rename(&a, &b));
         t.statvfs(c, &format!("space{tag}.after-rename"), m);
@@ -539,7 +569,10 @@ fn stats(c: &mut Client, t: &mut Transcript) {
     t.stat(c, "stat.file", "/mnt/sd/f");
     t.unit("stat.symlink", c.symlink("f", "/mnt/sd/l"));
     t.stat(c, "stat.symlink-l", "/mnt/sd/l");
-    t.unit("stat.symlink-long", c.symlink(&"y".repeat(100), "/mnt/sd/ll"));
+    t.unit(
+        "stat.symlink-long",
+        c.symlink(&"y".repeat(100), "/mnt/sd/ll"),
+    );
     t.stat(c, "stat.symlink-long-l", "/mnt/sd/ll");
     t.val("stat.readlink", c.readlink("/mnt/sd/l").map(|v| v.len()));
     t.unit("stat.hole", create(c, "/mnt/sd/h", 0o600, 0));
@@ -549,13 +582,22 @@ fn stats(c: &mut Client, t: &mut Transcript) {
         format!("{:?}", n.ok())
     });
     t.stat(c, "stat.hole-file", "/mnt/sd/h");
-    t.unit("stat.unlink-excl", c.open("/mnt/sd/f", O_CREAT | O_EXCL, 0o600));
+    t.unit(
+        "stat.unlink-excl",
+        c.open("/mnt/sd/f", O_CREAT | O_EXCL, 0o600),
+    );
     t.unit("stat.rmdir-nonempty", c.rmdir("/mnt/sd"));
     t.unit("stat.unlink-dir", c.unlink("/mnt/sd"));
     t.unit("stat.rmdir-file", c.rmdir("/mnt/sd/f"));
     t.unit("stat.mkdir-exists", c.mkdir("/mnt/sd/f", 0o755));
-    t.unit("stat.rename-dir-into-self", c.rename("/mnt/sd", "/mnt/sd/x"));
-    t.unit("stat.rename-file-over-dir", c.rename("/mnt/sd/f", "/mnt/sd"));
+    t.unit(
+        "stat.rename-dir-into-self",
+        c.rename("/mnt/sd", "/mnt/sd/x"),
+    );
+    t.unit(
+        "stat.rename-file-over-dir",
+        c.rename("/mnt/sd/f", "/mnt/sd"),
+    );
     let mut out = Vec::new();
     t.unit("stat.list", listing(c, "/mnt", &mut out, 0));
     for (i, o) in out.iter().enumerate() {
@@ -578,7 +620,10 @@ impl Rng {
 
 /// `umask 0`, then a seeded random workload under `root/w`, then its listing with modes.
 fn modes(c: &mut Client, t: &mut Transcript, root: &str, tag: &str) {
-    t.val(&format!("{tag}.umask"), c.umask(0).map(|m| format!("{m:o}")));
+    t.val(
+        &format!("{tag}.umask"),
+        c.umask(0).map(|m| format!("{m:o}")),
+    );
     let w = format!("{root}/w");
     t.unit(&format!("{tag}.mkdir-w"), c.mkdir(&w, 0o777));
     t.stat(c, &format!("{tag}.stat-w"), &w);
@@ -597,7 +642,10 @@ fn modes(c: &mut Client, t: &mut Transcript, root: &str, tag: &str) {
             0 => t.val(&name(&format!("create {s1} {mode:o} {len}")), {
                 create(c, &n1, mode, len)
             }),
-            1 => t.unit(&name(&format!("truncate {s1} {len}")), c.truncate(&n1, len as i64)),
+            1 => t.unit(
+                &name(&format!("truncate {s1} {len}")),
+                c.truncate(&n1, len as i64),
+            ),
             2 => t.unit(&name(&format!("rename {s1} {s2}")), c.rename(&n1, &n2)),
             3 => t.unit(&name(&format!("link {s1} {s2}")), c.link(&n1, &n2)),
             4 => t.unit(&name(&format!("mkdir {s1} {mode:o}")), c.mkdir(&n1, mode)),
@@ -605,13 +653,15 @@ fn modes(c: &mut Client, t: &mut Transcript, root: &str, tag: &str) {
             6 => t.unit(&name(&format!("symlink {s2} {s1}")), c.symlink(s2, &n1)),
             7 => t.unit(&name(&format!("chmod {s1} {mode:o}")), c.chmod(&n1, mode)),
             8 => t.unit(&name(&format!("unlink {s1}")), c.unlink(&n1)),
-            _ => t.step(&name(&format!("fchmod {s1} {mode:o}")), {
-                c.open(&n1, O_RDONLY, 0)
-            }, |fd| {
-                let r = fchmod(c, fd, mode);
-                let _ = c.close(fd);
-                format!("{:?}", r.err().and_then(|e| e.errno()))
-            }),
+            _ => t.step(
+                &name(&format!("fchmod {s1} {mode:o}")),
+                { c.open(&n1, O_RDONLY, 0) },
+                |fd| {
+                    let r = fchmod(c, fd, mode);
+                    let _ = c.close(fd);
+                    format!("{:?}", r.err().and_then(|e| e.errno()))
+                },
+            ),
         }
         if i % 10 == 9 {
             t.statvfs(c, &format!("{tag}.statvfs{i}"), root);
@@ -622,7 +672,10 @@ fn modes(c: &mut Client, t: &mut Transcript, root: &str, tag: &str) {
     for (i, o) in out.iter().enumerate() {
         t.note(&format!("{tag}.list.{i}"), &o[w.len()..]);
     }
-    t.val(&format!("{tag}.umask-back"), c.umask(0o22).map(|m| format!("{m:o}")));
+    t.val(
+        &format!("{tag}.umask-back"),
+        c.umask(0o22).map(|m| format!("{m:o}")),
+    );
 }
 
 fn remount(c: &mut Client, t: &mut Transcript) {
@@ -642,12 +695,21 @@ fn remount(c: &mut Client, t: &mut Transcript) {
     t.unit("ro.chmod", c.chmod("/mnt/w", 0o700));
     t.unit("ro.truncate-dir", c.truncate("/mnt/w", 0));
     t.unit("ro.open-dev", c.open("/dk2", O_RDONLY, 0));
-    t.unit("ro.again-ro", mount_raw(c, Some("/dk2"), "/mnt3", MNT_RDONLY));
-    t.unit("ro.update-rw", mount_raw(c, Some("/dk2"), "/mnt", MNT_UPDATE));
+    t.unit(
+        "ro.again-ro",
+        mount_raw(c, Some("/dk2"), "/mnt3", MNT_RDONLY),
+    );
+    t.unit(
+        "ro.update-rw",
+        mount_raw(c, Some("/dk2"), "/mnt", MNT_UPDATE),
+    );
     t.statvfs(c, "ro.statvfs-rw", "/mnt");
     t.val("ro.create-after-rw", create(c, "/mnt/new", 0o644, 1000));
     t.unit("ro.unlink-after-rw", c.unlink("/mnt/new"));
-    let fd = t.fd("ro.open-for-write", c.open("/mnt/held", O_CREAT | O_RDWR, 0o644));
+    let fd = t.fd(
+        "ro.open-for-write",
+        c.open("/mnt/held", O_CREAT | O_RDWR, 0o644),
+    );
     t.unit(
         "ro.update-ro-busy",
         mount_raw(c, Some("/dk2"), "/mnt", MNT_UPDATE | MNT_RDONLY),
@@ -664,7 +726,10 @@ fn remount(c: &mut Client, t: &mut Transcript) {
         "ro.update-null-fspec",
         mount_raw(c, None, "/mnt", MNT_UPDATE),
     );
-    t.unit("ro.update-rw-again", mount_raw(c, Some("/dk2"), "/mnt", MNT_UPDATE));
+    t.unit(
+        "ro.update-rw-again",
+        mount_raw(c, Some("/dk2"), "/mnt", MNT_UPDATE),
+    );
     t.unit("ro.unlink-held-rw", c.unlink("/mnt/held"));
     t.statvfs(c, "ro.statvfs-end", "/mnt");
 }
@@ -680,7 +745,10 @@ fn open_at_halt(c: &mut Client, t: &mut Transcript) {
         t.step(&format!("halt{tag}.open-gone"), gone, |fd| {
             format!("{:?}", write_fd(c, fd, 300_000).ok())
         });
-        t.unit(&format!("halt{tag}.unlink-gone"), c.unlink(&format!("{m}/gone")));
+        t.unit(
+            &format!("halt{tag}.unlink-gone"),
+            c.unlink(&format!("{m}/gone")),
+        );
         t.statvfs(c, &format!("halt{tag}.statvfs"), m);
     }
     t.unit("halt.unmount-busy", c.unmount("/mnt", 0));
@@ -690,7 +758,10 @@ fn open_at_halt(c: &mut Client, t: &mut Transcript) {
 fn after_halt(c: &mut Client, t: &mut Transcript) {
     t.unit("after.mount2", mount_raw(c, Some("/dk2"), "/mnt", 0));
     t.unit("after.mkdir", c.mkdir("/m1", 0o755));
-    t.unit("after.mount1", mount_raw(c, Some("/dk1"), "/m1", MNT_RDONLY));
+    t.unit(
+        "after.mount1",
+        mount_raw(c, Some("/dk1"), "/m1", MNT_RDONLY),
+    );
     for m in ["/mnt", "/m1"] {
         t.statvfs(c, &format!("after.statvfs {m}"), m);
         t.stat(c, &format!("after.kept {m}"), &format!("{m}/kept"));
@@ -758,7 +829,10 @@ fn etfs_edges(l: &mut Launcher, t: &mut Transcript) {
                 },
             );
         }
-        t.val(&format!("{tag}.pwrite unaligned"), c.pwrite(fd, b"xyz", 100));
+        t.val(
+            &format!("{tag}.pwrite unaligned"),
+            c.pwrite(fd, b"xyz", 100),
+        );
         t.val(&format!("{tag}.lseek-end"), c.lseek(fd, 0, 2));
         t.unit(&format!("{tag}.close"), c.close(fd));
         // The last close writes the device's dirty blocks back to the host file.

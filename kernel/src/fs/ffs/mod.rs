@@ -169,6 +169,22 @@ impl FfsMount {
         *self.stat.lock().unwrap_or_else(|e| e.into_inner()) = fs.statvfs();
     }
 
+    /// The releases pending from vnodes that went, done, and the statvfs figures noted.
+    pub async fn settle(&self) -> Result<()> {
+        if let Some(fs) = self.locked().await.as_ref() {
+            self.note_stat(fs);
+        }
+        Ok(())
+    }
+
+    /// Read-only to read-write: the engine's write state.
+    pub async fn upgrade(&self) -> Result<()> {
+        match self.locked().await.as_mut() {
+            Some(fs) => fs.make_writable().await.map_err(errno),
+            None => Err(Errno::EIO),
+        }
+    }
+
     /// `VFS_SYNC`: everything written back (the engine's sync ends with the device flush).
     pub async fn sync(&self) -> Result<()> {
         match self.locked().await.as_mut() {
@@ -223,6 +239,11 @@ fn new_mount(
     from_name: &[u8],
     budget: Arc<Budget>,
 ) -> Result<Arc<Mount>> {
+    // fs_fsmnt, written with the superblock once the mount is read-write (the engine is
+    // not shared yet: never busy).
+    if let Some(fs) = fsm.fs.try_lock().as_mut().and_then(|g| g.as_mut()) {
+        fs.set_fsmnt(&nm.on_name);
+    }
     let m = nm.build(from_name, u64::from(root.ino), budget);
     let ops = Box::new(FfsOps(fsm));
     let m = Arc::new(m.with(ops, nm.fsidx, nm.owner, u64::MAX));
@@ -442,7 +463,7 @@ async fn create(dir: &Vnode, name: &[u8], new: &NewNode<'_>, uid: u32) -> Result
     let fs = g.as_mut().ok_or(Errno::EIO)?;
     let r = match new.vtype {
         VType::Dir => fs.mkdir(dino, name, perm, uid, gid).await,
-        VType::Lnk => fs.symlink(dino, name, new.target, uid, gid).await,
+        VType::Lnk => fs.symlink(dino, name, new.target, perm, uid, gid).await,
         t => {
             let mode = t.ifmt() as u16 | perm;
             fs.create(dino, name, mode, uid, gid, new.rdev).await
@@ -657,16 +678,21 @@ impl FsOps for FfsOps {
         Box::pin(self.0.sync())
     }
 
+    fn settle(&self) -> FsFuture<'_, ()> {
+        Box::pin(self.0.settle())
+    }
+
     fn finish(&self) -> FsFuture<'_, ()> {
         Box::pin(self.0.finish())
     }
 
-    /// A read-only FFS was mounted without its write state: it cannot become writable in
-    /// place (NetBSD's ffs_reload path). Going read-only works (the caller synced it first).
-    fn update(&self, _m: &Mount, old: u64, new: u64, _data: Option<&[u8]>) -> Result<()> {
-        if old & MNT_RDONLY != 0 && new & MNT_RDONLY == 0 {
-            return Err(Errno::EOPNOTSUPP);
-        }
+    fn upgrade(&self) -> FsFuture<'_, ()> {
+        Box::pin(self.0.upgrade())
+    }
+
+    /// Going read-only works (the caller synced it first); going read-write was done by
+    /// [`FsOps::upgrade`].
+    fn update(&self, _m: &Mount, _old: u64, _new: u64, _data: Option<&[u8]>) -> Result<()> {
         Ok(())
     }
 
@@ -691,14 +717,16 @@ impl FsType for FfsType {
         UFS_ARGS_SIZE
     }
 
-    /// `struct ufs_args` names the block device (`EINVAL` without arguments).
+    /// `struct ufs_args` names the block device (`EINVAL` without arguments or with a
+    /// NULL `fspec`, as `ffs_mount` checks before it looks the name up).
     fn device_arg(&self, data: Option<&[u8]>) -> Result<Option<u64>> {
         let args = data
             .filter(|d| d.len() >= UFS_ARGS_SIZE)
             .ok_or(Errno::EINVAL)?;
-        Ok(Some(u64::from_le_bytes(
-            args[..8].try_into().expect("8 bytes"),
-        )))
+        match u64::from_le_bytes(args[..8].try_into().expect("8 bytes")) {
+            0 => Err(Errno::EINVAL),
+            fspec => Ok(Some(fspec)),
+        }
     }
 
     /// `ffs_mount` of a new file system: the device must be a block device node
