@@ -655,7 +655,7 @@ fn modes(c: &mut Client, t: &mut Transcript, root: &str, tag: &str) {
             8 => t.unit(&name(&format!("unlink {s1}")), c.unlink(&n1)),
             _ => t.step(
                 &name(&format!("fchmod {s1} {mode:o}")),
-                { c.open(&n1, O_RDONLY, 0) },
+                c.open(&n1, O_RDONLY, 0),
                 |fd| {
                     let r = fchmod(c, fd, mode);
                     let _ = c.close(fd);

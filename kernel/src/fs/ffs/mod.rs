@@ -42,6 +42,27 @@ pub struct FfsMount {
     stat: Mutex<ffs::StatVfs>,
     /// Inodes whose last vnode went: released at the next operation.
     to_release: Mutex<Vec<u32>>,
+    /// The device's claim, given back at unmount (or when the mount is never built).
+    claim: Mutex<Option<DevClaim>>,
+}
+
+/// A block device marked as mounted on ([`claim_mount`](crate::fs::rumpfs::etfs::EtfsNode::claim_mount)) until this drops.
+struct DevClaim(Arc<Vnode>);
+
+impl DevClaim {
+    fn take(dev: &Arc<Vnode>) -> Result<DevClaim> {
+        let n = crate::fs::rumpfs::etfs::of(dev).ok_or(Errno::ENXIO)?;
+        n.claim_mount()?;
+        Ok(DevClaim(dev.clone()))
+    }
+}
+
+impl Drop for DevClaim {
+    fn drop(&mut self) {
+        if let Some(n) = crate::fs::rumpfs::etfs::of(&self.0) {
+            n.release_mount();
+        }
+    }
 }
 
 type Engine = ffs::Fs<BioDisk>;
@@ -137,6 +158,7 @@ impl FfsMount {
             vnodes: Mutex::new(HashMap::new()),
             stat: Mutex::new(stat),
             to_release: Mutex::new(Vec::new()),
+            claim: Mutex::new(None),
         }))
     }
 
@@ -205,7 +227,10 @@ impl FfsMount {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        fs.unmount().await.map(drop).map_err(errno)
+        let r = fs.unmount().await.map(drop).map_err(errno);
+        // The device is free again once written back (whatever the write-back said).
+        drop(self.claim.lock().unwrap_or_else(|e| e.into_inner()).take());
+        r
     }
 
     /// The statvfs figures (kept from the last change).
@@ -742,7 +767,9 @@ impl FsType for FfsType {
             let (cache, bdev) = etfs.and_then(|n| n.block_dev()).ok_or(Errno::ENXIO)?;
             let disk = BioDisk::new(cache.clone(), bdev.clone());
             let read_only = args.flags & MNT_RDONLY != 0;
+            let claim = DevClaim::take(dev)?;
             let fsm = FfsMount::mount(disk, read_only, clock).await?;
+            *fsm.claim.lock().unwrap_or_else(|e| e.into_inner()) = Some(claim);
             let root = fsm.root_attr().await?;
             let p: Prepared = (fsm, root, path.to_vec());
             Ok(Box::new(p) as Box<dyn std::any::Any>)
