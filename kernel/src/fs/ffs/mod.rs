@@ -46,7 +46,7 @@ pub struct FfsMount {
     claim: Mutex<Option<DevClaim>>,
 }
 
-/// A block device marked as mounted on ([`claim_mount`](crate::fs::rumpfs::etfs::EtfsNode::claim_mount)) until this drops.
+/// A block device marked as mounted on (`EtfsNode::claim_mount`) until this drops.
 struct DevClaim(Arc<Vnode>);
 
 impl DevClaim {
