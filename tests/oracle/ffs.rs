@@ -5,9 +5,10 @@
 //! for NetBSD's and ours) with those images as etfs drives, and runs scripted sequences:
 //! the mount/unmount error table, a mounted device's exclusivity, statvfs after every step
 //! that frees or takes space, stat fields, getcwd, read-only mounts and `MNT_UPDATE` both
-//! ways, a seeded random workload under `umask 0`, halts with open and unlinked-but-open files (then the image's superblock as the host
-//! sees it, and a second server on the same image), and the window edges of etfs `blk` and
-//! `chr` devices with the host file read back after the last close and after a client
+//! ways, a seeded random workload under `umask 0`, halts with open and unlinked-but-open
+//! files (then the image's superblock as the host sees it, and a second server on the same
+//! image), and the window edges of etfs `blk` and `chr` devices with the host file read
+//! back after the last close and after a client
 //! disconnects holding the device open.
 //!
 //! One line per step: `name: ok[ value]` or `name: errno N`; nothing in a line depends on
