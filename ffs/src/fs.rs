@@ -249,6 +249,39 @@ impl<D: Disk> Fs<D> {
         self.disk.write(self.sb.sblockloc, &raw).await
     }
 
+    /// `fs_fsmnt`: where the file system is mounted (at most 467 bytes kept, as
+    /// `MAXMNTLEN` less its NUL), written with the superblock at the next sync or unmount.
+    pub fn set_fsmnt(&mut self, path: &[u8]) {
+        let field = &mut self.sb.raw[212..212 + 468];
+        field.fill(0);
+        let n = path.len().min(field.len() - 1);
+        field[..n].copy_from_slice(&path[..n]);
+    }
+
+    /// `MNT_UPDATE` from read-only to read-write (`ffs_mount` with `IMNT_WANTRDWR`): the
+    /// checks of a read-write mount (`EROFS`, `EINVAL`), then the image is marked in use
+    /// and the counts corrected at mount reach it.
+    pub async fn make_writable(&mut self) -> Result<()> {
+        if !self.ro {
+            return Ok(());
+        }
+        let sb = &self.sb;
+        if sb.flags & (FS_DOWAPBL | FS_DOQUOTA2) != 0
+            || (!sb.ufs2 && sb.old_flags & FS_FLAGS_UPDATED == 0)
+        {
+            return Err(Errno::EROFS);
+        }
+        if sb.bytes() > self.disk.size() {
+            return Err(Errno::EINVAL);
+        }
+        for cg in &mut self.cgs {
+            cg.dirty = true;
+        }
+        self.ro = false;
+        self.sb.clean <<= 1;
+        self.write_summary().await
+    }
+
     /// Unmounts: frees unlinked inodes still referenced, marks the image clean (if it was clean
     /// at mount) and writes everything back.
     pub async fn unmount(mut self) -> Result<D> {

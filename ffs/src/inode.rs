@@ -21,6 +21,8 @@ pub const IFLNK: u16 = 0o120000;
 pub const IFSOCK: u16 = 0o140000;
 /// Whiteout (never stored in an inode).
 pub const IFWHT: u16 = 0o160000;
+/// `NODEV`: the device number of anything that is not a device.
+pub const NODEV: u64 = u64::MAX;
 
 /// A timestamp: seconds and nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -231,7 +233,8 @@ impl Dinode {
         self.kind() == IFDIR
     }
 
-    /// Device number of a device inode (`di_rdev`, kept in `db[0]`).
+    /// Device number of a device inode (`di_rdev`, kept in `db[0]`); `NODEV` (all ones)
+    /// for every other type, as `ufs_getattr` reports it.
     pub fn rdev(&self) -> u64 {
         match self.kind() {
             IFCHR | IFBLK => {
@@ -241,7 +244,7 @@ impl Dinode {
                     u32_at(&self.raw, 40) as u64
                 }
             }
-            _ => 0,
+            _ => NODEV,
         }
     }
 }

@@ -638,13 +638,15 @@ impl<D: Disk> Fs<D> {
         Ok(ino)
     }
 
-    /// `symlink(dir, name, target, uid, gid)` — short targets live in the inode, longer ones
-    /// in a block.
+    /// `symlink(dir, name, target, perm, uid, gid)` — short targets live in the inode,
+    /// longer ones in a block; `perm` the permission bits (the caller's `ACCESSPERMS` less
+    /// its umask, as NetBSD's symlinkat gives them).
     pub async fn symlink(
         &mut self,
         dir: Ino,
         name: &[u8],
         target: &[u8],
+        perm: u16,
         uid: u32,
         gid: u32,
     ) -> Result<Ino> {
@@ -652,7 +654,7 @@ impl<D: Disk> Fs<D> {
             return Err(Errno::ENAMETOOLONG);
         }
         let mut dp = self.prepare_new(dir, name).await?;
-        let (ino, mut ip) = self.ialloc(dir, IFLNK | 0o755).await?;
+        let (ino, mut ip) = self.ialloc(dir, IFLNK | (perm & 0o7777)).await?;
         ip.nlink = 1;
         ip.uid = uid;
         ip.gid = gid;

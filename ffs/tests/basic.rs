@@ -15,9 +15,9 @@ fn create_write_read_remount() {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
         assert_eq!(block_on(fs.write(f, 0, &data)).unwrap(), data.len());
         let d = block_on(fs.mkdir(root, b"d", 0o755, 0, 0)).unwrap();
-        let s = block_on(fs.symlink(d, b"s", b"../a", 0, 0)).unwrap();
+        let s = block_on(fs.symlink(d, b"s", b"../a", 0o755, 0, 0)).unwrap();
         let long = vec![b'x'; 300];
-        let l = block_on(fs.symlink(d, b"long", &long, 0, 0)).unwrap();
+        let l = block_on(fs.symlink(d, b"long", &long, 0o755, 0, 0)).unwrap();
         block_on(fs.link(d, b"hard", f)).unwrap();
         let disk2 = block_on(fs.unmount()).unwrap();
         assert_clean(&disk2, "after unmount");

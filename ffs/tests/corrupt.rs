@@ -53,7 +53,7 @@ fn base(ufs2: bool) -> Base {
     block_on(fs.write(file, 0, &[7u8; 3000])).unwrap();
     let big = block_on(fs.create(root, b"big", 0o100644, 0, 0, 0)).unwrap();
     block_on(fs.write(big, 0, &vec![9u8; 3 << 20])).unwrap();
-    block_on(fs.symlink(dir, b"link", &[b'l'; 200], 0, 0)).unwrap();
+    block_on(fs.symlink(dir, b"link", &[b'l'; 200], 0o755, 0, 0)).unwrap();
     block_on(fs.unmount()).unwrap();
     let sb = block_on(Superblock::find(&disk)).unwrap();
     Base {
@@ -385,7 +385,7 @@ fn enospc_leaves_the_image_consistent() {
                 0 => block_on(fs.create(root, name.as_bytes(), 0o100644, 0, 0, 0))
                     .and_then(|x| block_on(fs.write(x, 0, &[1; 700])).map(|_| x)),
                 1 => block_on(fs.mkdir(root, name.as_bytes(), 0o755, 0, 0)),
-                _ => block_on(fs.symlink(root, name.as_bytes(), &[b's'; 300], 0, 0)),
+                _ => block_on(fs.symlink(root, name.as_bytes(), &[b's'; 300], 0o755, 0, 0)),
             };
             match r {
                 Ok(_) => made += 1,

@@ -259,7 +259,7 @@ fn step(fs: &mut Fs<MemDisk>, m: &mut Model, rng: &mut Rng) {
             };
             if let Some(i) = expect_same(
                 "symlink",
-                block_on(fs.symlink(d, &name, &target, 0, 0)),
+                block_on(fs.symlink(d, &name, &target, 0o755, 0, 0)),
                 want,
             ) {
                 m.entries_mut(d).insert(name, i);

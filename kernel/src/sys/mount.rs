@@ -108,6 +108,8 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
         }
         if flags & MNT_RDONLY != 0 {
             m.ops().sync().await?;
+        } else if m.read_only() {
+            m.ops().upgrade().await?;
         }
         v.mount_update(&m, flags, data.as_deref(), &procs)?;
         return ret(0);

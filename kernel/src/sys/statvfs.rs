@@ -17,7 +17,10 @@ fn encode(s: &Statvfs, old: bool) -> Vec<u8> {
 /// `statvfs1(path, buf, flags)`; `old` selects `struct statvfs90`; `statvfs(2)`.
 pub async fn statvfs1<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>, old: bool) -> SysResult {
     let vn = at::lookup(c, AT_FDCWD, a.word(0), true).await?;
-    let s = vn.mount()?.statvfs();
+    let m = vn.mount()?;
+    drop(vn);
+    m.ops().settle().await?;
+    let s = m.statvfs();
     copy::copyout(c.mem, a.word(1), &encode(&s, old)).await?;
     ret(0)
 }
@@ -26,7 +29,10 @@ pub async fn statvfs1<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>, old: bool) -> Sys
 pub async fn fstatvfs1<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>, old: bool) -> SysResult {
     vfs(c)?;
     let vn = at::fd_vnode(c, a.int(0))?;
-    let s = vn.mount()?.statvfs();
+    let m = vn.mount()?;
+    drop(vn);
+    m.ops().settle().await?;
+    let s = m.statvfs();
     copy::copyout(c.mem, a.word(1), &encode(&s, old)).await?;
     ret(0)
 }
@@ -44,6 +50,7 @@ pub async fn getvfsstat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>, old: bool) -> S
     let mut n = 0;
     for m in mounts.iter().take((size / each) as usize) {
         let addr = buf + n * each;
+        m.ops().settle().await?;
         copy::copyout(c.mem, addr, &encode(&m.statvfs(), old)).await?;
         n += 1;
     }

@@ -222,6 +222,13 @@ pub trait FsOps: Any + Send + Sync {
     /// `VFS_STATVFS`: the file system's figures in `s` (the generic fields are filled in).
     fn statvfs(&self, m: &Mount, s: &mut Statvfs);
 
+    /// Work that earlier operations left for later and that statvfs must already show
+    /// (FFS: the inodes whose last vnode went, freed as NetBSD's reclaim frees them);
+    /// statvfs1, fstatvfs1 and getvfsstat await it before [`FsOps::statvfs`].
+    fn settle(&self) -> FsFuture<'_, ()> {
+        ready(Ok(()))
+    }
+
     /// `VFS_SYNC`: everything written back.
     fn sync(&self) -> FsFuture<'_, ()> {
         ready(Ok(()))
@@ -230,6 +237,12 @@ pub trait FsOps: Any + Send + Sync {
     /// The write-back of `VFS_UNMOUNT` after the table let the mount go (and at halt):
     /// idempotent.
     fn finish(&self) -> FsFuture<'_, ()> {
+        ready(Ok(()))
+    }
+
+    /// `MNT_UPDATE` from read-only to read-write: what the file system must do first, and
+    /// may wait for (FFS: the engine's write state, the image marked in use).
+    fn upgrade(&self) -> FsFuture<'_, ()> {
         ready(Ok(()))
     }
 

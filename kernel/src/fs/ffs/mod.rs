@@ -42,6 +42,27 @@ pub struct FfsMount {
     stat: Mutex<ffs::StatVfs>,
     /// Inodes whose last vnode went: released at the next operation.
     to_release: Mutex<Vec<u32>>,
+    /// The device's claim, given back at unmount (or when the mount is never built).
+    claim: Mutex<Option<DevClaim>>,
+}
+
+/// A block device marked as mounted on (`EtfsNode::claim_mount`) until this drops.
+struct DevClaim(Arc<Vnode>);
+
+impl DevClaim {
+    fn take(dev: &Arc<Vnode>) -> Result<DevClaim> {
+        let n = crate::fs::rumpfs::etfs::of(dev).ok_or(Errno::ENXIO)?;
+        n.claim_mount()?;
+        Ok(DevClaim(dev.clone()))
+    }
+}
+
+impl Drop for DevClaim {
+    fn drop(&mut self) {
+        if let Some(n) = crate::fs::rumpfs::etfs::of(&self.0) {
+            n.release_mount();
+        }
+    }
 }
 
 type Engine = ffs::Fs<BioDisk>;
@@ -137,6 +158,7 @@ impl FfsMount {
             vnodes: Mutex::new(HashMap::new()),
             stat: Mutex::new(stat),
             to_release: Mutex::new(Vec::new()),
+            claim: Mutex::new(None),
         }))
     }
 
@@ -169,6 +191,22 @@ impl FfsMount {
         *self.stat.lock().unwrap_or_else(|e| e.into_inner()) = fs.statvfs();
     }
 
+    /// The releases pending from vnodes that went, done, and the statvfs figures noted.
+    pub async fn settle(&self) -> Result<()> {
+        if let Some(fs) = self.locked().await.as_ref() {
+            self.note_stat(fs);
+        }
+        Ok(())
+    }
+
+    /// Read-only to read-write: the engine's write state.
+    pub async fn upgrade(&self) -> Result<()> {
+        match self.locked().await.as_mut() {
+            Some(fs) => fs.make_writable().await.map_err(errno),
+            None => Err(Errno::EIO),
+        }
+    }
+
     /// `VFS_SYNC`: everything written back (the engine's sync ends with the device flush).
     pub async fn sync(&self) -> Result<()> {
         match self.locked().await.as_mut() {
@@ -189,7 +227,10 @@ impl FfsMount {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        fs.unmount().await.map(drop).map_err(errno)
+        let r = fs.unmount().await.map(drop).map_err(errno);
+        // The device is free again once written back (whatever the write-back said).
+        drop(self.claim.lock().unwrap_or_else(|e| e.into_inner()).take());
+        r
     }
 
     /// The statvfs figures (kept from the last change).
@@ -223,6 +264,11 @@ fn new_mount(
     from_name: &[u8],
     budget: Arc<Budget>,
 ) -> Result<Arc<Mount>> {
+    // fs_fsmnt, written with the superblock once the mount is read-write (the engine is
+    // not shared yet: never busy).
+    if let Some(fs) = fsm.fs.try_lock().as_mut().and_then(|g| g.as_mut()) {
+        fs.set_fsmnt(&nm.on_name);
+    }
     let m = nm.build(from_name, u64::from(root.ino), budget);
     let ops = Box::new(FfsOps(fsm));
     let m = Arc::new(m.with(ops, nm.fsidx, nm.owner, u64::MAX));
@@ -442,7 +488,7 @@ async fn create(dir: &Vnode, name: &[u8], new: &NewNode<'_>, uid: u32) -> Result
     let fs = g.as_mut().ok_or(Errno::EIO)?;
     let r = match new.vtype {
         VType::Dir => fs.mkdir(dino, name, perm, uid, gid).await,
-        VType::Lnk => fs.symlink(dino, name, new.target, uid, gid).await,
+        VType::Lnk => fs.symlink(dino, name, new.target, perm, uid, gid).await,
         t => {
             let mode = t.ifmt() as u16 | perm;
             fs.create(dino, name, mode, uid, gid, new.rdev).await
@@ -660,16 +706,21 @@ impl FsOps for FfsOps {
         Box::pin(self.0.sync())
     }
 
+    fn settle(&self) -> FsFuture<'_, ()> {
+        Box::pin(self.0.settle())
+    }
+
     fn finish(&self) -> FsFuture<'_, ()> {
         Box::pin(self.0.finish())
     }
 
-    /// A read-only FFS was mounted without its write state: it cannot become writable in
-    /// place (NetBSD's ffs_reload path). Going read-only works (the caller synced it first).
-    fn update(&self, _m: &Mount, old: u64, new: u64, _data: Option<&[u8]>) -> Result<()> {
-        if old & MNT_RDONLY != 0 && new & MNT_RDONLY == 0 {
-            return Err(Errno::EOPNOTSUPP);
-        }
+    fn upgrade(&self) -> FsFuture<'_, ()> {
+        Box::pin(self.0.upgrade())
+    }
+
+    /// Going read-only works (the caller synced it first); going read-write was done by
+    /// [`FsOps::upgrade`].
+    fn update(&self, _m: &Mount, _old: u64, _new: u64, _data: Option<&[u8]>) -> Result<()> {
         Ok(())
     }
 
@@ -694,14 +745,16 @@ impl FsType for FfsType {
         UFS_ARGS_SIZE
     }
 
-    /// `struct ufs_args` names the block device (`EINVAL` without arguments).
+    /// `struct ufs_args` names the block device (`EINVAL` without arguments or with a
+    /// NULL `fspec`, as `ffs_mount` checks before it looks the name up).
     fn device_arg(&self, data: Option<&[u8]>) -> Result<Option<u64>> {
         let args = data
             .filter(|d| d.len() >= UFS_ARGS_SIZE)
             .ok_or(Errno::EINVAL)?;
-        Ok(Some(u64::from_le_bytes(
-            args[..8].try_into().expect("8 bytes"),
-        )))
+        match u64::from_le_bytes(args[..8].try_into().expect("8 bytes")) {
+            0 => Err(Errno::EINVAL),
+            fspec => Ok(Some(fspec)),
+        }
     }
 
     /// `ffs_mount` of a new file system: the device must be a block device node
@@ -717,7 +770,9 @@ impl FsType for FfsType {
             let (cache, bdev) = etfs.and_then(|n| n.block_dev()).ok_or(Errno::ENXIO)?;
             let disk = BioDisk::new(cache.clone(), bdev.clone());
             let read_only = args.flags & MNT_RDONLY != 0;
+            let claim = DevClaim::take(dev)?;
             let fsm = FfsMount::mount(disk, read_only, clock).await?;
+            *fsm.claim.lock().unwrap_or_else(|e| e.into_inner()) = Some(claim);
             let root = fsm.root_attr().await?;
             let p: Prepared = (fsm, root, path.to_vec());
             Ok(Box::new(p) as Box<dyn std::any::Any>)

@@ -8,6 +8,7 @@
 //! raw device also wants offset and length in multiples of 512 (`EINVAL`, reads too).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::abi::makedev;
@@ -44,6 +45,8 @@ pub struct EtfsNode {
     minor: u32,
     /// The cache and its device, for `Blk`.
     blk: Option<(Arc<BufCache>, Arc<BDev>)>,
+    /// A file system is mounted on it (`vfs_mountedon`).
+    mounted: AtomicBool,
 }
 
 impl EtfsNode {
@@ -66,6 +69,20 @@ impl EtfsNode {
     /// The buffer cache and device of a `blk` node (what a file system mounts).
     pub fn block_dev(&self) -> Option<(&Arc<BufCache>, &Arc<BDev>)> {
         self.blk.as_ref().map(|(c, d)| (c, d))
+    }
+
+    /// Marks the device as mounted on: `EBUSY` when it already is (NetBSD's
+    /// `vfs_mountedon` check of `ffs_mountfs`: two mounts of one device corrupt it).
+    pub fn claim_mount(&self) -> Result<()> {
+        match self.mounted.swap(true, Ordering::AcqRel) {
+            true => Err(Errno::EBUSY),
+            false => Ok(()),
+        }
+    }
+
+    /// The mount on the device went.
+    pub fn release_mount(&self) {
+        self.mounted.store(false, Ordering::Release);
     }
 
     /// Whether the host file was opened for writing.
@@ -187,8 +204,12 @@ impl VnodeOps for EtfsNode {
     }
 
     /// A host file the server could only open read-only cannot be opened for writing
-    /// (rumpblk's `EACCES`).
+    /// (rumpblk's `EACCES`); a block device a file system is mounted on cannot be opened
+    /// at all (`spec_open`'s `vfs_mountedon`: `EBUSY`).
     fn open(&self, fmode: u32) -> Result<()> {
+        if self.etype == EtfsType::Blk && self.mounted.load(Ordering::Acquire) {
+            return Err(Errno::EBUSY);
+        }
         if fmode & crate::abi::FWRITE != 0 && !self.writable() {
             return Err(Errno::EACCES);
         }
@@ -282,6 +303,7 @@ impl Keys {
             size,
             minor,
             blk,
+            mounted: AtomicBool::new(false),
         };
         Ok((key, node))
     }
