@@ -265,9 +265,16 @@ fn a_record_lock_flood_stops_at_the_budget_and_a_disconnect_gives_it_back() {
     'flood: for p in 0..PROCS {
         let mut c = common::connect_retry(&srv.url, "flooder");
         for k in 0..FILES {
-            let fd = c
-                .open(&format!("/tmp/l{p}-{k}"), O_RDWR | O_CREAT, 0o644)
-                .unwrap();
+            // The budget may run out on a file's node before its locks: also a bound.
+            let fd = match c.open(&format!("/tmp/l{p}-{k}"), O_RDWR | O_CREAT, 0o644) {
+                Ok(fd) => fd,
+                Err(e) if e.errno() == Some(ENOSPC) => {
+                    refused = Some(ENOSPC);
+                    flooders.push(c);
+                    break 'flood;
+                }
+                Err(e) => panic!("open: {e}"),
+            };
             let calls = lock_calls(fd, &fls);
             let errs = run_batched(&mut c, &calls, || rss.check("lock flood"));
             let made = errs.iter().take_while(|&&e| e == 0).count();
@@ -284,13 +291,28 @@ fn a_record_lock_flood_stops_at_the_budget_and_a_disconnect_gives_it_back() {
         "lock flood: {total} locks, idle RSS {idle_kib} KiB, highest {} KiB",
         rss.max_kib
     );
-    assert_eq!(refused, Some(ENOMEM), "{total} lock records fit in -r 16m");
+    assert!(
+        matches!(refused, Some(ENOMEM) | Some(ENOSPC)),
+        "{total} lock records fit in -r 16m: {refused:?}"
+    );
+    assert!(total > 10_000, "only {total} lock records before the bound");
     let mut other = common::connect_retry(&srv.url, "other");
     assert_eq!(other.getpid().unwrap().1, 1);
     // The flooding clients go away: their locks, and their budget, go with them.
     let last = format!("/tmp/l{}-0", flooders.len() - 1);
     drop(flooders);
-    let fd = other.open(&last, O_RDWR, 0).unwrap();
+    let calls_fd = |other: &mut client::Client| other.open(&last, O_RDWR | O_CREAT, 0o644);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let fd = loop {
+        match calls_fd(&mut other) {
+            Ok(fd) => break fd,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("waiting for the budget: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("the budget never came back: {e}"),
+        }
+    };
     let calls = lock_calls(fd, &fls);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while run_batched(&mut other, &calls, || {})

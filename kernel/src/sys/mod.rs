@@ -20,6 +20,7 @@ mod open;
 mod pathconf;
 mod pipe;
 mod proc;
+mod random;
 mod reboot;
 mod resource;
 mod rw;
@@ -129,6 +130,7 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS___gettimeofday50 => time::gettimeofday(&c, a).await,
         SYS___clock_gettime50 => time::clock_gettime(&c, a).await,
         SYS___clock_getres50 => time::clock_getres(&c, a).await,
+        SYS_getrandom => random::getrandom(&c, a).await,
         SYS___nanosleep50 => time::nanosleep(&c, a).await,
         SYS_clock_nanosleep => time::clock_nanosleep(&c, a).await,
         SYS___fstat50 => descrip::fstat(&c, a).await,
