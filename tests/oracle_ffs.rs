@@ -107,16 +107,7 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
 ];
 
 /// Differences that are open bugs of issue 13 (not deliberate): step prefixes.
-const OPEN: &[(&str, &str)] = &[
-    (
-        "blk.host",
-        "the last close does not write the device's dirty blocks back",
-    ),
-    (
-        "disc.",
-        "dirty device blocks are not written back when a client disconnects holding it",
-    ),
-];
+const OPEN: &[(&str, &str)] = &[];
 
 fn have_makefs() -> bool {
     Command::new("makefs").arg("-h").output().is_ok()

@@ -197,6 +197,12 @@ pub trait VnodeOps: Any + Send + Sync {
         ready(Err(Errno::ENOTDIR))
     }
 
+    /// `VOP_CLOSE` at the last close of an open file of a node that [drives its
+    /// data](VnodeOps::drives_data) (an etfs block device writes its dirty blocks back).
+    fn close<'a>(&'a self, _vn: &'a Vnode) -> FsFuture<'a, ()> {
+        ready(Ok(()))
+    }
+
     /// `VOP_OPEN` of a node that [drives its data](VnodeOps::drives_data), with `FREAD`/
     /// `FWRITE` in `fmode`.
     fn open(&self, _fmode: u32) -> Result<()> {

@@ -465,6 +465,14 @@ impl Vnode {
         }
     }
 
+    /// `VOP_CLOSE` at the last close of an open file ([`VnodeOps::close`]).
+    pub async fn close(&self) -> Result<()> {
+        match &self.body {
+            Body::Node(n) => n.close(self).await,
+            _ => Ok(()),
+        }
+    }
+
     /// `VOP_READLINK`: `EINVAL` for anything but a symbolic link.
     pub async fn readlink(&self) -> Result<Vec<u8>> {
         match &self.body {

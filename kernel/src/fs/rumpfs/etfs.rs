@@ -217,6 +217,17 @@ impl VnodeOps for EtfsNode {
         Box::pin(EtfsNode::fsync(self))
     }
 
+    /// The last close of a block device writes its dirty blocks back to the host file
+    /// (spec_close's `vinvalbuf(V_SAVE)`), so a server killed afterwards has lost nothing.
+    fn close<'a>(&'a self, _vn: &'a Vnode) -> FsFuture<'a, ()> {
+        Box::pin(async move {
+            match &self.blk {
+                Some((cache, dev)) => cache.sync_dev(dev).await,
+                None => Ok(()),
+            }
+        })
+    }
+
     /// A host file the server could only open read-only cannot be opened for writing
     /// (rumpblk's `EACCES`); a block device a file system is mounted on cannot be opened
     /// at all (`spec_open`'s `vfs_mountedon`: `EBUSY`).
