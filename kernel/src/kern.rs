@@ -48,6 +48,9 @@ pub struct Kernel {
     modules: crate::module::Modules,
     vfs: Option<Vfs>,
     sysctl: crate::sysctl::Mib,
+    /// Vnodes whose open file just had its last close and whose file system acts on it
+    /// (`VOP_CLOSE`): run by [`Kernel::run_closes`].
+    closing: Mutex<Vec<Arc<crate::vfs::Vnode>>>,
 }
 
 impl Kernel {
@@ -74,6 +77,7 @@ impl Kernel {
             procs: Mutex::new(PidTable::new()),
             locks: Arc::new(Locks::with_budget(budget.clone())),
             login: Mutex::new([0; MAXLOGNAME]),
+            closing: Mutex::new(Vec::new()),
             halting: AtomicBool::new(false),
             vfs: cfg.vfs.then(|| {
                 let (types, root) = (crate::fs::types(), crate::fs::rumpfs::mount_root);
@@ -210,6 +214,41 @@ impl Kernel {
             if let Some(vn) = fp.vnode() {
                 self.locks.release_posix(vn.lock_key(), p.pid());
             }
+            self.last_close(fp);
+        }
+    }
+
+    /// Drops a reference to an open file; when it is the last one and the vnode's file
+    /// system acts on the close (a device that drives its own data: an etfs block device
+    /// writes its dirty blocks back, as spec_close's `vinvalbuf`), queues the vnode for
+    /// [`Kernel::run_closes`]. A reference held elsewhere at this moment (a syscall in
+    /// flight on the file) makes this not the last close; its data then goes at the next
+    /// sync, unmount or halt.
+    fn last_close(&self, fp: Arc<File>) {
+        if Arc::strong_count(&fp) != 1 {
+            return;
+        }
+        if let Some(vn) = fp.vnode().filter(|v| v.drives_data()) {
+            self.closing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(vn.clone());
+        }
+    }
+
+    /// `VOP_CLOSE` of the vnodes whose open files had their last close: what the file
+    /// systems do then (write-back). Called by close(2) and after a process exits.
+    pub async fn run_closes(&self) {
+        loop {
+            let vns = std::mem::take(&mut *self.closing.lock().unwrap_or_else(|e| e.into_inner()));
+            if vns.is_empty() {
+                return;
+            }
+            for vn in vns {
+                // As NetBSD's close(2) after the descriptor went: nothing to undo, and a
+                // failed write-back leaves the blocks dirty for the next sync.
+                let _ = vn.close().await;
+            }
         }
     }
 
@@ -240,8 +279,11 @@ impl Kernel {
         if !p.mark_exited() {
             return;
         }
-        drop(p.fd.close_from(0));
+        let files = p.fd.close_from(0);
         self.locks.release_proc(p.pid());
+        for fp in files {
+            self.last_close(fp);
+        }
         let mut procs = self.procs();
         procs.remove(p.pid());
         for child in procs.procs().filter(|c| c.ppid() == p.pid()) {

@@ -267,7 +267,7 @@ impl Conn {
             return self.fail(reqno, ErrorCode::INVALID_PREFORK);
         };
         if hf.cancel != 0 {
-            self.shared.kernel.exit_process(&prepared);
+            self.exit_process(&prepared);
             return self.close();
         }
         let comm = prepared.comm();
@@ -340,9 +340,18 @@ impl Conn {
             self.shared.kernel.begin_exit(p);
         }
         for p in self.shared.forks.expire_owner(self.id) {
-            self.shared.kernel.exit_process(&p);
+            self.exit_process(&p);
         }
         self.maybe_finish();
+    }
+
+    /// Ends process `p` and then, on this loop, runs the file systems' last-close work of
+    /// the files it held (an etfs block device written back, as NetBSD when a client
+    /// disconnects holding it open).
+    fn exit_process(&self, p: &Arc<kernel::Proc>) {
+        self.shared.kernel.exit_process(p);
+        let k = self.shared.kernel.clone();
+        ring::spawn_local(async move { k.run_closes().await });
     }
 
     fn syscall_done(&self) {
@@ -360,7 +369,7 @@ impl Conn {
             return;
         }
         if let Some(p) = self.proc.borrow_mut().take() {
-            self.shared.kernel.exit_process(&p);
+            self.exit_process(&p);
         }
         CONNS.with(|c| c.borrow_mut().remove(&self.id));
         self.shared.connection_closed(self.loop_index);

@@ -216,14 +216,21 @@ impl VnFile {
             };
             let wrote = self.vn.write_at(off, &data, append).await;
             mem.recycle(data);
-            match wrote {
-                Ok(wrote_at) => off = wrote_at + n as u64,
+            let wrote = match wrote {
+                Ok((at, wrote)) => {
+                    off = at + wrote as u64;
+                    wrote
+                }
                 Err(e) => {
                     res = Err(e);
                     break;
                 }
+            };
+            done += wrote as u64;
+            // A device's end cuts the write short (rumpblk): the rest is not written.
+            if wrote < n {
+                break;
             }
-            done += n as u64;
         }
         if done > 0 {
             let t = now(k);

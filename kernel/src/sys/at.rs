@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::Ctx;
 use crate::abi::{AT_FDCWD, PATH_MAX};
 use crate::proc::Cred;
-use crate::vfs::{self, Found, Nd, Vfs, Vnode};
+use crate::vfs::{self, Found, NameOp, Nd, Vfs, Vnode};
 use crate::{copy, Errno, Result, UserMem};
 
 /// The VFS, or `ENOSYS` without the `rumpvfs` faction.
@@ -61,15 +61,17 @@ pub async fn lookup<M: UserMem>(
     vfs::namei(&nd(c, v), &start, &path, follow).await
 }
 
-/// Copies in the path at `addr` and looks up its parent relative to `fd`.
+/// Copies in the path at `addr` and looks up its parent relative to `fd`, the last
+/// component for `op`.
 pub async fn lookup_parent<M: UserMem>(
     c: &Ctx<'_, M>,
     fd: i32,
     addr: u64,
     follow: bool,
+    op: NameOp,
 ) -> Result<Found> {
     let v = vfs(c)?;
     let path = path(c, addr).await?;
     let start = start(c, v, fd)?;
-    vfs::namei_parent(&nd(c, v), &start, &path, follow).await
+    vfs::namei_parent(&nd(c, v), &start, &path, follow, op).await
 }

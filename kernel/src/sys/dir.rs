@@ -6,7 +6,7 @@ use super::at::{self, vfs};
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::*;
 use crate::file::VN_CHUNK_MAX;
-use crate::vfs::{NewNode, VType};
+use crate::vfs::{NameOp, NewNode, VType};
 use crate::{copy, Errno, UserMem};
 
 /// `mkdir(path, mode)` — makes a directory; `mkdir(2)`.
@@ -22,7 +22,7 @@ pub async fn mkdirat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 async fn do_mkdir<M: UserMem>(c: &Ctx<'_, M>, fd: i32, addr: u64, mode: u32) -> SysResult {
     let v = vfs(c)?;
     // A trailing slash is fine for mkdir (`CREATEDIR`).
-    let f = at::lookup_parent(c, fd, addr, false).await?;
+    let f = at::lookup_parent(c, fd, addr, false, NameOp::Create).await?;
     if f.node.is_some() {
         return Err(Errno::EEXIST);
     }
@@ -48,7 +48,7 @@ pub async fn rmdir<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 /// rmdir relative to `fd` (also `unlinkat(fd, path, AT_REMOVEDIR)`).
 pub(super) async fn do_rmdir<M: UserMem>(c: &Ctx<'_, M>, fd: i32, addr: u64) -> SysResult {
     let v = vfs(c)?;
-    let f = at::lookup_parent(c, fd, addr, false).await?;
+    let f = at::lookup_parent(c, fd, addr, false, NameOp::Delete).await?;
     let node = f.node.clone().ok_or(Errno::ENOENT)?;
     // vfs_syscalls.c `do_sys_unlinkat` order: a file-system root or mount point `EBUSY`
     // (also `.` or `..` naming one), `.` `EINVAL`, a non-directory `ENOTDIR`, and `..`

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::at::{self, vfs};
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::*;
-use crate::vfs::{NewNode, VType};
+use crate::vfs::{NameOp, NewNode, VType};
 use crate::{copy, Errno, UserMem};
 
 /// `link(path, link)` — makes a hard link (following a final symlink); `link(2)`.
@@ -38,7 +38,7 @@ async fn do_link<M: UserMem>(
     let v = vfs(c)?;
     // Other flag bits are ignored (vfs_syscalls.c `sys_linkat` masks AT_SYMLINK_FOLLOW).
     let node = at::lookup(c, fd1, p1, flags & AT_SYMLINK_FOLLOW != 0).await?;
-    let f = at::lookup_parent(c, fd2, p2, false).await?;
+    let f = at::lookup_parent(c, fd2, p2, false, NameOp::Create).await?;
     let dir = f.create_in()?;
     v.link(&c.p.cred(), dir, &f.name, &node).await?;
     ret(0)
@@ -57,7 +57,7 @@ pub async fn symlinkat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 async fn do_symlink<M: UserMem>(c: &Ctx<'_, M>, target: u64, fd: i32, link: u64) -> SysResult {
     let v = vfs(c)?;
     let target = at::path(c, target).await?;
-    let f = at::lookup_parent(c, fd, link, false).await?;
+    let f = at::lookup_parent(c, fd, link, false, NameOp::Create).await?;
     let dir = f.create_in()?;
     let new = NewNode {
         vtype: VType::Lnk,
@@ -108,7 +108,7 @@ pub async fn unlinkat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 
 async fn do_unlink<M: UserMem>(c: &Ctx<'_, M>, fd: i32, p: u64) -> SysResult {
     let v = vfs(c)?;
-    let f = at::lookup_parent(c, fd, p, false).await?;
+    let f = at::lookup_parent(c, fd, p, false, NameOp::Delete).await?;
     let node = f.node.as_ref().ok_or(Errno::ENOENT)?;
     // vfs_syscalls.c `do_sys_unlinkat`: a file-system root `EBUSY`, `.` `EINVAL`, then a
     // directory `EPERM`.
@@ -156,7 +156,7 @@ async fn do_rename<M: UserMem>(
     retain: bool,
 ) -> SysResult {
     let v = vfs(c)?;
-    let from = at::lookup_parent(c, fd1, p1, false).await?;
+    let from = at::lookup_parent(c, fd1, p1, false, NameOp::Delete).await?;
     let src = from.node.clone().ok_or(Errno::ENOENT)?;
     if from.at_mount_root() {
         return Err(Errno::EBUSY);
@@ -164,7 +164,7 @@ async fn do_rename<M: UserMem>(
     if from.is_dot() {
         return Err(Errno::EINVAL);
     }
-    let to = at::lookup_parent(c, fd2, p2, false).await?;
+    let to = at::lookup_parent(c, fd2, p2, false, NameOp::Rename).await?;
     if to.node.is_none() && to.slash && !src.is_dir() {
         return Err(Errno::ENOENT);
     }

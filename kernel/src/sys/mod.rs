@@ -104,7 +104,7 @@ pub(crate) async fn dispatch<M: UserMem>(
     let result = match nr {
         SYS_read => rw::read(&c, a).await,
         SYS_write => rw::write(&c, a).await,
-        SYS_close => descrip::close(&c, a),
+        SYS_close => descrip::close(&c, a).await,
         SYS_getpid => proc::getpid(&c),
         SYS_getuid => proc::getuid(&c),
         SYS_geteuid => proc::geteuid(&c),

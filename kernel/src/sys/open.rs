@@ -47,7 +47,8 @@ async fn do_open<M: UserMem>(
     let cred = c.p.cred();
     let nofollow = flags & (O_NOFOLLOW | O_EXCL) != 0;
     let (vn, created) = if flags & O_CREAT != 0 {
-        let f = crate::vfs::namei_parent(&nd, &start, &path, !nofollow).await?;
+        let f = crate::vfs::namei_parent(&nd, &start, &path, !nofollow, crate::vfs::NameOp::Create)
+            .await?;
         // namei's CREATE on `/` or a mount point: `EEXIST`, even without O_EXCL.
         if f.at_mount_root() {
             return Err(Errno::EEXIST);
@@ -224,7 +225,7 @@ async fn make<M: UserMem>(
     mode: u32,
     rdev: u64,
 ) -> SysResult {
-    let f = at::lookup_parent(c, fd, addr, false).await?;
+    let f = at::lookup_parent(c, fd, addr, false, crate::vfs::NameOp::Create).await?;
     let dir = f.create_in()?;
     let new = NewNode {
         vtype,

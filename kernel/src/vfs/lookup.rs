@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::walk::{is_under, Up, WalkUp};
-use super::{access, VType, Vnode};
+use super::{access, NameOp, VType, Vnode};
 use crate::abi::{MAXSYMLINKS, NAME_MAX, PATH_MAX, X_OK};
 use crate::proc::Cred;
 use crate::{Errno, Result};
@@ -76,15 +76,22 @@ impl Found {
 /// Looks `path` up from `start` (used for relative paths); the last component's symbolic
 /// link is followed when `follow` is set. Missing → `ENOENT`.
 pub async fn namei(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool) -> Result<Arc<Vnode>> {
-    let f = walk(nd, start, path, follow, false).await?;
+    let f = walk(nd, start, path, follow, None).await?;
     f.node.ok_or(Errno::ENOENT)
 }
 
 /// Looks up the parent of `path`'s last component (`LOCKPARENT`): the last component may be
 /// missing. With `follow`, a symbolic link as last component is followed (open with
-/// `O_CREAT`), so the result names the link's target.
-pub async fn namei_parent(nd: &Nd, start: &Arc<Vnode>, path: &[u8], follow: bool) -> Result<Found> {
-    walk(nd, start, path, follow, true).await
+/// `O_CREAT`), so the result names the link's target. `op` is what the last component is
+/// looked up for (`cn_nameiop`), told to the file system.
+pub async fn namei_parent(
+    nd: &Nd,
+    start: &Arc<Vnode>,
+    path: &[u8],
+    follow: bool,
+    op: NameOp,
+) -> Result<Found> {
+    walk(nd, start, path, follow, Some(op)).await
 }
 
 /// Whether `vn` is the root of the root file system (`rootvnode`).
@@ -124,8 +131,8 @@ async fn dotdot(nd: &Nd, dir: &Arc<Vnode>, inside: &mut bool) -> Result<Arc<Vnod
 }
 
 /// The child `name` of `dir`, past any file systems mounted on it.
-async fn child(dir: &Arc<Vnode>, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
-    let found = dir.lookup(name).await?;
+async fn child(dir: &Arc<Vnode>, name: &[u8], op: NameOp) -> Result<Option<Arc<Vnode>>> {
+    let found = dir.lookup_for(name, op).await?;
     Ok(found.map(|mut vn| {
         while let Some(m) = vn.mounted_here() {
             vn = m.root().clone();
@@ -146,7 +153,7 @@ async fn walk(
     start: &Arc<Vnode>,
     path: &[u8],
     follow: bool,
-    parent: bool,
+    parent: Option<NameOp>,
 ) -> Result<Found> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
@@ -214,7 +221,13 @@ async fn walk(
         let next = match &comp[..] {
             b"." => Some(cur.clone()),
             b".." => Some(dotdot(nd, &cur, &mut inside).await?),
-            _ => child(&cur, &comp).await?,
+            _ => {
+                let op = match parent {
+                    Some(op) if last => op,
+                    _ => NameOp::Lookup,
+                };
+                child(&cur, &comp, op).await?
+            }
         };
         let is_link = next.as_ref().is_some_and(|v| v.vtype() == VType::Lnk);
         if is_link && (!last || follow || slash) {
@@ -243,7 +256,7 @@ async fn walk(
             if slash && next.as_ref().is_some_and(|v| !v.is_dir()) {
                 return Err(Errno::ENOTDIR);
             }
-            if next.is_none() && !parent {
+            if next.is_none() && parent.is_none() {
                 return Err(Errno::ENOENT);
             }
             return Ok(Found {

@@ -59,7 +59,7 @@ pub use lookup::{namei, namei_parent, Found, Nd};
 pub use mount::{Mount, MountState};
 pub use mountops::{MountReq, NewMount, MOUNTS_MAX};
 pub use ns::NewNode;
-pub use ops::{FsOps, FsType, VnodeOps};
+pub use ops::{FsOps, FsType, NameOp, VnodeOps};
 pub use vnode::{Attr, Body, VType, Vnode, VNODE_CHARGE_BYTES};
 pub use walk::is_under;
 

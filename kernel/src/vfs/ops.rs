@@ -49,6 +49,21 @@ pub struct DirEntry {
     pub next: u64,
 }
 
+/// What a lookup's last component is looked up for (NetBSD's `cn_nameiop`): a file system
+/// may refuse early (ufs_lookup: removing or renaming on a read-only mount is `EROFS`, even
+/// for a name that does not exist). Components before the last are looked up as `Lookup`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameOp {
+    /// A plain lookup.
+    Lookup,
+    /// The name is to be created.
+    Create,
+    /// The name is to be removed (unlink, rmdir, the source of a rename).
+    Delete,
+    /// The name is a rename's target.
+    Rename,
+}
+
 /// What the removal of a name checks on the node it leads to, under the file system's own
 /// serialisation (type, mount point, sticky bit): the VFS's half of `VOP_REMOVE`/`VOP_RMDIR`.
 pub type RemoveCheck<'a> = &'a (dyn Fn(&Arc<Vnode>) -> Result<()> + 'a);
@@ -76,8 +91,13 @@ pub trait VnodeOps: Any + Send + Sync {
     }
 
     /// `VOP_LOOKUP` of one name in directory `dir` (`..` included: the parent within the
-    /// file system); `None` when there is no such name.
-    fn lookup<'a>(&'a self, _dir: &'a Vnode, _name: &'a [u8]) -> FsFuture<'a, Option<Arc<Vnode>>> {
+    /// file system) for `op`; `None` when there is no such name.
+    fn lookup<'a>(
+        &'a self,
+        _dir: &'a Vnode,
+        _name: &'a [u8],
+        _op: NameOp,
+    ) -> FsFuture<'a, Option<Arc<Vnode>>> {
         ready(Err(Errno::ENOTDIR))
     }
 
@@ -107,14 +127,15 @@ pub trait VnodeOps: Any + Send + Sync {
         ready(Err(Errno::EOPNOTSUPP))
     }
 
-    /// `VOP_WRITE`: `data` at `off` (at the end with `append`); the offset written at.
+    /// `VOP_WRITE`: `data` at `off` (at the end with `append`); the offset written at and
+    /// the bytes written (fewer than `data` only where a device's end cuts the write short).
     fn write<'a>(
         &'a self,
         _vn: &'a Vnode,
         _off: u64,
         _data: &'a [u8],
         _append: bool,
-    ) -> FsFuture<'a, u64> {
+    ) -> FsFuture<'a, (u64, usize)> {
         ready(Err(Errno::EOPNOTSUPP))
     }
 
@@ -174,6 +195,12 @@ pub trait VnodeOps: Any + Send + Sync {
         _touch: &'a [&'a Vnode],
     ) -> FsFuture<'a, ()> {
         ready(Err(Errno::ENOTDIR))
+    }
+
+    /// `VOP_CLOSE` at the last close of an open file of a node that [drives its
+    /// data](VnodeOps::drives_data) (an etfs block device writes its dirty blocks back).
+    fn close<'a>(&'a self, _vn: &'a Vnode) -> FsFuture<'a, ()> {
+        ready(Ok(()))
     }
 
     /// `VOP_OPEN` of a node that [drives its data](VnodeOps::drives_data), with `FREAD`/

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use super::memnode::{Dir, RegData};
 use super::mount::NodeRef;
-use super::ops::VnodeOps;
+use super::ops::{NameOp, VnodeOps};
 use super::Mount;
 use crate::abi::*;
 use crate::file::Fifo;
@@ -394,14 +394,14 @@ impl Vnode {
     }
 
     /// `VOP_WRITE` of a regular file: `data` at `off`, or at the end with `append`; returns
-    /// the offset written at.
-    pub async fn write_at(&self, off: u64, data: &[u8], append: bool) -> Result<u64> {
+    /// the offset written at and the bytes written (short only at a device's end).
+    pub async fn write_at(&self, off: u64, data: &[u8], append: bool) -> Result<(u64, usize)> {
         match &self.body {
             Body::Reg(d) => {
                 let mut d = lock(d);
                 let at = if append { d.size() } else { off };
                 d.write(at, data)?;
-                Ok(at)
+                Ok((at, data.len()))
             }
             Body::Node(n) => n.write(self, off, data, append).await,
             Body::Dir(_) => Err(Errno::EISDIR),
@@ -453,10 +453,23 @@ impl Vnode {
 
     /// `VOP_LOOKUP` of one name (`..` included, within the file system; not past mounts).
     pub async fn lookup(&self, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
+        self.lookup_for(name, NameOp::Lookup).await
+    }
+
+    /// [`Vnode::lookup`] of a last component for `op` (`cn_nameiop`).
+    pub async fn lookup_for(&self, name: &[u8], op: NameOp) -> Result<Option<Arc<Vnode>>> {
         match &self.body {
-            Body::Node(n) => n.lookup(self, name).await,
+            Body::Node(n) => n.lookup(self, name, op).await,
             Body::Dir(d) if name == b".." => Ok(lock(d).parent.upgrade()),
             _ => Ok(self.dir()?.get(name).cloned()),
+        }
+    }
+
+    /// `VOP_CLOSE` at the last close of an open file ([`VnodeOps::close`]).
+    pub async fn close(&self) -> Result<()> {
+        match &self.body {
+            Body::Node(n) => n.close(self).await,
+            _ => Ok(()),
         }
     }
 

@@ -28,7 +28,7 @@ use crate::sync::Mutex as IoLock;
 use crate::vfs::ops::{
     BuildArgs, DirEntry, FsFuture, FsOps, FsType, MountParams, PrepareArgs, RemoveCheck, VnodeOps,
 };
-use crate::vfs::{Attr, Body, Mount, NewMount, NewNode, VType, Vnode};
+use crate::vfs::{Attr, Body, Mount, NameOp, NewMount, NewNode, VType, Vnode};
 use crate::{Errno, Result};
 
 /// Size of `struct ufs_args` (`fspec`, a pointer).
@@ -322,7 +322,12 @@ fn node(vn: &Vnode) -> Result<&FfsNode> {
 
 /// `VOP_LOOKUP` in an FFS directory: the child's vnode, or `None` when there is no such
 /// name. `..` of the file system's root is the caller's business (it crosses the mount).
-async fn lookup(dir: &Vnode, name: &[u8]) -> Result<Option<Arc<Vnode>>> {
+/// As ufs_lookup, a last component to be removed or renamed on a read-only mount is
+/// `EROFS` before the directory is searched (so also for a name that does not exist).
+async fn lookup(dir: &Vnode, name: &[u8], op: NameOp) -> Result<Option<Arc<Vnode>>> {
+    if matches!(op, NameOp::Delete | NameOp::Rename) && dir.read_only() {
+        return Err(Errno::EROFS);
+    }
     let m = dir.mount()?;
     let fsm = fsm_of(&m)?.clone();
     let ino = node(dir)?.ino;
@@ -514,7 +519,9 @@ async fn link(dir: &Vnode, name: &[u8], vn: &Vnode) -> Result<()> {
 /// `VOP_REMOVE` or, with `dir_op`, `VOP_RMDIR`, after `check` accepted the node the name
 /// leads to.
 async fn remove(dir: &Vnode, name: &[u8], dir_op: bool, check: RemoveCheck<'_>) -> Result<()> {
-    let victim = lookup(dir, name).await?.ok_or(Errno::ENOENT)?;
+    let victim = lookup(dir, name, NameOp::Lookup)
+        .await?
+        .ok_or(Errno::ENOENT)?;
     check(&victim)?;
     let victim = &*victim;
     let dino = node(dir)?.ino;
@@ -567,8 +574,13 @@ impl VnodeOps for FfsNode {
         Some(FfsNode::blocks(self))
     }
 
-    fn lookup<'a>(&'a self, dir: &'a Vnode, name: &'a [u8]) -> FsFuture<'a, Option<Arc<Vnode>>> {
-        Box::pin(lookup(dir, name))
+    fn lookup<'a>(
+        &'a self,
+        dir: &'a Vnode,
+        name: &'a [u8],
+        op: NameOp,
+    ) -> FsFuture<'a, Option<Arc<Vnode>>> {
+        Box::pin(lookup(dir, name, op))
     }
 
     fn name_of<'a>(&'a self, dir: &'a Vnode, child: &'a Vnode) -> FsFuture<'a, Vec<u8>> {
@@ -619,9 +631,12 @@ impl VnodeOps for FfsNode {
         off: u64,
         data: &'a [u8],
         append: bool,
-    ) -> FsFuture<'a, u64> {
+    ) -> FsFuture<'a, (u64, usize)> {
         match vn.vtype() {
-            VType::Reg => Box::pin(write(vn, off, data, append)),
+            VType::Reg => Box::pin(async move {
+                let at = write(vn, off, data, append).await?;
+                Ok((at, data.len()))
+            }),
             _ => crate::vfs::ops::ready(Err(Errno::EOPNOTSUPP)),
         }
     }
