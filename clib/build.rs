@@ -112,7 +112,11 @@ fn stubs(calls: &[Call]) -> String {
             if a.pad {
                 slots.push_str("0, ");
             } else {
-                let _ = write!(slots, "u64::from(a{p}), ");
+                if a.wide {
+                    let _ = write!(slots, "a{p}, ");
+                } else {
+                    let _ = write!(slots, "u64::from(a{p}), ");
+                }
                 p += 1;
             }
         }
@@ -148,9 +152,14 @@ fn stubs(calls: &[Call]) -> String {
             "i64" => call,
             t => format!("{call} as {t}"),
         };
+        let ret = if ret == "()" {
+            String::new()
+        } else {
+            format!(" -> {ret}")
+        };
         let _ = writeln!(
             s,
-            "#[no_mangle]\npub unsafe extern \"C\" fn {name}({sig}) -> {ret} {{\n    {body}\n}}"
+            "#[no_mangle]\npub unsafe extern \"C\" fn {name}({sig}){ret} {{\n    {body}\n}}"
         );
     }
     s

@@ -537,9 +537,7 @@ impl Conn {
             Class::REQ => {
                 match h.typ {
                     MsgType::COPYIN | MsgType::COPYINSTR => {
-                        let Some(req) = sp::parse_copy_req(p) else {
-                            return None;
-                        };
+                        let req = sp::parse_copy_req(p)?;
                         let len = usize::try_from(req.len).unwrap_or(usize::MAX);
                         // SAFETY: the server names memory the program passed to the call
                         // (or derived from it); NetBSD's client reads it the same way.
@@ -650,6 +648,20 @@ impl Conn {
                 return Err(libc::ENOTCONN);
             }
             st.sending = true;
+            // Close both descriptors before making new ones, as NetBSD's client does (the
+            // program may have closed them already, e.g. with closefrom: then their numbers
+            // must not be closed once a new descriptor could have taken them).
+            // SAFETY: closing the lost connection's descriptors; nobody uses them now.
+            unsafe {
+                if st.fd >= 0 {
+                    libc::close(st.fd);
+                }
+                if st.sigfd >= 0 {
+                    libc::close(st.sigfd);
+                }
+            }
+            st.fd = -1;
+            st.sigfd = -1;
             drop(st);
             let backoff = if tries < 10 {
                 Duration::from_millis(100 * u64::from(tries))
@@ -666,16 +678,8 @@ impl Conn {
                 self.cv.notify_all();
                 continue;
             };
-            // Replace both descriptors, as NetBSD's client does (the program may have closed
-            // them, e.g. with closefrom); we keep the send right until the new process is
-            // ours, so that nothing but the handshake goes out first.
-            // SAFETY: closing the lost connection's descriptors.
-            unsafe {
-                libc::close(st.fd);
-                if st.sigfd >= 0 {
-                    libc::close(st.sigfd);
-                }
-            }
+            // We keep the send right until the new process is ours, so that nothing but the
+            // handshake goes out first.
             st.fd = fd;
             st.sigfd = make_sigfd();
             st.generation += 1;

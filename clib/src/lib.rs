@@ -74,18 +74,23 @@ fn with_signals_blocked<T>(f: impl FnOnce(&libc::sigset_t) -> T) -> T {
     }
 }
 
+/// Runs syscall `nr` with argument block `data`: the response, or a transport errno.
+fn syscall_resp(nr: u32, data: &[u8]) -> Result<sp::SyscallResp, i32> {
+    let Some(c) = current() else {
+        return Err(libc::ENOTCONN);
+    };
+    with_signals_blocked(|omask| c.syscall(nr, data, omask))
+}
+
 /// Runs syscall `nr` with argument block `data`; 0 or an errno, `retval` set on a response.
 fn syscall(nr: u32, data: &[u8], retval: &mut [i64; 2]) -> i32 {
-    let Some(c) = current() else {
-        return libc::ENOTCONN;
-    };
-    with_signals_blocked(|omask| match c.syscall(nr, data, omask) {
+    match syscall_resp(nr, data) {
         Ok(r) => {
             *retval = r.retval;
             r.error
         }
         Err(e) => e,
-    })
+    }
 }
 
 fn slots_bytes(args: &[u64]) -> ([u8; 64], usize) {
@@ -155,15 +160,17 @@ pub unsafe extern "C" fn rumpclient_syscall(
         // SAFETY: the caller's contract.
         unsafe { std::slice::from_raw_parts(data, dlen) }
     };
-    let mut rv = [0i64; 2];
-    let e = syscall(sysnum as u32, data, &mut rv);
-    if e == 0 || !retval.is_null() {
-        if !retval.is_null() {
-            // SAFETY: the caller's contract.
-            unsafe { ptr::copy_nonoverlapping(rv.as_ptr(), retval, 2) };
+    match syscall_resp(sysnum as u32, data) {
+        Ok(r) => {
+            if !retval.is_null() {
+                // SAFETY: the caller's contract.
+                unsafe { ptr::copy_nonoverlapping(r.retval.as_ptr(), retval, 2) };
+            }
+            r.error
         }
+        // A transport failure leaves retval alone, as NetBSD's client.
+        Err(e) => e,
     }
-    e
 }
 
 /// The URL `rumpclient_init` uses: `RUMP__PARSEDSERVER`, else `RUMP_SERVER`.
