@@ -127,6 +127,27 @@ fn reconnect_after_the_socket_is_closed() {
     assert!(!err.contains("trying to reconnect"), "{err}");
 }
 
+/// The daemon (a new rump process) must get its process even though its parent exits: the
+/// parent waits for the claim (our server drops cookies with their connection).
+#[test]
+fn daemon_keeps_a_rump_process() {
+    let Some(bin) = clibtest() else { return };
+    let srv = Server::unix(&["-lrumpvfs"]);
+    let out = run(bin, &srv, "daemon");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(bin, &srv, "daemon-check");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn raise_delivers_sigpipe_to_the_handler() {
     case("raise");

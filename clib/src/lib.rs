@@ -394,29 +394,58 @@ pub unsafe extern "C" fn rumpclient_exec(
 }
 
 /// `int rumpclient_daemon(int nochdir, int noclose)`: daemon(3) keeping the rump process.
+///
+/// Unlike NetBSD's, the parent exits only once the child has claimed the prepared process:
+/// our server drops a fork cookie when the connection that asked for it goes away, so a
+/// parent exiting at once would leave the child an `ESRCH`.
 #[no_mangle]
 pub extern "C" fn rumpclient_daemon(nochdir: c_int, noclose: c_int) -> c_int {
     let rf = rumpclient_prefork();
     if rf.is_null() {
         return -1;
     }
-    // SAFETY: fork/setsid/chdir/open/dup2 with valid arguments.
+    let mut sync = [-1 as c_int; 2];
+    // SAFETY: pipe2/fork/setsid/chdir/open/dup2/read/write with valid arguments.
     unsafe {
+        if libc::pipe2(sync.as_mut_ptr(), libc::O_CLOEXEC) == -1 {
+            let e = errno();
+            rumpclient_fork_cancel(rf);
+            set_errno(e);
+            return -1;
+        }
         match libc::fork() {
             -1 => {
                 let e = errno();
+                libc::close(sync[0]);
+                libc::close(sync[1]);
                 rumpclient_fork_cancel(rf);
                 set_errno(e);
                 return -1;
             }
             0 => {}
-            _ => libc::_exit(0),
+            _ => {
+                // Wait until the child has claimed the process (or died), then leave.
+                libc::close(sync[1]);
+                let mut b = 0u8;
+                while libc::read(sync[0], (&mut b as *mut u8).cast(), 1) == -1
+                    && errno() == libc::EINTR
+                {}
+                libc::_exit(0)
+            }
         }
+        libc::close(sync[0]);
+        let done = |r: c_int| {
+            let e = errno();
+            libc::write(sync[1], b"x".as_ptr().cast(), 1);
+            libc::close(sync[1]);
+            set_errno(e);
+            r
+        };
         let fail = |rf| {
             let e = errno();
             rumpclient_fork_cancel(rf);
             set_errno(e);
-            -1
+            done(-1)
         };
         if libc::setsid() == -1 {
             return fail(rf);
@@ -435,7 +464,7 @@ pub extern "C" fn rumpclient_daemon(nochdir: c_int, noclose: c_int) -> c_int {
                 }
             }
         }
-        rumpclient_fork_init(rf)
+        done(rumpclient_fork_init(rf))
     }
 }
 

@@ -268,6 +268,48 @@ t_sigpipe_default(void)
 	FAIL("still alive after SIGPIPE");
 }
 
+/* rumpclient_daemon: the daemon runs as a new rump process sharing our descriptors; it
+ * records its result in a rump file that "daemon-check" reads. */
+static void
+t_daemon(void)
+{
+	char msg[64];
+	pid_t before;
+	int fd, n;
+
+	init();
+	before = rump_sys_getpid();
+	fd = rump_sys_open("/tmp/daemon-result", RUMP_O_RDWR | RUMP_O_CREAT | RUMP_O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	if (rumpclient_daemon(1, 1) == -1)
+		FAIL("rumpclient_daemon: errno %d", errno);
+	n = snprintf(msg, sizeof(msg), "%s", rump_sys_getpid() != before ? "ok" : "same pid");
+	rump_sys_write(fd, msg, n);
+	rump_sys_close(fd);
+	exit(0);
+}
+
+static void
+t_daemon_check(void)
+{
+	char buf[16];
+	int fd, i;
+
+	init();
+	for (i = 0; i < 500; i++) {
+		memset(buf, 0, sizeof(buf));
+		fd = rump_sys_open("/tmp/daemon-result", RUMP_O_RDONLY);
+		CHECK(fd >= 0);
+		rump_sys_read(fd, buf, sizeof(buf) - 1);
+		rump_sys_close(fd);
+		if (buf[0] != '\0')
+			break;
+		usleep(10000);
+	}
+	if (strcmp(buf, "ok") != 0)
+		FAIL("daemon result '%s'", buf);
+}
+
 /* Without RUMP_SERVER: ENOENT; calls before init: ENOTCONN. */
 static void
 t_noserver(void)
@@ -299,6 +341,10 @@ main(int argc, char **argv)
 		t_raise();
 	else if (strcmp(argv[1], "sigpipe-default") == 0)
 		t_sigpipe_default();
+	else if (strcmp(argv[1], "daemon") == 0)
+		t_daemon();
+	else if (strcmp(argv[1], "daemon-check") == 0)
+		t_daemon_check();
 	else if (strcmp(argv[1], "noserver") == 0)
 		t_noserver();
 	else
