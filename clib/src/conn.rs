@@ -1,0 +1,815 @@
+//! The connection to the server, shared by all threads of the program.
+//!
+//! Sending: a thread takes the send right (`State::sending`), writes one whole frame and gives
+//! it back. Receiving: a thread that waits for an answer takes the receive right if nobody has
+//! it, reads frames and dispatches them: answers to their waiters (`State::replies`), server
+//! requests served at once (COPYIN/COPYINSTR answered from our memory, COPYOUT written to it,
+//! RAISE raised in this process). Once its own answer is in, it gives the receive right back
+//! and wakes the others, one of which takes over (sp-protocol.md §17.4).
+//!
+//! Connection loss: the waiters of that connection fail with `ENOTCONN`; a call is then sent
+//! again, and sending on a lost connection reconnects as `rumpclient_setconnretry` says
+//! (§17.8): a new GUEST handshake, i.e. a new process in the kernel.
+
+use std::collections::HashMap;
+use std::ffi::c_int;
+use std::io;
+use std::os::fd::IntoRawFd;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sp::url::{Role, SpAddr};
+use sp::{Class, ErrorCode, FrameDecoder, HandshakeType, MsgType, SyscallResp};
+
+use crate::mem;
+
+/// Largest frame accepted from the server (a COPYOUT of up to 64 MiB).
+const MAX_FRAME_LEN: usize = sp::HEADER_LEN + sp::COPY_REQ_LEN + (64 << 20);
+/// Socket read buffer.
+const READ_BUF_LEN: usize = 64 * 1024;
+/// How long a receiving thread sleeps in poll before it checks for a reconnect.
+const POLL_MS: c_int = 1000;
+
+/// An answer to one of our requests.
+#[derive(Debug, Clone, Copy)]
+enum Reply {
+    Syscall(SyscallResp),
+    Handshake(i32),
+    Prefork([u8; sp::COOKIE_LEN]),
+    Error(ErrorCode),
+}
+
+/// Receive side: only the thread holding the receive right touches it.
+struct Rx {
+    dec: FrameDecoder,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+}
+
+impl Rx {
+    fn new() -> Box<Rx> {
+        Box::new(Rx {
+            dec: FrameDecoder::new(MAX_FRAME_LEN),
+            buf: vec![0u8; READ_BUF_LEN].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+        })
+    }
+}
+
+struct State {
+    /// The socket and the signalfd (-1 if none).
+    fd: c_int,
+    sigfd: c_int,
+    /// Incremented at every reconnect; a waiter of an older generation fails.
+    generation: u64,
+    /// The connection of this generation is lost.
+    dead: bool,
+    sending: bool,
+    receiving: bool,
+    next_reqno: u64,
+    /// Registered waiters: reqno → (generation, answer once it arrived).
+    replies: HashMap<u64, (u64, Option<Reply>)>,
+    rx: Option<Box<Rx>>,
+}
+
+/// The process's connection (see the module doc).
+pub(crate) struct Conn {
+    /// The URL, made absolute (what `RUMP__PARSEDSERVER` passes to an exec'd image).
+    url: String,
+    addr: SpAddr,
+    st: Mutex<State>,
+    cv: Condvar,
+}
+
+/// How a wait ended without an answer.
+enum WaitEnd {
+    Lost,
+}
+
+fn last_errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Moves `fd` above 2 (never on stdio) and makes it survive exec.
+fn dup_good(fd: c_int) -> Result<c_int, i32> {
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let nfd = if fd <= 2 {
+            let n = libc::fcntl(fd, libc::F_DUPFD, 3);
+            let e = last_errno();
+            libc::close(fd);
+            if n == -1 {
+                return Err(e);
+            }
+            n
+        } else {
+            fd
+        };
+        libc::fcntl(nfd, libc::F_SETFD, 0);
+        Ok(nfd)
+    }
+}
+
+fn parse(url: &str) -> Result<(SpAddr, String), i32> {
+    let cwd = std::env::current_dir().ok();
+    let addr = sp::url::parse(url, Role::Client, cwd.as_deref()).map_err(|e| {
+        eprintln!("rump_sp: {e}");
+        libc::EINVAL
+    })?;
+    let abs = match &addr {
+        SpAddr::Unix(p) => format!("unix://{}", p.display()),
+        SpAddr::Tcp(_) => url.to_string(),
+    };
+    Ok((addr, abs))
+}
+
+/// Connects, reads the banner (one read of at most 95 bytes ending in '\n'), sets
+/// O_NONBLOCK. Returns the socket.
+fn open_socket(addr: &SpAddr) -> Result<c_int, i32> {
+    let io = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+    let fd = match addr {
+        SpAddr::Unix(p) => std::os::unix::net::UnixStream::connect(p)
+            .map_err(io)?
+            .into_raw_fd(),
+        SpAddr::Tcp(sa) => {
+            let s = std::net::TcpStream::connect(sa).map_err(io)?;
+            s.set_nodelay(true).map_err(io)?;
+            s.into_raw_fd()
+        }
+    };
+    let fd = dup_good(fd)?;
+    let mut b = [0u8; sp::BANNER_MAX_LEN];
+    let n = loop {
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) };
+        if n == -1 && last_errno() == libc::EINTR {
+            continue;
+        }
+        break n;
+    };
+    if n <= 0 || b[n as usize - 1] != b'\n' {
+        // SAFETY: our descriptor.
+        unsafe { libc::close(fd) };
+        return Err(libc::ECONNREFUSED);
+    }
+    // SAFETY: fcntl on our descriptor.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    Ok(fd)
+}
+
+/// A signalfd for every signal: readable while a signal is pending for us, so that a thread
+/// waiting for the server can let it through (signals are blocked during a call).
+fn make_sigfd() -> c_int {
+    // SAFETY: sigset on a local; signalfd creates a new descriptor.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let fd = libc::signalfd(-1, &all, 0);
+        if fd == -1 {
+            return -1;
+        }
+        dup_good(fd).unwrap_or(-1)
+    }
+}
+
+/// Writes all of `buf` to the non-blocking socket (MSG_NOSIGNAL; EPIPE → ENOTCONN).
+fn write_all(fd: c_int, mut buf: &[u8]) -> Result<(), i32> {
+    while !buf.is_empty() {
+        // SAFETY: sending from a live slice.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        if n >= 0 {
+            buf = &buf[n as usize..];
+            continue;
+        }
+        match last_errno() {
+            libc::EINTR => {}
+            libc::EAGAIN => {
+                let mut p = libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: polling one local pollfd.
+                unsafe { libc::poll(&mut p, 1, -1) };
+            }
+            libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN => return Err(libc::ENOTCONN),
+            e => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// This program's name as NetBSD's client sends it on Linux: `/proc/self/comm`, or `???`.
+fn program_name() -> Vec<u8> {
+    match std::fs::read("/proc/self/comm") {
+        Ok(mut b) => {
+            b.truncate(127);
+            if b.last() == Some(&b'\n') {
+                b.pop();
+            }
+            b
+        }
+        Err(_) => b"???".to_vec(),
+    }
+}
+
+/// `rumpclient_fork_cancel`: a connection that releases the prepared process.
+pub(crate) fn cancel_prefork(url: &str, cookie: &[u8; sp::COOKIE_LEN]) {
+    let Ok((addr, _)) = parse(url) else { return };
+    let Ok(fd) = open_socket(&addr) else { return };
+    let mut f = Vec::new();
+    sp::encode_handshake_fork_req(&mut f, 1, cookie, 1);
+    let _ = write_all(fd, &f);
+    // SAFETY: our descriptor.
+    unsafe { libc::close(fd) };
+}
+
+impl Conn {
+    fn new(url: String, addr: SpAddr, fd: c_int, sigfd: c_int, next_reqno: u64) -> Conn {
+        Conn {
+            url,
+            addr,
+            st: Mutex::new(State {
+                fd,
+                sigfd,
+                generation: 0,
+                dead: false,
+                sending: false,
+                receiving: false,
+                next_reqno,
+                replies: HashMap::new(),
+                rx: Some(Rx::new()),
+            }),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Connects to `url` (banner read); the handshake is separate.
+    pub(crate) fn connect(url: &str) -> Result<Conn, i32> {
+        let (addr, abs) = parse(url)?;
+        let fd = open_socket(&addr)?;
+        // NetBSD's client consumes reqno 0 at every connect: the handshake is reqno 1.
+        Ok(Conn::new(abs, addr, fd, make_sigfd(), 1))
+    }
+
+    /// Continues on a connection inherited across exec (no banner; reqnos from 0).
+    pub(crate) fn inherit(url: &str, fd: c_int, sigfd: c_int) -> Result<Conn, i32> {
+        let (addr, abs) = parse(url)?;
+        if fd < 0 {
+            return Err(libc::EBADF);
+        }
+        let sigfd = if sigfd >= 0 { sigfd } else { make_sigfd() };
+        Ok(Conn::new(abs, addr, fd, sigfd, 0))
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn fd(&self) -> c_int {
+        self.lock().fd
+    }
+
+    pub(crate) fn sigfd(&self) -> c_int {
+        self.lock().sigfd
+    }
+
+    /// Closes the socket and signalfd (a fork child dropping its parent's connection).
+    /// Does not lock: the state may be locked by a thread the fork did not copy.
+    pub(crate) fn close_fds(&self) {
+        let (fd, sfd) = match self.st.try_lock() {
+            Ok(g) => (g.fd, g.sigfd),
+            Err(_) => return,
+        };
+        // SAFETY: closing this (child) process's copies of the connection's descriptors.
+        unsafe {
+            libc::close(fd);
+            if sfd >= 0 {
+                libc::close(sfd);
+            }
+        }
+    }
+
+    /// `rumpclient__closenotify` for close/dup2: if `fd` is one of ours, move ours.
+    pub(crate) fn move_fd_away(&self, fd: c_int) -> c_int {
+        let mut st = self.lock();
+        for which in [0, 1] {
+            let cur = if which == 0 { st.fd } else { st.sigfd };
+            if cur != fd || cur < 0 {
+                continue;
+            }
+            // SAFETY: duplicating and closing our own descriptor.
+            let n = unsafe { libc::fcntl(cur, libc::F_DUPFD, 3) };
+            if n == -1 {
+                return -1;
+            }
+            // SAFETY: as above.
+            unsafe { libc::close(cur) };
+            if which == 0 {
+                st.fd = n;
+            } else {
+                st.sigfd = n;
+            }
+        }
+        0
+    }
+
+    /// Sends one frame built by `enc` under the send right; registers a waiter for `reqno`
+    /// first if `wait`. Returns the generation it was sent on.
+    fn send(&self, enc: impl FnOnce(&mut Vec<u8>, u64), wait: bool) -> Result<(u64, u64), i32> {
+        let mut st = self.lock();
+        while st.sending {
+            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        if st.dead {
+            return Err(libc::ENOTCONN);
+        }
+        st.sending = true;
+        let reqno = st.next_reqno;
+        st.next_reqno = st.next_reqno.wrapping_add(1);
+        let (fd, gen) = (st.fd, st.generation);
+        if wait {
+            st.replies.insert(reqno, (gen, None));
+        }
+        drop(st);
+        let mut f = Vec::with_capacity(96);
+        enc(&mut f, reqno);
+        let r = write_all(fd, &f);
+        let mut st = self.lock();
+        st.sending = false;
+        if r.is_err() && wait {
+            st.replies.remove(&reqno);
+        }
+        if matches!(r, Err(libc::ENOTCONN | libc::EBADF)) && st.generation == gen {
+            st.dead = true;
+        }
+        drop(st);
+        self.cv.notify_all();
+        match r {
+            Ok(()) => Ok((reqno, gen)),
+            Err(libc::EBADF) => Err(libc::ENOTCONN),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends an answer to a server request (no waiter). Gives up if the connection of
+    /// generation `gen` is gone.
+    fn send_answer(&self, gen: u64, enc: impl FnOnce(&mut Vec<u8>)) {
+        let mut st = self.lock();
+        while st.sending && st.generation == gen {
+            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        if st.generation != gen || st.dead {
+            return;
+        }
+        st.sending = true;
+        let fd = st.fd;
+        drop(st);
+        let mut f = Vec::new();
+        enc(&mut f);
+        let _ = write_all(fd, &f);
+        self.lock().sending = false;
+        self.cv.notify_all();
+    }
+
+    /// Waits for the answer to `reqno` sent on generation `gen`, receiving for everybody
+    /// while nobody else does.
+    fn wait(&self, reqno: u64, gen: u64, omask: &libc::sigset_t) -> Result<Reply, WaitEnd> {
+        let mut st = self.lock();
+        loop {
+            if let Some((_, Some(r))) = st.replies.get(&reqno) {
+                let r = *r;
+                st.replies.remove(&reqno);
+                return Ok(r);
+            }
+            if st.generation != gen || st.dead {
+                st.replies.remove(&reqno);
+                return Err(WaitEnd::Lost);
+            }
+            if st.receiving {
+                st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            st.receiving = true;
+            let mut rx = st.rx.take().unwrap_or_else(Rx::new);
+            let (fd, sigfd) = (st.fd, st.sigfd);
+            drop(st);
+            let end = self.receive(&mut rx, fd, sigfd, reqno, gen, omask);
+            st = self.lock();
+            st.receiving = false;
+            if st.generation == gen {
+                st.rx = Some(rx);
+                if end == RecvEnd::Lost {
+                    st.dead = true;
+                }
+            }
+            self.cv.notify_all();
+            if end == RecvEnd::Signal {
+                // Let the pending signal's handler run with the caller's mask, then block
+                // everything again and keep waiting (NetBSD's client: no EINTR).
+                drop(st);
+                // SAFETY: sigmask changes for this thread.
+                unsafe {
+                    let mut all: libc::sigset_t = std::mem::zeroed();
+                    libc::sigfillset(&mut all);
+                    libc::pthread_sigmask(libc::SIG_SETMASK, omask, std::ptr::null_mut());
+                    libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+                }
+                st = self.lock();
+            }
+        }
+    }
+
+    /// The receive loop of the thread holding the receive right.
+    fn receive(
+        &self,
+        rx: &mut Rx,
+        fd: c_int,
+        sigfd: c_int,
+        mine: u64,
+        gen: u64,
+        omask: &libc::sigset_t,
+    ) -> RecvEnd {
+        loop {
+            // Dispatch every complete frame already read.
+            loop {
+                let mut input = &rx.buf[rx.pos..rx.len];
+                let avail = input.len();
+                let f = match rx.dec.next(&mut input) {
+                    Ok(f) => f,
+                    Err(_) => return RecvEnd::Lost,
+                };
+                let consumed = avail - input.len();
+                let Some(f) = f else {
+                    rx.pos += consumed;
+                    break;
+                };
+                let (h, p) = (f.header, f.payload);
+                let got = self.dispatch(h, p, gen);
+                rx.pos += consumed;
+                if got == Some(mine) {
+                    return RecvEnd::Mine;
+                }
+            }
+            if self.lock().generation != gen {
+                return RecvEnd::Lost;
+            }
+            let mut pfd = [
+                libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: sigfd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // The signalfd stays readable while a signal is pending; watch it only when no
+            // pending signal is one the caller blocks itself (e.g. inside a signal handler that
+            // makes a call), else this would spin without ever reading the socket.
+            let nfds = if sigfd >= 0 && !blocked_signal_pending(omask) {
+                2
+            } else {
+                1
+            };
+            // SAFETY: polling local pollfds.
+            let n = unsafe { libc::poll(pfd.as_mut_ptr(), nfds, POLL_MS) };
+            if n == 0 || (n < 0 && last_errno() == libc::EINTR) {
+                continue;
+            }
+            if nfds == 2 && pfd[1].revents & libc::POLLIN != 0 {
+                return RecvEnd::Signal;
+            }
+            if pfd[0].revents == 0 {
+                continue;
+            }
+            // SAFETY: reading into our buffer.
+            let r = unsafe { libc::read(fd, rx.buf.as_mut_ptr().cast(), rx.buf.len()) };
+            if r == 0 {
+                return RecvEnd::Lost;
+            }
+            if r < 0 {
+                match last_errno() {
+                    libc::EAGAIN | libc::EINTR => continue,
+                    _ => return RecvEnd::Lost,
+                }
+            }
+            rx.pos = 0;
+            rx.len = r as usize;
+        }
+    }
+
+    /// Handles one frame; returns the reqno of an answer it delivered.
+    fn dispatch(&self, h: sp::Header, p: &[u8], gen: u64) -> Option<u64> {
+        match h.class {
+            Class::RESP | Class::ERROR => {
+                let reply = if h.class == Class::ERROR {
+                    Some(Reply::Error(ErrorCode(h.u)))
+                } else {
+                    match h.typ {
+                        MsgType::SYSCALL => sp::parse_syscall_resp(p).map(Reply::Syscall),
+                        MsgType::HANDSHAKE => sp::parse_handshake_resp(p).map(Reply::Handshake),
+                        MsgType::PREFORK => sp::parse_prefork_resp(p).map(Reply::Prefork),
+                        _ => None,
+                    }
+                };
+                let mut st = self.lock();
+                if let (Some(r), Some(slot)) = (reply, st.replies.get_mut(&h.reqno)) {
+                    slot.1 = Some(r);
+                    drop(st);
+                    self.cv.notify_all();
+                }
+                Some(h.reqno)
+            }
+            Class::REQ => {
+                match h.typ {
+                    MsgType::COPYIN | MsgType::COPYINSTR => {
+                        let req = sp::parse_copy_req(p)?;
+                        let len = usize::try_from(req.len).unwrap_or(usize::MAX);
+                        // SAFETY: the server names memory the program passed to the call
+                        // (or derived from it); NetBSD's client reads it the same way.
+                        let data = unsafe {
+                            if h.typ == MsgType::COPYIN {
+                                mem::copyin(req.addr, len)
+                            } else {
+                                mem::copyinstr(req.addr, len)
+                            }
+                        };
+                        self.send_answer(gen, |o| sp::encode_copyin_resp(o, h.reqno, data));
+                    }
+                    MsgType::COPYOUT | MsgType::COPYOUTSTR => {
+                        if let Some((addr, data)) = sp::parse_copyout_req(p) {
+                            // SAFETY: as for COPYIN: the program's own buffer.
+                            unsafe { mem::copyout(addr, data) };
+                        }
+                    }
+                    MsgType::ANONMMAP => {
+                        let size = sp::parse_u64(p).unwrap_or(0) as usize;
+                        // SAFETY: a fresh anonymous mapping.
+                        let a = unsafe {
+                            libc::mmap(
+                                std::ptr::null_mut(),
+                                size,
+                                libc::PROT_READ | libc::PROT_WRITE,
+                                libc::MAP_ANON | libc::MAP_PRIVATE,
+                                -1,
+                                0,
+                            )
+                        };
+                        let a = if a == libc::MAP_FAILED { 0 } else { a as u64 };
+                        self.send_answer(gen, |o| sp::encode_anonmmap_resp(o, h.reqno, a));
+                    }
+                    MsgType::RAISE => {
+                        if let Some(s) = mem::host_signal(h.u) {
+                            // SAFETY: raise in this thread; signals are blocked during the
+                            // call, so the handler runs when the call returns.
+                            unsafe { libc::raise(s) };
+                        }
+                    }
+                    t => {
+                        eprintln!("PANIC: INVALID TYPE {}", t.0);
+                        std::process::abort();
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Sends a request and waits for its answer, reconnecting as configured.
+    fn request(
+        &self,
+        enc: &dyn Fn(&mut Vec<u8>, u64),
+        omask: &libc::sigset_t,
+    ) -> Result<Reply, i32> {
+        let mut retried_once = false;
+        loop {
+            match self.send(enc, true) {
+                Ok((reqno, gen)) => match self.wait(reqno, gen, omask) {
+                    Ok(r) => return Ok(r),
+                    // Lost while waiting: send again (which reconnects if allowed).
+                    Err(WaitEnd::Lost) => {}
+                },
+                Err(libc::ENOTCONN) => {
+                    if crate::retry_timeout() == 0 || retried_once {
+                        return Err(libc::ENOTCONN);
+                    }
+                    self.reconnect(omask)?;
+                    if crate::retry_timeout() == -2 {
+                        retried_once = true;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reconnects after a loss, as `rumpclient_setconnretry` says (a new GUEST process).
+    fn reconnect(&self, omask: &libc::sigset_t) -> Result<(), i32> {
+        let timeout = crate::retry_timeout();
+        if timeout == -3 {
+            // SAFETY: _exit has no preconditions.
+            unsafe { libc::_exit(1) };
+        }
+        let start = Instant::now();
+        let mut last_msg = Instant::now();
+        let mut tries: u32 = 0;
+        loop {
+            // Take the send right, so nobody sends on the dead connection meanwhile.
+            let mut st = self.lock();
+            while st.sending || st.receiving {
+                st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if !st.dead {
+                return Ok(()); // another thread reconnected already
+            }
+            if tries == 1 {
+                eprintln!("rump_sp: connection to kernel lost, trying to reconnect ...");
+            } else if last_msg.elapsed() > Duration::from_secs(120) {
+                eprintln!("rump_sp: still trying to reconnect ...");
+                last_msg = Instant::now();
+            }
+            if timeout > 0 && start.elapsed() >= Duration::from_secs(timeout as u64) {
+                eprintln!("rump_sp: reconnect failed, {timeout} second timeout");
+                return Err(libc::ENOTCONN);
+            }
+            st.sending = true;
+            // Close both descriptors before making new ones, as NetBSD's client does (the
+            // program may have closed them already, e.g. with closefrom: then their numbers
+            // must not be closed once a new descriptor could have taken them).
+            // SAFETY: closing the lost connection's descriptors; nobody uses them now.
+            unsafe {
+                if st.fd >= 0 {
+                    libc::close(st.fd);
+                }
+                if st.sigfd >= 0 {
+                    libc::close(st.sigfd);
+                }
+            }
+            st.fd = -1;
+            st.sigfd = -1;
+            drop(st);
+            let backoff = if tries < 10 {
+                Duration::from_millis(100 * u64::from(tries))
+            } else {
+                Duration::from_secs(u64::from((tries - 9).min(10)))
+            };
+            std::thread::sleep(backoff);
+            tries += 1;
+            let fresh = open_socket(&self.addr);
+            let mut st = self.lock();
+            let Ok(fd) = fresh else {
+                st.sending = false;
+                drop(st);
+                self.cv.notify_all();
+                continue;
+            };
+            // We keep the send right until the new process is ours, so that nothing but the
+            // handshake goes out first.
+            st.fd = fd;
+            st.sigfd = make_sigfd();
+            st.generation += 1;
+            st.dead = false;
+            st.rx = Some(Rx::new());
+            // The placeholder reqno consumed at every connect, then the handshake's.
+            let reqno = st.next_reqno.wrapping_add(1);
+            st.next_reqno = reqno.wrapping_add(1);
+            let gen = st.generation;
+            st.replies.insert(reqno, (gen, None));
+            drop(st);
+            let name = program_name();
+            let mut f = Vec::new();
+            sp::encode_handshake_name_req(&mut f, reqno, HandshakeType::GUEST, &name);
+            let ok = write_all(fd, &f).is_ok()
+                && matches!(self.wait(reqno, gen, omask), Ok(Reply::Handshake(0)));
+            let mut st = self.lock();
+            st.sending = false;
+            st.replies.remove(&reqno);
+            if !ok {
+                st.dead = true;
+            }
+            drop(st);
+            self.cv.notify_all();
+            if ok {
+                if tries != 1 {
+                    eprintln!("rump_sp: reconnected!");
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    fn handshake(
+        &self,
+        enc: &dyn Fn(&mut Vec<u8>, u64),
+        omask: &libc::sigset_t,
+    ) -> Result<(), i32> {
+        // A handshake is not re-sent on loss (it would be on a new connection anyway).
+        let (reqno, gen) = self.send(enc, true)?;
+        match self.wait(reqno, gen, omask) {
+            Ok(Reply::Handshake(0)) => Ok(()),
+            Ok(Reply::Handshake(e)) => Err(e),
+            Ok(Reply::Error(c)) => Err(c.errno()),
+            Ok(_) => Err(libc::EPROTO),
+            Err(WaitEnd::Lost) => Err(libc::ENOTCONN),
+        }
+    }
+
+    pub(crate) fn handshake_guest(&self, omask: &libc::sigset_t) -> Result<(), i32> {
+        let name = program_name();
+        self.handshake(
+            &|o, r| sp::encode_handshake_name_req(o, r, HandshakeType::GUEST, &name),
+            omask,
+        )
+    }
+
+    pub(crate) fn handshake_exec(&self, omask: &libc::sigset_t) -> Result<(), i32> {
+        let name = program_name();
+        self.handshake(
+            &|o, r| sp::encode_handshake_name_req(o, r, HandshakeType::EXEC, &name),
+            omask,
+        )
+    }
+
+    pub(crate) fn handshake_fork(
+        &self,
+        cookie: &[u8; sp::COOKIE_LEN],
+        omask: &libc::sigset_t,
+    ) -> Result<(), i32> {
+        self.handshake(
+            &|o, r| sp::encode_handshake_fork_req(o, r, cookie, 0),
+            omask,
+        )
+    }
+
+    pub(crate) fn prefork(&self, omask: &libc::sigset_t) -> Result<[u8; sp::COOKIE_LEN], i32> {
+        match self.request(&|o, r| sp::encode_prefork_req(o, r), omask)? {
+            Reply::Prefork(c) => Ok(c),
+            Reply::Error(c) => Err(c.errno()),
+            _ => Err(libc::EPROTO),
+        }
+    }
+
+    /// A system call: re-sent on TRYAGAIN and, if allowed, after a reconnect.
+    pub(crate) fn syscall(
+        &self,
+        nr: u32,
+        data: &[u8],
+        omask: &libc::sigset_t,
+    ) -> Result<SyscallResp, i32> {
+        let enc = |o: &mut Vec<u8>, r: u64| encode_syscall(o, r, nr, data);
+        loop {
+            match self.request(&enc, omask)? {
+                Reply::Syscall(r) => return Ok(r),
+                Reply::Error(ErrorCode::TRYAGAIN) => std::thread::yield_now(),
+                Reply::Error(c) => return Err(c.errno()),
+                _ => return Err(libc::EPROTO),
+            }
+        }
+    }
+}
+
+/// Whether a signal is pending that the caller's mask `omask` blocks.
+fn blocked_signal_pending(omask: &libc::sigset_t) -> bool {
+    // SAFETY: sigpending and sigismember on locals.
+    unsafe {
+        let mut pend: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pend);
+        (1..libc::SIGRTMAX())
+            .any(|s| libc::sigismember(&pend, s) == 1 && libc::sigismember(omask, s) == 1)
+    }
+}
+
+/// A SYSCALL request carrying the raw argument block (any length, as NetBSD's client).
+fn encode_syscall(out: &mut Vec<u8>, reqno: u64, nr: u32, data: &[u8]) {
+    let h = sp::Header {
+        len: (sp::HEADER_LEN + data.len()) as u64,
+        reqno,
+        class: Class::REQ,
+        typ: MsgType::SYSCALL,
+        u: nr,
+    };
+    out.extend_from_slice(&h.to_bytes());
+    out.extend_from_slice(data);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecvEnd {
+    Mine,
+    Lost,
+    Signal,
+}
