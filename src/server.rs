@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use kernel::{Kernel, Proc};
 use sp::url::SpAddr;
@@ -220,10 +221,23 @@ impl Shared {
 }
 
 /// Cookie → (connection that prepared it, prepared process).
-type Cookies = HashMap<[u8; 16], (u64, Arc<Proc>)>;
+
+/// A prepared process: the connection that asked for it, the process, and since when it is
+/// an orphan (its connection gone).
+type Prepared = (u64, Arc<Proc>, Option<Instant>);
+type Cookies = HashMap<[u8; 16], Prepared>;
+
+/// How long a cookie outlives the connection that prepared it. NetBSD's server keeps it for
+/// good, and NetBSD's `rumpclient_daemon` relies on that: its parent prepares the fork and
+/// exits at once, and the child claims the cookie on a new connection afterwards.
+pub const ORPHAN_TTL: Duration = Duration::from_secs(60);
+/// Most orphaned cookies kept at once (the oldest go first): orphans are not bounded by a
+/// live connection's `RUMP_MAX_FORKS`, so they have a bound of their own.
+pub const ORPHANS_MAX: usize = 256;
 
 /// Prepared processes from PREFORK, by cookie (sp-protocol.md §13.1). Cookies are drawn from
-/// the host's random source; a cookie dies with the connection that prepared it.
+/// the host's random source. When the connection that prepared a cookie goes, the cookie
+/// stays claimable for [`ORPHAN_TTL`], at most [`ORPHANS_MAX`] of them.
 #[derive(Default)]
 pub struct ForkTable {
     inner: Mutex<Cookies>,
@@ -243,7 +257,11 @@ impl ForkTable {
     }
 
     pub fn has_room(&self, owner: u64) -> bool {
-        self.lock().values().filter(|(o, _)| *o == owner).count() < self.max_per_owner
+        let map = self.lock();
+        let mine = map
+            .values()
+            .filter(|(o, _, orphaned)| *o == owner && orphaned.is_none());
+        mine.count() < self.max_per_owner
     }
 
     pub fn insert(&self, owner: u64, p: Arc<Proc>) -> [u8; 16] {
@@ -252,27 +270,58 @@ impl ForkTable {
             let mut cookie = [0u8; 16];
             random_bytes(&mut cookie);
             if let std::collections::hash_map::Entry::Vacant(e) = map.entry(cookie) {
-                e.insert((owner, p));
+                e.insert((owner, p, None));
                 return cookie;
             }
         }
     }
 
     pub fn take(&self, cookie: &[u8; 16]) -> Option<Arc<Proc>> {
-        self.lock().remove(cookie).map(|(_, p)| p)
+        let mut map = self.lock();
+        match map.get(cookie) {
+            Some((_, _, Some(since))) if since.elapsed() > ORPHAN_TTL => None,
+            Some(_) => map.remove(cookie).map(|(_, p, _)| p),
+            None => None,
+        }
     }
 
-    pub fn expire_owner(&self, owner: u64) -> Vec<Arc<Proc>> {
+    /// The connection `owner` went: its cookies become orphans. Returns the prepared
+    /// processes that must end now: orphans past [`ORPHAN_TTL`], and the oldest beyond
+    /// [`ORPHANS_MAX`].
+    pub fn orphan_owner(&self, owner: u64) -> Vec<Arc<Proc>> {
+        let now = Instant::now();
         let mut map = self.lock();
-        let keys: Vec<[u8; 16]> = map
+        for (o, _, orphaned) in map.values_mut() {
+            if *o == owner && orphaned.is_none() {
+                *orphaned = Some(now);
+            }
+        }
+        let mut orphans: Vec<([u8; 16], Instant)> = map
             .iter()
-            .filter(|(_, (o, _))| *o == owner)
-            .map(|(k, _)| *k)
+            .filter_map(|(k, (_, _, orphaned))| orphaned.map(|t| (*k, t)))
             .collect();
-        keys.iter()
+        orphans.sort_by_key(|(_, t)| *t);
+        let over = orphans.len().saturating_sub(ORPHANS_MAX);
+        let gone: Vec<[u8; 16]> = orphans
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, t))| *i < over || now.duration_since(*t) > ORPHAN_TTL)
+            .map(|(_, (k, _))| *k)
+            .collect();
+        gone.iter()
             .filter_map(|k| map.remove(k))
-            .map(|(_, p)| p)
+            .map(|(_, p, _)| p)
             .collect()
+    }
+
+    /// Prepared processes in the table (live and orphaned).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no process is prepared.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
     }
 }
 

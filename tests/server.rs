@@ -322,14 +322,49 @@ fn prefork_and_fork_inherit_descriptors() {
     );
 }
 
+/// NetBSD's server keeps a prepared process after the connection that asked for it has gone,
+/// and NetBSD's `rumpclient_daemon` needs that (its parent prepares the fork and exits; the
+/// child claims it afterwards): the cookie stays claimable (for `server::ORPHAN_TTL`), once.
 #[test]
-fn fork_cookie_expires_with_its_connection() {
+fn fork_cookie_outlives_its_connection_as_netbsds_does() {
     let srv = Server::unix(&[]);
     let mut parent = srv.client();
+    let ppid = parent.getpid().unwrap().0;
     let cookie = parent.prefork().unwrap();
     drop(parent);
     std::thread::sleep(Duration::from_millis(200));
+    let mut child = client::Client::connect_fork(&srv.url, &cookie).unwrap();
+    let (pid, child_ppid) = child.getpid().unwrap();
+    // The parent exited: its child was re-parented to init.
+    assert!(
+        pid != ppid && child_ppid == 1,
+        "pid {pid} ppid {child_ppid}"
+    );
     let e = client::Client::connect_fork(&srv.url, &cookie).unwrap_err();
+    assert!(
+        matches!(e, client::Error::Sp(sp::ErrorCode::INVALID_PREFORK)),
+        "{e}"
+    );
+}
+
+/// Orphaned cookies are bounded: many connections that prepare forks and go keep at most
+/// `server::ORPHANS_MAX` prepared processes (the oldest end first).
+#[test]
+fn orphaned_fork_cookies_are_bounded() {
+    let srv = Server::unix_env(&[], &[("RUMP_MAX_FORKS", "64")]);
+    let mut first = None;
+    for i in 0..6 {
+        let mut c = srv.client();
+        for k in 0..64 {
+            let cookie = c.prefork().unwrap();
+            if i == 0 && k == 0 {
+                first = Some(cookie);
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // 384 prepared, 256 kept: the very first cookie is gone.
+    let e = client::Client::connect_fork(&srv.url, &first.unwrap()).unwrap_err();
     assert!(
         matches!(e, client::Error::Sp(sp::ErrorCode::INVALID_PREFORK)),
         "{e}"

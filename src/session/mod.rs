@@ -328,7 +328,7 @@ impl Conn {
         Flow::Stop
     }
 
-    /// The reader is done: fail pending copies, expire this connection's fork cookies, and
+    /// The reader is done: fail pending copies, orphan this connection's fork cookies, and
     /// end the process once no syscall of it is running.
     fn disconnect(self: &Rc<Self>) {
         self.machine.borrow_mut().disconnect();
@@ -339,7 +339,7 @@ impl Conn {
         if let Some(p) = self.proc.borrow().as_ref() {
             self.shared.kernel.begin_exit(p);
         }
-        for p in self.shared.forks.expire_owner(self.id) {
+        for p in self.shared.forks.orphan_owner(self.id) {
             self.exit_process(&p);
         }
         self.maybe_finish();
