@@ -24,7 +24,7 @@ async fn target<M: UserMem>(
     }
 }
 
-/// `EROFS` for an attribute change on a read-only mount (tmpfs/ufs `VOP_SETATTR`).
+/// `EROFS` for an attribute change on a read-only mount (`VOP_SETATTR`).
 fn writable_fs(vn: &Vnode) -> Result<()> {
     if vn.read_only() {
         return Err(Errno::EROFS);
@@ -110,12 +110,12 @@ pub async fn fchflags<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     setflags(c, &vn, a.word(1)).await
 }
 
-/// `VOP_SETATTR` of `va_flags` (tmpfs_chflags, ufs_chflags, rumpfs's setattr): `EROFS` on a
+/// `VOP_SETATTR` of `va_flags` (NetBSD's chflags of each file system): `EROFS` on a
 /// read-only mount; then kauth: root may do anything (securelevel 0, a rump kernel's),
 /// anyone else must own the node (`genfs_can_chflags`), may change only the `UF_SETTABLE`
 /// half, and not on a device node (`EPERM`). What changes: every flag when the system half
-/// changes, else only the user half. The flags are kept in the node (tmpfs, rumpfs) or
-/// written to the inode's `di_flags` through `VOP_SETATTR` (FFS).
+/// changes, else only the user half. The flags are kept in the node (memory file systems) or
+/// written to the inode's `di_flags` through `VOP_SETATTR` (disk file systems).
 async fn setflags<M>(c: &Ctx<'_, M>, vn: &Vnode, flags: u64) -> SysResult {
     writable_fs(vn)?;
     // `u_long` in, `uint32_t` in the node (`va_flags` is truncated the same way).

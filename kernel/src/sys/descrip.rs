@@ -12,7 +12,7 @@ use crate::vfs::VType;
 use crate::{copy, Errno, UserMem};
 
 /// `close(fd)` — deletes a descriptor; `close(2)`. The last close of an open file runs the
-/// file system's close (an etfs block device's write-back) before the call returns.
+/// file system's close (a host-file block device's write-back) before the call returns.
 pub async fn close<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     let fp = c.p.fd.close(a.int(0))?;
     c.k.closed(c.p, [fp]);

@@ -75,8 +75,8 @@ pub(super) async fn do_rmdir<M: UserMem>(c: &Ctx<'_, M>, fd: i32, addr: u64) -> 
 /// The offset is the cookie of the next entry, so a read resumes exactly after the last
 /// entry returned; a buffer that cannot hold the next entry is `EINVAL`; a regular file is
 /// `EINVAL` (as observed on NetBSD). At most 64 KiB are returned per call. File systems
-/// that list `.` and `..` (tmpfs) give them cookies 0 and 1; `..` of a file system's root
-/// is the root itself, as tmpfs answers.
+/// that list `.` and `..` give them cookies 0 and 1; `..` of a file system's root
+/// is the root itself, as NetBSD's memory file system answers.
 pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
     vfs(c)?;
     let fp = c.p.fd.get(a.int(0))?;
@@ -114,7 +114,7 @@ pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
             }
         }
         if !pending {
-            // Newest first (rumpfs): the offset is the cookie of the last entry returned
+            // Newest first (as the file system asks): the offset is the cookie of the last entry returned
             // (cookies start at 1), 0 the start; else the cookie of the next entry.
             let entries: Box<dyn Iterator<Item = _>> = match newest_first {
                 true => Box::new(d.newest_before((from > 0).then_some(from))),

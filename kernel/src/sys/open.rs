@@ -96,12 +96,12 @@ async fn do_open<M: UserMem>(
             if vn.is_dir() {
                 return Err(Errno::EISDIR);
             }
-            // tmpfs/ufs `VOP_ACCESS`: writing a file of a read-only mount is `EROFS`.
+            // `VOP_ACCESS`: writing a file of a read-only mount is `EROFS`.
             if vn.read_only() && matches!(vn.vtype(), VType::Reg | VType::Lnk) {
                 return Err(Errno::EROFS);
             }
             want |= W_OK;
-            // tmpfs/ufs `VOP_ACCESS`: no writing an immutable node; `VOP_OPEN`: an
+            // `VOP_ACCESS`: no writing an immutable node; `VOP_OPEN`: an
             // append-only file only with O_APPEND.
             access::flags_allow(&vn, IMMUTABLE)?;
             if flags & O_APPEND == 0 {
@@ -158,7 +158,7 @@ async fn open_special<M: UserMem>(
                 fifo.open(c.p, r, w, nonblock, now, c.k.budget()).await?,
             ))
         }
-        // Nodes that drive their own data (etfs: rumpblk) open themselves.
+        // Nodes that drive their own data (host-file devices) open themselves.
         crate::vfs::Body::Node(n) if n.drives_data() => n.open(fmode).map(|()| None),
         // spec_open: devices of an `MNT_NODEV` mount cannot be opened.
         _ if matches!(vn.vtype(), VType::Chr | VType::Blk) => {

@@ -1,4 +1,4 @@
-//! pathconf/fpathconf/lpathconf (vfs_syscalls.c, rumpfs/tmpfs `VOP_PATHCONF`).
+//! pathconf/fpathconf/lpathconf (vfs_syscalls.c, `VOP_PATHCONF` of the memory file systems).
 
 use super::at::{self, vfs};
 use super::{ret, Args, Ctx, SysResult};
@@ -14,7 +14,7 @@ fn pathconf_of(vn: &Vnode, name: i32) -> SysResult {
         PC_PATH_MAX => PATH_MAX as i64,
         PC_PIPE_BUF => PIPE_BUF as i64,
         PC_CHOWN_RESTRICTED | PC_NO_TRUNC | PC_SYNC_IO | PC_2_SYMLINKS => 1,
-        // rumpfs.c `rump_vop_pathconf`: 43 file-size bits, MAXPATHLEN for symbolic links.
+        // NetBSD's root file system: 43 file-size bits, MAXPATHLEN for symbolic links.
         PC_FILESIZEBITS => 43,
         PC_SYMLINK_MAX => PATH_MAX as i64,
         _ => return Err(Errno::EINVAL),

@@ -85,7 +85,7 @@ pub fn fadvise<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 /// The checks shared by posix_fallocate and fdiscard (vfs_syscalls.c
 /// `sys_posix_fallocate`, `sys_fdiscard`): a negative or overflowing range `EINVAL`, a
 /// descriptor that is not a vnode `EINVAL` (`fd_getvnode`), not open for writing `EBADF`, a
-/// directory `EISDIR`. Neither rumpfs nor tmpfs implement `VOP_FALLOCATE`/`VOP_FDISCARD`
+/// directory `EISDIR`. The memory file systems do not implement `VOP_FALLOCATE`/`VOP_FDISCARD`
 /// (their vnode-op tables fall back to `vn_default_error`/`genfs_eopnotsupp`), so every
 /// request that passes the checks is `EOPNOTSUPP`.
 fn alloc_checks<M>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {

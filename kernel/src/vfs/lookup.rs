@@ -3,7 +3,7 @@
 //!
 //! Each step locks one directory just long enough to fetch the child's `Arc`; nothing global
 //! is taken. The walk is `async` so that file systems whose directories live on a
-//! device (FFS, through the buffer cache) can wait for a block; memory directories never
+//! device (through the buffer cache) can wait for a block; memory directories never
 //! wait. A symbolic link is spliced into the remaining path (at most `MAXSYMLINKS`
 //! times, then `ELOOP`; a spliced path of `PATH_MAX` or more is `ENAMETOOLONG`).
 
@@ -142,7 +142,7 @@ async fn child(dir: &Arc<Vnode>, name: &[u8], op: NameOp) -> Result<Option<Arc<V
 }
 
 /// A file system's step that takes the whole remaining path (`FsOps::lookup_whole`: at
-/// the rumpfs root the etfs keys, compared verbatim, netbsd-abi.md §7.2).
+/// the root file system's root the host-file keys, compared verbatim, netbsd-abi.md §7.2).
 fn whole_path(cur: &Arc<Vnode>, rest: &[u8]) -> Option<Arc<Vnode>> {
     let m = cur.mount().ok()?;
     m.ops().lookup_whole(&m, cur, rest)

@@ -1,8 +1,8 @@
 //! In-memory node bodies: sparse page-backed file data and directories with stable cookies.
 //!
-//! Used by rumpfs and tmpfs. File data lives in 4 KiB pages kept only where written, so a
+//! Used by the memory file systems. File data lives in 4 KiB pages kept only where written, so a
 //! write far out allocates one page, holes read as zeros, and shrinking frees pages and
-//! zeroes the tail of the last one (POSIX; NetBSD's rumpfs shows old bytes again).
+//! zeroes the tail of the last one (POSIX; NetBSD's root file system shows old bytes again).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
@@ -16,7 +16,7 @@ pub const PAGE_SIZE: usize = 4096;
 
 /// The data of a regular file. Its pages are charged to a memory budget: a write that
 /// needs pages the budget cannot give fails with `ENOSPC` before changing anything (as
-/// NetBSD's tmpfs resizes first), and freed pages go back to it.
+/// NetBSD's memory file system resizes first), and freed pages go back to it.
 pub struct RegData {
     size: u64,
     pages: BTreeMap<u64, Box<[u8]>>,
@@ -275,7 +275,7 @@ impl Dir {
     }
 
     /// Entries with cookies below `below` (all for `None`), newest first, with their
-    /// cookies (rumpfs's order).
+    /// cookies (NetBSD's root file system's order).
     pub fn newest_before(&self, below: Option<u64>) -> impl Iterator<Item = (u64, &Entry)> {
         let r = match below {
             Some(b) => self.entries.range(..b),

@@ -10,8 +10,8 @@
 //! - **File systems plug in through [`ops`]** (`FsType` registered by name, `FsOps` per
 //!   mount, `VnodeOps` per node); this module names none of them. `Vnode::read_at`/
 //!   `write_at`/`truncate`/`fsync` are `async fn` matching on the vnode's [`Body`]: the
-//!   memory bodies (rumpfs, tmpfs) statically, without boxing; `Body::Node` (a device's
-//!   inodes, etfs windows) through its `VnodeOps`, one boxed future per operation that
+//!   memory bodies statically, without boxing; `Body::Node` (a device's
+//!   inodes, host-file windows) through its `VnodeOps`, one boxed future per operation that
 //!   waits for host I/O anyway. Client data moves through `crate::copy` in chunks of at most
 //!   64 KiB copied outside every vnode lock, so a huge length never allocates more than a
 //!   chunk; a write is atomic per chunk, not as a whole (NetBSD holds the vnode lock for the
@@ -29,7 +29,7 @@
 //!   touches the mount's reference count.
 //! - **One walk up** ([`walk`]): `..`, `is_under`, getcwd, mount paths and rename's
 //!   ancestor check step up with `WalkUp`; a `..` cycle of a crafted image ends it (`EIO`).
-//! - **rumpfs** is the root, built at boot as NetBSD's rump kernel shows it (`/dev`, `/tmp`,
+//! - **The root file system** is the root, built at boot as NetBSD's rump kernel shows it (`/dev`, `/tmp`,
 //!   `/dev/null`, `/dev/zero`; inode numbers from a counter after 2; `st_dev == st_ino`),
 //!   with "our policy" where netbsd-abi.md §10 says so: hard links, POSIX rename, directory
 //!   nlink 2 + subdirectories, nlink 0 for unlinked open files, zeros after shrink-extend,
@@ -83,7 +83,7 @@ pub struct Vfs {
 
 impl Vfs {
     /// Boots the VFS with the file-system types `types` registered by name and the root file
-    /// system `mount_root` builds (rumpfs, with NetBSD's boot-time nodes).
+    /// system `mount_root` builds (with NetBSD's boot-time nodes).
     /// The buffer cache holds at most `cache_bytes` and is charged to `budget`, like the
     /// file data of the memory file systems.
     pub fn boot(
@@ -136,7 +136,7 @@ impl Vfs {
         &self.bio
     }
 
-    /// The root mount (the root file system's, where etfs keys live).
+    /// The root mount (the root file system's, where host-file keys live).
     pub fn root_mount(&self) -> &Arc<Mount> {
         &self.root_mount
     }

@@ -46,13 +46,13 @@ impl MountState {
 pub(crate) struct NodeRef(pub(crate) Arc<MountState>);
 
 impl NodeRef {
-    /// Counts a node whatever the limit (boot-time nodes, etfs keys).
+    /// Counts a node whatever the limit (boot-time nodes, host-file keys).
     pub(crate) fn forced(s: &Arc<MountState>) -> NodeRef {
         s.nodes.fetch_add(1, Ordering::Relaxed);
         NodeRef(s.clone())
     }
 
-    /// Counts a node if the limit allows, else `ENOSPC` (tmpfs `tm_nodes_max`).
+    /// Counts a node if the limit allows, else `ENOSPC` (a node limit such as `tm_nodes_max`).
     pub(crate) fn try_new(s: &Arc<MountState>) -> Result<NodeRef> {
         let max = s.nodes_max();
         s.nodes
@@ -108,7 +108,7 @@ pub struct Mount {
     budget: Arc<Budget>,
     ops: Box<dyn FsOps>,
     params: MountParams,
-    /// `f_fstypename` of a component file system (a tmpfs under the component's name).
+    /// `f_fstypename` of a component file system (a memory file system under the component's name).
     type_name: OnceLock<String>,
 }
 
@@ -216,7 +216,7 @@ impl Mount {
             .store(flag & !MNT_OP_FLAGS, Ordering::Release);
     }
 
-    /// Sets the node limit (tmpfs `MNT_UPDATE`).
+    /// Sets the node limit (`MNT_UPDATE`).
     pub fn set_nodes_max(&self, n: u64) {
         self.state.nodes_max.store(n, Ordering::Relaxed);
     }
@@ -266,12 +266,12 @@ impl Mount {
         self.covered.as_ref()
     }
 
-    /// A new inode number (rumpfs: a counter, first value after 2).
+    /// A new inode number (a counter, first value after 2).
     pub fn alloc_ino(&self) -> u64 {
         self.next_ino.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// `st_dev` of a vnode of this mount: rumpfs sets `va_fsid` to the inode number, the
+    /// `st_dev` of a vnode of this mount: the root file system sets `va_fsid` to the inode number, the
     /// others to `f_fsidx[0]`.
     pub fn st_dev(&self, vn: &Vnode) -> u64 {
         if self.params.dev_is_ino {
@@ -286,7 +286,7 @@ impl Mount {
         self.params.blksize
     }
 
-    /// Whether getdents starts with `.` and `..` (tmpfs; not rumpfs).
+    /// Whether getdents starts with `.` and `..` (as the file system's `FsOps` says).
     pub fn lists_dots(&self) -> bool {
         self.params.lists_dots
     }

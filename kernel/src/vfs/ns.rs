@@ -1,5 +1,5 @@
 //! Namespace operations on directories: create, link, remove, rename, with NetBSD's checks
-//! (tmpfs/ufs `VOP_CREATE`/`VOP_LINK`/`VOP_REMOVE`/`VOP_RMDIR`/`VOP_RENAME`, genfs rename).
+//! (`VOP_CREATE`/`VOP_LINK`/`VOP_REMOVE`/`VOP_RMDIR`/`VOP_RENAME`, genfs rename).
 
 use std::sync::Arc;
 
@@ -34,13 +34,13 @@ fn touch_dir(dir: &Vnode, now: Timespec, nlink_delta: i32) {
 }
 
 /// Write and search permission on a directory that is about to change (an immutable one:
-/// `EPERM`, tmpfs/ufs `VOP_ACCESS`).
+/// `EPERM`, `VOP_ACCESS`).
 fn may_modify(cred: &Cred, dir: &Vnode) -> Result<()> {
     access::flags_allow(dir, IMMUTABLE)?;
     access::check(cred, VType::Dir, &dir.attr(), W_OK | X_OK)
 }
 
-/// tmpfs/ufs `VOP_REMOVE`/`VOP_RMDIR` and the rename checks: an immutable or append-only
+/// `VOP_REMOVE`/`VOP_RMDIR` and the rename checks: an immutable or append-only
 /// node keeps its name, and an append-only directory keeps its entries (`EPERM`).
 fn may_unlink(dir: &Vnode, node: &Vnode) -> Result<()> {
     access::flags_allow(node, IMMUTABLE | APPEND)?;
@@ -116,7 +116,7 @@ impl Vfs {
             VType::Fifo => Body::Fifo(crate::file::Fifo::new()),
             _ => Body::Special,
         };
-        // Within the mount's node limit (tmpfs: `ENOSPC`).
+        // Within the mount's node limit (`ENOSPC`).
         let vn = Vnode::try_new(&m, m.alloc_ino(), new.vtype, attr, body)?;
         dir.dir()?.insert(name, vn.clone())?;
         touch_dir(dir, now, i32::from(new.vtype == VType::Dir));
@@ -142,7 +142,7 @@ impl Vfs {
         if node.attr().nlink >= LINK_MAX {
             return Err(Errno::EMLINK);
         }
-        // tmpfs/ufs `VOP_LINK`: an immutable or append-only file gets no new name.
+        // `VOP_LINK`: an immutable or append-only file gets no new name.
         access::flags_allow(node, IMMUTABLE | APPEND)?;
         if let Some(n) = dir.node_ops() {
             return n.link(dir, name, node).await;

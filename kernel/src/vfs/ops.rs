@@ -4,15 +4,15 @@
 //! Three traits, one per level:
 //! - [`FsType`]: an entry of the file-system type list (`vfs_list`, `vfs_getopsbyname`),
 //!   registered by name at boot ([`crate::vfs::Vfs::boot`]). It says how mount(2) copies its
-//!   arguments in and builds a new [`Mount`]: `prepare` may wait for a device (FFS reads its
+//!   arguments in and builds a new [`Mount`]: `prepare` may wait for a device (a disk file system reads its
 //!   superblock), `build` runs under the mount-table lock and must not wait.
 //! - [`FsOps`]: what one mounted file system does (`VFS_STATVFS`, `VFS_SYNC`, the write-back
-//!   of `VFS_UNMOUNT`, `MNT_UPDATE`, `MNT_GETARGS`, rumpfs's whole-path lookup of etfs keys).
-//! - [`VnodeOps`]: the vnode operations of a file system whose nodes are its own (FFS inodes
-//!   on a device, etfs windows of host files). They are `async` through a boxed future: such
+//!   of `VFS_UNMOUNT`, `MNT_UPDATE`, `MNT_GETARGS`, the root file system's whole-path lookup of host-file keys).
+//! - [`VnodeOps`]: the vnode operations of a file system whose nodes are its own (inodes
+//!   on a device, windows of host files). They are `async` through a boxed future: such
 //!   an operation waits for the device anyway, so the allocation is noise.
 //!
-//! The memory nodes of rumpfs and tmpfs ([`crate::vfs::memnode`]) are the VFS's own vnode
+//! The memory nodes of the memory file systems ([`crate::vfs::memnode`]) are the VFS's own vnode
 //! bodies: their operations are plain code in `vfs/` (`ns.rs`, `vnode.rs`), statically
 //! dispatched and never boxed, which keeps the hot paths (stat, a read of a memory file)
 //! free of virtual calls and allocations. Every other body is a `Body::Node` holding a
@@ -84,7 +84,7 @@ pub trait VnodeOps: Any + Send + Sync {
         None
     }
 
-    /// Whether the node drives its own data whatever its type (an etfs device: reads,
+    /// Whether the node drives its own data whatever its type (a host-file device: reads,
     /// writes, opens and ioctls go to it, not to a device driver).
     fn drives_data(&self) -> bool {
         false
@@ -198,7 +198,7 @@ pub trait VnodeOps: Any + Send + Sync {
     }
 
     /// `VOP_CLOSE` at the last close of an open file of a node that [drives its
-    /// data](VnodeOps::drives_data) (an etfs block device writes its dirty blocks back).
+    /// data](VnodeOps::drives_data) (a host-file block device writes its dirty blocks back).
     fn close<'a>(&'a self, _vn: &'a Vnode) -> FsFuture<'a, ()> {
         ready(Ok(()))
     }
@@ -218,23 +218,24 @@ pub trait VnodeOps: Any + Send + Sync {
 /// Per-mount values the data paths read without a call (stat is a hot path).
 #[derive(Clone, Copy, Debug)]
 pub struct MountParams {
-    /// `st_dev` is the inode number (rumpfs's `va_fsid`) rather than `f_fsidx[0]`.
+    /// `st_dev` is the inode number (NetBSD's root file system's `va_fsid`) rather than `f_fsidx[0]`.
     pub dev_is_ino: bool,
     /// `st_blksize`.
     pub blksize: u64,
-    /// Whether getdents starts with `.` and `..` (tmpfs; not rumpfs).
+    /// Whether getdents starts with `.` and `..`.
     pub lists_dots: bool,
-    /// `va_bytes` of a memory node: `Some(n)` the same for every node (rumpfs: 512 bytes,
-    /// its one constant), `None` the size rounded up to a page (tmpfs).
+    /// `va_bytes` of a memory node: `Some(n)` the same for every node (NetBSD's root file
+    /// system: 512 bytes, its one constant), `None` the size rounded up to a page.
     pub fixed_bytes: Option<u64>,
-    /// `va_size` of a memory directory: this many bytes per entry (tmpfs: the size of a
-    /// `tmpfs_dirent_t`, so an empty directory is 0); `None`: `DEV_BSIZE` (rumpfs).
+    /// `va_size` of a memory directory: this many bytes per entry (NetBSD's memory file
+    /// system: the size of its directory entry, so an empty directory is 0); `None`:
+    /// `DEV_BSIZE`.
     pub dirent_size: Option<u64>,
-    /// Whether getdents lists a memory directory's newest entry first (rumpfs keeps its
+    /// Whether getdents lists a memory directory's newest entry first (NetBSD's root file system keeps its
     /// entries in a list it inserts at the head of) rather than in creation order.
     pub newest_first: bool,
     /// Whether the immutable and append-only flags restrict what may be done to a node
-    /// (tmpfs, ufs); rumpfs stores flags without acting on them.
+    /// (as NetBSD's memory and disk file systems); others store flags without acting on them.
     pub enforces_flags: bool,
 }
 
@@ -250,7 +251,7 @@ pub trait FsOps: Any + Send + Sync {
     fn statvfs(&self, m: &Mount, s: &mut Statvfs);
 
     /// Work that earlier operations left for later and that statvfs must already show
-    /// (FFS: the inodes whose last vnode went, freed as NetBSD's reclaim frees them);
+    /// (a disk file system: the inodes whose last vnode went, freed as NetBSD's reclaim frees them);
     /// statvfs1, fstatvfs1 and getvfsstat await it before [`FsOps::statvfs`].
     fn settle(&self) -> FsFuture<'_, ()> {
         ready(Ok(()))
@@ -268,7 +269,7 @@ pub trait FsOps: Any + Send + Sync {
     }
 
     /// `MNT_UPDATE` from read-only to read-write: what the file system must do first, and
-    /// may wait for (FFS: the engine's write state, the image marked in use).
+    /// may wait for (a disk file system: its write state, the image marked in use).
     fn upgrade(&self) -> FsFuture<'_, ()> {
         ready(Ok(()))
     }
@@ -282,7 +283,7 @@ pub trait FsOps: Any + Send + Sync {
     /// buffer, copied in).
     fn getargs(&self, m: &Mount, given: Vec<u8>) -> Result<Vec<u8>>;
 
-    /// A lookup step that takes the whole remaining path at directory `dir` (rumpfs's etfs
+    /// A lookup step that takes the whole remaining path at directory `dir` (the root file system's host-file
     /// keys at its root); `None`: look the next component up as usual.
     fn lookup_whole(&self, _m: &Mount, _dir: &Vnode, _rest: &[u8]) -> Option<Arc<Vnode>> {
         None

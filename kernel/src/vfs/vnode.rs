@@ -92,7 +92,7 @@ pub struct Attr {
     pub birthtime: Timespec,
 }
 
-/// What a vnode holds: the VFS's memory node bodies (rumpfs, tmpfs: statically dispatched)
+/// What a vnode holds: the VFS's memory node bodies (statically dispatched)
 /// or a file system's own node behind its vnode operations.
 pub enum Body {
     /// A directory of a memory file system.
@@ -156,7 +156,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Vnode {
     /// A new vnode of `mount`, counted and charged whatever the mount's node limit and
-    /// budget: only for nodes no client call multiplies (boot-time nodes, etfs keys, FFS
+    /// budget: only for nodes no client call multiplies (boot-time nodes, host-file keys, disk
     /// inodes in use, which open files and working directories bound).
     pub fn new(mount: Weak<Mount>, ino: u64, vtype: VType, attr: Attr, body: Body) -> Arc<Vnode> {
         let m = mount.upgrade();
@@ -166,7 +166,7 @@ impl Vnode {
     }
 
     /// A new vnode of `mount` within its node limit and budget (its size and a symbolic
-    /// link's target): `ENOSPC` at either (tmpfs `tm_nodes_max`, `tmpfs_alloc_node`),
+    /// link's target): `ENOSPC` at either (NetBSD's `tm_nodes_max`, `tmpfs_alloc_node`),
     /// `EIO` once the mount is gone.
     pub fn try_new(
         mount: &Arc<Mount>,
@@ -331,8 +331,9 @@ impl Vnode {
     pub fn stat(&self) -> Stat {
         let a = self.attr();
         let m = self.mount.upgrade();
-        // rumpfs reports one 512-byte block for every node (its `va_bytes` never changes);
-        // tmpfs the size rounded up to a page (`round_page(tn_size)`), holes included.
+        // NetBSD's root file system reports one 512-byte block for every node (its
+        // `va_bytes` never changes); its memory file system the size rounded up to a page
+        // (`round_page(tn_size)`), holes included.
         let fixed = m
             .as_ref()
             .map_or(Some(DEV_BSIZE), |m| m.params().fixed_bytes);

@@ -4,7 +4,7 @@
 //!
 //! A memory directory knows its parent (a weak reference rename keeps right; rename refuses
 //! to make a cycle). A file system with its own nodes answers `..` from its storage, which a
-//! crafted FFS image can make point at a descendant: every such step is remembered by
+//! crafted disk image can make point at a descendant: every such step is remembered by
 //! (mount, inode) and one met twice ends the walk with `EIO`, so every walk terminates.
 //! Those steps go through the file system's `lookup` of `..`, which paces its loop as the
 //! engine does for any walk (a yield every few blocks, `EINTR` once the caller is exiting).
