@@ -114,8 +114,8 @@ pub async fn getdents<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
             }
         }
         if !pending {
-            // Newest first (as the file system asks): the offset is the cookie of the last entry returned
-            // (cookies start at 1), 0 the start; else the cookie of the next entry.
+            // Newest first (as the file system asks): the offset is the cookie of the last
+            // entry returned (cookies start at 1), 0 the start; else the cookie of the next.
             let entries: Box<dyn Iterator<Item = _>> = match newest_first {
                 true => Box::new(d.newest_before((from > 0).then_some(from))),
                 false => Box::new(d.from(from)),

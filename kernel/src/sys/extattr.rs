@@ -1,10 +1,10 @@
 //! Extended attributes (vfs_xattr.c): extattrctl and the `extattr_{get,set,delete,list}`
 //! calls on paths, links and descriptors.
 //!
-//! None of the file systems here keeps extended attributes (NetBSD's memory file systems have none in
-//! NetBSD either: their `VOP_GETEXTATTR` is `genfs_eopnotsupp`; a rump kernel's disk file system is built
-//! without `UFS_EXTATTR`), so every call that reaches a vnode ends in `EOPNOTSUPP` — which
-//! `cp -p` and `mv` take as "nothing to copy". The arguments are still checked in NetBSD's
+//! None of the file systems here keeps extended attributes (NetBSD's memory file systems have none
+//! in NetBSD either: their `VOP_GETEXTATTR` is `genfs_eopnotsupp`; a rump kernel's disk file
+//! system is built without `UFS_EXTATTR`), so every call that reaches a vnode ends in `EOPNOTSUPP`
+//! — which `cp -p` and `mv` take as "nothing to copy". The arguments are still checked in NetBSD's
 //! order first: the attribute name (`EFAULT`, `ENAMETOOLONG` past 254 bytes), the path or
 //! descriptor (`ENOENT`, `EBADF`, `EINVAL` for a non-vnode), a buffer size over `INT_MAX`.
 

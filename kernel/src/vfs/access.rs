@@ -21,7 +21,8 @@ pub fn owns(cred: &Cred, a: &Attr) -> bool {
 }
 
 /// `EPERM` when `vn` carries one of the `mask` flags (`IMMUTABLE`, `APPEND`) on a file
-/// system that acts on them (NetBSD's memory and disk file systems; the root file system only stores them).
+/// system that acts on them (NetBSD's memory and disk file systems; the root file system only
+/// stores them).
 pub fn flags_allow(vn: &super::Vnode, mask: u32) -> Result<()> {
     if vn.attr().flags & mask == 0 {
         return Ok(());

@@ -29,8 +29,9 @@
 //!   touches the mount's reference count.
 //! - **One walk up** ([`walk`]): `..`, `is_under`, getcwd, mount paths and rename's
 //!   ancestor check step up with `WalkUp`; a `..` cycle of a crafted image ends it (`EIO`).
-//! - **The root file system** is the root, built at boot as NetBSD's rump kernel shows it (`/dev`, `/tmp`,
-//!   `/dev/null`, `/dev/zero`; inode numbers from a counter after 2; `st_dev == st_ino`),
+//! - **The root file system** is the root, built at boot as NetBSD's rump kernel shows it
+//!   (`/dev`, `/tmp`, `/dev/null`, `/dev/zero`; inode numbers from a counter after 2;
+//!   `st_dev == st_ino`),
 //!   with "our policy" where netbsd-abi.md §10 says so: hard links, POSIX rename, directory
 //!   nlink 2 + subdirectories, nlink 0 for unlinked open files, zeros after shrink-extend,
 //!   getdents resuming exactly after the last entry returned (cookies are never reused).

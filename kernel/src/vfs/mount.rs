@@ -271,8 +271,8 @@ impl Mount {
         self.next_ino.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// `st_dev` of a vnode of this mount: the root file system sets `va_fsid` to the inode number, the
-    /// others to `f_fsidx[0]`.
+    /// `st_dev` of a vnode of this mount: the root file system sets `va_fsid` to the inode number,
+    /// the others to `f_fsidx[0]`.
     pub fn st_dev(&self, vn: &Vnode) -> u64 {
         if self.params.dev_is_ino {
             vn.ino()

@@ -4,10 +4,11 @@
 //! Three traits, one per level:
 //! - [`FsType`]: an entry of the file-system type list (`vfs_list`, `vfs_getopsbyname`),
 //!   registered by name at boot ([`crate::vfs::Vfs::boot`]). It says how mount(2) copies its
-//!   arguments in and builds a new [`Mount`]: `prepare` may wait for a device (a disk file system reads its
-//!   superblock), `build` runs under the mount-table lock and must not wait.
+//!   arguments in and builds a new [`Mount`]: `prepare` may wait for a device (a disk file
+//!   system reads its superblock), `build` runs under the mount-table lock and must not wait.
 //! - [`FsOps`]: what one mounted file system does (`VFS_STATVFS`, `VFS_SYNC`, the write-back
-//!   of `VFS_UNMOUNT`, `MNT_UPDATE`, `MNT_GETARGS`, the root file system's whole-path lookup of host-file keys).
+//!   of `VFS_UNMOUNT`, `MNT_UPDATE`, `MNT_GETARGS`, the root file system's whole-path lookup
+//!   of host-file keys).
 //! - [`VnodeOps`]: the vnode operations of a file system whose nodes are its own (inodes
 //!   on a device, windows of host files). They are `async` through a boxed future: such
 //!   an operation waits for the device anyway, so the allocation is noise.
@@ -218,7 +219,8 @@ pub trait VnodeOps: Any + Send + Sync {
 /// Per-mount values the data paths read without a call (stat is a hot path).
 #[derive(Clone, Copy, Debug)]
 pub struct MountParams {
-    /// `st_dev` is the inode number (NetBSD's root file system's `va_fsid`) rather than `f_fsidx[0]`.
+    /// `st_dev` is the inode number (NetBSD's root file system's `va_fsid`) rather than
+    /// `f_fsidx[0]`.
     pub dev_is_ino: bool,
     /// `st_blksize`.
     pub blksize: u64,
@@ -231,8 +233,8 @@ pub struct MountParams {
     /// system: the size of its directory entry, so an empty directory is 0); `None`:
     /// `DEV_BSIZE`.
     pub dirent_size: Option<u64>,
-    /// Whether getdents lists a memory directory's newest entry first (NetBSD's root file system keeps its
-    /// entries in a list it inserts at the head of) rather than in creation order.
+    /// Whether getdents lists a memory directory's newest entry first (NetBSD's root file system
+    /// keeps its entries in a list it inserts at the head of) rather than in creation order.
     pub newest_first: bool,
     /// Whether the immutable and append-only flags restrict what may be done to a node
     /// (as NetBSD's memory and disk file systems); others store flags without acting on them.
@@ -251,8 +253,8 @@ pub trait FsOps: Any + Send + Sync {
     fn statvfs(&self, m: &Mount, s: &mut Statvfs);
 
     /// Work that earlier operations left for later and that statvfs must already show
-    /// (a disk file system: the inodes whose last vnode went, freed as NetBSD's reclaim frees them);
-    /// statvfs1, fstatvfs1 and getvfsstat await it before [`FsOps::statvfs`].
+    /// (a disk file system: the inodes whose last vnode went, freed as NetBSD's reclaim frees
+    /// them); statvfs1, fstatvfs1 and getvfsstat await it before [`FsOps::statvfs`].
     fn settle(&self) -> FsFuture<'_, ()> {
         ready(Ok(()))
     }
@@ -283,8 +285,8 @@ pub trait FsOps: Any + Send + Sync {
     /// buffer, copied in).
     fn getargs(&self, m: &Mount, given: Vec<u8>) -> Result<Vec<u8>>;
 
-    /// A lookup step that takes the whole remaining path at directory `dir` (the root file system's host-file
-    /// keys at its root); `None`: look the next component up as usual.
+    /// A lookup step that takes the whole remaining path at directory `dir` (the root file
+    /// system's host-file keys at its root); `None`: look the next component up as usual.
     fn lookup_whole(&self, _m: &Mount, _dir: &Vnode, _rest: &[u8]) -> Option<Arc<Vnode>> {
         None
     }
