@@ -220,8 +220,6 @@ impl Shared {
     }
 }
 
-/// Cookie → (connection that prepared it, prepared process).
-
 /// A prepared process: the connection that asked for it, the process, and since when it is
 /// an orphan (its connection gone).
 type Prepared = (u64, Arc<Proc>, Option<Instant>);
