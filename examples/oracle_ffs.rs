@@ -4,6 +4,8 @@
 
 #[path = "../tests/oracle/ffs.rs"]
 mod ffs_probe;
+#[path = "../tests/oracle/transcript.rs"]
+mod transcript;
 
 fn main() {
     let exe = std::env::args().nth(1).unwrap_or_else(|| {

@@ -3,6 +3,8 @@
 
 #[path = "../tests/oracle/ready.rs"]
 mod ready;
+#[path = "../tests/oracle/transcript.rs"]
+mod transcript;
 
 fn main() {
     let url = std::env::args().nth(1).unwrap_or_else(|| {

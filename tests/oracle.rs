@@ -9,6 +9,8 @@ mod common;
 
 #[path = "oracle/hostile.rs"]
 mod hostile;
+#[path = "oracle/transcript.rs"]
+mod transcript;
 
 use common::Server;
 

@@ -9,6 +9,8 @@ mod common;
 
 #[path = "oracle/calls.rs"]
 mod calls;
+#[path = "oracle/transcript.rs"]
+mod transcript;
 
 use common::Server;
 

@@ -8,6 +8,8 @@
 
 #[path = "oracle/ffs.rs"]
 mod probe;
+#[path = "oracle/transcript.rs"]
+mod transcript;
 
 use std::process::Command;
 

@@ -9,6 +9,8 @@ mod common;
 
 #[path = "oracle/listing.rs"]
 mod listing;
+#[path = "oracle/transcript.rs"]
+mod transcript;
 
 use common::Server;
 

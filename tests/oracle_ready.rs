@@ -9,6 +9,8 @@ mod common;
 
 #[path = "oracle/ready.rs"]
 mod ready;
+#[path = "oracle/transcript.rs"]
+mod transcript;
 
 use common::Server;
 

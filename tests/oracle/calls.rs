@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use client::fs::{tmpfs_args, O_CREAT, O_RDONLY, O_RDWR};
 use client::{addr_of, int_arg, Buf, Client};
 
+use crate::transcript::{connect, Transcript};
+
 const SYS_SETUID: u32 = 23;
 const SYS_DUP2: u32 = 90;
 const SYS_GETRANDOM: u32 = 91;
@@ -49,39 +51,10 @@ const RB_NOSYNC: i32 = 0x4;
 const EXTATTR_NAMESPACE_USER: u64 = 1;
 const TIMER_ABSTIME: u64 = 1;
 
-/// The probe's transcript.
-#[derive(Default)]
-pub struct Transcript(pub Vec<String>);
-
 impl Transcript {
-    fn step<T>(&mut self, name: &str, r: client::Result<T>, show: impl FnOnce(T) -> String) {
-        let line = match r {
-            Ok(v) => {
-                let v = show(v);
-                match v.is_empty() {
-                    true => format!("{name}: ok"),
-                    false => format!("{name}: ok {v}"),
-                }
-            }
-            Err(e) => match e.errno() {
-                Some(n) => format!("{name}: errno {n}"),
-                None => format!("{name}: failed ({e})"),
-            },
-        };
-        self.0.push(line);
-    }
-
-    fn unit<T>(&mut self, name: &str, r: client::Result<T>) {
-        self.step(name, r, |_| String::new());
-    }
-
     fn ret(&mut self, name: &str, r: client::Result<[i64; 2]>) {
         self.step(name, r, |v| v[0].to_string());
     }
-}
-
-fn connect(url: &str, name: &str) -> Client {
-    Client::connect_named(url, name).unwrap_or_else(|e| panic!("connect {url}: {e}"))
 }
 
 fn le64(b: &[u8], off: usize) -> u64 {

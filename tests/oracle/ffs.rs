@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 use client::fs::{Statvfs, O_CREAT, O_RDONLY, O_RDWR};
 use client::Client;
 
+use crate::transcript::Transcript;
+
 const O_WRONLY: i32 = 1;
 const O_TRUNC: i32 = 0x400;
 const O_EXCL: i32 = 0x800;
@@ -38,32 +40,7 @@ const SYS_MOUNT: u32 = 410;
 const SYS_FCHMOD: u32 = 124;
 const SYS_STATVFS1: u32 = 357;
 
-/// The probe's transcript.
-#[derive(Default)]
-pub struct Transcript(pub Vec<String>);
-
 impl Transcript {
-    fn step<T>(&mut self, name: &str, r: client::Result<T>, show: impl FnOnce(T) -> String) {
-        let line = match r {
-            Ok(v) => {
-                let v = show(v);
-                match v.is_empty() {
-                    true => format!("{name}: ok"),
-                    false => format!("{name}: ok {v}"),
-                }
-            }
-            Err(e) => match e.errno() {
-                Some(n) => format!("{name}: errno {n}"),
-                None => format!("{name}: failed ({e})"),
-            },
-        };
-        self.0.push(line);
-    }
-
-    fn unit<T>(&mut self, name: &str, r: client::Result<T>) {
-        self.step(name, r, |_| String::new());
-    }
-
     fn val<T: std::fmt::Display>(&mut self, name: &str, r: client::Result<T>) {
         self.step(name, r, |v| v.to_string());
     }

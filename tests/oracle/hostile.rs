@@ -11,7 +11,9 @@
 use std::ffi::CString;
 
 use client::fs::{tmpfs_args, AT_FDCWD, O_CREAT, O_RDONLY, O_RDWR};
-use client::{Buf, Client};
+use client::Buf;
+
+use crate::transcript::{connect, Transcript};
 
 const SYS_SETUID: u32 = 23;
 const SYS_FCNTL: u32 = 92;
@@ -22,37 +24,6 @@ const F_SETLK: u64 = 8;
 const F_WRLCK: i16 = 3;
 const RB_HALT: i32 = 0x8;
 const RB_NOSYNC: i32 = 0x4;
-
-/// The probe's transcript.
-#[derive(Default)]
-pub struct Transcript(pub Vec<String>);
-
-impl Transcript {
-    fn step<T>(&mut self, name: &str, r: client::Result<T>, show: impl FnOnce(T) -> String) {
-        let line = match r {
-            Ok(v) => {
-                let v = show(v);
-                match v.is_empty() {
-                    true => format!("{name}: ok"),
-                    false => format!("{name}: ok {v}"),
-                }
-            }
-            Err(e) => match e.errno() {
-                Some(n) => format!("{name}: errno {n}"),
-                None => format!("{name}: failed ({e})"),
-            },
-        };
-        self.0.push(line);
-    }
-
-    fn unit<T>(&mut self, name: &str, r: client::Result<T>) {
-        self.step(name, r, |_| String::new());
-    }
-}
-
-fn connect(url: &str, name: &str) -> Client {
-    Client::connect_named(url, name).unwrap_or_else(|e| panic!("connect {url}: {e}"))
-}
 
 /// `struct flock` for a write lock of `len` bytes at `start`.
 fn flock_wr(start: i64, len: i64) -> [u8; 24] {

@@ -14,6 +14,8 @@
 use client::fs::{tmpfs_args, Stat, O_APPEND, O_CREAT, O_RDONLY, O_RDWR, O_WRONLY};
 use client::{addr_of, Buf, Client};
 
+use crate::transcript::{connect, Transcript};
+
 const SYS_SETUID: u32 = 23;
 const SYS_CHFLAGS: u32 = 34;
 const SYS_FCHFLAGS: u32 = 35;
@@ -35,37 +37,6 @@ const SF_IMMUTABLE: u64 = 0x2_0000;
 const RLIMIT_NOFILE: u64 = 8;
 /// `proc.curproc.rlimit.descriptors`.
 const RLIMIT_DESCRIPTORS: [i32; 4] = [10, 0x7fff_ffff, 2, 9];
-
-/// The probe's transcript.
-#[derive(Default)]
-pub struct Transcript(pub Vec<String>);
-
-impl Transcript {
-    fn step<T>(&mut self, name: &str, r: client::Result<T>, show: impl FnOnce(T) -> String) {
-        let line = match r {
-            Ok(v) => {
-                let v = show(v);
-                match v.is_empty() {
-                    true => format!("{name}: ok"),
-                    false => format!("{name}: ok {v}"),
-                }
-            }
-            Err(e) => match e.errno() {
-                Some(n) => format!("{name}: errno {n}"),
-                None => format!("{name}: failed ({e})"),
-            },
-        };
-        self.0.push(line);
-    }
-
-    fn unit<T>(&mut self, name: &str, r: client::Result<T>) {
-        self.step(name, r, |_| String::new());
-    }
-}
-
-fn connect(url: &str, name: &str) -> Client {
-    Client::connect_named(url, name).unwrap_or_else(|e| panic!("connect {url}: {e}"))
-}
 
 /// What `ls -li` shows of a node (with its inode number) or without it (tmpfs's inode
 /// numbers are kernel addresses on NetBSD).

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use client::fs::{tmpfs_args, O_CREAT, O_RDONLY, O_RDWR, O_WRONLY};
 use client::{addr_of, int_arg, Buf, Client};
 
+use crate::transcript::{connect, Transcript};
+
 const SYS_MKFIFO: u32 = 132;
 const SYS_POLL: u32 = 209;
 const SYS_KQUEUE: u32 = 344;
@@ -45,35 +47,7 @@ const NOTE_ALL: u32 = 0x7f;
 const RB_HALT: i32 = 0x8;
 const RB_NOSYNC: i32 = 0x4;
 
-/// The probe's transcript.
-#[derive(Default)]
-pub struct Transcript(pub Vec<String>);
-
 impl Transcript {
-    fn step<T>(&mut self, name: &str, r: client::Result<T>, show: impl FnOnce(T) -> String) {
-        let line = match r {
-            Ok(v) => {
-                let v = show(v);
-                match v.is_empty() {
-                    true => format!("{name}: ok"),
-                    false => format!("{name}: ok {v}"),
-                }
-            }
-            Err(e) => match e.errno() {
-                Some(n) => format!("{name}: errno {n}"),
-                None => format!("{name}: failed ({e})"),
-            },
-        };
-        if std::env::var_os("ORACLE_TRACE").is_some() {
-            eprintln!("{line}");
-        }
-        self.0.push(line);
-    }
-
-    fn unit<T>(&mut self, name: &str, r: client::Result<T>) {
-        self.step(name, r, |_| String::new());
-    }
-
     /// Records a descriptor-returning step and gives the descriptor (−1 on failure).
     fn fd(&mut self, name: &str, r: client::Result<i32>) -> i32 {
         let v = *r.as_ref().unwrap_or(&-1);
@@ -84,10 +58,6 @@ impl Transcript {
     fn ret(&mut self, name: &str, r: client::Result<[i64; 2]>) {
         self.step(name, r, |v| v[0].to_string());
     }
-}
-
-fn connect(url: &str, name: &str) -> Client {
-    Client::connect_named(url, name).unwrap_or_else(|e| panic!("connect {url}: {e}"))
 }
 
 /// poll(2) on `(fd, events)` pairs: the count and each `revents` in hex.
