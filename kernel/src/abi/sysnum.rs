@@ -56,6 +56,8 @@ pub const SYS_dup: u32 = 41;
 pub const SYS_pipe: u32 = 42;
 /// `getegid`.
 pub const SYS_getegid: u32 = 43;
+/// `ktrace`.
+pub const SYS_ktrace: u32 = 45;
 /// `getgid`.
 pub const SYS_getgid: u32 = 47;
 /// `__getlogin`.
