@@ -181,7 +181,7 @@ pub fn run(url: &str) -> Transcript {
         .and_then(|fd| c.pread(fd, &mut file, 0));
     t.step(
         "read /kt.out",
-        n.as_ref().map(|n| *n).map_err(|e| clone_err(e)),
+        n.as_ref().map(|n| *n).map_err(clone_err),
         |n| format!("{n} bytes"),
     );
     if let Ok(n) = n {
