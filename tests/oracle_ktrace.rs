@@ -95,3 +95,46 @@ fn ktrace_probe_answers_as_netbsd() {
         );
     }
 }
+
+/// A trace into a full file system ends the tracing (NetBSD's `ktrderror`): the file stops
+/// growing, even once there is room again, and the traced process's calls go on.
+#[test]
+fn full_trace_file_stops_tracing() {
+    use client::fs::{tmpfs_args, O_CREAT, O_RDWR};
+    use client::Buf;
+    let srv = Server::unix(&["-lrumpvfs", "-lrumpfs_tmpfs"]);
+    let mut c = transcript::connect(&srv.url, "full");
+    c.mkdir("/small", 0o755).unwrap();
+    c.mount_tmpfs("/small", 0, &tmpfs_args(256 << 10, 0, 0, 0, 0o755))
+        .unwrap();
+    let fd = c.open("/small/kt", O_RDWR | O_CREAT, 0o600).unwrap();
+    c.close(fd).unwrap();
+    // 64 KiB to free once the trace has failed.
+    let fill = c.open("/small/fill", O_RDWR | O_CREAT, 0o600).unwrap();
+    c.write(fill, &[7u8; 64 << 10]).unwrap();
+    c.close(fill).unwrap();
+    let pid = c.getpid().unwrap().0;
+    let name = b"/small/kt\0";
+    let facs = (1 << 1) | (1 << 2);
+    c.syscall(
+        45,
+        &[client::addr_of(name), 2 << 24, facs, pid as u64],
+        &mut [Buf::In(name)],
+    )
+    .unwrap();
+    // Each getpid adds 144 bytes: 256 KiB fills within 2000 calls.
+    for _ in 0..4000 {
+        c.getpid().unwrap();
+    }
+    let full = c.stat("/small/kt").unwrap().size;
+    assert!(
+        full > 120 << 10 && full <= 192 << 10,
+        "trace file size {full}"
+    );
+    // Room again: a process still traced would grow the file.
+    c.unlink("/small/fill").unwrap();
+    for _ in 0..100 {
+        c.getpid().unwrap();
+    }
+    assert_eq!(c.stat("/small/kt").unwrap().size, full, "tracing went on");
+}

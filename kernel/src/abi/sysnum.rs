@@ -30,6 +30,8 @@ pub const SYS_chmod: u32 = 15;
 pub const SYS_chflags: u32 = 34;
 /// `fchflags`.
 pub const SYS_fchflags: u32 = 35;
+/// `fktrace`.
+pub const SYS_fktrace: u32 = 288;
 /// `lchflags`.
 pub const SYS_lchflags: u32 = 304;
 /// `chown`.

@@ -192,21 +192,39 @@ fn can_set(caller: &Proc, target: &Proc) -> bool {
 
 /// `ktrace(fname, ops, facs, pid)`.
 pub async fn ktrace<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
-    let (ops, facs, pid) = (a.int(1), a.uint(2) & !KTRFAC_PERSISTENT, a.int(3));
-    // Every op but KTROP_CLEAR opens the file (vn_open FREAD|FWRITE, no creation).
-    let file = match ops & KTROP_MASK {
+    // Every op but KTROP_CLEAR opens the file (vn_open FREAD|FWRITE, no creation), a
+    // regular file (`EACCES` else), through a descriptor slot as NetBSD's fd_allocfile.
+    let file = match a.int(1) & KTROP_MASK {
         KTROP_CLEAR => None,
         _ => {
             let fd = super::open::do_open(c, AT_FDCWD, a.word(0), O_RDWR | O_APPEND, 0).await?[0];
             let fp = c.p.fd.get(fd as i32)?;
-            let closed = c.p.fd.close(fd as i32)?;
-            drop(closed);
-            if !fp.is_vnode() {
+            drop(c.p.fd.close(fd as i32)?);
+            if fp.vnode().map(|v| v.vtype()) != Some(crate::vfs::VType::Reg) {
                 return Err(Errno::EACCES);
             }
             Some(fp)
         }
     };
+    common(c, a, file)
+}
+
+/// `fktrace(fd, ops, facs, pid)`: as ktrace(2) into an open file; only a vnode's file (a
+/// pipe's reader could stop the traced process: NetBSD writes from a kernel thread).
+pub async fn fktrace<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
+    let fp = c.p.fd.get(a.int(0)).map_err(|_| Errno::EBADF)?;
+    if !fp.writable() {
+        return Err(Errno::EBADF);
+    }
+    if !fp.is_vnode() {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    common(c, a, Some(fp))
+}
+
+/// `ktrace_common`: the operation `a[1]` with facilities `a[2]` on process (tree) `a[3]`.
+fn common<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>, file: Option<Arc<File>>) -> SysResult {
+    let (ops, facs, pid) = (a.int(1), a.uint(2) & !KTRFAC_PERSISTENT, a.int(3));
     let same = |t: &Trace| {
         let (Some(a), Some(b)) = (t.file.vnode(), file.as_ref().and_then(|f| f.vnode())) else {
             return false;

@@ -244,6 +244,7 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_setrlimit => resource::setrlimit(&c, a).await,
         SYS_modctl => modctl::modctl(&c, a).await,
         SYS_ktrace => ktrace::ktrace(&c, a).await,
+        SYS_fktrace => ktrace::fktrace(&c, a).await,
         _ => modctl::ext(&c, nr, a).await,
     };
     SyscallOutcome { result, halt: None }
