@@ -337,7 +337,12 @@ impl Kernel {
         sysnum: u32,
         args: &[u64; 8],
     ) -> SyscallOutcome {
-        crate::sync::for_process(p, sys::dispatch(self, p, mem, sysnum, args)).await
+        let call = sys::dispatch(self, p, mem, sysnum, args);
+        // ktrace(2): one relaxed load when no process was ever traced.
+        if !sys::ktrace::ANY.load(Ordering::Relaxed) {
+            return crate::sync::for_process(p, call).await;
+        }
+        crate::sync::for_process(p, sys::ktrace::around(self, p, sysnum, args, call)).await
     }
 
     /// The kernel half of reboot(2) (`cpu_reboot` in rumpkern/emul.c): prints the halting

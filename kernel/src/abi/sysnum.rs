@@ -30,6 +30,8 @@ pub const SYS_chmod: u32 = 15;
 pub const SYS_chflags: u32 = 34;
 /// `fchflags`.
 pub const SYS_fchflags: u32 = 35;
+/// `fktrace`.
+pub const SYS_fktrace: u32 = 288;
 /// `lchflags`.
 pub const SYS_lchflags: u32 = 304;
 /// `chown`.
@@ -56,6 +58,8 @@ pub const SYS_dup: u32 = 41;
 pub const SYS_pipe: u32 = 42;
 /// `getegid`.
 pub const SYS_getegid: u32 = 43;
+/// `ktrace`.
+pub const SYS_ktrace: u32 = 45;
 /// `getgid`.
 pub const SYS_getgid: u32 = 47;
 /// `__getlogin`.

@@ -74,6 +74,8 @@ pub struct Proc {
     limits: Limits,
     /// Current and root directories.
     pub(crate) dirs: crate::vfs::ProcDirs,
+    /// ktrace(2) state (`p_traceflag`, `p_tracep`): see `sys/ktrace.rs`.
+    pub(crate) ktrace: Mutex<Option<crate::sys::ktrace::Trace>>,
 }
 
 impl Proc {
@@ -97,6 +99,7 @@ impl Proc {
             fd,
             limits: Limits::new(limits::defaults(crate::abi::RUMP_PHYSMEM_BYTES)),
             dirs: Default::default(),
+            ktrace: Mutex::new(None),
         }
     }
 

@@ -13,10 +13,11 @@ mod dir;
 mod event;
 mod extattr;
 mod ioctl;
+pub(crate) mod ktrace;
 mod link;
 pub(crate) mod modctl;
 mod mount;
-mod open;
+pub(crate) mod open;
 mod pathconf;
 mod pipe;
 mod proc;
@@ -242,6 +243,8 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_getrlimit => resource::getrlimit(&c, a).await,
         SYS_setrlimit => resource::setrlimit(&c, a).await,
         SYS_modctl => modctl::modctl(&c, a).await,
+        SYS_ktrace => ktrace::ktrace(&c, a).await,
+        SYS_fktrace => ktrace::fktrace(&c, a).await,
         _ => modctl::ext(&c, nr, a).await,
     };
     SyscallOutcome { result, halt: None }

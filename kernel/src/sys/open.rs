@@ -25,7 +25,7 @@ pub async fn openat<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 /// Bits of `f_flag` an open file keeps (`FMASK`).
 const FMASK: u32 = FREAD | FWRITE | FCNTLFLAGS;
 
-async fn do_open<M: UserMem>(
+pub(crate) async fn do_open<M: UserMem>(
     c: &Ctx<'_, M>,
     fd: i32,
     addr: u64,
