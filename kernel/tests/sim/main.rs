@@ -238,10 +238,12 @@ impl World {
     }
 }
 
-/// A host whose clocks never touch the real time (determinism).
+/// A host whose clocks never touch the real time (determinism): the monotonic clock steps
+/// 1 ms per reading, and a sleep (poll, select and kevent timeouts, kqueue timers) is a
+/// host gate that, once the scheduler opens it, moves the clock to the sleep's end.
 #[derive(Default)]
 struct SimHost {
-    mono_ns: std::sync::Mutex<i64>,
+    mono_ns: Arc<std::sync::Mutex<i64>>,
 }
 
 impl Host for SimHost {
@@ -259,6 +261,17 @@ impl Host for SimHost {
 
     fn random(&self, buf: &mut [u8]) {
         buf.fill(0x5a);
+    }
+
+    fn sleep(&self, d: std::time::Duration) -> kernel::sync::HostSleep {
+        let clock = self.mono_ns.clone();
+        let end = (*clock.lock().unwrap())
+            .saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        Box::pin(async move {
+            sched::gate(sched::HOST).await;
+            let mut ns = clock.lock().unwrap();
+            *ns = (*ns).max(end);
+        })
     }
 }
 
