@@ -550,6 +550,13 @@ pub fn run_seed(seed: u64) -> Outcome {
         });
         w.exec.run(&w.rng, max_steps, |_| {});
     }
+    if plan.knotes {
+        let w2 = w.clone();
+        w.exec.spawn("hostile knote flood".into(), async move {
+            hostile::knote_flood(&w2).await
+        });
+        w.exec.run(&w.rng, max_steps, |_| {});
+    }
 
     // Faults off: sync, read everything back, clean up.
     set_faults(&w, false);
