@@ -20,7 +20,8 @@
 //! files equal the model.
 //!
 //! Beside the slots run hostile clients (`hostile.rs`, issue 19): deep trees, chroot without
-//! chdir, privileged calls after a privilege drop, and a phase of budget floods.
+//! chdir, privileged calls after a privilege drop, and a phase of budget floods (knotes too).
+//! Slots also poll, select and kevent on pipes; the host's sleeps are gates (`SimHost`).
 //!
 //! `RUMP_SIM_SEEDS=n` runs n seeds (default: a few for CI), `RUMP_SIM_SEED=s` one seed,
 //! `RUMP_SIM_BASE=b` starts at another seed. A failure prints the seed to rerun.
