@@ -530,8 +530,10 @@ pub async fn flood(w: &Rc<World>, f: Flood) {
     }
     h.ok("chdir", SYS_chdir, &[h.path(P0, top)]).await;
     // The limit that bounds the flood and the least bytes each item must be charged.
-    let limit = match f.on {
-        On::Tmpfs(size) if size > 0 => Some(size),
+    // (Lock records are charged to the kernel budget, not to the file system's size.)
+    let limit = match (f.kind, f.on) {
+        (FloodKind::Locks, _) => w.cfg.mem_limit,
+        (_, On::Tmpfs(size)) if size > 0 => Some(size),
         _ => w.cfg.mem_limit,
     };
     let item_bytes_min = match f.kind {
