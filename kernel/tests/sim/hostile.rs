@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use kernel::abi::sysnum::*;
 use kernel::abi::{MNT_FORCE, O_CREAT, O_RDONLY, O_RDWR, RB_HALT, S_IFCHR};
+use kernel::file::kqueue::{EVFILT_READ, EVFILT_TIMER, EV_ADD, KNOTE_CHARGE_BYTES, KQ_TIMERS_MAX};
 use kernel::fs::tmpfs::{TmpfsArgs, TMPFS_ARGS_SIZE};
 use kernel::{Errno, Proc};
 
@@ -116,6 +117,8 @@ pub struct Plan {
     /// Privilege drop; `true`: `seteuid` (else `setuid`).
     pub privdrop: Option<bool>,
     pub flood: Option<Flood>,
+    /// A flood of knotes (timers on distinct idents, read knotes on a pipe).
+    pub knotes: bool,
 }
 
 impl Plan {
@@ -159,11 +162,14 @@ impl Plan {
             On::Tmpfs([64 << 10, 128 << 10, 256 << 10][r.below(3) as usize])
         };
         let flood = r.chance(1, 3).then_some(Flood { kind, on: flood_on });
+        // Drawn last: the draws above stay what they were before knote floods.
+        let knotes = r.chance(1, 4);
         Plan {
             deep,
             chroot,
             privdrop,
             flood,
+            knotes,
         }
     }
 }
@@ -524,8 +530,10 @@ pub async fn flood(w: &Rc<World>, f: Flood) {
     }
     h.ok("chdir", SYS_chdir, &[h.path(P0, top)]).await;
     // The limit that bounds the flood and the least bytes each item must be charged.
-    let limit = match f.on {
-        On::Tmpfs(size) if size > 0 => Some(size),
+    // (Lock records are charged to the kernel budget, not to the file system's size.)
+    let limit = match (f.kind, f.on) {
+        (FloodKind::Locks, _) => w.cfg.mem_limit,
+        (_, On::Tmpfs(size)) if size > 0 => Some(size),
         _ => w.cfg.mem_limit,
     };
     let item_bytes_min = match f.kind {
@@ -641,5 +649,97 @@ pub async fn flood(w: &Rc<World>, f: Flood) {
         h.ok("unmount", SYS_unmount, &[h.path(P0, top), 0]).await;
     }
     h.ok("rmdir", SYS_rmdir, &[h.path(P0, top)]).await;
+    h.exit();
+}
+
+/// The knote flood, alone like the budget floods: `EV_ADD` of timers on distinct idents
+/// (and read knotes on a pipe in other kqueues) until `ENOMEM` — the budget or the
+/// server's timer bound (`KQ_TIMERS_MAX`) — which must come within the bound; then every
+/// kqueue is closed and a new timer must be accepted again (the bound's count returned).
+pub async fn knote_flood(w: &Rc<World>) {
+    let h = H::new(w, 8, "knote flood");
+    let limit = w.cfg.mem_limit;
+    let cap = 2 * KQ_TIMERS_MAX;
+    let kq = h.ok("kqueue", SYS_kqueue, &[]).await;
+    let pipe = h.sys(SYS_pipe, &[]).await.expect("pipe");
+    let kev = |ident: u64, filter: u32, data: i64| {
+        let mut b = [0u8; 40];
+        b[..8].copy_from_slice(&ident.to_le_bytes());
+        b[8..12].copy_from_slice(&filter.to_le_bytes());
+        b[12..16].copy_from_slice(&EV_ADD.to_le_bytes());
+        b[24..32].copy_from_slice(&data.to_le_bytes());
+        b
+    };
+    let ts = h.put(DATA, &[0u8; 16]);
+    let mut kqs = vec![kq];
+    let mut made = 0usize;
+    let mut stop = None;
+    while made < cap {
+        // One read knote on the pipe in a fresh kqueue now and then (a kqueue per knote:
+        // one ident per kqueue), else a timer of a new ident.
+        let (q, ch) = if made % 64 == 63 {
+            match h.sys(SYS_kqueue, &[]).await {
+                Ok([q, _]) => {
+                    kqs.push(q);
+                    (q, kev(pipe[0] as u64, EVFILT_READ, 0))
+                }
+                Err(e) => {
+                    stop = Some(e);
+                    break;
+                }
+            }
+        } else {
+            (kq, kev(made as u64 + 1, EVFILT_TIMER, 3_600_000))
+        };
+        let ch = h.put(OUT, &ch);
+        match h.sys(SYS___kevent50, &[q as u64, ch, 1, 0, 0, ts]).await {
+            Ok(_) => made += 1,
+            Err(e) => {
+                stop = Some(e);
+                break;
+            }
+        }
+    }
+    let b = w.k.budget();
+    assert!(
+        matches!(stop, Some(Errno::ENOMEM | Errno::EMFILE)),
+        "{}: {made} knotes, stopped by {stop:?} (cap {cap})",
+        h.ctx()
+    );
+    if flood_bounds_checked() {
+        if let Some(l) = limit {
+            assert!(
+                made as u64 * KNOTE_CHARGE_BYTES <= l,
+                "{}: {made} knotes of {KNOTE_CHARGE_BYTES} bytes in {l}",
+                h.ctx()
+            );
+        }
+        assert!(
+            b.used_max() <= b.limit(),
+            "{}: budget used {} > limit {}",
+            h.ctx(),
+            b.used_max(),
+            b.limit()
+        );
+    }
+    w.bump(|c| c.flood_items += made as u64);
+    if w.verbose {
+        eprintln!("{}: {made} knotes, stopped by {stop:?}", h.ctx());
+    }
+    for q in kqs {
+        h.close(q).await;
+    }
+    // The knotes went with their kqueues: a timer is accepted again.
+    let kq = h.ok("kqueue again", SYS_kqueue, &[]).await;
+    let ch = h.put(OUT, &kev(1, EVFILT_TIMER, 3_600_000));
+    h.ok(
+        "timer after the flood",
+        SYS___kevent50,
+        &[kq as u64, ch, 1, 0, 0, ts],
+    )
+    .await;
+    h.close(kq).await;
+    h.close(pipe[0]).await;
+    h.close(pipe[1]).await;
     h.exit();
 }

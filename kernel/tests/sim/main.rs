@@ -20,7 +20,8 @@
 //! files equal the model.
 //!
 //! Beside the slots run hostile clients (`hostile.rs`, issue 19): deep trees, chroot without
-//! chdir, privileged calls after a privilege drop, and a phase of budget floods.
+//! chdir, privileged calls after a privilege drop, and a phase of budget floods (knotes too).
+//! Slots also poll, select and kevent on pipes; the host's sleeps are gates (`SimHost`).
 //!
 //! `RUMP_SIM_SEEDS=n` runs n seeds (default: a few for CI), `RUMP_SIM_SEED=s` one seed,
 //! `RUMP_SIM_BASE=b` starts at another seed. A failure prints the seed to rerun.
@@ -238,10 +239,12 @@ impl World {
     }
 }
 
-/// A host whose clocks never touch the real time (determinism).
+/// A host whose clocks never touch the real time (determinism): the monotonic clock steps
+/// 1 ms per reading, and a sleep (poll, select and kevent timeouts, kqueue timers) is a
+/// host gate that, once the scheduler opens it, moves the clock to the sleep's end.
 #[derive(Default)]
 struct SimHost {
-    mono_ns: std::sync::Mutex<i64>,
+    mono_ns: Arc<std::sync::Mutex<i64>>,
 }
 
 impl Host for SimHost {
@@ -259,6 +262,17 @@ impl Host for SimHost {
 
     fn random(&self, buf: &mut [u8]) {
         buf.fill(0x5a);
+    }
+
+    fn sleep(&self, d: std::time::Duration) -> kernel::sync::HostSleep {
+        let clock = self.mono_ns.clone();
+        let end = (*clock.lock().unwrap())
+            .saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        Box::pin(async move {
+            sched::gate(sched::HOST).await;
+            let mut ns = clock.lock().unwrap();
+            *ns = (*ns).max(end);
+        })
     }
 }
 
@@ -534,6 +548,13 @@ pub fn run_seed(seed: u64) -> Outcome {
         let w2 = w.clone();
         w.exec.spawn("hostile flood".into(), async move {
             hostile::flood(&w2, f).await
+        });
+        w.exec.run(&w.rng, max_steps, |_| {});
+    }
+    if plan.knotes {
+        let w2 = w.clone();
+        w.exec.spawn("hostile knote flood".into(), async move {
+            hostile::knote_flood(&w2).await
         });
         w.exec.run(&w.rng, max_steps, |_| {});
     }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use kernel::abi::sysnum::*;
 use kernel::abi::{O_APPEND, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY};
+use kernel::file::kqueue::{EVFILT_READ, EVFILT_TIMER, EV_ADD, EV_EOF, EV_ERROR};
+use kernel::file::ops::{POLLHUP, POLLIN, POLLNVAL, POLLOUT};
 use kernel::Errno;
 
 use crate::world::SimMem;
@@ -41,6 +43,41 @@ const F_SETLK: u64 = 8;
 const F_SETLKW: u64 = 9;
 const LOCK_EX: u64 = 2;
 const LOCK_UN: u64 = 8;
+/// Readiness calls' arguments (in the `OUT` page): pollfds, kevent changes and events,
+/// a timeout, fd_sets.
+const POLLFDS: u64 = OUT;
+const CHANGES: u64 = OUT + 0x100;
+const EVENTS: u64 = OUT + 0x200;
+const TIMEOUT: u64 = OUT + 0x300;
+const RSET: u64 = OUT + 0x380;
+const WSET: u64 = OUT + 0x3c0;
+/// A descriptor no slot holds (its poll answer is `POLLNVAL`).
+const NOFD: i32 = 999;
+/// A kevent's `data` (bytes to read; timer expirations).
+const KEV_DATA: usize = 24;
+
+fn pollfd(fd: i32, events: u32) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&fd.to_le_bytes());
+    b[4..6].copy_from_slice(&(events as u16).to_le_bytes());
+    b
+}
+
+fn kevent(ident: u64, filter: u32, flags: u32, data: i64) -> [u8; 40] {
+    let mut b = [0u8; 40];
+    b[..8].copy_from_slice(&ident.to_le_bytes());
+    b[8..12].copy_from_slice(&filter.to_le_bytes());
+    b[12..16].copy_from_slice(&flags.to_le_bytes());
+    b[KEV_DATA..KEV_DATA + 8].copy_from_slice(&data.to_le_bytes());
+    b
+}
+
+fn timespec(ns: u64) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&((ns / 1_000_000_000) as i64).to_le_bytes());
+    b[8..].copy_from_slice(&((ns % 1_000_000_000) as i64).to_le_bytes());
+    b
+}
 
 fn flock_bytes(ty: i16) -> [u8; 24] {
     let mut b = [0u8; 24];
@@ -172,7 +209,8 @@ impl Slot {
             74..=77 => self.priv_rename_or_link().await,
             78..=80 => self.priv_symlink_dir().await,
             81..=86 => self.lock_op().await,
-            87..=90 => self.pipe_op().await,
+            87..=90 if self.chance(1, 2) => self.pipe_op().await,
+            87..=90 => self.ready_op().await,
             91..=95 => self.close_held().await,
             96..=97 => self.dup_close().await,
             _ => {
@@ -719,6 +757,220 @@ impl Slot {
         for fd in [rfd, wfd] {
             self.done_with(fd, false).await;
         }
+    }
+
+    /// poll, select or kevent on a pipe of the slot's own, checked against what the pipe
+    /// holds: data or a closed write end is readable (`POLLHUP`/`EV_EOF` for the latter), an
+    /// empty pipe is writable, a descriptor nobody holds `POLLNVAL`; one out of four waits
+    /// on an empty pipe with a long timeout, which a disconnect ends with `EINTR`.
+    async fn ready_op(&self) {
+        let (rfd, wfd) = match self.sys(SYS_pipe, &[]).await {
+            Ok([r, w]) => (r as i32, w as i32),
+            Err(e) => return self.allow("pipe", e, &[]),
+        };
+        let blocked = self.chance(1, 4);
+        let n = if blocked || self.chance(1, 3) {
+            0
+        } else {
+            1 + self.rnd(600) as usize
+        };
+        let mut wopen = true;
+        let mut ok = true;
+        if n > 0 {
+            self.c.mem.put(self.base + DATA, &self.bytes(n));
+            let r = self
+                .sys(SYS_write, &[int(wfd), self.base + DATA, n as u64])
+                .await;
+            match r {
+                Ok([k, _]) => ok = k as usize == n,
+                Err(e) => {
+                    self.allow("pipe write", e, &[]);
+                    ok = false;
+                }
+            }
+        }
+        if !blocked && self.chance(1, 3) {
+            self.done_with(wfd, false).await;
+            wopen = false;
+        }
+        // Long waits only where nothing can be ready; short ones (or none) elsewhere.
+        let ms = if blocked {
+            60_000
+        } else {
+            [0, 0, 1, 5, 20][self.rnd(5) as usize]
+        };
+        let readable = n > 0 || !wopen;
+        if ok {
+            match self.rnd(3) {
+                0 => {
+                    self.ready_poll(rfd, wopen.then_some(wfd), ms, n, readable)
+                        .await
+                }
+                1 => {
+                    let w = wopen.then_some(wfd);
+                    self.ready_select(rfd, w, ms, readable).await
+                }
+                _ => self.ready_kevent(rfd, wopen, ms, n).await,
+            }
+        }
+        self.done_with(rfd, false).await;
+        if wopen {
+            self.done_with(wfd, false).await;
+        }
+    }
+
+    async fn ready_poll(&self, rfd: i32, wfd: Option<i32>, ms: u64, n: usize, readable: bool) {
+        let eof = wfd.is_none();
+        let mut fds = pollfd(rfd, POLLIN).to_vec();
+        let check_w = wfd.is_some() && ms < 1000;
+        if check_w {
+            fds.extend(pollfd(wfd.unwrap(), POLLOUT));
+        }
+        let nval = ms < 1000 && self.chance(1, 2);
+        if nval {
+            fds.extend(pollfd(NOFD, POLLIN));
+        }
+        let nfds = fds.len() / 8;
+        self.c.mem.put(self.base + POLLFDS, &fds);
+        let r = self
+            .sys(SYS_poll, &[self.base + POLLFDS, nfds as u64, ms])
+            .await;
+        let got = match r {
+            Ok([k, _]) => k,
+            Err(e) => return self.allow("poll", e, &[]),
+        };
+        if self.dead() {
+            return;
+        }
+        let out = self.c.mem.get(self.base + POLLFDS, fds.len());
+        let rev = |i: usize| u32::from(u16::from_le_bytes([out[i * 8 + 6], out[i * 8 + 7]]));
+        let want_r = if readable { POLLIN } else { 0 } | if eof { POLLHUP } else { 0 };
+        let ctx = format!(
+            "{}: poll of a pipe ({n} bytes, eof {eof}, {ms} ms)",
+            self.ctx()
+        );
+        assert_eq!(rev(0), want_r, "{ctx}: read end");
+        let mut want = usize::from(want_r != 0);
+        if check_w {
+            assert_eq!(rev(1), POLLOUT, "{ctx}: write end");
+            want += 1;
+        }
+        if nval {
+            assert_eq!(rev(nfds - 1), POLLNVAL, "{ctx}: fd {NOFD}");
+            want += 1;
+        }
+        assert_eq!(got as usize, want, "{ctx}: count");
+    }
+
+    async fn ready_select(&self, rfd: i32, wfd: Option<i32>, ms: u64, readable: bool) {
+        let set = |fd: i32| {
+            let mut b = [0u8; 64];
+            b[fd as usize / 8] |= 1 << (fd % 8);
+            b
+        };
+        if rfd >= 512 || wfd.is_some_and(|w| w >= 512) {
+            return;
+        }
+        let nd = rfd.max(wfd.unwrap_or(0)) + 1;
+        self.c.mem.put(self.base + RSET, &set(rfd));
+        let check_w = ms < 1000;
+        let ws = match wfd {
+            Some(w) if check_w => {
+                self.c.mem.put(self.base + WSET, &set(w));
+                self.base + WSET
+            }
+            _ => 0,
+        };
+        let mut tv = [0u8; 16];
+        tv[..8].copy_from_slice(&((ms / 1000) as i64).to_le_bytes());
+        tv[8..12].copy_from_slice(&(((ms % 1000) * 1000) as i32).to_le_bytes());
+        self.c.mem.put(self.base + TIMEOUT, &tv);
+        let a = [int(nd), self.base + RSET, ws, 0, self.base + TIMEOUT];
+        let got = match self.sys(SYS___select50, &a).await {
+            Ok([k, _]) => k,
+            Err(e) => return self.allow("select", e, &[]),
+        };
+        if self.dead() {
+            return;
+        }
+        let ctx = format!("{}: select of a pipe ({ms} ms)", self.ctx());
+        let isset = |at: u64, fd: i32| {
+            let b = self.c.mem.get(self.base + at + fd as u64 / 8, 1)[0];
+            b & (1 << (fd % 8)) != 0
+        };
+        assert_eq!(isset(RSET, rfd), readable, "{ctx}: read end");
+        let mut want = i64::from(readable);
+        if ws != 0 {
+            assert!(isset(WSET, wfd.unwrap()), "{ctx}: write end not writable");
+            want += 1;
+        }
+        assert_eq!(got, want, "{ctx}: count");
+    }
+
+    async fn ready_kevent(&self, rfd: i32, wopen: bool, ms: u64, n: usize) {
+        let kq = match self.sys(SYS_kqueue, &[]).await {
+            Ok([k, _]) => k as i32,
+            Err(e) => return self.allow("kqueue", e, &[Errno::ENOMEM]),
+        };
+        let timer = ms < 1000 && self.chance(1, 2);
+        let mut ch = kevent(rfd as u64, EVFILT_READ, EV_ADD, 0).to_vec();
+        if timer {
+            ch.extend(kevent(7, EVFILT_TIMER, EV_ADD, 1 + self.rnd(10) as i64));
+        }
+        let nch = ch.len() / 40;
+        self.c.mem.put(self.base + CHANGES, &ch);
+        self.c.mem.put(self.base + EVENTS, &[0u8; 160]);
+        self.c
+            .mem
+            .put(self.base + TIMEOUT, &timespec(ms * 1_000_000));
+        let a = [
+            int(kq),
+            self.base + CHANGES,
+            nch as u64,
+            self.base + EVENTS,
+            4,
+            self.base + TIMEOUT,
+        ];
+        let r = self.sys(SYS___kevent50, &a).await;
+        let ctx = format!(
+            "{}: kevent on a pipe ({n} bytes, writer {wopen}, timer {timer}, {ms} ms)",
+            self.ctx()
+        );
+        match r {
+            Ok([k, _]) if !self.dead() => {
+                let out = self.c.mem.get(self.base + EVENTS, 160);
+                let field = |i: usize, o: usize, len: usize| {
+                    let mut b = [0u8; 8];
+                    b[..len].copy_from_slice(&out[i * 40 + o..i * 40 + o + len]);
+                    u64::from_le_bytes(b)
+                };
+                let (mut read, mut ticks) = (None, None);
+                for i in 0..k as usize {
+                    let (ident, filter) = (field(i, 0, 8), field(i, 8, 4) as u32);
+                    let flags = field(i, 12, 4) as u32;
+                    let data = field(i, KEV_DATA, 8) as i64;
+                    assert_eq!(flags & EV_ERROR, 0, "{ctx}: error event {data}");
+                    match filter {
+                        EVFILT_READ if ident == rfd as u64 && read.is_none() => {
+                            read = Some((data, flags & EV_EOF != 0))
+                        }
+                        EVFILT_TIMER if ident == 7 && timer && ticks.is_none() => {
+                            ticks = Some(data)
+                        }
+                        _ => panic!("{ctx}: unexpected event {ident} {filter}"),
+                    }
+                }
+                let readable = n > 0 || !wopen;
+                let want = readable.then_some((n as i64, !wopen));
+                assert_eq!(read, want, "{ctx}: EVFILT_READ (data, EV_EOF)");
+                if let Some(t) = ticks {
+                    assert!(t >= 1, "{ctx}: timer fired {t} times");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => self.allow("kevent", e, &[Errno::ENOMEM]),
+        }
+        self.done_with(kq, false).await;
     }
 
     async fn close_held(&self) {
