@@ -68,35 +68,5 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
 fn listing_probe_answers_as_netbsd() {
     let srv = Server::unix(&["-lrumpvfs", "-lrumpfs_tmpfs", "-r", "64m"]);
     let ours = listing::run(&srv.url).0;
-    let theirs: Vec<&str> = NETBSD.lines().collect();
-    let mut bad = Vec::new();
-    for (i, (o, n)) in ours.iter().zip(&theirs).enumerate() {
-        if o == n {
-            continue;
-        }
-        let step = n.rsplit_once(": ").map_or("", |s| s.0);
-        match DIFFERENCES.iter().find(|d| d.0 == step && matches(d.1, o)) {
-            Some(_) => {}
-            None => bad.push(format!("line {}: ours `{o}`, NetBSD `{n}`", i + 1)),
-        }
-    }
-    assert_eq!(ours.len(), theirs.len(), "transcript lengths: {ours:#?}");
-    assert!(
-        bad.is_empty(),
-        "differences from NetBSD:\n{}",
-        bad.join("\n")
-    );
-    for (step, line, why) in DIFFERENCES {
-        assert!(
-            ours.iter().any(|o| matches(line, o)),
-            "documented difference `{step}` ({why}) no longer seen"
-        );
-    }
-}
-
-/// Whether `line` is `pattern`, where each `*` of the pattern stands for one word (a run of
-/// characters without a space).
-fn matches(pattern: &str, line: &str) -> bool {
-    let (p, l): (Vec<&str>, Vec<&str>) = (pattern.split(' ').collect(), line.split(' ').collect());
-    p.len() == l.len() && p.iter().zip(&l).all(|(a, b)| *a == "*" || a == b)
+    transcript::assert_as_netbsd(&ours, NETBSD, DIFFERENCES);
 }

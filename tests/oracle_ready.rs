@@ -78,28 +78,5 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
 fn ready_probe_answers_as_netbsd() {
     let srv = Server::unix(&["-lrumpvfs", "-lrumpfs_tmpfs"]);
     let ours = ready::run(&srv.url).0;
-    let theirs: Vec<&str> = NETBSD.lines().collect();
-    let mut bad = Vec::new();
-    for (i, (o, n)) in ours.iter().zip(&theirs).enumerate() {
-        if o == n {
-            continue;
-        }
-        let step = n.split(':').next().unwrap_or("");
-        match DIFFERENCES.iter().find(|d| d.0 == step) {
-            Some((_, line, _)) if line == o => {}
-            _ => bad.push(format!("line {}: ours `{o}`, NetBSD `{n}`", i + 1)),
-        }
-    }
-    assert_eq!(ours.len(), theirs.len(), "transcript lengths: {ours:#?}");
-    assert!(
-        bad.is_empty(),
-        "differences from NetBSD:\n{}",
-        bad.join("\n")
-    );
-    for (step, line, why) in DIFFERENCES {
-        assert!(
-            ours.iter().any(|o| o == line),
-            "documented difference `{step}` ({why}) no longer seen"
-        );
-    }
+    transcript::assert_as_netbsd(&ours, NETBSD, DIFFERENCES);
 }

@@ -42,3 +42,42 @@ impl Transcript {
 pub fn connect(url: &str, name: &str) -> Client {
     Client::connect_named(url, name).unwrap_or_else(|e| panic!("connect {url}: {e}"))
 }
+
+/// Checks our transcript against NetBSD's: every line the same, or a listed difference
+/// `(step, our line, why)` whose step begins NetBSD's line (`step:`) and whose line is ours,
+/// where a `*` in it stands for one word; every listed difference must still be seen (a fixed
+/// one is taken off the list). Panics with every line that differs otherwise.
+pub fn assert_as_netbsd(ours: &[String], netbsd: &str, differences: &[(&str, &str, &str)]) {
+    let theirs: Vec<&str> = netbsd.lines().collect();
+    let listed = |o: &str, n: &str| {
+        differences
+            .iter()
+            .any(|d| n.starts_with(&format!("{}:", d.0)) && word_match(d.1, o))
+    };
+    let bad: Vec<String> = ours
+        .iter()
+        .zip(&theirs)
+        .enumerate()
+        .filter(|(_, (o, n))| o.as_str() != **n && !listed(o, n))
+        .map(|(i, (o, n))| format!("line {}: ours `{o}`, NetBSD `{n}`", i + 1))
+        .collect();
+    assert_eq!(ours.len(), theirs.len(), "transcript lengths: {ours:#?}");
+    assert!(
+        bad.is_empty(),
+        "differences from NetBSD:\n{}",
+        bad.join("\n")
+    );
+    for (step, line, why) in differences {
+        assert!(
+            ours.iter().any(|o| word_match(line, o)),
+            "documented difference `{step}` ({why}) no longer seen"
+        );
+    }
+}
+
+/// Whether `line` is `pattern`, where each `*` of the pattern stands for one word (a run of
+/// characters without a space).
+fn word_match(pattern: &str, line: &str) -> bool {
+    let (p, l): (Vec<&str>, Vec<&str>) = (pattern.split(' ').collect(), line.split(' ').collect());
+    p.len() == l.len() && p.iter().zip(&l).all(|(a, b)| *a == "*" || a == b)
+}
