@@ -34,46 +34,6 @@ impl Disk for Strict {
     }
 }
 
-struct Base {
-    disk: MemDisk,
-    sb: Superblock,
-    dir: Ino,
-    sub: Ino,
-    file: Ino,
-    big: Ino,
-}
-
-fn base(ufs2: bool) -> Base {
-    let disk = fresh(8 << 20, ufs2, Some(4096));
-    let mut fs = mount(&disk);
-    let root = fs.root();
-    let dir = block_on(fs.mkdir(root, b"dir", 0o755, 0, 0)).unwrap();
-    let sub = block_on(fs.mkdir(dir, b"sub", 0o755, 0, 0)).unwrap();
-    let file = block_on(fs.create(dir, b"file", 0o100644, 0, 0, 0)).unwrap();
-    block_on(fs.write(file, 0, &[7u8; 3000])).unwrap();
-    let big = block_on(fs.create(root, b"big", 0o100644, 0, 0, 0)).unwrap();
-    block_on(fs.write(big, 0, &vec![9u8; 3 << 20])).unwrap();
-    block_on(fs.symlink(dir, b"link", &[b'l'; 200], 0o755, 0, 0)).unwrap();
-    block_on(fs.unmount()).unwrap();
-    let sb = block_on(Superblock::find(&disk)).unwrap();
-    Base {
-        disk,
-        sb,
-        dir,
-        sub,
-        file,
-        big,
-    }
-}
-
-fn copy(b: &Base) -> MemDisk {
-    MemDisk::from_vec(b.disk.to_vec())
-}
-
-fn poke32(d: &MemDisk, off: u64, v: u32) {
-    d.with_bytes(|b| b[off as usize..off as usize + 4].copy_from_slice(&v.to_le_bytes()));
-}
-
 fn poke16(d: &MemDisk, off: u64, v: u16) {
     d.with_bytes(|b| b[off as usize..off as usize + 2].copy_from_slice(&v.to_le_bytes()));
 }
@@ -84,24 +44,6 @@ fn mount_err(d: &MemDisk) -> Errno {
 
 fn findings(d: &MemDisk) -> Vec<String> {
     block_on(check(d)).expect("superblock found")
-}
-
-/// Offset of direct pointer `i` of inode `ino`.
-fn db_off(b: &Base, ino: Ino, i: u64) -> u64 {
-    let o = b.sb.inode_offset(ino);
-    if b.sb.ufs2 {
-        o + 112 + 8 * i
-    } else {
-        o + 40 + 4 * i
-    }
-}
-
-fn poke_ptr(b: &Base, d: &MemDisk, off: u64, v: u64) {
-    if b.sb.ufs2 {
-        d.with_bytes(|x| x[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes()));
-    } else {
-        poke32(d, off, v as u32);
-    }
 }
 
 fn dir_block_off(b: &Base, d: &MemDisk, ino: Ino) -> u64 {

@@ -12,79 +12,13 @@
 
 mod common;
 use common::*;
-use ffs::sb::{SbError, Superblock};
+use ffs::sb::SbError;
 use ffs::{block_on, check, Ino, MemDisk};
 use std::collections::BTreeSet;
 
-struct Base {
-    disk: MemDisk,
-    sb: Superblock,
-    dir: Ino,
-    sub: Ino,
-    file: Ino,
-    big: Ino,
-}
-
-fn base(ufs2: bool) -> Base {
-    let disk = fresh(8 << 20, ufs2, Some(4096));
-    let mut fs = mount(&disk);
-    let root = fs.root();
-    let dir = block_on(fs.mkdir(root, b"dir", 0o755, 0, 0)).unwrap();
-    let sub = block_on(fs.mkdir(dir, b"sub", 0o755, 0, 0)).unwrap();
-    let file = block_on(fs.create(dir, b"file", 0o100644, 0, 0, 0)).unwrap();
-    block_on(fs.write(file, 0, &[7u8; 3000])).unwrap();
-    let big = block_on(fs.create(root, b"big", 0o100644, 0, 0, 0)).unwrap();
-    block_on(fs.write(big, 0, &vec![9u8; 3 << 20])).unwrap();
-    block_on(fs.symlink(dir, b"link", &[b'l'; 200], 0o755, 0, 0)).unwrap();
-    block_on(fs.unmount()).unwrap();
-    let sb = block_on(Superblock::find(&disk)).unwrap();
-    Base {
-        disk,
-        sb,
-        dir,
-        sub,
-        file,
-        big,
-    }
-}
-
-fn get32(d: &MemDisk, off: u64) -> u32 {
-    d.with_bytes(|b| u32::from_le_bytes(b[off as usize..off as usize + 4].try_into().unwrap()))
-}
-
-fn put32(d: &MemDisk, off: u64, v: u32) {
-    d.with_bytes(|b| b[off as usize..off as usize + 4].copy_from_slice(&v.to_le_bytes()));
-}
-
-/// Byte offset of direct pointer `i` of inode `ino`.
-fn db_off(b: &Base, ino: Ino, i: u64) -> u64 {
-    let o = b.sb.inode_offset(ino);
-    if b.sb.ufs2 {
-        o + 112 + 8 * i
-    } else {
-        o + 40 + 4 * i
-    }
-}
-
-fn get_ptr(b: &Base, d: &MemDisk, off: u64) -> u64 {
-    if b.sb.ufs2 {
-        d.with_bytes(|x| u64::from_le_bytes(x[off as usize..off as usize + 8].try_into().unwrap()))
-    } else {
-        get32(d, off) as u64
-    }
-}
-
-fn put_ptr(b: &Base, d: &MemDisk, off: u64, v: u64) {
-    if b.sb.ufs2 {
-        d.with_bytes(|x| x[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes()));
-    } else {
-        put32(d, off, v as u32);
-    }
-}
-
 /// Byte offset of the entry named `name` in the first block of directory `ino`.
 fn entry_off(b: &Base, d: &MemDisk, ino: Ino, name: &[u8]) -> u64 {
-    let blk = b.sb.frag_offset(get_ptr(b, d, db_off(b, ino, 0)));
+    let blk = b.sb.frag_offset(peek_ptr(b, d, db_off(b, ino, 0)));
     let mut at = 0u64;
     while at < b.sb.bsize as u64 {
         let (reclen, namlen) = d.with_bytes(|x| {
@@ -125,28 +59,28 @@ fn damaged_images(ufs2: bool) -> Vec<(String, MemDisk)> {
     // cg_cs.cs_nbfree of group 0 one too high (maps, summary area and totals untouched).
     let d = copy();
     let o = cg_off(&b, 0) + 28;
-    put32(&d, o, get32(&d, o) + 1);
+    poke32(&d, o, peek32(&d, o) + 1);
     add("cg-nbfree", d);
 
     // cg_cs.cs_nifree of group 0 one too high.
     let d = copy();
     let o = cg_off(&b, 0) + 32;
-    put32(&d, o, get32(&d, o) + 1);
+    poke32(&d, o, peek32(&d, o) + 1);
     add("cg-nifree", d);
 
     // `big`'s second block is also `file`'s first: a block referenced by two files (file's
     // own fragments are then used in the map but owned by nobody).
     let d = copy();
-    let shared = get_ptr(&b, &d, db_off(&b, b.big, 1));
-    put_ptr(&b, &d, db_off(&b, b.file, 0), shared);
+    let shared = peek_ptr(&b, &d, db_off(&b, b.big, 1));
+    poke_ptr(&b, &d, db_off(&b, b.file, 0), shared);
     add("dup-block", d);
 
     // The first fragment of `big`'s first block marked free in the map.
     let d = copy();
-    let f = get_ptr(&b, &d, db_off(&b, b.big, 0));
+    let f = peek_ptr(&b, &d, db_off(&b, b.big, 0));
     let c = (f / b.sb.fpg as u64) as u32;
     let rel = f - b.sb.cgbase(c);
-    let freeoff = cg_off(&b, c) + get32(&d, cg_off(&b, c) + 96) as u64;
+    let freeoff = cg_off(&b, c) + peek32(&d, cg_off(&b, c) + 96) as u64;
     d.with_bytes(|x| x[(freeoff + rel / 8) as usize] |= 1 << (rel % 8));
     add("free-but-used", d);
 
@@ -159,23 +93,23 @@ fn damaged_images(ufs2: bool) -> Vec<(String, MemDisk)> {
     // The entry `dir/file` names an inode that is not allocated.
     let d = copy();
     let e = entry_off(&b, &d, b.dir, b"file");
-    put32(&d, e, 100);
+    poke32(&d, e, 100);
     add("entry-unalloc", d);
 
     // `dir/sub/..` names the root instead of `dir`.
     let d = copy();
     let e = entry_off(&b, &d, b.sub, b"..");
-    put32(&d, e, 2);
+    poke32(&d, e, 2);
     add("bad-dotdot", d);
 
     // `file`'s first block pointer far past the end of the file system.
     let d = copy();
-    put_ptr(&b, &d, db_off(&b, b.file, 0), 1 << 28);
+    poke_ptr(&b, &d, db_off(&b, b.file, 0), 1 << 28);
     add("ptr-out-of-range", d);
 
     // The superblock's magic number wrong.
     let d = copy();
-    put32(&d, b.sb.sblockloc + 1372, 0x1234_5678);
+    poke32(&d, b.sb.sblockloc + 1372, 0x1234_5678);
     add("bad-magic", d);
 
     let _ = (b.sub, b.dir);
