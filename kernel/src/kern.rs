@@ -229,11 +229,19 @@ impl Kernel {
             return;
         }
         if let Some(vn) = fp.vnode().filter(|v| v.drives_data()) {
-            self.closing
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(vn.clone());
+            // Each device at most once: the queue stays bounded by the devices, also for a
+            // client that only ever closes by dup2 (which queues but does not run it).
+            let mut q = self.closing.lock().unwrap_or_else(|e| e.into_inner());
+            if !q.iter().any(|v| Arc::ptr_eq(v, vn)) {
+                q.push(vn.clone());
+            }
         }
+    }
+
+    /// Vnodes waiting for [`Kernel::run_closes`] (tests).
+    #[cfg(test)]
+    pub(crate) fn closes_queued(&self) -> usize {
+        self.closing.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// `VOP_CLOSE` of the vnodes whose open files had their last close: what the file

@@ -230,3 +230,19 @@ fn a_read_only_host_file_refuses_write_opens_with_eacces() {
     }
     let _ = std::fs::remove_file(path);
 }
+
+/// Last closes by `F_CLOSEM` (or dup2) queue the device's write-back without running it: the
+/// queue holds each device once, however often a client does it.
+#[test]
+fn last_closes_without_close_queue_a_device_once() {
+    let f = Fixture::new();
+    let (path, host, _) = host_file("etfs-closem", 16 << 10);
+    f.k.etfs_register(b"/dk", host, EtfsType::Blk, 0, None)
+        .unwrap();
+    for _ in 0..1000 {
+        let fd = open(&f, "/dk").unwrap();
+        f.ok(SYS_fcntl, &[fd, crate::abi::F_CLOSEM as u64, 0]);
+    }
+    assert_eq!(f.k.closes_queued(), 1);
+    let _ = std::fs::remove_file(path);
+}
