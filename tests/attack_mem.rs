@@ -30,13 +30,6 @@ const R_MIB: u64 = 16;
 /// (README "Limits": 256 × 16 KiB of receive buffers per loop). Documented in README.
 const OVERHEAD_MIB: u64 = 24;
 
-/// Resident set size of a process in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// A server with `-r 16m` and a 1 MiB etfs drive `/dk` (to check that a halt syncs).
 fn server(img: &Path) -> Server {
     let drive = format!("key=/dk,hostpath={},size=1m", img.display());
@@ -102,7 +95,7 @@ struct Rss {
 
 impl Rss {
     fn check(&mut self, what: &str) {
-        let now = rss_kib(self.pid);
+        let now = common::rss_kib(self.pid);
         self.max_kib = self.max_kib.max(now);
         assert!(
             now <= (R_MIB + OVERHEAD_MIB) << 10,
@@ -132,7 +125,7 @@ fn a_symlink_flood_with_long_targets_stops_at_the_budget() {
     let srv = server(&img);
     let mut rss = Rss {
         pid: srv.pid(),
-        max_kib: rss_kib(srv.pid()),
+        max_kib: common::rss_kib(srv.pid()),
     };
     let idle_kib = rss.max_kib;
     let mut c = srv.client();
@@ -181,7 +174,7 @@ fn a_hard_link_flood_with_long_names_stops_at_the_budget() {
     let srv = server(&img);
     let mut rss = Rss {
         pid: srv.pid(),
-        max_kib: rss_kib(srv.pid()),
+        max_kib: common::rss_kib(srv.pid()),
     };
     let idle_kib = rss.max_kib;
     let mut c = srv.client();
@@ -250,7 +243,7 @@ fn a_record_lock_flood_stops_at_the_budget_and_a_disconnect_gives_it_back() {
     let srv = server(&img);
     let mut rss = Rss {
         pid: srv.pid(),
-        max_kib: rss_kib(srv.pid()),
+        max_kib: common::rss_kib(srv.pid()),
     };
     let idle_kib = rss.max_kib;
     // Every other byte, so no two locks merge: 1000 locks on each of 120 files (descriptors

@@ -298,14 +298,6 @@ fn injected_host_faults_reach_the_client_as_eio_and_nothing_else_breaks() {
     assert_eq!(&b, b"fine");
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn the_memory_budget_bounds_file_data_and_the_cache() {
     let dir = TempDir::new("budget");
@@ -317,7 +309,7 @@ fn the_memory_budget_bounds_file_data_and_the_cache() {
         &drive(dir.path(), "dk", "size=64m"),
     ]);
     let mut c = srv.client();
-    let rss_start = rss_kib(srv.pid());
+    let rss_start = common::rss_kib(srv.pid());
     // 48 MiB through the block device: the cache stays inside the budget.
     let fd = c.open("/dk", O_RDWR, 0).unwrap();
     let chunk = pattern(256 << 10, 5);
@@ -329,7 +321,7 @@ fn the_memory_budget_bounds_file_data_and_the_cache() {
         c.pread(fd, &mut back, i * (256 << 10)).unwrap();
         assert!(back == chunk, "chunk {i}");
     }
-    let grown = rss_kib(srv.pid()).saturating_sub(rss_start);
+    let grown = common::rss_kib(srv.pid()).saturating_sub(rss_start);
     assert!(grown < 20 << 10, "RSS grew by {grown} KiB with -r 16m");
     // rumpfs file data: ENOSPC before 16 MiB, the server keeps serving.
     let f = c.open("/tmp/big", O_CREAT | O_RDWR, 0o644).unwrap();

@@ -13,13 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::{Raw, Server, SERVER};
 
-/// Resident set size of a process in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// A getpid through a fresh connection must come back quickly: the loop is not stalled.
 fn assert_served_promptly(srv: &Server) {
     let t = Instant::now();
@@ -205,7 +198,7 @@ fn trickled_frames_cost_bounded_memory_and_stall_no_one() {
     // keeps serving everyone else, and the frames complete when they finally arrive.
     let srv = Server::unix_env(&["-c", "1"], &[("RUMP_MAX_FRAME", "64k")]);
     let sock = srv.sock.clone().unwrap();
-    let before = rss_kib(srv.pid());
+    let before = common::rss_kib(srv.pid());
     let mut slow: Vec<(Raw, Vec<u8>, usize)> = (0..100u64)
         .map(|i| {
             let raw = Raw::guest(&sock);
@@ -231,7 +224,7 @@ fn trickled_frames_cost_bounded_memory_and_stall_no_one() {
             assert_served_promptly(&srv);
         }
     }
-    let grown_kib = rss_kib(srv.pid()).saturating_sub(before);
+    let grown_kib = common::rss_kib(srv.pid()).saturating_sub(before);
     eprintln!("trickle: RSS +{grown_kib} KiB");
     let sent_kib: usize = slow.iter().map(|(_, _, s)| s).sum::<usize>() >> 10;
     // What was sent (≤ 100 × 64 KiB), buffered at most twice over, plus slack.
@@ -260,7 +253,7 @@ fn a_client_that_never_reads_its_copyouts_costs_the_output_limit() {
     // The same connection, written to directly and never read.
     // SAFETY: dup(2) of the client's socket gives a descriptor that nothing else owns.
     let mut s = unsafe { UnixStream::from_raw_fd(libc::dup(c.as_raw_fd())) };
-    let before = rss_kib(srv.pid());
+    let before = common::rss_kib(srv.pid());
     let mut batch = Vec::new();
     for i in 0..64u64 {
         sp::encode_syscall_req(&mut batch, 1000 + i, 3, &[fd as u64, 0x1000, 64 << 10]);
@@ -279,7 +272,7 @@ fn a_client_that_never_reads_its_copyouts_costs_the_output_limit() {
         }
     }
     let asked_mib = sent / 48 / 16; // 48-byte requests of 64 KiB each
-    let grown_kib = rss_kib(srv.pid()).saturating_sub(before);
+    let grown_kib = common::rss_kib(srv.pid()).saturating_sub(before);
     eprintln!("never reads: RSS +{grown_kib} KiB for {asked_mib} MiB asked");
     assert!(asked_mib > 16, "only {asked_mib} MiB asked for");
     assert!(

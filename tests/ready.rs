@@ -162,13 +162,6 @@ fn a_disconnect_ends_a_blocked_poll_and_kevent() {
     }
 }
 
-/// Resident set size of a process in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// Knotes are client-growable memory: a flood of them (a read and a write knote on every
 /// descriptor, in kqueue after kqueue) ends with `ENOMEM` at the `-r` budget, and the
 /// server's RSS stays within `-r` plus the fixed overhead of tests/attack_mem.rs.
@@ -216,7 +209,7 @@ fn a_knote_flood_stops_at_the_budget() {
     }
     assert_eq!(refused, Some(ENOMEM), "after {knotes} knotes");
     assert!(knotes > 10_000, "only {knotes} knotes in 16 MiB");
-    let rss_mib = rss_kib(srv.pid()) / 1024;
+    let rss_mib = common::rss_kib(srv.pid()) / 1024;
     assert!(rss_mib < 16 + 24, "RSS {rss_mib} MiB");
     // Still serving, and the memory comes back with the process.
     drop(c);

@@ -713,19 +713,12 @@ fn syscalls_in_flight_beyond_the_limit_get_tryagain() {
     assert_eq!((copyins, tryagain), (256, 44));
 }
 
-/// Resident set size of a process in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[test]
 fn a_client_that_never_reads_costs_bounded_memory() {
     use std::io::Write;
     let srv = Server::unix(&["-c", "1"]);
     let mut raw = Raw::guest(srv.sock.as_ref().unwrap());
-    let before = rss_kib(srv.pid());
+    let before = common::rss_kib(srv.pid());
     // Pipeline getpid requests for 2 s without ever reading a response.
     let mut batch = Vec::new();
     for i in 0..4096u64 {
@@ -745,7 +738,7 @@ fn a_client_that_never_reads_costs_bounded_memory() {
             Err(e) => panic!("send: {e}"),
         }
     }
-    let grown_kib = rss_kib(srv.pid()).saturating_sub(before);
+    let grown_kib = common::rss_kib(srv.pid()).saturating_sub(before);
     // The outbox stops at its high-water mark (4 MiB) plus one receive batch of responses.
     assert!(
         grown_kib < 16 * 1024,

@@ -332,3 +332,10 @@ pub fn build_shared_object(dir: &Path, name: &str, src: Option<&str>, flags: &[&
     assert!(st.success(), "cc failed for {name}");
     out
 }
+
+/// Resident set size of a process in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
