@@ -55,7 +55,7 @@ impl Transcript {
         fd
     }
 
-    fn note(&mut self, name: &str, v: impl std::fmt::Display) {
+    pub fn note(&mut self, name: &str, v: impl std::fmt::Display) {
         self.0.push(format!("{name}: {v}"));
     }
 
@@ -133,6 +133,8 @@ pub struct Running {
 pub struct Launcher {
     pub exe: PathBuf,
     pub dir: PathBuf,
+    /// More `-l` components than the FFS ones (another probe's needs).
+    pub libs: Vec<String>,
     n: u32,
 }
 
@@ -141,6 +143,7 @@ impl Launcher {
         Launcher {
             exe: exe.to_path_buf(),
             dir: dir.to_path_buf(),
+            libs: Vec::new(),
             n: 0,
         }
     }
@@ -158,6 +161,7 @@ impl Launcher {
             "-lrumpvfs",
             "-lrumpfs_ffs",
         ]);
+        cmd.args(&self.libs);
         for d in drives {
             cmd.arg("-d").arg(d);
         }
@@ -218,7 +222,7 @@ impl Drop for Running {
 }
 
 /// An empty FFS image of `size` bytes made by our newfs (4 KiB blocks, 512-byte fragments).
-fn newfs_image(path: &Path, ufs2: bool, size: u64) {
+pub fn newfs_image(path: &Path, ufs2: bool, size: u64) {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
