@@ -71,7 +71,7 @@ impl Transcript {
 /// `statvfs1(path, buf, ST_WAIT)` as syscall 357, the number NetBSD's reference kernel
 /// has (its `struct statvfs` ends at `f_mntfromname`; the fields read here are at the
 /// same offsets in both layouts).
-fn statvfs1(c: &mut Client, path: &str) -> client::Result<Statvfs> {
+pub fn statvfs1(c: &mut Client, path: &str) -> client::Result<Statvfs> {
     let p = std::ffi::CString::new(path).expect("no NUL in the probe's paths");
     let p = p.as_bytes_with_nul();
     let mut b = vec![0u8; client::fs::STATVFS_LEN];
