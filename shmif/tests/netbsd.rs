@@ -17,15 +17,15 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The recorded bus, unpacked to a temporary file.
-fn bus_file(name: &str) -> PathBuf {
+/// The recorded bus, unpacked to a temporary file of the test's own (`tag`).
+fn bus_file(name: &str, tag: &str) -> PathBuf {
     let out = Command::new("gzip")
         .arg("-dc")
         .arg(data(&format!("{name}.gz")))
         .output()
         .expect("gzip");
     assert!(out.status.success());
-    let p = std::env::temp_dir().join(format!("shmif-netbsd.{}.{name}", std::process::id()));
+    let p = std::env::temp_dir().join(format!("shmif-netbsd.{}.{tag}.{name}", std::process::id()));
     std::fs::write(&p, out.stdout).unwrap();
     p
 }
@@ -43,7 +43,7 @@ fn sha256(path: &Path) -> String {
 }
 
 fn dumps_as_netbsd(name: &str) {
-    let bus = bus_file(name);
+    let bus = bus_file(name, "dump");
     let pcap = PathBuf::from(format!("{}.pcap", bus.display()));
     let exe = env!("CARGO_BIN_EXE_shmif_dumpbus");
     let out = Command::new(exe).arg(&bus).output().unwrap();
@@ -92,7 +92,7 @@ fn a_wrapped_bus_dumps_as_netbsd() {
 /// sends, and a reader that joined before sees exactly that frame next.
 #[test]
 fn we_join_and_send_on_a_netbsd_bus() {
-    let path = bus_file("netbsd-bus2");
+    let path = bus_file("netbsd-bus2", "join");
     let before = shmif::Bus::open_readonly(&path).unwrap().packets().unwrap();
     let (bus, mut r) = shmif::Bus::open(&path).unwrap();
     let mut buf = [0u8; shmif::FRAME_MAX];
