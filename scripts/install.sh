@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs rump_server, rump_allserver and rump.halt into PREFIX/bin (default /usr/local), and
+# Installs rump_server, rump_allserver, rump.halt and shmif_dumpbus into PREFIX/bin (default
+# /usr/local), and
 # librumpclient (clib/): PREFIX/lib/librumpclient.so.0 (+ .so link) and .a, the headers
 # PREFIX/include/rump/{rumpclient,rump_syscalls,rumpdefs,rump}.h and
 # PREFIX/lib/pkgconfig/rumpclient.pc.
@@ -11,6 +12,8 @@ cd "$(dirname "$0")/.."
 cargo install --locked --path . --root "$prefix"
 ln -sf rump_halt "$prefix/bin/rump.halt"
 echo "installed: $prefix/bin/{rump_server,rump_allserver,rump_halt,rump.halt}"
+cargo install --locked --path shmif --root "$prefix"
+echo "installed: $prefix/bin/shmif_dumpbus"
 
 cargo build --locked --release -p rump-clib
 target=${CARGO_TARGET_DIR:-target}/release

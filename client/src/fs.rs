@@ -460,14 +460,15 @@ impl Client {
             .ok_or_else(|| Error::Protocol("malformed getdents records".into()))
     }
 
-    /// Every entry name of a directory (open, getdents until 0, close).
+    /// Every entry of a directory (open, getdents until 0, close), without the records of
+    /// removed entries (inode 0) that FFS returns, as libc's readdir skips them.
     pub fn list_dir(&mut self, path: &str) -> Result<Vec<Dirent>> {
         let fd = self.open(path, O_RDONLY | O_DIRECTORY, 0)?;
         let mut all = Vec::new();
         let result = loop {
             match self.getdents(fd, 4096) {
                 Ok(d) if d.is_empty() => break Ok(()),
-                Ok(d) => all.extend(d),
+                Ok(d) => all.extend(d.into_iter().filter(|e| e.fileno != 0)),
                 Err(e) => break Err(e),
             }
         };

@@ -59,6 +59,10 @@ pub fn parse_chunk(chunk: &[u8], dtype: bool) -> Result<Vec<Entry>> {
                 return Err(Errno::EIO);
             }
             n.to_vec()
+        } else if namlen <= MAXNAMLEN && dirsiz(namlen) <= reclen {
+            // A removed entry that starts its chunk keeps its name (ufs_dirremove clears
+            // only the inode number); getdents shows it as NetBSD's ufs_readdir does.
+            chunk[off + 8..off + 8 + namlen].to_vec()
         } else {
             Vec::new()
         };

@@ -438,7 +438,10 @@ impl<D: Disk> Fs<D> {
     }
 
     /// `readdir(dir, cookie, max)` — up to `max` entries from byte offset `cookie` (0: the
-    /// start; then the `next` of the last entry used). Deleted entries are never returned.
+    /// start; then the `next` of the last entry used). Every record of the directory is
+    /// returned as NetBSD's ufs_readdir does, also a removed one that starts its chunk
+    /// (inode number 0, its old name; libc's readdir skips those); a cookie inside a record
+    /// is `EINVAL`.
     pub async fn readdir(&self, dir: Ino, cookie: u64, max: usize) -> Result<Vec<DirEntry>> {
         let dp = self.iget(dir).await?;
         self.check_dir(&dp)?;
@@ -456,7 +459,10 @@ impl<D: Disk> Fs<D> {
                 }
                 for e in dir::parse_chunk(chunk, self.dtype)? {
                     let off = cbase + e.off as u64;
-                    if off < cookie || e.ino == 0 || e.ino == WINO {
+                    if off < cookie {
+                        if off + e.reclen as u64 > cookie {
+                            return Err(Errno::EINVAL);
+                        }
                         continue;
                     }
                     if out.len() == max {

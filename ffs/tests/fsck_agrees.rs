@@ -107,6 +107,41 @@ fn damaged_images(ufs2: bool) -> Vec<(String, MemDisk)> {
     poke_ptr(&b, &d, db_off(&b, b.file, 0), 1 << 28);
     add("ptr-out-of-range", d);
 
+    // Inode maps: `file`'s inode marked free in its group's map.
+    let (ipg, iused) = (b.sb.ipg, |d: &MemDisk, c: u32| {
+        cg_off(&b, c) + peek32(d, cg_off(&b, c) + 92) as u64
+    });
+    let d = copy();
+    let (c, rel) = (b.file / ipg, b.file % ipg);
+    let o = iused(&d, c) + u64::from(rel / 8);
+    d.with_bytes(|x| x[o as usize] &= !(1 << (rel % 8)));
+    add("inode-free-but-used", d);
+
+    // An unused inode (its mode 0) marked used in the map.
+    let d = copy();
+    let spare = 20;
+    let (c, rel) = (spare / ipg, spare % ipg);
+    let o = iused(&d, c) + u64::from(rel / 8);
+    d.with_bytes(|x| x[o as usize] |= 1 << (rel % 8));
+    add("inode-used-but-free", d);
+
+    // An allocated regular file no directory names (mode, one link, marked used).
+    let d = copy();
+    let o = b.sb.inode_offset(spare);
+    d.with_bytes(|x| {
+        x[o as usize..o as usize + 2].copy_from_slice(&0o100644u16.to_le_bytes());
+        x[o as usize + 2..o as usize + 4].copy_from_slice(&1u16.to_le_bytes());
+    });
+    let o = iused(&d, c) + u64::from(rel / 8);
+    d.with_bytes(|x| x[o as usize] |= 1 << (rel % 8));
+    add("inode-unref", d);
+
+    // cg_cs.cs_ndir of group 0 one too high.
+    let d = copy();
+    let o = cg_off(&b, 0) + 24;
+    poke32(&d, o, peek32(&d, o) + 1);
+    add("cg-ndir", d);
+
     // The superblock's magic number wrong.
     let d = copy();
     poke32(&d, b.sb.sblockloc + 1372, 0x1234_5678);
@@ -127,6 +162,8 @@ fn our_class(line: &str) -> &'static str {
         ("link count", "nlink"),
         ("allocated but unreferenced", "unref"),
         ("free map wrong", "bitmap"),
+        ("allocated but marked free", "bitmap"),
+        ("marked used but unallocated", "bitmap"),
         ("counts", "counts"),
         ("summary area", "counts"),
         ("superblock totals", "counts"),

@@ -55,7 +55,7 @@ impl Transcript {
         fd
     }
 
-    fn note(&mut self, name: &str, v: impl std::fmt::Display) {
+    pub fn note(&mut self, name: &str, v: impl std::fmt::Display) {
         self.0.push(format!("{name}: {v}"));
     }
 
@@ -71,7 +71,7 @@ impl Transcript {
 /// `statvfs1(path, buf, ST_WAIT)` as syscall 357, the number NetBSD's reference kernel
 /// has (its `struct statvfs` ends at `f_mntfromname`; the fields read here are at the
 /// same offsets in both layouts).
-fn statvfs1(c: &mut Client, path: &str) -> client::Result<Statvfs> {
+pub fn statvfs1(c: &mut Client, path: &str) -> client::Result<Statvfs> {
     let p = std::ffi::CString::new(path).expect("no NUL in the probe's paths");
     let p = p.as_bytes_with_nul();
     let mut b = vec![0u8; client::fs::STATVFS_LEN];
@@ -133,6 +133,8 @@ pub struct Running {
 pub struct Launcher {
     pub exe: PathBuf,
     pub dir: PathBuf,
+    /// More `-l` components than the FFS ones (another probe's needs).
+    pub libs: Vec<String>,
     n: u32,
 }
 
@@ -141,6 +143,7 @@ impl Launcher {
         Launcher {
             exe: exe.to_path_buf(),
             dir: dir.to_path_buf(),
+            libs: Vec::new(),
             n: 0,
         }
     }
@@ -158,6 +161,7 @@ impl Launcher {
             "-lrumpvfs",
             "-lrumpfs_ffs",
         ]);
+        cmd.args(&self.libs);
         for d in drives {
             cmd.arg("-d").arg(d);
         }
@@ -218,7 +222,7 @@ impl Drop for Running {
 }
 
 /// An empty FFS image of `size` bytes made by our newfs (4 KiB blocks, 512-byte fragments).
-fn newfs_image(path: &Path, ufs2: bool, size: u64) {
+pub fn newfs_image(path: &Path, ufs2: bool, size: u64) {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

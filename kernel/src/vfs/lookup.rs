@@ -218,6 +218,16 @@ async fn walk(
             return Err(Errno::ENOTDIR);
         }
         access::check(&nd.cred, VType::Dir, &cur.attr(), X_OK)?;
+        // Removing or renaming `.` or `..` on a read-only mount: the file system's lookup
+        // refuses before anything else (ufs_lookup, tmpfs_lookup: `EROFS` ahead of the
+        // `EINVAL`/`ENOTEMPTY` the calls themselves would give).
+        if last
+            && matches!(parent, Some(NameOp::Delete | NameOp::Rename))
+            && matches!(&comp[..], b"." | b"..")
+            && cur.read_only()
+        {
+            return Err(Errno::EROFS);
+        }
         let next = match &comp[..] {
             b"." => Some(cur.clone()),
             b".." => Some(dotdot(nd, &cur, &mut inside).await?),

@@ -86,6 +86,11 @@ impl FsOps for Unbuilt {
             dirent_size: None,
             newest_first: false,
             enforces_flags: false,
+            pathconf: crate::vfs::ops::PathconfParams {
+                filesize_bits: 43,
+                symlinks: true,
+                fifofs: false,
+            },
         }
     }
     fn statvfs(&self, _m: &Mount, _s: &mut Statvfs) {}

@@ -239,6 +239,21 @@ pub struct MountParams {
     /// Whether the immutable and append-only flags restrict what may be done to a node
     /// (as NetBSD's memory and disk file systems); others store flags without acting on them.
     pub enforces_flags: bool,
+    /// What `VOP_PATHCONF` answers for the file system's own nodes.
+    pub pathconf: PathconfParams,
+}
+
+/// The per-file-system part of `VOP_PATHCONF` (`rump_vop_pathconf`, `tmpfs_pathconf`,
+/// `ufs_pathconf`); device nodes answer specfs's values whatever the file system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathconfParams {
+    /// `_PC_FILESIZEBITS`.
+    pub filesize_bits: i64,
+    /// Whether `_PC_SYMLINK_MAX` and `_PC_2_SYMLINKS` are answered (tmpfs: `EINVAL`).
+    pub symlinks: bool,
+    /// Whether FIFOs answer fifofs's values (tmpfs, FFS) rather than the file system's own
+    /// (NetBSD's root file system keeps its FIFOs in its own vnode operations).
+    pub fifofs: bool,
 }
 
 /// What one mounted file system does (`struct vfsops` on `mnt_data`).

@@ -461,6 +461,11 @@ impl Vnode {
     pub async fn lookup_for(&self, name: &[u8], op: NameOp) -> Result<Option<Arc<Vnode>>> {
         match &self.body {
             Body::Node(n) => n.lookup(self, name, op).await,
+            // tmpfs_lookup: removing or renaming on a read-only mount is refused before the
+            // name is searched.
+            Body::Dir(_) if matches!(op, NameOp::Delete | NameOp::Rename) && self.read_only() => {
+                Err(Errno::EROFS)
+            }
             Body::Dir(d) if name == b".." => Ok(lock(d).parent.upgrade()),
             _ => Ok(self.dir()?.get(name).cloned()),
         }

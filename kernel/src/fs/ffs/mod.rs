@@ -710,6 +710,11 @@ impl FsOps for FfsOps {
             dirent_size: None,
             newest_first: false,
             enforces_flags: true,
+            pathconf: crate::vfs::ops::PathconfParams {
+                filesize_bits: 42,
+                symlinks: true,
+                fifofs: true,
+            },
         }
     }
 

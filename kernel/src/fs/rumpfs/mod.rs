@@ -99,6 +99,11 @@ impl FsOps for RumpfsOps {
             dirent_size: None,
             newest_first: true,
             enforces_flags: false,
+            pathconf: crate::vfs::ops::PathconfParams {
+                filesize_bits: 43,
+                symlinks: true,
+                fifofs: false,
+            },
         }
     }
 

@@ -273,6 +273,11 @@ impl FsOps for TmpfsOps {
             dirent_size: Some(TMPFS_DIRENT_SIZE),
             newest_first: false,
             enforces_flags: true,
+            pathconf: crate::vfs::ops::PathconfParams {
+                filesize_bits: 64,
+                symlinks: false,
+                fifofs: true,
+            },
         }
     }
 
