@@ -196,6 +196,10 @@ impl Kernel {
         };
         child.dirs.copy_from(&prepared.dirs);
         child.set_rlimits(prepared.rlimits());
+        // The fork is complete: the parent's watchers see NOTE_FORK with the child's pid.
+        if let Some(parent) = self.find_proc(prepared.ppid()) {
+            parent.notes.fork(parent.pid(), &child, self.budget());
+        }
         self.exit_process(&prepared);
         Ok(child)
     }
@@ -204,6 +208,7 @@ impl Kernel {
     pub fn exec(&self, p: &Proc, comm: &[u8]) {
         self.closed(p, p.fd.close_on_exec());
         p.set_comm(comm);
+        p.notes.exec();
     }
 
     /// `fd_close`'s tail for files whose descriptors `p` just removed: POSIX semantics drop
@@ -289,6 +294,9 @@ impl Kernel {
         }
         let files = p.fd.close_from(0);
         self.locks.release_proc(p.pid());
+        // A client's exit carries no status: `W_EXITCODE(0, 0)`, as NetBSD's for a process
+        // whose last lwp went away.
+        p.notes.exit(0);
         for fp in files {
             self.last_close(fp);
         }
@@ -303,6 +311,11 @@ impl Kernel {
     /// moving current directories onto a new mount).
     pub(crate) fn all_procs(&self) -> Vec<Arc<Proc>> {
         self.procs().procs().collect()
+    }
+
+    /// The live client process `pid` (`proc_find`).
+    pub(crate) fn find_proc(&self, pid: i32) -> Option<Arc<Proc>> {
+        self.procs().get(pid)
     }
 
     /// Whether mount(2) may mount `kind`: its component is loaded (rumpfs: the VFS).
