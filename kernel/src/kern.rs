@@ -173,6 +173,7 @@ impl Kernel {
         let p = self.new_proc(|pid| Proc::new(pid, parent.pid(), &comm, cred, umask, fd))?;
         p.dirs.copy_from(&parent.dirs);
         p.set_rlimits(parent.rlimits());
+        sys::ktrace::fork(parent, &p);
         Ok(p)
     }
 
@@ -196,6 +197,7 @@ impl Kernel {
         };
         child.dirs.copy_from(&prepared.dirs);
         child.set_rlimits(prepared.rlimits());
+        sys::ktrace::fork(&prepared, &child);
         // The fork is complete: the parent's watchers see NOTE_FORK with the child's pid.
         if let Some(parent) = self.find_proc(prepared.ppid()) {
             parent.notes.fork(parent.pid(), &child, self.budget());
@@ -363,7 +365,7 @@ impl Kernel {
         if !sys::ktrace::ANY.load(Ordering::Relaxed) {
             return crate::sync::for_process(p, call).await;
         }
-        crate::sync::for_process(p, sys::ktrace::around(self, p, sysnum, args, call)).await
+        crate::sync::for_process(p, sys::ktrace::around(self, p, mem, sysnum, args, call)).await
     }
 
     /// The kernel half of reboot(2) (`cpu_reboot` in rumpkern/emul.c): prints the halting
