@@ -244,6 +244,7 @@ fn boot_and_listen(
         hostname: rump_hostname(),
         vfs: opts.components.contains(&Component::Vfs),
         mem_limit_bytes: mem_limit_bytes(opts),
+        dev: opts.components.contains(&Component::Dev),
         filesystems: opts
             .components
             .iter()

@@ -19,6 +19,9 @@ const NETBSD: &str = include_str!("oracle/sysctl.netbsd");
 /// NetBSD's transcript with the file systems loaded
 /// (`-lrumpvfs -lrumpfs_tmpfs -lrumpdev_disk -lrumpfs_ffs`): `vfs.ffs`, `vfs.ufs`.
 const NETBSD_FFS: &str = include_str!("oracle/sysctl-ffs.netbsd");
+/// NetBSD's transcript with the device framework (`-lrumpvfs -lrumpdev`):
+/// `kern.detachall`, before `kern.posix`.
+const NETBSD_DEV: &str = include_str!("oracle/sysctl-dev.netbsd");
 
 /// Lines where our answer differs from NetBSD's on purpose: (key, our line, why).
 const DIFFERENCES: &[(&str, &str, &str)] = &[
@@ -73,6 +76,11 @@ fn sysctl_probe_with_ffs_answers_as_netbsd() {
         "-lrumpfs_ffs",
     ];
     compare(&args, NETBSD_FFS);
+}
+
+#[test]
+fn sysctl_probe_with_rumpdev_answers_as_netbsd() {
+    compare(&["-lrumpvfs", "-lrumpdev"], NETBSD_DEV);
 }
 
 fn compare(args: &[&str], netbsd: &str) {

@@ -28,6 +28,8 @@ pub struct BootConfig {
     /// The memory budget (`-r`, `RUMP_MEMLIMIT`; the server gives the host's memory without
     /// it); `None`: unlimited.
     pub mem_limit_bytes: Option<u64>,
+    /// The device framework (`librumpdev`, `-lrumpdev`) is loaded: `kern.detachall`.
+    pub dev: bool,
     /// File-system types whose component is loaded (`-lrumpfs_tmpfs` …), besides rumpfs,
     /// which comes with the VFS. mount(2) of any other type is `ENODEV`.
     pub filesystems: Vec<crate::fs::FsKind>,
@@ -570,6 +572,7 @@ mod tests {
             vfs: false,
             mem_limit_bytes: None,
             filesystems: Vec::new(),
+            dev: false,
         };
         assert_eq!(
             Kernel::boot(cfg.clone(), host.clone()).err(),

@@ -179,6 +179,15 @@ pub fn populate(m: &Mib, cfg: &BootConfig) {
     if cfg.vfs {
         vfs_nodes(m, cfg);
     }
+    if cfg.dev {
+        // subr_autoconf.c's `sysctl_detach_setup` (rumpdev's autoconf), before the posix
+        // nodes. Stored only: this kernel's halt has no devices that refuse to detach.
+        reg(
+            m,
+            &["kern"],
+            Spec::boolean("detachall", None, false).flags(PRW),
+        );
+    }
     reg(m, &["kern"], Spec::node("posix", None).flags(0));
     reg(
         m,
