@@ -173,3 +173,29 @@ fn without_rumpvfs_no_vfs_nodes() {
     assert_eq!(tc.num, 1025);
     assert!(kern.iter().all(|n| n.name != "buf"));
 }
+
+/// `kern.uidinfo.proccnt` as NetBSD's rump kernel answered it (rumpctrl's sysctl against the
+/// reference, `-lrumpvfs`): 3 for one root client (proc0 and init are root's), 4 with a
+/// second; a process that became uid 1000 counts 1 for that uid.
+#[test]
+fn uidinfo_proccnt_counts_proc0_and_init_for_root() {
+    let srv = Server::unix(&["-lrumpvfs"]);
+    let mut c = client::Client::connect(&srv.url).unwrap();
+    let ui = probe::query(&mut c, &[1])
+        .unwrap()
+        .into_iter()
+        .find(|n| n.name == "uidinfo")
+        .expect("kern.uidinfo");
+    let pc = probe::query(&mut c, &[1, ui.num])
+        .unwrap()
+        .into_iter()
+        .find(|n| n.name == "proccnt")
+        .expect("kern.uidinfo.proccnt");
+    let name = [1, ui.num, pc.num];
+    assert_eq!(int(&read(&mut c, &name)), 3, "one root client");
+    let mut d = client::Client::connect(&srv.url).unwrap();
+    assert_eq!(int(&read(&mut c, &name)), 4, "two root clients");
+    d.syscall(23, &[1000], &mut []).unwrap();
+    assert_eq!(int(&read(&mut d, &name)), 1, "uid 1000's own process");
+    assert_eq!(int(&read(&mut c, &name)), 3, "root's again");
+}
