@@ -32,7 +32,7 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
         "ktrace clear self: ok",
         "NetBSD's server is dead by then (it dies in one of the traced calls after getpid)",
     ),
-    ("read /kt.out", "read /kt.out: ok 6877 bytes", "as above"),
+    ("read /kt.out", "read /kt.out: ok 7349 bytes", "as above"),
     ("ktrace set again", "ktrace set again: ok", "as above"),
     ("ktrace clearfile", "ktrace clearfile: ok", "as above"),
     (
@@ -44,10 +44,11 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
 ];
 
 /// Our records for the traced sequence (getpid, open, write, pread, writev, a 5000-byte
-/// write, close, stat of a missing name, the clearing ktrace): call and return records, pids
+/// write, FIONBIO and FIONREAD ioctls, close, stat of a missing name, the clearing ktrace): call and return records, pids
 /// relative to the traced process, argument sizes = `sy_narg` × 8, the path of each lookup
 /// with its NUL between them (`namei_ktrace`), the data moved by each transfer in records of
-/// at most a page (`ktr_io`: 8 bytes of `ktr_genio` + 4088), the clearing call with no
+/// at most a page (`ktr_io`: 8 bytes of `ktr_genio` + 4088) and an ioctl's argument in and
+/// result out (`sys_ioctl`), the clearing call with no
 /// return record.
 const RECORDS: &[&str] = &[
     "type 1 len 8 version 2 pid+0 comm kttest lid 1 code 20 argsize 0",
@@ -68,6 +69,12 @@ const RECORDS: &[&str] = &[
     "type 4 len 4096 version 2 pid+0 comm kttest lid 1 fd 3 rw 1 data 4088 \"zzzzzzzz\"",
     "type 4 len 920 version 2 pid+0 comm kttest lid 1 fd 3 rw 1 data 912 \"zzzzzzzz\"",
     "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 4 error 0 retval 5000 0",
+    "type 1 len 32 version 2 pid+0 comm kttest lid 1 code 54 argsize 24",
+    "type 4 len 12 version 2 pid+0 comm kttest lid 1 fd 3 rw 1 data 4 \"\\u{1}\\0\\0\\0\"",
+    "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 54 error 0 retval 0 0",
+    "type 1 len 32 version 2 pid+0 comm kttest lid 1 code 54 argsize 24",
+    "type 4 len 12 version 2 pid+0 comm kttest lid 1 fd 3 rw 0 data 4 \"\\0\\0\\0\\0\"",
+    "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 54 error 0 retval 0 0",
     "type 1 len 16 version 2 pid+0 comm kttest lid 1 code 6 argsize 8",
     "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 6 error 0 retval 0 0",
     "type 1 len 24 version 2 pid+0 comm kttest lid 1 code 439 argsize 16",

@@ -183,6 +183,21 @@ pub fn run(url: &str) -> Transcript {
         &mut [Buf::In(&iov), Buf::In(&x), Buf::In(&y)],
     );
     let _ = c.write(fd, &[b'z'; 5000]);
+    // ioctls: FIONBIO's argument is copied in (a write record), FIONREAD's result out (a
+    // read record; the buffer must be readable again).
+    let on = 1i32.to_le_bytes();
+    let _ = c.syscall(
+        54,
+        &[fd as u64, 0x8004_667e, client::addr_of(&on)],
+        &mut [Buf::In(&on)],
+    );
+    let mut nread = [0u8; 4];
+    let na = client::addr_of(&nread);
+    let _ = c.syscall(
+        54,
+        &[fd as u64, 0x4004_667f, na],
+        &mut [Buf::InOut(&mut nread)],
+    );
     let _ = c.close(fd);
     let _ = c.stat("/nonexistent");
     t.unit(

@@ -5,7 +5,8 @@
 //! call looks up (the path with its NUL, as `namei_ktrace`, made when the lookup starts and
 //! written after the call, before its return record); `KTR_GENIO` for the data a successful
 //! read, write, readv, writev, pread, pwrite, preadv or pwritev moved (`ktr_io`: records of
-//! at most a page, the data copied in again from the client's buffers). Other facility bits
+//! at most a page, the data copied in again from the client's buffers) and an ioctl's
+//! `IOC_IN` argument and `IOC_OUT` result (`sys_ioctl`). Other facility bits
 //! are accepted and kept, as NetBSD keeps bits it has no record for. `KTRFAC_INHERIT` passes
 //! the tracing to fork children (`fork1`). Records are written synchronously with the call
 //! through the VFS (an ordinary vnode write at the file's offset, charged to the budget like
@@ -23,7 +24,8 @@ use std::sync::Arc;
 
 use super::{Args, Ctx, SysResult, SyscallOutcome};
 use crate::abi::sysnum::{
-    SYS_pread, SYS_preadv, SYS_pwrite, SYS_pwritev, SYS_read, SYS_readv, SYS_write, SYS_writev,
+    SYS_ioctl, SYS_pread, SYS_preadv, SYS_pwrite, SYS_pwritev, SYS_read, SYS_readv, SYS_write,
+    SYS_writev,
 };
 use crate::abi::{Timespec, AT_FDCWD, IOVEC_SIZE, IOV_MAX, O_APPEND, O_RDWR};
 use crate::file::{File, Iov};
@@ -47,6 +49,11 @@ const KTRFAC_INHERIT: u32 = 0x4000_0000;
 const GENIO_HDR: usize = 8;
 /// A `KTR_GENIO` record's payload, at most (`ktr_io`: a page with its `ktr_genio`).
 const GENIO_MAX: usize = 4096;
+/// `IOC_IN`, `IOC_OUT`, `IOCPARM_MASK` and `IOCPARM_MAX` (`NBPG`) of `sys/ioccom.h`.
+const IOC_IN: u32 = 0x8000_0000;
+const IOC_OUT: u32 = 0x4000_0000;
+const IOCPARM_MASK: u32 = 0x1fff;
+const IOCPARM_MAX: usize = 4096;
 /// Records a call may make before its return (paths looked up); more are dropped, as
 /// NetBSD drops records it cannot allocate.
 const PENDING_MAX: usize = 16;
@@ -169,6 +176,11 @@ pub(crate) async fn around<M: UserMem>(
         }
         record(k, p, &t, KTR_SYSCALL, &b, None).await;
     }
+    // ioctl's argument as the call copies it in, recorded only if the call gets that far.
+    let ioc_in = match nr == SYS_ioctl && t.traces(KTR_GENIO) {
+        true => ioctl_in(mem, args).await,
+        false => None,
+    };
     let out = call.await;
     let pending = {
         let mut g = p.ktrace.lock().unwrap_or_else(|e| e.into_inner());
@@ -181,8 +193,12 @@ pub(crate) async fn around<M: UserMem>(
             record(k, p, &t, r.ty, &r.payload, Some(r.time)).await;
         }
     }
-    if let (Some(t), Ok(rv)) = (trace_of(p).filter(|t| t.traces(KTR_GENIO)), &out.result) {
-        genio(k, p, &t, mem, nr, args, rv[0]).await;
+    if let Some(t) = trace_of(p).filter(|t| t.traces(KTR_GENIO)) {
+        match &out.result {
+            _ if nr == SYS_ioctl => ioctl_genio(k, p, &t, mem, args, ioc_in, &out.result).await,
+            Ok(rv) => genio(k, p, &t, mem, nr, args, rv[0]).await,
+            Err(_) => {}
+        }
     }
     if let Some(t) = trace_of(p).filter(|t| t.traces(KTR_SYSRET)) {
         let (error, rv) = match out.result {
@@ -198,6 +214,54 @@ pub(crate) async fn around<M: UserMem>(
         record(k, p, &t, KTR_SYSRET, &b, None).await;
     }
     out
+}
+
+/// `IOC_IN`: the argument's bytes of an `ioctl(fd, com, data)` before the call, as
+/// `sys_ioctl` copies them in (`IOCPARM_LEN(com)`, at most `IOCPARM_MAX`).
+async fn ioctl_in<M: UserMem>(mem: &M, args: &[u64; 8]) -> Option<Vec<u8>> {
+    let (com, size) = ioctl_com(args);
+    if com & IOC_IN == 0 || size == 0 || size > IOCPARM_MAX {
+        return None;
+    }
+    crate::copy::copyin(mem, args[2], size).await.ok()
+}
+
+/// `com` and its argument size.
+fn ioctl_com(args: &[u64; 8]) -> (u32, usize) {
+    let com = args[1] as u32;
+    (com, ((com >> 16) & IOCPARM_MASK) as usize)
+}
+
+/// `sys_ioctl`'s records: the `IOC_IN` argument (`UIO_WRITE`) unless the call failed before
+/// copying it in (a bad descriptor), and after a successful call the `IOC_OUT` result
+/// (`UIO_READ`), copied in again from the client.
+async fn ioctl_genio<M: UserMem>(
+    k: &Kernel,
+    p: &Arc<Proc>,
+    t: &Trace,
+    mem: &M,
+    args: &[u64; 8],
+    ioc_in: Option<Vec<u8>>,
+    result: &Result<[i64; 2]>,
+) {
+    let fd = args[0] as i32;
+    let rec = |rw: u32, data: &[u8]| {
+        let mut b = Vec::with_capacity(GENIO_HDR + data.len());
+        b.extend_from_slice(&fd.to_le_bytes());
+        b.extend_from_slice(&rw.to_le_bytes());
+        b.extend_from_slice(data);
+        b
+    };
+    if let Some(d) = ioc_in.filter(|_| *result != Err(Errno::EBADF)) {
+        record(k, p, t, KTR_GENIO, &rec(1, &d), None).await;
+    }
+    let (com, size) = ioctl_com(args);
+    if result.is_err() || com & IOC_OUT == 0 || size == 0 || size > IOCPARM_MAX {
+        return;
+    }
+    if let Ok(d) = crate::copy::copyin(mem, args[2], size).await {
+        record(k, p, t, KTR_GENIO, &rec(0, &d), None).await;
+    }
 }
 
 /// `ktrgenio`/`ktrgeniov` after a successful transfer call of `done` bytes: the data moved,
