@@ -247,8 +247,8 @@ impl KList {
     }
 }
 
-/// A process's `EVFILT_PROC` and `EVFILT_SIGNAL` knotes (`p_klist`); one load while
-/// nobody watches.
+/// A process's `EVFILT_PROC` and `EVFILT_SIGNAL` knotes (`p_klist`): weak references,
+/// pruned as knotes go; an uncontended lock and an empty list while nobody watches.
 #[derive(Default)]
 pub struct ProcNotes(Mutex<Vec<Weak<PWatch>>>);
 
