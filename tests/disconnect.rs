@@ -238,7 +238,9 @@ fn disconnect_while_waiting_for_a_lock() {
                 &mut [Buf::In(&fl)],
             )
         };
-        set(&mut holder, hfd, F_SETLK).unwrap();
+        // `again` (just dropped) may still hold its flock, which conflicts with a record
+        // lock on the same file until its disconnect is processed.
+        eventually(|| set(&mut holder, hfd, F_SETLK));
         let (mut w, wfd) = open("posix-waiter");
         w.set_timeout(Some(Duration::from_millis(300))).unwrap();
         w.send_syscall(92, &[wfd as u64, F_SETLKW as u64, client::addr_of(&fl)])
