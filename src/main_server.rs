@@ -244,6 +244,7 @@ fn boot_and_listen(
         hostname: rump_hostname(),
         vfs: opts.components.contains(&Component::Vfs),
         mem_limit_bytes: mem_limit_bytes(opts),
+        dev: opts.components.contains(&Component::Dev),
         filesystems: opts
             .components
             .iter()
@@ -254,6 +255,9 @@ fn boot_and_listen(
         message: format!("rump init failed: {e}"),
         errno: i32::from(e.raw()),
     })?;
+    if opts.total_ram_bytes.is_none() {
+        kernel.budget().mark_host_sized();
+    }
     load_components(&kernel, externals, &opts.modules)?;
     let drives = crate::drives::attach(&kernel, &opts.drives, opts.verbose)?;
     if let SpAddr::Tcp(sa) = &addr {

@@ -32,7 +32,7 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
         "ktrace clear self: ok",
         "NetBSD's server is dead by then (it dies in one of the traced calls after getpid)",
     ),
-    ("read /kt.out", "read /kt.out: ok 1080 bytes", "as above"),
+    ("read /kt.out", "read /kt.out: ok 7349 bytes", "as above"),
     ("ktrace set again", "ktrace set again: ok", "as above"),
     ("ktrace clearfile", "ktrace clearfile: ok", "as above"),
     (
@@ -43,21 +43,42 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("halt by root", "halt by root: ok", "as above"),
 ];
 
-/// Our records for the traced sequence (getpid, open, write, pread, close, stat of a missing
-/// name, the clearing ktrace): call and return records, pids relative to the traced process,
-/// argument sizes = `sy_narg` × 8, the clearing call with no return record.
+/// Our records for the traced sequence (getpid, open, write, pread, writev, a 5000-byte
+/// write, FIONBIO and FIONREAD ioctls, close, stat of a missing name, the clearing ktrace): call and return records, pids
+/// relative to the traced process, argument sizes = `sy_narg` × 8, the path of each lookup
+/// with its NUL between them (`namei_ktrace`), the data moved by each transfer in records of
+/// at most a page (`ktr_io`: 8 bytes of `ktr_genio` + 4088) and an ioctl's argument in and
+/// result out (`sys_ioctl`), the clearing call with no
+/// return record.
 const RECORDS: &[&str] = &[
     "type 1 len 8 version 2 pid+0 comm kttest lid 1 code 20 argsize 0",
     "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 20 error 0 retval 0 1",
     "type 1 len 40 version 2 pid+0 comm kttest lid 1 code 468 argsize 32",
+    "type 3 len 3 version 2 pid+0 comm kttest lid 1 path \"/f\\0\"",
     "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 468 error 0 retval 3 0",
     "type 1 len 32 version 2 pid+0 comm kttest lid 1 code 4 argsize 24",
+    "type 4 len 13 version 2 pid+0 comm kttest lid 1 fd 3 rw 1 data 5 \"hello\"",
     "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 4 error 0 retval 5 0",
     "type 1 len 48 version 2 pid+0 comm kttest lid 1 code 173 argsize 40",
+    "type 4 len 12 version 2 pid+0 comm kttest lid 1 fd 3 rw 0 data 4 \"ello\"",
     "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 173 error 0 retval 4 0",
+    "type 1 len 32 version 2 pid+0 comm kttest lid 1 code 121 argsize 24",
+    "type 4 len 12 version 2 pid+0 comm kttest lid 1 fd 3 rw 1 data 4 \"abcd\"",
+    "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 121 error 0 retval 4 0",
+    "type 1 len 32 version 2 pid+0 comm kttest lid 1 code 4 argsize 24",
+    "type 4 len 4096 version 2 pid+0 comm kttest lid 1 fd 3 rw 1 data 4088 \"zzzzzzzz\"",
+    "type 4 len 920 version 2 pid+0 comm kttest lid 1 fd 3 rw 1 data 912 \"zzzzzzzz\"",
+    "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 4 error 0 retval 5000 0",
+    "type 1 len 32 version 2 pid+0 comm kttest lid 1 code 54 argsize 24",
+    "type 4 len 12 version 2 pid+0 comm kttest lid 1 fd 3 rw 1 data 4 \"\\u{1}\\0\\0\\0\"",
+    "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 54 error 0 retval 0 0",
+    "type 1 len 32 version 2 pid+0 comm kttest lid 1 code 54 argsize 24",
+    "type 4 len 12 version 2 pid+0 comm kttest lid 1 fd 3 rw 0 data 4 \"\\0\\0\\0\\0\"",
+    "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 54 error 0 retval 0 0",
     "type 1 len 16 version 2 pid+0 comm kttest lid 1 code 6 argsize 8",
     "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 6 error 0 retval 0 0",
     "type 1 len 24 version 2 pid+0 comm kttest lid 1 code 439 argsize 16",
+    "type 3 len 13 version 2 pid+0 comm kttest lid 1 path \"/nonexistent\\0\"",
     "type 2 len 24 version 2 pid+0 comm kttest lid 1 code 439 error 2 retval 0 0",
     "type 1 len 40 version 2 pid+0 comm kttest lid 1 code 45 argsize 32",
 ];
@@ -137,4 +158,51 @@ fn full_trace_file_stops_tracing() {
         c.getpid().unwrap();
     }
     assert_eq!(c.stat("/small/kt").unwrap().size, full, "tracing went on");
+}
+
+/// `KTRFAC_INHERIT` (`ktrace -i`): a fork child traces to its parent's file (`fork1`); without
+/// it the child is not traced.
+#[test]
+fn inherit_follows_fork() {
+    use client::fs::{O_CREAT, O_RDONLY, O_RDWR};
+    use client::{Buf, Client};
+    let srv = Server::unix(&["-lrumpvfs"]);
+    for (inherit, child_records) in [(true, 2), (false, 0)] {
+        let mut c = transcript::connect(&srv.url, "parent");
+        let fd = c.open("/kt", O_RDWR | O_CREAT, 0o600).unwrap();
+        c.ftruncate(fd, 0).unwrap();
+        c.close(fd).unwrap();
+        let pid = c.getpid().unwrap().0;
+        let name = b"/kt\0";
+        let facs = (1u64 << 1) | (1 << 2) | if inherit { 0x4000_0000 } else { 0 };
+        c.syscall(
+            45,
+            &[client::addr_of(name), 2 << 24, facs, pid as u64],
+            &mut [Buf::In(name)],
+        )
+        .unwrap();
+        let cookie = c.prefork().unwrap();
+        let mut child = Client::connect_fork(&srv.url, &cookie).unwrap();
+        let cpid = child.getpid().unwrap().0;
+        drop(child);
+        c.syscall(45, &[0, 1, facs, pid as u64], &mut []).unwrap();
+        let mut file = vec![0u8; 8192];
+        let fd = c.open("/kt", O_RDONLY, 0).unwrap();
+        let n = c.pread(fd, &mut file, 0).unwrap();
+        let mut o = 0;
+        let mut theirs = 0;
+        while o + 56 <= n {
+            let len = i32::from_le_bytes(file[o..o + 4].try_into().unwrap()) as usize;
+            let rpid = i32::from_le_bytes(file[o + 8..o + 12].try_into().unwrap());
+            assert!(rpid == pid || rpid == cpid, "record of pid {rpid}");
+            theirs += usize::from(rpid == cpid);
+            o += 56 + len;
+        }
+        assert_eq!(o, n, "records end at the file's end");
+        // getpid's call and return record.
+        assert_eq!(
+            theirs, child_records,
+            "child records with inherit={inherit}"
+        );
+    }
 }

@@ -19,6 +19,9 @@ const NETBSD: &str = include_str!("oracle/sysctl.netbsd");
 /// NetBSD's transcript with the file systems loaded
 /// (`-lrumpvfs -lrumpfs_tmpfs -lrumpdev_disk -lrumpfs_ffs`): `vfs.ffs`, `vfs.ufs`.
 const NETBSD_FFS: &str = include_str!("oracle/sysctl-ffs.netbsd");
+/// NetBSD's transcript with the device framework (`-lrumpvfs -lrumpdev`):
+/// `kern.detachall`, before `kern.posix`.
+const NETBSD_DEV: &str = include_str!("oracle/sysctl-dev.netbsd");
 
 /// Lines where our answer differs from NetBSD's on purpose: (key, our line, why).
 const DIFFERENCES: &[(&str, &str, &str)] = &[
@@ -73,6 +76,11 @@ fn sysctl_probe_with_ffs_answers_as_netbsd() {
         "-lrumpfs_ffs",
     ];
     compare(&args, NETBSD_FFS);
+}
+
+#[test]
+fn sysctl_probe_with_rumpdev_answers_as_netbsd() {
+    compare(&["-lrumpvfs", "-lrumpdev"], NETBSD_DEV);
 }
 
 fn compare(args: &[&str], netbsd: &str) {
@@ -164,4 +172,30 @@ fn without_rumpvfs_no_vfs_nodes() {
     let tc = kern.iter().find(|n| n.name == "timecounter").unwrap();
     assert_eq!(tc.num, 1025);
     assert!(kern.iter().all(|n| n.name != "buf"));
+}
+
+/// `kern.uidinfo.proccnt` as NetBSD's rump kernel answered it (rumpctrl's sysctl against the
+/// reference, `-lrumpvfs`): 3 for one root client (proc0 and init are root's), 4 with a
+/// second; a process that became uid 1000 counts 1 for that uid.
+#[test]
+fn uidinfo_proccnt_counts_proc0_and_init_for_root() {
+    let srv = Server::unix(&["-lrumpvfs"]);
+    let mut c = client::Client::connect(&srv.url).unwrap();
+    let ui = probe::query(&mut c, &[1])
+        .unwrap()
+        .into_iter()
+        .find(|n| n.name == "uidinfo")
+        .expect("kern.uidinfo");
+    let pc = probe::query(&mut c, &[1, ui.num])
+        .unwrap()
+        .into_iter()
+        .find(|n| n.name == "proccnt")
+        .expect("kern.uidinfo.proccnt");
+    let name = [1, ui.num, pc.num];
+    assert_eq!(int(&read(&mut c, &name)), 3, "one root client");
+    let mut d = client::Client::connect(&srv.url).unwrap();
+    assert_eq!(int(&read(&mut c, &name)), 4, "two root clients");
+    d.syscall(23, &[1000], &mut []).unwrap();
+    assert_eq!(int(&read(&mut d, &name)), 1, "uid 1000's own process");
+    assert_eq!(int(&read(&mut c, &name)), 3, "root's again");
 }

@@ -69,6 +69,7 @@ fn bench_dispatch(b: &Bencher) {
         vfs: true,
         mem_limit_bytes: None,
         filesystems: Vec::new(),
+        dev: false,
     };
     let k = Kernel::boot(cfg, Arc::new(StdHost)).expect("boot");
     let p = k.spawn_guest(b"bench").expect("process");

@@ -464,6 +464,7 @@ fn running_server() -> &'static Running {
             vfs: true,
             mem_limit_bytes: Some(32 << 20),
             filesystems: vec![kernel::fs::FsKind::Tmpfs, kernel::fs::FsKind::Ffs],
+            dev: false,
         };
         let k = kernel::Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
         let specs = [

@@ -28,6 +28,8 @@ pub struct BootConfig {
     /// The memory budget (`-r`, `RUMP_MEMLIMIT`; the server gives the host's memory without
     /// it); `None`: unlimited.
     pub mem_limit_bytes: Option<u64>,
+    /// The device framework (`librumpdev`, `-lrumpdev`) is loaded: `kern.detachall`.
+    pub dev: bool,
     /// File-system types whose component is loaded (`-lrumpfs_tmpfs` …), besides rumpfs,
     /// which comes with the VFS. mount(2) of any other type is `ENODEV`.
     pub filesystems: Vec<crate::fs::FsKind>,
@@ -173,6 +175,7 @@ impl Kernel {
         let p = self.new_proc(|pid| Proc::new(pid, parent.pid(), &comm, cred, umask, fd))?;
         p.dirs.copy_from(&parent.dirs);
         p.set_rlimits(parent.rlimits());
+        sys::ktrace::fork(parent, &p);
         Ok(p)
     }
 
@@ -196,6 +199,11 @@ impl Kernel {
         };
         child.dirs.copy_from(&prepared.dirs);
         child.set_rlimits(prepared.rlimits());
+        sys::ktrace::fork(&prepared, &child);
+        // The fork is complete: the parent's watchers see NOTE_FORK with the child's pid.
+        if let Some(parent) = self.find_proc(prepared.ppid()) {
+            parent.notes.fork(parent.pid(), &child, self.budget());
+        }
         self.exit_process(&prepared);
         Ok(child)
     }
@@ -204,6 +212,7 @@ impl Kernel {
     pub fn exec(&self, p: &Proc, comm: &[u8]) {
         self.closed(p, p.fd.close_on_exec());
         p.set_comm(comm);
+        p.notes.exec();
     }
 
     /// `fd_close`'s tail for files whose descriptors `p` just removed: POSIX semantics drop
@@ -289,6 +298,9 @@ impl Kernel {
         }
         let files = p.fd.close_from(0);
         self.locks.release_proc(p.pid());
+        // A client's exit carries no status: `W_EXITCODE(0, 0)`, as NetBSD's for a process
+        // whose last lwp went away.
+        p.notes.exit(0);
         for fp in files {
             self.last_close(fp);
         }
@@ -303,6 +315,11 @@ impl Kernel {
     /// moving current directories onto a new mount).
     pub(crate) fn all_procs(&self) -> Vec<Arc<Proc>> {
         self.procs().procs().collect()
+    }
+
+    /// The live client process `pid` (`proc_find`).
+    pub(crate) fn find_proc(&self, pid: i32) -> Option<Arc<Proc>> {
+        self.procs().get(pid)
     }
 
     /// Whether mount(2) may mount `kind`: its component is loaded (rumpfs: the VFS).
@@ -350,7 +367,7 @@ impl Kernel {
         if !sys::ktrace::ANY.load(Ordering::Relaxed) {
             return crate::sync::for_process(p, call).await;
         }
-        crate::sync::for_process(p, sys::ktrace::around(self, p, sysnum, args, call)).await
+        crate::sync::for_process(p, sys::ktrace::around(self, p, mem, sysnum, args, call)).await
     }
 
     /// The kernel half of reboot(2) (`cpu_reboot` in rumpkern/emul.c): prints the halting
@@ -555,6 +572,7 @@ mod tests {
             vfs: false,
             mem_limit_bytes: None,
             filesystems: Vec::new(),
+            dev: false,
         };
         assert_eq!(
             Kernel::boot(cfg.clone(), host.clone()).err(),

@@ -194,6 +194,7 @@ impl Fixture {
             vfs: true,
             mem_limit_bytes: None,
             filesystems: crate::fs::FsKind::ALL.to_vec(),
+            dev: false,
         };
         let k = crate::Kernel::boot(cfg, host.clone()).expect("boot");
         let p = k.spawn_guest(b"test").expect("spawn");

@@ -91,10 +91,11 @@ fn records(file: &[u8], pid: i32) -> Vec<String> {
             }
             3 => format!("path {:?}", String::from_utf8_lossy(p)),
             4 if n >= 8 => format!(
-                "fd {} rw {} data {:?}",
+                "fd {} rw {} data {} {:?}",
                 i32_at(p, 0),
                 i32_at(p, 4),
-                String::from_utf8_lossy(&p[8..])
+                n - 8,
+                String::from_utf8_lossy(&p[8..n.min(16)])
             ),
             _ => String::new(),
         };
@@ -164,8 +165,39 @@ pub fn run(url: &str) -> Transcript {
     t.step("getpid traced", c.getpid(), |_| String::new());
     let fd = c.open("/f", O_RDWR | O_CREAT, 0o644).unwrap_or(-1);
     let _ = c.write(fd, b"hello");
+    // pread into a buffer the server may read back (GENIO copies the data in again).
     let mut buf = [0u8; 8];
-    let _ = c.pread(fd, &mut buf, 1);
+    let a = client::addr_of(&buf);
+    let _ = c.syscall(173, &[fd as u64, a, 8, 0, 1], &mut [Buf::InOut(&mut buf)]);
+    // writev of two buffers: one GENIO record; 5000 bytes: two (a page each at most).
+    let (x, y) = (*b"ab", *b"cd");
+    let mut iov = Vec::new();
+    for v in [&x[..], &y[..]] {
+        iov.extend_from_slice(&client::addr_of(v).to_le_bytes());
+        iov.extend_from_slice(&(v.len() as u64).to_le_bytes());
+    }
+    let ia = client::addr_of(&iov);
+    let _ = c.syscall(
+        121,
+        &[fd as u64, ia, 2],
+        &mut [Buf::In(&iov), Buf::In(&x), Buf::In(&y)],
+    );
+    let _ = c.write(fd, &[b'z'; 5000]);
+    // ioctls: FIONBIO's argument is copied in (a write record), FIONREAD's result out (a
+    // read record; the buffer must be readable again).
+    let on = 1i32.to_le_bytes();
+    let _ = c.syscall(
+        54,
+        &[fd as u64, 0x8004_667e, client::addr_of(&on)],
+        &mut [Buf::In(&on)],
+    );
+    let mut nread = [0u8; 4];
+    let na = client::addr_of(&nread);
+    let _ = c.syscall(
+        54,
+        &[fd as u64, 0x4004_667f, na],
+        &mut [Buf::InOut(&mut nread)],
+    );
     let _ = c.close(fd);
     let _ = c.stat("/nonexistent");
     t.unit(

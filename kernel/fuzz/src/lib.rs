@@ -338,6 +338,7 @@ pub fn syscalls(data: &[u8]) {
         vfs: true,
         mem_limit_bytes: Some(8 << 20),
         filesystems: vec![kernel::fs::FsKind::Tmpfs],
+        dev: false,
     };
     let k: Arc<Kernel> = Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
     let mem = FuzzMem {

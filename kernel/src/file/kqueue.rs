@@ -27,6 +27,13 @@ use crate::sync::WaitQueue;
 use crate::vfs::Vnode;
 use crate::{Errno, Host, Kernel, Proc, Result, UserMem};
 
+/// What `EV_ADD` of a process knote found: a client process, or proc0/init (which never
+/// fork, exec or exit).
+enum Target {
+    Client(Arc<Proc>),
+    Kernel,
+}
+
 /// `EVFILT_READ`.
 pub const EVFILT_READ: u32 = 0;
 /// `EVFILT_WRITE`.
@@ -79,6 +86,19 @@ pub const NOTE_LINK: u32 = 0x0010;
 pub const NOTE_RENAME: u32 = 0x0020;
 /// Access to it was revoked (its file system went away).
 pub const NOTE_REVOKE: u32 = 0x0040;
+
+/// The process exited (`EVFILT_PROC`; `data` is its wait status).
+pub const NOTE_EXIT: u32 = 0x8000_0000;
+/// The process forked.
+pub const NOTE_FORK: u32 = 0x4000_0000;
+/// The process exec'd.
+pub const NOTE_EXEC: u32 = 0x2000_0000;
+/// Follow the process across forks: a knote is added for each child.
+pub const NOTE_TRACK: u32 = 0x0000_0001;
+/// A child could not be tracked.
+pub const NOTE_TRACKERR: u32 = 0x0000_0002;
+/// The knote's process is a tracked child (`data` is the parent's pid).
+pub const NOTE_CHILD: u32 = 0x0000_0004;
 
 /// `struct kevent` up to NetBSD 9 (`__kevent50`, syscall 435): 40 bytes.
 pub const KEVENT50_BYTES: usize = 40;
@@ -227,6 +247,123 @@ impl KList {
     }
 }
 
+/// A process's `EVFILT_PROC` and `EVFILT_SIGNAL` knotes (`p_klist`): weak references,
+/// pruned as knotes go; an uncontended lock and an empty list while nobody watches.
+#[derive(Default)]
+pub struct ProcNotes(Mutex<Vec<Weak<PWatch>>>);
+
+/// An `EVFILT_PROC` or `EVFILT_SIGNAL` knote as its process sees it.
+struct PWatch {
+    /// `EVFILT_SIGNAL`: the signal counted; `None` for `EVFILT_PROC`.
+    signo: Option<u64>,
+    /// The notes asked for (`kn_sfflags`).
+    sfflags: AtomicU32,
+    /// The notes seen since the knote was last evaluated.
+    fflags: AtomicU32,
+    /// Signals counted since the knote was last evaluated.
+    count: AtomicU64,
+    /// The process exited (`NOTE_EXIT`) with this wait status.
+    exit: Mutex<Option<i64>>,
+    waker: Waker,
+    /// `NOTE_TRACK`: the kqueue a child's knote goes to, with the registration's flags
+    /// and `udata`.
+    kq: Weak<Shared>,
+    flags: u32,
+    udata: AtomicU64,
+}
+
+impl ProcNotes {
+    fn attach(&self, w: &Arc<PWatch>) {
+        let mut l = lock(&self.0);
+        l.retain(|x| x.strong_count() > 0);
+        l.push(Arc::downgrade(w));
+    }
+
+    /// The live watches, dead ones pruned.
+    fn live(&self) -> Vec<Arc<PWatch>> {
+        let mut l = lock(&self.0);
+        let mut out = Vec::new();
+        l.retain(|x| match x.upgrade() {
+            Some(w) => {
+                out.push(w);
+                true
+            }
+            None => false,
+        });
+        out
+    }
+
+    /// Notes `note` on the `EVFILT_PROC` watches that asked for it.
+    fn proc_note(&self, note: u32) {
+        for w in self.live().into_iter().filter(|w| w.signo.is_none()) {
+            if w.sfflags.load(Ordering::Relaxed) & note != 0 {
+                w.fflags.fetch_or(note, Ordering::AcqRel);
+                w.waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// `KNOTE(&p->p_klist, NOTE_SIGNAL | signo)`: the kernel raised `signo` to the process.
+    pub fn signal(&self, signo: u32) {
+        for w in self.live() {
+            if w.signo == Some(u64::from(signo)) {
+                w.count.fetch_add(1, Ordering::AcqRel);
+                w.waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// `KNOTE(NOTE_EXEC)`.
+    pub fn exec(&self) {
+        self.proc_note(NOTE_EXEC);
+    }
+
+    /// `KNOTE(NOTE_EXIT)`: every `EVFILT_PROC` knote fires once more with the wait
+    /// `status` and `EV_EOF`, and goes when reported.
+    pub fn exit(&self, status: i64) {
+        for w in self.live().into_iter().filter(|w| w.signo.is_none()) {
+            *lock(&w.exit) = Some(status);
+            w.fflags.fetch_or(
+                w.sfflags.load(Ordering::Relaxed) & NOTE_EXIT,
+                Ordering::AcqRel,
+            );
+            w.waker.wake_by_ref();
+        }
+        lock(&self.0).clear();
+    }
+
+    /// `KNOTE(NOTE_FORK | child)` on the parent `ppid`: `NOTE_FORK` where asked; a
+    /// `NOTE_TRACK` knote adds one for `child` to its kqueue (`NOTE_CHILD`, `data` the
+    /// parent's pid), else notes `NOTE_TRACKERR`.
+    pub fn fork(&self, ppid: i32, child: &Arc<Proc>, budget: &Arc<Budget>) {
+        for w in self.live().into_iter().filter(|w| w.signo.is_none()) {
+            let sf = w.sfflags.load(Ordering::Relaxed);
+            let mut note = sf & NOTE_FORK;
+            if sf & NOTE_TRACK != 0 {
+                let tracked = w.kq.upgrade().is_some_and(|sh| {
+                    let kev = Kevent {
+                        ident: child.pid() as u64,
+                        filter: EVFILT_PROC,
+                        flags: w.flags | EV_ADD | EV_ENABLE,
+                        fflags: sf,
+                        data: i64::from(ppid),
+                        udata: w.udata.load(Ordering::Relaxed),
+                        ext: [0; 4],
+                    };
+                    KQueue { sh }.track(&kev, child, budget).is_ok()
+                });
+                if !tracked {
+                    note |= NOTE_TRACKERR;
+                }
+            }
+            if note != 0 {
+                w.fflags.fetch_or(note, Ordering::AcqRel);
+                w.waker.wake_by_ref();
+            }
+        }
+    }
+}
+
 /// The waker of a knote's selector: marks the knote and wakes its kqueue's waiters.
 struct KnWake {
     fired: AtomicBool,
@@ -258,6 +395,8 @@ enum Source {
     Vnode { vn: Weak<Vnode>, watch: Arc<Watch> },
     /// `EVFILT_TIMER`: the period and the next expiry (monotonic).
     Timer { period_ns: i128, next: (i64, i64) },
+    /// `EVFILT_PROC`/`EVFILT_SIGNAL`.
+    Proc { watch: Arc<PWatch> },
 }
 
 struct KnState {
@@ -373,8 +512,8 @@ impl KQueue {
     pub fn register(&self, r: &Register<'_>, kev: &Kevent, budget: &Arc<Budget>) -> Result<()> {
         let isfd = match kev.filter {
             EVFILT_READ | EVFILT_WRITE | EVFILT_VNODE => true,
-            EVFILT_TIMER => false,
-            // No AIO in a rump kernel; processes and signals are not watched here.
+            EVFILT_TIMER | EVFILT_PROC | EVFILT_SIGNAL => false,
+            // No AIO in a rump kernel.
             _ => return Err(Errno::EINVAL),
         };
         let mut file = None;
@@ -395,8 +534,15 @@ impl KQueue {
                 st.sdata = kev.data;
                 st.kev.udata = kev.udata;
                 st.fresh = true;
-                if let Source::Vnode { watch, .. } = &st.src {
-                    watch.sfflags.store(kev.fflags, Ordering::Relaxed);
+                match &st.src {
+                    Source::Vnode { watch, .. } => {
+                        watch.sfflags.store(kev.fflags, Ordering::Relaxed)
+                    }
+                    Source::Proc { watch } => {
+                        watch.sfflags.store(kev.fflags, Ordering::Relaxed);
+                        watch.udata.store(kev.udata, Ordering::Relaxed);
+                    }
+                    _ => {}
                 }
                 drop(st);
                 kn
@@ -475,6 +621,30 @@ impl KQueue {
                     watch,
                 }
             }
+            EVFILT_PROC | EVFILT_SIGNAL => {
+                flags |= EV_CLEAR;
+                let target = match kev.filter {
+                    EVFILT_PROC => Some(proc_target(r, kev.ident)?),
+                    _ => None,
+                };
+                let watch = Arc::new(PWatch {
+                    signo: (kev.filter == EVFILT_SIGNAL).then_some(kev.ident),
+                    sfflags: AtomicU32::new(kev.fflags),
+                    fflags: AtomicU32::new(0),
+                    count: AtomicU64::new(0),
+                    exit: Mutex::new(None),
+                    waker: waker.clone(),
+                    kq: Arc::downgrade(&self.sh),
+                    flags,
+                    udata: AtomicU64::new(kev.udata),
+                });
+                match target {
+                    Some(Target::Client(p)) => p.notes.attach(&watch),
+                    Some(Target::Kernel) => {}
+                    None => r.p.notes.attach(&watch),
+                }
+                Source::Proc { watch }
+            }
             _ => {
                 // EVFILT_TIMER: `data` milliseconds, repeating; `EV_CLEAR` implied.
                 if kev.data <= 0 {
@@ -521,6 +691,66 @@ impl KQueue {
             _charge: charge,
             timer,
         }))
+    }
+
+    /// `kqueue_register` of a `NOTE_TRACK` child (`EV_FLAG1`): a new `EVFILT_PROC` knote on
+    /// `child`, reported at once with `NOTE_CHILD` and the parent's pid; an existing one
+    /// only takes the new `fflags` and `udata`.
+    fn track(&self, kev: &Kevent, child: &Arc<Proc>, budget: &Arc<Budget>) -> Result<()> {
+        if let Some(kn) = self.find(kev.ident, kev.filter) {
+            if let Source::Proc { watch } = &lock(&kn.st).src {
+                watch.sfflags.store(kev.fflags, Ordering::Relaxed);
+                watch.udata.store(kev.udata, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        let charge = Charge::try_new(budget, KNOTE_CHARGE_BYTES).map_err(|_| Errno::ENOMEM)?;
+        let wake = Arc::new(KnWake {
+            fired: AtomicBool::new(false),
+            seq: AtomicU64::new(0),
+            kq: Arc::downgrade(&self.sh),
+        });
+        let waker = Waker::from(wake.clone());
+        let watch = Arc::new(PWatch {
+            signo: None,
+            sfflags: AtomicU32::new(kev.fflags),
+            fflags: AtomicU32::new(0),
+            count: AtomicU64::new(0),
+            exit: Mutex::new(None),
+            waker: waker.clone(),
+            kq: Arc::downgrade(&self.sh),
+            flags: kev.flags,
+            udata: AtomicU64::new(kev.udata),
+        });
+        child.notes.attach(&watch);
+        let kn = Arc::new(Knote {
+            ident: kev.ident,
+            filter: EVFILT_PROC,
+            fd: None,
+            wake,
+            st: Mutex::new(KnState {
+                kev: Kevent {
+                    fflags: NOTE_CHILD,
+                    ..*kev
+                },
+                sdata: 0,
+                sfflags: kev.fflags,
+                disabled: false,
+                fresh: true,
+                active: false,
+                qseq: next_seq(),
+                dead: false,
+                src: Source::Proc { watch },
+                expired: 0,
+                sel: Selector::new(waker),
+            }),
+            ready: AtomicBool::new(false),
+            _charge: charge,
+            timer: false,
+        });
+        lock(&self.sh.knotes).push(kn);
+        self.sh.wq.wake_all();
+        Ok(())
     }
 
     /// Drops knotes whose descriptor no longer holds their file (`knote_fdclose`).
@@ -643,6 +873,26 @@ impl KQueue {
     }
 }
 
+/// `filt_procattach`'s look-up and check: the process `ident` (as a `pid_t`), else
+/// `ESRCH`; watched only by root or by the same real user when the target is not
+/// set-id (`kqueue_listener_cb`), else `EACCES`. proc0 and init belong to root.
+fn proc_target(r: &Register<'_>, ident: u64) -> Result<Target> {
+    let pid = ident as i32;
+    let me = r.p.cred();
+    let (target, uid, sugid) = match pid {
+        0 | crate::proc::INIT_PID => (Target::Kernel, 0, false),
+        _ => {
+            let p = r.k.find_proc(pid).ok_or(Errno::ESRCH)?;
+            let (uid, sugid) = (p.cred().uid, p.sugid());
+            (Target::Client(p), uid, sugid)
+        }
+    };
+    if !me.is_root() && (uid != me.uid || sugid) {
+        return Err(Errno::EACCES);
+    }
+    Ok(target)
+}
+
 static SEQ: AtomicU64 = AtomicU64::new(1);
 
 /// The next place at the tail of the queues.
@@ -745,6 +995,23 @@ fn evaluate(kn: &Knote, st: &mut KnState, now: (i64, i64)) -> bool {
             st.expired = st.expired.saturating_add(tick(next, *period_ns, now));
             st.kev.data = st.expired;
             st.expired > 0
+        }
+        Source::Proc { watch } if watch.signo.is_some() => {
+            // `filt_signal`: the signals since the last report.
+            let n = i64::try_from(watch.count.swap(0, Ordering::AcqRel)).unwrap_or(i64::MAX);
+            st.kev.data = st.kev.data.saturating_add(n);
+            st.kev.data != 0
+        }
+        Source::Proc { watch } => {
+            // `filt_proc`: the notes seen; at exit the status, `EV_EOF` and `EV_ONESHOT`.
+            st.kev.fflags |= watch.fflags.swap(0, Ordering::AcqRel);
+            if let Some(status) = *lock(&watch.exit) {
+                st.kev.data = status;
+                st.kev.flags |= EV_EOF | EV_ONESHOT;
+                true
+            } else {
+                st.kev.fflags != 0
+            }
         }
     };
     kn.ready.store(fires, Ordering::Release);

@@ -30,7 +30,7 @@
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::{Errno, Result};
@@ -62,6 +62,9 @@ pub struct Budget {
     used_bytes_max: AtomicU64,
     parent: Option<Arc<Budget>>,
     reclaimers: Mutex<Vec<Weak<dyn Reclaim>>>,
+    /// The limit is the host's memory, given because no `-r` was: a rump kernel would
+    /// count its default `physmem` instead (see [`Budget::host_sized`]).
+    host_sized: AtomicBool,
 }
 
 impl std::fmt::Debug for Budget {
@@ -82,6 +85,7 @@ impl Budget {
             used_bytes_max: AtomicU64::new(0),
             parent: None,
             reclaimers: Mutex::new(Vec::new()),
+            host_sized: AtomicBool::new(false),
         })
     }
 
@@ -98,6 +102,7 @@ impl Budget {
             used_bytes_max: AtomicU64::new(0),
             parent: Some(parent.clone()),
             reclaimers: Mutex::new(Vec::new()),
+            host_sized: AtomicBool::new(false),
         })
     }
 
@@ -115,6 +120,17 @@ impl Budget {
         }
         self.limit_bytes.store(new, Ordering::Release);
         Ok(())
+    }
+
+    /// Marks the limit as the host's memory, set because the operator gave no `-r`.
+    pub fn mark_host_sized(&self) {
+        self.host_sized.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the limit is only the host's memory (no `-r`): what a NetBSD rump kernel
+    /// reports as its memory is then its default `physmem`, not this limit (tmpfs's df).
+    pub fn host_sized(&self) -> bool {
+        self.host_sized.load(Ordering::Relaxed)
     }
 
     /// The budget this one lies inside (a file system's: the kernel's), if any.

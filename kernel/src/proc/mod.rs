@@ -76,6 +76,8 @@ pub struct Proc {
     pub(crate) dirs: crate::vfs::ProcDirs,
     /// ktrace(2) state (`p_traceflag`, `p_tracep`): see `sys/ktrace.rs`.
     pub(crate) ktrace: Mutex<Option<crate::sys::ktrace::Trace>>,
+    /// Its `EVFILT_PROC` and `EVFILT_SIGNAL` knotes (`p_klist`).
+    pub(crate) notes: crate::file::kqueue::ProcNotes,
 }
 
 impl Proc {
@@ -100,6 +102,7 @@ impl Proc {
             limits: Limits::new(limits::defaults(crate::abi::RUMP_PHYSMEM_BYTES)),
             dirs: Default::default(),
             ktrace: Mutex::new(None),
+            notes: Default::default(),
         }
     }
 

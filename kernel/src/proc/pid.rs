@@ -62,6 +62,11 @@ impl PidTable {
         self.live.is_empty()
     }
 
+    /// The live process `pid`, if any.
+    pub fn get(&self, pid: i32) -> Option<Arc<Proc>> {
+        self.live.get(&pid).and_then(Weak::upgrade)
+    }
+
     /// Live processes, for re-parenting.
     pub fn procs(&self) -> impl Iterator<Item = Arc<Proc>> + '_ {
         self.live.values().filter_map(Weak::upgrade)

@@ -35,6 +35,14 @@ pub fn start<M>(c: &Ctx<'_, M>, v: &Vfs, fd: i32) -> Result<Arc<Vnode>> {
     }
 }
 
+/// [`start`] for the lookup of `path`, which a traced process records (`KTR_NAMEI`) once
+/// its starting directory is found, as `namei_start`.
+pub fn start_namei<M>(c: &Ctx<'_, M>, v: &Vfs, fd: i32, path: &[u8]) -> Result<Arc<Vnode>> {
+    let dir = start(c, v, fd)?;
+    super::ktrace::namei(c.k, c.p, path);
+    Ok(dir)
+}
+
 /// The lookup context of the calling process, with credentials `cred`.
 pub fn nd_with<M>(c: &Ctx<'_, M>, v: &Vfs, cred: Cred) -> Nd {
     Nd {
@@ -57,7 +65,7 @@ pub async fn lookup<M: UserMem>(
 ) -> Result<Arc<Vnode>> {
     let v = vfs(c)?;
     let path = path(c, addr).await?;
-    let start = start(c, v, fd)?;
+    let start = start_namei(c, v, fd, &path)?;
     vfs::namei(&nd(c, v), &start, &path, follow).await
 }
 
@@ -72,6 +80,6 @@ pub async fn lookup_parent<M: UserMem>(
 ) -> Result<Found> {
     let v = vfs(c)?;
     let path = path(c, addr).await?;
-    let start = start(c, v, fd)?;
+    let start = start_namei(c, v, fd, &path)?;
     vfs::namei_parent(&nd(c, v), &start, &path, follow, op).await
 }

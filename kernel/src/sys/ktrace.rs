@@ -1,19 +1,33 @@
 //! ktrace(2) (`kern_ktrace.c`): a process's calls recorded into a file of the rump namespace
 //! in NetBSD's format (`struct ktr_header` + payload, `sys/ktrace.h`), for kdump.
 //!
-//! Only `KTR_SYSCALL` and `KTR_SYSRET` records are written (not `NAMEI`/`GENIO`: their
-//! facility bits are accepted and kept, as NetBSD keeps bits it has no record for). Records
-//! are written synchronously with the call through the VFS (an ordinary vnode write, charged
-//! to the budget like any file data, async on the loop); a failed write stops tracing the
-//! process, as `ktrderror`. The hook costs one relaxed load of [`ANY`] per syscall until the
-//! first ktrace(2) succeeds.
+//! Records: `KTR_SYSCALL` and `KTR_SYSRET` around each call; `KTR_NAMEI` for every path a
+//! call looks up (the path with its NUL, as `namei_ktrace`, made when the lookup starts and
+//! written after the call, before its return record); `KTR_GENIO` for the data a successful
+//! read, write, readv, writev, pread, pwrite, preadv or pwritev moved (`ktr_io`: records of
+//! at most a page, the data copied in again from the client's buffers) and an ioctl's
+//! `IOC_IN` argument and `IOC_OUT` result (`sys_ioctl`). Other facility bits
+//! are accepted and kept, as NetBSD keeps bits it has no record for. `KTRFAC_INHERIT` passes
+//! the tracing to fork children (`fork1`). Records are written synchronously with the call
+//! through the VFS (an ordinary vnode write at the file's offset, charged to the budget like
+//! any file data, async on the loop); a failed write stops tracing the process, as
+//! `ktrderror`. The hook costs one relaxed load of [`ANY`] per syscall until the first
+//! ktrace(2) succeeds.
+//!
+//! One deliberate difference: ktrace(2) opens the file for appending. NetBSD's opens a new
+//! file object at offset 0 without `FAPPEND` (`kern_ktrace_vfs.c`), so `ktrace -a` on an
+//! existing file writes its records over the file's beginning; here they go after it.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::{Args, Ctx, SysResult, SyscallOutcome};
-use crate::abi::{AT_FDCWD, O_APPEND, O_RDWR};
+use crate::abi::sysnum::{
+    SYS_ioctl, SYS_pread, SYS_preadv, SYS_pwrite, SYS_pwritev, SYS_read, SYS_readv, SYS_write,
+    SYS_writev,
+};
+use crate::abi::{Timespec, AT_FDCWD, IOVEC_SIZE, IOV_MAX, O_APPEND, O_RDWR};
 use crate::file::{File, Iov};
 use crate::{Errno, Kernel, Proc, Result, UserMem};
 
@@ -27,7 +41,22 @@ const KTROP_MASK: i32 = 3;
 const KTRFLAG_DESCEND: i32 = 4;
 const KTR_SYSCALL: u32 = 1;
 const KTR_SYSRET: u32 = 2;
+const KTR_NAMEI: u32 = 3;
+const KTR_GENIO: u32 = 4;
 const KTRFAC_MASK: u32 = 0x00ff_ffff;
+const KTRFAC_INHERIT: u32 = 0x4000_0000;
+/// `struct ktr_genio` (fd, `enum uio_rw`) before the data.
+const GENIO_HDR: usize = 8;
+/// A `KTR_GENIO` record's payload, at most (`ktr_io`: a page with its `ktr_genio`).
+const GENIO_MAX: usize = 4096;
+/// `IOC_IN`, `IOC_OUT`, `IOCPARM_MASK` and `IOCPARM_MAX` (`NBPG`) of `sys/ioccom.h`.
+const IOC_IN: u32 = 0x8000_0000;
+const IOC_OUT: u32 = 0x4000_0000;
+const IOCPARM_MASK: u32 = 0x1fff;
+const IOCPARM_MAX: usize = 4096;
+/// Records a call may make before its return (paths looked up); more are dropped, as
+/// NetBSD drops records it cannot allocate.
+const PENDING_MAX: usize = 16;
 const KTRFAC_PERSISTENT: u32 = 0x8000_0000;
 const KTRFAC_VER_MASK: u32 = 0x0f00_0000;
 const KTRFAC_VER_SHIFT: u32 = 24;
@@ -39,6 +68,59 @@ const HDR: usize = 56;
 pub(crate) struct Trace {
     flags: u32,
     file: Arc<File>,
+    /// Records made during the current call, written before its return record.
+    pending: Vec<Rec>,
+}
+
+/// A record made inside a call: its type, creation time and payload.
+#[derive(Clone)]
+struct Rec {
+    ty: u32,
+    time: Timespec,
+    payload: Vec<u8>,
+}
+
+impl Trace {
+    fn traces(&self, ty: u32) -> bool {
+        self.flags & (1 << ty) != 0
+    }
+}
+
+/// `ktrnamei`: the lookup of `path` starts (after its starting directory was found); a
+/// traced process with `KTR_NAMEI` records it with its NUL. An empty path fails before.
+pub(crate) fn namei(k: &Kernel, p: &Proc, path: &[u8]) {
+    if !ANY.load(Ordering::Relaxed) || path.is_empty() {
+        return;
+    }
+    let mut g = p.ktrace.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = g.as_mut().filter(|t| t.traces(KTR_NAMEI)) {
+        if t.pending.len() < PENDING_MAX {
+            let mut payload = Vec::with_capacity(path.len() + 1);
+            payload.extend_from_slice(path);
+            payload.push(0);
+            t.pending.push(Rec {
+                ty: KTR_NAMEI,
+                time: crate::file::now(k),
+                payload,
+            });
+        }
+    }
+}
+
+/// `fork1`'s `KTRFAC_INHERIT`: the child traces to its parent's file with its flags.
+pub(crate) fn fork(parent: &Proc, child: &Proc) {
+    if !ANY.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Some(t) = trace_of(parent).filter(|t| t.flags & KTRFAC_INHERIT != 0) {
+        set_trace(
+            child,
+            Some(Trace {
+                pending: Vec::new(),
+                ..t
+            }),
+        );
+    }
 }
 
 /// `sy_narg` of every NetBSD syscall (from `syscalls.master`): how many `register_t`s a
@@ -70,10 +152,11 @@ fn set_trace(p: &Proc, t: Option<Trace>) {
     *p.ktrace.lock().unwrap_or_else(|e| e.into_inner()) = t;
 }
 
-/// Runs syscall `call` of a process, with its `KTR_SYSCALL`/`KTR_SYSRET` records when traced.
-pub(crate) async fn around(
+/// Runs syscall `call` of a process, with its records when traced.
+pub(crate) async fn around<M: UserMem>(
     k: &Kernel,
     p: &Arc<Proc>,
+    mem: &M,
     nr: u32,
     args: &[u64; 8],
     call: impl Future<Output = SyscallOutcome>,
@@ -83,7 +166,7 @@ pub(crate) async fn around(
     let Some(t) = trace_of(p) else {
         return call.await;
     };
-    if t.flags & (1 << KTR_SYSCALL) != 0 {
+    if t.traces(KTR_SYSCALL) {
         let n = NARG.get(nr as usize).copied().unwrap_or(0) as usize;
         let mut b = Vec::with_capacity(8 + 8 * n);
         b.extend_from_slice(&(nr as i32).to_le_bytes());
@@ -91,10 +174,33 @@ pub(crate) async fn around(
         for a in &args[..n.min(8)] {
             b.extend_from_slice(&a.to_le_bytes());
         }
-        record(k, p, &t, KTR_SYSCALL, &b).await;
+        record(k, p, &t, KTR_SYSCALL, &b, None).await;
     }
+    // ioctl's argument as the call copies it in, recorded only if the call gets that far.
+    let ioc_in = match nr == SYS_ioctl && t.traces(KTR_GENIO) {
+        true => ioctl_in(mem, args).await,
+        false => None,
+    };
     let out = call.await;
-    if let Some(t) = trace_of(p).filter(|t| t.flags & (1 << KTR_SYSRET) != 0) {
+    let pending = {
+        let mut g = p.ktrace.lock().unwrap_or_else(|e| e.into_inner());
+        g.as_mut()
+            .map(|t| std::mem::take(&mut t.pending))
+            .unwrap_or_default()
+    };
+    for r in pending {
+        if let Some(t) = trace_of(p) {
+            record(k, p, &t, r.ty, &r.payload, Some(r.time)).await;
+        }
+    }
+    if let Some(t) = trace_of(p).filter(|t| t.traces(KTR_GENIO)) {
+        match &out.result {
+            _ if nr == SYS_ioctl => ioctl_genio(k, p, &t, mem, args, ioc_in, &out.result).await,
+            Ok(rv) => genio(k, p, &t, mem, nr, args, rv[0]).await,
+            Err(_) => {}
+        }
+    }
+    if let Some(t) = trace_of(p).filter(|t| t.traces(KTR_SYSRET)) {
         let (error, rv) = match out.result {
             Ok(rv) => (0, rv),
             Err(e) => (i32::from(e.raw()), [0, 0]),
@@ -105,13 +211,139 @@ pub(crate) async fn around(
         b.extend_from_slice(&error.to_le_bytes());
         b.extend_from_slice(&rv[0].to_le_bytes());
         b.extend_from_slice(&rv[1].to_le_bytes());
-        record(k, p, &t, KTR_SYSRET, &b).await;
+        record(k, p, &t, KTR_SYSRET, &b, None).await;
     }
     out
 }
 
-/// Appends one record to `t`'s file; a failed write ends the tracing (`ktrderror`).
-async fn record(k: &Kernel, p: &Arc<Proc>, t: &Trace, ty: u32, payload: &[u8]) {
+/// `IOC_IN`: the argument's bytes of an `ioctl(fd, com, data)` before the call, as
+/// `sys_ioctl` copies them in (`IOCPARM_LEN(com)`, at most `IOCPARM_MAX`).
+async fn ioctl_in<M: UserMem>(mem: &M, args: &[u64; 8]) -> Option<Vec<u8>> {
+    let (com, size) = ioctl_com(args);
+    if com & IOC_IN == 0 || size == 0 || size > IOCPARM_MAX {
+        return None;
+    }
+    crate::copy::copyin(mem, args[2], size).await.ok()
+}
+
+/// `com` and its argument size.
+fn ioctl_com(args: &[u64; 8]) -> (u32, usize) {
+    let com = args[1] as u32;
+    (com, ((com >> 16) & IOCPARM_MASK) as usize)
+}
+
+/// `sys_ioctl`'s records: the `IOC_IN` argument (`UIO_WRITE`) unless the call failed before
+/// copying it in (a bad descriptor), and after a successful call the `IOC_OUT` result
+/// (`UIO_READ`), copied in again from the client.
+async fn ioctl_genio<M: UserMem>(
+    k: &Kernel,
+    p: &Arc<Proc>,
+    t: &Trace,
+    mem: &M,
+    args: &[u64; 8],
+    ioc_in: Option<Vec<u8>>,
+    result: &Result<[i64; 2]>,
+) {
+    let fd = args[0] as i32;
+    let rec = |rw: u32, data: &[u8]| {
+        let mut b = Vec::with_capacity(GENIO_HDR + data.len());
+        b.extend_from_slice(&fd.to_le_bytes());
+        b.extend_from_slice(&rw.to_le_bytes());
+        b.extend_from_slice(data);
+        b
+    };
+    if let Some(d) = ioc_in.filter(|_| *result != Err(Errno::EBADF)) {
+        record(k, p, t, KTR_GENIO, &rec(1, &d), None).await;
+    }
+    let (com, size) = ioctl_com(args);
+    if result.is_err() || com & IOC_OUT == 0 || size == 0 || size > IOCPARM_MAX {
+        return;
+    }
+    if let Ok(d) = crate::copy::copyin(mem, args[2], size).await {
+        record(k, p, t, KTR_GENIO, &rec(0, &d), None).await;
+    }
+}
+
+/// `ktrgenio`/`ktrgeniov` after a successful transfer call of `done` bytes: the data moved,
+/// copied in again from the client's buffers (`ktr_io`), in records of at most a page.
+/// A buffer the client no longer serves ends the records (`ktr_io`'s copyin failure).
+async fn genio<M: UserMem>(
+    k: &Kernel,
+    p: &Arc<Proc>,
+    t: &Trace,
+    mem: &M,
+    nr: u32,
+    args: &[u64; 8],
+    done: i64,
+) {
+    #[allow(non_upper_case_globals)] // NetBSD's `SYS_*` names
+    let (rw, vector) = match nr {
+        SYS_read | SYS_pread => (0u32, false),
+        SYS_write | SYS_pwrite => (1, false),
+        SYS_readv | SYS_preadv => (0, true),
+        SYS_writev | SYS_pwritev => (1, true),
+        _ => return,
+    };
+    let Ok(mut resid) = u64::try_from(done) else {
+        return;
+    };
+    // The buffers: one, or the iovec array (bounded by IOV_MAX, as the call checked).
+    let iov: Vec<(u64, u64)> = if vector {
+        let cnt = (args[2] as usize).min(IOV_MAX);
+        let Ok(raw) = crate::copy::copyin(mem, args[1], cnt * IOVEC_SIZE).await else {
+            return;
+        };
+        raw.chunks_exact(IOVEC_SIZE)
+            .map(|v| {
+                let w = |o: usize| u64::from_le_bytes(v[o..o + 8].try_into().expect("8 bytes"));
+                (w(0), w(8))
+            })
+            .collect()
+    } else {
+        vec![(args[1], resid)]
+    };
+    let fd = args[0] as i32;
+    let mut it = iov.into_iter().filter(|v| v.1 > 0);
+    let mut cur = it.next();
+    loop {
+        let mut b = Vec::with_capacity(GENIO_MAX.min(GENIO_HDR + resid as usize));
+        b.extend_from_slice(&fd.to_le_bytes());
+        b.extend_from_slice(&rw.to_le_bytes());
+        while resid > 0 && b.len() < GENIO_MAX {
+            let Some((base, len)) = cur else {
+                break;
+            };
+            let n = len.min(resid).min((GENIO_MAX - b.len()) as u64);
+            match crate::copy::copyin(mem, base, n as usize).await {
+                Ok(d) => b.extend_from_slice(&d),
+                Err(_) => return,
+            }
+            resid -= n;
+            cur = match len - n {
+                0 => it.next(),
+                rest => Some((base + n, rest)),
+            };
+        }
+        let Some(t) = trace_of(p).filter(|x| Arc::ptr_eq(&x.file, &t.file)) else {
+            return;
+        };
+        record(k, p, &t, KTR_GENIO, &b, None).await;
+        if resid == 0 || cur.is_none() {
+            return;
+        }
+    }
+}
+
+/// Appends one record to `t`'s file, stamped `time` (else now); a failed write ends the
+/// tracing (`ktrderror`).
+async fn record(
+    k: &Kernel,
+    p: &Arc<Proc>,
+    t: &Trace,
+    ty: u32,
+    payload: &[u8],
+    time: Option<Timespec>,
+) {
     let version = (t.flags & KTRFAC_VER_MASK) >> KTRFAC_VER_SHIFT;
     let mut b = Vec::with_capacity(HDR + payload.len());
     b.extend_from_slice(&(payload.len() as i32).to_le_bytes());
@@ -124,7 +356,7 @@ async fn record(k: &Kernel, p: &Arc<Proc>, t: &Trace, ty: u32, payload: &[u8]) {
     comm[..n].copy_from_slice(&name[..n]);
     b.extend_from_slice(&comm);
     b.resize(32, 0);
-    let now = crate::file::now(k);
+    let now = time.unwrap_or_else(|| crate::file::now(k));
     match version {
         // v0: int32 tv_sec, long tv_usec; v1: int32 tv_sec, long tv_nsec, lwpid.
         0 | 1 => {
@@ -287,10 +519,11 @@ fn common<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>, file: Option<Arc<File>>) -> S
                 let old = g
                     .take()
                     .filter(|t| same(t))
-                    .map_or(0, |t| t.flags & KTRFAC_MASK);
+                    .map_or(0, |t| t.flags & (KTRFAC_MASK | KTRFAC_INHERIT));
                 *g = Some(Trace {
-                    flags: old | (facs & KTRFAC_MASK) | vers,
+                    flags: old | (facs & (KTRFAC_MASK | KTRFAC_INHERIT)) | vers,
                     file: f.clone(),
+                    pending: Vec::new(),
                 });
                 ANY.store(true, Ordering::Relaxed);
             }

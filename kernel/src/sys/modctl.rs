@@ -91,7 +91,7 @@ async fn load<M: UserMem>(c: &Ctx<'_, M>, arg: u64) -> SysResult {
     // vnode (and with it the server's open descriptor the loader opens) is held until the
     // load is done.
     let v = at::vfs(c)?;
-    let start = at::start(c, v, AT_FDCWD)?;
+    let start = at::start_namei(c, v, AT_FDCWD, &path)?;
     let vn = crate::vfs::namei(&at::nd(c, v), &start, &path, true).await?;
     if vn.vtype() != crate::vfs::VType::Reg {
         return Err(Errno::EFTYPE);

@@ -146,7 +146,7 @@ pub async fn mount<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
 async fn device<M: UserMem>(c: &Ctx<'_, M>, fspec: u64) -> Result<(Arc<Vnode>, Vec<u8>)> {
     let path = at::path(c, fspec).await?;
     let v = vfs(c)?;
-    let start = at::start(c, v, AT_FDCWD)?;
+    let start = at::start_namei(c, v, AT_FDCWD, &path)?;
     let dev = crate::vfs::namei(&at::nd(c, v), &start, &path, true).await?;
     Ok((dev, path))
 }

@@ -42,7 +42,7 @@ pub(crate) async fn do_open<M: UserMem>(
         return Err(Errno::EINVAL);
     }
     let path = at::path(c, addr).await?;
-    let start = at::start(c, v, fd)?;
+    let start = at::start_namei(c, v, fd, &path)?;
     let nd = at::nd(c, v);
     let cred = c.p.cred();
     let nofollow = flags & (O_NOFOLLOW | O_EXCL) != 0;

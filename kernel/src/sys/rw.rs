@@ -191,10 +191,17 @@ fn fsize_check<M: UserMem>(
     };
     let resid = iov.iter().fold(0u64, |t, v| t.saturating_add(v.len));
     if start.saturating_add(resid) > c.p.rlimit_cur(RLIMIT_FSIZE) {
-        c.mem.raise(SIGXFSZ);
+        psignal(c, SIGXFSZ);
         return Err(Errno::EFBIG);
     }
     Ok(())
+}
+
+/// `psignal` in a rump kernel (RUMP_SIGMODEL_RAISE): the client raises `signo` to itself;
+/// the process's `EVFILT_SIGNAL` knotes count it.
+fn psignal<M: UserMem>(c: &Ctx<'_, M>, signo: u32) {
+    c.p.notes.signal(signo);
+    c.mem.raise(signo);
 }
 
 /// NetBSD's ending of a transfer: an interrupted partial transfer counts as success; `EPIPE`
@@ -205,7 +212,7 @@ fn finish<M: UserMem>(c: &Ctx<'_, M>, fp: &File, done: u64, res: Result<(), Errn
         Err(Errno::EINTR | Errno::EAGAIN) if done > 0 => ret(done as i64),
         Err(e) => {
             if e == Errno::EPIPE && fp.flag() & O_NOSIGPIPE == 0 {
-                c.mem.raise(SIGPIPE);
+                psignal(c, SIGPIPE);
             }
             Err(e)
         }

@@ -62,7 +62,7 @@ async fn accessat<M: UserMem>(c: &Ctx<'_, M>, fd: i32, p: u64, mode: i32, flag: 
         cred.egid = cred.gid;
     }
     let path = at::path(c, p).await?;
-    let start = at::start(c, v, fd)?;
+    let start = at::start_namei(c, v, fd, &path)?;
     let nd = at::nd_with(c, v, cred);
     let vn = vfs::namei(&nd, &start, &path, flag & AT_SYMLINK_NOFOLLOW == 0).await?;
     if mode != 0 {

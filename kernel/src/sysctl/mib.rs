@@ -179,6 +179,15 @@ pub fn populate(m: &Mib, cfg: &BootConfig) {
     if cfg.vfs {
         vfs_nodes(m, cfg);
     }
+    if cfg.dev {
+        // subr_autoconf.c's `sysctl_detach_setup` (rumpdev's autoconf), before the posix
+        // nodes. Stored only: this kernel's halt has no devices that refuse to detach.
+        reg(
+            m,
+            &["kern"],
+            Spec::boolean("detachall", None, false).flags(PRW),
+        );
+    }
     reg(m, &["kern"], Spec::node("posix", None).flags(0));
     reg(
         m,
@@ -354,25 +363,30 @@ fn kern_dynamic(m: &Mib) {
     reg(m, k, Spec::int("direct_select", None, 0).flags(PRW));
     reg(m, k, Spec::node("uidinfo", None).flags(0));
     let ui = &["kern", "uidinfo"][..];
-    let procs = |e: &Env<'_>| {
+    let clients = |e: &Env<'_>| {
         let uid = e.p.cred().uid;
-        let n =
-            e.k.all_procs()
-                .iter()
-                .filter(|p| p.cred().uid == uid)
-                .count();
-        Ok((n as u64).to_le_bytes().to_vec())
+        e.k.all_procs()
+            .iter()
+            .filter(|p| p.cred().uid == uid)
+            .count() as u64
+    };
+    // The caller's uid's processes: its clients, and for root also proc0 and init, as
+    // NetBSD's rump kernel counts them (3 for one root client).
+    let procs = move |e: &Env<'_>| {
+        let kernel = if e.p.cred().uid == 0 { 2 } else { 0 };
+        Ok((clients(e) + kernel).to_le_bytes().to_vec())
     };
     reg(
         m,
         ui,
         Spec::func("proccnt", None, CTLTYPE_QUAD, 8, procs).flags(0),
     );
-    // One LWP per process.
+    // One LWP per client process; this kernel has no kernel threads for NetBSD's count.
+    let lwps = move |e: &Env<'_>| Ok(clients(e).to_le_bytes().to_vec());
     reg(
         m,
         ui,
-        Spec::func("lwpcnt", None, CTLTYPE_QUAD, 8, procs).flags(0),
+        Spec::func("lwpcnt", None, CTLTYPE_QUAD, 8, lwps).flags(0),
     );
     let locks = |e: &Env<'_>| {
         let n = e.k.locks().uid_records(e.p.cred().euid) as u64;

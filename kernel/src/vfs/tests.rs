@@ -158,6 +158,7 @@ fn without_rumpvfs_everything_is_enosys() {
             vfs: false,
             mem_limit_bytes: None,
             filesystems: crate::fs::FsKind::ALL.to_vec(),
+            dev: false,
         };
         let k = crate::Kernel::boot(cfg, host).unwrap();
         let p = k.spawn_guest(b"t").unwrap();

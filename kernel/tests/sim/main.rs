@@ -436,6 +436,7 @@ fn boot(cfg: &Cfg) -> World {
         vfs: true,
         mem_limit_bytes: cfg.mem_limit,
         filesystems: kernel::fs::FsKind::ALL.to_vec(),
+        dev: false,
     };
     let k = Kernel::boot(bc, Arc::new(SimHost::default())).expect("boot");
     // Device ids pick the cache shard of each block; vary them by seed (a fresh process

@@ -229,8 +229,8 @@ fn rump_free_pages(kernel_limit: u64) -> u64 {
 }
 
 /// tmpfs_statvfs: `tmpfs_bytes_max` in pages — the size limit, or what the rump kernel's
-/// memory leaves (its budget's limit, `-r`; an unlimited budget counts rump's default
-/// `physmem`, the server's default budget the host's memory) plus the pages this
+/// memory leaves (its budget's limit, `-r`; without `-r`, whether unlimited or the host's
+/// memory, rump's default `physmem`, never the host's) plus the pages this
 /// file system holds — then the pages still free (also bounded by what the kernel's budget
 /// really has left), nodes in use and the nodes that still fit (a node limit, or the free
 /// pages at `sizeof(tmpfs_node_t)` each).
@@ -238,7 +238,12 @@ fn statvfs(m: &Mount, s: &mut Statvfs) {
     let page = PAGE_SIZE as u64;
     let budget = m.budget();
     let used = budget.used();
-    let kernel_limit = budget.parent().map_or(u64::MAX, |p| p.limit());
+    // Without `-r` the kernel's budget is the host's memory; a rump kernel then counts
+    // its default `physmem`, as with no limit at all.
+    let kernel_limit = budget
+        .parent()
+        .filter(|p| !p.host_sized())
+        .map_or(u64::MAX, |p| p.limit());
     let held = used.div_ceil(page).saturating_mul(page);
     let mem = held.saturating_add(rump_free_pages(kernel_limit).saturating_mul(page));
     let max = budget.limit().min(mem);

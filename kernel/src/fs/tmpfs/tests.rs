@@ -220,6 +220,7 @@ fn an_unloaded_file_system_is_enodev() {
         vfs: true,
         mem_limit_bytes: None,
         filesystems: Vec::new(),
+        dev: false,
     };
     let k = crate::Kernel::boot(cfg, host.clone()).unwrap();
     let p = k.spawn_guest(b"t").unwrap();
