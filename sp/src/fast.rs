@@ -189,7 +189,7 @@ pub fn parse_fast_syscall(
 ) -> Result<FastSyscall<'_>, FastError> {
     let args_len = u32_at(p, 0).ok_or(FastError::Short)? as usize;
     let nranges = u32_at(p, 4).ok_or(FastError::Short)?;
-    if args_len > MAX_SYSCALL_ARGS * SYSCALL_ARG_SLOT || args_len % SYSCALL_ARG_SLOT != 0 {
+    if args_len > MAX_SYSCALL_ARGS * SYSCALL_ARG_SLOT || !args_len.is_multiple_of(SYSCALL_ARG_SLOT) {
         return Err(FastError::BadArgsLen);
     }
     if nranges > max_ranges.min(FAST_MAX_RANGES) {
