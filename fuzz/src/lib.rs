@@ -253,7 +253,7 @@ fn frame(inp: &mut Input<'_>, m: &mut Machine, model: &mut Model, max: usize, co
             assert_eq!(&hf.cookie[..], &payload[..16]);
             handshake_outcome(inp, m, model, copies);
         }
-        Decision::Syscall { nr, args } => {
+        Decision::Syscall { nr, args, .. } => {
             assert!(model.handshaked && typ == MsgType::SYSCALL && nr == u);
             assert_eq!(args, sp::syscall_args(&payload));
             assert!(model.syscalls.len() < max);
@@ -478,6 +478,7 @@ fn running_server() -> &'static Running {
             max_conns: 64,
             max_outbuf_bytes: 64 << 10,
             max_forks_per_conn: 4,
+            fast_path: true,
         };
         let url = format!("unix://{}", sock.display());
         let addr = sp::url::SpAddr::Unix(sock.clone());

@@ -189,7 +189,8 @@ pub fn parse_fast_syscall(
 ) -> Result<FastSyscall<'_>, FastError> {
     let args_len = u32_at(p, 0).ok_or(FastError::Short)? as usize;
     let nranges = u32_at(p, 4).ok_or(FastError::Short)?;
-    if args_len > MAX_SYSCALL_ARGS * SYSCALL_ARG_SLOT || !args_len.is_multiple_of(SYSCALL_ARG_SLOT) {
+    if args_len > MAX_SYSCALL_ARGS * SYSCALL_ARG_SLOT || !args_len.is_multiple_of(SYSCALL_ARG_SLOT)
+    {
         return Err(FastError::BadArgsLen);
     }
     if nranges > max_ranges.min(FAST_MAX_RANGES) {
@@ -240,6 +241,16 @@ impl<'a> PrefetchRef<'a> {
         Ok(PrefetchRef { n, bytes })
     }
 
+    /// A prefetch kept by a server after [`PrefetchRef::parse`] accepted it (and perhaps
+    /// changed by [`prefetch_apply_copyout`]): not validated again. Lookups stay bounded and
+    /// panic-free whatever `bytes` holds.
+    pub fn kept(bytes: &'a [u8], n: usize) -> Self {
+        PrefetchRef {
+            n: n.min(bytes.len() / FAST_RANGE_DESC_LEN),
+            bytes,
+        }
+    }
+
     /// Number of ranges.
     pub fn len(&self) -> usize {
         self.n
@@ -257,7 +268,9 @@ impl<'a> PrefetchRef<'a> {
 
     /// Data bytes (the sum of the ranges' lengths).
     pub fn data_len(&self) -> usize {
-        self.bytes.len() - self.n * FAST_RANGE_DESC_LEN
+        self.bytes
+            .len()
+            .saturating_sub(self.n * FAST_RANGE_DESC_LEN)
     }
 
     /// The ranges in address order: `(addr, data)`.
@@ -267,8 +280,9 @@ impl<'a> PrefetchRef<'a> {
         (0..self.n).map(move |i| {
             let addr = u64_at(bytes, i * FAST_RANGE_DESC_LEN).unwrap_or(0);
             let len = u64_at(bytes, i * FAST_RANGE_DESC_LEN + 8).unwrap_or(0) as usize;
-            let d = bytes.get(off..off + len).unwrap_or(&[]);
-            off += len;
+            let end = off.saturating_add(len);
+            let d = bytes.get(off..end).unwrap_or(&[]);
+            off = end;
             (addr, d)
         })
     }
@@ -325,14 +339,17 @@ pub fn prefetch_apply_copyout(bytes: &mut [u8], n: usize, addr: u64, data: &[u8]
         let end = a.saturating_add(len);
         let (lo, hi) = (a.max(addr), end.min(dend));
         if lo < hi {
-            let dst = off + (lo - a) as usize;
+            let dst = off.saturating_add((lo - a) as usize);
             let src = (lo - addr) as usize;
             let k = (hi - lo) as usize;
-            if let (Some(d), Some(s)) = (bytes.get_mut(dst..dst + k), data.get(src..src + k)) {
+            if let (Some(d), Some(s)) = (
+                bytes.get_mut(dst..dst.saturating_add(k)),
+                data.get(src..src + k),
+            ) {
                 d.copy_from_slice(s);
             }
         }
-        off += len as usize;
+        off = off.saturating_add(len as usize);
     }
 }
 
