@@ -388,10 +388,8 @@ impl<'m> Prefetch<'m> {
         self.cand.is_empty()
     }
 
-    /// Encodes a SYSCALL_FAST request carrying `args` and as much of the candidates as `g`
-    /// allows: candidates are cut to the byte budget in the order offered (a cut one keeps its
-    /// first bytes), then sorted and merged where they overlap or touch, and the last ranges
-    /// by address dropped beyond `g.max_ranges`.
+    /// Encodes a SYSCALL_FAST request carrying `args` and the candidates (see
+    /// [`encode_fast_syscall`]).
     pub fn encode(
         &mut self,
         out: &mut Vec<u8>,
@@ -400,60 +398,86 @@ impl<'m> Prefetch<'m> {
         args: &[u64],
         g: &FastGrant,
     ) {
-        let mut budget = g.max_bytes as usize;
-        for c in self.cand.iter_mut() {
-            let k = c.1.len().min(budget);
-            c.1 = &c.1[..k];
-            budget -= k;
+        encode_fast_syscall(out, reqno, sysnum, args, &mut self.cand, g);
+    }
+}
+
+/// Encodes a SYSCALL_FAST request carrying `args` and as much of `cand` (client memory:
+/// `(addr, bytes)`, in priority order) as `g` allows: candidates are cut to the byte budget in
+/// the order given (a cut one keeps its first bytes), then sorted by address (in place) and
+/// merged where they overlap or touch, and the ranges past `g.max_ranges` by address dropped.
+/// Allocates nothing but the room in `out`.
+pub fn encode_fast_syscall(
+    out: &mut Vec<u8>,
+    reqno: u64,
+    sysnum: u32,
+    args: &[u64],
+    cand: &mut [(u64, &[u8])],
+    g: &FastGrant,
+) {
+    let mut budget = g.max_bytes as usize;
+    for c in cand.iter_mut() {
+        let k = c.1.len().min(budget);
+        c.1 = &c.1[..k];
+        budget -= k;
+    }
+    cand.sort_unstable_by_key(|c| c.0);
+    let cap = g.max_ranges.min(FAST_MAX_RANGES) as usize;
+    // Merged ranges: (addr, len, first candidate, last candidate).
+    let mut merged = [(0u64, 0u64, 0usize, 0usize); FAST_MAX_RANGES as usize];
+    let mut n: usize = 0;
+    for (i, &(a, d)) in cand.iter().enumerate() {
+        if d.is_empty() || a.checked_add(d.len() as u64).is_none() {
+            continue;
         }
-        self.cand.retain(|c| !c.1.is_empty());
-        self.cand.sort_by_key(|c| c.0);
-        // Merged ranges: (addr, len, first candidate index, last candidate index).
-        let mut merged: Vec<(u64, u64, usize, usize)> = Vec::with_capacity(self.cand.len());
-        for (i, &(a, d)) in self.cand.iter().enumerate() {
-            let end = a + d.len() as u64;
-            match merged.last_mut() {
-                Some(m) if a <= m.0 + m.1 => {
-                    m.1 = m.1.max(end - m.0);
-                    m.3 = i;
-                }
-                _ => merged.push((a, d.len() as u64, i, i)),
+        let end = a + d.len() as u64;
+        if let Some(m) = n.checked_sub(1).map(|k| &mut merged[k]) {
+            if a <= m.0 + m.1 {
+                m.1 = m.1.max(end - m.0);
+                m.3 = i;
+                continue;
             }
         }
-        merged.truncate(g.max_ranges.min(FAST_MAX_RANGES) as usize);
-        let nargs = args.len().min(MAX_SYSCALL_ARGS);
-        let data_len: u64 = merged.iter().map(|m| m.1).sum();
-        let len = HEADER_LEN
-            + FAST_SYSCALL_FIXED_LEN
-            + nargs * SYSCALL_ARG_SLOT
-            + merged.len() * FAST_RANGE_DESC_LEN
-            + data_len as usize;
-        out.reserve(len);
-        out.extend_from_slice(&header(
-            len,
-            reqno,
-            Class::REQ,
-            MsgType::SYSCALL_FAST,
-            sysnum,
-        ));
-        out.extend_from_slice(&((nargs * SYSCALL_ARG_SLOT) as u32).to_le_bytes());
-        out.extend_from_slice(&(merged.len() as u32).to_le_bytes());
-        for a in &args[..nargs] {
-            out.extend_from_slice(&a.to_le_bytes());
+        if n == cap {
+            break;
         }
-        for m in &merged {
-            out.extend_from_slice(&m.0.to_le_bytes());
-            out.extend_from_slice(&m.1.to_le_bytes());
-        }
-        for m in &merged {
-            // The union of the merged candidates: each adds what lies past the bytes so far.
-            let mut have = m.0;
-            for &(a, d) in &self.cand[m.2..=m.3] {
-                let end = a + d.len() as u64;
-                if end > have {
-                    out.extend_from_slice(&d[(have - a) as usize..]);
-                    have = end;
-                }
+        merged[n] = (a, d.len() as u64, i, i);
+        n += 1;
+    }
+    let merged = &merged[..n];
+    let nargs = args.len().min(MAX_SYSCALL_ARGS);
+    let data_len: u64 = merged.iter().map(|m| m.1).sum();
+    let len = HEADER_LEN
+        + FAST_SYSCALL_FIXED_LEN
+        + nargs * SYSCALL_ARG_SLOT
+        + merged.len() * FAST_RANGE_DESC_LEN
+        + data_len as usize;
+    out.reserve(len);
+    out.extend_from_slice(&header(
+        len,
+        reqno,
+        Class::REQ,
+        MsgType::SYSCALL_FAST,
+        sysnum,
+    ));
+    out.extend_from_slice(&((nargs * SYSCALL_ARG_SLOT) as u32).to_le_bytes());
+    out.extend_from_slice(&(merged.len() as u32).to_le_bytes());
+    for a in &args[..nargs] {
+        out.extend_from_slice(&a.to_le_bytes());
+    }
+    for m in merged {
+        out.extend_from_slice(&m.0.to_le_bytes());
+        out.extend_from_slice(&m.1.to_le_bytes());
+    }
+    for m in merged {
+        // The union of the merged candidates: each adds what lies past the bytes so far
+        // (emptied candidates in between add nothing).
+        let mut have = m.0;
+        for &(a, d) in &cand[m.2..=m.3] {
+            let end = a + d.len() as u64;
+            if end > have && a <= have {
+                out.extend_from_slice(&d[(have - a) as usize..]);
+                have = end;
             }
         }
     }
