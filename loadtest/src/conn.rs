@@ -101,7 +101,7 @@ impl ConnState {
         for (i, &a) in c.args().iter().enumerate() {
             let data = if (addr::STR..addr::WRITE).contains(&a) {
                 copyin_data(&self.strings, &self.pattern, a, addr::STR_STRIDE, true).ok()
-            } else if a >= addr::WRITE && a < addr::READ && i == 1 {
+            } else if (addr::WRITE..addr::READ).contains(&a) && i == 1 {
                 // write/pwrite(fd, buf, nbyte, ...): the length is the next slot.
                 let len = c.args().get(2).copied().unwrap_or(0);
                 copyin_data(&self.strings, &self.pattern, a, len, false).ok()
@@ -144,10 +144,10 @@ impl Conn {
     /// server that refuses it (ERROR AUTH and a close, as NetBSD's) is connected to again.
     pub fn open(a: &SpAddr, pattern: Arc<[u8]>, fast: bool) -> Result<Conn, Fatal> {
         if fast {
-            match Conn::open_once(a, pattern.clone(), true)? {
-                Some(c) => return Ok(c),
-                None => {} // refused: plain sp on a new connection
+            if let Some(c) = Conn::open_once(a, pattern.clone(), true)? {
+                return Ok(c);
             }
+            // Refused: plain sp on a new connection.
         }
         Conn::open_once(a, pattern, false)?.ok_or_else(|| "handshake refused".to_string())
     }
