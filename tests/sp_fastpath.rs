@@ -316,3 +316,64 @@ fn client_same_answers_with_and_without() {
     assert_eq!(out[0], out[1]);
     assert_eq!(out[0][4], "hello Wide world");
 }
+
+/// A large prefetch is charged to the memory budget (`-r`): with room, a write needs no copy
+/// request; when the budget is taken (here by another call's prefetch, held while it blocks on
+/// a full pipe), the server drops the prefetch and asks for the data as in plain sp.
+#[test]
+fn large_prefetch_is_charged_and_dropped_under_pressure() {
+    let data = vec![b'z'; 1000 << 10];
+    let wa = 0x7300_0000u64;
+    for (budget, expect_copyin) in [(None, false), (Some("2m"), true)] {
+        let args: Vec<&str> = match budget {
+            Some(b) => vec!["-r", b],
+            None => vec![],
+        };
+        let srv = Server::unix(&args);
+        let path = srv.sock.clone().unwrap();
+        let mut r = fast_handshake(&path, HandshakeType::GUEST, b"big\0");
+        let (_, p) = r.read_frame().unwrap();
+        let g = fast::parse_fast_handshake_resp(&p).unwrap();
+        let mut o = Vec::new();
+        if budget.is_some() {
+            sp::encode_syscall_req(&mut o, 2, 42, &[]); // pipe
+            r.send(&o);
+            let (_, p) = r.read_frame().unwrap();
+            let wfd = sp::parse_syscall_resp(&p).unwrap().retval[1] as u64;
+            o.clear();
+            let mut pf = Prefetch::new();
+            pf.push(wa, &data);
+            pf.encode(&mut o, 3, 4, &[wfd, wa, data.len() as u64], &g); // blocks, holding it
+            r.send(&o);
+        }
+        o.clear();
+        let mut pf = Prefetch::new();
+        pf.push(wa, &data);
+        pf.encode(&mut o, 4, 4, &[1, wa, data.len() as u64], &g);
+        r.send(&o);
+        let mut copyins = 0;
+        loop {
+            let (h, p) = r.read_frame().expect("an answer");
+            if h.class == Class::RESP {
+                assert_eq!(h.reqno, 4);
+                assert_eq!(
+                    sp::parse_syscall_resp(&p).unwrap().retval[0],
+                    data.len() as i64
+                );
+                break;
+            }
+            assert_eq!((h.class, h.typ), (Class::REQ, MsgType::COPYIN));
+            let req = sp::parse_copy_req(&p).unwrap();
+            let off = (req.addr - wa) as usize;
+            o.clear();
+            sp::encode_copyin_resp(&mut o, h.reqno, &data[off..off + req.len as usize]);
+            r.send(&o);
+            copyins += 1;
+        }
+        assert_eq!(
+            copyins > 0,
+            expect_copyin,
+            "budget {budget:?}: {copyins} COPYINs"
+        );
+    }
+}

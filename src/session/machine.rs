@@ -359,4 +359,115 @@ mod tests {
         m.exec_done();
         assert_eq!(m.on_frame(&pf, &[]), Decision::Prefork);
     }
+
+    fn grant() -> FastGrant {
+        FastGrant {
+            version: 1,
+            max_ranges: 4,
+            max_bytes: 64,
+        }
+    }
+
+    fn hello(payload: &[u8]) -> Vec<u8> {
+        let mut o = Vec::new();
+        sp::fast::encode_fast_handshake_req(&mut o, 1, 0, payload);
+        o[sp::HEADER_LEN..].to_vec()
+    }
+
+    #[test]
+    fn fast_handshake_granted_or_refused_as_netbsd() {
+        let flagged = req(MsgType::HANDSHAKE, HandshakeType::GUEST.0 | FAST_FLAG);
+        // Without a grant the flagged subtype is unknown: AUTH, as NetBSD's server.
+        let mut m = Machine::new(2);
+        assert_eq!(
+            m.on_frame(&flagged, &hello(b"a\0")),
+            Decision::Fail(ErrorCode::AUTH)
+        );
+        // With one: the usual handshake behind the hello, answered with the grant.
+        let mut m = Machine::with_fast_path(2, grant());
+        assert_eq!(m.on_frame(&flagged, &hello(b"a\0")), Decision::Guest(b"a"));
+        assert_eq!(m.fast_answer(), Some(grant()));
+        m.running();
+        assert!(m.fast());
+        // A plain handshake on a granting server: plain answer, no SYSCALL_FAST.
+        let mut m = Machine::with_fast_path(2, grant());
+        let g = req(MsgType::HANDSHAKE, HandshakeType::GUEST.0);
+        assert_eq!(m.on_frame(&g, b"b\0"), Decision::Guest(b"b"));
+        assert_eq!(m.fast_answer(), None);
+        m.running();
+        let sf = req(MsgType::SYSCALL_FAST, 4);
+        let mut p = Vec::new();
+        sp::fast::encode_fast_syscall(&mut p, 2, 4, &[1], &mut [], &grant());
+        assert_eq!(
+            m.on_frame(&sf, &p[sp::HEADER_LEN..]),
+            Decision::Error(ErrorCode::MALFORMED_REQUEST),
+            "unknown type on a plain connection: error, kept"
+        );
+        // A malformed hello on a granting server closes.
+        let mut m = Machine::with_fast_path(2, grant());
+        assert_eq!(
+            m.on_frame(&flagged, b"SPFP"),
+            Decision::Fail(ErrorCode::MALFORMED_REQUEST)
+        );
+    }
+
+    #[test]
+    fn fast_syscalls_parsed_limited_and_exec_switches() {
+        let mut m = Machine::with_fast_path(1, grant());
+        let flagged = req(MsgType::HANDSHAKE, HandshakeType::GUEST.0 | FAST_FLAG);
+        assert!(matches!(
+            m.on_frame(&flagged, &hello(b"a\0")),
+            Decision::Guest(_)
+        ));
+        m.running();
+        let sf = req(MsgType::SYSCALL_FAST, 5);
+        let mut o = Vec::new();
+        let path = b"/x\0";
+        sp::fast::encode_fast_syscall(
+            &mut o,
+            2,
+            5,
+            &[0x1000, 2],
+            &mut [(0x1000, &path[..])],
+            &grant(),
+        );
+        let p = o[sp::HEADER_LEN..].to_vec();
+        match m.on_frame(&sf, &p) {
+            Decision::Syscall { nr, args, prefetch } => {
+                assert_eq!((nr, args[0], args[1]), (5, 0x1000, 2));
+                assert_eq!(prefetch.copyinstr(0x1000, 1024), Some(&path[..]));
+            }
+            d => panic!("{d:?}"),
+        }
+        assert_eq!(m.on_frame(&sf, &p), Decision::Error(ErrorCode::TRYAGAIN));
+        assert!(m.syscall_done());
+        // Over the grant (65 bytes > 64): refused and closed.
+        let big = [0u8; 65];
+        let g2 = FastGrant {
+            max_bytes: 1000,
+            ..grant()
+        };
+        o.clear();
+        sp::fast::encode_fast_syscall(&mut o, 3, 4, &[], &mut [(0x1000, &big[..])], &g2);
+        assert_eq!(
+            m.on_frame(&sf, &o[sp::HEADER_LEN..]),
+            Decision::Fail(ErrorCode::MALFORMED_REQUEST)
+        );
+        // A plain EXEC turns the fast path off; EXEC | FAST keeps it.
+        let mut m = Machine::with_fast_path(1, grant());
+        assert!(matches!(
+            m.on_frame(&flagged, &hello(b"a\0")),
+            Decision::Guest(_)
+        ));
+        m.running();
+        let e = req(MsgType::HANDSHAKE, HandshakeType::EXEC.0);
+        assert_eq!(m.on_frame(&e, b"sh\0"), Decision::Exec(b"sh"));
+        assert_eq!(m.fast_answer(), None);
+        assert!(!m.fast());
+        m.exec_done();
+        let ef = req(MsgType::HANDSHAKE, HandshakeType::EXEC.0 | FAST_FLAG);
+        assert_eq!(m.on_frame(&ef, &hello(b"sh2\0")), Decision::Exec(b"sh2"));
+        assert_eq!(m.fast_answer(), Some(grant()));
+        assert!(m.fast());
+    }
 }

@@ -312,16 +312,23 @@ impl Conn {
         };
     }
 
-    /// Copies a SYSCALL_FAST's prefetched memory out of the receive buffer for the syscall,
-    /// charged to the kernel's memory budget like any buffer it keeps. Under memory pressure
-    /// the prefetch is dropped: the kernel then asks the client as in plain sp.
+    /// Copies a SYSCALL_FAST's prefetched memory out of the receive buffer for the syscall.
+    /// Beyond [`PREFETCH_FREE_BYTES`] it is charged to the kernel's memory budget like any
+    /// buffer the kernel keeps; under memory pressure the prefetch is dropped and the kernel
+    /// asks the client as in plain sp. Smaller ones are held as a COPYINSTR answer is, bounded
+    /// by the in-flight limit, without touching the shared budget's counter.
     fn keep_prefetch(&self, pf: sp::fast::PrefetchRef<'_>) -> Option<Kept> {
         if pf.is_empty() {
             return None;
         }
         let bytes = pf.as_bytes();
-        let charge =
-            kernel::mem::Charge::try_new(self.shared.kernel.budget(), bytes.len() as u64).ok()?;
+        let charge = match bytes.len() > PREFETCH_FREE_BYTES {
+            true => Some(
+                kernel::mem::Charge::try_new(self.shared.kernel.budget(), bytes.len() as u64)
+                    .ok()?,
+            ),
+            false => None,
+        };
         Some(Kept {
             bytes: self.copies.buffer_with(bytes),
             n: pf.len(),
@@ -448,8 +455,13 @@ impl Conn {
 pub struct Kept {
     bytes: Vec<u8>,
     n: usize,
-    _charge: kernel::mem::Charge,
+    _charge: Option<kernel::mem::Charge>,
 }
+
+/// Prefetches up to this size (descriptors and data: a path, a small structure) are not
+/// charged to the budget; what they cost is bounded like a copy answer's (docs/sp-fastpath.md
+/// §2.2).
+const PREFETCH_FREE_BYTES: usize = 2048;
 
 async fn run_syscall(conn: Rc<Conn>, reqno: u64, sysnum: u32, args: [u64; 8], kept: Option<Kept>) {
     let guard = PanicGuard {
