@@ -214,7 +214,7 @@ fn frame(inp: &mut Input<'_>, m: &mut Machine, model: &mut Model, max: usize, co
         _ => u32::from(inp.byte()),
     };
     let fast_shape = inp.byte();
-    let u = match fast_shape % 4 == 0 && typ == MsgType::HANDSHAKE {
+    let u = match fast_shape.is_multiple_of(4) && typ == MsgType::HANDSHAKE {
         true => u | sp::fast::FAST_FLAG,
         false => u,
     };
