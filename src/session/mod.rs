@@ -68,12 +68,19 @@ thread_local! {
 /// Polls `fut` once in a heap slot and spawns it if it must wait. Most syscalls finish in that
 /// first poll; their slot is then kept as the loop's spare for the next one (all syscall
 /// futures are of one type), so a syscall that never waits allocates nothing.
-fn poll_in_spare_box<F: Future<Output = ()> + 'static>(fut: F, cx: &mut Context<'_>) {
+fn poll_in_spare_box<F: Future<Output = ()> + 'static>(
+    make: impl FnOnce() -> F,
+    cx: &mut Context<'_>,
+) {
     let spare = SPARE_CALL.with(|s| s.borrow_mut().take());
-    let slot: Box<MaybeUninit<F>> = spare
+    let mut slot: Box<MaybeUninit<F>> = spare
         .and_then(|b| b.downcast().ok())
         .unwrap_or_else(Box::new_uninit);
-    let mut call: Pin<Box<F>> = Box::into_pin(Box::write(slot, fut));
+    // The future is made straight into its slot (the call writes its result there): a syscall
+    // future is several KiB, and building it on the stack first cost a memcpy of all of it.
+    slot.write(make());
+    // SAFETY: just written.
+    let mut call: Pin<Box<F>> = Box::into_pin(unsafe { slot.assume_init() });
     if call.as_mut().poll(cx).is_pending() {
         ring::spawn_local(call);
         return;
@@ -354,7 +361,8 @@ impl Conn {
         args: [u64; 8],
         kept: Option<Kept>,
     ) {
-        poll_in_spare_box(run_syscall(self.clone(), reqno, nr, args, kept), cx);
+        let conn = self.clone();
+        poll_in_spare_box(move || run_syscall(conn, reqno, nr, args, kept), cx);
     }
 
     fn handle_prefork(&self, reqno: u64) {
