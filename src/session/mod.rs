@@ -65,9 +65,10 @@ thread_local! {
     static SPARE_CALL: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-/// Polls `fut` once in a heap slot and spawns it if it must wait. Most syscalls finish in that
-/// first poll; their slot is then kept as the loop's spare for the next one (all syscall
-/// futures are of one type), so a syscall that never waits allocates nothing.
+/// Makes a future with `make` in a heap slot, polls it once and spawns it if it must wait.
+/// Most syscalls finish in that first poll; their slot is then kept as the loop's spare for
+/// the next one (all syscall futures are of one type), so a syscall that never waits
+/// allocates nothing.
 fn poll_in_spare_box<F: Future<Output = ()> + 'static>(
     make: impl FnOnce() -> F,
     cx: &mut Context<'_>,
