@@ -377,3 +377,20 @@ fn large_prefetch_is_charged_and_dropped_under_pressure() {
         );
     }
 }
+
+/// The Rust client against a server that refuses (as NetBSD's): it connects again in plain
+/// sp and its process works; the fork's connection, knowing the refusal, hand-shakes plain.
+#[test]
+fn client_falls_back_when_refused() {
+    let srv = Server::unix_env(&[], &[("RUMP_SP_FASTPATH", "0")]);
+    let opts = client::Options { fast_path: true };
+    let mut c = client::Client::connect_with(&srv.url, "fb", opts).unwrap();
+    assert_eq!(c.fast_path(), None);
+    let (pid, _) = c.getpid().unwrap();
+    assert!(pid > 1);
+    assert_eq!(c.write(1, b"x").unwrap(), 1);
+    let cookie = c.prefork().unwrap();
+    let mut child = client::Client::connect_fork_with(&srv.url, &cookie, opts).unwrap();
+    assert_eq!(child.fast_path(), None);
+    assert_ne!(child.getpid().unwrap().0, pid);
+}
