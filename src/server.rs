@@ -39,6 +39,9 @@ pub struct Limits {
     pub max_outbuf_bytes: usize,
     /// Unclaimed PREFORK cookies per connection. `RUMP_MAX_FORKS`.
     pub max_forks_per_conn: usize,
+    /// The sp fast path is granted to clients that ask (docs/sp-fastpath.md); off, a fast
+    /// handshake is refused as NetBSD's server refuses it. `RUMP_SP_FASTPATH=0` turns it off.
+    pub fast_path: bool,
 }
 
 impl Default for Limits {
@@ -49,6 +52,7 @@ impl Default for Limits {
             max_conns: 8192,
             max_outbuf_bytes: 4 << 20,
             max_forks_per_conn: 64,
+            fast_path: true,
         }
     }
 }
@@ -126,6 +130,18 @@ impl Limits {
             if let Some(raw) = get(v.name) {
                 *slot = parse_limit(v, &raw, *slot)?;
             }
+        }
+        if let Some(raw) = get("RUMP_SP_FASTPATH") {
+            l.fast_path = match raw.to_str() {
+                Some("0") => false,
+                Some("1") => true,
+                _ => {
+                    return Err(format!(
+                        "RUMP_SP_FASTPATH must be 0 (off) or 1 (on, the default), not {:?}",
+                        raw.to_string_lossy()
+                    ))
+                }
+            };
         }
         Ok(l)
     }
@@ -556,8 +572,13 @@ mod tests {
                 max_inflight_per_conn: 4,
                 max_outbuf_bytes: 1 << 20,
                 max_forks_per_conn: 2,
+                fast_path: true,
             }
         );
+        assert!(!with(&[("RUMP_SP_FASTPATH", "0")]).unwrap().fast_path);
+        assert!(with(&[("RUMP_SP_FASTPATH", "1")]).unwrap().fast_path);
+        let e = with(&[("RUMP_SP_FASTPATH", "yes")]).unwrap_err();
+        assert!(e.contains("RUMP_SP_FASTPATH"), "{e}");
         assert_eq!(
             with(&[("RUMP_MAX_FRAME", "1048")]).unwrap().max_frame_len,
             1048

@@ -29,6 +29,24 @@ fn session_random() {
         let n = r.below(400) as usize;
         harness::session(&r.bytes(n));
     }
+    // Shaped: a machine that grants the fast path, a fast GUEST handshake that succeeds, then
+    // SYSCALL_FAST frames (built by the client encoder, sometimes mutated) among random events.
+    for _ in 0..2000 {
+        let mut input = vec![0x80 | r.below(4) as u8, 0, 0, 0, 0, 0, 0, 1, 1, 1];
+        for _ in 0..r.below(6) {
+            let shape = if r.below(4) == 0 { 0x20 } else { 0 };
+            input.extend_from_slice(&[0, 0, 9, 1, shape, r.below(16) as u8, 1]);
+            input.push(r.below(48) as u8);
+            input.extend(r.bytes(48));
+            if r.below(3) == 0 {
+                input.push(5); // a syscall completes
+                input.push(0);
+            }
+        }
+        let n = r.below(100) as usize;
+        input.extend(r.bytes(n));
+        harness::session(&input);
+    }
 }
 
 #[test]

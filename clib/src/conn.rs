@@ -18,6 +18,7 @@ use std::os::fd::IntoRawFd;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use sp::fast::FastGrant;
 use sp::url::{Role, SpAddr};
 use sp::{Class, ErrorCode, FrameDecoder, HandshakeType, MsgType, SyscallResp};
 
@@ -27,14 +28,17 @@ use crate::mem;
 const MAX_FRAME_LEN: usize = sp::HEADER_LEN + sp::COPY_REQ_LEN + (64 << 20);
 /// Socket read buffer.
 const READ_BUF_LEN: usize = 64 * 1024;
-/// How long a receiving thread sleeps in poll before it checks for a reconnect.
-const POLL_MS: c_int = 1000;
+/// A receiving thread polls without a timeout, as NetBSD's client: a timeout arms a host
+/// timer per wait, which on a VM costs exits (measured: 1 s polls made the null call slower
+/// than NetBSD's client). A lost connection ends the poll itself (EOF, error, hang-up).
+const POLL_MS: c_int = -1;
 
 /// An answer to one of our requests.
 #[derive(Debug, Clone, Copy)]
 enum Reply {
     Syscall(SyscallResp),
-    Handshake(i32),
+    /// The error, and the fast-path grant if the answer carried one.
+    Handshake(i32, Option<FastGrant>),
     Prefork([u8; sp::COOKIE_LEN]),
     Error(ErrorCode),
 }
@@ -72,6 +76,10 @@ struct State {
     /// Registered waiters: reqno → (generation, answer once it arrived).
     replies: HashMap<u64, (u64, Option<Reply>)>,
     rx: Option<Box<Rx>>,
+    /// Threads sleeping on the condvar: a notify is a futex syscall, made only for them.
+    sleepers: usize,
+    /// The sp fast path's grant on this generation's connection (docs/sp-fastpath.md).
+    fast: Option<FastGrant>,
 }
 
 /// The process's connection (see the module doc).
@@ -246,6 +254,8 @@ impl Conn {
                 next_reqno,
                 replies: HashMap::new(),
                 rx: Some(Rx::new()),
+                sleepers: 0,
+                fast: None,
             }),
             cv: Condvar::new(),
         }
@@ -275,6 +285,23 @@ impl Conn {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sleeps on the condvar, counted in `sleepers`.
+    fn sleep<'a>(&self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        st.sleepers += 1;
+        let mut st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        st.sleepers -= 1;
+        st
+    }
+
+    /// Wakes the sleepers, if any (`st` is the state just changed, still locked).
+    fn wake(&self, st: MutexGuard<'_, State>) {
+        let any = st.sleepers > 0;
+        drop(st);
+        if any {
+            self.cv.notify_all();
+        }
     }
 
     pub(crate) fn fd(&self) -> c_int {
@@ -327,10 +354,14 @@ impl Conn {
 
     /// Sends one frame built by `enc` under the send right; registers a waiter for `reqno`
     /// first if `wait`. Returns the generation it was sent on.
-    fn send(&self, enc: impl FnOnce(&mut Vec<u8>, u64), wait: bool) -> Result<(u64, u64), i32> {
+    fn send(
+        &self,
+        enc: impl FnOnce(&mut Vec<u8>, u64, Option<FastGrant>),
+        wait: bool,
+    ) -> Result<(u64, u64), i32> {
         let mut st = self.lock();
         while st.sending {
-            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.sleep(st);
         }
         if st.dead {
             return Err(libc::ENOTCONN);
@@ -338,13 +369,13 @@ impl Conn {
         st.sending = true;
         let reqno = st.next_reqno;
         st.next_reqno = st.next_reqno.wrapping_add(1);
-        let (fd, gen) = (st.fd, st.generation);
+        let (fd, gen, fast) = (st.fd, st.generation, st.fast);
         if wait {
             st.replies.insert(reqno, (gen, None));
         }
         drop(st);
         let mut f = Vec::with_capacity(96);
-        enc(&mut f, reqno);
+        enc(&mut f, reqno, fast);
         let r = write_all(fd, &f);
         let mut st = self.lock();
         st.sending = false;
@@ -354,8 +385,7 @@ impl Conn {
         if matches!(r, Err(libc::ENOTCONN | libc::EBADF)) && st.generation == gen {
             st.dead = true;
         }
-        drop(st);
-        self.cv.notify_all();
+        self.wake(st);
         match r {
             Ok(()) => Ok((reqno, gen)),
             Err(libc::EBADF) => Err(libc::ENOTCONN),
@@ -368,7 +398,7 @@ impl Conn {
     fn send_answer(&self, gen: u64, enc: impl FnOnce(&mut Vec<u8>)) {
         let mut st = self.lock();
         while st.sending && st.generation == gen {
-            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.sleep(st);
         }
         if st.generation != gen || st.dead {
             return;
@@ -379,8 +409,9 @@ impl Conn {
         let mut f = Vec::new();
         enc(&mut f);
         let _ = write_all(fd, &f);
-        self.lock().sending = false;
-        self.cv.notify_all();
+        let mut st = self.lock();
+        st.sending = false;
+        self.wake(st);
     }
 
     /// Waits for the answer to `reqno` sent on generation `gen`, receiving for everybody
@@ -398,7 +429,7 @@ impl Conn {
                 return Err(WaitEnd::Lost);
             }
             if st.receiving {
-                st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = self.sleep(st);
                 continue;
             }
             st.receiving = true;
@@ -414,7 +445,9 @@ impl Conn {
                     st.dead = true;
                 }
             }
-            self.cv.notify_all();
+            if st.sleepers > 0 {
+                self.cv.notify_all();
+            }
             if end == RecvEnd::Signal {
                 // Let the pending signal's handler run with the caller's mask, then block
                 // everything again and keep waiting (NetBSD's client: no EINTR).
@@ -521,7 +554,8 @@ impl Conn {
                 } else {
                     match h.typ {
                         MsgType::SYSCALL => sp::parse_syscall_resp(p).map(Reply::Syscall),
-                        MsgType::HANDSHAKE => sp::parse_handshake_resp(p).map(Reply::Handshake),
+                        MsgType::HANDSHAKE => sp::parse_handshake_resp(p)
+                            .map(|e| Reply::Handshake(e, sp::fast::parse_fast_handshake_resp(p))),
                         MsgType::PREFORK => sp::parse_prefork_resp(p).map(Reply::Prefork),
                         _ => None,
                     }
@@ -529,8 +563,7 @@ impl Conn {
                 let mut st = self.lock();
                 if let (Some(r), Some(slot)) = (reply, st.replies.get_mut(&h.reqno)) {
                     slot.1 = Some(r);
-                    drop(st);
-                    self.cv.notify_all();
+                    self.wake(st);
                 }
                 Some(h.reqno)
             }
@@ -591,11 +624,7 @@ impl Conn {
     }
 
     /// Sends a request and waits for its answer, reconnecting as configured.
-    fn request(
-        &self,
-        enc: &dyn Fn(&mut Vec<u8>, u64),
-        omask: &libc::sigset_t,
-    ) -> Result<Reply, i32> {
+    fn request(&self, enc: &Encoder<'_>, omask: &libc::sigset_t) -> Result<Reply, i32> {
         let mut retried_once = false;
         loop {
             match self.send(enc, true) {
@@ -632,7 +661,7 @@ impl Conn {
             // Take the send right, so nobody sends on the dead connection meanwhile.
             let mut st = self.lock();
             while st.sending || st.receiving {
-                st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = self.sleep(st);
             }
             if !st.dead {
                 return Ok(()); // another thread reconnected already
@@ -674,8 +703,7 @@ impl Conn {
             let mut st = self.lock();
             let Ok(fd) = fresh else {
                 st.sending = false;
-                drop(st);
-                self.cv.notify_all();
+                self.wake(st);
                 continue;
             };
             // We keep the send right until the new process is ours, so that nothing but the
@@ -685,7 +713,8 @@ impl Conn {
             st.generation += 1;
             st.dead = false;
             st.rx = Some(Rx::new());
-            // The placeholder reqno consumed at every connect, then the handshake's.
+            st.fast = None; // a reconnect hand-shakes in plain sp
+                            // The placeholder reqno consumed at every connect, then the handshake's.
             let reqno = st.next_reqno.wrapping_add(1);
             st.next_reqno = reqno.wrapping_add(1);
             let gen = st.generation;
@@ -695,15 +724,14 @@ impl Conn {
             let mut f = Vec::new();
             sp::encode_handshake_name_req(&mut f, reqno, HandshakeType::GUEST, &name);
             let ok = write_all(fd, &f).is_ok()
-                && matches!(self.wait(reqno, gen, omask), Ok(Reply::Handshake(0)));
+                && matches!(self.wait(reqno, gen, omask), Ok(Reply::Handshake(0, _)));
             let mut st = self.lock();
             st.sending = false;
             st.replies.remove(&reqno);
             if !ok {
                 st.dead = true;
             }
-            drop(st);
-            self.cv.notify_all();
+            self.wake(st);
             if ok {
                 if tries != 1 {
                     eprintln!("rump_sp: reconnected!");
@@ -713,36 +741,101 @@ impl Conn {
         }
     }
 
+    /// Sends a handshake and waits for its answer: the grant it carried, if any.
     fn handshake(
         &self,
         enc: &dyn Fn(&mut Vec<u8>, u64),
         omask: &libc::sigset_t,
-    ) -> Result<(), i32> {
+    ) -> Result<Option<FastGrant>, Refusal> {
         // A handshake is not re-sent on loss (it would be on a new connection anyway).
-        let (reqno, gen) = self.send(enc, true)?;
+        let (reqno, gen) = self
+            .send(|o, r, _| enc(o, r), true)
+            .map_err(Refusal::Errno)?;
         match self.wait(reqno, gen, omask) {
-            Ok(Reply::Handshake(0)) => Ok(()),
-            Ok(Reply::Handshake(e)) => Err(e),
-            Ok(Reply::Error(c)) => Err(c.errno()),
-            Ok(_) => Err(libc::EPROTO),
-            Err(WaitEnd::Lost) => Err(libc::ENOTCONN),
+            Ok(Reply::Handshake(0, g)) => Ok(g),
+            Ok(Reply::Handshake(e, _)) => Err(Refusal::Errno(e)),
+            Ok(Reply::Error(ErrorCode::AUTH)) => Err(Refusal::Auth),
+            Ok(Reply::Error(c)) => Err(Refusal::Errno(c.errno())),
+            Ok(_) => Err(Refusal::Errno(libc::EPROTO)),
+            Err(WaitEnd::Lost) => Err(Refusal::Lost),
         }
     }
 
-    pub(crate) fn handshake_guest(&self, omask: &libc::sigset_t) -> Result<(), i32> {
-        let name = program_name();
-        self.handshake(
-            &|o, r| sp::encode_handshake_name_req(o, r, HandshakeType::GUEST, &name),
-            omask,
-        )
+    /// The connection's first handshake (GUEST or FORK with `payload`). The sp fast path is
+    /// asked for unless `RUMP_SP_FASTPATH=0` or this process saw the server refuse it; a
+    /// refusal (ERROR AUTH and a close, as NetBSD's server answers) is followed by the plain
+    /// handshake on a new connection (docs/sp-fastpath.md §1.3).
+    fn first_handshake(
+        &self,
+        base: HandshakeType,
+        payload: &[u8],
+        omask: &libc::sigset_t,
+    ) -> Result<(), i32> {
+        if want_fast() {
+            let fast = |o: &mut Vec<u8>, r: u64| {
+                sp::fast::encode_fast_handshake_req(o, r, base.0, payload)
+            };
+            match self.handshake(&fast, omask) {
+                Ok(g) => {
+                    self.lock().fast = g;
+                    return Ok(());
+                }
+                Err(Refusal::Errno(e)) => return Err(e),
+                Err(Refusal::Auth | Refusal::Lost) => {
+                    FAST_REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.reopen()?;
+                }
+            }
+        }
+        let plain = |o: &mut Vec<u8>, r: u64| sp::encode_handshake_req(o, r, base, payload);
+        self.handshake(&plain, omask)
+            .map(|_| ())
+            .map_err(Refusal::errno)
     }
 
-    pub(crate) fn handshake_exec(&self, omask: &libc::sigset_t) -> Result<(), i32> {
-        let name = program_name();
-        self.handshake(
-            &|o, r| sp::encode_handshake_name_req(o, r, HandshakeType::EXEC, &name),
-            omask,
-        )
+    /// A fresh connection in place of a refused one (before any process exists on it).
+    fn reopen(&self) -> Result<(), i32> {
+        let fd = open_socket(&self.addr)?;
+        let mut st = self.lock();
+        // SAFETY: the refused connection's descriptor; nothing else uses it during init.
+        unsafe { libc::close(st.fd) };
+        st.fd = fd;
+        st.generation += 1;
+        st.dead = false;
+        st.rx = Some(Rx::new());
+        st.fast = None;
+        st.next_reqno = 1; // a new connection: reqno 0 is the placeholder (sp §7)
+        Ok(())
+    }
+
+    pub(crate) fn handshake_guest(&self, omask: &libc::sigset_t) -> Result<(), i32> {
+        let mut name = program_name();
+        name.push(0);
+        self.first_handshake(HandshakeType::GUEST, &name, omask)
+    }
+
+    /// The EXEC handshake on an inherited connection; `fast`: the image before the exec had
+    /// the fast path, so the server knows it and it is asked for again.
+    pub(crate) fn handshake_exec(&self, fast: bool, omask: &libc::sigset_t) -> Result<(), i32> {
+        let mut name = program_name();
+        name.push(0);
+        let g = match fast && want_fast() {
+            true => self.handshake(
+                &|o, r| sp::fast::encode_fast_handshake_req(o, r, HandshakeType::EXEC.0, &name),
+                omask,
+            ),
+            false => self.handshake(
+                &|o, r| sp::encode_handshake_req(o, r, HandshakeType::EXEC, &name),
+                omask,
+            ),
+        };
+        self.lock().fast = g.map_err(Refusal::errno)?;
+        Ok(())
+    }
+
+    /// Whether this connection speaks the fast path (passed across exec).
+    pub(crate) fn is_fast(&self) -> bool {
+        self.lock().fast.is_some()
     }
 
     pub(crate) fn handshake_fork(
@@ -750,14 +843,13 @@ impl Conn {
         cookie: &[u8; sp::COOKIE_LEN],
         omask: &libc::sigset_t,
     ) -> Result<(), i32> {
-        self.handshake(
-            &|o, r| sp::encode_handshake_fork_req(o, r, cookie, 0),
-            omask,
-        )
+        let mut payload = cookie.to_vec();
+        payload.extend_from_slice(&0i32.to_le_bytes());
+        self.first_handshake(HandshakeType::FORK, &payload, omask)
     }
 
     pub(crate) fn prefork(&self, omask: &libc::sigset_t) -> Result<[u8; sp::COOKIE_LEN], i32> {
-        match self.request(&|o, r| sp::encode_prefork_req(o, r), omask)? {
+        match self.request(&|o, r, _| sp::encode_prefork_req(o, r), omask)? {
             Reply::Prefork(c) => Ok(c),
             Reply::Error(c) => Err(c.errno()),
             _ => Err(libc::EPROTO),
@@ -771,7 +863,27 @@ impl Conn {
         data: &[u8],
         omask: &libc::sigset_t,
     ) -> Result<SyscallResp, i32> {
-        let enc = |o: &mut Vec<u8>, r: u64| encode_syscall(o, r, nr, data);
+        // On the fast path, what the call copies in travels with it (read once, re-sent as
+        // is on TRYAGAIN; a connection that lost the fast path meanwhile gets plain sp).
+        let mut slots = [0u64; sp::MAX_SYSCALL_ARGS];
+        let nslots = data
+            .len()
+            .div_ceil(sp::SYSCALL_ARG_SLOT)
+            .min(sp::MAX_SYSCALL_ARGS);
+        let pre = match self.lock().fast {
+            Some(g) => {
+                slots = sp::syscall_args(data);
+                crate::fastpath::gather(nr, &slots, &g)
+            }
+            None => Vec::new(),
+        };
+        let enc = |o: &mut Vec<u8>, r: u64, fast: Option<FastGrant>| match fast {
+            Some(g) if !pre.is_empty() => {
+                let mut cand: Vec<(u64, &[u8])> = pre.iter().map(|(a, d)| (*a, &d[..])).collect();
+                sp::fast::encode_fast_syscall(o, r, nr, &slots[..nslots], &mut cand, &g);
+            }
+            _ => encode_syscall(o, r, nr, data),
+        };
         loop {
             match self.request(&enc, omask)? {
                 Reply::Syscall(r) => return Ok(r),
@@ -783,8 +895,51 @@ impl Conn {
     }
 }
 
+/// Encodes a request given its reqno and the connection's fast-path grant.
+type Encoder<'a> = dyn Fn(&mut Vec<u8>, u64, Option<FastGrant>) + 'a;
+
+/// How a handshake was not accepted.
+enum Refusal {
+    /// ERROR AUTH: what a server without the fast path answers a fast handshake.
+    Auth,
+    /// The connection closed first.
+    Lost,
+    /// Any other failure, as an errno.
+    Errno(i32),
+}
+
+impl Refusal {
+    fn errno(self) -> i32 {
+        match self {
+            Refusal::Auth => ErrorCode::AUTH.errno(),
+            Refusal::Lost => libc::ENOTCONN,
+            Refusal::Errno(e) => e,
+        }
+    }
+}
+
+/// Set once a server refused the fast path: later connections (forks) do not ask again.
+static FAST_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether to ask for the fast path: not after a refusal, not with `RUMP_SP_FASTPATH=0`.
+fn want_fast() -> bool {
+    !FAST_REFUSED.load(std::sync::atomic::Ordering::Relaxed)
+        && std::env::var_os("RUMP_SP_FASTPATH").is_none_or(|v| v != "0")
+}
+
 /// Whether a signal is pending that the caller's mask `omask` blocks.
 fn blocked_signal_pending(omask: &libc::sigset_t) -> bool {
+    // A caller that blocks nothing (the common case) needs no sigpending call.
+    // SAFETY: sigset_t is plain data; reading its bytes is defined.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (omask as *const libc::sigset_t).cast::<u8>(),
+            std::mem::size_of::<libc::sigset_t>(),
+        )
+    };
+    if bytes.iter().all(|&b| b == 0) {
+        return false;
+    }
     // SAFETY: sigpending and sigismember on locals.
     unsafe {
         let mut pend: libc::sigset_t = std::mem::zeroed();

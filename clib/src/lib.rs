@@ -12,6 +12,7 @@
 //! (`ENOTCONN`), as in NetBSD's client.
 
 mod conn;
+mod fastpath;
 mod mem;
 
 use std::ffi::{c_char, c_int, CStr};
@@ -199,9 +200,11 @@ pub extern "C" fn rumpclient_init() -> c_int {
             std::env::remove_var("RUMPCLIENT__EXECFD");
             let mut it = v.split(',').map(|s| s.trim().parse::<i32>().unwrap_or(-1));
             let (fd, sfd) = (it.next().unwrap_or(-1), it.next().unwrap_or(-1));
+            let fast = std::env::var_os("RUMPCLIENT__FASTPATH").is_some_and(|v| v == "1");
+            std::env::remove_var("RUMPCLIENT__FASTPATH");
             let c = Conn::inherit(&url, fd, sfd)?;
             let c = install(c);
-            c.handshake_exec(omask).inspect_err(|_| {
+            c.handshake_exec(fast, omask).inspect_err(|_| {
                 // SAFETY: closing our own descriptor after a failed handshake.
                 unsafe { libc::close(fd) };
             })
@@ -363,11 +366,15 @@ pub unsafe extern "C" fn rumpclient_exec(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
-    let (fd, sfd, url) = match current() {
-        Some(c) => (c.fd(), c.sigfd(), Some(c.url().to_string())),
-        None => (-1, -1, None),
+    let (fd, sfd, url, fast) = match current() {
+        Some(c) => (c.fd(), c.sigfd(), Some(c.url().to_string()), c.is_fast()),
+        None => (-1, -1, None, false),
     };
     let mut extra = vec![format!("RUMPCLIENT__EXECFD={fd},{sfd}\0")];
+    if fast {
+        // The new image asks for the fast path in its EXEC handshake (docs/sp-fastpath.md).
+        extra.push("RUMPCLIENT__FASTPATH=1\0".to_string());
+    }
     if let Some(u) = url {
         extra.push(format!("RUMP__PARSEDSERVER={u}\0"));
     }
@@ -378,8 +385,9 @@ pub unsafe extern "C" fn rumpclient_exec(
         unsafe {
             while !(*envp.add(i)).is_null() {
                 let s = CStr::from_ptr(*envp.add(i)).to_bytes();
-                let ours =
-                    s.starts_with(b"RUMPCLIENT__EXECFD=") || s.starts_with(b"RUMP__PARSEDSERVER=");
+                let ours = s.starts_with(b"RUMPCLIENT__EXECFD=")
+                    || s.starts_with(b"RUMP__PARSEDSERVER=")
+                    || s.starts_with(b"RUMPCLIENT__FASTPATH=");
                 if !ours {
                     env.push(*envp.add(i));
                 }

@@ -24,6 +24,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use sp::fast::{FastGrant, Prefetch};
 use sp::url::{self, Role};
 use sp::{Class, ErrorCode, Frame, FrameDecoder, HandshakeType, MsgType, SyscallResp};
 
@@ -90,7 +91,8 @@ pub const CLIENT_MAX_FRAME_LEN: usize = sp::HEADER_LEN + sp::COPY_REQ_LEN + (64 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reply {
     Syscall(SyscallResp),
-    Handshake(i32),
+    /// The error, and the fast-path grant if the answer carried one.
+    Handshake(i32, Option<FastGrant>),
     Prefork([u8; sp::COOKIE_LEN]),
     Error(ErrorCode),
 }
@@ -191,6 +193,43 @@ pub struct Client {
     outstanding: HashMap<u64, Outstanding>,
     /// NetBSD number of the last signal the server raised (RAISE), if any.
     last_signal: Option<u32>,
+    /// The fast path in use: what the server granted (docs/sp-fastpath.md).
+    fast: Option<FastGrant>,
+}
+
+/// How to connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Ask for the sp fast path in the handshake; a server that refuses it (NetBSD's) is
+    /// connected to again with plain sp. Default: on unless `RUMP_SP_FASTPATH=0`.
+    pub fast_path: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            fast_path: std::env::var_os("RUMP_SP_FASTPATH").is_none_or(|v| v != "0"),
+        }
+    }
+}
+
+/// URLs whose server refused a fast handshake in this process: later connections (forks)
+/// speak plain sp at once instead of paying the refusal again.
+static PLAIN_ONLY: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn plain_only(url: &str) -> bool {
+    PLAIN_ONLY
+        .lock()
+        .map(|v| v.iter().any(|u| u == url))
+        .unwrap_or(false)
+}
+
+fn remember_plain_only(url: &str) {
+    if let Ok(mut v) = PLAIN_ONLY.lock() {
+        if !v.iter().any(|u| u == url) && v.len() < 64 {
+            v.push(url.to_string());
+        }
+    }
 }
 
 impl Client {
@@ -202,19 +241,69 @@ impl Client {
 
     /// Connects to `url` as a new process (GUEST handshake) with command name `name`.
     pub fn connect_named(url: &str, name: &str) -> Result<Client> {
-        let mut c = Client::open_url(url)?;
-        c.handshake(HandshakeType::GUEST, name)?;
-        Ok(c)
+        Client::connect_with(url, name, Options::default())
+    }
+
+    /// Connects to `url` as a new process named `name`, with `opts`.
+    pub fn connect_with(url: &str, name: &str, opts: Options) -> Result<Client> {
+        let mut payload = name.as_bytes().to_vec();
+        payload.push(0);
+        Client::open_handshake(url, HandshakeType::GUEST, &payload, opts)
     }
 
     /// Opens a new connection and claims the process prepared by [`Client::prefork`] on
     /// another connection (HANDSHAKE FORK with `cancel` = 0).
     pub fn connect_fork(url: &str, cookie: &[u8; sp::COOKIE_LEN]) -> Result<Client> {
+        Client::connect_fork_with(url, cookie, Options::default())
+    }
+
+    /// [`Client::connect_fork`] with `opts`.
+    pub fn connect_fork_with(
+        url: &str,
+        cookie: &[u8; sp::COOKIE_LEN],
+        opts: Options,
+    ) -> Result<Client> {
+        let mut payload = Vec::with_capacity(sp::HANDSHAKE_FORK_LEN);
+        payload.extend_from_slice(cookie);
+        payload.extend_from_slice(&0i32.to_le_bytes());
+        Client::open_handshake(url, HandshakeType::FORK, &payload, opts)
+    }
+
+    /// Connects and hand-shakes; with the fast path asked for, a refusal (ERROR AUTH, or the
+    /// connection closed, as NetBSD's server answers an unknown subtype before it creates a
+    /// process or consumes a cookie) is followed by a plain handshake on a new connection.
+    fn open_handshake(
+        url: &str,
+        sub: HandshakeType,
+        payload: &[u8],
+        opts: Options,
+    ) -> Result<Client> {
+        if opts.fast_path && !plain_only(url) {
+            let mut c = Client::open_url(url)?;
+            let reqno = c.take_reqno();
+            c.wr.send(|o| sp::fast::encode_fast_handshake_req(o, reqno, sub.0, payload))?;
+            match c.wait_for(reqno, &mut []) {
+                Ok(Reply::Handshake(0, g)) => {
+                    c.fast = g;
+                    return Ok(c);
+                }
+                Ok(Reply::Handshake(e, _)) => return Err(Error::Errno(e)),
+                Ok(Reply::Error(ErrorCode::AUTH)) | Err(Error::Io(_)) => remember_plain_only(url),
+                Ok(Reply::Error(code)) => return Err(Error::Sp(code)),
+                Ok(r) => return Err(unexpected(reqno, r)),
+                Err(e) => return Err(e),
+            }
+        }
         let mut c = Client::open_url(url)?;
         let reqno = c.take_reqno();
-        c.wr.send(|o| sp::encode_handshake_fork_req(o, reqno, cookie, 0))?;
+        c.wr.send(|o| sp::encode_handshake_req(o, reqno, sub, payload))?;
         c.finish_handshake(reqno)?;
         Ok(c)
+    }
+
+    /// What the server granted if this connection uses the sp fast path.
+    pub fn fast_path(&self) -> Option<FastGrant> {
+        self.fast
     }
 
     /// Connects to the server named by `RUMP__PARSEDSERVER` or else `RUMP_SERVER`, as
@@ -269,6 +358,7 @@ impl Client {
             pending: VecDeque::new(),
             outstanding: HashMap::new(),
             last_signal: None,
+            fast: None,
         })
     }
 
@@ -312,8 +402,8 @@ impl Client {
 
     fn finish_handshake(&mut self, reqno: u64) -> Result<()> {
         match self.wait_for(reqno, &mut [])? {
-            Reply::Handshake(0) => Ok(()),
-            Reply::Handshake(e) => Err(Error::Errno(e)),
+            Reply::Handshake(0, _) => Ok(()),
+            Reply::Handshake(e, _) => Err(Error::Errno(e)),
             Reply::Error(c) => Err(Error::Sp(c)),
             r => Err(unexpected(reqno, r)),
         }
@@ -332,9 +422,28 @@ impl Client {
     }
 
     /// Tells the server this process now runs a new program `name` (HANDSHAKE EXEC on the same
-    /// connection, §13.2): close-on-exec descriptors are closed, the pid stays.
+    /// connection, §13.2): close-on-exec descriptors are closed, the pid stays. A connection
+    /// on the fast path asks for it again (the server knows it); the new image speaks what
+    /// this handshake asked for.
     pub fn exec_handshake(&mut self, name: &str) -> Result<()> {
-        self.handshake(HandshakeType::EXEC, name)
+        if self.fast.is_none() {
+            return self.handshake(HandshakeType::EXEC, name);
+        }
+        let mut payload = name.as_bytes().to_vec();
+        payload.push(0);
+        let reqno = self.take_reqno();
+        self.wr.send(|o| {
+            sp::fast::encode_fast_handshake_req(o, reqno, HandshakeType::EXEC.0, &payload)
+        })?;
+        match self.wait_for(reqno, &mut [])? {
+            Reply::Handshake(0, g) => {
+                self.fast = g;
+                Ok(())
+            }
+            Reply::Handshake(e, _) => Err(Error::Errno(e)),
+            Reply::Error(c) => Err(Error::Sp(c)),
+            r => Err(unexpected(reqno, r)),
+        }
     }
 
     /// Runs syscall `sysnum` and returns `retval[0..2]`; a non-zero error becomes
@@ -367,8 +476,22 @@ impl Client {
         );
         loop {
             let reqno = self.take_reqno();
-            self.wr
-                .send(|o| sp::encode_syscall_req(o, reqno, sysnum, args))?;
+            match self.fast {
+                // Everything the server may read travels with the request (bounded by the
+                // grant); what it asks beyond that is served from `mem` as in plain sp.
+                Some(g) if mem.iter().any(|b| b.readable().is_some()) => {
+                    let mut pf = Prefetch::new();
+                    for b in mem.iter() {
+                        if let Some(s) = b.readable() {
+                            pf.push(addr_of(s), s);
+                        }
+                    }
+                    self.wr.send(|o| pf.encode(o, reqno, sysnum, args, &g))?;
+                }
+                _ => self
+                    .wr
+                    .send(|o| sp::encode_syscall_req(o, reqno, sysnum, args))?,
+            }
             match self.wait_for(reqno, mem)? {
                 Reply::Syscall(r) => return Ok(r),
                 Reply::Error(ErrorCode::TRYAGAIN) => std::thread::yield_now(),
@@ -542,7 +665,8 @@ fn handle_frame(f: Frame<'_>, wr: &mut Writer, mem: &mut [Buf<'_>]) -> Result<Ev
         Class::RESP => {
             let reply = match h.typ {
                 MsgType::SYSCALL => sp::parse_syscall_resp(p).map(Reply::Syscall),
-                MsgType::HANDSHAKE => sp::parse_handshake_resp(p).map(Reply::Handshake),
+                MsgType::HANDSHAKE => sp::parse_handshake_resp(p)
+                    .map(|e| Reply::Handshake(e, sp::fast::parse_fast_handshake_resp(p))),
                 MsgType::PREFORK => sp::parse_prefork_resp(p).map(Reply::Prefork),
                 _ => None,
             };

@@ -30,7 +30,7 @@ impl Buf<'_> {
         }
     }
 
-    fn readable(&self) -> Option<&[u8]> {
+    pub(crate) fn readable(&self) -> Option<&[u8]> {
         match self {
             Buf::In(s) => Some(s),
             Buf::InOut(s) => Some(s),

@@ -3,6 +3,7 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use sp::{Class, ErrorCode, Header, MsgType};
 use super::*;
 
 const BANNER: &[u8] = b"RUMPSP-0.4-NetBSD-10.0/amd64\n";
+const PLAIN: Options = Options { fast_path: false };
 
 /// Parses a hex dump as printed in sp-protocol.md §18.
 fn hex(dump: &str) -> Vec<u8> {
@@ -525,13 +527,13 @@ fn prefork_fork_and_exec_over_a_unix_url() {
         late.error(h.reqno, ErrorCode::INVALID_PREFORK);
     });
     let url = format!("unix://{}", path.display());
-    let mut parent = Client::connect_named(&url, "parent").unwrap();
+    let mut parent = Client::connect_with(&url, "parent", PLAIN).unwrap();
     let c = parent.prefork().unwrap();
     assert_eq!(c, cookie);
-    let child = Client::connect_fork(&url, &c).unwrap();
+    let child = Client::connect_fork_with(&url, &c, PLAIN).unwrap();
     assert!(child.as_raw_fd() > 2);
     parent.exec_handshake("newprog").unwrap();
-    let e = Client::connect_fork(&url, &c).unwrap_err();
+    let e = Client::connect_fork_with(&url, &c, PLAIN).unwrap_err();
     assert!(matches!(e, Error::Sp(ErrorCode::INVALID_PREFORK)), "{e}");
     t.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -552,7 +554,8 @@ fn tcp_url_connects_with_nodelay() {
         let (r, _, _) = f.syscall_req();
         f.resp_syscall(r, 0, [2, 1]);
     });
-    let mut c = Client::connect(&format!("tcp://127.0.0.1:{port}/")).unwrap();
+    let url = format!("tcp://127.0.0.1:{port}/");
+    let mut c = Client::connect_with(&url, &program_name(), PLAIN).unwrap();
     match &c.wr.stream {
         Stream::Tcp(s) => assert!(s.nodelay().unwrap()),
         Stream::Unix(_) => panic!("expected tcp"),
@@ -617,4 +620,142 @@ fn writing_to_a_closed_server_is_an_error_not_sigpipe() {
     assert!(!pending, "a SIGPIPE was raised");
     assert!(matches!(r1, Err(Error::Io(_))), "{r1:?}");
     assert!(matches!(r2, Err(Error::Io(_))), "{r2:?}");
+}
+
+/// A fresh unix socket path for a fake server.
+fn sock_path(tag: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("rump-client-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sock");
+    let _ = std::fs::remove_file(&path);
+    let url = format!("unix://{}", path.display());
+    (path, url)
+}
+
+/// Reads a fast handshake: checks the subtype and hello, returns the usual payload.
+fn fast_handshake<S: Read + Write>(f: &mut Fake<S>, base: u32) -> (u64, Vec<u8>) {
+    let (h, p) = f.frame();
+    assert_eq!(
+        (h.class, h.typ, h.u),
+        (Class::REQ, MsgType::HANDSHAKE, base | sp::fast::FAST_FLAG)
+    );
+    let (v, rest) = sp::fast::parse_fast_hello(&p).expect("a fast hello");
+    assert_eq!(v, sp::fast::FAST_VERSION);
+    (h.reqno, rest.to_vec())
+}
+
+#[test]
+fn fast_path_refused_falls_back_to_plain_on_a_new_connection() {
+    let (path, url) = sock_path("fastno");
+    let l = UnixListener::bind(&path).unwrap();
+    let t = thread::spawn(move || {
+        // As NetBSD's server: ERROR AUTH to the unknown subtype, then the connection closes.
+        let (s, _) = l.accept().unwrap();
+        let mut f = Fake { s };
+        f.send(BANNER);
+        let (reqno, name) = fast_handshake(&mut f, 0);
+        assert_eq!((reqno, &name[..]), (1, &b"fb\0"[..]));
+        f.error(reqno, ErrorCode::AUTH);
+        drop(f);
+        let (s, _) = l.accept().unwrap();
+        let mut f = Fake { s };
+        f.send(BANNER);
+        f.accept_guest(1, "fb");
+        let (h, p) = f.frame();
+        assert_eq!(
+            (h.typ, h.u, p.len()),
+            (MsgType::SYSCALL, 4, 24),
+            "plain write"
+        );
+        let got = f.copyin(0, MsgType::COPYIN, 2, sp::syscall_args(&p)[1]);
+        assert_eq!(got, b"hi");
+        f.resp_syscall(h.reqno, 0, [2, 0]);
+        // The URL is remembered: a second client does not ask again.
+        let (s, _) = l.accept().unwrap();
+        let mut f = Fake { s };
+        f.send(BANNER);
+        f.accept_guest(1, "fb2");
+    });
+    let mut c = Client::connect_named(&url, "fb").unwrap();
+    assert_eq!(c.fast_path(), None);
+    assert_eq!(c.write(1, b"hi").unwrap(), 2);
+    let c2 = Client::connect_named(&url, "fb2").unwrap();
+    assert_eq!(c2.fast_path(), None);
+    t.join().unwrap();
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn fast_path_granted_carries_what_the_kernel_reads() {
+    let (path, url) = sock_path("fastyes");
+    let l = UnixListener::bind(&path).unwrap();
+    let grant = sp::fast::FastGrant {
+        version: 1,
+        max_ranges: 64,
+        max_bytes: 3,
+    };
+    let cookie = [7u8; 16];
+    let t = thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut f = Fake { s };
+        f.send(BANNER);
+        let (reqno, name) = fast_handshake(&mut f, 0);
+        assert_eq!(name, b"fy\0");
+        let mut o = Vec::new();
+        sp::fast::encode_fast_handshake_resp(&mut o, reqno, &grant);
+        f.send(&o);
+        // write(1, "hello", 5): the first 3 bytes (the grant) travel with the request; the
+        // server asks for the rest as in plain sp.
+        let (h, p) = f.frame();
+        assert_eq!((h.typ, h.u), (MsgType::SYSCALL_FAST, 4));
+        let fs = sp::fast::parse_fast_syscall(&p, 64, 3).unwrap();
+        let addr = fs.args[1];
+        assert_eq!(fs.args[2], 5);
+        assert_eq!(fs.prefetch.copyin(addr, 3), Some(&b"hel"[..]));
+        assert_eq!(fs.prefetch.copyin(addr, 5), None);
+        assert_eq!(f.copyin(0, MsgType::COPYIN, 2, addr + 3), b"lo");
+        f.resp_syscall(h.reqno, 0, [5, 0]);
+        // read(): nothing to prefetch, a plain SYSCALL.
+        let (r, nr, _) = f.syscall_req();
+        assert_eq!(nr, 3);
+        f.resp_syscall(r, 0, [0, 0]);
+        let (h, p) = f.frame();
+        assert_eq!((h.typ, h.reqno), (MsgType::PREFORK, 4));
+        assert!(p.is_empty());
+        let mut o = Vec::new();
+        sp::encode_prefork_resp(&mut o, h.reqno, &cookie);
+        f.send(&o);
+        // The child asks for the fast path in its FORK handshake too.
+        let (s, _) = l.accept().unwrap();
+        let mut child = Fake { s };
+        child.send(BANNER);
+        let (reqno, hf) = fast_handshake(&mut child, 2);
+        let hf = sp::parse_handshake_fork(&hf).unwrap();
+        assert_eq!((hf.cookie, hf.cancel), (cookie, 0));
+        let mut o = Vec::new();
+        sp::fast::encode_fast_handshake_resp(&mut o, reqno, &grant);
+        child.send(&o);
+        // EXEC keeps asking: the server knows the fast path.
+        let (reqno, name) = fast_handshake(&mut f, 3);
+        assert_eq!(name, b"img\0");
+        f.resp_handshake(reqno, 0); // granted nothing this time: plain from here on
+        let (r, nr, _) = f.syscall_req();
+        assert_eq!(nr, 4);
+        assert_eq!(f.copyin(1, MsgType::COPYIN, 1, addr), b"h");
+        f.resp_syscall(r, 0, [1, 0]);
+    });
+    let mut c = Client::connect_named(&url, "fy").unwrap();
+    assert_eq!(c.fast_path(), Some(grant));
+    let data = *b"hello";
+    assert_eq!(c.write(1, &data).unwrap(), 5);
+    let mut buf = [0u8; 4];
+    assert_eq!(c.read(0, &mut buf).unwrap(), 0);
+    let ck = c.prefork().unwrap();
+    let child = Client::connect_fork(&url, &ck).unwrap();
+    assert_eq!(child.fast_path(), Some(grant));
+    c.exec_handshake("img").unwrap();
+    assert_eq!(c.fast_path(), None);
+    assert_eq!(c.write(1, &data[..1]).unwrap(), 1);
+    t.join().unwrap();
+    let _ = std::fs::remove_file(&path);
 }

@@ -15,7 +15,12 @@
 //! * the connection finishes exactly once, only after the reader stopped and the last syscall
 //!   was answered;
 //! * a copy resolves once, to the first answer if it has the right length, else `EFAULT`;
-//!   every copy still waiting at a disconnect fails with `EFAULT`.
+//!   every copy still waiting at a disconnect fails with `EFAULT`;
+//! * the sp fast path (docs/sp-fastpath.md), when the machine grants it: a flagged handshake
+//!   is decided on the payload behind its hello and answered with the grant, SYSCALL_FAST is
+//!   accepted only on a connection that has it and exactly when its parser accepts it (else
+//!   MALFORMED and a close), a plain EXEC turns it off; a machine without a grant refuses a
+//!   flagged handshake with AUTH, as NetBSD's server.
 //!
 //! Chosen over driving the server through sockets: this is deterministic (a finding replays
 //! exactly; a socket round trip through the loops would not), needs no runtime threads, and
@@ -36,6 +41,13 @@ use sp::{Class, ErrorCode, HandshakeType, Header, MsgType};
 
 /// Events one input runs at most.
 const MAX_EVENTS: usize = 256;
+
+/// The grant of a fast-path machine: small, so that inputs reach its limits.
+const GRANT: sp::fast::FastGrant = sp::fast::FastGrant {
+    version: 1,
+    max_ranges: 3,
+    max_bytes: 32,
+};
 
 /// The fuzzer's bytes, read front to back; zeros once exhausted.
 struct Input<'a> {
@@ -79,6 +91,9 @@ struct CopyWait<'a> {
 #[derive(Default)]
 struct Model {
     handshaked: bool,
+    /// The machine grants the fast path (docs/sp-fastpath.md) / the connection has it.
+    grants: bool,
+    fast: bool,
     /// The reader stopped (client EOF, or a close we decided).
     closed: bool,
     /// Reqnos of syscalls started and not yet answered.
@@ -96,9 +111,16 @@ struct Model {
 /// Target `session`: see the module documentation.
 pub fn session(data: &[u8]) {
     let mut inp = Input { data };
-    let max = 1 + usize::from(inp.byte() % 4);
-    let mut m = Machine::new(max);
+    let first = inp.byte();
+    let max = 1 + usize::from(first % 4);
     let mut model = Model::default();
+    let mut m = match first & 0x80 {
+        0 => Machine::new(max),
+        _ => {
+            model.grants = true;
+            Machine::with_fast_path(max, GRANT)
+        }
+    };
     let copies = Copies::default();
     let mut waits: Vec<CopyWait<'_>> = Vec::new();
     let waker = Waker::from(Arc::new(NoopWake));
@@ -191,8 +213,13 @@ fn frame(inp: &mut Input<'_>, m: &mut Machine, model: &mut Model, max: usize, co
         1 => 20,
         _ => u32::from(inp.byte()),
     };
+    let fast_shape = inp.byte();
+    let u = match fast_shape.is_multiple_of(4) && typ == MsgType::HANDSHAKE {
+        true => u | sp::fast::FAST_FLAG,
+        false => u,
+    };
     let reqno = u64::from(inp.byte() % 16);
-    let payload = match inp.byte() % 4 {
+    let mut payload = match inp.byte() % 4 {
         0 => inp.bytes(20),
         1 => Vec::new(),
         _ => {
@@ -200,6 +227,30 @@ fn frame(inp: &mut Input<'_>, m: &mut Machine, model: &mut Model, max: usize, co
             inp.bytes(n)
         }
     };
+    if u & sp::fast::FAST_FLAG != 0 && fast_shape & 0x10 == 0 {
+        // A well-formed hello in front of the usual payload.
+        let mut o = Vec::new();
+        sp::fast::encode_fast_handshake_req(&mut o, reqno, 0, &payload);
+        payload = o[sp::HEADER_LEN..].to_vec();
+    }
+    if typ == MsgType::SYSCALL_FAST && fast_shape & 0x20 == 0 {
+        // A SYSCALL_FAST built by the client-side encoder (within or beyond the grant).
+        let n = usize::from(inp.byte() % 48);
+        let data = inp.bytes(n);
+        let mut cand: Vec<(u64, &[u8])> = data
+            .chunks(8)
+            .enumerate()
+            .map(|(i, c)| (0x1000 + 6 * i as u64, c))
+            .collect();
+        let g = sp::fast::FastGrant {
+            max_ranges: 1 + u32::from(fast_shape % 5),
+            max_bytes: 48,
+            ..GRANT
+        };
+        let mut o = Vec::new();
+        sp::fast::encode_fast_syscall(&mut o, reqno, u, &[1, 2], &mut cand, &g);
+        payload = o[sp::HEADER_LEN..].to_vec();
+    }
     let h = Header {
         len: (24 + payload.len()) as u64,
         reqno,
@@ -209,7 +260,20 @@ fn frame(inp: &mut Input<'_>, m: &mut Machine, model: &mut Model, max: usize, co
     };
     let state_before = m.state();
     let d = m.on_frame(&h, &payload);
-    let hs = HandshakeType(u);
+    // A granting machine reads a flagged handshake's subtype without the flag and its payload
+    // behind a valid hello; a non-granting one sees an unknown subtype.
+    let hello = match (model.grants, u & sp::fast::FAST_FLAG != 0) {
+        (true, true) => sp::fast::parse_fast_hello(&payload).map(|(_, rest)| rest.to_vec()),
+        _ => None,
+    };
+    let flagged_ok = hello.is_some();
+    let hs = match flagged_ok {
+        true => HandshakeType(u & !sp::fast::FAST_FLAG),
+        false => HandshakeType(u),
+    };
+    let usual = hello.unwrap_or_else(|| payload.clone());
+    let fast_call = typ == MsgType::SYSCALL_FAST && model.fast;
+    let parsed = sp::fast::parse_fast_syscall(&payload, GRANT.max_ranges, GRANT.max_bytes as usize);
     match d {
         Decision::Deliver => {
             assert_eq!(class, Class::RESP);
@@ -220,12 +284,13 @@ fn frame(inp: &mut Input<'_>, m: &mut Machine, model: &mut Model, max: usize, co
         }
         Decision::Error(code) => {
             if code == ErrorCode::TRYAGAIN {
-                assert!(model.handshaked && typ == MsgType::SYSCALL);
+                assert!(model.handshaked && (typ == MsgType::SYSCALL || fast_call));
                 assert_eq!(model.syscalls.len(), max, "TRYAGAIN below the limit");
             } else {
                 assert_eq!(code, ErrorCode::MALFORMED_REQUEST);
                 let other_class = class != Class::REQ && class != Class::RESP;
                 let bad_type = model.handshaked
+                    && !fast_call
                     && !matches!(
                         typ,
                         MsgType::SYSCALL | MsgType::PREFORK | MsgType::HANDSHAKE
@@ -237,33 +302,47 @@ fn frame(inp: &mut Input<'_>, m: &mut Machine, model: &mut Model, max: usize, co
             match code {
                 ErrorCode::AUTH => assert!(!model.handshaked),
                 ErrorCode::INEXEC => assert!(model.exec_pending),
-                ErrorCode::MALFORMED_REQUEST => assert_eq!(typ, MsgType::HANDSHAKE),
+                ErrorCode::MALFORMED_REQUEST => assert!(
+                    typ == MsgType::HANDSHAKE || (fast_call && parsed.is_err()),
+                    "MALFORMED close for {h:?}"
+                ),
                 other => panic!("unexpected failure code {other:?}"),
             }
             close(m, model, copies);
         }
         Decision::Guest(name) => {
             assert!(!model.handshaked && typ == MsgType::HANDSHAKE && hs == HandshakeType::GUEST);
-            assert_eq!(name, sp::parse_name(&payload));
-            handshake_outcome(inp, m, model, copies);
+            assert_eq!(name, sp::parse_name(&usual));
+            assert_eq!(m.fast_answer().is_some(), flagged_ok);
+            handshake_outcome(inp, m, model, copies, flagged_ok);
         }
         Decision::Fork(hf) => {
             assert!(!model.handshaked && hs == HandshakeType::FORK);
-            assert_eq!(payload.len(), sp::HANDSHAKE_FORK_LEN);
-            assert_eq!(&hf.cookie[..], &payload[..16]);
-            handshake_outcome(inp, m, model, copies);
+            assert_eq!(usual.len(), sp::HANDSHAKE_FORK_LEN);
+            assert_eq!(&hf.cookie[..], &usual[..16]);
+            assert_eq!(m.fast_answer().is_some(), flagged_ok);
+            handshake_outcome(inp, m, model, copies, flagged_ok);
         }
-        Decision::Syscall { nr, args } => {
-            assert!(model.handshaked && typ == MsgType::SYSCALL && nr == u);
-            assert_eq!(args, sp::syscall_args(&payload));
+        Decision::Syscall { nr, args, prefetch } => {
+            assert!(model.handshaked && nr == u);
+            if typ == MsgType::SYSCALL {
+                assert_eq!(args, sp::syscall_args(&payload));
+                assert!(prefetch.is_empty());
+            } else {
+                assert!(fast_call, "SYSCALL_FAST accepted without the fast path");
+                let fs = parsed.expect("accepted what the parser refuses");
+                assert_eq!((args, prefetch), (fs.args, fs.prefetch));
+            }
             assert!(model.syscalls.len() < max);
             model.syscalls.push(reqno);
         }
         Decision::Prefork => assert!(model.handshaked && !model.exec_pending),
         Decision::Exec(name) => {
             assert!(model.handshaked && !model.exec_pending && hs == HandshakeType::EXEC);
-            assert_eq!(name, sp::parse_name(&payload));
+            assert_eq!(name, sp::parse_name(&usual));
             model.exec_pending = true;
+            model.fast = flagged_ok;
+            assert_eq!(m.fast(), flagged_ok);
         }
         Decision::Stop => panic!("Stop while the reader runs (state was {state_before:?})"),
     }
@@ -278,10 +357,18 @@ fn close(m: &mut Machine, model: &mut Model, copies: &Copies) {
 }
 
 /// A GUEST or FORK handshake succeeds or fails as the input says.
-fn handshake_outcome(inp: &mut Input<'_>, m: &mut Machine, model: &mut Model, copies: &Copies) {
+fn handshake_outcome(
+    inp: &mut Input<'_>,
+    m: &mut Machine,
+    model: &mut Model,
+    copies: &Copies,
+    fast: bool,
+) {
     if inp.byte() & 3 != 0 {
         m.running();
         model.handshaked = true;
+        model.fast = fast;
+        assert_eq!(m.fast(), fast);
     } else {
         close(m, model, copies);
     }
@@ -479,6 +566,7 @@ fn running_server() -> &'static Running {
             max_conns: 64,
             max_outbuf_bytes: 64 << 10,
             max_forks_per_conn: 4,
+            fast_path: true,
         };
         let url = format!("unix://{}", sock.display());
         let addr = sp::url::SpAddr::Unix(sock.clone());

@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
+use sp::fast::FastGrant;
 use sp::url::SpAddr;
 use sp::{Class, ErrorCode, Frame, HandshakeType, MsgType};
 
@@ -47,6 +48,8 @@ pub struct ConnState {
     /// Descriptors opened during setup.
     pub fds: Fds,
     setup_seq: u64,
+    /// The sp fast path's grant, if the server gave one: calls carry what they copy in.
+    pub fast: Option<FastGrant>,
 }
 
 /// One connection.
@@ -86,9 +89,43 @@ impl ConnState {
         }
     }
 
-    /// Queues a syscall request.
+    /// Queues a syscall request. On the fast path, the strings and write data the call
+    /// names travel with it (docs/sp-fastpath.md); a call that copies nothing in is sent plain.
     pub fn push_call(&mut self, reqno: u64, c: &Call) {
-        sp::encode_syscall_req(&mut self.out, reqno, c.nr, c.args());
+        let Some(g) = self.fast else {
+            sp::encode_syscall_req(&mut self.out, reqno, c.nr, c.args());
+            return;
+        };
+        let mut cand: [(u64, &[u8]); 2] = [(0, &[]); 2];
+        let mut n = 0;
+        for (i, &a) in c.args().iter().enumerate() {
+            let data = if (addr::STR..addr::WRITE).contains(&a) {
+                copyin_data(&self.strings, &self.pattern, a, addr::STR_STRIDE, true).ok()
+            } else if (addr::WRITE..addr::READ).contains(&a) && i == 1 {
+                // write/pwrite(fd, buf, nbyte, ...): the length is the next slot.
+                let len = c.args().get(2).copied().unwrap_or(0);
+                copyin_data(&self.strings, &self.pattern, a, len, false).ok()
+            } else {
+                None
+            };
+            if let Some(d) = data.filter(|d| !d.is_empty()) {
+                if n < cand.len() {
+                    cand[n] = (a, d);
+                    n += 1;
+                }
+            }
+        }
+        match n {
+            0 => sp::encode_syscall_req(&mut self.out, reqno, c.nr, c.args()),
+            _ => sp::fast::encode_fast_syscall(
+                &mut self.out,
+                reqno,
+                c.nr,
+                c.args(),
+                &mut cand[..n],
+                &g,
+            ),
+        }
     }
 
     /// Sets string `id` to `s` (NUL appended).
@@ -103,8 +140,20 @@ impl ConnState {
 }
 
 impl Conn {
-    /// Connects, reads the banner and performs the GUEST handshake.
-    pub fn open(a: &SpAddr, pattern: Arc<[u8]>) -> Result<Conn, Fatal> {
+    /// Connects and performs the GUEST handshake, asking for the sp fast path if `fast`; a
+    /// server that refuses it (ERROR AUTH and a close, as NetBSD's) is connected to again.
+    pub fn open(a: &SpAddr, pattern: Arc<[u8]>, fast: bool) -> Result<Conn, Fatal> {
+        if fast {
+            if let Some(c) = Conn::open_once(a, pattern.clone(), true)? {
+                return Ok(c);
+            }
+            // Refused: plain sp on a new connection.
+        }
+        Conn::open_once(a, pattern, false)?.ok_or_else(|| "handshake refused".to_string())
+    }
+
+    /// One connection attempt; `None` when a fast handshake was refused.
+    fn open_once(a: &SpAddr, pattern: Arc<[u8]>, fast: bool) -> Result<Option<Conn>, Fatal> {
         let mut sock = connect(a).map_err(|e| format!("connect to {a:?}: {e}"))?;
         let mut banner = [0u8; sp::BANNER_MAX_LEN];
         let n = sock
@@ -130,22 +179,44 @@ impl Conn {
                     block: -1,
                 },
                 setup_seq: 0,
+                fast: None,
             },
         };
-        sp::encode_handshake_name_req(&mut c.st.out, 0, HandshakeType::GUEST, b"loadtest");
+        match fast {
+            true => sp::fast::encode_fast_handshake_req(
+                &mut c.st.out,
+                0,
+                HandshakeType::GUEST.0,
+                b"loadtest\0",
+            ),
+            false => {
+                sp::encode_handshake_name_req(&mut c.st.out, 0, HandshakeType::GUEST, b"loadtest")
+            }
+        }
         c.flush_blocking()?;
         let mut rbuf = vec![0u8; 4096];
         loop {
-            let n = c.read_some(&mut rbuf)?;
+            let n = match c.read_some(&mut rbuf) {
+                Ok(n) => n,
+                Err(_) if fast => return Ok(None),
+                Err(e) => return Err(e),
+            };
             let mut input = &rbuf[..n];
             if let Some(f) = c.dec.next(&mut input).map_err(|e| format!("{e:?}"))? {
                 let h = f.header;
                 if h.class == Class::RESP && h.typ == MsgType::HANDSHAKE {
                     let e = sp::parse_handshake_resp(f.payload).unwrap_or(-1);
+                    let grant = sp::fast::parse_fast_handshake_resp(f.payload);
                     return match e {
-                        0 => Ok(c),
+                        0 => {
+                            c.st.fast = grant;
+                            Ok(Some(c))
+                        }
                         e => Err(format!("handshake refused: {}", nb::errname(e))),
                     };
+                }
+                if fast && h.class == Class::ERROR && ErrorCode(h.u) == ErrorCode::AUTH {
+                    return Ok(None);
                 }
                 return Err(format!("unexpected frame during the handshake: {h:?}"));
             }

@@ -111,6 +111,10 @@ struct Args {
     /// Write the latency percentile distribution (HdrHistogram .hgrm text, microseconds).
     #[arg(long)]
     hist_file: Option<std::path::PathBuf>,
+    /// Speak plain sp even where the server offers the fast path (docs/sp-fastpath.md),
+    /// whose calls carry the paths and data they copy in.
+    #[arg(long)]
+    no_fast_path: bool,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1.5s` or plain seconds.
@@ -231,7 +235,8 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
     let mut rbuf = vec![0u8; 1 << 20];
     let mut conns = Vec::with_capacity(args.conns);
     for i in 0..args.conns {
-        let mut c = Conn::open(&addr, pattern.clone())
+        let fast = !args.no_fast_path && !args.baseline;
+        let mut c = Conn::open(&addr, pattern.clone(), fast)
             .map_err(|e| format!("connection {i} of {}: {e}", args.conns))?;
         setup::strings(
             &mut c.st,
@@ -250,6 +255,18 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
         conns.push(c);
     }
     drop(rbuf);
+    if !args.baseline {
+        let n = conns.iter().filter(|c| c.st.fast.is_some()).count();
+        let how = match (args.no_fast_path, n) {
+            (true, _) => "off (--no-fast-path)",
+            (false, 0) => "refused by the server",
+            _ => "on",
+        };
+        eprintln!(
+            "loadtest: sp fast path {how}: {n} of {} connections",
+            conns.len()
+        );
+    }
     if let Some(t) = args.idle_hold {
         eprintln!(
             "loadtest: {} connections open, holding them for {t:?}",

@@ -38,6 +38,9 @@ impl MsgType {
     pub const PREFORK: MsgType = MsgType(7);
     /// Server → client: raise a signal (`u` = NetBSD signal number); never answered.
     pub const RAISE: MsgType = MsgType(8);
+    /// A syscall carrying prefetched client memory; only after a fast handshake
+    /// (docs/sp-fastpath.md).
+    pub const SYSCALL_FAST: MsgType = MsgType(9);
 }
 
 /// HANDSHAKE request subtype, carried in `u` (§5.3).

@@ -11,6 +11,7 @@
 
 mod decode;
 mod encode;
+pub mod fast;
 mod header;
 mod payload;
 pub mod url;

@@ -112,3 +112,45 @@ fn url() {
         harness::url(&s);
     }
 }
+
+#[test]
+fn fast() {
+    replay("fast", harness::fast);
+    let mut r = Rng(0x5eed_0004);
+    for i in 0..4000 {
+        let mut input = vec![
+            r.below(70) as u8,
+            r.below(256) as u8,
+            r.below(8) as u8,
+            i as u8,
+        ];
+        if i % 2 == 0 {
+            // A plausible SYSCALL_FAST payload, then mutated.
+            let n = r.below(6);
+            let k = 8 * r.below(9) as usize;
+            input.extend_from_slice(&(k as u32).to_le_bytes());
+            input.extend_from_slice(&(n as u32).to_le_bytes());
+            input.extend(r.bytes(k));
+            let mut a = 0x1000u64;
+            let mut total = 0;
+            for _ in 0..n {
+                a += r.below(40);
+                let l = r.below(20);
+                input.extend_from_slice(&a.to_le_bytes());
+                input.extend_from_slice(&l.to_le_bytes());
+                a += l;
+                total += l as usize;
+            }
+            let k = total + (r.below(4) == 0) as usize;
+            input.extend(r.bytes(k));
+            if r.below(4) == 0 {
+                let k = r.below(input.len() as u64) as usize;
+                input[k] ^= 1 << r.below(8);
+            }
+        } else {
+            let n = r.below(100) as usize;
+            input.extend(r.bytes(n));
+        }
+        harness::fast(&input);
+    }
+}

@@ -133,6 +133,14 @@ impl Copies {
         }
     }
 
+    /// A buffer holding `data`: a spare one if there is one.
+    pub fn buffer_with(&self, data: &[u8]) -> Vec<u8> {
+        let mut v = self.st.borrow_mut().spare.pop().unwrap_or_default();
+        v.clear();
+        v.extend_from_slice(data);
+        v
+    }
+
     /// Keeps a buffer that an answer was delivered in for the next answer (bounded).
     pub fn recycle(&self, buf: Vec<u8>) {
         let mut st = self.st.borrow_mut();

@@ -11,6 +11,7 @@
 //! its process exits, its slot is given back — exactly once, when the reader has stopped and
 //! no syscall is in flight.
 
+use sp::fast::{FastGrant, PrefetchRef, FAST_FLAG};
 use sp::{Class, ErrorCode, HandshakeFork, HandshakeType, Header, MsgType, MAX_SYSCALL_ARGS};
 
 /// Where the connection is in its life.
@@ -43,6 +44,8 @@ pub enum Decision<'a> {
         nr: u32,
         /// The argument slots.
         args: [u64; MAX_SYSCALL_ARGS],
+        /// Client memory sent with a SYSCALL_FAST (validated; empty for SYSCALL).
+        prefetch: PrefetchRef<'a>,
     },
     /// PREFORK: prepare a child process and answer its cookie.
     Prefork,
@@ -61,6 +64,15 @@ pub struct Machine {
     in_exec: bool,
     reader_done: bool,
     finished: bool,
+    /// What this server grants a client that asks for the fast path (None: refused as
+    /// NetBSD's server refuses it).
+    grant: Option<FastGrant>,
+    /// The handshake being carried out asked for the fast path (and it is granted).
+    fast_asked: bool,
+    /// The fast-path version that handshake's hello named.
+    asked_version: u32,
+    /// The fast path is in use: SYSCALL_FAST is accepted.
+    fast: bool,
 }
 
 impl Machine {
@@ -73,7 +85,35 @@ impl Machine {
             in_exec: false,
             reader_done: false,
             finished: false,
+            grant: None,
+            fast_asked: false,
+            asked_version: 0,
+            fast: false,
         }
+    }
+
+    /// The same, granting `grant` to a client that asks for the fast path
+    /// (docs/sp-fastpath.md).
+    pub fn with_fast_path(max_inflight: usize, grant: FastGrant) -> Machine {
+        Machine {
+            grant: Some(grant),
+            ..Machine::new(max_inflight)
+        }
+    }
+
+    /// The grant for the handshake just decided, if it asked for the fast path: answer it
+    /// with `sp::fast::encode_fast_handshake_resp` instead of the plain response.
+    pub fn fast_answer(&self) -> Option<FastGrant> {
+        let g = self.grant.filter(|_| self.fast_asked)?;
+        Some(FastGrant {
+            version: g.version.min(self.asked_version),
+            ..g
+        })
+    }
+
+    /// The fast path is in use on this connection.
+    pub fn fast(&self) -> bool {
+        self.fast
     }
 
     /// The current state.
@@ -101,7 +141,7 @@ impl Machine {
         match h.class {
             Class::RESP => Decision::Deliver,
             Class::REQ => match self.state {
-                State::New => Self::on_new(h, payload),
+                State::New => self.on_new(h, payload),
                 State::Running => self.on_running(h, payload),
                 State::Dying => Decision::Stop,
             },
@@ -111,11 +151,15 @@ impl Machine {
     }
 
     /// Before the handshake only GUEST and FORK are accepted (§6.1, §5.4 ERR_AUTH).
-    fn on_new<'a>(h: &Header, payload: &'a [u8]) -> Decision<'a> {
+    fn on_new<'a>(&mut self, h: &Header, payload: &'a [u8]) -> Decision<'a> {
         if h.typ != MsgType::HANDSHAKE {
             return Decision::Fail(ErrorCode::AUTH);
         }
-        match HandshakeType(h.u) {
+        let (sub, payload) = match self.fast_hello(h.u, payload) {
+            Ok(x) => x,
+            Err(d) => return d,
+        };
+        match sub {
             HandshakeType::GUEST => Decision::Guest(sp::parse_name(payload)),
             HandshakeType::FORK => match sp::parse_handshake_fork(payload) {
                 Some(hf) => Decision::Fork(hf),
@@ -136,19 +180,74 @@ impl Machine {
                 Decision::Syscall {
                     nr: h.u,
                     args: sp::syscall_args(payload),
+                    prefetch: PrefetchRef::EMPTY,
                 }
             }
             MsgType::PREFORK if self.in_exec => Decision::Fail(ErrorCode::INEXEC),
             MsgType::PREFORK => Decision::Prefork,
-            MsgType::HANDSHAKE if HandshakeType(h.u) == HandshakeType::EXEC => {
+            MsgType::SYSCALL_FAST if self.fast => {
+                let g = self.grant.unwrap_or(FastGrant {
+                    version: 0,
+                    max_ranges: 0,
+                    max_bytes: 0,
+                });
+                let fs =
+                    match sp::fast::parse_fast_syscall(payload, g.max_ranges, g.max_bytes as usize)
+                    {
+                        Ok(fs) => fs,
+                        // A client that lies about its own frame: refuse it and close.
+                        Err(_) => return Decision::Fail(ErrorCode::MALFORMED_REQUEST),
+                    };
+                if self.inflight >= self.max_inflight {
+                    return Decision::Error(ErrorCode::TRYAGAIN);
+                }
+                self.inflight += 1;
+                Decision::Syscall {
+                    nr: h.u,
+                    args: fs.args,
+                    prefetch: fs.prefetch,
+                }
+            }
+            MsgType::HANDSHAKE => {
+                let (sub, payload) = match self.fast_hello(h.u, payload) {
+                    Ok(x) => x,
+                    Err(d) => return d,
+                };
+                if sub != HandshakeType::EXEC {
+                    return Decision::Fail(ErrorCode::MALFORMED_REQUEST);
+                }
                 if self.in_exec {
                     return Decision::Fail(ErrorCode::INEXEC);
                 }
                 self.in_exec = true;
+                // The new image speaks what its handshake asked for.
+                self.fast = self.fast_asked;
                 Decision::Exec(sp::parse_name(payload))
             }
-            MsgType::HANDSHAKE => Decision::Fail(ErrorCode::MALFORMED_REQUEST),
             _ => Decision::Error(ErrorCode::MALFORMED_REQUEST),
+        }
+    }
+
+    /// Splits a handshake's subtype into the base one and whether the fast path is asked for
+    /// (recorded in `fast_asked`), and its payload into the usual part. A server that grants
+    /// no fast path sees the flagged subtype as unknown, as NetBSD's does; a granting one
+    /// closes on a malformed hello.
+    fn fast_hello<'a>(
+        &mut self,
+        u: u32,
+        payload: &'a [u8],
+    ) -> Result<(HandshakeType, &'a [u8]), Decision<'a>> {
+        self.fast_asked = false;
+        if u & FAST_FLAG == 0 || self.grant.is_none() {
+            return Ok((HandshakeType(u), payload));
+        }
+        match sp::fast::parse_fast_hello(payload) {
+            Some((version, rest)) => {
+                self.fast_asked = true;
+                self.asked_version = version;
+                Ok((HandshakeType(u & !FAST_FLAG), rest))
+            }
+            None => Err(Decision::Fail(ErrorCode::MALFORMED_REQUEST)),
         }
     }
 
@@ -157,6 +256,7 @@ impl Machine {
         debug_assert_eq!(self.state, State::New);
         if self.state == State::New {
             self.state = State::Running;
+            self.fast = self.fast_asked;
         }
     }
 
@@ -258,5 +358,116 @@ mod tests {
         assert_eq!(m.on_frame(&pf, &[]), Decision::Fail(ErrorCode::INEXEC));
         m.exec_done();
         assert_eq!(m.on_frame(&pf, &[]), Decision::Prefork);
+    }
+
+    fn grant() -> FastGrant {
+        FastGrant {
+            version: 1,
+            max_ranges: 4,
+            max_bytes: 64,
+        }
+    }
+
+    fn hello(payload: &[u8]) -> Vec<u8> {
+        let mut o = Vec::new();
+        sp::fast::encode_fast_handshake_req(&mut o, 1, 0, payload);
+        o[sp::HEADER_LEN..].to_vec()
+    }
+
+    #[test]
+    fn fast_handshake_granted_or_refused_as_netbsd() {
+        let flagged = req(MsgType::HANDSHAKE, HandshakeType::GUEST.0 | FAST_FLAG);
+        // Without a grant the flagged subtype is unknown: AUTH, as NetBSD's server.
+        let mut m = Machine::new(2);
+        assert_eq!(
+            m.on_frame(&flagged, &hello(b"a\0")),
+            Decision::Fail(ErrorCode::AUTH)
+        );
+        // With one: the usual handshake behind the hello, answered with the grant.
+        let mut m = Machine::with_fast_path(2, grant());
+        assert_eq!(m.on_frame(&flagged, &hello(b"a\0")), Decision::Guest(b"a"));
+        assert_eq!(m.fast_answer(), Some(grant()));
+        m.running();
+        assert!(m.fast());
+        // A plain handshake on a granting server: plain answer, no SYSCALL_FAST.
+        let mut m = Machine::with_fast_path(2, grant());
+        let g = req(MsgType::HANDSHAKE, HandshakeType::GUEST.0);
+        assert_eq!(m.on_frame(&g, b"b\0"), Decision::Guest(b"b"));
+        assert_eq!(m.fast_answer(), None);
+        m.running();
+        let sf = req(MsgType::SYSCALL_FAST, 4);
+        let mut p = Vec::new();
+        sp::fast::encode_fast_syscall(&mut p, 2, 4, &[1], &mut [], &grant());
+        assert_eq!(
+            m.on_frame(&sf, &p[sp::HEADER_LEN..]),
+            Decision::Error(ErrorCode::MALFORMED_REQUEST),
+            "unknown type on a plain connection: error, kept"
+        );
+        // A malformed hello on a granting server closes.
+        let mut m = Machine::with_fast_path(2, grant());
+        assert_eq!(
+            m.on_frame(&flagged, b"SPFP"),
+            Decision::Fail(ErrorCode::MALFORMED_REQUEST)
+        );
+    }
+
+    #[test]
+    fn fast_syscalls_parsed_limited_and_exec_switches() {
+        let mut m = Machine::with_fast_path(1, grant());
+        let flagged = req(MsgType::HANDSHAKE, HandshakeType::GUEST.0 | FAST_FLAG);
+        assert!(matches!(
+            m.on_frame(&flagged, &hello(b"a\0")),
+            Decision::Guest(_)
+        ));
+        m.running();
+        let sf = req(MsgType::SYSCALL_FAST, 5);
+        let mut o = Vec::new();
+        let path = b"/x\0";
+        sp::fast::encode_fast_syscall(
+            &mut o,
+            2,
+            5,
+            &[0x1000, 2],
+            &mut [(0x1000, &path[..])],
+            &grant(),
+        );
+        let p = o[sp::HEADER_LEN..].to_vec();
+        match m.on_frame(&sf, &p) {
+            Decision::Syscall { nr, args, prefetch } => {
+                assert_eq!((nr, args[0], args[1]), (5, 0x1000, 2));
+                assert_eq!(prefetch.copyinstr(0x1000, 1024), Some(&path[..]));
+            }
+            d => panic!("{d:?}"),
+        }
+        assert_eq!(m.on_frame(&sf, &p), Decision::Error(ErrorCode::TRYAGAIN));
+        assert!(m.syscall_done());
+        // Over the grant (65 bytes > 64): refused and closed.
+        let big = [0u8; 65];
+        let g2 = FastGrant {
+            max_bytes: 1000,
+            ..grant()
+        };
+        o.clear();
+        sp::fast::encode_fast_syscall(&mut o, 3, 4, &[], &mut [(0x1000, &big[..])], &g2);
+        assert_eq!(
+            m.on_frame(&sf, &o[sp::HEADER_LEN..]),
+            Decision::Fail(ErrorCode::MALFORMED_REQUEST)
+        );
+        // A plain EXEC turns the fast path off; EXEC | FAST keeps it.
+        let mut m = Machine::with_fast_path(1, grant());
+        assert!(matches!(
+            m.on_frame(&flagged, &hello(b"a\0")),
+            Decision::Guest(_)
+        ));
+        m.running();
+        let e = req(MsgType::HANDSHAKE, HandshakeType::EXEC.0);
+        assert_eq!(m.on_frame(&e, b"sh\0"), Decision::Exec(b"sh"));
+        assert_eq!(m.fast_answer(), None);
+        assert!(!m.fast());
+        m.exec_done();
+        let ef = req(MsgType::HANDSHAKE, HandshakeType::EXEC.0 | FAST_FLAG);
+        assert_eq!(m.on_frame(&ef, &hello(b"sh2\0")), Decision::Exec(b"sh2"));
+        assert_eq!(m.fast_answer(), Some(grant()));
+        assert!(m.fast());
     }
 }

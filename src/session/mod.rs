@@ -65,15 +65,23 @@ thread_local! {
     static SPARE_CALL: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-/// Polls `fut` once in a heap slot and spawns it if it must wait. Most syscalls finish in that
-/// first poll; their slot is then kept as the loop's spare for the next one (all syscall
-/// futures are of one type), so a syscall that never waits allocates nothing.
-fn poll_in_spare_box<F: Future<Output = ()> + 'static>(fut: F, cx: &mut Context<'_>) {
+/// Makes a future with `make` in a heap slot, polls it once and spawns it if it must wait.
+/// Most syscalls finish in that first poll; their slot is then kept as the loop's spare for
+/// the next one (all syscall futures are of one type), so a syscall that never waits
+/// allocates nothing.
+fn poll_in_spare_box<F: Future<Output = ()> + 'static>(
+    make: impl FnOnce() -> F,
+    cx: &mut Context<'_>,
+) {
     let spare = SPARE_CALL.with(|s| s.borrow_mut().take());
-    let slot: Box<MaybeUninit<F>> = spare
+    let mut slot: Box<MaybeUninit<F>> = spare
         .and_then(|b| b.downcast().ok())
         .unwrap_or_else(Box::new_uninit);
-    let mut call: Pin<Box<F>> = Box::into_pin(Box::write(slot, fut));
+    // The future is made straight into its slot (the call writes its result there): a syscall
+    // future is several KiB, and building it on the stack first cost a memcpy of all of it.
+    slot.write(make());
+    // SAFETY: just written.
+    let mut call: Pin<Box<F>> = Box::into_pin(unsafe { slot.assume_init() });
     if call.as_mut().poll(cx).is_pending() {
         ring::spawn_local(call);
         return;
@@ -93,7 +101,10 @@ pub fn serve(fd: OwnedFd, shared: Arc<Shared>, loop_index: usize) {
     let id = shared.next_conn_id();
     let stream = Rc::new(ring::Stream::from_fd(fd));
     let charge = kernel::mem::Charge::forced(shared.kernel.budget(), CONN_CHARGE_BYTES);
-    let machine = Machine::new(shared.limits.max_inflight_per_conn);
+    let machine = match shared.limits.fast_path {
+        true => Machine::with_fast_path(shared.limits.max_inflight_per_conn, fast_grant(&shared)),
+        false => Machine::new(shared.limits.max_inflight_per_conn),
+    };
     let outbox = Rc::new(Outbox::new(shared.limits.max_outbuf_bytes));
     let conn = Rc::new(Conn {
         id,
@@ -110,6 +121,22 @@ pub fn serve(fd: OwnedFd, shared: Arc<Shared>, loop_index: usize) {
     CONNS.with(|c| c.borrow_mut().insert(id, Rc::downgrade(&conn)));
     ring::spawn_local(outbox::writer(conn.outbox.clone(), stream));
     ring::spawn_local(reader(conn));
+}
+
+/// What this server grants a fast-path client: every range the protocol allows, and as many
+/// data bytes as fit in a frame with 8 argument slots and all those descriptors.
+fn fast_grant(shared: &Shared) -> sp::fast::FastGrant {
+    use sp::fast::*;
+    let overhead = sp::HEADER_LEN
+        + FAST_SYSCALL_FIXED_LEN
+        + sp::MAX_SYSCALL_ARGS * sp::SYSCALL_ARG_SLOT
+        + FAST_MAX_RANGES as usize * FAST_RANGE_DESC_LEN;
+    let bytes = shared.limits.max_frame_len.saturating_sub(overhead);
+    FastGrant {
+        version: FAST_VERSION,
+        max_ranges: FAST_MAX_RANGES,
+        max_bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+    }
 }
 
 /// Shuts down every connection of the current loop (their readers then see EOF).
@@ -239,15 +266,15 @@ impl Conn {
             Decision::Guest(name) => match self.shared.kernel.spawn_guest(name) {
                 Ok(p) => {
                     self.start_running(p);
-                    self.outbox
-                        .push(|o| sp::encode_handshake_resp(o, h.reqno, 0));
+                    self.answer_handshake(h.reqno, self.machine.borrow().fast_answer());
                     Flow::Continue
                 }
                 Err(_) => self.close(),
             },
             Decision::Fork(hf) => self.handle_fork(h.reqno, hf),
-            Decision::Syscall { nr, args } => {
-                self.start_syscall(cx, h.reqno, nr, args);
+            Decision::Syscall { nr, args, prefetch } => {
+                let kept = self.keep_prefetch(prefetch);
+                self.start_syscall(cx, h.reqno, nr, args, kept);
                 Flow::Continue
             }
             Decision::Prefork => {
@@ -255,7 +282,8 @@ impl Conn {
                 Flow::Continue
             }
             Decision::Exec(name) => {
-                ring::spawn_local(run_exec(self.clone(), h.reqno, name.to_vec()));
+                let fast = self.machine.borrow().fast_answer();
+                ring::spawn_local(run_exec(self.clone(), h.reqno, name.to_vec(), fast));
                 Flow::Continue
             }
             Decision::Stop => Flow::Stop,
@@ -274,11 +302,46 @@ impl Conn {
         match self.shared.kernel.adopt_fork(prepared, &comm) {
             Ok(p) => {
                 self.start_running(p);
-                self.outbox.push(|o| sp::encode_handshake_resp(o, reqno, 0));
+                self.answer_handshake(reqno, self.machine.borrow().fast_answer());
                 Flow::Continue
             }
             Err(_) => self.fail(reqno, ErrorCode::RFORK_FAILED),
         }
+    }
+
+    /// A successful handshake's answer: the fast-path grant if it asked for one, else the
+    /// plain 4-byte error 0 (byte for byte what NetBSD's server sends).
+    fn answer_handshake(&self, reqno: u64, fast: Option<sp::fast::FastGrant>) {
+        match fast {
+            Some(g) => self
+                .outbox
+                .push(|o| sp::fast::encode_fast_handshake_resp(o, reqno, &g)),
+            None => self.outbox.push(|o| sp::encode_handshake_resp(o, reqno, 0)),
+        };
+    }
+
+    /// Copies a SYSCALL_FAST's prefetched memory out of the receive buffer for the syscall.
+    /// Beyond [`PREFETCH_FREE_BYTES`] it is charged to the kernel's memory budget like any
+    /// buffer the kernel keeps; under memory pressure the prefetch is dropped and the kernel
+    /// asks the client as in plain sp. Smaller ones are held as a COPYINSTR answer is, bounded
+    /// by the in-flight limit, without touching the shared budget's counter.
+    fn keep_prefetch(&self, pf: sp::fast::PrefetchRef<'_>) -> Option<Kept> {
+        if pf.is_empty() {
+            return None;
+        }
+        let bytes = pf.as_bytes();
+        let charge = match bytes.len() > PREFETCH_FREE_BYTES {
+            true => Some(
+                kernel::mem::Charge::try_new(self.shared.kernel.budget(), bytes.len() as u64)
+                    .ok()?,
+            ),
+            false => None,
+        };
+        Some(Kept {
+            bytes: self.copies.buffer_with(bytes),
+            n: pf.len(),
+            _charge: charge,
+        })
     }
 
     fn start_running(&self, p: Arc<Proc>) {
@@ -291,8 +354,16 @@ impl Conn {
     /// (getpid, descriptor calls) are answered here without a task switch. The spawned task
     /// is polled again by the executor right away, which moves every waker registration to
     /// it; a wake that reaches the reader in between is only a spurious poll.
-    fn start_syscall(self: &Rc<Self>, cx: &mut Context<'_>, reqno: u64, nr: u32, args: [u64; 8]) {
-        poll_in_spare_box(run_syscall(self.clone(), reqno, nr, args), cx);
+    fn start_syscall(
+        self: &Rc<Self>,
+        cx: &mut Context<'_>,
+        reqno: u64,
+        nr: u32,
+        args: [u64; 8],
+        kept: Option<Kept>,
+    ) {
+        let conn = self.clone();
+        poll_in_spare_box(move || run_syscall(conn, reqno, nr, args, kept), cx);
     }
 
     fn handle_prefork(&self, reqno: u64) {
@@ -388,7 +459,20 @@ impl Conn {
     }
 }
 
-async fn run_syscall(conn: Rc<Conn>, reqno: u64, sysnum: u32, args: [u64; 8]) {
+/// A SYSCALL_FAST's prefetched client memory, kept for the syscall (sp::fast layout:
+/// `n` descriptors, then the data).
+pub struct Kept {
+    bytes: Vec<u8>,
+    n: usize,
+    _charge: Option<kernel::mem::Charge>,
+}
+
+/// Prefetches up to this size (descriptors and data: a path, a small structure) are not
+/// charged to the budget; what they cost is bounded like a copy answer's (docs/sp-fastpath.md
+/// §2.2).
+const PREFETCH_FREE_BYTES: usize = 2048;
+
+async fn run_syscall(conn: Rc<Conn>, reqno: u64, sysnum: u32, args: [u64; 8], kept: Option<Kept>) {
     let guard = PanicGuard {
         conn: &conn,
         role: Role::Syscall,
@@ -396,7 +480,7 @@ async fn run_syscall(conn: Rc<Conn>, reqno: u64, sysnum: u32, args: [u64; 8]) {
     crate::fault::maybe_panic(sysnum).await;
     let proc = conn.proc.borrow().clone();
     if let Some(proc) = proc {
-        let mem = SessionMem::new(conn.clone());
+        let mem = SessionMem::new(conn.clone(), kept);
         let outcome = conn.shared.kernel.syscall(&proc, &mem, sysnum, &args).await;
         let (error, retval) = match outcome.result {
             Ok(rv) => (0, rv),
@@ -415,7 +499,7 @@ async fn run_syscall(conn: Rc<Conn>, reqno: u64, sysnum: u32, args: [u64; 8]) {
     conn.syscall_done();
 }
 
-async fn run_exec(conn: Rc<Conn>, reqno: u64, name: Vec<u8>) {
+async fn run_exec(conn: Rc<Conn>, reqno: u64, name: Vec<u8>, fast: Option<sp::fast::FastGrant>) {
     let _guard = PanicGuard {
         conn: &conn,
         role: Role::Exec,
@@ -425,7 +509,7 @@ async fn run_exec(conn: Rc<Conn>, reqno: u64, name: Vec<u8>) {
     let gone = conn.machine.borrow().reader_done();
     if let (Some(p), false) = (proc, gone) {
         conn.shared.kernel.exec(&p, &name);
-        conn.outbox.push(|o| sp::encode_handshake_resp(o, reqno, 0));
+        conn.answer_handshake(reqno, fast);
     }
     conn.machine.borrow_mut().exec_done();
 }

@@ -3,23 +3,53 @@
 //! COPYIN/COPYINSTR send a request and wait for the matching RESP (sp-protocol.md §6.5);
 //! COPYOUT is sent and not answered (§6.6); RAISE posts a signal (§6.8). Requests larger than
 //! the connection's frame limit could never be answered, so they fail with `EFAULT` up front.
+//!
+//! A SYSCALL_FAST brings client memory along (docs/sp-fastpath.md): a COPYIN or COPYINSTR
+//! that one prefetched range answers is served from it without a frame; anything else is
+//! asked as above. A COPYOUT of the same syscall is applied to the prefetched bytes too, so a
+//! later COPYIN sees what the client's memory then holds.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use kernel::{Errno, UserMem};
 use sp::MsgType;
 
 use super::copies::CopyKind;
-use super::Conn;
+use super::{Conn, Kept};
 
 /// Client memory of one connection, as handed to `Kernel::syscall`.
 pub struct SessionMem {
     conn: Rc<Conn>,
+    /// Memory the syscall's request carried (fast path); never borrowed across an await.
+    kept: RefCell<Option<Kept>>,
 }
 
 impl SessionMem {
-    pub(super) fn new(conn: Rc<Conn>) -> SessionMem {
-        SessionMem { conn }
+    pub(super) fn new(conn: Rc<Conn>, kept: Option<Kept>) -> SessionMem {
+        SessionMem {
+            conn,
+            kept: RefCell::new(kept),
+        }
+    }
+
+    /// The prefetched answer to a copy of `len` bytes at `addr`, in a fresh buffer.
+    fn prefetched(&self, addr: u64, len: usize, string: bool) -> Option<Vec<u8>> {
+        let kept = self.kept.borrow();
+        let k = kept.as_ref()?;
+        let pf = sp::fast::PrefetchRef::kept(&k.bytes, k.n);
+        let data = match string {
+            false => pf.copyin(addr, len)?,
+            true => pf.copyinstr(addr, len)?,
+        };
+        Some(self.conn.copies.buffer_with(data))
+    }
+
+    /// A COPYOUT changes client memory the request may have carried.
+    fn copied_out(&self, addr: u64, data: &[u8]) {
+        if let Some(k) = self.kept.borrow_mut().as_mut() {
+            sp::fast::prefetch_apply_copyout(&mut k.bytes, k.n, addr, data);
+        }
     }
 
     fn max_copy_len(&self) -> usize {
@@ -46,11 +76,17 @@ impl SessionMem {
 
 impl UserMem for SessionMem {
     async fn copyin(&self, addr: u64, len: usize) -> kernel::Result<Vec<u8>> {
+        if let Some(v) = self.prefetched(addr, len, false) {
+            return Ok(v);
+        }
         self.request(CopyKind::In { len }, MsgType::COPYIN, len, addr)
             .await
     }
 
     async fn copyinstr(&self, addr: u64, maxlen: usize) -> kernel::Result<Vec<u8>> {
+        if let Some(v) = self.prefetched(addr, maxlen, true) {
+            return Ok(v);
+        }
         self.request(CopyKind::InStr { maxlen }, MsgType::COPYINSTR, maxlen, addr)
             .await
     }
@@ -67,6 +103,7 @@ impl UserMem for SessionMem {
         self.conn
             .outbox
             .push(|o| sp::encode_copyout_req(o, reqno, addr, data));
+        self.copied_out(addr, data);
         Ok(())
     }
 
@@ -100,6 +137,7 @@ impl UserMem for SessionMem {
                     o[start..start + 8].copy_from_slice(&frame_len.to_le_bytes());
                     let hdr = start + sp::HEADER_LEN;
                     o[hdr..hdr + 8].copy_from_slice(&(n as u64).to_le_bytes());
+                    self.copied_out(addr, &o[data..data + n]);
                 }
             }
         });
@@ -113,5 +151,14 @@ impl UserMem for SessionMem {
     fn raise(&self, signo: u32) {
         let reqno = self.conn.copies.next_reqno();
         self.conn.outbox.push(|o| sp::encode_raise(o, reqno, signo));
+    }
+}
+
+impl Drop for SessionMem {
+    /// The prefetch buffer goes back to the connection's spares (its charge is released).
+    fn drop(&mut self) {
+        if let Some(k) = self.kept.get_mut().take() {
+            self.conn.copies.recycle(k.bytes);
+        }
     }
 }

@@ -287,3 +287,125 @@ pub fn url(data: &[u8]) {
         }
     }
 }
+
+/// Target `fast`: `[max_ranges: 1][max_bytes: 2][mode: 1][data…]`, the fast path's decoder.
+///
+/// Mode even: `data` is a SYSCALL_FAST payload from a hostile client. The parser must not
+/// panic; when it accepts, the ranges must be sorted, disjoint, non-empty, within the limits,
+/// and the data exactly their total; every COPYIN/COPYINSTR answer it gives must equal what a
+/// byte-by-byte model of the same memory gives; COPYOUTs applied to a kept copy must show
+/// in later lookups as in the model. Mode odd: `data` is cut into candidate ranges that the
+/// client-side builder encodes under the grant; the result must parse back within the grant
+/// and hold exactly the candidates' bytes where it holds any.
+pub fn fast(data: &[u8]) {
+    use sp::fast::*;
+    use std::collections::BTreeMap;
+    if data.len() < 4 {
+        return;
+    }
+    let max_ranges = u32::from(data[0] % 70);
+    let max_bytes = usize::from(u16::from_le_bytes([data[1], data[2]]));
+    let mode = data[3];
+    let data = &data[4..];
+    // Client memory as the model sees it: address → byte.
+    let mut model: BTreeMap<u64, u8> = BTreeMap::new();
+    let payload: Vec<u8>;
+    if mode & 1 == 0 {
+        payload = data.to_vec();
+    } else {
+        // Candidates: [addr lo: 1][len: 1] from the front, bytes from the back.
+        let mut cand: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut i = 0;
+        let mut fill = 0u8;
+        while i + 2 <= data.len() && cand.len() < 80 {
+            let a = 0x1000 + u64::from(data[i]) * 3;
+            let l = usize::from(data[i + 1] % 24);
+            // Overlapping candidates name the same memory: the same bytes at an address.
+            let bytes: Vec<u8> = (0..l as u64)
+                .map(|k| {
+                    *model.entry(a + k).or_insert_with(|| {
+                        fill = fill.wrapping_add(1);
+                        fill
+                    })
+                })
+                .collect();
+            cand.push((a, bytes));
+            i += 2;
+        }
+        let mut refs: Vec<(u64, &[u8])> = cand.iter().map(|(a, b)| (*a, &b[..])).collect();
+        let g = FastGrant {
+            version: 1,
+            max_ranges,
+            max_bytes: max_bytes as u32,
+        };
+        let mut out = Vec::new();
+        encode_fast_syscall(&mut out, 1, 4, &[1, 2, 3], &mut refs, &g);
+        let f = one_frame(&out);
+        assert_eq!(f.header.typ, sp::MsgType::SYSCALL_FAST);
+        payload = f.payload;
+        let fs = parse_fast_syscall(&payload, max_ranges, max_bytes).expect("builder output");
+        assert_eq!(fs.args[..3], [1, 2, 3]);
+    }
+    let Ok(fs) = parse_fast_syscall(&payload, max_ranges, max_bytes) else {
+        return;
+    };
+    let pf = fs.prefetch;
+    assert!(pf.len() as u32 <= max_ranges && pf.data_len() <= max_bytes);
+    let mut prev_end = 0u64;
+    let mut total = 0usize;
+    let mut known: BTreeMap<u64, u8> = BTreeMap::new();
+    for (i, (a, d)) in pf.ranges().enumerate() {
+        assert!(!d.is_empty(), "empty range");
+        assert!(i == 0 || a >= prev_end, "overlap");
+        prev_end = a + d.len() as u64;
+        total += d.len();
+        for (k, &b) in d.iter().enumerate() {
+            let addr = a + k as u64;
+            if mode & 1 == 1 {
+                assert_eq!(model.get(&addr), Some(&b), "builder changed a byte");
+            }
+            known.insert(addr, b);
+        }
+    }
+    assert_eq!(total, pf.data_len());
+    let mut kept = pf.as_bytes().to_vec();
+    let probes: Vec<u64> = known.keys().copied().step_by(3).take(40).collect();
+    for (j, &addr) in probes.iter().enumerate() {
+        let len = j % 9;
+        check_lookup(&PrefetchRef::kept(&kept, pf.len()), &known, addr, len);
+        if j % 4 == 0 {
+            let w = [0xeeu8, 0xdd, 0xcc];
+            prefetch_apply_copyout(&mut kept, pf.len(), addr.wrapping_sub(1), &w);
+            for (k, &b) in w.iter().enumerate() {
+                let x = addr.wrapping_sub(1).wrapping_add(k as u64);
+                if let Some(v) = known.get_mut(&x) {
+                    *v = b;
+                }
+            }
+        }
+    }
+}
+
+/// A lookup in the prefetch answers what the byte model answers, or nothing.
+fn check_lookup(
+    pf: &sp::fast::PrefetchRef<'_>,
+    known: &std::collections::BTreeMap<u64, u8>,
+    addr: u64,
+    len: usize,
+) {
+    let run = |n: usize| -> Option<Vec<u8>> {
+        (0..n as u64)
+            .map(|k| known.get(&addr.checked_add(k)?).copied())
+            .collect()
+    };
+    if let Some(got) = pf.copyin(addr, len) {
+        assert_eq!(Some(got.to_vec()), run(len), "copyin {addr:#x}+{len}");
+    }
+    if let Some(got) = pf.copyinstr(addr, len) {
+        assert!(!got.is_empty() && got.len() <= len);
+        assert_eq!(Some(got.to_vec()), run(got.len()), "copyinstr {addr:#x}");
+        let nul = got.iter().position(|&b| b == 0);
+        assert!(nul.is_none_or(|p| p == got.len() - 1), "stops at the NUL");
+        assert!(nul.is_some() || got.len() == len, "no NUL: exactly maxlen");
+    }
+}
