@@ -200,7 +200,9 @@ impl Nodes {
     /// The rump path of `(parent, name)`.
     pub fn child_path(&self, parent: u64, name: &OsStr) -> Option<Vec<u8>> {
         let mut p = self.path(parent)?;
-        p.push(b'/');
+        if p.last() != Some(&b'/') {
+            p.push(b'/');
+        }
         p.extend_from_slice(name.as_bytes());
         (p.len() <= PATH_MAX_BUILD).then_some(p)
     }
