@@ -252,11 +252,10 @@ fn main() {
     cfg.acl = a.acl;
     cfg.n_threads = Some(a.threads);
     cfg.clone_fd = true;
-    let mut session = match fuser::Session::new(fs, &a.mountpoint, &cfg) {
+    let session = match fuser::Session::new(fs, &a.mountpoint, &cfg) {
         Ok(s) => s,
         Err(e) => fail(report_fd, format!("mount {}: {e}", a.mountpoint.display())),
     };
-    let mut unmounter = session.unmount_callable();
     let bg = match session.spawn() {
         Ok(b) => b,
         Err(e) => fail(report_fd, format!("session: {e}")),
@@ -302,16 +301,14 @@ fn main() {
             }
         });
     }
-    let guard = bg.guard;
-    let watcher = {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let r = guard.join();
-            let _ = tx.send(End::Unmounted);
-            r
-        })
+    let end = loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(e) => break e,
+            Err(mpsc::RecvTimeoutError::Timeout) if bg.guard.is_finished() => break End::Unmounted,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break End::Unmounted,
+        }
     };
-    let end = rx.recv().unwrap_or(End::Unmounted);
     let code = match end {
         End::Signal(s) => {
             eprintln!("rump_fuse: signal {s}: unmounting");
@@ -325,20 +322,26 @@ fn main() {
         End::Unmounted => 0,
     };
     if !matches!(end, End::Unmounted) {
-        if unmounter.unmount().is_err() {
-            // Busy (a process has its cwd inside): detach lazily; it goes with its last user.
-            let p = std::ffi::CString::new(a.mountpoint.as_os_str().as_encoded_bytes())
-                .unwrap_or_default();
-            // SAFETY: p is a NUL-terminated path.
-            unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
-        }
-        // The session threads end when the kernel drops the connection; do not wait long.
-        for _ in 0..40 {
-            if watcher.is_finished() {
-                break;
+        let (done_tx, done_rx) = mpsc::channel();
+        let mp = a.mountpoint.clone();
+        std::thread::spawn(move || {
+            if bg.umount_and_join().is_err() {
+                // Busy (a process has its cwd or a file inside): detach lazily; the mount
+                // goes with its last user, who sees ENOTCONN once this process is gone.
+                let p =
+                    std::ffi::CString::new(mp.as_os_str().as_encoded_bytes()).unwrap_or_default();
+                // SAFETY: p is a NUL-terminated path.
+                if unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) } != 0 {
+                    let _ = std::process::Command::new("fusermount3")
+                        .args(["-u", "-z"])
+                        .arg(&mp)
+                        .status();
+                }
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            let _ = done_tx.send(());
+        });
+        // The session threads end when the kernel drops the connection: wait a little.
+        let _ = done_rx.recv_timeout(Duration::from_secs(2));
     }
     std::process::exit(code);
 }
