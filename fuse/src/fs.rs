@@ -848,7 +848,7 @@ impl Filesystem for RumpFs {
                 let (recs, after) = self
                     .pool
                     .run_on(&h.conn, |c| Calls::getdents_at(c, h.fd, pos, DIRBUF))?;
-                if recs.is_empty() || after < 0 || after >= 1 << 47 {
+                if recs.is_empty() || !(0..1 << 47).contains(&after) {
                     return Ok(());
                 }
                 let last = recs.len();
