@@ -60,6 +60,8 @@ impl Default for Options {
 pub const MAX_HANDLES: usize = 16384;
 /// Lock owners with a rump process of their own at most (`ENOLCK` beyond).
 pub const MAX_LOCK_OWNERS: usize = 64;
+/// Blocking lock requests (`F_SETLKW`) waiting at once, each on a thread (`ENOLCK` beyond).
+pub const MAX_LOCK_WAITERS: usize = 64;
 /// getdents buffer per readdir batch.
 const DIRBUF: usize = 16 * 1024;
 
@@ -92,6 +94,7 @@ pub struct RumpFs {
     next_fh: AtomicU64,
     devs: Mutex<Vec<u64>>,
     owners: Mutex<HashMap<u64, Arc<Mutex<Owner>>>>,
+    lock_waiters: Arc<std::sync::atomic::AtomicUsize>,
     opts: Options,
 }
 
@@ -200,6 +203,7 @@ impl RumpFs {
             next_fh: AtomicU64::new(1),
             devs: Mutex::new(vec![dev_class(&st)]),
             owners: Mutex::new(HashMap::new()),
+            lock_waiters: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             opts,
         })
     }
