@@ -1098,18 +1098,25 @@ impl Filesystem for RumpFs {
         // F_SETLKW may wait for long: on a thread of its own, so the FUSE workers stay free
         // to serve the request that will release the lock. One per lock owner at most (the
         // owner's connection serialises them), and owners are bounded.
+        if self.lock_waiters.fetch_add(1, Ordering::AcqRel) >= MAX_LOCK_WAITERS {
+            self.lock_waiters.fetch_sub(1, Ordering::AcqRel);
+            return reply.error(Errno::from_i32(libc::ENOLCK));
+        }
         let pool = self.pool.clone();
+        let waiters = self.lock_waiters.clone();
         let spawned = std::thread::Builder::new()
             .name("rump-fuse-lockw".into())
-            .spawn(
-                move || match pool.run_on(&conn, |c| Calls::lock(c, fd, n::F_SETLKW, fl)) {
+            .spawn(move || {
+                match pool.run_on(&conn, |c| Calls::lock(c, fd, n::F_SETLKW, fl)) {
                     Ok(_) => reply.ok(),
                     Err(e) => reply.error(err(e)),
-                },
-            );
+                }
+                waiters.fetch_sub(1, Ordering::AcqRel);
+            });
         if spawned.is_err() {
-            // The reply moved into the closure that never ran: the host kernel sees the
-            // request dropped (fuser answers EIO for a reply never sent).
+            // The reply went with the closure that never ran; fuser answers a dropped
+            // reply with EIO.
+            self.lock_waiters.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
