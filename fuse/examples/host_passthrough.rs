@@ -174,6 +174,7 @@ impl Filesystem for Pass {
             .read(true)
             .write(true)
             .create(true)
+            .truncate(false)
             .open(&p)
         {
             Ok(f) => f,
