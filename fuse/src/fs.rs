@@ -36,6 +36,9 @@ pub struct Options {
     pub kernel_cache: bool,
     /// Bypass the host page cache (`FOPEN_DIRECT_IO`).
     pub direct_io: bool,
+    /// Let the host kernel cache writes and send them in big batches
+    /// (`FUSE_WRITEBACK_CACHE`): only safe when nothing else writes the files.
+    pub writeback: bool,
     /// Nodes the table may hold.
     pub max_nodes: usize,
     /// Largest read or write request the host kernel sends.
@@ -50,6 +53,7 @@ impl Default for Options {
             entry_ttl: Duration::from_secs(1),
             kernel_cache: false,
             direct_io: false,
+            writeback: false,
             max_nodes: 1 << 20,
             max_io: 1 << 20,
         }
@@ -339,6 +343,20 @@ impl RumpFs {
         }
     }
 
+    /// With the host's writeback cache the host kernel may read pages of a file opened
+    /// write-only and does appends itself: open for reading and writing, without `O_APPEND`.
+    fn wb_flags(&self, nf: i32) -> i32 {
+        if !self.opts.writeback {
+            return nf;
+        }
+        let nf = nf & !0x8;
+        if nf & 3 == 1 {
+            (nf & !3) | 2
+        } else {
+            nf
+        }
+    }
+
     fn fopen_flags(&self) -> FopenFlags {
         let mut f = FopenFlags::empty();
         if self.opts.kernel_cache {
@@ -354,9 +372,16 @@ impl RumpFs {
         let p = self.path(id)?;
         let cred = self.cred(req);
         let conn = self.pool.conn_for_open(cred.as_ref())?;
-        let fd = self
-            .pool
-            .run_on(&conn, |c| Calls::openat(c, &p, nflags, 0))?;
+        let fd = self.pool.run_on(&conn, |c| {
+            match Calls::openat(c, &p, nflags, 0) {
+                // Writeback caching asked for read access the caller may not have: the
+                // host kernel then reads nothing through this handle, so write-only does.
+                Err(Fail::Errno(13)) if self.opts.writeback && nflags & 3 == 2 => {
+                    Calls::openat(c, &p, (nflags & !3) | 1, 0)
+                }
+                r => r,
+            }
+        })?;
         let h = Handle {
             conn: conn.clone(),
             fd,
@@ -459,6 +484,10 @@ impl Filesystem for RumpFs {
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_BIG_WRITES;
         let _ = config.add_capabilities(want & config.capabilities());
+        if self.opts.writeback {
+            let _ =
+                config.add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE & config.capabilities());
+        }
         Ok(())
     }
 
@@ -718,7 +747,7 @@ impl Filesystem for RumpFs {
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let nf = open_flags(flags.0) & !(n::O_CREAT | n::O_EXCL);
+        let nf = self.wb_flags(open_flags(flags.0) & !(n::O_CREAT | n::O_EXCL));
         match self.open_common(req, ino.0, nf) {
             Ok(fh) => reply.opened(FileHandle(fh), self.fopen_flags()),
             Err(e) => reply.error(err(e)),
@@ -952,7 +981,7 @@ impl Filesystem for RumpFs {
     ) {
         let r = (|| {
             let p = self.child(parent.0, name)?;
-            let nf = open_flags(flags) | n::O_CREAT;
+            let nf = self.wb_flags(open_flags(flags) | n::O_CREAT);
             let cred = self.cred(req);
             let conn = self.pool.conn_for_open(cred.as_ref())?;
             let (fd, st) = self.pool.run_on(&conn, |c| {

@@ -15,7 +15,7 @@ use rump_fuse::pool::Pool;
 
 const USAGE: &str = "usage: rump_fuse URL MOUNTPOINT [--root PATH] [-o opt[,opt...]] [-f]
 options: allow_other, allow_root, default_permissions, map_creds, ro, kernel_cache,
-         direct_io, conns=N (default 4), threads=N (default 4), attr_timeout=SECS,
+         direct_io, writeback_cache, conns=N (default 4), threads=N (default 4), attr_timeout=SECS,
          entry_timeout=SECS, max_io=BYTES, fsname=NAME";
 
 struct Args {
@@ -86,6 +86,7 @@ fn parse_args() -> Args {
                         "ro" => a.mount.push(MountOption::RO),
                         "kernel_cache" => a.opts.kernel_cache = true,
                         "direct_io" => a.opts.direct_io = true,
+                        "writeback_cache" => a.opts.writeback = true,
                         "conns" => a.conns = parse_num(k, v, 1, 64),
                         "threads" => a.threads = parse_num(k, v, 1, 64),
                         "max_io" => a.opts.max_io = parse_num(k, v, 4096, 1 << 20) as u32,
