@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs rump_server, rump_allserver and rump.halt into PREFIX/bin (default /usr/local), and
+# Installs rump_server, rump_allserver, rump.halt and rump_fuse into PREFIX/bin (default
+# /usr/local), and
 # librumpclient (clib/): PREFIX/lib/librumpclient.so.0 (+ .so link) and .a, the headers
 # PREFIX/include/rump/{rumpclient,rump_syscalls,rumpdefs,rump}.h and
 # PREFIX/lib/pkgconfig/rumpclient.pc.
@@ -11,6 +12,10 @@ cd "$(dirname "$0")/.."
 cargo install --locked --path . --root "$prefix"
 ln -sf rump_halt "$prefix/bin/rump.halt"
 echo "installed: $prefix/bin/{rump_server,rump_allserver,rump_halt,rump.halt}"
+# rump_fuse (fuse/): mounts a server's namespace on the host (needs /dev/fuse; fusermount3
+# from Debian's fuse3 for users other than root).
+cargo install --locked --path fuse --root "$prefix"
+echo "installed: $prefix/bin/rump_fuse"
 
 cargo build --locked --release -p rump-clib
 target=${CARGO_TARGET_DIR:-target}/release
