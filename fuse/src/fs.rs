@@ -212,7 +212,7 @@ impl RumpFs {
         })
     }
 
-    /// Whether a connection broke (the server went away).
+    /// The connection pool (its `gone` flag says whether the server went away).
     pub fn pool(&self) -> &Arc<Pool> {
         &self.pool
     }

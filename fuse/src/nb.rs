@@ -69,6 +69,7 @@ mod nr {
     pub const PREAD: u32 = 173;
     pub const PWRITE: u32 = 174;
     pub const SETGID: u32 = 181;
+    pub const GETRLIMIT: u32 = 194;
     pub const SETRLIMIT: u32 = 195;
     pub const LSEEK: u32 = 199;
     pub const TRUNCATE: u32 = 200;
@@ -264,11 +265,10 @@ impl Calls for Client {
         self.syscall(nr::UMASK, &[0], &mut [])?;
         // Raise RLIMIT_NOFILE's soft limit to its hard limit (maxfiles): the bridge keeps one
         // descriptor per open FUSE handle. A refusal leaves the default (128).
-        let rl = [u64::MAX.to_le_bytes(), u64::MAX.to_le_bytes()].concat();
         let mut get = [0u8; 16];
         if self
             .syscall(
-                194,
+                nr::GETRLIMIT,
                 &[u64::from(n::RLIMIT_NOFILE), addr_of(&get)],
                 &mut [Buf::Out(&mut get)],
             )
@@ -282,7 +282,6 @@ impl Calls for Client {
                 &mut [Buf::In(&want)],
             );
         }
-        drop(rl);
         Ok(())
     }
 

@@ -465,3 +465,26 @@ fn refuses_clearly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// More files open at once than a rump process's default descriptor limit (128) on each of
+/// the bridge's connections: each raised its limit.
+#[test]
+fn many_open_files() {
+    if !have_fuse() {
+        return;
+    }
+    let srv = Server::start(Backing::Tmpfs);
+    let m = Mount::new(&srv.url, "conns=2");
+    let files: Vec<fs::File> = (0..600)
+        .map(|i| {
+            let p = m.mnt.join(format!("f{i}"));
+            fs::write(&p, i.to_string()).unwrap();
+            fs::File::open(&p).unwrap_or_else(|e| panic!("open #{i}: {e}"))
+        })
+        .collect();
+    for (i, mut f) in files.into_iter().enumerate() {
+        let mut s = String::new();
+        f.read_to_string(&mut s).unwrap();
+        assert_eq!(s, i.to_string());
+    }
+}
