@@ -415,13 +415,39 @@ fn detaches_and_ends_on_unmount() {
     assert!(st.success());
     assert!(mounted(&mnt), "mounted when the parent returns");
     fs::write(mnt.join("x"), b"1").unwrap();
-    let st = Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let daemon = || {
+        let needle = mnt.to_str().unwrap().to_string();
+        fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&needle))
+                .unwrap_or(false)
+        })
+    };
+    assert!(daemon(), "rump_fuse runs in the background");
+    // The release of the file just written may still be on its way: busy for a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = Command::new("fusermount3")
+            .arg("-u")
+            .arg(&mnt)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        if st.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "fusermount3 -u kept failing");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(!mounted(&mnt));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while daemon() {
+        assert!(
+            Instant::now() < deadline,
+            "rump_fuse did not end after the unmount"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Clear refusals: no fusermount3 for a user, a missing mount point, a dead server.
