@@ -326,10 +326,18 @@ impl RumpFs {
             let key = t.get(id).map(|n| n.key).ok_or(Fail::Errno(n::ENOENT))?;
             (key, t.paths(id))
         };
+        // The error to give when no name leads to the node any more: a refusal (a caller
+        // without search permission) rather than ENOENT when one came.
+        let mut why = Fail::Errno(n::ENOENT);
         for p in paths {
             match self.run(req, |c| Calls::lstat(c, &p)) {
                 Ok(st) if (st.dev, st.ino) == key => return Ok(self.attr(id, &st)),
-                Ok(_) | Err(Fail::Errno(_)) => continue,
+                Ok(_) => continue,
+                Err(Fail::Errno(e)) => {
+                    if e != n::ENOENT {
+                        why = Fail::Errno(e);
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -339,7 +347,7 @@ impl RumpFs {
                 let st = self.pool.run_on(&h.conn, |c| Calls::fstat(c, h.fd))?;
                 Ok(self.attr(id, &st))
             }
-            None => Err(Fail::Errno(n::ENOENT)),
+            None => Err(why),
         }
     }
 
