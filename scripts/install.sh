@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs rump_server, rump_allserver, rump.halt and shmif_dumpbus into PREFIX/bin (default
+# Installs rump_server, rump_allserver, rump.halt, shmif_dumpbus and rump_fuse into PREFIX/bin (default
 # /usr/local), and
 # librumpclient (clib/): PREFIX/lib/librumpclient.so.0 (+ .so link) and .a, the headers
 # PREFIX/include/rump/{rumpclient,rump_syscalls,rumpdefs,rump}.h and
@@ -14,6 +14,10 @@ ln -sf rump_halt "$prefix/bin/rump.halt"
 echo "installed: $prefix/bin/{rump_server,rump_allserver,rump_halt,rump.halt}"
 cargo install --locked --path shmif --root "$prefix"
 echo "installed: $prefix/bin/shmif_dumpbus"
+# rump_fuse (fuse/): mounts a server's namespace on the host (needs /dev/fuse; fusermount3
+# from Debian's fuse3 for users other than root).
+cargo install --locked --path fuse --root "$prefix"
+echo "installed: $prefix/bin/rump_fuse"
 
 cargo build --locked --release -p rump-clib
 target=${CARGO_TARGET_DIR:-target}/release
