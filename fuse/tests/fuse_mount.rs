@@ -163,8 +163,9 @@ fn namespace_and_data_operations_on_ffs() {
     }
 }
 
-/// A directory of 3000 names lists each exactly once, also when read in small pieces (the
-/// offsets handed back are getdents cookies the next call resumes from).
+/// A directory of 3000 names, every seventh removed, lists each remaining name exactly once,
+/// also when read in small pieces (the offsets handed back are getdents cookies the next call
+/// resumes from).
 #[test]
 fn readdir_lists_every_name_once_with_stable_offsets() {
     if !have_fuse() {
@@ -180,13 +181,19 @@ fn readdir_lists_every_name_once_with_stable_offsets() {
                 .unwrap();
             c.close(fd).unwrap();
         }
+        // Removed names leave records with inode 0 on FFS (those that start a 512-byte
+        // chunk, as NetBSD's ufs_readdir returns them): the mount must not show them.
+        for i in (0..3000).step_by(7) {
+            c.unlink(&format!("/m/big/n{i:05}")).unwrap();
+        }
+        let kept = |i: &usize| i % 7 != 0;
         let m = Mount::new(&srv.url, "");
         let mut names: Vec<String> = fs::read_dir(m.mnt.join("big"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        let want: Vec<String> = (0..3000).map(|i| format!("n{i:05}")).collect();
+        let want: Vec<String> = (0..3000).filter(kept).map(|i| format!("n{i:05}")).collect();
         assert_eq!(names, want, "{backing:?}");
         // telldir/seekdir: resume from a saved offset gives the same rest.
         let path = std::ffi::CString::new(m.mnt.join("big").to_str().unwrap()).unwrap();
@@ -227,7 +234,7 @@ fn readdir_lists_every_name_once_with_stable_offsets() {
                 );
             }
             libc::closedir(d);
-            assert_eq!(seen.len(), 3002, "{backing:?}: with . and ..");
+            assert_eq!(seen.len(), want.len() + 2, "{backing:?}: with . and ..");
             assert_eq!(again, after_mark, "{backing:?}: seekdir resumes exactly");
         }
     }
