@@ -36,8 +36,52 @@ pub struct Entry {
 
 /// Parses the entries of one chunk; a malformed chunk is `EIO`.
 pub fn parse_chunk(chunk: &[u8], dtype: bool) -> Result<Vec<Entry>> {
-    debug_assert_eq!(chunk.len(), DIRBLKSIZ);
     let mut out = Vec::new();
+    walk_chunk(chunk, dtype, |off, ino, reclen, t, name| {
+        out.push(Entry {
+            off,
+            ino,
+            reclen,
+            dtype: t,
+            name: name.to_vec(),
+        })
+    })?;
+    Ok(out)
+}
+
+/// The entries of one chunk handed to `f` (offset, inode, record length, type, name; the
+/// name empty for an unused entry) without copying, once the whole chunk is checked as
+/// [`parse_chunk`] checks it: a malformed chunk is `EIO` and `f` sees none of it.
+pub fn walk_chunk(
+    chunk: &[u8],
+    dtype: bool,
+    mut f: impl FnMut(usize, u32, usize, u8, &[u8]),
+) -> Result<()> {
+    debug_assert_eq!(chunk.len(), DIRBLKSIZ);
+    let mut off = 0;
+    while off < DIRBLKSIZ {
+        let ino = u32_at(chunk, off);
+        let reclen = u16_at(chunk, off + 4) as usize;
+        let namlen = if dtype {
+            chunk[off + 7] as usize
+        } else {
+            u16_at(chunk, off + 6) as usize
+        };
+        if reclen % 4 != 0 || reclen < 8 || reclen > DIRBLKSIZ - off {
+            return Err(Errno::EIO);
+        }
+        if ino != 0 && (namlen == 0 || namlen > MAXNAMLEN || dirsiz(namlen) > reclen) {
+            return Err(Errno::EIO);
+        }
+        if ino != 0
+            && chunk[off + 8..off + 8 + namlen]
+                .iter()
+                .any(|&c| c == 0 || c == b'/')
+        {
+            return Err(Errno::EIO);
+        }
+        off += reclen;
+    }
     let mut off = 0;
     while off < DIRBLKSIZ {
         let ino = u32_at(chunk, off);
@@ -47,31 +91,14 @@ pub fn parse_chunk(chunk: &[u8], dtype: bool) -> Result<Vec<Entry>> {
         } else {
             (0, u16_at(chunk, off + 6) as usize)
         };
-        if reclen % 4 != 0 || reclen < 8 || reclen > DIRBLKSIZ - off {
-            return Err(Errno::EIO);
-        }
-        if ino != 0 && (namlen == 0 || namlen > MAXNAMLEN || dirsiz(namlen) > reclen) {
-            return Err(Errno::EIO);
-        }
-        let name = if ino != 0 {
-            let n = &chunk[off + 8..off + 8 + namlen];
-            if n.iter().any(|&c| c == 0 || c == b'/') {
-                return Err(Errno::EIO);
-            }
-            n.to_vec()
-        } else {
-            Vec::new()
+        let name = match ino {
+            0 => &[][..],
+            _ => &chunk[off + 8..off + 8 + namlen],
         };
-        out.push(Entry {
-            off,
-            ino,
-            reclen,
-            dtype: t,
-            name,
-        });
+        f(off, ino, reclen, t, name);
         off += reclen;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Writes an entry header and name at `off` with `reclen`.

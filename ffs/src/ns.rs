@@ -2,7 +2,7 @@
 //! (create, mkdir, symlink, link, unlink, rmdir, rename, readdir), plus attributes,
 //! `statvfs` and inode references.
 
-use crate::dir::{self, Entry, DIRBLKSIZ, MAXNAMLEN};
+use crate::dir::{self, DIRBLKSIZ, MAXNAMLEN};
 use crate::fs::{Fs, Ino, LINK_MAX};
 use crate::inode::{dtype_of, Dinode, Timespec, IFBLK, IFCHR, IFDIR, IFIFO, IFLNK, IFMT};
 use crate::inode::{IFREG, IFSOCK};
@@ -219,7 +219,7 @@ impl<D: Disk> Fs<D> {
         Ok((addr, buf))
     }
 
-    async fn write_chunk(&mut self, addr: u64, chunk: usize, bytes: &[u8]) -> Result<()> {
+    async fn write_chunk(&self, addr: u64, chunk: usize, bytes: &[u8]) -> Result<()> {
         self.disk
             .write(self.sb.frag_offset(addr) + chunk as u64, bytes)
             .await
@@ -230,15 +230,19 @@ impl<D: Disk> Fs<D> {
         let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
         while let Some((_, addr, buf)) = walk.next(self, dp).await? {
             for (ci, chunk) in buf.chunks(DIRBLKSIZ).enumerate() {
-                for e in dir::parse_chunk(chunk, self.dtype)? {
-                    if e.ino != 0 && e.ino != WINO && e.name == name {
-                        return Ok(Some(Found {
-                            ino: e.ino,
-                            addr,
-                            chunk: ci * DIRBLKSIZ,
-                            off: e.off,
-                        }));
+                let mut hit = None;
+                dir::walk_chunk(chunk, self.dtype, |off, ino, _, _, n| {
+                    if hit.is_none() && ino != 0 && ino != WINO && n == name {
+                        hit = Some((ino, off));
                     }
+                })?;
+                if let Some((ino, off)) = hit {
+                    return Ok(Some(Found {
+                        ino,
+                        addr,
+                        chunk: ci * DIRBLKSIZ,
+                        off,
+                    }));
                 }
             }
         }
@@ -247,7 +251,7 @@ impl<D: Disk> Fs<D> {
 
     /// Adds `name → ino` to directory `dino` (growing it by a chunk when no chunk has room).
     async fn dir_add(
-        &mut self,
+        &self,
         dino: Ino,
         dp: &mut Dinode,
         name: &[u8],
@@ -282,7 +286,7 @@ impl<D: Disk> Fs<D> {
         }
     }
 
-    async fn dir_remove(&mut self, f: &Found) -> Result<()> {
+    async fn dir_remove(&self, f: &Found) -> Result<()> {
         let mut chunk = vec![0u8; DIRBLKSIZ];
         let base = self.sb.frag_offset(f.addr) + f.chunk as u64;
         self.disk.read(base, &mut chunk).await?;
@@ -290,7 +294,7 @@ impl<D: Disk> Fs<D> {
         self.write_chunk(f.addr, f.chunk, &chunk).await
     }
 
-    async fn dir_set(&mut self, f: &Found, ino: Ino, mode: u16) -> Result<()> {
+    async fn dir_set(&self, f: &Found, ino: Ino, mode: u16) -> Result<()> {
         let mut chunk = vec![0u8; DIRBLKSIZ];
         let base = self.sb.frag_offset(f.addr) + f.chunk as u64;
         self.disk.read(base, &mut chunk).await?;
@@ -303,11 +307,11 @@ impl<D: Disk> Fs<D> {
         let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
         while let Some((_, _, buf)) = walk.next(self, dp).await? {
             for chunk in buf.chunks(DIRBLKSIZ) {
-                let live = dir::parse_chunk(chunk, self.dtype)?;
-                if live
-                    .iter()
-                    .any(|e: &Entry| e.ino != 0 && e.ino != WINO && !is_dot(&e.name))
-                {
+                let mut live = false;
+                dir::walk_chunk(chunk, self.dtype, |_, ino, _, _, name| {
+                    live |= ino != 0 && ino != WINO && !is_dot(name);
+                })?;
+                if live {
                     return Ok(false);
                 }
             }
@@ -322,9 +326,9 @@ impl<D: Disk> Fs<D> {
         Ok(())
     }
 
-    async fn store(&mut self, t: Touched) -> Result<()> {
+    async fn store(&self, t: Touched) -> Result<()> {
         for (ino, mut ip) in t.0 {
-            if ip.nlink == 0 && ip.mode != 0 && !self.refs.contains_key(&ino) {
+            if ip.nlink == 0 && ip.mode != 0 && !self.referenced(ino) {
                 self.iput(ino, &mut ip).await?;
                 self.reclaim(ino).await?;
             } else {
@@ -372,7 +376,7 @@ impl<D: Disk> Fs<D> {
     }
 
     /// `setattr(ino, changes)` — chmod, chown, utimes, chflags, truncate; sets ctime.
-    pub async fn setattr(&mut self, ino: Ino, a: &SetAttr) -> Result<Attr> {
+    pub async fn setattr(&self, ino: Ino, a: &SetAttr) -> Result<Attr> {
         self.check_rw()?;
         let mut ip = self.iget(ino).await?;
         if let Some(size) = a.size {
@@ -477,7 +481,7 @@ impl<D: Disk> Fs<D> {
     /// `statvfs` figures.
     pub fn statvfs(&self) -> StatVfs {
         let sb = &self.sb;
-        let t = &sb.cstotal;
+        let t = &self.total();
         let bfree = (t.nbfree.max(0) as u64) * sb.frag as u64 + t.nffree.max(0) as u64;
         let bresvd = sb.reserved_frags();
         let files = sb.ninodes() - ROOTINO as u64;
@@ -500,26 +504,37 @@ impl<D: Disk> Fs<D> {
 
     /// `fsync(ino)` — makes the file and the file system's metadata durable (a full `sync`:
     /// the image is consistent afterwards).
-    pub async fn fsync(&mut self, _ino: Ino) -> Result<()> {
+    pub async fn fsync(&self, _ino: Ino) -> Result<()> {
         self.sync().await
     }
 
     /// Takes a reference on `ino` (an open vnode): if its last name goes, it is freed only at
     /// the last `release`.
-    pub fn retain(&mut self, ino: Ino) {
-        *self.refs.entry(ino).or_insert(0) += 1;
+    pub fn retain(&self, ino: Ino) {
+        *self.refs().entry(ino).or_insert(0) += 1;
+    }
+
+    fn refs(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Ino, u32>> {
+        self.refs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn referenced(&self, ino: Ino) -> bool {
+        self.refs().contains_key(&ino)
     }
 
     /// Drops a reference; frees the inode when it was the last and no name is left.
-    pub async fn release(&mut self, ino: Ino) -> Result<()> {
-        let Some(n) = self.refs.get_mut(&ino) else {
-            return Ok(());
-        };
-        *n -= 1;
-        if *n > 0 {
-            return Ok(());
+    pub async fn release(&self, ino: Ino) -> Result<()> {
+        {
+            let mut refs = self.refs();
+            let Some(n) = refs.get_mut(&ino) else {
+                return Ok(());
+            };
+            *n -= 1;
+            if *n > 0 {
+                return Ok(());
+            }
+            refs.remove(&ino);
         }
-        self.refs.remove(&ino);
         if self.ro {
             return Ok(());
         }
@@ -549,7 +564,7 @@ impl<D: Disk> Fs<D> {
     /// `create(dir, name, mode, uid, gid, rdev)` — a regular file, FIFO, device or socket
     /// (the type is in `mode`); `EEXIST` if the name is taken.
     pub async fn create(
-        &mut self,
+        &self,
         dir: Ino,
         name: &[u8],
         mode: u16,
@@ -580,7 +595,7 @@ impl<D: Disk> Fs<D> {
 
     /// Enters a freshly allocated inode in its directory; undoes the allocation on failure.
     async fn link_new(
-        &mut self,
+        &self,
         dir: Ino,
         dp: &mut Dinode,
         name: &[u8],
@@ -608,14 +623,7 @@ impl<D: Disk> Fs<D> {
     }
 
     /// `mkdir(dir, name, mode, uid, gid)` — a directory holding `.` and `..`.
-    pub async fn mkdir(
-        &mut self,
-        dir: Ino,
-        name: &[u8],
-        mode: u16,
-        uid: u32,
-        gid: u32,
-    ) -> Result<Ino> {
+    pub async fn mkdir(&self, dir: Ino, name: &[u8], mode: u16, uid: u32, gid: u32) -> Result<Ino> {
         let mut dp = self.prepare_new(dir, name).await?;
         if dp.nlink >= LINK_MAX {
             return Err(Errno::EMLINK);
@@ -642,7 +650,7 @@ impl<D: Disk> Fs<D> {
     /// longer ones in a block; `perm` the permission bits (the caller's `ACCESSPERMS` less
     /// its umask, as NetBSD's symlinkat gives them).
     pub async fn symlink(
-        &mut self,
+        &self,
         dir: Ino,
         name: &[u8],
         target: &[u8],
@@ -675,7 +683,7 @@ impl<D: Disk> Fs<D> {
     }
 
     /// `link(dir, name, ino)` — a new name for a non-directory (`EMLINK` at `LINK_MAX`).
-    pub async fn link(&mut self, dir: Ino, name: &[u8], ino: Ino) -> Result<()> {
+    pub async fn link(&self, dir: Ino, name: &[u8], ino: Ino) -> Result<()> {
         let mut dp = self.prepare_new(dir, name).await?;
         let mut ip = self.iget(ino).await?;
         if ip.is_dir() {
@@ -701,7 +709,7 @@ impl<D: Disk> Fs<D> {
     }
 
     /// `unlink(dir, name)` — removes a name of a non-directory (`EPERM` for directories).
-    pub async fn unlink(&mut self, dir: Ino, name: &[u8]) -> Result<()> {
+    pub async fn unlink(&self, dir: Ino, name: &[u8]) -> Result<()> {
         self.check_rw()?;
         check_name(name)?;
         if is_dot(name) {
@@ -737,7 +745,7 @@ impl<D: Disk> Fs<D> {
 
     /// `rmdir(dir, name)` — removes an empty directory (`ENOTEMPTY`, `ENOTDIR`, `EINVAL` for
     /// `.`).
-    pub async fn rmdir(&mut self, dir: Ino, name: &[u8]) -> Result<()> {
+    pub async fn rmdir(&self, dir: Ino, name: &[u8]) -> Result<()> {
         self.check_rw()?;
         check_name(name)?;
         if name == b"." {
@@ -810,7 +818,7 @@ impl<D: Disk> Fs<D> {
     /// (a non-directory, or an empty directory when moving a directory); fixes `..` and the
     /// link counts when a directory changes parent; `EINVAL` when moving a directory into
     /// its own subtree.
-    pub async fn rename(&mut self, sdir: Ino, sname: &[u8], ddir: Ino, dname: &[u8]) -> Result<()> {
+    pub async fn rename(&self, sdir: Ino, sname: &[u8], ddir: Ino, dname: &[u8]) -> Result<()> {
         self.check_rw()?;
         check_name(sname)?;
         check_name(dname)?;
