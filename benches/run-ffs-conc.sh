@@ -4,7 +4,10 @@
 #   reads: 16 connections x 4 in flight, server -c 2, random 4 KiB preads of one cached
 #          256 MiB file on FFS / the same on a memory file of the root file system (rumpfs)
 #          (target >= 0.7);
-#   cwu:   create-write-unlink on FFS, 16 x 4, server -c 2 / server -c 1 (target >= 1.5).
+#   cwu:   create-write-unlink on FFS, 16 x 4, server -c 2 / server -c 1 (target >= 1.5),
+#          all files in one directory (loadtest's default: creates and unlinks serialise on
+#          that directory's lock, as in NetBSD) and with a directory per connection
+#          (--dir-per-conn: only allocation is shared).
 # Writes the table between the ffs-conc:begin/ffs-conc:end markers of docs/benchmarks.md
 # (OUT=/dev/null to only print it).
 #
@@ -61,12 +64,14 @@ reads() { # file
 start 2 ffs
 ffs_reads=$(reads /mnt/big)
 cwu2=$(ops --workload create-write-unlink --root /mnt/lt)
+cwu2d=$(ops --workload create-write-unlink --root /mnt/ltd --dir-per-conn)
 stop
 start 2 mem
 mem_reads=$(reads /tmp/big)
 stop
 start 1 ffs
 cwu1=$(ops --workload create-write-unlink --root /mnt/lt)
+cwu1d=$(ops --workload create-write-unlink --root /mnt/ltd --dir-per-conn)
 stop
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -80,9 +85,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
     printf '| random read 4 KiB, 256 MiB file | FFS, -c 2 | %.0f | %s of memory | ≥ 0.7 |\n' \
         "$ffs_reads" "$(ratio "$ffs_reads" "$mem_reads")"
     printf '| random read 4 KiB, 256 MiB file | memory file, -c 2 | %.0f | | |\n' "$mem_reads"
-    printf '| create-write-unlink | FFS, -c 2 | %.0f | %s of -c 1 | ≥ 1.5 |\n' \
+    printf '| create-write-unlink, one directory | FFS, -c 2 | %.0f | %s of -c 1 | ≥ 1.5 |\n' \
         "$cwu2" "$(ratio "$cwu2" "$cwu1")"
-    printf '| create-write-unlink | FFS, -c 1 | %.0f | | |\n' "$cwu1"
+    printf '| create-write-unlink, one directory | FFS, -c 1 | %.0f | | |\n' "$cwu1"
+    printf '| create-write-unlink, directory per connection | FFS, -c 2 | %.0f | %s of -c 1 | ≥ 1.5 |\n' \
+        "$cwu2d" "$(ratio "$cwu2d" "$cwu1d")"
+    printf '| create-write-unlink, directory per connection | FFS, -c 1 | %.0f | | |\n' "$cwu1d"
     echo "<!-- ffs-conc:end -->"
 } >"$WORK/table.md"
 
