@@ -184,6 +184,19 @@ pub fn insert(chunk: &mut [u8], ino: u32, t: u8, name: &[u8], dtype: bool) -> Re
     Ok(true)
 }
 
+/// Whether [`insert`] would find room for a name of `namlen` bytes in the chunk (without
+/// changing it).
+pub fn fits(chunk: &[u8], namlen: usize, dtype: bool) -> Result<bool> {
+    let need = dirsiz(namlen);
+    let (mut slack, mut live) = (false, 0);
+    walk_chunk(chunk, dtype, |_, ino, reclen, _, name| {
+        let used = if ino == 0 { 0 } else { dirsiz(name.len()) };
+        slack |= reclen - used >= need;
+        live += used;
+    })?;
+    Ok(slack || DIRBLKSIZ - live >= need)
+}
+
 /// Removes the entry at `off`: merged into its predecessor, or marked unused when first.
 pub fn remove(chunk: &mut [u8], off: usize, dtype: bool) -> Result<()> {
     let ents = parse_chunk(chunk, dtype)?;

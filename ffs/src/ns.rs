@@ -118,6 +118,9 @@ pub struct StatVfs {
     pub fsid: [u32; 2],
 }
 
+/// A chunk with room for a new name: its block's fragment address and its offset there.
+type Room = Option<(u64, usize)>;
+
 /// Where a name was found.
 #[derive(Clone, Debug)]
 pub(crate) struct Found {
@@ -225,6 +228,29 @@ impl<D: Disk> Fs<D> {
             .await
     }
 
+    /// One scan for a new name: `EEXIST` if it is there, else the first chunk with room
+    /// for it (its block's address and offset), if any.
+    async fn dir_find_room(&self, dp: &Dinode, name: &[u8]) -> Result<Room> {
+        self.check_dir(dp)?;
+        let mut room = None;
+        let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
+        while let Some((_, addr, buf)) = walk.next(self, dp).await? {
+            for (ci, chunk) in buf.chunks(DIRBLKSIZ).enumerate() {
+                let mut hit = false;
+                dir::walk_chunk(chunk, self.dtype, |_, ino, _, _, n| {
+                    hit |= ino != 0 && ino != WINO && n == name;
+                })?;
+                if hit {
+                    return Err(Errno::EEXIST);
+                }
+                if room.is_none() && dir::fits(chunk, name.len(), self.dtype)? {
+                    room = Some((addr, ci * DIRBLKSIZ));
+                }
+            }
+        }
+        Ok(room)
+    }
+
     pub(crate) async fn dir_find(&self, dp: &Dinode, name: &[u8]) -> Result<Option<Found>> {
         self.check_dir(dp)?;
         let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
@@ -249,7 +275,9 @@ impl<D: Disk> Fs<D> {
         Ok(None)
     }
 
-    /// Adds `name → ino` to directory `dino` (growing it by a chunk when no chunk has room).
+    /// Adds `name → ino` to directory `dino` (growing it by a chunk when no chunk has room):
+    /// in the chunk `room` names if it has room (the scan that looked for the name found
+    /// it, and the directory has not changed since), else the first chunk with room.
     async fn dir_add(
         &self,
         dino: Ino,
@@ -257,9 +285,18 @@ impl<D: Disk> Fs<D> {
         name: &[u8],
         ino: Ino,
         mode: u16,
+        room: Room,
     ) -> Result<()> {
         self.check_dir(dp)?;
         let t = if self.dtype { dtype_of(mode) } else { 0 };
+        if let Some((addr, off)) = room {
+            let mut chunk = [0u8; DIRBLKSIZ];
+            let base = self.sb.frag_offset(addr) + off as u64;
+            self.disk.read(base, &mut chunk).await?;
+            if dir::insert(&mut chunk, ino, t, name, self.dtype)? {
+                return self.write_chunk(addr, off, &chunk).await;
+            }
+        }
         let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
         while let Some((_, addr, mut buf)) = walk.next(self, dp).await? {
             for ci in 0..buf.len() / DIRBLKSIZ {
@@ -547,7 +584,8 @@ impl<D: Disk> Fs<D> {
 
     // ---- namespace operations -----------------------------------------------------------
 
-    async fn prepare_new(&self, dir: Ino, name: &[u8]) -> Result<Dinode> {
+    /// The directory a new name goes into, checked, and where the name will fit.
+    async fn prepare_new(&self, dir: Ino, name: &[u8]) -> Result<(Dinode, Room)> {
         self.check_rw()?;
         check_name(name)?;
         let dp = self.iget(dir).await?;
@@ -555,10 +593,11 @@ impl<D: Disk> Fs<D> {
         if dp.nlink == 0 {
             return Err(Errno::ENOENT);
         }
-        if is_dot(name) || self.dir_find(&dp, name).await?.is_some() {
+        if is_dot(name) {
             return Err(Errno::EEXIST);
         }
-        Ok(dp)
+        let room = self.dir_find_room(&dp, name).await?;
+        Ok((dp, room))
     }
 
     /// `create(dir, name, mode, uid, gid, rdev)` — a regular file, FIFO, device or socket
@@ -576,7 +615,7 @@ impl<D: Disk> Fs<D> {
             IFREG | IFIFO | IFCHR | IFBLK | IFSOCK => {}
             _ => return Err(Errno::EINVAL),
         }
-        let mut dp = self.prepare_new(dir, name).await?;
+        let (mut dp, room) = self.prepare_new(dir, name).await?;
         let (ino, mut ip) = self.ialloc(dir, mode).await?;
         ip.nlink = 1;
         ip.uid = uid;
@@ -589,7 +628,8 @@ impl<D: Disk> Fs<D> {
             };
         }
         self.iput(ino, &mut ip).await?;
-        self.link_new(dir, &mut dp, name, ino, &mut ip).await?;
+        self.link_new(dir, &mut dp, name, ino, &mut ip, room)
+            .await?;
         Ok(ino)
     }
 
@@ -601,8 +641,9 @@ impl<D: Disk> Fs<D> {
         name: &[u8],
         ino: Ino,
         ip: &mut Dinode,
+        room: Room,
     ) -> Result<()> {
-        let r = self.dir_add(dir, dp, name, ino, ip.mode).await;
+        let r = self.dir_add(dir, dp, name, ino, ip.mode, room).await;
         if r.is_ok() {
             let now = self.now();
             dp.mtime = now;
@@ -624,7 +665,7 @@ impl<D: Disk> Fs<D> {
 
     /// `mkdir(dir, name, mode, uid, gid)` — a directory holding `.` and `..`.
     pub async fn mkdir(&self, dir: Ino, name: &[u8], mode: u16, uid: u32, gid: u32) -> Result<Ino> {
-        let mut dp = self.prepare_new(dir, name).await?;
+        let (mut dp, room) = self.prepare_new(dir, name).await?;
         if dp.nlink >= LINK_MAX {
             return Err(Errno::EMLINK);
         }
@@ -642,7 +683,8 @@ impl<D: Disk> Fs<D> {
             return Err(r.err().unwrap_or(Errno::ENOSPC));
         }
         self.iput(ino, &mut ip).await?;
-        self.link_new(dir, &mut dp, name, ino, &mut ip).await?;
+        self.link_new(dir, &mut dp, name, ino, &mut ip, room)
+            .await?;
         Ok(ino)
     }
 
@@ -661,7 +703,7 @@ impl<D: Disk> Fs<D> {
         if target.len() >= MAXPATHLEN {
             return Err(Errno::ENAMETOOLONG);
         }
-        let mut dp = self.prepare_new(dir, name).await?;
+        let (mut dp, room) = self.prepare_new(dir, name).await?;
         let (ino, mut ip) = self.ialloc(dir, IFLNK | (perm & 0o7777)).await?;
         ip.nlink = 1;
         ip.uid = uid;
@@ -678,13 +720,14 @@ impl<D: Disk> Fs<D> {
             }
         }
         self.iput(ino, &mut ip).await?;
-        self.link_new(dir, &mut dp, name, ino, &mut ip).await?;
+        self.link_new(dir, &mut dp, name, ino, &mut ip, room)
+            .await?;
         Ok(ino)
     }
 
     /// `link(dir, name, ino)` — a new name for a non-directory (`EMLINK` at `LINK_MAX`).
     pub async fn link(&self, dir: Ino, name: &[u8], ino: Ino) -> Result<()> {
-        let mut dp = self.prepare_new(dir, name).await?;
+        let (mut dp, room) = self.prepare_new(dir, name).await?;
         let mut ip = self.iget(ino).await?;
         if ip.is_dir() {
             return Err(Errno::EPERM);
@@ -698,7 +741,7 @@ impl<D: Disk> Fs<D> {
         if dir == ino {
             return Err(Errno::EIO);
         }
-        self.dir_add(dir, &mut dp, name, ino, ip.mode).await?;
+        self.dir_add(dir, &mut dp, name, ino, ip.mode, room).await?;
         let now = self.now();
         dp.mtime = now;
         dp.ctime = now;
@@ -891,7 +934,9 @@ impl<D: Disk> Fs<D> {
                     return Err(Errno::EMLINK);
                 }
                 let mut dp = t.get(ddir).clone();
-                let r = self.dir_add(ddir, &mut dp, dname, src.ino, smode).await;
+                let r = self
+                    .dir_add(ddir, &mut dp, dname, src.ino, smode, None)
+                    .await;
                 *t.get(ddir) = dp;
                 if let Err(e) = r {
                     self.store(t).await?;
