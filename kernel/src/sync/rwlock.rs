@@ -20,10 +20,6 @@ const READERS: u64 = 0xffff_ffff;
 const WRITER: u64 = 1 << 63;
 const WAITING_ONE: u64 = 1 << 32;
 const WAITING: u64 = ((1 << 31) - 1) << 32;
-/// Tries, with the loop's other tasks run in between, before a task sleeps on the lock: a
-/// holder on another loop usually lets go within that time, and a sleep costs a wake-up
-/// across loops (NetBSD's adaptive locks spin while the holder runs, for the same reason).
-const SPIN_YIELDS: u32 = 3;
 
 /// An async reader-writer lock without a value (see the module text).
 #[derive(Default)]
@@ -109,22 +105,16 @@ impl RwLock {
 
     /// Shared: waits while a writer is inside or waiting.
     pub async fn read(&self) -> ReadGuard<'_> {
-        for _ in 0..SPIN_YIELDS {
-            if let Some(g) = self.try_read() {
-                return g;
-            }
-            super::yield_now().await;
+        if let Some(g) = self.try_read() {
+            return g;
         }
         self.readers.wait_for(|| self.try_read()).await
     }
 
     /// Exclusive: waits until no reader or writer is inside.
     pub async fn write(&self) -> WriteGuard<'_> {
-        for _ in 0..SPIN_YIELDS {
-            if let Some(g) = self.try_write() {
-                return g;
-            }
-            super::yield_now().await;
+        if let Some(g) = self.try_write() {
+            return g;
         }
         self.state.fetch_add(WAITING_ONE, Ordering::AcqRel);
         let waiting = Waiting(self);
@@ -201,10 +191,7 @@ mod tests {
         let r = l.try_read().unwrap();
         {
             let mut w = pin!(l.write());
-            // Past its tries, the writer sleeps counted as waiting.
-            for _ in 0..=SPIN_YIELDS {
-                assert!(w.as_mut().poll(&mut cx).is_pending());
-            }
+            assert!(w.as_mut().poll(&mut cx).is_pending());
             assert!(
                 l.try_read().is_none(),
                 "a writer waits: readers queue behind it"
@@ -218,10 +205,7 @@ mod tests {
         let r = l.try_read().unwrap();
         {
             let mut w = pin!(l.write());
-            for _ in 0..=SPIN_YIELDS {
-                assert!(w.as_mut().poll(&mut cx).is_pending());
-            }
-            assert!(l.try_read().is_none());
+            assert!(w.as_mut().poll(&mut cx).is_pending());
         }
         assert!(
             l.try_read().is_some(),
