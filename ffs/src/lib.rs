@@ -72,4 +72,11 @@ mod tests {
         send::<crate::Fs<crate::MemDisk>>();
         send::<crate::Fs<crate::FileDisk>>();
     }
+
+    #[test]
+    fn a_mount_can_be_shared_between_threads() {
+        fn sync<T: Sync>() {}
+        sync::<crate::Fs<crate::MemDisk>>();
+        sync::<crate::Fs<crate::FileDisk>>();
+    }
 }
