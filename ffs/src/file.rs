@@ -269,7 +269,13 @@ impl<D: Disk> Fs<D> {
                 let addr = if want == self.sb.bsize as u64 {
                     self.alloc_block(cg, pref)?
                 } else {
-                    self.alloc_frags(cg, self.sb.numfrags(want))?
+                    // NetBSD's ffs_blkpref for a first block (or one after a hole): the
+                    // inode's group, its second block.
+                    let pref = match pref {
+                        0 => self.sb.cgbase(cg) + self.sb.frag as u64,
+                        p => p,
+                    };
+                    self.alloc_frags(cg, self.sb.numfrags(want), pref)?
                 };
                 ip.db[lbn as usize] = addr;
                 ip.blocks += want / DEV_BSIZE;
@@ -320,7 +326,7 @@ impl<D: Disk> Fs<D> {
             let new = if want == self.sb.bsize as u64 {
                 self.alloc_block(cg, addr - addr % self.sb.frag as u64)?
             } else {
-                self.alloc_frags(cg, nf)?
+                self.alloc_frags(cg, nf, 0)?
             };
             let mut buf = vec![0u8; want as usize];
             let r = self

@@ -12,8 +12,10 @@
 //! NetBSD locks vnodes (see `lib.rs`). Inodes, indirect
 //! blocks, directories and file data go to the `Disk` as each operation changes them (the
 //! kernel's buffer cache sits below). Allocation policy: a file's blocks come from its inode's
-//! group (next to the previous block when possible), then from the following groups; new
-//! directories go to a group with many free inodes and few directories.
+//! group (next to the previous block when possible), then from the following groups; a run
+//! of fragments comes from a partly used block of the first group that has one long enough,
+//! else from a block of that group broken up, before the next group is tried (NetBSD's
+//! `ffs_alloccg`); new directories go to a group with many free inodes and few directories.
 
 use crate::cg::Cg;
 use crate::inode::{Dinode, Timespec, IFDIR, IFLNK};
@@ -488,20 +490,32 @@ impl<D: Disk> Fs<D> {
         alloc_block_in(&self.sb, &mut self.st(), cg, pref)
     }
 
-    /// Allocates `n` contiguous fragments inside one block (`n < frag`), preferring partly
-    /// used blocks so whole blocks stay whole.
-    pub(crate) fn alloc_frags(&self, cg: u32, n: u64) -> Result<u64> {
+    /// Allocates `n` contiguous fragments inside one block (`n < frag`), as NetBSD's
+    /// `ffs_alloccg` tries each group from `cg` on: a run in a partly used block of the
+    /// group, else a whole block of that group broken up (near `pref`, a fragment address
+    /// or 0), before the next group is tried. (Taking another group's loose fragments first
+    /// put a file's first fragments away from its inode's group, where NetBSD breaks a block.)
+    pub(crate) fn alloc_frags(&self, cg: u32, n: u64, pref: u64) -> Result<u64> {
         let sb = &self.sb;
         let frag = sb.frag as u64;
         let mut a = self.st();
         if n >= frag {
-            return alloc_block_in(sb, &mut a, cg, 0);
+            return alloc_block_in(sb, &mut a, cg, pref);
         }
         let ncg = sb.ncg;
         for i in 0..ncg {
             let c = (cg + i) % ncg;
             let cs = a.csum[c as usize];
+            let base = sb.cgbase(c);
+            // Near `pref` in its group, else from the group's rotor.
+            let near = match pref >= base && pref < base + sb.fpg as u64 {
+                true => pref,
+                false => 0,
+            };
             if cs.nffree < n as i64 {
+                if cs.nbfree > 0 {
+                    return break_block(sb, &mut a, c, near, n);
+                }
                 continue;
             }
             // Partly used blocks, from where the last fragment allocation left off.
@@ -543,22 +557,11 @@ impl<D: Disk> Fs<D> {
                 );
                 return Ok(sb.cgbase(c) + f);
             }
+            if a.csum[c as usize].nbfree > 0 {
+                return break_block(sb, &mut a, c, near, n);
+            }
         }
-        // Break a whole block: its remaining fragments become loose free fragments.
-        let addr = alloc_block_in(sb, &mut a, cg, 0)?;
-        let c = (addr / sb.fpg as u64) as usize;
-        let rel = addr - sb.cgbase(c as u32);
-        for f in rel + n..rel + frag {
-            a.cgs[c].set_frag_free(f, true);
-        }
-        a.cs_add(
-            c,
-            Csum {
-                nffree: (frag - n) as i64,
-                ..Csum::default()
-            },
-        );
-        Ok(addr)
+        Err(Errno::ENOSPC)
     }
 
     /// Tries to grow the run at `addr` from `old` to `new` fragments in place.
@@ -800,6 +803,26 @@ async fn read_span<D: Disk>(disk: &D, sb: &Superblock, off: u64, buf: &mut [u8])
         disk.read(off + (i * bs) as u64, chunk).await?;
     }
     Ok(())
+}
+
+/// Allocates a whole block (in group `cg` or near `pref`, as `alloc_block_in`) and keeps its
+/// first `n` fragments: the others become loose free fragments.
+fn break_block(sb: &Superblock, a: &mut Alloc, cg: u32, pref: u64, n: u64) -> Result<u64> {
+    let frag = sb.frag as u64;
+    let addr = alloc_block_in(sb, a, cg, pref)?;
+    let c = (addr / sb.fpg as u64) as usize;
+    let rel = addr - sb.cgbase(c as u32);
+    for f in rel + n..rel + frag {
+        a.cgs[c].set_frag_free(f, true);
+    }
+    a.cs_add(
+        c,
+        Csum {
+            nffree: (frag - n) as i64,
+            ..Csum::default()
+        },
+    );
+    Ok(addr)
 }
 
 /// `alloc_block` with the allocation state locked.
