@@ -2,7 +2,8 @@
 //! (for benches/run-ffs.sh: the mount stays after this program exits).
 //!
 //! `cargo run --release --example ffs_setup -- URL DEVICE DIR FILE BYTES`
-//! e.g. `ffs_setup unix:///tmp/rump.sock /dev/dk /mnt /mnt/big 268435456`
+//! e.g. `ffs_setup unix:///tmp/rump.sock /dev/dk /mnt /mnt/big 268435456`; DEVICE `-` mounts
+//! nothing (the file is made in DIR of the root file system: a memory file, for comparison).
 
 use client::Client;
 
@@ -19,7 +20,9 @@ fn main() {
         std::process::exit(1)
     });
     let _ = c.mkdir(dir, 0o755);
-    if let Err(e) = c.mount_ffs(dev, dir, 0) {
+    if dev == "-" {
+        // No device: a memory file of the root file system.
+    } else if let Err(e) = c.mount_ffs(dev, dir, 0) {
         eprintln!("ffs_setup: mount ffs {dev} on {dir}: {e}");
         std::process::exit(1);
     }

@@ -14,6 +14,11 @@ pub const CG_MAGIC: i32 = 0x090255;
 const CS_OFF: usize = 24;
 const FRSUM_OFF: usize = 52;
 
+/// The bits of one whole free block in [`Cg::block_bits`].
+pub fn block_mask(sb: &Superblock) -> u8 {
+    ((1u16 << sb.frag.min(8)) - 1) as u8
+}
+
 /// One cylinder group in memory.
 #[derive(Clone, Debug)]
 pub struct Cg {
@@ -181,7 +186,21 @@ impl Cg {
 
     /// Are all fragments of block `blk` (group-relative fragment of its start) free?
     pub fn block_free(&self, sb: &Superblock, f0: u64) -> bool {
-        f0 + sb.frag as u64 <= self.ndblk && (f0..f0 + sb.frag as u64).all(|f| self.frag_free(f))
+        f0 + sb.frag as u64 <= self.ndblk && self.block_bits(sb, f0) == block_mask(sb)
+    }
+
+    /// The free bits of the block starting at `f0` (group-relative, a multiple of `frag`),
+    /// the first fragment lowest; fragments past `ndblk` read as used. A block's bits lie in
+    /// one byte of the map (`frag` is 1, 2, 4 or 8), so a scan tests a block at a time.
+    pub fn block_bits(&self, sb: &Superblock, f0: u64) -> u8 {
+        let frag = sb.frag as u64;
+        let byte = self.raw[self.free + f0 as usize / 8];
+        let mut bits = (byte >> (f0 % 8)) & block_mask(sb);
+        if f0 + frag > self.ndblk {
+            let valid = self.ndblk.saturating_sub(f0);
+            bits &= ((1u16 << valid) - 1) as u8;
+        }
+        bits
     }
 
     /// Free fragments in the block starting at `f0` (fragments past `ndblk` count as used).

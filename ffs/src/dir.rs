@@ -36,8 +36,52 @@ pub struct Entry {
 
 /// Parses the entries of one chunk; a malformed chunk is `EIO`.
 pub fn parse_chunk(chunk: &[u8], dtype: bool) -> Result<Vec<Entry>> {
-    debug_assert_eq!(chunk.len(), DIRBLKSIZ);
     let mut out = Vec::new();
+    walk_chunk(chunk, dtype, |off, ino, reclen, t, name| {
+        out.push(Entry {
+            off,
+            ino,
+            reclen,
+            dtype: t,
+            name: name.to_vec(),
+        })
+    })?;
+    Ok(out)
+}
+
+/// The entries of one chunk handed to `f` (offset, inode, record length, type, name; an
+/// unused entry's name is what it kept, or empty) without copying, once the whole chunk is checked as
+/// [`parse_chunk`] checks it: a malformed chunk is `EIO` and `f` sees none of it.
+pub fn walk_chunk(
+    chunk: &[u8],
+    dtype: bool,
+    mut f: impl FnMut(usize, u32, usize, u8, &[u8]),
+) -> Result<()> {
+    debug_assert_eq!(chunk.len(), DIRBLKSIZ);
+    let mut off = 0;
+    while off < DIRBLKSIZ {
+        let ino = u32_at(chunk, off);
+        let reclen = u16_at(chunk, off + 4) as usize;
+        let namlen = if dtype {
+            chunk[off + 7] as usize
+        } else {
+            u16_at(chunk, off + 6) as usize
+        };
+        if reclen % 4 != 0 || reclen < 8 || reclen > DIRBLKSIZ - off {
+            return Err(Errno::EIO);
+        }
+        if ino != 0 && (namlen == 0 || namlen > MAXNAMLEN || dirsiz(namlen) > reclen) {
+            return Err(Errno::EIO);
+        }
+        if ino != 0
+            && chunk[off + 8..off + 8 + namlen]
+                .iter()
+                .any(|&c| c == 0 || c == b'/')
+        {
+            return Err(Errno::EIO);
+        }
+        off += reclen;
+    }
     let mut off = 0;
     while off < DIRBLKSIZ {
         let ino = u32_at(chunk, off);
@@ -47,35 +91,19 @@ pub fn parse_chunk(chunk: &[u8], dtype: bool) -> Result<Vec<Entry>> {
         } else {
             (0, u16_at(chunk, off + 6) as usize)
         };
-        if reclen % 4 != 0 || reclen < 8 || reclen > DIRBLKSIZ - off {
-            return Err(Errno::EIO);
-        }
-        if ino != 0 && (namlen == 0 || namlen > MAXNAMLEN || dirsiz(namlen) > reclen) {
-            return Err(Errno::EIO);
-        }
-        let name = if ino != 0 {
-            let n = &chunk[off + 8..off + 8 + namlen];
-            if n.iter().any(|&c| c == 0 || c == b'/') {
-                return Err(Errno::EIO);
-            }
-            n.to_vec()
-        } else if namlen <= MAXNAMLEN && dirsiz(namlen) <= reclen {
+        let name = match ino {
             // A removed entry that starts its chunk keeps its name (ufs_dirremove clears
             // only the inode number); getdents shows it as NetBSD's ufs_readdir does.
-            chunk[off + 8..off + 8 + namlen].to_vec()
-        } else {
-            Vec::new()
+            0 if namlen <= MAXNAMLEN && dirsiz(namlen) <= reclen => {
+                &chunk[off + 8..off + 8 + namlen]
+            }
+            0 => &[][..],
+            _ => &chunk[off + 8..off + 8 + namlen],
         };
-        out.push(Entry {
-            off,
-            ino,
-            reclen,
-            dtype: t,
-            name,
-        });
+        f(off, ino, reclen, t, name);
         off += reclen;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Writes an entry header and name at `off` with `reclen`.
@@ -159,6 +187,19 @@ pub fn insert(chunk: &mut [u8], ino: u32, t: u8, name: &[u8], dtype: bool) -> Re
     put_entry(&mut fresh, off, ino, DIRBLKSIZ - off, t, name, dtype);
     chunk.copy_from_slice(&fresh);
     Ok(true)
+}
+
+/// Whether [`insert`] would find room for a name of `namlen` bytes in the chunk (without
+/// changing it).
+pub fn fits(chunk: &[u8], namlen: usize, dtype: bool) -> Result<bool> {
+    let need = dirsiz(namlen);
+    let (mut slack, mut live) = (false, 0);
+    walk_chunk(chunk, dtype, |_, ino, reclen, _, name| {
+        let used = if ino == 0 { 0 } else { dirsiz(name.len()) };
+        slack |= reclen - used >= need;
+        live += used;
+    })?;
+    Ok(slack || DIRBLKSIZ - live >= need)
 }
 
 /// Removes the entry at `off`: merged into its predecessor, or marked unused when first.

@@ -75,7 +75,7 @@ impl<D: Disk> Fs<D> {
         Ok(u64::from_le_bytes(b))
     }
 
-    async fn write_ptr(&mut self, blk: u64, idx: u64, val: u64) -> Result<()> {
+    async fn write_ptr(&self, blk: u64, idx: u64, val: u64) -> Result<()> {
         let off = self.sb.frag_offset(blk) + idx * self.psize();
         let n = self.psize() as usize;
         self.disk.write(off, &val.to_le_bytes()[..n]).await
@@ -95,7 +95,7 @@ impl<D: Disk> Fs<D> {
             .collect())
     }
 
-    async fn write_ind(&mut self, blk: u64, ptrs: &[u64]) -> Result<()> {
+    async fn write_ind(&self, blk: u64, ptrs: &[u64]) -> Result<()> {
         let ps = self.psize() as usize;
         let mut raw = vec![0u8; self.sb.bsize as usize];
         for (i, p) in ptrs.iter().enumerate() {
@@ -180,7 +180,7 @@ impl<D: Disk> Fs<D> {
 
     /// `write(ino, off, data)` — writes a regular file, allocating blocks and growing it.
     /// A write stopped by `ENOSPC` after some bytes returns the bytes written.
-    pub async fn write(&mut self, ino: Ino, off: u64, data: &[u8]) -> Result<usize> {
+    pub async fn write(&self, ino: Ino, off: u64, data: &[u8]) -> Result<usize> {
         self.check_rw()?;
         let mut ip = self.iget(ino).await?;
         match ip.kind() {
@@ -204,7 +204,7 @@ impl<D: Disk> Fs<D> {
     /// Writes `data` at `off` into the blocks of `ip` (the caller writes the inode back, also
     /// on error: allocation may have changed it).
     pub(crate) async fn write_data(
-        &mut self,
+        &self,
         ino: Ino,
         ip: &mut Dinode,
         off: u64,
@@ -253,7 +253,7 @@ impl<D: Disk> Fs<D> {
     /// The block to write logical block `lbn` into when the file will be `nsize` bytes:
     /// (address, freshly allocated, allocated bytes).
     async fn block_for_write(
-        &mut self,
+        &self,
         ino: Ino,
         ip: &mut Dinode,
         lbn: u64,
@@ -267,9 +267,15 @@ impl<D: Disk> Fs<D> {
             if addr == 0 {
                 let pref = self.pref_for(ip, lbn).await;
                 let addr = if want == self.sb.bsize as u64 {
-                    self.alloc_block(cg, pref).await?
+                    self.alloc_block(cg, pref)?
                 } else {
-                    self.alloc_frags(cg, self.sb.numfrags(want)).await?
+                    // NetBSD's ffs_blkpref for a first block (or one after a hole): the
+                    // inode's group, its second block.
+                    let pref = match pref {
+                        0 => self.sb.cgbase(cg) + self.sb.frag as u64,
+                        p => p,
+                    };
+                    self.alloc_frags(cg, self.sb.numfrags(want), pref)?
                 };
                 ip.db[lbn as usize] = addr;
                 ip.blocks += want / DEV_BSIZE;
@@ -298,7 +304,7 @@ impl<D: Disk> Fs<D> {
 
     /// Grows direct block `lbn` from `have` to `want` bytes, in place or by moving it.
     async fn grow_block(
-        &mut self,
+        &self,
         ino: Ino,
         ip: &mut Dinode,
         lbn: u64,
@@ -318,10 +324,9 @@ impl<D: Disk> Fs<D> {
         } else {
             let cg = ino / self.sb.ipg;
             let new = if want == self.sb.bsize as u64 {
-                self.alloc_block(cg, addr - addr % self.sb.frag as u64)
-                    .await?
+                self.alloc_block(cg, addr - addr % self.sb.frag as u64)?
             } else {
-                self.alloc_frags(cg, nf).await?
+                self.alloc_frags(cg, nf, 0)?
             };
             let mut buf = vec![0u8; want as usize];
             let r = self
@@ -345,7 +350,7 @@ impl<D: Disk> Fs<D> {
     /// blocks and the data block. All blocks are allocated before anything is linked, so
     /// `ENOSPC` leaves the file as it was.
     async fn balloc_indirect(
-        &mut self,
+        &self,
         ino: Ino,
         ip: &mut Dinode,
         lbn: u64,
@@ -370,7 +375,7 @@ impl<D: Disk> Fs<D> {
         let mut pref = self.pref_for(ip, lbn).await;
         let mut fresh = Vec::new();
         for _ in depth..=level {
-            match self.alloc_block(cg, pref).await {
+            match self.alloc_block(cg, pref) {
                 Ok(a) => {
                     pref = a + self.sb.frag as u64;
                     fresh.push(a);
@@ -404,7 +409,7 @@ impl<D: Disk> Fs<D> {
     }
 
     /// `truncate(ino, size)` — sets a regular file's size, freeing or allocating blocks.
-    pub async fn truncate(&mut self, ino: Ino, size: u64) -> Result<()> {
+    pub async fn truncate(&self, ino: Ino, size: u64) -> Result<()> {
         self.check_rw()?;
         let mut ip = self.iget(ino).await?;
         match ip.kind() {
@@ -423,7 +428,7 @@ impl<D: Disk> Fs<D> {
         r
     }
 
-    pub(crate) async fn set_size(&mut self, ino: Ino, ip: &mut Dinode, size: u64) -> Result<()> {
+    pub(crate) async fn set_size(&self, ino: Ino, ip: &mut Dinode, size: u64) -> Result<()> {
         if size < ip.size {
             self.truncate_blocks(ino, ip, size).await
         } else if size > ip.size {
@@ -437,7 +442,7 @@ impl<D: Disk> Fs<D> {
     /// Shrinks `ip` to `size` bytes: frees whole blocks past it, trims the new last block
     /// to its fragments and zeroes its tail.
     pub(crate) async fn truncate_blocks(
-        &mut self,
+        &self,
         _ino: Ino,
         ip: &mut Dinode,
         size: u64,
@@ -514,7 +519,7 @@ impl<D: Disk> Fs<D> {
     /// most the file system's blocks. On an error the pointers to what was freed so far are
     /// cleared on disk first: nothing still referenced is ever free.
     fn free_tree<'a>(
-        &'a mut self,
+        &'a self,
         blk: u64,
         level: usize,
         base: u64,

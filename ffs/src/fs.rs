@@ -2,11 +2,20 @@
 //! counts, and block, fragment and inode allocation through the cylinder-group maps.
 //!
 //! All cylinder groups are read at mount and kept in memory (`ncg × fs_cgsize` bytes); their
-//! blocks, the summary area and the superblock are written back by `sync`. Inodes, indirect
+//! blocks, the summary area and the superblock are written back by `sync`.
+//!
+//! Concurrency: operations take `&self`. The allocation state (maps, counts, hints) is one
+//! [`Alloc`] behind a `std::sync::Mutex` held only for in-memory work, never across an
+//! `.await`; the inode references have their own. Everything else an operation changes
+//! belongs to the inodes it names, and the caller must not run two operations that change
+//! one inode (or read one while another changes it) at once: the kernel locks inodes, as
+//! NetBSD locks vnodes (see `lib.rs`). Inodes, indirect
 //! blocks, directories and file data go to the `Disk` as each operation changes them (the
 //! kernel's buffer cache sits below). Allocation policy: a file's blocks come from its inode's
-//! group (next to the previous block when possible), then from the following groups; new
-//! directories go to a group with many free inodes and few directories.
+//! group (next to the previous block when possible), then from the following groups; a run
+//! of fragments comes from a partly used block of the first group that has one long enough,
+//! else from a block of that group broken up, before the next group is tried (NetBSD's
+//! `ffs_alloccg`); new directories go to a group with many free inodes and few directories.
 
 use crate::cg::Cg;
 use crate::inode::{Dinode, Timespec, IFDIR, IFLNK};
@@ -14,6 +23,8 @@ use crate::sb::{Csum, Superblock, CSUM_SIZE, FS_DOQUOTA2, FS_DOWAPBL, FS_FLAGS_U
 use crate::sb::{FS_ISCLEAN, FS_KNOWN_FLAGS, FS_WASCLEAN, ROOTINO};
 use crate::{Disk, Errno, Result};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// An inode number.
 pub type Ino = u32;
@@ -52,22 +63,66 @@ impl Default for MountOptions {
 
 /// A mounted FFS file system over a `Disk`.
 ///
-/// Operations take `&mut self`: the kernel serialises each mount with one async lock
-/// (`Arc<Mutex<Fs<D>>>`); `Fs<D>` is `Send` when `D` is. An operation that fails with a disk
-/// error may leave its own changes half done (as a crash would); `rump_fsck` reports it.
+/// Operations take `&self` and may run concurrently on different inodes (see the module
+/// text for what the caller must serialise); `Fs<D>` is `Send` and `Sync` when `D` is. An
+/// operation that fails with a disk error may leave its own changes half done (as a crash
+/// would); `rump_fsck` reports it.
 pub struct Fs<D: Disk> {
     pub(crate) disk: D,
+    /// The superblock as mounted; its counts (`cstotal`) are kept in [`Alloc`] instead.
     pub(crate) sb: Superblock,
-    pub(crate) csum: Vec<Csum>,
-    pub(crate) cgs: Vec<Cg>,
+    /// Maps, counts and hints of the cylinder groups (NetBSD's per-group buffers and
+    /// `fs_cstotal` under `ufs_lock`): held for in-memory work only.
+    alloc: Mutex<Alloc>,
+    /// `cg_initediblk` of each group (UFS2), readable without the allocation lock: it only
+    /// grows, and an inode below it has been written.
+    inited: Vec<AtomicU32>,
+    /// A `sync` is writing the summary (two at once could leave an older copy last).
+    syncing: AtomicBool,
     pub(crate) ro: bool,
     /// Directory entries carry `d_type`.
     pub(crate) dtype: bool,
     pub(crate) clock: fn() -> Timespec,
-    rng: u64,
     /// References the kernel holds on inodes (`retain`/`release`): an inode whose last link
     /// goes while referenced is freed at its last `release`.
-    pub(crate) refs: HashMap<Ino, u32>,
+    pub(crate) refs: Mutex<HashMap<Ino, u32>>,
+}
+
+/// The allocation state of a mount (one lock, held only between two awaits).
+pub(crate) struct Alloc {
+    pub(crate) csum: Vec<Csum>,
+    pub(crate) cgs: Vec<Cg>,
+    /// `fs_cstotal`.
+    pub(crate) total: Csum,
+    rng: u64,
+    /// Groups whose next inode block is being zeroed (UFS2) by some operation.
+    initing: Vec<bool>,
+}
+
+impl Alloc {
+    fn cs_add(&mut self, c: usize, d: Csum) {
+        self.cgs[c].add_cs(&d);
+        self.csum[c].add(&d);
+        self.total.add(&d);
+    }
+}
+
+/// Gives a group's inode-block initialisation back if the operation doing it stops early
+/// (an error, or its future dropped).
+struct Initing<'a> {
+    alloc: &'a Mutex<Alloc>,
+    c: usize,
+}
+
+impl Drop for Initing<'_> {
+    fn drop(&mut self) {
+        lock(self.alloc).initing[self.c] = false;
+    }
+}
+
+/// A `std::sync::Mutex` whose holder panicked still holds consistent-enough bytes.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl<D: Disk> std::fmt::Debug for Fs<D> {
@@ -148,16 +203,24 @@ impl<D: Disk> Fs<D> {
         let sb_stale = total != sb.cstotal || csum != csum_disk;
         sb.cstotal = total;
         let seed = (opts.clock)();
+        let inited = cgs.iter().map(|c| AtomicU32::new(c.initediblk())).collect();
+        let ncg = cgs.len();
         let mut fs = Fs {
             disk,
             dtype: sb.maxsymlinklen > 0,
             sb,
-            csum,
-            cgs,
+            alloc: Mutex::new(Alloc {
+                csum,
+                cgs,
+                total,
+                rng: (seed.sec as u64) ^ ((seed.nsec as u64) << 32) ^ 0x9e37_79b9_7f4a_7c15,
+                initing: vec![false; ncg],
+            }),
+            inited,
+            syncing: AtomicBool::new(false),
             ro,
             clock: opts.clock,
-            rng: (seed.sec as u64) ^ ((seed.nsec as u64) << 32) ^ 0x9e37_79b9_7f4a_7c15,
-            refs: HashMap::new(),
+            refs: Mutex::new(HashMap::new()),
         };
         if !ro {
             // Mark the image in use, as NetBSD does: ISCLEAN becomes WASCLEAN, on disk now.
@@ -192,14 +255,24 @@ impl<D: Disk> Fs<D> {
         (self.clock)()
     }
 
-    pub(crate) fn random(&mut self) -> u32 {
+    pub(crate) fn st(&self) -> MutexGuard<'_, Alloc> {
+        lock(&self.alloc)
+    }
+
+    pub(crate) fn random(&self) -> u32 {
         // xorshift64*: generation numbers only need to differ.
-        let mut x = self.rng;
+        let mut a = self.st();
+        let mut x = a.rng;
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        self.rng = x;
+        a.rng = x;
         (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
+
+    /// `fs_cstotal` now.
+    pub(crate) fn total(&self) -> Csum {
+        self.st().total
     }
 
     pub(crate) fn check_rw(&self) -> Result<()> {
@@ -211,7 +284,7 @@ impl<D: Disk> Fs<D> {
     }
 
     /// Writes the cylinder groups, the summary area and the superblock, then flushes.
-    pub async fn sync(&mut self) -> Result<()> {
+    pub async fn sync(&self) -> Result<()> {
         if self.ro {
             return Ok(());
         }
@@ -219,34 +292,65 @@ impl<D: Disk> Fs<D> {
         self.disk.flush().await
     }
 
-    async fn write_summary(&mut self) -> Result<()> {
-        let now = self.now().sec;
-        for c in 0..self.cgs.len() {
-            if !self.cgs[c].dirty {
-                continue;
-            }
-            let cg = &mut self.cgs[c];
-            cg.rebuild(&self.sb);
-            cg.set_time(&self.sb, now);
-            let off = self.sb.frag_offset(self.sb.cgtod(c as u32));
-            self.disk.write(off, &cg.raw).await?;
-            self.cgs[c].dirty = false;
+    /// Writes the changed groups, the summary area and the superblock as one snapshot of
+    /// the allocation state, taken under its lock; the writes happen without it. Two
+    /// summaries are never written at once (the kernel serialises `sync`; should two meet
+    /// anyway, the second waits, yielding, for the first).
+    async fn write_summary(&self) -> Result<()> {
+        while self
+            .syncing
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.step_through().await;
         }
-        let mut area = vec![0u8; self.sb.fragroundup(self.sb.cssize as u64) as usize];
-        for (c, cs) in self.csum.iter().enumerate() {
-            cs.encode32(&mut area[c * CSUM_SIZE..]);
+        let r = self.write_summary_now().await;
+        self.syncing.store(false, Ordering::Release);
+        r
+    }
+
+    async fn write_summary_now(&self) -> Result<()> {
+        let now = self.now().sec;
+        let mut sb = self.sb.clone();
+        let mut area = vec![0u8; sb.fragroundup(sb.cssize as u64) as usize];
+        let mut groups = Vec::new();
+        {
+            let mut a = self.st();
+            for (c, cg) in a.cgs.iter_mut().enumerate() {
+                if !cg.dirty {
+                    continue;
+                }
+                cg.rebuild(&sb);
+                cg.set_time(&sb, now);
+                cg.dirty = false;
+                groups.push((c, cg.raw.clone()));
+            }
+            for (c, cs) in a.csum.iter().enumerate() {
+                cs.encode32(&mut area[c * CSUM_SIZE..]);
+            }
+            sb.cstotal = a.total;
+        }
+        for (i, (c, raw)) in groups.iter().enumerate() {
+            let off = sb.frag_offset(sb.cgtod(*c as u32));
+            if let Err(e) = self.disk.write(off, raw).await {
+                // Not written: still to be written.
+                let mut a = self.st();
+                for (c, _) in &groups[i..] {
+                    a.cgs[*c].dirty = true;
+                }
+                return Err(e);
+            }
         }
         // The summary area may span blocks: write it a block at a time.
-        let base = self.sb.frag_offset(self.sb.csaddr);
-        for (i, chunk) in area.chunks(self.sb.bsize as usize).enumerate() {
-            let off = base + (i * self.sb.bsize as usize) as u64;
+        let base = sb.frag_offset(sb.csaddr);
+        for (i, chunk) in area.chunks(sb.bsize as usize).enumerate() {
+            let off = base + (i * sb.bsize as usize) as u64;
             self.disk.write(off, chunk).await?;
         }
-        self.sb.time = now;
-        self.sb.encode();
-        let n = self.sb.sbsize as usize;
-        let raw = self.sb.raw[..n].to_vec();
-        self.disk.write(self.sb.sblockloc, &raw).await
+        sb.time = now;
+        sb.encode();
+        let n = sb.sbsize as usize;
+        self.disk.write(sb.sblockloc, &sb.raw[..n]).await
     }
 
     /// `fs_fsmnt`: where the file system is mounted (at most 467 bytes kept, as
@@ -274,7 +378,7 @@ impl<D: Disk> Fs<D> {
         if sb.bytes() > self.disk.size() {
             return Err(Errno::EINVAL);
         }
-        for cg in &mut self.cgs {
+        for cg in &mut self.st().cgs {
             cg.dirty = true;
         }
         self.ro = false;
@@ -286,8 +390,7 @@ impl<D: Disk> Fs<D> {
     /// at mount) and writes everything back.
     pub async fn unmount(mut self) -> Result<D> {
         if !self.ro {
-            let orphans: Vec<Ino> = self.refs.keys().copied().collect();
-            self.refs.clear();
+            let orphans: Vec<Ino> = std::mem::take(&mut *lock(&self.refs)).into_keys().collect();
             for ino in orphans {
                 let ip = self.iget(ino).await?;
                 if ip.nlink == 0 && ip.mode != 0 {
@@ -310,7 +413,7 @@ impl<D: Disk> Fs<D> {
         }
         if self.sb.ufs2 {
             let c = (ino / self.sb.ipg) as usize;
-            if ino % self.sb.ipg >= self.cgs[c].initediblk() {
+            if ino % self.sb.ipg >= self.inited[c].load(Ordering::Acquire) {
                 return Err(Errno::EIO);
             }
         }
@@ -358,18 +461,10 @@ impl<D: Disk> Fs<D> {
     }
 
     /// Writes inode `ino`.
-    pub(crate) async fn iput(&mut self, ino: Ino, ip: &mut Dinode) -> Result<()> {
+    pub(crate) async fn iput(&self, ino: Ino, ip: &mut Dinode) -> Result<()> {
         self.check_rw()?;
         let off = self.sb.inode_offset(ino);
         self.disk.write(off, ip.encode()).await
-    }
-
-    // ---- summary counts ---------------------------------------------------------------
-
-    fn cs_add(&mut self, c: usize, d: Csum) {
-        self.cgs[c].add_cs(&d);
-        self.csum[c].add(&d);
-        self.sb.cstotal.add(&d);
     }
 
     // ---- fragments and blocks -----------------------------------------------------------
@@ -391,81 +486,55 @@ impl<D: Disk> Fs<D> {
     }
 
     /// Allocates a full block, near `pref` (a fragment address or 0) or in group `cg`.
-    pub(crate) async fn alloc_block(&mut self, cg: u32, pref: u64) -> Result<u64> {
-        let sb = &self.sb;
-        let frag = sb.frag as u64;
-        let ncg = sb.ncg;
-        let start_cg = if pref != 0 {
-            (pref / sb.fpg as u64) as u32 % ncg
-        } else {
-            cg % ncg
-        };
-        for i in 0..ncg {
-            let c = (start_cg + i) % ncg;
-            if self.csum[c as usize].nbfree <= 0 {
-                continue;
-            }
-            let cgp = &self.cgs[c as usize];
-            let nblk = cgp.ndblk / frag;
-            let base = self.sb.cgbase(c);
-            let hint = if i == 0 && pref != 0 && pref >= base {
-                (pref - base) / frag
-            } else {
-                cgp.rotor() / frag
-            };
-            let found = (0..nblk)
-                .map(|k| (hint + k) % nblk)
-                .find(|&b| cgp.block_free(&self.sb, b * frag));
-            let Some(b) = found else {
-                continue;
-            };
-            let cgp = &mut self.cgs[c as usize];
-            for f in b * frag..(b + 1) * frag {
-                cgp.set_frag_free(f, false);
-            }
-            cgp.set_rotor(b * frag);
-            self.cs_add(
-                c as usize,
-                Csum {
-                    nbfree: -1,
-                    ..Csum::default()
-                },
-            );
-            return Ok(base + b * frag);
-        }
-        Err(Errno::ENOSPC)
+    pub(crate) fn alloc_block(&self, cg: u32, pref: u64) -> Result<u64> {
+        alloc_block_in(&self.sb, &mut self.st(), cg, pref)
     }
 
-    /// Allocates `n` contiguous fragments inside one block (`n < frag`), preferring partly
-    /// used blocks so whole blocks stay whole.
-    pub(crate) async fn alloc_frags(&mut self, cg: u32, n: u64) -> Result<u64> {
-        let frag = self.sb.frag as u64;
+    /// Allocates `n` contiguous fragments inside one block (`n < frag`), as NetBSD's
+    /// `ffs_alloccg` tries each group from `cg` on: a run in a partly used block of the
+    /// group, else a whole block of that group broken up (near `pref`, a fragment address
+    /// or 0), before the next group is tried. (Taking another group's loose fragments first
+    /// put a file's first fragments away from its inode's group, where NetBSD breaks a block.)
+    pub(crate) fn alloc_frags(&self, cg: u32, n: u64, pref: u64) -> Result<u64> {
+        let sb = &self.sb;
+        let frag = sb.frag as u64;
+        let mut a = self.st();
         if n >= frag {
-            return self.alloc_block(cg, 0).await;
+            return alloc_block_in(sb, &mut a, cg, pref);
         }
-        let ncg = self.sb.ncg;
+        let ncg = sb.ncg;
         for i in 0..ncg {
             let c = (cg + i) % ncg;
-            let cs = self.csum[c as usize];
+            let cs = a.csum[c as usize];
+            let base = sb.cgbase(c);
+            // Near `pref` in its group, else from the group's rotor.
+            let near = match pref >= base && pref < base + sb.fpg as u64 {
+                true => pref,
+                false => 0,
+            };
             if cs.nffree < n as i64 {
+                if cs.nbfree > 0 {
+                    return break_block(sb, &mut a, c, near, n);
+                }
                 continue;
             }
             // Partly used blocks, from where the last fragment allocation left off.
-            let cgp = &self.cgs[c as usize];
+            let cgp = &a.cgs[c as usize];
             let nblk = cgp.ndblk.div_ceil(frag);
             let start = (cgp.frotor() / frag) % nblk.max(1);
+            let whole = crate::cg::block_mask(sb);
             let mut hit = None;
             for k in 0..nblk {
                 let f0 = ((start + k) % nblk) * frag;
-                if cgp.block_free(&self.sb, f0) {
+                let bits = cgp.block_bits(sb, f0);
+                if bits == 0 || (bits == whole && f0 + frag <= cgp.ndblk) {
                     continue;
                 }
-                let end = (f0 + frag).min(cgp.ndblk);
                 let mut run = 0;
-                for f in f0..end {
-                    run = if cgp.frag_free(f) { run + 1 } else { 0 };
+                for i in 0..frag {
+                    run = if bits & (1 << i) != 0 { run + 1 } else { 0 };
                     if run == n {
-                        hit = Some(f + 1 - n);
+                        hit = Some(f0 + i + 1 - n);
                         break;
                     }
                 }
@@ -474,55 +543,43 @@ impl<D: Disk> Fs<D> {
                 }
             }
             if let Some(f) = hit {
-                let cgp = &mut self.cgs[c as usize];
+                let cgp = &mut a.cgs[c as usize];
                 cgp.set_frotor(f);
                 for x in f..f + n {
                     cgp.set_frag_free(x, false);
                 }
-                self.cs_add(
+                a.cs_add(
                     c as usize,
                     Csum {
                         nffree: -(n as i64),
                         ..Csum::default()
                     },
                 );
-                return Ok(self.sb.cgbase(c) + f);
+                return Ok(sb.cgbase(c) + f);
+            }
+            if a.csum[c as usize].nbfree > 0 {
+                return break_block(sb, &mut a, c, near, n);
             }
         }
-        // Break a whole block: its remaining fragments become loose free fragments.
-        let addr = self.alloc_block(cg, 0).await?;
-        let c = (addr / self.sb.fpg as u64) as usize;
-        let rel = addr - self.sb.cgbase(c as u32);
-        for f in rel + n..rel + frag {
-            self.cgs[c].set_frag_free(f, true);
-        }
-        self.cs_add(
-            c,
-            Csum {
-                nffree: (frag - n) as i64,
-                ..Csum::default()
-            },
-        );
-        Ok(addr)
+        Err(Errno::ENOSPC)
     }
 
     /// Tries to grow the run at `addr` from `old` to `new` fragments in place.
-    pub(crate) fn extend_in_place(&mut self, addr: u64, old: u64, new: u64) -> bool {
+    pub(crate) fn extend_in_place(&self, addr: u64, old: u64, new: u64) -> bool {
         let frag = self.sb.frag as u64;
         if (addr % frag) + new > frag {
             return false;
         }
         let c = (addr / self.sb.fpg as u64) as usize;
         let rel = addr - self.sb.cgbase(c as u32);
-        if rel + new > self.cgs[c].ndblk
-            || !(rel + old..rel + new).all(|f| self.cgs[c].frag_free(f))
-        {
+        let mut a = self.st();
+        if rel + new > a.cgs[c].ndblk || !(rel + old..rel + new).all(|f| a.cgs[c].frag_free(f)) {
             return false;
         }
         for f in rel + old..rel + new {
-            self.cgs[c].set_frag_free(f, false);
+            a.cgs[c].set_frag_free(f, false);
         }
-        self.cs_add(
+        a.cs_add(
             c,
             Csum {
                 nffree: -((new - old) as i64),
@@ -533,24 +590,25 @@ impl<D: Disk> Fs<D> {
     }
 
     /// Frees `n` fragments at `addr` (one block at most). Freeing free space is `EIO`.
-    pub(crate) fn free_frags(&mut self, addr: u64, n: u64) -> Result<()> {
+    pub(crate) fn free_frags(&self, addr: u64, n: u64) -> Result<()> {
         self.check_run(addr, n)?;
         let sb = &self.sb;
         let frag = sb.frag as u64;
         let c = (addr / sb.fpg as u64) as usize;
         let rel = addr - sb.cgbase(c as u32);
-        let cgp = &self.cgs[c];
+        let mut a = self.st();
+        let cgp = &a.cgs[c];
         if (rel..rel + n).any(|f| cgp.frag_free(f)) {
             return Err(Errno::EIO);
         }
         let f0 = rel - rel % frag;
         let before = cgp.free_in_block(sb, f0) as i64;
-        let cgp = &mut self.cgs[c];
+        let cgp = &mut a.cgs[c];
         for f in rel..rel + n {
             cgp.set_frag_free(f, true);
         }
-        if self.cgs[c].block_free(&self.sb, f0) {
-            self.cs_add(
+        if a.cgs[c].block_free(sb, f0) {
+            a.cs_add(
                 c,
                 Csum {
                     nbfree: 1,
@@ -559,7 +617,7 @@ impl<D: Disk> Fs<D> {
                 },
             );
         } else {
-            self.cs_add(
+            a.cs_add(
                 c,
                 Csum {
                     nffree: n as i64,
@@ -572,78 +630,97 @@ impl<D: Disk> Fs<D> {
 
     // ---- inode allocation -------------------------------------------------------------
 
-    fn pick_inode_cg(&self, near: Ino, dir: bool) -> u32 {
-        let ncg = self.sb.ncg;
-        if dir {
-            // Spread directories: among groups with at least average free inodes, the one
-            // with the fewest directories.
-            let avg = self.sb.cstotal.nifree / ncg as i64;
-            let mut best: Option<u32> = None;
-            for c in 0..ncg {
-                let cs = &self.csum[c as usize];
-                if cs.nifree <= 0 || cs.nifree < avg {
-                    continue;
-                }
-                if best.map_or(true, |b| cs.ndir < self.csum[b as usize].ndir) {
-                    best = Some(c);
-                }
-            }
-            if let Some(b) = best {
-                return b;
-            }
-        }
-        let start = near / self.sb.ipg;
-        (0..ncg)
-            .map(|i| (start + i) % ncg)
-            .find(|&c| self.csum[c as usize].nifree > 0)
-            .unwrap_or(start)
-    }
-
     /// Allocates an inode near `near` (the parent directory) and returns it zeroed with a
     /// fresh generation number; the caller fills it in and writes it.
-    pub(crate) async fn ialloc(&mut self, near: Ino, mode: u16) -> Result<(Ino, Dinode)> {
+    ///
+    /// The inode is taken in the map under the allocation lock before anything waits, so two
+    /// allocations never get the same one. On UFS2 an inode block never written is zeroed
+    /// first, by one operation per group at a time (the others use the inodes already
+    /// initialised, or wait for it); only then does `cg_initediblk` pass it.
+    pub(crate) async fn ialloc(&self, near: Ino, mode: u16) -> Result<(Ino, Dinode)> {
         self.check_rw()?;
         let dir = mode & crate::inode::IFMT == IFDIR;
-        if self.sb.cstotal.nifree <= 0 {
-            return Err(Errno::ENOSPC);
-        }
-        let c = self.pick_inode_cg(near, dir) as usize;
-        if self.csum[c].nifree <= 0 {
-            return Err(Errno::ENOSPC);
-        }
         let ipg = self.sb.ipg;
-        let hint = self.cgs[c].irotor() % ipg;
-        let rel = (0..ipg)
-            .map(|k| (hint + k) % ipg)
-            .find(|&i| !self.cgs[c].inode_used(i) && (c > 0 || i >= ROOTINO))
-            .ok_or(Errno::EIO)?;
-        let ino = c as u32 * ipg + rel;
-        if self.sb.ufs2 {
-            // Inode blocks past cg_initediblk were never written: zero them first.
-            let inopb = self.sb.inopb;
-            while rel >= self.cgs[c].initediblk() {
-                let first = self.cgs[c].initediblk();
-                let off = self.sb.inode_offset(c as u32 * ipg + first);
-                let zero = vec![0u8; self.sb.bsize as usize];
-                self.disk.write(off, &zero).await?;
-                self.cgs[c].set_initediblk((first + inopb).min(ipg));
+        let (c, rel) = loop {
+            let plan = {
+                let mut a = self.st();
+                if a.total.nifree <= 0 {
+                    return Err(Errno::ENOSPC);
+                }
+                let c = pick_inode_cg(&self.sb, &a, near, dir) as usize;
+                if a.csum[c].nifree <= 0 {
+                    return Err(Errno::ENOSPC);
+                }
+                let inited = if self.sb.ufs2 {
+                    a.cgs[c].initediblk()
+                } else {
+                    ipg
+                };
+                let hint = a.cgs[c].irotor() % ipg;
+                let free = |i: u32| !a.cgs[c].inode_used(i) && (c > 0 || i >= ROOTINO);
+                let below = (0..ipg)
+                    .map(|k| (hint + k) % ipg)
+                    .find(|&i| i < inited && free(i));
+                match below {
+                    Some(rel) => {
+                        a.cgs[c].set_inode_used(rel, true);
+                        a.cgs[c].set_irotor(rel);
+                        a.cs_add(
+                            c,
+                            Csum {
+                                nifree: -1,
+                                ndir: dir as i64,
+                                ..Csum::default()
+                            },
+                        );
+                        Ok((c, rel))
+                    }
+                    None if (inited..ipg).any(free) && !a.initing[c] => {
+                        a.initing[c] = true;
+                        Err(Some((c, inited)))
+                    }
+                    None if a.initing[c] => Err(None),
+                    None => return Err(Errno::EIO),
+                }
+            };
+            match plan {
+                Ok(got) => break got,
+                // Inode blocks past cg_initediblk were never written: zero the next one.
+                Err(Some((c, first))) => {
+                    let guard = Initing {
+                        alloc: &self.alloc,
+                        c,
+                    };
+                    let off = self.sb.inode_offset(c as u32 * ipg + first);
+                    let zero = vec![0u8; self.sb.bsize as usize];
+                    self.disk.write(off, &zero).await?;
+                    let next = (first + self.sb.inopb).min(ipg);
+                    self.st().cgs[c].set_initediblk(next);
+                    self.inited[c].store(next, Ordering::Release);
+                    drop(guard);
+                }
+                // Another operation is zeroing this group's next inode block.
+                Err(None) => self.step_through().await,
             }
-        }
-        let old = self.iget_any(ino).await?;
-        if old.mode != 0 {
-            // The map says free, the inode says used: refuse rather than clobber it.
-            return Err(Errno::EIO);
-        }
-        self.cgs[c].set_inode_used(rel, true);
-        self.cgs[c].set_irotor(rel);
-        self.cs_add(
-            c,
-            Csum {
-                nifree: -1,
-                ndir: dir as i64,
-                ..Csum::default()
-            },
-        );
+        };
+        let ino = c as u32 * ipg + rel;
+        let old = match self.iget_any(ino).await {
+            Ok(old) if old.mode == 0 => old,
+            // The map said free, the inode says used: refuse rather than clobber it.
+            r => {
+                let mut a = self.st();
+                a.cgs[c].set_inode_used(rel, false);
+                a.cs_add(
+                    c,
+                    Csum {
+                        nifree: 1,
+                        ndir: -(dir as i64),
+                        ..Csum::default()
+                    },
+                );
+                return Err(r.err().unwrap_or(Errno::EIO));
+            }
+        };
         let mut ip = Dinode::zeroed(self.sb.ufs2);
         ip.gen = if old.gen == 0 || old.gen == u32::MAX {
             self.random().max(1)
@@ -662,11 +739,11 @@ impl<D: Disk> Fs<D> {
     }
 
     /// Releases inode `ino` in the map (its blocks are already freed) and clears it.
-    pub(crate) async fn ifree(&mut self, ino: Ino, was_dir: bool) -> Result<()> {
+    pub(crate) async fn ifree(&self, ino: Ino, was_dir: bool) -> Result<()> {
         self.check_ino(ino)?;
         let c = (ino / self.sb.ipg) as usize;
         let rel = ino % self.sb.ipg;
-        if !self.cgs[c].inode_used(rel) {
+        if !self.st().cgs[c].inode_used(rel) {
             return Err(Errno::EIO);
         }
         let mut ip = self.iget_any(ino).await?;
@@ -674,8 +751,12 @@ impl<D: Disk> Fs<D> {
         ip = Dinode::zeroed(self.sb.ufs2);
         ip.gen = gen;
         self.iput(ino, &mut ip).await?;
-        self.cgs[c].set_inode_used(rel, false);
-        self.cs_add(
+        let mut a = self.st();
+        if !a.cgs[c].inode_used(rel) {
+            return Err(Errno::EIO);
+        }
+        a.cgs[c].set_inode_used(rel, false);
+        a.cs_add(
             c,
             Csum {
                 nifree: 1,
@@ -687,7 +768,7 @@ impl<D: Disk> Fs<D> {
     }
 
     /// Frees an inode with no links: its blocks, then the inode.
-    pub(crate) async fn reclaim(&mut self, ino: Ino) -> Result<()> {
+    pub(crate) async fn reclaim(&self, ino: Ino) -> Result<()> {
         let mut ip = self.iget(ino).await?;
         let was_dir = ip.is_dir();
         self.truncate_blocks(ino, &mut ip, 0).await?;
@@ -722,4 +803,97 @@ async fn read_span<D: Disk>(disk: &D, sb: &Superblock, off: u64, buf: &mut [u8])
         disk.read(off + (i * bs) as u64, chunk).await?;
     }
     Ok(())
+}
+
+/// Allocates a whole block (in group `cg` or near `pref`, as `alloc_block_in`) and keeps its
+/// first `n` fragments: the others become loose free fragments.
+fn break_block(sb: &Superblock, a: &mut Alloc, cg: u32, pref: u64, n: u64) -> Result<u64> {
+    let frag = sb.frag as u64;
+    let addr = alloc_block_in(sb, a, cg, pref)?;
+    let c = (addr / sb.fpg as u64) as usize;
+    let rel = addr - sb.cgbase(c as u32);
+    for f in rel + n..rel + frag {
+        a.cgs[c].set_frag_free(f, true);
+    }
+    a.cs_add(
+        c,
+        Csum {
+            nffree: (frag - n) as i64,
+            ..Csum::default()
+        },
+    );
+    Ok(addr)
+}
+
+/// `alloc_block` with the allocation state locked.
+fn alloc_block_in(sb: &Superblock, a: &mut Alloc, cg: u32, pref: u64) -> Result<u64> {
+    let frag = sb.frag as u64;
+    let ncg = sb.ncg;
+    let start_cg = if pref != 0 {
+        (pref / sb.fpg as u64) as u32 % ncg
+    } else {
+        cg % ncg
+    };
+    for i in 0..ncg {
+        let c = (start_cg + i) % ncg;
+        if a.csum[c as usize].nbfree <= 0 {
+            continue;
+        }
+        let cgp = &a.cgs[c as usize];
+        let nblk = cgp.ndblk / frag;
+        let base = sb.cgbase(c);
+        let hint = if i == 0 && pref != 0 && pref >= base {
+            (pref - base) / frag
+        } else {
+            cgp.rotor() / frag
+        };
+        let found = (0..nblk)
+            .map(|k| (hint + k) % nblk)
+            .find(|&b| cgp.block_free(sb, b * frag));
+        let Some(b) = found else {
+            continue;
+        };
+        let cgp = &mut a.cgs[c as usize];
+        for f in b * frag..(b + 1) * frag {
+            cgp.set_frag_free(f, false);
+        }
+        cgp.set_rotor(b * frag);
+        a.cs_add(
+            c as usize,
+            Csum {
+                nbfree: -1,
+                ..Csum::default()
+            },
+        );
+        return Ok(base + b * frag);
+    }
+    Err(Errno::ENOSPC)
+}
+
+/// The group for a new inode near `near`: for a directory, among groups with at least
+/// average free inodes the one with the fewest directories; else the first group from
+/// `near`'s with a free inode.
+fn pick_inode_cg(sb: &Superblock, a: &Alloc, near: Ino, dir: bool) -> u32 {
+    let ncg = sb.ncg;
+    if dir {
+        let avg = a.total.nifree / ncg as i64;
+        let mut best: Option<u32> = None;
+        for c in 0..ncg {
+            let cs = &a.csum[c as usize];
+            if cs.nifree <= 0 || cs.nifree < avg {
+                continue;
+            }
+            if best.map_or(true, |b| cs.ndir < a.csum[b as usize].ndir) {
+                best = Some(c);
+            }
+        }
+        if let Some(b) = best {
+            return b;
+        }
+    }
+    let start = near / sb.ipg;
+    (0..ncg)
+        .map(|i| (start + i) % ncg)
+        .find(|&c| a.csum[c as usize].nifree > 0)
+        .unwrap_or(start)
 }

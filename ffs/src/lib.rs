@@ -19,9 +19,21 @@
 //! ```
 //!
 //! # Concurrency
-//! Operations take `&mut self` (reads `&self`): one mount is one state machine, and the
-//! kernel serialises access with one async lock (`Arc<Mutex<Fs<D>>>`; `Fs<D>` is `Send` when
-//! `D` is). The futures are not `Send`; they run on the loop that holds the lock.
+//! Operations take `&self` (only mount-wide changes — `make_writable`, `set_fsmnt`,
+//! `unmount` — take `&mut self` or `self`), so operations on different files may run at
+//! once; `Fs<D>` is `Send + Sync` when `D` is. The engine keeps its shared state consistent
+//! itself: the allocation state (cylinder-group maps, counts, rotors) behind one short
+//! `std::sync::Mutex` never held across an `.await`, the inode references behind another,
+//! and one summary write at a time. What the caller must do, as NetBSD's vnode locks do:
+//! - an operation that changes an inode (write, truncate, setattr; for a directory every
+//!   namespace operation in it) runs alone on that inode: no other operation reads or
+//!   changes it meanwhile; reads of one inode may run together;
+//! - unlink, rmdir and rename also hold their victims, and rename and rmdir are serialised
+//!   with each other per mount (NetBSD's `mnt_renamelock`), as rename reads the `..` chain
+//!   of directories it does not lock;
+//! - a name looked up is retained (`retain`) before its directory may change again.
+//!
+//! The kernel's locks are described in its `fs/ffs/`. The futures are not `Send`.
 //!
 //! # Bad input
 //! Every block pointer, inode number, directory entry and size read from the image is
@@ -59,5 +71,12 @@ mod tests {
         fn send<T: Send>() {}
         send::<crate::Fs<crate::MemDisk>>();
         send::<crate::Fs<crate::FileDisk>>();
+    }
+
+    #[test]
+    fn a_mount_can_be_shared_between_threads() {
+        fn sync<T: Sync>() {}
+        sync::<crate::Fs<crate::MemDisk>>();
+        sync::<crate::Fs<crate::FileDisk>>();
     }
 }

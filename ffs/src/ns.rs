@@ -2,7 +2,7 @@
 //! (create, mkdir, symlink, link, unlink, rmdir, rename, readdir), plus attributes,
 //! `statvfs` and inode references.
 
-use crate::dir::{self, Entry, DIRBLKSIZ, MAXNAMLEN};
+use crate::dir::{self, DIRBLKSIZ, MAXNAMLEN};
 use crate::fs::{Fs, Ino, LINK_MAX};
 use crate::inode::{dtype_of, Dinode, Timespec, IFBLK, IFCHR, IFDIR, IFIFO, IFLNK, IFMT};
 use crate::inode::{IFREG, IFSOCK};
@@ -118,6 +118,9 @@ pub struct StatVfs {
     pub fsid: [u32; 2],
 }
 
+/// A chunk with room for a new name: its block's fragment address and its offset there.
+type Room = Option<(u64, usize)>;
+
 /// Where a name was found.
 #[derive(Clone, Debug)]
 pub(crate) struct Found {
@@ -219,10 +222,33 @@ impl<D: Disk> Fs<D> {
         Ok((addr, buf))
     }
 
-    async fn write_chunk(&mut self, addr: u64, chunk: usize, bytes: &[u8]) -> Result<()> {
+    async fn write_chunk(&self, addr: u64, chunk: usize, bytes: &[u8]) -> Result<()> {
         self.disk
             .write(self.sb.frag_offset(addr) + chunk as u64, bytes)
             .await
+    }
+
+    /// One scan for a new name: `EEXIST` if it is there, else the first chunk with room
+    /// for it (its block's address and offset), if any.
+    async fn dir_find_room(&self, dp: &Dinode, name: &[u8]) -> Result<Room> {
+        self.check_dir(dp)?;
+        let mut room = None;
+        let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
+        while let Some((_, addr, buf)) = walk.next(self, dp).await? {
+            for (ci, chunk) in buf.chunks(DIRBLKSIZ).enumerate() {
+                let mut hit = false;
+                dir::walk_chunk(chunk, self.dtype, |_, ino, _, _, n| {
+                    hit |= ino != 0 && ino != WINO && n == name;
+                })?;
+                if hit {
+                    return Err(Errno::EEXIST);
+                }
+                if room.is_none() && dir::fits(chunk, name.len(), self.dtype)? {
+                    room = Some((addr, ci * DIRBLKSIZ));
+                }
+            }
+        }
+        Ok(room)
     }
 
     pub(crate) async fn dir_find(&self, dp: &Dinode, name: &[u8]) -> Result<Option<Found>> {
@@ -230,32 +256,47 @@ impl<D: Disk> Fs<D> {
         let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
         while let Some((_, addr, buf)) = walk.next(self, dp).await? {
             for (ci, chunk) in buf.chunks(DIRBLKSIZ).enumerate() {
-                for e in dir::parse_chunk(chunk, self.dtype)? {
-                    if e.ino != 0 && e.ino != WINO && e.name == name {
-                        return Ok(Some(Found {
-                            ino: e.ino,
-                            addr,
-                            chunk: ci * DIRBLKSIZ,
-                            off: e.off,
-                        }));
+                let mut hit = None;
+                dir::walk_chunk(chunk, self.dtype, |off, ino, _, _, n| {
+                    if hit.is_none() && ino != 0 && ino != WINO && n == name {
+                        hit = Some((ino, off));
                     }
+                })?;
+                if let Some((ino, off)) = hit {
+                    return Ok(Some(Found {
+                        ino,
+                        addr,
+                        chunk: ci * DIRBLKSIZ,
+                        off,
+                    }));
                 }
             }
         }
         Ok(None)
     }
 
-    /// Adds `name → ino` to directory `dino` (growing it by a chunk when no chunk has room).
+    /// Adds `name → ino` to directory `dino` (growing it by a chunk when no chunk has room):
+    /// in the chunk `room` names if it has room (the scan that looked for the name found
+    /// it, and the directory has not changed since), else the first chunk with room.
     async fn dir_add(
-        &mut self,
+        &self,
         dino: Ino,
         dp: &mut Dinode,
         name: &[u8],
         ino: Ino,
         mode: u16,
+        room: Room,
     ) -> Result<()> {
         self.check_dir(dp)?;
         let t = if self.dtype { dtype_of(mode) } else { 0 };
+        if let Some((addr, off)) = room {
+            let mut chunk = [0u8; DIRBLKSIZ];
+            let base = self.sb.frag_offset(addr) + off as u64;
+            self.disk.read(base, &mut chunk).await?;
+            if dir::insert(&mut chunk, ino, t, name, self.dtype)? {
+                return self.write_chunk(addr, off, &chunk).await;
+            }
+        }
         let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
         while let Some((_, addr, mut buf)) = walk.next(self, dp).await? {
             for ci in 0..buf.len() / DIRBLKSIZ {
@@ -282,7 +323,7 @@ impl<D: Disk> Fs<D> {
         }
     }
 
-    async fn dir_remove(&mut self, f: &Found) -> Result<()> {
+    async fn dir_remove(&self, f: &Found) -> Result<()> {
         let mut chunk = vec![0u8; DIRBLKSIZ];
         let base = self.sb.frag_offset(f.addr) + f.chunk as u64;
         self.disk.read(base, &mut chunk).await?;
@@ -290,7 +331,7 @@ impl<D: Disk> Fs<D> {
         self.write_chunk(f.addr, f.chunk, &chunk).await
     }
 
-    async fn dir_set(&mut self, f: &Found, ino: Ino, mode: u16) -> Result<()> {
+    async fn dir_set(&self, f: &Found, ino: Ino, mode: u16) -> Result<()> {
         let mut chunk = vec![0u8; DIRBLKSIZ];
         let base = self.sb.frag_offset(f.addr) + f.chunk as u64;
         self.disk.read(base, &mut chunk).await?;
@@ -303,11 +344,11 @@ impl<D: Disk> Fs<D> {
         let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
         while let Some((_, _, buf)) = walk.next(self, dp).await? {
             for chunk in buf.chunks(DIRBLKSIZ) {
-                let live = dir::parse_chunk(chunk, self.dtype)?;
-                if live
-                    .iter()
-                    .any(|e: &Entry| e.ino != 0 && e.ino != WINO && !is_dot(&e.name))
-                {
+                let mut live = false;
+                dir::walk_chunk(chunk, self.dtype, |_, ino, _, _, name| {
+                    live |= ino != 0 && ino != WINO && !is_dot(name);
+                })?;
+                if live {
                     return Ok(false);
                 }
             }
@@ -322,9 +363,9 @@ impl<D: Disk> Fs<D> {
         Ok(())
     }
 
-    async fn store(&mut self, t: Touched) -> Result<()> {
+    async fn store(&self, t: Touched) -> Result<()> {
         for (ino, mut ip) in t.0 {
-            if ip.nlink == 0 && ip.mode != 0 && !self.refs.contains_key(&ino) {
+            if ip.nlink == 0 && ip.mode != 0 && !self.referenced(ino) {
                 self.iput(ino, &mut ip).await?;
                 self.reclaim(ino).await?;
             } else {
@@ -372,7 +413,7 @@ impl<D: Disk> Fs<D> {
     }
 
     /// `setattr(ino, changes)` — chmod, chown, utimes, chflags, truncate; sets ctime.
-    pub async fn setattr(&mut self, ino: Ino, a: &SetAttr) -> Result<Attr> {
+    pub async fn setattr(&self, ino: Ino, a: &SetAttr) -> Result<Attr> {
         self.check_rw()?;
         let mut ip = self.iget(ino).await?;
         if let Some(size) = a.size {
@@ -483,7 +524,7 @@ impl<D: Disk> Fs<D> {
     /// `statvfs` figures.
     pub fn statvfs(&self) -> StatVfs {
         let sb = &self.sb;
-        let t = &sb.cstotal;
+        let t = &self.total();
         let bfree = (t.nbfree.max(0) as u64) * sb.frag as u64 + t.nffree.max(0) as u64;
         let bresvd = sb.reserved_frags();
         let files = sb.ninodes() - ROOTINO as u64;
@@ -506,26 +547,37 @@ impl<D: Disk> Fs<D> {
 
     /// `fsync(ino)` — makes the file and the file system's metadata durable (a full `sync`:
     /// the image is consistent afterwards).
-    pub async fn fsync(&mut self, _ino: Ino) -> Result<()> {
+    pub async fn fsync(&self, _ino: Ino) -> Result<()> {
         self.sync().await
     }
 
     /// Takes a reference on `ino` (an open vnode): if its last name goes, it is freed only at
     /// the last `release`.
-    pub fn retain(&mut self, ino: Ino) {
-        *self.refs.entry(ino).or_insert(0) += 1;
+    pub fn retain(&self, ino: Ino) {
+        *self.refs().entry(ino).or_insert(0) += 1;
+    }
+
+    fn refs(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Ino, u32>> {
+        self.refs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn referenced(&self, ino: Ino) -> bool {
+        self.refs().contains_key(&ino)
     }
 
     /// Drops a reference; frees the inode when it was the last and no name is left.
-    pub async fn release(&mut self, ino: Ino) -> Result<()> {
-        let Some(n) = self.refs.get_mut(&ino) else {
-            return Ok(());
-        };
-        *n -= 1;
-        if *n > 0 {
-            return Ok(());
+    pub async fn release(&self, ino: Ino) -> Result<()> {
+        {
+            let mut refs = self.refs();
+            let Some(n) = refs.get_mut(&ino) else {
+                return Ok(());
+            };
+            *n -= 1;
+            if *n > 0 {
+                return Ok(());
+            }
+            refs.remove(&ino);
         }
-        self.refs.remove(&ino);
         if self.ro {
             return Ok(());
         }
@@ -538,7 +590,8 @@ impl<D: Disk> Fs<D> {
 
     // ---- namespace operations -----------------------------------------------------------
 
-    async fn prepare_new(&self, dir: Ino, name: &[u8]) -> Result<Dinode> {
+    /// The directory a new name goes into, checked, and where the name will fit.
+    async fn prepare_new(&self, dir: Ino, name: &[u8]) -> Result<(Dinode, Room)> {
         self.check_rw()?;
         check_name(name)?;
         let dp = self.iget(dir).await?;
@@ -546,16 +599,17 @@ impl<D: Disk> Fs<D> {
         if dp.nlink == 0 {
             return Err(Errno::ENOENT);
         }
-        if is_dot(name) || self.dir_find(&dp, name).await?.is_some() {
+        if is_dot(name) {
             return Err(Errno::EEXIST);
         }
-        Ok(dp)
+        let room = self.dir_find_room(&dp, name).await?;
+        Ok((dp, room))
     }
 
     /// `create(dir, name, mode, uid, gid, rdev)` — a regular file, FIFO, device or socket
     /// (the type is in `mode`); `EEXIST` if the name is taken.
     pub async fn create(
-        &mut self,
+        &self,
         dir: Ino,
         name: &[u8],
         mode: u16,
@@ -567,7 +621,7 @@ impl<D: Disk> Fs<D> {
             IFREG | IFIFO | IFCHR | IFBLK | IFSOCK => {}
             _ => return Err(Errno::EINVAL),
         }
-        let mut dp = self.prepare_new(dir, name).await?;
+        let (mut dp, room) = self.prepare_new(dir, name).await?;
         let (ino, mut ip) = self.ialloc(dir, mode).await?;
         ip.nlink = 1;
         ip.uid = uid;
@@ -580,20 +634,22 @@ impl<D: Disk> Fs<D> {
             };
         }
         self.iput(ino, &mut ip).await?;
-        self.link_new(dir, &mut dp, name, ino, &mut ip).await?;
+        self.link_new(dir, &mut dp, name, ino, &mut ip, room)
+            .await?;
         Ok(ino)
     }
 
     /// Enters a freshly allocated inode in its directory; undoes the allocation on failure.
     async fn link_new(
-        &mut self,
+        &self,
         dir: Ino,
         dp: &mut Dinode,
         name: &[u8],
         ino: Ino,
         ip: &mut Dinode,
+        room: Room,
     ) -> Result<()> {
-        let r = self.dir_add(dir, dp, name, ino, ip.mode).await;
+        let r = self.dir_add(dir, dp, name, ino, ip.mode, room).await;
         if r.is_ok() {
             let now = self.now();
             dp.mtime = now;
@@ -614,15 +670,8 @@ impl<D: Disk> Fs<D> {
     }
 
     /// `mkdir(dir, name, mode, uid, gid)` — a directory holding `.` and `..`.
-    pub async fn mkdir(
-        &mut self,
-        dir: Ino,
-        name: &[u8],
-        mode: u16,
-        uid: u32,
-        gid: u32,
-    ) -> Result<Ino> {
-        let mut dp = self.prepare_new(dir, name).await?;
+    pub async fn mkdir(&self, dir: Ino, name: &[u8], mode: u16, uid: u32, gid: u32) -> Result<Ino> {
+        let (mut dp, room) = self.prepare_new(dir, name).await?;
         if dp.nlink >= LINK_MAX {
             return Err(Errno::EMLINK);
         }
@@ -640,7 +689,8 @@ impl<D: Disk> Fs<D> {
             return Err(r.err().unwrap_or(Errno::ENOSPC));
         }
         self.iput(ino, &mut ip).await?;
-        self.link_new(dir, &mut dp, name, ino, &mut ip).await?;
+        self.link_new(dir, &mut dp, name, ino, &mut ip, room)
+            .await?;
         Ok(ino)
     }
 
@@ -648,7 +698,7 @@ impl<D: Disk> Fs<D> {
     /// longer ones in a block; `perm` the permission bits (the caller's `ACCESSPERMS` less
     /// its umask, as NetBSD's symlinkat gives them).
     pub async fn symlink(
-        &mut self,
+        &self,
         dir: Ino,
         name: &[u8],
         target: &[u8],
@@ -659,7 +709,7 @@ impl<D: Disk> Fs<D> {
         if target.len() >= MAXPATHLEN {
             return Err(Errno::ENAMETOOLONG);
         }
-        let mut dp = self.prepare_new(dir, name).await?;
+        let (mut dp, room) = self.prepare_new(dir, name).await?;
         let (ino, mut ip) = self.ialloc(dir, IFLNK | (perm & 0o7777)).await?;
         ip.nlink = 1;
         ip.uid = uid;
@@ -676,13 +726,14 @@ impl<D: Disk> Fs<D> {
             }
         }
         self.iput(ino, &mut ip).await?;
-        self.link_new(dir, &mut dp, name, ino, &mut ip).await?;
+        self.link_new(dir, &mut dp, name, ino, &mut ip, room)
+            .await?;
         Ok(ino)
     }
 
     /// `link(dir, name, ino)` — a new name for a non-directory (`EMLINK` at `LINK_MAX`).
-    pub async fn link(&mut self, dir: Ino, name: &[u8], ino: Ino) -> Result<()> {
-        let mut dp = self.prepare_new(dir, name).await?;
+    pub async fn link(&self, dir: Ino, name: &[u8], ino: Ino) -> Result<()> {
+        let (mut dp, room) = self.prepare_new(dir, name).await?;
         let mut ip = self.iget(ino).await?;
         if ip.is_dir() {
             return Err(Errno::EPERM);
@@ -696,7 +747,7 @@ impl<D: Disk> Fs<D> {
         if dir == ino {
             return Err(Errno::EIO);
         }
-        self.dir_add(dir, &mut dp, name, ino, ip.mode).await?;
+        self.dir_add(dir, &mut dp, name, ino, ip.mode, room).await?;
         let now = self.now();
         dp.mtime = now;
         dp.ctime = now;
@@ -707,7 +758,7 @@ impl<D: Disk> Fs<D> {
     }
 
     /// `unlink(dir, name)` — removes a name of a non-directory (`EPERM` for directories).
-    pub async fn unlink(&mut self, dir: Ino, name: &[u8]) -> Result<()> {
+    pub async fn unlink(&self, dir: Ino, name: &[u8]) -> Result<()> {
         self.check_rw()?;
         check_name(name)?;
         if is_dot(name) {
@@ -743,7 +794,7 @@ impl<D: Disk> Fs<D> {
 
     /// `rmdir(dir, name)` — removes an empty directory (`ENOTEMPTY`, `ENOTDIR`, `EINVAL` for
     /// `.`).
-    pub async fn rmdir(&mut self, dir: Ino, name: &[u8]) -> Result<()> {
+    pub async fn rmdir(&self, dir: Ino, name: &[u8]) -> Result<()> {
         self.check_rw()?;
         check_name(name)?;
         if name == b"." {
@@ -816,7 +867,7 @@ impl<D: Disk> Fs<D> {
     /// (a non-directory, or an empty directory when moving a directory); fixes `..` and the
     /// link counts when a directory changes parent; `EINVAL` when moving a directory into
     /// its own subtree.
-    pub async fn rename(&mut self, sdir: Ino, sname: &[u8], ddir: Ino, dname: &[u8]) -> Result<()> {
+    pub async fn rename(&self, sdir: Ino, sname: &[u8], ddir: Ino, dname: &[u8]) -> Result<()> {
         self.check_rw()?;
         check_name(sname)?;
         check_name(dname)?;
@@ -889,7 +940,9 @@ impl<D: Disk> Fs<D> {
                     return Err(Errno::EMLINK);
                 }
                 let mut dp = t.get(ddir).clone();
-                let r = self.dir_add(ddir, &mut dp, dname, src.ino, smode).await;
+                let r = self
+                    .dir_add(ddir, &mut dp, dname, src.ino, smode, None)
+                    .await;
                 *t.get(ddir) = dp;
                 if let Err(e) = r {
                     self.store(t).await?;

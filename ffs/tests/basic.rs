@@ -9,7 +9,7 @@ use ffs::{block_on, Errno, SetAttr, LINK_MAX};
 fn create_write_read_remount() {
     for ufs2 in [false, true] {
         let disk = fresh(8 << 20, ufs2, None);
-        let mut fs = mount(&disk);
+        let fs = mount(&disk);
         let root = fs.root();
         let f = block_on(fs.create(root, b"a", 0o100644, 7, 8, 0)).unwrap();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
@@ -57,7 +57,7 @@ fn create_write_read_remount() {
 #[test]
 fn errors() {
     let disk = fresh(4 << 20, true, None);
-    let mut fs = mount(&disk);
+    let fs = mount(&disk);
     let root = fs.root();
     let d = block_on(fs.mkdir(root, b"d", 0o755, 0, 0)).unwrap();
     let f = block_on(fs.create(d, b"f", 0o100644, 0, 0, 0)).unwrap();
@@ -94,7 +94,7 @@ fn errors() {
 fn sparse_and_truncate_all_levels() {
     // bsize 4096 on UFS2: single indirect from 48 KiB, double from 2 MiB, triple from 1 GiB.
     let disk = fresh(16 << 20, true, Some(4096));
-    let mut fs = mount(&disk);
+    let fs = mount(&disk);
     let root = fs.root();
     let f = block_on(fs.create(root, b"sparse", 0o100644, 0, 0, 0)).unwrap();
     let offs = [
@@ -142,7 +142,7 @@ fn sparse_and_truncate_all_levels() {
 #[test]
 fn link_max() {
     let disk = fresh(4 << 20, false, None);
-    let mut fs = mount(&disk);
+    let fs = mount(&disk);
     let root = fs.root();
     let f = block_on(fs.create(root, b"f", 0o100644, 0, 0, 0)).unwrap();
     let d = block_on(fs.mkdir(root, b"d", 0o755, 0, 0)).unwrap();
@@ -153,7 +153,7 @@ fn link_max() {
         let off = sb.inode_offset(ino) as usize + 2;
         disk.with_bytes(|b| b[off..off + 2].copy_from_slice(&(LINK_MAX - 1).to_le_bytes()));
     }
-    let mut fs = mount(&disk);
+    let fs = mount(&disk);
     block_on(fs.link(root, b"g", f)).unwrap();
     assert_eq!(block_on(fs.link(root, b"h", f)), Err(Errno::EMLINK));
     block_on(fs.mkdir(d, b"s1", 0o755, 0, 0)).unwrap();
@@ -170,7 +170,7 @@ fn link_max() {
 #[test]
 fn devices_fifos_and_times() {
     let disk = fresh(4 << 20, true, None);
-    let mut fs = mount(&disk);
+    let fs = mount(&disk);
     let root = fs.root();
     let c = block_on(fs.create(root, b"null", 0o020666, 0, 0, 0x0203)).unwrap();
     let p = block_on(fs.create(root, b"fifo", 0o010644, 0, 0, 0)).unwrap();
@@ -209,7 +209,7 @@ fn devices_fifos_and_times() {
 #[test]
 fn readdir_cookies_resume() {
     let disk = fresh(4 << 20, true, None);
-    let mut fs = mount(&disk);
+    let fs = mount(&disk);
     let root = fs.root();
     for i in 0..300 {
         block_on(fs.create(root, format!("file-{i:03}").as_bytes(), 0o100644, 0, 0, 0)).unwrap();

@@ -134,7 +134,7 @@ fn bad_cylinder_groups_and_inodes() {
         poke_ptr(&b, &d, db_off(&b, b.file, 0), b.sb.cgimin(0));
         let ind = db_off(&b, b.big, 12);
         poke_ptr(&b, &d, ind, b.sb.cgtod(0));
-        let mut fs = mount(&d);
+        let fs = mount(&d);
         assert_eq!(block_on(fs.read(b.file, 0, &mut buf)), Err(Errno::EIO));
         assert_eq!(block_on(fs.read(b.big, 1 << 20, &mut buf)), Err(Errno::EIO));
         assert_eq!(block_on(fs.write(b.big, 1 << 20, &buf)), Err(Errno::EIO));
@@ -164,7 +164,7 @@ fn bad_directories() {
             let d = copy(&b);
             let blk = dir_block_off(&b, &d, b.dir);
             poke16(&d, blk + 12 + 4, reclen);
-            let mut fs = mount(&d);
+            let fs = mount(&d);
             assert_eq!(block_on(fs.lookup(b.dir, b"file")), Err(Errno::EIO));
             assert_eq!(block_on(fs.readdir(b.dir, 0, 100)).err(), Some(Errno::EIO));
             assert_eq!(
@@ -201,7 +201,7 @@ fn bad_directories() {
         let d = copy(&b);
         let sblk = dir_block_off(&b, &d, b.sub);
         poke32(&d, sblk + 12, b.sub);
-        let mut fs = mount(&d);
+        let fs = mount(&d);
         let other = block_on(fs.mkdir(root, b"other", 0o755, 0, 0)).unwrap();
         assert_eq!(
             block_on(fs.rename(root, b"other", b.sub, b"o")),
@@ -248,7 +248,7 @@ fn fuzzed_metadata_never_panics() {
                 read_only: ro,
                 ..MountOptions::default()
             };
-            let Ok(mut fs) = block_on(Fs::mount(Strict(d.clone()), opts)) else {
+            let Ok(fs) = block_on(Fs::mount(Strict(d.clone()), opts)) else {
                 continue;
             };
             let mut budget = 2000;
@@ -302,7 +302,7 @@ fn walk(fs: &Fs<Strict>, d: Ino, depth: usize, budget: &mut usize) {
 fn enospc_leaves_the_image_consistent() {
     for ufs2 in [false, true] {
         let disk = fresh(2 << 20, ufs2, Some(4096));
-        let mut fs = mount(&disk);
+        let fs = mount(&disk);
         let root = fs.root();
         let f = block_on(fs.create(root, b"fill", 0o100644, 0, 0, 0)).unwrap();
         let chunk = vec![0x55u8; 100_000];
@@ -354,7 +354,7 @@ fn enospc_leaves_the_image_consistent() {
 #[test]
 fn referenced_inode_outlives_its_name() {
     let disk = fresh(4 << 20, true, None);
-    let mut fs = mount(&disk);
+    let fs = mount(&disk);
     let root = fs.root();
     let f = block_on(fs.create(root, b"tmp", 0o100644, 0, 0, 0)).unwrap();
     block_on(fs.write(f, 0, b"still here")).unwrap();
@@ -392,7 +392,7 @@ fn clean_flag_and_read_only() {
         read_only: true,
         ..MountOptions::default()
     };
-    let mut fs = block_on(Fs::mount(disk.clone(), ro)).unwrap();
+    let fs = block_on(Fs::mount(disk.clone(), ro)).unwrap();
     let root = fs.root();
     assert_eq!(
         block_on(fs.create(root, b"x", 0o100644, 0, 0, 0)),
@@ -509,7 +509,7 @@ fn an_indirect_block_pointing_to_itself_is_eio() {
         let d = copy(&b);
         let x = inode(&b, &d, b.big).ib[0];
         poke_ptr(&b, &d, ind_off(&b, x, 0), x);
-        let mut fs = mount(&d);
+        let fs = mount(&d);
         let mut buf = vec![0u8; 100];
         assert_eq!(block_on(fs.read(b.big, 12 * bs, &mut buf)), Err(Errno::EIO));
         assert_eq!(
@@ -527,7 +527,7 @@ fn an_indirect_block_pointing_to_itself_is_eio() {
             let y = inode(&b, &d, b.big).ib[1];
             assert_ne!(y, 0, "3 MiB of 4 KiB blocks reach the double indirect tree");
             poke_ptr(&b, &d, ind_off(&b, y, 0), y);
-            let mut fs = mount(&d);
+            let fs = mount(&d);
             let start = (12 + b.sb.nindir as u64) * bs;
             assert_eq!(block_on(fs.read(b.big, start, &mut buf)), Err(Errno::EIO));
             assert_eq!(block_on(fs.truncate(b.big, 0)), Err(Errno::EIO));
@@ -540,14 +540,14 @@ fn a_dotdot_cycle_ends_a_rename_with_eio() {
     for ufs2 in [false, true] {
         let b = base(ufs2);
         let d = copy(&b);
-        let mut fs = mount(&d);
+        let fs = mount(&d);
         let root = fs.root();
         block_on(fs.mkdir(root, b"m", 0o755, 0, 0)).unwrap();
         block_on(fs.unmount()).unwrap();
         // dir/sub is below dir; now dir's `..` says sub: dir -> sub -> dir -> ...
         let off = dir_block_off(&b, &d, b.dir);
         poke32(&d, off + 12, b.sub);
-        let mut fs = mount(&d);
+        let fs = mount(&d);
         let (sub, dir) = (b.sub, b.dir);
         let r = bounded("rename", move || {
             let r = block_on(fs.rename(root, b"m", sub, b"m"));
@@ -562,7 +562,7 @@ fn huge_sparse_files_truncate_in_bounded_work() {
     for ufs2 in [false, true] {
         let b = base(ufs2);
         let d = copy(&b);
-        let mut fs = mount(&d);
+        let fs = mount(&d);
         let root = fs.root();
         let f = block_on(fs.create(root, b"sparse", 0o100644, 0, 0, 0)).unwrap();
         // One byte near the end of the triple-indirect tree, one in each other tree.
@@ -592,7 +592,7 @@ fn huge_sparse_files_truncate_in_bounded_work() {
         for i in 0..n - 1 {
             poke_ptr(&b, &d, ind_off(&b, top, i), child);
         }
-        let mut fs = mount(&d);
+        let fs = mount(&d);
         let r = bounded("truncate", move || block_on(fs.truncate(f, 0)));
         assert_eq!(r, Err(Errno::EIO), "ufs2={ufs2}");
     }
@@ -632,7 +632,7 @@ impl Disk for Interrupting {
 fn walks_that_change_nothing_stop_when_paced_with_eintr() {
     let b = base(true);
     let d = copy(&b);
-    let mut fs = mount(&d);
+    let fs = mount(&d);
     // A directory of several blocks.
     for i in 0..600 {
         block_on(fs.create(b.dir, format!("name-{i:04}").as_bytes(), 0o100644, 0, 0, 0)).unwrap();
@@ -642,7 +642,7 @@ fn walks_that_change_nothing_stop_when_paced_with_eintr() {
         disk: d.clone(),
         left: std::sync::atomic::AtomicU32::new(u32::MAX),
     };
-    let mut fs = block_on(Fs::mount(disk, MountOptions::default())).unwrap();
+    let fs = block_on(Fs::mount(disk, MountOptions::default())).unwrap();
     let hit = block_on(fs.lookup(b.dir, b"name-0599")).unwrap();
     fs.disk()
         .left

@@ -203,7 +203,7 @@ fn makefs_images_read_back_and_take_writes() {
         assert!(disk.to_vec() == before, "{tag}: a read-only mount wrote");
 
         // Read-write: change things, unmount, check, compare what changed.
-        let mut fs = mount(&disk);
+        let fs = mount(&disk);
         let root = fs.root();
         let files = block_on(fs.lookup(root, b"files")).unwrap();
         let big = block_on(fs.lookup(files, fname(SIZES.len() - 1).as_bytes())).unwrap();

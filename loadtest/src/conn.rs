@@ -128,6 +128,13 @@ impl ConnState {
         }
     }
 
+    /// String `id` without its NUL (empty if never set).
+    pub fn string(&self, id: usize) -> &[u8] {
+        self.strings
+            .get(id)
+            .map_or(&[][..], |v| &v[..v.len().saturating_sub(1)])
+    }
+
     /// Sets string `id` to `s` (NUL appended).
     pub fn set_string(&mut self, id: usize, s: &str) {
         if self.strings.len() <= id {

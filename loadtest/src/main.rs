@@ -83,6 +83,11 @@ struct Args {
     /// serialises the writers on one vnode, as in NetBSD).
     #[arg(long)]
     file_per_conn: bool,
+    /// create-write-unlink: each connection's files in its own directory (`<root>/c<conn>`)
+    /// instead of all in `--root` (one directory serialises creates and unlinks, as in
+    /// NetBSD).
+    #[arg(long)]
+    dir_per_conn: bool,
     /// Directory for the workload's files inside the rump kernel.
     #[arg(long, default_value = "/tmp/loadtest")]
     root: String,
@@ -244,7 +249,7 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
             &block,
             i,
             args.inflight,
-            args.file_per_conn,
+            (args.file_per_conn, args.dir_per_conn),
         );
         if i == 0 && !args.baseline {
             setup::shared_files(&mut c, &kinds, &args.root, &mut rbuf)?;

@@ -10,14 +10,15 @@ use crate::workload::{addr, strid, BlockCfg, Call, Kind, DATA_FILE_LEN, DIR_ENTR
 const FILL_CHUNK: u64 = 64 << 10;
 
 /// Gives a connection the strings its calls refer to; with `file_per_conn` its write4k file
-/// is its own (`wdata-<conn>`), else all share `wdata`.
+/// is its own (`wdata-<conn>`), else all share `wdata`; with `dir_per_conn` its
+/// create-write-unlink names are in its own directory (`c<conn>/`, made by [`conn_fds`]).
 pub fn strings(
     st: &mut ConnState,
     root: &str,
     blk: &BlockCfg,
     conn: usize,
     inflight: usize,
-    file_per_conn: bool,
+    (file_per_conn, dir_per_conn): (bool, bool),
 ) {
     st.set_string(strid::TMP, "/tmp");
     st.set_string(strid::ROOT, root);
@@ -28,10 +29,18 @@ pub fn strings(
     }
     st.set_string(strid::DIR, &format!("{root}/dir"));
     st.set_string(strid::BLOCK, &blk.dev);
-    st.set_string(strid::SCRATCH, "");
+    let dir = match dir_per_conn {
+        true => format!("{root}/c{conn}"),
+        false => String::new(),
+    };
     for s in 0..inflight {
-        st.set_string(strid::SLOT0 + s, &format!("{root}/cwu-{conn}-{s}"));
+        match dir_per_conn {
+            true => st.set_string(strid::SLOT0 + s, &format!("{dir}/cwu-{s}")),
+            false => st.set_string(strid::SLOT0 + s, &format!("{root}/cwu-{conn}-{s}")),
+        }
     }
+    // The connection's own directory, if any (the scratch name until setup is done).
+    st.set_string(strid::SCRATCH, &dir);
 }
 
 fn call(nr: u32, a: &[u64]) -> Call {
@@ -97,9 +106,14 @@ pub fn shared_files(
     Ok(())
 }
 
-/// Opens the descriptors this connection's ops use.
+/// Opens the descriptors this connection's ops use (and makes its own directory, if
+/// [`strings`] gave it one).
 pub fn conn_fds(c: &mut Conn, kinds: &[Kind], rbuf: &mut [u8]) -> Result<(), Fatal> {
     let open = |id, fl| call(SYS_OPEN, &[addr::str(id), fl, 0]);
+    if kinds.contains(&Kind::CreateWriteUnlink) && !c.st.string(strid::SCRATCH).is_empty() {
+        let mkdir = call(SYS_MKDIR, &[addr::str(strid::SCRATCH), 0o755]);
+        c.must("making the connection's directory", &mkdir, &[EEXIST], rbuf)?;
+    }
     if kinds.contains(&Kind::Read4k) {
         c.st.fds.data = c.must(
             "opening the data file",

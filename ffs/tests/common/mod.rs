@@ -78,7 +78,7 @@ pub struct Base {
 /// The populated image, UFS2 or UFS1.
 pub fn base(ufs2: bool) -> Base {
     let disk = fresh(8 << 20, ufs2, Some(4096));
-    let mut fs = mount(&disk);
+    let fs = mount(&disk);
     let root = fs.root();
     let dir = block_on(fs.mkdir(root, b"dir", 0o755, 0, 0)).unwrap();
     let sub = block_on(fs.mkdir(dir, b"sub", 0o755, 0, 0)).unwrap();

@@ -19,6 +19,8 @@
 //!   with its timeout and the timers files ask for.
 //! - [`Mutex`]: an async mutex for state that must stay locked across an `.await` (for the
 //!   VFS: a vnode's I/O lock). Never hold a `std::sync::Mutex` across an `.await` instead.
+//! - [`RwLock`]: an async reader-writer lock without a value, preferring writers (an FFS
+//!   mount's engine and its inodes: shared for reads, exclusive for changes).
 //!
 //! No lost wake-ups: a sleeper registers its waker *before* it evaluates its condition, and
 //! a waker takes the queue lock *after* changing the condition, so either the sleeper sees
@@ -32,12 +34,14 @@
 
 mod curproc;
 mod mutex;
+mod rwlock;
 mod select;
 mod timer;
 mod wait;
 
 pub use curproc::{caller_exiting, for_process, yield_now};
 pub use mutex::{Mutex, MutexGuard};
+pub use rwlock::{ReadGuard, RwLock, WriteGuard};
 pub use select::{select_wait, Selector};
 pub use timer::{sleep_for, std_sleep, HostSleep};
 pub use wait::{sleep_until, wait_for, Interrupt, WaitQueue};

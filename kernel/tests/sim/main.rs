@@ -19,6 +19,12 @@
 //! process, descriptor, lock, dirty buffer, vnode or budget byte is left over, and the host
 //! files equal the model.
 //!
+//! In half the seeds (`Cfg::ffs`) `/sim` is an FFS mount: a fresh UFS2 image on a fourth
+//! etfs block device, so the slots' files, the shared file and the lock files live on one
+//! FFS mount whose operations interleave at every host read and write the scheduler
+//! delays; after the final check it is unmounted and `ffs::check` must find the image
+//! clean (issue 13: FFS locks per vnode, not per mount).
+//!
 //! Beside the slots run hostile clients (`hostile.rs`, issue 19): deep trees, chroot without
 //! chdir, privileged calls after a privilege drop, and a phase of budget floods (knotes too).
 //! Slots also poll, select and kevent on pipes; the host's sleeps are gates (`SimHost`).
@@ -130,6 +136,11 @@ pub struct Cfg {
     pub mem_limit: Option<u64>,
     /// Disconnects may also drop the client's syscall futures where they stand.
     pub cancel: bool,
+    /// `/sim` is an FFS mount (a fresh UFS2 image on the etfs block device `/ffsdev`;
+    /// then no host faults anywhere, see `with_ffs`) instead of a directory of the root file
+    /// system: every slot's files,
+    /// the shared file and the lock files live on one FFS mount, locked per vnode.
+    pub ffs: bool,
 }
 
 impl Cfg {
@@ -149,7 +160,26 @@ impl Cfg {
             },
             mem_limit: [Some(2 << 20), Some(3 << 20), Some(6 << 20), None][r.below(4) as usize],
             cancel: r.chance(1, 3),
+            ffs: false,
         }
+        .with_ffs(r.chance(1, 2))
+    }
+
+    /// With `ffs`, no dropped syscall futures: an FFS operation is not cancel-safe (one
+    /// dropped between allocating a block and writing the inode leaks the block, as a
+    /// crash would), and the server never drops one (a disconnected client's calls run to
+    /// their end). And no host faults: the buffer cache is shared, so an FFS read that must
+    /// first write back another device's dirty block fails with that write's error (`EIO`),
+    /// which the model of a lookup does not expect (seeds 12 and 273 met it).
+    fn with_ffs(mut self, ffs: bool) -> Cfg {
+        self.ffs = ffs;
+        self.cancel &= !ffs;
+        if ffs {
+            self.faults.eio = 0;
+            self.faults.enospc = 0;
+            self.faults.short = 0;
+        }
+        self
     }
 }
 
@@ -196,6 +226,8 @@ pub struct World {
     pub models: Vec<RefCell<Vec<Byte>>>,
     /// Host files of Blk, Reg, Chr (index 0 unused).
     pub hosts: Vec<Option<(Arc<SimFile>, Arc<MemFile>)>>,
+    /// With `cfg.ffs`, the host file of the FFS image.
+    pub ffs_image: Option<Arc<MemFile>>,
     pub clients: RefCell<Vec<Rc<Client>>>,
     next_client: Cell<u64>,
     /// Pid holding the POSIX lock on `/sim/lockf`, as far as the slots know.
@@ -428,6 +460,10 @@ fn disconnect(w: &World, rng: &mut Rng) {
     w.bump(|n| n.disconnects += 1);
 }
 
+/// The etfs key of the FFS image (`Cfg::ffs`) and its size.
+pub const FFS_DEV: &str = "/ffsdev";
+const FFS_IMAGE_BYTES: usize = 48 << 20;
+
 fn boot(cfg: &Cfg) -> World {
     let bc = BootConfig {
         ncpu: 2,
@@ -457,6 +493,14 @@ fn boot(cfg: &Cfg) -> World {
             .expect("etfs_register");
         hosts.push(Some((f, m)));
     }
+    let ffs_image = cfg.ffs.then(|| {
+        let image = ffs::MemDisk::new(FFS_IMAGE_BYTES);
+        ffs::block_on(ffs::newfs(&image, &ffs::NewfsOptions::default())).expect("newfs");
+        let (f, m) = SimFile::holding(image.to_vec(), FaultConfig::default());
+        k.etfs_register(FFS_DEV.as_bytes(), f, EtfsType::Blk, 0, None)
+            .expect("etfs_register");
+        m
+    });
     let models = Region::ALL
         .iter()
         .map(|r| {
@@ -478,6 +522,7 @@ fn boot(cfg: &Cfg) -> World {
             .collect(),
         models,
         hosts,
+        ffs_image,
         clients: RefCell::new(Vec::new()),
         next_client: Cell::new(1),
         posix_holder: Cell::new(None),

@@ -1071,6 +1071,17 @@ pub async fn setup(w: &Rc<World>) {
     let h = Helper::new(w);
     h.ok(w, "mkdir /sim", SYS_mkdir, &[h.path("/sim"), 0o755])
         .await;
+    if w.cfg.ffs {
+        // mount("ffs", "/sim", 0, &ufs_args { fspec: FFS_DEV }, 8)
+        let (ty, dev, args) = (HBASE + 0x100, HBASE + 0x200, HBASE + 0x300);
+        h.mem.put(ty, b"ffs\0");
+        h.mem.put(dev, format!("{}\0", crate::FFS_DEV).as_bytes());
+        h.mem.put(args, &dev.to_le_bytes());
+        let a = [ty, h.path("/sim"), 0, args, 8];
+        h.ok(w, "mount ffs on /sim", SYS___mount50, &a).await;
+        h.ok(w, "chmod /sim", SYS_chmod, &[h.path("/sim"), 0o755])
+            .await;
+    }
     for f in ["/sim/lockf", "/sim/flockf"] {
         let a = [h.path(f), u64::from(O_RDWR | O_CREAT), 0o644];
         let fd = h.ok(w, f, SYS_open, &a).await;
@@ -1144,6 +1155,13 @@ pub async fn final_check(w: &Rc<World>) {
     }
     for f in ["/sim/lockf", "/sim/flockf", "/sim/shared"] {
         h.ok(w, "unlink", SYS_unlink, &[h.path(f)]).await;
+    }
+    if let Some(image) = &w.ffs_image {
+        h.ok(w, "unmount /sim", SYS_unmount, &[h.path("/sim"), 0])
+            .await;
+        let disk = ffs::MemDisk::from_vec(image.contents());
+        let findings = ffs::block_on(ffs::check(&disk)).expect("check");
+        assert!(findings.is_empty(), "seed {seed}: FFS image: {findings:?}");
     }
     h.ok(w, "rmdir /sim", SYS_rmdir, &[h.path("/sim")]).await;
     w.k.exit_process(&h.p);

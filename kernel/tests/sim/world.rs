@@ -118,7 +118,12 @@ pub struct SimFile {
 impl SimFile {
     /// `size` zero bytes, faults as `cfg` says.
     pub fn new(size: usize, cfg: FaultConfig) -> (Arc<SimFile>, Arc<MemFile>) {
-        let mem = Arc::new(MemFile::new(vec![0; size]));
+        SimFile::holding(vec![0; size], cfg)
+    }
+
+    /// A file holding `data`, faults as `cfg` says.
+    pub fn holding(data: Vec<u8>, cfg: FaultConfig) -> (Arc<SimFile>, Arc<MemFile>) {
+        let mem = Arc::new(MemFile::new(data));
         let f = SimFile {
             mem: mem.clone(),
             faulty: FaultyFile::new(mem.clone(), cfg),

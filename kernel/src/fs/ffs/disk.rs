@@ -120,7 +120,7 @@ mod tests {
                 ..ffs::NewfsOptions::default()
             };
             block_on(ffs::newfs(&disk, &opts)).unwrap();
-            let mut fs = block_on(ffs::Fs::mount(
+            let fs = block_on(ffs::Fs::mount(
                 BioDisk::new(cache.clone(), disk.dev().clone()),
                 ffs::MountOptions::default(),
             ))
@@ -150,7 +150,7 @@ mod tests {
     fn long_directory(len: usize) -> (Vec<u8>, u32) {
         let image = ffs::MemDisk::new(32 << 20);
         block_on(ffs::newfs(&image, &ffs::NewfsOptions::default())).unwrap();
-        let mut fs = block_on(ffs::Fs::mount(image.clone(), ffs::MountOptions::default())).unwrap();
+        let fs = block_on(ffs::Fs::mount(image.clone(), ffs::MountOptions::default())).unwrap();
         let root = fs.root();
         let d = block_on(fs.create(root, b"d", 0o100755, 0, 0, 0)).unwrap();
         let mut chunks = vec![0u8; len];

@@ -1,10 +1,28 @@
 //! FFS in the kernel (`rumpfs_ffs`): the engine of crate `ffs` over etfs block devices.
 //!
-//! A mount holds one engine behind an async lock ([`FfsMount`]) and a cache of the vnodes it
-//! handed out, by inode number (weak references: a vnode lives while someone uses it, and the
-//! same inode always gets the same vnode). FFS vnodes carry only their inode number and a
-//! copy of the attributes; names, data and directories stay on the device, read through
-//! the buffer cache ([`BioDisk`]).
+//! A mount holds one engine ([`FfsMount`]) and a cache of the vnodes it handed out, by inode
+//! number (weak references: a vnode lives while someone uses it, and the same inode always
+//! gets the same vnode). FFS vnodes carry only their inode number, a copy of the attributes
+//! and their lock; names, data and directories stay on the device, read through the buffer
+//! cache ([`BioDisk`]).
+//!
+//! Locking (NetBSD's: per vnode, plus the mount's rename lock; the engine keeps its
+//! allocation state under its own short lock). Every lock here is async and may be held
+//! across an await; they are taken in this order and never the other way round:
+//! 1. the mount's `gate`, shared by every operation, exclusive only for the mount-wide
+//!    changes (read-write upgrade, unmount), which hold nothing else;
+//! 2. `rename_lock`, by rename and rmdir (NetBSD's `mnt_renamelock`): only under it may an
+//!    operation hold more than one directory;
+//! 3. directory vnodes: one at a time, or under `rename_lock` several in inode order;
+//! 4. other vnodes in inode order (the victim of unlink, the file of link, rename's);
+//! 5. `sync_lock` (one summary write-back at a time), by sync and fsync, holding no vnode.
+//!
+//! A vnode's lock is shared for reads (read, readdir, readlink, lookup) and exclusive for
+//! changes (write, truncate, setattr, and every namespace change in a directory), so
+//! operations on different files run at once, also on different loops, and reads of one
+//! file share it. Lookup holds only the directory while it finds the name, retains the
+//! child and makes its vnode; a vnode it makes is then brought up to date under the child's
+//! own lock (never with the directory's held: `..` would invert the order).
 //!
 //! Read-write and read-only mounts: lookup (incl. `..` and symbolic links), stat, read,
 //! getdents, readlink, statvfs; create/mkdir/mknod/symlink, link, unlink, rmdir, rename,
@@ -24,7 +42,7 @@ pub use disk::BioDisk;
 
 use crate::abi::{Statvfs, Timespec, DEV_BSIZE, MNT_RDONLY};
 use crate::mem::Budget;
-use crate::sync::Mutex as IoLock;
+use crate::sync::{Mutex as IoLock, RwLock};
 use crate::vfs::ops::{
     BuildArgs, DirEntry, FsFuture, FsOps, FsType, MountParams, PrepareArgs, RemoveCheck, VnodeOps,
 };
@@ -36,8 +54,15 @@ pub const UFS_ARGS_SIZE: usize = 8;
 
 /// One mounted FFS: the engine, its vnodes, and the figures statvfs reports.
 pub struct FfsMount {
-    /// The engine; `None` once unmounted.
-    fs: IoLock<Option<ffs::Fs<BioDisk>>>,
+    /// Shared by every operation, exclusive for upgrade and unmount.
+    gate: RwLock,
+    /// The engine; `None` once unmounted. Cloned out under `gate` (never held across an
+    /// await itself).
+    fs: Mutex<Option<Arc<Engine>>>,
+    /// Serialises rename and rmdir (NetBSD's `mnt_renamelock`).
+    rename_lock: IoLock<()>,
+    /// One summary write-back (sync, fsync) at a time.
+    sync_lock: IoLock<()>,
     vnodes: Mutex<HashMap<u32, Weak<Vnode>>>,
     stat: Mutex<ffs::StatVfs>,
     /// Inodes whose last vnode went: released at the next operation.
@@ -67,18 +92,27 @@ impl Drop for DevClaim {
 
 type Engine = ffs::Fs<BioDisk>;
 
+/// The engine for one operation, with the mount's gate held shared (the clone goes first,
+/// so an unmount waiting for the gate finds the engine alone).
+struct Held<'a> {
+    fs: Arc<Engine>,
+    _gate: crate::sync::ReadGuard<'a>,
+}
+
 impl std::fmt::Debug for FfsMount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FfsMount").finish_non_exhaustive()
     }
 }
 
-/// An FFS vnode's body: its inode number and size.
+/// An FFS vnode's body: its inode number, size and lock.
 #[derive(Debug)]
 pub struct FfsNode {
     ino: u32,
     size: AtomicU64,
     blocks: AtomicU64,
+    /// The vnode lock: shared for reads, exclusive for changes.
+    lock: RwLock,
     fsm: Weak<FfsMount>,
 }
 
@@ -154,7 +188,10 @@ impl FfsMount {
         let fs = ffs::Fs::mount(disk, opts).await.map_err(errno)?;
         let stat = fs.statvfs();
         Ok(Arc::new(FfsMount {
-            fs: IoLock::new(Some(fs)),
+            gate: RwLock::new(),
+            fs: Mutex::new(Some(Arc::new(fs))),
+            rename_lock: IoLock::new(()),
+            sync_lock: IoLock::new(()),
             vnodes: Mutex::new(HashMap::new()),
             stat: Mutex::new(stat),
             to_release: Mutex::new(Vec::new()),
@@ -164,27 +201,52 @@ impl FfsMount {
 
     /// The root inode's attributes.
     pub async fn root_attr(&self) -> Result<ffs::Attr> {
-        let g = self.fs.lock().await;
-        let fs = g.as_ref().ok_or(Errno::EIO)?;
-        fs.getattr(fs.root()).await.map_err(errno)
+        let h = self.shared().await?;
+        h.fs.getattr(h.fs.root()).await.map_err(errno)
     }
 
-    /// Releases the inodes whose vnodes went (with the engine locked).
-    async fn drain(&self, fs: &mut Engine) {
+    /// The engine with the gate held shared: for reads.
+    async fn shared(&self) -> Result<Held<'_>> {
+        let gate = self.gate.read().await;
+        let fs = self.slot().clone().ok_or(Errno::EIO)?;
+        Ok(Held { fs, _gate: gate })
+    }
+
+    /// The engine with the gate held shared and the pending releases done: for changes.
+    async fn changing(&self) -> Result<Held<'_>> {
+        let h = self.shared().await?;
+        self.drain(&h.fs).await;
+        Ok(h)
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Engine>>> {
+        self.fs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The engine alone (the gate held exclusive): taken out of its slot, to be put back;
+    /// `None` once unmounted. Every other holder held the gate and let go of its clone
+    /// first, so it is never still shared (`EBUSY` if it were).
+    fn take_alone(&self) -> Result<Option<Engine>> {
+        let mut slot = self.slot();
+        let Some(fs) = slot.take() else {
+            return Ok(None);
+        };
+        match Arc::try_unwrap(fs) {
+            Ok(fs) => Ok(Some(fs)),
+            Err(fs) => {
+                *slot = Some(fs);
+                Err(Errno::EBUSY)
+            }
+        }
+    }
+
+    /// Releases the inodes whose vnodes went.
+    async fn drain(&self, fs: &Engine) {
         let q = std::mem::take(&mut *self.to_release.lock().unwrap_or_else(|e| e.into_inner()));
         for ino in q {
             // A failure leaves the inode to the checker, as a crash would.
             let _ = fs.release(ino).await;
         }
-    }
-
-    /// The engine, locked for a change, with the pending releases done.
-    async fn locked(&self) -> crate::sync::MutexGuard<'_, Option<Engine>> {
-        let mut g = self.fs.lock().await;
-        if let Some(fs) = g.as_mut() {
-            self.drain(fs).await;
-        }
-        g
     }
 
     fn note_stat(&self, fs: &Engine) {
@@ -193,36 +255,39 @@ impl FfsMount {
 
     /// The releases pending from vnodes that went, done, and the statvfs figures noted.
     pub async fn settle(&self) -> Result<()> {
-        if let Some(fs) = self.locked().await.as_ref() {
-            self.note_stat(fs);
+        if let Ok(h) = self.changing().await {
+            self.note_stat(&h.fs);
         }
         Ok(())
     }
 
-    /// Read-only to read-write: the engine's write state.
+    /// Read-only to read-write: the engine's write state (the gate held exclusive).
     pub async fn upgrade(&self) -> Result<()> {
-        match self.locked().await.as_mut() {
-            Some(fs) => fs.make_writable().await.map_err(errno),
-            None => Err(Errno::EIO),
-        }
+        let _alone = self.gate.write().await;
+        let mut fs = self.take_alone()?.ok_or(Errno::EIO)?;
+        self.drain(&fs).await;
+        let r = fs.make_writable().await.map_err(errno);
+        *self.slot() = Some(Arc::new(fs));
+        r
     }
 
     /// `VFS_SYNC`: everything written back (the engine's sync ends with the device flush).
     pub async fn sync(&self) -> Result<()> {
-        match self.locked().await.as_mut() {
-            Some(fs) => fs.sync().await.map_err(errno),
-            None => Ok(()),
-        }
+        let Ok(h) = self.changing().await else {
+            return Ok(());
+        };
+        let _one = self.sync_lock.lock().await;
+        h.fs.sync().await.map_err(errno)
     }
 
     /// `ffs_unmount` after the table let the mount go: releases, writes back, marks the
     /// file system clean. Idempotent.
     pub async fn finish(&self) -> Result<()> {
-        let mut g = self.fs.lock().await;
-        let Some(mut fs) = g.take() else {
+        let _alone = self.gate.write().await;
+        let Some(fs) = self.take_alone()? else {
             return Ok(());
         };
-        self.drain(&mut fs).await;
+        self.drain(&fs).await;
         self.vnodes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -266,14 +331,14 @@ fn new_mount(
 ) -> Result<Arc<Mount>> {
     // fs_fsmnt, written with the superblock once the mount is read-write (the engine is
     // not shared yet: never busy).
-    if let Some(fs) = fsm.fs.try_lock().as_mut().and_then(|g| g.as_mut()) {
+    if let Some(fs) = fsm.slot().as_mut().and_then(Arc::get_mut) {
         fs.set_fsmnt(&nm.on_name);
     }
     let m = nm.build(from_name, u64::from(root.ino), budget);
     let ops = Box::new(FfsOps(fsm));
     let m = Arc::new(m.with(ops, nm.fsidx, nm.owner, u64::MAX));
     // The root's inode is never freed: no reference needed.
-    let vn = vnode_from(&m, root, None)?;
+    let (vn, _) = vnode_from(&m, root, None)?;
     m.set_root(vn);
     Ok(m)
 }
@@ -282,18 +347,14 @@ fn fsm_of(m: &Mount) -> Result<&Arc<FfsMount>> {
     m.ops_as::<FfsOps>().map(|o| &o.0).ok_or(Errno::EIO)
 }
 
-/// The vnode of inode `a.ino` (the cached one, refreshed, or a new one that takes a
-/// reference on the inode through `fs`).
-fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr, fs: Option<&mut Engine>) -> Result<Arc<Vnode>> {
+/// The vnode of inode `a.ino`: the cached one as it is (operations through it keep it up
+/// to date), or a new one made from `a` that takes a reference on the inode through `fs`;
+/// true when new.
+fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr, fs: Option<&Engine>) -> Result<(Arc<Vnode>, bool)> {
     let fsm = fsm_of(m)?;
     let mut cache = fsm.vnodes.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(vn) = cache.get(&a.ino).and_then(Weak::upgrade) {
-        if let Some(n) = vn.node_as::<FfsNode>() {
-            n.size.store(a.size, Ordering::Relaxed);
-            n.blocks.store(a.blocks, Ordering::Relaxed);
-        }
-        vn.update(|x| *x = attr_of(a));
-        return Ok(vn);
+        return Ok((vn, false));
     }
     if let Some(fs) = fs {
         fs.retain(a.ino);
@@ -302,6 +363,7 @@ fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr, fs: Option<&mut Engine>) -> Result<
         ino: a.ino,
         size: AtomicU64::new(a.size),
         blocks: AtomicU64::new(a.blocks),
+        lock: RwLock::new(),
         fsm: Arc::downgrade(fsm),
     }));
     let vn = Vnode::new(
@@ -313,11 +375,48 @@ fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr, fs: Option<&mut Engine>) -> Result<
     );
     cache.retain(|_, w| w.strong_count() > 0);
     cache.insert(a.ino, Arc::downgrade(&vn));
-    Ok(vn)
+    Ok((vn, true))
+}
+
+/// Copies what the engine changes in an inode into its vnode: size, space, links, times
+/// and device. Mode, owner and flags are the VFS's to change in the vnode (then written
+/// through setattr), so a refresh never takes them back from the inode: a chmod that has
+/// changed the vnode and waits for its setattr is not undone by another operation's refresh.
+fn refresh_from(vn: &Vnode, a: &ffs::Attr) {
+    if let Some(n) = vn.node_as::<FfsNode>() {
+        n.size.store(a.size, Ordering::Relaxed);
+        n.blocks.store(a.blocks, Ordering::Relaxed);
+    }
+    let new = attr_of(a);
+    vn.update(|x| {
+        x.nlink = new.nlink;
+        x.rdev = new.rdev;
+        x.atime = new.atime;
+        x.mtime = new.mtime;
+        x.ctime = new.ctime;
+        x.birthtime = new.birthtime;
+    });
 }
 
 fn node(vn: &Vnode) -> Result<&FfsNode> {
     vn.node_as::<FfsNode>().ok_or(Errno::EIO)
+}
+
+/// The child `name` of directory `dir` (its lock held by the caller): found, retained and
+/// given its vnode (true when the vnode is new); `None` when there is no such name.
+async fn child(
+    m: &Arc<Mount>,
+    fs: &Engine,
+    dir: u32,
+    name: &[u8],
+) -> Result<Option<(Arc<Vnode>, bool)>> {
+    let ino = match fs.lookup(dir, name).await {
+        Ok(c) => c,
+        Err(e) if e == ffs::Errno::ENOENT => return Ok(None),
+        Err(e) => return Err(errno(e)),
+    };
+    let attr = fs.getattr(ino).await.map_err(errno)?;
+    vnode_from(m, &attr, Some(fs)).map(Some)
 }
 
 /// `VOP_LOOKUP` in an FFS directory: the child's vnode, or `None` when there is no such
@@ -330,16 +429,24 @@ async fn lookup(dir: &Vnode, name: &[u8], op: NameOp) -> Result<Option<Arc<Vnode
     }
     let m = dir.mount()?;
     let fsm = fsm_of(&m)?.clone();
-    let ino = node(dir)?.ino;
-    let mut g = fsm.fs.lock().await;
-    let fs = g.as_mut().ok_or(Errno::EIO)?;
-    let child = match fs.lookup(ino, name).await {
-        Ok(c) => c,
-        Err(e) if e == ffs::Errno::ENOENT => return Ok(None),
-        Err(e) => return Err(errno(e)),
+    let h = fsm.shared().await?;
+    let found = {
+        let _d = node(dir)?.lock.read().await;
+        child(&m, &h.fs, node(dir)?.ino, name).await?
     };
-    let attr = fs.getattr(child).await.map_err(errno)?;
-    vnode_from(&m, &attr, Some(fs)).map(Some)
+    let Some((vn, new)) = found else {
+        return Ok(None);
+    };
+    if new {
+        // Made from what was read under the directory's lock: brought up to date under its
+        // own (an operation through an older vnode of the inode may have ended since).
+        let n = node(&vn)?;
+        let _c = n.lock.read().await;
+        if let Ok(a) = h.fs.getattr(n.ino).await {
+            refresh_from(&vn, &a);
+        }
+    }
+    Ok(Some(vn))
 }
 
 /// `VOP_READLINK`: `EINVAL` for anything but a symbolic link.
@@ -348,22 +455,21 @@ async fn readlink(vn: &Vnode) -> Result<Vec<u8>> {
         return Err(Errno::EINVAL);
     }
     let m = vn.mount()?;
-    let fsm = fsm_of(&m)?;
-    let g = fsm.fs.lock().await;
-    let fs = g.as_ref().ok_or(Errno::EIO)?;
-    fs.readlink(node(vn)?.ino).await.map_err(errno)
+    let h = fsm_of(&m)?.shared().await?;
+    let n = node(vn)?;
+    let _l = n.lock.read().await;
+    h.fs.readlink(n.ino).await.map_err(errno)
 }
 
 /// `VOP_READ` of a regular file: at most `len` bytes at `off`.
 async fn read(vn: &Vnode, off: u64, len: usize) -> Result<Vec<u8>> {
     let m = vn.mount()?;
-    let fsm = fsm_of(&m)?;
+    let h = fsm_of(&m)?.shared().await?;
     let n = node(vn)?;
+    let _l = n.lock.read().await;
     let len = (n.size().saturating_sub(off)).min(len as u64) as usize;
     let mut buf = vec![0u8; len];
-    let g = fsm.fs.lock().await;
-    let fs = g.as_ref().ok_or(Errno::EIO)?;
-    let got = fs.read(n.ino, off, &mut buf).await.map_err(errno)?;
+    let got = h.fs.read(n.ino, off, &mut buf).await.map_err(errno)?;
     buf.truncate(got);
     Ok(buf)
 }
@@ -371,10 +477,10 @@ async fn read(vn: &Vnode, off: u64, len: usize) -> Result<Vec<u8>> {
 /// `VOP_READDIR`: up to `max` entries from `cookie` (a byte offset in the directory).
 async fn readdir(vn: &Vnode, cookie: u64, max: usize) -> Result<Vec<ffs::DirEntry>> {
     let m = vn.mount()?;
-    let fsm = fsm_of(&m)?;
-    let g = fsm.fs.lock().await;
-    let fs = g.as_ref().ok_or(Errno::EIO)?;
-    fs.readdir(node(vn)?.ino, cookie, max).await.map_err(errno)
+    let h = fsm_of(&m)?.shared().await?;
+    let n = node(vn)?;
+    let _l = n.lock.read().await;
+    h.fs.readdir(n.ino, cookie, max).await.map_err(errno)
 }
 
 /// The name of `child` in directory `dir`: its entries read until one holds the child's
@@ -400,12 +506,6 @@ async fn name_of(dir: &Vnode, child: &Vnode) -> Result<Vec<u8>> {
     }
 }
 
-/// Re-reads `vn`'s inode into the vnode (after a change).
-async fn refresh(m: &Arc<Mount>, fs: &Engine, vn: &Vnode) -> Result<()> {
-    let a = fs.getattr(node(vn)?.ino).await.map_err(errno)?;
-    vnode_from(m, &a, None).map(drop)
-}
-
 /// The mount of `vn` and its FFS state.
 fn engine(vn: &Vnode) -> Result<(Arc<Mount>, Arc<FfsMount>)> {
     let m = vn.mount()?;
@@ -413,46 +513,72 @@ fn engine(vn: &Vnode) -> Result<(Arc<Mount>, Arc<FfsMount>)> {
     Ok((m, fsm))
 }
 
-/// After a change: the vnodes in `touch` re-read, the statvfs figures noted.
-async fn after(m: &Arc<Mount>, fsm: &FfsMount, fs: &Engine, touch: &[&Vnode]) {
+/// After a change: the vnodes in `touch` (their locks held) re-read, the statvfs figures
+/// noted.
+async fn after(fsm: &FfsMount, fs: &Engine, touch: &[&Vnode]) {
     for t in touch {
         // A node whose inode went (last name removed, nothing left) keeps its last copy.
-        let _ = refresh(m, fs, t).await;
+        if let Ok(n) = node(t) {
+            if let Ok(a) = fs.getattr(n.ino).await {
+                refresh_from(t, &a);
+            }
+        }
     }
     fsm.note_stat(fs);
 }
 
+/// Write locks on `vns` (each once), in the documented order: directories first, then the
+/// others, each group by inode number. More than one directory only under `rename_lock`.
+async fn lock_all<'a>(vns: &[&'a Vnode]) -> Result<Vec<crate::sync::WriteGuard<'a>>> {
+    let mut nodes: Vec<(bool, u32, &'a FfsNode)> = Vec::with_capacity(vns.len());
+    for v in vns {
+        let n = node(v)?;
+        nodes.push((v.vtype() != VType::Dir, n.ino, n));
+    }
+    nodes.sort_by_key(|&(file, ino, _)| (file, ino));
+    nodes.dedup_by_key(|&mut (_, ino, _)| ino);
+    let mut held = Vec::with_capacity(nodes.len());
+    for (_, _, n) in nodes {
+        held.push(n.lock.write().await);
+    }
+    Ok(held)
+}
+
 /// `VOP_WRITE`: `data` at `off` (at the end with `append`); the offset written at.
 async fn write(vn: &Vnode, off: u64, data: &[u8], append: bool) -> Result<u64> {
-    let ino = node(vn)?.ino;
-    let (m, fsm) = engine(vn)?;
-    let mut g = fsm.locked().await;
-    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    let n = node(vn)?;
+    let (_, fsm) = engine(vn)?;
+    let h = fsm.changing().await?;
+    let _l = n.lock.write().await;
     let at = if append {
-        fs.getattr(ino).await.map_err(errno)?.size
+        h.fs.getattr(n.ino).await.map_err(errno)?.size
     } else {
         off
     };
-    let r = fs.write(ino, at, data).await.map_err(errno);
-    after(&m, &fsm, fs, &[vn]).await;
+    let r = h.fs.write(n.ino, at, data).await.map_err(errno);
+    after(&fsm, &h.fs, &[vn]).await;
     r.map(|_| at)
 }
 
 /// `VOP_SETATTR` of the size.
 async fn truncate(vn: &Vnode, len: u64) -> Result<()> {
-    let ino = node(vn)?.ino;
-    let (m, fsm) = engine(vn)?;
-    let mut g = fsm.locked().await;
-    let fs = g.as_mut().ok_or(Errno::EIO)?;
-    let r = fs.truncate(ino, len).await.map_err(errno);
-    after(&m, &fsm, fs, &[vn]).await;
+    let n = node(vn)?;
+    let (_, fsm) = engine(vn)?;
+    let h = fsm.changing().await?;
+    let _l = n.lock.write().await;
+    let r = h.fs.truncate(n.ino, len).await.map_err(errno);
+    after(&fsm, &h.fs, &[vn]).await;
     r
 }
 
 /// `VOP_SETATTR` of mode, owner, times and flags: the vnode's attributes (already
 /// changed and checked by the caller) written to the inode.
 async fn setattr(vn: &Vnode) -> Result<()> {
-    let ino = node(vn)?.ino;
+    let n = node(vn)?;
+    let (_, fsm) = engine(vn)?;
+    let h = fsm.changing().await?;
+    let _l = n.lock.write().await;
+    // Read under the lock: the latest of the changes callers made to the vnode.
     let a = vn.attr();
     let t = |t: Timespec| ffs::Timespec {
         sec: t.sec,
@@ -468,11 +594,14 @@ async fn setattr(vn: &Vnode) -> Result<()> {
         birthtime: Some(t(a.birthtime)),
         flags: Some(a.flags),
     };
-    let (m, fsm) = engine(vn)?;
-    let mut g = fsm.locked().await;
-    let fs = g.as_mut().ok_or(Errno::EIO)?;
-    let r = fs.setattr(ino, &set).await.map(drop).map_err(errno);
-    after(&m, &fsm, fs, &[vn]).await;
+    let r = h.fs.setattr(n.ino, &set).await.map(drop).map_err(errno);
+    if r.is_err() {
+        // Not written: the vnode shows the inode again.
+        if let Ok(a) = h.fs.getattr(n.ino).await {
+            vn.update(|x| *x = attr_of(&a));
+        }
+    }
+    after(&fsm, &h.fs, &[vn]).await;
     r
 }
 
@@ -486,11 +615,12 @@ async fn fsync(vn: &Vnode) -> Result<()> {
 /// group the directory's.
 async fn create(dir: &Vnode, name: &[u8], new: &NewNode<'_>, uid: u32) -> Result<Arc<Vnode>> {
     let dino = node(dir)?.ino;
-    let gid = dir.attr().gid;
     let perm = (new.mode & crate::abi::ALLPERMS) as u16;
     let (m, fsm) = engine(dir)?;
-    let mut g = fsm.locked().await;
-    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    let h = fsm.changing().await?;
+    let _d = node(dir)?.lock.write().await;
+    let gid = dir.attr().gid;
+    let fs = &h.fs;
     let r = match new.vtype {
         VType::Dir => fs.mkdir(dino, name, perm, uid, gid).await,
         VType::Lnk => fs.symlink(dino, name, new.target, perm, uid, gid).await,
@@ -499,45 +629,60 @@ async fn create(dir: &Vnode, name: &[u8], new: &NewNode<'_>, uid: u32) -> Result
             fs.create(dino, name, mode, uid, gid, new.rdev).await
         }
     };
-    after(&m, &fsm, fs, &[dir]).await;
+    after(&fsm, fs, &[dir]).await;
     let ino = r.map_err(errno)?;
     let a = fs.getattr(ino).await.map_err(errno)?;
-    vnode_from(&m, &a, Some(fs))
+    vnode_from(&m, &a, Some(fs)).map(|(vn, _)| vn)
 }
 
 /// `VOP_LINK`.
 async fn link(dir: &Vnode, name: &[u8], vn: &Vnode) -> Result<()> {
     let (dino, ino) = (node(dir)?.ino, node(vn)?.ino);
-    let (m, fsm) = engine(dir)?;
-    let mut g = fsm.locked().await;
-    let fs = g.as_mut().ok_or(Errno::EIO)?;
-    let r = fs.link(dino, name, ino).await.map_err(errno);
-    after(&m, &fsm, fs, &[dir, vn]).await;
+    let (_, fsm) = engine(dir)?;
+    let h = fsm.changing().await?;
+    // A directory never gets a second name (the engine says EPERM): only its parent is
+    // locked then, so that no operation outside rename holds two directories.
+    let both = [dir, vn];
+    let _l = lock_all(if vn.vtype() == VType::Dir {
+        &both[..1]
+    } else {
+        &both
+    })
+    .await?;
+    let r = h.fs.link(dino, name, ino).await.map_err(errno);
+    after(&fsm, &h.fs, &[dir, vn]).await;
     r
 }
 
-/// `VOP_REMOVE` or, with `dir_op`, `VOP_RMDIR`, after `check` accepted the node the name
-/// leads to.
+/// `VOP_REMOVE` or, with `dir_op`, `VOP_RMDIR` (under the rename lock), after `check`
+/// accepted the node the name leads to: the directory locked, then the victim.
 async fn remove(dir: &Vnode, name: &[u8], dir_op: bool, check: RemoveCheck<'_>) -> Result<()> {
-    let victim = lookup(dir, name, NameOp::Lookup)
-        .await?
-        .ok_or(Errno::ENOENT)?;
-    check(&victim)?;
-    let victim = &*victim;
     let dino = node(dir)?.ino;
     let (m, fsm) = engine(dir)?;
-    let mut g = fsm.locked().await;
-    let fs = g.as_mut().ok_or(Errno::EIO)?;
+    let h = fsm.changing().await?;
+    let _rename = match dir_op {
+        true => Some(fsm.rename_lock.lock().await),
+        false => None,
+    };
+    let _d = node(dir)?.lock.write().await;
+    let (victim, _) = child(&m, &h.fs, dino, name).await?.ok_or(Errno::ENOENT)?;
+    check(&victim)?;
+    let vnode = node(&victim)?;
+    let _v = match vnode.ino == dino {
+        true => None,
+        false => Some(vnode.lock.write().await),
+    };
     let r = match dir_op {
-        true => fs.rmdir(dino, name).await,
-        false => fs.unlink(dino, name).await,
+        true => h.fs.rmdir(dino, name).await,
+        false => h.fs.unlink(dino, name).await,
     }
     .map_err(errno);
-    after(&m, &fsm, fs, &[dir, victim]).await;
+    after(&fsm, &h.fs, &[dir, &victim]).await;
     r
 }
 
 /// `VOP_RENAME` within one FFS mount; `touch`: the vnodes involved besides the directories.
+/// Under the mount's rename lock, every vnode involved locked in order.
 async fn rename(
     fdir: &Vnode,
     fname: &[u8],
@@ -546,13 +691,14 @@ async fn rename(
     touch: &[&Vnode],
 ) -> Result<()> {
     let (f, t) = (node(fdir)?.ino, node(tdir)?.ino);
-    let (m, fsm) = engine(fdir)?;
-    let mut g = fsm.locked().await;
-    let fs = g.as_mut().ok_or(Errno::EIO)?;
-    let r = fs.rename(f, fname, t, tname).await.map_err(errno);
+    let (_, fsm) = engine(fdir)?;
+    let h = fsm.changing().await?;
+    let _rename = fsm.rename_lock.lock().await;
     let mut all: Vec<&Vnode> = vec![fdir, tdir];
     all.extend_from_slice(touch);
-    after(&m, &fsm, fs, &all).await;
+    let _l = lock_all(&all).await?;
+    let r = h.fs.rename(f, fname, t, tname).await.map_err(errno);
+    after(&fsm, &h.fs, &all).await;
     r
 }
 
