@@ -254,6 +254,14 @@ fn boot_and_listen(
         message: format!("rump init failed: {e}"),
         errno: i32::from(e.raw()),
     })?;
+    if opts.components.contains(&Component::Net) {
+        net::attach(&kernel, opts.components.contains(&Component::NetLocal)).map_err(|e| {
+            StartError {
+                message: format!("rump init failed: rumpnet: {e}"),
+                errno: i32::from(e.raw()),
+            }
+        })?;
+    }
     load_components(&kernel, externals, &opts.modules)?;
     let drives = crate::drives::attach(&kernel, &opts.drives, opts.verbose)?;
     if let SpAddr::Tcp(sa) = &addr {

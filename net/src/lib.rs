@@ -26,10 +26,13 @@ use kernel::{BoxFut, DynMem, Errno, Kernel, Proc, Result};
 use abi::*;
 use sock::{SockFile, SS_CANTRCVMORE, SS_CANTSENDMORE, SS_ISCONNECTED};
 
-/// Attaches the socket layer with AF_LOCAL (`-lrumpnet -lrumpnet_net -lrumpnet_local`):
-/// the socket system calls and `net.local` in sysctl.
-pub fn attach(k: &Kernel) -> Result<()> {
-    k.register_syscalls(Arc::new(sys::Table));
+/// Attaches the socket layer (`-lrumpnet`: the socket system calls) and, with `local`
+/// (`-lrumpnet_local`), AF_LOCAL and its `net.local` sysctl nodes.
+pub fn attach(k: &Kernel, local: bool) -> Result<()> {
+    k.register_syscalls(Arc::new(sys::Table { local }));
+    if !local {
+        return Ok(());
+    }
     let mib = k.sysctl();
     let mut local = Spec::node("local", Some(AF_LOCAL));
     local.desc = Some("PF_LOCAL related settings".into());

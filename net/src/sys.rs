@@ -37,7 +37,10 @@ const CONTROL_MAX: usize = 4096;
 const NONAME: [u8; 2] = [SUN_PATH_OFF as u8, AF_LOCAL as u8];
 
 /// The syscall table registered with the kernel.
-pub struct Table;
+pub struct Table {
+    /// AF_LOCAL is attached (`rumpnet_local`).
+    pub local: bool,
+}
 
 impl kernel::sys::SyscallTable for Table {
     fn serves(&self, nr: u32) -> bool {
@@ -52,7 +55,7 @@ impl kernel::sys::SyscallTable for Table {
         nr: u32,
         args: &'a [u64; 8],
     ) -> BoxFut<'a, SysResult> {
-        Box::pin(dispatch(k, p, mem, nr, args))
+        Box::pin(dispatch(k, p, mem, nr, args, self.local))
     }
 }
 
@@ -60,14 +63,22 @@ struct C<'a> {
     k: &'a Kernel,
     p: &'a Proc,
     mem: &'a dyn DynMem,
+    local: bool,
 }
 
 fn int(a: &[u64; 8], i: usize) -> i32 {
     a[i] as u32 as i32
 }
 
-async fn dispatch(k: &Kernel, p: &Arc<Proc>, mem: &dyn DynMem, nr: u32, a: &[u64; 8]) -> SysResult {
-    let c = C { k, p, mem };
+async fn dispatch(
+    k: &Kernel,
+    p: &Arc<Proc>,
+    mem: &dyn DynMem,
+    nr: u32,
+    a: &[u64; 8],
+    local: bool,
+) -> SysResult {
+    let c = C { k, p, mem, local };
     match nr {
         SYS_SOCKET => socket(&c, int(a, 0), int(a, 1), int(a, 2)),
         SYS_SOCKETPAIR => socketpair(&c, int(a, 0), int(a, 1), int(a, 2), a[3]).await,
@@ -135,7 +146,7 @@ fn now(k: &Kernel) -> Timespec {
 
 /// `socreate` for AF_LOCAL: the type and protocol checks of `pffindproto`/`pffindtype`.
 fn create(c: &C<'_>, domain: i32, ty: i32, proto: i32) -> Result<Arc<Sock>> {
-    if domain != AF_LOCAL {
+    if domain != AF_LOCAL || !c.local {
         return Err(Errno::EAFNOSUPPORT);
     }
     let known = matches!(ty, SOCK_STREAM | SOCK_DGRAM | SOCK_SEQPACKET);
@@ -1492,7 +1503,12 @@ pub async fn read(
     so: &Arc<Sock>,
     iov: &[Iov],
 ) -> (u64, Result<()>) {
-    let c = C { k, p, mem };
+    let c = C {
+        k,
+        p,
+        mem,
+        local: true,
+    };
     match soreceive(&c, fp, so, iov, 0).await {
         Ok(g) => {
             discard_recs(vec![Rec {
@@ -1516,7 +1532,12 @@ pub async fn write(
     so: &Arc<Sock>,
     iov: &[Iov],
 ) -> (u64, Result<()>) {
-    let c = C { k, p, mem };
+    let c = C {
+        k,
+        p,
+        mem,
+        local: true,
+    };
     sosend(&c, fp, so, iov, None, Vec::new(), 0).await
 }
 
