@@ -230,9 +230,9 @@ pub const fn cmsg_len(l: usize) -> usize {
     cmsg_align(CMSGHDR_SIZE) + l
 }
 
-/// `SOCKCREDSIZE(ngroups)`: `struct sockcred` with its groups.
+/// `SOCKCREDSIZE(ngroups)`: `struct sockcred` (28 bytes, one group slot) with its groups.
 pub const fn sockcred_size(ngroups: usize) -> usize {
-    24 + 4 * if ngroups > 0 { ngroups - 1 } else { 0 }
+    28 + 4 * if ngroups > 0 { ngroups - 1 } else { 0 }
 }
 
 /// `FIONREAD`.

@@ -29,3 +29,8 @@ pub fn left_flight(n: usize) {
 pub fn in_flight() -> usize {
     IN_FLIGHT.load(Ordering::Acquire)
 }
+
+/// Counts `n` files in flight again without a bound (they are about to be discarded).
+pub fn enter_flight_forced(n: usize) {
+    IN_FLIGHT.fetch_add(n, Ordering::AcqRel);
+}

@@ -18,7 +18,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use kernel::abi::{Stat, NODEV, S_IFSOCK};
-use kernel::file::ops::{POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+use kernel::file::ops::{POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
 use kernel::file::{FactionFile, File, Filt, Filter, Iov, PollEvents, Selector};
 use kernel::sysctl::Spec;
 use kernel::{BoxFut, DynMem, Errno, Kernel, Proc, Result};
@@ -127,15 +127,8 @@ impl FactionFile for SockFile {
     fn stat(&self, _k: &Kernel) -> Result<Stat> {
         let so = &self.0;
         let ino = so.ino();
-        let (mut blksize, peer) = {
-            let st = so.lock();
-            (st.snd_hiwat, st.peer.clone())
-        };
-        if so.conn_required() {
-            if let Some(pe) = peer {
-                blksize += pe.lock().rcv_cc;
-            }
-        }
+        // NetBSD lowers a stream's send mark by what the peer holds and adds it back here.
+        let blksize = so.lock().snd_hiwat;
         Ok(Stat {
             dev: NODEV,
             ino,
@@ -184,9 +177,7 @@ impl FactionFile for SockFile {
         if writable {
             r |= events & (POLLOUT | POLLWRNORM);
         }
-        if state & SS_CANTRCVMORE != 0 && state & SS_CANTSENDMORE != 0 {
-            r |= POLLHUP;
-        }
+        // NetBSD's sopoll never reports POLLHUP.
         r
     }
 

@@ -26,8 +26,9 @@ use crate::abi::*;
 
 /// Stream and seqpacket buffer sizes (`unpst_sendspace`/`unpst_recvspace`, `PIPSIZ`).
 pub const UNPST_SPACE: usize = 4096;
-/// Datagram send space: the largest datagram (`unpdg_sendspace`).
-pub const UNPDG_SENDSPACE: usize = 2048;
+/// Datagram send space: the largest datagram (`unpdg_sendspace` as NetBSD's rump kernel
+/// reports it, 2560).
+pub const UNPDG_SENDSPACE: usize = 2560;
 /// Datagram receive space (`unpdg_recvspace`).
 pub const UNPDG_RECVSPACE: usize = 4096;
 /// Most a socket buffer may be set to (`sb_max`, kern.sbmax).
@@ -76,15 +77,62 @@ pub struct Rec {
     pub data: Vec<u8>,
     /// Bytes of `data` already read (streams).
     pub off: usize,
+    /// What the record holds of the budget (set by [`Sock::append`]).
+    charged: u64,
+    /// Its mbuf bytes in NetBSD's accounting (`sb_mbcnt`).
+    mb: usize,
+}
+
+/// `MSIZE` on amd64.
+const MSIZE: usize = 512;
+/// Data bytes of a plain mbuf (`MLEN`).
+const MLEN: usize = 456;
+/// Smallest length stored in a cluster (`MINCLSIZE`).
+const MINCLSIZE: usize = 857;
+/// `MCLBYTES`.
+const MCL: usize = 2048;
+
+/// The mbuf bytes `len` bytes of data take as sosend copies them (`sb_mbcnt`'s share).
+pub fn mbufs(len: usize) -> usize {
+    let (mut n, mut l) = (0, len);
+    while l > 0 {
+        if l >= MINCLSIZE {
+            n += MSIZE + MCL;
+            l -= l.min(MCL);
+        } else {
+            n += MSIZE;
+            l -= l.min(MLEN);
+        }
+    }
+    n
 }
 
 impl Rec {
+    /// A record of `data` with the sender's address and control data.
+    pub fn new(addr: Option<Vec<u8>>, ctl: Vec<Ctl>, data: Vec<u8>) -> Rec {
+        Rec {
+            addr,
+            ctl,
+            data,
+            off: 0,
+            charged: 0,
+            mb: 0,
+        }
+    }
+
     fn len(&self) -> usize {
         self.data.len() - self.off
     }
-    fn charge(&self) -> u64 {
-        heap_bytes(self.data.capacity()) + 96 + self.addr.as_ref().map_or(0, |a| a.len() as u64)
+
+    /// Bytes it counts in `sb_cc`: its data, address and control.
+    fn cc(&self) -> usize {
+        self.len() + self.addr.as_ref().map_or(0, Vec::len)
     }
+}
+
+/// Drops control data that will not be delivered (its files in flight).
+pub fn drop_ctl(ctl: Vec<Ctl>) {
+    discard_recs(vec![Rec::new(None, ctl, Vec::new())]);
 }
 
 /// A pending connection or the identity stored by connect (`struct unpcbid`).
@@ -122,8 +170,10 @@ pub struct St {
     pub rcv_timeo_us: u64,
     /// The receive buffer.
     pub rcv: VecDeque<Rec>,
-    /// Bytes in it.
+    /// Bytes in it (`sb_cc`: data and addresses).
     pub rcv_cc: usize,
+    /// Its mbuf bytes (`sb_mbcnt`).
+    pub rcv_mb: usize,
     /// Its charge.
     charge: Charge,
     /// Datagrams dropped for want of room (`SO_OVERFLOWED`).
@@ -204,6 +254,7 @@ impl Sock {
                 rcv_timeo_us: 0,
                 rcv: VecDeque::new(),
                 rcv_cc: 0,
+                rcv_mb: 0,
                 charge,
                 overflowed: 0,
                 peer: None,
@@ -253,17 +304,29 @@ impl Sock {
 
     /// Appends a record to this socket's receive buffer (`sbappend*`): for streams the
     /// bytes join the last record when neither carries control data. `ENOBUFS` when the
-    /// budget refuses or (datagrams) the buffer has no room; `EPIPE` when this socket can
-    /// receive no more. The record comes back on failure so its files can be discarded.
-    pub fn append(&self, rec: Rec, room_check: bool) -> Result<(), (Errno, Rec)> {
+    /// budget refuses or, with `room_check` (datagrams, `sbappendaddr`), the buffer has no
+    /// room; `EPIPE` once the socket is closed. A socket shut for reading still takes data,
+    /// as NetBSD's. The record comes back on failure so its files can be discarded.
+    pub fn append(&self, mut rec: Rec, room_check: bool) -> Result<(), (Errno, Rec)> {
         {
             let mut st = self.lock();
-            if st.closed || st.state & SS_CANTRCVMORE != 0 {
+            if st.closed {
                 return Err((Errno::EPIPE, rec));
             }
-            if room_check && st.rcv_cc + rec.len() > st.rcv_hiwat {
-                st.overflowed = st.overflowed.saturating_add(1);
-                return Err((Errno::ENOBUFS, rec));
+            let (cc, mb) = (
+                rec.cc(),
+                mbufs(rec.len()) + rec.addr.as_ref().map_or(0, |_| MSIZE),
+            );
+            if room_check {
+                let mbmax = (2 * st.rcv_hiwat).min(SB_MAX);
+                let space = st
+                    .rcv_hiwat
+                    .saturating_sub(st.rcv_cc)
+                    .min(mbmax.saturating_sub(st.rcv_mb));
+                if cc > space {
+                    st.overflowed = st.overflowed.saturating_add(1);
+                    return Err((Errno::ENOBUFS, rec));
+                }
             }
             let merge = self.ty == SOCK_STREAM
                 && rec.ctl.is_empty()
@@ -271,19 +334,20 @@ impl Sock {
                     .rcv
                     .back()
                     .is_some_and(|r| r.ctl.is_empty() && r.addr.is_none());
+            let charge = heap_bytes(rec.data.len()) + if merge { 0 } else { 128 };
+            if st.charge.try_grow(charge).is_err() {
+                return Err((Errno::ENOBUFS, rec));
+            }
+            st.rcv_cc += cc;
+            st.rcv_mb += mb;
             if merge {
-                let extra = rec.data.len() as u64;
-                if st.charge.try_grow(extra).is_err() {
-                    return Err((Errno::ENOBUFS, rec));
-                }
-                st.rcv_cc += rec.data.len();
                 let last = st.rcv.back_mut().expect("checked");
                 last.data.extend_from_slice(&rec.data);
+                last.charged += charge;
+                last.mb += mb;
             } else {
-                if st.charge.try_grow(rec.charge()).is_err() {
-                    return Err((Errno::ENOBUFS, rec));
-                }
-                st.rcv_cc += rec.len();
+                rec.charged = charge;
+                rec.mb = mb;
                 st.rcv.push_back(rec);
             }
         }
@@ -317,7 +381,7 @@ impl Sock {
             }
             if !peek {
                 let mut left = t.data.len();
-                let mut freed = 0u64;
+                let (mut freed, mut mb) = (0u64, 0usize);
                 let mut first = true;
                 while let Some(r) = st.rcv.front_mut() {
                     if first {
@@ -329,13 +393,15 @@ impl Sock {
                     left -= n;
                     if r.len() == 0 && r.ctl.is_empty() {
                         let r = st.rcv.pop_front().expect("front");
-                        freed += r.charge();
+                        freed += r.charged;
+                        mb += r.mb;
                     }
                     if left == 0 {
                         break;
                     }
                 }
                 st.rcv_cc -= t.data.len();
+                st.rcv_mb -= mb;
                 st.charge.shrink(freed);
             }
         } else {
@@ -344,8 +410,9 @@ impl Sock {
             t.data.extend_from_slice(&r.data[r.off..r.off + n]);
             if !peek {
                 let mut r = st.rcv.pop_front().expect("front");
-                st.rcv_cc -= r.len();
-                st.charge.shrink(r.charge());
+                st.rcv_cc -= r.cc();
+                st.rcv_mb -= r.mb;
+                st.charge.shrink(r.charged);
                 t.ctl = std::mem::take(&mut r.ctl);
             }
         }
@@ -368,10 +435,17 @@ impl Sock {
         }
     }
 
-    /// Room this socket may still fill in `peer`'s receive buffer (stream back-pressure).
+    /// Room this socket may still fill in `peer`'s receive buffer (stream back-pressure,
+    /// `sbspace` of a send buffer whose marks NetBSD lowers by what the peer holds: bytes
+    /// against `SO_SNDBUF`, mbuf bytes against twice that).
     pub fn space(&self, peer: &Sock) -> usize {
         let hiwat = self.lock().snd_hiwat;
-        hiwat.saturating_sub(peer.lock().rcv_cc)
+        let (cc, mb) = {
+            let p = peer.lock();
+            (p.rcv_cc, p.rcv_mb)
+        };
+        let mbmax = (2 * hiwat).min(SB_MAX);
+        hiwat.saturating_sub(cc).min(mbmax.saturating_sub(mb))
     }
 
     /// `socantsendmore` + `unp_shutdown`: no more sends; the peer sees end of file.
@@ -398,8 +472,9 @@ impl Sock {
             let mut st = self.lock();
             st.state |= SS_CANTRCVMORE;
             let recs: Vec<Rec> = st.rcv.drain(..).collect();
-            let freed: u64 = recs.iter().map(Rec::charge).sum();
+            let freed: u64 = recs.iter().map(|r| r.charged).sum();
             st.rcv_cc = 0;
+            st.rcv_mb = 0;
             st.charge.shrink(freed);
             recs
         };
@@ -439,8 +514,9 @@ impl Sock {
             st.state |= SS_CANTRCVMORE | SS_CANTSENDMORE;
             st.state &= !(SS_ISCONNECTED | SS_ISCONNECTING);
             let recs: Vec<Rec> = st.rcv.drain(..).collect();
-            let freed: u64 = recs.iter().map(Rec::charge).sum();
+            let freed: u64 = recs.iter().map(|r| r.charged).sum();
             st.rcv_cc = 0;
+            st.rcv_mb = 0;
             st.charge.shrink(freed);
             (
                 st.peer.take(),
@@ -522,6 +598,12 @@ pub fn discard_recs(recs: Vec<Rec>) {
             }
         }
     }
+    discard(files);
+}
+
+/// Drops files no longer counted in flight (refused at delivery) with the work list.
+pub fn discard_unflown(files: Vec<Arc<File>>) {
+    crate::gc::enter_flight_forced(files.len());
     discard(files);
 }
 

@@ -16,8 +16,9 @@ use kernel::{BoxFut, DynMem, Errno, Kernel, Proc, Result};
 
 use crate::abi::*;
 use crate::sock::{
-    discard_recs, ConnId, Ctl, Rec, Sock, SockFile, SB_MAX, SS_CANTRCVMORE, SS_CANTSENDMORE,
-    SS_ISCONNECTED, SS_ISCONNECTING, UNP_CONNWAIT, UNP_EIDSBIND, UNP_EIDSVALID, UNP_WANTCRED,
+    discard_recs, drop_ctl, ConnId, Ctl, Rec, Sock, SockFile, SB_MAX, SS_CANTRCVMORE,
+    SS_CANTSENDMORE, SS_ISCONNECTED, SS_ISCONNECTING, UNP_CONNWAIT, UNP_EIDSBIND, UNP_EIDSVALID,
+    UNP_WANTCRED,
 };
 
 /// `retval`.
@@ -87,12 +88,10 @@ async fn dispatch(
         SYS_LISTEN => listen(&c, int(a, 0), int(a, 1)),
         SYS_ACCEPT => accept(&c, int(a, 0), a[1], a[2], 0).await,
         SYS_PACCEPT => {
-            let flags = int(a, 4);
-            if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK | SOCK_NOSIGPIPE) != 0 {
-                return Err(Errno::EINVAL);
-            }
-            // The signal mask (a[3]) only matters to a blocked accept's signals; a rump
-            // process takes none while it sleeps.
+            // Other flag bits are ignored, as NetBSD's do_sys_accept ignores them. The signal
+            // mask (a[3]) only matters to a blocked accept's signals; a rump process takes
+            // none while it sleeps.
+            let flags = int(a, 4) & (SOCK_CLOEXEC | SOCK_NONBLOCK | SOCK_NOSIGPIPE);
             accept(&c, int(a, 0), a[1], a[2], flags).await
         }
         SYS_GETSOCKNAME => sockname(&c, int(a, 0), a[1], a[2], false).await,
@@ -268,6 +267,9 @@ fn sun_path(sa: &[u8]) -> &[u8] {
 async fn bind(c: &C<'_>, fd: i32, addr: u64, len: u32) -> SysResult {
     let sa = sockargs(c, addr, len).await?;
     let (_fp, so) = getsock(c, fd)?;
+    if i32::from(sa[1]) != AF_LOCAL {
+        return Err(Errno::EAFNOSUPPORT);
+    }
     {
         let mut st = so.lock();
         if st.vnode.is_some() {
@@ -310,9 +312,6 @@ async fn bind1(c: &C<'_>, so: &Arc<Sock>, sa: &[u8]) -> Result<()> {
 /// `listen(2)` (`solisten` + `unp_listen`).
 fn listen(c: &C<'_>, fd: i32, backlog: i32) -> SysResult {
     let (_fp, so) = getsock(c, fd)?;
-    if !so.conn_required() {
-        return Err(Errno::EOPNOTSUPP);
-    }
     let mut st = so.lock();
     if st.state & (SS_ISCONNECTED | SS_ISCONNECTING) != 0 {
         return Err(Errno::EINVAL);
@@ -422,7 +421,6 @@ async fn connect1(c: &C<'_>, so: &Arc<Sock>, sa: &[u8]) -> Result<()> {
         // The accepted side learns who connected; the connector learns the binder.
         n.connid = me;
         n.flags |= UNP_EIDSVALID;
-        let bound = l.connid;
         let eidsbind = l.flags & UNP_EIDSBIND != 0;
         drop(n);
         l.q.push_back(so3.clone());
@@ -430,8 +428,10 @@ async fn connect1(c: &C<'_>, so: &Arc<Sock>, sa: &[u8]) -> Result<()> {
         let mut st = so.lock();
         st.peer = Some(so3.clone());
         st.state |= SS_ISCONNECTED;
+        // unp_connect1 copies the new socket's identity, which it has just set to the
+        // connector's own: LOCAL_PEEREID on a connector names itself (NetBSD's answer).
         if eidsbind {
-            st.connid = bound;
+            st.connid = me;
             st.flags |= UNP_EIDSVALID;
         }
     }
@@ -569,9 +569,6 @@ fn shutdown(c: &C<'_>, fd: i32, how: i32) -> SysResult {
     if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
         return Err(Errno::EINVAL);
     }
-    if so.lock().state & (SS_ISCONNECTED | SS_ISCONNECTING) == 0 && so.conn_required() {
-        return Err(Errno::ENOTCONN);
-    }
     if how != SHUT_WR {
         so.shut_rd();
     }
@@ -646,12 +643,7 @@ async fn sosend(
     };
     let nonblock = fp.nonblock() || flags & (MSG_DONTWAIT | MSG_NBIO) != 0;
     if flags & MSG_OOB != 0 {
-        discard_recs(vec![Rec {
-            addr: None,
-            ctl,
-            data: Vec::new(),
-            off: 0,
-        }]);
+        drop_ctl(ctl);
         return (0, Err(Errno::EOPNOTSUPP));
     }
     let (hiwat, lowat, timeo) = {
@@ -659,12 +651,7 @@ async fn sosend(
         (st.snd_hiwat, st.snd_lowat, st.snd_timeo_us)
     };
     if so.atomic() && resid > hiwat {
-        discard_recs(vec![Rec {
-            addr: None,
-            ctl,
-            data: Vec::new(),
-            off: 0,
-        }]);
+        drop_ctl(ctl);
         return (0, Err(Errno::EMSGSIZE));
     }
     let mut cur = (0usize, 0u64);
@@ -677,12 +664,7 @@ async fn sosend(
         let peer = match so.send_peer() {
             Ok(p) => p,
             Err(e) => {
-                discard_recs(vec![Rec {
-                    addr: None,
-                    ctl,
-                    data: Vec::new(),
-                    off: 0,
-                }]);
+                drop_ctl(ctl);
                 return (sent as u64, Err(e));
             }
         };
@@ -694,12 +676,7 @@ async fn sosend(
         };
         if so.space(&peer) < need {
             if nonblock {
-                discard_recs(vec![Rec {
-                    addr: None,
-                    ctl,
-                    data: Vec::new(),
-                    off: 0,
-                }]);
+                drop_ctl(ctl);
                 return (sent as u64, Err(Errno::EWOULDBLOCK));
             }
             let w = sowait(c.k, c.p, &so.wq, timeo, || {
@@ -712,12 +689,7 @@ async fn sosend(
             })
             .await;
             if let Err(e) = w {
-                discard_recs(vec![Rec {
-                    addr: None,
-                    ctl,
-                    data: Vec::new(),
-                    off: 0,
-                }]);
+                drop_ctl(ctl);
                 return (sent as u64, Err(e));
             }
             continue;
@@ -730,21 +702,11 @@ async fn sosend(
         let data = match gather(c, iov, &mut cur, n).await {
             Ok(d) => d,
             Err(e) => {
-                discard_recs(vec![Rec {
-                    addr: None,
-                    ctl,
-                    data: Vec::new(),
-                    off: 0,
-                }]);
+                drop_ctl(ctl);
                 return (sent as u64, Err(e));
             }
         };
-        let rec = Rec {
-            addr: None,
-            ctl: std::mem::take(&mut ctl),
-            data,
-            off: 0,
-        };
+        let rec = Rec::new(None, std::mem::take(&mut ctl), data);
         if let Err((e, rec)) = peer.append(rec, false) {
             discard_recs(vec![rec]);
             return (sent as u64, Err(e));
@@ -765,14 +727,6 @@ async fn send_dgram(
     to: Option<Vec<u8>>,
     ctl: Vec<Ctl>,
 ) -> Result<()> {
-    let drop_ctl = |ctl| {
-        discard_recs(vec![Rec {
-            addr: None,
-            ctl,
-            data: Vec::new(),
-            off: 0,
-        }])
-    };
     let target = {
         let mut st = so.lock();
         if st.state & SS_CANTSENDMORE != 0 {
@@ -832,14 +786,9 @@ async fn send_dgram(
         .map_or(NONAME.to_vec(), |a| a[..a[0] as usize].to_vec());
     let mut ctl = ctl;
     if target.lock().flags & UNP_WANTCRED != 0 {
-        ctl.insert(0, Ctl::Creds(sockcred(c.p)));
+        ctl.push(Ctl::Creds(sockcred(c.p)));
     }
-    let rec = Rec {
-        addr: Some(addr),
-        ctl,
-        data,
-        off: 0,
-    };
+    let rec = Rec::new(Some(addr), ctl, data);
     match target.append(rec, true) {
         Ok(()) => Ok(()),
         Err((e, rec)) => {
@@ -882,12 +831,7 @@ async fn sendit(
     let (fp, so) = match getsock(c, fd) {
         Ok(x) => x,
         Err(e) => {
-            discard_recs(vec![Rec {
-                addr: None,
-                ctl,
-                data: Vec::new(),
-                off: 0,
-            }]);
+            drop_ctl(ctl);
             return Err(e);
         }
     };
@@ -902,7 +846,7 @@ async fn sendit(
                 w
             };
             if want {
-                ctl.insert(0, Ctl::Creds(sockcred(c.p)));
+                ctl.push(Ctl::Creds(sockcred(c.p)));
             }
         }
     }
@@ -1036,12 +980,7 @@ async fn recvfrom(
     let iov = [Iov { base: buf, len }];
     let g = soreceive(c, &fp, &so, &iov, flags).await?;
     let n = g.n;
-    discard_recs(vec![Rec {
-        addr: None,
-        ctl: g.ctl,
-        data: Vec::new(),
-        off: 0,
-    }]);
+    drop_ctl(g.ctl);
     if from != 0 {
         let sa = g.addr.unwrap_or_default();
         copyout_sockname(c, from, fromlen, &sa).await?;
@@ -1163,11 +1102,17 @@ async fn send1(c: &C<'_>, fd: i32, m: &Msg, flags: i32) -> Result<i64> {
 /// `unp_externalize` + the control copy-out of `recvit`: control messages laid out for the
 /// client; descriptors installed in the caller (those that do not fit are closed).
 async fn externalize(c: &C<'_>, m: &Msg, ctl: Vec<Ctl>, flags: i32) -> Result<(u32, i32)> {
-    let room = if m.control != 0 {
-        m.controllen as usize
-    } else {
-        0
-    };
+    if m.control == 0 {
+        // No control buffer: the control data is dropped without MSG_CTRUNC (NetBSD).
+        for cm in ctl {
+            if let Ctl::Rights(files) = cm {
+                crate::gc::left_flight(files.len());
+                crate::sock::discard_unflown(files);
+            }
+        }
+        return Ok((0, 0));
+    }
+    let room = m.controllen as usize;
     let mut out = Vec::new();
     let mut mflags = 0;
     let cloexec = flags & MSG_CMSG_CLOEXEC != 0;
@@ -1176,14 +1121,14 @@ async fn externalize(c: &C<'_>, m: &Msg, ctl: Vec<Ctl>, flags: i32) -> Result<(u
             Ctl::Creds(b) => (SCM_CREDS, b),
             Ctl::Rights(files) => {
                 crate::gc::left_flight(files.len());
-                let start = out.len() + cmsg_align(CMSGHDR_SIZE);
+                if out.len() + cmsg_len(4 * files.len()) > room {
+                    // Nowhere to put them: the descriptors are closed (work list).
+                    mflags |= MSG_CTRUNC;
+                    crate::sock::discard_unflown(files);
+                    continue;
+                }
                 let mut body = Vec::new();
-                for (i, f) in files.into_iter().enumerate() {
-                    if start + 4 * (i + 1) > room {
-                        mflags |= MSG_CTRUNC;
-                        drop(f);
-                        continue;
-                    }
+                for f in files {
                     match c.p.fds().alloc(f, 0, cloexec) {
                         Ok(fd) => body.extend_from_slice(&fd.to_le_bytes()),
                         Err(_) => mflags |= MSG_CTRUNC,
@@ -1194,6 +1139,12 @@ async fn externalize(c: &C<'_>, m: &Msg, ctl: Vec<Ctl>, flags: i32) -> Result<(u
         };
         let len = cmsg_len(body.len());
         let at = out.len();
+        if at + len > room {
+            // A message that does not fit whole is not copied (its descriptors were
+            // closed above).
+            mflags |= MSG_CTRUNC;
+            continue;
+        }
         out.extend_from_slice(&(len as u32).to_le_bytes());
         out.extend_from_slice(&SOL_SOCKET.to_le_bytes());
         out.extend_from_slice(&ty.to_le_bytes());
@@ -1201,12 +1152,7 @@ async fn externalize(c: &C<'_>, m: &Msg, ctl: Vec<Ctl>, flags: i32) -> Result<(u
         out.extend_from_slice(&body);
         out.resize(at + cmsg_space(body.len()), 0);
     }
-    if out.len() > room {
-        if !out.is_empty() {
-            mflags |= MSG_CTRUNC;
-        }
-        out.truncate(room);
-    }
+    out.truncate(room);
     if !out.is_empty() {
         copy::copyout(c.mem, m.control, &out).await?;
     }
@@ -1301,13 +1247,12 @@ fn timeval_us(v: &[u8]) -> Result<u64> {
     }
     let s = i64::from_le_bytes(v[..8].try_into().expect("8"));
     let us = i64::from_le_bytes(v[8..].try_into().expect("8"));
-    if s < 0 || !(0..1_000_000).contains(&us) {
-        return Err(Errno::EDOM);
-    }
+    // NetBSD 7.99 takes any microseconds and a negative time (as no timeout here); only
+    // a time that overflows its tick count is EDOM.
     if s > i64::from(i32::MAX) / 100 {
         return Err(Errno::EDOM);
     }
-    Ok(s as u64 * 1_000_000 + us as u64)
+    Ok((s.max(0) as u64 * 1_000_000).saturating_add(us.max(0) as u64))
 }
 
 /// `setsockopt(2)` (`sosetopt`, `uipc_ctloutput`).
@@ -1511,12 +1456,7 @@ pub async fn read(
     };
     match soreceive(&c, fp, so, iov, 0).await {
         Ok(g) => {
-            discard_recs(vec![Rec {
-                addr: None,
-                ctl: g.ctl,
-                data: Vec::new(),
-                off: 0,
-            }]);
+            drop_ctl(g.ctl);
             (g.n, Ok(()))
         }
         Err(e) => (0, Err(e)),

@@ -1,0 +1,53 @@
+//! NetBSD as the oracle for sockets (issue 15): the probe of `tests/oracle/sockets.rs` was
+//! run against NetBSD's own rump_server (`rump_server -lrumpvfs -lrumpnet -lrumpnet_net
+//! -lrumpnet_local URL`, then `cargo run --example oracle_sockets -- URL >
+//! tests/oracle/sockets.netbsd`), and our server must answer every step as NetBSD did,
+//! except where we deliberately differ: those steps are listed in `DIFFERENCES` with our
+//! answer and the reason.
+
+mod common;
+
+#[path = "oracle/sockets.rs"]
+mod sockets;
+#[path = "oracle/transcript.rs"]
+mod transcript;
+
+use common::Server;
+
+/// NetBSD's transcript.
+const NETBSD: &str = include_str!("oracle/sockets.netbsd");
+
+const PADDING: &str = "struct timeval's tv_usec is 4 bytes followed by 4 bytes of padding that \
+                       NetBSD copies out uninitialised (stack garbage, different per run); \
+                       ours are zero";
+
+/// Steps where our answer differs from NetBSD's on purpose: (step, our line, why).
+const DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "stream getsockopt SO_RCVTIMEO",
+        "stream getsockopt SO_RCVTIMEO: ok 00000000000000000000000000000000",
+        PADDING,
+    ),
+    (
+        "dgram getsockopt SO_RCVTIMEO",
+        "dgram getsockopt SO_RCVTIMEO: ok 00000000000000000000000000000000",
+        PADDING,
+    ),
+    (
+        "seqpacket getsockopt SO_RCVTIMEO",
+        "seqpacket getsockopt SO_RCVTIMEO: ok 00000000000000000000000000000000",
+        PADDING,
+    ),
+    (
+        "getsockopt SO_SNDTIMEO set",
+        "getsockopt SO_SNDTIMEO set: ok 010000000000000020a1070000000000",
+        PADDING,
+    ),
+];
+
+#[test]
+fn socket_probe_answers_as_netbsd() {
+    let srv = Server::unix(&["-lrumpvfs", "-lrumpnet", "-lrumpnet_net", "-lrumpnet_local"]);
+    let ours = sockets::run(&srv.url).0;
+    transcript::assert_as_netbsd(&ours, NETBSD, DIFFERENCES);
+}
