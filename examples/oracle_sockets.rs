@@ -1,5 +1,6 @@
 //! Prints the socket probe's transcript for the server at URL (see tests/oracle/sockets.rs):
-//! `cargo run --example oracle_sockets -- unix:///tmp/ref.sock`.
+//! `cargo run --example oracle_sockets -- unix:///tmp/ref.sock`; with `--absent` first, the
+//! probe of a server without AF_LOCAL or without the socket layer.
 
 #[path = "../tests/oracle/sockets.rs"]
 mod sockets;
@@ -7,11 +8,21 @@ mod sockets;
 mod transcript;
 
 fn main() {
-    let url = std::env::args().nth(1).unwrap_or_else(|| {
-        eprintln!("usage: oracle_sockets URL");
-        std::process::exit(1)
-    });
-    for line in sockets::run(&url).0 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (absent, url) = match args.as_slice() {
+        [flag, url] if flag == "--absent" => (true, url.clone()),
+        [url] => (false, url.clone()),
+        _ => {
+            eprintln!("usage: oracle_sockets [--absent] URL");
+            std::process::exit(1)
+        }
+    };
+    let t = if absent {
+        sockets::run_absent(&url)
+    } else {
+        sockets::run(&url)
+    };
+    for line in t.0 {
         println!("{line}");
     }
 }

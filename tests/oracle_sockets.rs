@@ -51,3 +51,19 @@ fn socket_probe_answers_as_netbsd() {
     let ours = sockets::run(&srv.url).0;
     transcript::assert_as_netbsd(&ours, NETBSD, DIFFERENCES);
 }
+
+/// Without `-lrumpnet` every socket call is `ENOSYS`, as NetBSD's server without it.
+#[test]
+fn without_rumpnet_socket_calls_are_enosys_as_netbsd() {
+    let srv = Server::unix(&["-lrumpvfs"]);
+    let ours = sockets::run_absent(&srv.url).0;
+    transcript::assert_as_netbsd(&ours, include_str!("oracle/sockets-nonet.netbsd"), &[]);
+}
+
+/// `-lrumpnet` alone: the calls exist, no family does (`EAFNOSUPPORT`, `ENOTSOCK`).
+#[test]
+fn rumpnet_without_local_answers_as_netbsd() {
+    let srv = Server::unix(&["-lrumpvfs", "-lrumpnet"]);
+    let ours = sockets::run_absent(&srv.url).0;
+    transcript::assert_as_netbsd(&ours, include_str!("oracle/sockets-rumpnet.netbsd"), &[]);
+}

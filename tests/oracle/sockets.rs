@@ -764,3 +764,57 @@ fn peereid(b: &[u8], pid: i32) -> String {
         w(8)
     )
 }
+
+/// The socket calls on a server without AF_LOCAL (`-lrumpnet` alone: `EAFNOSUPPORT`) or
+/// without the socket layer (`ENOSYS`): each call once, on the console's descriptor where
+/// it takes one. Halts the server.
+pub fn run_absent(url: &str) -> Transcript {
+    let mut t = Transcript::default();
+    let mut c = connect(url, "sockabsent");
+    let a1 = sockaddr_un(b"/s1");
+    let r = c.socket(AF_LOCAL, SOCK_STREAM, 0);
+    t.fd("socket local stream", r);
+    let r = c.socket(AF_LOCAL, 99, 0);
+    t.fd("socket local bad type", r);
+    let r = c.socketpair(AF_LOCAL, SOCK_DGRAM, 0);
+    t.step("socketpair local", r, |p| format!("{} {}", p.0, p.1));
+    let r = c.bind(0, &a1);
+    t.unit("bind console", r);
+    let r = c.bind_len(0, &a1, 2);
+    t.unit("bind console length 2", r);
+    let r = c.connect_sock(0, &a1);
+    t.unit("connect console", r);
+    let r = c.listen(0, 1);
+    t.unit("listen console", r);
+    let r = c.accept(0);
+    t.step("accept console", r, |(fd, _)| fd.to_string());
+    let r = c.paccept(0, 0);
+    t.step("paccept console", r, |(fd, _)| fd.to_string());
+    let r = c.getsockname(0);
+    t.bytes("getsockname console", r);
+    let r = c.getpeername(0);
+    t.bytes("getpeername console", r);
+    let r = c.shutdown(0, SHUT_RD);
+    t.unit("shutdown console", r);
+    let r = c.sendto(0, b"x", 0, None);
+    t.n("sendto console", r);
+    let mut b = [0u8; 4];
+    let r = c.recvfrom(0, &mut b, 0);
+    t.step("recvfrom console", r, |(n, _)| n.to_string());
+    let r = c.sendmsg(0, &[b"x"], None, &[], 0);
+    t.n("sendmsg console", r);
+    let r = c.recvmsg(0, &mut b, 0, 0);
+    t.step("recvmsg console", r, |m| m.n.to_string());
+    let r = c.sendmmsg(0, &[b"x"], 0);
+    t.step("sendmmsg console", r, |(n, _)| n.to_string());
+    let mut bufs = vec![vec![0u8; 4]];
+    let r = c.recvmmsg(0, &mut bufs, 0);
+    t.step("recvmmsg console", r, |(n, _)| n.to_string());
+    let r = c.getsockopt_int(0, SOL_SOCKET, SO_TYPE);
+    t.int("getsockopt console", r);
+    let r = c.setsockopt(0, SOL_SOCKET, SO_REUSEADDR, &1i32.to_le_bytes());
+    t.unit("setsockopt console", r);
+    let r = c.reboot(RB_HALT | RB_NOSYNC, None);
+    t.unit("halt", r);
+    t
+}
