@@ -307,7 +307,7 @@ impl Sock {
     /// budget refuses or, with `room_check` (datagrams, `sbappendaddr`), the buffer has no
     /// room; `EPIPE` once the socket is closed. A socket shut for reading still takes data,
     /// as NetBSD's. The record comes back on failure so its files can be discarded.
-    pub fn append(&self, mut rec: Rec, room_check: bool) -> Result<(), (Errno, Rec)> {
+    pub fn append(self: &Arc<Sock>, mut rec: Rec, room_check: bool) -> Result<(), (Errno, Rec)> {
         {
             let mut st = self.lock();
             if st.closed {
@@ -328,6 +328,7 @@ impl Sock {
                     return Err((Errno::ENOBUFS, rec));
                 }
             }
+            let rights = rec.ctl.iter().any(|c| matches!(c, Ctl::Rights(_)));
             let merge = self.ty == SOCK_STREAM
                 && rec.ctl.is_empty()
                 && st
@@ -349,6 +350,10 @@ impl Sock {
                 rec.charged = charge;
                 rec.mb = mb;
                 st.rcv.push_back(rec);
+            }
+            drop(st);
+            if rights {
+                crate::gc::note_holder(self);
             }
         }
         self.rq.wake_all();
@@ -482,6 +487,20 @@ impl Sock {
         discard_recs(recs);
     }
 
+    /// Discards the receive buffer (the collector's `sorflush` of an unreachable socket).
+    pub fn flush(&self) {
+        let recs = {
+            let mut st = self.lock();
+            let recs: Vec<Rec> = st.rcv.drain(..).collect();
+            let freed: u64 = recs.iter().map(|r| r.charged).sum();
+            st.rcv_cc = 0;
+            st.rcv_mb = 0;
+            st.charge.shrink(freed);
+            recs
+        };
+        discard_recs(recs);
+    }
+
     /// `soisdisconnected` of a peer whose other end went, with `so_error` `err` (0: none).
     fn disconnected(&self, gone: &Sock, err: Option<Errno>) {
         {
@@ -578,6 +597,10 @@ pub struct SockFile(pub Arc<Sock>);
 impl Drop for SockFile {
     fn drop(&mut self) {
         self.0.close();
+        // A socket closing while descriptors are in flight may leave a cycle behind.
+        if crate::gc::in_flight() > 0 {
+            crate::gc::collect();
+        }
     }
 }
 
@@ -607,6 +630,11 @@ pub fn discard_unflown(files: Vec<Arc<File>>) {
     discard(files);
 }
 
+/// Drops files that are not counted in flight, with the work list.
+pub fn discard_plain(files: Vec<Arc<File>>) {
+    enqueue(files);
+}
+
 /// Drops in-flight files with a work list: a file whose drop discards more files (a
 /// socket carrying sockets) adds them to the list instead of recursing.
 pub fn discard(files: Vec<Arc<File>>) {
@@ -614,6 +642,13 @@ pub fn discard(files: Vec<Arc<File>>) {
         return;
     }
     crate::gc::left_flight(files.len());
+    enqueue(files);
+}
+
+fn enqueue(files: Vec<Arc<File>>) {
+    if files.is_empty() {
+        return;
+    }
     DISCARD
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -1056,7 +1056,11 @@ fn internalize(c: &C<'_>, b: &[u8]) -> Result<Vec<Ctl>> {
         files.push(fp);
     }
     if !crate::gc::enter_flight(files.len()) {
-        return Err(Errno::EAGAIN);
+        // Cycles nobody can reach count too: collect them, then try once more.
+        crate::gc::collect();
+        if !crate::gc::enter_flight(files.len()) {
+            return Err(Errno::EAGAIN);
+        }
     }
     Ok(vec![Ctl::Rights(files)])
 }
