@@ -413,9 +413,48 @@ mod tests {
             off: 0,
             write: false,
         };
-        assert!(matches!(next(&mut op, 7, 0), Next::Call(c) if c.nr == SYS_GETDENTS));
-        assert!(matches!(next(&mut op, 512, 0), Next::Call(c) if c.nr == SYS_GETDENTS));
-        assert!(matches!(next(&mut op, 0, 0), Next::Call(c) if c.nr == SYS_CLOSE));
-        assert!(matches!(next(&mut op, 0, 0), Next::Done));
+        assert!(matches!(next(&mut op, 7, 0, &Fds::NONE), Next::Call(c) if c.nr == SYS_GETDENTS));
+        assert!(matches!(next(&mut op, 512, 0, &Fds::NONE), Next::Call(c) if c.nr == SYS_GETDENTS));
+        assert!(matches!(next(&mut op, 0, 0, &Fds::NONE), Next::Call(c) if c.nr == SYS_CLOSE));
+        assert!(matches!(next(&mut op, 0, 0, &Fds::NONE), Next::Done));
+    }
+
+    #[test]
+    fn pingpong_ops_write_then_read_or_read_then_write() {
+        let blk = BlockCfg {
+            dev: String::new(),
+            size: 4096,
+            span: 4096,
+            random: false,
+            write_pct: 0,
+        };
+        for kind in [Kind::LocalPingPong, Kind::FifoPingPong] {
+            for pong in [false, true] {
+                let fds = Fds {
+                    pw: 5,
+                    pr: 6,
+                    pong,
+                    ..Fds::NONE
+                };
+                let mut op = OpState {
+                    kind,
+                    step: 0,
+                    fd: -1,
+                    off: 0,
+                    write: false,
+                };
+                let c = first(&op, &fds, 0, &blk);
+                let (nr1, fd1, nr2, fd2) = match pong {
+                    false => (SYS_WRITE, 5, SYS_READ, 6),
+                    true => (SYS_READ, 6, SYS_WRITE, 5),
+                };
+                assert_eq!((c.nr, c.args[0], c.args[2]), (nr1, fd1, IO_LEN));
+                let Next::Call(c) = next(&mut op, 4096, 0, &fds) else {
+                    panic!("a second call")
+                };
+                assert_eq!((c.nr, c.args[0]), (nr2, fd2));
+                assert!(matches!(next(&mut op, 4096, 0, &fds), Next::Done));
+            }
+        }
     }
 }
