@@ -283,3 +283,88 @@ fn cutting_processes_in_blocking_socket_calls_frees_everything() {
     assert_eq!(cs[0].read(y, &mut b).unwrap(), 3000);
     assert!(started.elapsed() < Duration::from_secs(120));
 }
+
+/// kevent(2) `EVFILT_READ` on a socket: the bytes buffered as `data`; on a listener the
+/// pending connections.
+#[test]
+fn kqueue_read_filter_on_sockets() {
+    const SYS_KQUEUE: u32 = 344;
+    const SYS_KEVENT: u32 = 435;
+    let srv = Server::unix(&["-lrumpvfs", "-lrumpnet_local"]);
+    let mut c = srv.client();
+    let (a, b) = c.socketpair(AF_LOCAL, SOCK_STREAM, 0).unwrap();
+    c.write(a, b"12345").unwrap();
+    // A fresh kqueue per question.
+    let kevent = |c: &mut Client, fd: i32| {
+        let kq = c.syscall(SYS_KQUEUE, &[], &mut []).unwrap()[0] as i32;
+        let mut ch = [0u8; 40];
+        ch[..8].copy_from_slice(&(fd as u64).to_le_bytes());
+        ch[12..16].copy_from_slice(&1u32.to_le_bytes()); // EV_ADD, EVFILT_READ (0)
+        let mut out = [0u8; 40];
+        let ts = [0u8; 16];
+        let args = [int_arg(kq), addr_of(&ch), 1, addr_of(&out), 1, addr_of(&ts)];
+        let n = c
+            .syscall(
+                SYS_KEVENT,
+                &args,
+                &mut [Buf::In(&ch), Buf::Out(&mut out), Buf::In(&ts)],
+            )
+            .unwrap()[0];
+        (n, i64::from_le_bytes(out[24..32].try_into().unwrap()))
+    };
+    assert_eq!(kevent(&mut c, b), (1, 5));
+    let l = c.socket(AF_LOCAL, SOCK_STREAM, 0).unwrap();
+    c.bind(l, &sockaddr_un(b"/kq")).unwrap();
+    c.listen(l, 4).unwrap();
+    assert_eq!(kevent(&mut c, l), (0, 0), "no connection yet");
+    for _ in 0..2 {
+        let k = c.socket(AF_LOCAL, SOCK_STREAM, 0).unwrap();
+        c.connect_sock(k, &sockaddr_un(b"/kq")).unwrap();
+    }
+    assert_eq!(kevent(&mut c, l), (1, 2), "two pending connections");
+}
+
+/// `SO_RCVTIMEO` ends a receive with `EAGAIN` after its time; `LOCAL_CONNWAIT` makes a
+/// connect wait for the accept (`EINPROGRESS` when non-blocking).
+#[test]
+fn receive_timeout_and_connwait() {
+    const EAGAIN: i32 = 35;
+    const EINPROGRESS: i32 = 36;
+    const LOCAL_CONNWAIT: i32 = 2;
+    let srv = Server::unix(&["-lrumpvfs", "-lrumpnet_local"]);
+    let mut c = srv.client();
+    let (a, _b) = c.socketpair(AF_LOCAL, SOCK_STREAM, 0).unwrap();
+    let mut tv = [0u8; 16];
+    tv[8..].copy_from_slice(&200_000i64.to_le_bytes());
+    c.setsockopt(a, SOL_SOCKET, 0x100c, &tv).unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 4];
+    assert_eq!(errno(c.read(a, &mut buf)), EAGAIN);
+    assert!(
+        t.elapsed() >= Duration::from_millis(190),
+        "{:?}",
+        t.elapsed()
+    );
+
+    let (mut p1, l) = listener(&srv.url, b"/cw");
+    p1.setsockopt(l, 0, LOCAL_CONNWAIT, &1i32.to_le_bytes())
+        .unwrap();
+    let mut p2 = srv.client();
+    let nb = p2.socket(AF_LOCAL, SOCK_STREAM | 0x2000_0000, 0).unwrap();
+    assert_eq!(
+        errno(p2.connect_sock(nb, &sockaddr_un(b"/cw"))),
+        EINPROGRESS
+    );
+    let k = p2.socket(AF_LOCAL, SOCK_STREAM, 0).unwrap();
+    let waiter = std::thread::spawn(move || {
+        let r = p2.connect_sock(k, &sockaddr_un(b"/cw"));
+        (r.map_err(|e| e.errno()), p2, k)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!waiter.is_finished(), "connect waits for the accept");
+    p1.accept(l).unwrap(); // the non-blocking one
+    p1.accept(l).unwrap();
+    let (r, mut p2, k) = waiter.join().unwrap();
+    assert_eq!(r, Ok(()));
+    assert_eq!(p2.write(k, b"ok").unwrap(), 2);
+}

@@ -280,9 +280,17 @@ async fn bind(c: &C<'_>, fd: i32, addr: u64, len: u32) -> SysResult {
         }
         st.busy = true;
     }
-    let r = bind1(c, &so, &sa).await;
-    so.lock().busy = false;
-    r.map(|()| [0, 0])
+    let _busy = Busy(&so);
+    bind1(c, &so, &sa).await.map(|()| [0, 0])
+}
+
+/// `UNP_BUSY` while a bind or connect waits; cleared also when the call is dropped.
+struct Busy<'a>(&'a Sock);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.lock().busy = false;
+    }
 }
 
 async fn bind1(c: &C<'_>, so: &Arc<Sock>, sa: &[u8]) -> Result<()> {
@@ -351,7 +359,7 @@ async fn lookup_bound(c: &C<'_>, so: &Sock, sa: &[u8]) -> Result<Arc<Sock>> {
 /// `connect(2)` (`soconnect` + `unp_connect`).
 async fn connect(c: &C<'_>, fd: i32, addr: u64, len: u32) -> SysResult {
     let sa = sockargs(c, addr, len).await?;
-    let (_fp, so) = getsock(c, fd)?;
+    let (fp, so) = getsock(c, fd)?;
     {
         let st = so.lock();
         if st.state & SS_ISCONNECTING != 0 {
@@ -367,16 +375,36 @@ async fn connect(c: &C<'_>, fd: i32, addr: u64, len: u32) -> SysResult {
     if sa[1] as i32 != AF_LOCAL {
         return Err(Errno::EAFNOSUPPORT);
     }
-    if so.lock().busy {
-        return Err(Errno::EALREADY);
+    {
+        let mut st = so.lock();
+        if st.busy {
+            return Err(Errno::EALREADY);
+        }
+        st.busy = true;
     }
-    so.lock().busy = true;
-    let r = connect1(c, &so, &sa).await;
-    so.lock().busy = false;
-    r.map(|()| [0, 0])
+    let busy = Busy(&so);
+    let wait = connect1(c, &so, &sa).await?;
+    drop(busy);
+    if wait {
+        // LOCAL_CONNWAIT: connected once the listener accepts.
+        if fp.nonblock() {
+            return Err(Errno::EINPROGRESS);
+        }
+        sync::sleep_until(c.p, &so.wq, || {
+            let st = so.lock();
+            st.state & SS_ISCONNECTING == 0 || st.closed
+        })
+        .await?;
+        if so.lock().state & SS_ISCONNECTED == 0 {
+            return Err(Errno::ECONNREFUSED);
+        }
+    }
+    ret(0)
 }
 
-async fn connect1(c: &C<'_>, so: &Arc<Sock>, sa: &[u8]) -> Result<()> {
+/// `unp_connect`; `true` when the connection waits for the listener's accept
+/// (`LOCAL_CONNWAIT` on either side).
+async fn connect1(c: &C<'_>, so: &Arc<Sock>, sa: &[u8]) -> Result<bool> {
     let so2 = lookup_bound(c, so, sa).await?;
     if !so.conn_required() {
         // A datagram socket: disconnect from any previous target, connect to this one.
@@ -390,7 +418,7 @@ async fn connect1(c: &C<'_>, so: &Arc<Sock>, sa: &[u8]) -> Result<()> {
         let mut st = so.lock();
         st.peer = Some(so2);
         st.state |= SS_ISCONNECTED;
-        return Ok(());
+        return Ok(false);
     }
     let cred = c.p.cred();
     let me = ConnId {
@@ -400,6 +428,7 @@ async fn connect1(c: &C<'_>, so: &Arc<Sock>, sa: &[u8]) -> Result<()> {
     };
     // sonewconn on the listener: refused past 3/2 of the backlog.
     let so3 = Sock::new(so.ty, now(c.k), so2.uid, so2.gid, so.budget())?;
+    let wait;
     {
         let mut l = so2.lock();
         if l.options & SO_ACCEPTCONN == 0 || l.closed || l.q.len() > 3 * l.qlimit / 2 {
@@ -423,11 +452,18 @@ async fn connect1(c: &C<'_>, so: &Arc<Sock>, sa: &[u8]) -> Result<()> {
         n.flags |= UNP_EIDSVALID;
         let eidsbind = l.flags & UNP_EIDSBIND != 0;
         drop(n);
+        let mut st = so.lock();
+        wait = (st.flags | l.flags) & UNP_CONNWAIT != 0;
+        st.peer = Some(so3.clone());
+        st.state |= if wait {
+            SS_ISCONNECTING
+        } else {
+            SS_ISCONNECTED
+        };
+        drop(st);
         l.q.push_back(so3.clone());
         drop(l);
         let mut st = so.lock();
-        st.peer = Some(so3.clone());
-        st.state |= SS_ISCONNECTED;
         // unp_connect1 copies the new socket's identity, which it has just set to the
         // connector's own: LOCAL_PEEREID on a connector names itself (NetBSD's answer).
         if eidsbind {
@@ -436,7 +472,7 @@ async fn connect1(c: &C<'_>, so: &Arc<Sock>, sa: &[u8]) -> Result<()> {
         }
     }
     so2.rq.wake_all();
-    Ok(())
+    Ok(wait)
 }
 
 /// Sleeps on `q` until `cond` holds; `EWOULDBLOCK` after `timeo_us` (0: never), `EINTR`
@@ -507,10 +543,17 @@ async fn accept(c: &C<'_>, fd: i32, name: u64, anamelen: u64, flags: i32) -> Sys
             got.expect("woke with a result")?
         }
     };
-    let peer_addr = {
-        let st = so2.lock();
-        st.peer.as_ref().and_then(|p| p.lock().addr.clone())
-    };
+    let peer = so2.lock().peer.clone();
+    let peer_addr = peer.as_ref().and_then(|p| p.lock().addr.clone());
+    if let Some(pe) = &peer {
+        // soisconnected of a connector that waited (LOCAL_CONNWAIT).
+        let mut st = pe.lock();
+        if st.state & SS_ISCONNECTING != 0 {
+            st.state = (st.state & !SS_ISCONNECTING) | SS_ISCONNECTED;
+            drop(st);
+            pe.wq.wake_all();
+        }
+    }
     let flag = (fp.flag() & !(O_NONBLOCK | O_NOSIGPIPE))
         | file_flags(flags)
         | if flags == 0 {
