@@ -1258,14 +1258,32 @@ async fn sendmmsg(c: &C<'_>, fd: i32, mmsg: u64, vlen: u32, flags: i32) -> SysRe
 /// recvmmsg(2): up to `vlen` messages; `MSG_WAITFORONE` makes all after the first
 /// non-blocking. The timeout argument is read but a wait is bounded only by the flags.
 async fn recvmmsg(c: &C<'_>, fd: i32, mmsg: u64, vlen: u32, flags: i32, timeout: u64) -> SysResult {
-    if timeout != 0 {
-        copy::copyin(c.mem, timeout, 16).await?;
-    }
+    // The timeout (a struct timespec) is checked between messages, as NetBSD's: a wait for
+    // a message is not cut by it.
+    let limit_ns = if timeout != 0 {
+        let t = copy::copyin(c.mem, timeout, 16).await?;
+        let sec = i64::from_le_bytes(t[..8].try_into().expect("8"));
+        let nsec = i64::from_le_bytes(t[8..].try_into().expect("8"));
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(Errno::EINVAL);
+        }
+        Some(sec.saturating_mul(1_000_000_000).saturating_add(nsec))
+    } else {
+        None
+    };
+    let mono_ns = |k: &Kernel| {
+        let (s, ns) = k.host().clock_monotonic();
+        s.saturating_mul(1_000_000_000).saturating_add(ns)
+    };
+    let start = mono_ns(c.k);
     getsock(c, fd)?;
     let vlen = vlen.min(IOV_MAX as u32);
     let mut dg = 0u32;
     let mut fl = flags & !MSG_WAITFORONE;
     while dg < vlen {
+        if dg > 0 && limit_ns.is_some_and(|l| mono_ns(c.k) - start > l) {
+            break;
+        }
         let at = mmsg + u64::from(dg) * MMSGHDR_SIZE as u64;
         let raw = copy::copyin(c.mem, at, MSGHDR_SIZE).await?;
         match recv1(c, fd, &parse_msg(&raw), at, fl).await {
