@@ -33,18 +33,16 @@ pub fn attach(k: &Kernel, local: bool) -> Result<()> {
     if !local {
         return Ok(());
     }
+    // NetBSD's nodes (uipc_domain.c), without descriptions as its rump kernel shows them;
+    // the `pcblist` leaves (struct kinfo_pcb lists) are not served yet.
     let mib = k.sysctl();
-    let mut local = Spec::node("local", Some(AF_LOCAL));
-    local.desc = Some("PF_LOCAL related settings".into());
-    mib.register(&["net"], local)?;
-    for (name, num, desc) in [
-        ("stream", SOCK_STREAM, "SOCK_STREAM settings"),
-        ("seqpacket", SOCK_SEQPACKET, "SOCK_SEQPACKET settings"),
-        ("dgram", SOCK_DGRAM, "SOCK_DGRAM settings"),
+    mib.register(&["net"], Spec::node("local", Some(AF_LOCAL)))?;
+    for (name, num) in [
+        ("stream", SOCK_STREAM),
+        ("seqpacket", SOCK_SEQPACKET),
+        ("dgram", SOCK_DGRAM),
     ] {
-        let mut n = Spec::node(name, Some(num));
-        n.desc = Some(desc.into());
-        mib.register(&["net", "local"], n)?;
+        mib.register(&["net", "local"], Spec::node(name, Some(num)))?;
     }
     Ok(())
 }
