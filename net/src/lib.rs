@@ -148,7 +148,7 @@ impl FactionFile for SockFile {
         let (readable, state, error, peer, listening, hiwat) = {
             let st = so.lock();
             (
-                !st.rcv.is_empty() && st.rcv_cc >= st.rcv_lowat.min(1) || !st.q.is_empty(),
+                !st.rcv.is_empty() && st.rcv_cc >= st.rcv_lowat.max(1) || !st.q.is_empty(),
                 st.state,
                 st.error,
                 st.peer.clone(),

@@ -329,12 +329,14 @@ impl Sock {
                 }
             }
             let rights = rec.ctl.iter().any(|c| matches!(c, Ctl::Rights(_)));
+            // Never into a record partly read: its consumed prefix would be kept (and
+            // charged) for as long as the writer keeps appending.
             let merge = self.ty == SOCK_STREAM
                 && rec.ctl.is_empty()
                 && st
                     .rcv
                     .back()
-                    .is_some_and(|r| r.ctl.is_empty() && r.addr.is_none());
+                    .is_some_and(|r| r.ctl.is_empty() && r.addr.is_none() && r.off == 0);
             let charge = heap_bytes(rec.data.len()) + if merge { 0 } else { 128 };
             if st.charge.try_grow(charge).is_err() {
                 return Err((Errno::ENOBUFS, rec));
