@@ -32,6 +32,13 @@ pub enum Component {
     Dev,
     /// `librumpdev_disk`.
     DevDisk,
+    /// `librumpnet`: the socket layer (crate `rump-net`); without a family every
+    /// `socket(2)` is `EAFNOSUPPORT`, without it every socket call `ENOSYS`.
+    Net,
+    /// `librumpnet_net`: the network faction's base; brings `rumpnet_local` (AF_LOCAL).
+    NetNet,
+    /// `librumpnet_local`: AF_LOCAL sockets; brings `rumpnet`.
+    NetLocal,
 }
 
 impl Component {
@@ -46,6 +53,9 @@ impl Component {
             Component::Ffs => "rumpfs_ffs",
             Component::Dev => "rumpdev",
             Component::DevDisk => "rumpdev_disk",
+            Component::Net => "rumpnet",
+            Component::NetNet => "rumpnet_net",
+            Component::NetLocal => "rumpnet_local",
         }
     }
 
@@ -62,6 +72,8 @@ impl Component {
     fn needs(self) -> &'static [Component] {
         match self {
             Component::Tmpfs | Component::Ffs => &[Component::Vfs],
+            Component::NetNet => &[Component::Net, Component::NetLocal],
+            Component::NetLocal => &[Component::Net],
             _ => &[],
         }
     }
@@ -71,13 +83,40 @@ impl Component {
 pub const BUILTIN: [Component; 3] = [Component::Base, Component::User, Component::Sysproxy];
 
 /// Components that can be named with `-l`; `rump_allserver` has all of them.
-pub const OPTIONAL: [Component; 5] = [
+pub const OPTIONAL: [Component; 8] = [
     Component::Vfs,
     Component::Tmpfs,
     Component::Ffs,
     Component::Dev,
     Component::DevDisk,
+    Component::Net,
+    Component::NetNet,
+    Component::NetLocal,
 ];
+
+/// Network components of the TCP/IP faction, which is not built yet: refused with a
+/// message that says so (sockin is separate: see [`SOCKIN`]).
+const TCPIP: &[&str] = &[
+    "rumpnet_netinet",
+    "rumpnet_netinet6",
+    "rumpnet_shmif",
+    "rumpnet_virtif",
+    "rumpnet_tap",
+    "rumpnet_config",
+    "rumpnet_bridge",
+    "rumpnet_agr",
+    "rumpnet_gif",
+    "rumpnet_npf",
+    "rumpnet_bpfjit",
+    "rumpnet_pppoe",
+    "rumpnet_netmpls",
+    "rumpnet_net80211",
+    "rumpnet_netbt",
+];
+
+/// `rumpnet_sockin` (host TCP/UDP through the server's own sockets): reserved, not built
+/// yet; never loaded by `rump_allserver` alone, since it gives clients the host network.
+pub const SOCKIN: &str = "rumpnet_sockin";
 
 /// NetBSD rump component libraries we know of but have not built yet.
 const NOT_YET: &[&str] = &[
@@ -112,15 +151,6 @@ const NOT_YET: &[&str] = &[
     "rumpkern_tty",
     "rumpkern_crypto",
     "rumpkern_z",
-    "rumpnet",
-    "rumpnet_net",
-    "rumpnet_netinet",
-    "rumpnet_netinet6",
-    "rumpnet_local",
-    "rumpnet_shmif",
-    "rumpnet_virtif",
-    "rumpnet_sockin",
-    "rumpnet_config",
 ];
 
 /// Why a `-l` argument was refused.
@@ -130,6 +160,10 @@ pub enum ComponentError {
     NotSupportedYet { arg: String, name: String },
     /// Neither a component nor a loadable file (the reference's dlopen failure).
     NotFound { arg: String },
+    /// A component of the TCP/IP faction (netinet, interfaces), not built yet.
+    NoTcpIp { arg: String, name: String },
+    /// `rumpnet_sockin`, not built yet.
+    NoSockin { arg: String },
 }
 
 impl fmt::Display for ComponentError {
@@ -139,6 +173,18 @@ impl fmt::Display for ComponentError {
                 f,
                 "-l {arg}: the component {name} is not supported yet by this rump_server; \
                  run without it"
+            ),
+            ComponentError::NoTcpIp { arg, name } => write!(
+                f,
+                "-l {arg}: {name} belongs to the TCP/IP stack (netinet, network interfaces), \
+                 which this rump_server does not have yet; AF_LOCAL sockets come with \
+                 -lrumpnet_local (or -lrumpnet_net)"
+            ),
+            ComponentError::NoSockin { arg } => write!(
+                f,
+                "-l {arg}: rumpnet_sockin (AF_INET/AF_INET6 through the host's own stack) is \
+                 not built into this rump_server yet; AF_LOCAL sockets come with \
+                 -lrumpnet_local"
             ),
             ComponentError::NotFound { arg } => write!(
                 f,
@@ -169,6 +215,8 @@ pub fn externals(libs: &[String]) -> Vec<std::path::PathBuf> {
             let name = normalize(arg);
             !BUILTIN.iter().chain(&OPTIONAL).any(|c| c.name() == name)
                 && !NOT_YET.contains(&name)
+                && !TCPIP.contains(&name)
+                && name != SOCKIN
                 && std::path::Path::new(arg).is_file()
         })
         .map(std::path::PathBuf::from)
@@ -190,6 +238,15 @@ pub fn resolve(flavor: Flavor, libs: &[String]) -> Result<Vec<Component>, Compon
                 }
             }
             continue;
+        }
+        if TCPIP.contains(&name) {
+            return Err(ComponentError::NoTcpIp {
+                arg: arg.clone(),
+                name: name.to_string(),
+            });
+        }
+        if name == SOCKIN {
+            return Err(ComponentError::NoSockin { arg: arg.clone() });
         }
         if NOT_YET.contains(&name) {
             return Err(ComponentError::NotSupportedYet {
@@ -244,6 +301,35 @@ mod tests {
             Component::Tmpfs.filesystem(),
             Some(kernel::fs::FsKind::Tmpfs)
         );
+    }
+
+    #[test]
+    fn network_names() {
+        for (arg, want) in [
+            ("rumpnet", vec![Component::Net]),
+            (
+                "librumpnet_local.so",
+                vec![Component::Net, Component::NetLocal],
+            ),
+            (
+                "rumpnet_net",
+                vec![Component::Net, Component::NetLocal, Component::NetNet],
+            ),
+        ] {
+            let set = resolve(Flavor::Minimal, &[arg.to_string()]).unwrap();
+            for c in &want {
+                assert!(set.contains(c), "{arg}: {c:?}");
+            }
+        }
+        let all = resolve(Flavor::All, &[]).unwrap();
+        assert!(all.contains(&Component::NetLocal) && all.contains(&Component::Net));
+        for name in ["rumpnet_netinet", "rumpnet_shmif", "librumpnet_virtif.so"] {
+            let e = resolve(Flavor::All, &[name.to_string()]).unwrap_err();
+            assert!(e.to_string().contains("TCP/IP stack"), "{e}");
+        }
+        let e = resolve(Flavor::All, &["rumpnet_sockin".to_string()]).unwrap_err();
+        assert!(e.to_string().contains("sockin"), "{e}");
+        assert!(matches!(e, ComponentError::NoSockin { .. }));
     }
 
     #[test]

@@ -258,6 +258,14 @@ fn boot_and_listen(
     if opts.total_ram_bytes.is_none() {
         kernel.budget().mark_host_sized();
     }
+    if opts.components.contains(&Component::Net) {
+        net::attach(&kernel, opts.components.contains(&Component::NetLocal)).map_err(|e| {
+            StartError {
+                message: format!("rump init failed: rumpnet: {e}"),
+                errno: i32::from(e.raw()),
+            }
+        })?;
+    }
     load_components(&kernel, externals, &opts.modules)?;
     let drives = crate::drives::attach(&kernel, &opts.drives, opts.verbose)?;
     if let SpAddr::Tcp(sa) = &addr {

@@ -13,6 +13,7 @@
 mod error;
 pub mod fs;
 mod mem;
+pub mod net;
 mod stream;
 #[cfg(test)]
 mod tests;

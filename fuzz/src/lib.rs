@@ -444,6 +444,10 @@ fn check(m: &mut Machine, model: &mut Model, max: usize) {
 const SERVER_SYSCALLS: &[u32] = &[
     3, 4, 5, 6, 10, 20, 41, 42, 50, 54, 90, 92, 120, 121, 131, 136, 173, 174, 199, 390, 439, 440,
     453, 454, 410, 22, 60, 12, 296, 999,
+    // The socket layer (the net faction with AF_LOCAL is attached): socket, socketpair, bind,
+    // connect, listen, accept, paccept, sendto, recvfrom, sendmsg, recvmsg, shutdown,
+    // get/setsockopt, sendmmsg, recvmmsg, getpeername, getsockname.
+    394, 394, 135, 135, 104, 98, 106, 30, 456, 133, 29, 28, 27, 134, 118, 105, 476, 475, 31, 32,
 ];
 
 /// A quiet host for the in-process kernel (console output discarded).
@@ -554,6 +558,7 @@ fn running_server() -> &'static Running {
             dev: false,
         };
         let k = kernel::Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
+        net::attach(&k, true).expect("attach the net faction");
         let specs = [
             format!("key=/dk,hostpath={},size=host", img.display()),
             format!("key=/rdk,hostpath={},size=host,type=chr", img.display()),

@@ -6,7 +6,7 @@
 use crate::{Errno, Result, UserMem};
 
 /// `copyin(uaddr, len)` — exactly `len` bytes of client memory.
-pub async fn copyin<M: UserMem>(mem: &M, addr: u64, len: usize) -> Result<Vec<u8>> {
+pub async fn copyin<M: UserMem + ?Sized>(mem: &M, addr: u64, len: usize) -> Result<Vec<u8>> {
     if len == 0 {
         return Ok(Vec::new());
     }
@@ -22,7 +22,7 @@ pub async fn copyin<M: UserMem>(mem: &M, addr: u64, len: usize) -> Result<Vec<u8
 
 /// `copyinstr(uaddr, maxlen)` — a NUL-terminated string of at most `maxlen` bytes including
 /// the NUL, returned without it. No NUL within `maxlen` → `ENAMETOOLONG`; `maxlen` 0 → empty.
-pub async fn copyinstr<M: UserMem>(mem: &M, addr: u64, maxlen: usize) -> Result<Vec<u8>> {
+pub async fn copyinstr<M: UserMem + ?Sized>(mem: &M, addr: u64, maxlen: usize) -> Result<Vec<u8>> {
     if maxlen == 0 {
         return Ok(Vec::new());
     }
@@ -43,7 +43,7 @@ pub async fn copyinstr<M: UserMem>(mem: &M, addr: u64, maxlen: usize) -> Result<
 }
 
 /// `copyout(kaddr, uaddr, len)` — writes `data` to the client.
-pub async fn copyout<M: UserMem>(mem: &M, addr: u64, data: &[u8]) -> Result<()> {
+pub async fn copyout<M: UserMem + ?Sized>(mem: &M, addr: u64, data: &[u8]) -> Result<()> {
     if data.is_empty() {
         return Ok(());
     }

@@ -53,6 +53,8 @@ pub struct Kernel {
     /// Vnodes whose open file just had its last close and whose file system acts on it
     /// (`VOP_CLOSE`): run by [`Kernel::run_closes`].
     closing: Mutex<Vec<Arc<crate::vfs::Vnode>>>,
+    /// System-call tables of factions outside this crate, registered at boot.
+    factions: std::sync::RwLock<Vec<Arc<dyn crate::sys::SyscallTable>>>,
 }
 
 impl Kernel {
@@ -80,6 +82,7 @@ impl Kernel {
             locks: Arc::new(Locks::with_budget(budget.clone())),
             login: Mutex::new([0; MAXLOGNAME]),
             closing: Mutex::new(Vec::new()),
+            factions: std::sync::RwLock::new(Vec::new()),
             halting: AtomicBool::new(false),
             vfs: cfg.vfs.then(|| {
                 let (types, root) = (crate::fs::types(), crate::fs::rumpfs::mount_root);
@@ -346,6 +349,22 @@ impl Kernel {
     /// The module table (`modctl`, `-m`, external components).
     pub fn modules(&self) -> &crate::module::Modules {
         &self.modules
+    }
+
+    /// Adds a faction's system calls (NetBSD's rump components filling the syscall table
+    /// at init): numbers the kernel does not serve itself are offered to the tables in
+    /// registration order. Done at boot, before clients come.
+    pub fn register_syscalls(&self, table: Arc<dyn crate::sys::SyscallTable>) {
+        self.factions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(table);
+    }
+
+    /// The registered table that serves `nr`, if any.
+    pub(crate) fn faction_syscall(&self, nr: u32) -> Option<Arc<dyn crate::sys::SyscallTable>> {
+        let t = self.factions.read().unwrap_or_else(|e| e.into_inner());
+        t.iter().find(|t| t.serves(nr)).cloned()
     }
 
     /// Number of live client processes (proc0 and init not counted).

@@ -36,7 +36,7 @@ pub use host::{Host, StdHost};
 pub use kern::{BootConfig, Kernel};
 pub use proc::Proc;
 pub use sys::SyscallOutcome;
-pub use usermem::UserMem;
+pub use usermem::{BoxFut, DynMem, UserMem};
 
 /// `kern.ostype`.
 pub const OSTYPE: &str = "NetBSD";

@@ -40,3 +40,58 @@ pub trait UserMem {
     /// Posts a signal (NetBSD number) to the client process.
     fn raise(&self, signo: u32);
 }
+
+/// A boxed future borrowing for `'a`: what the object-safe interfaces of factions return.
+pub type BoxFut<'a, T> = core::pin::Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// [`UserMem`] as a trait object, for factions outside this crate (the socket layer): every
+/// `UserMem` is one, and `dyn DynMem` is a `UserMem` again, so the [`crate::copy`] wrappers
+/// and their rules apply to it unchanged. Each copy costs one boxed future.
+pub trait DynMem {
+    /// [`UserMem::copyin`].
+    fn copyin_dyn(&self, addr: u64, len: usize) -> BoxFut<'_, Result<Vec<u8>>>;
+    /// [`UserMem::copyinstr`].
+    fn copyinstr_dyn(&self, addr: u64, maxlen: usize) -> BoxFut<'_, Result<Vec<u8>>>;
+    /// [`UserMem::copyout`].
+    fn copyout_dyn<'a>(&'a self, addr: u64, data: &'a [u8]) -> BoxFut<'a, Result<()>>;
+    /// [`UserMem::recycle`].
+    fn recycle_dyn(&self, buf: Vec<u8>);
+    /// [`UserMem::raise`].
+    fn raise_dyn(&self, signo: u32);
+}
+
+impl<M: UserMem> DynMem for M {
+    fn copyin_dyn(&self, addr: u64, len: usize) -> BoxFut<'_, Result<Vec<u8>>> {
+        Box::pin(self.copyin(addr, len))
+    }
+    fn copyinstr_dyn(&self, addr: u64, maxlen: usize) -> BoxFut<'_, Result<Vec<u8>>> {
+        Box::pin(self.copyinstr(addr, maxlen))
+    }
+    fn copyout_dyn<'a>(&'a self, addr: u64, data: &'a [u8]) -> BoxFut<'a, Result<()>> {
+        Box::pin(self.copyout(addr, data))
+    }
+    fn recycle_dyn(&self, buf: Vec<u8>) {
+        self.recycle(buf)
+    }
+    fn raise_dyn(&self, signo: u32) {
+        self.raise(signo)
+    }
+}
+
+impl UserMem for dyn DynMem + '_ {
+    fn copyin(&self, addr: u64, len: usize) -> impl Future<Output = Result<Vec<u8>>> {
+        self.copyin_dyn(addr, len)
+    }
+    fn copyinstr(&self, addr: u64, maxlen: usize) -> impl Future<Output = Result<Vec<u8>>> {
+        self.copyinstr_dyn(addr, maxlen)
+    }
+    async fn copyout(&self, addr: u64, data: &[u8]) -> Result<()> {
+        self.copyout_dyn(addr, data).await
+    }
+    fn recycle(&self, buf: Vec<u8>) {
+        self.recycle_dyn(buf)
+    }
+    fn raise(&self, signo: u32) {
+        self.raise_dyn(signo)
+    }
+}

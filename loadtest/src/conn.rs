@@ -180,11 +180,7 @@ impl Conn {
                 out_off: 0,
                 strings: Vec::new(),
                 pattern,
-                fds: Fds {
-                    data: -1,
-                    wdata: -1,
-                    block: -1,
-                },
+                fds: Fds::NONE,
                 setup_seq: 0,
                 fast: None,
             },

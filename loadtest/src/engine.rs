@@ -154,7 +154,7 @@ impl Ctx<'_> {
             self.op_done(r, i, false);
             return Ok(());
         }
-        match workload::next(&mut s.op, rv, i) {
+        match workload::next(&mut s.op, rv, i, &r.conn.st.fds) {
             Next::Call(c) => {
                 s.call = c;
                 r.conn.st.push_call(SLOT_REQNO + i as u64, &c);
@@ -278,11 +278,7 @@ pub fn run_thread(
                             off: 0,
                             write: false,
                         },
-                        &workload::Fds {
-                            data: -1,
-                            wdata: -1,
-                            block: -1,
-                        },
+                        &workload::Fds::NONE,
                         0,
                         &plan.block,
                     ),

@@ -37,7 +37,10 @@ const PATTERN_MIN_LEN: usize = 64 << 10;
     name = "loadtest",
     about = "Load generator for sp (rump sysproxy) servers",
     after_help = "Workloads: getpid, stat, open-close, read4k, write4k, create-write-unlink, \
-                  readdir, block; --mix 'getpid=50,read4k=30,write4k=20' combines them."
+                  readdir, block; --mix 'getpid=50,read4k=30,write4k=20' combines them. \
+                  local-pingpong and fifo-pingpong pair the connections (two processes: \
+                  4 KiB over an AF_LOCAL stream or over two FIFOs; the server needs \
+                  -lrumpnet_local, resp. -lrumpvfs)."
 )]
 struct Args {
     /// Server URL (unix:///path or tcp://a.b.c.d:port); default $RUMP_SERVER.
@@ -233,6 +236,14 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
     };
     let addr: SpAddr = peer.as_ref().map_or(target.clone(), |p| p.addr.clone());
     let kinds = mix.kinds();
+    let paired = kinds.iter().any(|k| k.paired());
+    if paired && (kinds.len() != 1 || args.conns % 2 != 0 || args.baseline) {
+        return Err(
+            "local-pingpong and fifo-pingpong run alone (no --mix, no --baseline) \
+                    on an even number of connections (pairs of processes)"
+                .into(),
+        );
+    }
     let pattern: Arc<[u8]> = (0..PATTERN_MIN_LEN.max(block.size as usize))
         .map(|i| (i % 251) as u8)
         .collect();
@@ -256,6 +267,10 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
         }
         if !args.baseline {
             setup::conn_fds(&mut c, &kinds, &mut rbuf)?;
+        }
+        if paired && i % 2 == 1 {
+            let ping = conns.last_mut().expect("the even connection");
+            setup::pair(ping, &mut c, kinds[0], i / 2, &args.root, &mut rbuf)?;
         }
         conns.push(c);
     }

@@ -3,8 +3,32 @@
 //! Kept here rather than taken from `kernel::abi` so that the load generator depends only on
 //! the wire protocol and can drive any sp server, NetBSD's own included.
 
+/// `read(fd, buf, nbyte)`.
+pub const SYS_READ: u32 = 3;
 /// `write(fd, buf, nbyte)`.
 pub const SYS_WRITE: u32 = 4;
+/// `fcntl(fd, cmd, arg)`.
+pub const SYS_FCNTL: u32 = 92;
+/// `mkfifo(path, mode)`.
+pub const SYS_MKFIFO: u32 = 132;
+/// `__socket30(domain, type, protocol)`.
+pub const SYS_SOCKET: u32 = 394;
+/// `bind(s, name, namelen)`.
+pub const SYS_BIND: u32 = 104;
+/// `listen(s, backlog)`.
+pub const SYS_LISTEN: u32 = 106;
+/// `accept(s, name, anamelen)`.
+pub const SYS_ACCEPT: u32 = 30;
+/// `connect(s, name, namelen)`.
+pub const SYS_CONNECT: u32 = 98;
+/// `AF_LOCAL`.
+pub const AF_LOCAL: u64 = 1;
+/// `SOCK_STREAM`.
+pub const SOCK_STREAM: u64 = 1;
+/// `F_SETFL`.
+pub const F_SETFL: u64 = 4;
+/// `O_NONBLOCK`.
+pub const O_NONBLOCK: u64 = 4;
 /// `open(path, flags, mode)`.
 pub const SYS_OPEN: u32 = 5;
 /// `close(fd)`.
@@ -45,7 +69,15 @@ pub const ENOSYS: i32 = 78;
 /// The name of a syscall number used here, for messages.
 pub fn sysname(nr: u32) -> &'static str {
     match nr {
+        SYS_READ => "read",
         SYS_WRITE => "write",
+        SYS_FCNTL => "fcntl",
+        SYS_MKFIFO => "mkfifo",
+        SYS_SOCKET => "__socket30",
+        SYS_BIND => "bind",
+        SYS_LISTEN => "listen",
+        SYS_ACCEPT => "accept",
+        SYS_CONNECT => "connect",
         SYS_OPEN => "open",
         SYS_CLOSE => "close",
         SYS_UNLINK => "unlink",

@@ -136,3 +136,74 @@ pub fn conn_fds(c: &mut Conn, kinds: &[Kind], rbuf: &mut [u8]) -> Result<(), Fat
     }
     Ok(())
 }
+
+/// Pairs connection `ping` with `pong` (two rump processes) for a ping-pong workload: an
+/// AF_LOCAL stream (ping binds `<root>/pp-<pair>`, listens, pong connects, ping accepts) or
+/// two FIFOs `<root>/ff-<pair>-ab` and `-ba` (readers opened non-blocking first, then made
+/// blocking). Both get the descriptors they write to and read from; pong reads first.
+pub fn pair(
+    ping: &mut Conn,
+    pong: &mut Conn,
+    kind: Kind,
+    pair: usize,
+    root: &str,
+    rbuf: &mut [u8],
+) -> Result<(), Fatal> {
+    let fd = |v: i64| v as u64 & 0xffff_ffff;
+    match kind {
+        Kind::LocalPingPong => {
+            let what = "pairing connections over an AF_LOCAL socket";
+            let path = format!("{root}/pp-{pair}");
+            // struct sockaddr_un as a string: sun_len, AF_LOCAL, the path (+ its NUL).
+            let sun = format!("{}\u{1}{path}", char::from((2 + path.len()) as u8));
+            let len = 2 + path.len() as u64 + 1;
+            ping.st.set_string(strid::SCRATCH, &sun);
+            pong.st.set_string(strid::SCRATCH, &sun);
+            let sock = call(SYS_SOCKET, &[AF_LOCAL, SOCK_STREAM, 0]);
+            let l = fd(ping.must(what, &sock, &[], rbuf)?);
+            ping.must(
+                what,
+                &call(SYS_BIND, &[l, addr::str(strid::SCRATCH), len]),
+                &[],
+                rbuf,
+            )?;
+            ping.must(what, &call(SYS_LISTEN, &[l, 1]), &[], rbuf)?;
+            let k = pong.must(what, &sock, &[], rbuf)?;
+            let conn = call(SYS_CONNECT, &[fd(k), addr::str(strid::SCRATCH), len]);
+            pong.must(what, &conn, &[], rbuf)?;
+            let a = ping.must(what, &call(SYS_ACCEPT, &[l, 0, 0]), &[], rbuf)?;
+            ping.must(what, &call(SYS_CLOSE, &[l]), &[], rbuf)?;
+            (ping.st.fds.pw, ping.st.fds.pr) = (a, a);
+            (pong.st.fds.pw, pong.st.fds.pr) = (k, k);
+        }
+        _ => {
+            let what = "pairing connections over two FIFOs";
+            let ab = format!("{root}/ff-{pair}-ab");
+            let ba = format!("{root}/ff-{pair}-ba");
+            for c in [&mut *ping, &mut *pong] {
+                c.st.set_string(strid::SCRATCH, &ab);
+                c.st.set_string(strid::SCRATCH + 1, &ba);
+            }
+            for id in [strid::SCRATCH, strid::SCRATCH + 1] {
+                ping.must(
+                    what,
+                    &call(SYS_MKFIFO, &[addr::str(id), 0o644]),
+                    &[EEXIST],
+                    rbuf,
+                )?;
+            }
+            let open = |id, fl| call(SYS_OPEN, &[addr::str(id), fl, 0]);
+            let rd = O_RDONLY | O_NONBLOCK;
+            pong.st.fds.pr = pong.must(what, &open(strid::SCRATCH, rd), &[], rbuf)?;
+            ping.st.fds.pw = ping.must(what, &open(strid::SCRATCH, O_WRONLY), &[], rbuf)?;
+            ping.st.fds.pr = ping.must(what, &open(strid::SCRATCH + 1, rd), &[], rbuf)?;
+            pong.st.fds.pw = pong.must(what, &open(strid::SCRATCH + 1, O_WRONLY), &[], rbuf)?;
+            for c in [&mut *ping, &mut *pong] {
+                let r = fd(c.st.fds.pr);
+                c.must(what, &call(SYS_FCNTL, &[r, F_SETFL, 0]), &[], rbuf)?;
+            }
+        }
+    }
+    pong.st.fds.pong = true;
+    Ok(())
+}

@@ -68,10 +68,15 @@ pub enum Kind {
     CreateWriteUnlink,
     Readdir,
     Block,
+    /// 4 KiB ping-pong over an AF_LOCAL stream between two rump processes (connections
+    /// paired in setup: the even one writes then reads, the odd one reads then writes).
+    LocalPingPong,
+    /// The same shape over two FIFOs between the same two processes (the pipe engine).
+    FifoPingPong,
 }
 
 /// Every kind, in `--workload` order.
-pub const KINDS: [Kind; 8] = [
+pub const KINDS: [Kind; 10] = [
     Kind::Getpid,
     Kind::Stat,
     Kind::OpenClose,
@@ -80,6 +85,8 @@ pub const KINDS: [Kind; 8] = [
     Kind::CreateWriteUnlink,
     Kind::Readdir,
     Kind::Block,
+    Kind::LocalPingPong,
+    Kind::FifoPingPong,
 ];
 
 impl Kind {
@@ -94,7 +101,14 @@ impl Kind {
             Kind::CreateWriteUnlink => "create-write-unlink",
             Kind::Readdir => "readdir",
             Kind::Block => "block",
+            Kind::LocalPingPong => "local-pingpong",
+            Kind::FifoPingPong => "fifo-pingpong",
         }
+    }
+
+    /// Whether the kind pairs connections (two processes ping-ponging).
+    pub fn paired(self) -> bool {
+        matches!(self, Kind::LocalPingPong | Kind::FifoPingPong)
     }
 
     /// Parses a workload name.
@@ -225,6 +239,23 @@ pub struct Fds {
     pub data: i64,
     pub wdata: i64,
     pub block: i64,
+    /// Ping-pong: the descriptor written to and the one read from.
+    pub pw: i64,
+    pub pr: i64,
+    /// Ping-pong: this connection answers (reads first).
+    pub pong: bool,
+}
+
+impl Fds {
+    /// No descriptors.
+    pub const NONE: Fds = Fds {
+        data: -1,
+        wdata: -1,
+        block: -1,
+        pw: -1,
+        pr: -1,
+        pong: false,
+    };
 }
 
 /// The per-slot state of the operation in progress.
@@ -276,14 +307,22 @@ pub fn first(op: &OpState, fds: &Fds, slot: usize, blk: &BlockCfg) -> Call {
             };
             Call::new(nr, &[int(fds.block), buf, blk.size, 0, op.off])
         }
+        Kind::LocalPingPong | Kind::FifoPingPong => match fds.pong {
+            true => Call::new(SYS_READ, &[int(fds.pr), READ, IO_LEN]),
+            false => Call::new(SYS_WRITE, &[int(fds.pw), WRITE, IO_LEN]),
+        },
     }
 }
 
 /// The call after step `op.step` returned `rv` (no error); advances `op`.
-pub fn next(op: &mut OpState, rv: i64, slot: usize) -> Next {
+pub fn next(op: &mut OpState, rv: i64, slot: usize, fds: &Fds) -> Next {
     use addr::*;
     op.step += 1;
     match (op.kind, op.step) {
+        (Kind::LocalPingPong | Kind::FifoPingPong, 1) => Next::Call(match fds.pong {
+            true => Call::new(SYS_WRITE, &[int(fds.pw), WRITE, IO_LEN]),
+            false => Call::new(SYS_READ, &[int(fds.pr), READ, IO_LEN]),
+        }),
         (Kind::OpenClose, 1) => Next::Call(Call::new(SYS_CLOSE, &[int(rv)])),
         (Kind::CreateWriteUnlink, 1) => {
             op.fd = rv;
@@ -374,9 +413,48 @@ mod tests {
             off: 0,
             write: false,
         };
-        assert!(matches!(next(&mut op, 7, 0), Next::Call(c) if c.nr == SYS_GETDENTS));
-        assert!(matches!(next(&mut op, 512, 0), Next::Call(c) if c.nr == SYS_GETDENTS));
-        assert!(matches!(next(&mut op, 0, 0), Next::Call(c) if c.nr == SYS_CLOSE));
-        assert!(matches!(next(&mut op, 0, 0), Next::Done));
+        assert!(matches!(next(&mut op, 7, 0, &Fds::NONE), Next::Call(c) if c.nr == SYS_GETDENTS));
+        assert!(matches!(next(&mut op, 512, 0, &Fds::NONE), Next::Call(c) if c.nr == SYS_GETDENTS));
+        assert!(matches!(next(&mut op, 0, 0, &Fds::NONE), Next::Call(c) if c.nr == SYS_CLOSE));
+        assert!(matches!(next(&mut op, 0, 0, &Fds::NONE), Next::Done));
+    }
+
+    #[test]
+    fn pingpong_ops_write_then_read_or_read_then_write() {
+        let blk = BlockCfg {
+            dev: String::new(),
+            size: 4096,
+            span: 4096,
+            random: false,
+            write_pct: 0,
+        };
+        for kind in [Kind::LocalPingPong, Kind::FifoPingPong] {
+            for pong in [false, true] {
+                let fds = Fds {
+                    pw: 5,
+                    pr: 6,
+                    pong,
+                    ..Fds::NONE
+                };
+                let mut op = OpState {
+                    kind,
+                    step: 0,
+                    fd: -1,
+                    off: 0,
+                    write: false,
+                };
+                let c = first(&op, &fds, 0, &blk);
+                let (nr1, fd1, nr2, fd2) = match pong {
+                    false => (SYS_WRITE, 5, SYS_READ, 6),
+                    true => (SYS_READ, 6, SYS_WRITE, 5),
+                };
+                assert_eq!((c.nr, c.args[0], c.args[2]), (nr1, fd1, IO_LEN));
+                let Next::Call(c) = next(&mut op, 4096, 0, &fds) else {
+                    panic!("a second call")
+                };
+                assert_eq!((c.nr, c.args[0]), (nr2, fd2));
+                assert!(matches!(next(&mut op, 4096, 0, &fds), Next::Done));
+            }
+        }
     }
 }

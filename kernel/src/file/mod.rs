@@ -7,6 +7,7 @@
 //! dispatch statically.
 
 mod console;
+pub mod ext;
 pub mod kqueue;
 pub mod ops;
 pub mod pipe;
@@ -19,6 +20,7 @@ use crate::abi::{Stat, Timespec, FREAD, FWRITE, O_NONBLOCK};
 use crate::{Kernel, Proc, Result, UserMem};
 
 pub use console::Console;
+pub use ext::FactionFile;
 pub use kqueue::KQueue;
 pub use ops::{FileOps, Filt, Filter, PollEvents, Selector};
 pub use pipe::{Fifo, Pipe, PipeEnd};
@@ -43,6 +45,8 @@ pub enum FileKind {
     Vnode(VnFile),
     /// A kqueue (`DTYPE_KQUEUE`).
     Kqueue(KQueue),
+    /// An object of a faction outside this crate (`DTYPE_SOCKET` of the socket layer).
+    Faction(Box<dyn FactionFile>),
 }
 
 /// Calls a [`FileOps`] method on the kind-specific object of a file (`$f` bound to it): the
@@ -54,6 +58,7 @@ macro_rules! dispatch {
             FileKind::Pipe($f) => $call,
             FileKind::Vnode($f) => $call,
             FileKind::Kqueue($f) => $call,
+            FileKind::Faction($f) => $call,
         }
     };
 }
@@ -186,6 +191,14 @@ impl File {
     pub fn kqueue(&self) -> Option<&KQueue> {
         match &self.kind {
             FileKind::Kqueue(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The faction object of a faction file (the socket layer finds its sockets so).
+    pub fn faction(&self) -> Option<&dyn FactionFile> {
+        match &self.kind {
+            FileKind::Faction(f) => Some(&**f),
             _ => None,
         }
     }

@@ -143,6 +143,11 @@ impl Proc {
         self.limits.all()
     }
 
+    /// The descriptor table (for factions outside this crate).
+    pub fn fds(&self) -> &FdTable {
+        &self.fd
+    }
+
     /// Process id.
     pub fn pid(&self) -> i32 {
         self.pid

@@ -17,6 +17,7 @@ pub(crate) mod ktrace;
 mod link;
 pub(crate) mod modctl;
 mod mount;
+pub mod names;
 pub(crate) mod open;
 mod pathconf;
 mod pipe;
@@ -35,11 +36,30 @@ mod time;
 use std::sync::Arc;
 
 use crate::abi::sysnum::*;
+use crate::usermem::{BoxFut, DynMem};
 use crate::{Kernel, Proc, Result, UserMem};
 use extattr::{Op, Target};
 
 /// What a syscall returns: `retval[0]`, `retval[1]`.
 pub type SysResult = Result<[i64; 2]>;
+
+/// The system calls of a faction outside this crate (the socket layer), registered with
+/// `Kernel::register_syscalls` at boot. Numbers the kernel serves itself never reach it;
+/// without any table the rest stay `ENOSYS`, as in a NetBSD rump kernel without the
+/// component.
+pub trait SyscallTable: Send + Sync {
+    /// Whether this table serves syscall `nr`.
+    fn serves(&self, nr: u32) -> bool;
+    /// Runs syscall `nr` (one [`SyscallTable::serves`] said yes to) for `p`.
+    fn syscall<'a>(
+        &'a self,
+        k: &'a Kernel,
+        p: &'a Arc<Proc>,
+        mem: &'a dyn DynMem,
+        nr: u32,
+        args: &'a [u64; 8],
+    ) -> BoxFut<'a, SysResult>;
+}
 
 /// The outcome of one syscall, for the session to answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,7 +265,10 @@ pub(crate) async fn dispatch<M: UserMem>(
         SYS_modctl => modctl::modctl(&c, a).await,
         SYS_ktrace => ktrace::ktrace(&c, a).await,
         SYS_fktrace => ktrace::fktrace(&c, a).await,
-        _ => modctl::ext(&c, nr, a).await,
+        _ => match k.faction_syscall(nr) {
+            Some(t) => t.syscall(k, p, mem as &dyn DynMem, nr, args).await,
+            None => modctl::ext(&c, nr, a).await,
+        },
     };
     SyscallOutcome { result, halt: None }
 }

@@ -139,6 +139,9 @@ pub struct Vnode {
     node: Option<NodeRef>,
     /// Its knotes (`v_klist`): kqueue's vnode notes and read filters.
     klist: crate::file::kqueue::KList,
+    /// The object bound to a socket node (`v_socket`): set by the socket layer's bind,
+    /// cleared when the socket goes; never kept across a reload (an unbound node refuses).
+    bound: Mutex<Option<Weak<dyn std::any::Any + Send + Sync>>>,
 }
 
 /// Bytes every vnode is charged to the budget: its `Arc` allocation (the node, its body
@@ -210,6 +213,7 @@ impl Vnode {
             _charge: charge,
             node,
             klist: Default::default(),
+            bound: Mutex::new(None),
         })
     }
 
@@ -267,6 +271,16 @@ impl Vnode {
     /// Changes the attributes under their lock.
     pub fn update<R>(&self, f: impl FnOnce(&mut Attr) -> R) -> R {
         f(&mut lock(&self.attr))
+    }
+
+    /// The object bound to this socket node (`v_socket`), if it is still there.
+    pub fn bound(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        lock(&self.bound).as_ref().and_then(Weak::upgrade)
+    }
+
+    /// Binds `obj` to this node (`None` unbinds): the socket layer's `v_socket`.
+    pub fn set_bound(&self, obj: Option<Weak<dyn std::any::Any + Send + Sync>>) {
+        *lock(&self.bound) = obj;
     }
 
     /// Its knotes: `klist().knote(NOTE_*)` where it changes (`VN_KNOTE`).
