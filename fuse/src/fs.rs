@@ -106,6 +106,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Answers a request that returns nothing: done, or the NetBSD error in Linux's numbers.
+fn reply_empty(reply: ReplyEmpty, r: R<()>) {
+    match r {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(err(e)),
+    }
+}
+
 fn err(f: Fail) -> Errno {
     match f {
         Fail::Errno(nb) => Errno::from_i32(to_linux(nb)),
@@ -725,10 +733,7 @@ impl Filesystem for RumpFs {
             t.add_name((src.dev, src.ino), newparent.0, newname);
             Ok(())
         })();
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(err(e)),
-        }
+        reply_empty(reply, r)
     }
 
     fn link(
@@ -840,10 +845,7 @@ impl Filesystem for RumpFs {
         if let Some(lo) = lock_owner {
             self.owner_release(lo, ino.0);
         }
-        match self.close_handle(fh) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(err(e)),
-        }
+        reply_empty(reply, self.close_handle(fh))
     }
 
     fn fsync(
@@ -858,10 +860,7 @@ impl Filesystem for RumpFs {
             self.pool
                 .run_on(&h.conn, |c| Calls::fsync(c, h.fd, datasync))
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(err(e)),
-        }
+        reply_empty(reply, r)
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -927,10 +926,7 @@ impl Filesystem for RumpFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        match self.close_handle(fh) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(err(e)),
-        }
+        reply_empty(reply, self.close_handle(fh))
     }
 
     fn fsyncdir(
@@ -945,10 +941,7 @@ impl Filesystem for RumpFs {
             self.pool
                 .run_on(&h.conn, |c| Calls::fsync(c, h.fd, datasync))
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(err(e)),
-        }
+        reply_empty(reply, r)
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
@@ -976,10 +969,7 @@ impl Filesystem for RumpFs {
         let r = self
             .path(ino.0)
             .and_then(|p| self.run(req, |c| Calls::access(c, &p, mask.bits() & 7)));
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(err(e)),
-        }
+        reply_empty(reply, r)
     }
 
     fn create(
@@ -1181,9 +1171,6 @@ impl RumpFs {
             }
             Ok(())
         })();
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(err(e)),
-        }
+        reply_empty(reply, r)
     }
 }
