@@ -715,14 +715,27 @@ impl Conn {
         mut f: impl FnMut(&Header, &[u8], &mut Vec<u8>) -> bool,
     ) -> bool {
         use std::io::Read;
-        let _ = self.s.set_read_timeout(Some(quiet));
         let mut out = Vec::new();
+        // Quiet means nothing for `quiet` since the last frame: a read that fails early (a
+        // signal, or a timeout cut short) does not end the wait.
+        let mut deadline = std::time::Instant::now() + quiet;
         loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return true; // quiet: nothing more for now
+            }
+            let _ = self.s.set_read_timeout(Some(left));
             let n = match self.s.read(&mut self.buf) {
                 Ok(0) => return false,
                 Ok(n) => n,
-                Err(_) => return true, // quiet: nothing more for now
+                Err(e) => match e.kind() {
+                    std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::Interrupted => continue,
+                    _ => return false, // reset: as good as closed
+                },
             };
+            deadline = std::time::Instant::now() + quiet;
             let mut input = &self.buf[..n];
             let mut stop = false;
             loop {
@@ -1015,7 +1028,8 @@ impl Cli {
                 r
             }
             None => panic!(
-                "syscall {nr} {args:x?}: no answer within {LOOP_STALL_BOUND:?} ({})",
+                "syscall {nr} {args:x?}: no answer after {:?} ({})",
+                t.elapsed(),
                 if open {
                     "connection open"
                 } else {
