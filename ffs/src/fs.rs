@@ -656,15 +656,33 @@ impl<D: Disk> Fs<D> {
                 } else {
                     ipg
                 };
-                let hint = a.cgs[c].irotor() % ipg;
                 let free = |i: u32| !a.cgs[c].inode_used(i) && (c > 0 || i >= ROOTINO);
-                let below = (0..ipg)
-                    .map(|k| (hint + k) % ipg)
-                    .find(|&i| i < inited && free(i));
+                // NetBSD's ffs_nodealloccg: the preferred inode if free (a new directory's
+                // group's first inode, a file's parent's slot: ffs_dirpref/ffs_valloc),
+                // else the first free inode of the first map byte with one, from the byte
+                // holding cg_irotor on and then from the map's start; only a search moves
+                // the rotor.
+                let ipref = match dir {
+                    true if c > 0 => Some(0),
+                    true => None,
+                    false if near > 0 => Some(near % ipg),
+                    false => None,
+                };
+                let by_pref = ipref.filter(|&r| r < inited && free(r));
+                let found = by_pref.or_else(|| {
+                    let nbytes = ipg.div_ceil(8);
+                    let start = (a.cgs[c].irotor() % ipg) / 8;
+                    (start..nbytes)
+                        .chain(0..=start)
+                        .find_map(|b| (b * 8..(b * 8 + 8).min(ipg)).find(|&i| free(i)))
+                });
+                let below = found.filter(|&i| i < inited);
                 match below {
                     Some(rel) => {
                         a.cgs[c].set_inode_used(rel, true);
-                        a.cgs[c].set_irotor(rel);
+                        if by_pref.is_none() {
+                            a.cgs[c].set_irotor(rel);
+                        }
                         a.cs_add(
                             c,
                             Csum {
@@ -756,6 +774,10 @@ impl<D: Disk> Fs<D> {
             return Err(Errno::EIO);
         }
         a.cgs[c].set_inode_used(rel, false);
+        // ffs_freefile: the rotor moves back to a freed inode below it.
+        if rel < a.cgs[c].irotor() {
+            a.cgs[c].set_irotor(rel);
+        }
         a.cs_add(
             c,
             Csum {
