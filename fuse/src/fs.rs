@@ -79,6 +79,14 @@ struct Handle {
     nflags: i32,
 }
 
+/// What a lock request acts on ([`RumpFs::lock_target`]).
+struct LockTarget {
+    owner: Arc<Mutex<Owner>>,
+    conn: Arc<Conn>,
+    fd: i32,
+    fl: Flock,
+}
+
 /// A POSIX lock owner's rump process: its descriptors per node.
 #[derive(Debug)]
 struct Owner {
@@ -465,6 +473,34 @@ impl RumpFs {
                 let _ = self.pool.run_on(&conn, |c| Calls::close(c, fd));
             }
         }
+    }
+
+    /// What getlk and setlk act on: the lock owner, its connection, its descriptor for the
+    /// file `ino` (opened through handle `fh`), and the range as a NetBSD `struct flock`.
+    #[allow(clippy::too_many_arguments)]
+    fn lock_target(
+        &self,
+        fh: FileHandle,
+        lock_owner: LockOwner,
+        pid: u32,
+        ino: u64,
+        start: u64,
+        end: u64,
+        typ: i32,
+    ) -> R<LockTarget> {
+        let h = self.handle(fh)?;
+        let o = self.owner(lock_owner, pid)?;
+        let (conn, fd) = {
+            let mut g = lock(&o);
+            let fd = self.owner_fd(&mut g, ino, &h)?;
+            (g.conn.clone(), fd)
+        };
+        Ok(LockTarget {
+            owner: o,
+            conn,
+            fd,
+            fl: Self::flock(start, end, typ)?,
+        })
     }
 
     fn flock(start: u64, end: u64, typ: i32) -> R<Flock> {
@@ -1044,14 +1080,12 @@ impl Filesystem for RumpFs {
         reply: ReplyLock,
     ) {
         let r = (|| {
-            let h = self.handle(fh)?;
-            let o_arc = self.owner(lock_owner, pid)?;
-            let (conn, fd) = {
-                let mut o = lock(&o_arc);
-                let fd = self.owner_fd(&mut o, ino.0, &h)?;
-                (o.conn.clone(), fd)
-            };
-            let fl = Self::flock(start, end, typ)?;
+            let LockTarget {
+                owner: o_arc,
+                conn,
+                fd,
+                fl,
+            } = self.lock_target(fh, lock_owner, pid, ino.0, start, end, typ)?;
             let got = self
                 .pool
                 .run_on(&conn, |c| Calls::lock(c, fd, n::F_GETLK, fl))?;
@@ -1103,17 +1137,8 @@ impl Filesystem for RumpFs {
         sleep: bool,
         reply: ReplyEmpty,
     ) {
-        let prep = (|| {
-            let h = self.handle(fh)?;
-            let o = self.owner(lock_owner, pid)?;
-            let (conn, fd) = {
-                let mut g = lock(&o);
-                let fd = self.owner_fd(&mut g, ino.0, &h)?;
-                (g.conn.clone(), fd)
-            };
-            Ok((conn, fd, Self::flock(start, end, typ)?))
-        })();
-        let (conn, fd, fl) = match prep {
+        let prep = self.lock_target(fh, lock_owner, pid, ino.0, start, end, typ);
+        let LockTarget { conn, fd, fl, .. } = match prep {
             Ok(x) => x,
             Err(e) => return reply.error(err(e)),
         };
