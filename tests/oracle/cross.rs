@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use client::fs::{O_CREAT, O_RDONLY, O_RDWR};
-use client::{Buf, Client};
+use client::Client;
 
 use crate::ffs::{newfs_image, Launcher};
 
@@ -44,10 +44,7 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
 }
 
 fn path_mode(c: &mut Client, nr: u32, path: &str, mode: u64, dev: u64) -> client::Result<()> {
-    let p = std::ffi::CString::new(path).expect("no NUL in probe paths");
-    let p = p.as_bytes_with_nul();
-    c.syscall(nr, &[client::addr_of(p), mode, dev], &mut [Buf::In(p)])
-        .map(drop)
+    crate::transcript::path_syscall(c, nr, path, &[mode, dev]).map(drop)
 }
 
 /// Writes `data` at `off` in chunks of 64 KiB.

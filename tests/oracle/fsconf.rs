@@ -13,10 +13,10 @@
 use std::path::Path;
 
 use client::fs::{tmpfs_args, O_CREAT, O_RDONLY, O_RDWR};
-use client::{int_arg, Buf, Client};
+use client::{int_arg, Client};
 
 use crate::ffs::{newfs_image, Launcher};
-use crate::transcript::Transcript;
+use crate::transcript::{path_syscall, Transcript};
 
 const SYS_PATHCONF: u32 = 191;
 const SYS_FPATHCONF: u32 = 192;
@@ -30,10 +30,7 @@ const MNT_UPDATE: i32 = 0x1_0000;
 const NAMES: std::ops::RangeInclusive<u64> = 0..=14;
 
 fn path_call(c: &mut Client, nr: u32, path: &str, arg: u64) -> client::Result<i64> {
-    let p = std::ffi::CString::new(path).expect("no NUL in probe paths");
-    let p = p.as_bytes_with_nul();
-    c.syscall(nr, &[client::addr_of(p), arg], &mut [Buf::In(p)])
-        .map(|r| r[0])
+    path_syscall(c, nr, path, &[arg])
 }
 
 /// One line for all names: each value, or `eN` for an errno.
@@ -63,13 +60,7 @@ fn pathconf(c: &mut Client, t: &mut Transcript, fs: &str, dir: &str, devices: bo
     t.unit(&format!("{fs}.symlink"), c.symlink("pcfile", &l));
     t.unit(&format!("{fs}.mkfifo"), path_call(c, SYS_MKFIFO, &p, 0o644));
     if devices {
-        let pc = std::ffi::CString::new(v.clone()).unwrap();
-        let pc = pc.as_bytes_with_nul();
-        let r = c.syscall(
-            SYS_MKNOD,
-            &[client::addr_of(pc), S_IFCHR | 0o600, 0x0203],
-            &mut [Buf::In(pc)],
-        );
+        let r = path_syscall(c, SYS_MKNOD, &v, &[S_IFCHR | 0o600, 0x0203]);
         t.unit(&format!("{fs}.mknod"), r);
     }
     for (what, path) in [("dir", &d), ("file", &f), ("link", &l), ("fifo", &p)] {

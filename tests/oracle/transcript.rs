@@ -38,6 +38,17 @@ impl Transcript {
     }
 }
 
+/// System call `nr` whose first argument is the NUL-terminated `path` (copied in from the
+/// call's memory), then `rest`; its first return value.
+pub fn path_syscall(c: &mut Client, nr: u32, path: &str, rest: &[u64]) -> client::Result<i64> {
+    let p = std::ffi::CString::new(path).expect("no NUL in probe paths");
+    let p = p.as_bytes_with_nul();
+    let mut args = vec![client::addr_of(p)];
+    args.extend_from_slice(rest);
+    c.syscall(nr, &args, &mut [client::Buf::In(p)])
+        .map(|r| r[0])
+}
+
 /// A connection to the server at `url`, named `name` (the probe cannot go on without it).
 pub fn connect(url: &str, name: &str) -> Client {
     Client::connect_named(url, name).unwrap_or_else(|e| panic!("connect {url}: {e}"))
