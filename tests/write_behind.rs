@@ -38,7 +38,10 @@ fn dirty_blocks_past_the_threshold_reach_the_host_before_any_sync() {
     let fd = c.open("/dk", O_RDWR, 0).unwrap();
     let data = pattern(4 * MIB);
     for (i, chunk) in data.chunks(65536).enumerate() {
-        assert_eq!(c.pwrite(fd, chunk, (i * 65536) as i64).unwrap(), chunk.len());
+        assert_eq!(
+            c.pwrite(fd, chunk, (i * 65536) as i64).unwrap(),
+            chunk.len()
+        );
     }
     // Without write-behind nothing would be on the host yet: the 4 MiB fit in the cache.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -51,7 +54,10 @@ fn dirty_blocks_past_the_threshold_reach_the_host_before_any_sync() {
         seen >= 2 * MIB,
         "{seen} bytes on the host before fsync: write-behind should leave at most ~2 MiB dirty"
     );
-    assert!(seen < 4 * MIB, "not everything: write-behind stops at its low mark");
+    assert!(
+        seen < 4 * MIB,
+        "not everything: write-behind stops at its low mark"
+    );
     c.fsync(fd).unwrap();
     assert_eq!(on_host(&img, &data), 4 * MIB, "fsync wrote the rest");
     // More, never synced: the halt writes it back.

@@ -5,8 +5,8 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
-use crate::hostio::{read_full, write_full, HostFile};
 use crate::host::{BackgroundTask, Host};
+use crate::hostio::{read_full, write_full, HostFile};
 use crate::mem::{Budget, Reclaim};
 use crate::sync::WaitQueue;
 use crate::{Errno, Result};

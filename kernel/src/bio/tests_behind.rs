@@ -49,7 +49,11 @@ fn past_the_threshold_dirty_blocks_go_back_in_block_order_without_a_sync() {
             true => vec![b as u8 + 1; BS],
             false => block(&pattern(64), b).to_vec(),
         };
-        assert_eq!(block(&host, b), &want[..], "block {b}: the lowest nine went back");
+        assert_eq!(
+            block(&host, b),
+            &want[..],
+            "block {b}: the lowest nine went back"
+        );
     }
     // Sync writes only what is still dirty, then syncs.
     park_on(c.sync_dev(&dev)).unwrap();
