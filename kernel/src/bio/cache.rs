@@ -518,6 +518,9 @@ impl Reclaim for BufCache {
 /// Smallest number of buffers a shard keeps (so a shard always has an evictable buffer).
 const MIN_SHARD_BUFS: usize = 4;
 
+/// Dirty victims an access tries to write back, each failing, before it fails itself.
+const VICTIM_TRIES: u32 = 4;
+
 /// Write-behind starts past this fraction (1/n) of the cache dirty, and writes back to half.
 const BEHIND_HIGH_DIV: u64 = 4;
 /// ... but never below this many buffers.
@@ -769,6 +772,7 @@ impl BufCache {
             r
         };
         let mut counted = false;
+        let mut victim_failures = 0;
         loop {
             let (gen, mut buf) = match self.step(sh, key, dev, whole, &mut counted, &mut apply) {
                 Step::Done(r) => return Ok(r),
@@ -777,7 +781,16 @@ impl BufCache {
                     continue;
                 }
                 Step::WriteBack(victim) => {
-                    self.write_back(sh, victim).await?;
+                    // A victim whose write-back fails (another device's host error) stays
+                    // dirty and goes to the back of its queue; the access tries another,
+                    // and fails only when several in a row could not be written.
+                    if let Err(e) = self.write_back(sh, victim).await {
+                        victim_failures += 1;
+                        if victim_failures >= VICTIM_TRIES {
+                            return Err(e);
+                        }
+                        self.requeue_back(sh, victim);
+                    }
                     continue;
                 }
                 Step::Fill(gen, buf) => (gen, buf),
@@ -856,6 +869,22 @@ impl BufCache {
         let idx = st.insert(key, dev.clone(), Vec::new(), true);
         st.stats.host_reads += 1;
         Step::Fill(st.slot(idx).gen, buf)
+    }
+
+    /// Moves block `key` from the front of its queue (where a dirty victim waits for its
+    /// write-back) to the back, so the next eviction looks at others first.
+    fn requeue_back(&self, sh: &Shard, key: Key) {
+        let mut st = sh.lock();
+        let Some(&idx) = st.map.get(&key) else {
+            return;
+        };
+        let st = &mut *st;
+        for q in [&mut st.small, &mut st.main] {
+            if q.front() == Some(&idx) {
+                q.pop_front();
+                q.push_back(idx);
+            }
+        }
     }
 
     /// Writes block `key` back if it is dirty (waiting for a write-back in flight first);

@@ -169,3 +169,42 @@ fn a_failing_host_loses_nothing_and_is_not_asked_at_every_write() {
     assert_eq!(c.stats().dirty, 26);
     assert_eq!(mem.contents(), pattern(64), "nothing half written");
 }
+
+#[test]
+fn a_miss_evicts_past_victims_another_device_cannot_write() {
+    let bad_mem = Arc::new(MemFile::new(pattern(8)));
+    let full: Arc<dyn HostFile> = Arc::new(FaultyFile::new(
+        bad_mem.clone(),
+        FaultConfig {
+            seed: 9,
+            enospc: FAIL_SCALE,
+            ..FaultConfig::default()
+        },
+    ));
+    let bad = BDev::new(full, 0, (8 * BS) as u64);
+    let mem = Arc::new(MemFile::new(pattern(16)));
+    let good = BDev::new(mem.clone(), 0, (16 * BS) as u64);
+    let c = BufCache::new((8 * BS) as u64, BS, 1);
+    // Three dirty blocks of the failing device first in line, then five clean ones.
+    for b in 0..3 {
+        put(&c, &bad, b);
+    }
+    let read = |blk: u64| {
+        let mut out = vec![0; BS];
+        park_on(c.read(&good, blk, 0, &mut out)).map(|()| out)
+    };
+    for b in 0..5 {
+        assert_eq!(read(b).unwrap(), block(&pattern(16), b as usize));
+    }
+    // The miss tries the three (each fails: the device's host is full), then evicts a
+    // clean block of the good device; before, it failed with the first victim's error.
+    assert_eq!(read(5).unwrap(), block(&pattern(16), 5));
+    let s = c.stats();
+    assert_eq!((s.dirty, s.host_writes), (3, 3));
+    for b in 0..3 {
+        let mut out = vec![0; BS];
+        park_on(c.read(&bad, b, 0, &mut out)).unwrap();
+        assert_eq!(out, vec![b as u8 + 1; BS], "kept dirty, not dropped");
+    }
+    assert_eq!(bad_mem.contents(), pattern(8));
+}
