@@ -27,8 +27,10 @@
 //! - **Write-back**: writes mark buffers dirty; [`BufCache::sync_dev`] (fsync of a device
 //!   node), [`BufCache::sync_all`] (`sync`, unmount, halt) write them back in block order and
 //!   end with the host's `fdatasync`. Under memory pressure, eviction writes a dirty victim
-//!   back before reusing it. A failed write-back leaves the buffer dirty and reports the
-//!   errno; nothing is dropped.
+//!   back before reusing it; a victim that cannot be written (its host file full or failing)
+//!   goes to the back of its queue and another is tried, so one device's host errors do not
+//!   fail another device's accesses (after 4 failed victims in a row the access fails). A
+//!   failed write-back leaves the buffer dirty and reports the errno; nothing is dropped.
 //! - **Write-behind** (NetBSD's syncer and `bawrite` idea): when a write leaves more than a
 //!   quarter of the cache dirty, a pass writes dirty blocks back in block order until half
 //!   of that is left, so sync and eviction have less to do and a reader's miss rarely waits
