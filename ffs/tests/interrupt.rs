@@ -96,6 +96,9 @@ fn an_interrupted_rename_happens_whole_or_not_at_all() {
             assert_eq!(nlink, 1);
             whole += u64::from(has_b);
         }
-        assert!(whole > 0, "cross={cross}: some renames got past their first pace");
+        assert!(
+            whole > 0,
+            "cross={cross}: some renames got past their first pace"
+        );
     }
 }
