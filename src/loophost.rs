@@ -41,4 +41,14 @@ impl Host for LoopHost {
             None => kernel::sync::std_sleep(d),
         }
     }
+
+    fn spawn(&self, task: kernel::BackgroundTask) -> Result<(), kernel::BackgroundTask> {
+        match ring::current() {
+            Some(_) => {
+                ring::spawn_local(task);
+                Ok(())
+            }
+            None => Err(task),
+        }
+    }
 }

@@ -35,6 +35,11 @@ pub struct Cg {
     cluster: usize,
     /// Fragments in this group (`cg_ndblk`).
     pub ndblk: u64,
+    /// `cg_frsum` as the map stands now (kept by `set_frag_free`; the allocator's best-fit
+    /// search reads it, as NetBSD's `ffs_alloccg` reads its group's `cg_frsum`).
+    live_frsum: [i32; 8],
+    /// `frag` of the file system (the block a fragment lies in).
+    frag: u64,
 }
 
 /// Why a cylinder-group block was refused.
@@ -84,7 +89,7 @@ impl Cg {
     /// Wraps a cylinder-group block after checking its magic, number and map offsets.
     pub fn from_raw(sb: &Superblock, c: u32, raw: Vec<u8>) -> Result<Cg, String> {
         check_layout(sb, c, &raw)?;
-        Ok(Cg {
+        let mut cg = Cg {
             cgx: c,
             dirty: false,
             iused: i32_at(&raw, 92) as usize,
@@ -93,7 +98,11 @@ impl Cg {
             cluster: i32_at(&raw, 108).max(0) as usize,
             ndblk: sb.cg_frags(c),
             raw,
-        })
+            live_frsum: [0; 8],
+            frag: sb.frag as u64,
+        };
+        cg.live_frsum = cg.compute_frsum(sb);
+        Ok(cg)
     }
 
     /// Builds an empty group block with newfs's layout (all inodes free, all data free).
@@ -175,13 +184,82 @@ impl Cg {
 
     /// Marks fragment `f` free or used.
     pub fn set_frag_free(&mut self, f: u64, free: bool) {
+        let f0 = f - f % self.frag;
+        let before = self.block_runs(f0);
         let b = &mut self.raw[self.free + f as usize / 8];
         if free {
             *b |= 1 << (f % 8);
         } else {
             *b &= !(1 << (f % 8));
         }
+        let after = self.block_runs(f0);
+        for i in 0..8 {
+            self.live_frsum[i] += after[i] - before[i];
+        }
         self.dirty = true;
+    }
+
+    /// The maximal free runs (by length) of the block starting at `f0` if it is partly used
+    /// (a whole free block has none: `cg_frsum` counts fragments only).
+    fn block_runs(&self, f0: u64) -> [i32; 8] {
+        let mut sum = [0i32; 8];
+        let frag = self.frag;
+        let valid = |f: u64| f < self.ndblk;
+        let free = |f: u64| valid(f) && self.raw[self.free + f as usize / 8] & (1 << (f % 8)) != 0;
+        if (f0..f0 + frag).all(|f| valid(f) && free(f)) {
+            return sum;
+        }
+        let mut run = 0usize;
+        for f in f0..f0 + frag {
+            if free(f) {
+                run += 1;
+            } else {
+                if run > 0 {
+                    sum[run] += 1;
+                }
+                run = 0;
+            }
+        }
+        if run > 0 && run < 8 {
+            sum[run] += 1;
+        }
+        sum
+    }
+
+    /// `cg_frsum` as the map stands now.
+    pub fn live_frsum(&self) -> [i32; 8] {
+        self.live_frsum
+    }
+
+    /// NetBSD's `ffs_mapsearch`: the first map byte from `start` (a group-relative fragment,
+    /// or the fragment rotor when `None`) holding a block with a maximal free run of exactly
+    /// `n` fragments (a whole free block when `n` is `frag`), wrapping to the group's start;
+    /// moves the fragment rotor to that byte and returns the run's first fragment.
+    pub fn mapsearch(&mut self, sb: &Superblock, start: Option<u64>, n: u64) -> Option<u64> {
+        let frag = self.frag;
+        let has = |cg: &Cg, f0: u64| -> Option<u64> {
+            if f0 >= cg.ndblk {
+                return None;
+            }
+            let bits = cg.block_bits(sb, f0) as u32;
+            // A run bounded by used fragments or the block's edges, as `around`/`inside`.
+            let blk = bits << 1;
+            let field = (1u32 << (n + 2)) - 1;
+            let inside = ((1u32 << n) - 1) << 1;
+            (0..=frag - n)
+                .find(|&pos| (blk >> pos) & field == inside)
+                .map(|p| f0 + p)
+        };
+        let start = start.unwrap_or(self.frotor()) / 8;
+        let nbytes = (sb.fpg as u64).div_ceil(8);
+        let byte_hit = |cg: &Cg, byte: u64| -> Option<u64> {
+            (0..8 / frag.min(8)).find_map(|k| has(cg, byte * 8 + k * frag))
+        };
+        let byte = (start..nbytes)
+            .chain(0..=start.min(nbytes.saturating_sub(1)))
+            .find(|&b| byte_hit(self, b).is_some())?;
+        self.set_frotor(byte * 8);
+        byte_hit(self, byte)
     }
 
     /// Are all fragments of block `blk` (group-relative fragment of its start) free?
@@ -338,6 +416,7 @@ impl Cg {
     /// Rebuilds `cg_frsum`, the cluster map and the cluster summary from the fragment map.
     pub fn rebuild(&mut self, sb: &Superblock) {
         let frsum = self.compute_frsum(sb);
+        self.live_frsum = frsum;
         for (i, v) in frsum.iter().enumerate() {
             put_i32(&mut self.raw, FRSUM_OFF + 4 * i, *v);
         }
@@ -360,12 +439,12 @@ impl Cg {
         }
     }
 
-    /// Stamps the write time.
+    /// Stamps the write time: `cg_old_time`, and `cg_time` on UFS2 or a UFS1 with
+    /// `FS_FLAGS_UPDATED` (as NetBSD's allocator does; dumpfs shows `cg_time` then).
     pub fn set_time(&mut self, sb: &Superblock, t: i64) {
-        if sb.ufs2 {
+        put_i32(&mut self.raw, 8, t as i32);
+        if sb.ufs2 || sb.old_flags & crate::sb::FS_FLAGS_UPDATED != 0 {
             put_i64(&mut self.raw, 136, t);
-        } else {
-            put_i32(&mut self.raw, 8, t as i32);
         }
     }
 }

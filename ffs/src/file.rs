@@ -265,18 +265,8 @@ impl<D: Disk> Fs<D> {
         if lbn < NDADDR as u64 {
             let addr = ip.db[lbn as usize];
             if addr == 0 {
-                let pref = self.pref_for(ip, lbn).await;
-                let addr = if want == self.sb.bsize as u64 {
-                    self.alloc_block(cg, pref)?
-                } else {
-                    // NetBSD's ffs_blkpref for a first block (or one after a hole): the
-                    // inode's group, its second block.
-                    let pref = match pref {
-                        0 => self.sb.cgbase(cg) + self.sb.frag as u64,
-                        p => p,
-                    };
-                    self.alloc_frags(cg, self.sb.numfrags(want), pref)?
-                };
+                let pref = self.blkpref_direct(ino, ip, lbn);
+                let addr = self.alloc_frags(cg, self.sb.numfrags(want), pref)?;
                 ip.db[lbn as usize] = addr;
                 ip.blocks += want / DEV_BSIZE;
                 return Ok((addr, true, want));
@@ -292,17 +282,50 @@ impl<D: Disk> Fs<D> {
         self.balloc_indirect(ino, ip, lbn).await
     }
 
-    async fn pref_for(&self, ip: &Dinode, lbn: u64) -> u64 {
-        if lbn == 0 {
-            return 0;
+    /// NetBSD's `ffs_blkpref` for logical block `lbn`, the `indx`th pointer of its block
+    /// map (the inode's direct blocks or an indirect block; `indx` 0 for an indirect block
+    /// itself), whose previous pointer is `prev` (0: none): after `prev`'s block, unless that is missing or `indx` starts
+    /// a new `fs_maxbpg` run; then the inode's group's second block while `lbn` is within
+    /// the first indirect block's reach, else the second block of the first group (from
+    /// the inode's, moved on by `lbn / fs_maxbpg`, or the one after the previous block's)
+    /// with at least the average number of free blocks, or 0 for none.
+    fn blkpref(&self, ino: Ino, lbn: u64, indx: u64, prev: u64) -> u64 {
+        let sb = &self.sb;
+        let frag = sb.frag as u64;
+        let maxbpg = crate::le::i32_at(&sb.raw, 92).max(1) as u64; // `fs_maxbpg`
+        let prev = if indx == 0 { 0 } else { prev };
+        if indx % maxbpg != 0 && prev != 0 {
+            return prev + frag;
         }
-        match self.bmap(ip, lbn - 1).await {
-            Ok(a) if a != 0 => a - a % self.sb.frag as u64 + self.sb.frag as u64,
-            _ => 0,
+        let inocg = ino / sb.ipg;
+        if lbn < NDADDR as u64 + sb.nindir as u64 {
+            return sb.cgbase(inocg) + frag;
         }
+        let ncg = sb.ncg as u64;
+        let startcg = if indx == 0 || prev == 0 {
+            inocg as u64 + lbn / maxbpg
+        } else {
+            prev / sb.fpg as u64 + 1
+        } % ncg;
+        let a = self.st();
+        let avg = a.total.nbfree / ncg as i64;
+        (startcg..ncg)
+            .chain(0..startcg)
+            .find(|&c| a.csum[c as usize].nbfree >= avg)
+            .map_or(0, |c| sb.cgbase(c as u32) + frag)
     }
 
-    /// Grows direct block `lbn` from `have` to `want` bytes, in place or by moving it.
+    /// [`Self::blkpref`] for direct block `lbn`.
+    fn blkpref_direct(&self, ino: Ino, ip: &Dinode, lbn: u64) -> u64 {
+        let prev = if lbn == 0 { 0 } else { ip.db[lbn as usize - 1] };
+        self.blkpref(ino, lbn, lbn, prev)
+    }
+
+    /// Grows direct block `lbn` from `have` to `want` bytes as NetBSD's `ffs_realloccg`:
+    /// in place when the fragments after it are free (`ffs_fragextend`), else moved to a
+    /// new run found from the old run's group near `ffs_blkpref`'s choice. Under
+    /// `FS_OPTTIME` (newfs's default, `Fs::realloc_request`) the new run is a whole block
+    /// whose unused tail is freed at once, so the file's next growth is in place.
     async fn grow_block(
         &self,
         ino: Ino,
@@ -322,20 +345,21 @@ impl<D: Disk> Fs<D> {
                 .await?;
             addr
         } else {
-            let cg = ino / self.sb.ipg;
-            let new = if want == self.sb.bsize as u64 {
-                self.alloc_block(cg, addr - addr % self.sb.frag as u64)?
-            } else {
-                self.alloc_frags(cg, nf, 0)?
-            };
+            let pref = self.blkpref_direct(ino, ip, lbn);
+            let request = self.realloc_request(nf);
+            let cg = (addr / self.sb.fpg as u64) as u32;
+            let new = self.alloc_in(cg, request, pref)?;
             let mut buf = vec![0u8; want as usize];
             let r = self
                 .disk
                 .read(self.sb.frag_offset(addr), &mut buf[..have as usize])
                 .await;
             if let Err(e) = r {
-                self.free_frags(new, nf)?;
+                self.free_frags(new, request)?;
                 return Err(e);
+            }
+            if request > nf {
+                self.free_frags(new + nf, request - nf)?;
             }
             self.disk.write(self.sb.frag_offset(new), &buf).await?;
             self.free_frags(addr, of)?;
@@ -370,16 +394,37 @@ impl<D: Disk> Fs<D> {
             self.check_block(chain[level])?;
             return Ok((chain[level], false, bs));
         }
-        // Blocks for depths depth..=level are missing (the last is the data block).
+        // Blocks for depths depth..=level are missing (the last is the data block). As
+        // NetBSD's `ffs_balloc`: the indirect blocks near one preference (`ffs_blkpref`
+        // for an indirect block, taken once), the data block after its neighbour in the
+        // indirect block above it.
         let cg = ino / self.sb.ipg;
-        let mut pref = self.pref_for(ip, lbn).await;
+        let mut pref = 0;
         let mut fresh = Vec::new();
-        for _ in depth..=level {
-            match self.alloc_block(cg, pref) {
-                Ok(a) => {
-                    pref = a + self.sb.frag as u64;
-                    fresh.push(a);
+        for d in depth..=level {
+            let p = if d < level {
+                if pref == 0 {
+                    pref = self.blkpref(ino, lbn, 0, 0);
                 }
+                pref
+            } else {
+                let i = idx[level - 1];
+                let prev = match depth == level && i > 0 {
+                    true => self.read_ptr(chain[level - 1], i - 1).await,
+                    false => Ok(0),
+                };
+                match prev {
+                    Ok(prev) => self.blkpref(ino, lbn, i, prev),
+                    Err(e) => {
+                        for a in fresh {
+                            self.free_frags(a, self.sb.frag as u64)?;
+                        }
+                        return Err(e);
+                    }
+                }
+            };
+            match self.alloc_block(cg, p) {
+                Ok(a) => fresh.push(a),
                 Err(e) => {
                     for a in fresh {
                         self.free_frags(a, self.sb.frag as u64)?;

@@ -97,7 +97,14 @@ pub(crate) struct Alloc {
     rng: u64,
     /// Groups whose next inode block is being zeroed (UFS2) by some operation.
     initing: Vec<bool>,
+    /// `fs_optim` ([`FS_OPTTIME`] or [`FS_OPTSPACE`]), switched by `realloc_request`.
+    pub(crate) optim: u32,
 }
+
+/// `fs_optim`: grow fragments into whole blocks (NetBSD's default).
+pub(crate) const FS_OPTTIME: u32 = 0;
+/// `fs_optim`: grow fragments exactly.
+pub(crate) const FS_OPTSPACE: u32 = 1;
 
 impl Alloc {
     fn cs_add(&mut self, c: usize, d: Csum) {
@@ -205,6 +212,11 @@ impl<D: Disk> Fs<D> {
         let seed = (opts.clock)();
         let inited = cgs.iter().map(|c| AtomicU32::new(c.initediblk())).collect();
         let ncg = cgs.len();
+        // `fs_optim`; NetBSD panics on another value when it first reads it, ours takes TIME.
+        let optim = match crate::le::u32_at(&sb.raw, 128) {
+            FS_OPTSPACE => FS_OPTSPACE,
+            _ => FS_OPTTIME,
+        };
         let mut fs = Fs {
             disk,
             dtype: sb.maxsymlinklen > 0,
@@ -215,6 +227,7 @@ impl<D: Disk> Fs<D> {
                 total,
                 rng: (seed.sec as u64) ^ ((seed.nsec as u64) << 32) ^ 0x9e37_79b9_7f4a_7c15,
                 initing: vec![false; ncg],
+                optim,
             }),
             inited,
             syncing: AtomicBool::new(false),
@@ -329,6 +342,7 @@ impl<D: Disk> Fs<D> {
                 cs.encode32(&mut area[c * CSUM_SIZE..]);
             }
             sb.cstotal = a.total;
+            crate::le::put_u32(&mut sb.raw, 128, a.optim);
         }
         for (i, (c, raw)) in groups.iter().enumerate() {
             let off = sb.frag_offset(sb.cgtod(*c as u32));
@@ -485,83 +499,58 @@ impl<D: Disk> Fs<D> {
         Ok(())
     }
 
-    /// Allocates a full block, near `pref` (a fragment address or 0) or in group `cg`.
+    /// Allocates a full block as NetBSD's `ffs_alloc`: in `pref`'s group (a fragment
+    /// address, or 0 for group `cg`, the inode's), near `pref`, else by `hashalloc`.
     pub(crate) fn alloc_block(&self, cg: u32, pref: u64) -> Result<u64> {
-        alloc_block_in(&self.sb, &mut self.st(), cg, pref)
+        self.alloc_frags(cg, self.sb.frag as u64, pref)
     }
 
-    /// Allocates `n` contiguous fragments inside one block (`n < frag`), as NetBSD's
-    /// `ffs_alloccg` tries each group from `cg` on: a run in a partly used block of the
-    /// group, else a whole block of that group broken up (near `pref`, a fragment address
-    /// or 0), before the next group is tried. (Taking another group's loose fragments first
-    /// put a file's first fragments away from its inode's group, where NetBSD breaks a block.)
+    /// Allocates `n` contiguous fragments inside one block (a whole block when `n` is
+    /// `frag`) as NetBSD's `ffs_alloc`: the group is `pref`'s (a fragment address), or `cg`
+    /// (the inode's) when `pref` is 0; then [`hashalloc`] and [`alloccg`] decide.
     pub(crate) fn alloc_frags(&self, cg: u32, n: u64, pref: u64) -> Result<u64> {
         let sb = &self.sb;
-        let frag = sb.frag as u64;
+        let pref = if pref >= sb.size { 0 } else { pref };
+        let c = match pref {
+            0 => cg % sb.ncg,
+            p => (p / sb.fpg as u64) as u32,
+        };
+        hashalloc(sb, &mut self.st(), c, pref, n).ok_or(Errno::ENOSPC)
+    }
+
+    /// `n` fragments by NetBSD's `ffs_hashalloc` from group `cg` near `pref` (which may
+    /// lie in another group: `ffs_realloccg` starts in the old run's group).
+    pub(crate) fn alloc_in(&self, cg: u32, n: u64, pref: u64) -> Result<u64> {
+        let sb = &self.sb;
+        let pref = if pref >= sb.size { 0 } else { pref };
+        hashalloc(sb, &mut self.st(), cg % sb.ncg, pref, n).ok_or(Errno::ENOSPC)
+    }
+
+    /// NetBSD's `ffs_realloccg` after `ffs_fragextend` failed: the size to ask
+    /// `hashalloc` for when a run of `old` fragments must become `new` (< `frag`) fragments
+    /// elsewhere, switching `fs_optim` as NetBSD does. With `FS_OPTSPACE` exactly `new`;
+    /// with `FS_OPTTIME` a whole block, whose tail the caller frees, so the file's next
+    /// growth is in place. NetBSD logs the switch only with `vfs.ffs.log_changeopt` set,
+    /// which is off by default; this kernel has no such knob and stays silent.
+    pub(crate) fn realloc_request(&self, new: u64) -> u64 {
+        let sb = &self.sb;
         let mut a = self.st();
-        if n >= frag {
-            return alloc_block_in(sb, &mut a, cg, pref);
-        }
-        let ncg = sb.ncg;
-        for i in 0..ncg {
-            let c = (cg + i) % ncg;
-            let cs = a.csum[c as usize];
-            let base = sb.cgbase(c);
-            // Near `pref` in its group, else from the group's rotor.
-            let near = match pref >= base && pref < base + sb.fpg as u64 {
-                true => pref,
-                false => 0,
-            };
-            if cs.nffree < n as i64 {
-                if cs.nbfree > 0 {
-                    return break_block(sb, &mut a, c, near, n);
+        let nffree = a.total.nffree;
+        let (dsize, minfree) = (sb.dsize as i64, sb.minfree as i64);
+        match a.optim {
+            FS_OPTSPACE => {
+                if minfree >= 5 && nffree <= dsize * minfree / (2 * 100) {
+                    a.optim = FS_OPTTIME;
                 }
-                continue;
+                new
             }
-            // Partly used blocks, from where the last fragment allocation left off.
-            let cgp = &a.cgs[c as usize];
-            let nblk = cgp.ndblk.div_ceil(frag);
-            let start = (cgp.frotor() / frag) % nblk.max(1);
-            let whole = crate::cg::block_mask(sb);
-            let mut hit = None;
-            for k in 0..nblk {
-                let f0 = ((start + k) % nblk) * frag;
-                let bits = cgp.block_bits(sb, f0);
-                if bits == 0 || (bits == whole && f0 + frag <= cgp.ndblk) {
-                    continue;
+            _ => {
+                if nffree >= dsize * (minfree - 2) / 100 {
+                    a.optim = FS_OPTSPACE;
                 }
-                let mut run = 0;
-                for i in 0..frag {
-                    run = if bits & (1 << i) != 0 { run + 1 } else { 0 };
-                    if run == n {
-                        hit = Some(f0 + i + 1 - n);
-                        break;
-                    }
-                }
-                if hit.is_some() {
-                    break;
-                }
-            }
-            if let Some(f) = hit {
-                let cgp = &mut a.cgs[c as usize];
-                cgp.set_frotor(f);
-                for x in f..f + n {
-                    cgp.set_frag_free(x, false);
-                }
-                a.cs_add(
-                    c as usize,
-                    Csum {
-                        nffree: -(n as i64),
-                        ..Csum::default()
-                    },
-                );
-                return Ok(sb.cgbase(c) + f);
-            }
-            if a.csum[c as usize].nbfree > 0 {
-                return break_block(sb, &mut a, c, near, n);
+                sb.frag as u64
             }
         }
-        Err(Errno::ENOSPC)
     }
 
     /// Tries to grow the run at `addr` from `old` to `new` fragments in place.
@@ -827,69 +816,112 @@ async fn read_span<D: Disk>(disk: &D, sb: &Superblock, off: u64, buf: &mut [u8])
     Ok(())
 }
 
-/// Allocates a whole block (in group `cg` or near `pref`, as `alloc_block_in`) and keeps its
-/// first `n` fragments: the others become loose free fragments.
-fn break_block(sb: &Superblock, a: &mut Alloc, cg: u32, pref: u64, n: u64) -> Result<u64> {
-    let frag = sb.frag as u64;
-    let addr = alloc_block_in(sb, a, cg, pref)?;
-    let c = (addr / sb.fpg as u64) as usize;
-    let rel = addr - sb.cgbase(c as u32);
-    for f in rel + n..rel + frag {
-        a.cgs[c].set_frag_free(f, true);
+/// NetBSD's `ffs_hashalloc`: group `cg` near `pref`, then a quadratic rehash over the
+/// groups, then every group in turn (both without a preference), for `n` fragments.
+fn hashalloc(sb: &Superblock, a: &mut Alloc, cg: u32, pref: u64, n: u64) -> Option<u64> {
+    let ncg = sb.ncg;
+    if let Some(r) = alloccg(sb, a, cg, pref, n) {
+        return Some(r);
     }
-    a.cs_add(
-        c,
-        Csum {
-            nffree: (frag - n) as i64,
-            ..Csum::default()
-        },
-    );
-    Ok(addr)
+    let mut c = cg;
+    let mut i = 1;
+    while i < ncg {
+        c = (c + i) % ncg;
+        if let Some(r) = alloccg(sb, a, c, 0, n) {
+            return Some(r);
+        }
+        i *= 2;
+    }
+    let mut c = (cg + 2) % ncg;
+    for _ in 2..ncg {
+        if let Some(r) = alloccg(sb, a, c, 0, n) {
+            return Some(r);
+        }
+        c = (c + 1) % ncg;
+    }
+    None
 }
 
-/// `alloc_block` with the allocation state locked.
-fn alloc_block_in(sb: &Superblock, a: &mut Alloc, cg: u32, pref: u64) -> Result<u64> {
+/// NetBSD's `ffs_alloccg`: `n` fragments in group `c` (a whole block when `n` is `frag`).
+/// Fragments come from the smallest free run that fits (`cg_frsum`), found from `pref`
+/// or the fragment rotor; with none, a whole block is broken up.
+fn alloccg(sb: &Superblock, a: &mut Alloc, c: u32, pref: u64, n: u64) -> Option<u64> {
     let frag = sb.frag as u64;
-    let ncg = sb.ncg;
-    let start_cg = if pref != 0 {
-        (pref / sb.fpg as u64) as u32 % ncg
-    } else {
-        cg % ncg
-    };
-    for i in 0..ncg {
-        let c = (start_cg + i) % ncg;
-        if a.csum[c as usize].nbfree <= 0 {
-            continue;
+    let cx = c as usize;
+    if n >= frag {
+        if a.csum[cx].nbfree <= 0 {
+            return None;
         }
-        let cgp = &a.cgs[c as usize];
-        let nblk = cgp.ndblk / frag;
-        let base = sb.cgbase(c);
-        let hint = if i == 0 && pref != 0 && pref >= base {
-            (pref - base) / frag
-        } else {
-            cgp.rotor() / frag
-        };
-        let found = (0..nblk)
-            .map(|k| (hint + k) % nblk)
-            .find(|&b| cgp.block_free(sb, b * frag));
-        let Some(b) = found else {
-            continue;
-        };
-        let cgp = &mut a.cgs[c as usize];
-        for f in b * frag..(b + 1) * frag {
-            cgp.set_frag_free(f, false);
+        let f = alloccgblk(sb, a, c, pref)?;
+        return Some(sb.cgbase(c) + f);
+    }
+    let frsum = a.cgs[cx].live_frsum();
+    let Some(size) = (n..frag).find(|&s| frsum[s as usize] != 0) else {
+        if a.csum[cx].nbfree <= 0 {
+            return None;
         }
-        cgp.set_rotor(b * frag);
+        let f = alloccgblk(sb, a, c, pref)?;
+        for x in f + n..f + frag {
+            a.cgs[cx].set_frag_free(x, true);
+        }
         a.cs_add(
-            c as usize,
+            cx,
             Csum {
-                nbfree: -1,
+                nffree: (frag - n) as i64,
                 ..Csum::default()
             },
         );
-        return Ok(base + b * frag);
+        return Some(sb.cgbase(c) + f);
+    };
+    let start = (pref != 0).then_some(pref % sb.fpg as u64);
+    let f = a.cgs[cx].mapsearch(sb, start, size)?;
+    for x in f..f + n {
+        a.cgs[cx].set_frag_free(x, false);
     }
-    Err(Errno::ENOSPC)
+    a.cs_add(
+        cx,
+        Csum {
+            nffree: -(n as i64),
+            ..Csum::default()
+        },
+    );
+    Some(sb.cgbase(c) + f)
+}
+
+/// NetBSD's `ffs_alloccgblk`: a whole block of group `c` (which has one), the one at
+/// `pref` if that is in this group and free, else the next free one from `pref` (or from
+/// the block rotor), which then moves the rotor. Returns the group-relative fragment.
+fn alloccgblk(sb: &Superblock, a: &mut Alloc, c: u32, pref: u64) -> Option<u64> {
+    let frag = sb.frag as u64;
+    let cx = c as usize;
+    let cgp = &mut a.cgs[cx];
+    let f = if pref == 0 || pref / sb.fpg as u64 != c as u64 {
+        let rotor = cgp.rotor();
+        let f = cgp.mapsearch(sb, (rotor != 0).then_some(rotor), frag)?;
+        cgp.set_rotor(f);
+        f
+    } else {
+        let rel = pref % sb.fpg as u64;
+        let rel = rel - rel % frag;
+        if cgp.block_free(sb, rel) {
+            rel
+        } else {
+            let f = cgp.mapsearch(sb, Some(rel), frag)?;
+            cgp.set_rotor(f);
+            f
+        }
+    };
+    for x in f..f + frag {
+        cgp.set_frag_free(x, false);
+    }
+    a.cs_add(
+        cx,
+        Csum {
+            nbfree: -1,
+            ..Csum::default()
+        },
+    );
+    Some(f)
 }
 
 /// The group for a new inode near `near`: for a directory, among groups with at least

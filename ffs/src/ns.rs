@@ -167,6 +167,9 @@ struct DirWalk {
     lbn: u64,
     end: u64,
     seen: HashSet<u64>,
+    /// The walk must finish (its operation has already changed the file system): the
+    /// caller's exit does not stop it.
+    through: bool,
 }
 
 impl DirWalk {
@@ -175,6 +178,7 @@ impl DirWalk {
             lbn,
             end: dp.size.div_ceil(bsize),
             seen: HashSet::new(),
+            through: false,
         }
     }
 
@@ -187,7 +191,11 @@ impl DirWalk {
         if self.lbn >= self.end {
             return Ok(None);
         }
-        fs.step().await?;
+        if self.through {
+            fs.step_through().await;
+        } else {
+            fs.step().await?;
+        }
         let lbn = self.lbn;
         let (addr, buf) = fs.dir_block(dp, lbn).await?;
         if !self.seen.insert(addr) {
@@ -252,8 +260,26 @@ impl<D: Disk> Fs<D> {
     }
 
     pub(crate) async fn dir_find(&self, dp: &Dinode, name: &[u8]) -> Result<Option<Found>> {
+        self.dir_find_walk(dp, name, false).await
+    }
+
+    /// [`Self::dir_find`] for an operation that has already changed something: an exiting
+    /// caller does not stop it halfway (a rename stopped after adding the new name left
+    /// both names on an inode counting one link; unlinking one freed the inode under the
+    /// other).
+    async fn dir_find_through(&self, dp: &Dinode, name: &[u8]) -> Result<Option<Found>> {
+        self.dir_find_walk(dp, name, true).await
+    }
+
+    async fn dir_find_walk(
+        &self,
+        dp: &Dinode,
+        name: &[u8],
+        through: bool,
+    ) -> Result<Option<Found>> {
         self.check_dir(dp)?;
         let mut walk = DirWalk::new(self.sb.bsize as u64, dp, 0);
+        walk.through = through;
         while let Some((_, addr, buf)) = walk.next(self, dp).await? {
             for (ci, chunk) in buf.chunks(DIRBLKSIZ).enumerate() {
                 let mut hit = None;
@@ -951,14 +977,17 @@ impl<D: Disk> Fs<D> {
             }
         }
         // Adding may have compacted the chunk holding the source: look it up again.
-        let again = self.dir_find(t.get(sdir), sname).await?.ok_or(Errno::EIO)?;
+        let again = self
+            .dir_find_through(t.get(sdir), sname)
+            .await?
+            .ok_or(Errno::EIO)?;
         if again.ino != src.ino {
             return Err(Errno::EIO);
         }
         self.dir_remove(&again).await?;
         if moving_dir {
             let dotdot = self
-                .dir_find(t.get(src.ino), b"..")
+                .dir_find_through(t.get(src.ino), b"..")
                 .await?
                 .ok_or(Errno::EIO)?;
             self.dir_set(&dotdot, ddir, IFDIR).await?;

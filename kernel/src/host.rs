@@ -31,7 +31,17 @@ pub trait Host: Send + Sync + 'static {
     fn sleep(&self, d: Duration) -> crate::sync::HostSleep {
         crate::sync::std_sleep(d)
     }
+    /// Runs `task` in the background on the calling thread's event loop (so host I/O it
+    /// starts completes there), for kernel work no caller waits for (the buffer cache's
+    /// write-behind). Gives the task back when there is no such loop (the default): the
+    /// caller then runs it itself.
+    fn spawn(&self, task: BackgroundTask) -> Result<(), BackgroundTask> {
+        Err(task)
+    }
 }
+
+/// A kernel task for [`Host::spawn`].
+pub type BackgroundTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 /// The host of a real server: stdout, the system clocks and `/dev/urandom`.
 ///

@@ -32,7 +32,7 @@ mod testutil;
 mod tidy;
 
 pub use errno::{Errno, Result};
-pub use host::{Host, StdHost};
+pub use host::{BackgroundTask, Host, StdHost};
 pub use kern::{BootConfig, Kernel};
 pub use proc::Proc;
 pub use sys::SyscallOutcome;

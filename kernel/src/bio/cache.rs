@@ -2,9 +2,10 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
+use crate::host::{BackgroundTask, Host};
 use crate::hostio::{read_full, write_full, HostFile};
 use crate::mem::{Budget, Reclaim};
 use crate::sync::WaitQueue;
@@ -75,6 +76,8 @@ pub struct CacheStats {
     pub buffers: u64,
     /// Dirty buffers now.
     pub dirty: u64,
+    /// Blocks written back by write-behind (not by sync, fsync or eviction).
+    pub behind_writes: u64,
 }
 
 struct Slot {
@@ -448,6 +451,41 @@ pub struct BufCache {
     /// Buffers per shard.
     cap: usize,
     budget: Arc<Budget>,
+    /// Dirty buffers (kept at each clean/dirty change, under the shard's lock).
+    dirty: AtomicU64,
+    /// Write-behind starts when more buffers than this are dirty ...
+    behind_high: AtomicU64,
+    /// ... and writes back until no more than this many are.
+    behind_low: AtomicU64,
+    /// A write-behind pass is running (one at a time).
+    behind_running: AtomicBool,
+    /// After a failed write-behind write: the dirty count above which the next pass may
+    /// start (so a host that refuses writes is not asked again at every write).
+    behind_retry_at: AtomicU64,
+    behind_writes: AtomicU64,
+    /// This cache, for a write-behind task that outlives the write that started it.
+    me: Weak<BufCache>,
+    /// Where write-behind runs in the background (`Host::spawn`); without one it runs in
+    /// the task of the write that started it.
+    host: OnceLock<Arc<dyn Host>>,
+}
+
+/// Clears `behind_running` when a write-behind pass ends or is dropped.
+struct BehindGuard<'a>(&'a AtomicBool);
+
+impl Drop for BehindGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The cache a background write-behind task holds; clears `behind_running` when dropped.
+struct BehindOwner(Arc<BufCache>);
+
+impl Drop for BehindOwner {
+    fn drop(&mut self) {
+        self.0.behind_running.store(false, Ordering::Release);
+    }
 }
 
 impl Drop for BufCache {
@@ -480,6 +518,14 @@ impl Reclaim for BufCache {
 /// Smallest number of buffers a shard keeps (so a shard always has an evictable buffer).
 const MIN_SHARD_BUFS: usize = 4;
 
+/// Dirty victims an access tries to write back, each failing, before it fails itself.
+const VICTIM_TRIES: u32 = 4;
+
+/// Write-behind starts past this fraction (1/n) of the cache dirty, and writes back to half.
+const BEHIND_HIGH_DIV: u64 = 4;
+/// ... but never below this many buffers.
+const BEHIND_MIN: u64 = 16;
+
 impl BufCache {
     /// A cache of about `capacity_bytes` in blocks of `block_size` bytes (a power of two,
     /// at least 512), over `shards` shards (rounded up to a power of two). The capacity is
@@ -497,12 +543,11 @@ impl BufCache {
         shards: usize,
         budget: &Arc<Budget>,
     ) -> Arc<BufCache> {
-        let c = Arc::new(BufCache::charged_to(
-            capacity_bytes,
-            block_size,
-            shards,
-            budget,
-        ));
+        let c = Arc::new_cyclic(|me| {
+            let mut c = BufCache::charged_to(capacity_bytes, block_size, shards, budget);
+            c.me = me.clone();
+            c
+        });
         let weak = Arc::downgrade(&c);
         budget.add_reclaimer(weak);
         c
@@ -530,13 +575,93 @@ impl BufCache {
             })
             .collect();
         budget.charge_forced(BufCache::reserve_bytes(block_size, n));
+        let high = ((cap * n) as u64 / BEHIND_HIGH_DIV).max(BEHIND_MIN);
         BufCache {
             shards,
             mask: n as u64 - 1,
             bs: block_size,
             cap,
             budget: budget.clone(),
+            dirty: AtomicU64::new(0),
+            behind_high: AtomicU64::new(high),
+            behind_low: AtomicU64::new(high / 2),
+            behind_running: AtomicBool::new(false),
+            behind_retry_at: AtomicU64::new(0),
+            behind_writes: AtomicU64::new(0),
+            me: Weak::new(),
+            host: OnceLock::new(),
         }
+    }
+
+    /// Runs write-behind on `host`'s loops from now on (`Host::spawn`).
+    pub fn set_host(&self, host: Arc<dyn Host>) {
+        let _ = self.host.set(host);
+    }
+
+    /// Write-behind starts when more than `high_bytes` are dirty and writes back, in block
+    /// order, until at most `low_bytes` are (both rounded down to blocks; `low` at most
+    /// `high`).
+    pub fn set_write_behind(&self, high_bytes: u64, low_bytes: u64) {
+        let high = high_bytes / self.bs as u64;
+        self.behind_high.store(high, Ordering::Relaxed);
+        self.behind_low
+            .store((low_bytes / self.bs as u64).min(high), Ordering::Relaxed);
+    }
+
+    /// Dirty bytes above which write-behind starts.
+    pub fn write_behind_bytes(&self) -> u64 {
+        self.behind_high.load(Ordering::Relaxed) * self.bs as u64
+    }
+
+    /// Starts a write-behind pass when the dirty buffers passed the threshold and none is
+    /// running: in the background where the host can run one, else in this task.
+    async fn maybe_write_behind(&self) {
+        let dirty = self.dirty.load(Ordering::Relaxed);
+        if dirty <= self.behind_high.load(Ordering::Relaxed)
+            || dirty <= self.behind_retry_at.load(Ordering::Relaxed)
+            || self.behind_running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else {
+            let _g = BehindGuard(&self.behind_running);
+            self.write_behind().await;
+            return;
+        };
+        // The flag is cleared when the task ends or is dropped, polled or not.
+        let owner = BehindOwner(me);
+        let task: BackgroundTask = Box::pin(async move {
+            owner.0.write_behind().await;
+            drop(owner);
+        });
+        let task = match self.host.get() {
+            Some(h) => match h.spawn(task) {
+                Ok(()) => return,
+                Err(t) => t,
+            },
+            None => task,
+        };
+        task.await
+    }
+
+    /// One write-behind pass: dirty blocks written back in block order (no host sync:
+    /// durability stays sync's and fsync's) until at most `behind_low` are dirty. A block
+    /// that fails stays dirty (sync writes it again and reports the error) and ends the pass.
+    async fn write_behind(&self) {
+        let low = self.behind_low.load(Ordering::Relaxed);
+        for (key, _) in self.dirty_keys(None) {
+            if self.dirty.load(Ordering::Relaxed) <= low {
+                break;
+            }
+            if self.write_back(self.shard(key), key).await.is_err() {
+                let high = self.behind_high.load(Ordering::Relaxed);
+                let retry = self.dirty.load(Ordering::Relaxed) + (high - low).max(1);
+                self.behind_retry_at.store(retry, Ordering::Relaxed);
+                return;
+            }
+            self.behind_writes.fetch_add(1, Ordering::Relaxed);
+        }
+        self.behind_retry_at.store(0, Ordering::Relaxed);
     }
 
     /// Block size in bytes.
@@ -592,6 +717,7 @@ impl BufCache {
             t.buffers += st.map.len() as u64;
             t.dirty += st.slots.iter().flatten().filter(|s| s.dirty).count() as u64;
         }
+        t.behind_writes = self.behind_writes.load(Ordering::Relaxed);
         t
     }
 
@@ -618,10 +744,15 @@ impl BufCache {
         let whole = off == 0 && data.len() >= self.blk_len(dev, blk);
         self.access(dev, blk, whole, |buf, s| {
             buf[off..off + data.len()].copy_from_slice(data);
+            if !s.dirty {
+                self.dirty.fetch_add(1, Ordering::Relaxed);
+            }
             s.dirty = true;
             s.wgen += 1;
         })
-        .await
+        .await?;
+        self.maybe_write_behind().await;
+        Ok(())
     }
 
     async fn access<R>(
@@ -641,6 +772,7 @@ impl BufCache {
             r
         };
         let mut counted = false;
+        let mut victim_failures = 0;
         loop {
             let (gen, mut buf) = match self.step(sh, key, dev, whole, &mut counted, &mut apply) {
                 Step::Done(r) => return Ok(r),
@@ -649,7 +781,16 @@ impl BufCache {
                     continue;
                 }
                 Step::WriteBack(victim) => {
-                    self.write_back(sh, victim).await?;
+                    // A victim whose write-back fails (another device's host error) stays
+                    // dirty and goes to the back of its queue; the access tries another,
+                    // and fails only when several in a row could not be written.
+                    if let Err(e) = self.write_back(sh, victim).await {
+                        victim_failures += 1;
+                        if victim_failures >= VICTIM_TRIES {
+                            return Err(e);
+                        }
+                        self.requeue_back(sh, victim);
+                    }
                     continue;
                 }
                 Step::Fill(gen, buf) => (gen, buf),
@@ -730,6 +871,22 @@ impl BufCache {
         Step::Fill(st.slot(idx).gen, buf)
     }
 
+    /// Moves block `key` from the front of its queue (where a dirty victim waits for its
+    /// write-back) to the back, so the next eviction looks at others first.
+    fn requeue_back(&self, sh: &Shard, key: Key) {
+        let mut st = sh.lock();
+        let Some(&idx) = st.map.get(&key) else {
+            return;
+        };
+        let st = &mut *st;
+        for q in [&mut st.small, &mut st.main] {
+            if q.front() == Some(&idx) {
+                q.pop_front();
+                q.push_back(idx);
+            }
+        }
+    }
+
     /// Writes block `key` back if it is dirty (waiting for a write-back in flight first);
     /// the buffer stays readable and writable meanwhile (a copy goes to the host).
     async fn write_back(&self, sh: &Shard, key: Key) -> Result<()> {
@@ -755,8 +912,9 @@ impl BufCache {
             if let Some((_, s)) = st.find(key) {
                 if s.gen == gen {
                     s.writing = false;
-                    if r.is_ok() && s.wgen == wgen {
+                    if r.is_ok() && s.wgen == wgen && s.dirty {
                         s.dirty = false;
+                        self.dirty.fetch_sub(1, Ordering::Relaxed);
                     }
                 }
             }

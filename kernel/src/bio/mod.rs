@@ -27,8 +27,18 @@
 //! - **Write-back**: writes mark buffers dirty; [`BufCache::sync_dev`] (fsync of a device
 //!   node), [`BufCache::sync_all`] (`sync`, unmount, halt) write them back in block order and
 //!   end with the host's `fdatasync`. Under memory pressure, eviction writes a dirty victim
-//!   back before reusing it. A failed write-back leaves the buffer dirty and reports the
-//!   errno; nothing is dropped.
+//!   back before reusing it; a victim that cannot be written (its host file full or failing)
+//!   goes to the back of its queue and another is tried, so one device's host errors do not
+//!   fail another device's accesses (after 4 failed victims in a row the access fails). A
+//!   failed write-back leaves the buffer dirty and reports the errno; nothing is dropped.
+//! - **Write-behind** (NetBSD's syncer and `bawrite` idea): when a write leaves more than a
+//!   quarter of the cache dirty, a pass writes dirty blocks back in block order until half
+//!   of that is left, so sync and eviction have less to do and a reader's miss rarely waits
+//!   for a dirty victim's write. The pass runs in the background on the writing loop
+//!   (`Host::spawn`; in the writer's own task where there is no loop), one at a time; it
+//!   never syncs the host (durability stays fsync's, sync's and halt's, which still write
+//!   whatever is dirty, waiting for a write-behind write in flight), and a block that fails
+//!   stays dirty (the pass stops and is not retried until more blocks are dirty).
 //! - **Memory**: the cache holds at most `capacity_bytes / block_size` buffers; each buffer
 //!   is allocated once and then recycled through a per-shard free list, so steady state
 //!   allocates nothing. (An anonymous-mapping arena would need `unsafe`, which this crate
@@ -38,6 +48,8 @@
 mod cache;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_behind;
 
 pub use cache::{BDev, BufCache, CacheStats, DEFAULT_BLOCK_SIZE};
 

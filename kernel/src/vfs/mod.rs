@@ -96,12 +96,14 @@ impl Vfs {
     ) -> Vfs {
         let now = Timespec::from_pair(host.clock_realtime());
         let root_mount = mount_root(now, budget.clone());
+        let bio = BufCache::with_budget(cache_bytes, DEFAULT_BLOCK_SIZE, DEFAULT_SHARDS, &budget);
+        bio.set_host(host.clone());
         Vfs {
             host,
             mounts: RwLock::new(vec![root_mount.clone()]),
             root_mount,
             ns_lock: Mutex::new(()),
-            bio: BufCache::with_budget(cache_bytes, DEFAULT_BLOCK_SIZE, DEFAULT_SHARDS, &budget),
+            bio,
             types,
         }
     }

@@ -52,6 +52,9 @@ use crate::{Errno, Result};
 /// Size of `struct ufs_args` (`fspec`, a pointer).
 pub const UFS_ARGS_SIZE: usize = 8;
 
+/// The vnode map is never swept below this many entries.
+const VNODE_SWEEP_MIN: usize = 256;
+
 /// One mounted FFS: the engine, its vnodes, and the figures statvfs reports.
 pub struct FfsMount {
     /// Shared by every operation, exclusive for upgrade and unmount.
@@ -64,6 +67,10 @@ pub struct FfsMount {
     /// One summary write-back (sync, fsync) at a time.
     sync_lock: IoLock<()>,
     vnodes: Mutex<HashMap<u32, Weak<Vnode>>>,
+    /// The vnode map's size at which its dead entries are next swept: twice what was left
+    /// by the last sweep, so a new vnode costs O(1) amortised under the map's lock (a sweep
+    /// on every new vnode made each create scan all live vnodes there, across loops).
+    sweep_at: std::sync::atomic::AtomicUsize,
     stat: Mutex<ffs::StatVfs>,
     /// Inodes whose last vnode went: released at the next operation.
     to_release: Mutex<Vec<u32>>,
@@ -193,6 +200,7 @@ impl FfsMount {
             rename_lock: IoLock::new(()),
             sync_lock: IoLock::new(()),
             vnodes: Mutex::new(HashMap::new()),
+            sweep_at: std::sync::atomic::AtomicUsize::new(VNODE_SWEEP_MIN),
             stat: Mutex::new(stat),
             to_release: Mutex::new(Vec::new()),
             claim: Mutex::new(None),
@@ -373,7 +381,12 @@ fn vnode_from(m: &Arc<Mount>, a: &ffs::Attr, fs: Option<&Engine>) -> Result<(Arc
         attr_of(a),
         body,
     );
-    cache.retain(|_, w| w.strong_count() > 0);
+    use std::sync::atomic::Ordering::Relaxed;
+    if cache.len() >= fsm.sweep_at.load(Relaxed) {
+        cache.retain(|_, w| w.strong_count() > 0);
+        fsm.sweep_at
+            .store((cache.len() * 2).max(VNODE_SWEEP_MIN), Relaxed);
+    }
     cache.insert(a.ino, Arc::downgrade(&vn));
     Ok((vn, true))
 }
