@@ -810,25 +810,50 @@ impl Conn {
             st.generation += 1;
             st.dead = false;
             st.rx = Some(Rx::new());
-            st.fast = None; // a reconnect hand-shakes in plain sp
-                            // The placeholder reqno consumed at every connect, then the handshake's.
+            st.fast = None;
+            // The placeholder reqno consumed at every connect, then the handshake's.
             let reqno = st.next_reqno.wrapping_add(1);
             st.next_reqno = reqno.wrapping_add(1);
             let gen = st.generation;
             st.replies.insert(reqno, (gen, None));
             drop(st);
-            let name = program_name();
+            // The new process gets the fast path as the first did: asked for unless this
+            // process saw it refused (the server may have been replaced by one without it:
+            // then ERROR AUTH and a close, and the next attempt at once hand-shakes plain).
+            let ask_fast = want_fast();
+            let mut name = program_name();
             let mut f = Vec::new();
-            sp::encode_handshake_name_req(&mut f, reqno, HandshakeType::GUEST, &name);
-            let ok = write_all(fd, &f).is_ok()
-                && matches!(self.wait(reqno, gen, omask), Ok(Reply::Handshake(0, _)));
+            if ask_fast {
+                name.push(0);
+                sp::fast::encode_fast_handshake_req(&mut f, reqno, HandshakeType::GUEST.0, &name);
+            } else {
+                sp::encode_handshake_name_req(&mut f, reqno, HandshakeType::GUEST, &name);
+            }
+            let answer = match write_all(fd, &f) {
+                Ok(()) => self.wait(reqno, gen, omask).map_err(|_| libc::ENOTCONN),
+                Err(e) => Err(e),
+            };
+            let (ok, refused, grant) = match answer {
+                Ok(Reply::Handshake(0, g)) => (true, false, g),
+                Ok(Reply::Error(ErrorCode::AUTH)) | Err(libc::ENOTCONN) if ask_fast => {
+                    (false, true, None)
+                }
+                _ => (false, false, None),
+            };
             let mut st = self.lock();
             st.sending = false;
             st.replies.remove(&reqno);
-            if !ok {
+            if ok {
+                st.fast = grant;
+            } else {
                 st.dead = true;
             }
             self.wake(st);
+            if refused {
+                FAST_REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
+                tries -= 1; // not a failed attempt: try again at once, plain
+                continue;
+            }
             if ok {
                 if tries != 1 {
                     eprintln!("rump_sp: reconnected!");
