@@ -6,7 +6,7 @@
 #   clib/tests/netbsd/run.sh SRCDIR [SERVER [INCDIR LIBDIR]]
 #
 # SRCDIR holds NetBSD's sources, not part of this repository (NetBSD/src):
-#   usr.sbin/rump.halt/rump.halt.c and tests/rump/rumpkern/h_client/{h_simplecli,h_reboot,
+#   usr.bin/rump_halt/rump.halt.c and tests/rump/rumpkern/h_client/{h_simplecli,h_reboot,
 #   h_sigcli,h_forkcli,h_reconcli,h_stresscli}.c, all in SRCDIR itself.
 # SERVER: an sp server binary taking `-s -lrumpvfs URL` (default target/release/rump_server);
 # INCDIR/LIBDIR: the headers and librumpclient.so (default clib/include, target/release).
