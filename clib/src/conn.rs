@@ -33,6 +33,17 @@ const READ_BUF_LEN: usize = 64 * 1024;
 /// than NetBSD's client). A lost connection ends the poll itself (EOF, error, hang-up).
 const POLL_MS: c_int = -1;
 
+/// A thread's frame buffer kept between its requests up to this capacity (a null call's
+/// frame is 24–88 bytes; a large write's is let go after it).
+const TX_KEEP_LEN: usize = 16 * 1024;
+
+thread_local! {
+    /// This thread's frame buffer, reused by each request it sends instead of an allocation
+    /// per call. A call runs with all signals blocked, so no handler re-enters it (the
+    /// fallback allocates if it ever were).
+    static TX: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// An answer to one of our requests.
 #[derive(Debug, Clone, Copy)]
 enum Reply {
@@ -448,9 +459,22 @@ impl Conn {
             st.replies.insert(reqno, (gen, None));
         }
         drop(st);
-        let mut f = Vec::with_capacity(96);
-        enc(&mut f, reqno, fast);
-        let r = write_all(fd, &f);
+        let r = TX.with(|tx| match tx.try_borrow_mut() {
+            Ok(mut f) => {
+                f.clear();
+                enc(&mut f, reqno, fast);
+                let r = write_all(fd, &f);
+                if f.capacity() > TX_KEEP_LEN {
+                    *f = Vec::new();
+                }
+                r
+            }
+            Err(_) => {
+                let mut f = Vec::new();
+                enc(&mut f, reqno, fast);
+                write_all(fd, &f)
+            }
+        });
         let mut st = self.lock();
         st.sending = false;
         if r.is_err() && wait {
@@ -572,16 +596,29 @@ impl Conn {
             if self.lock().generation != gen {
                 return RecvEnd::Lost;
             }
-            // Answers that come within a few tens of µs (the null call's round trip) are
-            // read by spinning: a non-blocking read, then sched_yield, until the bound. The
-            // yield matters where the server shares this CPU (pinned): it runs at once instead
-            // of waiting for our time slice to end. Spins that see nothing back off (skipped
-            // for 1, 2, 4, … up to 256 waits), so slow answers cost little CPU. Signals stay
-            // blocked meanwhile; a pending one waits at most the bound.
+            // One read before anything else: where the server shares this CPU (pinned, or
+            // put here by the scheduler's wake-up affinity, the usual case on a small machine)
+            // it ran while we sent, and the answer is there — no poll needed.
+            match read_nb(fd, &mut rx.buf) {
+                ReadEnd::Data(n) => {
+                    rx.pos = 0;
+                    rx.len = n;
+                    continue;
+                }
+                ReadEnd::Lost => return RecvEnd::Lost,
+                ReadEnd::Empty => {}
+            }
+            // Not yet: spin a little — sched_yield, then another non-blocking read, until the
+            // bound. The yield lets a server waiting for this CPU run at once instead of after
+            // our time slice. Spins that see nothing back off (skipped for 1, 2, 4, … up to
+            // 256 waits), so slow answers cost little CPU. Signals stay blocked meanwhile; a
+            // pending one waits at most the bound.
             let limit = spin_limit();
             if rx.may_spin(limit) {
                 let start = Instant::now();
                 let got = loop {
+                    // SAFETY: sched_yield has no preconditions.
+                    unsafe { libc::sched_yield() };
                     match read_nb(fd, &mut rx.buf) {
                         ReadEnd::Data(n) => break Some(n),
                         ReadEnd::Lost => return RecvEnd::Lost,
@@ -590,8 +627,6 @@ impl Conn {
                     if start.elapsed() >= limit {
                         break None;
                     }
-                    // SAFETY: sched_yield has no preconditions.
-                    unsafe { libc::sched_yield() };
                 };
                 rx.spun(got.is_some());
                 if let Some(n) = got {
