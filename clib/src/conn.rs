@@ -1125,3 +1125,47 @@ enum RecvEnd {
     Lost,
     Signal,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Failed spins skip the next 1, 2, 4, … up to 256 waits; a spin that saw data resets it;
+    /// a zero bound never spins.
+    #[test]
+    fn spin_backs_off_and_recovers() {
+        let lim = Duration::from_micros(50);
+        let mut rx = Rx::new();
+        assert!(rx.may_spin(lim));
+        let mut skipped = Vec::new();
+        for _ in 0..10 {
+            rx.spun(false);
+            let mut n = 0;
+            while !rx.may_spin(lim) {
+                n += 1;
+            }
+            skipped.push(n);
+        }
+        assert_eq!(skipped, [1, 2, 4, 8, 16, 32, 64, 128, 256, 256]);
+        rx.spun(true);
+        assert!(rx.may_spin(lim));
+        rx.spun(false);
+        assert!(!rx.may_spin(lim), "back to one skipped wait");
+        assert!(rx.may_spin(lim));
+        assert!(!Rx::new().may_spin(Duration::ZERO));
+    }
+
+    /// A non-blocking read tells data, nothing yet and a closed peer apart.
+    #[test]
+    fn read_nb_ends() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&a);
+        let mut buf = [0u8; 16];
+        assert!(matches!(read_nb(fd, &mut buf), ReadEnd::Empty));
+        std::io::Write::write_all(&mut &b, b"abc").unwrap();
+        assert!(matches!(read_nb(fd, &mut buf), ReadEnd::Data(3)));
+        drop(b);
+        assert!(matches!(read_nb(fd, &mut buf), ReadEnd::Lost));
+    }
+}
