@@ -864,13 +864,15 @@ impl Conn {
             } else {
                 sp::encode_handshake_name_req(&mut f, reqno, HandshakeType::GUEST, &name);
             }
+            // Not sent at all is a failed attempt; sent and answered ERROR AUTH, or closed
+            // before any answer, is the refusal of docs/sp-fastpath.md §1.3.
             let answer = match write_all(fd, &f) {
-                Ok(()) => self.wait(reqno, gen, omask).map_err(|_| libc::ENOTCONN),
-                Err(e) => Err(e),
+                Ok(()) => Some(self.wait(reqno, gen, omask)),
+                Err(_) => None,
             };
             let (ok, refused, grant) = match answer {
-                Ok(Reply::Handshake(0, g)) => (true, false, g),
-                Ok(Reply::Error(ErrorCode::AUTH)) | Err(libc::ENOTCONN) if ask_fast => {
+                Some(Ok(Reply::Handshake(0, g))) => (true, false, g),
+                Some(Ok(Reply::Error(ErrorCode::AUTH)) | Err(WaitEnd::Lost)) if ask_fast => {
                     (false, true, None)
                 }
                 _ => (false, false, None),
