@@ -33,6 +33,17 @@ const READ_BUF_LEN: usize = 64 * 1024;
 /// than NetBSD's client). A lost connection ends the poll itself (EOF, error, hang-up).
 const POLL_MS: c_int = -1;
 
+/// A thread's frame buffer kept between its requests up to this capacity (a null call's
+/// frame is 24–88 bytes; a large write's is let go after it).
+const TX_KEEP_LEN: usize = 16 * 1024;
+
+thread_local! {
+    /// This thread's frame buffer, reused by each request it sends instead of an allocation
+    /// per call. A call runs with all signals blocked, so no handler re-enters it (the
+    /// fallback allocates if it ever were).
+    static TX: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// An answer to one of our requests.
 #[derive(Debug, Clone, Copy)]
 enum Reply {
@@ -43,12 +54,35 @@ enum Reply {
     Error(ErrorCode),
 }
 
+/// Longest a receiving thread spins on a non-blocking read before it sleeps in poll, by
+/// default; `RUMPCLIENT_SPIN_US` sets it (0: never spin).
+const SPIN_US_DEFAULT: u64 = 50;
+/// Most waits skipped between spin attempts after spins kept failing.
+const SPIN_BACKOFF_MAX: u32 = 256;
+
+/// The spin bound of this process (read once).
+fn spin_limit() -> Duration {
+    static US: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let us = *US.get_or_init(|| {
+        std::env::var("RUMPCLIENT_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(SPIN_US_DEFAULT)
+            .min(10_000)
+    });
+    Duration::from_micros(us)
+}
+
 /// Receive side: only the thread holding the receive right touches it.
 struct Rx {
     dec: FrameDecoder,
     buf: Box<[u8]>,
     pos: usize,
     len: usize,
+    /// Waits left that go straight to poll, after a spin that saw nothing.
+    spin_skip: u32,
+    /// What `spin_skip` is set to at the next failed spin (doubles, reset by a success).
+    spin_backoff: u32,
 }
 
 impl Rx {
@@ -58,7 +92,58 @@ impl Rx {
             buf: vec![0u8; READ_BUF_LEN].into_boxed_slice(),
             pos: 0,
             len: 0,
+            spin_skip: 0,
+            spin_backoff: 0,
         })
+    }
+
+    /// Whether this wait may spin: answers came within the bound lately (or it is time to
+    /// try again after a run of slow ones).
+    fn may_spin(&mut self, limit: Duration) -> bool {
+        if limit.is_zero() {
+            return false;
+        }
+        if self.spin_skip > 0 {
+            self.spin_skip -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// Records how a spin ended: data seen resets the back-off, nothing seen doubles it.
+    fn spun(&mut self, got: bool) {
+        if got {
+            self.spin_backoff = 0;
+        } else {
+            self.spin_backoff = (self.spin_backoff * 2).clamp(1, SPIN_BACKOFF_MAX);
+            self.spin_skip = self.spin_backoff;
+        }
+    }
+}
+
+/// How a non-blocking read went.
+enum ReadEnd {
+    Data(usize),
+    Empty,
+    Lost,
+}
+
+/// One non-blocking read of the socket into `buf`.
+fn read_nb(fd: c_int, buf: &mut [u8]) -> ReadEnd {
+    loop {
+        // SAFETY: reading into a live buffer (the socket is O_NONBLOCK).
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if r > 0 {
+            return ReadEnd::Data(r as usize);
+        }
+        if r == 0 {
+            return ReadEnd::Lost;
+        }
+        match last_errno() {
+            libc::EINTR => {}
+            libc::EAGAIN => return ReadEnd::Empty,
+            _ => return ReadEnd::Lost,
+        }
     }
 }
 
@@ -374,9 +459,22 @@ impl Conn {
             st.replies.insert(reqno, (gen, None));
         }
         drop(st);
-        let mut f = Vec::with_capacity(96);
-        enc(&mut f, reqno, fast);
-        let r = write_all(fd, &f);
+        let r = TX.with(|tx| match tx.try_borrow_mut() {
+            Ok(mut f) => {
+                f.clear();
+                enc(&mut f, reqno, fast);
+                let r = write_all(fd, &f);
+                if f.capacity() > TX_KEEP_LEN {
+                    *f = Vec::new();
+                }
+                r
+            }
+            Err(_) => {
+                let mut f = Vec::new();
+                enc(&mut f, reqno, fast);
+                write_all(fd, &f)
+            }
+        });
         let mut st = self.lock();
         st.sending = false;
         if r.is_err() && wait {
@@ -498,6 +596,45 @@ impl Conn {
             if self.lock().generation != gen {
                 return RecvEnd::Lost;
             }
+            // One read before anything else: where the server shares this CPU (pinned, or
+            // put here by the scheduler's wake-up affinity, the usual case on a small machine)
+            // it ran while we sent, and the answer is there — no poll needed.
+            match read_nb(fd, &mut rx.buf) {
+                ReadEnd::Data(n) => {
+                    rx.pos = 0;
+                    rx.len = n;
+                    continue;
+                }
+                ReadEnd::Lost => return RecvEnd::Lost,
+                ReadEnd::Empty => {}
+            }
+            // Not yet: spin a little — sched_yield, then another non-blocking read, until the
+            // bound. The yield lets a server waiting for this CPU run at once instead of after
+            // our time slice. Spins that see nothing back off (skipped for 1, 2, 4, … up to
+            // 256 waits), so slow answers cost little CPU. Signals stay blocked meanwhile; a
+            // pending one waits at most the bound.
+            let limit = spin_limit();
+            if rx.may_spin(limit) {
+                let start = Instant::now();
+                let got = loop {
+                    // SAFETY: sched_yield has no preconditions.
+                    unsafe { libc::sched_yield() };
+                    match read_nb(fd, &mut rx.buf) {
+                        ReadEnd::Data(n) => break Some(n),
+                        ReadEnd::Lost => return RecvEnd::Lost,
+                        ReadEnd::Empty => {}
+                    }
+                    if start.elapsed() >= limit {
+                        break None;
+                    }
+                };
+                rx.spun(got.is_some());
+                if let Some(n) = got {
+                    rx.pos = 0;
+                    rx.len = n;
+                    continue;
+                }
+            }
             let mut pfd = [
                 libc::pollfd {
                     fd,
@@ -529,19 +666,14 @@ impl Conn {
             if pfd[0].revents == 0 {
                 continue;
             }
-            // SAFETY: reading into our buffer.
-            let r = unsafe { libc::read(fd, rx.buf.as_mut_ptr().cast(), rx.buf.len()) };
-            if r == 0 {
-                return RecvEnd::Lost;
-            }
-            if r < 0 {
-                match last_errno() {
-                    libc::EAGAIN | libc::EINTR => continue,
-                    _ => return RecvEnd::Lost,
+            match read_nb(fd, &mut rx.buf) {
+                ReadEnd::Data(n) => {
+                    rx.pos = 0;
+                    rx.len = n;
                 }
+                ReadEnd::Empty => {}
+                ReadEnd::Lost => return RecvEnd::Lost,
             }
-            rx.pos = 0;
-            rx.len = r as usize;
         }
     }
 
@@ -713,25 +845,52 @@ impl Conn {
             st.generation += 1;
             st.dead = false;
             st.rx = Some(Rx::new());
-            st.fast = None; // a reconnect hand-shakes in plain sp
-                            // The placeholder reqno consumed at every connect, then the handshake's.
+            st.fast = None;
+            // The placeholder reqno consumed at every connect, then the handshake's.
             let reqno = st.next_reqno.wrapping_add(1);
             st.next_reqno = reqno.wrapping_add(1);
             let gen = st.generation;
             st.replies.insert(reqno, (gen, None));
             drop(st);
-            let name = program_name();
+            // The new process gets the fast path as the first did: asked for unless this
+            // process saw it refused (the server may have been replaced by one without it:
+            // then ERROR AUTH and a close, and the next attempt at once hand-shakes plain).
+            let ask_fast = want_fast();
+            let mut name = program_name();
             let mut f = Vec::new();
-            sp::encode_handshake_name_req(&mut f, reqno, HandshakeType::GUEST, &name);
-            let ok = write_all(fd, &f).is_ok()
-                && matches!(self.wait(reqno, gen, omask), Ok(Reply::Handshake(0, _)));
+            if ask_fast {
+                name.push(0);
+                sp::fast::encode_fast_handshake_req(&mut f, reqno, HandshakeType::GUEST.0, &name);
+            } else {
+                sp::encode_handshake_name_req(&mut f, reqno, HandshakeType::GUEST, &name);
+            }
+            // Not sent at all is a failed attempt; sent and answered ERROR AUTH, or closed
+            // before any answer, is the refusal of docs/sp-fastpath.md §1.3.
+            let answer = match write_all(fd, &f) {
+                Ok(()) => Some(self.wait(reqno, gen, omask)),
+                Err(_) => None,
+            };
+            let (ok, refused, grant) = match answer {
+                Some(Ok(Reply::Handshake(0, g))) => (true, false, g),
+                Some(Ok(Reply::Error(ErrorCode::AUTH)) | Err(WaitEnd::Lost)) if ask_fast => {
+                    (false, true, None)
+                }
+                _ => (false, false, None),
+            };
             let mut st = self.lock();
             st.sending = false;
             st.replies.remove(&reqno);
-            if !ok {
+            if ok {
+                st.fast = grant;
+            } else {
                 st.dead = true;
             }
             self.wake(st);
+            if refused {
+                FAST_REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
+                tries -= 1; // not a failed attempt: try again at once, plain
+                continue;
+            }
             if ok {
                 if tries != 1 {
                     eprintln!("rump_sp: reconnected!");
@@ -967,4 +1126,48 @@ enum RecvEnd {
     Mine,
     Lost,
     Signal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Failed spins skip the next 1, 2, 4, … up to 256 waits; a spin that saw data resets it;
+    /// a zero bound never spins.
+    #[test]
+    fn spin_backs_off_and_recovers() {
+        let lim = Duration::from_micros(50);
+        let mut rx = Rx::new();
+        assert!(rx.may_spin(lim));
+        let mut skipped = Vec::new();
+        for _ in 0..10 {
+            rx.spun(false);
+            let mut n = 0;
+            while !rx.may_spin(lim) {
+                n += 1;
+            }
+            skipped.push(n);
+        }
+        assert_eq!(skipped, [1, 2, 4, 8, 16, 32, 64, 128, 256, 256]);
+        rx.spun(true);
+        assert!(rx.may_spin(lim));
+        rx.spun(false);
+        assert!(!rx.may_spin(lim), "back to one skipped wait");
+        assert!(rx.may_spin(lim));
+        assert!(!Rx::new().may_spin(Duration::ZERO));
+    }
+
+    /// A non-blocking read tells data, nothing yet and a closed peer apart.
+    #[test]
+    fn read_nb_ends() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&a);
+        let mut buf = [0u8; 16];
+        assert!(matches!(read_nb(fd, &mut buf), ReadEnd::Empty));
+        std::io::Write::write_all(&mut &b, b"abc").unwrap();
+        assert!(matches!(read_nb(fd, &mut buf), ReadEnd::Data(3)));
+        drop(b);
+        assert!(matches!(read_nb(fd, &mut buf), ReadEnd::Lost));
+    }
 }

@@ -1,0 +1,1 @@
+/* buildrump's portability header: nothing needed on glibc for these programs. */
