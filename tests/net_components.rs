@@ -1,6 +1,7 @@
 //! The network component names (issue 15): `-lrumpnet`, `-lrumpnet_net`, `-lrumpnet_local`
 //! attach the socket layer and AF_LOCAL (`-v` lists them, rump_allserver has them); the
-//! TCP/IP names and `rumpnet_sockin` stop the start with a message that says why.
+//! TCP/IP names stop the start with a message that says why, and so does `rumpnet_sockin`
+//! named with the in-kernel TCP/IP stack it replaces.
 
 mod common;
 
@@ -39,11 +40,13 @@ fn tcpip_and_sockin_names_are_refused_with_their_reason() {
         let err = start_fails(&["-s", "-lrumpvfs", "-lrumpnet_net", name, "unix://x"]);
         assert!(err.contains("TCP/IP stack"), "{name}: {err}");
     }
-    let err = start_fails(&["-s", "-lrumpnet_sockin", "unix://x"]);
-    assert!(
-        err.contains("rumpnet_sockin") && err.contains("not built"),
-        "{err}"
-    );
+    for inet in ["-lrumpnet_netinet", "-llibrumpnet_netinet6.so"] {
+        let err = start_fails(&["-s", "-lrumpnet_sockin", inet, "unix://x"]);
+        assert!(
+            err.contains("rumpnet_sockin") && err.contains("exclude each other"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod gc;
 pub mod local;
 pub mod sock;
+pub mod sockin;
 pub mod sys;
 
 use std::any::Any;
