@@ -205,9 +205,9 @@ impl Domain for SockinDomain {
             SOCK_DGRAM => false,
             _ => {
                 return Err(if proto == 0 {
-                    Errno::EPROTONOSUPPORT
-                } else {
                     Errno::EPROTOTYPE
+                } else {
+                    Errno::EPROTONOSUPPORT
                 })
             }
         };
@@ -323,6 +323,17 @@ impl SockinSock {
         sowait(cx.k, cx.p, &q, timeo_us, || self.host.events() != seen).await
     }
 
+    /// A TCP connect the host refused leaves the socket disconnected, as NetBSD's sockin
+    /// (its worker sees the host socket's error: `soisdisconnected`); reads then see end
+    /// of file. A refusal by the policy (`EACCES`) or a bad address changes nothing.
+    fn failed_connect(&self, e: Errno) {
+        if self.stream() && !matches!(e, Errno::EACCES | Errno::EINVAL | Errno::EAFNOSUPPORT) {
+            let mut st = self.lock();
+            st.cantrcv = true;
+            st.cantsend = true;
+        }
+    }
+
     /// Completes a connect under way: its result from the host's pending error.
     fn finish_connect(&self) -> Option<Result<()>> {
         let r = self.host.ready();
@@ -354,18 +365,23 @@ pub fn parse_sockaddr(sa: &[u8], af: i32) -> Result<SocketAddr> {
     }
     let port = |sa: &[u8]| u16::from_be_bytes([sa[2], sa[3]]);
     if af == AF_INET {
-        if sa.len() != SOCKADDR_IN_SIZE {
+        // NetBSD's sockin hands the length to the host, which takes any length that holds
+        // a sockaddr_in (the oracle: 20 bytes bind, 15 are EINVAL).
+        if sa.len() < SOCKADDR_IN_SIZE {
             return Err(Errno::EINVAL);
         }
         let ip = Ipv4Addr::new(sa[4], sa[5], sa[6], sa[7]);
         Ok(SocketAddr::V4(SocketAddrV4::new(ip, port(sa))))
     } else {
-        if sa.len() != SOCKADDR_IN6_SIZE {
+        // The host takes RFC 2133's 24 bytes (no scope id) and up.
+        if sa.len() < SOCKADDR_IN6_SIZE - 4 {
             return Err(Errno::EINVAL);
         }
         let flow = u32::from_be_bytes(sa[4..8].try_into().expect("4"));
         let ip: [u8; 16] = sa[8..24].try_into().expect("16");
-        let scope = u32::from_le_bytes(sa[24..28].try_into().expect("4"));
+        let scope = sa
+            .get(24..28)
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4")));
         Ok(SocketAddr::V6(SocketAddrV6::new(
             Ipv6Addr::from(ip),
             port(sa),
@@ -531,7 +547,10 @@ impl ProtoSock for SockinSock {
                     return Ok(());
                 }
                 Err(Errno::EINPROGRESS) => {}
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.failed_connect(e);
+                    return Err(e);
+                }
             }
             self.lock().connecting = true;
             if nonblock {
@@ -540,8 +559,9 @@ impl ProtoSock for SockinSock {
             let mut seen = seen;
             loop {
                 if let Some(r) = self.finish_connect() {
-                    if r.is_err() {
+                    if let Err(e) = r {
                         self.lock().error = None;
+                        self.failed_connect(e);
                     }
                     return r;
                 }
@@ -1062,5 +1082,10 @@ mod tests {
         assert_eq!(parse_sockaddr(&b6, AF_INET6).unwrap(), a6);
         assert_eq!(parse_sockaddr(&b6, AF_INET), Err(Errno::EAFNOSUPPORT));
         assert_eq!(parse_sockaddr(&b[..15], AF_INET), Err(Errno::EINVAL));
+        let mut long = b.clone();
+        long.resize(20, 0);
+        assert_eq!(parse_sockaddr(&long, AF_INET).unwrap(), a);
+        assert_eq!(parse_sockaddr(&b6[..24], AF_INET6).unwrap(), a6);
+        assert_eq!(parse_sockaddr(&b6[..23], AF_INET6), Err(Errno::EINVAL));
     }
 }
