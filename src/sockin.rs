@@ -176,7 +176,23 @@ fn canonical(ip: IpAddr) -> IpAddr {
 struct Watch {
     events: AtomicU64,
     queue: Arc<WaitQueue>,
+    /// The descriptor (for `EPOLL_CTL_MOD`; the watch is removed before it closes).
+    fd: RawFd,
+    /// EPOLLOUT is armed: a waiter wants the next writability edge.
+    want_out: std::sync::atomic::AtomicBool,
+    token: u64,
 }
+
+impl Watch {
+    fn token(&self) -> u64 {
+        self.token
+    }
+}
+
+/// What every host socket is watched for; EPOLLOUT is added only while someone waits to
+/// write (an ACK would otherwise wake the thread for every segment sent).
+const EV_IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+const EV_INOUT: u32 = EV_IN | libc::EPOLLOUT as u32;
 
 /// The readiness thread: one epoll instance for every host socket.
 struct Reactor {
@@ -231,15 +247,23 @@ impl Reactor {
                 }
                 return;
             }
-            let ws: Vec<Arc<Watch>> = {
+            let ws: Vec<(Arc<Watch>, u32)> = {
                 let map = r.watches.lock().unwrap_or_else(|e| e.into_inner());
                 evs[..n as usize]
                     .iter()
-                    .filter_map(|e| map.get(&{ e.u64 }).and_then(Weak::upgrade))
+                    .filter_map(|e| {
+                        let (tok, ev) = ({ e.u64 }, { e.events });
+                        map.get(&tok).and_then(Weak::upgrade).map(|w| (w, ev))
+                    })
                     .collect()
             };
+            for (w, ev) in &ws {
+                if ev & libc::EPOLLOUT as u32 != 0 && w.want_out.swap(false, Ordering::AcqRel) {
+                    r.modify(w.fd, EV_IN, w.token());
+                }
+            }
             drop(r);
-            for w in ws {
+            for (w, _) in ws {
                 w.events.fetch_add(1, Ordering::AcqRel);
                 w.queue.wake_all();
             }
@@ -251,13 +275,16 @@ impl Reactor {
         let w = Arc::new(Watch {
             events: AtomicU64::new(0),
             queue: Arc::new(WaitQueue::new()),
+            fd,
+            want_out: std::sync::atomic::AtomicBool::new(false),
+            token,
         });
         self.watches
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(token, Arc::downgrade(&w));
         let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            events: EV_IN,
             u64: token,
         };
         // SAFETY: `fd` is an open socket we own; `ev` is valid for the call.
@@ -269,6 +296,22 @@ impl Reactor {
             return Err(e);
         }
         Ok((token, w))
+    }
+
+    /// Changes what `fd` is watched for (`EPOLL_CTL_MOD`: an edge already there is
+    /// reported at once).
+    fn modify(&self, fd: RawFd, events: u32, token: u64) {
+        // Under the map's lock, and only while the token is registered: a socket leaves
+        // the map before its descriptor closes, so `fd` is still this socket's (never a
+        // reused number of another).
+        let map = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        if !map.contains_key(&token) {
+            return;
+        }
+        let mut ev = libc::epoll_event { events, u64: token };
+        // SAFETY: `fd` is open (above); `ev` is valid for the call.
+        unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, &mut ev) };
+        drop(map);
     }
 
     fn remove(&self, token: u64, fd: RawFd) {
@@ -850,6 +893,12 @@ impl HostSock for Sock {
 
     fn queue(&self) -> &Arc<WaitQueue> {
         &self.watch.queue
+    }
+
+    fn want_writable(&self) {
+        if !self.watch.want_out.swap(true, Ordering::AcqRel) {
+            self.reactor.modify(self.raw(), EV_INOUT, self.token);
+        }
     }
 }
 

@@ -156,6 +156,10 @@ pub trait HostSock: Send + Sync {
     fn events(&self) -> u64;
     /// Woken at every readiness edge, from the host side's thread.
     fn queue(&self) -> &Arc<WaitQueue>;
+    /// Asks for the next writability edge too (the host side may watch only for input
+    /// otherwise): called before waiting to send or for a connect, and by poll for
+    /// `POLLOUT` on a socket not writable now.
+    fn want_writable(&self) {}
 }
 
 /// The host side of sockin (NetBSD's `rumpcomp_sockin_socket`): the server implements it
@@ -553,6 +557,7 @@ impl ProtoSock for SockinSock {
                 }
             }
             self.lock().connecting = true;
+            self.host.want_writable();
             if nonblock {
                 return Err(Errno::EINPROGRESS);
             }
@@ -565,6 +570,7 @@ impl ProtoSock for SockinSock {
                     }
                     return r;
                 }
+                self.host.want_writable();
                 self.wait(cx, seen, 0).await?;
                 seen = self.host.events();
             }
@@ -690,6 +696,7 @@ impl ProtoSock for SockinSock {
                     match self.host.send(&data, to.as_ref()) {
                         Ok(n) => return (n as u64, Ok(())),
                         Err(Errno::EWOULDBLOCK) if !nonblock => {
+                            self.host.want_writable();
                             if let Err(e) = self.wait(cx, seen, timeo).await {
                                 return (0, Err(e));
                             }
@@ -714,6 +721,7 @@ impl ProtoSock for SockinSock {
                             sent += n;
                         }
                         Err(Errno::EWOULDBLOCK) if !nonblock => {
+                            self.host.want_writable();
                             if let Err(e) = self.wait(cx, seen, timeo).await {
                                 return (sent as u64, Err(e));
                             }
@@ -1011,6 +1019,8 @@ impl ProtoSock for SockinSock {
             cantsend || r.hup || (!listening && r.writable && (connected || !self.stream()));
         if writable {
             out |= events & (POLLOUT | POLLWRNORM);
+        } else if events & (POLLOUT | POLLWRNORM) != 0 {
+            self.host.want_writable();
         }
         out
     }
