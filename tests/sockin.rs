@@ -356,3 +356,79 @@ fn blocked_calls_end_on_disconnect_and_free_their_host_sockets() {
     }
     assert_eq!(errno(c.socket(AF_INET, SOCK_STREAM, 0)), ENFILE);
 }
+
+#[test]
+fn a_writer_whose_peer_vanishes_mid_send_gets_an_error_and_sigpipe_for_epipe() {
+    let srv = sockin();
+    let mut p1 = srv.client();
+    let (l, port) = listen_lo(&mut p1);
+    let mut p2 = srv.client();
+    let k = p2.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    p2.connect_sock(k, &sockaddr_in(LO, port)).unwrap();
+    let (_a, _) = p1.accept(l).unwrap();
+    // p2 writes far more than the host buffers hold; nobody reads: the write sleeps.
+    let writer = std::thread::spawn(move || {
+        let big = vec![7u8; 16 << 20];
+        let r = p2.write(k, &big).map_err(|e| e.errno());
+        (r, p2)
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        !writer.is_finished(),
+        "the write must block on full buffers"
+    );
+    // The reader's process vanishes: its socket closes with unread data (a reset).
+    let raw = p1.as_raw_fd();
+    // SAFETY: shutdown(2) of the client's own socket; it stays open until p1 drops.
+    unsafe {
+        libc::shutdown(raw, libc::SHUT_RDWR);
+    }
+    let (r, mut p2) = writer.join().unwrap();
+    // The blocked write ends: a partial count or the reset.
+    match r {
+        Ok(n) => assert!(n < 16 << 20, "a partial write: {n}"),
+        Err(e) => assert!(matches!(e, Some(32) | Some(54)), "{e:?}"),
+    }
+    // Writing on: EPIPE, with SIGPIPE posted to the client; MSG_NOSIGNAL suppresses it.
+    let mut got = None;
+    for _ in 0..50 {
+        match p2.write(k, b"more") {
+            Err(e) if e.errno() == Some(32) => {
+                got = Some(p2.last_signal());
+                break;
+            }
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    assert_eq!(got, Some(Some(13)), "EPIPE and SIGPIPE");
+    let before = p2.last_signal();
+    assert_eq!(errno(p2.sendto(k, b"x", 0x400, None)), 32);
+    assert_eq!(p2.last_signal(), before, "no new signal with MSG_NOSIGNAL");
+    drop(p1);
+}
+
+#[test]
+fn peek_waitall_and_shutdown_of_the_read_side() {
+    let srv = sockin();
+    let mut c = srv.client();
+    let (l, port) = listen_lo(&mut c);
+    let k = c.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    c.connect_sock(k, &sockaddr_in(LO, port)).unwrap();
+    let (a, _) = c.accept(l).unwrap();
+    c.write(k, b"abcdef").unwrap();
+    let mut buf = [0u8; 16];
+    // MSG_PEEK leaves the bytes; then they are read.
+    let (n, _) = c.recvfrom(a, &mut buf, 0x2 | 0x40).unwrap_or((0, vec![]));
+    assert!(n > 0 && n <= 6 && buf[..n] == b"abcdef"[..n]);
+    std::thread::sleep(Duration::from_millis(50));
+    let (n, _) = c.recvfrom(a, &mut buf[..6], 0x40).unwrap(); // MSG_WAITALL
+    assert_eq!(&buf[..n], b"abcdef");
+    // Nothing left: MSG_DONTWAIT says so.
+    assert_eq!(errno(c.recvfrom(a, &mut buf, 0x80)), 35);
+    c.shutdown(a, 0).unwrap(); // SHUT_RD
+    assert_eq!(c.read(a, &mut buf).unwrap(), 0, "no more receives: EOF");
+    // listen on a datagram socket, accept on a non-listener.
+    let u = c.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    assert_eq!(errno(c.listen(u, 1)), 45);
+    assert_eq!(errno(c.accept(k)), EINVAL);
+}
