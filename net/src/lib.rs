@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use kernel::abi::Stat;
 use kernel::file::{FactionFile, File, Filt, Filter, Iov, PollEvents, Selector};
-use kernel::sysctl::Spec;
+use kernel::sysctl::{Spec, CTLTYPE_STRUCT};
 use kernel::{BoxFut, DynMem, Errno, Kernel, Proc, Result};
 
 use abi::*;
@@ -40,8 +40,12 @@ pub fn attach(k: &Kernel, local: bool) -> Result<Arc<Net>> {
         return Ok(net);
     }
     net.register_domain(Arc::new(local::LocalDomain))?;
-    // NetBSD's nodes (uipc_domain.c), without descriptions as its rump kernel shows them;
-    // the `pcblist` leaves (struct kinfo_pcb lists) are not served yet.
+    // NetBSD's nodes (uipc_domain.c), without descriptions as its rump kernel shows them.
+    // Each type's `pcblist` leaf (CTL_CREATE'd, a struct) is listed as NetBSD's; reading
+    // it needs four more name components (op, arg, element size and count:
+    // `sysctl_unp_pcblist`), which the kernel's sysctl does not hand to a function leaf
+    // (it answers EINVAL below a leaf), so a read is EINVAL as NetBSD's without them and
+    // the list itself is not served yet (README).
     let mib = k.sysctl();
     mib.register(&["net"], Spec::node("local", Some(AF_LOCAL)))?;
     for (name, num) in [
@@ -50,6 +54,8 @@ pub fn attach(k: &Kernel, local: bool) -> Result<Arc<Net>> {
         ("dgram", SOCK_DGRAM),
     ] {
         mib.register(&["net", "local"], Spec::node(name, Some(num)))?;
+        let pcblist = Spec::func("pcblist", None, CTLTYPE_STRUCT, 0, |_| Err(Errno::EINVAL));
+        mib.register(&["net", "local", name], pcblist)?;
     }
     Ok(net)
 }
