@@ -14,7 +14,9 @@
 //! address and port). A bind must name an allowed address (the wildcard only when a rule
 //! covers it exactly: `0.0.0.0` or `[::]`) and port (0 always: the host picks); a connect or
 //! a datagram's destination must be allowed. Default: `127.0.0.0/8,[::1]` (loopback).
-//! Refused: `EACCES`. Host sockets are capped server-wide (`RUMP_SOCKIN_MAX`, default 256,
+//! Refused: `EACCES`; nor may the host bind a socket to the wildcard implicitly (listen
+//! without bind, a UDP send from an unbound socket; to loopback it is bound to loopback).
+//! Host sockets are capped server-wide (`RUMP_SOCKIN_MAX`, default 256,
 //! at most a quarter of the server's RLIMIT_NOFILE): past it `ENFILE`.
 
 use std::collections::HashMap;
@@ -601,6 +603,31 @@ impl Sock {
         self.fd.as_raw_fd()
     }
 
+    /// Before the host would bind the socket implicitly to the wildcard address (a UDP
+    /// send or connect, a listen, on an unbound socket): unless the policy allows the
+    /// wildcard, a datagram socket going to loopback is bound to the loopback address of
+    /// its family first, and anything else is refused (`EACCES`), so no socket listens or
+    /// receives on outside interfaces unless the operator says so.
+    fn no_implicit_wildcard(&self, to: Option<&SocketAddr>) -> Result<()> {
+        let me = self.name(false)?;
+        if me.port() != 0 || !me.ip().is_unspecified() {
+            return Ok(());
+        }
+        if self.inner.policy.may_bind(&me) {
+            return Ok(());
+        }
+        match to {
+            Some(a) if canonical(a.ip()).is_loopback() => {
+                let lo = match me {
+                    SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+                    SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 0),
+                };
+                self.bind(&lo)
+            }
+            _ => Err(Errno::EACCES),
+        }
+    }
+
     fn name(&self, peer: bool) -> Result<SocketAddr> {
         // SAFETY: plain data.
         let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
@@ -642,6 +669,7 @@ impl HostSock for Sock {
     }
 
     fn listen(&self, backlog: i32) -> Result<()> {
+        self.no_implicit_wildcard(None)?;
         // SAFETY: plain system call.
         if unsafe { libc::listen(self.raw(), backlog) } != 0 {
             return Err(errno());
@@ -652,6 +680,9 @@ impl HostSock for Sock {
     fn connect(&self, a: &SocketAddr) -> Result<()> {
         if !self.inner.policy.may_reach(a) {
             return Err(Errno::EACCES);
+        }
+        if !self.stream {
+            self.no_implicit_wildcard(Some(a))?;
         }
         let (ss, len) = to_host(a);
         // SAFETY: valid address of `len` bytes.
@@ -701,6 +732,7 @@ impl HostSock for Sock {
                 if !self.inner.policy.may_reach(a) {
                     return Err(Errno::EACCES);
                 }
+                self.no_implicit_wildcard(Some(a))?;
                 let (ss, len) = to_host(a);
                 // SAFETY: valid buffer and address.
                 unsafe {
@@ -715,9 +747,8 @@ impl HostSock for Sock {
                 }
             }
             None => {
-                if !self.stream {
-                    // A connected datagram socket: its peer was checked at connect.
-                }
+                // A connected datagram socket: its peer and its address were checked at
+                // connect.
                 // SAFETY: valid buffer.
                 unsafe { libc::send(self.raw(), data.as_ptr().cast(), data.len(), flags) }
             }

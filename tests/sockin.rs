@@ -432,3 +432,22 @@ fn peek_waitall_and_shutdown_of_the_read_side() {
     assert_eq!(errno(c.listen(u, 1)), 45);
     assert_eq!(errno(c.accept(k)), EINVAL);
 }
+
+#[test]
+fn no_socket_ends_up_on_the_wildcard_address_unless_allowed() {
+    let srv = sockin();
+    let mut c = srv.client();
+    // listen(2) without bind would have the host pick 0.0.0.0.
+    let s = c.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(errno(c.listen(s, 1)), EACCES);
+    // An unbound UDP socket sending to loopback is put on the loopback address first.
+    let u = c.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    let h = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let hp = h.local_addr().unwrap().port();
+    c.sendto(u, b"lo", 0, Some(&sockaddr_in(LO, hp))).unwrap();
+    let me = c.getsockname(u).unwrap();
+    assert_eq!(&me[4..8], &LO, "bound to 127.0.0.1, not 0.0.0.0");
+    let mut b = [0u8; 4];
+    let (n, from) = h.recv_from(&mut b).unwrap();
+    assert_eq!((&b[..n], from.port()), (&b"lo"[..], sin_port(&me)));
+}
