@@ -451,3 +451,50 @@ fn no_socket_ends_up_on_the_wildcard_address_unless_allowed() {
     let (n, from) = h.recv_from(&mut b).unwrap();
     assert_eq!((&b[..n], from.port()), (&b"lo"[..], sin_port(&me)));
 }
+
+/// kevent(2) `EVFILT_READ` sleeps until a host peer's bytes arrive (`data`: bytes
+/// buffered); `SO_RCVTIMEO` ends a receive with `EAGAIN` after its time.
+#[test]
+fn kqueue_wakes_on_host_data_and_receive_timeouts() {
+    const SYS_KQUEUE: u32 = 344;
+    const SYS_KEVENT: u32 = 435;
+    const SO_RCVTIMEO: i32 = 0x100c;
+    let srv = sockin();
+    let mut c = srv.client();
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hp = host.local_addr().unwrap().port();
+    let s = c.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    c.connect_sock(s, &sockaddr_in(LO, hp)).unwrap();
+    let (mut hs, _) = host.accept().unwrap();
+    let kq = c.syscall(SYS_KQUEUE, &[], &mut []).unwrap()[0] as i32;
+    let waiter = std::thread::spawn(move || {
+        let mut ch = [0u8; 40];
+        ch[..8].copy_from_slice(&(s as u64).to_le_bytes());
+        ch[12..16].copy_from_slice(&1u32.to_le_bytes()); // EV_ADD, EVFILT_READ
+        let mut out = [0u8; 40];
+        let args = [int_arg(kq), addr_of(&ch), 1, addr_of(&out), 1, 0];
+        let n = c
+            .syscall(SYS_KEVENT, &args, &mut [Buf::In(&ch), Buf::Out(&mut out)])
+            .unwrap()[0];
+        let data = i64::from_le_bytes(out[24..32].try_into().unwrap());
+        (n, data, c)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!waiter.is_finished(), "kevent must wait for data");
+    hs.write_all(b"seven!!").unwrap();
+    let (n, data, mut c) = waiter.join().unwrap();
+    assert_eq!((n, data), (1, 7));
+    // A receive timeout of 0.2 s on an idle connection.
+    let mut b = [0u8; 16];
+    assert_eq!(c.read(s, &mut b).unwrap(), 7);
+    let mut tv = [0u8; 16];
+    tv[8..].copy_from_slice(&200_000i64.to_le_bytes());
+    c.setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv).unwrap();
+    let t = std::time::Instant::now();
+    assert_eq!(errno(c.read(s, &mut b)), 35);
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+}

@@ -1034,6 +1034,9 @@ impl ProtoSock for SockinSock {
         let r = self.host.ready();
         let st = self.lock();
         let (data, eof) = match filter {
+            // A listener's count of pending connections is the host's to know: at least
+            // one when readable.
+            Filter::Read if st.options & SO_ACCEPTCONN != 0 => (i64::from(ready), false),
             Filter::Read => (
                 i64::from(self.host.nread().unwrap_or(0)),
                 st.cantrcv || r.hup,
