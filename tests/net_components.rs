@@ -72,3 +72,27 @@ fn rump_allserver_has_af_local_and_not_sockin() {
     assert!(text.contains("rumpnet_local"), "{text}");
     assert!(!text.contains("sockin"), "{text}");
 }
+
+/// sockin only when named: `-v` lists it, AF_INET works; without it (also in
+/// rump_allserver) `socket(AF_INET)` is `EAFNOSUPPORT`; a bad `RUMP_SOCKIN_ALLOW` stops
+/// the start with a message naming it.
+#[test]
+fn sockin_is_loaded_only_when_named() {
+    const AF_INET: i32 = 2;
+    let srv = Server::unix(&["-v", "-lrumpnet_sockin"]);
+    srv.wait_stdout("components: rump rumpuser rumpkern_sysproxy rumpnet rumpnet_sockin");
+    let mut c = srv.client();
+    assert!(c.socket(AF_INET, SOCK_STREAM, 0).is_ok());
+    let plain = Server::unix(&["-lrumpnet_net"]);
+    let mut c = plain.client();
+    let e = c.socket(AF_INET, SOCK_STREAM, 0).unwrap_err();
+    assert_eq!(e.errno(), Some(47));
+    let out = Command::new(SERVER)
+        .env("RUMP_SOCKIN_ALLOW", "10.0.0.0/99")
+        .args(["-s", "-lrumpnet_sockin", "unix:///nonexistent/x.sock"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("RUMP_SOCKIN_ALLOW"), "{err}");
+}
