@@ -18,13 +18,31 @@ use common::Server;
 const NETBSD: &str = include_str!("oracle/sockin.netbsd");
 
 /// Steps where our answer differs from NetBSD's on purpose: (step, our line, why).
-const DIFFERENCES: &[(&str, &str, &str)] = &[(
-    "accept",
-    "accept: ok 1002/CONNECTOR/7f0000010000000000000000",
-    "NetBSD's sockin makes the connection in its worker thread (sonewconn) without the \
+const GETOPT: &str = "NetBSD's sockin_ctloutput calls the host's setsockopt for PRCO_GETOPT \
+                      too (with the zeroed option buffer): a protocol-level getsockopt there \
+                      sets the option and answers zeros or EINVAL; ours reads the host's value";
+
+const DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "getsockopt TCP_NODELAY set",
+        "getsockopt TCP_NODELAY set: ok 1",
+        GETOPT,
+    ),
+    (
+        "inet6 getsockopt IPV6_V6ONLY",
+        "inet6 getsockopt IPV6_V6ONLY: ok 1",
+        "besides the above (the get sets V6ONLY to 0 on NetBSD's sockin, whose host sockets \
+         keep the host's default), ours start v6-only as NetBSD's inet6 (ip6_v6only), which \
+         also keeps IPv4 off inet6 sockets for the address policy",
+    ),
+    (
+        "accept",
+        "accept: ok 1002/CONNECTOR/7f0000010000000000000000",
+        "NetBSD's sockin makes the connection in its worker thread (sonewconn) without the \
      peer's address, so accept copies out uninitialised kernel memory (a different 255-byte \
      garbage name each run); ours gives the connector's sockaddr_in",
-)];
+    ),
+];
 
 #[test]
 fn sockin_probe_answers_as_netbsd() {

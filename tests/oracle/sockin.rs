@@ -292,6 +292,18 @@ pub fn run(url: &str) -> Transcript {
     let r = c.getsockopt(a, SOL_SOCKET, SO_LINGER, 8);
     t.step("getsockopt SO_LINGER set", r, |b| hex(&b));
 
+    let r = c.getsockopt_int(a, IPPROTO_TCP, TCP_NODELAY);
+    t.int("getsockopt TCP_NODELAY set", r);
+    let r = c.getsockopt_int(s6, IPPROTO_IPV6, 27);
+    t.int("inet6 getsockopt IPV6_V6ONLY", r);
+
+    // The listener's port again.
+    let y = c2.socket(AF_INET, SOCK_STREAM, 0).unwrap_or(-1);
+    let r = c2.bind(y, &sockaddr_in(LO, port));
+    t.unit("bind the listener's address", r);
+    // (A datagram cut by a short buffer is not probed: NetBSD's sockin worker stops
+    // delivering datagrams here and the probe would hang.)
+
     let r = c.reboot(RB_HALT | RB_NOSYNC, None);
     t.unit("halt", r);
     t
