@@ -17,11 +17,12 @@ use common::Server;
 
 const NETBSD: &str = include_str!("oracle/sockin.netbsd");
 
-/// Steps where our answer differs from NetBSD's on purpose: (step, our line, why).
+/// Why protocol-level reads differ.
 const GETOPT: &str = "NetBSD's sockin_ctloutput calls the host's setsockopt for PRCO_GETOPT \
                       too (with the zeroed option buffer): a protocol-level getsockopt there \
                       sets the option and answers zeros or EINVAL; ours reads the host's value";
 
+/// Steps where our answer differs from NetBSD's on purpose: (step, our line, why).
 const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "getsockopt TCP_NODELAY set",
