@@ -39,6 +39,10 @@ pub enum Component {
     NetNet,
     /// `librumpnet_local`: AF_LOCAL sockets; brings `rumpnet`.
     NetLocal,
+    /// `librumpnet_sockin`: AF_INET/AF_INET6 TCP and UDP through the host's stack; brings
+    /// `rumpnet`. Loaded only when named (never by `rump_allserver` alone): it gives
+    /// clients the host network within `RUMP_SOCKIN_ALLOW`.
+    NetSockin,
 }
 
 impl Component {
@@ -56,6 +60,7 @@ impl Component {
             Component::Net => "rumpnet",
             Component::NetNet => "rumpnet_net",
             Component::NetLocal => "rumpnet_local",
+            Component::NetSockin => "rumpnet_sockin",
         }
     }
 
@@ -73,7 +78,7 @@ impl Component {
         match self {
             Component::Tmpfs | Component::Ffs => &[Component::Vfs],
             Component::NetNet => &[Component::Net, Component::NetLocal],
-            Component::NetLocal => &[Component::Net],
+            Component::NetLocal | Component::NetSockin => &[Component::Net],
             _ => &[],
         }
     }
@@ -94,6 +99,12 @@ pub const OPTIONAL: [Component; 8] = [
     Component::NetLocal,
 ];
 
+/// Components loaded only when `-l` names them, also by `rump_allserver`.
+pub const ON_REQUEST: [Component; 1] = [Component::NetSockin];
+
+/// The in-kernel TCP/IP names sockin replaces (NetBSD's sockin stands in for netinet).
+const INET: &[&str] = &["rumpnet_netinet", "rumpnet_netinet6"];
+
 /// Network components of the TCP/IP faction, which is not built yet: refused with a
 /// message that says so (sockin is separate: see [`SOCKIN`]).
 const TCPIP: &[&str] = &[
@@ -113,10 +124,6 @@ const TCPIP: &[&str] = &[
     "rumpnet_net80211",
     "rumpnet_netbt",
 ];
-
-/// `rumpnet_sockin` (host TCP/UDP through the server's own sockets): reserved, not built
-/// yet; never loaded by `rump_allserver` alone, since it gives clients the host network.
-pub const SOCKIN: &str = "rumpnet_sockin";
 
 /// NetBSD rump component libraries we know of but have not built yet.
 const NOT_YET: &[&str] = &[
@@ -162,8 +169,8 @@ pub enum ComponentError {
     NotFound { arg: String },
     /// A component of the TCP/IP faction (netinet, interfaces), not built yet.
     NoTcpIp { arg: String, name: String },
-    /// `rumpnet_sockin`, not built yet.
-    NoSockin { arg: String },
+    /// `rumpnet_sockin` together with the in-kernel TCP/IP stack.
+    SockinWithInet { name: String },
 }
 
 impl fmt::Display for ComponentError {
@@ -180,11 +187,11 @@ impl fmt::Display for ComponentError {
                  which this rump_server does not have yet; AF_LOCAL sockets come with \
                  -lrumpnet_local (or -lrumpnet_net)"
             ),
-            ComponentError::NoSockin { arg } => write!(
+            ComponentError::SockinWithInet { name } => write!(
                 f,
-                "-l {arg}: rumpnet_sockin (AF_INET/AF_INET6 through the host's own stack) is \
-                 not built into this rump_server yet; AF_LOCAL sockets come with \
-                 -lrumpnet_local"
+                "-l rumpnet_sockin and -l {name} exclude each other: sockin serves AF_INET \
+                 and AF_INET6 through the host's stack in place of the in-kernel TCP/IP \
+                 stack (as NetBSD's sockin replaces netinet); load one of them"
             ),
             ComponentError::NotFound { arg } => write!(
                 f,
@@ -213,10 +220,13 @@ pub fn externals(libs: &[String]) -> Vec<std::path::PathBuf> {
     libs.iter()
         .filter(|arg| {
             let name = normalize(arg);
-            !BUILTIN.iter().chain(&OPTIONAL).any(|c| c.name() == name)
+            !BUILTIN
+                .iter()
+                .chain(&OPTIONAL)
+                .chain(&ON_REQUEST)
+                .any(|c| c.name() == name)
                 && !NOT_YET.contains(&name)
                 && !TCPIP.contains(&name)
-                && name != SOCKIN
                 && std::path::Path::new(arg).is_file()
         })
         .map(std::path::PathBuf::from)
@@ -229,9 +239,22 @@ pub fn resolve(flavor: Flavor, libs: &[String]) -> Result<Vec<Component>, Compon
     if flavor == Flavor::All {
         set.extend_from_slice(&OPTIONAL);
     }
+    let named = |n: &str| libs.iter().any(|a| normalize(a) == n);
+    if named(Component::NetSockin.name()) {
+        if let Some(inet) = INET.iter().find(|n| named(n)) {
+            return Err(ComponentError::SockinWithInet {
+                name: inet.to_string(),
+            });
+        }
+    }
     for arg in libs {
         let name = normalize(arg);
-        if let Some(c) = BUILTIN.iter().chain(&OPTIONAL).find(|c| c.name() == name) {
+        if let Some(c) = BUILTIN
+            .iter()
+            .chain(&OPTIONAL)
+            .chain(&ON_REQUEST)
+            .find(|c| c.name() == name)
+        {
             for c in c.needs().iter().chain([c]) {
                 if !set.contains(c) {
                     set.push(*c);
@@ -244,9 +267,6 @@ pub fn resolve(flavor: Flavor, libs: &[String]) -> Result<Vec<Component>, Compon
                 arg: arg.clone(),
                 name: name.to_string(),
             });
-        }
-        if name == SOCKIN {
-            return Err(ComponentError::NoSockin { arg: arg.clone() });
         }
         if NOT_YET.contains(&name) {
             return Err(ComponentError::NotSupportedYet {
@@ -327,9 +347,19 @@ mod tests {
             let e = resolve(Flavor::All, &[name.to_string()]).unwrap_err();
             assert!(e.to_string().contains("TCP/IP stack"), "{e}");
         }
-        let e = resolve(Flavor::All, &["rumpnet_sockin".to_string()]).unwrap_err();
-        assert!(e.to_string().contains("sockin"), "{e}");
-        assert!(matches!(e, ComponentError::NoSockin { .. }));
+        let set = resolve(Flavor::Minimal, &["librumpnet_sockin.so".to_string()]).unwrap();
+        assert!(set.contains(&Component::NetSockin) && set.contains(&Component::Net));
+        assert!(!set.contains(&Component::NetLocal));
+        assert!(
+            !all.contains(&Component::NetSockin),
+            "rump_allserver never loads sockin unless named"
+        );
+        for inet in ["rumpnet_netinet", "librumpnet_netinet6.so"] {
+            let libs = ["rumpnet_sockin".to_string(), inet.to_string()];
+            let e = resolve(Flavor::All, &libs).unwrap_err();
+            assert!(matches!(e, ComponentError::SockinWithInet { .. }), "{e}");
+            assert!(e.to_string().contains("exclude each other"), "{e}");
+        }
     }
 
     #[test]

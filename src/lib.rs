@@ -20,6 +20,7 @@ pub mod loophost;
 pub mod main_server;
 pub mod server;
 pub mod session;
+pub mod sockin;
 
 /// Which program to run when the name the binary was started under says nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -259,12 +259,23 @@ fn boot_and_listen(
         kernel.budget().mark_host_sized();
     }
     if opts.components.contains(&Component::Net) {
-        net::attach(&kernel, opts.components.contains(&Component::NetLocal)).map_err(|e| {
-            StartError {
-                message: format!("rump init failed: rumpnet: {e}"),
+        let net =
+            net::attach(&kernel, opts.components.contains(&Component::NetLocal)).map_err(|e| {
+                StartError {
+                    message: format!("rump init failed: rumpnet: {e}"),
+                    errno: i32::from(e.raw()),
+                }
+            })?;
+        if opts.components.contains(&Component::NetSockin) {
+            let host = crate::sockin::HostSockin::from_env().map_err(|e| StartError {
+                message: format!("rump init failed: rumpnet_sockin: {e}"),
+                errno: libc::EINVAL,
+            })?;
+            net::sockin::attach(&net, std::sync::Arc::new(host)).map_err(|e| StartError {
+                message: format!("rump init failed: rumpnet_sockin: {e}"),
                 errno: i32::from(e.raw()),
-            }
-        })?;
+            })?;
+        }
     }
     load_components(&kernel, externals, &opts.modules)?;
     let drives = crate::drives::attach(&kernel, &opts.drives, opts.verbose)?;

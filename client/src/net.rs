@@ -28,6 +28,39 @@ pub mod netnr {
 
 /// `AF_LOCAL`.
 pub const AF_LOCAL: i32 = 1;
+/// `AF_INET`.
+pub const AF_INET: i32 = 2;
+/// `AF_INET6` (NetBSD's number).
+pub const AF_INET6: i32 = 24;
+/// `IPPROTO_TCP`.
+pub const IPPROTO_TCP: i32 = 6;
+/// `IPPROTO_IPV6`.
+pub const IPPROTO_IPV6: i32 = 41;
+
+/// A NetBSD `struct sockaddr_in` (16 bytes, `sin_len` first) for `ip`:`port`.
+pub fn sockaddr_in(ip: [u8; 4], port: u16) -> Vec<u8> {
+    let mut b = vec![16, AF_INET as u8];
+    b.extend_from_slice(&port.to_be_bytes());
+    b.extend_from_slice(&ip);
+    b.resize(16, 0);
+    b
+}
+
+/// A NetBSD `struct sockaddr_in6` (28 bytes) for `ip`:`port`.
+pub fn sockaddr_in6(ip: [u8; 16], port: u16) -> Vec<u8> {
+    let mut b = vec![28, AF_INET6 as u8];
+    b.extend_from_slice(&port.to_be_bytes());
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&ip);
+    b.extend_from_slice(&[0; 4]);
+    b
+}
+
+/// The port of a `sockaddr_in`/`sockaddr_in6`.
+pub fn sin_port(sa: &[u8]) -> u16 {
+    u16::from_be_bytes([sa[2], sa[3]])
+}
+
 /// `SOCK_STREAM`.
 pub const SOCK_STREAM: i32 = 1;
 /// `SOCK_DGRAM`.

@@ -444,7 +444,7 @@ fn check(m: &mut Machine, model: &mut Model, max: usize) {
 const SERVER_SYSCALLS: &[u32] = &[
     3, 4, 5, 6, 10, 20, 41, 42, 50, 54, 90, 92, 120, 121, 131, 136, 173, 174, 199, 390, 439, 440,
     453, 454, 410, 22, 60, 12, 296, 999,
-    // The socket layer (the net faction with AF_LOCAL is attached): socket, socketpair, bind,
+    // The socket layer (the net faction with AF_LOCAL and sockin is attached): socket, socketpair, bind,
     // connect, listen, accept, paccept, sendto, recvfrom, sendmsg, recvmsg, shutdown,
     // get/setsockopt, sendmmsg, recvmmsg, getpeername, getsockname.
     394, 394, 135, 135, 104, 98, 106, 30, 456, 133, 29, 28, 27, 134, 118, 105, 476, 475, 31, 32,
@@ -558,7 +558,15 @@ fn running_server() -> &'static Running {
             dev: false,
         };
         let k = kernel::Kernel::boot(cfg, Arc::new(QuietHost)).expect("boot");
-        net::attach(&k, true).expect("attach the net faction");
+        let net = net::attach(&k, true).expect("attach the net faction");
+        // sockin too (AF_INET is domain 2, which the argument bytes reach), held to one
+        // loopback port nobody listens on and 16 host sockets: inputs exercise its argument
+        // checks, the policy and the host calls without sending traffic anywhere else.
+        let host = rump_server::sockin::HostSockin::new(
+            rump_server::sockin::Policy::parse("127.0.0.1:1").expect("policy"),
+            16,
+        );
+        net::sockin::attach(&net, Arc::new(host)).expect("attach sockin");
         let specs = [
             format!("key=/dk,hostpath={},size=host", img.display()),
             format!("key=/rdk,hostpath={},size=host,type=chr", img.display()),

@@ -136,6 +136,14 @@ impl ConnState {
     }
 
     /// Sets string `id` to `s` (NUL appended).
+    /// Stores raw bytes (a `struct sockaddr_in`, an option value) under string id `id`.
+    pub fn set_bytes(&mut self, id: usize, b: &[u8]) {
+        if self.strings.len() <= id {
+            self.strings.resize(id + 1, b"\0".to_vec());
+        }
+        self.strings[id] = b.to_vec();
+    }
+
     pub fn set_string(&mut self, id: usize, s: &str) {
         if self.strings.len() <= id {
             self.strings.resize(id + 1, b"\0".to_vec());

@@ -38,9 +38,12 @@ const PATTERN_MIN_LEN: usize = 64 << 10;
     about = "Load generator for sp (rump sysproxy) servers",
     after_help = "Workloads: getpid, stat, open-close, read4k, write4k, create-write-unlink, \
                   readdir, block; --mix 'getpid=50,read4k=30,write4k=20' combines them. \
-                  local-pingpong and fifo-pingpong pair the connections (two processes: \
-                  4 KiB over an AF_LOCAL stream or over two FIFOs; the server needs \
-                  -lrumpnet_local, resp. -lrumpvfs)."
+                  local-pingpong, fifo-pingpong and sockin-pingpong pair the connections \
+                  (two processes: 4 KiB over an AF_LOCAL stream, over two FIFOs, or over a \
+                  sockin TCP connection on 127.0.0.1; the server needs -lrumpnet_local, \
+                  -lrumpvfs, resp. -lrumpnet_sockin). sockin-echo writes and reads 4 KiB \
+                  per op over sockin TCP to an echo peer the load generator runs on \
+                  127.0.0.1 (-lrumpnet_sockin)."
 )]
 struct Args {
     /// Server URL (unix:///path or tcp://a.b.c.d:port); default $RUMP_SERVER.
@@ -239,7 +242,7 @@ fn run(args: &Args) -> Result<Summary, Fatal> {
     let paired = kinds.iter().any(|k| k.paired());
     if paired && (kinds.len() != 1 || args.conns % 2 != 0 || args.baseline) {
         return Err(
-            "local-pingpong and fifo-pingpong run alone (no --mix, no --baseline) \
+            "local-pingpong, fifo-pingpong and sockin-pingpong run alone (no --mix, no --baseline) \
                     on an even number of connections (pairs of processes)"
                 .into(),
         );

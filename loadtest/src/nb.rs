@@ -25,6 +25,14 @@ pub const SYS_CONNECT: u32 = 98;
 pub const AF_LOCAL: u64 = 1;
 /// `SOCK_STREAM`.
 pub const SOCK_STREAM: u64 = 1;
+/// `AF_INET`.
+pub const AF_INET: u64 = 2;
+/// `setsockopt(s, level, name, val, valsize)`.
+pub const SYS_SETSOCKOPT: u32 = 105;
+/// `IPPROTO_TCP`.
+pub const IPPROTO_TCP: u64 = 6;
+/// `TCP_NODELAY`.
+pub const TCP_NODELAY: u64 = 1;
 /// `F_SETFL`.
 pub const F_SETFL: u64 = 4;
 /// `O_NONBLOCK`.

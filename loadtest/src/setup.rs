@@ -73,9 +73,12 @@ pub fn shared_files(
     root: &str,
     rbuf: &mut [u8],
 ) -> Result<(), Fatal> {
-    let needs_root = kinds
-        .iter()
-        .any(|k| !matches!(k, Kind::Getpid | Kind::Block));
+    let needs_root = kinds.iter().any(|k| {
+        !matches!(
+            k,
+            Kind::Getpid | Kind::Block | Kind::SockinPingPong | Kind::SockinEcho
+        )
+    });
     if !needs_root {
         return Ok(());
     }
@@ -130,11 +133,65 @@ pub fn conn_fds(c: &mut Conn, kinds: &[Kind], rbuf: &mut [u8]) -> Result<(), Fat
         );
         c.st.fds.wdata = c.must("opening the write4k file", &o, &[], rbuf)?;
     }
+    if kinds.contains(&Kind::SockinEcho) {
+        let what = "connecting to the host echo peer over sockin (-lrumpnet_sockin)";
+        let port = echo_peer().map_err(|e| format!("{what}: {e}"))?;
+        let mut sin = vec![16u8, AF_INET as u8];
+        sin.extend_from_slice(&port.to_be_bytes());
+        sin.extend_from_slice(&[127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        c.st.set_bytes(strid::SCRATCH + 2, &sin);
+        c.st.set_bytes(strid::SCRATCH + 3, &1i32.to_le_bytes());
+        let k = c.must(
+            what,
+            &call(SYS_SOCKET, &[AF_INET, SOCK_STREAM, 0]),
+            &[],
+            rbuf,
+        )?;
+        let fd = k as u64 & 0xffff_ffff;
+        let sa = addr::str(strid::SCRATCH + 2);
+        c.must(what, &call(SYS_CONNECT, &[fd, sa, 16]), &[], rbuf)?;
+        let one = addr::str(strid::SCRATCH + 3);
+        let nodelay = call(SYS_SETSOCKOPT, &[fd, IPPROTO_TCP, TCP_NODELAY, one, 4]);
+        c.must(what, &nodelay, &[], rbuf)?;
+        (c.st.fds.pw, c.st.fds.pr) = (k, k);
+    }
     if kinds.contains(&Kind::Block) {
         let o = open(strid::BLOCK, O_RDWR);
         c.st.fds.block = c.must("opening the block device (--block-dev)", &o, &[], rbuf)?;
     }
     Ok(())
+}
+
+/// The host echo peer of `sockin-echo` (started once): a listener on 127.0.0.1 and a
+/// thread per connection writing back what it reads. Its port.
+fn echo_peer() -> Result<u16, String> {
+    use std::io::{Read, Write};
+    static PORT: std::sync::OnceLock<Result<u16, String>> = std::sync::OnceLock::new();
+    PORT.get_or_init(|| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = l.local_addr().map_err(|e| e.to_string())?.port();
+        std::thread::Builder::new()
+            .name("echo-peer".into())
+            .spawn(move || {
+                for s in l.incoming().flatten() {
+                    let _ = s.set_nodelay(true);
+                    let _ = std::thread::Builder::new()
+                        .name("echo".into())
+                        .spawn(move || {
+                            let mut s = s;
+                            let mut buf = vec![0u8; 64 << 10];
+                            while let Ok(n) = s.read(&mut buf) {
+                                if n == 0 || s.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(port)
+    })
+    .clone()
 }
 
 /// Pairs connection `ping` with `pong` (two rump processes) for a ping-pong workload: an
@@ -173,6 +230,37 @@ pub fn pair(
             pong.must(what, &conn, &[], rbuf)?;
             let a = ping.must(what, &call(SYS_ACCEPT, &[l, 0, 0]), &[], rbuf)?;
             ping.must(what, &call(SYS_CLOSE, &[l]), &[], rbuf)?;
+            (ping.st.fds.pw, ping.st.fds.pr) = (a, a);
+            (pong.st.fds.pw, pong.st.fds.pr) = (k, k);
+        }
+        Kind::SockinPingPong => {
+            let what = "pairing connections over sockin TCP (-lrumpnet_sockin)";
+            // A loopback port free on the host now: the ping process binds it.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("{what}: a free port: {e}"))?
+                .port();
+            let mut sin = vec![16u8, AF_INET as u8];
+            sin.extend_from_slice(&port.to_be_bytes());
+            sin.extend_from_slice(&[127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+            for c in [&mut *ping, &mut *pong] {
+                c.st.set_bytes(strid::SCRATCH, &sin);
+                c.st.set_bytes(strid::SCRATCH + 1, &1i32.to_le_bytes());
+            }
+            let sa = addr::str(strid::SCRATCH);
+            let sock = call(SYS_SOCKET, &[AF_INET, SOCK_STREAM, 0]);
+            let l = fd(ping.must(what, &sock, &[], rbuf)?);
+            ping.must(what, &call(SYS_BIND, &[l, sa, 16]), &[], rbuf)?;
+            ping.must(what, &call(SYS_LISTEN, &[l, 1]), &[], rbuf)?;
+            let k = pong.must(what, &sock, &[], rbuf)?;
+            pong.must(what, &call(SYS_CONNECT, &[fd(k), sa, 16]), &[], rbuf)?;
+            let a = ping.must(what, &call(SYS_ACCEPT, &[l, 0, 0]), &[], rbuf)?;
+            ping.must(what, &call(SYS_CLOSE, &[l]), &[], rbuf)?;
+            // Each 4 KiB message leaves at once (no Nagle delay behind the last one).
+            let one = addr::str(strid::SCRATCH + 1);
+            let nodelay = |s: i64| call(SYS_SETSOCKOPT, &[fd(s), IPPROTO_TCP, TCP_NODELAY, one, 4]);
+            ping.must(what, &nodelay(a), &[], rbuf)?;
+            pong.must(what, &nodelay(k), &[], rbuf)?;
             (ping.st.fds.pw, ping.st.fds.pr) = (a, a);
             (pong.st.fds.pw, pong.st.fds.pr) = (k, k);
         }

@@ -73,10 +73,16 @@ pub enum Kind {
     LocalPingPong,
     /// The same shape over two FIFOs between the same two processes (the pipe engine).
     FifoPingPong,
+    /// The same shape over a sockin TCP connection on 127.0.0.1 between the two processes
+    /// (`-lrumpnet_sockin`: the bytes go through the host's loopback).
+    SockinPingPong,
+    /// Each op writes 4 KiB to a sockin TCP connection and reads 4 KiB back from a host
+    /// echo peer on 127.0.0.1 that the load generator runs (`-lrumpnet_sockin`).
+    SockinEcho,
 }
 
 /// Every kind, in `--workload` order.
-pub const KINDS: [Kind; 10] = [
+pub const KINDS: [Kind; 12] = [
     Kind::Getpid,
     Kind::Stat,
     Kind::OpenClose,
@@ -87,6 +93,8 @@ pub const KINDS: [Kind; 10] = [
     Kind::Block,
     Kind::LocalPingPong,
     Kind::FifoPingPong,
+    Kind::SockinPingPong,
+    Kind::SockinEcho,
 ];
 
 impl Kind {
@@ -103,12 +111,17 @@ impl Kind {
             Kind::Block => "block",
             Kind::LocalPingPong => "local-pingpong",
             Kind::FifoPingPong => "fifo-pingpong",
+            Kind::SockinPingPong => "sockin-pingpong",
+            Kind::SockinEcho => "sockin-echo",
         }
     }
 
     /// Whether the kind pairs connections (two processes ping-ponging).
     pub fn paired(self) -> bool {
-        matches!(self, Kind::LocalPingPong | Kind::FifoPingPong)
+        matches!(
+            self,
+            Kind::LocalPingPong | Kind::FifoPingPong | Kind::SockinPingPong
+        )
     }
 
     /// Parses a workload name.
@@ -307,10 +320,12 @@ pub fn first(op: &OpState, fds: &Fds, slot: usize, blk: &BlockCfg) -> Call {
             };
             Call::new(nr, &[int(fds.block), buf, blk.size, 0, op.off])
         }
-        Kind::LocalPingPong | Kind::FifoPingPong => match fds.pong {
-            true => Call::new(SYS_READ, &[int(fds.pr), READ, IO_LEN]),
-            false => Call::new(SYS_WRITE, &[int(fds.pw), WRITE, IO_LEN]),
-        },
+        Kind::LocalPingPong | Kind::FifoPingPong | Kind::SockinPingPong | Kind::SockinEcho => {
+            match fds.pong {
+                true => Call::new(SYS_READ, &[int(fds.pr), READ, IO_LEN]),
+                false => Call::new(SYS_WRITE, &[int(fds.pw), WRITE, IO_LEN]),
+            }
+        }
     }
 }
 
@@ -319,10 +334,12 @@ pub fn next(op: &mut OpState, rv: i64, slot: usize, fds: &Fds) -> Next {
     use addr::*;
     op.step += 1;
     match (op.kind, op.step) {
-        (Kind::LocalPingPong | Kind::FifoPingPong, 1) => Next::Call(match fds.pong {
-            true => Call::new(SYS_WRITE, &[int(fds.pw), WRITE, IO_LEN]),
-            false => Call::new(SYS_READ, &[int(fds.pr), READ, IO_LEN]),
-        }),
+        (Kind::LocalPingPong | Kind::FifoPingPong | Kind::SockinPingPong | Kind::SockinEcho, 1) => {
+            Next::Call(match fds.pong {
+                true => Call::new(SYS_WRITE, &[int(fds.pw), WRITE, IO_LEN]),
+                false => Call::new(SYS_READ, &[int(fds.pr), READ, IO_LEN]),
+            })
+        }
         (Kind::OpenClose, 1) => Next::Call(Call::new(SYS_CLOSE, &[int(rv)])),
         (Kind::CreateWriteUnlink, 1) => {
             op.fd = rv;

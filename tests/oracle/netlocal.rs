@@ -3,7 +3,7 @@
 //! type, size and description, and a read of `net.local` itself. Needs the sysctl probe's
 //! helpers (`tests/oracle/sysctl.rs`) as `crate::sysctl`.
 
-use crate::sysctl::{describe, query};
+use crate::sysctl::{describe, query, read_leaf};
 use crate::transcript::connect;
 
 /// `CTL_NET`, `PF_LOCAL`.
@@ -51,10 +51,28 @@ fn walk(
             n.ty(),
             n.size
         ));
+        if n.name == "pcblist" {
+            // sysctl_unp_pcblist: without its four name arguments, and with them (all
+            // sockets, `struct kinfo_pcb` of 640 bytes, room for 8).
+            path.push(n.num);
+            let r = read_leaf(c, path);
+            out.push(format!("{prefix}.{} read: {}", n.name, shown(r)));
+            path.extend_from_slice(&[0, 0, 640, 8]);
+            let r = read_leaf(c, path);
+            out.push(format!("{prefix}.{} read all: {}", n.name, shown(r)));
+            path.truncate(path.len() - 5);
+        }
         if n.ty() == 1 && depth < 4 {
             path.push(n.num);
             walk(c, path, &format!("{prefix}.{}", n.name), out, depth + 1);
             path.pop();
         }
+    }
+}
+
+fn shown(r: Result<Vec<u8>, (i32, &'static str)>) -> String {
+    match r {
+        Ok(b) => format!("ok {} bytes", b.len()),
+        Err((e, _)) => format!("errno {e}"),
     }
 }
