@@ -129,3 +129,31 @@ mod tests {
         assert_eq!(block_on(copyin(&mem, 0x1006, 6)), Err(Errno::EFAULT));
     }
 }
+
+/// A buffer copied in from the client, handed back to the client memory
+/// ([`UserMem::recycle`]) when dropped, so that the next copy reuses it: a path looked up on
+/// every open or stat then costs no allocation (the session keeps a few spare buffers).
+pub struct Recycled<'a, M: UserMem + ?Sized> {
+    buf: Vec<u8>,
+    mem: &'a M,
+}
+
+impl<'a, M: UserMem + ?Sized> Recycled<'a, M> {
+    /// Wraps `buf`, which came from `mem`.
+    pub fn new(mem: &'a M, buf: Vec<u8>) -> Self {
+        Recycled { buf, mem }
+    }
+}
+
+impl<M: UserMem + ?Sized> core::ops::Deref for Recycled<'_, M> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl<M: UserMem + ?Sized> Drop for Recycled<'_, M> {
+    fn drop(&mut self) {
+        self.mem.recycle(core::mem::take(&mut self.buf));
+    }
+}
