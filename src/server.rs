@@ -373,6 +373,9 @@ pub struct StartError {
     pub errno: i32,
 }
 
+/// The loops' busy-poll bound before they sleep (`ring::Config::spin_us`).
+pub const SPIN_US_DEFAULT: u32 = 50;
+
 /// Boots the kernel, starts the loops and begins listening on `addr`.
 pub fn start(
     kernel: Arc<Kernel>,
@@ -385,6 +388,9 @@ pub fn start(
         loops: ncpu,
         pin: true,
         ring_entries: 256,
+        // Busy-poll before sleeping while requests come in quickly (docs/benchmarks.md,
+        // issue 17: 16 × 1 ping-pong); `RING_SPIN_US` overrides, 0 turns it off.
+        spin_us: ring::spin_us_from_env().unwrap_or(SPIN_US_DEFAULT),
         ..Default::default() // backend: RUMP_IO_BACKEND (auto: io_uring, else epoll)
     })
     .map_err(|e| StartError {

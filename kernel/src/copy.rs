@@ -76,6 +76,34 @@ pub async fn copyout_fill<M: UserMem>(
     mem.copyout_fill(addr, len, fill).await
 }
 
+/// A buffer copied in from the client, handed back to the client memory
+/// ([`UserMem::recycle`]) when dropped, so that the next copy reuses it: a path looked up on
+/// every open or stat then costs no allocation (the session keeps a few spare buffers).
+pub struct Recycled<'a, M: UserMem + ?Sized> {
+    buf: Vec<u8>,
+    mem: &'a M,
+}
+
+impl<'a, M: UserMem + ?Sized> Recycled<'a, M> {
+    /// Wraps `buf`, which came from `mem`.
+    pub fn new(mem: &'a M, buf: Vec<u8>) -> Self {
+        Recycled { buf, mem }
+    }
+}
+
+impl<M: UserMem + ?Sized> core::ops::Deref for Recycled<'_, M> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl<M: UserMem + ?Sized> Drop for Recycled<'_, M> {
+    fn drop(&mut self) {
+        self.mem.recycle(core::mem::take(&mut self.buf));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +155,40 @@ mod tests {
         );
         assert_eq!(block_on(copyin(&mem, 0x1006, 5)), Ok(b"world".to_vec()));
         assert_eq!(block_on(copyin(&mem, 0x1006, 6)), Err(Errno::EFAULT));
+    }
+
+    /// Client memory that records the buffers given back to it.
+    struct Spares(std::cell::RefCell<Vec<Vec<u8>>>);
+
+    impl UserMem for Spares {
+        async fn copyin(&self, _addr: u64, _len: usize) -> Result<Vec<u8>> {
+            Err(Errno::EFAULT)
+        }
+        async fn copyinstr(&self, _addr: u64, _maxlen: usize) -> Result<Vec<u8>> {
+            Err(Errno::EFAULT)
+        }
+        async fn copyout(&self, _addr: u64, _data: &[u8]) -> Result<()> {
+            Err(Errno::EFAULT)
+        }
+        fn recycle(&self, buf: Vec<u8>) {
+            self.0.borrow_mut().push(buf);
+        }
+        fn raise(&self, _signo: u32) {}
+    }
+
+    #[test]
+    fn a_recycled_buffer_goes_back_to_the_client_memory_when_dropped() {
+        let mem = Spares(Default::default());
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(b"/a/path");
+        let ptr = buf.as_ptr();
+        let path = Recycled::new(&mem, buf);
+        assert_eq!(&*path, b"/a/path");
+        assert!(mem.0.borrow().is_empty());
+        drop(path);
+        let back = mem.0.borrow();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].as_ptr(), ptr, "the same allocation, not a copy");
+        assert_eq!(back[0].capacity(), 64);
     }
 }

@@ -381,12 +381,15 @@ impl Kernel {
         sysnum: u32,
         args: &[u64; 8],
     ) -> SyscallOutcome {
-        let call = sys::dispatch(self, p, mem, sysnum, args);
-        // ktrace(2): one relaxed load when no process was ever traced.
+        // ktrace(2): one relaxed load when no process was ever traced. The call is pinned
+        // where it is built, in this future's state (see `for_process`).
         if !sys::ktrace::ANY.load(Ordering::Relaxed) {
+            let call = std::pin::pin!(sys::dispatch(self, p, mem, sysnum, args));
             return crate::sync::for_process(p, call).await;
         }
-        crate::sync::for_process(p, sys::ktrace::around(self, p, mem, sysnum, args, call)).await
+        let call = sys::dispatch(self, p, mem, sysnum, args);
+        let traced = std::pin::pin!(sys::ktrace::around(self, p, mem, sysnum, args, call));
+        crate::sync::for_process(p, traced).await
     }
 
     /// The kernel half of reboot(2) (`cpu_reboot` in rumpkern/emul.c): prints the halting

@@ -178,6 +178,9 @@ fn serve_uring(l: Listener, conns: usize, threads: usize, shaped: bool) -> io::R
         loops: threads,
         pin: true,
         ring_entries: 256,
+        // The same busy-poll as the server's loops (rump_server::server::SPIN_US_DEFAULT),
+        // so the baseline gets what the server gets; `RING_SPIN_US` overrides both.
+        spin_us: ring::spin_us_from_env().unwrap_or(50),
         ..Default::default()
     };
     let rt = ring::Runtime::start(&cfg).map_err(|e| io::Error::other(e.to_string()))?;

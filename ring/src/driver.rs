@@ -477,6 +477,17 @@ impl Driver {
         Self::drain_cq_into(&mut ring, &self.cqes);
     }
 
+    /// Whether a completion is there to collect without blocking: in the CQ, copied out, or
+    /// (DEFER_TASKRUN/COOP_TASKRUN) pending as task work the kernel flagged with
+    /// IORING_SQ_TASKRUN. Reads shared memory only, no system call: what a busy-polling loop
+    /// checks ([`crate::Config::spin_us`]).
+    pub(crate) fn ready(&self) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        !self.cqes.borrow().is_empty()
+            || !ring.completion().is_empty()
+            || ring.submission().taskrun()
+    }
+
     /// Submits queued SQEs and blocks until a completion arrives.
     ///
     /// Lazy sends (`OpData::lazy`: a writer with nothing queued behind) are issued with

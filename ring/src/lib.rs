@@ -81,5 +81,5 @@ pub use error::SetupError;
 pub use executor::{current, spawn_local, urge, yield_now};
 pub use fs::File;
 pub use net::{Listener, RecvStream, Stream};
-pub use runtime::{probe_io_uring, ring_mode_name, Config, LoopHandle, Runtime};
+pub use runtime::{probe_io_uring, ring_mode_name, spin_us_from_env, Config, LoopHandle, Runtime};
 pub use time::sleep;

@@ -35,6 +35,17 @@ pub struct Config {
     /// For tests of the fallback: pretend that `io_uring_setup` fails with this errno.
     /// `None` in production.
     pub io_uring_setup_errno: Option<i32>,
+    /// Busy-poll for up to this many microseconds before sleeping in `io_uring_enter`, while
+    /// the loop's recent waits were that short (adaptive: off while idle, so an idle loop uses
+    /// no CPU). 0 turns it off. The default is the `RING_SPIN_US` environment variable, else 0.
+    /// The epoll backend ignores it.
+    pub spin_us: u32,
+}
+
+/// `RING_SPIN_US` (read once): the default [`Config::spin_us`].
+pub fn spin_us_from_env() -> Option<u32> {
+    static V: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("RING_SPIN_US").ok()?.parse().ok())
 }
 
 impl Default for Config {
@@ -48,6 +59,7 @@ impl Default for Config {
             ring_entries: 256,
             backend: None,
             io_uring_setup_errno: None,
+            spin_us: spin_us_from_env().unwrap_or(0),
         }
     }
 }
@@ -151,6 +163,7 @@ impl Runtime {
                 entries: cfg.ring_entries,
                 backend,
                 fault: cfg.io_uring_setup_errno,
+                spin_us: cfg.spin_us,
             };
             let (tx, rx) = mpsc::sync_channel(1);
             let th = thread::Builder::new()
@@ -206,6 +219,8 @@ struct LoopSetup {
     backend: Backend,
     /// `Config::io_uring_setup_errno`.
     fault: Option<i32>,
+    /// `Config::spin_us`.
+    spin_us: u32,
 }
 
 fn loop_thread(setup: LoopSetup, core: Option<core_affinity::CoreId>, tx: Report) {
@@ -234,6 +249,7 @@ fn setup_loop(s: &LoopSetup, core: Option<usize>) -> Result<Rc<Local>, SetupErro
         return Ok(Rc::new(Local::new(
             LoopHandle { shared },
             Io::Epoll(reactor),
+            0,
         )));
     }
     if let Some(errno) = s.fault {
@@ -246,6 +262,7 @@ fn setup_loop(s: &LoopSetup, core: Option<usize>) -> Result<Rc<Local>, SetupErro
     Ok(Rc::new(Local::new(
         LoopHandle { shared },
         Io::Uring(driver),
+        s.spin_us,
     )))
 }
 

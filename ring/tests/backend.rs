@@ -17,6 +17,7 @@ fn cfg(backend: BackendChoice, fault: Option<i32>) -> Config {
         ring_entries: 64,
         backend: Some(backend),
         io_uring_setup_errno: fault,
+        spin_us: 0,
     }
 }
 

@@ -296,27 +296,61 @@ impl<'a> PrefetchRef<'a> {
 
     /// A COPYIN of `len` bytes at `addr`, if one range holds all of them.
     pub fn copyin(&self, addr: u64, len: usize) -> Option<&'a [u8]> {
-        if len == 0 {
-            return None;
-        }
         let (a, d) = self.find(addr)?;
-        let off = (addr - a) as usize;
-        d.get(off..off.checked_add(len)?)
+        range_copyin(a, d, addr, len)
     }
 
     /// A COPYINSTR of at most `maxlen` bytes at `addr`, answered as a client would (the string
     /// with its NUL, or `maxlen` bytes without one), if one range holds the answer.
     pub fn copyinstr(&self, addr: u64, maxlen: usize) -> Option<&'a [u8]> {
-        if maxlen == 0 {
-            return None;
-        }
         let (a, d) = self.find(addr)?;
-        let rest = &d[(addr - a) as usize..];
-        let limit = rest.len().min(maxlen);
-        match rest[..limit].iter().position(|&c| c == 0) {
-            Some(nul) => Some(&rest[..=nul]),
-            None if limit == maxlen => Some(&rest[..limit]),
-            None => None, // the range ends before a NUL: ask the client
+        range_copyinstr(a, d, addr, maxlen)
+    }
+}
+
+/// [`PrefetchRef::copyin`] on one range: the client's bytes `data` at `start`. For a server
+/// that keeps a single range's data on its own.
+pub fn range_copyin(start: u64, data: &[u8], addr: u64, len: usize) -> Option<&[u8]> {
+    if len == 0 || addr < start {
+        return None;
+    }
+    let off = usize::try_from(addr - start).ok()?;
+    data.get(off..off.checked_add(len)?)
+}
+
+/// [`PrefetchRef::copyinstr`] on one range (see [`range_copyin`]).
+pub fn range_copyinstr(start: u64, data: &[u8], addr: u64, maxlen: usize) -> Option<&[u8]> {
+    if maxlen == 0 || addr < start {
+        return None;
+    }
+    let rest = data.get(usize::try_from(addr - start).ok()?..)?;
+    if rest.is_empty() {
+        return None;
+    }
+    let limit = rest.len().min(maxlen);
+    match rest[..limit].iter().position(|&c| c == 0) {
+        Some(nul) => Some(&rest[..=nul]),
+        None if limit == maxlen => Some(&rest[..limit]),
+        None => None, // the range ends before a NUL: ask the client
+    }
+}
+
+/// [`prefetch_apply_copyout`] on one range (see [`range_copyin`]).
+pub fn range_apply_copyout(start: u64, data: &mut [u8], addr: u64, out: &[u8]) {
+    let Some(oend) = addr.checked_add(out.len() as u64) else {
+        return;
+    };
+    let end = start.saturating_add(data.len() as u64);
+    let (lo, hi) = (start.max(addr), end.min(oend));
+    if lo < hi {
+        let dst = (lo - start) as usize;
+        let src = (lo - addr) as usize;
+        let k = (hi - lo) as usize;
+        if let (Some(d), Some(s)) = (
+            data.get_mut(dst..dst.saturating_add(k)),
+            out.get(src..src.saturating_add(k)),
+        ) {
+            d.copy_from_slice(s);
         }
     }
 }
@@ -336,20 +370,13 @@ pub fn prefetch_apply_copyout(bytes: &mut [u8], n: usize, addr: u64, data: &[u8]
         ) else {
             return;
         };
-        let end = a.saturating_add(len);
-        let (lo, hi) = (a.max(addr), end.min(dend));
-        if lo < hi {
-            let dst = off.saturating_add((lo - a) as usize);
-            let src = (lo - addr) as usize;
-            let k = (hi - lo) as usize;
-            if let (Some(d), Some(s)) = (
-                bytes.get_mut(dst..dst.saturating_add(k)),
-                data.get(src..src + k),
-            ) {
-                d.copy_from_slice(s);
+        let end = off.saturating_add(len as usize);
+        if a < dend {
+            if let Some(range) = bytes.get_mut(off..end) {
+                range_apply_copyout(a, range, addr, data);
             }
         }
-        off = off.saturating_add(len as usize);
+        off = end;
     }
 }
 

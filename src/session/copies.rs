@@ -144,7 +144,8 @@ impl Copies {
     /// Keeps a buffer that an answer was delivered in for the next answer (bounded).
     pub fn recycle(&self, buf: Vec<u8>) {
         let mut st = self.st.borrow_mut();
-        if st.spare.len() < SPARE_MAX && buf.capacity() <= SPARE_BYTES_MAX {
+        // An empty shell (a kept prefetch whose buffer went to the kernel) is not worth a slot.
+        if st.spare.len() < SPARE_MAX && buf.capacity() != 0 && buf.capacity() <= SPARE_BYTES_MAX {
             st.spare.push(buf);
         }
     }

@@ -337,9 +337,17 @@ impl Conn {
             ),
             false => None,
         };
+        // One range (a path, a write's data: the common case) is kept as its data alone, so
+        // that the copy it answers can take the buffer itself (see `SessionMem::prefetched`).
+        let mut ranges = pf.ranges();
+        let (bytes, single) = match (ranges.next(), ranges.next()) {
+            (Some((addr, data)), None) => (data, Some(addr)),
+            _ => (bytes, None),
+        };
         Some(Kept {
             bytes: self.copies.buffer_with(bytes),
             n: pf.len(),
+            single,
             _charge: charge,
         })
     }
@@ -460,10 +468,12 @@ impl Conn {
 }
 
 /// A SYSCALL_FAST's prefetched client memory, kept for the syscall (sp::fast layout:
-/// `n` descriptors, then the data).
+/// `n` descriptors, then the data; a single range as its data alone).
 pub struct Kept {
     bytes: Vec<u8>,
     n: usize,
+    /// One range, at this address: `bytes` holds its data only (no descriptor).
+    single: Option<u64>,
     _charge: Option<kernel::mem::Charge>,
 }
 

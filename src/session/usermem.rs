@@ -33,14 +33,37 @@ impl SessionMem {
         }
     }
 
-    /// The prefetched answer to a copy of `len` bytes at `addr`, in a fresh buffer.
+    /// The prefetched answer to a copy of `len` bytes at `addr` (at most `len` for a string).
+    ///
+    /// A request that carried one range keeps its data alone; a copy whose answer is the
+    /// whole range (a path with its NUL, a write's data) takes that buffer itself, so the
+    /// bytes reach the kernel without another copy (the one from the receive buffer is all).
+    /// The range is then gone: a later copy of it in this syscall is asked from the client, as
+    /// any copy may be (docs/sp-fastpath.md §2.1). Other answers (part of a range: a write
+    /// copied in pieces) are copied into a spare buffer and the range stays.
     fn prefetched(&self, addr: u64, len: usize, string: bool) -> Option<Vec<u8>> {
-        let kept = self.kept.borrow();
-        let k = kept.as_ref()?;
-        let pf = sp::fast::PrefetchRef::kept(&k.bytes, k.n);
-        let data = match string {
-            false => pf.copyin(addr, len)?,
-            true => pf.copyinstr(addr, len)?,
+        let mut kept = self.kept.borrow_mut();
+        let k = kept.as_mut()?;
+        let data = match k.single {
+            Some(start) => {
+                let data = match string {
+                    false => sp::fast::range_copyin(start, &k.bytes, addr, len)?,
+                    true => sp::fast::range_copyinstr(start, &k.bytes, addr, len)?,
+                };
+                if addr == start && data.len() == k.bytes.len() {
+                    k.single = None;
+                    k.n = 0;
+                    return Some(std::mem::take(&mut k.bytes));
+                }
+                data
+            }
+            None => {
+                let pf = sp::fast::PrefetchRef::kept(&k.bytes, k.n);
+                match string {
+                    false => pf.copyin(addr, len)?,
+                    true => pf.copyinstr(addr, len)?,
+                }
+            }
         };
         Some(self.conn.copies.buffer_with(data))
     }
@@ -48,7 +71,10 @@ impl SessionMem {
     /// A COPYOUT changes client memory the request may have carried.
     fn copied_out(&self, addr: u64, data: &[u8]) {
         if let Some(k) = self.kept.borrow_mut().as_mut() {
-            sp::fast::prefetch_apply_copyout(&mut k.bytes, k.n, addr, data);
+            match k.single {
+                Some(start) => sp::fast::range_apply_copyout(start, &mut k.bytes, addr, data),
+                None => sp::fast::prefetch_apply_copyout(&mut k.bytes, k.n, addr, data),
+            }
         }
     }
 

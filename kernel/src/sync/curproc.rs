@@ -9,8 +9,9 @@
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use crate::Proc;
 
@@ -35,18 +36,36 @@ impl Drop for Restore<'_> {
 
 /// Runs `fut` as work of process `p`: inside its polls, [`caller_exiting`] asks `p`. One
 /// counted reference per syscall moves in and out of the slot around each poll.
-pub async fn for_process<F: Future>(p: &Arc<Proc>, fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut mine = Some(p.clone());
-    poll_fn(|cx| {
-        let prev = CURRENT.with(|c| c.replace(mine.take()));
+///
+/// The future is taken pinned where it lies (`std::pin::pin!` in the caller's own state):
+/// a syscall future is several KiB, and wrapping it by value copied all of it once more per
+/// call (1–2% of a loop's time with getpid, docs/benchmarks.md issue 17).
+pub fn for_process<'a, F: Future>(p: &Arc<Proc>, fut: Pin<&'a mut F>) -> ForProcess<'a, F> {
+    ForProcess {
+        fut,
+        mine: Some(p.clone()),
+    }
+}
+
+/// The future of [`for_process`].
+pub struct ForProcess<'a, F> {
+    fut: Pin<&'a mut F>,
+    /// The process's reference while the future is not being polled.
+    mine: Option<Arc<Proc>>,
+}
+
+impl<F: Future> Future for ForProcess<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let prev = CURRENT.with(|c| c.replace(this.mine.take()));
         let _restore = Restore {
             prev,
-            mine: &mut mine,
+            mine: &mut this.mine,
         };
-        fut.as_mut().poll(cx)
-    })
-    .await
+        this.fut.as_mut().poll(cx)
+    }
 }
 
 /// Whether the process this work runs for is exiting ([`crate::Kernel::begin_exit`]): work

@@ -64,7 +64,7 @@ pub async fn lookup<M: UserMem>(
     follow: bool,
 ) -> Result<Arc<Vnode>> {
     let v = vfs(c)?;
-    let path = path(c, addr).await?;
+    let path = crate::copy::Recycled::new(c.mem, path(c, addr).await?);
     let start = start_namei(c, v, fd, &path)?;
     vfs::namei(&nd(c, v), &start, &path, follow).await
 }
@@ -79,7 +79,7 @@ pub async fn lookup_parent<M: UserMem>(
     op: NameOp,
 ) -> Result<Found> {
     let v = vfs(c)?;
-    let path = path(c, addr).await?;
+    let path = crate::copy::Recycled::new(c.mem, path(c, addr).await?);
     let start = start_namei(c, v, fd, &path)?;
     vfs::namei_parent(&nd(c, v), &start, &path, follow, op).await
 }

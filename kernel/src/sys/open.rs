@@ -41,7 +41,7 @@ pub(crate) async fn do_open<M: UserMem>(
     if flags & (O_CREAT | O_DIRECTORY) == O_CREAT | O_DIRECTORY {
         return Err(Errno::EINVAL);
     }
-    let path = at::path(c, addr).await?;
+    let path = crate::copy::Recycled::new(c.mem, at::path(c, addr).await?);
     let start = at::start_namei(c, v, fd, &path)?;
     let nd = at::nd(c, v);
     let cred = c.p.cred();

@@ -61,7 +61,7 @@ async fn accessat<M: UserMem>(c: &Ctx<'_, M>, fd: i32, p: u64, mode: i32, flag: 
         cred.euid = cred.uid;
         cred.egid = cred.gid;
     }
-    let path = at::path(c, p).await?;
+    let path = crate::copy::Recycled::new(c.mem, at::path(c, p).await?);
     let start = at::start_namei(c, v, fd, &path)?;
     let nd = at::nd_with(c, v, cred);
     let vn = vfs::namei(&nd, &start, &path, flag & AT_SYMLINK_NOFOLLOW == 0).await?;

@@ -294,3 +294,39 @@ fn copyout_updates_the_kept_prefetch() {
     assert_eq!(pr.copyin(0x1000, 4), Some(&b"34cd"[..]));
     assert_eq!(pr.copyin(0x2000, 4), Some(&b"wxy5"[..]));
 }
+
+/// The one-range lookups a server uses for a request with a single range answer as
+/// `PrefetchRef` does for that range, and refuse what lies outside it.
+#[test]
+fn one_range_lookups_match_the_prefetch_rules() {
+    let data = b"/tmp/f\0xyz";
+    let at = 0x4000u64;
+    assert_eq!(range_copyin(at, data, at, 3), Some(&b"/tm"[..]));
+    assert_eq!(range_copyin(at, data, at + 7, 3), Some(&b"xyz"[..]));
+    assert_eq!(range_copyin(at, data, at + 7, 4), None, "runs past the end");
+    assert_eq!(range_copyin(at, data, at - 1, 2), None, "starts before");
+    assert_eq!(range_copyin(at, data, at, 0), None);
+    assert_eq!(range_copyin(at, data, u64::MAX, usize::MAX), None);
+    assert_eq!(range_copyinstr(at, data, at, 1024), Some(&b"/tmp/f\0"[..]));
+    assert_eq!(
+        range_copyinstr(at, data, at, 3),
+        Some(&b"/tm"[..]),
+        "maxlen, no NUL"
+    );
+    assert_eq!(
+        range_copyinstr(at, data, at + 7, 1024),
+        None,
+        "ends before a NUL"
+    );
+    assert_eq!(
+        range_copyinstr(at, data, at + 10, 4),
+        None,
+        "just past the end"
+    );
+    assert_eq!(range_copyinstr(at, data, at - 1, 4), None);
+    let mut kept = data.to_vec();
+    range_apply_copyout(at, &mut kept, at - 2, b"..AB"); // the head
+    range_apply_copyout(at, &mut kept, at + 9, b"!?"); // the tail and beyond
+    range_apply_copyout(at, &mut kept, u64::MAX, b"!!"); // wraps: ignored
+    assert_eq!(&kept, b"ABmp/f\0xy!");
+}

@@ -202,7 +202,12 @@ mod tests {
         );
         // The same walk for a process that is going away stops.
         let f = crate::testutil::Fixture::new();
-        let run = || block_on(crate::sync::for_process(&f.p, fs.lookup(d, b"nope")));
+        let run = || {
+            block_on(crate::sync::for_process(
+                &f.p,
+                std::pin::pin!(fs.lookup(d, b"nope")),
+            ))
+        };
         assert_eq!(run(), Err(ffs::Errno::ENOENT));
         f.k.begin_exit(&f.p);
         assert_eq!(run(), Err(ffs::Errno::EINTR));
