@@ -1,0 +1,198 @@
+//! The TCP/IP faction (NetBSD's `rumpnet_netinet`, `rumpnet_netinet6`, `rumpnet_shmif`,
+//! `rumpnet_config`): one IP stack per kernel — interfaces (`lo0`, `shmifN` on NetBSD's
+//! shmif buses), addresses, a routing table with NetBSD's semantics, ARP, forwarding —
+//! with smoltcp doing TCP, UDP and ICMP echo (`engine.rs`).
+//!
+//! # How it runs
+//! One thread per stack (`softint`, NetBSD's network soft interrupt) owns the rhythm: it
+//! reads the buses, polls smoltcp, routes what smoltcp sent, and wakes the stack's wait
+//! queue. It sleeps on the buses' inotify watches, on an eventfd that socket calls kick,
+//! and on smoltcp's next timer (at most 200 ms, to notice a halt). Socket calls never
+//! block: they take the engine's lock, act, kick the thread, and a caller that must wait
+//! sleeps on [`Stack::wq`] and asks again. The thread ends when the stack is dropped or
+//! the kernel halts.
+#![warn(missing_docs)]
+
+pub mod engine;
+pub mod ifnet;
+pub mod route;
+pub mod sock;
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use kernel::mem::Budget;
+use kernel::sync::WaitQueue;
+use kernel::Errno;
+
+pub use engine::Engine;
+
+/// Longest sleep of the softint (it notices a halt within this).
+const IDLE_MAX: Duration = Duration::from_millis(200);
+/// Frames read per bus per round.
+const FRAMES_PER_ROUND: usize = 256;
+
+/// One kernel's IP stack.
+pub struct Stack {
+    eng: Mutex<Engine>,
+    /// Woken after every round of the softint: socket calls that wait sleep here.
+    pub wq: Arc<WaitQueue>,
+    kick_fd: OwnedFd,
+    stop: AtomicBool,
+    dir: PathBuf,
+}
+
+impl Stack {
+    /// A stack with `lo0`; bus paths are relative to `dir` (the server's directory).
+    pub fn new(budget: Arc<Budget>, dir: PathBuf) -> std::io::Result<Arc<Stack>> {
+        // SAFETY: plain system call; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor we own from here on.
+        let kick_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Arc::new(Stack {
+            eng: Mutex::new(Engine::new(budget)),
+            wq: Arc::new(WaitQueue::new()),
+            kick_fd,
+            stop: AtomicBool::new(false),
+            dir,
+        }))
+    }
+
+    /// Starts the softint thread; it ends when the stack is dropped, [`Stack::stop`] is
+    /// called, or `alive` says no (the kernel halted).
+    pub fn start(
+        self: &Arc<Self>,
+        alive: Box<dyn Fn() -> bool + Send>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("rump-softnet".into())
+            .spawn(move || softint(weak, alive))
+    }
+
+    /// Stops the softint.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.kick();
+    }
+
+    /// The engine, locked (never across an await).
+    pub fn lock(&self) -> MutexGuard<'_, Engine> {
+        self.eng.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the softint for a round soon (after a socket call changed something).
+    pub fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: writing 8 bytes from a valid u64 to our eventfd.
+        unsafe { libc::write(self.kick_fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Joins interface `name` to the bus at `linkstr` (`SIOCSLINKSTR`): relative to the
+    /// server's directory, created if missing.
+    pub fn set_linkstr(&self, name: &str, linkstr: &[u8]) -> Result<(), Errno> {
+        use std::os::unix::ffi::OsStrExt;
+        if linkstr.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        let rel = Path::new(std::ffi::OsStr::from_bytes(linkstr));
+        let path = self.dir.join(rel);
+        let mut e = self.lock();
+        let f = e.ifs.iter().find(|f| f.name == name).ok_or(Errno::ENXIO)?;
+        if f.flags & ifnet::IFF_UP != 0 {
+            return Err(Errno::EBUSY);
+        }
+        if !matches!(f.link, ifnet::Link::Shmif { .. }) {
+            return Err(Errno::ENOTTY);
+        }
+        let (bus, reader) = shmif::Bus::open(&path).map_err(|err| match err {
+            shmif::BusError::Io(io) => kernel::hostio::io_errno(&io),
+            _ => Errno::EINVAL,
+        })?;
+        let watch = shmif::Watch::new(&path).map_err(|io| kernel::hostio::io_errno(&io))?;
+        let i = e
+            .ifs
+            .iter()
+            .position(|f| f.name == name)
+            .ok_or(Errno::ENXIO)?;
+        if let ifnet::Link::Shmif { port, .. } = &mut e.ifs[i].link {
+            *port = Some(ifnet::Port {
+                linkstr: linkstr.to_vec(),
+                path,
+                bus,
+                reader,
+                watch,
+            });
+        }
+        drop(e);
+        self.kick();
+        Ok(())
+    }
+
+    /// The linkstr of `name` (`SIOCGLINKSTR`); `None` when unset.
+    pub fn linkstr(&self, name: &str) -> Result<Option<Vec<u8>>, Errno> {
+        let e = self.lock();
+        let f = e.ifs.iter().find(|f| f.name == name).ok_or(Errno::ENXIO)?;
+        match &f.link {
+            ifnet::Link::Shmif { port, .. } => Ok(port.as_ref().map(|p| p.linkstr.clone())),
+            ifnet::Link::Loop => Err(Errno::ENOTTY),
+        }
+    }
+}
+
+fn softint(weak: Weak<Stack>, alive: Box<dyn Fn() -> bool + Send>) {
+    loop {
+        let Some(s) = weak.upgrade() else { return };
+        if s.stop.load(Ordering::SeqCst) || !alive() {
+            return;
+        }
+        let (fds, delay) = {
+            let mut e = s.lock();
+            e.read_buses(FRAMES_PER_ROUND);
+            e.poll();
+            let delay = e.poll_delay().unwrap_or(IDLE_MAX).min(IDLE_MAX);
+            let mut fds: Vec<i32> = e
+                .ifs
+                .iter()
+                .filter_map(|f| match &f.link {
+                    ifnet::Link::Shmif { port: Some(p), .. } => Some(p.watch.as_raw_fd()),
+                    _ => None,
+                })
+                .collect();
+            fds.push(s.kick_fd.as_raw_fd());
+            (fds, delay)
+        };
+        s.wq.wake_all();
+        let kick = s.kick_fd.as_raw_fd();
+        let mut pfds: Vec<libc::pollfd> = fds
+            .iter()
+            .map(|&fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // Keep the stack alive while polling its descriptors: they are closed only when
+        // it is dropped (an interface destroyed meanwhile makes one wake-up spurious).
+        // SAFETY: `pfds` is a valid array of its length.
+        let n = unsafe {
+            libc::poll(
+                pfds.as_mut_ptr(),
+                pfds.len() as libc::nfds_t,
+                delay.as_millis().max(if delay.is_zero() { 0 } else { 1 }) as i32,
+            )
+        };
+        if n > 0 {
+            let mut b = [0u8; 8];
+            // SAFETY: reading 8 bytes into our buffer from our eventfd (non-blocking).
+            unsafe { libc::read(kick, b.as_mut_ptr().cast(), 8) };
+        }
+        drop(s);
+    }
+}
