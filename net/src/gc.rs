@@ -101,7 +101,7 @@ pub fn collect() {
     // The file of each holder that is itself in flight.
     let mut file_of: HashMap<*const Sock, *const File> = HashMap::new();
     for (p, (f, _)) in &files {
-        if let Some(so) = crate::sys::sock_of(f) {
+        if let Some(so) = crate::local::sock_of(f) {
             file_of.insert(Arc::as_ptr(&so), *p);
         }
     }

@@ -1,38 +1,44 @@
-//! The rumpnet faction: NetBSD's socket layer and its AF_LOCAL family, attached to a rump
-//! kernel through its faction hooks (a `FileKind::Faction` file per socket, a
-//! `SyscallTable` for the socket calls, `Vnode::bound` for names, sysctl nodes).
+//! The rumpnet faction: NetBSD's socket layer and its families, attached to a rump kernel
+//! through its faction hooks (a `FileKind::Faction` file per socket, a `SyscallTable` for
+//! the socket calls, `Vnode::bound` for names, sysctl nodes).
 //!
-//! The kernel crate never depends on this one. `attach` is what `-lrumpnet_local` does at
-//! boot; without it every socket call stays `ENOSYS`, as in a NetBSD rump kernel without
-//! the component. Families that need the host (sockin: AF_INET/AF_INET6 through the
-//! server's runtime) plug in beside AF_LOCAL in `sys::create`.
+//! The kernel crate never depends on this one. `attach` is what `-lrumpnet` does at boot;
+//! without it every socket call stays `ENOSYS`, as in a NetBSD rump kernel without the
+//! component. The generic layer (sys.rs) reaches families through the protocol switch
+//! (domain.rs: [`Domain`], [`ProtoSock`]); AF_LOCAL (local.rs, sock.rs) is the first,
+//! other crates register theirs on the [`Net`] that [`attach`] returns.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod domain;
 pub mod gc;
+pub mod local;
 pub mod sock;
 pub mod sys;
 
 use std::any::Any;
 use std::sync::Arc;
 
-use kernel::abi::{Stat, NODEV, S_IFSOCK};
-use kernel::file::ops::{POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+use kernel::abi::Stat;
 use kernel::file::{FactionFile, File, Filt, Filter, Iov, PollEvents, Selector};
 use kernel::sysctl::Spec;
 use kernel::{BoxFut, DynMem, Errno, Kernel, Proc, Result};
 
 use abi::*;
-use sock::{SockFile, SS_CANTRCVMORE, SS_CANTSENDMORE, SS_ISCONNECTED};
+pub use domain::{iov_total, Accepted, Ctl, Ctx, Domain, Net, ProtoSock, Received, Uio, CHUNK_MAX};
+pub use sys::{proto_of, sowait, SockFile};
 
 /// Attaches the socket layer (`-lrumpnet`: the socket system calls) and, with `local`
-/// (`-lrumpnet_local`), AF_LOCAL and its `net.local` sysctl nodes.
-pub fn attach(k: &Kernel, local: bool) -> Result<()> {
-    k.register_syscalls(Arc::new(sys::Table { local }));
+/// (`-lrumpnet_local`), AF_LOCAL and its `net.local` sysctl nodes. Returns the family
+/// registry, on which other components register theirs before clients come.
+pub fn attach(k: &Kernel, local: bool) -> Result<Arc<Net>> {
+    let net = Arc::new(Net::default());
+    k.register_syscalls(Arc::new(sys::Table { net: net.clone() }));
     if !local {
-        return Ok(());
+        return Ok(net);
     }
+    net.register_domain(Arc::new(local::LocalDomain))?;
     // NetBSD's nodes (uipc_domain.c), without descriptions as its rump kernel shows them;
     // the `pcblist` leaves (struct kinfo_pcb lists) are not served yet.
     let mib = k.sysctl();
@@ -44,7 +50,7 @@ pub fn attach(k: &Kernel, local: bool) -> Result<()> {
     ] {
         mib.register(&["net", "local"], Spec::node(name, Some(num)))?;
     }
-    Ok(())
+    Ok(net)
 }
 
 impl FactionFile for SockFile {
@@ -61,7 +67,7 @@ impl FactionFile for SockFile {
             if at.is_some() {
                 return (0, Err(Errno::ESPIPE));
             }
-            sys::read(k, p, mem, fp, &self.0, iov).await
+            sys::read(k, p, mem, fp, &*self.so, iov).await
         })
     }
 
@@ -78,129 +84,35 @@ impl FactionFile for SockFile {
             if at.is_some() {
                 return (0, Err(Errno::ESPIPE));
             }
-            sys::write(k, p, mem, fp, &self.0, iov).await
+            sys::write(k, p, mem, fp, &*self.so, iov).await
         })
     }
 
-    fn ioctl(&self, _fp: &File, com: u32, data: &mut [u8]) -> Result<()> {
-        let so = &self.0;
-        let put = |data: &mut [u8], v: i32| {
-            if data.len() >= 4 {
-                data[..4].copy_from_slice(&v.to_le_bytes());
-            }
-        };
+    /// `soo_ioctl`: the generic requests here, the rest the family's.
+    fn ioctl(&self, fp: &File, com: u32, data: &mut [u8]) -> Result<()> {
         match com {
             FIONBIO | FIOASYNC => Ok(()),
-            FIONREAD => {
-                put(data, so.lock().rcv_cc as i32);
-                Ok(())
-            }
-            FIONWRITE => {
-                put(data, 0);
-                Ok(())
-            }
-            FIONSPACE => {
-                let peer = so.lock().peer.clone();
-                let space = match peer {
-                    Some(pe) if so.conn_required() => so.space(&pe),
-                    _ => so.lock().snd_hiwat,
-                };
-                put(data, space as i32);
-                Ok(())
-            }
-            FIOSETOWN | FIOGETOWN => {
-                if com == FIOGETOWN {
-                    put(data, 0);
+            FIOSETOWN => Ok(()),
+            FIOGETOWN => {
+                if data.len() >= 4 {
+                    data[..4].copy_from_slice(&0i32.to_le_bytes());
                 }
                 Ok(())
             }
-            SIOCATMARK => {
-                put(data, 0);
-                Ok(())
-            }
-            _ => Err(Errno::EOPNOTSUPP),
+            _ => self.so.ioctl(fp, com, data),
         }
     }
 
     fn stat(&self, _k: &Kernel) -> Result<Stat> {
-        let so = &self.0;
-        let ino = so.ino();
-        // NetBSD lowers a stream's send mark by what the peer holds and adds it back here.
-        let blksize = so.lock().snd_hiwat;
-        Ok(Stat {
-            dev: NODEV,
-            ino,
-            mode: S_IFSOCK,
-            blksize: blksize as i32,
-            atime: so.ctime,
-            mtime: so.ctime,
-            ctime: so.ctime,
-            ..Stat::default()
-        })
+        self.so.stat()
     }
 
     fn poll(&self, _fp: &File, events: PollEvents, sel: Option<&mut Selector>) -> PollEvents {
-        let so = &self.0;
-        if let Some(s) = sel {
-            s.record(&so.rq);
-            s.record(&so.wq);
-        }
-        let (readable, state, error, peer, listening, hiwat) = {
-            let st = so.lock();
-            (
-                !st.rcv.is_empty() && st.rcv_cc >= st.rcv_lowat.max(1) || !st.q.is_empty(),
-                st.state,
-                st.error,
-                st.peer.clone(),
-                st.options & SO_ACCEPTCONN != 0,
-                st.snd_lowat,
-            )
-        };
-        let mut r = 0;
-        if readable || state & SS_CANTRCVMORE != 0 || error.is_some() {
-            r |= events & (POLLIN | POLLRDNORM);
-        }
-        let writable = if state & SS_CANTSENDMORE != 0 || error.is_some() {
-            true
-        } else if listening {
-            false
-        } else if !so.conn_required() {
-            true
-        } else {
-            match (&peer, state & SS_ISCONNECTED != 0) {
-                (Some(pe), true) => so.space(pe) >= hiwat,
-                _ => false,
-            }
-        };
-        if writable {
-            r |= events & (POLLOUT | POLLWRNORM);
-        }
-        // NetBSD's sopoll never reports POLLHUP.
-        r
+        self.so.poll(events, sel)
     }
 
-    fn filter(&self, fp: &File, filter: Filter, sel: Option<&mut Selector>) -> Result<Filt> {
-        let ev = match filter {
-            Filter::Read => POLLIN,
-            Filter::Write => POLLOUT,
-        };
-        let r = self.poll(fp, ev, sel);
-        let so = &self.0;
-        let st = so.lock();
-        let data = match filter {
-            Filter::Read if st.options & SO_ACCEPTCONN != 0 => st.q.len() as i64,
-            Filter::Read => st.rcv_cc as i64,
-            Filter::Write => st.snd_hiwat as i64,
-        };
-        let eof = match filter {
-            Filter::Read => st.state & SS_CANTRCVMORE != 0,
-            Filter::Write => st.state & SS_CANTSENDMORE != 0,
-        };
-        Ok(Filt {
-            ready: r & ev != 0,
-            data,
-            eof,
-        })
+    fn filter(&self, _fp: &File, filter: Filter, sel: Option<&mut Selector>) -> Result<Filt> {
+        self.so.filter(filter, sel)
     }
 
     fn as_any(&self) -> &dyn Any {

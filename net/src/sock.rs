@@ -59,13 +59,7 @@ pub const UNP_EIDSBIND: u32 = 0x08;
 /// Fake inode numbers of `fstat` (`unp_ino`).
 static UNP_INO: AtomicU64 = AtomicU64::new(1);
 
-/// Control data of a record.
-pub enum Ctl {
-    /// `SCM_RIGHTS`: open files in flight.
-    Rights(Vec<Arc<File>>),
-    /// `SCM_CREDS`: a `struct sockcred`.
-    Creds(Vec<u8>),
-}
+pub use crate::domain::Ctl;
 
 /// One record of a receive buffer (a datagram, a seqpacket record, or stream bytes).
 pub struct Rec {
@@ -591,19 +585,6 @@ pub struct Taken {
     pub ctl: Vec<Ctl>,
     /// Length of the whole first record (datagram truncation).
     pub reclen: usize,
-}
-
-/// The open-file object of a socket: its drop is the last close (`soo_close`).
-pub struct SockFile(pub Arc<Sock>);
-
-impl Drop for SockFile {
-    fn drop(&mut self) {
-        self.0.close();
-        // A socket closing while descriptors are in flight may leave a cycle behind.
-        if crate::gc::in_flight() > 0 {
-            crate::gc::collect();
-        }
-    }
 }
 
 thread_local! {
