@@ -39,6 +39,15 @@ pub enum Component {
     NetNet,
     /// `librumpnet_local`: AF_LOCAL sockets; brings `rumpnet`.
     NetLocal,
+    /// `librumpnet_netinet`: the TCP/IP stack, AF_INET (crate `rump-netinet`).
+    NetInet,
+    /// `librumpnet_netinet6`: AF_INET6 and `::1`; brings `rumpnet_netinet`.
+    NetInet6,
+    /// `librumpnet_shmif`: `shmifN` interfaces on shmif buses.
+    Shmif,
+    /// `librumpnet_config`: NetBSD's host-side configuration helpers (nothing in the
+    /// kernel); accepted.
+    NetConfig,
 }
 
 impl Component {
@@ -56,6 +65,10 @@ impl Component {
             Component::Net => "rumpnet",
             Component::NetNet => "rumpnet_net",
             Component::NetLocal => "rumpnet_local",
+            Component::NetInet => "rumpnet_netinet",
+            Component::NetInet6 => "rumpnet_netinet6",
+            Component::Shmif => "rumpnet_shmif",
+            Component::NetConfig => "rumpnet_config",
         }
     }
 
@@ -74,6 +87,8 @@ impl Component {
             Component::Tmpfs | Component::Ffs => &[Component::Vfs],
             Component::NetNet => &[Component::Net, Component::NetLocal],
             Component::NetLocal => &[Component::Net],
+            Component::NetInet | Component::Shmif | Component::NetConfig => &[Component::Net],
+            Component::NetInet6 => &[Component::Net, Component::NetInet],
             _ => &[],
         }
     }
@@ -83,7 +98,7 @@ impl Component {
 pub const BUILTIN: [Component; 3] = [Component::Base, Component::User, Component::Sysproxy];
 
 /// Components that can be named with `-l`; `rump_allserver` has all of them.
-pub const OPTIONAL: [Component; 8] = [
+pub const OPTIONAL: [Component; 12] = [
     Component::Vfs,
     Component::Tmpfs,
     Component::Ffs,
@@ -92,17 +107,17 @@ pub const OPTIONAL: [Component; 8] = [
     Component::Net,
     Component::NetNet,
     Component::NetLocal,
+    Component::NetInet,
+    Component::NetInet6,
+    Component::Shmif,
+    Component::NetConfig,
 ];
 
-/// Network components of the TCP/IP faction, which is not built yet: refused with a
-/// message that says so (sockin is separate: see [`SOCKIN`]).
+/// Network components of the TCP/IP faction not built yet: refused with a message that
+/// says so (sockin is separate: see [`SOCKIN`]).
 const TCPIP: &[&str] = &[
-    "rumpnet_netinet",
-    "rumpnet_netinet6",
-    "rumpnet_shmif",
     "rumpnet_virtif",
     "rumpnet_tap",
-    "rumpnet_config",
     "rumpnet_bridge",
     "rumpnet_agr",
     "rumpnet_gif",
@@ -323,7 +338,24 @@ mod tests {
         }
         let all = resolve(Flavor::All, &[]).unwrap();
         assert!(all.contains(&Component::NetLocal) && all.contains(&Component::Net));
-        for name in ["rumpnet_netinet", "rumpnet_shmif", "librumpnet_virtif.so"] {
+        for (arg, want) in [
+            ("rumpnet_netinet", vec![Component::Net, Component::NetInet]),
+            (
+                "librumpnet_netinet6.so",
+                vec![Component::Net, Component::NetInet, Component::NetInet6],
+            ),
+            ("rumpnet_shmif", vec![Component::Net, Component::Shmif]),
+            ("rumpnet_config", vec![Component::Net, Component::NetConfig]),
+        ] {
+            let set = resolve(Flavor::Minimal, &[arg.to_string()]).unwrap();
+            for c in &want {
+                assert!(set.contains(c), "{arg}: {c:?}");
+            }
+        }
+        for c in [Component::NetInet, Component::NetInet6, Component::Shmif] {
+            assert!(all.contains(&c), "rump_allserver has {c:?}");
+        }
+        for name in ["librumpnet_virtif.so", "rumpnet_bridge"] {
             let e = resolve(Flavor::All, &[name.to_string()]).unwrap_err();
             assert!(e.to_string().contains("TCP/IP stack"), "{e}");
         }

@@ -259,12 +259,23 @@ fn boot_and_listen(
         kernel.budget().mark_host_sized();
     }
     if opts.components.contains(&Component::Net) {
-        net::attach(&kernel, opts.components.contains(&Component::NetLocal)).map_err(|e| {
-            StartError {
+        let net = net::attach(&kernel, opts.components.contains(&Component::NetLocal)).map_err(
+            |e| StartError {
                 message: format!("rump init failed: rumpnet: {e}"),
                 errno: i32::from(e.raw()),
-            }
-        })?;
+            },
+        )?;
+        let has = |c| opts.components.contains(&c);
+        if has(Component::NetInet) || has(Component::Shmif) {
+            let cfg = netinet::Config {
+                inet: has(Component::NetInet),
+                inet6: has(Component::NetInet6),
+            };
+            netinet::attach(&kernel, &net, cfg).map_err(|e| StartError {
+                message: format!("rump init failed: rumpnet_netinet: {e}"),
+                errno: i32::from(e.raw()),
+            })?;
+        }
     }
     load_components(&kernel, externals, &opts.modules)?;
     let drives = crate::drives::attach(&kernel, &opts.drives, opts.verbose)?;

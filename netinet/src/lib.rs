@@ -15,8 +15,13 @@
 
 pub mod engine;
 pub mod ifnet;
+pub mod inet;
+pub mod ioctl;
+pub mod link;
 pub mod route;
+pub mod rtmsg;
 pub mod sock;
+pub mod sysctl;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -195,4 +200,43 @@ fn softint(weak: Weak<Stack>, alive: Box<dyn Fn() -> bool + Send>) {
         }
         drop(s);
     }
+}
+
+/// What `-l` asked for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Config {
+    /// `rumpnet_netinet`: AF_INET (without it only interfaces and AF_LINK).
+    pub inet: bool,
+    /// `rumpnet_netinet6`: AF_INET6 and `::1` on `lo0`.
+    pub inet6: bool,
+}
+
+/// Attaches the TCP/IP faction to a kernel whose socket layer is `net` (`-lrumpnet_netinet`
+/// and friends): the stack (`lo0` up), AF_INET (and AF_INET6), AF_LINK, the `net.inet`
+/// and `net.route` sysctl nodes, and the softint, which ends when the kernel halts.
+pub fn attach(k: &Arc<kernel::Kernel>, net: &net::Net, cfg: Config) -> kernel::Result<Arc<Stack>> {
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let st = Stack::new(k.budget().clone(), dir).map_err(|e| kernel::hostio::io_errno(&e))?;
+    if !cfg.inet6 {
+        let mut e = st.lock();
+        let _ = e.del_addr(1, std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
+    }
+    if cfg.inet {
+        net.register_domain(Arc::new(inet::InetDomain {
+            stack: st.clone(),
+            v6: false,
+        }))?;
+    }
+    if cfg.inet6 {
+        net.register_domain(Arc::new(inet::InetDomain {
+            stack: st.clone(),
+            v6: true,
+        }))?;
+    }
+    net.register_domain(Arc::new(link::LinkDomain { stack: st.clone() }))?;
+    sysctl::register(k, &st, cfg)?;
+    let wk = Arc::downgrade(k);
+    st.start(Box::new(move || wk.upgrade().is_some_and(|k| !k.halting())))
+        .map_err(|e| kernel::hostio::io_errno(&e))?;
+    Ok(st)
 }

@@ -11,7 +11,10 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 
-use crate::engine::{Engine, IpHdr, IP_DEFTTL};
+use crate::engine::{Engine, IpHdr};
+
+/// `MAXTTL`: raw IP sends with it (`rip_output`).
+pub const MAXTTL: u8 = 255;
 
 /// `tcp_sendspace`/`tcp_recvspace`: each TCP socket's buffers.
 pub const TCP_BUF: usize = 32 * 1024;
@@ -214,7 +217,7 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     local: None,
                     remote: None,
                     hdrincl: false,
-                    ttl: IP_DEFTTL,
+                    ttl: MAXTTL,
                 }),
             )
         }
@@ -934,10 +937,34 @@ pub fn dgram_send(
                 }
             })?;
             let pkt = if hdrincl {
-                if crate::engine::ip_header(data).is_none() {
+                // `rip_output` with IP_HDRINCL: ip_len and ip_off in host order, ip_len the
+                // whole packet; a zero source or id is filled in, the checksum computed.
+                if data.len() < 20 || data[0] >> 4 != 4 {
                     return Err(Errno::EINVAL);
                 }
-                data.to_vec()
+                let hlen = usize::from(data[0] & 0xf) * 4;
+                let len = usize::from(u16::from_le_bytes([data[2], data[3]]));
+                if hlen < 20 || hlen > data.len() || len != data.len() {
+                    return Err(Errno::EINVAL);
+                }
+                let mut p = data.to_vec();
+                p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                let off = u16::from_le_bytes([data[6], data[7]]);
+                p[6..8].copy_from_slice(&off.to_be_bytes());
+                if p[12..16] == [0; 4] {
+                    if let IpAddr::V4(s4) = e.select_source(dst)? {
+                        p[12..16].copy_from_slice(&s4.octets());
+                    }
+                }
+                if p[4..6] == [0; 2] {
+                    let id = e.next_ip_id();
+                    p[4..6].copy_from_slice(&id.to_be_bytes());
+                }
+                p[10] = 0;
+                p[11] = 0;
+                let c = crate::engine::csum(&p[..hlen]);
+                p[10..12].copy_from_slice(&c.to_be_bytes());
+                p
             } else {
                 let src = match local {
                     Some(a) => a,
@@ -1034,7 +1061,13 @@ pub fn raw_input(e: &mut Engine, h: &IpHdr, p: &[u8]) {
         let data = if r.v6 {
             p[h.hlen..].to_vec()
         } else {
-            p.to_vec()
+            // `rip_input`: ip_len without the header and ip_off, both in host order.
+            let mut d = p.to_vec();
+            let len = (h.total_len - h.hlen) as u16;
+            d[2..4].copy_from_slice(&len.to_le_bytes());
+            let off = u16::from_be_bytes([d[6], d[7]]);
+            d[6..8].copy_from_slice(&off.to_le_bytes());
+            d
         };
         if r.q_bytes + data.len() > r.rcv_hiwat || budget.try_charge(data.len() as u64).is_err() {
             continue;
