@@ -456,7 +456,8 @@ impl Engine {
             let now = self.now();
             self.iface.poll(now, &mut self.dev, &mut self.sockets);
             let sent = !self.dev.tx.is_empty();
-            while let Some(p) = self.dev.tx.pop_front() {
+            while let Some(mut p) = self.dev.tx.pop_front() {
+                reflect_ttl(&mut p);
                 self.output(p);
             }
             crate::sock::maintain(self);
@@ -864,6 +865,21 @@ fn arp_packet(op: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr)
     a.extend_from_slice(&tha);
     a.extend_from_slice(&tpa.octets());
     a
+}
+
+/// smoltcp answers echo requests with its hop limit (64); NetBSD's `icmp_reflect` sends
+/// them with `MAXTTL` (255), which ping shows.
+fn reflect_ttl(p: &mut [u8]) {
+    if p.len() >= 28 && p[0] >> 4 == 4 && p[9] == 1 {
+        let hlen = usize::from(p[0] & 0xf) * 4;
+        if p.get(hlen) == Some(&0) && hlen >= 20 {
+            p[8] = crate::sock::MAXTTL;
+            p[10] = 0;
+            p[11] = 0;
+            let c = csum(&p[..hlen]);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+    }
 }
 
 /// What the stack reads of an IP header.

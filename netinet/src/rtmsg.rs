@@ -113,6 +113,18 @@ pub fn iflist(e: &Engine, af: i32, ifindex: i32) -> Vec<u8> {
             continue;
         }
         out.extend_from_slice(&if_msg(f));
+        // The link-level address is the interface's first `ifaddr` (`if_dl`).
+        if af == 0 || af == 18 {
+            let mut m = vec![0u8; IFA_MSGHDR];
+            m[2] = RTM_VERSION;
+            m[3] = RTM_NEWADDR;
+            m[4..8].copy_from_slice(&RTA_IFA.to_le_bytes());
+            m[16..18].copy_from_slice(&(f.index as u16).to_le_bytes());
+            push_sa(&mut m, &sockaddr_dl(f));
+            let len = m.len() as u16;
+            m[0..2].copy_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&m);
+        }
         for a in &f.addrs {
             if fam_ok(af, a.addr) {
                 out.extend_from_slice(&ifa_msg(f, a));

@@ -101,7 +101,10 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
             let e = s.lock();
             match op {
                 rtmsg::NET_RT_DUMP => Ok(rtmsg::dump(&e, af)),
-                rtmsg::NET_RT_FLAGS if arg & rtmsg::RTF_LLDATA != 0 => Ok(rtmsg::llinfo(&e, af)),
+                // NetBSD 7.99: the link-layer table (arp(8) asks with flags 0).
+                rtmsg::NET_RT_FLAGS if arg == 0 || arg & rtmsg::RTF_LLDATA != 0 => {
+                    Ok(rtmsg::llinfo(&e, af))
+                }
                 rtmsg::NET_RT_FLAGS => Ok(Vec::new()),
                 rtmsg::NET_RT_IFLIST => Ok(rtmsg::iflist(&e, af, arg)),
                 _ => Err(Errno::EINVAL),
