@@ -1,0 +1,139 @@
+//! The TCP/IP faction (issue 16) between real servers: two of ours on one shmif bus in a
+//! temp dir (ifconfig by ioctl, ping over a raw ICMP socket, TCP both ways, UDP), sockets
+//! within one server over lo0, the bus path relative to the server's directory, and what
+//! NetBSD's tools read (getifaddrs through net.route, the knobs).
+
+mod common;
+#[path = "netinet/peer.rs"]
+mod peer;
+
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Stdio};
+
+use client::Client;
+use common::{Server, TempDir, HALT, SERVER};
+use peer::*;
+
+const LIBS: &[&str] = &["-lrumpnet", "-lrumpnet_net", "-lrumpnet_netinet", "-lrumpnet_shmif"];
+
+/// A server started in `dir` (its directory: where relative bus paths land).
+struct InDir {
+    child: Child,
+    url: String,
+}
+
+impl InDir {
+    fn start(dir: &TempDir, name: &str) -> InDir {
+        let url = format!("unix://{}", dir.path().join(name).display());
+        let child = Command::new(SERVER)
+            .current_dir(dir.path())
+            .arg("-s")
+            .args(LIBS)
+            .arg(&url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let _ = common::connect_retry(&url, "wait");
+        InDir { child, url }
+    }
+
+    fn client(&self) -> Client {
+        common::connect_retry(&self.url, "netinet")
+    }
+}
+
+impl Drop for InDir {
+    fn drop(&mut self) {
+        let _ = Command::new(HALT).env("RUMP_SERVER", &self.url).output();
+        let _ = self.child.wait();
+    }
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn two_servers_on_one_bus_ping_and_talk_tcp_and_udp() {
+    let dir = TempDir::new("netinet-bus");
+    let a = InDir::start(&dir, "a.sock");
+    let b = InDir::start(&dir, "b.sock");
+    let (mut ca, mut cb) = (a.client(), b.client());
+    // The linkstr is relative to the server's directory, as NetBSD's.
+    ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
+    ifconfig_shmif(&mut cb, "shmif0", "bus1", ip("10.0.1.2")).unwrap();
+    let meta = std::fs::metadata(dir.path().join("bus1")).unwrap();
+    assert_eq!(meta.len(), 1 << 20, "the bus file is 1 MiB");
+    // An address brings the interface up: UP|BROADCAST|RUNNING|SIMPLEX|MULTICAST.
+    assert_eq!(if_flags(&mut ca, "shmif0").unwrap(), 0x8843);
+
+    assert_eq!(ping(&mut ca, ip("10.0.1.2"), 3).unwrap(), (3, 255));
+    assert_eq!(ping(&mut cb, ip("10.0.1.1"), 2).unwrap(), (2, 255));
+    // Nobody there: no reply (ARP goes unanswered).
+    assert_eq!(ping(&mut ca, ip("10.0.1.9"), 1).unwrap().0, 0);
+
+    // TCP both ways, 300 KB each: b serves, a connects; then the other way.
+    for (srv, cli, to) in [(&b, &a, "10.0.1.2"), (&a, &b, "10.0.1.1")] {
+        let mut cs = srv.client();
+        let l = tcp_listen(&mut cs, 7).unwrap();
+        let t = std::thread::spawn(move || tcp_echo_once(&mut cs, l).unwrap());
+        let mut cc = cli.client();
+        tcp_echo_client(&mut cc, ip(to), 7, 300_000).unwrap();
+        assert_eq!(t.join().unwrap(), 300_000);
+    }
+
+    // UDP: a datagram to b's bound port and the answer back to a's source port.
+    let ub = cb.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    cb.bind(ub, &sin(Ipv4Addr::UNSPECIFIED, 5000)).unwrap();
+    let ua = ca.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    ca.sendto(ua, b"over the bus", 0, Some(&sin(ip("10.0.1.2"), 5000)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = cb.recvfrom(ub, &mut buf, 0).unwrap();
+    assert_eq!(&buf[..n], b"over the bus");
+    assert_eq!(&from[..8], &sin(ip("10.0.1.1"), u16::from_be_bytes([from[2], from[3]]))[..8]);
+    cb.sendto(ub, b"and back", 0, Some(&from)).unwrap();
+    let (n, from) = ca.recvfrom(ua, &mut buf, 0).unwrap();
+    assert_eq!((&buf[..n], &from[..]), (&b"and back"[..], &sin(ip("10.0.1.2"), 5000)[..]));
+
+    // A closed port: connection refused (b's RST).
+    let s = ca.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let e = ca.connect_sock(s, &sin(ip("10.0.1.2"), 9)).unwrap_err();
+    assert!(matches!(e, client::Error::Errno(61)), "ECONNREFUSED: {e}");
+    // No route.
+    let s = ca.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let e = ca.connect_sock(s, &sin(ip("192.0.2.1"), 7)).unwrap_err();
+    assert!(matches!(e, client::Error::Errno(51)), "ENETUNREACH: {e}");
+}
+
+#[test]
+fn sockets_within_one_server_over_lo0() {
+    let srv = Server::unix(LIBS);
+    let mut c = srv.client();
+    let l = c.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    c.bind(l, &sin(Ipv4Addr::LOCALHOST, 8080)).unwrap();
+    // NetBSD's errno for a port in use and an address that is not ours.
+    let l2 = c.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert!(matches!(c.bind(l2, &sin(Ipv4Addr::LOCALHOST, 8080)), Err(client::Error::Errno(48))));
+    assert!(matches!(c.bind(l2, &sin(ip("10.9.9.9"), 1)), Err(client::Error::Errno(49))));
+    c.listen(l, 1).unwrap();
+    let s = c.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    c.connect_sock(s, &sin(Ipv4Addr::LOCALHOST, 8080)).unwrap();
+    let (a, peer) = c.accept(l).unwrap();
+    assert_eq!(&peer[..8], &c.getsockname(s).unwrap()[..8], "accept names the connector");
+    c.write(s, b"over lo0").unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(c.read(a, &mut buf).unwrap(), 8);
+    assert_eq!(&buf[..8], b"over lo0");
+    c.close(s).unwrap();
+    assert_eq!(c.read(a, &mut buf).unwrap(), 0, "end of stream after the close");
+    assert_eq!(ping(&mut c, Ipv4Addr::LOCALHOST, 1).unwrap(), (1, 255));
+    // UDP to ourselves.
+    let u = c.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    c.bind(u, &sin(Ipv4Addr::LOCALHOST, 53)).unwrap();
+    c.sendto(u, b"self", 0, Some(&sin(Ipv4Addr::LOCALHOST, 53))).unwrap();
+    let (n, _) = c.recvfrom(u, &mut buf, 0).unwrap();
+    assert_eq!(&buf[..n], b"self");
+}
