@@ -22,18 +22,33 @@ fn main() {
     });
     let ip = |s: &str| s.parse().unwrap_or_else(|_| usage());
     let r = match (a[1].as_str(), &a[2..]) {
-        ("ifconfig", [name, bus, addr]) => peer::ifconfig_shmif(&mut c, name, bus, ip(addr)).map(|()| "ok".to_string()),
+        ("ifconfig", [name, bus, addr]) => {
+            peer::ifconfig_shmif(&mut c, name, bus, ip(addr)).map(|()| "ok".to_string())
+        }
         ("ping", [addr, rest @ ..]) => {
             let n = rest.first().and_then(|s| s.parse().ok()).unwrap_or(3);
-            peer::ping(&mut c, ip(addr), n).map(|(got, ttl)| format!("{n} sent, {got} replies, ttl {ttl}"))
+            peer::ping(&mut c, ip(addr), n)
+                .map(|(got, ttl)| format!("{n} sent, {got} replies, ttl {ttl}"))
         }
-        ("echo-server", [port]) => peer::tcp_listen(&mut c, port.parse().unwrap_or_else(|_| usage()))
-            .and_then(|l| peer::tcp_echo_once(&mut c, l))
-            .map(|n| format!("echoed {n} bytes")),
+        ("echo-server", [port]) => {
+            peer::tcp_listen(&mut c, port.parse().unwrap_or_else(|_| usage()))
+                .and_then(|l| peer::tcp_echo_once(&mut c, l))
+                .map(|n| format!("echoed {n} bytes"))
+        }
         ("echo", [addr, port, n]) => {
             let n: usize = n.parse().unwrap_or_else(|_| usage());
-            peer::tcp_echo_client(&mut c, ip(addr), port.parse().unwrap_or_else(|_| usage()), n)
-                .map(|d| format!("{n} bytes out and back identical in {:.3} s", d.as_secs_f64()))
+            peer::tcp_echo_client(
+                &mut c,
+                ip(addr),
+                port.parse().unwrap_or_else(|_| usage()),
+                n,
+            )
+            .map(|d| {
+                format!(
+                    "{n} bytes out and back identical in {:.3} s",
+                    d.as_secs_f64()
+                )
+            })
         }
         _ => usage(),
     };

@@ -259,12 +259,13 @@ fn boot_and_listen(
         kernel.budget().mark_host_sized();
     }
     if opts.components.contains(&Component::Net) {
-        let net = net::attach(&kernel, opts.components.contains(&Component::NetLocal)).map_err(
-            |e| StartError {
-                message: format!("rump init failed: rumpnet: {e}"),
-                errno: i32::from(e.raw()),
-            },
-        )?;
+        let net =
+            net::attach(&kernel, opts.components.contains(&Component::NetLocal)).map_err(|e| {
+                StartError {
+                    message: format!("rump init failed: rumpnet: {e}"),
+                    errno: i32::from(e.raw()),
+                }
+            })?;
         let has = |c| opts.components.contains(&c);
         if has(Component::NetInet) || has(Component::Shmif) {
             let cfg = netinet::Config {

@@ -346,10 +346,16 @@ impl Engine {
             // smoltcp's interface holds at most 8 addresses (iface-max-addr-count-8).
             return Err(Errno::ENOBUFS);
         }
+        if matches!(f.link, Link::Shmif { port: None, .. }) {
+            // `in_ifinit` → `if_init`: shmif without a bus is ENXIO.
+            return Err(Errno::ENXIO);
+        }
         let loopback = f.flags & IFF_LOOPBACK != 0;
         let bcast_if = f.flags & IFF_BROADCAST != 0;
         let broadcast = match addr {
             IpAddr::V4(a) if bcast_if => Some(broadcast.unwrap_or(default_broadcast(a, prefix))),
+            // A loopback address's destination is itself (`ifa_dstaddr`).
+            IpAddr::V4(a) if loopback => Some(a),
             _ => None,
         };
         let cidr = IpCidr::new(IpAddress::from(addr), prefix);
@@ -428,16 +434,29 @@ impl Engine {
                 IpAddr::V6(Ipv6Addr::LOCALHOST)
             });
         }
-        let r = self.route_check(dst)?;
-        let f = self.ifp(r.ifindex).ok_or(Errno::ENETUNREACH)?;
-        f.first_addr(dst.is_ipv6()).ok_or(Errno::EADDRNOTAVAIL)
+        // `in_selectsrc`: the route's interface's address, else the first address of a
+        // non-loopback interface, else EADDRNOTAVAIL.
+        if let Some(r) = self.routes.lookup(dst) {
+            if let Some(a) = self
+                .ifp(r.ifindex)
+                .filter(|f| f.flags & IFF_LOOPBACK == 0)
+                .and_then(|f| f.first_addr(dst.is_ipv6()))
+            {
+                return Ok(a);
+            }
+        }
+        self.ifs
+            .iter()
+            .filter(|f| f.flags & IFF_LOOPBACK == 0)
+            .find_map(|f| f.first_addr(dst.is_ipv6()))
+            .ok_or(Errno::EADDRNOTAVAIL)
     }
 
-    /// The route for `dst` as a sender sees it: `ENETUNREACH` without one,
-    /// `EHOSTUNREACH` for a reject route (a blackhole route is taken: packets vanish).
+    /// The route for `dst` as `ip_output` sees it: `EHOSTUNREACH` without one or for a
+    /// reject route (a blackhole route is taken: packets vanish).
     pub fn route_check(&self, dst: IpAddr) -> Result<Route, kernel::Errno> {
         use kernel::Errno;
-        let r = self.routes.lookup(dst).ok_or(Errno::ENETUNREACH)?;
+        let r = self.routes.lookup(dst).ok_or(Errno::EHOSTUNREACH)?;
         if r.flags & RTF_REJECT != 0 {
             return Err(Errno::EHOSTUNREACH);
         }

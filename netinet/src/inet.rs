@@ -73,14 +73,12 @@ pub fn parse_sockaddr(sa: &[u8], v6: bool) -> Result<(IpAddr, u16)> {
         return Err(Errno::EINVAL);
     }
     if !v6 {
-        if sa.len() < 16 && sa.len() != 8 {
+        // `in_pcbbind`/`in_pcbconnect`: sin_len must be sizeof(struct sockaddr_in).
+        if sa.len() != 16 {
             return Err(Errno::EINVAL);
         }
         if sa[1] as i32 != AF_INET {
             return Err(Errno::EAFNOSUPPORT);
-        }
-        if sa.len() < 8 {
-            return Err(Errno::EINVAL);
         }
         let port = u16::from_be_bytes([sa[2], sa[3]]);
         Ok((IpAddr::V4(Ipv4Addr::new(sa[4], sa[5], sa[6], sa[7])), port))
@@ -96,9 +94,7 @@ pub fn parse_sockaddr(sa: &[u8], v6: bool) -> Result<(IpAddr, u16)> {
         let a = Ipv6Addr::from(b);
         // An IPv4-mapped address talks IPv4.
         Ok((
-            a.to_ipv4_mapped()
-                .map(IpAddr::V4)
-                .unwrap_or(IpAddr::V6(a)),
+            a.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(a)),
             port,
         ))
     }
@@ -134,7 +130,7 @@ impl Domain for InetDomain {
         // sockets only their own.
         let id = match ty {
             1..=3 => sock::create(&mut self.stack.lock(), self.v6, ty, proto)?,
-            _ => return Err(Errno::EPROTONOSUPPORT),
+            _ => return Err(Errno::EPROTOTYPE),
         };
         let (snd, rcv) = match ty {
             1 => (sock::TCP_BUF, sock::TCP_BUF),
@@ -249,7 +245,7 @@ impl ProtoSock for InetSock {
         if self.ty != 1 {
             return Err(Errno::EOPNOTSUPP);
         }
-        let backlog = if backlog < 0 || backlog > 128 {
+        let backlog = if !(0..=128).contains(&backlog) {
             128
         } else {
             backlog
@@ -311,7 +307,8 @@ impl ProtoSock for InetSock {
                     None if nonblock => return Err(Errno::EWOULDBLOCK),
                     None => {}
                 }
-                self.wait(cx, timeo, |e| sock::acceptable(e, self.id)).await?;
+                self.wait(cx, timeo, |e| sock::acceptable(e, self.id))
+                    .await?;
             };
             self.stack.kick();
             let o = self.opts();
@@ -335,7 +332,9 @@ impl ProtoSock for InetSock {
                 }),
             });
             drop(o);
-            let peer = so.name_of(true).unwrap_or_else(|_| sockaddr(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+            let peer = so
+                .name_of(true)
+                .unwrap_or_else(|_| sockaddr(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
             Ok(Accepted { so, peer })
         })
     }
@@ -407,8 +406,11 @@ impl ProtoSock for InetSock {
                         }
                         Ok(0) => {
                             if let Err(err) = self
-                                .wait(cx, timeo, |e| sock::writable(e, self.id) && sock::tcp_send_space(e, self.id) > 0
-                                    || sock::tcp_send(e, self.id, &[]).is_err())
+                                .wait(cx, timeo, |e| {
+                                    sock::writable(e, self.id)
+                                        && sock::tcp_send_space(e, self.id) > 0
+                                        || sock::tcp_send(e, self.id, &[]).is_err()
+                                })
                                 .await
                             {
                                 return (sent, Err(err));
@@ -695,7 +697,8 @@ impl ProtoSock for InetSock {
             (SOL_SOCKET, _) => Err(Errno::ENOPROTOOPT),
             (IPPROTO_IP, IP_HDRINCL) if self.ty == 3 && !self.v6 => {
                 drop(o);
-                let on = matches!(self.stack.lock().pcbs.get(&self.id), Some(Pcb::Raw(r)) if r.hdrincl);
+                let on =
+                    matches!(self.stack.lock().pcbs.get(&self.id), Some(Pcb::Raw(r)) if r.hdrincl);
                 int(i32::from(on))
             }
             (IPPROTO_IP, IP_TTL) if !self.v6 => {

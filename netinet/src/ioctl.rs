@@ -173,9 +173,9 @@ fn sin_at(d: &[u8], o: usize) -> Option<Ipv4Addr> {
 pub fn sockaddr_dl(f: &Ifnet) -> Vec<u8> {
     let alen = if f.mac.is_some() { 6 } else { 0 };
     let nlen = f.name.len();
-    // sdl_len, family, index(2), type, nlen, alen, slen, data[12]…
-    let data_len = (nlen + alen).max(12);
-    let mut s = vec![0u8; 8 + data_len];
+    // sdl_len, family, index(2), type, nlen, alen, slen, then name and address; its
+    // length rounded up to 8 as `if_alloc_sadl` makes it.
+    let mut s = vec![0u8; (8 + nlen + alen).div_ceil(8) * 8];
     s[0] = s.len() as u8;
     s[1] = 18;
     s[2..4].copy_from_slice(&(f.index as u16).to_le_bytes());
@@ -220,10 +220,19 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
         SIOCIFCREATE => {
             let name = name_of(data)?;
             let r = st.lock().if_create(&name);
-            return r.map(|_| ()).map_err(|e| if e == Errno::EINVAL { Errno::EINVAL } else { e });
+            return r
+                .map(|_| ())
+                .map_err(|e| if e == Errno::EINVAL { Errno::EINVAL } else { e });
         }
         SIOCIFDESTROY => {
             let name = name_of(data)?;
+            // `if_clone_destroy`: a name no cloner made is EINVAL, lo0 EPERM.
+            if name == "lo0" {
+                return Err(Errno::EPERM);
+            }
+            if st.lock().ifp_by_name(&name).is_none() {
+                return Err(Errno::EINVAL);
+            }
             let r = st.lock().if_destroy(&name);
             st.kick();
             return r;
@@ -246,27 +255,60 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
         _ => {}
     }
     let name = name_of(data)?;
+    match if_request(st, fam, com, data, &name)? {
+        Next::Done => Ok(()),
+        Next::CopyOut { buf, out, cut } => {
+            kernel::copy::copyout(cx.mem, buf, &out).await?;
+            if cut {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            Ok(())
+        }
+        Next::SetLinkstr { buf, len } => {
+            let path = kernel::copy::copyinstr(cx.mem, buf, len).await?;
+            st.set_linkstr(&name, &path)
+        }
+    }
+}
+
+/// What an interface request leaves to do with the caller's memory.
+enum Next {
+    Done,
+    /// `copyoutstr` (cut: ENAMETOOLONG after the copy).
+    CopyOut {
+        buf: u64,
+        out: Vec<u8>,
+        cut: bool,
+    },
+    /// `copyinstr` the new linkstr, then join the bus.
+    SetLinkstr {
+        buf: u64,
+        len: usize,
+    },
+}
+
+/// The requests on one interface (`name`), under the engine's lock.
+fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Result<Next> {
     let mut e = st.lock();
-    let Some(f) = e.ifp_by_name(&name) else {
+    let Some(f) = e.ifp_by_name(name) else {
         return Err(Errno::ENXIO);
     };
     let i = f.index;
     match com {
         SIOCGIFFLAGS => {
             put(data, 16, &(f.flags as u16).to_le_bytes());
-            Ok(())
+            Ok(Next::Done)
         }
         SIOCSIFFLAGS => {
             let want = u32::from(u16::from_le_bytes([data[16], data[17]]));
-            let is_shmif_without_bus =
-                matches!(f.link, Link::Shmif { port: None, .. });
+            let is_shmif_without_bus = matches!(f.link, Link::Shmif { port: None, .. });
             let f = e.ifp_mut(i).ok_or(Errno::ENXIO)?;
             let old = f.flags;
             f.flags = (old & !IFF_CHANGEABLE) | (want & IFF_CHANGEABLE);
             if f.flags & IFF_UP != 0 && old & IFF_UP == 0 {
-                // `if_init`: shmif needs its bus (`ENXIO`, and the flag stays down).
+                // `if_init`: shmif needs its bus: ENXIO, and (as NetBSD) IFF_UP stays set
+                // without IFF_RUNNING.
                 if is_shmif_without_bus {
-                    f.flags &= !IFF_UP;
                     return Err(Errno::ENXIO);
                 }
                 f.flags |= IFF_RUNNING;
@@ -275,35 +317,45 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
             }
             drop(e);
             st.kick();
-            Ok(())
+            Ok(Next::Done)
         }
         SIOCGIFMETRIC => {
             put(data, 16, &0i32.to_le_bytes());
-            Ok(())
+            Ok(Next::Done)
         }
-        SIOCSIFMETRIC => Ok(()),
+        SIOCSIFMETRIC => Ok(Next::Done),
         SIOCGIFMTU => {
             put(data, 16, &(f.mtu as i32).to_le_bytes());
-            Ok(())
+            Ok(Next::Done)
         }
         SIOCSIFMTU => {
             let mtu = i32_at(data, 16);
-            let max = if f.mac.is_some() { ETHERMTU as i32 } else { LOMTU as i32 * 2 };
+            let max = if f.mac.is_some() {
+                ETHERMTU as i32
+            } else {
+                LOMTU as i32 * 2
+            };
             if mtu < 68 || mtu > max {
                 return Err(Errno::EINVAL);
             }
+            let unlinked_up = f.is_up() && matches!(f.link, Link::Shmif { port: None, .. });
             if let Some(f) = e.ifp_mut(i) {
                 f.mtu = mtu as u32;
             }
-            Ok(())
+            // NetBSD re-initialises an interface that is up (ENETRESET → if_init), which
+            // fails without a bus; the MTU stays changed.
+            if unlinked_up {
+                return Err(Errno::ENXIO);
+            }
+            Ok(Next::Done)
         }
         SIOCGIFINDEX => {
             put(data, 16, &(i as i32).to_le_bytes());
-            Ok(())
+            Ok(Next::Done)
         }
         SIOCGIFCAP => {
             put(data, 16, &[0u8; 16]);
-            Ok(())
+            Ok(Next::Done)
         }
         SIOCGIFDATA | SIOCZIFDATA => {
             let d = if_data(f);
@@ -318,7 +370,7 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
                     f.oerrors = 0;
                 }
             }
-            Ok(())
+            Ok(Next::Done)
         }
         SIOCGLINKSTR => {
             let Link::Shmif { port, .. } = &f.link else {
@@ -332,14 +384,13 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
             put(data, 24, &(s.len() as u64).to_le_bytes());
             let cmd = u64_at(data, 16);
             if cmd == IFLINKSTR_QUERYLEN {
-                return Ok(());
+                return Ok(Next::Done);
             }
             if cmd != 0 {
                 return Err(Errno::EINVAL);
             }
             let want = u64_at(data, 24).min(s.len() as u64) as usize;
             let buf = u64_at(data, 32);
-            drop(e);
             // `copyoutstr` of at most the buffer's length: ENAMETOOLONG when cut.
             let n = want.min(s.len());
             if n == 0 {
@@ -350,11 +401,7 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
             if cut {
                 out[n - 1] = 0;
             }
-            kernel::copy::copyout(cx.mem, buf, &out).await?;
-            if cut {
-                return Err(Errno::ENAMETOOLONG);
-            }
-            Ok(())
+            Ok(Next::CopyOut { buf, out, cut })
         }
         SIOCSLINKSTR => {
             if !matches!(f.link, Link::Shmif { .. }) {
@@ -370,7 +417,7 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
                         *port = None;
                     }
                 }
-                return Ok(());
+                return Ok(Next::Done);
             }
             if cmd != 0 {
                 return Err(Errno::EINVAL);
@@ -386,9 +433,10 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
                 return Err(Errno::EINVAL);
             }
             let buf = u64_at(data, 32);
-            drop(e);
-            let path = kernel::copy::copyinstr(cx.mem, buf, len as usize).await?;
-            st.set_linkstr(&name, &path)
+            Ok(Next::SetLinkstr {
+                buf,
+                len: len as usize,
+            })
         }
         SIOCGIFADDRPREF | SIOCSIFADDRPREF => {
             // `ifaddrpref_ioctl`: every address has preference 0 (setting it is not kept).
@@ -405,7 +453,7 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
                         return Err(Errno::EOPNOTSUPP);
                     }
                     put(data, 16, &0i16.to_le_bytes());
-                    return Ok(());
+                    return Ok(Next::Done);
                 }
                 _ => return Err(Errno::EADDRNOTAVAIL),
             };
@@ -416,24 +464,25 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
                 return Err(Errno::EOPNOTSUPP);
             }
             put(data, 16, &0i16.to_le_bytes());
-            Ok(())
+            Ok(Next::Done)
         }
-        SIOCGIFMEDIA => Err(if f.mac.is_some() {
-            Errno::ENOTTY
-        } else {
-            Errno::EINVAL
-        }),
+        // Neither shmif nor lo has media (NetBSD's answer, tests/oracle/inet.netbsd).
+        SIOCGIFMEDIA => Err(Errno::ENOTTY),
         SIOCGLIFADDR if fam == 18 => {
             // `link_control`: the link address (prefix form), active.
             let sdl = sockaddr_dl(f);
             put(data, 16, &0xc000u32.to_le_bytes()); // IFLR_ACTIVE | IFLR_PREFIX
-            put(data, 20, &(u32::from(f.mac.map_or(0u8, |_| 48))).to_le_bytes());
+            put(
+                data,
+                20,
+                &(u32::from(f.mac.map_or(0u8, |_| 48))).to_le_bytes(),
+            );
             let mut a = [0u8; 128];
             a[..sdl.len()].copy_from_slice(&sdl);
             put(data, 24, &a);
-            Ok(())
+            Ok(Next::Done)
         }
-        _ if fam == 2 => in_control(st, e, i, com, data),
+        _ if fam == 2 => in_control(st, e, i, com, data).map(|()| Next::Done),
         _ if fam == 24 => Err(Errno::ENOTTY),
         _ => Err(Errno::ENOTTY),
     }
@@ -448,12 +497,19 @@ fn in_control(
     data: &mut [u8],
 ) -> Result<()> {
     let f = e.ifp(i).ok_or(Errno::ENXIO)?;
-    let v4: Vec<IfAddr> = f.addrs.iter().filter(|a| a.addr.is_ipv4()).cloned().collect();
+    let v4: Vec<IfAddr> = f
+        .addrs
+        .iter()
+        .filter(|a| a.addr.is_ipv4())
+        .cloned()
+        .collect();
+    let bcast = f.flags & IFF_BROADCAST != 0;
     match com {
         SIOCAIFADDR => {
             let addr = sin_at(data, 16);
             let bcast = sin_at(data, 32);
-            let mask = (data[48] != 0).then(|| Ipv4Addr::new(data[52], data[53], data[54], data[55]));
+            let mask =
+                (data[48] != 0).then(|| Ipv4Addr::new(data[52], data[53], data[54], data[55]));
             let Some(addr) = addr else {
                 return Err(Errno::EINVAL);
             };
@@ -501,12 +557,8 @@ fn in_control(
             };
             let s = match com {
                 SIOCGIFADDR => sin(addr),
-                SIOCGIFNETMASK => {
-                    let mut m = sin(mask4(a.prefix));
-                    m[1] = 0;
-                    m
-                }
-                SIOCGIFBRDADDR => sin(a.broadcast.ok_or(Errno::EINVAL)?),
+                SIOCGIFNETMASK => sin(mask4(a.prefix)),
+                SIOCGIFBRDADDR if bcast => sin(a.broadcast.ok_or(Errno::EINVAL)?),
                 _ => return Err(Errno::EINVAL),
             };
             put(data, 16, &s);

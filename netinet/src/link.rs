@@ -125,7 +125,9 @@ impl ProtoSock for LinkSock {
         data: &'a mut [u8],
     ) -> Option<BoxFut<'a, Result<()>>> {
         crate::ioctl::is_ifioctl(com).then(|| -> BoxFut<'a, Result<()>> {
-            Box::pin(async move { crate::ioctl::ifioctl(&self.stack, &cx, AF_LINK, com, data).await })
+            Box::pin(
+                async move { crate::ioctl::ifioctl(&self.stack, &cx, AF_LINK, com, data).await },
+            )
         })
     }
 

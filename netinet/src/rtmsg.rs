@@ -37,7 +37,11 @@ pub const NET_RT_IFLIST: i32 = 5;
 
 /// Appends `sa` padded to 8 bytes (`RT_ROUNDUP`; an empty one takes 8).
 fn push_sa(out: &mut Vec<u8>, sa: &[u8]) {
-    let n = if sa.is_empty() { 8 } else { sa.len().div_ceil(8) * 8 };
+    let n = if sa.is_empty() {
+        8
+    } else {
+        sa.len().div_ceil(8) * 8
+    };
     let at = out.len();
     out.extend_from_slice(sa);
     out.resize(at + n, 0);
@@ -118,8 +122,14 @@ pub fn iflist(e: &Engine, af: i32, ifindex: i32) -> Vec<u8> {
             let mut m = vec![0u8; IFA_MSGHDR];
             m[2] = RTM_VERSION;
             m[3] = RTM_NEWADDR;
-            m[4..8].copy_from_slice(&RTA_IFA.to_le_bytes());
+            m[4..8].copy_from_slice(&(RTA_NETMASK | RTA_IFA).to_le_bytes());
             m[16..18].copy_from_slice(&(f.index as u16).to_le_bytes());
+            // Its netmask covers the name (`if_alloc_sadl`).
+            let nlen = f.name.len();
+            let mut mask = vec![0u8; 8 + nlen];
+            mask[0] = mask.len() as u8;
+            mask[8..].fill(0xff);
+            push_sa(&mut m, &mask);
             push_sa(&mut m, &sockaddr_dl(f));
             let len = m.len() as u16;
             m[0..2].copy_from_slice(&len.to_le_bytes());
@@ -178,10 +188,7 @@ pub fn rt_msg(e: &Engine, ty: u8, r: &Route, seq: i32, pid: i32, errno: i32) -> 
     }
     if let Some(f) = f {
         push_sa(&mut m, &sockaddr_dl(f));
-        let ifa = f
-            .first_addr(r.dst.is_ipv6())
-            .map(sa_of)
-            .unwrap_or_default();
+        let ifa = f.first_addr(r.dst.is_ipv6()).map(sa_of).unwrap_or_default();
         push_sa(&mut m, &ifa);
     }
     let len = m.len() as u16;
@@ -219,7 +226,7 @@ pub fn all_routes(e: &Engine) -> Vec<Route> {
             });
         }
     }
-    v.sort_by(|a, b| (a.dst.is_ipv6(), a.dst, a.prefix).cmp(&(b.dst.is_ipv6(), b.dst, b.prefix)));
+    v.sort_by_key(|r| (r.dst.is_ipv6(), r.dst, r.prefix));
     v
 }
 

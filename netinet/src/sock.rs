@@ -329,6 +329,10 @@ pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), E
     let src = e.select_source(addr)?;
     match e.pcbs.get(&id) {
         Some(Pcb::Tcp(t)) => {
+            // The SYN's `ip_output` fails at once without a route (EHOSTUNREACH).
+            if !e.is_local(addr) && !addr.is_loopback() {
+                e.route_check(addr)?;
+            }
             let local = t.local;
             let (laddr, lport) = match local {
                 Some((a, p)) => (a.unwrap_or(src), p),
@@ -889,6 +893,10 @@ pub fn dgram_send(
             }
             if dst.1 == 0 {
                 return Err(Errno::EADDRNOTAVAIL);
+            }
+            // `ip_output`: no route is EHOSTUNREACH for a datagram.
+            if !e.is_local(dst.0) && !dst.0.is_loopback() {
+                e.route_check(dst.0)?;
             }
             let src = match local.and_then(|l| l.0) {
                 Some(a) => a,

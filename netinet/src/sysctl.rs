@@ -44,14 +44,32 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
         &["net", "inet", "ip"],
         Spec::int("ttl", Some(3), i32::from(crate::engine::IP_DEFTTL)),
     )?;
-    mib.register(&["net", "inet", "ip"], Spec::int("anonportmin", Some(10), 49152))?;
-    mib.register(&["net", "inet", "ip"], Spec::int("anonportmax", Some(11), 65535))?;
+    mib.register(
+        &["net", "inet", "ip"],
+        Spec::int("anonportmin", Some(10), 49152),
+    )?;
+    mib.register(
+        &["net", "inet", "ip"],
+        Spec::int("anonportmax", Some(11), 65535),
+    )?;
     mib.register(&["net", "inet"], Spec::node("tcp", Some(6)))?;
-    mib.register(&["net", "inet", "tcp"], Spec::int("sendspace", Some(2), sock::TCP_BUF as i32))?;
-    mib.register(&["net", "inet", "tcp"], Spec::int("recvspace", Some(3), sock::TCP_BUF as i32))?;
+    mib.register(
+        &["net", "inet", "tcp"],
+        Spec::int("sendspace", Some(2), sock::TCP_BUF as i32),
+    )?;
+    mib.register(
+        &["net", "inet", "tcp"],
+        Spec::int("recvspace", Some(3), sock::TCP_BUF as i32),
+    )?;
     mib.register(&["net", "inet"], Spec::node("udp", Some(17)))?;
-    mib.register(&["net", "inet", "udp"], Spec::int("sendspace", Some(2), sock::UDP_SNDBUF as i32))?;
-    mib.register(&["net", "inet", "udp"], Spec::int("recvspace", Some(3), sock::UDP_RCVBUF as i32))?;
+    mib.register(
+        &["net", "inet", "udp"],
+        Spec::int("sendspace", Some(2), sock::UDP_SNDBUF as i32),
+    )?;
+    mib.register(
+        &["net", "inet", "udp"],
+        Spec::int("recvspace", Some(3), sock::UDP_RCVBUF as i32),
+    )?;
     if cfg.inet6 {
         mib.register(&["net"], Spec::node("inet6", Some(PF_INET6)))?;
         mib.register(&["net", "inet6"], Spec::node("ip6", Some(41)))?;

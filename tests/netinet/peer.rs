@@ -166,7 +166,12 @@ pub fn pattern(n: usize) -> Vec<u8> {
 
 /// Connects to `to:port`, sends `n` bytes, shuts down its side, reads the echo and checks
 /// it; returns the time the round trip took.
-pub fn tcp_echo_client(c: &mut Client, to: Ipv4Addr, port: u16, n: usize) -> Result<Duration, Error> {
+pub fn tcp_echo_client(
+    c: &mut Client,
+    to: Ipv4Addr,
+    port: u16,
+    n: usize,
+) -> Result<Duration, Error> {
     let t = Instant::now();
     let s = c.socket(AF_INET, SOCK_STREAM, 0)?;
     c.connect_sock(s, &sin(to, port))?;
@@ -186,6 +191,11 @@ pub fn tcp_echo_client(c: &mut Client, to: Ipv4Addr, port: u16, n: usize) -> Res
         back.extend_from_slice(&buf[..k]);
     }
     c.close(s)?;
-    assert!(back == data, "echo differs: {} of {} bytes back", back.len(), n);
+    assert!(
+        back == data,
+        "echo differs: {} of {} bytes back",
+        back.len(),
+        n
+    );
     Ok(t.elapsed())
 }
