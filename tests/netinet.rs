@@ -168,3 +168,41 @@ fn sockets_within_one_server_over_lo0() {
     let (n, _) = c.recvfrom(u, &mut buf, 0).unwrap();
     assert_eq!(&buf[..n], b"self");
 }
+
+#[test]
+fn a_routed_path_through_a_forwarding_server() {
+    // a (10.0.1.1) — bus1 — r (10.0.1.2 | 10.0.2.2) — bus2 — b (10.0.2.3): r forwards
+    // (net.inet.ip.forwarding is 1 in a rump kernel), a and b route through it.
+    let dir = TempDir::new("netinet-route");
+    let a = InDir::start(&dir, "a.sock");
+    let r = InDir::start(&dir, "r.sock");
+    let b = InDir::start(&dir, "b.sock");
+    let (mut ca, mut cr, mut cb) = (a.client(), r.client(), b.client());
+    ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
+    ifconfig_shmif(&mut cr, "shmif0", "bus1", ip("10.0.1.2")).unwrap();
+    ifconfig_shmif(&mut cr, "shmif1", "bus2", ip("10.0.2.2")).unwrap();
+    ifconfig_shmif(&mut cb, "shmif0", "bus2", ip("10.0.2.3")).unwrap();
+    // Unrouted first: EHOSTUNREACH from the raw socket.
+    assert!(matches!(
+        ping(&mut ca, ip("10.0.2.3"), 1),
+        Err(client::Error::Errno(65))
+    ));
+    route_add(&mut ca, ip("0.0.0.0"), 0, ip("10.0.1.2")).unwrap();
+    route_add(&mut cb, ip("10.0.1.0"), 24, ip("10.0.2.2")).unwrap();
+    // The same route again: EEXIST; a gateway on no connected network: ENETUNREACH.
+    assert!(matches!(
+        route_add(&mut ca, ip("0.0.0.0"), 0, ip("10.0.1.2")),
+        Err(client::Error::Errno(17))
+    ));
+    assert!(matches!(
+        route_add(&mut ca, ip("10.7.0.0"), 16, ip("10.9.9.9")),
+        Err(client::Error::Errno(51))
+    ));
+    // One hop: the reply's TTL is 255 less the router's decrement.
+    assert_eq!(ping(&mut ca, ip("10.0.2.3"), 2).unwrap(), (2, 254));
+    let mut cs = b.client();
+    let l = tcp_listen(&mut cs, 80).unwrap();
+    let t = std::thread::spawn(move || tcp_echo_once(&mut cs, l).unwrap());
+    tcp_echo_client(&mut ca, ip("10.0.2.3"), 80, 100_000).unwrap();
+    assert_eq!(t.join().unwrap(), 100_000);
+}

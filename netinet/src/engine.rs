@@ -371,9 +371,10 @@ impl Engine {
             broadcast,
         });
         f.flags |= IFF_UP | IFF_RUNNING;
-        // The connected route (`in_addprefix`): a host route for a /32 or a loopback.
+        // The connected route (`in_addprefix`); a loopback address gets only its local
+        // host route (listed by `rtmsg::all_routes`), as NetBSD's table shows.
         let host = prefix == route::host_prefix(addr);
-        if !loopback || addr.is_loopback() {
+        if !loopback {
             let _ = self.routes.add(Route {
                 dst: addr,
                 prefix,

@@ -20,6 +20,7 @@ pub mod ioctl;
 pub mod link;
 pub mod route;
 pub mod rtmsg;
+pub mod rtsock;
 pub mod sock;
 pub mod sysctl;
 
@@ -234,6 +235,10 @@ pub fn attach(k: &Arc<kernel::Kernel>, net: &net::Net, cfg: Config) -> kernel::R
         }))?;
     }
     net.register_domain(Arc::new(link::LinkDomain { stack: st.clone() }))?;
+    net.register_domain(Arc::new(rtsock::RouteDomain {
+        stack: st.clone(),
+        socks: Arc::default(),
+    }))?;
     sysctl::register(k, &st, cfg)?;
     let wk = Arc::downgrade(k);
     st.start(Box::new(move || wk.upgrade().is_some_and(|k| !k.halting())))

@@ -27,7 +27,10 @@ const RTA_BRD: i32 = 0x80;
 pub const RTF_LLDATA: i32 = 0x400;
 const IF_MSGHDR: usize = 152;
 const IFA_MSGHDR: usize = 24;
-const RT_MSGHDR: usize = 120;
+/// `sizeof(struct rt_msghdr)`.
+pub const RT_MSGHDR: usize = 120;
+/// `RTF_DONE`: a message confirmed.
+pub const RTF_DONE_FLAG: u32 = route::RTF_DONE;
 /// `NET_RT_DUMP`.
 pub const NET_RT_DUMP: i32 = 1;
 /// `NET_RT_FLAGS`.
@@ -145,41 +148,61 @@ pub fn iflist(e: &Engine, af: i32, ifindex: i32) -> Vec<u8> {
 }
 
 /// A route as `RTM_GET` (`sysctl_dumpentry`).
-pub fn rt_msg(e: &Engine, ty: u8, r: &Route, seq: i32, pid: i32, errno: i32) -> Vec<u8> {
+pub fn rt_msg(
+    e: &Engine,
+    ty: u8,
+    r: &Route,
+    seq: i32,
+    pid: i32,
+    errno: i32,
+    extra: u32,
+) -> Vec<u8> {
     let mut m = vec![0u8; RT_MSGHDR];
     m[2] = RTM_VERSION;
     m[3] = ty;
-    m[4..6].copy_from_slice(&(r.ifindex as u16).to_le_bytes());
+    // A local route goes through lo0 (`rt_ifp`), its gateway the owner's link address.
+    let local = r.flags & route::RTF_LOCAL != 0;
+    let out_if = if local { 1 } else { r.ifindex };
+    m[4..6].copy_from_slice(&(out_if as u16).to_le_bytes());
     let host = r.flags & route::RTF_HOST != 0;
     let mut addrs = RTA_DST | RTA_GATEWAY;
     if !host {
         addrs |= RTA_NETMASK;
     }
-    let f = e.ifp(r.ifindex);
+    let f = e.ifp(out_if);
     if f.is_some() {
         addrs |= RTA_IFP | RTA_IFA;
     }
-    m[8..12].copy_from_slice(&((r.flags | route::RTF_UP) as i32).to_le_bytes());
+    m[8..12].copy_from_slice(&((r.flags | route::RTF_UP | extra) as i32).to_le_bytes());
     m[12..16].copy_from_slice(&addrs.to_le_bytes());
     m[16..20].copy_from_slice(&pid.to_le_bytes());
     m[20..24].copy_from_slice(&seq.to_le_bytes());
     m[24..28].copy_from_slice(&errno.to_le_bytes());
     if let Some(f) = f {
-        // rmx_mtu: lo0's routes carry its MTU, as NetBSD's do.
-        if f.mac.is_none() {
+        // rmx_mtu: lo0's own routes carry its MTU, as NetBSD's do.
+        if f.mac.is_none() && r.ifindex == 1 {
             m[48..56].copy_from_slice(&u64::from(f.mtu).to_le_bytes());
         }
     }
     push_sa(&mut m, &sa_of(r.dst));
     match (r.gateway, f) {
         (Some(g), _) if r.flags & route::RTF_GATEWAY != 0 => push_sa(&mut m, &sa_of(g)),
-        (_, Some(f)) => {
+        (_, Some(_)) if local && r.ifindex == 1 => {
+            // lo0's own address: the gateway is lo0 by name.
+            push_sa(&mut m, &e.ifp(1).map(sockaddr_dl).unwrap_or_default())
+        }
+        (_, Some(_)) => {
             // `link#N`: a sockaddr_dl with the index only.
-            let mut sdl = sockaddr_dl(f);
-            sdl[5] = 0;
-            sdl[6] = 0;
-            sdl[8..].fill(0);
-            push_sa(&mut m, &sdl);
+            match e.ifp(r.ifindex) {
+                Some(owner) => {
+                    let mut sdl = sockaddr_dl(owner);
+                    sdl[5] = 0;
+                    sdl[6] = 0;
+                    sdl[8..].fill(0);
+                    push_sa(&mut m, &sdl);
+                }
+                None => push_sa(&mut m, &[]),
+            }
         }
         _ => push_sa(&mut m, &[]),
     }
@@ -202,7 +225,7 @@ pub fn dump(e: &Engine, af: i32) -> Vec<u8> {
     let mut out = Vec::new();
     for r in all_routes(e) {
         if fam_ok(af, r.dst) {
-            out.extend_from_slice(&rt_msg(e, RTM_GET, &r, 0, 0, 0));
+            out.extend_from_slice(&rt_msg(e, RTM_GET, &r, 0, 0, 0, 0));
         }
     }
     out
@@ -213,9 +236,6 @@ pub fn dump(e: &Engine, af: i32) -> Vec<u8> {
 pub fn all_routes(e: &Engine) -> Vec<Route> {
     let mut v = e.routes.all();
     for f in &e.ifs {
-        if f.mac.is_none() {
-            continue;
-        }
         for a in &f.addrs {
             v.push(Route {
                 dst: a.addr,
@@ -277,4 +297,15 @@ pub fn llinfo(e: &Engine, af: i32) -> Vec<u8> {
         out.extend_from_slice(&m);
     }
     out
+}
+
+/// The family of a routing message's destination (0 when it has none).
+pub fn family_of(m: &[u8]) -> i32 {
+    let addrs = m
+        .get(12..16)
+        .map_or(0, |b| i32::from_le_bytes(b.try_into().unwrap_or_default()));
+    if addrs & RTA_DST == 0 {
+        return 0;
+    }
+    m.get(RT_MSGHDR + 1).map_or(0, |&f| i32::from(f))
 }

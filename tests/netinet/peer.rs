@@ -199,3 +199,28 @@ pub fn tcp_echo_client(
     );
     Ok(t.elapsed())
 }
+
+/// `route add DST/PREFIX GW` through a routing socket (`RTM_ADD`, as route(8) writes it).
+pub fn route_add(c: &mut Client, dst: Ipv4Addr, prefix: u8, gw: Ipv4Addr) -> Result<(), Error> {
+    let s = c.socket(34, SOCK_RAW, 0)?;
+    let mut m = vec![0u8; 120];
+    m[2] = 4; // RTM_VERSION
+    m[3] = 1; // RTM_ADD
+    let flags: i32 = 0x1 | 0x2 | 0x800 | if prefix == 32 { 0x4 } else { 0 };
+    m[8..12].copy_from_slice(&flags.to_le_bytes());
+    m[12..16].copy_from_slice(&(0x1 | 0x2 | 0x4i32).to_le_bytes());
+    m[20..24].copy_from_slice(&1i32.to_le_bytes());
+    m.extend_from_slice(&sin(dst, 0));
+    m.extend_from_slice(&sin(gw, 0));
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    };
+    m.extend_from_slice(&sin(Ipv4Addr::from(mask), 0));
+    let len = m.len() as u16;
+    m[0..2].copy_from_slice(&len.to_le_bytes());
+    let r = c.write(s, &m);
+    c.close(s)?;
+    r.map(|_| ())
+}
