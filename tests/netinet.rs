@@ -206,3 +206,37 @@ fn a_routed_path_through_a_forwarding_server() {
     tcp_echo_client(&mut ca, ip("10.0.2.3"), 80, 100_000).unwrap();
     assert_eq!(t.join().unwrap(), 100_000);
 }
+
+#[test]
+fn inet6_tcp_over_lo0_with_netinet6() {
+    let mut libs = LIBS.to_vec();
+    libs.push("-lrumpnet_netinet6");
+    let srv = Server::unix(&libs);
+    let mut c = srv.client();
+    let sin6 = |port: u16| {
+        let mut s = vec![28, 24];
+        s.extend_from_slice(&port.to_be_bytes());
+        s.extend_from_slice(&[0; 4]);
+        s.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        s.extend_from_slice(&[0; 4]);
+        s
+    };
+    let l = c.socket(24, SOCK_STREAM, 0).unwrap();
+    c.bind(l, &sin6(8086)).unwrap();
+    c.listen(l, 1).unwrap();
+    let s = c.socket(24, SOCK_STREAM, 0).unwrap();
+    c.connect_sock(s, &sin6(8086)).unwrap();
+    let (a, peer) = c.accept(l).unwrap();
+    assert_eq!((peer[0], peer[1]), (28, 24), "a sockaddr_in6");
+    assert_eq!(&peer[8..24], &std::net::Ipv6Addr::LOCALHOST.octets());
+    c.write(s, b"six").unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(c.read(a, &mut buf).unwrap(), 3);
+    // Without -lrumpnet_netinet6 there is no AF_INET6.
+    let srv4 = Server::unix(LIBS);
+    let mut c4 = srv4.client();
+    assert!(matches!(
+        c4.socket(24, SOCK_STREAM, 0),
+        Err(client::Error::Errno(47))
+    ));
+}

@@ -483,9 +483,39 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
             Ok(Next::Done)
         }
         _ if fam == 2 => in_control(st, e, i, com, data).map(|()| Next::Done),
-        _ if fam == 24 => Err(Errno::ENOTTY),
+        _ if fam == 24 => in6_control(f, com, data).map(|()| Next::Done),
         _ => Err(Errno::ENOTTY),
     }
+}
+
+/// `in6_control`'s getters ifconfig uses (`struct in6_ifreq`: the address asked about at
+/// offset 16): netmask, address flags (none: no DAD here), lifetimes (infinite: zero).
+fn in6_control(f: &Ifnet, com: u32, data: &mut [u8]) -> Result<()> {
+    let num = com & 0xff;
+    if com & IOC_INOUT != IOC_INOUT || data.len() < 16 + 28 {
+        return Err(Errno::ENOTTY);
+    }
+    if !matches!(num, 33 | 37 | 73 | 106) {
+        return Err(Errno::ENOTTY);
+    }
+    let b: [u8; 16] = data[24..40].try_into().map_err(|_| Errno::EINVAL)?;
+    let want = IpAddr::V6(Ipv6Addr::from(b));
+    let a = match num {
+        // SIOCGIFADDR_IN6: the first IPv6 address.
+        33 => f.addrs.iter().find(|a| a.addr.is_ipv6()),
+        _ => f.addrs.iter().find(|a| a.addr == want),
+    }
+    .ok_or(Errno::EADDRNOTAVAIL)?;
+    let IpAddr::V6(addr) = a.addr else {
+        return Err(Errno::EADDRNOTAVAIL);
+    };
+    data[16..].fill(0);
+    match num {
+        33 => put(data, 16, &sin6(addr)),
+        37 => put(data, 16, &sin6(mask6(a.prefix))),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// `in_control`: the AF_INET address requests.
