@@ -240,3 +240,76 @@ fn inet6_tcp_over_lo0_with_netinet6() {
         Err(client::Error::Errno(47))
     ));
 }
+
+/// Frames no honest interface sends, written straight onto the bus: the servers on it
+/// drop them and keep working.
+fn hostile_frames(seed: u64) -> Vec<Vec<u8>> {
+    let mut x = seed | 1;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let bcast = [0xffu8; 6];
+    let mut out = Vec::new();
+    for i in 0..400 {
+        let len = 14 + (rnd() % 1500) as usize;
+        let mut f: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+        f[..6].copy_from_slice(&bcast);
+        // Half claim to be ARP or IPv4/IPv6 so the parsers see them.
+        let ty: u16 = match i % 4 {
+            0 => 0x0806,
+            1 => 0x0800,
+            2 => 0x86dd,
+            _ => rnd() as u16,
+        };
+        f[12..14].copy_from_slice(&ty.to_be_bytes());
+        if ty == 0x0800 && f.len() > 34 {
+            f[14] = 0x45; // a plausible header start, the rest random
+        }
+        if ty == 0x0806 && f.len() >= 42 {
+            f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+            f[38..42].copy_from_slice(&[10, 0, 1, 1]); // "who has 10.0.1.1"
+        }
+        out.push(f);
+    }
+    // Runt frames and an IPv4 header whose lengths lie.
+    out.push(vec![0xff; 14]);
+    let mut lie = vec![0xffu8; 6];
+    lie.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x00, 0x4f, 0, 0xff, 0xff]);
+    out.push(lie);
+    out
+}
+
+#[test]
+fn hostile_frames_on_the_bus_and_an_interface_destroyed() {
+    let dir = TempDir::new("netinet-hostile");
+    let a = InDir::start(&dir, "a.sock");
+    let b = InDir::start(&dir, "b.sock");
+    let (mut ca, mut cb) = (a.client(), b.client());
+    ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
+    ifconfig_shmif(&mut cb, "shmif0", "bus1", ip("10.0.1.2")).unwrap();
+    let (bus, _) = shmif::Bus::open(&dir.path().join("bus1")).unwrap();
+    for f in hostile_frames(0x5eed) {
+        bus.send(&f, 0xbad, 0, 0).unwrap();
+    }
+    assert_eq!(ping(&mut ca, ip("10.0.1.2"), 2).unwrap(), (2, 255), "still talking");
+    // The interface goes under traffic: a connection and the routes through it go.
+    let mut cs = b.client();
+    let l = tcp_listen(&mut cs, 7).unwrap();
+    let s = ca.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    ca.connect_sock(s, &sin(ip("10.0.1.2"), 7)).unwrap();
+    let _accepted = cs.accept(l).unwrap();
+    ca.write(s, &pattern(10_000)).unwrap();
+    let so = ca.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    let mut r = vec![0u8; 144];
+    r[..6].copy_from_slice(b"shmif0");
+    ioctl(&mut ca, so, 0x8090_6979, &mut r, &[]).unwrap(); // SIOCIFDESTROY
+    assert!(matches!(if_flags(&mut ca, "shmif0"), Err(client::Error::Errno(6))));
+    assert!(matches!(ping(&mut ca, ip("10.0.1.2"), 1), Err(client::Error::Errno(65))));
+    // Writes still go into the buffer (they leave nowhere); the server answers.
+    let _ = ca.write(s, b"more");
+    assert_eq!(ping(&mut ca, Ipv4Addr::LOCALHOST, 1).unwrap(), (1, 255));
+    assert_eq!(ping(&mut cb, ip("10.0.1.2"), 1).unwrap(), (1, 255));
+}
