@@ -74,8 +74,40 @@ fn two_servers_on_one_bus_ping_and_talk_tcp_and_udp() {
     // An address brings the interface up: UP|BROADCAST|RUNNING|SIMPLEX|MULTICAST.
     assert_eq!(if_flags(&mut ca, "shmif0").unwrap(), 0x8843);
 
+    // A routing socket hears of the next address (RTM_NEWADDR, then RTM_IFINFO).
+    let rs = ca.socket(34, SOCK_RAW, 0).unwrap();
     assert_eq!(ping(&mut ca, ip("10.0.1.2"), 3).unwrap(), (3, 255));
     assert_eq!(ping(&mut cb, ip("10.0.1.1"), 2).unwrap(), (2, 255));
+    // ARP: b's address learnt, ours permanent (arp -an's view).
+    let arp = arp_entries(&mut ca).unwrap();
+    let mac_b = &arp
+        .iter()
+        .find(|e| e.0 == ip("10.0.1.2"))
+        .expect("b in a's table")
+        .1;
+    assert_eq!(
+        (mac_b.len(), &mac_b[..2]),
+        (6, &[0xb2, 0xa0][..]),
+        "shmif's b2:a0"
+    );
+    assert!(
+        arp.iter().any(|e| e.0 == ip("10.0.1.1") && e.2),
+        "our own, permanent"
+    );
+    assert!(arp.iter().any(|e| e.0 == ip("10.0.1.2") && !e.2));
+    let mut a2 = vec![0u8; 64];
+    a2[..6].copy_from_slice(b"shmif0");
+    a2[16..32].copy_from_slice(&sin(ip("10.0.9.1"), 0));
+    let so = ca.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    ioctl(&mut ca, so, 0x8040_691a, &mut a2, &[]).unwrap(); // SIOCAIFADDR
+    let mut m = [0u8; 512];
+    let n = ca.read(rs, &mut m).unwrap();
+    assert_eq!(
+        (m[2], m[3], n),
+        (4, 0xc, usize::from(u16::from_le_bytes([m[0], m[1]])))
+    );
+    let n = ca.read(rs, &mut m).unwrap();
+    assert_eq!((m[3], n), (0x14, 176), "RTM_IFINFO");
     // Nobody there: no reply (ARP goes unanswered).
     assert_eq!(ping(&mut ca, ip("10.0.1.9"), 1).unwrap().0, 0);
 
@@ -294,7 +326,11 @@ fn hostile_frames_on_the_bus_and_an_interface_destroyed() {
     for f in hostile_frames(0x5eed) {
         bus.send(&f, 0xbad, 0, 0).unwrap();
     }
-    assert_eq!(ping(&mut ca, ip("10.0.1.2"), 2).unwrap(), (2, 255), "still talking");
+    assert_eq!(
+        ping(&mut ca, ip("10.0.1.2"), 2).unwrap(),
+        (2, 255),
+        "still talking"
+    );
     // The interface goes under traffic: a connection and the routes through it go.
     let mut cs = b.client();
     let l = tcp_listen(&mut cs, 7).unwrap();
@@ -306,8 +342,14 @@ fn hostile_frames_on_the_bus_and_an_interface_destroyed() {
     let mut r = vec![0u8; 144];
     r[..6].copy_from_slice(b"shmif0");
     ioctl(&mut ca, so, 0x8090_6979, &mut r, &[]).unwrap(); // SIOCIFDESTROY
-    assert!(matches!(if_flags(&mut ca, "shmif0"), Err(client::Error::Errno(6))));
-    assert!(matches!(ping(&mut ca, ip("10.0.1.2"), 1), Err(client::Error::Errno(65))));
+    assert!(matches!(
+        if_flags(&mut ca, "shmif0"),
+        Err(client::Error::Errno(6))
+    ));
+    assert!(matches!(
+        ping(&mut ca, ip("10.0.1.2"), 1),
+        Err(client::Error::Errno(65))
+    ));
     // Writes still go into the buffer (they leave nowhere); the server answers.
     let _ = ca.write(s, b"more");
     assert_eq!(ping(&mut ca, Ipv4Addr::LOCALHOST, 1).unwrap(), (1, 255));

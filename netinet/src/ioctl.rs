@@ -8,7 +8,7 @@ use kernel::{Errno, Result};
 use net::Ctx;
 
 use crate::ifnet::*;
-use crate::Stack;
+use crate::{rtmsg, Stack};
 
 const IOC_OUT: u32 = 0x4000_0000;
 const IOC_IN: u32 = 0x8000_0000;
@@ -315,8 +315,13 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
             } else if f.flags & IFF_UP == 0 && old & IFF_UP != 0 && f.mac.is_some() {
                 f.flags &= !IFF_RUNNING;
             }
+            let changed = f.flags != old;
+            let msg = e.ifp(i).map(rtmsg::if_msg);
             drop(e);
             st.kick();
+            if let (true, Some(m)) = (changed, msg) {
+                crate::rtsock::announce(st, vec![m]);
+            }
             Ok(Next::Done)
         }
         SIOCGIFMETRIC => {
@@ -556,8 +561,13 @@ fn in_control(
             };
             let bcast = bcast.filter(|b| !b.is_unspecified());
             let r = e.add_addr(i, IpAddr::V4(addr), prefix, bcast);
+            let msgs = match r {
+                Ok(()) => rtmsg::addr_msgs(&e, i, IpAddr::V4(addr), rtmsg::RTM_NEWADDR),
+                Err(_) => Vec::new(),
+            };
             drop(e);
             st.kick();
+            crate::rtsock::announce(st, msgs);
             r
         }
         SIOCSIFADDR => {
@@ -575,9 +585,13 @@ fn in_control(
             if !v4.iter().any(|x| x.addr == a) {
                 return Err(Errno::EADDRNOTAVAIL);
             }
+            let msgs = rtmsg::addr_msgs(&e, i, a, rtmsg::RTM_DELADDR);
             let r = e.del_addr(i, a);
             drop(e);
             st.kick();
+            if r.is_ok() {
+                crate::rtsock::announce(st, msgs);
+            }
             r
         }
         SIOCGIFADDR | SIOCGIFNETMASK | SIOCGIFBRDADDR | SIOCGIFDSTADDR => {

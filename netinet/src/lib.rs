@@ -49,6 +49,8 @@ pub struct Stack {
     kick_fd: OwnedFd,
     stop: AtomicBool,
     dir: PathBuf,
+    /// Open routing sockets (PF_ROUTE), which hear of every change.
+    pub rtsocks: Arc<Mutex<Vec<Weak<rtsock::RouteSock>>>>,
 }
 
 impl Stack {
@@ -67,6 +69,7 @@ impl Stack {
             kick_fd,
             stop: AtomicBool::new(false),
             dir,
+            rtsocks: Arc::default(),
         }))
     }
 
@@ -237,7 +240,7 @@ pub fn attach(k: &Arc<kernel::Kernel>, net: &net::Net, cfg: Config) -> kernel::R
     net.register_domain(Arc::new(link::LinkDomain { stack: st.clone() }))?;
     net.register_domain(Arc::new(rtsock::RouteDomain {
         stack: st.clone(),
-        socks: Arc::default(),
+        socks: st.rtsocks.clone(),
     }))?;
     sysctl::register(k, &st, cfg)?;
     let wk = Arc::downgrade(k);

@@ -15,6 +15,8 @@ pub const RTM_VERSION: u8 = 4;
 pub const RTM_GET: u8 = 0x4;
 /// `RTM_NEWADDR`.
 pub const RTM_NEWADDR: u8 = 0xc;
+/// `RTM_DELADDR`.
+pub const RTM_DELADDR: u8 = 0xd;
 /// `RTM_IFINFO`.
 pub const RTM_IFINFO: u8 = 0x14;
 const RTA_DST: i32 = 0x1;
@@ -77,7 +79,8 @@ fn fam_ok(af: i32, a: IpAddr) -> bool {
     af == 0 || (af == 2 && a.is_ipv4()) || (af == 24 && a.is_ipv6())
 }
 
-fn if_msg(f: &Ifnet) -> Vec<u8> {
+/// `RTM_IFINFO` for an interface (as `sysctl_iflist` lists it).
+pub fn if_msg(f: &Ifnet) -> Vec<u8> {
     let mut m = vec![0u8; IF_MSGHDR];
     m[2] = RTM_VERSION;
     m[3] = RTM_IFINFO;
@@ -91,7 +94,8 @@ fn if_msg(f: &Ifnet) -> Vec<u8> {
     m
 }
 
-fn ifa_msg(f: &Ifnet, a: &crate::ifnet::IfAddr) -> Vec<u8> {
+/// `RTM_NEWADDR` for an address.
+pub fn ifa_msg(f: &Ifnet, a: &crate::ifnet::IfAddr) -> Vec<u8> {
     let mut m = vec![0u8; IFA_MSGHDR];
     m[2] = RTM_VERSION;
     m[3] = RTM_NEWADDR;
@@ -308,4 +312,22 @@ pub fn family_of(m: &[u8]) -> i32 {
         return 0;
     }
     m.get(RT_MSGHDR + 1).map_or(0, |&f| i32::from(f))
+}
+
+/// The messages for an address added (`RTM_NEWADDR`, then the interface's `RTM_IFINFO`)
+/// or about to go (`RTM_DELADDR`).
+pub fn addr_msgs(e: &Engine, ifindex: u32, addr: IpAddr, ty: u8) -> Vec<Vec<u8>> {
+    let Some(f) = e.ifp(ifindex) else {
+        return Vec::new();
+    };
+    let Some(a) = f.addrs.iter().find(|a| a.addr == addr) else {
+        return Vec::new();
+    };
+    let mut m = ifa_msg(f, a);
+    m[3] = ty;
+    let mut v = vec![m];
+    if ty == RTM_NEWADDR {
+        v.push(if_msg(f));
+    }
+    v
 }

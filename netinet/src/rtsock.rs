@@ -265,7 +265,15 @@ impl RouteSock {
     }
 
     fn deliver(&self, msg: &[u8], af: i32) {
-        let v = self.socks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        deliver(&self.stack, &self.socks, msg, af);
+    }
+}
+
+/// `raw_input` for routing messages: a copy to every routing socket of the family (0:
+/// all), within each socket's queue limit; then wakes the readers.
+pub fn deliver(st: &Stack, socks: &Mutex<Vec<Weak<RouteSock>>>, msg: &[u8], af: i32) {
+    {
+        let v = socks.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for w in v {
             let Some(so) = w.upgrade() else { continue };
             if so.af != 0 && af != 0 && so.af != af {
@@ -278,7 +286,27 @@ impl RouteSock {
             q.1 += msg.len();
             q.0.push_back(msg.to_vec());
         }
-        self.stack.wq.wake_all();
+    }
+    st.wq.wake_all();
+}
+
+/// Tells the routing sockets of a change (`rt_ifmsg`, `rt_newaddrmsg`): the messages
+/// `announce` builds under the engine's lock, delivered after it.
+pub fn announce(st: &Stack, msgs: Vec<Vec<u8>>) {
+    if st
+        .rtsocks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_empty()
+    {
+        return;
+    }
+    for m in msgs {
+        let af = match m.get(3) {
+            Some(&rtmsg::RTM_NEWADDR) | Some(&rtmsg::RTM_DELADDR) => 0,
+            _ => rtmsg::family_of(&m),
+        };
+        deliver(st, &st.rtsocks, &m, af);
     }
 }
 

@@ -224,3 +224,50 @@ pub fn route_add(c: &mut Client, dst: Ipv4Addr, prefix: u8, gw: Ipv4Addr) -> Res
     c.close(s)?;
     r.map(|_| ())
 }
+
+/// `__sysctl(name)` read whole (a size probe, then the data).
+pub fn sysctl_read(c: &mut Client, name: &[i32]) -> Result<Vec<u8>, Error> {
+    let nm: Vec<u8> = name.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut len = 0u64.to_le_bytes();
+    let args = [addr_of(&nm), name.len() as u64, 0, addr_of(&len), 0, 0];
+    c.syscall(202, &args, &mut [Buf::In(&nm), Buf::InOut(&mut len)])?;
+    let n = u64::from_le_bytes(len) as usize + 512;
+    let mut old = vec![0u8; n];
+    let mut len = (n as u64).to_le_bytes();
+    let args = [
+        addr_of(&nm),
+        name.len() as u64,
+        addr_of(&old),
+        addr_of(&len),
+        0,
+        0,
+    ];
+    c.syscall(
+        202,
+        &args,
+        &mut [Buf::In(&nm), Buf::Out(&mut old), Buf::InOut(&mut len)],
+    )?;
+    old.truncate(u64::from_le_bytes(len) as usize);
+    Ok(old)
+}
+
+/// `arp -an` through `net.route.0.inet.flags.0`: (address, link address, permanent).
+pub fn arp_entries(c: &mut Client) -> Result<Vec<(Ipv4Addr, Vec<u8>, bool)>, Error> {
+    let b = sysctl_read(c, &[4, 34, 0, 2, 2, 0])?;
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off + 120 <= b.len() {
+        let len = usize::from(u16::from_le_bytes([b[off], b[off + 1]]));
+        if len < 120 || off + len > b.len() {
+            break;
+        }
+        let m = &b[off..off + len];
+        let expire = i64::from_le_bytes(m[104..112].try_into().unwrap());
+        let dst = Ipv4Addr::new(m[124], m[125], m[126], m[127]);
+        let sdl = &m[136..];
+        let (nlen, alen) = (usize::from(sdl[5]), usize::from(sdl[6]));
+        out.push((dst, sdl[8 + nlen..8 + nlen + alen].to_vec(), expire == 0));
+        off += len;
+    }
+    Ok(out)
+}
