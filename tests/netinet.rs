@@ -192,6 +192,27 @@ fn sockets_within_one_server_over_lo0() {
         "end of stream after the close"
     );
     assert_eq!(ping(&mut c, Ipv4Addr::LOCALHOST, 1).unwrap(), (1, 255));
+    // SIOCGIFCONF: the length with a null buffer, then one ifreq per address (lo0's link
+    // address and 127.0.0.1), each 144 bytes.
+    let so = c.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    let mut ifc = vec![0u8; 16];
+    ioctl(&mut c, so, 0xc010_6926, &mut ifc, &[]).unwrap();
+    let need = i32::from_le_bytes(ifc[..4].try_into().unwrap()) as usize;
+    assert_eq!(need, 2 * 144);
+    let reqs = vec![0u8; need];
+    ifc[..4].copy_from_slice(&(need as i32).to_le_bytes());
+    ifc[8..16].copy_from_slice(&client::addr_of(&reqs).to_le_bytes());
+    let mut reqs = reqs;
+    let args = [client::int_arg(so), 0xc010_6926u64, client::addr_of(&ifc)];
+    c.syscall(
+        54,
+        &args,
+        &mut [client::Buf::InOut(&mut ifc), client::Buf::Out(&mut reqs)],
+    )
+    .unwrap();
+    assert_eq!(&reqs[..4], b"lo0\0");
+    assert_eq!((reqs[17], reqs[144 + 17]), (18, 2), "AF_LINK, then AF_INET");
+    assert_eq!(&reqs[144 + 20..144 + 24], &[127, 0, 0, 1]);
     // UDP to ourselves.
     let u = c.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
     c.bind(u, &sin(Ipv4Addr::LOCALHOST, 53)).unwrap();

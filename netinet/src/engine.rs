@@ -501,6 +501,13 @@ impl Engine {
         let mut buf = [0u8; shmif::FRAME_MAX];
         let idx: Vec<u32> = self.ifs.iter().map(|f| f.index).collect();
         for i in idx {
+            // Drain the watch's events once per round; the ring says what is new.
+            if let Some(Link::Shmif {
+                port: Some(port), ..
+            }) = self.ifp(i).map(|f| &f.link)
+            {
+                let _ = port.watch.wait(std::time::Duration::ZERO);
+            }
             for _ in 0..frames_max {
                 let r = {
                     let Some(f) = self.ifp_mut(i) else { break };
@@ -511,9 +518,6 @@ impl Engine {
                     else {
                         break;
                     };
-                    if let Ok(true) = port.watch.wait(std::time::Duration::ZERO) {
-                        // Drained; the ring says what is new.
-                    }
                     match port.reader.recv(&port.bus, &mut buf) {
                         Ok(Some(r)) if r.sender == *sender => continue,
                         Ok(Some(r)) => r.len,
