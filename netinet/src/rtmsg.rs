@@ -274,6 +274,13 @@ pub fn llinfo(e: &Engine, af: i32) -> Vec<u8> {
             }
         }
     }
+    // NetBSD's order: each interface's lltable bucket by bucket (`IN_LLTBL_HASH` of the
+    // address as it lies in memory, 32 buckets).
+    let bucket = |a: std::net::Ipv4Addr| {
+        let k = u32::from_le_bytes(a.octets());
+        ((((((k >> 8) ^ k) >> 8) ^ k) >> 8) ^ k) & 31
+    };
+    keys.sort_by_key(|k| (k.0, bucket(k.1)));
     for (i, a, mac, permanent) in keys {
         let Some(f) = e.ifp(i) else { continue };
         let mut m = vec![0u8; RT_MSGHDR];
