@@ -343,6 +343,22 @@ fn hostile_frames_on_the_bus_and_an_interface_destroyed() {
     let (mut ca, mut cb) = (a.client(), b.client());
     ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
     ifconfig_shmif(&mut cb, "shmif0", "bus1", ip("10.0.1.2")).unwrap();
+    // A linkstr never names a host file that is not a bus (docs/threat-model.md): no
+    // paths, no `..`, no existing non-bus file (left as it was).
+    let victim = dir.path().join("notabus");
+    std::fs::write(&victim, b"precious").unwrap();
+    for bad in ["/etc/passwd", "../bus1", "sub/bus", "notabus", ".."] {
+        let e = ifconfig_shmif(&mut ca, "shmif1", bad, ip("10.0.7.1")).unwrap_err();
+        assert!(
+            matches!(e, client::Error::Errno(13)),
+            "{bad}: EACCES, not {e}"
+        );
+        let so = ca.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+        let mut r = vec![0u8; 144];
+        r[..6].copy_from_slice(b"shmif1");
+        ioctl(&mut ca, so, 0x8090_6979, &mut r, &[]).unwrap(); // SIOCIFDESTROY
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     let (bus, _) = shmif::Bus::open(&dir.path().join("bus1")).unwrap();
     for f in hostile_frames(0x5eed) {
         bus.send(&f, 0xbad, 0, 0).unwrap();

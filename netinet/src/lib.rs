@@ -106,12 +106,10 @@ impl Stack {
     /// Joins interface `name` to the bus at `linkstr` (`SIOCSLINKSTR`): relative to the
     /// server's directory, created if missing.
     pub fn set_linkstr(&self, name: &str, linkstr: &[u8]) -> Result<(), Errno> {
-        use std::os::unix::ffi::OsStrExt;
         if linkstr.is_empty() {
             return Err(Errno::EINVAL);
         }
-        let rel = Path::new(std::ffi::OsStr::from_bytes(linkstr));
-        let path = self.dir.join(rel);
+        let path = bus_path(&self.dir, linkstr)?;
         let mut e = self.lock();
         let f = e.ifs.iter().find(|f| f.name == name).ok_or(Errno::ENXIO)?;
         if f.flags & ifnet::IFF_UP != 0 {
@@ -151,6 +149,70 @@ impl Stack {
         match &f.link {
             ifnet::Link::Shmif { port, .. } => Ok(port.as_ref().map(|p| p.linkstr.clone())),
             ifnet::Link::Loop => Err(Errno::ENOTTY),
+        }
+    }
+}
+
+/// Where the bus named by a client's linkstr lives, checked (docs/threat-model.md: a
+/// client never names a host file): a bare file name (no `/`, not `.` or `..`) in the
+/// server's directory, as NetBSD's tests use them. An existing file must be a bus already
+/// (a regular file, not a symlink, of exactly `BUS_SIZE` bytes with shmif's magic; a bus
+/// another interface is creating gets 200 ms to get its magic); a missing one is created
+/// here (exclusively) and made a bus by `shmif::Bus::open`. Anything else is `EACCES`:
+/// ours never resizes or writes a file that is not a bus.
+fn bus_path(dir: &Path, linkstr: &[u8]) -> Result<PathBuf, Errno> {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    let name = linkstr.strip_suffix(b"\0").unwrap_or(linkstr);
+    if name.is_empty()
+        || name.len() > 255
+        || name.contains(&b'/')
+        || name.contains(&0)
+        || name == b"."
+        || name == b".."
+    {
+        return Err(Errno::EACCES);
+    }
+    let path = dir.join(std::ffi::OsStr::from_bytes(name));
+    let deadline = std::time::Instant::now() + Duration::from_millis(200);
+    loop {
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                {
+                    Ok(_) => return Ok(path),
+                    // Another interface created it meanwhile: check it as existing.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(kernel::hostio::io_errno(&e)),
+                }
+            }
+            Err(e) => return Err(kernel::hostio::io_errno(&e)),
+            Ok(m) => {
+                if !m.file_type().is_file() {
+                    return Err(Errno::EACCES);
+                }
+                if m.len() == shmif::BUS_SIZE as u64 {
+                    let mut magic = [0u8; 4];
+                    let mut f =
+                        std::fs::File::open(&path).map_err(|e| kernel::hostio::io_errno(&e))?;
+                    f.read_exact(&mut magic)
+                        .map_err(|e| kernel::hostio::io_errno(&e))?;
+                    if u32::from_ne_bytes(magic) == shmif::MAGIC {
+                        return Ok(path);
+                    }
+                }
+                // A bus being made (created, not yet sized or stamped) gets a moment.
+                if (m.len() == 0 || m.len() == shmif::BUS_SIZE as u64)
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                return Err(Errno::EACCES);
+            }
         }
     }
 }
