@@ -253,6 +253,16 @@ fn a_routed_path_through_a_forwarding_server() {
     ));
     // One hop: the reply's TTL is 255 less the router's decrement.
     assert_eq!(ping(&mut ca, ip("10.0.2.3"), 2).unwrap(), (2, 254));
+    // TTL 1 dies at the router, which says so (ICMP time exceeded from 10.0.1.2);
+    // TTL 2 gets through.
+    assert_eq!(
+        probe_ttl(&mut ca, ip("10.0.2.3"), 1).unwrap(),
+        Some((11, ip("10.0.1.2")))
+    );
+    assert_eq!(
+        probe_ttl(&mut ca, ip("10.0.2.3"), 2).unwrap(),
+        Some((0, ip("10.0.2.3")))
+    );
     let mut cs = b.client();
     let l = tcp_listen(&mut cs, 80).unwrap();
     let t = std::thread::spawn(move || tcp_echo_once(&mut cs, l).unwrap());

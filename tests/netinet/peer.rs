@@ -271,3 +271,27 @@ pub fn arp_entries(c: &mut Client) -> Result<Vec<(Ipv4Addr, Vec<u8>, bool)>, Err
     }
     Ok(out)
 }
+
+/// One echo request with IP TTL `ttl` over a raw socket; the ICMP type and source of
+/// the first answer (an echo reply, or a router's time exceeded), within 2 s.
+pub fn probe_ttl(c: &mut Client, to: Ipv4Addr, ttl: i32) -> Result<Option<(u8, Ipv4Addr)>, Error> {
+    let s = c.socket(AF_INET, SOCK_RAW, 1)?;
+    set_rcvtimeo(c, s, 2)?;
+    c.setsockopt(s, 0, 4, &ttl.to_le_bytes())?; // IP_TTL
+    let mut m = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    m.extend_from_slice(&[0x5a; 16]);
+    let k = csum(&m);
+    m[2..4].copy_from_slice(&k.to_be_bytes());
+    c.sendto(s, &m, 0, Some(&sin(to, 0)))?;
+    let mut buf = [0u8; 2048];
+    let r = match c.recvfrom(s, &mut buf, 0) {
+        Ok((n, _)) if n >= 28 => {
+            let hl = usize::from(buf[0] & 0xf) * 4;
+            Some((buf[hl], Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15])))
+        }
+        Ok(_) | Err(Error::Errno(35)) => None,
+        Err(e) => return Err(e),
+    };
+    c.close(s)?;
+    Ok(r)
+}
