@@ -402,3 +402,66 @@ fn hostile_frames_on_the_bus_and_an_interface_destroyed() {
     assert_eq!(ping(&mut ca, Ipv4Addr::LOCALHOST, 1).unwrap(), (1, 255));
     assert_eq!(ping(&mut cb, ip("10.0.1.2"), 1).unwrap(), (1, 255));
 }
+
+#[test]
+fn hostile_ioctls_and_routing_messages_get_errno_not_a_crash() {
+    let dir = TempDir::new("netinet-hostile-ioctl");
+    let a = InDir::start(&dir, "a.sock");
+    let mut c = a.client();
+    ifconfig_shmif(&mut c, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let socks = [
+        c.socket(AF_INET, SOCK_DGRAM, 0).unwrap(),
+        c.socket(18, SOCK_DGRAM, 0).unwrap(),
+        c.socket(34, SOCK_RAW, 0).unwrap(),
+    ];
+    // Every 'i' ioctl number in every direction, sizes from none to past the structs,
+    // interface names real and not, the rest random (pointers inside point nowhere).
+    for num in 0..=255u32 {
+        for dir in [0x2000_0000u32, 0x4000_0000, 0x8000_0000, 0xc000_0000] {
+            for size in [0u32, 16, 40, 64, 144, 280] {
+                let com = dir | (size & 0x1fff) << 16 | u32::from(b'i') << 8 | num;
+                let mut d: Vec<u8> = (0..size.max(8)).map(|_| rnd() as u8).collect();
+                let name: &[u8] = match rnd() % 3 {
+                    0 => b"shmif0\0",
+                    1 => b"lo0\0",
+                    _ => b"",
+                };
+                let k = name.len().min(d.len());
+                d[..k].copy_from_slice(&name[..k]);
+                // Never destroy or reconfigure on purpose: those are tested elsewhere.
+                if [121, 122, 136, 16, 26, 25].contains(&num) {
+                    continue;
+                }
+                let s = socks[(rnd() % 3) as usize];
+                let _ = ioctl(&mut c, s, com, &mut d, &[]);
+            }
+        }
+    }
+    // Routing messages that lie about their lengths, versions and sockaddrs.
+    for i in 0..300usize {
+        let len = [0usize, 4, 119, 120, 121, 200, 600][i % 7];
+        let mut m: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+        if len >= 4 {
+            let claimed = if i % 2 == 0 { len as u16 } else { rnd() as u16 };
+            m[..2].copy_from_slice(&claimed.to_le_bytes());
+            m[2] = 4;
+            m[3] = (1 + i % 4) as u8;
+        }
+        let r = c.write(socks[2], &m);
+        assert!(
+            r.is_err() || len >= 120,
+            "message {i} of {len} bytes accepted"
+        );
+    }
+    // Still serving, still routing.
+    assert!(if_flags(&mut c, "lo0").is_ok());
+    assert_eq!(ping(&mut c, Ipv4Addr::LOCALHOST, 1).unwrap().0, 1);
+    assert!(c.getpid().is_ok());
+}
