@@ -220,9 +220,7 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
         SIOCIFCREATE => {
             let name = name_of(data)?;
             let r = st.lock().if_create(&name);
-            return r
-                .map(|_| ())
-                .map_err(|e| if e == Errno::EINVAL { Errno::EINVAL } else { e });
+            return r.map(|_| ());
         }
         SIOCIFDESTROY => {
             let name = name_of(data)?;

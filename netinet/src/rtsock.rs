@@ -109,18 +109,11 @@ fn prefix_of(mask: Option<&Vec<u8>>, dst: IpAddr) -> Result<u8> {
         return Ok(route::host_prefix(dst));
     };
     let (start, n) = if dst.is_ipv4() { (4, 4) } else { (8, 16) };
-    let mut bytes = vec![0u8; n];
-    for (k, b) in bytes.iter_mut().enumerate() {
-        *b = m.get(start + k).copied().unwrap_or(0);
-        if start + k >= m.len() {
-            *b = 0;
-        }
-    }
-    let bits: u32 = bytes
-        .iter()
-        .map(|b| b.leading_ones())
-        .take_while(|_| true)
-        .sum();
+    // A mask shorter than its sockaddr (radix's trimmed masks) has zeros past its end.
+    let bytes: Vec<u8> = (0..n)
+        .map(|k| m.get(start + k).copied().unwrap_or(0))
+        .collect();
+    let bits: u32 = bytes.iter().map(|b| b.leading_ones()).sum();
     // Contiguous masks only.
     let want: Vec<u8> = (0..n)
         .map(|k| {
