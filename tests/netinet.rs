@@ -141,6 +141,16 @@ fn two_servers_on_one_bus_ping_and_talk_tcp_and_udp() {
         (&b"and back"[..], &sin(ip("10.0.1.2"), 5000)[..])
     );
 
+    // A non-blocking connect to nobody: EINPROGRESS, and a write meanwhile ENOTCONN.
+    let s = ca.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    ca.fcntl(s, 4, 4).unwrap(); // F_SETFL O_NONBLOCK
+    let e = ca.connect_sock(s, &sin(ip("10.0.1.9"), 7)).unwrap_err();
+    assert!(matches!(e, client::Error::Errno(36)), "EINPROGRESS: {e}");
+    let e = ca.write(s, b"early").unwrap_err();
+    assert!(matches!(e, client::Error::Errno(57)), "ENOTCONN: {e}");
+    let e = ca.connect_sock(s, &sin(ip("10.0.1.9"), 7)).unwrap_err();
+    assert!(matches!(e, client::Error::Errno(37)), "EALREADY: {e}");
+    ca.close(s).unwrap();
     // A closed port: connection refused (b's RST).
     let s = ca.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     let e = ca.connect_sock(s, &sin(ip("10.0.1.2"), 9)).unwrap_err();

@@ -424,17 +424,31 @@ impl ProtoSock for InetSock {
                     Ok(d) => d,
                     Err(e) => return (sent, Err(e)),
                 };
-                let r = sock::tcp_send(&mut self.stack.lock(), self.id, &data);
-                self.stack.kick();
-                match r {
-                    Ok(n) => {
-                        sent += n as u64;
-                        if n < data.len() {
-                            // The room shrank under us (cannot happen: one lock); stop.
-                            return (sent, Ok(()));
+                // Another writer of the socket may have taken room while this one copied:
+                // what does not fit now waits for room (or ends a non-blocking send).
+                let mut off = 0;
+                while off < data.len() {
+                    let r = sock::tcp_send(&mut self.stack.lock(), self.id, &data[off..]);
+                    self.stack.kick();
+                    match r {
+                        Ok(0) if nonblock => {
+                            return (sent, Err(Errno::EWOULDBLOCK));
                         }
+                        Ok(0) => {
+                            let ready = |e: &mut crate::Engine| {
+                                sock::tcp_send_space(e, self.id) > 0
+                                    || sock::tcp_send(e, self.id, &[]).is_err()
+                            };
+                            if let Err(err) = self.wait(cx, timeo, ready).await {
+                                return (sent, Err(err));
+                            }
+                        }
+                        Ok(n) => {
+                            off += n;
+                            sent += n as u64;
+                        }
+                        Err(e) => return (sent, Err(e)),
                     }
-                    Err(e) => return (sent, Err(e)),
                 }
             }
             (sent, Ok(()))

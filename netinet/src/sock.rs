@@ -628,7 +628,8 @@ pub fn tcp_send(e: &mut Engine, id: u32, data: &[u8]) -> Result<usize, Errno> {
     };
     let s = e.tcp(h);
     match s.state() {
-        tcp::State::SynSent | tcp::State::SynReceived => return Ok(0),
+        // `sosend` on a socket still connecting: ENOTCONN, as NetBSD.
+        tcp::State::SynSent | tcp::State::SynReceived => return Err(Errno::ENOTCONN),
         tcp::State::Established | tcp::State::CloseWait => {}
         _ => return Err(Errno::EPIPE),
     }
