@@ -141,6 +141,13 @@ fn two_servers_on_one_bus_ping_and_talk_tcp_and_udp() {
         (&b"and back"[..], &sin(ip("10.0.1.2"), 5000)[..])
     );
 
+    // A connected UDP socket hears of the closed port (ICMP port unreachable from b's
+    // stack): its next receive is ECONNREFUSED, as NetBSD's in_pcbnotify makes it.
+    let uc = ca.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    ca.connect_sock(uc, &sin(ip("10.0.1.2"), 9)).unwrap();
+    ca.write(uc, b"anyone?").unwrap();
+    let e = ca.read(uc, &mut buf).unwrap_err();
+    assert!(matches!(e, client::Error::Errno(61)), "ECONNREFUSED: {e}");
     // A non-blocking connect to nobody: EINPROGRESS, and a write meanwhile ENOTCONN.
     let s = ca.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     ca.fcntl(s, 4, 4).unwrap(); // F_SETFL O_NONBLOCK

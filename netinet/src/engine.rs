@@ -577,6 +577,7 @@ impl Engine {
             || (i == 1 && h.dst.is_loopback());
         if for_us {
             crate::sock::raw_input(self, &h, &p);
+            self.icmp_input(&h, &p);
             if self.dev.rx.len() < DEV_QUEUE_MAX {
                 self.dev.rx.push_back(p);
             } else {
@@ -585,6 +586,30 @@ impl Engine {
             return;
         }
         self.forward(i, &h, p);
+    }
+
+    /// The ICMP errors the sockets care about: port unreachable for a UDP datagram of ours.
+    fn icmp_input(&mut self, h: &IpHdr, p: &[u8]) {
+        if h.proto != 1 || !h.dst.is_ipv4() {
+            return;
+        }
+        let icmp = &p[h.hlen..];
+        if icmp.len() < 8 + 20 + 8 || icmp[0] != 3 || icmp[1] != 3 {
+            return;
+        }
+        let Some(q) = ip_header_quoted(&icmp[8..]) else {
+            return;
+        };
+        let (IpAddr::V4(_), IpAddr::V4(dst)) = (q.src, q.dst) else {
+            return;
+        };
+        let l4 = &icmp[8 + q.hlen..];
+        if q.proto != 17 || l4.len() < 4 {
+            return;
+        }
+        let sport = u16::from_be_bytes([l4[0], l4[1]]);
+        let dport = u16::from_be_bytes([l4[2], l4[3]]);
+        crate::sock::udp_unreachable(self, sport, (IpAddr::V4(dst), dport));
     }
 
     /// `ip_forward`: TTL down by one, then out by the route; `ICMP_TIMXCEED` when it ran out.
@@ -919,6 +944,24 @@ pub struct IpHdr {
     pub hlen: usize,
     /// Length of the whole packet.
     pub total_len: usize,
+}
+
+/// The IPv4 header quoted in an ICMP error (its total length may exceed what is quoted).
+fn ip_header_quoted(p: &[u8]) -> Option<IpHdr> {
+    if p.len() < 20 || p[0] >> 4 != 4 {
+        return None;
+    }
+    let hlen = usize::from(p[0] & 0xf) * 4;
+    if hlen < 20 || hlen > p.len() {
+        return None;
+    }
+    Some(IpHdr {
+        src: IpAddr::V4(Ipv4Addr::new(p[12], p[13], p[14], p[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(p[16], p[17], p[18], p[19])),
+        proto: p[9],
+        hlen,
+        total_len: p.len(),
+    })
 }
 
 /// Parses and checks an IP header (version, lengths, IPv4's checksum).

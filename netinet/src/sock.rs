@@ -96,6 +96,8 @@ pub struct Udp {
     pub local: Option<(Option<IpAddr>, u16)>,
     /// Connected peer.
     pub remote: Option<(IpAddr, u16)>,
+    /// `so_error` (an ICMP port unreachable for the connected peer: ECONNREFUSED).
+    pub error: Option<Errno>,
 }
 
 /// A raw pcb (`rawcb`).
@@ -199,6 +201,7 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     h,
                     local: None,
                     remote: None,
+                    error: None,
                 }),
             )
         }
@@ -729,8 +732,8 @@ pub fn readable(e: &mut Engine, id: u32) -> bool {
         }
         Some(Pcb::Tcp(t)) => t.error.is_some(),
         Some(Pcb::Udp(u)) => {
-            let h = u.h;
-            e.udp(h).can_recv()
+            let (h, err) = (u.h, u.error.is_some());
+            err || e.udp(h).can_recv()
         }
         Some(Pcb::Raw(r)) => !r.q.is_empty(),
         None => true,
@@ -880,6 +883,11 @@ pub fn dgram_send(
     data: &[u8],
     to: Option<(IpAddr, u16)>,
 ) -> Result<usize, Errno> {
+    if let Some(Pcb::Udp(u)) = e.pcbs.get_mut(&id) {
+        if let Some(err) = u.error.take() {
+            return Err(err);
+        }
+    }
     match e.pcbs.get(&id) {
         Some(Pcb::Udp(u)) => {
             let (h, remote, local) = (u.h, u.remote, u.local);
@@ -1009,6 +1017,9 @@ pub fn dgram_recv(
 ) -> Result<Option<(Vec<u8>, usize, (IpAddr, u16))>, Errno> {
     match e.pcbs.get_mut(&id) {
         Some(Pcb::Udp(u)) => {
+            if let Some(err) = u.error.take() {
+                return Err(err);
+            }
             let (h, remote) = (u.h, u.remote);
             let s = e.sockets.get_mut::<udp::Socket>(h);
             loop {
@@ -1083,5 +1094,17 @@ pub fn raw_input(e: &mut Engine, h: &IpHdr, p: &[u8]) {
         }
         r.q_bytes += data.len();
         r.q.push_back((data, h.src));
+    }
+}
+
+/// `udp_ctlinput` for an ICMP port unreachable quoting our datagram from `lport` to
+/// `remote`: the UDP sockets connected to that peer get `ECONNREFUSED` (`in_pcbnotify`).
+pub fn udp_unreachable(e: &mut Engine, lport: u16, remote: (IpAddr, u16)) {
+    for p in e.pcbs.values_mut() {
+        if let Pcb::Udp(u) = p {
+            if u.remote == Some(remote) && u.local.map(|l| l.1) == Some(lport) {
+                u.error = Some(Errno::ECONNREFUSED);
+            }
+        }
     }
 }
