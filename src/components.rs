@@ -43,6 +43,15 @@ pub enum Component {
     /// `rumpnet`. Loaded only when named (never by `rump_allserver` alone): it gives
     /// clients the host network within `RUMP_SOCKIN_ALLOW`.
     NetSockin,
+    /// `librumpnet_netinet`: the TCP/IP stack, AF_INET (crate `rump-netinet`).
+    NetInet,
+    /// `librumpnet_netinet6`: AF_INET6 and `::1`; brings `rumpnet_netinet`.
+    NetInet6,
+    /// `librumpnet_shmif`: `shmifN` interfaces on shmif buses.
+    Shmif,
+    /// `librumpnet_config`: NetBSD's host-side configuration helpers (nothing in the
+    /// kernel); accepted.
+    NetConfig,
 }
 
 impl Component {
@@ -61,6 +70,10 @@ impl Component {
             Component::NetNet => "rumpnet_net",
             Component::NetLocal => "rumpnet_local",
             Component::NetSockin => "rumpnet_sockin",
+            Component::NetInet => "rumpnet_netinet",
+            Component::NetInet6 => "rumpnet_netinet6",
+            Component::Shmif => "rumpnet_shmif",
+            Component::NetConfig => "rumpnet_config",
         }
     }
 
@@ -79,6 +92,8 @@ impl Component {
             Component::Tmpfs | Component::Ffs => &[Component::Vfs],
             Component::NetNet => &[Component::Net, Component::NetLocal],
             Component::NetLocal | Component::NetSockin => &[Component::Net],
+            Component::NetInet | Component::Shmif | Component::NetConfig => &[Component::Net],
+            Component::NetInet6 => &[Component::Net, Component::NetInet],
             _ => &[],
         }
     }
@@ -88,7 +103,7 @@ impl Component {
 pub const BUILTIN: [Component; 3] = [Component::Base, Component::User, Component::Sysproxy];
 
 /// Components that can be named with `-l`; `rump_allserver` has all of them.
-pub const OPTIONAL: [Component; 8] = [
+pub const OPTIONAL: [Component; 12] = [
     Component::Vfs,
     Component::Tmpfs,
     Component::Ffs,
@@ -97,23 +112,24 @@ pub const OPTIONAL: [Component; 8] = [
     Component::Net,
     Component::NetNet,
     Component::NetLocal,
+    Component::NetInet,
+    Component::NetInet6,
+    Component::Shmif,
+    Component::NetConfig,
 ];
 
 /// Components loaded only when `-l` names them, also by `rump_allserver`.
 pub const ON_REQUEST: [Component; 1] = [Component::NetSockin];
 
 /// The in-kernel TCP/IP names sockin replaces (NetBSD's sockin stands in for netinet).
-const INET: &[&str] = &["rumpnet_netinet", "rumpnet_netinet6"];
+/// `rumpnet_shmif` is among them: our shmif interfaces live in the TCP/IP faction.
+const INET: &[&str] = &["rumpnet_netinet", "rumpnet_netinet6", "rumpnet_shmif"];
 
-/// Network components of the TCP/IP faction, which is not built yet: refused with a
-/// message that says so (sockin is separate: see [`SOCKIN`]).
+/// Network components of the TCP/IP faction not built yet: refused with a message that
+/// says so.
 const TCPIP: &[&str] = &[
-    "rumpnet_netinet",
-    "rumpnet_netinet6",
-    "rumpnet_shmif",
     "rumpnet_virtif",
     "rumpnet_tap",
-    "rumpnet_config",
     "rumpnet_bridge",
     "rumpnet_agr",
     "rumpnet_gif",
@@ -247,6 +263,10 @@ pub fn resolve(flavor: Flavor, libs: &[String]) -> Result<Vec<Component>, Compon
             });
         }
     }
+    if named(Component::NetSockin.name()) {
+        // sockin stands in for the in-kernel stack the flavor would bring (rump_allserver).
+        set.retain(|c| !INET.contains(&c.name()));
+    }
     for arg in libs {
         let name = normalize(arg);
         if let Some(c) = BUILTIN
@@ -343,7 +363,24 @@ mod tests {
         }
         let all = resolve(Flavor::All, &[]).unwrap();
         assert!(all.contains(&Component::NetLocal) && all.contains(&Component::Net));
-        for name in ["rumpnet_netinet", "rumpnet_shmif", "librumpnet_virtif.so"] {
+        for (arg, want) in [
+            ("rumpnet_netinet", vec![Component::Net, Component::NetInet]),
+            (
+                "librumpnet_netinet6.so",
+                vec![Component::Net, Component::NetInet, Component::NetInet6],
+            ),
+            ("rumpnet_shmif", vec![Component::Net, Component::Shmif]),
+            ("rumpnet_config", vec![Component::Net, Component::NetConfig]),
+        ] {
+            let set = resolve(Flavor::Minimal, &[arg.to_string()]).unwrap();
+            for c in &want {
+                assert!(set.contains(c), "{arg}: {c:?}");
+            }
+        }
+        for c in [Component::NetInet, Component::NetInet6, Component::Shmif] {
+            assert!(all.contains(&c), "rump_allserver has {c:?}");
+        }
+        for name in ["librumpnet_virtif.so", "rumpnet_bridge"] {
             let e = resolve(Flavor::All, &[name.to_string()]).unwrap_err();
             assert!(e.to_string().contains("TCP/IP stack"), "{e}");
         }
@@ -360,6 +397,14 @@ mod tests {
             assert!(matches!(e, ComponentError::SockinWithInet { .. }), "{e}");
             assert!(e.to_string().contains("exclude each other"), "{e}");
         }
+        // rump_allserver brings the in-kernel stack; a named sockin stands in for it.
+        let all = resolve(Flavor::All, &["rumpnet_sockin".to_string()]).unwrap();
+        assert!(all.contains(&Component::NetSockin), "{all:?}");
+        for c in [Component::NetInet, Component::NetInet6, Component::Shmif] {
+            assert!(!all.contains(&c), "{c:?} with sockin: {all:?}");
+        }
+        let all = resolve(Flavor::All, &[]).unwrap();
+        assert!(all.contains(&Component::NetInet) && !all.contains(&Component::NetSockin));
     }
 
     #[test]

@@ -266,13 +266,24 @@ fn boot_and_listen(
                     errno: i32::from(e.raw()),
                 }
             })?;
-        if opts.components.contains(&Component::NetSockin) {
+        let has = |c| opts.components.contains(&c);
+        if has(Component::NetSockin) {
             let host = crate::sockin::HostSockin::from_env().map_err(|e| StartError {
                 message: format!("rump init failed: rumpnet_sockin: {e}"),
                 errno: libc::EINVAL,
             })?;
             net::sockin::attach(&net, std::sync::Arc::new(host)).map_err(|e| StartError {
                 message: format!("rump init failed: rumpnet_sockin: {e}"),
+                errno: i32::from(e.raw()),
+            })?;
+        }
+        if has(Component::NetInet) || has(Component::Shmif) {
+            let cfg = netinet::Config {
+                inet: has(Component::NetInet),
+                inet6: has(Component::NetInet6),
+            };
+            netinet::attach(&kernel, &net, cfg).map_err(|e| StartError {
+                message: format!("rump init failed: rumpnet_netinet: {e}"),
                 errno: i32::from(e.raw()),
             })?;
         }

@@ -31,12 +31,8 @@ fn verbose_lists_the_network_components() {
 
 #[test]
 fn tcpip_and_sockin_names_are_refused_with_their_reason() {
-    for name in [
-        "-lrumpnet_netinet",
-        "-lrumpnet_shmif",
-        "-lrumpnet_netinet6",
-        "-llibrumpnet_virtif.so",
-    ] {
+    // netinet, netinet6, shmif and config are built (tests/netinet.rs); virtif not yet.
+    for name in ["-llibrumpnet_virtif.so", "-lrumpnet_bridge"] {
         let err = start_fails(&["-s", "-lrumpvfs", "-lrumpnet_net", name, "unix://x"]);
         assert!(err.contains("TCP/IP stack"), "{name}: {err}");
     }

@@ -147,6 +147,18 @@ pub trait ProtoSock: Any + Send + Sync {
     /// `IOC_IN`, out for `IOC_OUT` by the kernel). Unknown: `EOPNOTSUPP`.
     fn ioctl(&self, fp: &File, com: u32, data: &mut [u8]) -> Result<()>;
 
+    /// An ioctl that copies through pointers in its argument (`struct ifdrv`, `struct
+    /// ifconf`: NetBSD's `ifioctl`), with the caller's context; `None` (the default):
+    /// [`ProtoSock::ioctl`].
+    fn ioctl_mem<'a>(
+        &'a self,
+        _cx: Ctx<'a>,
+        _com: u32,
+        _data: &'a mut [u8],
+    ) -> Option<BoxFut<'a, Result<()>>> {
+        None
+    }
+
     /// `sopoll`: the ready events among `events`; with `sel`, records the wait queues
     /// whose wake-up may change the answer.
     fn poll(&self, events: PollEvents, sel: Option<&mut Selector>) -> PollEvents;

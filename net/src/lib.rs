@@ -110,6 +110,18 @@ impl FactionFile for SockFile {
         }
     }
 
+    fn ioctl_mem<'a>(
+        &'a self,
+        _fp: &'a File,
+        k: &'a Kernel,
+        p: &'a Proc,
+        mem: &'a dyn DynMem,
+        com: u32,
+        data: &'a mut [u8],
+    ) -> Option<BoxFut<'a, Result<()>>> {
+        self.so.ioctl_mem(Ctx { k, p, mem }, com, data)
+    }
+
     fn stat(&self, _k: &Kernel) -> Result<Stat> {
         self.so.stat()
     }

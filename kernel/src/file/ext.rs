@@ -44,6 +44,23 @@ pub trait FactionFile: Send + Sync + 'static {
     /// [`FileOps::ioctl`].
     fn ioctl(&self, fp: &File, com: u32, data: &mut [u8]) -> Result<()>;
 
+    /// An ioctl whose argument points at more client memory (NetBSD's handlers copy
+    /// through it: `struct ifdrv`, `struct ifconf`). `Some`: the faction runs the request
+    /// with the caller's memory, after the kernel copied the argument in and before it
+    /// copies it out; `None` (the default): [`FactionFile::ioctl`].
+    #[allow(clippy::too_many_arguments)]
+    fn ioctl_mem<'a>(
+        &'a self,
+        _fp: &'a File,
+        _k: &'a Kernel,
+        _p: &'a Proc,
+        _mem: &'a dyn DynMem,
+        _com: u32,
+        _data: &'a mut [u8],
+    ) -> Option<BoxFut<'a, Result<()>>> {
+        None
+    }
+
     /// [`FileOps::fcntl`].
     fn fcntl(&self, cmd: i32, _arg: &mut [u8]) -> Result<()> {
         if cmd == crate::abi::F_SETFL {

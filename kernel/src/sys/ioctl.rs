@@ -2,7 +2,7 @@
 
 use super::{ret, Args, Ctx, SysResult};
 use crate::abi::*;
-use crate::{copy, Errno, UserMem};
+use crate::{copy, DynMem, Errno, UserMem};
 
 /// `ioctl(fd, com, data)` — device control; `ioctl(2)`. The direction and size encoded in
 /// `com` decide what is copied in before and out after (netbsd-abi.md §5.15).
@@ -42,7 +42,20 @@ pub async fn ioctl<M: UserMem>(c: &Ctx<'_, M>, a: Args<'_>) -> SysResult {
             }
             fp.ioctl(com, &mut data)?;
         }
-        _ => fp.ioctl(com, &mut data)?,
+        _ => {
+            // A faction's ioctl that copies through pointers in its argument.
+            let mut done = false;
+            if let Some(fut) = fp
+                .faction()
+                .and_then(|f| f.ioctl_mem(&fp, c.k, c.p, c.mem as &dyn DynMem, com, &mut data))
+            {
+                done = true;
+                fut.await?;
+            }
+            if !done {
+                fp.ioctl(com, &mut data)?;
+            }
+        }
     }
     if com & IOC_OUT != 0 && size > 0 {
         copy::copyout(c.mem, uaddr, &data).await?;

@@ -1,0 +1,62 @@
+//! The TCP/IP faction by hand against any server (ours or NetBSD's rump_server with
+//! -lrumpnet_netinet -lrumpnet_shmif), over the Rust client:
+//! `inet_peer URL ifconfig NAME BUS ADDR` · `inet_peer URL ping ADDR [COUNT]` ·
+//! `inet_peer URL echo-server PORT` (one connection) · `inet_peer URL echo ADDR PORT BYTES`.
+//! docs/netinet.md shows the sessions with NetBSD's server.
+
+#[path = "../tests/netinet/peer.rs"]
+mod peer;
+
+fn main() {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let usage = || -> ! {
+        eprintln!("usage: inet_peer URL (ifconfig NAME BUS ADDR | ping ADDR [COUNT] | echo-server PORT | echo ADDR PORT BYTES)");
+        std::process::exit(2)
+    };
+    if a.len() < 2 {
+        usage();
+    }
+    let mut c = client::Client::connect(&a[0]).unwrap_or_else(|e| {
+        eprintln!("inet_peer: {}: {e}", a[0]);
+        std::process::exit(1)
+    });
+    let ip = |s: &str| s.parse().unwrap_or_else(|_| usage());
+    let r = match (a[1].as_str(), &a[2..]) {
+        ("ifconfig", [name, bus, addr]) => {
+            peer::ifconfig_shmif(&mut c, name, bus, ip(addr)).map(|()| "ok".to_string())
+        }
+        ("ping", [addr, rest @ ..]) => {
+            let n = rest.first().and_then(|s| s.parse().ok()).unwrap_or(3);
+            peer::ping(&mut c, ip(addr), n)
+                .map(|(got, ttl)| format!("{n} sent, {got} replies, ttl {ttl}"))
+        }
+        ("echo-server", [port]) => {
+            peer::tcp_listen(&mut c, port.parse().unwrap_or_else(|_| usage()))
+                .and_then(|l| peer::tcp_echo_once(&mut c, l))
+                .map(|n| format!("echoed {n} bytes"))
+        }
+        ("echo", [addr, port, n]) => {
+            let n: usize = n.parse().unwrap_or_else(|_| usage());
+            peer::tcp_echo_client(
+                &mut c,
+                ip(addr),
+                port.parse().unwrap_or_else(|_| usage()),
+                n,
+            )
+            .map(|d| {
+                format!(
+                    "{n} bytes out and back identical in {:.3} s",
+                    d.as_secs_f64()
+                )
+            })
+        }
+        _ => usage(),
+    };
+    match r {
+        Ok(s) => println!("{s}"),
+        Err(e) => {
+            eprintln!("inet_peer: {e}");
+            std::process::exit(1)
+        }
+    }
+}

@@ -1,0 +1,1009 @@
+//! The engine of one kernel's stack: smoltcp's `Interface` (TCP, UDP, ICMP echo) seeing IP
+//! packets only, and around it what is ours: interfaces, Ethernet on shmif buses, ARP, the
+//! routing table, forwarding, loopback and raw sockets.
+//!
+//! Packets move in one direction each: `ether_input` / loopback → `ip_input` (raw sockets,
+//! then smoltcp through `Dev::rx`, or `forward`) and smoltcp / raw sends / forwarding →
+//! `output` (local → loopback; else the route → the interface → ARP → `ether_output`).
+//! Every queue is bounded; what does not fit is dropped and counted, as an IP stack does.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant as SInstant;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+
+use crate::ifnet::*;
+use crate::route::{self, Route, RTF_BLACKHOLE, RTF_GATEWAY, RTF_REJECT};
+use crate::sock::Pcb;
+
+/// IP packets waiting for smoltcp (input) or for routing (its output).
+const DEV_QUEUE_MAX: usize = 512;
+/// ARP entries per kernel.
+const ARP_MAX: usize = 1024;
+/// `arpt_keep`: a resolved entry lives 20 minutes.
+const ARP_KEEP_S: u64 = 1200;
+/// `arp_maxtries`: requests before an entry is given up.
+const ARP_MAXTRIES: u32 = 5;
+/// Longest IP packet an Ethernet frame carries.
+const ETHER_PAYLOAD_MAX: usize = 1500;
+const ETHERTYPE_IP: u16 = 0x0800;
+const ETHERTYPE_ARP: u16 = 0x0806;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+const BROADCAST_MAC: [u8; 6] = [0xff; 6];
+/// `ip_defttl`.
+pub const IP_DEFTTL: u8 = 64;
+/// Dummy next hop for smoltcp's own (unused) routing: with `Medium::Ip` it only decides
+/// that a destination is reachable; ours decides where a packet goes.
+const SMOL_GW4: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 254);
+
+/// The device smoltcp polls: two queues of IP packets.
+pub struct Dev {
+    /// Packets for smoltcp.
+    pub rx: VecDeque<Vec<u8>>,
+    /// Packets smoltcp sent, to be routed.
+    pub tx: VecDeque<Vec<u8>>,
+}
+
+/// smoltcp's receive token.
+pub struct Rx(Vec<u8>);
+/// smoltcp's transmit token.
+pub struct Tx<'a>(&'a mut VecDeque<Vec<u8>>);
+
+impl smoltcp::phy::RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl smoltcp::phy::TxToken for Tx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut b = vec![0u8; len];
+        let r = f(&mut b);
+        self.0.push_back(b);
+        r
+    }
+}
+
+impl Device for Dev {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx<'a>;
+
+    fn receive(&mut self, _t: SInstant) -> Option<(Rx, Tx<'_>)> {
+        let p = self.rx.pop_front()?;
+        Some((Rx(p), Tx(&mut self.tx)))
+    }
+
+    fn transmit(&mut self, _t: SInstant) -> Option<Tx<'_>> {
+        (self.tx.len() < DEV_QUEUE_MAX).then_some(Tx(&mut self.tx))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut c = DeviceCapabilities::default();
+        c.medium = Medium::Ip;
+        // The smallest MTU of our links (Ethernet): TCP's MSS follows from it.
+        c.max_transmission_unit = ETHER_PAYLOAD_MAX;
+        c
+    }
+}
+
+/// An ARP entry (`llinfo_arp`).
+pub struct ArpEntry {
+    /// The resolved address.
+    pub mac: Option<[u8; 6]>,
+    /// When it was resolved or last asked for (seconds of uptime).
+    pub at_s: u64,
+    /// Requests sent while unresolved.
+    pub tries: u32,
+    /// The packet waiting for the answer (`la_hold`: one, the newest).
+    pub hold: Option<Vec<u8>>,
+}
+
+/// Counters (a subset of `ipstat`/`icmpstat`).
+#[derive(Default, Debug, Clone)]
+pub struct Stats {
+    /// Packets received.
+    pub ip_total: u64,
+    /// Malformed packets.
+    pub ip_bad: u64,
+    /// Packets forwarded.
+    pub ip_forward: u64,
+    /// Packets with no route.
+    pub ip_noroute: u64,
+    /// Packets dropped for lack of room.
+    pub ip_dropped: u64,
+    /// Packets sent.
+    pub ip_localout: u64,
+    /// Packets refused by a reject route or dropped by a blackhole.
+    pub ip_rejected: u64,
+}
+
+/// The stack's state (under one lock).
+pub struct Engine {
+    /// smoltcp's interface: holds every address of every interface.
+    pub iface: Interface,
+    /// Its device.
+    pub dev: Dev,
+    /// smoltcp's sockets.
+    pub sockets: SocketSet<'static>,
+    /// Interfaces by index order.
+    pub ifs: Vec<Ifnet>,
+    next_index: u32,
+    /// Next unit number per driver name (`shmif` → 0, 1, …).
+    pub routes: route::Table,
+    /// ARP entries by (interface index, address).
+    pub arp: HashMap<(u32, Ipv4Addr), ArpEntry>,
+    /// Protocol control blocks by id.
+    pub pcbs: HashMap<u32, Pcb>,
+    /// Next pcb id.
+    pub next_pcb: u32,
+    /// TCP connections closed by their socket, finishing (handle, deadline in seconds).
+    pub closing: Vec<(SocketHandle, u64)>,
+    /// `net.inet.ip.forwarding` (1: a rump kernel is a GATEWAY build).
+    pub forwarding_v4: bool,
+    /// `net.inet6.ip6.forwarding`.
+    pub forwarding_v6: bool,
+    /// Counters.
+    pub stats: Stats,
+    /// The kernel's memory budget (socket buffers, queued packets).
+    pub budget: std::sync::Arc<kernel::mem::Budget>,
+    start: std::time::Instant,
+    ip_id: u16,
+    rand: u64,
+}
+
+/// A 64-bit random number (xorshift over a seed from the host's hasher keys).
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() | 1
+}
+
+/// The Internet checksum of `b`.
+pub fn csum(b: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    for c in b.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+impl Engine {
+    /// A stack with `lo0` (127.0.0.1/8, ::1/128) up.
+    pub fn new(budget: std::sync::Arc<kernel::mem::Budget>) -> Engine {
+        let mut dev = Dev {
+            rx: VecDeque::new(),
+            tx: VecDeque::new(),
+        };
+        let start = std::time::Instant::now();
+        let mut cfg = Config::new(HardwareAddress::Ip);
+        let rand = seed();
+        cfg.random_seed = rand;
+        let mut iface = Interface::new(cfg, &mut dev, SInstant::from_micros(0));
+        let _ = iface.routes_mut().add_default_ipv4_route(SMOL_GW4);
+        let _ = iface
+            .routes_mut()
+            .add_default_ipv6_route(Ipv6Addr::LOCALHOST);
+        let mut e = Engine {
+            iface,
+            dev,
+            sockets: SocketSet::new(Vec::new()),
+            ifs: Vec::new(),
+            next_index: 1,
+            routes: route::Table::default(),
+            arp: HashMap::new(),
+            pcbs: HashMap::new(),
+            next_pcb: 1,
+            closing: Vec::new(),
+            forwarding_v4: true,
+            forwarding_v6: false,
+            stats: Stats::default(),
+            budget,
+            start,
+            ip_id: (rand >> 16) as u16,
+            rand,
+        };
+        e.ifs.push(Ifnet {
+            name: "lo0".into(),
+            index: 1,
+            flags: IFF_UP | IFF_LOOPBACK | IFF_RUNNING | IFF_MULTICAST,
+            mtu: LOMTU,
+            mac: None,
+            addrs: Vec::new(),
+            link: Link::Loop,
+            ipackets: 0,
+            opackets: 0,
+            ibytes: 0,
+            obytes: 0,
+            ierrors: 0,
+            oerrors: 0,
+        });
+        e.next_index = 2;
+        let _ = e.add_addr(1, IpAddr::V4(Ipv4Addr::LOCALHOST), 8, None);
+        let _ = e.add_addr(1, IpAddr::V6(Ipv6Addr::LOCALHOST), 128, None);
+        e
+    }
+
+    /// A random number.
+    pub fn random(&mut self) -> u64 {
+        let mut x = self.rand;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rand = x;
+        x
+    }
+
+    /// smoltcp's clock.
+    pub fn now(&self) -> SInstant {
+        SInstant::from_micros(self.start.elapsed().as_micros() as i64)
+    }
+
+    fn uptime_s(&self) -> u64 {
+        self.start.elapsed().as_secs()
+    }
+
+    /// The interface with index `i`.
+    pub fn ifp(&self, i: u32) -> Option<&Ifnet> {
+        self.ifs.iter().find(|f| f.index == i)
+    }
+
+    /// The interface with index `i`, to change it.
+    pub fn ifp_mut(&mut self, i: u32) -> Option<&mut Ifnet> {
+        self.ifs.iter_mut().find(|f| f.index == i)
+    }
+
+    /// The interface named `name`.
+    pub fn ifp_by_name(&self, name: &str) -> Option<&Ifnet> {
+        self.ifs.iter().find(|f| f.name == name)
+    }
+
+    /// Creates `shmifN` (`SIOCIFCREATE`): down, no bus, a random MAC and sender id.
+    pub fn if_create(&mut self, name: &str) -> Result<u32, kernel::Errno> {
+        use kernel::Errno;
+        let unit = name
+            .strip_prefix("shmif")
+            .filter(|u| !u.is_empty() && u.len() <= 4 && u.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or(Errno::EINVAL)?;
+        if unit.len() > 1 && unit.starts_with('0') {
+            return Err(Errno::EINVAL);
+        }
+        if self.ifp_by_name(name).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        if self.ifs.len() >= IFS_MAX {
+            return Err(Errno::ENOBUFS);
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        let r = self.random();
+        let sender = self.random();
+        self.ifs.push(Ifnet {
+            name: name.into(),
+            index,
+            flags: IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST,
+            mtu: ETHERMTU,
+            mac: Some(shmif::mac_address(r as u32)),
+            addrs: Vec::new(),
+            link: Link::Shmif { sender, port: None },
+            ipackets: 0,
+            opackets: 0,
+            ibytes: 0,
+            obytes: 0,
+            ierrors: 0,
+            oerrors: 0,
+        });
+        Ok(index)
+    }
+
+    /// Destroys an interface (`SIOCIFDESTROY`): its addresses, routes and ARP entries go.
+    pub fn if_destroy(&mut self, name: &str) -> Result<(), kernel::Errno> {
+        use kernel::Errno;
+        let i = self.ifp_by_name(name).ok_or(Errno::ENXIO)?.index;
+        if i == 1 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let addrs: Vec<IpAddr> = self
+            .ifp(i)
+            .map(|f| f.addrs.iter().map(|a| a.addr).collect())
+            .unwrap_or_default();
+        for a in addrs {
+            let _ = self.del_addr(i, a);
+        }
+        self.routes.retain(|r| r.ifindex != i);
+        self.arp.retain(|k, _| k.0 != i);
+        self.ifs.retain(|f| f.index != i);
+        Ok(())
+    }
+
+    /// Adds an address (`SIOCAIFADDR`): with it its connected route; the interface comes up.
+    /// An address already there has its prefix and broadcast replaced.
+    pub fn add_addr(
+        &mut self,
+        i: u32,
+        addr: IpAddr,
+        prefix: u8,
+        broadcast: Option<Ipv4Addr>,
+    ) -> Result<(), kernel::Errno> {
+        use kernel::Errno;
+        if self.ifp(i).map(|f| f.has_addr(addr)) == Some(true) {
+            self.del_addr(i, addr)?;
+        }
+        let total: usize = self.ifs.iter().map(|f| f.addrs.len()).sum();
+        let f = self.ifp(i).ok_or(Errno::ENXIO)?;
+        if f.addrs.len() >= ADDRS_MAX || total >= 8 {
+            // smoltcp's interface holds at most 8 addresses (iface-max-addr-count-8).
+            return Err(Errno::ENOBUFS);
+        }
+        if matches!(f.link, Link::Shmif { port: None, .. }) {
+            // `in_ifinit` → `if_init`: shmif without a bus is ENXIO.
+            return Err(Errno::ENXIO);
+        }
+        let loopback = f.flags & IFF_LOOPBACK != 0;
+        let bcast_if = f.flags & IFF_BROADCAST != 0;
+        let broadcast = match addr {
+            IpAddr::V4(a) if bcast_if => Some(broadcast.unwrap_or(default_broadcast(a, prefix))),
+            // A loopback address's destination is itself (`ifa_dstaddr`).
+            IpAddr::V4(a) if loopback => Some(a),
+            _ => None,
+        };
+        let cidr = IpCidr::new(IpAddress::from(addr), prefix);
+        let mut full = false;
+        self.iface.update_ip_addrs(|v| full = v.push(cidr).is_err());
+        if full {
+            return Err(Errno::ENOBUFS);
+        }
+        let f = self.ifp_mut(i).ok_or(Errno::ENXIO)?;
+        f.addrs.push(IfAddr {
+            addr,
+            prefix,
+            broadcast,
+        });
+        f.flags |= IFF_UP | IFF_RUNNING;
+        // The connected route (`in_addprefix`); a loopback address gets only its local
+        // host route (listed by `rtmsg::all_routes`), as NetBSD's table shows.
+        let host = prefix == route::host_prefix(addr);
+        if !loopback {
+            let _ = self.routes.add(Route {
+                dst: addr,
+                prefix,
+                gateway: None,
+                ifindex: i,
+                flags: route::RTF_UP
+                    | route::RTF_CONNECTED
+                    | if host { route::RTF_HOST } else { 0 },
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes an address (`SIOCDIFADDR`) and its connected route.
+    pub fn del_addr(&mut self, i: u32, addr: IpAddr) -> Result<(), kernel::Errno> {
+        use kernel::Errno;
+        let f = self.ifp_mut(i).ok_or(Errno::ENXIO)?;
+        let pos = f
+            .addrs
+            .iter()
+            .position(|a| a.addr == addr)
+            .ok_or(Errno::EADDRNOTAVAIL)?;
+        let a = f.addrs.remove(pos);
+        let ip = IpAddress::from(addr);
+        self.iface
+            .update_ip_addrs(|v| v.retain(|c| c.address() != ip));
+        let net = route::network(a.addr, a.prefix);
+        self.routes.retain(|r| {
+            !(r.ifindex == i
+                && r.flags & route::RTF_CONNECTED != 0
+                && r.dst == net
+                && r.prefix == a.prefix)
+        });
+        Ok(())
+    }
+
+    /// Whether `a` is one of our addresses (any interface: NetBSD's weak host model).
+    pub fn is_local(&self, a: IpAddr) -> bool {
+        self.ifs.iter().any(|f| f.has_addr(a))
+    }
+
+    /// The interface holding address `a`.
+    pub fn ifindex_of_addr(&self, a: IpAddr) -> Option<u32> {
+        self.ifs.iter().find(|f| f.has_addr(a)).map(|f| f.index)
+    }
+
+    /// The source address for packets to `dst` (`in_selectsrc`): the destination itself
+    /// if it is ours, else the first address of the route's interface.
+    pub fn select_source(&self, dst: IpAddr) -> Result<IpAddr, kernel::Errno> {
+        use kernel::Errno;
+        if self.is_local(dst) {
+            return Ok(dst);
+        }
+        if dst.is_loopback() {
+            return Ok(if dst.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            });
+        }
+        // `in_selectsrc`: the route's interface's address, else the first address of a
+        // non-loopback interface, else EADDRNOTAVAIL.
+        if let Some(r) = self.routes.lookup(dst) {
+            if let Some(a) = self
+                .ifp(r.ifindex)
+                .filter(|f| f.flags & IFF_LOOPBACK == 0)
+                .and_then(|f| f.first_addr(dst.is_ipv6()))
+            {
+                return Ok(a);
+            }
+        }
+        self.ifs
+            .iter()
+            .filter(|f| f.flags & IFF_LOOPBACK == 0)
+            .find_map(|f| f.first_addr(dst.is_ipv6()))
+            .ok_or(Errno::EADDRNOTAVAIL)
+    }
+
+    /// The route for `dst` as `ip_output` sees it: `EHOSTUNREACH` without one or for a
+    /// reject route (a blackhole route is taken: packets vanish).
+    pub fn route_check(&self, dst: IpAddr) -> Result<Route, kernel::Errno> {
+        use kernel::Errno;
+        let r = self.routes.lookup(dst).ok_or(Errno::EHOSTUNREACH)?;
+        if r.flags & RTF_REJECT != 0 {
+            return Err(Errno::EHOSTUNREACH);
+        }
+        Ok(r.clone())
+    }
+
+    /// The next IP identification.
+    pub fn next_ip_id(&mut self) -> u16 {
+        self.ip_id = self.ip_id.wrapping_add(1);
+        self.ip_id
+    }
+
+    /// Runs smoltcp and routes what it sends until nothing moves (bounded).
+    pub fn poll(&mut self) {
+        for _ in 0..64 {
+            let now = self.now();
+            self.iface.poll(now, &mut self.dev, &mut self.sockets);
+            let sent = !self.dev.tx.is_empty();
+            while let Some(mut p) = self.dev.tx.pop_front() {
+                reflect_ttl(&mut p);
+                self.output(p);
+            }
+            crate::sock::maintain(self);
+            if !sent && self.dev.rx.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// How long until smoltcp's next timer.
+    pub fn poll_delay(&mut self) -> Option<std::time::Duration> {
+        let now = self.now();
+        self.iface
+            .poll_delay(now, &self.sockets)
+            .map(|d| std::time::Duration::from_micros(d.total_micros()))
+    }
+
+    /// Reads every shmif bus (bounded per call); whether anything arrived.
+    pub fn read_buses(&mut self, frames_max: usize) -> bool {
+        let mut got = false;
+        let mut buf = [0u8; shmif::FRAME_MAX];
+        let idx: Vec<u32> = self.ifs.iter().map(|f| f.index).collect();
+        for i in idx {
+            // Drain the watch's events once per round; the ring says what is new.
+            if let Some(Link::Shmif {
+                port: Some(port), ..
+            }) = self.ifp(i).map(|f| &f.link)
+            {
+                let _ = port.watch.wait(std::time::Duration::ZERO);
+            }
+            for _ in 0..frames_max {
+                let r = {
+                    let Some(f) = self.ifp_mut(i) else { break };
+                    let Link::Shmif {
+                        sender,
+                        port: Some(port),
+                    } = &mut f.link
+                    else {
+                        break;
+                    };
+                    match port.reader.recv(&port.bus, &mut buf) {
+                        Ok(Some(r)) if r.sender == *sender => continue,
+                        Ok(Some(r)) => r.len,
+                        Ok(None) => break,
+                        Err(_) => {
+                            f.ierrors += 1;
+                            break;
+                        }
+                    }
+                };
+                got = true;
+                self.ether_input(i, &buf[..r]);
+                if self.dev.rx.len() >= DEV_QUEUE_MAX / 2 {
+                    self.poll();
+                }
+            }
+        }
+        got
+    }
+
+    /// A frame from interface `i`'s bus (`ether_input`).
+    pub fn ether_input(&mut self, i: u32, frame: &[u8]) {
+        let Some(f) = self.ifp_mut(i) else { return };
+        if !f.is_up() || frame.len() < 14 {
+            return;
+        }
+        let mac = f.mac.unwrap_or_default();
+        let dst: [u8; 6] = frame[0..6].try_into().unwrap_or_default();
+        if dst != mac && dst != BROADCAST_MAC && dst[0] & 1 == 0 {
+            return;
+        }
+        f.ipackets += 1;
+        f.ibytes += frame.len() as u64;
+        let ty = u16::from_be_bytes([frame[12], frame[13]]);
+        let payload = &frame[14..];
+        match ty {
+            ETHERTYPE_ARP => self.arp_input(i, payload),
+            ETHERTYPE_IP | ETHERTYPE_IPV6 => self.ip_input(i, payload.to_vec()),
+            _ => {}
+        }
+    }
+
+    /// An IP packet received on interface `i`: ours (raw sockets, then smoltcp) or
+    /// forwarded.
+    pub fn ip_input(&mut self, i: u32, mut p: Vec<u8>) {
+        self.stats.ip_total += 1;
+        let Some(h) = ip_header(&p) else {
+            self.stats.ip_bad += 1;
+            return;
+        };
+        p.truncate(h.total_len);
+        let for_us = self.is_local(h.dst)
+            || match h.dst {
+                IpAddr::V4(d) => self.ifp(i).is_some_and(|f| f.is_broadcast(d)) || d.is_multicast(),
+                IpAddr::V6(d) => d.is_multicast(),
+            }
+            || (i == 1 && h.dst.is_loopback());
+        if for_us {
+            crate::sock::raw_input(self, &h, &p);
+            self.icmp_input(&h, &p);
+            if self.dev.rx.len() < DEV_QUEUE_MAX {
+                self.dev.rx.push_back(p);
+            } else {
+                self.stats.ip_dropped += 1;
+            }
+            return;
+        }
+        self.forward(i, &h, p);
+    }
+
+    /// The ICMP errors the sockets care about: port unreachable for a UDP datagram of ours.
+    fn icmp_input(&mut self, h: &IpHdr, p: &[u8]) {
+        if h.proto != 1 || !h.dst.is_ipv4() {
+            return;
+        }
+        let icmp = &p[h.hlen..];
+        if icmp.len() < 8 + 20 + 8 || icmp[0] != 3 || icmp[1] != 3 {
+            return;
+        }
+        let Some(q) = ip_header_quoted(&icmp[8..]) else {
+            return;
+        };
+        let (IpAddr::V4(_), IpAddr::V4(dst)) = (q.src, q.dst) else {
+            return;
+        };
+        let l4 = &icmp[8 + q.hlen..];
+        if q.proto != 17 || l4.len() < 4 {
+            return;
+        }
+        let sport = u16::from_be_bytes([l4[0], l4[1]]);
+        let dport = u16::from_be_bytes([l4[2], l4[3]]);
+        crate::sock::udp_unreachable(self, sport, (IpAddr::V4(dst), dport));
+    }
+
+    /// `ip_forward`: TTL down by one, then out by the route; `ICMP_TIMXCEED` when it ran out.
+    fn forward(&mut self, i: u32, h: &IpHdr, mut p: Vec<u8>) {
+        let IpAddr::V4(src) = h.src else {
+            // IPv6 forwarding is off by default and not done (docs/netinet.md).
+            return;
+        };
+        let IpAddr::V4(dst) = h.dst else { return };
+        if !self.forwarding_v4
+            || i == 1
+            || src.is_unspecified()
+            || src.is_broadcast()
+            || src.is_multicast()
+            || src.is_loopback()
+            || dst.is_loopback()
+            || dst.is_broadcast()
+            || dst.is_unspecified()
+        {
+            return;
+        }
+        if p[8] <= 1 {
+            self.icmp_error(i, 11, 0, &p);
+            return;
+        }
+        p[8] -= 1;
+        p[10] = 0;
+        p[11] = 0;
+        let c = csum(&p[..h.hlen]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        self.stats.ip_forward += 1;
+        self.output(p);
+    }
+
+    /// An ICMP error about `orig` (`icmp_error`): from an address of interface `i` to the
+    /// original sender, carrying the original header and 8 bytes.
+    pub fn icmp_error(&mut self, i: u32, ty: u8, code: u8, orig: &[u8]) {
+        let Some(h) = ip_header(orig) else { return };
+        let (IpAddr::V4(osrc), IpAddr::V4(_)) = (h.src, h.dst) else {
+            return;
+        };
+        if h.proto == 1 && orig.len() > h.hlen && orig[h.hlen] != 0 && orig[h.hlen] != 8 {
+            return; // never an error about an ICMP error
+        }
+        let Some(IpAddr::V4(me)) = self.ifp(i).and_then(|f| f.first_addr(false)) else {
+            return;
+        };
+        let quote = &orig[..orig.len().min(h.hlen + 8)];
+        let mut m = vec![ty, code, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(quote);
+        let c = csum(&m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+        let pkt = self.ipv4_packet(me, osrc, 1, IP_DEFTTL, &m);
+        self.output(pkt);
+    }
+
+    /// An IPv4 packet (no options) around `payload`.
+    pub fn ipv4_packet(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        proto: u8,
+        ttl: u8,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let id = self.next_ip_id();
+        let mut h = vec![0x45, 0];
+        h.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+        h.extend_from_slice(&id.to_be_bytes());
+        h.extend_from_slice(&[0, 0, ttl, proto, 0, 0]);
+        h.extend_from_slice(&src.octets());
+        h.extend_from_slice(&dst.octets());
+        let c = csum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h.extend_from_slice(payload);
+        h
+    }
+
+    /// An IP packet leaving (`ip_output`/`ip6_output`).
+    pub fn output(&mut self, p: Vec<u8>) {
+        let Some(h) = ip_header(&p) else {
+            self.stats.ip_bad += 1;
+            return;
+        };
+        self.stats.ip_localout += 1;
+        if self.is_local(h.dst) || h.dst.is_loopback() {
+            self.loop_output(p);
+            return;
+        }
+        let Some(r) = self.routes.lookup(h.dst).cloned() else {
+            self.stats.ip_noroute += 1;
+            return;
+        };
+        if r.flags & (RTF_REJECT | RTF_BLACKHOLE) != 0 {
+            self.stats.ip_rejected += 1;
+            return;
+        }
+        let Some(f) = self.ifp(r.ifindex) else { return };
+        if !f.is_up() {
+            return;
+        }
+        match &f.link {
+            Link::Loop => self.loop_output(p),
+            Link::Shmif { .. } => {
+                let IpAddr::V4(dst) = h.dst else {
+                    // IPv6 on shmif needs NDP: not done (docs/netinet.md).
+                    self.stats.ip_noroute += 1;
+                    return;
+                };
+                if f.is_broadcast(dst) || dst.is_multicast() {
+                    let mac = if dst.is_multicast() {
+                        let o = dst.octets();
+                        [0x01, 0, 0x5e, o[1] & 0x7f, o[2], o[3]]
+                    } else {
+                        BROADCAST_MAC
+                    };
+                    self.ether_output(r.ifindex, mac, ETHERTYPE_IP, &p);
+                    return;
+                }
+                let next = match (r.flags & RTF_GATEWAY != 0, r.gateway) {
+                    (true, Some(IpAddr::V4(g))) => g,
+                    _ => dst,
+                };
+                self.arp_resolve(r.ifindex, next, p);
+            }
+        }
+    }
+
+    fn loop_output(&mut self, p: Vec<u8>) {
+        if let Some(f) = self.ifp_mut(1) {
+            f.opackets += 1;
+            f.obytes += p.len() as u64;
+            f.ipackets += 1;
+            f.ibytes += p.len() as u64;
+        }
+        self.ip_input(1, p);
+    }
+
+    /// Sends an Ethernet frame on interface `i`'s bus.
+    pub fn ether_output(&mut self, i: u32, dst: [u8; 6], ty: u16, payload: &[u8]) {
+        let (sec, usec) = {
+            let d = self.start.elapsed();
+            (d.as_secs() as u32, d.subsec_micros())
+        };
+        let Some(f) = self.ifp_mut(i) else { return };
+        let Some(mac) = f.mac else { return };
+        let Link::Shmif {
+            sender,
+            port: Some(port),
+        } = &f.link
+        else {
+            f.oerrors += 1;
+            return;
+        };
+        let mut frame = Vec::with_capacity(14 + payload.len());
+        frame.extend_from_slice(&dst);
+        frame.extend_from_slice(&mac);
+        frame.extend_from_slice(&ty.to_be_bytes());
+        frame.extend_from_slice(payload);
+        match port.bus.send(&frame, *sender, sec, usec) {
+            Ok(()) => {
+                f.opackets += 1;
+                f.obytes += frame.len() as u64;
+            }
+            Err(_) => f.oerrors += 1,
+        }
+    }
+
+    fn arp_request(&mut self, i: u32, target: Ipv4Addr) {
+        let Some(f) = self.ifp(i) else { return };
+        let Some(mac) = f.mac else { return };
+        let src = match f.first_addr(false) {
+            Some(IpAddr::V4(a)) => a,
+            _ => return,
+        };
+        let a = arp_packet(1, mac, src, [0; 6], target);
+        self.ether_output(i, BROADCAST_MAC, ETHERTYPE_ARP, &a);
+    }
+
+    /// `arpresolve`: sends `p` to `next` on interface `i` once its address is known.
+    fn arp_resolve(&mut self, i: u32, next: Ipv4Addr, p: Vec<u8>) {
+        let now_s = self.uptime_s();
+        if let Some(e) = self.arp.get_mut(&(i, next)) {
+            if let Some(mac) = e.mac {
+                if now_s.saturating_sub(e.at_s) < ARP_KEEP_S {
+                    self.ether_output(i, mac, ETHERTYPE_IP, &p);
+                    return;
+                }
+                e.mac = None;
+                e.tries = 0;
+            }
+            e.hold = Some(p);
+            if e.tries >= ARP_MAXTRIES && now_s.saturating_sub(e.at_s) < 20 {
+                // `arpt_down`: given up on for 20 s.
+                e.hold = None;
+                return;
+            }
+            if e.tries >= ARP_MAXTRIES {
+                e.tries = 0;
+            }
+            if e.tries == 0 || now_s > e.at_s {
+                e.tries += 1;
+                e.at_s = now_s;
+                self.arp_request(i, next);
+            }
+            return;
+        }
+        if self.arp.len() >= ARP_MAX {
+            // Drop the oldest unresolved entry, else refuse.
+            let victim = self
+                .arp
+                .iter()
+                .filter(|(_, e)| e.mac.is_none())
+                .min_by_key(|(_, e)| e.at_s)
+                .map(|(k, _)| *k);
+            match victim {
+                Some(k) => {
+                    self.arp.remove(&k);
+                }
+                None => {
+                    self.stats.ip_dropped += 1;
+                    return;
+                }
+            }
+        }
+        self.arp.insert(
+            (i, next),
+            ArpEntry {
+                mac: None,
+                at_s: now_s,
+                tries: 1,
+                hold: Some(p),
+            },
+        );
+        self.arp_request(i, next);
+    }
+
+    /// `in_arpinput`: learns the sender, answers requests for our addresses, sends what
+    /// waited.
+    fn arp_input(&mut self, i: u32, a: &[u8]) {
+        if a.len() < 28 || a[0..2] != [0, 1] || a[2..4] != [8, 0] || a[4] != 6 || a[5] != 4 {
+            return;
+        }
+        let op = u16::from_be_bytes([a[6], a[7]]);
+        let sha: [u8; 6] = a[8..14].try_into().unwrap_or_default();
+        let spa = Ipv4Addr::new(a[14], a[15], a[16], a[17]);
+        let tpa = Ipv4Addr::new(a[24], a[25], a[26], a[27]);
+        let Some(f) = self.ifp(i) else { return };
+        let mac = f.mac.unwrap_or_default();
+        if sha == mac || sha[0] & 1 != 0 {
+            return;
+        }
+        let for_us = f.has_addr(IpAddr::V4(tpa));
+        let now_s = self.uptime_s();
+        let room = self.arp.len() < ARP_MAX;
+        let held = match self.arp.get_mut(&(i, spa)) {
+            Some(e) => {
+                e.mac = Some(sha);
+                e.at_s = now_s;
+                e.tries = 0;
+                e.hold.take()
+            }
+            None if for_us && room => {
+                self.arp.insert(
+                    (i, spa),
+                    ArpEntry {
+                        mac: Some(sha),
+                        at_s: now_s,
+                        tries: 0,
+                        hold: None,
+                    },
+                );
+                None
+            }
+            None => None,
+        };
+        if let Some(p) = held {
+            self.ether_output(i, sha, ETHERTYPE_IP, &p);
+        }
+        if op == 1 && for_us {
+            let r = arp_packet(2, mac, tpa, sha, spa);
+            self.ether_output(i, sha, ETHERTYPE_ARP, &r);
+        }
+    }
+
+    /// The smoltcp socket behind `h`.
+    pub fn tcp(&mut self, h: SocketHandle) -> &mut smoltcp::socket::tcp::Socket<'static> {
+        self.sockets.get_mut::<smoltcp::socket::tcp::Socket>(h)
+    }
+
+    /// The smoltcp UDP socket behind `h`.
+    pub fn udp(&mut self, h: SocketHandle) -> &mut smoltcp::socket::udp::Socket<'static> {
+        self.sockets.get_mut::<smoltcp::socket::udp::Socket>(h)
+    }
+}
+
+fn arp_packet(op: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
+    let mut a = vec![0, 1, 8, 0, 6, 4];
+    a.extend_from_slice(&op.to_be_bytes());
+    a.extend_from_slice(&sha);
+    a.extend_from_slice(&spa.octets());
+    a.extend_from_slice(&tha);
+    a.extend_from_slice(&tpa.octets());
+    a
+}
+
+/// smoltcp answers echo requests with its hop limit (64); NetBSD's `icmp_reflect` sends
+/// them with `MAXTTL` (255), which ping shows.
+fn reflect_ttl(p: &mut [u8]) {
+    if p.len() >= 28 && p[0] >> 4 == 4 && p[9] == 1 {
+        let hlen = usize::from(p[0] & 0xf) * 4;
+        if p.get(hlen) == Some(&0) && hlen >= 20 {
+            p[8] = crate::sock::MAXTTL;
+            p[10] = 0;
+            p[11] = 0;
+            let c = csum(&p[..hlen]);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+    }
+}
+
+/// What the stack reads of an IP header.
+#[derive(Clone, Debug)]
+pub struct IpHdr {
+    /// Source.
+    pub src: IpAddr,
+    /// Destination.
+    pub dst: IpAddr,
+    /// Protocol (IPv4) or next header (IPv6).
+    pub proto: u8,
+    /// Header length.
+    pub hlen: usize,
+    /// Length of the whole packet.
+    pub total_len: usize,
+}
+
+/// The IPv4 header quoted in an ICMP error (its total length may exceed what is quoted).
+fn ip_header_quoted(p: &[u8]) -> Option<IpHdr> {
+    if p.len() < 20 || p[0] >> 4 != 4 {
+        return None;
+    }
+    let hlen = usize::from(p[0] & 0xf) * 4;
+    if hlen < 20 || hlen > p.len() {
+        return None;
+    }
+    Some(IpHdr {
+        src: IpAddr::V4(Ipv4Addr::new(p[12], p[13], p[14], p[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(p[16], p[17], p[18], p[19])),
+        proto: p[9],
+        hlen,
+        total_len: p.len(),
+    })
+}
+
+/// Parses and checks an IP header (version, lengths, IPv4's checksum).
+pub fn ip_header(p: &[u8]) -> Option<IpHdr> {
+    match p.first()? >> 4 {
+        4 => {
+            if p.len() < 20 {
+                return None;
+            }
+            let hlen = usize::from(p[0] & 0xf) * 4;
+            let total_len = usize::from(u16::from_be_bytes([p[2], p[3]]));
+            if hlen < 20 || total_len < hlen || total_len > p.len() || csum(&p[..hlen]) != 0 {
+                return None;
+            }
+            Some(IpHdr {
+                src: IpAddr::V4(Ipv4Addr::new(p[12], p[13], p[14], p[15])),
+                dst: IpAddr::V4(Ipv4Addr::new(p[16], p[17], p[18], p[19])),
+                proto: p[9],
+                hlen,
+                total_len,
+            })
+        }
+        6 => {
+            if p.len() < 40 {
+                return None;
+            }
+            let total_len = 40 + usize::from(u16::from_be_bytes([p[4], p[5]]));
+            if total_len > p.len() {
+                return None;
+            }
+            let a = |o: usize| {
+                let b: [u8; 16] = p[o..o + 16].try_into().unwrap_or_default();
+                IpAddr::V6(Ipv6Addr::from(b))
+            };
+            Some(IpHdr {
+                src: a(8),
+                dst: a(24),
+                proto: p[6],
+                hlen: 40,
+                total_len,
+            })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,1110 @@
+//! Protocol control blocks (`inpcb`/`tcpcb` as a socket sees them): TCP and UDP over
+//! smoltcp's sockets, raw IP sockets of our own. Every operation is non-blocking and
+//! answers with NetBSD's errno; a caller that must wait sleeps on the stack's wait queue
+//! and asks again (`Stack::wq`, woken after every round of the softint).
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use kernel::Errno;
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::{tcp, udp};
+use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
+
+use crate::engine::{Engine, IpHdr};
+
+/// `MAXTTL`: raw IP sends with it (`rip_output`).
+pub const MAXTTL: u8 = 255;
+
+/// `tcp_sendspace`/`tcp_recvspace`: each TCP socket's buffers.
+pub const TCP_BUF: usize = 32 * 1024;
+/// `udp_sendspace`: the largest datagram (`EMSGSIZE` beyond).
+pub const UDP_SNDBUF: usize = 9216;
+/// `udp_recvspace`.
+pub const UDP_RCVBUF: usize = 41600;
+/// `rip_sendspace`/`rip_recvspace`.
+pub const RAW_BUF: usize = 8192;
+/// Most pcbs (sockets of this stack) per kernel.
+pub const PCBS_MAX: usize = 1024;
+/// smoltcp sockets waiting in a listen queue before accept (per listener, besides the
+/// ones accepting handshakes).
+const LISTEN_ARMED: usize = 2;
+/// `tcp_keepinit`: a connection attempt gives up after 75 s.
+const CONNECT_TIMEOUT_S: u64 = 75;
+/// How long a closed connection may take to finish (FIN exchange, TIME_WAIT).
+const LINGER_S: u64 = 60;
+/// `IPPORT_ANONMIN`/`IPPORT_ANONMAX`.
+const ANON_MIN: u16 = 49152;
+
+/// Memory a smoltcp TCP socket holds (charged to the kernel's budget).
+const TCP_CHARGE: u64 = 2 * TCP_BUF as u64 + 1024;
+const UDP_CHARGE: u64 = (UDP_SNDBUF + UDP_RCVBUF) as u64 + 2048;
+
+/// One pcb.
+pub enum Pcb {
+    /// SOCK_STREAM.
+    Tcp(Tcp),
+    /// SOCK_DGRAM.
+    Udp(Udp),
+    /// SOCK_RAW.
+    Raw(Raw),
+}
+
+/// A TCP pcb.
+pub struct Tcp {
+    /// AF_INET6.
+    pub v6: bool,
+    /// Bound local address (None: any) and port.
+    pub local: Option<(Option<IpAddr>, u16)>,
+    /// Where it is.
+    pub state: TcpState,
+    /// `so_error`.
+    pub error: Option<Errno>,
+    /// Reading was shut down.
+    pub rd_shut: bool,
+    /// When the connection attempt began (uptime seconds).
+    pub connect_at: u64,
+}
+
+/// TCP pcb states as far as the socket layer cares.
+pub enum TcpState {
+    /// Not connected, not listening.
+    Fresh,
+    /// Connecting or connected.
+    Conn(SocketHandle),
+    /// Listening.
+    Listen(Listener),
+}
+
+/// A listening pcb: smoltcp sockets armed for handshakes and the established ones.
+pub struct Listener {
+    /// `so_qlimit`.
+    pub backlog: usize,
+    /// Sockets in LISTEN or SYN-RECEIVED.
+    pub armed: Vec<SocketHandle>,
+    /// Established, not yet accepted (`so_q`).
+    pub ready: VecDeque<SocketHandle>,
+}
+
+/// A UDP pcb.
+pub struct Udp {
+    /// AF_INET6.
+    pub v6: bool,
+    /// smoltcp's socket.
+    pub h: SocketHandle,
+    /// Bound local address and port.
+    pub local: Option<(Option<IpAddr>, u16)>,
+    /// Connected peer.
+    pub remote: Option<(IpAddr, u16)>,
+    /// `so_error` (an ICMP port unreachable for the connected peer: ECONNREFUSED).
+    pub error: Option<Errno>,
+}
+
+/// A raw pcb (`rawcb`).
+pub struct Raw {
+    /// AF_INET6.
+    pub v6: bool,
+    /// Protocol (0: all).
+    pub proto: u8,
+    /// Received packets and their senders.
+    pub q: VecDeque<(Vec<u8>, IpAddr)>,
+    /// Bytes in `q`.
+    pub q_bytes: usize,
+    /// `so_rcv.sb_hiwat`.
+    pub rcv_hiwat: usize,
+    /// Bound local address.
+    pub local: Option<IpAddr>,
+    /// Connected peer.
+    pub remote: Option<IpAddr>,
+    /// `IP_HDRINCL`.
+    pub hdrincl: bool,
+    /// `IP_TTL`.
+    pub ttl: u8,
+}
+
+fn uptime_s(e: &Engine) -> u64 {
+    (e.now().total_millis() / 1000) as u64
+}
+
+/// Allocates a pcb id.
+pub fn insert(e: &mut Engine, p: Pcb) -> Result<u32, Errno> {
+    if e.pcbs.len() >= PCBS_MAX {
+        return Err(Errno::ENOBUFS);
+    }
+    let mut id = e.next_pcb;
+    while e.pcbs.contains_key(&id) || id == 0 {
+        id = id.wrapping_add(1);
+    }
+    e.next_pcb = id.wrapping_add(1);
+    e.pcbs.insert(id, p);
+    Ok(id)
+}
+
+fn new_tcp_socket(e: &mut Engine) -> Result<SocketHandle, Errno> {
+    e.budget
+        .try_charge(TCP_CHARGE)
+        .map_err(|_| Errno::ENOBUFS)?;
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; TCP_BUF]),
+        tcp::SocketBuffer::new(vec![0; TCP_BUF]),
+    );
+    s.set_nagle_enabled(true);
+    Ok(e.sockets.add(s))
+}
+
+fn free_tcp_socket(e: &mut Engine, h: SocketHandle) {
+    e.sockets.remove(h);
+    e.budget.release(TCP_CHARGE);
+}
+
+/// A new pcb for `socket(2)`: `ty` 1 stream, 2 dgram, 3 raw.
+pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errno> {
+    match ty {
+        1 => {
+            if proto != 0 && proto != 6 {
+                return Err(Errno::EPROTONOSUPPORT);
+            }
+            insert(
+                e,
+                Pcb::Tcp(Tcp {
+                    v6,
+                    local: None,
+                    state: TcpState::Fresh,
+                    error: None,
+                    rd_shut: false,
+                    connect_at: 0,
+                }),
+            )
+        }
+        2 => {
+            if proto != 0 && proto != 17 {
+                return Err(Errno::EPROTONOSUPPORT);
+            }
+            if e.pcbs.len() >= PCBS_MAX {
+                return Err(Errno::ENOBUFS);
+            }
+            e.budget
+                .try_charge(UDP_CHARGE)
+                .map_err(|_| Errno::ENOBUFS)?;
+            let s = udp::Socket::new(
+                udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; UDP_RCVBUF]),
+                udp::PacketBuffer::new(
+                    vec![udp::PacketMetadata::EMPTY; 16],
+                    vec![0; UDP_SNDBUF * 2],
+                ),
+            );
+            let h = e.sockets.add(s);
+            insert(
+                e,
+                Pcb::Udp(Udp {
+                    v6,
+                    h,
+                    local: None,
+                    remote: None,
+                    error: None,
+                }),
+            )
+        }
+        3 => {
+            if !(0..=255).contains(&proto) {
+                return Err(Errno::EINVAL);
+            }
+            insert(
+                e,
+                Pcb::Raw(Raw {
+                    v6,
+                    proto: proto as u8,
+                    q: VecDeque::new(),
+                    q_bytes: 0,
+                    rcv_hiwat: RAW_BUF,
+                    local: None,
+                    remote: None,
+                    hdrincl: false,
+                    ttl: MAXTTL,
+                }),
+            )
+        }
+        _ => Err(Errno::EPROTOTYPE),
+    }
+}
+
+fn port_in_use(e: &Engine, tcp: bool, port: u16, addr: Option<IpAddr>) -> bool {
+    let clash = |l: &Option<(Option<IpAddr>, u16)>| match l {
+        Some((a, p)) => *p == port && (a.is_none() || addr.is_none() || *a == addr),
+        None => false,
+    };
+    e.pcbs.values().any(|p| match p {
+        Pcb::Tcp(t) if tcp => clash(&t.local),
+        Pcb::Udp(u) if !tcp => clash(&u.local),
+        _ => false,
+    })
+}
+
+fn anon_port(e: &mut Engine, tcp: bool) -> Result<u16, Errno> {
+    let span = u32::from(u16::MAX - ANON_MIN) + 1;
+    let start = (e.random() % u64::from(span)) as u32;
+    for k in 0..span {
+        let p = ANON_MIN + ((start + k) % span) as u16;
+        if !port_in_use(e, tcp, p, None) {
+            return Ok(p);
+        }
+    }
+    Err(Errno::EAGAIN)
+}
+
+/// `bind(2)`: `addr` None is INADDR_ANY; port 0 picks one.
+pub fn bind(e: &mut Engine, id: u32, addr: Option<IpAddr>, port: u16) -> Result<(), Errno> {
+    if let Some(a) = addr {
+        if !e.is_local(a) && !a.is_unspecified() {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+    }
+    let addr = addr.filter(|a| !a.is_unspecified());
+    let tcp = match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(t)) => {
+            if t.local.is_some() || !matches!(t.state, TcpState::Fresh) {
+                return Err(Errno::EINVAL);
+            }
+            true
+        }
+        Some(Pcb::Udp(u)) => {
+            if u.local.is_some() {
+                return Err(Errno::EINVAL);
+            }
+            false
+        }
+        Some(Pcb::Raw(_)) => {
+            if let Some(Pcb::Raw(r)) = e.pcbs.get_mut(&id) {
+                r.local = addr;
+            }
+            return Ok(());
+        }
+        None => return Err(Errno::EBADF),
+    };
+    let port = if port == 0 {
+        anon_port(e, tcp)?
+    } else {
+        if port_in_use(e, tcp, port, addr) {
+            return Err(Errno::EADDRINUSE);
+        }
+        port
+    };
+    match e.pcbs.get_mut(&id) {
+        Some(Pcb::Tcp(t)) => t.local = Some((addr, port)),
+        Some(Pcb::Udp(u)) => {
+            u.local = Some((addr, port));
+            let h = u.h;
+            let ep = IpListenEndpoint {
+                addr: addr.map(IpAddress::from),
+                port,
+            };
+            e.udp(h).bind(ep).map_err(|_| Errno::EINVAL)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `connect(2)`: starts the handshake (TCP; then wait for [`connect_status`]) or sets
+/// the peer (UDP, raw).
+pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), Errno> {
+    if addr.is_unspecified() {
+        return Err(Errno::EADDRNOTAVAIL);
+    }
+    match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(t)) => match &t.state {
+            TcpState::Listen(_) => return Err(Errno::EOPNOTSUPP),
+            TcpState::Conn(h) => {
+                let h = *h;
+                return Err(match e.tcp(h).state() {
+                    tcp::State::SynSent | tcp::State::SynReceived => Errno::EALREADY,
+                    _ => Errno::EISCONN,
+                });
+            }
+            TcpState::Fresh => {}
+        },
+        Some(Pcb::Udp(_)) | Some(Pcb::Raw(_)) => {}
+        None => return Err(Errno::EBADF),
+    }
+    if port == 0 && !matches!(e.pcbs.get(&id), Some(Pcb::Raw(_))) {
+        return Err(Errno::EADDRNOTAVAIL);
+    }
+    let src = e.select_source(addr)?;
+    match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(t)) => {
+            // The SYN's `ip_output` fails at once without a route (EHOSTUNREACH).
+            if !e.is_local(addr) && !addr.is_loopback() {
+                e.route_check(addr)?;
+            }
+            let local = t.local;
+            let (laddr, lport) = match local {
+                Some((a, p)) => (a.unwrap_or(src), p),
+                None => (src, anon_port(e, true)?),
+            };
+            let h = new_tcp_socket(e)?;
+            let now = uptime_s(e);
+            let r = {
+                let cx = e.iface.context();
+                let s = e.sockets.get_mut::<tcp::Socket>(h);
+                s.set_timeout(Some(smoltcp::time::Duration::from_secs(CONNECT_TIMEOUT_S)));
+                s.connect(
+                    cx,
+                    IpEndpoint::new(addr.into(), port),
+                    IpListenEndpoint {
+                        addr: Some(laddr.into()),
+                        port: lport,
+                    },
+                )
+            };
+            if r.is_err() {
+                free_tcp_socket(e, h);
+                return Err(Errno::EADDRNOTAVAIL);
+            }
+            if let Some(Pcb::Tcp(t)) = e.pcbs.get_mut(&id) {
+                t.local = Some((local.and_then(|l| l.0), lport));
+                t.state = TcpState::Conn(h);
+                t.connect_at = now;
+            }
+            Ok(())
+        }
+        Some(Pcb::Udp(u)) => {
+            let (h, local) = (u.h, u.local);
+            if local.is_none() {
+                bind(e, id, None, 0)?;
+            }
+            let _ = h;
+            if let Some(Pcb::Udp(u)) = e.pcbs.get_mut(&id) {
+                u.remote = Some((addr, port));
+            }
+            Ok(())
+        }
+        Some(Pcb::Raw(_)) => {
+            if let Some(Pcb::Raw(r)) = e.pcbs.get_mut(&id) {
+                r.remote = Some(addr);
+            }
+            Ok(())
+        }
+        None => Err(Errno::EBADF),
+    }
+}
+
+/// Where a connection attempt is: `Ok(true)` connected, `Ok(false)` still trying, or the
+/// error that ended it (`ECONNREFUSED`, `ETIMEDOUT`).
+pub fn connect_status(e: &mut Engine, id: u32) -> Result<bool, Errno> {
+    let now = uptime_s(e);
+    let (h, at) = match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(Tcp {
+            state: TcpState::Conn(h),
+            connect_at,
+            error,
+            ..
+        })) => {
+            if let Some(err) = error {
+                return Err(*err);
+            }
+            (*h, *connect_at)
+        }
+        Some(Pcb::Tcp(Tcp {
+            error: Some(err), ..
+        })) => return Err(*err),
+        Some(_) => return Err(Errno::ENOTCONN),
+        None => return Err(Errno::EBADF),
+    };
+    match e.tcp(h).state() {
+        tcp::State::SynSent | tcp::State::SynReceived => Ok(false),
+        tcp::State::Closed => {
+            let err = if now.saturating_sub(at) >= CONNECT_TIMEOUT_S {
+                Errno::ETIMEDOUT
+            } else {
+                Errno::ECONNREFUSED
+            };
+            if let Some(Pcb::Tcp(t)) = e.pcbs.get_mut(&id) {
+                t.error = Some(err);
+                t.state = TcpState::Fresh;
+            }
+            free_tcp_socket(e, h);
+            Err(err)
+        }
+        _ => {
+            e.tcp(h).set_timeout(None);
+            Ok(true)
+        }
+    }
+}
+
+/// `listen(2)`.
+pub fn listen(e: &mut Engine, id: u32, backlog: i32) -> Result<(), Errno> {
+    let backlog = backlog.clamp(1, 128) as usize;
+    match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(t)) => match &t.state {
+            TcpState::Fresh => {}
+            TcpState::Listen(_) => {
+                if let Some(Pcb::Tcp(Tcp {
+                    state: TcpState::Listen(l),
+                    ..
+                })) = e.pcbs.get_mut(&id)
+                {
+                    l.backlog = backlog;
+                }
+                return Ok(());
+            }
+            TcpState::Conn(_) => return Err(Errno::EINVAL),
+        },
+        Some(_) => return Err(Errno::EOPNOTSUPP),
+        None => return Err(Errno::EBADF),
+    }
+    if matches!(e.pcbs.get(&id), Some(Pcb::Tcp(Tcp { local: None, .. }))) {
+        bind(e, id, None, 0)?;
+    }
+    if let Some(Pcb::Tcp(t)) = e.pcbs.get_mut(&id) {
+        t.state = TcpState::Listen(Listener {
+            backlog,
+            armed: Vec::new(),
+            ready: VecDeque::new(),
+        });
+    }
+    arm(e, id);
+    if let Some(Pcb::Tcp(Tcp {
+        state: TcpState::Listen(l),
+        ..
+    })) = e.pcbs.get(&id)
+    {
+        if l.armed.is_empty() {
+            return Err(Errno::ENOBUFS);
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a listener's armed sockets topped up.
+fn arm(e: &mut Engine, id: u32) {
+    let (local, want) = match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(Tcp {
+            local: Some(l),
+            state: TcpState::Listen(li),
+            ..
+        })) => {
+            let room = li.backlog.saturating_sub(li.ready.len());
+            (*l, room.min(LISTEN_ARMED).saturating_sub(li.armed.len()))
+        }
+        _ => return,
+    };
+    for _ in 0..want {
+        let Ok(h) = new_tcp_socket(e) else { return };
+        let ep = IpListenEndpoint {
+            addr: local.0.map(IpAddress::from),
+            port: local.1,
+        };
+        if e.tcp(h).listen(ep).is_err() {
+            free_tcp_socket(e, h);
+            return;
+        }
+        if let Some(Pcb::Tcp(Tcp {
+            state: TcpState::Listen(li),
+            ..
+        })) = e.pcbs.get_mut(&id)
+        {
+            li.armed.push(h);
+        }
+    }
+}
+
+/// After each poll: listeners move established connections to their queue and re-arm;
+/// closed connections finish.
+pub fn maintain(e: &mut Engine) {
+    let ids: Vec<u32> = e
+        .pcbs
+        .iter()
+        .filter(|(_, p)| {
+            matches!(
+                p,
+                Pcb::Tcp(Tcp {
+                    state: TcpState::Listen(_),
+                    ..
+                })
+            )
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    for id in ids {
+        let armed = match e.pcbs.get(&id) {
+            Some(Pcb::Tcp(Tcp {
+                state: TcpState::Listen(l),
+                ..
+            })) => l.armed.clone(),
+            _ => continue,
+        };
+        let mut keep = Vec::new();
+        let mut done = Vec::new();
+        for h in armed {
+            match e.tcp(h).state() {
+                tcp::State::Listen | tcp::State::SynReceived => keep.push(h),
+                tcp::State::Closed | tcp::State::TimeWait => free_tcp_socket(e, h),
+                _ => done.push(h),
+            }
+        }
+        if let Some(Pcb::Tcp(Tcp {
+            state: TcpState::Listen(l),
+            ..
+        })) = e.pcbs.get_mut(&id)
+        {
+            l.armed = keep;
+            l.ready.extend(done);
+        }
+        arm(e, id);
+    }
+    let now = uptime_s(e);
+    let closing = std::mem::take(&mut e.closing);
+    for (h, deadline) in closing {
+        let st = e.tcp(h).state();
+        if st == tcp::State::Closed || st == tcp::State::TimeWait && now >= deadline {
+            free_tcp_socket(e, h);
+        } else if now >= deadline {
+            e.tcp(h).abort();
+            e.closing.push((h, deadline));
+        } else {
+            e.closing.push((h, deadline));
+        }
+    }
+}
+
+/// `accept(2)`: the next established connection, as a new pcb (`None`: none yet).
+pub fn accept(e: &mut Engine, id: u32) -> Result<Option<u32>, Errno> {
+    let h = match e.pcbs.get_mut(&id) {
+        Some(Pcb::Tcp(Tcp {
+            state: TcpState::Listen(l),
+            ..
+        })) => l.ready.pop_front(),
+        Some(Pcb::Tcp(_)) => return Err(Errno::EINVAL),
+        Some(_) => return Err(Errno::EOPNOTSUPP),
+        None => return Err(Errno::EBADF),
+    };
+    let Some(h) = h else { return Ok(None) };
+    let v6 = matches!(e.pcbs.get(&id), Some(Pcb::Tcp(Tcp { v6: true, .. })));
+    let port = e.tcp(h).local_endpoint().map(|l| l.port).unwrap_or(0);
+    let nid = insert(
+        e,
+        Pcb::Tcp(Tcp {
+            v6,
+            local: Some((None, port)),
+            state: TcpState::Conn(h),
+            error: None,
+            rd_shut: false,
+            connect_at: 0,
+        }),
+    );
+    match nid {
+        Ok(n) => {
+            // Accepted connections share the listener's port: not a bind clash.
+            if let Some(Pcb::Tcp(t)) = e.pcbs.get_mut(&n) {
+                t.local = None;
+            }
+            arm(e, id);
+            Ok(Some(n))
+        }
+        Err(err) => {
+            e.tcp(h).abort();
+            e.closing.push((h, uptime_s(e) + 1));
+            Err(err)
+        }
+    }
+}
+
+/// Listener has connections waiting.
+pub fn acceptable(e: &Engine, id: u32) -> bool {
+    matches!(e.pcbs.get(&id), Some(Pcb::Tcp(Tcp { state: TcpState::Listen(l), .. })) if !l.ready.is_empty())
+}
+
+/// `sosend` on a stream: bytes taken (0: no room now, wait).
+pub fn tcp_send(e: &mut Engine, id: u32, data: &[u8]) -> Result<usize, Errno> {
+    let h = match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(Tcp {
+            state: TcpState::Conn(h),
+            ..
+        })) => *h,
+        Some(Pcb::Tcp(Tcp {
+            error: Some(err), ..
+        })) => return Err(*err),
+        Some(Pcb::Tcp(_)) => return Err(Errno::ENOTCONN),
+        Some(_) => return Err(Errno::EOPNOTSUPP),
+        None => return Err(Errno::EBADF),
+    };
+    let s = e.tcp(h);
+    match s.state() {
+        // `sosend` on a socket still connecting: ENOTCONN, as NetBSD.
+        tcp::State::SynSent | tcp::State::SynReceived => return Err(Errno::ENOTCONN),
+        tcp::State::Established | tcp::State::CloseWait => {}
+        _ => return Err(Errno::EPIPE),
+    }
+    s.send_slice(data).map_err(|_| Errno::EPIPE)
+}
+
+/// Room in a stream's send buffer.
+pub fn tcp_send_space(e: &mut Engine, id: u32) -> usize {
+    match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(Tcp {
+            state: TcpState::Conn(h),
+            ..
+        })) => {
+            let h = *h;
+            let s = e.tcp(h);
+            s.send_capacity() - s.send_queue()
+        }
+        _ => 0,
+    }
+}
+
+/// `soreceive` on a stream: `Some(n)` bytes (0: end of stream), `None`: nothing yet.
+pub fn tcp_recv(
+    e: &mut Engine,
+    id: u32,
+    buf: &mut [u8],
+    peek: bool,
+) -> Result<Option<usize>, Errno> {
+    let (h, rd_shut) = match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(Tcp {
+            state: TcpState::Conn(h),
+            rd_shut,
+            ..
+        })) => (*h, *rd_shut),
+        Some(Pcb::Tcp(Tcp {
+            error: Some(err), ..
+        })) => return Err(*err),
+        Some(Pcb::Tcp(_)) => return Err(Errno::ENOTCONN),
+        Some(_) => return Err(Errno::EOPNOTSUPP),
+        None => return Err(Errno::EBADF),
+    };
+    if rd_shut {
+        return Ok(Some(0));
+    }
+    let s = e.tcp(h);
+    if s.can_recv() {
+        let n = if peek {
+            s.peek_slice(buf)
+        } else {
+            s.recv_slice(buf)
+        };
+        return Ok(Some(n.unwrap_or(0)));
+    }
+    match s.state() {
+        tcp::State::SynSent | tcp::State::SynReceived => Ok(None),
+        _ if s.may_recv() => Ok(None),
+        _ => Ok(Some(0)),
+    }
+}
+
+/// Bytes waiting to be read.
+pub fn recv_queue(e: &mut Engine, id: u32) -> usize {
+    match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(Tcp {
+            state: TcpState::Conn(h),
+            ..
+        })) => {
+            let h = *h;
+            e.tcp(h).recv_queue()
+        }
+        Some(Pcb::Udp(u)) => {
+            let h = u.h;
+            e.udp(h).peek().map(|(d, _)| d.len()).unwrap_or(0)
+        }
+        Some(Pcb::Raw(r)) => r.q.front().map(|(d, _)| d.len()).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Whether a read would not wait (data, end of stream, an error).
+pub fn readable(e: &mut Engine, id: u32) -> bool {
+    match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(Tcp {
+            state: TcpState::Listen(l),
+            ..
+        })) => !l.ready.is_empty(),
+        Some(Pcb::Tcp(Tcp {
+            state: TcpState::Conn(h),
+            rd_shut,
+            ..
+        })) => {
+            let (h, rd) = (*h, *rd_shut);
+            let s = e.tcp(h);
+            rd || s.can_recv()
+                || !s.may_recv()
+                    && !matches!(s.state(), tcp::State::SynSent | tcp::State::SynReceived)
+        }
+        Some(Pcb::Tcp(t)) => t.error.is_some(),
+        Some(Pcb::Udp(u)) => {
+            let (h, err) = (u.h, u.error.is_some());
+            err || e.udp(h).can_recv()
+        }
+        Some(Pcb::Raw(r)) => !r.q.is_empty(),
+        None => true,
+    }
+}
+
+/// Whether a write would not wait.
+pub fn writable(e: &mut Engine, id: u32) -> bool {
+    match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(Tcp {
+            state: TcpState::Conn(h),
+            ..
+        })) => {
+            let h = *h;
+            let s = e.tcp(h);
+            match s.state() {
+                tcp::State::SynSent | tcp::State::SynReceived => false,
+                tcp::State::Established | tcp::State::CloseWait => s.can_send(),
+                _ => true,
+            }
+        }
+        Some(Pcb::Tcp(Tcp {
+            state: TcpState::Listen(_),
+            ..
+        })) => false,
+        Some(Pcb::Tcp(t)) => t.error.is_some(),
+        _ => true,
+    }
+}
+
+/// `shutdown(2)`: `how` 0 read, 1 write, 2 both.
+pub fn shutdown(e: &mut Engine, id: u32, how: i32) -> Result<(), Errno> {
+    match e.pcbs.get_mut(&id) {
+        Some(Pcb::Tcp(t)) => {
+            let TcpState::Conn(h) = t.state else {
+                return Err(Errno::ENOTCONN);
+            };
+            if how != 1 {
+                t.rd_shut = true;
+            }
+            if how != 0 {
+                e.tcp(h).close();
+            }
+            Ok(())
+        }
+        Some(Pcb::Udp(u)) => {
+            if u.remote.is_none() {
+                return Err(Errno::ENOTCONN);
+            }
+            Ok(())
+        }
+        Some(Pcb::Raw(_)) => Ok(()),
+        None => Err(Errno::EBADF),
+    }
+}
+
+/// The socket's last close (`soclose`): a connection finishes in the background.
+pub fn close(e: &mut Engine, id: u32) {
+    let Some(p) = e.pcbs.remove(&id) else { return };
+    match p {
+        Pcb::Tcp(t) => match t.state {
+            TcpState::Fresh => {}
+            TcpState::Conn(h) => {
+                let s = e.tcp(h);
+                if s.state() == tcp::State::Closed {
+                    free_tcp_socket(e, h);
+                } else {
+                    s.close();
+                    let d = uptime_s(e) + LINGER_S;
+                    e.closing.push((h, d));
+                }
+            }
+            TcpState::Listen(l) => {
+                for h in l.armed.into_iter().chain(l.ready) {
+                    e.tcp(h).abort();
+                    let d = uptime_s(e) + 1;
+                    e.closing.push((h, d));
+                }
+            }
+        },
+        Pcb::Udp(u) => {
+            e.sockets.remove(u.h);
+            e.budget.release(UDP_CHARGE);
+        }
+        Pcb::Raw(r) => {
+            e.budget.release(r.q_bytes as u64);
+        }
+    }
+}
+
+/// `getsockname`/`getpeername` for the pcb: (address, port).
+pub fn name(e: &mut Engine, id: u32, peer: bool) -> Result<Option<(IpAddr, u16)>, Errno> {
+    let any = |v6: bool| {
+        if v6 {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        }
+    };
+    match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(t)) => {
+            let (v6, local) = (t.v6, t.local);
+            match t.state {
+                TcpState::Conn(h) => {
+                    let s = e.tcp(h);
+                    let ep = if peer {
+                        s.remote_endpoint()
+                    } else {
+                        s.local_endpoint()
+                    };
+                    match ep {
+                        Some(ep) => Ok(Some((ep.addr.into(), ep.port))),
+                        None if peer => Err(Errno::ENOTCONN),
+                        None => Ok(Some((any(v6), local.map(|l| l.1).unwrap_or(0)))),
+                    }
+                }
+                _ if peer => Err(Errno::ENOTCONN),
+                _ => Ok(Some(match local {
+                    Some((a, p)) => (a.unwrap_or(any(v6)), p),
+                    None => (any(v6), 0),
+                })),
+            }
+        }
+        Some(Pcb::Udp(u)) => {
+            if peer {
+                return u.remote.map(Some).ok_or(Errno::ENOTCONN);
+            }
+            Ok(Some(match u.local {
+                Some((a, p)) => (a.unwrap_or(any(u.v6)), p),
+                None => (any(u.v6), 0),
+            }))
+        }
+        Some(Pcb::Raw(r)) => {
+            if peer {
+                return r.remote.map(|a| Some((a, 0))).ok_or(Errno::ENOTCONN);
+            }
+            Ok(Some((r.local.unwrap_or(any(r.v6)), 0)))
+        }
+        None => Err(Errno::EBADF),
+    }
+}
+
+/// `sendto` on a datagram or raw socket; `to` None uses the connected peer.
+pub fn dgram_send(
+    e: &mut Engine,
+    id: u32,
+    data: &[u8],
+    to: Option<(IpAddr, u16)>,
+) -> Result<usize, Errno> {
+    if let Some(Pcb::Udp(u)) = e.pcbs.get_mut(&id) {
+        if let Some(err) = u.error.take() {
+            return Err(err);
+        }
+    }
+    match e.pcbs.get(&id) {
+        Some(Pcb::Udp(u)) => {
+            let (h, remote, local) = (u.h, u.remote, u.local);
+            let dst = match (to, remote) {
+                (Some(_), Some(_)) => return Err(Errno::EISCONN),
+                (Some(t), None) => t,
+                (None, Some(r)) => r,
+                (None, None) => return Err(Errno::ENOTCONN),
+            };
+            if data.len() > UDP_SNDBUF {
+                return Err(Errno::EMSGSIZE);
+            }
+            if dst.1 == 0 {
+                return Err(Errno::EADDRNOTAVAIL);
+            }
+            // `ip_output`: no route is EHOSTUNREACH for a datagram.
+            if !e.is_local(dst.0) && !dst.0.is_loopback() {
+                e.route_check(dst.0)?;
+            }
+            let src = match local.and_then(|l| l.0) {
+                Some(a) => a,
+                None => e.select_source(dst.0)?,
+            };
+            if local.is_none() {
+                bind(e, id, None, 0)?;
+            }
+            let meta = udp::UdpMetadata {
+                endpoint: IpEndpoint::new(dst.0.into(), dst.1),
+                local_address: Some(src.into()),
+                meta: Default::default(),
+            };
+            match e.udp(h).send_slice(data, meta) {
+                Ok(()) => Ok(data.len()),
+                Err(udp::SendError::BufferFull) => Err(Errno::ENOBUFS),
+                Err(udp::SendError::Unaddressable) => Err(Errno::EADDRNOTAVAIL),
+            }
+        }
+        Some(Pcb::Raw(r)) => {
+            let dst = match (to, r.remote) {
+                (Some(_), Some(_)) => return Err(Errno::EISCONN),
+                (Some(t), None) => t.0,
+                (None, Some(a)) => a,
+                (None, None) => return Err(Errno::ENOTCONN),
+            };
+            let (v6, proto, local, hdrincl, ttl) = (r.v6, r.proto, r.local, r.hdrincl, r.ttl);
+            if v6 {
+                // Raw IPv6 sockets (ping6) are not done yet.
+                return Err(Errno::EOPNOTSUPP);
+            }
+            if data.len() > RAW_BUF.max(65535 - 20) {
+                return Err(Errno::EMSGSIZE);
+            }
+            e.route_check(dst).or_else(|err| {
+                if e.is_local(dst) || dst.is_loopback() {
+                    Ok(crate::route::Route {
+                        dst,
+                        prefix: 32,
+                        gateway: None,
+                        ifindex: 1,
+                        flags: 0,
+                    })
+                } else {
+                    Err(err)
+                }
+            })?;
+            let pkt = if hdrincl {
+                // `rip_output` with IP_HDRINCL: ip_len and ip_off in host order, ip_len the
+                // whole packet; a zero source or id is filled in, the checksum computed.
+                if data.len() < 20 || data[0] >> 4 != 4 {
+                    return Err(Errno::EINVAL);
+                }
+                let hlen = usize::from(data[0] & 0xf) * 4;
+                let len = usize::from(u16::from_le_bytes([data[2], data[3]]));
+                if hlen < 20 || hlen > data.len() || len != data.len() {
+                    return Err(Errno::EINVAL);
+                }
+                let mut p = data.to_vec();
+                p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                let off = u16::from_le_bytes([data[6], data[7]]);
+                p[6..8].copy_from_slice(&off.to_be_bytes());
+                if p[12..16] == [0; 4] {
+                    if let IpAddr::V4(s4) = e.select_source(dst)? {
+                        p[12..16].copy_from_slice(&s4.octets());
+                    }
+                }
+                if p[4..6] == [0; 2] {
+                    let id = e.next_ip_id();
+                    p[4..6].copy_from_slice(&id.to_be_bytes());
+                }
+                p[10] = 0;
+                p[11] = 0;
+                let c = crate::engine::csum(&p[..hlen]);
+                p[10..12].copy_from_slice(&c.to_be_bytes());
+                p
+            } else {
+                let src = match local {
+                    Some(a) => a,
+                    None => e.select_source(dst)?,
+                };
+                let (IpAddr::V4(s4), IpAddr::V4(d4)) = (src, dst) else {
+                    return Err(Errno::EAFNOSUPPORT);
+                };
+                if data.len() + 20 > crate::ifnet::ETHERMTU as usize
+                    && !(e.is_local(dst) || dst.is_loopback())
+                {
+                    // Fragmentation is not done: what does not fit one frame is refused.
+                    return Err(Errno::EMSGSIZE);
+                }
+                e.ipv4_packet(s4, d4, proto, ttl, data)
+            };
+            e.output(pkt);
+            Ok(data.len())
+        }
+        Some(Pcb::Tcp(_)) => Err(Errno::EOPNOTSUPP),
+        None => Err(Errno::EBADF),
+    }
+}
+
+/// `recvfrom` on a datagram or raw socket: the datagram (truncated to `max`), its full
+/// length and its sender; `None`: nothing yet.
+#[allow(clippy::type_complexity)]
+pub fn dgram_recv(
+    e: &mut Engine,
+    id: u32,
+    max: usize,
+    peek: bool,
+) -> Result<Option<(Vec<u8>, usize, (IpAddr, u16))>, Errno> {
+    match e.pcbs.get_mut(&id) {
+        Some(Pcb::Udp(u)) => {
+            if let Some(err) = u.error.take() {
+                return Err(err);
+            }
+            let (h, remote) = (u.h, u.remote);
+            let s = e.sockets.get_mut::<udp::Socket>(h);
+            loop {
+                let got = if peek {
+                    s.peek().map(|(d, m)| (d, *m))
+                } else {
+                    s.recv()
+                };
+                let Ok((d, m)) = got else { return Ok(None) };
+                let from: (IpAddr, u16) = (m.endpoint.addr.into(), m.endpoint.port);
+                if let Some(r) = remote {
+                    if r != from {
+                        if peek {
+                            let _ = s.recv();
+                        }
+                        continue;
+                    }
+                }
+                let n = d.len();
+                return Ok(Some((d[..n.min(max)].to_vec(), n, from)));
+            }
+        }
+        Some(Pcb::Raw(r)) => {
+            let Some((d, from)) = (if peek {
+                r.q.front().cloned()
+            } else {
+                r.q.pop_front()
+            }) else {
+                return Ok(None);
+            };
+            if !peek {
+                r.q_bytes -= d.len();
+                e.budget.release(d.len() as u64);
+            }
+            let n = d.len();
+            Ok(Some((d[..n.min(max)].to_vec(), n, (from, 0))))
+        }
+        Some(Pcb::Tcp(_)) => Err(Errno::EOPNOTSUPP),
+        None => Err(Errno::EBADF),
+    }
+}
+
+/// `rip_input`: a copy of a packet for us to every raw socket of its protocol (ICMP echo
+/// requests, which the stack answers, excepted, as NetBSD's `icmp_input` does).
+pub fn raw_input(e: &mut Engine, h: &IpHdr, p: &[u8]) {
+    if h.proto == 1 && p.get(h.hlen) == Some(&8) {
+        return;
+    }
+    let budget = e.budget.clone();
+    for pcb in e.pcbs.values_mut() {
+        let Pcb::Raw(r) = pcb else { continue };
+        if r.v6 != h.dst.is_ipv6()
+            || r.proto != 0 && r.proto != h.proto
+            || r.local.is_some_and(|a| a != h.dst)
+            || r.remote.is_some_and(|a| a != h.src)
+        {
+            continue;
+        }
+        let data = if r.v6 {
+            p[h.hlen..].to_vec()
+        } else {
+            // `rip_input`: ip_len without the header and ip_off, both in host order.
+            let mut d = p.to_vec();
+            let len = (h.total_len - h.hlen) as u16;
+            d[2..4].copy_from_slice(&len.to_le_bytes());
+            let off = u16::from_be_bytes([d[6], d[7]]);
+            d[6..8].copy_from_slice(&off.to_le_bytes());
+            d
+        };
+        if r.q_bytes + data.len() > r.rcv_hiwat || budget.try_charge(data.len() as u64).is_err() {
+            continue;
+        }
+        r.q_bytes += data.len();
+        r.q.push_back((data, h.src));
+    }
+}
+
+/// `udp_ctlinput` for an ICMP port unreachable quoting our datagram from `lport` to
+/// `remote`: the UDP sockets connected to that peer get `ECONNREFUSED` (`in_pcbnotify`).
+pub fn udp_unreachable(e: &mut Engine, lport: u16, remote: (IpAddr, u16)) {
+    for p in e.pcbs.values_mut() {
+        if let Pcb::Udp(u) = p {
+            if u.remote == Some(remote) && u.local.map(|l| l.1) == Some(lport) {
+                u.error = Some(Errno::ECONNREFUSED);
+            }
+        }
+    }
+}

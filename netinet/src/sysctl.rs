@@ -1,0 +1,134 @@
+//! The faction's sysctl nodes: `net.inet` (`net.inet6`) knobs the stack really has, and
+//! `net.route` (`NET_RT_DUMP`, `NET_RT_FLAGS`, `NET_RT_IFLIST`), which `getifaddrs(3)`,
+//! `route show` and `arp -a` read.
+
+use std::sync::Arc;
+
+use kernel::sysctl::{Spec, CTLFLAG_ANYNUMBER, CTLTYPE_INT, CTLTYPE_NODE, CTLTYPE_STRUCT};
+use kernel::{Errno, Kernel, Result};
+
+use crate::{rtmsg, sock, Config, Stack};
+
+const PF_INET: i32 = 2;
+const PF_INET6: i32 = 24;
+const PF_ROUTE: i32 = 34;
+
+fn int_of(v: &[u8]) -> Result<i32> {
+    v.get(..4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap_or_default()))
+        .ok_or(Errno::EINVAL)
+}
+
+/// Registers the nodes.
+pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
+    let mib = k.sysctl();
+    mib.register(&["net"], Spec::node("inet", Some(PF_INET)))?;
+    mib.register(&["net", "inet"], Spec::node("ip", Some(0)))?;
+    let (s1, s2) = (st.clone(), st.clone());
+    mib.register(
+        &["net", "inet", "ip"],
+        Spec::func_rw(
+            "forwarding",
+            Some(1),
+            CTLTYPE_INT,
+            4,
+            move |_| Ok(i32::from(s1.lock().forwarding_v4).to_le_bytes().to_vec()),
+            move |_, v| {
+                s2.lock().forwarding_v4 = int_of(v)? != 0;
+                Ok(())
+            },
+        )
+        .rw(),
+    )?;
+    mib.register(
+        &["net", "inet", "ip"],
+        Spec::int("ttl", Some(3), i32::from(crate::engine::IP_DEFTTL)),
+    )?;
+    mib.register(
+        &["net", "inet", "ip"],
+        Spec::int("anonportmin", Some(10), 49152),
+    )?;
+    mib.register(
+        &["net", "inet", "ip"],
+        Spec::int("anonportmax", Some(11), 65535),
+    )?;
+    mib.register(&["net", "inet"], Spec::node("tcp", Some(6)))?;
+    mib.register(
+        &["net", "inet", "tcp"],
+        Spec::int("sendspace", Some(2), sock::TCP_BUF as i32),
+    )?;
+    mib.register(
+        &["net", "inet", "tcp"],
+        Spec::int("recvspace", Some(3), sock::TCP_BUF as i32),
+    )?;
+    mib.register(&["net", "inet"], Spec::node("udp", Some(17)))?;
+    mib.register(
+        &["net", "inet", "udp"],
+        Spec::int("sendspace", Some(2), sock::UDP_SNDBUF as i32),
+    )?;
+    mib.register(
+        &["net", "inet", "udp"],
+        Spec::int("recvspace", Some(3), sock::UDP_RCVBUF as i32),
+    )?;
+    if cfg.inet6 {
+        mib.register(&["net"], Spec::node("inet6", Some(PF_INET6)))?;
+        mib.register(&["net", "inet6"], Spec::node("ip6", Some(41)))?;
+        let (s1, s2) = (st.clone(), st.clone());
+        mib.register(
+            &["net", "inet6", "ip6"],
+            Spec::func_rw(
+                "forwarding",
+                Some(1),
+                CTLTYPE_INT,
+                4,
+                move |_| Ok(i32::from(s1.lock().forwarding_v6).to_le_bytes().to_vec()),
+                move |_, v| {
+                    // IPv6 forwarding is not done: only off is true.
+                    if int_of(v)? != 0 {
+                        return Err(Errno::EOPNOTSUPP);
+                    }
+                    s2.lock().forwarding_v6 = false;
+                    Ok(())
+                },
+            )
+            .rw(),
+        )?;
+    }
+    // net.route.0.<af>.<op>.<arg>: NetBSD's `sysctl_rtable` takes the rest of the name;
+    // here three any-number levels lead to the leaf that reads it.
+    mib.register(&["net"], Spec::node("route", Some(PF_ROUTE)))?;
+    let any = |name: &str| {
+        Spec {
+            ty: CTLTYPE_NODE,
+            ..Spec::node(name, Some(0))
+        }
+        .flags(CTLFLAG_ANYNUMBER | kernel::sysctl::CTLFLAG_PERMANENT)
+    };
+    mib.register(&["net", "route"], any("rtable"))?;
+    mib.register(&["net", "route", "rtable"], any("af"))?;
+    mib.register(&["net", "route", "rtable", "af"], any("op"))?;
+    let s = st.clone();
+    mib.register(
+        &["net", "route", "rtable", "af", "op"],
+        Spec::func("arg", Some(0), CTLTYPE_STRUCT, 0, move |env| {
+            let n = env.name;
+            if n.len() != 6 || n[2] != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let (af, op, arg) = (n[3], n[4], n[5]);
+            let e = s.lock();
+            match op {
+                rtmsg::NET_RT_DUMP => Ok(rtmsg::dump(&e, af)),
+                // NetBSD 7.99: the link-layer table (arp(8) asks with flags 0).
+                rtmsg::NET_RT_FLAGS if arg == 0 || arg & rtmsg::RTF_LLDATA != 0 => {
+                    Ok(rtmsg::llinfo(&e, af))
+                }
+                rtmsg::NET_RT_FLAGS => Ok(Vec::new()),
+                rtmsg::NET_RT_IFLIST => Ok(rtmsg::iflist(&e, af, arg)),
+                _ => Err(Errno::EINVAL),
+            }
+        })
+        .flags(CTLFLAG_ANYNUMBER | kernel::sysctl::CTLFLAG_PERMANENT),
+    )?;
+    Ok(())
+}
