@@ -57,6 +57,11 @@ pub struct Kernel {
     factions: std::sync::RwLock<Vec<Arc<dyn crate::sys::SyscallTable>>>,
 }
 
+/// Where the kernel's uptime (`CLOCK_MONOTONIC`) starts: NetBSD's timecounter begins at
+/// one second (kern_tc.c's first timehands), so a client never reads a monotonic time with
+/// `tv_sec == 0` (NetBSD's ping takes that as "no time" and prints -1000 ms).
+pub const UPTIME_ORIGIN_SEC: i64 = 1;
+
 impl Kernel {
     /// `rump_init()`: boots the kernel. `ncpu` 0 → `EINVAL` (NetBSD panics).
     pub fn boot(cfg: BootConfig, host: Arc<dyn Host>) -> Result<Arc<Kernel>> {
@@ -130,9 +135,14 @@ impl Kernel {
         self.boottime
     }
 
-    /// Time since boot (`nanouptime`), the kernel's `CLOCK_MONOTONIC`.
+    /// The kernel's `CLOCK_MONOTONIC` (`nanouptime`): time since boot plus
+    /// [`UPTIME_ORIGIN_SEC`], as NetBSD's timecounter starts its uptime at one second.
     pub fn uptime(&self) -> Timespec {
-        Timespec::from_pair(self.host.clock_monotonic()).since(self.boot_mono)
+        let up = Timespec::from_pair(self.host.clock_monotonic()).since(self.boot_mono);
+        Timespec {
+            sec: up.sec + UPTIME_ORIGIN_SEC,
+            nsec: up.nsec,
+        }
     }
 
     fn procs(&self) -> MutexGuard<'_, PidTable> {
@@ -607,6 +617,27 @@ mod tests {
         assert!(k.halting());
         assert_eq!(host.console(), b"rump kernel halting...\n");
         assert_eq!(k.config().ncpu, 2);
+    }
+
+    #[test]
+    fn uptime_starts_at_one_second_as_netbsd() {
+        // NetBSD's rump kernel answers CLOCK_MONOTONIC 1.32 s 0.3 s after boot; a zero
+        // tv_sec makes NetBSD's ping print -1000 ms for a reply in the first second.
+        let host = Arc::new(TestHost::default());
+        let cfg = BootConfig {
+            ncpu: 1,
+            verbose: false,
+            hostname: String::new(),
+            vfs: false,
+            mem_limit_bytes: None,
+            filesystems: Vec::new(),
+            dev: false,
+        };
+        let k = Kernel::boot(cfg, host).unwrap();
+        // The test host's monotonic clock moves 1.5 s per reading: boot read it once, so
+        // 1.5 s have passed since boot, and the uptime is one second more.
+        let up = k.uptime();
+        assert_eq!((up.sec, up.nsec), (UPTIME_ORIGIN_SEC + 1, 500_000_000));
     }
 
     #[test]

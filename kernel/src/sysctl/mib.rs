@@ -256,7 +256,8 @@ fn kern_static(m: &Mib, cfg: &BootConfig, rel: &str) {
     reg(m, k, file2.flags(0));
     let ticks = Spec::func("hardclock_ticks", Some(80), CTLTYPE_INT, 4, |e| {
         let up = e.k.uptime();
-        let t = up.sec * HZ + up.nsec / (1_000_000_000 / HZ);
+        // Ticks count from boot, not from the uptime's one-second origin.
+        let t = (up.sec - crate::kern::UPTIME_ORIGIN_SEC) * HZ + up.nsec / (1_000_000_000 / HZ);
         Ok((t as i32).to_le_bytes().to_vec())
     });
     reg(m, k, ticks.flags(0));
