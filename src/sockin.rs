@@ -902,6 +902,41 @@ mod tests {
         assert!(!p.may_bind(&"[::]:80".parse().unwrap()));
     }
 
+    /// Off the loops (no path of the server's, but the trait allows it) a wait is a
+    /// polling thread: it still wakes the queue, and a close still closes the socket.
+    #[test]
+    fn waits_armed_off_the_loops_wake_and_end_at_close() {
+        use std::io::{Read, Write};
+        let h = HostSockin::new(Policy::parse(ALLOW_DEFAULT).unwrap(), 16);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = h.socket(false, true).unwrap();
+        match s.connect(&l.local_addr().unwrap()) {
+            Ok(()) | Err(Errno::EINPROGRESS) => {}
+            Err(e) => panic!("connect: {e:?}"),
+        }
+        let (mut peer, _) = l.accept().unwrap();
+        let seen = s.events();
+        s.want_readable();
+        s.want_readable(); // one wait per direction
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(s.events(), seen, "nothing to read yet");
+        peer.write_all(b"hi").unwrap();
+        let t = std::time::Instant::now();
+        while s.events() == seen {
+            assert!(t.elapsed() < std::time::Duration::from_secs(5), "no wake");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let mut b = [0u8; 4];
+        assert_eq!(s.recv(&mut b, false).unwrap().0, 2);
+        // Armed again, then closed: the peer sees end of file.
+        s.want_readable();
+        drop(s);
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(peer.read(&mut b).unwrap(), 0);
+        assert_eq!(h.inner.count.load(Ordering::Relaxed), 0);
+    }
+
     #[test]
     fn policy_syntax() {
         let p = Policy::parse("10.1.0.0/16:8000-8100, [fe80::]/10, 0.0.0.0").unwrap();
