@@ -10,7 +10,9 @@
 //! count and wakes its wait queue. So a request woken by its own socket is woken on its own
 //! loop, without a thread hop; a waiter on another loop (the socket passed on by fork or
 //! `SCM_RIGHTS`) is woken through the queue as for any other file. At most one wait per
-//! direction is armed per socket; it ends at readiness or at the socket's last close (the
+//! direction is armed per socket, and at most `LOOP_WAITS_MAX` per loop on its ring (each
+//! holds one of the ring's op slots; past it one task of the loop polls the rest every
+//! 2 ms). A wait ends at readiness or at the socket's last close (the
 //! descriptor closes with the last armed wait, so no ring poll or epoll registration ever
 //! outlives it); a waiter that goes away (its process exits, its client disconnects) leaves
 //! the wait armed until one of those.
@@ -186,6 +188,87 @@ fn canonical(ip: IpAddr) -> IpAddr {
 const IN: usize = 0;
 const OUT: usize = 1;
 
+/// Readiness waits a loop keeps armed on its ring at most: each holds one of the ring's
+/// bounded op slots (about 8 000 per loop with the server's ring size) for as long as the
+/// socket stays idle; an operator who raises `RUMP_SOCKIN_MAX` (and the descriptor limit)
+/// far enough would otherwise let idle sockets in poll or kqueue starve the loop's other
+/// I/O. At the default cap (256 sockets, two waits each) it is never reached.
+const LOOP_WAITS_MAX: usize = 1024;
+
+/// How often the overflow waits past [`LOOP_WAITS_MAX`] are polled.
+const OVERFLOW_TICK: std::time::Duration = std::time::Duration::from_millis(2);
+
+thread_local! {
+    /// Readiness waits armed on this loop's ring.
+    static LOOP_WAITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Waits past the bound: polled (without waiting) every [`OVERFLOW_TICK`] by one task of
+    /// this loop while any is there.
+    static OVERFLOW: std::cell::RefCell<Vec<(Arc<Watch>, usize)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Gives back a [`LOOP_WAITS`] slot when its wait ends (or its task is dropped).
+struct LoopWaitSlot;
+
+impl Drop for LoopWaitSlot {
+    fn drop(&mut self) {
+        LOOP_WAITS.with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
+
+/// Adds a wait past the loop's bound to the overflow list; starts its ticker when the list
+/// was empty. The list holds at most two entries per host socket (one per direction).
+fn overflow_add(w: Arc<Watch>, dir: usize) {
+    let start = OVERFLOW.with(|o| {
+        let mut o = o.borrow_mut();
+        o.push((w, dir));
+        o.len() == 1
+    });
+    if start {
+        ring::spawn_local(overflow_ticker());
+    }
+}
+
+/// Polls the overflow waits until none is left: one `poll(2)` without waiting per tick;
+/// a ready (or hung up, or closed) socket's wait ends.
+async fn overflow_ticker() {
+    loop {
+        ring::sleep(OVERFLOW_TICK).await;
+        let list = OVERFLOW.with(|o| std::mem::take(&mut *o.borrow_mut()));
+        let mut fds: Vec<libc::pollfd> = list
+            .iter()
+            .map(|(w, dir)| libc::pollfd {
+                fd: w.fd.as_raw_fd(),
+                events: if *dir == IN {
+                    libc::POLLIN | libc::POLLRDHUP
+                } else {
+                    libc::POLLOUT
+                },
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `fds` is a valid array of its length; each descriptor is open while its
+        // watch (in `list`) lives.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+        let mut keep = Vec::new();
+        for ((w, dir), p) in list.into_iter().zip(&fds) {
+            if n < 0 || p.revents != 0 || w.closed.load(Ordering::Acquire) {
+                w.fire(dir);
+            } else {
+                keep.push((w, dir));
+            }
+        }
+        let empty = OVERFLOW.with(|o| {
+            let mut o = o.borrow_mut();
+            o.extend(keep);
+            o.is_empty()
+        });
+        if empty {
+            return;
+        }
+    }
+}
+
 /// One host socket's descriptor and what its waiters need: the event count, the wait queue
 /// and the readiness waits armed for them. Shared by the socket and its armed waits, so the
 /// descriptor closes only after the last wait has ended (never under a pending ring poll or
@@ -236,7 +319,15 @@ impl Watch {
         }
         let w = self.clone();
         if ring::current().is_some() {
-            ring::spawn_local(async move { w.wait_on_loop(dir).await });
+            if LOOP_WAITS.with(|n| n.get()) < LOOP_WAITS_MAX {
+                LOOP_WAITS.with(|n| n.set(n.get() + 1));
+                ring::spawn_local(async move {
+                    let _slot = LoopWaitSlot;
+                    w.wait_on_loop(dir).await
+                });
+            } else {
+                overflow_add(w, dir);
+            }
             return;
         }
         // Off the loops (not a path the server takes: requests run on loops): a thread
@@ -935,6 +1026,62 @@ mod tests {
             .unwrap();
         assert_eq!(peer.read(&mut b).unwrap(), 0);
         assert_eq!(h.inner.count.load(Ordering::Relaxed), 0);
+    }
+
+    /// A wait past the loop's bound goes to the overflow ticker: it still wakes, and a
+    /// close still closes the socket.
+    #[test]
+    fn waits_past_the_loop_bound_are_polled_and_end_at_close() {
+        use std::io::{Read, Write};
+        let rt = ring::Runtime::start(&ring::Config {
+            loops: 1,
+            pin: false,
+            ..ring::Config::default()
+        })
+        .unwrap();
+        let h = HostSockin::new(Policy::parse(ALLOW_DEFAULT).unwrap(), 16);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = h.socket(false, true).unwrap();
+        match s.connect(&l.local_addr().unwrap()) {
+            Ok(()) | Err(Errno::EINPROGRESS) => {}
+            Err(e) => panic!("connect: {e:?}"),
+        }
+        let (mut peer, _) = l.accept().unwrap();
+        let s = Arc::new(s);
+        let arm = |s: &Arc<Box<dyn HostSock>>| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let s = s.clone();
+            rt.handles()[0].spawn(move || async move {
+                let before = LOOP_WAITS.with(|n| n.replace(LOOP_WAITS_MAX));
+                s.want_readable();
+                LOOP_WAITS.with(|n| n.set(before));
+                let queued = OVERFLOW.with(|o| o.borrow().len());
+                tx.send(queued).unwrap();
+            });
+            rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap()
+        };
+        let seen = s.events();
+        assert_eq!(arm(&s), 1, "past the bound: on the overflow list");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert_eq!(s.events(), seen, "nothing to read yet");
+        peer.write_all(b"hi").unwrap();
+        let t = std::time::Instant::now();
+        while s.events() == seen {
+            assert!(t.elapsed() < std::time::Duration::from_secs(5), "no wake");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let mut b = [0u8; 4];
+        assert_eq!(s.recv(&mut b, false).unwrap().0, 2);
+        assert_eq!(arm(&s), 1);
+        drop(s); // the last reference, once the arming task is gone
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(
+            peer.read(&mut b).unwrap(),
+            0,
+            "closed from the overflow list"
+        );
+        rt.shutdown();
     }
 
     #[test]

@@ -114,3 +114,72 @@ fn a_socket_in_two_processes_wakes_the_waiters_of_both() {
         assert_eq!(b[0], b'y');
     }
 }
+
+/// `poll(2)` on `fds` for `POLLIN`: (count, the indexes with `POLLIN` back).
+fn poll_in(c: &mut Client, fds: &[i32], timeout_ms: i32) -> (i64, Vec<usize>) {
+    let mut pfd = vec![0u8; 8 * fds.len()];
+    for (i, fd) in fds.iter().enumerate() {
+        pfd[8 * i..8 * i + 4].copy_from_slice(&fd.to_le_bytes());
+        pfd[8 * i + 4..8 * i + 6].copy_from_slice(&POLLIN.to_le_bytes());
+    }
+    let args = [addr_of(&pfd), fds.len() as u64, int_arg(timeout_ms)];
+    let n = c
+        .syscall(SYS_POLL, &args, &mut [Buf::InOut(&mut pfd)])
+        .unwrap()[0];
+    let ready = (0..fds.len())
+        .filter(|i| i16::from_le_bytes([pfd[8 * i + 6], pfd[8 * i + 7]]) & POLLIN != 0)
+        .collect();
+    (n, ready)
+}
+
+/// 140 idle sockets of two processes in poll on one loop (140 armed waits): another process
+/// on that loop is still served, and the sockets armed last wake their pollers.
+#[test]
+fn many_idle_sockets_in_poll_do_not_starve_the_loop() {
+    const PER_PROC: usize = 70;
+    let srv = Server::unix(&["-lrumpnet_sockin", "-c", "1"]);
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hp = host.local_addr().unwrap().port();
+    let mut procs = Vec::new();
+    let mut peers = Vec::new();
+    for _ in 0..2 {
+        let mut c = srv.client();
+        let mut fds = Vec::new();
+        for _ in 0..PER_PROC {
+            let s = c.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+            c.connect_sock(s, &sockaddr_in(LO, hp)).unwrap();
+            fds.push(s);
+            peers.push(host.accept().unwrap().0);
+        }
+        procs.push((c, fds));
+    }
+    let pollers: Vec<_> = procs
+        .into_iter()
+        .map(|(mut c, fds)| {
+            std::thread::spawn(move || {
+                let r = poll_in(&mut c, &fds, 20_000);
+                (r, c)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(pollers.iter().all(|p| !p.is_finished()), "the polls wait");
+    // Another process on the same loop is still served.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url_client = srv.client();
+    std::thread::spawn(move || {
+        let mut c = url_client;
+        let s = c.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+        c.close(s).unwrap();
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("the loop serves another process while 140 sockets wait");
+    // The last socket of each process wakes its poller.
+    peers[PER_PROC - 1].write_all(b"a").unwrap();
+    peers[2 * PER_PROC - 1].write_all(b"b").unwrap();
+    for p in pollers {
+        let ((n, ready), _c) = p.join().unwrap();
+        assert_eq!((n, ready), (1, vec![PER_PROC - 1]));
+    }
+}
