@@ -3,11 +3,19 @@
 //! sockets.
 //!
 //! Every host socket is non-blocking; the loops call it directly (one non-blocking system
-//! call, never a wait). Readiness comes from one `rump-sockin` thread that watches all
-//! host sockets with edge-triggered epoll and, at each edge, moves the socket's event count
-//! and wakes its wait queue, from which a waiting request, poll, select or kqueue goes on,
-//! on whichever loop its client is served. The same on both backends: a host socket follows
-//! its descriptor across loops (fork, `SCM_RIGHTS`), which a per-loop ring could not follow.
+//! call, never a wait). Only a request (or a poll, select or kqueue) that is about to wait
+//! arms a readiness wait for the direction it waits for (`want_readable`/`want_writable`):
+//! a task on the loop running it that awaits `ring::ready` — an io_uring `POLL_ADD` on that
+//! loop's ring, or a registration on its epoll instance — and then moves the socket's event
+//! count and wakes its wait queue. So a request woken by its own socket is woken on its own
+//! loop, without a thread hop; a waiter on another loop (the socket passed on by fork or
+//! `SCM_RIGHTS`) is woken through the queue as for any other file. At most one wait per
+//! direction is armed per socket, and at most `LOOP_WAITS_MAX` per loop on its ring (each
+//! holds one of the ring's op slots; past it one task of the loop polls the rest every
+//! 2 ms). A wait ends at readiness or at the socket's last close (the
+//! descriptor closes with the last armed wait, so no ring poll or epoll registration ever
+//! outlives it); a waiter that goes away (its process exits, its client disconnects) leaves
+//! the wait armed until one of those.
 //!
 //! Policy (`RUMP_SOCKIN_ALLOW`, docs/threat-model.md): a comma-separated list of
 //! `ADDR[/PREFIX][:PORT[-PORT]]` (IPv6 in brackets: `[::1]/128:8000-9000`; `any` for every
@@ -19,13 +27,15 @@
 //! Host sockets are capped server-wide (`RUMP_SOCKIN_MAX`, default 256,
 //! at most a quarter of the server's RLIMIT_NOFILE): past it `ENFILE`.
 
-use std::collections::HashMap;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 
 use kernel::sync::WaitQueue;
 use kernel::{Errno, Result};
@@ -174,33 +184,105 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// What the readiness thread knows of one host socket.
-struct Watch {
-    events: AtomicU64,
-    queue: Arc<WaitQueue>,
-    /// The descriptor (for `EPOLL_CTL_MOD`; the watch is removed before it closes).
-    fd: RawFd,
-    /// EPOLLOUT is armed: a waiter wants the next writability edge.
-    want_out: std::sync::atomic::AtomicBool,
-    token: u64,
+/// A direction a waiter waits for: index into [`Watch::cancel`].
+const IN: usize = 0;
+const OUT: usize = 1;
+
+/// Readiness waits a loop keeps armed on its ring at most: each holds one of the ring's
+/// bounded op slots (about 8 000 per loop with the server's ring size) for as long as the
+/// socket stays idle; an operator who raises `RUMP_SOCKIN_MAX` (and the descriptor limit)
+/// far enough would otherwise let idle sockets in poll or kqueue starve the loop's other
+/// I/O. At the default cap (256 sockets, two waits each) it is never reached.
+const LOOP_WAITS_MAX: usize = 1024;
+
+/// How often the overflow waits past [`LOOP_WAITS_MAX`] are polled.
+const OVERFLOW_TICK: std::time::Duration = std::time::Duration::from_millis(2);
+
+thread_local! {
+    /// Readiness waits armed on this loop's ring.
+    static LOOP_WAITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Waits past the bound: polled (without waiting) every [`OVERFLOW_TICK`] by one task of
+    /// this loop while any is there.
+    static OVERFLOW: std::cell::RefCell<Vec<(Arc<Watch>, usize)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
-impl Watch {
-    fn token(&self) -> u64 {
-        self.token
+/// Gives back a [`LOOP_WAITS`] slot when its wait ends (or its task is dropped).
+struct LoopWaitSlot;
+
+impl Drop for LoopWaitSlot {
+    fn drop(&mut self) {
+        LOOP_WAITS.with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
 
-/// What every host socket is watched for; EPOLLOUT is added only while someone waits to
-/// write (an ACK would otherwise wake the thread for every segment sent).
-const EV_IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
-const EV_INOUT: u32 = EV_IN | libc::EPOLLOUT as u32;
+/// Adds a wait past the loop's bound to the overflow list; starts its ticker when the list
+/// was empty. The list holds at most two entries per host socket (one per direction).
+fn overflow_add(w: Arc<Watch>, dir: usize) {
+    let start = OVERFLOW.with(|o| {
+        let mut o = o.borrow_mut();
+        o.push((w, dir));
+        o.len() == 1
+    });
+    if start {
+        ring::spawn_local(overflow_ticker());
+    }
+}
 
-/// The readiness thread: one epoll instance for every host socket.
-struct Reactor {
-    epfd: OwnedFd,
-    watches: Mutex<HashMap<u64, Weak<Watch>>>,
-    next: AtomicU64,
+/// Polls the overflow waits until none is left: one `poll(2)` without waiting per tick;
+/// a ready (or hung up, or closed) socket's wait ends.
+async fn overflow_ticker() {
+    loop {
+        ring::sleep(OVERFLOW_TICK).await;
+        let list = OVERFLOW.with(|o| std::mem::take(&mut *o.borrow_mut()));
+        let mut fds: Vec<libc::pollfd> = list
+            .iter()
+            .map(|(w, dir)| libc::pollfd {
+                fd: w.fd.as_raw_fd(),
+                events: if *dir == IN {
+                    libc::POLLIN | libc::POLLRDHUP
+                } else {
+                    libc::POLLOUT
+                },
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `fds` is a valid array of its length; each descriptor is open while its
+        // watch (in `list`) lives.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+        let mut keep = Vec::new();
+        for ((w, dir), p) in list.into_iter().zip(&fds) {
+            if n < 0 || p.revents != 0 || w.closed.load(Ordering::Acquire) {
+                w.fire(dir);
+            } else {
+                keep.push((w, dir));
+            }
+        }
+        let empty = OVERFLOW.with(|o| {
+            let mut o = o.borrow_mut();
+            o.extend(keep);
+            o.is_empty()
+        });
+        if empty {
+            return;
+        }
+    }
+}
+
+/// One host socket's descriptor and what its waiters need: the event count, the wait queue
+/// and the readiness waits armed for them. Shared by the socket and its armed waits, so the
+/// descriptor closes only after the last wait has ended (never under a pending ring poll or
+/// epoll registration, never a reused number).
+struct Watch {
+    fd: OwnedFd,
+    events: AtomicU64,
+    queue: Arc<WaitQueue>,
+    /// Directions (`1 << IN`, `1 << OUT`) with a readiness wait armed.
+    armed: AtomicU8,
+    /// Set at the socket's last close: armed waits end.
+    closed: AtomicBool,
+    /// The wakers of the armed waits, to end them at close.
+    cancel: Mutex<[Option<Waker>; 2]>,
 }
 
 fn errno() -> Errno {
@@ -213,129 +295,117 @@ fn host_errno(e: io::Error) -> Errno {
     ))
 }
 
-impl Reactor {
-    fn start() -> io::Result<Arc<Reactor>> {
-        // SAFETY: plain system call; the result is checked.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a new descriptor nobody else owns.
-        let epfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let r = Arc::new(Reactor {
-            epfd,
-            watches: Mutex::new(HashMap::new()),
-            next: AtomicU64::new(1),
-        });
-        let weak = Arc::downgrade(&r);
-        let raw = r.epfd.as_raw_fd();
-        std::thread::Builder::new()
-            .name("rump-sockin".into())
-            .spawn(move || Reactor::run(raw, weak))?;
-        Ok(r)
-    }
-
-    fn run(epfd: RawFd, me: Weak<Reactor>) {
-        // SAFETY: epoll_event is plain data.
-        let mut evs: [libc::epoll_event; 64] = unsafe { zeroed() };
-        loop {
-            // SAFETY: `evs` is a valid array of 64 events; `epfd` stays open while the
-            // reactor lives (the reactor lives as long as the server's sockin host).
-            let n = unsafe { libc::epoll_wait(epfd, evs.as_mut_ptr(), 64, -1) };
-            let Some(r) = me.upgrade() else { return };
-            if n < 0 {
-                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return;
-            }
-            let ws: Vec<(Arc<Watch>, u32)> = {
-                let map = r.watches.lock().unwrap_or_else(|e| e.into_inner());
-                evs[..n as usize]
-                    .iter()
-                    .filter_map(|e| {
-                        let (tok, ev) = ({ e.u64 }, { e.events });
-                        map.get(&tok).and_then(Weak::upgrade).map(|w| (w, ev))
-                    })
-                    .collect()
-            };
-            for (w, ev) in &ws {
-                if ev & libc::EPOLLOUT as u32 != 0 && w.want_out.swap(false, Ordering::AcqRel) {
-                    r.modify(w.fd, EV_IN, w.token());
-                }
-            }
-            drop(r);
-            for (w, _) in ws {
-                w.events.fetch_add(1, Ordering::AcqRel);
-                w.queue.wake_all();
-            }
-        }
-    }
-
-    fn add(&self, fd: RawFd) -> io::Result<(u64, Arc<Watch>)> {
-        let token = self.next.fetch_add(1, Ordering::Relaxed);
-        let w = Arc::new(Watch {
+impl Watch {
+    fn new(fd: OwnedFd) -> Arc<Watch> {
+        Arc::new(Watch {
+            fd,
             events: AtomicU64::new(0),
             queue: Arc::new(WaitQueue::new()),
-            fd,
-            want_out: std::sync::atomic::AtomicBool::new(false),
-            token,
-        });
-        self.watches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(token, Arc::downgrade(&w));
-        let mut ev = libc::epoll_event {
-            events: EV_IN,
-            u64: token,
-        };
-        // SAFETY: `fd` is an open socket we own; `ev` is valid for the call.
-        let rc =
-            unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
-        if rc != 0 {
-            let e = io::Error::last_os_error();
-            self.remove(token, fd);
-            return Err(e);
-        }
-        Ok((token, w))
+            armed: AtomicU8::new(0),
+            closed: AtomicBool::new(false),
+            cancel: Mutex::new([None, None]),
+        })
     }
 
-    /// Changes what `fd` is watched for (`EPOLL_CTL_MOD`: an edge already there is
-    /// reported at once).
-    fn modify(&self, fd: RawFd, events: u32, token: u64) {
-        // Under the map's lock, and only while the token is registered: a socket leaves
-        // the map before its descriptor closes, so `fd` is still this socket's (never a
-        // reused number of another).
-        let map = self.watches.lock().unwrap_or_else(|e| e.into_inner());
-        if !map.contains_key(&token) {
+    /// Makes sure a readiness wait for `dir` is armed: a waiter is about to sleep on the
+    /// queue until the event count moves. At most one per direction, wherever it runs; on
+    /// a loop thread it is a task on that loop (the loop running the waiting request).
+    fn arm(self: &Arc<Watch>, dir: usize) {
+        let bit = 1u8 << dir;
+        if self.closed.load(Ordering::Acquire)
+            || self.armed.fetch_or(bit, Ordering::AcqRel) & bit != 0
+        {
             return;
         }
-        let mut ev = libc::epoll_event { events, u64: token };
-        // SAFETY: `fd` is open (above); `ev` is valid for the call.
-        unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, &mut ev) };
-        drop(map);
+        let w = self.clone();
+        if ring::current().is_some() {
+            if LOOP_WAITS.with(|n| n.get()) < LOOP_WAITS_MAX {
+                LOOP_WAITS.with(|n| n.set(n.get() + 1));
+                ring::spawn_local(async move {
+                    let _slot = LoopWaitSlot;
+                    w.wait_on_loop(dir).await
+                });
+            } else {
+                overflow_add(w, dir);
+            }
+            return;
+        }
+        // Off the loops (not a path the server takes: requests run on loops): a thread
+        // that polls with a short timeout so that it notices the close.
+        let w2 = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("rump-sockin-wait".into())
+            .spawn(move || {
+                let events = if dir == IN {
+                    libc::POLLIN | libc::POLLRDHUP
+                } else {
+                    libc::POLLOUT
+                };
+                while !w.closed.load(Ordering::Acquire) {
+                    let mut p = libc::pollfd {
+                        fd: w.fd.as_raw_fd(),
+                        events,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd; the descriptor is open while `w` lives.
+                    if unsafe { libc::poll(&mut p, 1, 100) } != 0 {
+                        break;
+                    }
+                }
+                w.fire(dir);
+            });
+        if spawned.is_err() {
+            w2.fire(dir);
+        }
     }
 
-    fn remove(&self, token: u64, fd: RawFd) {
-        self.watches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&token);
-        // SAFETY: `fd` is still open (closed after this); a failure (not registered) is
-        // harmless.
-        unsafe {
-            libc::epoll_ctl(
-                self.epfd.as_raw_fd(),
-                libc::EPOLL_CTL_DEL,
-                fd,
-                std::ptr::null_mut(),
-            )
-        };
+    /// The armed wait for `dir` on this loop's ring (or epoll): ends when the socket is
+    /// ready that way (or hung up), or at its close.
+    async fn wait_on_loop(self: Arc<Watch>, dir: usize) {
+        let mut wait = pin!(ring::ready(self.fd.as_raw_fd(), dir == IN, dir == OUT));
+        poll_fn(|cx| {
+            if self.closed.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            {
+                let mut c = self.cancel.lock().unwrap_or_else(|e| e.into_inner());
+                if !c[dir].as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    c[dir] = Some(cx.waker().clone());
+                }
+            }
+            // Again after storing the waker: a close in between found none to wake.
+            if self.closed.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            // An error (none expected: the descriptor is ours and open) ends the wait too;
+            // the waiter's retried system call tells what is wrong.
+            wait.as_mut().poll(cx).map(drop)
+        })
+        .await;
+        self.cancel.lock().unwrap_or_else(|e| e.into_inner())[dir] = None;
+        self.fire(dir);
+    }
+
+    /// A wait for `dir` ended: moves the event count and wakes the queue (requests, poll,
+    /// select and kqueue waiting on the socket).
+    fn fire(&self, dir: usize) {
+        self.armed.fetch_and(!(1u8 << dir), Ordering::AcqRel);
+        self.events.fetch_add(1, Ordering::AcqRel);
+        self.queue.wake_all();
+    }
+
+    /// The socket's last close: ends the armed waits (the descriptor closes with the last
+    /// of them).
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let ws = std::mem::take(&mut *self.cancel.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in ws.into_iter().flatten() {
+            w.wake();
+        }
     }
 }
 
-/// The server's sockin host: policy, cap and the readiness thread (started at the first
-/// socket, after daemonizing).
+/// The server's sockin host: the policy and the cap.
 pub struct HostSockin {
     inner: Arc<Inner>,
 }
@@ -344,7 +414,6 @@ struct Inner {
     policy: Policy,
     cap: usize,
     count: AtomicUsize,
-    reactor: OnceLock<std::result::Result<Arc<Reactor>, String>>,
 }
 
 impl HostSockin {
@@ -376,7 +445,6 @@ impl HostSockin {
                 policy,
                 cap: max.min((nofile / 4).max(16)),
                 count: AtomicUsize::new(0),
-                reactor: OnceLock::new(),
             }),
         }
     }
@@ -388,16 +456,6 @@ impl HostSockin {
 }
 
 impl Inner {
-    fn reactor(&self) -> Result<Arc<Reactor>> {
-        match self
-            .reactor
-            .get_or_init(|| Reactor::start().map_err(|e| e.to_string()))
-        {
-            Ok(r) => Ok(r.clone()),
-            Err(_) => Err(Errno::ENOBUFS),
-        }
-    }
-
     /// Takes one slot of the cap (`ENFILE` past it).
     fn take_slot(&self) -> Result<()> {
         let mut n = self.count.load(Ordering::Relaxed);
@@ -417,26 +475,9 @@ impl Inner {
 
     /// Wraps a new non-blocking host descriptor that holds a slot.
     fn wrap(self: &Arc<Inner>, fd: OwnedFd, stream: bool) -> Result<Box<dyn HostSock>> {
-        let r = match self.reactor() {
-            Ok(r) => r,
-            Err(e) => {
-                self.count.fetch_sub(1, Ordering::AcqRel);
-                return Err(e);
-            }
-        };
-        let (token, watch) = match r.add(fd.as_raw_fd()) {
-            Ok(x) => x,
-            Err(e) => {
-                self.count.fetch_sub(1, Ordering::AcqRel);
-                return Err(host_errno(e));
-            }
-        };
         Ok(Box::new(Sock {
-            fd,
+            watch: Watch::new(fd),
             stream,
-            token,
-            watch,
-            reactor: r,
             inner: self.clone(),
             linger: AtomicU64::new(0),
         }))
@@ -474,11 +515,8 @@ impl SockinHost for HostSockin {
 
 /// One host socket.
 struct Sock {
-    fd: OwnedFd,
-    stream: bool,
-    token: u64,
     watch: Arc<Watch>,
-    reactor: Arc<Reactor>,
+    stream: bool,
     inner: Arc<Inner>,
     /// SO_LINGER time set (0: off or zero).
     linger: AtomicU64,
@@ -486,7 +524,6 @@ struct Sock {
 
 impl Drop for Sock {
     fn drop(&mut self) {
-        self.reactor.remove(self.token, self.fd.as_raw_fd());
         if self.linger.load(Ordering::Relaxed) > 0 {
             // A lingering close would block the loop thread: the host closes in the
             // background instead (docs/threat-model.md).
@@ -497,7 +534,7 @@ impl Drop for Sock {
             // SAFETY: valid pointer and length; the descriptor is open.
             unsafe {
                 libc::setsockopt(
-                    self.fd.as_raw_fd(),
+                    self.watch.fd.as_raw_fd(),
                     libc::SOL_SOCKET,
                     libc::SO_LINGER,
                     (&l as *const libc::linger).cast(),
@@ -505,6 +542,7 @@ impl Drop for Sock {
                 )
             };
         }
+        self.watch.close();
         self.inner.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -600,7 +638,7 @@ fn opt_of(o: HostOpt) -> (i32, i32) {
 
 impl Sock {
     fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.watch.fd.as_raw_fd()
     }
 
     /// Before the host would bind the socket implicitly to the wildcard address (a UDP
@@ -926,10 +964,12 @@ impl HostSock for Sock {
         &self.watch.queue
     }
 
+    fn want_readable(&self) {
+        self.watch.arm(IN);
+    }
+
     fn want_writable(&self) {
-        if !self.watch.want_out.swap(true, Ordering::AcqRel) {
-            self.reactor.modify(self.raw(), EV_INOUT, self.token);
-        }
+        self.watch.arm(OUT);
     }
 }
 
@@ -951,6 +991,97 @@ mod tests {
         assert!(p.may_bind(&"127.0.0.1:0".parse().unwrap()));
         assert!(!p.may_bind(&"0.0.0.0:0".parse().unwrap()));
         assert!(!p.may_bind(&"[::]:80".parse().unwrap()));
+    }
+
+    /// Off the loops (no path of the server's, but the trait allows it) a wait is a
+    /// polling thread: it still wakes the queue, and a close still closes the socket.
+    #[test]
+    fn waits_armed_off_the_loops_wake_and_end_at_close() {
+        use std::io::{Read, Write};
+        let h = HostSockin::new(Policy::parse(ALLOW_DEFAULT).unwrap(), 16);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = h.socket(false, true).unwrap();
+        match s.connect(&l.local_addr().unwrap()) {
+            Ok(()) | Err(Errno::EINPROGRESS) => {}
+            Err(e) => panic!("connect: {e:?}"),
+        }
+        let (mut peer, _) = l.accept().unwrap();
+        let seen = s.events();
+        s.want_readable();
+        s.want_readable(); // one wait per direction
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(s.events(), seen, "nothing to read yet");
+        peer.write_all(b"hi").unwrap();
+        let t = std::time::Instant::now();
+        while s.events() == seen {
+            assert!(t.elapsed() < std::time::Duration::from_secs(5), "no wake");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let mut b = [0u8; 4];
+        assert_eq!(s.recv(&mut b, false).unwrap().0, 2);
+        // Armed again, then closed: the peer sees end of file.
+        s.want_readable();
+        drop(s);
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(peer.read(&mut b).unwrap(), 0);
+        assert_eq!(h.inner.count.load(Ordering::Relaxed), 0);
+    }
+
+    /// A wait past the loop's bound goes to the overflow ticker: it still wakes, and a
+    /// close still closes the socket.
+    #[test]
+    fn waits_past_the_loop_bound_are_polled_and_end_at_close() {
+        use std::io::{Read, Write};
+        let rt = ring::Runtime::start(&ring::Config {
+            loops: 1,
+            pin: false,
+            ..ring::Config::default()
+        })
+        .unwrap();
+        let h = HostSockin::new(Policy::parse(ALLOW_DEFAULT).unwrap(), 16);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = h.socket(false, true).unwrap();
+        match s.connect(&l.local_addr().unwrap()) {
+            Ok(()) | Err(Errno::EINPROGRESS) => {}
+            Err(e) => panic!("connect: {e:?}"),
+        }
+        let (mut peer, _) = l.accept().unwrap();
+        let s = Arc::new(s);
+        let arm = |s: &Arc<Box<dyn HostSock>>| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let s = s.clone();
+            rt.handles()[0].spawn(move || async move {
+                let before = LOOP_WAITS.with(|n| n.replace(LOOP_WAITS_MAX));
+                s.want_readable();
+                LOOP_WAITS.with(|n| n.set(before));
+                let queued = OVERFLOW.with(|o| o.borrow().len());
+                tx.send(queued).unwrap();
+            });
+            rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap()
+        };
+        let seen = s.events();
+        assert_eq!(arm(&s), 1, "past the bound: on the overflow list");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert_eq!(s.events(), seen, "nothing to read yet");
+        peer.write_all(b"hi").unwrap();
+        let t = std::time::Instant::now();
+        while s.events() == seen {
+            assert!(t.elapsed() < std::time::Duration::from_secs(5), "no wake");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let mut b = [0u8; 4];
+        assert_eq!(s.recv(&mut b, false).unwrap().0, 2);
+        assert_eq!(arm(&s), 1);
+        drop(s); // the last reference, once the arming task is gone
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(
+            peer.read(&mut b).unwrap(),
+            0,
+            "closed from the overflow list"
+        );
+        rt.shutdown();
     }
 
     #[test]

@@ -154,11 +154,15 @@ pub trait HostSock: Send + Sync {
     /// Readiness edges seen so far: a waiter reads it before trying and sleeps until it
     /// moves.
     fn events(&self) -> u64;
-    /// Woken at every readiness edge, from the host side's thread.
+    /// Woken when a readiness wait asked for by [`want_readable`](Self::want_readable) or
+    /// [`want_writable`](Self::want_writable) ends (and the event count moves).
     fn queue(&self) -> &Arc<WaitQueue>;
-    /// Asks for the next writability edge too (the host side may watch only for input
-    /// otherwise): called before waiting to send or for a connect, and by poll for
-    /// `POLLOUT` on a socket not writable now.
+    /// Asks for the next readability (data, a connection, end of file, an error): called
+    /// before waiting to receive or accept, and by poll for `POLLIN` on a socket not
+    /// readable now when someone will wait.
+    fn want_readable(&self) {}
+    /// Asks for the next writability: called before waiting to send or for a connect, and
+    /// by poll for `POLLOUT` on a socket not writable now.
     fn want_writable(&self) {}
 }
 
@@ -325,6 +329,12 @@ impl SockinSock {
     async fn wait(&self, cx: &Ctx<'_>, seen: u64, timeo_us: u64) -> Result<()> {
         let q = self.host.queue().clone();
         sowait(cx.k, cx.p, &q, timeo_us, || self.host.events() != seen).await
+    }
+
+    /// [`wait`](Self::wait) for the socket to turn readable (a receive or an accept).
+    async fn wait_readable(&self, cx: &Ctx<'_>, seen: u64, timeo_us: u64) -> Result<()> {
+        self.host.want_readable();
+        self.wait(cx, seen, timeo_us).await
     }
 
     /// A TCP connect the host refused leaves the socket disconnected, as NetBSD's sockin
@@ -616,7 +626,7 @@ impl ProtoSock for SockinSock {
                         });
                     }
                     Err(Errno::EWOULDBLOCK) if nonblock => return Err(Errno::EWOULDBLOCK),
-                    Err(Errno::EWOULDBLOCK) => self.wait(cx, seen, timeo).await?,
+                    Err(Errno::EWOULDBLOCK) => self.wait_readable(cx, seen, timeo).await?,
                     Err(e) => return Err(e),
                 }
             }
@@ -806,7 +816,7 @@ impl ProtoSock for SockinSock {
                         }
                         return Err(Errno::EWOULDBLOCK);
                     }
-                    Err(Errno::EWOULDBLOCK) => match self.wait(cx, seen, timeo).await {
+                    Err(Errno::EWOULDBLOCK) => match self.wait_readable(cx, seen, timeo).await {
                         Ok(()) => {}
                         Err(e) if got.n > 0 && e == Errno::EWOULDBLOCK => return Ok(got),
                         Err(e) => return Err(e),
@@ -995,6 +1005,7 @@ impl ProtoSock for SockinSock {
     }
 
     fn poll(&self, events: PollEvents, sel: Option<&mut Selector>) -> PollEvents {
+        let waiting = sel.is_some();
         if let Some(s) = sel {
             s.record(self.host.queue());
         }
@@ -1014,6 +1025,8 @@ impl ProtoSock for SockinSock {
         let mut out = 0;
         if r.readable || r.hup || cantrcv {
             out |= events & (POLLIN | POLLRDNORM);
+        } else if waiting && events & (POLLIN | POLLRDNORM) != 0 {
+            self.host.want_readable();
         }
         let writable =
             cantsend || r.hup || (!listening && r.writable && (connected || !self.stream()));

@@ -23,7 +23,8 @@
 //! - `driver`: one ring per loop, the op slab keyed by `user_data`, `Op` futures.
 //! - `bufring`: the loop's provided buffer ring, `RecvBuf`.
 //! - `net`: `Listener`, `Stream`, `RecvStream` (multishot receive). `fs`: `File` (host-file
-//!   I/O). `time`: `sleep`.
+//!   I/O). `time`: `sleep`. `ready`: `ready`, a readiness wait on a caller's descriptor
+//!   (io_uring `POLL_ADD`; epoll: a registration for the wait only).
 //! - `backend`: `Backend`, `BackendChoice`, `RUMP_IO_BACKEND`, the fallback decision.
 //! - `epoll`: the fallback — `Reactor` (sources, timers, eventfd), `io` (operations), `pool`
 //!   (receive buffers).
@@ -71,6 +72,7 @@ mod error;
 mod executor;
 mod fs;
 mod net;
+mod ready;
 mod runtime;
 mod time;
 
@@ -81,5 +83,6 @@ pub use error::SetupError;
 pub use executor::{current, spawn_local, urge, yield_now};
 pub use fs::File;
 pub use net::{Listener, RecvStream, Stream};
+pub use ready::ready;
 pub use runtime::{probe_io_uring, ring_mode_name, spin_us_from_env, Config, LoopHandle, Runtime};
 pub use time::sleep;
