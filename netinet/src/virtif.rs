@@ -65,11 +65,13 @@ impl Policy {
                 || item.len() >= IFNAMSIZ
                 || item == "."
                 || item == ".."
-                || item
-                    .bytes()
-                    .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || !b.is_ascii_graphic())
+                || item.bytes().any(|b| {
+                    b == b'/' || b == b':' || b.is_ascii_whitespace() || !b.is_ascii_graphic()
+                })
             {
-                return Err(format!("RUMP_VIRTIF_ALLOW: {item:?}: not an interface name"));
+                return Err(format!(
+                    "RUMP_VIRTIF_ALLOW: {item:?}: not an interface name"
+                ));
             }
             names.push(item.to_string());
         }
