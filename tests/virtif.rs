@@ -208,6 +208,16 @@ fn virt0_on_a_tap_in_a_namespace_ping_and_tcp_both_ways() {
     a[48..64].copy_from_slice(&sin(Ipv4Addr::new(255, 255, 255, 0), 0));
     if_ioctl(&mut c, SIOCAIFADDR, &mut a).unwrap();
     assert_eq!(if_flags(&mut c, "virt0").unwrap(), 0x8843, "up and running");
+    // Our open gave the tap its carrier; Linux sends on it only once its link watch has
+    // seen that (until then its queue discards: up to a second), as for NetBSD's server.
+    let t = Instant::now();
+    while !ns
+        .exec(&["ip", "-o", "link", "show", "dev", "tun0"])
+        .contains("state UP")
+    {
+        assert!(t.elapsed() < Duration::from_secs(10), "tun0 never came up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // rump → Linux: Linux answers with its TTL 64.
     assert_eq!(ping(&mut c, LINUX, 3).unwrap(), (3, 64));
@@ -271,6 +281,18 @@ fn virt0_on_a_tap_in_a_namespace_ping_and_tcp_both_ways() {
     let t = std::thread::spawn(move || linux_echo_once(l));
     tcp_echo_client(&mut c, LINUX, 7007, 300_000).unwrap();
     assert_eq!(t.join().unwrap(), 300_000);
+
+    // Hostile frames from the Linux side (AF_PACKET on tun0, to our MAC and broadcast):
+    // parsed and dropped; the interface still answers both ways afterwards.
+    let mac6: [u8; 6] = own.1[..6].try_into().unwrap();
+    let sent = ns.within(move || send_hostile_frames(mac6, 3000));
+    assert_eq!(sent, 3000);
+    assert_eq!(
+        ping(&mut c, LINUX, 2).unwrap(),
+        (2, 64),
+        "after hostile frames"
+    );
+    assert_eq!(ns.within(|| linux_ping(RUMP, 2)), 2, "after hostile frames");
 
     // virtif_unclone: up is EBUSY; down, it goes and the tap is free again.
     assert_eq!(
@@ -343,6 +365,72 @@ fn linux_ping(to: Ipv4Addr, count: u16) -> u16 {
         }
         libc::close(s);
         got
+    }
+}
+
+/// Writes `n` hostile Ethernet frames onto tun0 from the Linux side (the tap's reader, our
+/// server, gets them): random lengths, ARP and IPv4/IPv6 headers that lie about their
+/// lengths and options, garbage; to `mac` or broadcast. Returns the frames sent.
+fn send_hostile_frames(mac: [u8; 6], n: usize) -> usize {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // SAFETY: plain system calls on a descriptor we own and close; buffers are ours.
+    unsafe {
+        let s = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+        assert!(s >= 0, "packet socket: {}", std::io::Error::last_os_error());
+        let ifindex = libc::if_nametoindex(c"tun0".as_ptr());
+        assert!(ifindex > 0);
+        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = ifindex as i32;
+        sll.sll_halen = 6;
+        let mut sent = 0;
+        for k in 0..n {
+            let len = 14 + (rnd() % 1500) as usize;
+            let mut f: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+            f[..6].copy_from_slice(if k % 3 == 0 { &[0xff; 6] } else { &mac });
+            let ty: u16 = match k % 5 {
+                0 => 0x0806,
+                1 | 2 => 0x0800,
+                3 => 0x86dd,
+                _ => rnd() as u16,
+            };
+            f[12..14].copy_from_slice(&ty.to_be_bytes());
+            if ty == 0x0800 && len >= 34 {
+                f[14] = 0x40 | (rnd() % 16) as u8; // version 4, any header length
+                f[23] = [1u8, 6, 17, 255][(rnd() % 4) as usize];
+                f[26..30].copy_from_slice(&LINUX.octets());
+                f[30..34].copy_from_slice(&RUMP.octets());
+            }
+            if ty == 0x0806 && len >= 42 {
+                f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, (rnd() % 3) as u8]);
+            }
+            for _try in 0..400 {
+                let r = libc::sendto(
+                    s,
+                    f.as_ptr().cast(),
+                    f.len(),
+                    0,
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+                if r == f.len() as isize {
+                    sent += 1;
+                    break;
+                }
+                let e = std::io::Error::last_os_error();
+                assert_eq!(e.raw_os_error(), Some(libc::ENOBUFS), "{e}");
+                // The tap's queue is full: let the server read.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        libc::close(s);
+        sent
     }
 }
 

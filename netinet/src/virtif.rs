@@ -236,3 +236,48 @@ impl Engine {
         got
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_parses_names_any_and_nothing() {
+        assert_eq!(Policy::parse("").unwrap(), Policy::None);
+        assert_eq!(Policy::parse("  ").unwrap(), Policy::None);
+        assert_eq!(Policy::parse("any").unwrap(), Policy::Any);
+        let p = Policy::parse("tun0, tun3").unwrap();
+        assert!(p.allows("tun0") && p.allows("tun3"));
+        assert!(!p.allows("tun1") && !p.allows("tun") && !p.allows("tun00"));
+        assert!(!Policy::None.allows("tun0"));
+        assert!(Policy::Any.allows("tun7"));
+        for bad in [
+            "tun0,",
+            "../x",
+            "a b",
+            "tun0:1",
+            "0123456789abcdef",
+            ".",
+            "é",
+        ] {
+            assert!(Policy::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unit_numbers_as_if_clone() {
+        assert_eq!(unit_of("virt0"), Some(0));
+        assert_eq!(unit_of("virt42"), Some(42));
+        for bad in [
+            "virt",
+            "virt01",
+            "virtx",
+            "virt-1",
+            "virt12345",
+            "shmif0",
+            "virt1a",
+        ] {
+            assert_eq!(unit_of(bad), None, "{bad}");
+        }
+    }
+}
