@@ -52,6 +52,10 @@ pub enum Component {
     /// `librumpnet_config`: NetBSD's host-side configuration helpers (nothing in the
     /// kernel); accepted.
     NetConfig,
+    /// `librumpnet_virtif`: `virtN` interfaces on host tap devices; brings `rumpnet_net`.
+    /// Loaded only when named (never by `rump_allserver` alone): it gives clients host
+    /// network interfaces within `RUMP_VIRTIF_ALLOW`.
+    Virtif,
 }
 
 impl Component {
@@ -74,6 +78,7 @@ impl Component {
             Component::NetInet6 => "rumpnet_netinet6",
             Component::Shmif => "rumpnet_shmif",
             Component::NetConfig => "rumpnet_config",
+            Component::Virtif => "rumpnet_virtif",
         }
     }
 
@@ -94,6 +99,7 @@ impl Component {
             Component::NetLocal | Component::NetSockin => &[Component::Net],
             Component::NetInet | Component::Shmif | Component::NetConfig => &[Component::Net],
             Component::NetInet6 => &[Component::Net, Component::NetInet],
+            Component::Virtif => &[Component::Net],
             _ => &[],
         }
     }
@@ -119,16 +125,20 @@ pub const OPTIONAL: [Component; 12] = [
 ];
 
 /// Components loaded only when `-l` names them, also by `rump_allserver`.
-pub const ON_REQUEST: [Component; 1] = [Component::NetSockin];
+pub const ON_REQUEST: [Component; 2] = [Component::NetSockin, Component::Virtif];
 
 /// The in-kernel TCP/IP names sockin replaces (NetBSD's sockin stands in for netinet).
 /// `rumpnet_shmif` is among them: our shmif interfaces live in the TCP/IP faction.
-const INET: &[&str] = &["rumpnet_netinet", "rumpnet_netinet6", "rumpnet_shmif"];
+const INET: &[&str] = &[
+    "rumpnet_netinet",
+    "rumpnet_netinet6",
+    "rumpnet_shmif",
+    "rumpnet_virtif",
+];
 
 /// Network components of the TCP/IP faction not built yet: refused with a message that
 /// says so.
 const TCPIP: &[&str] = &[
-    "rumpnet_virtif",
     "rumpnet_tap",
     "rumpnet_bridge",
     "rumpnet_agr",
@@ -380,10 +390,19 @@ mod tests {
         for c in [Component::NetInet, Component::NetInet6, Component::Shmif] {
             assert!(all.contains(&c), "rump_allserver has {c:?}");
         }
-        for name in ["librumpnet_virtif.so", "rumpnet_bridge"] {
-            let e = resolve(Flavor::All, &[name.to_string()]).unwrap_err();
-            assert!(e.to_string().contains("TCP/IP stack"), "{e}");
-        }
+        let set = resolve(Flavor::Minimal, &["librumpnet_virtif.so".to_string()]).unwrap();
+        assert!(set.contains(&Component::Virtif) && set.contains(&Component::Net));
+        assert!(
+            !all.contains(&Component::Virtif),
+            "rump_allserver never loads virtif unless named"
+        );
+        let all_v = resolve(Flavor::All, &["rumpnet_virtif".to_string()]).unwrap();
+        assert!(all_v.contains(&Component::Virtif) && all_v.contains(&Component::NetInet));
+        let libs = ["rumpnet_sockin".to_string(), "rumpnet_virtif".to_string()];
+        let e = resolve(Flavor::Minimal, &libs).unwrap_err();
+        assert!(matches!(e, ComponentError::SockinWithInet { .. }), "{e}");
+        let e = resolve(Flavor::All, &["rumpnet_bridge".to_string()]).unwrap_err();
+        assert!(e.to_string().contains("TCP/IP stack"), "{e}");
         let set = resolve(Flavor::Minimal, &["librumpnet_sockin.so".to_string()]).unwrap();
         assert!(set.contains(&Component::NetSockin) && set.contains(&Component::Net));
         assert!(!set.contains(&Component::NetLocal));

@@ -277,15 +277,24 @@ fn boot_and_listen(
                 errno: i32::from(e.raw()),
             })?;
         }
-        if has(Component::NetInet) || has(Component::Shmif) {
+        if has(Component::NetInet) || has(Component::Shmif) || has(Component::Virtif) {
             let cfg = netinet::Config {
                 inet: has(Component::NetInet),
                 inet6: has(Component::NetInet6),
             };
-            netinet::attach(&kernel, &net, cfg).map_err(|e| StartError {
+            let st = netinet::attach(&kernel, &net, cfg).map_err(|e| StartError {
                 message: format!("rump init failed: rumpnet_netinet: {e}"),
                 errno: i32::from(e.raw()),
             })?;
+            if has(Component::Virtif) {
+                // The operator's tap names (docs/threat-model.md); a bad value stops the start.
+                let allow = std::env::var("RUMP_VIRTIF_ALLOW").unwrap_or_default();
+                let policy = netinet::virtif::Policy::parse(&allow).map_err(|e| StartError {
+                    message: format!("rump init failed: rumpnet_virtif: {e}"),
+                    errno: libc::EINVAL,
+                })?;
+                st.enable_virtif(policy);
+            }
         }
     }
     load_components(&kernel, externals, &opts.modules)?;

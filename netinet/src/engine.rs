@@ -269,6 +269,20 @@ impl Engine {
         self.ifs.iter().find(|f| f.name == name)
     }
 
+    /// The next `if_index` (taken).
+    pub(crate) fn alloc_index(&mut self) -> u32 {
+        let index = self.next_index;
+        self.next_index += 1;
+        index
+    }
+
+    /// Lets smoltcp take what input queued once its queue is half full.
+    pub(crate) fn poll_if_full(&mut self) {
+        if self.dev.rx.len() >= DEV_QUEUE_MAX / 2 {
+            self.poll();
+        }
+    }
+
     /// Creates `shmifN` (`SIOCIFCREATE`): down, no bus, a random MAC and sender id.
     pub fn if_create(&mut self, name: &str) -> Result<u32, kernel::Errno> {
         use kernel::Errno;
@@ -713,7 +727,7 @@ impl Engine {
         }
         match &f.link {
             Link::Loop => self.loop_output(p),
-            Link::Shmif { .. } => {
+            Link::Shmif { .. } | Link::Virt { .. } => {
                 let IpAddr::V4(dst) = h.dst else {
                     // IPv6 on shmif needs NDP: not done (docs/netinet.md).
                     self.stats.ip_noroute += 1;
@@ -756,20 +770,20 @@ impl Engine {
         };
         let Some(f) = self.ifp_mut(i) else { return };
         let Some(mac) = f.mac else { return };
-        let Link::Shmif {
-            sender,
-            port: Some(port),
-        } = &f.link
-        else {
-            f.oerrors += 1;
-            return;
-        };
         let mut frame = Vec::with_capacity(14 + payload.len());
         frame.extend_from_slice(&dst);
         frame.extend_from_slice(&mac);
         frame.extend_from_slice(&ty.to_be_bytes());
         frame.extend_from_slice(payload);
-        match port.bus.send(&frame, *sender, sec, usec) {
+        let sent = match &f.link {
+            Link::Shmif {
+                sender,
+                port: Some(port),
+            } => port.bus.send(&frame, *sender, sec, usec).map_err(|_| ()),
+            Link::Virt { tap } => tap.send(&frame).map_err(|_| ()),
+            _ => Err(()),
+        };
+        match sent {
             Ok(()) => {
                 f.opackets += 1;
                 f.obytes += frame.len() as u64;

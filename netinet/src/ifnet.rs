@@ -66,6 +66,11 @@ pub enum Link {
         /// The bus, after `SIOCSLINKSTR`.
         port: Option<Port>,
     },
+    /// `virtN`: a host tap, opened at `SIOCIFCREATE` (`virtif.rs`).
+    Virt {
+        /// The tap.
+        tap: crate::virtif::Tap,
+    },
 }
 
 /// One interface.

@@ -219,6 +219,9 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
         SIOCGIFCONF => return ifconf(st, cx, data).await,
         SIOCIFCREATE => {
             let name = name_of(data)?;
+            if name.starts_with(crate::virtif::VIF_NAME) && st.has_virtif() {
+                return st.virt_create(&name).map(|_| ());
+            }
             let r = st.lock().if_create(&name);
             return r.map(|_| ());
         }
@@ -231,22 +234,37 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
             if st.lock().ifp_by_name(&name).is_none() {
                 return Err(Errno::EINVAL);
             }
+            // `virtif_unclone`: an interface that is up stays.
+            if st.lock().ifp_by_name(&name).is_some_and(|f| {
+                matches!(f.link, Link::Virt { .. }) && f.flags & crate::ifnet::IFF_UP != 0
+            }) {
+                return Err(Errno::EBUSY);
+            }
             let r = st.lock().if_destroy(&name);
             st.kick();
             return r;
         }
         SIOCIFGCLONERS => {
-            // One cloner: shmif.
-            put(data, 0, &1i32.to_le_bytes());
+            // The cloners: shmif, and virt with virtif.
+            let names: &[&[u8]] = if st.has_virtif() {
+                &[b"shmif", b"virt"]
+            } else {
+                &[b"shmif"]
+            };
+            put(data, 0, &(names.len() as i32).to_le_bytes());
             let count = i32_at(data, 4);
             let buf = u64_at(data, 8);
             if count < 0 {
                 return Err(Errno::EINVAL);
             }
-            if count >= 1 && buf != 0 {
-                let mut n = [0u8; 16];
-                n[..5].copy_from_slice(b"shmif");
-                kernel::copy::copyout(cx.mem, buf, &n).await?;
+            if buf != 0 {
+                let mut out = Vec::new();
+                for n in names.iter().take(count as usize) {
+                    let mut b = [0u8; 16];
+                    b[..n.len()].copy_from_slice(n);
+                    out.extend_from_slice(&b);
+                }
+                kernel::copy::copyout(cx.mem, buf, &out).await?;
             }
             return Ok(());
         }

@@ -23,6 +23,7 @@ pub mod rtmsg;
 pub mod rtsock;
 pub mod sock;
 pub mod sysctl;
+pub mod virtif;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -51,6 +52,8 @@ pub struct Stack {
     dir: PathBuf,
     /// Open routing sockets (PF_ROUTE), which hear of every change.
     pub rtsocks: Arc<Mutex<Vec<Weak<rtsock::RouteSock>>>>,
+    /// `-lrumpnet_virtif`: which host taps `virtN` may open (unset: no virt cloner).
+    virtif: std::sync::OnceLock<virtif::Policy>,
 }
 
 impl Stack {
@@ -70,6 +73,7 @@ impl Stack {
             stop: AtomicBool::new(false),
             dir,
             rtsocks: Arc::default(),
+            virtif: std::sync::OnceLock::new(),
         }))
     }
 
@@ -142,13 +146,43 @@ impl Stack {
         Ok(())
     }
 
+    /// Enables the `virt` cloner (`-lrumpnet_virtif`) with the operator's tap policy
+    /// (once; a second call changes nothing).
+    pub fn enable_virtif(&self, policy: virtif::Policy) {
+        let _ = self.virtif.set(policy);
+    }
+
+    /// Whether `-lrumpnet_virtif` is loaded.
+    pub fn has_virtif(&self) -> bool {
+        self.virtif.get().is_some()
+    }
+
+    /// `SIOCIFCREATE virtN`: opens host tap `tunN` (NetBSD's virtif on Linux) when the
+    /// policy names it (`EACCES` otherwise), then makes the interface. `EINVAL` without
+    /// virtif or for a malformed name, the host's errno when the tap cannot be opened.
+    pub fn virt_create(&self, name: &str) -> Result<u32, Errno> {
+        let policy = self.virtif.get().ok_or(Errno::EINVAL)?;
+        let unit = virtif::unit_of(name).ok_or(Errno::EINVAL)?;
+        if self.lock().ifp_by_name(name).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let host = format!("{}{unit}", virtif::HOST_PREFIX);
+        if !policy.allows(&host) {
+            return Err(Errno::EACCES);
+        }
+        let tap = virtif::Tap::open(&host).map_err(|e| kernel::hostio::io_errno(&e))?;
+        let r = self.lock().virt_create(name, unit, tap);
+        self.kick();
+        r
+    }
+
     /// The linkstr of `name` (`SIOCGLINKSTR`); `None` when unset.
     pub fn linkstr(&self, name: &str) -> Result<Option<Vec<u8>>, Errno> {
         let e = self.lock();
         let f = e.ifs.iter().find(|f| f.name == name).ok_or(Errno::ENXIO)?;
         match &f.link {
             ifnet::Link::Shmif { port, .. } => Ok(port.as_ref().map(|p| p.linkstr.clone())),
-            ifnet::Link::Loop => Err(Errno::ENOTTY),
+            ifnet::Link::Loop | ifnet::Link::Virt { .. } => Err(Errno::ENOTTY),
         }
     }
 }
@@ -226,6 +260,7 @@ fn softint(weak: Weak<Stack>, alive: Box<dyn Fn() -> bool + Send>) {
         let (fds, delay) = {
             let mut e = s.lock();
             e.read_buses(FRAMES_PER_ROUND);
+            e.read_taps(FRAMES_PER_ROUND);
             e.poll();
             let delay = e.poll_delay().unwrap_or(IDLE_MAX).min(IDLE_MAX);
             let mut fds: Vec<i32> = e
@@ -233,6 +268,7 @@ fn softint(weak: Weak<Stack>, alive: Box<dyn Fn() -> bool + Send>) {
                 .iter()
                 .filter_map(|f| match &f.link {
                     ifnet::Link::Shmif { port: Some(p), .. } => Some(p.watch.as_raw_fd()),
+                    ifnet::Link::Virt { tap } => Some(tap.raw_fd()),
                     _ => None,
                 })
                 .collect();
