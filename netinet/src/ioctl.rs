@@ -87,6 +87,11 @@ pub const SIOCZIFDATA: u32 = io(IOC_INOUT, 134, IFDATAREQ);
 pub const SIOCGLINKSTR: u32 = io(IOC_INOUT, 135, IFDRV);
 /// `SIOCSLINKSTR`.
 pub const SIOCSLINKSTR: u32 = io(IOC_IN, 136, IFDRV);
+/// `SIOCAIFADDR_IN6` (`struct in6_aliasreq`, 128 bytes on amd64).
+pub const SIOCAIFADDR_IN6: u32 = io(IOC_IN, 107, 128);
+/// `SIOCDIFADDR_IN6` (`struct in6_ifreq`: its union's largest member is
+/// `struct icmp6_ifstat`, 34 counters).
+pub const SIOCDIFADDR_IN6: u32 = io(IOC_IN, 25, 16 + 34 * 8);
 /// `SIOCGIFINDEX`.
 pub const SIOCGIFINDEX: u32 = io(IOC_INOUT, 140, IFREQ);
 
@@ -314,6 +319,10 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
                 f.flags &= !IFF_RUNNING;
             }
             let changed = f.flags != old;
+            if f.flags & IFF_UP != 0 && old & IFF_UP == 0 {
+                // `in6_if_up`: the link-local address.
+                e.in6_if_up(i);
+            }
             let msg = e.ifp(i).map(rtmsg::if_msg);
             drop(e);
             st.kick();
@@ -486,6 +495,9 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
             Ok(Next::Done)
         }
         _ if fam == 2 => in_control(st, e, i, com, data).map(|()| Next::Done),
+        _ if fam == 24 && com & IOC_INOUT == IOC_IN => {
+            in6_update(st, e, i, com, data).map(|()| Next::Done)
+        }
         _ if fam == 24 => in6_control(f, com, data).map(|()| Next::Done),
         _ => Err(Errno::ENOTTY),
     }
@@ -519,6 +531,74 @@ fn in6_control(f: &Ifnet, com: u32, data: &mut [u8]) -> Result<()> {
         _ => {}
     }
     Ok(())
+}
+
+/// `in6_control`'s setters: `SIOCAIFADDR_IN6` (`struct in6_aliasreq`: the address at
+/// 16, the prefix mask at 72; flags and lifetimes are taken as given by ifconfig:
+/// infinite) and `SIOCDIFADDR_IN6` (`struct in6_ifreq`: the address at 16). A new
+/// address brings the interface up, which gives it its link-local address.
+fn in6_update(
+    st: &Stack,
+    mut e: std::sync::MutexGuard<'_, crate::Engine>,
+    i: u32,
+    com: u32,
+    data: &mut [u8],
+) -> Result<()> {
+    let sin6_at = |o: usize| -> Option<Ipv6Addr> {
+        let s = data.get(o..o + 28)?;
+        if s[1] != 24 {
+            return None;
+        }
+        let b: [u8; 16] = s[8..24].try_into().ok()?;
+        Some(Ipv6Addr::from(b))
+    };
+    match com & 0xff {
+        107 if com == SIOCAIFADDR_IN6 => {
+            let addr = sin6_at(16).ok_or(Errno::EINVAL)?;
+            if addr.is_unspecified() || addr.is_multicast() {
+                return Err(Errno::EINVAL);
+            }
+            let old = e
+                .ifp(i)
+                .and_then(|f| f.addrs.iter().find(|a| a.addr == IpAddr::V6(addr)).cloned());
+            // No mask: an address's own prefix, else /128 (`in6_update_ifa`).
+            let prefix = match (data[72], &old) {
+                (0, Some(o)) => o.prefix,
+                (0, None) => 128,
+                _ => {
+                    let m = u128::from(sin6_at(72).unwrap_or(Ipv6Addr::UNSPECIFIED));
+                    if m.leading_ones() + m.trailing_zeros() != 128 {
+                        return Err(Errno::EINVAL);
+                    }
+                    m.leading_ones() as u8
+                }
+            };
+            let r = e.add_addr(i, IpAddr::V6(addr), prefix, None);
+            let msgs = match r {
+                Ok(()) => rtmsg::addr_msgs(&e, i, IpAddr::V6(addr), rtmsg::RTM_NEWADDR),
+                Err(_) => Vec::new(),
+            };
+            drop(e);
+            st.kick();
+            crate::rtsock::announce(st, msgs);
+            r
+        }
+        25 if com == SIOCDIFADDR_IN6 => {
+            let a = IpAddr::V6(sin6_at(16).ok_or(Errno::EADDRNOTAVAIL)?);
+            if !e.ifp(i).is_some_and(|f| f.has_addr(a)) {
+                return Err(Errno::EADDRNOTAVAIL);
+            }
+            let msgs = rtmsg::addr_msgs(&e, i, a, rtmsg::RTM_DELADDR);
+            let r = e.del_addr(i, a);
+            drop(e);
+            st.kick();
+            if r.is_ok() {
+                crate::rtsock::announce(st, msgs);
+            }
+            r
+        }
+        _ => Err(Errno::ENOTTY),
+    }
 }
 
 /// `in_control`: the AF_INET address requests.
