@@ -513,24 +513,50 @@ fn in6_control(f: &Ifnet, com: u32, data: &mut [u8]) -> Result<()> {
     if !matches!(num, 33 | 37 | 73 | 106) {
         return Err(Errno::ENOTTY);
     }
-    let b: [u8; 16] = data[24..40].try_into().map_err(|_| Errno::EINVAL)?;
-    let want = IpAddr::V6(Ipv6Addr::from(b));
-    let a = match num {
-        // SIOCGIFADDR_IN6: the first IPv6 address.
-        33 => f.addrs.iter().find(|a| a.addr.is_ipv6()),
-        _ => f.addrs.iter().find(|a| a.addr == want),
-    }
-    .ok_or(Errno::EADDRNOTAVAIL)?;
+    // Every one of them names its address (`in6ifa_ifpwithaddr`; SIOCGIFADDR_IN6 too):
+    // another family or an address the interface lacks is EADDRNOTAVAIL.
+    let want = sin6_query(data, 16).ok_or(Errno::EADDRNOTAVAIL)?;
+    let a = f
+        .addrs
+        .iter()
+        .find(|a| a.addr == IpAddr::V6(want))
+        .ok_or(Errno::EADDRNOTAVAIL)?;
     let IpAddr::V6(addr) = a.addr else {
         return Err(Errno::EADDRNOTAVAIL);
     };
     data[16..].fill(0);
     match num {
-        33 => put(data, 16, &sin6(addr)),
+        33 => put(data, 16, &sin6_scoped(addr, f.index)),
         37 => put(data, 16, &sin6(mask6(a.prefix))),
         _ => {}
     }
     Ok(())
+}
+
+/// The `sockaddr_in6` a request names at `o`: `None` for another family; a link-local
+/// address in KAME's embedded form (the scope in bytes 2-3) or with `sin6_scope_id` is
+/// taken without its scope (one address per interface is looked up on that interface).
+fn sin6_query(data: &[u8], o: usize) -> Option<Ipv6Addr> {
+    let s = data.get(o..o + 28)?;
+    if s[1] != 24 {
+        return None;
+    }
+    let mut b: [u8; 16] = s[8..24].try_into().ok()?;
+    if b[0] == 0xfe && b[1] & 0xc0 == 0x80 {
+        b[2] = 0;
+        b[3] = 0;
+    }
+    Some(Ipv6Addr::from(b))
+}
+
+/// `sockaddr_in6` for an address of interface `index`, link-local ones with their scope
+/// (`sa6_recoverscope`: `sin6_scope_id`).
+pub fn sin6_scoped(a: Ipv6Addr, index: u32) -> [u8; 28] {
+    let mut s = sin6(a);
+    if crate::engine::is_link_local(IpAddr::V6(a)) {
+        s[24..28].copy_from_slice(&index.to_le_bytes());
+    }
+    s
 }
 
 /// `in6_control`'s setters: `SIOCAIFADDR_IN6` (`struct in6_aliasreq`: the address at
@@ -544,14 +570,7 @@ fn in6_update(
     com: u32,
     data: &mut [u8],
 ) -> Result<()> {
-    let sin6_at = |o: usize| -> Option<Ipv6Addr> {
-        let s = data.get(o..o + 28)?;
-        if s[1] != 24 {
-            return None;
-        }
-        let b: [u8; 16] = s[8..24].try_into().ok()?;
-        Some(Ipv6Addr::from(b))
-    };
+    let sin6_at = |o: usize| sin6_query(data, o);
     match com & 0xff {
         107 if com == SIOCAIFADDR_IN6 => {
             let addr = sin6_at(16).ok_or(Errno::EINVAL)?;

@@ -106,7 +106,13 @@ pub fn ifa_msg(f: &Ifnet, a: &crate::ifnet::IfAddr) -> Vec<u8> {
     m[4..8].copy_from_slice(&addrs.to_le_bytes());
     m[16..18].copy_from_slice(&(f.index as u16).to_le_bytes());
     push_sa(&mut m, &mask_sa(a.addr, a.prefix));
-    push_sa(&mut m, &sa_of(a.addr));
+    let mut ifa = sa_of(a.addr);
+    if crate::engine::is_link_local(a.addr) {
+        // A link-local address carries its interface in KAME's embedded form (bytes 2-3
+        // of the address, as NetBSD's routing messages do; ifconfig prints `%shmif0`).
+        ifa[10..12].copy_from_slice(&(f.index as u16).to_be_bytes());
+    }
+    push_sa(&mut m, &ifa);
     if let Some(b) = a.broadcast {
         push_sa(&mut m, &sin(b));
     }
