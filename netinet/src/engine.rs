@@ -548,7 +548,7 @@ impl Engine {
             if let Some(a) = self
                 .ifp(r.ifindex)
                 .filter(|f| f.flags & IFF_LOOPBACK == 0)
-                .and_then(|f| f.first_addr(dst.is_ipv6()))
+                .and_then(|f| f.src_addr(dst))
             {
                 return Ok(a);
             }

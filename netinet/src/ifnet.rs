@@ -121,6 +121,27 @@ impl Ifnet {
             .map(|x| x.addr)
     }
 
+    /// The source address for `dst` among this interface's addresses of its family
+    /// (`in6_selectsrc`'s rules as far as they apply here: the same scope as the
+    /// destination first, then the longest common prefix; IPv4: the first address).
+    pub fn src_addr(&self, dst: IpAddr) -> Option<IpAddr> {
+        let IpAddr::V6(d) = dst else {
+            return self.first_addr(false);
+        };
+        let ll = |a: std::net::Ipv6Addr| a.segments()[0] & 0xffc0 == 0xfe80;
+        self.addrs
+            .iter()
+            .filter_map(|x| match x.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .max_by_key(|a| {
+                let common = (u128::from(*a) ^ u128::from(d)).leading_zeros();
+                (ll(*a) == ll(d), common)
+            })
+            .map(IpAddr::V6)
+    }
+
     /// `IFF_UP` and `IFF_RUNNING`.
     pub fn is_up(&self) -> bool {
         self.flags & IFF_UP != 0

@@ -934,8 +934,7 @@ pub fn dgram_send(
             };
             let (v6, proto, local, hdrincl, ttl) = (r.v6, r.proto, r.local, r.hdrincl, r.ttl);
             if v6 {
-                // Raw IPv6 sockets (ping6) are not done yet.
-                return Err(Errno::EOPNOTSUPP);
+                return raw6_output(e, proto, local, dst, data);
             }
             if data.len() > RAW_BUF.max(65535 - 20) {
                 return Err(Errno::EMSGSIZE);
@@ -1004,6 +1003,60 @@ pub fn dgram_send(
         Some(Pcb::Tcp(_)) => Err(Errno::EOPNOTSUPP),
         None => Err(Errno::EBADF),
     }
+}
+
+/// `rip6_output`: the payload behind an IPv6 header of ours (no `IPV6_HDRINCL` in
+/// NetBSD), hop limit `ip6_defhlim`, an ICMPv6 payload's checksum computed by the kernel
+/// (`in6p_cksum` 2 for ICMPv6 sockets).
+fn raw6_output(
+    e: &mut Engine,
+    proto: u8,
+    local: Option<IpAddr>,
+    dst: IpAddr,
+    data: &[u8],
+) -> Result<usize, Errno> {
+    let IpAddr::V6(d6) = dst else {
+        return Err(Errno::EAFNOSUPPORT);
+    };
+    if data.len() + 40 > crate::ifnet::ETHERMTU as usize && !(e.is_local(dst) || d6.is_loopback()) {
+        // Fragmentation is not done: what does not fit one frame is refused.
+        return Err(Errno::EMSGSIZE);
+    }
+    let route_ok = e.is_local(dst) || d6.is_loopback() || d6.is_multicast();
+    if !route_ok {
+        e.route_check(dst)?;
+    }
+    let src = match local {
+        Some(a) => a,
+        None if d6.is_multicast() => e
+            .ifs
+            .iter()
+            .filter(|f| f.flags & crate::ifnet::IFF_LOOPBACK == 0)
+            .find_map(|f| f.first_addr(true))
+            .ok_or(Errno::EADDRNOTAVAIL)?,
+        None => e.select_source(dst)?,
+    };
+    let IpAddr::V6(s6) = src else {
+        return Err(Errno::EADDRNOTAVAIL);
+    };
+    let mut m = data.to_vec();
+    if proto == crate::engine::IPPROTO_ICMPV6 {
+        if m.len() < 4 {
+            return Err(Errno::EINVAL);
+        }
+        m[2] = 0;
+        m[3] = 0;
+        let c = crate::engine::csum6(s6, d6, proto, &m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+    }
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&(m.len() as u16).to_be_bytes());
+    p.extend_from_slice(&[proto, crate::engine::IP_DEFTTL]);
+    p.extend_from_slice(&s6.octets());
+    p.extend_from_slice(&d6.octets());
+    p.extend_from_slice(&m);
+    e.output(p);
+    Ok(data.len())
 }
 
 /// `recvfrom` on a datagram or raw socket: the datagram (truncated to `max`), its full
