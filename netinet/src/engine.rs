@@ -321,7 +321,8 @@ impl Engine {
         SInstant::from_micros(self.start.elapsed().as_micros() as i64)
     }
 
-    fn uptime_s(&self) -> u64 {
+    /// Seconds since the stack started.
+    pub fn uptime_s(&self) -> u64 {
         self.start.elapsed().as_secs()
     }
 
@@ -687,7 +688,7 @@ impl Engine {
                 // Neighbour discovery is ours (smoltcp's `Medium::Ip` has none).
                 return;
             }
-            crate::sock::raw_input(self, &h, &p);
+            crate::sock::raw_input(self, i, &h, &p);
             self.icmp_input(&h, &p);
             if self.dev.rx.len() < DEV_QUEUE_MAX {
                 self.dev.rx.push_back(p);

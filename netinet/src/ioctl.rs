@@ -92,6 +92,12 @@ pub const SIOCAIFADDR_IN6: u32 = io(IOC_IN, 107, 128);
 /// `SIOCDIFADDR_IN6` (`struct in6_ifreq`: its union's largest member is
 /// `struct icmp6_ifstat`, 34 counters).
 pub const SIOCDIFADDR_IN6: u32 = io(IOC_IN, 25, 16 + 34 * 8);
+/// `SIOCGNBRINFO_IN6` (`struct in6_nbrinfo`, 56 bytes on amd64).
+pub const SIOCGNBRINFO_IN6: u32 = io(IOC_INOUT, 78, 56);
+/// `ND6_LLINFO_*` as `ndp` reads them.
+const ND6_LLINFO_INCOMPLETE: i32 = 0;
+const ND6_LLINFO_REACHABLE: i32 = 1;
+const ND6_LLINFO_STALE: i32 = 2;
 /// `SIOCGIFINDEX`.
 pub const SIOCGIFINDEX: u32 = io(IOC_INOUT, 140, IFREQ);
 
@@ -495,6 +501,46 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
             Ok(Next::Done)
         }
         _ if fam == 2 => in_control(st, e, i, com, data).map(|()| Next::Done),
+        SIOCGNBRINFO_IN6 if fam == 24 => {
+            // `struct in6_nbrinfo`: the address at 16; asked (long) at 32, isrouter at
+            // 40, state at 44, expire (time_t, wall clock; 0: permanent) at 48.
+            let mut b: [u8; 16] = data[16..32].try_into().map_err(|_| Errno::EINVAL)?;
+            if b[0] == 0xfe && b[1] & 0xc0 == 0x80 {
+                b[2] = 0;
+                b[3] = 0;
+            }
+            let a = Ipv6Addr::from(b);
+            let (state, expire_s, asked) = if f.has_addr(IpAddr::V6(a)) {
+                (ND6_LLINFO_REACHABLE, 0, 0)
+            } else {
+                let n = e.nd.get(&(i, a)).ok_or(Errno::EINVAL)?;
+                let now_s = e.uptime_s();
+                let st = n.state(now_s);
+                let (code, life_s) = match st {
+                    crate::engine::NdState::Incomplete => (ND6_LLINFO_INCOMPLETE, 1),
+                    crate::engine::NdState::Reachable => {
+                        (ND6_LLINFO_REACHABLE, crate::engine::ND_REACHABLE_S)
+                    }
+                    // `nd6_gctimer`: a stale entry goes after a day.
+                    crate::engine::NdState::Stale => (ND6_LLINFO_STALE, 86_400),
+                };
+                let wall_s = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let left_s = (n.at_s + life_s).saturating_sub(now_s);
+                let asked = if st == crate::engine::NdState::Incomplete {
+                    n.tries
+                } else {
+                    0
+                };
+                (code, wall_s + left_s.max(1), asked)
+            };
+            put(data, 32, &i64::from(asked).to_le_bytes());
+            put(data, 40, &0i32.to_le_bytes());
+            put(data, 44, &state.to_le_bytes());
+            put(data, 48, &(expire_s as i64).to_le_bytes());
+            Ok(Next::Done)
+        }
         _ if fam == 24 && com & IOC_INOUT == IOC_IN => {
             in6_update(st, e, i, com, data).map(|()| Next::Done)
         }
