@@ -115,7 +115,7 @@ fn add6(c: &mut Client, name: &str, a: Ipv6Addr, prefix: u8) -> Result<(), Error
     r[16..44].copy_from_slice(&sin6(a, 0));
     let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
     r[72..100].copy_from_slice(&sin6(Ipv6Addr::from(mask), 0));
-    r[112..120].copy_from_slice(&u32::MAX.to_le_bytes().repeat(2)); // ND6_INFINITE_LIFETIME
+    r[120..128].copy_from_slice(&[0xff; 8]); // vltime, pltime: ND6_INFINITE_LIFETIME
     let res = ioctl(c, s, SIOCAIFADDR_IN6, &mut r, &[]);
     c.close(s)?;
     res

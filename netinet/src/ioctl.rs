@@ -619,17 +619,21 @@ fn in6_update(
     let sin6_at = |o: usize| sin6_query(data, o);
     match com & 0xff {
         107 if com == SIOCAIFADDR_IN6 => {
-            let addr = sin6_at(16).ok_or(Errno::EINVAL)?;
+            // `in6_control`: another family is EAFNOSUPPORT.
+            let addr = sin6_at(16).ok_or(Errno::EAFNOSUPPORT)?;
+            // NetBSD takes a multicast address as an interface address; smoltcp cannot
+            // hold one (tests/oracle_inet6.rs lists the difference).
             if addr.is_unspecified() || addr.is_multicast() {
                 return Err(Errno::EINVAL);
             }
             let old = e
                 .ifp(i)
                 .and_then(|f| f.addrs.iter().find(|a| a.addr == IpAddr::V6(addr)).cloned());
-            // No mask: an address's own prefix, else /128 (`in6_update_ifa`).
+            // No mask: an address's own prefix; a new address needs one (`in6_update_ifa`:
+            // EINVAL).
             let prefix = match (data[72], &old) {
                 (0, Some(o)) => o.prefix,
-                (0, None) => 128,
+                (0, None) => return Err(Errno::EINVAL),
                 _ => {
                     let m = u128::from(sin6_at(72).unwrap_or(Ipv6Addr::UNSPECIFIED));
                     if m.leading_ones() + m.trailing_zeros() != 128 {
