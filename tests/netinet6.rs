@@ -36,6 +36,9 @@ const SIOCDIFADDR_IN6: u32 = 0x8120_6919;
 const SIOCGIFNETMASK_IN6: u32 = 0xc120_6925;
 /// `_IOWR('i', 33, struct in6_ifreq)`.
 const SIOCGIFADDR_IN6: u32 = 0xc120_6921;
+/// `_IOWR('i', 73, struct in6_ifreq)`.
+const SIOCGIFAFLAG_IN6: u32 = 0xc120_6949;
+const IN6_IFF_TENTATIVE: i32 = 0x02;
 
 /// A server started in `dir` (where relative bus paths land).
 struct InDir {
@@ -119,6 +122,22 @@ fn add6(c: &mut Client, name: &str, a: Ipv6Addr, prefix: u8) -> Result<(), Error
     let res = ioctl(c, s, SIOCAIFADDR_IN6, &mut r, &[]);
     c.close(s)?;
     res
+}
+
+/// `ifconfig -w`: waits (at most 5 s) until `a` is no longer tentative
+/// (`SIOCGIFAFLAG_IN6`); the flags seen first.
+fn wait_dad(c: &mut Client, name: &str, a: Ipv6Addr) -> i32 {
+    let flags = |c: &mut Client| {
+        let r = in6_req(c, SIOCGIFAFLAG_IN6, name, a).unwrap();
+        i32::from_le_bytes(r[0..4].try_into().unwrap())
+    };
+    let first = flags(c);
+    let t = Instant::now();
+    while flags(c) & IN6_IFF_TENTATIVE != 0 {
+        assert!(t.elapsed() < Duration::from_secs(5), "{a} still tentative");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first
 }
 
 /// An `in6_ifreq` request naming address `a`; the answer's sockaddr.
@@ -312,8 +331,20 @@ fn two_servers_on_one_bus_over_ipv6() {
     }
 
     // Global addresses: the prefix as given, the link-local address kept.
+    // Duplicate-address detection: tentative for a second (one unanswered probe), then
+    // ready (the flag is read at once: the probe waits 1 s for an answer).
     add6(&mut ca, "shmif0", ip6("fc00::1"), 64).unwrap();
+    assert_eq!(
+        wait_dad(&mut ca, "shmif0", ip6("fc00::1")),
+        IN6_IFF_TENTATIVE
+    );
     add6(&mut cb, "shmif0", ip6("fc00::2"), 64).unwrap();
+    assert_eq!(
+        wait_dad(&mut cb, "shmif0", ip6("fc00::2")),
+        IN6_IFF_TENTATIVE
+    );
+    wait_dad(&mut ca, "shmif0", ll_a);
+    wait_dad(&mut cb, "shmif0", ll_b);
     let m = in6_req(&mut ca, SIOCGIFNETMASK_IN6, "shmif0", ip6("fc00::1")).unwrap();
     assert_eq!(&m[8..24], &Ipv6Addr::from(!0u128 << 64).octets());
     assert_eq!(
@@ -372,6 +403,29 @@ fn two_servers_on_one_bus_over_ipv6() {
     assert_eq!(sysctl_int(&mut ca, &fwd, None).unwrap(), 1);
 }
 
+/// Two servers given the same address: the second one's probe is answered by the first,
+/// so its address is a duplicate (`IN6_IFF_DUPLICATED`, as `ifconfig` shows `duplicated`)
+/// and never its source; the first keeps its address.
+#[test]
+fn duplicate_address_detected() {
+    let dir = TempDir::new("netinet6-dad");
+    let a = InDir::start(&dir, "a.sock");
+    let b = InDir::start(&dir, "b.sock");
+    let (mut ca, mut cb) = (a.client(), b.client());
+    shmif_up(&mut ca, "shmif0", "bus1").unwrap();
+    shmif_up(&mut cb, "shmif0", "bus1").unwrap();
+    add6(&mut ca, "shmif0", ip6("fc00::7"), 64).unwrap();
+    wait_dad(&mut ca, "shmif0", ip6("fc00::7"));
+    add6(&mut cb, "shmif0", ip6("fc00::7"), 64).unwrap();
+    wait_dad(&mut cb, "shmif0", ip6("fc00::7"));
+    let flags = |c: &mut Client| {
+        let r = in6_req(c, SIOCGIFAFLAG_IN6, "shmif0", ip6("fc00::7")).unwrap();
+        i32::from_le_bytes(r[0..4].try_into().unwrap())
+    };
+    assert_eq!(flags(&mut cb), 0x04, "IN6_IFF_DUPLICATED");
+    assert_eq!(flags(&mut ca), 0, "the first one keeps it");
+}
+
 /// A three-server line (a on bus1, r on both, c on bus2): r forwards IPv6 between the
 /// buses only with `net.inet6.ip6.forwarding` 1 (off by default, as NetBSD).
 #[test]
@@ -389,6 +443,10 @@ fn ipv6_forwarding_is_off_by_default_and_honoured() {
     add6(&mut cr, "shmif0", ip6("fc01::ff"), 64).unwrap();
     add6(&mut cr, "shmif1", ip6("fc02::ff"), 64).unwrap();
     add6(&mut cc, "shmif0", ip6("fc02::1"), 64).unwrap();
+    wait_dad(&mut ca, "shmif0", ip6("fc01::1"));
+    wait_dad(&mut cr, "shmif0", ip6("fc01::ff"));
+    wait_dad(&mut cr, "shmif1", ip6("fc02::ff"));
+    wait_dad(&mut cc, "shmif0", ip6("fc02::1"));
     route6_add(&mut ca, ip6("fc02::"), 64, ip6("fc01::ff"));
     route6_add(&mut cc, ip6("fc01::"), 64, ip6("fc02::ff"));
     // The router answers on both of its addresses.

@@ -110,6 +110,8 @@ pub struct ArpEntry {
 pub const ND_MAX: usize = 1024;
 /// `nd6_mmaxtries`: solicitations before an entry is given up.
 const ND_MAXTRIES: u32 = 3;
+/// `RETRANS_TIMER`: how long duplicate-address detection waits for an answer.
+const DAD_RETRANS_MS: u64 = 1000;
 /// `REACHABLE_TIME`: a confirmed neighbour stays REACHABLE 30 s, then STALE.
 pub const ND_REACHABLE_S: u64 = 30;
 
@@ -186,6 +188,9 @@ pub struct Engine {
     pub arp: HashMap<(u32, Ipv4Addr), ArpEntry>,
     /// Neighbour cache by (interface index, address).
     pub nd: HashMap<(u32, Ipv6Addr), NdEntry>,
+    /// Addresses in duplicate-address detection: (interface, address, deadline in ms of
+    /// uptime). At most one per address (8 per kernel).
+    pub dad: Vec<(u32, Ipv6Addr, u64)>,
     /// `rumpnet_netinet6`: interfaces that come up get a link-local address.
     pub inet6: bool,
     /// Protocol control blocks by id.
@@ -273,6 +278,7 @@ impl Engine {
             routes: route::Table::default(),
             arp: HashMap::new(),
             nd: HashMap::new(),
+            dad: Vec::new(),
             inet6: true,
             pcbs: HashMap::new(),
             next_pcb: 1,
@@ -437,12 +443,23 @@ impl Engine {
         if full {
             return Err(Errno::ENOBUFS);
         }
+        // `nd6_dad_start`: an IPv6 address on Ethernet is tentative until one solicitation
+        // from `::` went unanswered for `retrans` (1 s, `ip6_dad_count` 1).
+        let dad = self.inet6 && addr.is_ipv6() && !loopback;
+        let now_ms = self.start.elapsed().as_millis() as u64;
         let f = self.ifp_mut(i).ok_or(Errno::ENXIO)?;
         f.addrs.push(IfAddr {
             addr,
             prefix,
             broadcast,
+            flags6: if dad { IN6_IFF_TENTATIVE } else { 0 },
         });
+        if let (true, IpAddr::V6(a)) = (dad, addr) {
+            self.dad.retain(|d| (d.0, d.1) != (i, a));
+            self.dad.push((i, a, now_ms + DAD_RETRANS_MS));
+            self.nd6_dad_ns(i, a);
+        }
+        let f = self.ifp_mut(i).ok_or(Errno::ENXIO)?;
         let was_up = f.flags & IFF_UP != 0;
         f.flags |= IFF_UP | IFF_RUNNING;
         // The connected route (`in_addprefix`); a loopback address gets only its local
@@ -506,6 +523,9 @@ impl Engine {
             .position(|a| a.addr == addr)
             .ok_or(Errno::EADDRNOTAVAIL)?;
         let a = f.addrs.remove(pos);
+        if let IpAddr::V6(v) = addr {
+            self.dad.retain(|d| (d.0, d.1) != (i, v));
+        }
         let ip = IpAddress::from(addr);
         self.iface
             .update_ip_addrs(|v| v.retain(|c| c.address() != ip));
@@ -580,6 +600,7 @@ impl Engine {
 
     /// Runs smoltcp and routes what it sends until nothing moves (bounded).
     pub fn poll(&mut self) {
+        self.nd6_timer();
         for _ in 0..64 {
             let now = self.now();
             self.iface.poll(now, &mut self.dev, &mut self.sockets);
@@ -1117,6 +1138,52 @@ impl Engine {
         self.ether_output(i, mac, ETHERTYPE_IPV6, &p);
     }
 
+    /// `nd6_dad_timer`: addresses whose solicitation went unanswered are ready.
+    pub fn nd6_timer(&mut self) {
+        if self.dad.is_empty() {
+            return;
+        }
+        let now_ms = self.start.elapsed().as_millis() as u64;
+        let done: Vec<(u32, Ipv6Addr)> = self
+            .dad
+            .iter()
+            .filter(|d| d.2 <= now_ms)
+            .map(|d| (d.0, d.1))
+            .collect();
+        self.dad.retain(|d| d.2 > now_ms);
+        for (i, a) in done {
+            if let Some(x) = self
+                .ifp_mut(i)
+                .and_then(|f| f.addrs.iter_mut().find(|x| x.addr == IpAddr::V6(a)))
+            {
+                x.flags6 &= !IN6_IFF_TENTATIVE;
+            }
+        }
+    }
+
+    /// `nd6_dad_duplicated`: another node has `a` (it defends it or probes for it too).
+    fn nd6_dad_duplicated(&mut self, i: u32, a: Ipv6Addr) {
+        self.dad.retain(|d| (d.0, d.1) != (i, a));
+        if let Some(x) = self
+            .ifp_mut(i)
+            .and_then(|f| f.addrs.iter_mut().find(|x| x.addr == IpAddr::V6(a)))
+        {
+            x.flags6 = (x.flags6 & !IN6_IFF_TENTATIVE) | IN6_IFF_DUPLICATED;
+        }
+    }
+
+    /// `nd6_dad_ns_output`: the probe for tentative `target`, from `::`, no link address.
+    fn nd6_dad_ns(&mut self, i: u32, target: Ipv6Addr) {
+        let t = target.octets();
+        let dst = Ipv6Addr::from([
+            0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13], t[14], t[15],
+        ]);
+        let mut m = vec![ND_NEIGHBOR_SOLICIT, 0, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&t);
+        let gmac = [0x33, 0x33, 0xff, t[13], t[14], t[15]];
+        self.icmp6_send(i, gmac, Ipv6Addr::UNSPECIFIED, dst, m);
+    }
+
     /// `nd6_ns_output`: a neighbour solicitation for `target` to its solicited-node
     /// group, from the held packet's source when it is this interface's, else the
     /// interface's link-local address; with our link address (option 1).
@@ -1124,12 +1191,14 @@ impl Engine {
         let Some(f) = self.ifp(i) else { return };
         let Some(mac) = f.mac else { return };
         let src = match src {
-            Some(IpAddr::V6(s)) if f.has_addr(IpAddr::V6(s)) => s,
+            Some(IpAddr::V6(s)) if f.addrs.iter().any(|a| a.addr == IpAddr::V6(s) && a.ready()) => {
+                s
+            }
             _ => match f
                 .addrs
                 .iter()
-                .find(|a| is_link_local(a.addr))
-                .or_else(|| f.addrs.iter().find(|a| a.addr.is_ipv6()))
+                .find(|a| is_link_local(a.addr) && a.ready())
+                .or_else(|| f.addrs.iter().find(|a| a.addr.is_ipv6() && a.ready()))
             {
                 Some(IfAddr {
                     addr: IpAddr::V6(a),
@@ -1186,7 +1255,15 @@ impl Engine {
         let now_s = self.uptime_s();
         match ty {
             ND_NEIGHBOR_SOLICIT => {
-                if target.is_multicast() || !f.has_addr(IpAddr::V6(target)) {
+                let Some(ta) = f.addrs.iter().find(|a| a.addr == IpAddr::V6(target)) else {
+                    return true;
+                };
+                if !ta.ready() {
+                    // Our own probe is not seen (the bus skips our frames): a probe from
+                    // `::` for a tentative address of ours is another node's.
+                    if ta.flags6 & IN6_IFF_TENTATIVE != 0 && src.is_unspecified() {
+                        self.nd6_dad_duplicated(i, target);
+                    }
                     return true;
                 }
                 if !src.is_unspecified() {
@@ -1223,6 +1300,14 @@ impl Engine {
             ND_NEIGHBOR_ADVERT => {
                 let solicited = m[4] & 0x40 != 0;
                 if target.is_multicast() || (solicited && dst.is_multicast()) {
+                    return true;
+                }
+                if f.addrs
+                    .iter()
+                    .any(|a| a.addr == IpAddr::V6(target) && a.flags6 & IN6_IFF_TENTATIVE != 0)
+                {
+                    // Someone defends the address we probe for.
+                    self.nd6_dad_duplicated(i, target);
                     return true;
                 }
                 // Only neighbours we have an entry for (`nd6_na_input` ignores others).

@@ -550,7 +550,7 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
 }
 
 /// `in6_control`'s getters ifconfig uses (`struct in6_ifreq`: the address asked about at
-/// offset 16): netmask, address flags (none: no DAD here), lifetimes (infinite: zero).
+/// offset 16): the address, its netmask, its flags (DAD's), lifetimes (infinite: zero).
 fn in6_control(f: &Ifnet, com: u32, data: &mut [u8]) -> Result<()> {
     let num = com & 0xff;
     if com & IOC_INOUT != IOC_INOUT || data.len() < 16 + 28 {
@@ -574,6 +574,9 @@ fn in6_control(f: &Ifnet, com: u32, data: &mut [u8]) -> Result<()> {
     match num {
         33 => put(data, 16, &sin6_scoped(addr, f.index)),
         37 => put(data, 16, &sin6(mask6(a.prefix))),
+        // SIOCGIFAFLAG_IN6: tentative during duplicate-address detection (`ifconfig -w`
+        // waits for it to clear), duplicated when another node has it.
+        73 => put(data, 16, &(a.flags6 as i32).to_le_bytes()),
         _ => {}
     }
     Ok(())

@@ -1,5 +1,6 @@
-//! Neighbour discovery in process, frames fed straight to `ether_input`: a solicitation
-//! for our address is answered and teaches us its sender, hostile NDP (short, bad
+//! Neighbour discovery in process, frames fed straight to `ether_input`: duplicate-address
+//! detection (tentative, then ready or duplicated), a solicitation for our address is
+//! answered and teaches us its sender, hostile NDP (short, bad
 //! checksum, hop limit below 255, zero-length and overlong options) is dropped, and a
 //! flood of solicitations from ever new senders leaves the neighbour cache bounded.
 
@@ -91,9 +92,37 @@ fn solicitations_answered_hostile_ndp_dropped_cache_bounded() {
         ]
     );
 
+    // Tentative first: a solicitation for it is not answered and teaches nothing; another
+    // node's probe for it (from `::`) makes it a duplicate.
+    let probe = "fc00::5".parse().unwrap();
+    e.add_addr(i, IpAddr::V6(probe), 64, None).unwrap();
+    let peer0: Ipv6Addr = "fc00::3".parse().unwrap();
+    let pmac = [0xb2, 0xa0, 1, 2, 3, 4];
+    e.ether_input(i, &ns_frame(peer0, pmac, ours, 255, &lla(pmac)));
+    assert!(
+        e.nd.get(&(i, peer0)).is_none(),
+        "a tentative target answers nothing"
+    );
+    e.ether_input(i, &ns_frame(Ipv6Addr::UNSPECIFIED, pmac, probe, 255, &[]));
+    let flags = |e: &netinet::Engine, a: Ipv6Addr| {
+        e.ifp(i)
+            .unwrap()
+            .addrs
+            .iter()
+            .find(|x| x.addr == IpAddr::V6(a))
+            .unwrap()
+            .flags6
+    };
+    assert_eq!(flags(&e, probe), netinet::ifnet::IN6_IFF_DUPLICATED);
+    assert_eq!(flags(&e, ours), netinet::ifnet::IN6_IFF_TENTATIVE);
+    drop(e);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut e = s.lock();
+    e.nd6_timer();
+    assert_eq!(flags(&e, ours), 0, "ready after a second without an answer");
+
     // A solicitation for our address: its sender learnt (STALE, as NetBSD's nd6_ns_input).
     let peer: Ipv6Addr = "fc00::2".parse().unwrap();
-    let pmac = [0xb2, 0xa0, 1, 2, 3, 4];
     e.ether_input(i, &ns_frame(peer, pmac, ours, 255, &lla(pmac)));
     let n = e.nd.get(&(i, peer)).expect("the sender learnt");
     assert_eq!((n.mac, n.state), (Some(pmac), NdState::Stale));

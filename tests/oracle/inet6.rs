@@ -247,6 +247,13 @@ pub fn run(url: &str) -> Transcript {
         &[],
     );
     t.unit("SIOCAIFADDR_IN6 fc00::1/64", r);
+    // At once: tentative (duplicate-address detection waits a second for an answer).
+    let mut fl = req("shmif0", IN6_IFREQ as usize);
+    fl[16..44].copy_from_slice(&sin6(fc1, 0));
+    let r = ioctl(&mut c, s, GETTERS[2].1, &mut fl, &[]);
+    t.step("at once SIOCGIFAFLAG_IN6 fc00::1", r, |()| {
+        format!("{:#x}", i32::from_le_bytes(fl[16..20].try_into().unwrap()))
+    });
     let holed = Ipv6Addr::from(!0u128 << 64 ^ 1 << 100);
     let r = ioctl(
         &mut c,
