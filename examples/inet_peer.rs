@@ -1,7 +1,8 @@
 //! The TCP/IP faction by hand against any server (ours or NetBSD's rump_server with
 //! -lrumpnet_netinet -lrumpnet_shmif), over the Rust client:
 //! `inet_peer URL ifconfig NAME BUS ADDR` · `inet_peer URL ping ADDR [COUNT]` ·
-//! `inet_peer URL echo-server PORT` (one connection) · `inet_peer URL echo ADDR PORT BYTES`.
+//! `inet_peer URL echo-server PORT` (one connection; `echo-server6` over IPv6) ·
+//! `inet_peer URL echo ADDR PORT BYTES` (ADDR IPv4 or IPv6).
 //! docs/netinet.md shows the sessions with NetBSD's server.
 
 #[path = "../tests/netinet/peer.rs"]
@@ -10,7 +11,7 @@ mod peer;
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
     let usage = || -> ! {
-        eprintln!("usage: inet_peer URL (ifconfig NAME BUS ADDR | ping ADDR [COUNT] | echo-server PORT | echo ADDR PORT BYTES)");
+        eprintln!("usage: inet_peer URL (ifconfig NAME BUS ADDR | ping ADDR [COUNT] | echo-server PORT | echo-server6 PORT | echo ADDR PORT BYTES)");
         std::process::exit(2)
     };
     if a.len() < 2 {
@@ -35,11 +36,16 @@ fn main() {
                 .and_then(|l| peer::tcp_echo_once(&mut c, l))
                 .map(|n| format!("echoed {n} bytes"))
         }
+        ("echo-server6", [port]) => {
+            peer::tcp_listen6(&mut c, port.parse().unwrap_or_else(|_| usage()))
+                .and_then(|l| peer::tcp_echo_once(&mut c, l))
+                .map(|n| format!("echoed {n} bytes"))
+        }
         ("echo", [addr, port, n]) => {
             let n: usize = n.parse().unwrap_or_else(|_| usage());
-            peer::tcp_echo_client(
+            peer::tcp_echo_client_ip(
                 &mut c,
-                ip(addr),
+                addr.parse::<std::net::IpAddr>().unwrap_or_else(|_| usage()),
                 port.parse().unwrap_or_else(|_| usage()),
                 n,
             )

@@ -32,6 +32,11 @@ const ETHER_PAYLOAD_MAX: usize = 1500;
 const ETHERTYPE_IP: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// `IPPROTO_ICMPV6`.
+pub const IPPROTO_ICMPV6: u8 = 58;
+/// `ND_NEIGHBOR_SOLICIT`, `ND_NEIGHBOR_ADVERT`.
+const ND_NEIGHBOR_SOLICIT: u8 = 135;
+const ND_NEIGHBOR_ADVERT: u8 = 136;
 const BROADCAST_MAC: [u8; 6] = [0xff; 6];
 /// `ip_defttl`.
 pub const IP_DEFTTL: u8 = 64;
@@ -101,6 +106,52 @@ pub struct ArpEntry {
     pub hold: Option<Vec<u8>>,
 }
 
+/// Neighbour cache entries per kernel (`nd6`'s lltable; NetBSD's bound is memory).
+pub const ND_MAX: usize = 1024;
+/// `nd6_mmaxtries`: solicitations before an entry is given up.
+const ND_MAXTRIES: u32 = 3;
+/// `RETRANS_TIMER`: how long duplicate-address detection waits for an answer.
+const DAD_RETRANS_MS: u64 = 1000;
+/// `REACHABLE_TIME`: a confirmed neighbour stays REACHABLE 30 s, then STALE.
+pub const ND_REACHABLE_S: u64 = 30;
+
+/// `ND6_LLINFO_*`: the neighbour states `ndp -an` shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NdState {
+    /// Solicited, no answer yet.
+    Incomplete,
+    /// Confirmed by a solicited advertisement.
+    Reachable,
+    /// Learnt without confirmation (a solicitation's source, an unsolicited advert).
+    Stale,
+}
+
+/// A neighbour cache entry (`llinfo_nd6`).
+pub struct NdEntry {
+    /// The link address once known.
+    pub mac: Option<[u8; 6]>,
+    /// Its state when last confirmed (REACHABLE ages into STALE: [`NdEntry::state`]).
+    pub state: NdState,
+    /// When it was learnt or last solicited (seconds of uptime).
+    pub at_s: u64,
+    /// Solicitations sent while INCOMPLETE.
+    pub tries: u32,
+    /// The packet waiting for the answer (`ln_hold`: one, the newest).
+    pub hold: Option<Vec<u8>>,
+}
+
+impl NdEntry {
+    /// The state as of `now_s`.
+    pub fn state(&self, now_s: u64) -> NdState {
+        match self.state {
+            NdState::Reachable if now_s.saturating_sub(self.at_s) >= ND_REACHABLE_S => {
+                NdState::Stale
+            }
+            s => s,
+        }
+    }
+}
+
 /// Counters (a subset of `ipstat`/`icmpstat`).
 #[derive(Default, Debug, Clone)]
 pub struct Stats {
@@ -135,6 +186,13 @@ pub struct Engine {
     pub routes: route::Table,
     /// ARP entries by (interface index, address).
     pub arp: HashMap<(u32, Ipv4Addr), ArpEntry>,
+    /// Neighbour cache by (interface index, address).
+    pub nd: HashMap<(u32, Ipv6Addr), NdEntry>,
+    /// Addresses in duplicate-address detection: (interface, address, deadline in ms of
+    /// uptime). At most one per address (8 per kernel).
+    pub dad: Vec<(u32, Ipv6Addr, u64)>,
+    /// `rumpnet_netinet6`: interfaces that come up get a link-local address.
+    pub inet6: bool,
     /// Protocol control blocks by id.
     pub pcbs: HashMap<u32, Pcb>,
     /// Next pcb id.
@@ -165,6 +223,22 @@ fn seed() -> u64 {
             .unwrap_or(0),
     );
     h.finish() | 1
+}
+
+/// Whether `a` is an IPv6 link-local unicast address (fe80::/10).
+pub fn is_link_local(a: IpAddr) -> bool {
+    matches!(a, IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+/// The checksum of an upper-layer IPv6 payload with its pseudo-header (RFC 8200 §8.1).
+pub fn csum6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, payload: &[u8]) -> u16 {
+    let mut b = Vec::with_capacity(40 + payload.len());
+    b.extend_from_slice(&src.octets());
+    b.extend_from_slice(&dst.octets());
+    b.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    b.extend_from_slice(&[0, 0, 0, next]);
+    b.extend_from_slice(payload);
+    csum(&b)
 }
 
 /// The Internet checksum of `b`.
@@ -203,6 +277,9 @@ impl Engine {
             next_index: 1,
             routes: route::Table::default(),
             arp: HashMap::new(),
+            nd: HashMap::new(),
+            dad: Vec::new(),
+            inet6: true,
             pcbs: HashMap::new(),
             next_pcb: 1,
             closing: Vec::new(),
@@ -250,7 +327,8 @@ impl Engine {
         SInstant::from_micros(self.start.elapsed().as_micros() as i64)
     }
 
-    fn uptime_s(&self) -> u64 {
+    /// Seconds since the stack started.
+    pub fn uptime_s(&self) -> u64 {
         self.start.elapsed().as_secs()
     }
 
@@ -337,6 +415,7 @@ impl Engine {
         }
         self.routes.retain(|r| r.ifindex != i);
         self.arp.retain(|k, _| k.0 != i);
+        self.nd.retain(|k, _| k.0 != i);
         self.ifs.retain(|f| f.index != i);
         Ok(())
     }
@@ -378,12 +457,24 @@ impl Engine {
         if full {
             return Err(Errno::ENOBUFS);
         }
+        // `nd6_dad_start`: an IPv6 address on Ethernet is tentative until one solicitation
+        // from `::` went unanswered for `retrans` (1 s, `ip6_dad_count` 1).
+        let dad = self.inet6 && addr.is_ipv6() && !loopback;
+        let now_ms = self.start.elapsed().as_millis() as u64;
         let f = self.ifp_mut(i).ok_or(Errno::ENXIO)?;
         f.addrs.push(IfAddr {
             addr,
             prefix,
             broadcast,
+            flags6: if dad { IN6_IFF_TENTATIVE } else { 0 },
         });
+        if let (true, IpAddr::V6(a)) = (dad, addr) {
+            self.dad.retain(|d| (d.0, d.1) != (i, a));
+            self.dad.push((i, a, now_ms + DAD_RETRANS_MS));
+            self.nd6_dad_ns(i, a);
+        }
+        let f = self.ifp_mut(i).ok_or(Errno::ENXIO)?;
+        let was_up = f.flags & IFF_UP != 0;
         f.flags |= IFF_UP | IFF_RUNNING;
         // The connected route (`in_addprefix`); a loopback address gets only its local
         // host route (listed by `rtmsg::all_routes`), as NetBSD's table shows.
@@ -399,7 +490,41 @@ impl Engine {
                     | if host { route::RTF_HOST } else { 0 },
             });
         }
+        if !was_up {
+            self.in6_if_up(i);
+        }
         Ok(())
+    }
+
+    /// `in6_if_up` → `in6_ifattach`: an Ethernet interface coming up gets its link-local
+    /// address, fe80::/64 with the EUI-64 interface id from its MAC (`get_hw_ifid`: the
+    /// universal/local bit inverted, ff:fe in the middle). Nothing without netinet6, on
+    /// loopback, or when it has one already.
+    pub fn in6_if_up(&mut self, i: u32) {
+        let Some(f) = self.ifp(i) else { return };
+        let Some(m) = f.mac else { return };
+        if !self.inet6 || f.addrs.iter().any(|a| is_link_local(a.addr)) {
+            return;
+        }
+        let ll = Ipv6Addr::from([
+            0xfe,
+            0x80,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            m[0] ^ 0x02,
+            m[1],
+            m[2],
+            0xff,
+            0xfe,
+            m[3],
+            m[4],
+            m[5],
+        ]);
+        let _ = self.add_addr(i, IpAddr::V6(ll), 64, None);
     }
 
     /// Removes an address (`SIOCDIFADDR`) and its connected route.
@@ -412,6 +537,9 @@ impl Engine {
             .position(|a| a.addr == addr)
             .ok_or(Errno::EADDRNOTAVAIL)?;
         let a = f.addrs.remove(pos);
+        if let IpAddr::V6(v) = addr {
+            self.dad.retain(|d| (d.0, d.1) != (i, v));
+        }
         let ip = IpAddress::from(addr);
         self.iface
             .update_ip_addrs(|v| v.retain(|c| c.address() != ip));
@@ -455,7 +583,7 @@ impl Engine {
             if let Some(a) = self
                 .ifp(r.ifindex)
                 .filter(|f| f.flags & IFF_LOOPBACK == 0)
-                .and_then(|f| f.first_addr(dst.is_ipv6()))
+                .and_then(|f| f.src_addr(dst))
             {
                 return Ok(a);
             }
@@ -486,6 +614,7 @@ impl Engine {
 
     /// Runs smoltcp and routes what it sends until nothing moves (bounded).
     pub fn poll(&mut self) {
+        self.nd6_timer();
         for _ in 0..64 {
             let now = self.now();
             self.iface.poll(now, &mut self.dev, &mut self.sockets);
@@ -590,7 +719,11 @@ impl Engine {
             }
             || (i == 1 && h.dst.is_loopback());
         if for_us {
-            crate::sock::raw_input(self, &h, &p);
+            if h.proto == IPPROTO_ICMPV6 && i != 1 && self.nd6_input(i, &h, &p) {
+                // Neighbour discovery is ours (smoltcp's `Medium::Ip` has none).
+                return;
+            }
+            crate::sock::raw_input(self, i, &h, &p);
             self.icmp_input(&h, &p);
             if self.dev.rx.len() < DEV_QUEUE_MAX {
                 self.dev.rx.push_back(p);
@@ -629,7 +762,7 @@ impl Engine {
     /// `ip_forward`: TTL down by one, then out by the route; `ICMP_TIMXCEED` when it ran out.
     fn forward(&mut self, i: u32, h: &IpHdr, mut p: Vec<u8>) {
         let IpAddr::V4(src) = h.src else {
-            // IPv6 forwarding is off by default and not done (docs/netinet.md).
+            self.forward6(i, h, p);
             return;
         };
         let IpAddr::V4(dst) = h.dst else { return };
@@ -728,10 +861,22 @@ impl Engine {
         match &f.link {
             Link::Loop => self.loop_output(p),
             Link::Shmif { .. } | Link::Virt { .. } => {
-                let IpAddr::V4(dst) = h.dst else {
-                    // IPv6 on shmif needs NDP: not done (docs/netinet.md).
-                    self.stats.ip_noroute += 1;
-                    return;
+                let dst = match h.dst {
+                    IpAddr::V4(d) => d,
+                    IpAddr::V6(d) => {
+                        if d.is_multicast() {
+                            let o = d.octets();
+                            let mac = [0x33, 0x33, o[12], o[13], o[14], o[15]];
+                            self.ether_output(r.ifindex, mac, ETHERTYPE_IPV6, &p);
+                            return;
+                        }
+                        let next = match (r.flags & RTF_GATEWAY != 0, r.gateway) {
+                            (true, Some(IpAddr::V6(g))) => g,
+                            _ => d,
+                        };
+                        self.nd_resolve(r.ifindex, next, p);
+                        return;
+                    }
                 };
                 if f.is_broadcast(dst) || dst.is_multicast() {
                     let mac = if dst.is_multicast() {
@@ -906,6 +1051,315 @@ impl Engine {
         if op == 1 && for_us {
             let r = arp_packet(2, mac, tpa, sha, spa);
             self.ether_output(i, sha, ETHERTYPE_ARP, &r);
+        }
+    }
+
+    /// `ip6_forward`: hop limit down by one, then out by the route, when
+    /// `net.inet6.ip6.forwarding` is 1 (NetBSD's default 0: dropped). Link-local and
+    /// multicast packets never leave their link.
+    fn forward6(&mut self, i: u32, h: &IpHdr, mut p: Vec<u8>) {
+        let (IpAddr::V6(src), IpAddr::V6(dst)) = (h.src, h.dst) else {
+            return;
+        };
+        if !self.forwarding_v6
+            || i == 1
+            || src.is_unspecified()
+            || src.is_multicast()
+            || src.is_loopback()
+            || is_link_local(IpAddr::V6(src))
+            || is_link_local(IpAddr::V6(dst))
+            || dst.is_multicast()
+            || dst.is_loopback()
+            || dst.is_unspecified()
+        {
+            return;
+        }
+        if p[7] <= 1 {
+            // ICMPv6 time exceeded is not sent yet (docs/netinet.md).
+            return;
+        }
+        p[7] -= 1;
+        self.stats.ip_forward += 1;
+        self.output(p);
+    }
+
+    /// `nd6_resolve`: sends `p` to `next` on interface `i` once its link address is known,
+    /// holding the newest packet and soliciting (at most `ND_MAXTRIES`, then 20 s down).
+    fn nd_resolve(&mut self, i: u32, next: Ipv6Addr, p: Vec<u8>) {
+        let now_s = self.uptime_s();
+        let src = ip_header(&p).map(|h| h.src);
+        if let Some(e) = self.nd.get_mut(&(i, next)) {
+            if let Some(mac) = e.mac {
+                self.ether_output(i, mac, ETHERTYPE_IPV6, &p);
+                return;
+            }
+            e.hold = Some(p);
+            if e.tries >= ND_MAXTRIES && now_s.saturating_sub(e.at_s) < 20 {
+                e.hold = None;
+                return;
+            }
+            if e.tries >= ND_MAXTRIES {
+                e.tries = 0;
+            }
+            if e.tries == 0 || now_s > e.at_s {
+                e.tries += 1;
+                e.at_s = now_s;
+                self.nd6_ns_output(i, next, src);
+            }
+            return;
+        }
+        if self.nd.len() >= ND_MAX {
+            // Room for the new one: the oldest unresolved entry goes, else the oldest.
+            let victim = self
+                .nd
+                .iter()
+                .min_by_key(|(_, e)| (e.mac.is_some(), e.at_s))
+                .map(|(k, _)| *k);
+            if let Some(k) = victim {
+                self.nd.remove(&k);
+            }
+        }
+        self.nd.insert(
+            (i, next),
+            NdEntry {
+                mac: None,
+                state: NdState::Incomplete,
+                at_s: now_s,
+                tries: 1,
+                hold: Some(p),
+            },
+        );
+        self.nd6_ns_output(i, next, src);
+    }
+
+    /// An IPv6 packet (no extension headers) around `payload`.
+    fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, next: u8, hlim: u8, payload: &[u8]) -> Vec<u8> {
+        let mut h = vec![0x60, 0, 0, 0];
+        h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        h.extend_from_slice(&[next, hlim]);
+        h.extend_from_slice(&src.octets());
+        h.extend_from_slice(&dst.octets());
+        h.extend_from_slice(payload);
+        h
+    }
+
+    /// Sends a neighbour discovery message (checksum filled in, hop limit 255 as RFC 4861
+    /// requires) on interface `i` to link address `mac`.
+    fn icmp6_send(&mut self, i: u32, mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, mut m: Vec<u8>) {
+        let c = csum6(src, dst, IPPROTO_ICMPV6, &m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+        let p = Self::ipv6_packet(src, dst, IPPROTO_ICMPV6, 255, &m);
+        self.ether_output(i, mac, ETHERTYPE_IPV6, &p);
+    }
+
+    /// `nd6_dad_timer`: addresses whose solicitation went unanswered are ready.
+    pub fn nd6_timer(&mut self) {
+        if self.dad.is_empty() {
+            return;
+        }
+        let now_ms = self.start.elapsed().as_millis() as u64;
+        let done: Vec<(u32, Ipv6Addr)> = self
+            .dad
+            .iter()
+            .filter(|d| d.2 <= now_ms)
+            .map(|d| (d.0, d.1))
+            .collect();
+        self.dad.retain(|d| d.2 > now_ms);
+        for (i, a) in done {
+            if let Some(x) = self
+                .ifp_mut(i)
+                .and_then(|f| f.addrs.iter_mut().find(|x| x.addr == IpAddr::V6(a)))
+            {
+                x.flags6 &= !IN6_IFF_TENTATIVE;
+            }
+        }
+    }
+
+    /// `nd6_dad_duplicated`: another node has `a` (it defends it or probes for it too).
+    fn nd6_dad_duplicated(&mut self, i: u32, a: Ipv6Addr) {
+        self.dad.retain(|d| (d.0, d.1) != (i, a));
+        if let Some(x) = self
+            .ifp_mut(i)
+            .and_then(|f| f.addrs.iter_mut().find(|x| x.addr == IpAddr::V6(a)))
+        {
+            x.flags6 = (x.flags6 & !IN6_IFF_TENTATIVE) | IN6_IFF_DUPLICATED;
+        }
+    }
+
+    /// `nd6_dad_ns_output`: the probe for tentative `target`, from `::`, no link address.
+    fn nd6_dad_ns(&mut self, i: u32, target: Ipv6Addr) {
+        let t = target.octets();
+        let dst = Ipv6Addr::from([
+            0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13], t[14], t[15],
+        ]);
+        let mut m = vec![ND_NEIGHBOR_SOLICIT, 0, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&t);
+        let gmac = [0x33, 0x33, 0xff, t[13], t[14], t[15]];
+        self.icmp6_send(i, gmac, Ipv6Addr::UNSPECIFIED, dst, m);
+    }
+
+    /// `nd6_ns_output`: a neighbour solicitation for `target` to its solicited-node
+    /// group, from the held packet's source when it is this interface's, else the
+    /// interface's link-local address; with our link address (option 1).
+    fn nd6_ns_output(&mut self, i: u32, target: Ipv6Addr, src: Option<IpAddr>) {
+        let Some(f) = self.ifp(i) else { return };
+        let Some(mac) = f.mac else { return };
+        let src = match src {
+            Some(IpAddr::V6(s)) if f.addrs.iter().any(|a| a.addr == IpAddr::V6(s) && a.ready()) => {
+                s
+            }
+            _ => match f
+                .addrs
+                .iter()
+                .find(|a| is_link_local(a.addr) && a.ready())
+                .or_else(|| f.addrs.iter().find(|a| a.addr.is_ipv6() && a.ready()))
+            {
+                Some(IfAddr {
+                    addr: IpAddr::V6(a),
+                    ..
+                }) => *a,
+                _ => return,
+            },
+        };
+        let t = target.octets();
+        let dst = Ipv6Addr::from([
+            0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13], t[14], t[15],
+        ]);
+        let mut m = vec![ND_NEIGHBOR_SOLICIT, 0, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&t);
+        m.extend_from_slice(&[1, 1]);
+        m.extend_from_slice(&mac);
+        let gmac = [0x33, 0x33, 0xff, t[13], t[14], t[15]];
+        self.icmp6_send(i, gmac, src, dst, m);
+    }
+
+    /// Neighbour discovery received on interface `i` (`nd6_ns_input`, `nd6_na_input`):
+    /// whether the packet was one (then it goes no further). Checked as RFC 4861 asks:
+    /// hop limit 255, code 0, a valid checksum, option lengths.
+    fn nd6_input(&mut self, i: u32, h: &IpHdr, p: &[u8]) -> bool {
+        let m = &p[h.hlen..];
+        let Some(&ty) = m.first() else { return false };
+        if !(133..=137).contains(&ty) {
+            return false;
+        }
+        let (IpAddr::V6(src), IpAddr::V6(dst)) = (h.src, h.dst) else {
+            return true;
+        };
+        if p[7] != 255 || m.len() < 24 || m[1] != 0 || csum6(src, dst, IPPROTO_ICMPV6, m) != 0 {
+            return true;
+        }
+        let t: [u8; 16] = m[8..24].try_into().unwrap_or_default();
+        let target = Ipv6Addr::from(t);
+        // The link-layer option (1: source, 2: target).
+        let mut lla: Option<[u8; 6]> = None;
+        let mut o = &m[24..];
+        while o.len() >= 2 {
+            let len = usize::from(o[1]) * 8;
+            if len == 0 || len > o.len() {
+                return true;
+            }
+            if o[0] == 1 || o[0] == 2 {
+                lla = o[2..8].try_into().ok();
+            }
+            o = &o[len..];
+        }
+        let lla = lla.filter(|m| m[0] & 1 == 0);
+        let Some(f) = self.ifp(i) else { return true };
+        let Some(mymac) = f.mac else { return true };
+        let now_s = self.uptime_s();
+        match ty {
+            ND_NEIGHBOR_SOLICIT => {
+                let Some(ta) = f.addrs.iter().find(|a| a.addr == IpAddr::V6(target)) else {
+                    return true;
+                };
+                if !ta.ready() {
+                    // Our own probe is not seen (the bus skips our frames): a probe from
+                    // `::` for a tentative address of ours is another node's.
+                    if ta.flags6 & IN6_IFF_TENTATIVE != 0 && src.is_unspecified() {
+                        self.nd6_dad_duplicated(i, target);
+                    }
+                    return true;
+                }
+                if !src.is_unspecified() {
+                    if let Some(mac) = lla {
+                        self.nd_learn(i, src, mac, NdState::Stale, now_s);
+                    }
+                }
+                // The advertisement: solicited (unless for DAD: then to all nodes),
+                // override, router when forwarding.
+                let (to, tomac) = if src.is_unspecified() {
+                    (
+                        Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
+                        [0x33, 0x33, 0, 0, 0, 1],
+                    )
+                } else {
+                    match lla.or_else(|| self.nd.get(&(i, src)).and_then(|e| e.mac)) {
+                        Some(mac) => (src, mac),
+                        None => return true,
+                    }
+                };
+                let mut flags = 0x20u8; // override
+                if !src.is_unspecified() {
+                    flags |= 0x40; // solicited
+                }
+                if self.forwarding_v6 {
+                    flags |= 0x80; // router
+                }
+                let mut a = vec![ND_NEIGHBOR_ADVERT, 0, 0, 0, flags, 0, 0, 0];
+                a.extend_from_slice(&t);
+                a.extend_from_slice(&[2, 1]);
+                a.extend_from_slice(&mymac);
+                self.icmp6_send(i, tomac, target, to, a);
+            }
+            ND_NEIGHBOR_ADVERT => {
+                let solicited = m[4] & 0x40 != 0;
+                if target.is_multicast() || (solicited && dst.is_multicast()) {
+                    return true;
+                }
+                if f.addrs
+                    .iter()
+                    .any(|a| a.addr == IpAddr::V6(target) && a.flags6 & IN6_IFF_TENTATIVE != 0)
+                {
+                    // Someone defends the address we probe for.
+                    self.nd6_dad_duplicated(i, target);
+                    return true;
+                }
+                // Only neighbours we have an entry for (`nd6_na_input` ignores others).
+                if let (Some(mac), true) = (lla, self.nd.contains_key(&(i, target))) {
+                    let st = if solicited {
+                        NdState::Reachable
+                    } else {
+                        NdState::Stale
+                    };
+                    self.nd_learn(i, target, mac, st, now_s);
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Records `mac` for `a` on interface `i` and sends what waited for it.
+    fn nd_learn(&mut self, i: u32, a: Ipv6Addr, mac: [u8; 6], st: NdState, now_s: u64) {
+        if !self.nd.contains_key(&(i, a)) && self.nd.len() >= ND_MAX {
+            return;
+        }
+        let e = self.nd.entry((i, a)).or_insert(NdEntry {
+            mac: None,
+            state: NdState::Incomplete,
+            at_s: now_s,
+            tries: 0,
+            hold: None,
+        });
+        // A solicitation from a neighbour already known at that address keeps its state.
+        if !(st == NdState::Stale && e.mac == Some(mac)) {
+            e.state = st;
+            e.at_s = now_s;
+        }
+        e.mac = Some(mac);
+        e.tries = 0;
+        if let Some(p) = e.hold.take() {
+            self.ether_output(i, mac, ETHERTYPE_IPV6, &p);
         }
     }
 

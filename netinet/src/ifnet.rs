@@ -39,6 +39,22 @@ pub struct IfAddr {
     pub prefix: u8,
     /// The broadcast address (IPv4 on broadcast interfaces) or the point-to-point peer.
     pub broadcast: Option<Ipv4Addr>,
+    /// `IN6_IFF_*` (IPv6): [`IN6_IFF_TENTATIVE`] during duplicate-address detection,
+    /// [`IN6_IFF_DUPLICATED`] when another node has it.
+    pub flags6: u32,
+}
+
+/// `IN6_IFF_TENTATIVE`.
+pub const IN6_IFF_TENTATIVE: u32 = 0x02;
+/// `IN6_IFF_DUPLICATED`.
+pub const IN6_IFF_DUPLICATED: u32 = 0x04;
+
+impl IfAddr {
+    /// Usable as a source and answered for: not tentative, not a duplicate
+    /// (`IN6_IFF_NOTREADY`).
+    pub fn ready(&self) -> bool {
+        self.flags6 & (IN6_IFF_TENTATIVE | IN6_IFF_DUPLICATED) == 0
+    }
 }
 
 /// The bus an shmif interface is on.
@@ -124,6 +140,28 @@ impl Ifnet {
             .iter()
             .find(|x| x.addr.is_ipv6() == v6)
             .map(|x| x.addr)
+    }
+
+    /// The source address for `dst` among this interface's addresses of its family
+    /// (`in6_selectsrc`'s rules as far as they apply here: the same scope as the
+    /// destination first, then the longest common prefix; IPv4: the first address).
+    pub fn src_addr(&self, dst: IpAddr) -> Option<IpAddr> {
+        let IpAddr::V6(d) = dst else {
+            return self.first_addr(false);
+        };
+        let ll = |a: std::net::Ipv6Addr| a.segments()[0] & 0xffc0 == 0xfe80;
+        self.addrs
+            .iter()
+            .filter(|x| x.ready())
+            .filter_map(|x| match x.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .max_by_key(|a| {
+                let common = (u128::from(*a) ^ u128::from(d)).leading_zeros();
+                (ll(*a) == ll(d), common)
+            })
+            .map(IpAddr::V6)
     }
 
     /// `IFF_UP` and `IFF_RUNNING`.

@@ -26,6 +26,12 @@ const IPPROTO_IPV6: i32 = 41;
 const IP_HDRINCL: i32 = 2;
 const IP_TOS: i32 = 3;
 const IP_TTL: i32 = 4;
+const IPPROTO_ICMPV6: i32 = 58;
+const IPV6_UNICAST_HOPS: i32 = 4;
+const IPV6_RECVPKTINFO: i32 = 36;
+const IPV6_RECVHOPLIMIT: i32 = 37;
+const IPV6_USE_MIN_MTU: i32 = 42;
+const ICMP6_FILTER: i32 = 18;
 const TCP_NODELAY: i32 = 1;
 const TCP_MAXSEG: i32 = 2;
 const SO_ACCEPTCONN: i32 = 0x2;
@@ -481,12 +487,16 @@ impl ProtoSock for InetSock {
                         None => self.wait(cx, timeo, |e| sock::readable(e, self.id)).await?,
                     }
                 };
-                let (data, n, from) = got;
+                let (data, n, from, ctl) = got;
                 uio.copyout(cx.mem, &data).await?;
+                let ctl = ctl
+                    .into_iter()
+                    .map(|(level, ty, data)| net::Ctl::Raw { level, ty, data })
+                    .collect();
                 return Ok(Received {
                     n: data.len() as u64,
                     addr: Some(sockaddr(self.map(from.0), from.1)),
-                    ctl: Vec::new(),
+                    ctl,
                     flags: if n > data.len() { MSG_TRUNC } else { 0 },
                 });
             }
@@ -657,6 +667,52 @@ impl ProtoSock for InetSock {
                 Ok(())
             }
             (IPPROTO_TCP, TCP_MAXSEG) if self.ty == 1 => int().map(|_| ()),
+            (IPPROTO_IPV6, IPV6_RECVPKTINFO | IPV6_RECVHOPLIMIT | IPV6_UNICAST_HOPS)
+                if self.v6 && self.ty == 3 =>
+            {
+                let v = int()?;
+                if name == IPV6_UNICAST_HOPS && !(-1..=255).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                if let Some(Pcb::Raw(r)) = self.stack.lock().pcbs.get_mut(&self.id) {
+                    match name {
+                        IPV6_RECVPKTINFO => r.recvpktinfo = v != 0,
+                        IPV6_RECVHOPLIMIT => r.recvhoplimit = v != 0,
+                        // -1: the kernel's default (`ip6_defhlim`).
+                        _ => {
+                            r.ttl = if v == -1 {
+                                crate::engine::IP_DEFTTL
+                            } else {
+                                v as u8
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+            // Packets of ours are never fragmented and fit the link's MTU, so the
+            // minimum MTU is only a bound on sizes below 1280, which we keep anyway.
+            (IPPROTO_IPV6, IPV6_USE_MIN_MTU) if self.v6 => {
+                let v = int()?;
+                if !(-1..=1).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                Ok(())
+            }
+            (IPPROTO_ICMPV6, ICMP6_FILTER) if self.v6 && self.ty == 3 => {
+                // `struct icmp6_filter`: 256 bits, a set bit passes its type.
+                if v.len() < 32 {
+                    return Err(Errno::EINVAL);
+                }
+                let mut f = [0u32; 8];
+                for (k, w) in f.iter_mut().enumerate() {
+                    *w = u32::from_le_bytes(v[k * 4..k * 4 + 4].try_into().unwrap_or_default());
+                }
+                if let Some(Pcb::Raw(r)) = self.stack.lock().pcbs.get_mut(&self.id) {
+                    r.icmp6_filter = f;
+                }
+                Ok(())
+            }
             (IPPROTO_IPV6, _) if self.v6 => Err(Errno::ENOPROTOOPT),
             _ => Err(Errno::ENOPROTOOPT),
         }

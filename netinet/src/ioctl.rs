@@ -87,6 +87,17 @@ pub const SIOCZIFDATA: u32 = io(IOC_INOUT, 134, IFDATAREQ);
 pub const SIOCGLINKSTR: u32 = io(IOC_INOUT, 135, IFDRV);
 /// `SIOCSLINKSTR`.
 pub const SIOCSLINKSTR: u32 = io(IOC_IN, 136, IFDRV);
+/// `SIOCAIFADDR_IN6` (`struct in6_aliasreq`, 128 bytes on amd64).
+pub const SIOCAIFADDR_IN6: u32 = io(IOC_IN, 107, 128);
+/// `SIOCDIFADDR_IN6` (`struct in6_ifreq`: its union's largest member is
+/// `struct icmp6_ifstat`, 34 counters).
+pub const SIOCDIFADDR_IN6: u32 = io(IOC_IN, 25, 16 + 34 * 8);
+/// `SIOCGNBRINFO_IN6` (`struct in6_nbrinfo`, 56 bytes on amd64).
+pub const SIOCGNBRINFO_IN6: u32 = io(IOC_INOUT, 78, 56);
+/// `ND6_LLINFO_*` as `ndp` reads them.
+const ND6_LLINFO_INCOMPLETE: i32 = 0;
+const ND6_LLINFO_REACHABLE: i32 = 1;
+const ND6_LLINFO_STALE: i32 = 2;
 /// `SIOCGIFINDEX`.
 pub const SIOCGIFINDEX: u32 = io(IOC_INOUT, 140, IFREQ);
 
@@ -332,6 +343,10 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
                 f.flags &= !IFF_RUNNING;
             }
             let changed = f.flags != old;
+            if f.flags & IFF_UP != 0 && old & IFF_UP == 0 {
+                // `in6_if_up`: the link-local address.
+                e.in6_if_up(i);
+            }
             let msg = e.ifp(i).map(rtmsg::if_msg);
             drop(e);
             st.kick();
@@ -504,13 +519,56 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
             Ok(Next::Done)
         }
         _ if fam == 2 => in_control(st, e, i, com, data).map(|()| Next::Done),
+        SIOCGNBRINFO_IN6 if fam == 24 => {
+            // `struct in6_nbrinfo`: the address at 16; asked (long) at 32, isrouter at
+            // 40, state at 44, expire (time_t, wall clock; 0: permanent) at 48.
+            let mut b: [u8; 16] = data[16..32].try_into().map_err(|_| Errno::EINVAL)?;
+            if b[0] == 0xfe && b[1] & 0xc0 == 0x80 {
+                b[2] = 0;
+                b[3] = 0;
+            }
+            let a = Ipv6Addr::from(b);
+            let (state, expire_s, asked) = if f.has_addr(IpAddr::V6(a)) {
+                (ND6_LLINFO_REACHABLE, 0, 0)
+            } else {
+                let n = e.nd.get(&(i, a)).ok_or(Errno::EINVAL)?;
+                let now_s = e.uptime_s();
+                let st = n.state(now_s);
+                let (code, life_s) = match st {
+                    crate::engine::NdState::Incomplete => (ND6_LLINFO_INCOMPLETE, 1),
+                    crate::engine::NdState::Reachable => {
+                        (ND6_LLINFO_REACHABLE, crate::engine::ND_REACHABLE_S)
+                    }
+                    // `nd6_gctimer`: a stale entry goes after a day.
+                    crate::engine::NdState::Stale => (ND6_LLINFO_STALE, 86_400),
+                };
+                let wall_s = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let left_s = (n.at_s + life_s).saturating_sub(now_s);
+                let asked = if st == crate::engine::NdState::Incomplete {
+                    n.tries
+                } else {
+                    0
+                };
+                (code, wall_s + left_s.max(1), asked)
+            };
+            put(data, 32, &i64::from(asked).to_le_bytes());
+            put(data, 40, &0i32.to_le_bytes());
+            put(data, 44, &state.to_le_bytes());
+            put(data, 48, &(expire_s as i64).to_le_bytes());
+            Ok(Next::Done)
+        }
+        _ if fam == 24 && com & IOC_INOUT == IOC_IN => {
+            in6_update(st, e, i, com, data).map(|()| Next::Done)
+        }
         _ if fam == 24 => in6_control(f, com, data).map(|()| Next::Done),
         _ => Err(Errno::ENOTTY),
     }
 }
 
 /// `in6_control`'s getters ifconfig uses (`struct in6_ifreq`: the address asked about at
-/// offset 16): netmask, address flags (none: no DAD here), lifetimes (infinite: zero).
+/// offset 16): the address, its netmask, its flags (DAD's), lifetimes (infinite: zero).
 fn in6_control(f: &Ifnet, com: u32, data: &mut [u8]) -> Result<()> {
     let num = com & 0xff;
     if com & IOC_INOUT != IOC_INOUT || data.len() < 16 + 28 {
@@ -519,24 +577,118 @@ fn in6_control(f: &Ifnet, com: u32, data: &mut [u8]) -> Result<()> {
     if !matches!(num, 33 | 37 | 73 | 106) {
         return Err(Errno::ENOTTY);
     }
-    let b: [u8; 16] = data[24..40].try_into().map_err(|_| Errno::EINVAL)?;
-    let want = IpAddr::V6(Ipv6Addr::from(b));
-    let a = match num {
-        // SIOCGIFADDR_IN6: the first IPv6 address.
-        33 => f.addrs.iter().find(|a| a.addr.is_ipv6()),
-        _ => f.addrs.iter().find(|a| a.addr == want),
-    }
-    .ok_or(Errno::EADDRNOTAVAIL)?;
+    // Every one of them names its address (`in6ifa_ifpwithaddr`; SIOCGIFADDR_IN6 too):
+    // another family or an address the interface lacks is EADDRNOTAVAIL.
+    let want = sin6_query(data, 16).ok_or(Errno::EADDRNOTAVAIL)?;
+    let a = f
+        .addrs
+        .iter()
+        .find(|a| a.addr == IpAddr::V6(want))
+        .ok_or(Errno::EADDRNOTAVAIL)?;
     let IpAddr::V6(addr) = a.addr else {
         return Err(Errno::EADDRNOTAVAIL);
     };
     data[16..].fill(0);
     match num {
-        33 => put(data, 16, &sin6(addr)),
+        33 => put(data, 16, &sin6_scoped(addr, f.index)),
         37 => put(data, 16, &sin6(mask6(a.prefix))),
+        // SIOCGIFAFLAG_IN6: tentative during duplicate-address detection (`ifconfig -w`
+        // waits for it to clear), duplicated when another node has it.
+        73 => put(data, 16, &(a.flags6 as i32).to_le_bytes()),
         _ => {}
     }
     Ok(())
+}
+
+/// The `sockaddr_in6` a request names at `o`: `None` for another family; a link-local
+/// address in KAME's embedded form (the scope in bytes 2-3) or with `sin6_scope_id` is
+/// taken without its scope (one address per interface is looked up on that interface).
+fn sin6_query(data: &[u8], o: usize) -> Option<Ipv6Addr> {
+    let s = data.get(o..o + 28)?;
+    if s[1] != 24 {
+        return None;
+    }
+    let mut b: [u8; 16] = s[8..24].try_into().ok()?;
+    if b[0] == 0xfe && b[1] & 0xc0 == 0x80 {
+        b[2] = 0;
+        b[3] = 0;
+    }
+    Some(Ipv6Addr::from(b))
+}
+
+/// `sockaddr_in6` for an address of interface `index`, link-local ones with their scope
+/// (`sa6_recoverscope`: `sin6_scope_id`).
+pub fn sin6_scoped(a: Ipv6Addr, index: u32) -> [u8; 28] {
+    let mut s = sin6(a);
+    if crate::engine::is_link_local(IpAddr::V6(a)) {
+        s[24..28].copy_from_slice(&index.to_le_bytes());
+    }
+    s
+}
+
+/// `in6_control`'s setters: `SIOCAIFADDR_IN6` (`struct in6_aliasreq`: the address at
+/// 16, the prefix mask at 72; flags and lifetimes are taken as given by ifconfig:
+/// infinite) and `SIOCDIFADDR_IN6` (`struct in6_ifreq`: the address at 16). A new
+/// address brings the interface up, which gives it its link-local address.
+fn in6_update(
+    st: &Stack,
+    mut e: std::sync::MutexGuard<'_, crate::Engine>,
+    i: u32,
+    com: u32,
+    data: &mut [u8],
+) -> Result<()> {
+    let sin6_at = |o: usize| sin6_query(data, o);
+    match com & 0xff {
+        107 if com == SIOCAIFADDR_IN6 => {
+            // `in6_control`: another family is EAFNOSUPPORT.
+            let addr = sin6_at(16).ok_or(Errno::EAFNOSUPPORT)?;
+            // NetBSD takes a multicast address as an interface address; smoltcp cannot
+            // hold one (tests/oracle_inet6.rs lists the difference).
+            if addr.is_unspecified() || addr.is_multicast() {
+                return Err(Errno::EINVAL);
+            }
+            let old = e
+                .ifp(i)
+                .and_then(|f| f.addrs.iter().find(|a| a.addr == IpAddr::V6(addr)).cloned());
+            // No mask: an address's own prefix; a new address needs one (`in6_update_ifa`:
+            // EINVAL).
+            let prefix = match (data[72], &old) {
+                (0, Some(o)) => o.prefix,
+                (0, None) => return Err(Errno::EINVAL),
+                _ => {
+                    let m = u128::from(sin6_at(72).unwrap_or(Ipv6Addr::UNSPECIFIED));
+                    if m.leading_ones() + m.trailing_zeros() != 128 {
+                        return Err(Errno::EINVAL);
+                    }
+                    m.leading_ones() as u8
+                }
+            };
+            let r = e.add_addr(i, IpAddr::V6(addr), prefix, None);
+            let msgs = match r {
+                Ok(()) => rtmsg::addr_msgs(&e, i, IpAddr::V6(addr), rtmsg::RTM_NEWADDR),
+                Err(_) => Vec::new(),
+            };
+            drop(e);
+            st.kick();
+            crate::rtsock::announce(st, msgs);
+            r
+        }
+        25 if com == SIOCDIFADDR_IN6 => {
+            let a = IpAddr::V6(sin6_at(16).ok_or(Errno::EADDRNOTAVAIL)?);
+            if !e.ifp(i).is_some_and(|f| f.has_addr(a)) {
+                return Err(Errno::EADDRNOTAVAIL);
+            }
+            let msgs = rtmsg::addr_msgs(&e, i, a, rtmsg::RTM_DELADDR);
+            let r = e.del_addr(i, a);
+            drop(e);
+            st.kick();
+            if r.is_ok() {
+                crate::rtsock::announce(st, msgs);
+            }
+            r
+        }
+        _ => Err(Errno::ENOTTY),
+    }
 }
 
 /// `in_control`: the AF_INET address requests.

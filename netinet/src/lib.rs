@@ -322,6 +322,7 @@ pub fn attach(k: &Arc<kernel::Kernel>, net: &net::Net, cfg: Config) -> kernel::R
     if !cfg.inet6 {
         let mut e = st.lock();
         let _ = e.del_addr(1, std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
+        e.inet6 = false;
     }
     if cfg.inet {
         net.register_domain(Arc::new(inet::InetDomain {

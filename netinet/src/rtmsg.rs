@@ -106,7 +106,13 @@ pub fn ifa_msg(f: &Ifnet, a: &crate::ifnet::IfAddr) -> Vec<u8> {
     m[4..8].copy_from_slice(&addrs.to_le_bytes());
     m[16..18].copy_from_slice(&(f.index as u16).to_le_bytes());
     push_sa(&mut m, &mask_sa(a.addr, a.prefix));
-    push_sa(&mut m, &sa_of(a.addr));
+    let mut ifa = sa_of(a.addr);
+    if crate::engine::is_link_local(a.addr) {
+        // A link-local address carries its interface in KAME's embedded form (bytes 2-3
+        // of the address, as NetBSD's routing messages do; ifconfig prints `%shmif0`).
+        ifa[10..12].copy_from_slice(&(f.index as u16).to_be_bytes());
+    }
+    push_sa(&mut m, &ifa);
     if let Some(b) = a.broadcast {
         push_sa(&mut m, &sin(b));
     }
@@ -257,6 +263,9 @@ pub fn all_routes(e: &Engine) -> Vec<Route> {
 /// `NET_RT_FLAGS` with `RTF_LLDATA`: the ARP entries (`arp -a`).
 pub fn llinfo(e: &Engine, af: i32) -> Vec<u8> {
     let mut out = Vec::new();
+    if af == 24 {
+        return nd_llinfo(e);
+    }
     if af != 0 && af != 2 {
         return out;
     }
@@ -300,6 +309,53 @@ pub fn llinfo(e: &Engine, af: i32) -> Vec<u8> {
         }
         if !permanent {
             // rmx_expire: arp(8) says "permanent" only for 0.
+            m[104..112].copy_from_slice(&i64::MAX.to_le_bytes());
+        }
+        push_sa(&mut m, &sdl);
+        let len = m.len() as u16;
+        m[0..2].copy_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&m);
+    }
+    out
+}
+
+/// `NET_RT_FLAGS` with `RTF_LLDATA` for AF_INET6: the neighbour cache (`ndp -a`), then
+/// our own addresses on Ethernet interfaces (permanent), each interface in turn; the
+/// state and expiry ndp shows come from `SIOCGNBRINFO_IN6`.
+fn nd_llinfo(e: &Engine) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keys: Vec<_> = e.nd.iter().map(|(k, v)| (k.0, k.1, v.mac, false)).collect();
+    keys.sort();
+    for f in &e.ifs {
+        for a in &f.addrs {
+            if let (Some(mac), IpAddr::V6(v)) = (f.mac, a.addr) {
+                keys.push((f.index, v, Some(mac), true));
+            }
+        }
+    }
+    keys.sort_by_key(|k| k.0);
+    for (i, a, mac, permanent) in keys {
+        let Some(f) = e.ifp(i) else { continue };
+        let mut m = vec![0u8; RT_MSGHDR];
+        m[2] = RTM_VERSION;
+        m[3] = RTM_GET;
+        m[4..6].copy_from_slice(&(i as u16).to_le_bytes());
+        let flags = (route::RTF_UP | route::RTF_HOST) as i32 | RTF_LLDATA;
+        m[8..12].copy_from_slice(&flags.to_le_bytes());
+        m[12..16].copy_from_slice(&(RTA_DST | RTA_GATEWAY).to_le_bytes());
+        let mut dst = sin6(a);
+        if crate::engine::is_link_local(IpAddr::V6(a)) {
+            // KAME's embedded scope, as the kernel's tables hold it.
+            dst[10..12].copy_from_slice(&(i as u16).to_be_bytes());
+        }
+        push_sa(&mut m, &dst);
+        let mut sdl = sockaddr_dl(f);
+        let nlen = f.name.len();
+        match mac {
+            Some(mac) => sdl[8 + nlen..8 + nlen + 6].copy_from_slice(&mac),
+            None => sdl[6] = 0,
+        }
+        if !permanent {
             m[104..112].copy_from_slice(&i64::MAX.to_le_bytes());
         }
         push_sa(&mut m, &sdl);

@@ -107,7 +107,7 @@ pub struct Raw {
     /// Protocol (0: all).
     pub proto: u8,
     /// Received packets and their senders.
-    pub q: VecDeque<(Vec<u8>, IpAddr)>,
+    pub q: VecDeque<(Vec<u8>, IpAddr, Option<Rcv6>)>,
     /// Bytes in `q`.
     pub q_bytes: usize,
     /// `so_rcv.sb_hiwat`.
@@ -118,9 +118,33 @@ pub struct Raw {
     pub remote: Option<IpAddr>,
     /// `IP_HDRINCL`.
     pub hdrincl: bool,
-    /// `IP_TTL`.
+    /// `IP_TTL`; `IPV6_UNICAST_HOPS` on AF_INET6.
     pub ttl: u8,
+    /// `IPV6_RECVPKTINFO`: receives carry `IPV6_PKTINFO` (destination, interface).
+    pub recvpktinfo: bool,
+    /// `IPV6_RECVHOPLIMIT`: receives carry `IPV6_HOPLIMIT`.
+    pub recvhoplimit: bool,
+    /// `ICMP6_FILTER`: the ICMPv6 types passed (bit `type` of 256; all by default).
+    pub icmp6_filter: [u32; 8],
 }
+
+/// What a raw IPv6 socket may hand over with a packet: its destination, the interface it
+/// came in on and its hop limit.
+#[derive(Clone, Copy, Debug)]
+pub struct Rcv6 {
+    /// `ipi6_addr`.
+    pub dst: Ipv6Addr,
+    /// `ipi6_ifindex`.
+    pub ifindex: u32,
+    /// The hop limit it arrived with.
+    pub hlim: u8,
+}
+
+/// `IPPROTO_IPV6`, `IPV6_PKTINFO`, `IPV6_HOPLIMIT`: the control messages a raw IPv6
+/// receive carries.
+pub const IPPROTO_IPV6: i32 = 41;
+const IPV6_PKTINFO: i32 = 46;
+const IPV6_HOPLIMIT: i32 = 47;
 
 fn uptime_s(e: &Engine) -> u64 {
     (e.now().total_millis() / 1000) as u64
@@ -220,7 +244,10 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     local: None,
                     remote: None,
                     hdrincl: false,
-                    ttl: MAXTTL,
+                    ttl: if v6 { crate::engine::IP_DEFTTL } else { MAXTTL },
+                    recvpktinfo: false,
+                    recvhoplimit: false,
+                    icmp6_filter: [u32::MAX; 8],
                 }),
             )
         }
@@ -375,6 +402,11 @@ pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), E
             let _ = h;
             if let Some(Pcb::Udp(u)) = e.pcbs.get_mut(&id) {
                 u.remote = Some((addr, port));
+                // `in_pcbconnect`/`in6_pcbconnect`: an unbound local address becomes the
+                // source the route gives (getsockname shows it; ping6 asks this way).
+                if let Some((l @ None, _)) = &mut u.local {
+                    *l = Some(src);
+                }
             }
             Ok(())
         }
@@ -707,7 +739,7 @@ pub fn recv_queue(e: &mut Engine, id: u32) -> usize {
             let h = u.h;
             e.udp(h).peek().map(|(d, _)| d.len()).unwrap_or(0)
         }
-        Some(Pcb::Raw(r)) => r.q.front().map(|(d, _)| d.len()).unwrap_or(0),
+        Some(Pcb::Raw(r)) => r.q.front().map(|(d, _, _)| d.len()).unwrap_or(0),
         _ => 0,
     }
 }
@@ -934,8 +966,7 @@ pub fn dgram_send(
             };
             let (v6, proto, local, hdrincl, ttl) = (r.v6, r.proto, r.local, r.hdrincl, r.ttl);
             if v6 {
-                // Raw IPv6 sockets (ping6) are not done yet.
-                return Err(Errno::EOPNOTSUPP);
+                return raw6_output(e, proto, local, ttl, dst, data);
             }
             if data.len() > RAW_BUF.max(65535 - 20) {
                 return Err(Errno::EMSGSIZE);
@@ -1006,15 +1037,71 @@ pub fn dgram_send(
     }
 }
 
+/// `rip6_output`: the payload behind an IPv6 header of ours (no `IPV6_HDRINCL` in
+/// NetBSD), hop limit `IPV6_UNICAST_HOPS` (`ip6_defhlim` 64 by default), an ICMPv6 payload's checksum computed by the kernel
+/// (`in6p_cksum` 2 for ICMPv6 sockets).
+fn raw6_output(
+    e: &mut Engine,
+    proto: u8,
+    local: Option<IpAddr>,
+    hlim: u8,
+    dst: IpAddr,
+    data: &[u8],
+) -> Result<usize, Errno> {
+    let IpAddr::V6(d6) = dst else {
+        return Err(Errno::EAFNOSUPPORT);
+    };
+    if data.len() + 40 > crate::ifnet::ETHERMTU as usize && !(e.is_local(dst) || d6.is_loopback()) {
+        // Fragmentation is not done: what does not fit one frame is refused.
+        return Err(Errno::EMSGSIZE);
+    }
+    let route_ok = e.is_local(dst) || d6.is_loopback() || d6.is_multicast();
+    if !route_ok {
+        e.route_check(dst)?;
+    }
+    let src = match local {
+        Some(a) => a,
+        None if d6.is_multicast() => e
+            .ifs
+            .iter()
+            .filter(|f| f.flags & crate::ifnet::IFF_LOOPBACK == 0)
+            .find_map(|f| f.first_addr(true))
+            .ok_or(Errno::EADDRNOTAVAIL)?,
+        None => e.select_source(dst)?,
+    };
+    let IpAddr::V6(s6) = src else {
+        return Err(Errno::EADDRNOTAVAIL);
+    };
+    let mut m = data.to_vec();
+    if proto == crate::engine::IPPROTO_ICMPV6 {
+        if m.len() < 4 {
+            return Err(Errno::EINVAL);
+        }
+        m[2] = 0;
+        m[3] = 0;
+        let c = crate::engine::csum6(s6, d6, proto, &m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+    }
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&(m.len() as u16).to_be_bytes());
+    p.extend_from_slice(&[proto, hlim]);
+    p.extend_from_slice(&s6.octets());
+    p.extend_from_slice(&d6.octets());
+    p.extend_from_slice(&m);
+    e.output(p);
+    Ok(data.len())
+}
+
 /// `recvfrom` on a datagram or raw socket: the datagram (truncated to `max`), its full
 /// length and its sender; `None`: nothing yet.
+/// Control messages asked for come as (`cmsg_level`, `cmsg_type`, data).
 #[allow(clippy::type_complexity)]
 pub fn dgram_recv(
     e: &mut Engine,
     id: u32,
     max: usize,
     peek: bool,
-) -> Result<Option<(Vec<u8>, usize, (IpAddr, u16))>, Errno> {
+) -> Result<Option<(Vec<u8>, usize, (IpAddr, u16), Vec<(i32, i32, Vec<u8>)>)>, Errno> {
     match e.pcbs.get_mut(&id) {
         Some(Pcb::Udp(u)) => {
             if let Some(err) = u.error.take() {
@@ -1039,11 +1126,12 @@ pub fn dgram_recv(
                     }
                 }
                 let n = d.len();
-                return Ok(Some((d[..n.min(max)].to_vec(), n, from)));
+                return Ok(Some((d[..n.min(max)].to_vec(), n, from, Vec::new())));
             }
         }
         Some(Pcb::Raw(r)) => {
-            let Some((d, from)) = (if peek {
+            let (pktinfo, hoplimit) = (r.recvpktinfo, r.recvhoplimit);
+            let Some((d, from, rcv)) = (if peek {
                 r.q.front().cloned()
             } else {
                 r.q.pop_front()
@@ -1055,7 +1143,23 @@ pub fn dgram_recv(
                 e.budget.release(d.len() as u64);
             }
             let n = d.len();
-            Ok(Some((d[..n.min(max)].to_vec(), n, (from, 0))))
+            let mut ctl = Vec::new();
+            if let Some(m) = rcv {
+                if pktinfo {
+                    // `struct in6_pktinfo`: the address, then the interface index.
+                    let mut b = m.dst.octets().to_vec();
+                    b.extend_from_slice(&m.ifindex.to_le_bytes());
+                    ctl.push((IPPROTO_IPV6, IPV6_PKTINFO, b));
+                }
+                if hoplimit {
+                    ctl.push((
+                        IPPROTO_IPV6,
+                        IPV6_HOPLIMIT,
+                        i32::from(m.hlim).to_le_bytes().to_vec(),
+                    ));
+                }
+            }
+            Ok(Some((d[..n.min(max)].to_vec(), n, (from, 0), ctl)))
         }
         Some(Pcb::Tcp(_)) => Err(Errno::EOPNOTSUPP),
         None => Err(Errno::EBADF),
@@ -1064,7 +1168,7 @@ pub fn dgram_recv(
 
 /// `rip_input`: a copy of a packet for us to every raw socket of its protocol (ICMP echo
 /// requests, which the stack answers, excepted, as NetBSD's `icmp_input` does).
-pub fn raw_input(e: &mut Engine, h: &IpHdr, p: &[u8]) {
+pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
     if h.proto == 1 && p.get(h.hlen) == Some(&8) {
         return;
     }
@@ -1078,6 +1182,21 @@ pub fn raw_input(e: &mut Engine, h: &IpHdr, p: &[u8]) {
         {
             continue;
         }
+        if r.v6 && h.proto == crate::engine::IPPROTO_ICMPV6 {
+            // `ICMP6_FILTER_WILLPASS`.
+            let ty = usize::from(p.get(h.hlen).copied().unwrap_or(0));
+            if r.icmp6_filter[ty >> 5] & (1 << (ty & 31)) == 0 {
+                continue;
+            }
+        }
+        let rcv = match h.dst {
+            IpAddr::V6(dst) => Some(Rcv6 {
+                dst,
+                ifindex: i,
+                hlim: p[7],
+            }),
+            IpAddr::V4(_) => None,
+        };
         let data = if r.v6 {
             p[h.hlen..].to_vec()
         } else {
@@ -1093,7 +1212,7 @@ pub fn raw_input(e: &mut Engine, h: &IpHdr, p: &[u8]) {
             continue;
         }
         r.q_bytes += data.len();
-        r.q.push_back((data, h.src));
+        r.q.push_back((data, h.src, rcv));
     }
 }
 

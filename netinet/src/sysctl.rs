@@ -83,11 +83,7 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
                 4,
                 move |_| Ok(i32::from(s1.lock().forwarding_v6).to_le_bytes().to_vec()),
                 move |_, v| {
-                    // IPv6 forwarding is not done: only off is true.
-                    if int_of(v)? != 0 {
-                        return Err(Errno::EOPNOTSUPP);
-                    }
-                    s2.lock().forwarding_v6 = false;
+                    s2.lock().forwarding_v6 = int_of(v)? != 0;
                     Ok(())
                 },
             )

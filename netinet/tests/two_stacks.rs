@@ -87,7 +87,7 @@ fn ping_udp_tcp_over_a_bus() {
             Some((ip("10.0.1.2"), 0)),
         )
         .unwrap();
-        let (pkt, n, from) = until(&a, "echo reply", |e| {
+        let (pkt, n, from, _) = until(&a, "echo reply", |e| {
             sock::dgram_recv(e, r, 2048, false).unwrap()
         });
         assert_eq!(from.0, ip("10.0.1.2"));
@@ -105,12 +105,12 @@ fn ping_udp_tcp_over_a_bus() {
     let ub = sock::create(&mut b.lock(), false, 2, 0).unwrap();
     sock::bind(&mut b.lock(), ub, None, 5000).unwrap();
     sock::dgram_send(&mut a.lock(), ua, b"hello b", Some((ip("10.0.1.2"), 5000))).unwrap();
-    let (d, _, from) = until(&b, "udp at b", |e| {
+    let (d, _, from, _) = until(&b, "udp at b", |e| {
         sock::dgram_recv(e, ub, 100, false).unwrap()
     });
     assert_eq!((&d[..], from.0), (&b"hello b"[..], ip("10.0.1.1")));
     sock::dgram_send(&mut b.lock(), ub, b"hello a", Some(from)).unwrap();
-    let (d, _, from) = until(&a, "udp at a", |e| {
+    let (d, _, from, _) = until(&a, "udp at a", |e| {
         sock::dgram_recv(e, ua, 100, false).unwrap()
     });
     assert_eq!((&d[..], from), (&b"hello a"[..], (ip("10.0.1.2"), 5000)));
@@ -214,7 +214,7 @@ fn tcp_over_lo0() {
         Some((ip("127.0.0.1"), 0)),
     )
     .unwrap();
-    let (pkt, _, _) = until(&s, "echo reply", |e| {
+    let (pkt, _, _, _) = until(&s, "echo reply", |e| {
         sock::dgram_recv(e, r, 2048, false).unwrap()
     });
     assert_eq!(pkt[20], 0, "an echo reply");

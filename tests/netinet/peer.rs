@@ -164,6 +164,24 @@ pub fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
+/// A `sockaddr_in6`.
+pub fn sin6(a: std::net::Ipv6Addr, port: u16) -> Vec<u8> {
+    let mut s = vec![28, 24];
+    s.extend_from_slice(&port.to_be_bytes());
+    s.extend_from_slice(&[0; 4]);
+    s.extend_from_slice(&a.octets());
+    s.extend_from_slice(&[0; 4]);
+    s
+}
+
+/// A TCP listener on `[::]:port` (AF_INET6).
+pub fn tcp_listen6(c: &mut Client, port: u16) -> Result<i32, Error> {
+    let l = c.socket(24, SOCK_STREAM, 0)?;
+    c.bind(l, &sin6(std::net::Ipv6Addr::UNSPECIFIED, port))?;
+    c.listen(l, 4)?;
+    Ok(l)
+}
+
 /// Connects to `to:port`, sends `n` bytes, shuts down its side, reads the echo and checks
 /// it; returns the time the round trip took.
 pub fn tcp_echo_client(
@@ -172,9 +190,22 @@ pub fn tcp_echo_client(
     port: u16,
     n: usize,
 ) -> Result<Duration, Error> {
+    tcp_echo_client_ip(c, std::net::IpAddr::V4(to), port, n)
+}
+
+/// [`tcp_echo_client`] over IPv4 or IPv6.
+pub fn tcp_echo_client_ip(
+    c: &mut Client,
+    to: std::net::IpAddr,
+    port: u16,
+    n: usize,
+) -> Result<Duration, Error> {
     let t = Instant::now();
-    let s = c.socket(AF_INET, SOCK_STREAM, 0)?;
-    c.connect_sock(s, &sin(to, port))?;
+    let (s, sa) = match to {
+        std::net::IpAddr::V4(a) => (c.socket(AF_INET, SOCK_STREAM, 0)?, sin(a, port)),
+        std::net::IpAddr::V6(a) => (c.socket(24, SOCK_STREAM, 0)?, sin6(a, port)),
+    };
+    c.connect_sock(s, &sa)?;
     let data = pattern(n);
     let mut off = 0;
     while off < n {

@@ -1,0 +1,65 @@
+//! NetBSD as the oracle for netinet6 (issue 16): the probe of `tests/oracle/inet6.rs` was
+//! run against NetBSD's own rump_server 7.99, started in a directory of its own
+//! (`rump_server -lrumpnet -lrumpnet_net -lrumpnet_netinet -lrumpnet_netinet6
+//! -lrumpnet_shmif URL`, then `cargo run --example oracle_inet6 -- URL >
+//! tests/oracle/inet6.netbsd`): the in6 ioctls ifconfig and ndp make and their errno, the
+//! link-local address an interface gets when it comes up (as `NET_RT_IFLIST` shows it),
+//! the neighbour table `ndp -a` reads, `net.inet6.ip6.forwarding`, a connected UDP
+//! socket's source address and the raw ICMPv6 socket options ping6 sets. Ours answers
+//! every step as NetBSD did but one.
+
+mod common;
+
+#[path = "oracle/inet6.rs"]
+mod inet6;
+#[path = "netinet/peer.rs"]
+mod peer;
+#[path = "oracle/sysctl.rs"]
+#[allow(dead_code)]
+mod sysctl;
+#[path = "oracle/transcript.rs"]
+mod transcript;
+
+use std::process::{Command, Stdio};
+
+use common::{TempDir, HALT, SERVER};
+
+/// NetBSD's transcript.
+const NETBSD: &str = include_str!("oracle/inet6.netbsd");
+
+/// Steps where our answer differs from NetBSD's on purpose.
+const DIFFERENCES: &[(&str, &str, &str)] = &[(
+    "SIOCAIFADDR_IN6 multicast",
+    "SIOCAIFADDR_IN6 multicast: errno 22",
+    "NetBSD takes a multicast address as an interface address; smoltcp's interface cannot \
+     hold one, so ours refuses it",
+)];
+
+#[test]
+fn inet6_answers_as_netbsd() {
+    // The probe's bus (`oracle6-bus`, relative) lands in the server's directory.
+    let dir = TempDir::new("oracle-inet6");
+    let url = format!("unix://{}", dir.path().join("s.sock").display());
+    let mut child = Command::new(SERVER)
+        .current_dir(dir.path())
+        .args([
+            "-s",
+            "-lrumpnet",
+            "-lrumpnet_net",
+            "-lrumpnet_netinet",
+            "-lrumpnet_netinet6",
+            "-lrumpnet_shmif",
+        ])
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = common::connect_retry(&url, "wait");
+    let ours = inet6::run(&url);
+    let _ = Command::new(HALT).env("RUMP_SERVER", &url).output();
+    let _ = child.wait();
+    assert!(dir.path().join("oracle6-bus").exists());
+    transcript::assert_as_netbsd(&ours.0, NETBSD, DIFFERENCES);
+}
