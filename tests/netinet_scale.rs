@@ -69,7 +69,13 @@ fn a_kernel_watches_all_its_buses_with_one_inotify_instance() {
     assert_eq!(inotify_fds(a.child.id()), 0, "no bus, no watch");
     for i in 0..5u8 {
         let name = format!("shmif{i}");
-        ifconfig_shmif(&mut ca, &name, &format!("bus{i}"), Ipv4Addr::new(10, 0, i, 1)).unwrap();
+        ifconfig_shmif(
+            &mut ca,
+            &name,
+            &format!("bus{i}"),
+            Ipv4Addr::new(10, 0, i, 1),
+        )
+        .unwrap();
     }
     // Two interfaces of `a` on one bus, `b` on it too (8 addresses: the most a kernel has).
     ifconfig_shmif(&mut ca, "shmif6", "busS", ip("10.1.5.1")).unwrap();
@@ -90,6 +96,9 @@ fn a_kernel_watches_all_its_buses_with_one_inotify_instance() {
     let per_ms = t.elapsed().as_secs_f64() * 1e3 / f64::from(n);
     // A reply noticed only when the softint wakes on its own (smoltcp's timer, at most
     // 200 ms) takes ~60 ms or more per echo here; woken by the bus, ~1 ms.
-    assert!(per_ms < 25.0, "{per_ms:.1} ms per echo: the bus's wake-ups were lost");
+    assert!(
+        per_ms < 25.0,
+        "{per_ms:.1} ms per echo: the bus's wake-ups were lost"
+    );
     assert_eq!(inotify_fds(a.child.id()), 1);
 }
