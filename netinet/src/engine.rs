@@ -649,7 +649,7 @@ impl Engine {
                 port: Some(port), ..
             }) = self.ifp(i).map(|f| &f.link)
             {
-                let _ = port.watch.wait(std::time::Duration::ZERO);
+                port.watch.drain();
             }
             for _ in 0..frames_max {
                 let r = {

@@ -68,7 +68,71 @@ pub struct Port {
     /// Our place on it.
     pub reader: shmif::Reader,
     /// Wakes the softint when the bus changes.
+    pub watch: PortWatch,
+}
+
+/// The kernel's one inotify instance for all its buses (`Watch::add` per bus, counted:
+/// two interfaces of one kernel on one bus share a watch descriptor).
+pub struct Watches {
+    /// The instance the softint polls.
     pub watch: shmif::Watch,
+    refs: std::sync::Mutex<std::collections::HashMap<i32, usize>>,
+}
+
+impl Watches {
+    /// An instance watching nothing.
+    pub fn new() -> std::io::Result<std::sync::Arc<Watches>> {
+        Ok(std::sync::Arc::new(Watches {
+            watch: shmif::Watch::empty()?,
+            refs: Default::default(),
+        }))
+    }
+
+    /// Watches `path` for one more interface.
+    pub fn add(self: &std::sync::Arc<Self>, path: &std::path::Path) -> std::io::Result<PortWatch> {
+        let wd = self.watch.add(path)?;
+        *self
+            .refs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(wd)
+            .or_insert(0) += 1;
+        Ok(PortWatch {
+            shared: self.clone(),
+            wd,
+        })
+    }
+}
+
+/// One interface's share of [`Watches`]; the watch goes with the last interface on its bus.
+pub struct PortWatch {
+    shared: std::sync::Arc<Watches>,
+    wd: i32,
+}
+
+impl PortWatch {
+    /// Drains the pending events (of every bus: the rings say what is new).
+    pub fn drain(&self) {
+        let _ = self.shared.watch.wait(std::time::Duration::ZERO);
+    }
+
+    /// The descriptor the softint polls.
+    pub fn as_raw_fd(&self) -> i32 {
+        self.shared.watch.as_raw_fd()
+    }
+}
+
+impl Drop for PortWatch {
+    fn drop(&mut self) {
+        let mut refs = self.shared.refs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = refs.get_mut(&self.wd) {
+            *n -= 1;
+            if *n == 0 {
+                refs.remove(&self.wd);
+                self.shared.watch.remove(self.wd);
+            }
+        }
+    }
 }
 
 /// What is below an interface.

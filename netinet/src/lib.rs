@@ -50,6 +50,8 @@ pub struct Stack {
     kick_fd: OwnedFd,
     stop: AtomicBool,
     dir: PathBuf,
+    /// The one inotify instance for every bus, made with the first linkstr.
+    watches: Mutex<Option<Arc<ifnet::Watches>>>,
     /// Open routing sockets (PF_ROUTE), which hear of every change.
     pub rtsocks: Arc<Mutex<Vec<Weak<rtsock::RouteSock>>>>,
     /// `-lrumpnet_virtif`: which host taps `virtN` may open (unset: no virt cloner).
@@ -72,6 +74,7 @@ impl Stack {
             kick_fd,
             stop: AtomicBool::new(false),
             dir,
+            watches: Mutex::new(None),
             rtsocks: Arc::default(),
             virtif: std::sync::OnceLock::new(),
         }))
@@ -107,6 +110,16 @@ impl Stack {
         unsafe { libc::write(self.kick_fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
     }
 
+    fn watches(&self) -> std::io::Result<Arc<ifnet::Watches>> {
+        let mut w = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(x) = w.as_ref() {
+            return Ok(x.clone());
+        }
+        let x = ifnet::Watches::new()?;
+        *w = Some(x.clone());
+        Ok(x)
+    }
+
     /// Joins interface `name` to the bus at `linkstr` (`SIOCSLINKSTR`): relative to the
     /// server's directory, created if missing.
     pub fn set_linkstr(&self, name: &str, linkstr: &[u8]) -> Result<(), Errno> {
@@ -126,7 +139,10 @@ impl Stack {
             shmif::BusError::Io(io) => kernel::hostio::io_errno(&io),
             _ => Errno::EINVAL,
         })?;
-        let watch = shmif::Watch::new(&path).map_err(|io| kernel::hostio::io_errno(&io))?;
+        let watch = self
+            .watches()
+            .and_then(|w| w.add(&path))
+            .map_err(|io| kernel::hostio::io_errno(&io))?;
         let i = e
             .ifs
             .iter()
@@ -272,6 +288,7 @@ fn softint(weak: Weak<Stack>, alive: Box<dyn Fn() -> bool + Send>) {
                     _ => None,
                 })
                 .collect();
+            fds.dedup(); // one inotify instance for every bus
             fds.push(s.kick_fd.as_raw_fd());
             (fds, delay)
         };

@@ -159,6 +159,43 @@ pub fn tcp_echo_once(c: &mut Client, l: i32) -> Result<usize, Error> {
     Ok(all.len())
 }
 
+/// Accepts one connection on `l`, reads (64 KiB at a time) until the peer shuts down its
+/// side and closes; returns the bytes seen.
+pub fn tcp_sink_once(c: &mut Client, l: i32) -> Result<usize, Error> {
+    let (s, _) = c.accept(l)?;
+    let mut buf = vec![0u8; 65536];
+    let mut total = 0;
+    loop {
+        let n = c.read(s, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    c.close(s)?;
+    Ok(total)
+}
+
+/// Connects to `to:port`, writes `n` bytes 64 KiB at a time, shuts down its side and waits
+/// for the peer's close (so every byte was read); returns the time from connect to close.
+pub fn tcp_send(c: &mut Client, to: Ipv4Addr, port: u16, n: usize) -> Result<Duration, Error> {
+    let s = c.socket(AF_INET, SOCK_STREAM, 0)?;
+    let data = pattern(65536);
+    let t = Instant::now();
+    c.connect_sock(s, &sin(to, port))?;
+    let mut off = 0;
+    while off < n {
+        let k = (n - off).min(data.len());
+        off += c.write(s, &data[..k])?;
+    }
+    c.shutdown(s, 1)?;
+    let mut buf = [0u8; 64];
+    while c.read(s, &mut buf)? != 0 {}
+    let d = t.elapsed();
+    c.close(s)?;
+    Ok(d)
+}
+
 /// The pattern a TCP test sends.
 pub fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 251) as u8).collect()

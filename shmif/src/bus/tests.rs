@@ -187,6 +187,39 @@ fn a_send_wakes_a_watch() {
 }
 
 #[test]
+fn one_watch_for_two_buses() {
+    let (p1, p2) = (tmp("watch-a"), tmp("watch-b"));
+    let (b1, _) = Bus::open(&p1).unwrap();
+    let (b2, _) = Bus::open(&p2).unwrap();
+    let w = Watch::empty().unwrap();
+    assert!(!w.wait(Duration::from_millis(20)).unwrap());
+    let (wd1, wd2) = (w.add(&p1).unwrap(), w.add(&p2).unwrap());
+    assert_ne!(wd1, wd2);
+    assert_eq!(
+        w.add(&p1).unwrap(),
+        wd1,
+        "the same file, the same descriptor"
+    );
+    b1.send(&frame(0, 60), 1, 0, 0).unwrap();
+    assert!(w.wait(Duration::from_secs(5)).unwrap());
+    b2.send(&frame(0, 60), 1, 0, 0).unwrap();
+    assert!(w.wait(Duration::from_secs(5)).unwrap());
+    w.remove(wd1);
+    // The removal itself is one event (IN_IGNORED): drained here.
+    let _ = w.wait(Duration::from_millis(50)).unwrap();
+    b1.send(&frame(0, 60), 1, 0, 0).unwrap();
+    assert!(
+        !w.wait(Duration::from_millis(50)).unwrap(),
+        "bus a no longer watched"
+    );
+    b2.send(&frame(0, 60), 1, 0, 0).unwrap();
+    assert!(w.wait(Duration::from_secs(5)).unwrap());
+    assert!(w.add(&p1.with_extension("missing")).is_err());
+    let _ = std::fs::remove_file(&p1);
+    let _ = std::fs::remove_file(&p2);
+}
+
+#[test]
 fn mac_addresses_are_netbsds() {
     assert_eq!(
         crate::mac_address(u32::from_ne_bytes([0x8e, 0xa8, 0xa4, 0x37])),
