@@ -52,6 +52,15 @@ fn addr(b: &[u8]) -> String {
             let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
             format!("local:{}", String::from_utf8_lossy(&path[..end]))
         }
+        // AF_INET: address and port, an ephemeral port (random in NetBSD) as `eph`.
+        (16, Some(2)) => {
+            let port = u16::from_be_bytes([b[2], b[3]]);
+            let port = match port {
+                49152.. => "eph".to_string(),
+                p => p.to_string(),
+            };
+            format!("in:{}.{}.{}.{}:{port}", b[4], b[5], b[6], b[7])
+        }
         _ => b[..len].iter().map(|x| format!("{x:02x}")).collect(),
     }
 }
@@ -150,6 +159,106 @@ fn list_all(t: &mut Transcript, c: &mut Client, tag: &str) {
             t.0.push(format!("{tag} {name} record {line}"));
         }
     }
+}
+
+/// `PF_INET`, the `net.inet` protocol nodes and the leaves' types.
+const INET: i32 = 2;
+const INET_LEAVES: [(&str, i32); 3] = [("tcp", 6), ("udp", 17), ("raw", 255)];
+
+fn inet_leaf(c: &mut Client, proto: i32) -> i32 {
+    crate::sysctl::query(c, &[NET, INET, proto])
+        .ok()
+        .and_then(|n| n.into_iter().find(|n| n.name == "pcblist"))
+        .map_or(-1, |n| n.num)
+}
+
+fn list_inet(t: &mut Transcript, c: &mut Client, tag: &str) {
+    for (name, proto) in INET_LEAVES {
+        let n = inet_leaf(c, proto);
+        let nm = [NET, INET, proto, n, 0, 0, KINFO as i32, 64];
+        let probe = sysctl(c, &nm, None, Some(0), None);
+        t.0.push(format!(
+            "{tag} {name} probe: errno {} oldlen {}",
+            probe.errno, probe.oldlen
+        ));
+        let room = 64 * KINFO;
+        let a = sysctl(c, &nm, Some(room), Some(room as u64), None);
+        t.0.push(format!(
+            "{tag} {name} read: errno {} oldlen {}",
+            a.errno, a.oldlen
+        ));
+        let got = (a.oldlen as usize).min(room);
+        for line in records(&a.old[..got - got % KINFO]) {
+            t.0.push(format!("{tag} {name} record {line}"));
+        }
+    }
+}
+
+/// The inet probe (a fresh server with `-lrumpnet_netinet`): `net.inet.{tcp,udp,raw}
+/// .pcblist` (`sysctl_inpcblist`) before and after a client makes a TCP listener on
+/// 127.0.0.1, a connection to it and its accepted end with unread bytes, a bound UDP
+/// socket and a connected one that sent it a datagram, and a raw ICMP socket.
+pub fn run_inet(url: &str) -> Transcript {
+    let mut t = Transcript::default();
+    let mut c = connect(url, "pcbinet");
+    list_inet(&mut t, &mut c, "empty");
+    let n = inet_leaf(&mut c, 6);
+    let base = [NET, INET, 6, n];
+    for (name, args, old) in [
+        ("no args", vec![], Some(KINFO)),
+        ("query below", vec![CTL_QUERY], Some(KINFO)),
+        ("bad elem size", vec![0, 0, 100, 1], Some(KINFO)),
+        ("bad elem size probe", vec![0, 0, 100, 1], None),
+    ] {
+        let mut nm = base.to_vec();
+        nm.extend(args);
+        let a = sysctl(&mut c, &nm, old, Some(old.unwrap_or(0) as u64), None);
+        t.0.push(format!(
+            "inet args {name}: errno {} oldlen {}",
+            a.errno, a.oldlen
+        ));
+    }
+    const AF_INET: i32 = 2;
+    const SOCK_RAW: i32 = 3;
+    let lo = [127, 0, 0, 1];
+    let lis = t.fd("tcp listener", c.socket(AF_INET, SOCK_STREAM, 0));
+    let r = c.bind(lis, &sockaddr_in(lo, 24680));
+    t.unit("tcp bind", r);
+    let r = c.listen(lis, 5);
+    t.unit("tcp listen", r);
+    let cl = t.fd("tcp connector", c.socket(AF_INET, SOCK_STREAM, 0));
+    let r = c.connect_sock(cl, &sockaddr_in(lo, 24680));
+    t.unit("tcp connect", r);
+    let acc = c.accept(lis).map(|a| a.0);
+    let acc = t.fd("tcp accept", acc);
+    let r = c.write(cl, b"hello");
+    t.unit("tcp write 5", r);
+    // Let the bytes arrive.
+    let mut pfd = [0u8; 8];
+    pfd[..4].copy_from_slice(&acc.to_le_bytes());
+    pfd[4..6].copy_from_slice(&1i16.to_le_bytes());
+    let r = c.syscall(
+        209,
+        &[client::addr_of(&pfd), 1, 2000],
+        &mut [client::Buf::InOut(&mut pfd)],
+    );
+    t.unit("poll accepted", r);
+    let u = t.fd("udp", c.socket(AF_INET, SOCK_DGRAM, 0));
+    let r = c.bind(u, &sockaddr_in(lo, 24681));
+    t.unit("udp bind", r);
+    let u2 = t.fd("udp 2", c.socket(AF_INET, SOCK_DGRAM, 0));
+    let r = c.connect_sock(u2, &sockaddr_in(lo, 24681));
+    t.unit("udp connect", r);
+    let r = c.sendto(u2, b"datagram", 0, None);
+    t.unit("udp send", r);
+    let raw = t.fd("raw icmp", c.socket(AF_INET, SOCK_RAW, 1));
+    list_inet(&mut t, &mut c, "made");
+    for fd in [lis, cl, acc, u, u2, raw] {
+        let r = c.close(fd);
+        t.unit(&format!("close {fd}"), r);
+    }
+    let _ = c.getpid();
+    t
 }
 
 /// The probe (a fresh server: no other client's sockets).
