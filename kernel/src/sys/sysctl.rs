@@ -226,8 +226,8 @@ async fn lookup<M: UserMem>(c: &Ctx<'_, M>, name: &[i32], req: &mut Req) -> Resu
 }
 
 /// A leaf that takes the name components below it (NetBSD's handlers such as
-/// `sysctl_unpcblist`): read-only (a new value is ignored), its function decides what is copied out and what
-/// `*oldlenp` becomes; it runs without the tree's lock.
+/// `sysctl_unpcblist`): read-only (a new value is ignored), its function decides what is
+/// copied out and what `*oldlenp` becomes; it runs without the tree's lock.
 async fn args_leaf<M: UserMem>(
     c: &Ctx<'_, M>,
     env: &Env<'_>,
