@@ -244,6 +244,12 @@ impl Net {
         v.push(Arc::downgrade(so));
     }
 
+    /// Entries of the list of sockets with an open file, dead ones included (for tests of
+    /// its bound).
+    pub fn file_entries(&self) -> usize {
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// The sockets with an open file, newest first, taken out of the lock (their own
     /// locks are taken afterwards, one at a time).
     pub fn open_sockets(&self) -> Vec<Arc<dyn ProtoSock>> {
