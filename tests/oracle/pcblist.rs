@@ -3,7 +3,7 @@
 //! (`sysctl_unpcblist`, what `netstat -f local` reads) before and after a client makes
 //! sockets of each type (a bound listener, a connection to it and its accepted end, a
 //! socketpair with unread bytes, a bound datagram socket two others connect to, a lone
-//! seqpacket socket, and one in flight is not needed: files are what is listed), with the
+//! seqpacket socket, another client's socket; then some closed), with the
 //! size probe (`PCB_SLOP` records more), partial copies (a short buffer, an element
 //! count), and the argument errors. Records are shown field by field with kernel pointers
 //! made symbolic (`0`, or `#k` for the k-th record's pcb, or `p`), sorted, as the order of
