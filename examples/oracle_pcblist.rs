@@ -1,7 +1,8 @@
 //! Prints the `pcblist` probe's transcript for the server at URL (see
 //! tests/oracle/pcblist.rs): `cargo run --example oracle_pcblist -- unix:///tmp/ref.sock`;
-//! with `--inet URL` the inet probe (`-lrumpnet_netinet`); with `--hold SECS URL` it instead makes a listener, a connection to it and a bound
-//! datagram socket and keeps them open SECS seconds (for `netstat -f local` by hand).
+//! with `--inet URL` the inet probe (`-lrumpnet_netinet`); with `--hold SECS URL` it
+//! instead makes a listener, a connection to it and a bound datagram socket and keeps them
+//! open SECS seconds (for `netstat -f local` by hand).
 
 #[path = "../tests/oracle/pcblist.rs"]
 mod pcblist;

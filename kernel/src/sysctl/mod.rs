@@ -13,8 +13,9 @@
 //! without their NUL) or computed by a function at each read ([`Value::Func`]), which sees
 //! the kernel, the caller and the `oldlen` it asked for (`kern.arandom` serves that many
 //! bytes); a function leaf made with [`Spec::func_args`] also takes up to a bounded number
-//! of name components below it ([`Value::Args`], NetBSD's `pcblist` handlers). The operations here are synchronous and hold the tree's lock only while they
-//! run; `sys/sysctl.rs` does the copies.
+//! of name components below it ([`Value::Args`], NetBSD's `pcblist` handlers). The
+//! operations here are synchronous and hold the tree's lock only while they run;
+//! `sys/sysctl.rs` does the copies.
 
 mod mib;
 
