@@ -8,7 +8,7 @@
 //! (sockin in this one, the in-kernel TCP/IP stack in `netinet`).
 
 use std::any::Any;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use kernel::abi::Stat;
 use kernel::file::{File, Filt, Filter, Iov, PollEvents, Selector};
@@ -79,6 +79,12 @@ pub trait ProtoSock: Any + Send + Sync {
 
     /// `so_type`.
     fn ty(&self) -> i32;
+
+    /// The socket's `struct kinfo_pcb` for the `pcblist` sysctl leaves (`netstat`), if its
+    /// family serves one.
+    fn pcb(&self) -> Option<crate::pcblist::Pcb> {
+        None
+    }
 
     /// `pr_bind`.
     fn bind<'a>(&'a self, cx: &'a Ctx<'a>, sa: &'a [u8]) -> BoxFut<'a, Result<()>>;
@@ -203,6 +209,10 @@ pub trait Domain: Send + Sync {
 #[derive(Default)]
 pub struct Net {
     domains: RwLock<Vec<Arc<dyn Domain>>>,
+    /// The sockets that have an open file (NetBSD's file list, which `pcblist` walks),
+    /// newest last; weak, so a closed file's entry dies with it and is pruned when the
+    /// vector would grow. Its lock is taken alone, never with a socket's.
+    files: Mutex<Vec<Weak<dyn ProtoSock>>>,
 }
 
 impl Net {
@@ -221,6 +231,40 @@ impl Net {
     pub fn domain(&self, af: i32) -> Option<Arc<dyn Domain>> {
         let v = self.domains.read().unwrap_or_else(|e| e.into_inner());
         v.iter().find(|d| d.family() == af).cloned()
+    }
+
+    /// Records a socket that has just been given an open file.
+    pub fn note_file(&self, so: &Arc<dyn ProtoSock>) {
+        let mut v = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if v.len() == v.capacity() {
+            // Dead entries go before the vector grows: it stays within twice the sockets
+            // alive (bounded by descriptors and the budget).
+            v.retain(|w| w.strong_count() > 0);
+        }
+        v.push(Arc::downgrade(so));
+    }
+
+    /// Entries of the list of sockets with an open file, dead ones included (for tests of
+    /// its bound).
+    pub fn file_entries(&self) -> usize {
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The sockets with an open file, newest first, taken out of the lock (their own
+    /// locks are taken afterwards, one at a time).
+    pub fn open_sockets(&self) -> Vec<Arc<dyn ProtoSock>> {
+        let v = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        v.iter().rev().filter_map(Weak::upgrade).collect()
+    }
+
+    /// The records of the sockets with an open file for which `keep` holds (family and
+    /// type of a `pcblist` leaf).
+    pub fn pcbs(&self, keep: impl Fn(&crate::pcblist::Pcb) -> bool) -> Vec<crate::pcblist::Pcb> {
+        self.open_sockets()
+            .iter()
+            .filter_map(|so| so.pcb())
+            .filter(|p| keep(p))
+            .collect()
     }
 
     /// The registered families.

@@ -14,6 +14,7 @@ pub mod abi;
 pub mod domain;
 pub mod gc;
 pub mod local;
+pub mod pcblist;
 pub mod sock;
 pub mod sockin;
 pub mod sys;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 
 use kernel::abi::Stat;
 use kernel::file::{FactionFile, File, Filt, Filter, Iov, PollEvents, Selector};
-use kernel::sysctl::{Spec, CTLTYPE_STRUCT};
+use kernel::sysctl::{ArgsCall, Env, Spec, CTLTYPE_STRUCT};
 use kernel::{BoxFut, DynMem, Errno, Kernel, Proc, Result};
 
 use abi::*;
@@ -41,11 +42,9 @@ pub fn attach(k: &Kernel, local: bool) -> Result<Arc<Net>> {
     }
     net.register_domain(Arc::new(local::LocalDomain))?;
     // NetBSD's nodes (uipc_domain.c), without descriptions as its rump kernel shows them.
-    // Each type's `pcblist` leaf (CTL_CREATE'd, a struct) is listed as NetBSD's; reading
-    // it needs four more name components (op, arg, element size and count:
-    // `sysctl_unp_pcblist`), which the kernel's sysctl does not hand to a function leaf
-    // (it answers EINVAL below a leaf), so a read is EINVAL as NetBSD's without them and
-    // the list itself is not served yet (README).
+    // Each type's `pcblist` leaf (CTL_CREATE'd, a struct) takes four name components
+    // (op, arg, element size and count: `sysctl_unpcblist`) and lists the open sockets
+    // of its type (`pcblist.rs`).
     let mib = k.sysctl();
     mib.register(&["net"], Spec::node("local", Some(AF_LOCAL)))?;
     for (name, num) in [
@@ -54,7 +53,20 @@ pub fn attach(k: &Kernel, local: bool) -> Result<Arc<Net>> {
         ("dgram", SOCK_DGRAM),
     ] {
         mib.register(&["net", "local"], Spec::node(name, Some(num)))?;
-        let pcblist = Spec::func("pcblist", None, CTLTYPE_STRUCT, 0, |_| Err(Errno::EINVAL));
+        let weak = Arc::downgrade(&net);
+        let list = move |e: &Env<'_>, call: &ArgsCall<'_>| {
+            let net = weak.upgrade().ok_or(Errno::ENOENT)?;
+            let pcbs = net.pcbs(|p| p.family == AF_LOCAL as u32 && p.ty == num as u32);
+            pcblist::serve(call, e.oldlen, &pcbs)
+        };
+        let pcblist = Spec::func_args(
+            "pcblist",
+            None,
+            CTLTYPE_STRUCT,
+            0,
+            pcblist::PCBLIST_ARGS,
+            list,
+        );
         mib.register(&["net", "local", name], pcblist)?;
     }
     Ok(net)

@@ -15,6 +15,7 @@ use kernel::{BoxFut, Errno, Kernel, Proc, Result};
 
 use crate::abi::*;
 use crate::domain::{iov_total as total, Accepted, Ctx, Domain, ProtoSock, Received, Uio};
+use crate::pcblist::Pcb;
 use crate::sock::{
     discard_recs, drop_ctl, ConnId, Ctl, Rec, Sock, SB_MAX, SS_CANTRCVMORE, SS_CANTSENDMORE,
     SS_ISCONNECTED, SS_ISCONNECTING, UNP_CONNWAIT, UNP_EIDSBIND, UNP_EIDSVALID, UNP_WANTCRED,
@@ -99,6 +100,10 @@ impl ProtoSock for Local {
 
     fn ty(&self) -> i32 {
         self.0.ty
+    }
+
+    fn pcb(&self) -> Option<Pcb> {
+        local_pcb(&self.0)
     }
 
     fn bind<'a>(&'a self, c: &'a Ctx<'a>, sa: &'a [u8]) -> BoxFut<'a, Result<()>> {
@@ -1051,4 +1056,44 @@ fn getopt(so: &Sock, level: i32, name: i32) -> Result<Vec<u8>> {
         SO_RCVTIMEO => timeval_of(st.rcv_timeo_us),
         _ => return Err(Errno::ENOPROTOOPT),
     })
+}
+
+/// `sysctl_dounpcb`: the record of an open AF_LOCAL socket (none once closed). Its lock is
+/// taken, released, then its peer's for the peer's name and its place in the peer's list
+/// of datagram senders (`ki_nextref`), never both.
+fn local_pcb(so: &Arc<Sock>) -> Option<Pcb> {
+    use crate::pcblist::kaddr;
+    let (mut p, peer) = {
+        let st = so.lock();
+        if st.closed {
+            return None;
+        }
+        let refs = st.refs.iter().rev().find_map(|w| w.upgrade());
+        let p = Pcb {
+            pcbaddr: kaddr(so.id, 0),
+            sockaddr: kaddr(so.id, 1),
+            family: AF_LOCAL as u32,
+            ty: so.ty as u32,
+            pflags: st.flags,
+            sostate: st.state,
+            rcvq: st.rcv_cc as u64,
+            src: st.addr.clone().unwrap_or_else(|| NONAME.to_vec()),
+            inode: st.ino,
+            vnode: st.vnode.as_ref().map_or(0, |_| kaddr(so.id, 2)),
+            refs: refs.map_or(0, |r| kaddr(r.id, 0)),
+            ..Pcb::default()
+        };
+        (p, st.peer.clone())
+    };
+    if let Some(peer) = peer {
+        let st = peer.lock();
+        p.conn = kaddr(peer.id, 0);
+        p.dst = st.addr.clone().unwrap_or_else(|| NONAME.to_vec());
+        // The peer's senders, newest first as NetBSD links them: the one after this one.
+        let mut senders = st.refs.iter().rev().filter_map(|w| w.upgrade());
+        if senders.any(|r| Arc::ptr_eq(&r, so)) {
+            p.nextref = senders.next().map_or(0, |r| kaddr(r.id, 0));
+        }
+    }
+    Some(p)
 }

@@ -56,6 +56,9 @@ pub const UNP_EIDSVALID: u32 = 0x04;
 /// `UNP_EIDSBIND`: the listener's bind identity is given to connectors.
 pub const UNP_EIDSBIND: u32 = 0x08;
 
+/// Socket numbers (made-up kernel addresses in `pcblist` records).
+static SOCK_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Fake inode numbers of `fstat` (`unp_ino`).
 static UNP_INO: AtomicU64 = AtomicU64::new(1);
 
@@ -200,6 +203,8 @@ pub struct St {
 pub struct Sock {
     /// `so_type`.
     pub ty: i32,
+    /// The socket's number (never 0): its made-up kernel addresses in `pcblist`.
+    pub id: u64,
     st: Mutex<St>,
     /// Receivers and acceptors sleep here.
     pub rq: Arc<WaitQueue>,
@@ -235,6 +240,7 @@ impl Sock {
         };
         Ok(Arc::new(Sock {
             ty,
+            id: SOCK_ID.fetch_add(1, Ordering::Relaxed),
             st: Mutex::new(St {
                 options: 0,
                 state: 0,

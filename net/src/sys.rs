@@ -73,13 +73,13 @@ async fn dispatch(
         SYS_BIND => bind(&c, int(a, 0), a[1], a[2] as u32).await,
         SYS_CONNECT => connect(&c, int(a, 0), a[1], a[2] as u32).await,
         SYS_LISTEN => listen(&c, int(a, 0), int(a, 1)),
-        SYS_ACCEPT => accept(&c, int(a, 0), a[1], a[2], 0).await,
+        SYS_ACCEPT => accept(&c, net, int(a, 0), a[1], a[2], 0).await,
         SYS_PACCEPT => {
             // Other flag bits are ignored, as NetBSD's do_sys_accept ignores them. The signal
             // mask (a[3]) only matters to a blocked accept's signals; a rump process takes
             // none while it sleeps.
             let flags = int(a, 4) & (SOCK_CLOEXEC | SOCK_NONBLOCK | SOCK_NOSIGPIPE);
-            accept(&c, int(a, 0), a[1], a[2], flags).await
+            accept(&c, net, int(a, 0), a[1], a[2], flags).await
         }
         SYS_GETSOCKNAME => sockname(&c, int(a, 0), a[1], a[2], false).await,
         SYS_GETPEERNAME => sockname(&c, int(a, 0), a[1], a[2], true).await,
@@ -175,7 +175,8 @@ fn file_flags(flags: i32) -> u32 {
     f
 }
 
-fn install(c: &C<'_>, so: Arc<dyn ProtoSock>, flag: u32, cloexec: bool) -> Result<i32> {
+fn install(c: &C<'_>, net: &Net, so: Arc<dyn ProtoSock>, flag: u32, cloexec: bool) -> Result<i32> {
+    net.note_file(&so);
     install_file(c, SockFile::new(so), flag, cloexec)
 }
 
@@ -191,7 +192,7 @@ fn socket(c: &C<'_>, net: &Net, domain: i32, ty: i32, proto: i32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let so = create(c, net, domain, ty & !SOCK_FLAGS_MASK, proto)?;
-    let fd = install(c, so, file_flags(flags), flags & SOCK_CLOEXEC != 0)?;
+    let fd = install(c, net, so, file_flags(flags), flags & SOCK_CLOEXEC != 0)?;
     ret(i64::from(fd))
 }
 
@@ -205,8 +206,8 @@ async fn socketpair(c: &C<'_>, net: &Net, domain: i32, ty: i32, proto: i32, sv: 
     let d = net.domain(domain).ok_or(Errno::EAFNOSUPPORT)?;
     let (a, b) = d.socketpair(c, ty, proto)?;
     let (fl, cx) = (file_flags(flags), flags & SOCK_CLOEXEC != 0);
-    let fa = install(c, a, fl, cx)?;
-    let fb = match install(c, b, fl, cx) {
+    let fa = install(c, net, a, fl, cx)?;
+    let fb = match install(c, net, b, fl, cx) {
         Ok(fb) => fb,
         Err(e) => {
             drop(c.p.fds().close(fa));
@@ -292,7 +293,7 @@ pub async fn sowait(
 }
 
 /// `accept(2)`/`paccept(2)` (`do_sys_accept`): the first completed connection.
-async fn accept(c: &C<'_>, fd: i32, name: u64, anamelen: u64, flags: i32) -> SysResult {
+async fn accept(c: &C<'_>, net: &Net, fd: i32, name: u64, anamelen: u64, flags: i32) -> SysResult {
     let (fp, so) = getsock(c, fd)?;
     let got = so.accept(c, fp.nonblock()).await?;
     let flag = (fp.flag() & !(O_NONBLOCK | O_NOSIGPIPE))
@@ -308,6 +309,7 @@ async fn accept(c: &C<'_>, fd: i32, name: u64, anamelen: u64, flags: i32) -> Sys
         flag
     };
     // so_options are inherited (sonewconn), SO_NOSIGPIPE among them.
+    net.note_file(&got.so);
     let sf = SockFile::new(got.so);
     let bit = sockfile(&fp).is_some_and(|l| l.nosigpipe.load(Ordering::Relaxed));
     sf.nosigpipe.store(bit, Ordering::Relaxed);

@@ -18,6 +18,7 @@ pub mod ifnet;
 pub mod inet;
 pub mod ioctl;
 pub mod link;
+pub mod pcblist;
 pub mod route;
 pub mod rtmsg;
 pub mod rtsock;
@@ -359,6 +360,9 @@ pub fn attach(k: &Arc<kernel::Kernel>, net: &net::Net, cfg: Config) -> kernel::R
         socks: st.rtsocks.clone(),
     }))?;
     sysctl::register(k, &st, cfg)?;
+    if cfg.inet {
+        pcblist::register(k, &st)?;
+    }
     let wk = Arc::downgrade(k);
     st.start(Box::new(move || wk.upgrade().is_some_and(|k| !k.halting())))
         .map_err(|e| kernel::hostio::io_errno(&e))?;

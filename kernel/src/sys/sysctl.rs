@@ -8,9 +8,9 @@
 
 use super::{ret, Args, Ctx, SysResult};
 use crate::sysctl::{
-    Env, Target, CTLFLAG_ANYWRITE, CTLFLAG_READWRITE, CTLTYPE_BOOL, CTLTYPE_INT, CTLTYPE_QUAD,
-    CTLTYPE_STRING, CTLTYPE_STRUCT, CTL_CREATE, CTL_DESCRIBE, CTL_DESTROY, CTL_MAXNAME, CTL_QUERY,
-    NODE_SIZE, SYSCTL_VERSION, SYSCTL_VERS_MASK,
+    ArgsCall, Env, Target, CTLFLAG_ANYWRITE, CTLFLAG_PRIVATE, CTLFLAG_READWRITE, CTLTYPE_BOOL,
+    CTLTYPE_INT, CTLTYPE_QUAD, CTLTYPE_STRING, CTLTYPE_STRUCT, CTL_CREATE, CTL_DESCRIBE,
+    CTL_DESTROY, CTL_MAXNAME, CTL_QUERY, NODE_SIZE, SYSCTL_VERSION, SYSCTL_VERS_MASK,
 };
 use crate::{copy, Errno, Result, UserMem};
 
@@ -155,6 +155,9 @@ async fn lookup<M: UserMem>(c: &Ctx<'_, M>, name: &[i32], req: &mut Req) -> Resu
         name,
         oldlen: req.oldlen,
     };
+    if let Some((f, flags, depth)) = c.k.sysctl().args_leaf(name) {
+        return args_leaf(c, &env, (f, flags, depth), req).await;
+    }
     let v = c.k.sysctl().read_leaf(&env)?;
     if req.newp != 0 {
         if v.flags & CTLFLAG_ANYWRITE == 0 && !root {
@@ -220,4 +223,34 @@ async fn lookup<M: UserMem>(c: &Ctx<'_, M>, name: &[i32], req: &mut Req) -> Resu
         };
     }
     c.k.sysctl().store(name, data)
+}
+
+/// A leaf that takes the name components below it (NetBSD's handlers such as
+/// `sysctl_unpcblist`): read-only (a new value is ignored), its function decides what is
+/// copied out and what `*oldlenp` becomes; it runs without the tree's lock.
+async fn args_leaf<M: UserMem>(
+    c: &Ctx<'_, M>,
+    env: &Env<'_>,
+    (f, flags, depth): (crate::sysctl::ArgsFn, u32, usize),
+    req: &mut Req,
+) -> Result<()> {
+    let root = c.p.cred().is_root();
+    if flags & CTLFLAG_PRIVATE != 0 && !root {
+        return Err(Errno::EPERM);
+    }
+    // A new value is ignored, as NetBSD's handlers ignore `newp`.
+    let call = ArgsCall {
+        args: &env.name[depth..],
+        probe: req.oldp == 0,
+    };
+    let out = f(env, &call)?;
+    if req.oldp != 0 && !out.data.is_empty() {
+        let n = out
+            .data
+            .len()
+            .min(usize::try_from(req.oldlen).unwrap_or(usize::MAX));
+        copy::copyout(c.mem, req.oldp, &out.data[..n]).await?;
+    }
+    req.oldlen = out.oldlen;
+    Ok(())
 }

@@ -12,8 +12,10 @@
 //! under NetBSD's size rules: integers exactly, strings up to the node's size with or
 //! without their NUL) or computed by a function at each read ([`Value::Func`]), which sees
 //! the kernel, the caller and the `oldlen` it asked for (`kern.arandom` serves that many
-//! bytes). The operations here are synchronous and hold the tree's lock only while they
-//! run; `sys/sysctl.rs` does the copies.
+//! bytes); a function leaf made with [`Spec::func_args`] also takes up to a bounded number
+//! of name components below it ([`Value::Args`], NetBSD's `pcblist` handlers). The
+//! operations here are synchronous and hold the tree's lock only while they run;
+//! `sys/sysctl.rs` does the copies.
 
 mod mib;
 
@@ -96,6 +98,27 @@ pub type ReadFn = Arc<dyn Fn(&Env<'_>) -> Result<Vec<u8>> + Send + Sync>;
 /// where the value lives, or an errno.
 pub type WriteFn = Arc<dyn Fn(&Env<'_>, &[u8]) -> Result<()> + Send + Sync>;
 
+/// What a leaf that takes name components below it is asked (see [`Value::Args`]).
+pub struct ArgsCall<'a> {
+    /// The components below the leaf (at most the leaf's bound; maybe none).
+    pub args: &'a [i32],
+    /// Whether the caller gave no old buffer (a size probe).
+    pub probe: bool,
+}
+
+/// What such a leaf answers: the bytes to copy out (the function fits them to the caller's
+/// `oldlen`, NetBSD's handlers copy whole records only) and the `*oldlenp` to report.
+pub struct ArgsOut {
+    /// Copied out as they are (never more than the caller's `oldlen`).
+    pub data: Vec<u8>,
+    /// What `*oldlenp` becomes (the size needed; a probe may add slop, as NetBSD's).
+    pub oldlen: u64,
+}
+
+/// A leaf computed from the name components below it (`sysctl_unp_pcblist`'s op, arg,
+/// element size and count).
+pub type ArgsFn = Arc<dyn Fn(&Env<'_>, &ArgsCall<'_>) -> Result<ArgsOut> + Send + Sync>;
+
 /// A leaf's value.
 #[derive(Clone)]
 pub enum Value {
@@ -108,6 +131,9 @@ pub enum Value {
     /// Computed at each read, and written through its function (a value that lives
     /// elsewhere, such as a process's resource limits).
     FuncRw(ReadFn, WriteFn),
+    /// Computed at each read from the name components below the leaf, at most the bound
+    /// given (NetBSD's handlers that take `name`/`namelen`); read-only.
+    Args(ArgsFn, usize),
 }
 
 /// A node to register.
@@ -213,6 +239,20 @@ impl Spec {
         write: impl Fn(&Env<'_>, &[u8]) -> Result<()> + Send + Sync + 'static,
     ) -> Spec {
         let value = Value::FuncRw(Arc::new(read), Arc::new(write));
+        Spec::new(name, num, ty, size, value)
+    }
+
+    /// A computed leaf that takes up to `max_args` name components below it (bounded by
+    /// `CTL_MAXNAME`); `CTL_QUERY` lists it as any leaf.
+    pub fn func_args(
+        name: &str,
+        num: Option<i32>,
+        ty: u32,
+        size: u64,
+        max_args: usize,
+        f: impl Fn(&Env<'_>, &ArgsCall<'_>) -> Result<ArgsOut> + Send + Sync + 'static,
+    ) -> Spec {
+        let value = Value::Args(Arc::new(f), max_args.min(CTL_MAXNAME));
         Spec::new(name, num, ty, size, value)
     }
 
@@ -454,11 +494,13 @@ impl Mib {
         for (ni, &n) in name.iter().enumerate() {
             if node.ty() != CTLTYPE_NODE {
                 // Below a leaf: a leaf computed by a function takes the rest of the name
-                // itself and refuses it, as NetBSD's helpers do.
-                return Err(match node.value {
-                    Value::Func(_) | Value::FuncRw(..) => Errno::EINVAL,
-                    _ => Errno::ENOTDIR,
-                });
+                // itself: one that takes arguments gets up to its bound of them, the
+                // others refuse them, as NetBSD's helpers do.
+                return match node.value {
+                    Value::Args(_, max) if name.len() - ni <= max => Ok(Target::Leaf),
+                    Value::Func(_) | Value::FuncRw(..) | Value::Args(..) => Err(Errno::EINVAL),
+                    _ => Err(Errno::ENOTDIR),
+                };
             }
             if node.flags & CTLFLAG_PRIVATE != 0 && !root {
                 return Err(Errno::EPERM);
@@ -494,6 +536,28 @@ impl Mib {
         f(&t, node)
     }
 
+    /// The leaf at the start of `name` that takes the components after it, if it is one:
+    /// its function, flags and depth (the lock is released before the function runs).
+    pub fn args_leaf(&self, name: &[i32]) -> Option<(ArgsFn, u32, usize)> {
+        let t = self.read();
+        let mut node = &t.root;
+        for (depth, &n) in name.iter().enumerate() {
+            if node.ty() != CTLTYPE_NODE {
+                return match &node.value {
+                    Value::Args(f, max) if name.len() - depth <= *max => {
+                        Some((f.clone(), node.flags, depth))
+                    }
+                    _ => None,
+                };
+            }
+            node = &node.children[node.child(n)?];
+        }
+        match &node.value {
+            Value::Args(f, _) => Some((f.clone(), node.flags, name.len())),
+            _ => None,
+        }
+    }
+
     /// The leaf at `name`, read (`sysctl_lookup`'s first half).
     pub fn read_leaf(&self, env: &Env<'_>) -> Result<LeafValue> {
         let (ty, flags, size, value) = self.with_node(env.name, |_, n| {
@@ -505,7 +569,7 @@ impl Mib {
         let (mut data, stored) = match &value {
             Value::Stored(v) => (v.clone(), true),
             Value::Func(f) | Value::FuncRw(f, _) => (f(env)?, false),
-            Value::None => return Err(Errno::EINVAL),
+            Value::None | Value::Args(..) => return Err(Errno::EINVAL),
         };
         if ty == CTLTYPE_STRING {
             let end = data.iter().position(|&c| c == 0).unwrap_or(data.len());

@@ -274,3 +274,41 @@ fn a_faction_adds_nodes_that_query_and_read_see() {
     assert_eq!(call(&f, &[4, inet, n], Some(4), Some(4), &[]), Ok(4));
     assert_eq!(old_buf(&f, 4), 64i32.to_le_bytes());
 }
+
+#[test]
+fn a_leaf_taking_arguments_gets_up_to_its_bound_of_them() {
+    let m = Mib::new();
+    m.register(&[], Spec::node("net", Some(4))).unwrap();
+    let f = |_: &Env<'_>, c: &ArgsCall<'_>| {
+        Ok(ArgsOut {
+            data: c.args.iter().flat_map(|a| a.to_le_bytes()).collect(),
+            oldlen: c.args.len() as u64,
+        })
+    };
+    let spec = Spec::func_args("list", Some(7), CTLTYPE_STRUCT, 0, 2, f);
+    m.register(&["net"], spec).unwrap();
+    m.register(
+        &["net"],
+        Spec::func("plain", Some(8), CTLTYPE_INT, 4, |_| Ok(vec![0; 4])),
+    )
+    .unwrap();
+    for name in [&[4, 7][..], &[4, 7, 1], &[4, 7, 1, 2], &[4, 7, CTL_QUERY]] {
+        assert_eq!(m.resolve(name, true), Ok(Target::Leaf), "{name:?}");
+        let (_, _, depth) = m.args_leaf(name).expect("an arguments leaf");
+        assert_eq!(depth, 2);
+    }
+    assert_eq!(
+        m.resolve(&[4, 7, 1, 2, 3], true),
+        Err(Errno::EINVAL),
+        "past the bound"
+    );
+    assert!(m.args_leaf(&[4, 7, 1, 2, 3]).is_none());
+    assert_eq!(
+        m.resolve(&[4, 8, 1], true),
+        Err(Errno::EINVAL),
+        "plain function leaf"
+    );
+    assert!(m.args_leaf(&[4, 8]).is_none());
+    // CTL_QUERY on the parent still lists the leaf as any other (96-byte node).
+    assert_eq!(m.query(&[4], 0).map(|b| b.len()), Ok(2 * NODE_SIZE));
+}

@@ -85,6 +85,11 @@ impl UserMem for Mem {
 
 /// A booted kernel with the net faction (AF_LOCAL) and a memory budget.
 pub fn boot(limit: Option<u64>) -> Arc<Kernel> {
+    boot_net(limit).0
+}
+
+/// [`boot`], with the socket layer's registry.
+pub fn boot_net(limit: Option<u64>) -> (Arc<Kernel>, Arc<net::Net>) {
     let cfg = BootConfig {
         ncpu: 1,
         verbose: false,
@@ -95,8 +100,8 @@ pub fn boot(limit: Option<u64>) -> Arc<Kernel> {
         dev: false,
     };
     let k = Kernel::boot(cfg, Arc::new(StdHost)).expect("boot");
-    net::attach(&k, true).expect("attach");
-    k
+    let net = net::attach(&k, true).expect("attach");
+    (k, net)
 }
 
 /// One process and its memory.
