@@ -8,10 +8,8 @@ mod common;
 mod peer;
 
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
 
-use client::Client;
-use common::{Server, TempDir, HALT, SERVER};
+use common::{InDir, Server, TempDir};
 use peer::*;
 
 const LIBS: &[&str] = &[
@@ -21,39 +19,9 @@ const LIBS: &[&str] = &[
     "-lrumpnet_shmif",
 ];
 
-/// A server started in `dir` (its directory: where relative bus paths land).
-struct InDir {
-    child: Child,
-    url: String,
-}
-
-impl InDir {
-    fn start(dir: &TempDir, name: &str) -> InDir {
-        let url = format!("unix://{}", dir.path().join(name).display());
-        let child = Command::new(SERVER)
-            .current_dir(dir.path())
-            .arg("-s")
-            .args(LIBS)
-            .arg(&url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let _ = common::connect_retry(&url, "wait");
-        InDir { child, url }
-    }
-
-    fn client(&self) -> Client {
-        common::connect_retry(&self.url, "netinet")
-    }
-}
-
-impl Drop for InDir {
-    fn drop(&mut self) {
-        let _ = Command::new(HALT).env("RUMP_SERVER", &self.url).output();
-        let _ = self.child.wait();
-    }
+/// A server with [`LIBS`] started in `dir` (where relative bus paths land).
+fn start(dir: &TempDir, name: &str) -> InDir {
+    InDir::start(dir, name, LIBS)
 }
 
 fn ip(s: &str) -> Ipv4Addr {
@@ -63,8 +31,8 @@ fn ip(s: &str) -> Ipv4Addr {
 #[test]
 fn two_servers_on_one_bus_ping_and_talk_tcp_and_udp() {
     let dir = TempDir::new("netinet-bus");
-    let a = InDir::start(&dir, "a.sock");
-    let b = InDir::start(&dir, "b.sock");
+    let a = start(&dir, "a.sock");
+    let b = start(&dir, "b.sock");
     let (mut ca, mut cb) = (a.client(), b.client());
     // The linkstr is relative to the server's directory, as NetBSD's.
     ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
@@ -244,9 +212,9 @@ fn a_routed_path_through_a_forwarding_server() {
     // a (10.0.1.1) — bus1 — r (10.0.1.2 | 10.0.2.2) — bus2 — b (10.0.2.3): r forwards
     // (net.inet.ip.forwarding is 1 in a rump kernel), a and b route through it.
     let dir = TempDir::new("netinet-route");
-    let a = InDir::start(&dir, "a.sock");
-    let r = InDir::start(&dir, "r.sock");
-    let b = InDir::start(&dir, "b.sock");
+    let a = start(&dir, "a.sock");
+    let r = start(&dir, "r.sock");
+    let b = start(&dir, "b.sock");
     let (mut ca, mut cr, mut cb) = (a.client(), r.client(), b.client());
     ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
     ifconfig_shmif(&mut cr, "shmif0", "bus1", ip("10.0.1.2")).unwrap();
@@ -365,8 +333,8 @@ fn hostile_frames(seed: u64) -> Vec<Vec<u8>> {
 #[test]
 fn hostile_frames_on_the_bus_and_an_interface_destroyed() {
     let dir = TempDir::new("netinet-hostile");
-    let a = InDir::start(&dir, "a.sock");
-    let b = InDir::start(&dir, "b.sock");
+    let a = start(&dir, "a.sock");
+    let b = start(&dir, "b.sock");
     let (mut ca, mut cb) = (a.client(), b.client());
     ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
     ifconfig_shmif(&mut cb, "shmif0", "bus1", ip("10.0.1.2")).unwrap();
@@ -423,7 +391,7 @@ fn hostile_frames_on_the_bus_and_an_interface_destroyed() {
 #[test]
 fn hostile_ioctls_and_routing_messages_get_errno_not_a_crash() {
     let dir = TempDir::new("netinet-hostile-ioctl");
-    let a = InDir::start(&dir, "a.sock");
+    let a = start(&dir, "a.sock");
     let mut c = a.client();
     ifconfig_shmif(&mut c, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
     let mut x: u64 = 0x1234_5678_9abc_def1;

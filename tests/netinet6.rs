@@ -9,11 +9,10 @@ mod common;
 mod peer;
 
 use std::net::Ipv6Addr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use client::{addr_of, Buf, Client, Error};
-use common::{TempDir, HALT, SERVER};
+use common::{InDir, TempDir};
 use peer::*;
 
 const LIBS: &[&str] = &[
@@ -40,39 +39,9 @@ const SIOCGIFADDR_IN6: u32 = 0xc120_6921;
 const SIOCGIFAFLAG_IN6: u32 = 0xc120_6949;
 const IN6_IFF_TENTATIVE: i32 = 0x02;
 
-/// A server started in `dir` (where relative bus paths land).
-struct InDir {
-    child: Child,
-    url: String,
-}
-
-impl InDir {
-    fn start(dir: &TempDir, name: &str) -> InDir {
-        let url = format!("unix://{}", dir.path().join(name).display());
-        let child = Command::new(SERVER)
-            .current_dir(dir.path())
-            .arg("-s")
-            .args(LIBS)
-            .arg(&url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let _ = common::connect_retry(&url, "wait");
-        InDir { child, url }
-    }
-
-    fn client(&self) -> Client {
-        common::connect_retry(&self.url, "netinet6")
-    }
-}
-
-impl Drop for InDir {
-    fn drop(&mut self) {
-        let _ = Command::new(HALT).env("RUMP_SERVER", &self.url).output();
-        let _ = self.child.wait();
-    }
+/// A server with [`LIBS`] started in `dir` (where relative bus paths land).
+fn start(dir: &TempDir, name: &str) -> InDir {
+    InDir::start(dir, name, LIBS)
 }
 
 fn ip6(s: &str) -> Ipv6Addr {
@@ -287,8 +256,8 @@ fn tcp6_echo(srv: &InDir, cli: &InDir, to: Ipv6Addr, port: u16, n: usize) {
 #[test]
 fn two_servers_on_one_bus_over_ipv6() {
     let dir = TempDir::new("netinet6-bus");
-    let a = InDir::start(&dir, "a.sock");
-    let b = InDir::start(&dir, "b.sock");
+    let a = start(&dir, "a.sock");
+    let b = start(&dir, "b.sock");
     let (mut ca, mut cb) = (a.client(), b.client());
     shmif_up(&mut ca, "shmif0", "bus1").unwrap();
     shmif_up(&mut cb, "shmif0", "bus1").unwrap();
@@ -409,8 +378,8 @@ fn two_servers_on_one_bus_over_ipv6() {
 #[test]
 fn duplicate_address_detected() {
     let dir = TempDir::new("netinet6-dad");
-    let a = InDir::start(&dir, "a.sock");
-    let b = InDir::start(&dir, "b.sock");
+    let a = start(&dir, "a.sock");
+    let b = start(&dir, "b.sock");
     let (mut ca, mut cb) = (a.client(), b.client());
     shmif_up(&mut ca, "shmif0", "bus1").unwrap();
     shmif_up(&mut cb, "shmif0", "bus1").unwrap();
@@ -431,9 +400,9 @@ fn duplicate_address_detected() {
 #[test]
 fn ipv6_forwarding_is_off_by_default_and_honoured() {
     let dir = TempDir::new("netinet6-fwd");
-    let a = InDir::start(&dir, "a.sock");
-    let r = InDir::start(&dir, "r.sock");
-    let c = InDir::start(&dir, "c.sock");
+    let a = start(&dir, "a.sock");
+    let r = start(&dir, "r.sock");
+    let c = start(&dir, "c.sock");
     let (mut ca, mut cr, mut cc) = (a.client(), r.client(), c.client());
     shmif_up(&mut ca, "shmif0", "bus1").unwrap();
     shmif_up(&mut cr, "shmif0", "bus1").unwrap();

@@ -8,42 +8,22 @@ mod common;
 mod peer;
 
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use common::{TempDir, HALT, SERVER};
+use common::{InDir, TempDir};
 use peer::*;
 
 const SIOCIFDESTROY: u32 = 0x8090_6979;
 
-struct InDir {
-    child: Child,
-    url: String,
-}
-
-impl InDir {
-    fn start(dir: &TempDir, name: &str) -> InDir {
-        let url = format!("unix://{}", dir.path().join(name).display());
-        let child = Command::new(SERVER)
-            .current_dir(dir.path())
-            .args(["-s", "-lrumpnet", "-lrumpnet_net", "-lrumpnet_netinet"])
-            .arg("-lrumpnet_shmif")
-            .arg(&url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let _ = common::connect_retry(&url, "wait");
-        InDir { child, url }
-    }
-}
-
-impl Drop for InDir {
-    fn drop(&mut self) {
-        let _ = Command::new(HALT).env("RUMP_SERVER", &self.url).output();
-        let _ = self.child.wait();
-    }
+/// A server with netinet and shmif started in `dir` (where relative bus paths land).
+fn start(dir: &TempDir, name: &str) -> InDir {
+    let libs = [
+        "-lrumpnet",
+        "-lrumpnet_net",
+        "-lrumpnet_netinet",
+        "-lrumpnet_shmif",
+    ];
+    InDir::start(dir, name, &libs)
 }
 
 fn ip(s: &str) -> Ipv4Addr {
@@ -62,11 +42,11 @@ fn inotify_fds(pid: u32) -> usize {
 #[test]
 fn a_kernel_watches_all_its_buses_with_one_inotify_instance() {
     let dir = TempDir::new("netinet-scale");
-    let a = InDir::start(&dir, "a.sock");
-    let b = InDir::start(&dir, "b.sock");
+    let a = start(&dir, "a.sock");
+    let b = start(&dir, "b.sock");
     let mut ca = common::connect_retry(&a.url, "scale");
     let mut cb = common::connect_retry(&b.url, "scale");
-    assert_eq!(inotify_fds(a.child.id()), 0, "no bus, no watch");
+    assert_eq!(inotify_fds(a.pid()), 0, "no bus, no watch");
     for i in 0..5u8 {
         let name = format!("shmif{i}");
         ifconfig_shmif(
@@ -81,7 +61,7 @@ fn a_kernel_watches_all_its_buses_with_one_inotify_instance() {
     ifconfig_shmif(&mut ca, "shmif6", "busS", ip("10.1.5.1")).unwrap();
     ifconfig_shmif(&mut ca, "shmif7", "busS", ip("10.1.6.1")).unwrap();
     ifconfig_shmif(&mut cb, "shmif0", "busS", ip("10.1.5.2")).unwrap();
-    assert_eq!(inotify_fds(a.child.id()), 1, "7 interfaces, one instance");
+    assert_eq!(inotify_fds(a.pid()), 1, "7 interfaces, one instance");
     assert_eq!(ping(&mut ca, ip("10.1.5.2"), 2).unwrap().0, 2);
 
     // shmif7 leaves busS: shmif6 is still woken by b's frames (the watch on busS stays).
@@ -100,5 +80,5 @@ fn a_kernel_watches_all_its_buses_with_one_inotify_instance() {
         per_ms < 25.0,
         "{per_ms:.1} ms per echo: the bus's wake-ups were lost"
     );
-    assert_eq!(inotify_fds(a.child.id()), 1);
+    assert_eq!(inotify_fds(a.pid()), 1);
 }

@@ -339,3 +339,47 @@ pub fn rss_kib(pid: u32) -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// A server started with `libs` in `dir`, its working directory (where the relative paths a
+/// client names land, such as shmif bus files), halted on drop.
+pub struct InDir {
+    child: Child,
+    /// Its `unix://` URL, a socket `name` in `dir`.
+    pub url: String,
+}
+
+impl InDir {
+    /// The server's host pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts the server in the foreground and waits until it answers.
+    pub fn start(dir: &TempDir, name: &str, libs: &[&str]) -> InDir {
+        let url = format!("unix://{}", dir.path().join(name).display());
+        let child = Command::new(SERVER)
+            .current_dir(dir.path())
+            .arg("-s")
+            .args(libs)
+            .arg(&url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let _ = connect_retry(&url, "wait");
+        InDir { child, url }
+    }
+
+    /// A new client (a new rump process).
+    pub fn client(&self) -> client::Client {
+        connect_retry(&self.url, "indir")
+    }
+}
+
+impl Drop for InDir {
+    fn drop(&mut self) {
+        let _ = Command::new(HALT).env("RUMP_SERVER", &self.url).output();
+        let _ = self.child.wait();
+    }
+}
