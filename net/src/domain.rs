@@ -86,11 +86,18 @@ pub trait ProtoSock: Any + Send + Sync {
         None
     }
 
-    /// `pr_bind`.
-    fn bind<'a>(&'a self, cx: &'a Ctx<'a>, sa: &'a [u8]) -> BoxFut<'a, Result<()>>;
+    /// `pr_bind`. The defaults of `bind`, `listen`, `connect` and `accept` are
+    /// `EOPNOTSUPP`, as a family whose `pr_usrreqs` entry is `eopnotsupp` (AF_LINK, PF_ROUTE).
+    fn bind<'a>(&'a self, cx: &'a Ctx<'a>, sa: &'a [u8]) -> BoxFut<'a, Result<()>> {
+        let _ = (cx, sa);
+        Box::pin(async { Err(Errno::EOPNOTSUPP) })
+    }
 
     /// `solisten` + `pr_listen`; `backlog` as the caller gave it.
-    fn listen(&self, cx: &Ctx<'_>, backlog: i32) -> Result<()>;
+    fn listen(&self, cx: &Ctx<'_>, backlog: i32) -> Result<()> {
+        let _ = (cx, backlog);
+        Err(Errno::EOPNOTSUPP)
+    }
 
     /// `soconnect` + `pr_connect`, waiting for the connection unless `nonblock`
     /// (`EINPROGRESS`).
@@ -99,11 +106,17 @@ pub trait ProtoSock: Any + Send + Sync {
         cx: &'a Ctx<'a>,
         sa: &'a [u8],
         nonblock: bool,
-    ) -> BoxFut<'a, Result<()>>;
+    ) -> BoxFut<'a, Result<()>> {
+        let _ = (cx, sa, nonblock);
+        Box::pin(async { Err(Errno::EOPNOTSUPP) })
+    }
 
     /// `soaccept`: the first completed connection, waiting unless `nonblock`
     /// (`EWOULDBLOCK`); `EOPNOTSUPP`/`EINVAL` as NetBSD for a socket that cannot accept.
-    fn accept<'a>(&'a self, cx: &'a Ctx<'a>, nonblock: bool) -> BoxFut<'a, Result<Accepted>>;
+    fn accept<'a>(&'a self, cx: &'a Ctx<'a>, nonblock: bool) -> BoxFut<'a, Result<Accepted>> {
+        let _ = (cx, nonblock);
+        Box::pin(async { Err(Errno::EOPNOTSUPP) })
+    }
 
     /// `soshutdown` for `how` (`SHUT_RD`..=`SHUT_RDWR`, checked by the caller).
     fn shutdown(&self, how: i32) -> Result<()>;

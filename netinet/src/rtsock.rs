@@ -11,7 +11,7 @@ use kernel::abi::{Stat, NODEV, S_IFSOCK};
 use kernel::file::ops::{POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
 use kernel::file::{File, Filt, Filter, Iov, PollEvents, Selector};
 use kernel::{BoxFut, Errno, Result};
-use net::{Accepted, Ctx, Domain, ProtoSock, Received, Uio};
+use net::{Ctx, Domain, ProtoSock, Received, Uio};
 
 use crate::route::{self, Route};
 use crate::rtmsg;
@@ -310,22 +310,6 @@ impl ProtoSock for RouteSock {
 
     fn ty(&self) -> i32 {
         3
-    }
-
-    fn bind<'a>(&'a self, _cx: &'a Ctx<'a>, _sa: &'a [u8]) -> BoxFut<'a, Result<()>> {
-        Box::pin(async { Err(Errno::EOPNOTSUPP) })
-    }
-
-    fn listen(&self, _cx: &Ctx<'_>, _backlog: i32) -> Result<()> {
-        Err(Errno::EOPNOTSUPP)
-    }
-
-    fn connect<'a>(&'a self, _cx: &'a Ctx<'a>, _sa: &'a [u8], _nb: bool) -> BoxFut<'a, Result<()>> {
-        Box::pin(async { Err(Errno::EOPNOTSUPP) })
-    }
-
-    fn accept<'a>(&'a self, _cx: &'a Ctx<'a>, _nb: bool) -> BoxFut<'a, Result<Accepted>> {
-        Box::pin(async { Err(Errno::EOPNOTSUPP) })
     }
 
     fn shutdown(&self, _how: i32) -> Result<()> {
