@@ -422,10 +422,7 @@ impl ProtoSock for Local {
     }
 
     fn filter(&self, filter: Filter, sel: Option<&mut Selector>) -> Result<Filt> {
-        let ev = match filter {
-            Filter::Read => POLLIN,
-            Filter::Write => POLLOUT,
-        };
+        let ev = filter.poll_events();
         let r = self.poll(ev, sel);
         let st = self.0.lock();
         let data = match filter {

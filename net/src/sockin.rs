@@ -1039,10 +1039,7 @@ impl ProtoSock for SockinSock {
     }
 
     fn filter(&self, filter: Filter, sel: Option<&mut Selector>) -> Result<Filt> {
-        let ev = match filter {
-            Filter::Read => POLLIN,
-            Filter::Write => POLLOUT,
-        };
+        let ev = filter.poll_events();
         let ready = self.poll(ev, sel) & ev != 0;
         let r = self.host.ready();
         let st = self.lock();

@@ -836,10 +836,7 @@ impl ProtoSock for InetSock {
     }
 
     fn filter(&self, filter: Filter, sel: Option<&mut Selector>) -> Result<Filt> {
-        let ev = match filter {
-            Filter::Read => POLLIN,
-            Filter::Write => POLLOUT,
-        };
+        let ev = filter.poll_events();
         let r = self.poll(ev, sel);
         let data = match filter {
             Filter::Read => sock::recv_queue(&mut self.stack.lock(), self.id) as i64,

@@ -454,10 +454,7 @@ impl ProtoSock for RouteSock {
     }
 
     fn filter(&self, filter: Filter, sel: Option<&mut Selector>) -> Result<Filt> {
-        let ev = match filter {
-            Filter::Read => POLLIN,
-            Filter::Write => POLLOUT,
-        };
+        let ev = filter.poll_events();
         let r = self.poll(ev, sel);
         Ok(Filt {
             ready: r & ev != 0,

@@ -11,7 +11,7 @@
 
 use std::any::Any;
 
-use super::ops::{Filt, Filter, PollEvents, Selector, POLLHUP, POLLIN, POLLOUT};
+use super::ops::{Filt, Filter, PollEvents, Selector};
 use super::{File, FileOps, Iov};
 use crate::abi::Stat;
 use crate::usermem::{BoxFut, DynMem};
@@ -78,16 +78,10 @@ pub trait FactionFile: Send + Sync + 'static {
 
     /// [`FileOps::filter`]; by default derived from [`FactionFile::poll`].
     fn filter(&self, fp: &File, filter: Filter, sel: Option<&mut Selector>) -> Result<Filt> {
-        let ev = match filter {
-            Filter::Read => POLLIN,
-            Filter::Write => POLLOUT,
-        };
-        let r = self.poll(fp, ev, sel);
-        Ok(Filt {
-            ready: r & (ev | POLLHUP) != 0,
-            data: 0,
-            eof: r & POLLHUP != 0,
-        })
+        Ok(Filt::from_poll(
+            filter,
+            self.poll(fp, filter.poll_events(), sel),
+        ))
     }
 
     /// The object itself, for the faction to downcast.

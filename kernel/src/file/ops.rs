@@ -114,16 +114,10 @@ pub trait FileOps {
     /// knote (at `EV_ADD`). By default the answer of [`FileOps::poll`] for `POLLIN` or
     /// `POLLOUT` (data 0, `EV_EOF` with `POLLHUP`).
     fn filter(&self, fp: &File, filter: Filter, sel: Option<&mut Selector>) -> Result<Filt> {
-        let ev = match filter {
-            Filter::Read => POLLIN,
-            Filter::Write => POLLOUT,
-        };
-        let r = self.poll(fp, ev, sel);
-        Ok(Filt {
-            ready: r & (ev | POLLHUP) != 0,
-            data: 0,
-            eof: r & POLLHUP != 0,
-        })
+        Ok(Filt::from_poll(
+            filter,
+            self.poll(fp, filter.poll_events(), sel),
+        ))
     }
 
     /// The vnode of a vnode file (record locks, paths, `fstat` of the node).
@@ -141,6 +135,17 @@ pub enum Filter {
     Write,
 }
 
+impl Filter {
+    /// The poll event this filter waits for: `POLLIN` for `EVFILT_READ`, `POLLOUT` for
+    /// `EVFILT_WRITE`.
+    pub fn poll_events(self) -> PollEvents {
+        match self {
+            Filter::Read => POLLIN,
+            Filter::Write => POLLOUT,
+        }
+    }
+}
+
 /// A filter's answer: fires or not, its `data` and whether it reports `EV_EOF`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Filt {
@@ -150,4 +155,16 @@ pub struct Filt {
     pub data: i64,
     /// `EV_EOF`: the other side is gone.
     pub eof: bool,
+}
+
+impl Filt {
+    /// The default answer from a poll of `filter`'s event that returned `r`: fires on that
+    /// event or `POLLHUP`, data 0, `EV_EOF` with `POLLHUP`.
+    pub fn from_poll(filter: Filter, r: PollEvents) -> Filt {
+        Filt {
+            ready: r & (filter.poll_events() | POLLHUP) != 0,
+            data: 0,
+            eof: r & POLLHUP != 0,
+        }
+    }
 }
