@@ -814,10 +814,8 @@ impl ProtoSock for InetSock {
         com: u32,
         data: &'a mut [u8],
     ) -> Option<BoxFut<'a, Result<()>>> {
-        crate::ioctl::is_ifioctl(com).then(|| -> BoxFut<'a, Result<()>> {
-            let fam = if self.v6 { AF_INET6 } else { AF_INET };
-            Box::pin(async move { crate::ioctl::ifioctl(&self.stack, &cx, fam, com, data).await })
-        })
+        let fam = if self.v6 { AF_INET6 } else { AF_INET };
+        crate::ioctl::socket_ioctl_mem(&self.stack, cx, fam, com, data)
     }
 
     fn poll(&self, events: PollEvents, sel: Option<&mut Selector>) -> PollEvents {

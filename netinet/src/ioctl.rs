@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use kernel::{Errno, Result};
+use kernel::{BoxFut, Errno, Result};
 use net::Ctx;
 
 use crate::ifnet::*;
@@ -111,6 +111,20 @@ const IFT_LOOP: u8 = 24;
 /// Whether `com` is an interface ioctl (group `'i'`), which go to [`ifioctl`].
 pub fn is_ifioctl(com: u32) -> bool {
     (com >> 8) & 0xff == u32::from(b'i')
+}
+
+/// `ProtoSock::ioctl_mem` of this faction's sockets of family `fam`: an interface ioctl
+/// goes to [`ifioctl`], anything else to the socket's plain `ioctl` (`None`).
+pub fn socket_ioctl_mem<'a>(
+    st: &'a Stack,
+    cx: Ctx<'a>,
+    fam: i32,
+    com: u32,
+    data: &'a mut [u8],
+) -> Option<BoxFut<'a, Result<()>>> {
+    is_ifioctl(com).then(|| -> BoxFut<'a, Result<()>> {
+        Box::pin(async move { ifioctl(st, &cx, fam, com, data).await })
+    })
 }
 
 fn name_of(data: &[u8]) -> Result<String> {

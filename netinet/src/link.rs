@@ -108,11 +108,7 @@ impl ProtoSock for LinkSock {
         com: u32,
         data: &'a mut [u8],
     ) -> Option<BoxFut<'a, Result<()>>> {
-        crate::ioctl::is_ifioctl(com).then(|| -> BoxFut<'a, Result<()>> {
-            Box::pin(
-                async move { crate::ioctl::ifioctl(&self.stack, &cx, AF_LINK, com, data).await },
-            )
-        })
+        crate::ioctl::socket_ioctl_mem(&self.stack, cx, AF_LINK, com, data)
     }
 
     fn poll(&self, _events: PollEvents, _sel: Option<&mut Selector>) -> PollEvents {

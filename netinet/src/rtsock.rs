@@ -429,11 +429,7 @@ impl ProtoSock for RouteSock {
         com: u32,
         data: &'a mut [u8],
     ) -> Option<BoxFut<'a, Result<()>>> {
-        crate::ioctl::is_ifioctl(com).then(|| -> BoxFut<'a, Result<()>> {
-            Box::pin(
-                async move { crate::ioctl::ifioctl(&self.stack, &cx, PF_ROUTE, com, data).await },
-            )
-        })
+        crate::ioctl::socket_ioctl_mem(&self.stack, cx, PF_ROUTE, com, data)
     }
 
     fn poll(&self, events: PollEvents, sel: Option<&mut Selector>) -> PollEvents {
