@@ -352,3 +352,33 @@ pub fn iov_total(iov: &[Iov]) -> Result<u64> {
     }
     Ok(t)
 }
+
+/// An `int` option value (`sockopt_getint`): exactly four bytes, else `EINVAL`.
+pub fn opt_int(v: &[u8]) -> Result<i32> {
+    if v.len() != 4 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(i32::from_le_bytes(v.try_into().expect("4")))
+}
+
+/// A `struct timeval` option value (`SO_SNDTIMEO`/`SO_RCVTIMEO`) in microseconds. NetBSD
+/// 7.99 takes any microseconds and a negative time (as no timeout); only a time that
+/// overflows its tick count is `EDOM`; a value not a `timeval` long is `EINVAL`.
+pub fn opt_timeval_us(v: &[u8]) -> Result<u64> {
+    if v.len() != crate::abi::TIMEVAL_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let s = i64::from_le_bytes(v[..8].try_into().expect("8"));
+    let us = i64::from_le_bytes(v[8..].try_into().expect("8"));
+    if s > i64::from(i32::MAX) / 100 {
+        return Err(Errno::EDOM);
+    }
+    Ok((s.max(0) as u64 * 1_000_000).saturating_add(us.max(0) as u64))
+}
+
+/// The `struct timeval` bytes of `us` microseconds (getsockopt of a timeout).
+pub fn timeval_bytes(us: u64) -> Vec<u8> {
+    let mut b = ((us / 1_000_000) as i64).to_le_bytes().to_vec();
+    b.extend_from_slice(&((us % 1_000_000) as i64).to_le_bytes());
+    b
+}

@@ -917,27 +917,6 @@ fn internalize(c: &C<'_>, b: &[u8]) -> Result<Vec<Ctl>> {
     Ok(vec![Ctl::Rights(files)])
 }
 
-fn int_opt(v: &[u8]) -> Result<i32> {
-    if v.len() != 4 {
-        return Err(Errno::EINVAL);
-    }
-    Ok(i32::from_le_bytes(v.try_into().expect("4")))
-}
-
-fn timeval_us(v: &[u8]) -> Result<u64> {
-    if v.len() != TIMEVAL_SIZE {
-        return Err(Errno::EINVAL);
-    }
-    let s = i64::from_le_bytes(v[..8].try_into().expect("8"));
-    let us = i64::from_le_bytes(v[8..].try_into().expect("8"));
-    // NetBSD 7.99 takes any microseconds and a negative time (as no timeout here); only
-    // a time that overflows its tick count is EDOM.
-    if s > i64::from(i32::MAX) / 100 {
-        return Err(Errno::EDOM);
-    }
-    Ok((s.max(0) as u64 * 1_000_000).saturating_add(us.max(0) as u64))
-}
-
 fn setopt(so: &Sock, level: i32, name: i32, v: &[u8]) -> Result<()> {
     if level != SOL_SOCKET {
         if level != 0 {
@@ -948,7 +927,7 @@ fn setopt(so: &Sock, level: i32, name: i32, v: &[u8]) -> Result<()> {
             LOCAL_CONNWAIT => UNP_CONNWAIT,
             _ => return Err(Errno::ENOPROTOOPT),
         };
-        let on = int_opt(v)? != 0;
+        let on = crate::domain::opt_int(v)? != 0;
         let mut st = so.lock();
         if on {
             st.flags |= bit;
@@ -976,14 +955,14 @@ fn setopt(so: &Sock, level: i32, name: i32, v: &[u8]) -> Result<()> {
             }
         }
         n if SO_BOOLS.contains(&n) && n != SO_ACCEPTCONN => {
-            if int_opt(v)? != 0 {
+            if crate::domain::opt_int(v)? != 0 {
                 st.options |= n;
             } else {
                 st.options &= !n;
             }
         }
         SO_SNDBUF | SO_RCVBUF | SO_SNDLOWAT | SO_RCVLOWAT => {
-            let x = int_opt(v)?;
+            let x = crate::domain::opt_int(v)?;
             if x < 1 {
                 return Err(Errno::EINVAL);
             }
@@ -1002,17 +981,11 @@ fn setopt(so: &Sock, level: i32, name: i32, v: &[u8]) -> Result<()> {
                 _ => st.rcv_lowat = x.min(st.rcv_hiwat),
             }
         }
-        SO_SNDTIMEO => st.snd_timeo_us = timeval_us(v)?,
-        SO_RCVTIMEO => st.rcv_timeo_us = timeval_us(v)?,
+        SO_SNDTIMEO => st.snd_timeo_us = crate::domain::opt_timeval_us(v)?,
+        SO_RCVTIMEO => st.rcv_timeo_us = crate::domain::opt_timeval_us(v)?,
         _ => return Err(Errno::ENOPROTOOPT),
     }
     Ok(())
-}
-
-fn timeval_of(us: u64) -> Vec<u8> {
-    let mut b = ((us / 1_000_000) as i64).to_le_bytes().to_vec();
-    b.extend_from_slice(&((us % 1_000_000) as i64).to_le_bytes());
-    b
 }
 
 fn getopt(so: &Sock, level: i32, name: i32) -> Result<Vec<u8>> {
@@ -1049,8 +1022,8 @@ fn getopt(so: &Sock, level: i32, name: i32) -> Result<Vec<u8>> {
         SO_SNDLOWAT => int(st.snd_lowat as i32),
         SO_RCVLOWAT => int(st.rcv_lowat as i32),
         SO_OVERFLOWED => int(st.overflowed as i32),
-        SO_SNDTIMEO => timeval_of(st.snd_timeo_us),
-        SO_RCVTIMEO => timeval_of(st.rcv_timeo_us),
+        SO_SNDTIMEO => crate::domain::timeval_bytes(st.snd_timeo_us),
+        SO_RCVTIMEO => crate::domain::timeval_bytes(st.rcv_timeo_us),
         _ => return Err(Errno::ENOPROTOOPT),
     })
 }

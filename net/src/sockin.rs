@@ -442,24 +442,6 @@ fn int_opt(v: &[u8]) -> Result<i32> {
     Ok(i32::from_le_bytes(v[..4].try_into().expect("4")))
 }
 
-fn timeval_us(v: &[u8]) -> Result<u64> {
-    if v.len() != TIMEVAL_SIZE {
-        return Err(Errno::EINVAL);
-    }
-    let s = i64::from_le_bytes(v[..8].try_into().expect("8"));
-    let us = i64::from_le_bytes(v[8..].try_into().expect("8"));
-    if s > i64::from(i32::MAX) / 100 {
-        return Err(Errno::EDOM);
-    }
-    Ok((s.max(0) as u64 * 1_000_000).saturating_add(us.max(0) as u64))
-}
-
-fn timeval_of(us: u64) -> Vec<u8> {
-    let mut b = ((us / 1_000_000) as i64).to_le_bytes().to_vec();
-    b.extend_from_slice(&((us % 1_000_000) as i64).to_le_bytes());
-    b
-}
-
 /// The host option of a NetBSD boolean `SOL_SOCKET` option.
 fn sol_bool(name: i32) -> Option<HostOpt> {
     Some(match name {
@@ -917,11 +899,11 @@ impl ProtoSock for SockinSock {
                 Ok(())
             }
             SO_SNDTIMEO => {
-                self.lock().snd_timeo_us = timeval_us(v)?;
+                self.lock().snd_timeo_us = crate::domain::opt_timeval_us(v)?;
                 Ok(())
             }
             SO_RCVTIMEO => {
-                self.lock().rcv_timeo_us = timeval_us(v)?;
+                self.lock().rcv_timeo_us = crate::domain::opt_timeval_us(v)?;
                 Ok(())
             }
             SO_DEBUG | SO_USELOOPBACK | SO_TIMESTAMP => {
@@ -970,8 +952,8 @@ impl ProtoSock for SockinSock {
             SO_RCVBUF => int(st.rcvbuf),
             SO_SNDLOWAT => int(st.sndlowat),
             SO_RCVLOWAT => int(st.rcvlowat),
-            SO_SNDTIMEO => timeval_of(st.snd_timeo_us),
-            SO_RCVTIMEO => timeval_of(st.rcv_timeo_us),
+            SO_SNDTIMEO => crate::domain::timeval_bytes(st.snd_timeo_us),
+            SO_RCVTIMEO => crate::domain::timeval_bytes(st.rcv_timeo_us),
             SO_OVERFLOWED => int(0),
             _ => return Err(Errno::ENOPROTOOPT),
         })

@@ -648,13 +648,6 @@ async fn recvmmsg(c: &C<'_>, fd: i32, mmsg: u64, vlen: u32, flags: i32, timeout:
     ret(i64::from(dg))
 }
 
-fn int_opt(v: &[u8]) -> Result<i32> {
-    if v.len() != 4 {
-        return Err(Errno::EINVAL);
-    }
-    Ok(i32::from_le_bytes(v.try_into().expect("4")))
-}
-
 /// `MCLBYTES`: the largest option value.
 const MCLBYTES_OPT: usize = 2048;
 
@@ -672,7 +665,7 @@ async fn setsockopt(c: &C<'_>, fd: i32, level: i32, name: i32, val: u64, len: u3
     let (fp, so) = getsock(c, fd)?;
     let bit = &sockfile(&fp).ok_or(Errno::ENOTSOCK)?.nosigpipe;
     let r = if level == SOL_SOCKET && name == SO_NOSIGPIPE {
-        int_opt(&v).map(|on| bit.store(on != 0, Ordering::Relaxed))
+        crate::domain::opt_int(&v).map(|on| bit.store(on != 0, Ordering::Relaxed))
     } else {
         so.setopt(c, level, name, &v)
     };
