@@ -6,48 +6,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Server, TempDir};
 
-/// Compiles threads.c against clib/include and the librumpclient.so cargo built beside this
-/// test (a dev-dependency); `None` without a C compiler.
+/// Compiles threads.c (`common::build_c`); `None` without a C compiler.
 fn build(dir: &TempDir) -> Option<PathBuf> {
-    let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
-    std::fs::copy(
-        deps.join("librumpclient.so"),
-        dir.path().join("librumpclient.so"),
+    common::build_c(
+        dir,
+        "threads",
+        &["-std=gnu11", "-Wall", "-Wextra", "-Werror"],
+        &["-lrumpclient", "-lpthread"],
     )
-    .expect("copy the library");
-    std::os::unix::fs::symlink("librumpclient.so", dir.path().join("librumpclient.so.0")).ok()?;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bin = dir.path().join("threads");
-    let out = match Command::new("cc")
-        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&bin)
-        .arg("-I")
-        .arg(root.join("clib/include"))
-        .arg(root.join("clib/tests/c/threads.c"))
-        .arg("-L")
-        .arg(dir.path())
-        .arg(format!("-Wl,-rpath,{}", dir.path().display()))
-        .args(["-lrumpclient", "-lpthread"])
-        .output()
-    {
-        Ok(o) => o,
-        Err(_) => {
-            eprintln!("skipping: no C compiler `cc`");
-            return None;
-        }
-    };
-    assert!(
-        out.status.success(),
-        "cc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(bin)
 }
 
 fn case(server_fast: &str, spin_us: Option<&str>) {

@@ -383,3 +383,43 @@ impl Drop for InDir {
         let _ = self.child.wait();
     }
 }
+
+/// Compiles `clib/tests/c/NAME.c` with `cc` and `flags` against clib/include and the
+/// librumpclient.so cargo built beside this test (a dev-dependency), linked with `libs`;
+/// `None` (with a message) without a C compiler. The binary and the library go in `dir`.
+pub fn build_c(dir: &TempDir, name: &str, flags: &[&str], libs: &[&str]) -> Option<PathBuf> {
+    let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    std::fs::copy(
+        deps.join("librumpclient.so"),
+        dir.path().join("librumpclient.so"),
+    )
+    .expect("copy the library");
+    std::os::unix::fs::symlink("librumpclient.so", dir.path().join("librumpclient.so.0")).ok()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = dir.path().join(name);
+    let out = match Command::new("cc")
+        .args(flags)
+        .arg("-o")
+        .arg(&bin)
+        .arg("-I")
+        .arg(root.join("clib/include"))
+        .arg(root.join(format!("clib/tests/c/{name}.c")))
+        .arg("-L")
+        .arg(dir.path())
+        .arg(format!("-Wl,-rpath,{}", dir.path().display()))
+        .args(libs)
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => {
+            eprintln!("skipping: no C compiler `cc`");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(bin)
+}
