@@ -297,6 +297,30 @@ impl RumpFs {
     }
 
     /// Records a lookup of `(parent, name)` that found `st`: the entry reply's attributes.
+    /// Makes the entry `name` of `parent` with `make` (given the new name's path), looks it
+    /// up and answers `reply` with it: mknod, mkdir, symlink and link.
+    fn new_entry(
+        &self,
+        req: &Request,
+        parent: u64,
+        name: &OsStr,
+        reply: ReplyEntry,
+        make: impl FnOnce(&mut client::Client, &[u8]) -> R<()>,
+    ) {
+        let r = (|| {
+            let p = self.child(parent, name)?;
+            let st = self.run(req, |c| {
+                make(c, &p)?;
+                Calls::lstat(c, &p)
+            })?;
+            self.enter(parent, name, &st)
+        })();
+        match r {
+            Ok(a) => reply.entry(&self.opts.entry_ttl, &a, Generation(0)),
+            Err(e) => reply.error(err(e)),
+        }
+    }
+
     fn enter(&self, parent: u64, name: &OsStr, st: &Stat) -> R<FileAttr> {
         let want = self.want_id(st);
         let id = lock(&self.nodes)
@@ -640,25 +664,16 @@ impl Filesystem for RumpFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let r = (|| {
-            let p = self.child(parent.0, name)?;
-            let st = self.run(req, |c| {
-                if mode & 0o170000 == 0o100000 {
-                    // A regular file: NetBSD's mknod makes only devices and FIFOs
-                    // (as root); create it as open(O_CREAT|O_EXCL) does.
-                    let fd = Calls::openat(c, &p, n::O_CREAT | n::O_EXCL | 1, mode & 0o7777)?;
-                    Calls::close(c, fd)?;
-                } else {
-                    Calls::mknod(c, &p, mode, u64::from(rdev))?;
-                }
-                Calls::lstat(c, &p)
-            })?;
-            self.enter(parent.0, name, &st)
-        })();
-        match r {
-            Ok(a) => reply.entry(&self.opts.entry_ttl, &a, Generation(0)),
-            Err(e) => reply.error(err(e)),
-        }
+        self.new_entry(req, parent.0, name, reply, |c, p| {
+            if mode & 0o170000 == 0o100000 {
+                // A regular file: NetBSD's mknod makes only devices and FIFOs
+                // (as root); create it as open(O_CREAT|O_EXCL) does.
+                let fd = Calls::openat(c, p, n::O_CREAT | n::O_EXCL | 1, mode & 0o7777)?;
+                Calls::close(c, fd)
+            } else {
+                Calls::mknod(c, p, mode, u64::from(rdev))
+            }
+        })
     }
 
     fn mkdir(
@@ -670,18 +685,9 @@ impl Filesystem for RumpFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let r = (|| {
-            let p = self.child(parent.0, name)?;
-            let st = self.run(req, |c| {
-                Calls::mkdir(c, &p, mode & 0o7777)?;
-                Calls::lstat(c, &p)
-            })?;
-            self.enter(parent.0, name, &st)
-        })();
-        match r {
-            Ok(a) => reply.entry(&self.opts.entry_ttl, &a, Generation(0)),
-            Err(e) => reply.error(err(e)),
-        }
+        self.new_entry(req, parent.0, name, reply, |c, p| {
+            Calls::mkdir(c, p, mode & 0o7777)
+        })
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -700,18 +706,9 @@ impl Filesystem for RumpFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let r = (|| {
-            let p = self.child(parent.0, link_name)?;
-            let st = self.run(req, |c| {
-                Calls::symlink(c, target.as_os_str().as_bytes(), &p)?;
-                Calls::lstat(c, &p)
-            })?;
-            self.enter(parent.0, link_name, &st)
-        })();
-        match r {
-            Ok(a) => reply.entry(&self.opts.entry_ttl, &a, Generation(0)),
-            Err(e) => reply.error(err(e)),
-        }
+        self.new_entry(req, parent.0, link_name, reply, |c, p| {
+            Calls::symlink(c, target.as_os_str().as_bytes(), p)
+        })
     }
 
     fn rename(
@@ -780,19 +777,13 @@ impl Filesystem for RumpFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let r = (|| {
-            let from = self.path(ino.0)?;
-            let to = self.child(newparent.0, newname)?;
-            let st = self.run(req, |c| {
-                Calls::link(c, &from, &to)?;
-                Calls::lstat(c, &to)
-            })?;
-            self.enter(newparent.0, newname, &st)
-        })();
-        match r {
-            Ok(a) => reply.entry(&self.opts.entry_ttl, &a, Generation(0)),
-            Err(e) => reply.error(err(e)),
-        }
+        let from = match self.path(ino.0) {
+            Ok(p) => p,
+            Err(e) => return reply.error(err(e)),
+        };
+        self.new_entry(req, newparent.0, newname, reply, |c, to| {
+            Calls::link(c, &from, to)
+        })
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
