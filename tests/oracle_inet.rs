@@ -18,9 +18,7 @@ mod sysctl;
 #[path = "oracle/transcript.rs"]
 mod transcript;
 
-use std::process::{Command, Stdio};
-
-use common::{TempDir, HALT, SERVER};
+use common::{InDir, TempDir};
 
 /// NetBSD's transcript.
 const NETBSD: &str = include_str!("oracle/inet.netbsd");
@@ -32,26 +30,18 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[];
 fn inet_answers_as_netbsd() {
     // The probe's bus (`oracle-bus`, relative) lands in the server's directory.
     let dir = TempDir::new("oracle-inet");
-    let url = format!("unix://{}", dir.path().join("s.sock").display());
-    let mut child = Command::new(SERVER)
-        .current_dir(dir.path())
-        .args([
-            "-s",
+    let srv = InDir::start(
+        &dir,
+        "s.sock",
+        &[
             "-lrumpnet",
             "-lrumpnet_net",
             "-lrumpnet_netinet",
             "-lrumpnet_shmif",
-        ])
-        .arg(&url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _ = common::connect_retry(&url, "wait");
-    let ours = inet::run(&url);
-    let _ = Command::new(HALT).env("RUMP_SERVER", &url).output();
-    let _ = child.wait();
+        ],
+    );
+    let ours = inet::run(&srv.url);
+    drop(srv);
     assert!(dir.path().join("oracle-bus").exists());
     transcript::assert_as_netbsd(&ours.0, NETBSD, DIFFERENCES);
 }
