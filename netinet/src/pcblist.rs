@@ -8,8 +8,9 @@
 //! The table is walked under the engine's lock, which is released before anything is
 //! copied. Fields NetBSD takes from its own structures are derived from ours:
 //! `ki_tstate` from smoltcp's TCP state, `ki_prstate` (`INP_BOUND`, `INP_CONNECTED`) and
-//! `ki_sostate` from what the pcb has, a connected UDP socket's source address as its
-//! connect chooses it, `INP_ANONPORT` for a port of the anonymous range;
+//! `ki_sostate` from what the pcb has (a raw pcb's `ki_prstate` is 0 and it has no
+//! `ki_dst`: NetBSD never moves its `inp_state`), a connected UDP (or raw IPv6) socket's
+//! source address as its connect chooses it, `INP_ANONPORT` for a port of the anonymous range;
 //! `ki_tflags` (NetBSD's `TF_*` options) is 0, and a UDP receive queue counts one
 //! sender's address (16 bytes, 28 for AF_INET6, as `sbappendaddr`) for the datagrams
 //! queued, not one each. AF_INET6 records: `ki_pflags` has `IN6P_ANONPORT` (and a raw
@@ -205,12 +206,21 @@ fn record(e: &mut Engine, id: u32, proto: i32, v6: bool) -> Option<Kinfo> {
             if v6 && r.recvhoplimit {
                 raw_flags |= IN6P_HOPLIMIT;
             }
-            (r.local.map(|a| (Some(a), 0)), r.remote.map(|a| (a, 0)))
+            let (mut local, remote) = (r.local, r.remote);
+            // `rip6_connect` sets the source address its connect chooses (`rip_connect`
+            // only the peer's).
+            if let (true, None, Some(ra)) = (v6, local, remote) {
+                local = e.select_source(ra).ok();
+            }
+            (local.map(|a| (Some(a), 0)), remote.map(|a| (a, 0)))
         }
         _ => return None,
     };
     let is_raw = k.ty == 3;
+    // A raw pcb's `inp_state` stays `INP_ATTACHED` (0) whatever its bind and connect do,
+    // so `sysctl_inpcblist` shows no peer for it.
     k.prstate = match (&local, &remote) {
+        _ if is_raw => 0,
         (_, Some(_)) => INP_CONNECTED,
         (Some(_), None) => INP_BOUND,
         (None, None) => 0,
@@ -221,7 +231,7 @@ fn record(e: &mut Engine, id: u32, proto: i32, v6: bool) -> Option<Kinfo> {
     let (la, lp) = local.unwrap_or((None, 0));
     k.pflags = if is_raw { raw_flags } else { anon(lp) };
     k.src = sin(v6, la, lp);
-    if let Some((ra, rp)) = remote {
+    if let (Some((ra, rp)), false) = (remote, is_raw) {
         k.dst = sin(v6, Some(ra), rp);
     }
     Some(k)

@@ -313,8 +313,9 @@ const INET6_LEAVES: [(&str, i32); 3] = [("tcp6", 6), ("udp6", 17), ("raw6", 255)
 /// after a client makes a TCP listener on ::1, a connection to it and its accepted end
 /// with unread bytes, a UDP socket bound to ::1 and a connected one that sent it a
 /// datagram, one bound to the wildcard with a port the kernel picks, an unbound TCP
-/// socket and a raw ICMPv6 socket; and AF_INET sockets beside them, to show that each
-/// family's lists hold only its own sockets.
+/// socket, a raw ICMPv6 socket and a connected one; and AF_INET sockets beside them (a
+/// TCP listener, a bound UDP socket, a bound and connected raw ICMP socket), to show that
+/// each family's lists hold only its own sockets.
 pub fn run_inet6(url: &str) -> Transcript {
     let mut t = Transcript::default();
     let mut c = connect(url, "pcbinet6");
@@ -374,6 +375,14 @@ pub fn run_inet6(url: &str) -> Transcript {
     let r = c.bind(ua, &sockaddr_in6([0; 16], 0));
     t.unit("udp6 bind any port 0", r);
     let raw = t.fd("raw6 icmp6", c.socket(AF_INET6, SOCK_RAW, 58));
+    let rawc = t.fd("raw6 connected", c.socket(AF_INET6, SOCK_RAW, 58));
+    let r = c.connect_sock(rawc, &sockaddr_in6(lo6, 0));
+    t.unit("raw6 connect", r);
+    let raw4 = t.fd("raw icmp bound, connected", c.socket(AF_INET, SOCK_RAW, 1));
+    let r = c.bind(raw4, &sockaddr_in([127, 0, 0, 1], 0));
+    t.unit("raw bind", r);
+    let r = c.connect_sock(raw4, &sockaddr_in([127, 0, 0, 1], 0));
+    t.unit("raw connect", r);
     let l4 = t.fd("tcp listener", c.socket(AF_INET, SOCK_STREAM, 0));
     let r = c.bind(l4, &sockaddr_in([127, 0, 0, 1], 24692));
     t.unit("tcp bind", r);
@@ -384,7 +393,7 @@ pub fn run_inet6(url: &str) -> Transcript {
     t.unit("udp bind", r);
     list_pf(&mut t, &mut c, "made", INET6, &INET6_LEAVES);
     list_inet(&mut t, &mut c, "made");
-    for fd in [lis, cl, acc, fresh, u, u2, ua, raw, l4, u4] {
+    for fd in [lis, cl, acc, fresh, u, u2, ua, raw, rawc, raw4, l4, u4] {
         let r = c.close(fd);
         t.unit(&format!("close {fd}"), r);
     }
