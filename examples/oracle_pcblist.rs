@@ -1,6 +1,8 @@
 //! Prints the `pcblist` probe's transcript for the server at URL (see
 //! tests/oracle/pcblist.rs): `cargo run --example oracle_pcblist -- unix:///tmp/ref.sock`;
-//! with `--inet URL` the inet probe (`-lrumpnet_netinet`); with `--hold SECS URL` it
+//! with `--inet URL` the inet probe (`-lrumpnet_netinet`), `--inet6 URL` the inet6 probe
+//! (`-lrumpnet_netinet -lrumpnet_netinet6`), `--sockin URL` the sockin probe
+//! (`-lrumpnet_sockin`: run it on a fresh server and halt it after); with `--hold SECS URL` it
 //! instead makes a listener, a connection to it and a bound datagram socket and keeps them
 //! open SECS seconds (for `netstat -f local` by hand).
 
@@ -36,8 +38,14 @@ fn main() {
         }
     }
     if let [flag, url] = args.as_slice() {
-        if flag == "--inet" {
-            for line in pcblist::run_inet(url).0 {
+        let run = match flag.as_str() {
+            "--inet" => Some(pcblist::run_inet as fn(&str) -> transcript::Transcript),
+            "--inet6" => Some(pcblist::run_inet6 as fn(&str) -> transcript::Transcript),
+            "--sockin" => Some(pcblist::run_sockin as fn(&str) -> transcript::Transcript),
+            _ => None,
+        };
+        if let Some(run) = run {
+            for line in run(url).0 {
                 println!("{line}");
             }
             return;

@@ -9,6 +9,7 @@
 mod common;
 
 #[path = "oracle/pcblist.rs"]
+#[allow(dead_code)] // each test file runs some of the probes
 mod pcblist;
 #[path = "oracle/sysctl.rs"]
 #[allow(dead_code)]
