@@ -27,8 +27,6 @@ const ARP_MAX: usize = 1024;
 const ARP_KEEP_S: u64 = 1200;
 /// `arp_maxtries`: requests before an entry is given up.
 const ARP_MAXTRIES: u32 = 5;
-/// Longest IP packet an Ethernet frame carries.
-const ETHER_PAYLOAD_MAX: usize = 1500;
 const ETHERTYPE_IP: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
@@ -88,8 +86,9 @@ impl Device for Dev {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut c = DeviceCapabilities::default();
         c.medium = Medium::Ip;
-        // The smallest MTU of our links (Ethernet): TCP's MSS follows from it.
-        c.max_transmission_unit = ETHER_PAYLOAD_MAX;
+        // Any IP packet: the way out cuts it to its MTU (frag.rs), and TCP's MSS is the
+        // route's (`Engine::smol_output_fix`), not one device's.
+        c.max_transmission_unit = crate::frag::IP_MAXPACKET;
         c
     }
 }
@@ -205,6 +204,8 @@ pub struct Engine {
     pub forwarding_v6: bool,
     /// Counters.
     pub stats: Stats,
+    /// Reassembly queues, path MTUs and their knobs (frag.rs).
+    pub frag: crate::frag::FragState,
     /// The kernel's memory budget (socket buffers, queued packets).
     pub budget: std::sync::Arc<kernel::mem::Budget>,
     start: std::time::Instant,
@@ -286,6 +287,7 @@ impl Engine {
             forwarding_v4: true,
             forwarding_v6: false,
             stats: Stats::default(),
+            frag: crate::frag::FragState::new(rand.rotate_left(32)),
             budget,
             start,
             ip_id: (rand >> 16) as u16,
@@ -615,12 +617,14 @@ impl Engine {
     /// Runs smoltcp and routes what it sends until nothing moves (bounded).
     pub fn poll(&mut self) {
         self.nd6_timer();
+        self.frag_timer();
         for _ in 0..64 {
             let now = self.now();
             self.iface.poll(now, &mut self.dev, &mut self.sockets);
             let sent = !self.dev.tx.is_empty();
             while let Some(mut p) = self.dev.tx.pop_front() {
                 reflect_ttl(&mut p);
+                self.smol_output_fix(&mut p);
                 self.output(p);
             }
             crate::sock::maintain(self);
@@ -719,12 +723,18 @@ impl Engine {
             }
             || (i == 1 && h.dst.is_loopback());
         if for_us {
+            // Fragments for us are put back together first (frag.rs).
+            let Some(p) = self.reass_input(&h, p) else {
+                return;
+            };
+            let Some(h) = ip_header(&p) else { return };
             if h.proto == IPPROTO_ICMPV6 && i != 1 && self.nd6_input(i, &h, &p) {
                 // Neighbour discovery is ours (smoltcp's `Medium::Ip` has none).
                 return;
             }
             crate::sock::raw_input(self, i, &h, &p);
             self.icmp_input(&h, &p);
+            self.mtudisc_input(&h, &p);
             if self.dev.rx.len() < DEV_QUEUE_MAX {
                 self.dev.rx.push_back(p);
             } else {
@@ -787,6 +797,9 @@ impl Engine {
         p[11] = 0;
         let c = csum(&p[..h.hlen]);
         p[10..12].copy_from_slice(&c.to_be_bytes());
+        if self.forward_too_big(i, h, &p) {
+            return;
+        }
         self.stats.ip_forward += 1;
         self.output(p);
     }
@@ -835,8 +848,25 @@ impl Engine {
         h
     }
 
-    /// An IP packet leaving (`ip_output`/`ip6_output`).
+    /// An IP packet leaving (`ip_output`/`ip6_output`): cut to the MTU of the way out
+    /// (frag.rs), then each piece to loopback or its interface.
     pub fn output(&mut self, p: Vec<u8>) {
+        let Some(h) = ip_header(&p) else {
+            self.stats.ip_bad += 1;
+            return;
+        };
+        match self.path_mtu(h.dst) {
+            Some(mtu) if p.len() > mtu => {
+                for q in self.fit_mtu(&h, p, mtu) {
+                    self.output_fit(q);
+                }
+            }
+            _ => self.output_fit(p),
+        }
+    }
+
+    /// A packet that fits the MTU of its way out.
+    fn output_fit(&mut self, p: Vec<u8>) {
         let Some(h) = ip_header(&p) else {
             self.stats.ip_bad += 1;
             return;
@@ -1079,6 +1109,9 @@ impl Engine {
             return;
         }
         p[7] -= 1;
+        if self.forward_too_big(i, h, &p) {
+            return;
+        }
         self.stats.ip_forward += 1;
         self.output(p);
     }

@@ -1008,6 +1008,10 @@ pub fn dgram_send(
                     let id = e.next_ip_id();
                     p[4..6].copy_from_slice(&id.to_be_bytes());
                 }
+                // `ip_output`: DF and bigger than the way out is EMSGSIZE (ping -D -s).
+                if off & 0x4000 != 0 && e.path_mtu(dst).is_some_and(|m| len > m) {
+                    return Err(Errno::EMSGSIZE);
+                }
                 p[10] = 0;
                 p[11] = 0;
                 let c = crate::engine::csum(&p[..hlen]);
@@ -1021,12 +1025,6 @@ pub fn dgram_send(
                 let (IpAddr::V4(s4), IpAddr::V4(d4)) = (src, dst) else {
                     return Err(Errno::EAFNOSUPPORT);
                 };
-                if data.len() + 20 > crate::ifnet::ETHERMTU as usize
-                    && !(e.is_local(dst) || dst.is_loopback())
-                {
-                    // Fragmentation is not done: what does not fit one frame is refused.
-                    return Err(Errno::EMSGSIZE);
-                }
                 e.ipv4_packet(s4, d4, proto, ttl, data)
             };
             e.output(pkt);
@@ -1051,8 +1049,8 @@ fn raw6_output(
     let IpAddr::V6(d6) = dst else {
         return Err(Errno::EAFNOSUPPORT);
     };
-    if data.len() + 40 > crate::ifnet::ETHERMTU as usize && !(e.is_local(dst) || d6.is_loopback()) {
-        // Fragmentation is not done: what does not fit one frame is refused.
+    if data.len() > crate::frag::IP_MAXPACKET {
+        // `IPV6_MAXPACKET` of payload; bigger than the way out is fragmented (frag.rs).
         return Err(Errno::EMSGSIZE);
     }
     let route_ok = e.is_local(dst) || d6.is_loopback() || d6.is_multicast();
