@@ -1152,6 +1152,142 @@ mod tests {
         assert_eq!(complete(&v), Some(40));
     }
 
+    fn engine() -> Engine {
+        Engine::new(kernel::mem::Budget::new(1 << 30))
+    }
+
+    /// An IPv4 fragment from 10.9.9.9 to 127.0.0.1: `id`, byte offset `off`, `n` bytes of
+    /// `b`, MF when `mf`.
+    fn frag4(id: u16, off: usize, n: usize, b: u8, mf: bool) -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 9, 9, 127, 0, 0, 1,
+        ];
+        p[2..4].copy_from_slice(&((20 + n) as u16).to_be_bytes());
+        p[4..6].copy_from_slice(&id.to_be_bytes());
+        let fo = ((off >> 3) as u16) | if mf { IP_MF } else { 0 };
+        p[6..8].copy_from_slice(&fo.to_be_bytes());
+        let c = csum(&p);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p.extend(std::iter::repeat_n(b, n));
+        p
+    }
+
+    fn frag6(ident: u32, off: usize, n: usize, b: u8, mf: bool) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 0, IPPROTO_FRAGMENT, 64];
+        p[4..6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
+        p.extend_from_slice(&"fc00::9".parse::<Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        p.extend_from_slice(&[17, 0]);
+        p.extend_from_slice(&((off as u16 & 0xfff8) | u16::from(mf)).to_be_bytes());
+        p.extend_from_slice(&ident.to_be_bytes());
+        p.extend(std::iter::repeat_n(b, n));
+        p
+    }
+
+    fn reass(e: &mut Engine, p: Vec<u8>) -> Option<Vec<u8>> {
+        let h = crate::engine::ip_header(&p).unwrap();
+        e.reass_input(&h, p)
+    }
+
+    #[test]
+    fn a_datagram_comes_back_whole_whatever_the_order_and_overlaps() {
+        let mut e = engine();
+        assert!(reass(&mut e, frag4(7, 1600, 400, 2, false)).is_none());
+        assert!(reass(&mut e, frag4(7, 0, 1480, 1, true)).is_none());
+        // A duplicate of the first: nothing new.
+        assert!(reass(&mut e, frag4(7, 0, 1480, 9, true)).is_none());
+        assert_eq!(e.frag.queued().1, 2);
+        // The gap filled by an overlapping piece: its head is cut (the first fragment's
+        // bytes win), the last fragment's head is cut (the newcomer's win), as ip_reass.
+        let w = reass(&mut e, frag4(7, 1000, 800, 3, true));
+        let w = w.expect("complete");
+        assert_eq!(w.len(), 2020);
+        assert!(crate::engine::ip_header(&w).is_some(), "a valid header");
+        assert_eq!(&w[6..8], &[0, 0]);
+        assert!(w[20..1500].iter().all(|&b| b == 1));
+        assert!(w[1500..1820].iter().all(|&b| b == 3));
+        assert!(w[1820..].iter().all(|&b| b == 2));
+        assert_eq!(e.frag.queued(), (0, 0, 0, 0, 0));
+        // IPv6 likewise; an overlapping fragment is dropped.
+        assert!(reass(&mut e, frag6(9, 1232, 100, 2, false)).is_none());
+        assert!(reass(&mut e, frag6(9, 1200, 100, 5, false)).is_none());
+        let w = reass(&mut e, frag6(9, 0, 1232, 1, true)).expect("complete");
+        assert_eq!((w.len(), w[6]), (40 + 1332, 17));
+        assert_eq!(u16::from_be_bytes([w[4], w[5]]), 1332);
+        assert_eq!(e.frag.queued(), (0, 0, 0, 0, 0));
+    }
+
+    #[test]
+    fn hostile_fragments_stay_within_netbsds_bounds() {
+        let mut e = engine();
+        // Never completed, each its own datagram: at most maxfragpackets queues.
+        for id in 0..5000u16 {
+            let _ = reass(&mut e, frag4(id, 0, 1480, 1, true));
+        }
+        let (q4, n4, _, _, bytes) = e.frag.queued();
+        assert_eq!((q4, n4), (200, 200));
+        assert!(bytes <= REASS_BYTES_MAX);
+        // Many pieces of one datagram: bounded by the byte bound and ip_maxfrags.
+        for off in (8..65000).step_by(16) {
+            let _ = reass(&mut e, frag4(60000, off, 8, 1, true));
+        }
+        let (_, n4, _, _, bytes) = e.frag.queued();
+        assert!(
+            n4 <= IP_MAXFRAGS && bytes <= REASS_BYTES_MAX,
+            "{n4} {bytes}"
+        );
+        // Tiny, misaligned, past IP_MAXPACKET: refused.
+        let bad = e.frag.stats.badfrags;
+        assert!(reass(&mut e, frag4(1, 0, 8, 1, true)).is_none());
+        assert!(reass(&mut e, frag4(2, 64, 13, 1, true)).is_none());
+        assert!(reass(&mut e, frag4(3, 65528, 16, 1, false)).is_none());
+        assert_eq!(e.frag.stats.badfrags, bad + 3);
+        // IPv6: ip6_maxfrags.
+        for id in 0..5000u32 {
+            let _ = reass(&mut e, frag6(id, 0, 1232, 1, true));
+        }
+        let (_, _, q6, n6, _) = e.frag.queued();
+        assert!(q6 <= 200 && n6 <= 200, "{q6} {n6}");
+        // Time: IPFRAGTTL / IPV6_FRAGTTL drop everything.
+        e.frag.timer(u64::MAX);
+        assert_eq!(e.frag.queued(), (0, 0, 0, 0, 0));
+        // maxfragpackets 0: no reassembly at all.
+        e.frag.maxfragpackets4 = 0;
+        assert!(reass(&mut e, frag4(5, 0, 1480, 1, true)).is_none());
+        assert_eq!(e.frag.queued().0, 0);
+    }
+
+    #[test]
+    fn fragments_out_fit_the_mtu_and_go_back_together() {
+        let mut e = engine();
+        let data: Vec<u8> = (0..9216u32).map(|i| i as u8).collect();
+        let p = e.ipv4_packet(
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::LOCALHOST,
+            17,
+            64,
+            &data,
+        );
+        let h = crate::engine::ip_header(&p).unwrap();
+        let v = e.fit_mtu(&h, p.clone(), 1500);
+        assert_eq!(v.len(), 7);
+        assert!(v.iter().all(|f| f.len() <= 1500));
+        let mut whole = None;
+        for f in v.into_iter().rev() {
+            whole = reass(&mut e, f);
+        }
+        assert_eq!(whole.unwrap()[20..], p[20..]);
+        // DF: not fragmented.
+        let mut d = p.clone();
+        d[6] |= 0x40;
+        d[10] = 0;
+        d[11] = 0;
+        let c = csum(&d[..20]);
+        d[10..12].copy_from_slice(&c.to_be_bytes());
+        let h = crate::engine::ip_header(&d).unwrap();
+        assert!(e.fit_mtu(&h, d, 1500).is_empty());
+    }
+
     #[test]
     fn mss_follows_the_interface_and_in_maxmtu() {
         assert_eq!(mss_to_advertise(33624, 1500, false, false, 536), 33584);
