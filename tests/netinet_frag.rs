@@ -316,6 +316,37 @@ fn opackets(c: &mut Client, index: u16) -> u64 {
     panic!("no interface {index}");
 }
 
+/// The route `NET_RT_DUMP` lists for exactly `dst` (a host route): its flags and
+/// `rmx_mtu`.
+fn host_route(c: &mut Client, dst: std::net::IpAddr) -> Option<(u32, u64)> {
+    let af = if dst.is_ipv4() { 2 } else { 24 };
+    let b = sysctl_read(c, &[4, 34, 0, af, 1, 0]).unwrap();
+    let mut o = 0;
+    while o + 4 <= b.len() {
+        let len = usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
+        if len < 120 || o + len > b.len() {
+            break;
+        }
+        let m = &b[o..o + len];
+        let d = match dst {
+            std::net::IpAddr::V4(_) if m.len() >= 128 => {
+                std::net::IpAddr::V4(Ipv4Addr::new(m[124], m[125], m[126], m[127]))
+            }
+            std::net::IpAddr::V6(_) if m.len() >= 144 => {
+                let a: [u8; 16] = m[128..144].try_into().unwrap();
+                std::net::IpAddr::V6(Ipv6Addr::from(a))
+            }
+            _ => dst,
+        };
+        let flags = u32::from_le_bytes(m[8..12].try_into().unwrap());
+        if d == dst && flags & 0x4 != 0 {
+            return Some((flags, u64::from_le_bytes(m[48..56].try_into().unwrap())));
+        }
+        o += len;
+    }
+    None
+}
+
 /// Two servers on one bus with IPv4 and IPv6 addresses.
 fn pair(dir: &TempDir) -> (InDir, InDir) {
     let a = start(dir, "a.sock");
@@ -601,6 +632,10 @@ fn a_router_with_a_smaller_mtu_fragments_or_says_too_big() {
         .expect("ICMP need-frag");
     assert_eq!(nf.1, ip("10.0.1.254"));
     assert_eq!(u16::from_be_bytes([nf.0[6], nf.0[7]]), 1280, "next-hop MTU");
+    assert!(
+        host_route(&mut ca, to.into()).is_none(),
+        "no route for an ICMP's"
+    );
     // Without DF the router fragments it: the reply comes.
     hdrincl_echo(&mut ca, s, ip("10.0.1.1"), to, 1400, false).unwrap();
     let got = icmp_recv(&mut ca, s, Duration::from_millis(800));
@@ -632,6 +667,11 @@ fn a_router_with_a_smaller_mtu_fragments_or_says_too_big() {
         segs.iter().any(|s| s.1 == 1280),
         "full segments of the path MTU"
     );
+    // As icmp_mtudisc: a dynamic host route cloned from the network route, rmx_mtu 1280
+    // (UP, GATEWAY, HOST, DYNAMIC). The ICMP need-frag before it made none (NetBSD's
+    // comes from tcp_ctlinput only).
+    let (flags, mtu) = host_route(&mut ca, to.into()).expect("the cloned host route");
+    assert_eq!((flags & 0x17, mtu), (0x17, 1280));
 
     // IPv6: the router says packet too big (1280); the sender fragments from then on
     // (a small one first, so that neighbour discovery holds no fragment on the way).
@@ -639,6 +679,8 @@ fn a_router_with_a_smaller_mtu_fragments_or_says_too_big() {
     let (got, ptb) = ping6_big(&mut ca, ip6("fc00:2::1"), 1400, 3);
     assert_eq!(ptb.first(), Some(&1280), "packet too big with the MTU");
     assert!(got >= 2, "later ones fragmented at the source: {got}");
+    let (flags, mtu) = host_route(&mut ca, ip6("fc00:2::1").into()).expect("IPv6 host route");
+    assert_eq!((flags & 0x17, mtu), (0x17, 1280));
     let v6frags = from_r(&dir)
         .iter()
         .filter(|f| f[12..14] == [0x86, 0xdd] && f[14 + 6] == 44)

@@ -21,6 +21,14 @@ use crate::sock::Pcb;
 
 /// IP packets waiting for smoltcp (input) or for routing (its output).
 const DEV_QUEUE_MAX: usize = 512;
+/// Bytes those queues hold at most each (packets reach `IP_MAXPACKET` since smoltcp's
+/// device takes whole datagrams: frag.rs).
+const DEV_QUEUE_BYTES_MAX: usize = 4 << 20;
+
+/// Bytes queued in `q`.
+fn queued_bytes(q: &VecDeque<Vec<u8>>) -> usize {
+    q.iter().map(|p| p.len()).sum()
+}
 /// ARP entries per kernel.
 const ARP_MAX: usize = 1024;
 /// `arpt_keep`: a resolved entry lives 20 minutes.
@@ -80,7 +88,8 @@ impl Device for Dev {
     }
 
     fn transmit(&mut self, _t: SInstant) -> Option<Tx<'_>> {
-        (self.tx.len() < DEV_QUEUE_MAX).then_some(Tx(&mut self.tx))
+        (self.tx.len() < DEV_QUEUE_MAX && queued_bytes(&self.tx) < DEV_QUEUE_BYTES_MAX)
+            .then_some(Tx(&mut self.tx))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -735,7 +744,9 @@ impl Engine {
             crate::sock::raw_input(self, i, &h, &p);
             self.icmp_input(&h, &p);
             self.mtudisc_input(&h, &p);
-            if self.dev.rx.len() < DEV_QUEUE_MAX {
+            if self.dev.rx.len() < DEV_QUEUE_MAX
+                && queued_bytes(&self.dev.rx) + p.len() <= DEV_QUEUE_BYTES_MAX
+            {
                 self.dev.rx.push_back(p);
             } else {
                 self.stats.ip_dropped += 1;

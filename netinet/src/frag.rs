@@ -16,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::engine::{csum, csum6, Engine, IpHdr, IPPROTO_ICMPV6, IP_DEFTTL};
 use crate::ifnet::IFF_LOOPBACK;
+use crate::route;
 
 /// `IP_MAXPACKET`: the largest IP packet (and the MTU smoltcp is told).
 pub const IP_MAXPACKET: usize = 65535;
@@ -103,6 +104,20 @@ pub struct FragStats {
     pub pmtuchg: u64,
 }
 
+/// A path MTU learnt for a destination.
+#[derive(Clone, Copy, Debug)]
+pub struct Pmtu {
+    /// The MTU.
+    pub mtu: usize,
+    /// When it is forgotten (seconds of uptime; `mtudisctimeout` after it was learnt).
+    pub expire_s: u64,
+    /// Whether a dynamic host route was cloned for it (and goes with it).
+    pub cloned: bool,
+}
+
+/// `RTF_DYNAMIC`: a route made by the kernel (here: for a path MTU).
+pub const RTF_DYNAMIC: u32 = 0x10;
+
 /// The reassembly queues, the path MTUs and the knobs.
 pub struct FragState {
     q4: HashMap<(Ipv4Addr, Ipv4Addr, u16, u8), Queue>,
@@ -126,8 +141,8 @@ pub struct FragState {
     /// `net.inet.tcp.mss_ifmtu`.
     pub mss_ifmtu: bool,
     /// Path MTUs learnt from need-frag / packet-too-big, by destination (the `rmx_mtu` of
-    /// NetBSD's cloned host route): (MTU, expiry in seconds of uptime).
-    pub pmtu: HashMap<IpAddr, (usize, u64)>,
+    /// NetBSD's cloned host route).
+    pub pmtu: HashMap<IpAddr, Pmtu>,
     ip6_ident: u32,
     /// Counters.
     pub stats: FragStats,
@@ -355,9 +370,9 @@ impl Engine {
         }
         let r = self.routes.lookup(dst)?;
         let mut mtu = self.ifp(r.ifindex)?.mtu as usize;
-        if let Some((p, exp)) = self.frag.pmtu.get(&dst) {
-            if *exp > self.uptime_s() {
-                mtu = mtu.min(*p);
+        if let Some(p) = self.frag.pmtu.get(&dst) {
+            if p.expire_s > self.uptime_s() {
+                mtu = mtu.min(p.mtu);
             }
         }
         if dst.is_ipv6() {
@@ -372,7 +387,19 @@ impl Engine {
         self.frag.timer(now_ms);
         if !self.frag.pmtu.is_empty() {
             let now_s = self.uptime_s();
-            self.frag.pmtu.retain(|_, (_, exp)| *exp > now_s);
+            let gone: Vec<(IpAddr, bool)> = self
+                .frag
+                .pmtu
+                .iter()
+                .filter(|(_, p)| p.expire_s <= now_s)
+                .map(|(d, p)| (*d, p.cloned))
+                .collect();
+            for (dst, cloned) in gone {
+                self.frag.pmtu.remove(&dst);
+                if cloned {
+                    self.pmtu_unclone(dst);
+                }
+            }
         }
     }
 
@@ -945,6 +972,17 @@ impl Engine {
                     return;
                 }
                 let dst = IpAddr::V4(Ipv4Addr::new(q[16], q[17], q[18], q[19]));
+                // `tcp_ctlinput`: only a segment of one of our connections counts (NetBSD
+                // changes no route for need-frags about ICMP or UDP).
+                let qhl = usize::from(q[0] & 0xf) * 4;
+                if q[9] != IPPROTO_TCP || q.len() < qhl + 4 {
+                    return;
+                }
+                let sport = u16::from_be_bytes([q[qhl], q[qhl + 1]]);
+                let dport = u16::from_be_bytes([q[qhl + 2], q[qhl + 3]]);
+                if !self.tcp_connected(sport, dst, dport) {
+                    return;
+                }
                 let mut mtu = usize::from(u16::from_be_bytes([m[6], m[7]]));
                 if mtu == 0 {
                     const PLATEAU: [usize; 10] = [
@@ -971,7 +1009,7 @@ impl Engine {
         if self.is_local(dst) || dst.is_loopback() {
             return;
         }
-        let Some(r) = self.routes.lookup(dst) else {
+        let Some(r) = self.routes.lookup(dst).cloned() else {
             return;
         };
         let Some(ifmtu) = self.ifp(r.ifindex).map(|f| f.mtu as usize) else {
@@ -983,17 +1021,74 @@ impl Engine {
         let now_s = self.uptime_s();
         let timeout = self.frag.mtudisc_timeout_s.max(1) as u64;
         let st = &mut self.frag;
-        let cur = st.pmtu.get(&dst).filter(|(_, e)| *e > now_s).map(|x| x.0);
-        if cur.is_some_and(|c| c <= mtu) {
+        let cur = st.pmtu.get(&dst).filter(|p| p.expire_s > now_s).copied();
+        if cur.is_some_and(|c| c.mtu <= mtu) {
             return;
         }
         if cur.is_none() && st.pmtu.len() >= PMTU_MAX {
-            if let Some(k) = st.pmtu.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| *k) {
+            if let Some((k, p)) = st
+                .pmtu
+                .iter()
+                .min_by_key(|(_, v)| v.expire_s)
+                .map(|(k, p)| (*k, *p))
+            {
                 st.pmtu.remove(&k);
+                if p.cloned {
+                    self.pmtu_unclone(k);
+                }
             }
         }
-        st.pmtu.insert(dst, (mtu, now_s + timeout));
+        // `icmp_mtudisc`: a network route is cloned into a dynamic host route that
+        // carries the MTU (`route -n get` shows it, flags UP,GATEWAY,HOST,DYNAMIC).
+        let cloned = match cur {
+            Some(c) => c.cloned,
+            None => {
+                let host = route::host_prefix(dst);
+                r.prefix != host
+                    && self
+                        .routes
+                        .add(route::Route {
+                            dst,
+                            prefix: host,
+                            gateway: r.gateway,
+                            ifindex: r.ifindex,
+                            flags: route::RTF_UP
+                                | (r.flags & route::RTF_GATEWAY)
+                                | route::RTF_HOST
+                                | RTF_DYNAMIC,
+                        })
+                        .is_ok()
+            }
+        };
+        let st = &mut self.frag;
+        st.pmtu.insert(
+            dst,
+            Pmtu {
+                mtu,
+                expire_s: now_s + timeout,
+                cloned,
+            },
+        );
         st.stats.pmtuchg += 1;
+    }
+
+    /// The dynamic host route cloned for `dst`'s path MTU goes (its MTU expired).
+    fn pmtu_unclone(&mut self, dst: IpAddr) {
+        let host = route::host_prefix(dst);
+        self.routes
+            .retain(|r| !(r.dst == dst && r.prefix == host && r.flags & RTF_DYNAMIC != 0));
+    }
+
+    /// Whether a TCP connection of ours goes from local port `sport` to `dst`:`dport`.
+    fn tcp_connected(&self, sport: u16, dst: IpAddr, dport: u16) -> bool {
+        self.sockets.iter().any(|(_, s)| match s {
+            smoltcp::socket::Socket::Tcp(t) => {
+                t.remote_endpoint()
+                    .is_some_and(|r| IpAddr::from(r.addr) == dst && r.port == dport)
+                    && t.local_endpoint().is_some_and(|l| l.port == sport)
+            }
+            _ => false,
+        })
     }
 }
 
