@@ -459,8 +459,10 @@ fn df_is_emsgsize_and_an_mtu_change_is_followed() {
         "the reply"
     );
 
-    // The MTU lowered: DF beyond it is refused, what leaves fits it.
+    // The MTU lowered (on the whole link: NetBSD's ether_input discards frames beyond
+    // the interface's MTU): DF beyond it is refused, what leaves fits it.
     set_mtu(&mut ca, "shmif0", 1280).unwrap();
+    set_mtu(&mut cb, "shmif0", 1280).unwrap();
     let e = hdrincl_echo(&mut ca, s, me, to, 1300, true).unwrap_err();
     assert!(matches!(e, Error::Errno(EMSGSIZE)), "{e}");
     assert_eq!(hdrincl_echo(&mut ca, s, me, to, 1252, true).unwrap(), 1280);
@@ -479,6 +481,16 @@ fn df_is_emsgsize_and_an_mtu_change_is_followed() {
         from_a.contains(&1276),
         "full fragments of 1280: (1280-20)&~7 + 20"
     );
+    // A frame beyond the receiver's MTU is discarded: b at 1500 again, a at 1280 gets
+    // none of what b sends back in 1500-byte fragments.
+    set_mtu(&mut cb, "shmif0", 1500).unwrap();
+    assert_eq!(
+        ping_big(&mut ca, to, 4000, 1),
+        0,
+        "oversize frames discarded"
+    );
+    set_mtu(&mut cb, "shmif0", 1280).unwrap();
+    assert_eq!(ping_big(&mut ca, to, 4000, 1), 1);
     // ether_ioctl's range: ETHERMIN (46) to ETHERMTU; loioctl's: up to LOMTU_MAX.
     assert!(matches!(
         set_mtu(&mut ca, "shmif0", 45),
@@ -500,6 +512,7 @@ fn df_is_emsgsize_and_an_mtu_change_is_followed() {
     let l = tcp_listen(&mut cs, 7).unwrap();
     let t = std::thread::spawn(move || tcp_echo_once(&mut cs, l).unwrap());
     set_mtu(&mut ca, "shmif0", 1500).unwrap();
+    set_mtu(&mut cb, "shmif0", 1500).unwrap();
     let so = ca.socket(AF_INET, SOCK_STREAM, 0).unwrap();
     ca.connect_sock(so, &sin(to, 7)).unwrap();
     let data = pattern(200_000);
@@ -617,7 +630,14 @@ fn a_router_with_a_smaller_mtu_fragments_or_says_too_big() {
     route_add6(&mut ca, ip6("fc00:2::"), 64, ip6("fc00:1::fe"));
     route_add6(&mut cb, ip6("fc00:1::"), 64, ip6("fc00:2::fe"));
     sysctl_int(&mut cr, &[4, 24, 41, 1], Some(1)).unwrap();
+    // bus2's link MTU is 1280 (the router's and b's interfaces on it: NetBSD discards
+    // frames beyond its interface's MTU); bus1's stays 1500.
     set_mtu(&mut cr, "shmif1", 1280).unwrap();
+    set_mtu(&mut cb, "shmif0", 1280).unwrap();
+    // b's other interface (1500) makes it advertise an MSS of 1460 all the same
+    // (tcp_mss_to_advertise's in_maxmtu, RFC 1191 3.1): a's segments need path MTU
+    // discovery.
+    ifconfig_shmif(&mut cb, "shmif1", "bus3", ip("10.0.3.1")).unwrap();
     let to = ip("10.0.2.1");
     assert_eq!(ping_big(&mut ca, to, 100, 2), 2, "routed");
 
@@ -641,7 +661,7 @@ fn a_router_with_a_smaller_mtu_fragments_or_says_too_big() {
     let got = icmp_recv(&mut ca, s, Duration::from_millis(800));
     assert!(got.iter().any(|(m, f)| m[0] == 0 && *f == to), "{got:?}");
     ca.close(s).unwrap();
-    // What the router sends on bus2 fits its MTU there (b's own interface has 1500).
+    // What the router sends on bus2 fits its MTU there.
     let mac_r = mac_of(&mut cr, 3);
     let from_r = |dir: &TempDir| -> Vec<Vec<u8>> {
         frames(dir, "bus2")

@@ -700,6 +700,12 @@ impl Engine {
         if !f.is_up() || frame.len() < 14 {
             return;
         }
+        // `ETHER_MAX_FRAME`: a frame beyond the interface's MTU (plus a VLAN tag) is
+        // discarded, as NetBSD's ether_input does ("discarding oversize frame").
+        let vlan = if frame[12..14] == [0x81, 0] { 4 } else { 0 };
+        if frame.len() > f.mtu as usize + 14 + vlan {
+            return;
+        }
         let mac = f.mac.unwrap_or_default();
         let dst: [u8; 6] = frame[0..6].try_into().unwrap_or_default();
         if dst != mac && dst != BROADCAST_MAC && dst[0] & 1 == 0 {
