@@ -1002,8 +1002,11 @@ impl Engine {
                     return;
                 }
                 let b: [u8; 16] = q[24..40].try_into().unwrap_or_default();
+                let dst = Ipv6Addr::from(b);
                 let mtu = u32::from_be_bytes([m[4], m[5], m[6], m[7]]) as usize;
-                (IpAddr::V6(Ipv6Addr::from(b)), mtu.max(IPV6_MMTU))
+                let mtu = mtu.max(IPV6_MMTU);
+                crate::sock::notify_pathmtu(self, dst, mtu as u32);
+                (IpAddr::V6(dst), mtu)
             }
         };
         if self.is_local(dst) || dst.is_loopback() {

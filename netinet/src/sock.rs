@@ -126,6 +126,12 @@ pub struct Raw {
     pub recvhoplimit: bool,
     /// `ICMP6_FILTER`: the ICMPv6 types passed (bit `type` of 256; all by default).
     pub icmp6_filter: [u32; 8],
+    /// `IPV6_USE_MIN_MTU`: -1 for multicast only (the default), 0 never, 1 always: sends
+    /// bigger than `IPV6_MMTU` are fragmented to it (frag.rs).
+    pub use_min_mtu: i32,
+    /// `IPV6_RECVPATHMTU`: a packet too big for a destination is told to the socket as an
+    /// empty datagram with an `IPV6_PATHMTU` control message (`ip6_notify_pmtu`).
+    pub recvpathmtu: bool,
 }
 
 /// What a raw IPv6 socket may hand over with a packet: its destination, the interface it
@@ -138,6 +144,8 @@ pub struct Rcv6 {
     pub ifindex: u32,
     /// The hop limit it arrived with.
     pub hlim: u8,
+    /// A path MTU notification (`IPV6_PATHMTU`) rather than a packet.
+    pub pathmtu: Option<u32>,
 }
 
 /// `IPPROTO_IPV6`, `IPV6_PKTINFO`, `IPV6_HOPLIMIT`: the control messages a raw IPv6
@@ -145,6 +153,7 @@ pub struct Rcv6 {
 pub const IPPROTO_IPV6: i32 = 41;
 const IPV6_PKTINFO: i32 = 46;
 const IPV6_HOPLIMIT: i32 = 47;
+const IPV6_PATHMTU: i32 = 44;
 
 fn uptime_s(e: &Engine) -> u64 {
     (e.now().total_millis() / 1000) as u64
@@ -247,6 +256,8 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     ttl: if v6 { crate::engine::IP_DEFTTL } else { MAXTTL },
                     recvpktinfo: false,
                     recvhoplimit: false,
+                    use_min_mtu: -1,
+                    recvpathmtu: false,
                     icmp6_filter: [u32::MAX; 8],
                 }),
             )
@@ -966,7 +977,9 @@ pub fn dgram_send(
             };
             let (v6, proto, local, hdrincl, ttl) = (r.v6, r.proto, r.local, r.hdrincl, r.ttl);
             if v6 {
-                return raw6_output(e, proto, local, ttl, dst, data);
+                let min_mtu = r.use_min_mtu == 1
+                    || (r.use_min_mtu == -1 && matches!(dst, IpAddr::V6(d) if d.is_multicast()));
+                return raw6_output(e, proto, local, ttl, dst, data, min_mtu);
             }
             if data.len() > RAW_BUF.max(65535 - 20) {
                 return Err(Errno::EMSGSIZE);
@@ -1045,6 +1058,7 @@ fn raw6_output(
     hlim: u8,
     dst: IpAddr,
     data: &[u8],
+    min_mtu: bool,
 ) -> Result<usize, Errno> {
     let IpAddr::V6(d6) = dst else {
         return Err(Errno::EAFNOSUPPORT);
@@ -1086,7 +1100,15 @@ fn raw6_output(
     p.extend_from_slice(&s6.octets());
     p.extend_from_slice(&d6.octets());
     p.extend_from_slice(&m);
-    e.output(p);
+    match crate::engine::ip_header(&p) {
+        // `IPV6_USE_MIN_MTU`: fragmented to IPV6_MMTU whatever the path's MTU.
+        Some(h) if min_mtu && p.len() > crate::frag::IPV6_MMTU => {
+            for q in e.fit_mtu(&h, p, crate::frag::IPV6_MMTU) {
+                e.output(q);
+            }
+        }
+        _ => e.output(p),
+    }
     Ok(data.len())
 }
 
@@ -1142,7 +1164,16 @@ pub fn dgram_recv(
             }
             let n = d.len();
             let mut ctl = Vec::new();
-            if let Some(m) = rcv {
+            if let Some(mtu) = rcv.and_then(|m| m.pathmtu) {
+                // `struct ip6_mtuinfo`: the destination's sockaddr_in6, then the MTU.
+                let mut b = vec![28, 24, 0, 0, 0, 0, 0, 0];
+                if let IpAddr::V6(a) = from {
+                    b.extend_from_slice(&a.octets());
+                }
+                b.extend_from_slice(&[0; 4]);
+                b.extend_from_slice(&mtu.to_le_bytes());
+                ctl.push((IPPROTO_IPV6, IPV6_PATHMTU, b));
+            } else if let Some(m) = rcv {
                 if pktinfo {
                     // `struct in6_pktinfo`: the address, then the interface index.
                     let mut b = m.dst.octets().to_vec();
@@ -1192,6 +1223,7 @@ pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
                 dst,
                 ifindex: i,
                 hlim: p[7],
+                pathmtu: None,
             }),
             IpAddr::V4(_) => None,
         };
@@ -1211,6 +1243,32 @@ pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
         }
         r.q_bytes += data.len();
         r.q.push_back((data, h.src, rcv));
+    }
+}
+
+/// Path MTU notifications queued per raw socket at most.
+const PATHMTU_NOTES_MAX: usize = 16;
+
+/// `ip6_notify_pmtu` through `in6_pcbnotify`: raw IPv6 sockets with `IPV6_RECVPATHMTU`,
+/// unconnected or connected to `dst`, hear of its path MTU (an empty datagram from `dst`
+/// with `IPV6_PATHMTU`).
+pub fn notify_pathmtu(e: &mut Engine, dst: Ipv6Addr, mtu: u32) {
+    for pcb in e.pcbs.values_mut() {
+        let Pcb::Raw(r) = pcb else { continue };
+        if !r.v6 || !r.recvpathmtu || r.remote.is_some_and(|a| a != IpAddr::V6(dst)) {
+            continue;
+        }
+        let notes = r.q.iter().filter(|x| x.0.is_empty()).count();
+        if notes >= PATHMTU_NOTES_MAX {
+            continue;
+        }
+        let rcv = Rcv6 {
+            dst,
+            ifindex: 0,
+            hlim: 0,
+            pathmtu: Some(mtu),
+        };
+        r.q.push_back((Vec::new(), IpAddr::V6(dst), Some(rcv)));
     }
 }
 
