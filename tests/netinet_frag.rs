@@ -35,6 +35,10 @@ const SIOCAIFADDR_IN6: u32 = 0x8080_696b;
 /// `_IOWR('i', 73, struct in6_ifreq)`.
 const SIOCGIFAFLAG_IN6: u32 = 0xc120_6949;
 const EMSGSIZE: i32 = 40;
+const IPPROTO_IPV6: i32 = 41;
+const IPV6_USE_MIN_MTU: i32 = 42;
+const IPV6_RECVPATHMTU: i32 = 43;
+const IPV6_PATHMTU: i32 = 44;
 
 fn start(dir: &TempDir, name: &str) -> InDir {
     InDir::start(dir, name, LIBS)
@@ -194,7 +198,21 @@ fn ping_big(c: &mut Client, to: Ipv4Addr, n: usize, count: u16) -> u16 {
 /// ICMPv6 echo of `n` bytes: how many replies of the full size came back, and the
 /// packet-too-big MTUs heard meanwhile.
 fn ping6_big(c: &mut Client, to: Ipv6Addr, n: usize, count: u16) -> (u16, Vec<u32>) {
+    ping6_opt(c, to, n, count, None)
+}
+
+/// [`ping6_big`] with `IPV6_USE_MIN_MTU` set to `min_mtu` when given.
+fn ping6_opt(
+    c: &mut Client,
+    to: Ipv6Addr,
+    n: usize,
+    count: u16,
+    min_mtu: Option<i32>,
+) -> (u16, Vec<u32>) {
     let s = c.socket(AF_INET6, SOCK_RAW, 58).unwrap();
+    if let Some(v) = min_mtu {
+        int_opt(c, s, IPPROTO_IPV6, IPV6_USE_MIN_MTU, v);
+    }
     int_opt(c, s, SOL_SOCKET, SO_RCVBUF, 65535);
     int_opt(c, s, SOL_SOCKET, SO_SNDBUF, 65535);
     let mut got = 0;
@@ -370,6 +388,21 @@ fn big_pings_and_datagrams_both_ways_over_ipv4_and_ipv6() {
     let (got6, _) = ping6_big(&mut ca, ip6("fc00::2"), 4000, 3);
     assert!(got6 >= 2, "{got6} of 3");
     assert_eq!(ping6_big(&mut cb, ip6("fc00::1"), 4000, 2).0, 2);
+    // IPV6_USE_MIN_MTU (ping6's default): fragments of at most 1280 bytes although the
+    // link takes 1500.
+    let mac_a = mac_of(&mut ca, 2);
+    assert_eq!(ping6_opt(&mut ca, ip6("fc00::2"), 1400, 1, Some(1)).0, 1);
+    let last_a: Vec<Vec<u8>> = frames(&dir, "bus1")
+        .into_iter()
+        .filter(|f| f[6..12] == mac_a && f[12..14] == [0x86, 0xdd])
+        .collect();
+    let n = last_a.len();
+    assert!(
+        last_a[n - 2..]
+            .iter()
+            .all(|f| f[14 + 6] == 44 && f.len() <= 14 + 1280),
+        "two fragments of at most 1280"
+    );
     // The biggest echo there is: 65535 - 20 - 8 bytes of data.
     assert_eq!(ping_big(&mut ca, ip("10.0.1.2"), 65507, 1), 1);
     // What went over the bus: IPv4 fragments (MF, offsets in 8-byte units) and IPv6
@@ -696,11 +729,42 @@ fn a_router_with_a_smaller_mtu_fragments_or_says_too_big() {
     // IPv6: the router says packet too big (1280); the sender fragments from then on
     // (a small one first, so that neighbour discovery holds no fragment on the way).
     assert_eq!(ping6_big(&mut ca, ip6("fc00:2::1"), 100, 2).0, 2, "routed");
+    let note = ca.socket(AF_INET6, SOCK_RAW, 58).unwrap();
+    int_opt(&mut ca, note, IPPROTO_IPV6, IPV6_RECVPATHMTU, 1);
     let (got, ptb) = ping6_big(&mut ca, ip6("fc00:2::1"), 1400, 3);
     assert_eq!(ptb.first(), Some(&1280), "packet too big with the MTU");
     assert!(got >= 2, "later ones fragmented at the source: {got}");
     let (flags, mtu) = host_route(&mut ca, ip6("fc00:2::1").into()).expect("IPv6 host route");
     assert_eq!((flags & 0x17, mtu), (0x17, 1280));
+    // IPV6_RECVPATHMTU: an empty datagram from the destination with IPV6_PATHMTU (struct
+    // ip6_mtuinfo: its sockaddr_in6, then the MTU), as ip6_notify_pmtu.
+    let mut buf = [0u8; 64];
+    let mut heard = None;
+    for _ in 0..50 {
+        match ca.recvmsg(note, &mut buf, 128, 0x80) {
+            Ok(m) if m.n == 0 => {
+                heard = Some(m);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    let m = heard.expect("a path MTU notification");
+    let c = &m.control;
+    let clen = u32::from_le_bytes(c[0..4].try_into().unwrap()) as usize;
+    assert_eq!(
+        (
+            i32::from_le_bytes(c[4..8].try_into().unwrap()),
+            i32::from_le_bytes(c[8..12].try_into().unwrap())
+        ),
+        (IPPROTO_IPV6, IPV6_PATHMTU)
+    );
+    assert_eq!(&c[16 + 8..16 + 24], &ip6("fc00:2::1").octets());
+    assert_eq!(
+        u32::from_le_bytes(c[clen - 4..clen].try_into().unwrap()),
+        1280
+    );
     let v6frags = from_r(&dir)
         .iter()
         .filter(|f| f[12..14] == [0x86, 0xdd] && f[14 + 6] == 44)
