@@ -456,14 +456,27 @@ fn hdrincl_echo(
     df: bool,
 ) -> Result<usize, Error> {
     let m = echo_request(0x4444, 1, n);
+    hdrincl_send(c, s, src, to, 1, &m, df)
+}
+
+/// `m` behind our own IP header of protocol `proto` (DF when `df`).
+fn hdrincl_send(
+    c: &mut Client,
+    s: i32,
+    src: Ipv4Addr,
+    to: Ipv4Addr,
+    proto: u8,
+    m: &[u8],
+    df: bool,
+) -> Result<usize, Error> {
     let mut p = vec![0x45, 0];
     p.extend_from_slice(&((20 + m.len()) as u16).to_le_bytes());
     p.extend_from_slice(&[0, 0]);
     p.extend_from_slice(&(if df { 0x4000u16 } else { 0 }).to_le_bytes());
-    p.extend_from_slice(&[64, 1, 0, 0]);
+    p.extend_from_slice(&[64, proto, 0, 0]);
     p.extend_from_slice(&src.octets());
     p.extend_from_slice(&to.octets());
-    p.extend_from_slice(&m);
+    p.extend_from_slice(m);
     c.sendto(s, &p, 0, Some(&sin(to, 0)))
 }
 
@@ -693,6 +706,32 @@ fn a_router_with_a_smaller_mtu_fragments_or_says_too_big() {
     hdrincl_echo(&mut ca, s, ip("10.0.1.1"), to, 1400, false).unwrap();
     let got = icmp_recv(&mut ca, s, Duration::from_millis(800));
     assert!(got.iter().any(|(m, f)| m[0] == 0 && *f == to), "{got:?}");
+    // need-frags at most icmperrppslim (100) a second: 300 DF packets in a burst.
+    for _ in 0..300 {
+        hdrincl_echo(&mut ca, s, ip("10.0.1.1"), to, 1400, true).unwrap();
+    }
+    let nf = icmp_recv(&mut ca, s, Duration::from_millis(1500))
+        .iter()
+        .filter(|(m, _)| m[0] == 3 && m[1] == 4)
+        .count();
+    assert!((100..=200).contains(&nf), "{nf} need-frags for 300");
+    // A forwarded TCP packet without DF is fragmented like any other (not re-cut into
+    // segments: that is only for our own connections).
+    let mut seg = vec![0u8; 1400];
+    seg[..4].copy_from_slice(&[0x30, 0x39, 0x30, 0x39]);
+    seg[12] = 0x50;
+    seg[13] = 0x18;
+    hdrincl_send(&mut ca, s, ip("10.0.1.1"), to, 6, &seg, false).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mac_r3 = mac_of(&mut cr, 3);
+    let tcp_frags: Vec<(u16, usize)> = frames(&dir, "bus2")
+        .iter()
+        .filter(|f| f[6..12] == mac_r3 && f[12..14] == [8, 0] && f[14 + 9] == 6)
+        .map(|f| (u16::from_be_bytes([f[14 + 6], f[14 + 7]]), f.len() - 14))
+        .collect();
+    let n = tcp_frags.len();
+    assert!(n >= 2, "{tcp_frags:?}");
+    assert_eq!(tcp_frags[n - 2..], [(0x2000, 1276), (157, 1420 - 1256)]);
     ca.close(s).unwrap();
     // What the router sends on bus2 fits its MTU there.
     let mac_r = mac_of(&mut cr, 3);

@@ -633,8 +633,7 @@ impl Engine {
             let sent = !self.dev.tx.is_empty();
             while let Some(mut p) = self.dev.tx.pop_front() {
                 reflect_ttl(&mut p);
-                self.smol_output_fix(&mut p);
-                self.output(p);
+                self.smol_output(p);
             }
             crate::sock::maintain(self);
             if !sent && self.dev.rx.is_empty() {

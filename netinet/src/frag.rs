@@ -144,8 +144,31 @@ pub struct FragState {
     /// NetBSD's cloned host route).
     pub pmtu: HashMap<IpAddr, Pmtu>,
     ip6_ident: u32,
+    /// `icmperrppslim`/`icmp6errppslim` for the errors sent here.
+    errppslim: PpsLimit,
     /// Counters.
     pub stats: FragStats,
+}
+
+/// `ppsratecheck`: at most `ICMP_ERRPPSLIM` events per second.
+#[derive(Default)]
+struct PpsLimit {
+    second: u64,
+    count: u32,
+}
+
+/// `icmperrppslim`, `icmp6errppslim`: 100 a second.
+const ICMP_ERRPPSLIM: u32 = 100;
+
+impl PpsLimit {
+    fn check(&mut self, now_s: u64) -> bool {
+        if now_s != self.second {
+            self.second = now_s;
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count <= ICMP_ERRPPSLIM
+    }
 }
 
 impl FragState {
@@ -167,6 +190,7 @@ impl FragState {
             mss_ifmtu: false,
             pmtu: HashMap::new(),
             ip6_ident: seed as u32,
+            errppslim: PpsLimit::default(),
             stats: FragStats::default(),
         }
     }
@@ -619,20 +643,14 @@ impl Engine {
         Some(out)
     }
 
-    /// A packet bigger than `mtu` on its way out: TCP cut into segments that fit (what
-    /// NetBSD's `tcp_segsize` from the route makes), IPv4 without DF into fragments
-    /// (`ip_fragment`), IPv6 into fragments behind a fragment header (`ip6_output`, at the
-    /// source). IPv4 with DF is dropped (a socket's send saw EMSGSIZE before: `rip_output`;
-    /// forwarded ones got a need-frag: `forward_too_big`). The pieces, each ≤ `mtu`.
+    /// A packet bigger than `mtu` on its way out (`ip_output`): IPv4 without DF into
+    /// fragments (`ip_fragment`), IPv6 into fragments behind a fragment header
+    /// (`ip6_output`, at the source). IPv4 with DF is dropped (a socket's send saw EMSGSIZE
+    /// before: `rip_output`; forwarded ones got a need-frag: `forward_too_big`; smoltcp's
+    /// TCP segments were cut to fit: `smol_output`). The pieces, each ≤ `mtu`.
     pub fn fit_mtu(&mut self, h: &IpHdr, p: Vec<u8>, mtu: usize) -> Vec<Vec<u8>> {
         if p.len() <= mtu {
             return vec![p];
-        }
-        if h.proto == IPPROTO_TCP {
-            if let Some(v) = self.tcp_resegment(h, &p, mtu) {
-                self.frag.stats.tcp_resegmented += 1;
-                return v;
-            }
         }
         match h.src {
             IpAddr::V4(_) => {
@@ -803,10 +821,31 @@ impl Engine {
         Some(out)
     }
 
-    /// What smoltcp sends, made NetBSD's before routing: UDP and ICMP without DF (only
-    /// TCP uses path MTU discovery), and a SYN's MSS option what `tcp_mss_to_advertise`
-    /// gives for the route's interface (smoltcp's comes from its one device MTU).
-    pub fn smol_output_fix(&mut self, p: &mut [u8]) {
+    /// What smoltcp sends, made NetBSD's and routed: UDP and ICMP without DF (only TCP
+    /// uses path MTU discovery), a SYN's MSS option what `tcp_mss_to_advertise` gives for
+    /// the route's interface, and a TCP segment bigger than the path MTU cut into segments
+    /// that fit (what NetBSD's `tcp_segsize` from the route makes: smoltcp has one MSS, of
+    /// its one device). Then `output`.
+    pub fn smol_output(&mut self, mut p: Vec<u8>) {
+        self.smol_output_fix(&mut p);
+        let Some(h) = crate::engine::ip_header(&p) else {
+            return self.output(p);
+        };
+        if h.proto == IPPROTO_TCP {
+            if let Some(mtu) = self.path_mtu(h.dst).filter(|m| p.len() > *m) {
+                if let Some(v) = self.tcp_resegment(&h, &p, mtu) {
+                    self.frag.stats.tcp_resegmented += 1;
+                    for q in v {
+                        self.output(q);
+                    }
+                    return;
+                }
+            }
+        }
+        self.output(p)
+    }
+
+    fn smol_output_fix(&mut self, p: &mut [u8]) {
         let Some(h) = crate::engine::ip_header(p) else {
             return;
         };
@@ -891,10 +930,10 @@ impl Engine {
         ))
     }
 
-    /// `ip_forward`/`ip6_forward` with a packet bigger than the next hop's MTU: IPv4 with
-    /// DF gets `ICMP_UNREACH_NEEDFRAG` carrying that MTU (`icmp_error`), IPv6 an ICMPv6
-    /// packet too big; both are dropped then (true). IPv4 without DF goes on to be
-    /// fragmented by the output path (false).
+    /// `ip_forward`/`ip6_forward` with a packet bigger than the next hop's MTU (true: it
+    /// was dealt with): IPv4 without DF is fragmented and sent (whatever its protocol),
+    /// with DF dropped with `ICMP_UNREACH_NEEDFRAG` carrying that MTU (`icmp_error`), IPv6
+    /// dropped with an ICMPv6 packet too big. Errors at most `icmperrppslim` (100) a second.
     pub fn forward_too_big(&mut self, i: u32, h: &IpHdr, p: &[u8]) -> bool {
         let Some(mtu) = self.path_mtu(h.dst) else {
             return false;
@@ -902,13 +941,26 @@ impl Engine {
         if p.len() <= mtu {
             return false;
         }
+        let now_s = self.uptime_s();
         match (h.src, h.dst) {
             (IpAddr::V4(osrc), IpAddr::V4(_)) => {
                 let offf = u16::from_be_bytes([p[6], p[7]]);
                 if offf & IP_DF == 0 {
-                    return false;
+                    self.stats.ip_forward += 1;
+                    for q in self.ip_fragment(h, p, mtu) {
+                        self.output(q);
+                    }
+                    return true;
                 }
                 self.frag.stats.cantfrag += 1;
+                // `icmp_error`: never about an ICMP error (only about the info types).
+                let icmp_ty = p.get(h.hlen).copied().unwrap_or(0);
+                if h.proto == 1 && !matches!(icmp_ty, 0 | 8 | 9 | 10 | 13..=18) {
+                    return true;
+                }
+                if !self.frag.errppslim.check(now_s) {
+                    return true;
+                }
                 let Some(IpAddr::V4(me)) = self.ifp(i).and_then(|f| f.first_addr(false)) else {
                     return true;
                 };
@@ -923,7 +975,11 @@ impl Engine {
                 true
             }
             (IpAddr::V6(osrc), IpAddr::V6(_)) => {
-                self.icmp6_packet_too_big(osrc, p, mtu);
+                // `icmp6_error`: never about an ICMPv6 error (types below 128).
+                let icmp6_err = h.proto == IPPROTO_ICMPV6 && p.get(40).is_some_and(|t| *t < 128);
+                if !icmp6_err && self.frag.errppslim.check(now_s) {
+                    self.icmp6_packet_too_big(osrc, p, mtu);
+                }
                 true
             }
             _ => true,
