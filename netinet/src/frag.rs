@@ -910,8 +910,11 @@ impl Engine {
         let ifmtu = if self.is_local(dst) || dst.is_loopback() {
             self.ifp(1)?.mtu as usize
         } else {
-            let r = self.routes.lookup(dst)?;
-            self.ifp(r.ifindex)?.mtu as usize
+            // No route or interface: `in_maxmtu` alone (NetBSD's `ifp` NULL).
+            self.routes
+                .lookup(dst)
+                .and_then(|r| self.ifp(r.ifindex))
+                .map_or(0, |f| f.mtu as usize)
         };
         let v6 = dst.is_ipv6();
         let maxmtu = self
