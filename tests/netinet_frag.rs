@@ -443,6 +443,27 @@ fn big_pings_and_datagrams_both_ways_over_ipv4_and_ipv6() {
         9216,
         "net.inet.udp.sendspace"
     );
+    // SO_SNDBUF and SO_RCVBUF raised: the largest datagram IPv4 carries (65507 bytes,
+    // 45 fragments on the bus), both ways; one more byte is EMSGSIZE.
+    for (cs, cr, to) in [(&a, &b, &sb), (&b, &a, &sa)] {
+        let (cs, cr) = (&mut cs.client(), &mut cr.client());
+        let r = cr.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+        cr.bind(r, &sin(Ipv4Addr::UNSPECIFIED, 7003)).unwrap();
+        int_opt(cr, r, SOL_SOCKET, SO_RCVBUF, 65535);
+        let s = cs.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+        int_opt(cs, s, SOL_SOCKET, SO_SNDBUF, 65535);
+        let mut to = to.clone();
+        to[2..4].copy_from_slice(&7003u16.to_be_bytes());
+        let data = pattern(65507);
+        assert_eq!(cs.sendto(s, &data, 0, Some(&to)).unwrap(), 65507);
+        let mut buf = vec![0u8; 65536];
+        let (k, _) = cr.recvfrom(r, &mut buf, 0).unwrap();
+        assert!(k == 65507 && buf[..k] == data[..], "{k} bytes");
+        let e = cs.sendto(s, &pattern(65508), 0, Some(&to)).unwrap_err();
+        assert!(matches!(e, Error::Errno(EMSGSIZE)), "{e}");
+        cs.close(s).unwrap();
+        cr.close(r).unwrap();
+    }
 }
 
 /// An echo request of `n` bytes with our own IP header (`IP_HDRINCL`, ip_len and ip_off

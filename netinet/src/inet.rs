@@ -611,13 +611,22 @@ impl ProtoSock for InetSock {
                 let x = x as usize;
                 let mut o = self.opts();
                 match name {
-                    SO_SNDBUF => o.snd_hiwat = x.min(256 * 1024),
+                    SO_SNDBUF => {
+                        o.snd_hiwat = x.min(256 * 1024);
+                        let h = o.snd_hiwat;
+                        drop(o);
+                        if let Some(Pcb::Udp(u)) = self.stack.lock().pcbs.get_mut(&self.id) {
+                            u.snd_hiwat = h;
+                        }
+                    }
                     SO_RCVBUF => {
                         o.rcv_hiwat = x.min(256 * 1024);
                         let h = o.rcv_hiwat;
                         drop(o);
-                        if let Some(Pcb::Raw(r)) = self.stack.lock().pcbs.get_mut(&self.id) {
-                            r.rcv_hiwat = h;
+                        match self.stack.lock().pcbs.get_mut(&self.id) {
+                            Some(Pcb::Raw(r)) => r.rcv_hiwat = h,
+                            Some(Pcb::Udp(u)) => u.rcv_hiwat = h,
+                            _ => {}
                         }
                     }
                     SO_SNDLOWAT => o.snd_lowat = x.min(o.snd_hiwat),

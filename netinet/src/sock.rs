@@ -38,7 +38,7 @@ const ANON_MIN: u16 = 49152;
 
 /// Memory a smoltcp TCP socket holds (charged to the kernel's budget).
 const TCP_CHARGE: u64 = 2 * TCP_BUF as u64 + 1024;
-const UDP_CHARGE: u64 = (UDP_SNDBUF + UDP_RCVBUF) as u64 + 2048;
+const UDP_CHARGE: u64 = (UDP_SNDBUF * 2 + UDP_RX_CAP) as u64 + 2048;
 
 /// One pcb.
 pub enum Pcb {
@@ -98,7 +98,16 @@ pub struct Udp {
     pub remote: Option<(IpAddr, u16)>,
     /// `so_error` (an ICMP port unreachable for the connected peer: ECONNREFUSED).
     pub error: Option<Errno>,
+    /// `so_snd.sb_hiwat` (`SO_SNDBUF`): the largest datagram (sosend's atomic check).
+    pub snd_hiwat: usize,
+    /// `so_rcv.sb_hiwat` (`SO_RCVBUF`): a datagram that would not fit with its address
+    /// alone is dropped (`sbappendaddr`).
+    pub rcv_hiwat: usize,
 }
+
+/// smoltcp's receive buffer of a UDP socket: room for the largest datagram (a socket's
+/// own `SO_RCVBUF` decides what it takes: `Udp::rcv_hiwat`).
+const UDP_RX_CAP: usize = 65536 + 2048;
 
 /// A raw pcb (`rawcb`).
 pub struct Raw {
@@ -220,7 +229,7 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                 .try_charge(UDP_CHARGE)
                 .map_err(|_| Errno::ENOBUFS)?;
             let s = udp::Socket::new(
-                udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; UDP_RCVBUF]),
+                udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; UDP_RX_CAP]),
                 udp::PacketBuffer::new(
                     vec![udp::PacketMetadata::EMPTY; 16],
                     vec![0; UDP_SNDBUF * 2],
@@ -235,6 +244,8 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     local: None,
                     remote: None,
                     error: None,
+                    snd_hiwat: UDP_SNDBUF,
+                    rcv_hiwat: UDP_RCVBUF,
                 }),
             )
         }
@@ -933,14 +944,18 @@ pub fn dgram_send(
     }
     match e.pcbs.get(&id) {
         Some(Pcb::Udp(u)) => {
-            let (h, remote, local) = (u.h, u.remote, u.local);
+            let (h, remote, local, v6) = (u.h, u.remote, u.local, u.v6);
             let dst = match (to, remote) {
                 (Some(_), Some(_)) => return Err(Errno::EISCONN),
                 (Some(t), None) => t,
                 (None, Some(r)) => r,
                 (None, None) => return Err(Errno::ENOTCONN),
             };
-            if data.len() > UDP_SNDBUF {
+            // sosend: beyond `SO_SNDBUF` is EMSGSIZE; `udp_output`/`udp6_output`: so is
+            // what IP cannot carry (65535 less the IPv4 and UDP headers; IPv6's payload
+            // length less the UDP header).
+            let ip_max = if v6 { 65535 - 8 } else { 65535 - 28 };
+            if data.len() > u.snd_hiwat || data.len() > ip_max {
                 return Err(Errno::EMSGSIZE);
             }
             if dst.1 == 0 {
@@ -956,6 +971,16 @@ pub fn dgram_send(
             };
             if local.is_none() {
                 bind(e, id, None, 0)?;
+            }
+            if data.len() > e.udp(h).payload_send_capacity() / 2 {
+                // Bigger than smoltcp's send buffer takes (SO_SNDBUF raised): out as a
+                // datagram of our own.
+                let sport = match e.pcbs.get(&id) {
+                    Some(Pcb::Udp(u)) => u.local.map_or(0, |l| l.1),
+                    _ => 0,
+                };
+                let hlim = e.udp(h).hop_limit();
+                return udp_output_big(e, src, sport, dst, data, hlim);
             }
             let meta = udp::UdpMetadata {
                 endpoint: IpEndpoint::new(dst.0.into(), dst.1),
@@ -1048,6 +1073,58 @@ pub fn dgram_send(
     }
 }
 
+/// A UDP datagram too big for smoltcp's send buffer, made here: the UDP header and its
+/// checksum, the IP header (hop limit the socket's or 64), then `output` (which fragments).
+fn udp_output_big(
+    e: &mut Engine,
+    src: IpAddr,
+    sport: u16,
+    dst: (IpAddr, u16),
+    data: &[u8],
+    hlim: Option<u8>,
+) -> Result<usize, Errno> {
+    let mut m = Vec::with_capacity(8 + data.len());
+    m.extend_from_slice(&sport.to_be_bytes());
+    m.extend_from_slice(&dst.1.to_be_bytes());
+    m.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 0]);
+    m.extend_from_slice(data);
+    let hlim = hlim.unwrap_or(crate::engine::IP_DEFTTL);
+    let p = match (src, dst.0) {
+        (IpAddr::V4(s4), IpAddr::V4(d4)) => {
+            let mut b = Vec::with_capacity(12 + m.len());
+            b.extend_from_slice(&s4.octets());
+            b.extend_from_slice(&d4.octets());
+            b.extend_from_slice(&[0, 17]);
+            b.extend_from_slice(&(m.len() as u16).to_be_bytes());
+            b.extend_from_slice(&m);
+            let c = match crate::engine::csum(&b) {
+                0 => 0xffff,
+                c => c,
+            };
+            m[6..8].copy_from_slice(&c.to_be_bytes());
+            e.ipv4_packet(s4, d4, 17, hlim, &m)
+        }
+        (IpAddr::V6(s6), IpAddr::V6(d6)) => {
+            let c = match crate::engine::csum6(s6, d6, 17, &m) {
+                0 => 0xffff,
+                c => c,
+            };
+            m[6..8].copy_from_slice(&c.to_be_bytes());
+            let mut p = vec![0x60, 0, 0, 0];
+            p.extend_from_slice(&(m.len() as u16).to_be_bytes());
+            p.extend_from_slice(&[17, hlim]);
+            p.extend_from_slice(&s6.octets());
+            p.extend_from_slice(&d6.octets());
+            p.extend_from_slice(&m);
+            p
+        }
+        _ => return Err(Errno::EAFNOSUPPORT),
+    };
+    e.output(p);
+    Ok(data.len())
+}
+
 /// `rip6_output`: the payload behind an IPv6 header of ours (no `IPV6_HDRINCL` in
 /// NetBSD), hop limit `IPV6_UNICAST_HOPS` (`ip6_defhlim` 64 by default), an ICMPv6 payload's checksum computed by the kernel
 /// (`in6p_cksum` 2 for ICMPv6 sockets).
@@ -1128,6 +1205,8 @@ pub fn dgram_recv(
                 return Err(err);
             }
             let (h, remote) = (u.h, u.remote);
+            // `sbappendaddr`: the datagram with its address must fit `SO_RCVBUF`.
+            let room = u.rcv_hiwat.saturating_sub(if u.v6 { 28 } else { 16 });
             let s = e.sockets.get_mut::<udp::Socket>(h);
             loop {
                 let got = if peek {
@@ -1137,6 +1216,12 @@ pub fn dgram_recv(
                 };
                 let Ok((d, m)) = got else { return Ok(None) };
                 let from: (IpAddr, u16) = (m.endpoint.addr.into(), m.endpoint.port);
+                if d.len() > room {
+                    if peek {
+                        let _ = s.recv();
+                    }
+                    continue;
+                }
                 if let Some(r) = remote {
                     if r != from {
                         if peek {

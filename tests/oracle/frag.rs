@@ -90,11 +90,30 @@ impl Transcript {
     /// A UDP datagram of `n` bytes to `to` (a socket of family `fam` bound to `bind`),
     /// and what the receiver got.
     fn udp(&mut self, c: &mut Client, fam: i32, bind: &[u8], to: &[u8], n: usize, what: &str) {
+        self.udp_sndbuf(c, fam, bind, to, n, what, None);
+    }
+
+    /// [`Transcript::udp`] with the sender's `SO_SNDBUF` set first when given.
+    #[allow(clippy::too_many_arguments)]
+    fn udp_sndbuf(
+        &mut self,
+        c: &mut Client,
+        fam: i32,
+        bind: &[u8],
+        to: &[u8],
+        n: usize,
+        what: &str,
+        sndbuf: Option<i32>,
+    ) {
         let r = c.socket(fam, SOCK_DGRAM, 0).unwrap();
         c.bind(r, bind).unwrap();
         c.setsockopt(r, SOL_SOCKET, SO_RCVBUF, &65535i32.to_le_bytes())
             .unwrap();
         let s = c.socket(fam, SOCK_DGRAM, 0).unwrap();
+        if let Some(b) = sndbuf {
+            c.setsockopt(s, SOL_SOCKET, SO_SNDBUF, &b.to_le_bytes())
+                .unwrap();
+        }
         let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
         let res = c.sendto(s, &data, 0, Some(to));
         let sent = res.is_ok();
@@ -210,6 +229,16 @@ pub fn run(url: &str) -> Transcript {
         9217,
         "::1",
     );
+    // SO_SNDBUF raises the largest datagram up to what IP carries.
+    let big = Some(65535);
+    let to4 = sin(lo, 7101);
+    for n in [20000, 41600, 65507, 65508] {
+        t.udp_sndbuf(&mut c, AF_INET, &any, &to4, n, "127.0.0.1 sndbuf", big);
+    }
+    let to6 = sin6(Ipv6Addr::LOCALHOST, 7102);
+    for n in [65487, 65488, 65527, 65528] {
+        t.udp_sndbuf(&mut c, AF_INET6, &any6, &to6, n, "::1 sndbuf", big);
+    }
 
     // Raw IPv4: DF beyond the MTU is EMSGSIZE; without it the echo is fragmented, answered
     // and the reply put back together.
