@@ -44,6 +44,8 @@ pub const MTUDISC_TIMEOUT_S: i32 = 600;
 const PMTU_MAX: usize = 1024;
 /// `tcp_mssdflt`.
 pub const TCP_MSSDFLT: i32 = 536;
+/// Bytes of recent TCP segments kept to send again after a path MTU change.
+const TCP_RESEND_BYTES_MAX: usize = 128 << 10;
 /// `tcp_minmss`.
 pub const TCP_MINMSS: i32 = 216;
 const IPPROTO_TCP: u8 = 6;
@@ -146,6 +148,12 @@ pub struct FragState {
     ip6_ident: u32,
     /// `icmperrppslim`/`icmp6errppslim` for the errors sent here.
     errppslim: PpsLimit,
+    /// The TCP segments with data smoltcp sent lately to other hosts (at most
+    /// `TCP_RESEND_BYTES_MAX` bytes), sent again at once, cut to fit, when a need-frag or
+    /// packet too big lowers their destination's MTU (what `tcp_mtudisc`'s immediate
+    /// `tcp_output` does; smoltcp would wait for its retransmission timer).
+    tcp_sent: std::collections::VecDeque<Vec<u8>>,
+    tcp_sent_bytes: usize,
     /// Counters.
     pub stats: FragStats,
 }
@@ -191,6 +199,8 @@ impl FragState {
             pmtu: HashMap::new(),
             ip6_ident: seed as u32,
             errppslim: PpsLimit::default(),
+            tcp_sent: std::collections::VecDeque::new(),
+            tcp_sent_bytes: 0,
             stats: FragStats::default(),
         }
     }
@@ -832,6 +842,7 @@ impl Engine {
             return self.output(p);
         };
         if h.proto == IPPROTO_TCP {
+            self.tcp_remember(&h, &p);
             if let Some(mtu) = self.path_mtu(h.dst).filter(|m| p.len() > *m) {
                 if let Some(v) = self.tcp_resegment(&h, &p, mtu) {
                     self.frag.stats.tcp_resegmented += 1;
@@ -843,6 +854,50 @@ impl Engine {
             }
         }
         self.output(p)
+    }
+
+    /// Keeps a copy of a TCP segment with data to another host (the oldest go beyond
+    /// `TCP_RESEND_BYTES_MAX`).
+    fn tcp_remember(&mut self, h: &IpHdr, p: &[u8]) {
+        if self.is_local(h.dst) || h.dst.is_loopback() || p.len() <= h.hlen + 40 {
+            return;
+        }
+        let st = &mut self.frag;
+        st.tcp_sent_bytes += p.len();
+        st.tcp_sent.push_back(p.to_vec());
+        while st.tcp_sent_bytes > TCP_RESEND_BYTES_MAX {
+            match st.tcp_sent.pop_front() {
+                Some(o) => st.tcp_sent_bytes -= o.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// `tcp_mtudisc`: the remembered segments to `dst` that no longer fit `mtu` go again
+    /// now, cut to fit (the receiver drops what it had).
+    fn tcp_resend(&mut self, dst: IpAddr, mtu: usize) {
+        let st = &mut self.frag;
+        let mut again = Vec::new();
+        let mut keep = std::collections::VecDeque::new();
+        for p in st.tcp_sent.drain(..) {
+            let to_dst = crate::engine::ip_header(&p).is_some_and(|h| h.dst == dst);
+            if to_dst && p.len() > mtu {
+                again.push(p);
+            } else {
+                keep.push_back(p);
+            }
+        }
+        st.tcp_sent_bytes = keep.iter().map(|p| p.len()).sum();
+        st.tcp_sent = keep;
+        for p in again {
+            if let Some(h) = crate::engine::ip_header(&p) {
+                if let Some(v) = self.tcp_resegment(&h, &p, mtu) {
+                    for q in v {
+                        self.output(q);
+                    }
+                }
+            }
+        }
     }
 
     fn smol_output_fix(&mut self, p: &mut [u8]) {
@@ -1132,6 +1187,7 @@ impl Engine {
             },
         );
         st.stats.pmtuchg += 1;
+        self.tcp_resend(dst, mtu);
     }
 
     /// The dynamic host route cloned for `dst`'s path MTU goes (its MTU expired).
