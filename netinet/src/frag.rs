@@ -148,7 +148,7 @@ pub struct FragState {
     ip6_ident: u32,
     /// `icmperrppslim`/`icmp6errppslim` for the errors sent here.
     errppslim: PpsLimit,
-    /// The TCP segments with data smoltcp sent lately to other hosts (at most
+    /// The TCP segments with data smoltcp sent lately through gateways (at most
     /// `TCP_RESEND_BYTES_MAX` bytes), sent again at once, cut to fit, when a need-frag or
     /// packet too big lowers their destination's MTU (what `tcp_mtudisc`'s immediate
     /// `tcp_output` does; smoltcp would wait for its retransmission timer).
@@ -856,10 +856,15 @@ impl Engine {
         self.output(p)
     }
 
-    /// Keeps a copy of a TCP segment with data to another host (the oldest go beyond
-    /// `TCP_RESEND_BYTES_MAX`).
+    /// Keeps a copy of a TCP segment with data to a host behind a gateway (the oldest go
+    /// beyond `TCP_RESEND_BYTES_MAX`): only a router can answer need-frag, a neighbour's
+    /// link MTU is ours.
     fn tcp_remember(&mut self, h: &IpHdr, p: &[u8]) {
-        if self.is_local(h.dst) || h.dst.is_loopback() || p.len() <= h.hlen + 40 {
+        let via_gateway = self
+            .routes
+            .lookup(h.dst)
+            .is_some_and(|r| r.flags & route::RTF_GATEWAY != 0);
+        if p.len() <= h.hlen + 40 || !via_gateway {
             return;
         }
         let st = &mut self.frag;
