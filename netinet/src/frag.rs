@@ -223,17 +223,30 @@ impl FragState {
         }
     }
 
-    fn drop6(&mut self, k: &(Ipv6Addr, Ipv6Addr, u32)) {
-        if let Some(q) = self.q6.remove(k) {
-            self.nfrags6 -= q.frags.len();
-            self.bytes6 -= q.bytes();
-        }
+    /// Drops an IPv6 queue; its first fragment as it came (fixed header, fragment header,
+    /// data) when that one had arrived (`frag6_freef` reports it).
+    fn drop6(&mut self, k: &(Ipv6Addr, Ipv6Addr, u32)) -> Option<Vec<u8>> {
+        let q = self.q6.remove(k)?;
+        self.nfrags6 -= q.frags.len();
+        self.bytes6 -= q.bytes();
+        let first = q.frags.first().filter(|f| f.off == 0)?;
+        let mut p = q.hdr?;
+        p.extend_from_slice(&[q.tos_or_nxt, 0, 0, 1]);
+        p.extend_from_slice(&k.2.to_be_bytes());
+        p.extend_from_slice(&first.data);
+        let pl = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&pl.to_be_bytes());
+        p[6] = IPPROTO_FRAGMENT;
+        Some(p)
     }
 
     /// `ip_reass_slowtimo`/`frag6_slowtimo`: incomplete datagrams past their time go, and
     /// queues beyond a lowered `maxfragpackets` (the oldest first); `ip_maxfrags`
     /// exceeded drops the older half (`ip_reass_drophalf`).
-    fn timer(&mut self, now_ms: u64) {
+    /// The first fragments of the IPv6 packets given up come back (for `frag6_freef`'s
+    /// time exceeded).
+    fn timer(&mut self, now_ms: u64) -> Vec<Vec<u8>> {
+        let mut gone6 = Vec::new();
         let old4: Vec<_> = self
             .q4
             .iter()
@@ -248,7 +261,9 @@ impl FragState {
             .collect();
         self.stats.fragtimeout += (old4.len() + old6.len()) as u64;
         old4.iter().for_each(|k| self.drop4(k));
-        old6.iter().for_each(|k| self.drop6(k));
+        for k in &old6 {
+            gone6.extend(self.drop6(k));
+        }
         if self.nfrags4 > IP_MAXFRAGS {
             let mut by_age: Vec<_> = self.q4.iter().map(|(k, q)| (q.expire_ms, *k)).collect();
             by_age.sort();
@@ -280,8 +295,9 @@ impl FragState {
             else {
                 break;
             };
-            self.drop6(&k);
+            gone6.extend(self.drop6(&k));
         }
+        gone6
     }
 }
 
@@ -418,7 +434,19 @@ impl Engine {
     /// `ip_reass_slowtimo`, `frag6_slowtimo`, and learnt path MTUs expiring (every poll).
     pub fn frag_timer(&mut self) {
         let now_ms = self.frag_now_ms();
-        self.frag.timer(now_ms);
+        // `frag6_freef`: ICMPv6 time exceeded (reassembly) about a given-up packet whose
+        // first fragment came (IPv4's `ip_freef` sends nothing).
+        for p in self.frag.timer(now_ms) {
+            let Some(h) = crate::engine::ip_header(&p) else {
+                continue;
+            };
+            let now_s = self.uptime_s();
+            if let IpAddr::V6(osrc) = h.src {
+                if self.frag.errppslim.check(now_s) {
+                    self.icmp6_error(osrc, 3, 1, 0, &p);
+                }
+            }
+        }
         if !self.frag.pmtu.is_empty() {
             let now_s = self.uptime_s();
             let gone: Vec<(IpAddr, bool)> = self
@@ -1052,6 +1080,12 @@ impl Engine {
     /// `icmp6_error(ICMP6_PACKET_TOO_BIG)`: to the sender, from our address towards it,
     /// the MTU and as much of the packet as fits in `IPV6_MMTU`.
     fn icmp6_packet_too_big(&mut self, osrc: Ipv6Addr, orig: &[u8], mtu: usize) {
+        self.icmp6_error(osrc, 2, 0, mtu as u32, orig);
+    }
+
+    /// `icmp6_error`: type `ty`, code `code`, the 32-bit word `param`, as much of `orig` as
+    /// fits in `IPV6_MMTU`, to `osrc` from our address towards it.
+    fn icmp6_error(&mut self, osrc: Ipv6Addr, ty: u8, code: u8, param: u32, orig: &[u8]) {
         if osrc.is_multicast() || osrc.is_unspecified() {
             return;
         }
@@ -1059,8 +1093,8 @@ impl Engine {
             return;
         };
         let quote = &orig[..orig.len().min(IPV6_MMTU - 48)];
-        let mut m = vec![2, 0, 0, 0];
-        m.extend_from_slice(&(mtu as u32).to_be_bytes());
+        let mut m = vec![ty, code, 0, 0];
+        m.extend_from_slice(&param.to_be_bytes());
         m.extend_from_slice(quote);
         let c = csum6(me, osrc, IPPROTO_ICMPV6, &m);
         m[2..4].copy_from_slice(&c.to_be_bytes());
@@ -1471,8 +1505,13 @@ mod tests {
         }
         let (_, _, q6, n6, _) = e.frag.queued();
         assert!(q6 <= 200 && n6 <= 200, "{q6} {n6}");
-        // Time: IPFRAGTTL / IPV6_FRAGTTL drop everything.
-        e.frag.timer(u64::MAX);
+        // Time: IPFRAGTTL / IPV6_FRAGTTL drop everything; the IPv6 packets whose first
+        // fragment came are reported (as they came) for frag6_freef's time exceeded.
+        let gone = e.frag.timer(u64::MAX);
+        assert!(!gone.is_empty() && gone.len() <= 200);
+        assert!(gone
+            .iter()
+            .all(|p| p[6] == IPPROTO_FRAGMENT && p[42..44] == [0, 1]));
         assert_eq!(e.frag.queued(), (0, 0, 0, 0, 0));
         // maxfragpackets 0: no reassembly at all.
         e.frag.maxfragpackets4 = 0;
