@@ -29,6 +29,7 @@ const DEV_QUEUE_BYTES_MAX: usize = 4 << 20;
 fn queued_bytes(q: &VecDeque<Vec<u8>>) -> usize {
     q.iter().map(|p| p.len()).sum()
 }
+
 /// ARP entries per kernel.
 const ARP_MAX: usize = 1024;
 /// `arpt_keep`: a resolved entry lives 20 minutes.
@@ -96,7 +97,7 @@ impl Device for Dev {
         let mut c = DeviceCapabilities::default();
         c.medium = Medium::Ip;
         // Any IP packet: the way out cuts it to its MTU (frag.rs), and TCP's MSS is the
-        // route's (`Engine::smol_output_fix`), not one device's.
+        // route's (`Engine::smol_output`), not one device's.
         c.max_transmission_unit = crate::frag::IP_MAXPACKET;
         c
     }

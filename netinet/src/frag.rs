@@ -1110,7 +1110,8 @@ impl Engine {
     /// `icmp_mtudisc` / `icmp6_mtudisc_update`: an `ICMP_UNREACH_NEEDFRAG` or ICMPv6 packet
     /// too big for a packet of ours lowers the path MTU of its destination (NetBSD's
     /// cloned host route's `rmx_mtu`), for `net.inet.ip.mtudisctimeout` seconds; TCP's
-    /// segments to it shrink with it (`fit_mtu`). A need-frag without an MTU guesses from
+    /// segments to it shrink with it (`smol_output`; the ones just sent go again). A
+    /// need-frag without an MTU guesses from
     /// the plateau table (RFC 1191), one below 296 or above the interface's is ignored.
     pub fn mtudisc_input(&mut self, h: &IpHdr, p: &[u8]) {
         let m = &p[h.hlen.min(p.len())..];
