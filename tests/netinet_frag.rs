@@ -944,4 +944,40 @@ fn hostile_fragment_floods_stay_within_bounds() {
     sysctl_int(&mut cb, &[4, 24, 41, 9], Some(200)).unwrap();
     assert_eq!(ping_big(&mut ca, ip("10.0.1.2"), 4000, 2), 2);
     assert_eq!(ping6_big(&mut ca, ip6("fc00::2"), 4000, 2).0, 2);
+
+    // frag6_input's parameter problems, to a (which can be reached): a non-final fragment
+    // of 13 bytes (pointer 4, the payload length), one reaching past 65535 (pointer 42,
+    // the fragment offset).
+    let mac_a = mac_of(&mut ca, 2);
+    let r6 = ca.socket(AF_INET6, SOCK_RAW, 58).unwrap();
+    // A fresh second for icmp6errppslim (the drained queues' time exceeded used some).
+    std::thread::sleep(Duration::from_millis(1100));
+    for (off, n, mf) in [(0usize, 13usize, true), (65528, 16, false)] {
+        let mut f = mac_b.to_vec();
+        f.extend_from_slice(&mac_a);
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&((8 + n) as u16).to_be_bytes());
+        f.extend_from_slice(&[44, 64]);
+        f.extend_from_slice(&ip6("fc00::1").octets());
+        f.extend_from_slice(&ip6("fc00::2").octets());
+        f.extend_from_slice(&[17, 0]);
+        f.extend_from_slice(&(((off as u16) & 0xfff8) | u16::from(mf)).to_be_bytes());
+        f.extend_from_slice(&0x0bad_f00du32.to_be_bytes());
+        f.resize(14 + 48 + n, 0x44);
+        bus.send(&f, 0xbad, 0, 0).unwrap();
+    }
+    bus.wakeup().unwrap();
+    let mut pointers = Vec::new();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until && pointers.len() < 2 {
+        let mut buf = [0u8; 2048];
+        match ca.recvfrom(r6, &mut buf, 0x80) {
+            Ok((k, _)) if k >= 8 && buf[0] == 4 && buf[1] == 0 => {
+                pointers.push(u32::from_be_bytes(buf[4..8].try_into().unwrap()))
+            }
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    assert_eq!(pointers, vec![4, 42], "ICMPv6 parameter problems");
 }

@@ -595,9 +595,21 @@ impl Engine {
         }
         st.stats.fragments += 1;
         // `frag6_input`: a non-final fragment's length is a multiple of 8, none reaches
-        // past IPV6_MAXPACKET (NetBSD answers both with a parameter problem).
-        if (mf && (flen == 0 || flen & 7 != 0)) || off + flen > IP_MAXPACKET {
+        // past IPV6_MAXPACKET; both are answered with a parameter problem (header),
+        // pointing at the payload length or at the fragment offset.
+        let pointer = if mf && flen & 7 != 0 {
+            Some(4)
+        } else if off + flen > IP_MAXPACKET {
+            Some(42)
+        } else {
+            None
+        };
+        if pointer.is_some() || (mf && flen == 0) {
             st.stats.badfrags += 1;
+            let now_s = self.uptime_s();
+            if let Some(ptr) = pointer.filter(|_| self.frag.errppslim.check(now_s)) {
+                self.icmp6_error(src, 4, 0, ptr, &p);
+            }
             return None;
         }
         if st.maxfrags6 >= 0 && st.nfrags6 >= st.maxfrags6 as usize
