@@ -21,14 +21,21 @@ use crate::sock::Pcb;
 
 /// IP packets waiting for smoltcp (input) or for routing (its output).
 const DEV_QUEUE_MAX: usize = 512;
+/// Bytes those queues hold at most each (packets reach `IP_MAXPACKET` since smoltcp's
+/// device takes whole datagrams: frag.rs).
+const DEV_QUEUE_BYTES_MAX: usize = 4 << 20;
+
+/// Bytes queued in `q`.
+fn queued_bytes(q: &VecDeque<Vec<u8>>) -> usize {
+    q.iter().map(|p| p.len()).sum()
+}
+
 /// ARP entries per kernel.
 const ARP_MAX: usize = 1024;
 /// `arpt_keep`: a resolved entry lives 20 minutes.
 const ARP_KEEP_S: u64 = 1200;
 /// `arp_maxtries`: requests before an entry is given up.
 const ARP_MAXTRIES: u32 = 5;
-/// Longest IP packet an Ethernet frame carries.
-const ETHER_PAYLOAD_MAX: usize = 1500;
 const ETHERTYPE_IP: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
@@ -82,14 +89,16 @@ impl Device for Dev {
     }
 
     fn transmit(&mut self, _t: SInstant) -> Option<Tx<'_>> {
-        (self.tx.len() < DEV_QUEUE_MAX).then_some(Tx(&mut self.tx))
+        (self.tx.len() < DEV_QUEUE_MAX && queued_bytes(&self.tx) < DEV_QUEUE_BYTES_MAX)
+            .then_some(Tx(&mut self.tx))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut c = DeviceCapabilities::default();
         c.medium = Medium::Ip;
-        // The smallest MTU of our links (Ethernet): TCP's MSS follows from it.
-        c.max_transmission_unit = ETHER_PAYLOAD_MAX;
+        // Any IP packet: the way out cuts it to its MTU (frag.rs), and TCP's MSS is the
+        // route's (`Engine::smol_output`), not one device's.
+        c.max_transmission_unit = crate::frag::IP_MAXPACKET;
         c
     }
 }
@@ -205,6 +214,8 @@ pub struct Engine {
     pub forwarding_v6: bool,
     /// Counters.
     pub stats: Stats,
+    /// Reassembly queues, path MTUs and their knobs (frag.rs).
+    pub frag: crate::frag::FragState,
     /// The kernel's memory budget (socket buffers, queued packets).
     pub budget: std::sync::Arc<kernel::mem::Budget>,
     start: std::time::Instant,
@@ -286,6 +297,7 @@ impl Engine {
             forwarding_v4: true,
             forwarding_v6: false,
             stats: Stats::default(),
+            frag: crate::frag::FragState::new(rand.rotate_left(32)),
             budget,
             start,
             ip_id: (rand >> 16) as u16,
@@ -615,13 +627,14 @@ impl Engine {
     /// Runs smoltcp and routes what it sends until nothing moves (bounded).
     pub fn poll(&mut self) {
         self.nd6_timer();
+        self.frag_timer();
         for _ in 0..64 {
             let now = self.now();
             self.iface.poll(now, &mut self.dev, &mut self.sockets);
             let sent = !self.dev.tx.is_empty();
             while let Some(mut p) = self.dev.tx.pop_front() {
                 reflect_ttl(&mut p);
-                self.output(p);
+                self.smol_output(p);
             }
             crate::sock::maintain(self);
             if !sent && self.dev.rx.is_empty() {
@@ -687,6 +700,12 @@ impl Engine {
         if !f.is_up() || frame.len() < 14 {
             return;
         }
+        // `ETHER_MAX_FRAME`: a frame beyond the interface's MTU (plus a VLAN tag) is
+        // discarded, as NetBSD's ether_input does ("discarding oversize frame").
+        let vlan = if frame[12..14] == [0x81, 0] { 4 } else { 0 };
+        if frame.len() > f.mtu as usize + 14 + vlan {
+            return;
+        }
         let mac = f.mac.unwrap_or_default();
         let dst: [u8; 6] = frame[0..6].try_into().unwrap_or_default();
         if dst != mac && dst != BROADCAST_MAC && dst[0] & 1 == 0 {
@@ -719,13 +738,21 @@ impl Engine {
             }
             || (i == 1 && h.dst.is_loopback());
         if for_us {
+            // Fragments for us are put back together first (frag.rs).
+            let Some(p) = self.reass_input(&h, p) else {
+                return;
+            };
+            let Some(h) = ip_header(&p) else { return };
             if h.proto == IPPROTO_ICMPV6 && i != 1 && self.nd6_input(i, &h, &p) {
                 // Neighbour discovery is ours (smoltcp's `Medium::Ip` has none).
                 return;
             }
             crate::sock::raw_input(self, i, &h, &p);
             self.icmp_input(&h, &p);
-            if self.dev.rx.len() < DEV_QUEUE_MAX {
+            self.mtudisc_input(&h, &p);
+            if self.dev.rx.len() < DEV_QUEUE_MAX
+                && queued_bytes(&self.dev.rx) + p.len() <= DEV_QUEUE_BYTES_MAX
+            {
                 self.dev.rx.push_back(p);
             } else {
                 self.stats.ip_dropped += 1;
@@ -787,6 +814,9 @@ impl Engine {
         p[11] = 0;
         let c = csum(&p[..h.hlen]);
         p[10..12].copy_from_slice(&c.to_be_bytes());
+        if self.forward_too_big(i, h, &p) {
+            return;
+        }
         self.stats.ip_forward += 1;
         self.output(p);
     }
@@ -835,8 +865,25 @@ impl Engine {
         h
     }
 
-    /// An IP packet leaving (`ip_output`/`ip6_output`).
+    /// An IP packet leaving (`ip_output`/`ip6_output`): cut to the MTU of the way out
+    /// (frag.rs), then each piece to loopback or its interface.
     pub fn output(&mut self, p: Vec<u8>) {
+        let Some(h) = ip_header(&p) else {
+            self.stats.ip_bad += 1;
+            return;
+        };
+        match self.path_mtu(h.dst) {
+            Some(mtu) if p.len() > mtu => {
+                for q in self.fit_mtu(&h, p, mtu) {
+                    self.output_fit(q);
+                }
+            }
+            _ => self.output_fit(p),
+        }
+    }
+
+    /// A packet that fits the MTU of its way out.
+    fn output_fit(&mut self, p: Vec<u8>) {
         let Some(h) = ip_header(&p) else {
             self.stats.ip_bad += 1;
             return;
@@ -1079,6 +1126,9 @@ impl Engine {
             return;
         }
         p[7] -= 1;
+        if self.forward_too_big(i, h, &p) {
+            return;
+        }
         self.stats.ip_forward += 1;
         self.output(p);
     }

@@ -31,6 +31,7 @@ const IPV6_UNICAST_HOPS: i32 = 4;
 const IPV6_RECVPKTINFO: i32 = 36;
 const IPV6_RECVHOPLIMIT: i32 = 37;
 const IPV6_USE_MIN_MTU: i32 = 42;
+const IPV6_RECVPATHMTU: i32 = 43;
 const ICMP6_FILTER: i32 = 18;
 const TCP_NODELAY: i32 = 1;
 const TCP_MAXSEG: i32 = 2;
@@ -610,13 +611,22 @@ impl ProtoSock for InetSock {
                 let x = x as usize;
                 let mut o = self.opts();
                 match name {
-                    SO_SNDBUF => o.snd_hiwat = x.min(256 * 1024),
+                    SO_SNDBUF => {
+                        o.snd_hiwat = x.min(256 * 1024);
+                        let h = o.snd_hiwat;
+                        drop(o);
+                        if let Some(Pcb::Udp(u)) = self.stack.lock().pcbs.get_mut(&self.id) {
+                            u.snd_hiwat = h;
+                        }
+                    }
                     SO_RCVBUF => {
                         o.rcv_hiwat = x.min(256 * 1024);
                         let h = o.rcv_hiwat;
                         drop(o);
-                        if let Some(Pcb::Raw(r)) = self.stack.lock().pcbs.get_mut(&self.id) {
-                            r.rcv_hiwat = h;
+                        match self.stack.lock().pcbs.get_mut(&self.id) {
+                            Some(Pcb::Raw(r)) => r.rcv_hiwat = h,
+                            Some(Pcb::Udp(u)) => u.rcv_hiwat = h,
+                            _ => {}
                         }
                     }
                     SO_SNDLOWAT => o.snd_lowat = x.min(o.snd_hiwat),
@@ -690,12 +700,22 @@ impl ProtoSock for InetSock {
                 }
                 Ok(())
             }
-            // Packets of ours are never fragmented and fit the link's MTU, so the
-            // minimum MTU is only a bound on sizes below 1280, which we keep anyway.
+            // Raw sockets fragment to IPV6_MMTU with it (frag.rs); a UDP socket's value
+            // is checked and kept by nothing (its datagrams follow the path MTU).
             (IPPROTO_IPV6, IPV6_USE_MIN_MTU) if self.v6 => {
                 let v = int()?;
                 if !(-1..=1).contains(&v) {
                     return Err(Errno::EINVAL);
+                }
+                if let Some(Pcb::Raw(r)) = self.stack.lock().pcbs.get_mut(&self.id) {
+                    r.use_min_mtu = v;
+                }
+                Ok(())
+            }
+            (IPPROTO_IPV6, IPV6_RECVPATHMTU) if self.v6 && self.ty == 3 => {
+                let v = int()?;
+                if let Some(Pcb::Raw(r)) = self.stack.lock().pcbs.get_mut(&self.id) {
+                    r.recvpathmtu = v != 0;
                 }
                 Ok(())
             }

@@ -379,13 +379,16 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
             Ok(Next::Done)
         }
         SIOCSIFMTU => {
+            // `ether_ioctl`: ETHERMIN (46) to ETHERMTU; `loioctl`: unsigned, at most
+            // LOMTU_MAX (65536 + MHLEN + MLEN = 66392 on amd64). Checked against NetBSD's
+            // server (docs/netinet.md, "Fragments, MTU and MSS").
             let mtu = i32_at(data, 16);
-            let max = if f.mac.is_some() {
-                ETHERMTU as i32
+            let (min, max) = if f.mac.is_some() {
+                (46, ETHERMTU as i32)
             } else {
-                LOMTU as i32 * 2
+                (0, LOMTU as i32 - 32768 + 65536)
             };
-            if mtu < 68 || mtu > max {
+            if mtu < min || mtu > max {
                 return Err(Errno::EINVAL);
             }
             let unlinked_up = f.is_up() && matches!(f.link, Link::Shmif { port: None, .. });

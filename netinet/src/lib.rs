@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+pub mod frag;
 pub mod ifnet;
 pub mod inet;
 pub mod ioctl;

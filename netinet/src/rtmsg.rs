@@ -192,6 +192,9 @@ pub fn rt_msg(
         // rmx_mtu: lo0's own routes carry its MTU, as NetBSD's do.
         if f.mac.is_none() && r.ifindex == 1 {
             m[48..56].copy_from_slice(&u64::from(f.mtu).to_le_bytes());
+        } else if let Some(p) = e.frag.pmtu.get(&r.dst).filter(|_| host) {
+            // A path MTU learnt from ICMP (frag.rs): its cloned host route's rmx_mtu.
+            m[48..56].copy_from_slice(&(p.mtu as u64).to_le_bytes());
         }
     }
     push_sa(&mut m, &sa_of(r.dst));

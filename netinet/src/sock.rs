@@ -38,7 +38,7 @@ const ANON_MIN: u16 = 49152;
 
 /// Memory a smoltcp TCP socket holds (charged to the kernel's budget).
 const TCP_CHARGE: u64 = 2 * TCP_BUF as u64 + 1024;
-const UDP_CHARGE: u64 = (UDP_SNDBUF + UDP_RCVBUF) as u64 + 2048;
+const UDP_CHARGE: u64 = (UDP_SNDBUF * 2 + UDP_RX_CAP) as u64 + 2048;
 
 /// One pcb.
 pub enum Pcb {
@@ -98,7 +98,16 @@ pub struct Udp {
     pub remote: Option<(IpAddr, u16)>,
     /// `so_error` (an ICMP port unreachable for the connected peer: ECONNREFUSED).
     pub error: Option<Errno>,
+    /// `so_snd.sb_hiwat` (`SO_SNDBUF`): the largest datagram (sosend's atomic check).
+    pub snd_hiwat: usize,
+    /// `so_rcv.sb_hiwat` (`SO_RCVBUF`): a datagram that would not fit with its address
+    /// alone is dropped (`sbappendaddr`).
+    pub rcv_hiwat: usize,
 }
+
+/// smoltcp's receive buffer of a UDP socket: room for the largest datagram (a socket's
+/// own `SO_RCVBUF` decides what it takes: `Udp::rcv_hiwat`).
+const UDP_RX_CAP: usize = 65536 + 2048;
 
 /// A raw pcb (`rawcb`).
 pub struct Raw {
@@ -126,6 +135,12 @@ pub struct Raw {
     pub recvhoplimit: bool,
     /// `ICMP6_FILTER`: the ICMPv6 types passed (bit `type` of 256; all by default).
     pub icmp6_filter: [u32; 8],
+    /// `IPV6_USE_MIN_MTU`: -1 for multicast only (the default), 0 never, 1 always: sends
+    /// bigger than `IPV6_MMTU` are fragmented to it (frag.rs).
+    pub use_min_mtu: i32,
+    /// `IPV6_RECVPATHMTU`: a packet too big for a destination is told to the socket as an
+    /// empty datagram with an `IPV6_PATHMTU` control message (`ip6_notify_pmtu`).
+    pub recvpathmtu: bool,
 }
 
 /// What a raw IPv6 socket may hand over with a packet: its destination, the interface it
@@ -138,6 +153,8 @@ pub struct Rcv6 {
     pub ifindex: u32,
     /// The hop limit it arrived with.
     pub hlim: u8,
+    /// A path MTU notification (`IPV6_PATHMTU`) rather than a packet.
+    pub pathmtu: Option<u32>,
 }
 
 /// `IPPROTO_IPV6`, `IPV6_PKTINFO`, `IPV6_HOPLIMIT`: the control messages a raw IPv6
@@ -145,6 +162,7 @@ pub struct Rcv6 {
 pub const IPPROTO_IPV6: i32 = 41;
 const IPV6_PKTINFO: i32 = 46;
 const IPV6_HOPLIMIT: i32 = 47;
+const IPV6_PATHMTU: i32 = 44;
 
 fn uptime_s(e: &Engine) -> u64 {
     (e.now().total_millis() / 1000) as u64
@@ -211,7 +229,7 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                 .try_charge(UDP_CHARGE)
                 .map_err(|_| Errno::ENOBUFS)?;
             let s = udp::Socket::new(
-                udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; UDP_RCVBUF]),
+                udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; UDP_RX_CAP]),
                 udp::PacketBuffer::new(
                     vec![udp::PacketMetadata::EMPTY; 16],
                     vec![0; UDP_SNDBUF * 2],
@@ -226,6 +244,8 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     local: None,
                     remote: None,
                     error: None,
+                    snd_hiwat: UDP_SNDBUF,
+                    rcv_hiwat: UDP_RCVBUF,
                 }),
             )
         }
@@ -247,6 +267,8 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     ttl: if v6 { crate::engine::IP_DEFTTL } else { MAXTTL },
                     recvpktinfo: false,
                     recvhoplimit: false,
+                    use_min_mtu: -1,
+                    recvpathmtu: false,
                     icmp6_filter: [u32::MAX; 8],
                 }),
             )
@@ -922,14 +944,18 @@ pub fn dgram_send(
     }
     match e.pcbs.get(&id) {
         Some(Pcb::Udp(u)) => {
-            let (h, remote, local) = (u.h, u.remote, u.local);
+            let (h, remote, local, v6) = (u.h, u.remote, u.local, u.v6);
             let dst = match (to, remote) {
                 (Some(_), Some(_)) => return Err(Errno::EISCONN),
                 (Some(t), None) => t,
                 (None, Some(r)) => r,
                 (None, None) => return Err(Errno::ENOTCONN),
             };
-            if data.len() > UDP_SNDBUF {
+            // sosend: beyond `SO_SNDBUF` is EMSGSIZE; `udp_output`/`udp6_output`: so is
+            // what IP cannot carry (65535 less the IPv4 and UDP headers; IPv6's payload
+            // length less the UDP header).
+            let ip_max = if v6 { 65535 - 8 } else { 65535 - 28 };
+            if data.len() > u.snd_hiwat || data.len() > ip_max {
                 return Err(Errno::EMSGSIZE);
             }
             if dst.1 == 0 {
@@ -945,6 +971,16 @@ pub fn dgram_send(
             };
             if local.is_none() {
                 bind(e, id, None, 0)?;
+            }
+            if data.len() > e.udp(h).payload_send_capacity() / 2 {
+                // Bigger than smoltcp's send buffer takes (SO_SNDBUF raised): out as a
+                // datagram of our own.
+                let sport = match e.pcbs.get(&id) {
+                    Some(Pcb::Udp(u)) => u.local.map_or(0, |l| l.1),
+                    _ => 0,
+                };
+                let hlim = e.udp(h).hop_limit();
+                return udp_output_big(e, src, sport, dst, data, hlim);
             }
             let meta = udp::UdpMetadata {
                 endpoint: IpEndpoint::new(dst.0.into(), dst.1),
@@ -966,7 +1002,9 @@ pub fn dgram_send(
             };
             let (v6, proto, local, hdrincl, ttl) = (r.v6, r.proto, r.local, r.hdrincl, r.ttl);
             if v6 {
-                return raw6_output(e, proto, local, ttl, dst, data);
+                let min_mtu = r.use_min_mtu == 1
+                    || (r.use_min_mtu == -1 && matches!(dst, IpAddr::V6(d) if d.is_multicast()));
+                return raw6_output(e, proto, local, ttl, dst, data, min_mtu);
             }
             if data.len() > RAW_BUF.max(65535 - 20) {
                 return Err(Errno::EMSGSIZE);
@@ -1008,6 +1046,10 @@ pub fn dgram_send(
                     let id = e.next_ip_id();
                     p[4..6].copy_from_slice(&id.to_be_bytes());
                 }
+                // `ip_output`: DF and bigger than the way out is EMSGSIZE (ping -D -s).
+                if off & 0x4000 != 0 && e.path_mtu(dst).is_some_and(|m| len > m) {
+                    return Err(Errno::EMSGSIZE);
+                }
                 p[10] = 0;
                 p[11] = 0;
                 let c = crate::engine::csum(&p[..hlen]);
@@ -1021,12 +1063,6 @@ pub fn dgram_send(
                 let (IpAddr::V4(s4), IpAddr::V4(d4)) = (src, dst) else {
                     return Err(Errno::EAFNOSUPPORT);
                 };
-                if data.len() + 20 > crate::ifnet::ETHERMTU as usize
-                    && !(e.is_local(dst) || dst.is_loopback())
-                {
-                    // Fragmentation is not done: what does not fit one frame is refused.
-                    return Err(Errno::EMSGSIZE);
-                }
                 e.ipv4_packet(s4, d4, proto, ttl, data)
             };
             e.output(pkt);
@@ -1035,6 +1071,58 @@ pub fn dgram_send(
         Some(Pcb::Tcp(_)) => Err(Errno::EOPNOTSUPP),
         None => Err(Errno::EBADF),
     }
+}
+
+/// A UDP datagram too big for smoltcp's send buffer, made here: the UDP header and its
+/// checksum, the IP header (hop limit the socket's or 64), then `output` (which fragments).
+fn udp_output_big(
+    e: &mut Engine,
+    src: IpAddr,
+    sport: u16,
+    dst: (IpAddr, u16),
+    data: &[u8],
+    hlim: Option<u8>,
+) -> Result<usize, Errno> {
+    let mut m = Vec::with_capacity(8 + data.len());
+    m.extend_from_slice(&sport.to_be_bytes());
+    m.extend_from_slice(&dst.1.to_be_bytes());
+    m.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 0]);
+    m.extend_from_slice(data);
+    let hlim = hlim.unwrap_or(crate::engine::IP_DEFTTL);
+    let p = match (src, dst.0) {
+        (IpAddr::V4(s4), IpAddr::V4(d4)) => {
+            let mut b = Vec::with_capacity(12 + m.len());
+            b.extend_from_slice(&s4.octets());
+            b.extend_from_slice(&d4.octets());
+            b.extend_from_slice(&[0, 17]);
+            b.extend_from_slice(&(m.len() as u16).to_be_bytes());
+            b.extend_from_slice(&m);
+            let c = match crate::engine::csum(&b) {
+                0 => 0xffff,
+                c => c,
+            };
+            m[6..8].copy_from_slice(&c.to_be_bytes());
+            e.ipv4_packet(s4, d4, 17, hlim, &m)
+        }
+        (IpAddr::V6(s6), IpAddr::V6(d6)) => {
+            let c = match crate::engine::csum6(s6, d6, 17, &m) {
+                0 => 0xffff,
+                c => c,
+            };
+            m[6..8].copy_from_slice(&c.to_be_bytes());
+            let mut p = vec![0x60, 0, 0, 0];
+            p.extend_from_slice(&(m.len() as u16).to_be_bytes());
+            p.extend_from_slice(&[17, hlim]);
+            p.extend_from_slice(&s6.octets());
+            p.extend_from_slice(&d6.octets());
+            p.extend_from_slice(&m);
+            p
+        }
+        _ => return Err(Errno::EAFNOSUPPORT),
+    };
+    e.output(p);
+    Ok(data.len())
 }
 
 /// `rip6_output`: the payload behind an IPv6 header of ours (no `IPV6_HDRINCL` in
@@ -1047,12 +1135,13 @@ fn raw6_output(
     hlim: u8,
     dst: IpAddr,
     data: &[u8],
+    min_mtu: bool,
 ) -> Result<usize, Errno> {
     let IpAddr::V6(d6) = dst else {
         return Err(Errno::EAFNOSUPPORT);
     };
-    if data.len() + 40 > crate::ifnet::ETHERMTU as usize && !(e.is_local(dst) || d6.is_loopback()) {
-        // Fragmentation is not done: what does not fit one frame is refused.
+    if data.len() > crate::frag::IP_MAXPACKET {
+        // `IPV6_MAXPACKET` of payload; bigger than the way out is fragmented (frag.rs).
         return Err(Errno::EMSGSIZE);
     }
     let route_ok = e.is_local(dst) || d6.is_loopback() || d6.is_multicast();
@@ -1088,7 +1177,15 @@ fn raw6_output(
     p.extend_from_slice(&s6.octets());
     p.extend_from_slice(&d6.octets());
     p.extend_from_slice(&m);
-    e.output(p);
+    match crate::engine::ip_header(&p) {
+        // `IPV6_USE_MIN_MTU`: fragmented to IPV6_MMTU whatever the path's MTU.
+        Some(h) if min_mtu && p.len() > crate::frag::IPV6_MMTU => {
+            for q in e.fit_mtu(&h, p, crate::frag::IPV6_MMTU) {
+                e.output(q);
+            }
+        }
+        _ => e.output(p),
+    }
     Ok(data.len())
 }
 
@@ -1108,6 +1205,8 @@ pub fn dgram_recv(
                 return Err(err);
             }
             let (h, remote) = (u.h, u.remote);
+            // `sbappendaddr`: the datagram with its address must fit `SO_RCVBUF`.
+            let room = u.rcv_hiwat.saturating_sub(if u.v6 { 28 } else { 16 });
             let s = e.sockets.get_mut::<udp::Socket>(h);
             loop {
                 let got = if peek {
@@ -1117,6 +1216,12 @@ pub fn dgram_recv(
                 };
                 let Ok((d, m)) = got else { return Ok(None) };
                 let from: (IpAddr, u16) = (m.endpoint.addr.into(), m.endpoint.port);
+                if d.len() > room {
+                    if peek {
+                        let _ = s.recv();
+                    }
+                    continue;
+                }
                 if let Some(r) = remote {
                     if r != from {
                         if peek {
@@ -1144,7 +1249,16 @@ pub fn dgram_recv(
             }
             let n = d.len();
             let mut ctl = Vec::new();
-            if let Some(m) = rcv {
+            if let Some(mtu) = rcv.and_then(|m| m.pathmtu) {
+                // `struct ip6_mtuinfo`: the destination's sockaddr_in6, then the MTU.
+                let mut b = vec![28, 24, 0, 0, 0, 0, 0, 0];
+                if let IpAddr::V6(a) = from {
+                    b.extend_from_slice(&a.octets());
+                }
+                b.extend_from_slice(&[0; 4]);
+                b.extend_from_slice(&mtu.to_le_bytes());
+                ctl.push((IPPROTO_IPV6, IPV6_PATHMTU, b));
+            } else if let Some(m) = rcv {
                 if pktinfo {
                     // `struct in6_pktinfo`: the address, then the interface index.
                     let mut b = m.dst.octets().to_vec();
@@ -1194,6 +1308,7 @@ pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
                 dst,
                 ifindex: i,
                 hlim: p[7],
+                pathmtu: None,
             }),
             IpAddr::V4(_) => None,
         };
@@ -1213,6 +1328,32 @@ pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
         }
         r.q_bytes += data.len();
         r.q.push_back((data, h.src, rcv));
+    }
+}
+
+/// Path MTU notifications queued per raw socket at most.
+const PATHMTU_NOTES_MAX: usize = 16;
+
+/// `ip6_notify_pmtu` through `in6_pcbnotify`: raw IPv6 sockets with `IPV6_RECVPATHMTU`,
+/// unconnected or connected to `dst`, hear of its path MTU (an empty datagram from `dst`
+/// with `IPV6_PATHMTU`).
+pub fn notify_pathmtu(e: &mut Engine, dst: Ipv6Addr, mtu: u32) {
+    for pcb in e.pcbs.values_mut() {
+        let Pcb::Raw(r) = pcb else { continue };
+        if !r.v6 || !r.recvpathmtu || r.remote.is_some_and(|a| a != IpAddr::V6(dst)) {
+            continue;
+        }
+        let notes = r.q.iter().filter(|x| x.0.is_empty()).count();
+        if notes >= PATHMTU_NOTES_MAX {
+            continue;
+        }
+        let rcv = Rcv6 {
+            dst,
+            ifindex: 0,
+            hlim: 0,
+            pathmtu: Some(mtu),
+        };
+        r.q.push_back((Vec::new(), IpAddr::V6(dst), Some(rcv)));
     }
 }
 
