@@ -478,7 +478,8 @@ impl Engine {
         f.flags |= IFF_UP | IFF_RUNNING;
         // The connected route (`in_addprefix`); a loopback address gets only its local
         // host route (listed by `rtmsg::all_routes`), as NetBSD's table shows.
-        let host = prefix == route::host_prefix(addr);
+        // NetBSD's IPv4 /32 is a net route with a full mask (`10.0.0.1/32` in route show).
+        let host = addr.is_ipv6() && prefix == route::host_prefix(addr);
         if !loopback {
             let _ = self.routes.add(Route {
                 dst: addr,
@@ -563,6 +564,17 @@ impl Engine {
         self.ifs.iter().find(|f| f.has_addr(a)).map(|f| f.index)
     }
 
+    /// `ifa_ifwithnet`: the interface with the most specific address whose network
+    /// holds `a`.
+    pub fn ifindex_of_net(&self, a: IpAddr) -> Option<u32> {
+        self.ifs
+            .iter()
+            .flat_map(|f| f.addrs.iter().map(move |x| (f.index, x)))
+            .filter(|(_, x)| route::prefix_contains(x.addr, x.prefix, a))
+            .max_by_key(|(_, x)| x.prefix)
+            .map(|(i, _)| i)
+    }
+
     /// The source address for packets to `dst` (`in_selectsrc`): the destination itself
     /// if it is ours, else the first address of the route's interface.
     pub fn select_source(&self, dst: IpAddr) -> Result<IpAddr, kernel::Errno> {
@@ -601,7 +613,16 @@ impl Engine {
         use kernel::Errno;
         let r = self.routes.lookup(dst).ok_or(Errno::EHOSTUNREACH)?;
         if r.flags & RTF_REJECT != 0 {
-            return Err(Errno::EHOSTUNREACH);
+            // `rt_check_reject_route`/`looutput`: through a loopback interface a host route
+            // is EHOSTUNREACH and a network one ENETUNREACH; elsewhere a gateway route
+            // EHOSTUNREACH and a direct one EHOSTDOWN.
+            let looped = self.ifp(r.ifindex).map(|f| f.flags & IFF_LOOPBACK != 0);
+            return Err(match (looped.unwrap_or(false), r.flags) {
+                (true, f) if f & route::RTF_HOST != 0 => Errno::EHOSTUNREACH,
+                (true, _) => Errno::ENETUNREACH,
+                (false, f) if f & RTF_GATEWAY != 0 => Errno::EHOSTUNREACH,
+                (false, _) => Errno::EHOSTDOWN,
+            });
         }
         Ok(r.clone())
     }

@@ -196,7 +196,7 @@ pub fn rt_msg(
     }
     push_sa(&mut m, &sa_of(r.dst));
     match (r.gateway, f) {
-        (Some(g), _) if r.flags & route::RTF_GATEWAY != 0 => push_sa(&mut m, &sa_of(g)),
+        (Some(g), _) => push_sa(&mut m, &sa_of(g)),
         (_, Some(_)) if local && r.ifindex == 1 => {
             // lo0's own address: the gateway is lo0 by name.
             push_sa(&mut m, &e.ifp(1).map(sockaddr_dl).unwrap_or_default())
@@ -221,7 +221,11 @@ pub fn rt_msg(
     }
     if let Some(f) = f {
         push_sa(&mut m, &sockaddr_dl(f));
-        let ifa = f.first_addr(r.dst.is_ipv6()).map(sa_of).unwrap_or_default();
+        // A local route's ifa is the address itself (`rt_ifa_addlocal`).
+        let ifa = match local {
+            true => sa_of(r.dst),
+            false => f.first_addr(r.dst.is_ipv6()).map(sa_of).unwrap_or_default(),
+        };
         push_sa(&mut m, &ifa);
     }
     let len = m.len() as u16;
@@ -246,17 +250,28 @@ pub fn dump(e: &Engine, af: i32) -> Vec<u8> {
 pub fn all_routes(e: &Engine) -> Vec<Route> {
     let mut v = e.routes.all();
     for f in &e.ifs {
+        // `rt_ifa_addlocal`: RTF_LLDATA on an interface with link-level addresses.
+        let lldata = if f.mac.is_some() {
+            RTF_LLDATA as u32
+        } else {
+            0
+        };
         for a in &f.addrs {
             v.push(Route {
                 dst: a.addr,
                 prefix: route::host_prefix(a.addr),
                 gateway: None,
                 ifindex: f.index,
-                flags: route::RTF_UP | route::RTF_HOST | route::RTF_LOCAL,
+                flags: route::RTF_UP | route::RTF_HOST | route::RTF_LOCAL | lldata,
             });
         }
     }
-    v.sort_by_key(|r| (r.dst.is_ipv6(), r.dst, r.prefix));
+    // Radix order: by key, then a host route before the masks of the same key, the
+    // longer mask first (`10.0.1.0/26` before `10.0.1/24`).
+    v.sort_by_key(|r| {
+        let net = r.flags & route::RTF_HOST == 0;
+        (r.dst.is_ipv6(), r.dst, net, std::cmp::Reverse(r.prefix))
+    });
     v
 }
 
@@ -289,7 +304,8 @@ pub fn llinfo(e: &Engine, af: i32) -> Vec<u8> {
         let k = u32::from_le_bytes(a.octets());
         ((((((k >> 8) ^ k) >> 8) ^ k) >> 8) ^ k) & 31
     };
-    keys.sort_by_key(|k| (k.0, bucket(k.1)));
+    // The newest interface's table first (`lltable_link` puts each at the list's head).
+    keys.sort_by_key(|k| (std::cmp::Reverse(k.0), bucket(k.1)));
     for (i, a, mac, permanent) in keys {
         let Some(f) = e.ifp(i) else { continue };
         let mut m = vec![0u8; RT_MSGHDR];

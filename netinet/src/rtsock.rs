@@ -167,46 +167,115 @@ impl RouteSock {
         let mut e = self.stack.lock();
         let r: Result<Route> = (|| match ty {
             RTM_ADD | RTM_CHANGE => {
-                let gw = sas[1].as_deref().ok_or(Errno::EINVAL)?;
-                let (gateway, ifindex) = match ip_of(gw) {
-                    Some(g) => {
-                        // `ifa_ifwithroute`: the gateway must be on a connected network
-                        // (or be one of our addresses, for an interface route).
-                        let ifindex = match e.ifindex_of_addr(g) {
-                            Some(i) => i,
-                            None => e
-                                .routes
-                                .lookup(g)
-                                .filter(|r| r.flags & route::RTF_GATEWAY == 0)
-                                .map(|r| r.ifindex)
-                                .ok_or(Errno::ENETUNREACH)?,
-                        };
-                        (Some(g), ifindex)
+                let is_gw = flags as u32 & route::RTF_GATEWAY != 0;
+                // RTM_CHANGE (`route_output`): the route `rt_lookup` finds (longest match,
+                // of exactly the given mask), whose key must be the destination, and a
+                // netmask when the route has one.
+                let cur = match ty {
+                    RTM_CHANGE => {
+                        let masked = route::network(dst, prefix);
+                        let c = e
+                            .routes
+                            .lookup(masked)
+                            .filter(|r| sas[2].is_none() || r.prefix == prefix)
+                            .cloned()
+                            .ok_or(Errno::ESRCH)?;
+                        if c.dst != dst {
+                            return Err(Errno::ESRCH);
+                        }
+                        if sas[2].is_none() && c.flags & route::RTF_HOST == 0 {
+                            return Err(Errno::ETOOMANYREFS);
+                        }
+                        Some(c)
                     }
-                    None if gw.get(1) == Some(&18) && gw.len() >= 4 => {
-                        let idx = u32::from(u16::from_le_bytes([gw[2], gw[3]]));
-                        e.ifp(idx).ok_or(Errno::ENETUNREACH)?;
-                        (None, idx)
+                    _ => None,
+                };
+                // `ifa_ifwithroute`: our own address (an interface route), an interface
+                // whose network holds the gateway, else the interface of the route to the
+                // destination; none of those is ENETUNREACH.
+                // `rt_getifa`: an RTA_IFA naming one of our addresses picks its interface
+                // before anything else (`route add default -ifa 10.0.0.5 192.168.0.1`).
+                let by_ifa = sas[5]
+                    .as_deref()
+                    .and_then(ip_of)
+                    .and_then(|a| e.ifindex_of_addr(a));
+                let via_dst = || e.routes.lookup(dst).map(|r| r.ifindex);
+                let (gateway, ifindex) = match sas[1].as_deref() {
+                    None if cur.is_some() => {
+                        // A change without a gateway keeps it (rt_getifa still asks).
+                        e.ifindex_of_net(dst)
+                            .or_else(via_dst)
+                            .ok_or(Errno::ENETUNREACH)?;
+                        let c = cur.as_ref().expect("change");
+                        (c.gateway, c.ifindex)
                     }
                     None => return Err(Errno::EINVAL),
+                    Some(gw) => match ip_of(gw) {
+                        Some(g) => {
+                            let own = (!is_gw).then(|| e.ifindex_of_addr(g)).flatten();
+                            let ifindex = by_ifa
+                                .or(own)
+                                .or_else(|| e.ifindex_of_net(g))
+                                .or_else(via_dst)
+                                .ok_or(Errno::ENETUNREACH)?;
+                            (Some(g), ifindex)
+                        }
+                        // A link-level gateway (`-link -iface shmif0`): its interface.
+                        // By index, else by the name its data begins with (route(8)'s
+                        // `link_addr("shmif0")`; `ifa_ifwithnet` compares the data under
+                        // each link address's mask, which covers the name).
+                        None if gw.get(1) == Some(&18) && gw.len() >= 8 => {
+                            let idx = u32::from(u16::from_le_bytes([gw[2], gw[3]]));
+                            let by_name = || {
+                                e.ifs
+                                    .iter()
+                                    .find(|f| gw[8..].starts_with(f.name.as_bytes()))
+                                    .map(|f| f.index)
+                            };
+                            let i = match e.ifp(idx) {
+                                Some(_) => Some(idx),
+                                None => by_name(),
+                            };
+                            (None, i.or_else(via_dst).ok_or(Errno::ENETUNREACH)?)
+                        }
+                        None => return Err(Errno::EINVAL),
+                    },
                 };
-                let is_gw = flags as u32 & route::RTF_GATEWAY != 0
-                    && gateway.is_some()
-                    && !e.is_local(gateway.unwrap_or(dst));
-                let keep = route::RTF_REJECT | route::RTF_BLACKHOLE | route::RTF_STATIC;
-                let new = Route {
-                    dst,
-                    prefix,
-                    gateway: if is_gw { gateway } else { None },
-                    ifindex,
-                    flags: route::RTF_UP
-                        | (flags as u32 & keep)
-                        | if is_gw { route::RTF_GATEWAY } else { 0 }
-                        | if prefix == route::host_prefix(dst) {
-                            route::RTF_HOST
-                        } else {
-                            0
-                        },
+                let keep = route::RTF_REJECT
+                    | route::RTF_BLACKHOLE
+                    | route::RTF_STATIC
+                    | route::RTF_CONNECTED;
+                let asked = flags as u32 & keep;
+                let new = match cur {
+                    // The flags are the message's but for `PRESERVED_RTF` (UP, GATEWAY,
+                    // HOST, ...), which stay the route's.
+                    Some(c) => Route {
+                        gateway,
+                        ifindex,
+                        flags: asked | (c.flags & !keep),
+                        ..c
+                    },
+                    None => {
+                        let is_gw = is_gw && gateway.is_some();
+                        Route {
+                            dst,
+                            prefix,
+                            // NetBSD keeps the gateway as given (route(8) shows it) with
+                            // or without RTF_GATEWAY; output uses it only with the flag.
+                            gateway,
+                            ifindex,
+                            flags: route::RTF_UP
+                                | asked
+                                | if is_gw { route::RTF_GATEWAY } else { 0 }
+                                // A host route is asked for (or has no mask): `-net
+                                // 192.168.0.1/32` stays a network route.
+                                | if host || sas[2].is_none() {
+                                    route::RTF_HOST
+                                } else {
+                                    0
+                                },
+                        }
+                    }
                 };
                 if ty == RTM_ADD {
                     e.routes.add(new.clone()).map_err(|x| match x {
@@ -215,11 +284,8 @@ impl RouteSock {
                         route::RtError::NotFound => Errno::ESRCH,
                     })?;
                 } else {
-                    let r = e.routes.get_mut(dst, prefix).ok_or(Errno::ESRCH)?;
-                    *r = Route {
-                        dst: r.dst,
-                        ..new.clone()
-                    };
+                    let r = e.routes.get_mut(new.dst, new.prefix).ok_or(Errno::ESRCH)?;
+                    *r = new.clone();
                 }
                 Ok(new)
             }
