@@ -4,8 +4,8 @@
 //! URL`, then `cargo run --example oracle_inet_timeo -- URL >
 //! tests/oracle/inet-timeo.netbsd`): exactly a timeval long, EDOM past the tick count (and
 //! for microseconds below -10000), any other time taken and read back in ticks of 10 ms,
-//! negative ones included, the padding after tv_usec not read, and a UDP receive that
-//! times out with EWOULDBLOCK. Ours answers every step as NetBSD did (net::domain's
+//! negative ones included (they time out at once), the padding after tv_usec not read,
+//! and a UDP receive that times out with EWOULDBLOCK. Ours answers every step as NetBSD did (net::domain's
 //! codec, shared with AF_LOCAL and sockin).
 
 mod common;
@@ -65,12 +65,24 @@ fn a_receive_timeout_waits_its_ticks_and_accept_ignores_it() {
         waited >= Duration::from_millis(240) && waited < Duration::from_secs(5),
         "{waited:?}"
     );
-    // A negative time reads back negative (as NetBSD) and waits without a timeout: a
-    // datagram sent after 0.3 s still arrives.
+    // A negative time reads back negative (as NetBSD) and times out at once (NetBSD's
+    // server by hand: EWOULDBLOCK within a millisecond).
     c.setsockopt(u, 0xffff, 0x100c, &tv(-1, 500_000)).unwrap();
     let b = c.getsockopt(u, 0xffff, 0x100c, 16).unwrap();
     assert_eq!(i64::from_le_bytes(b[..8].try_into().unwrap()), 0);
     assert_eq!(i32::from_le_bytes(b[8..12].try_into().unwrap()), -500_000);
+    let t = Instant::now();
+    assert!(matches!(
+        c.recvfrom(u, &mut buf, 0),
+        Err(client::Error::Errno(35))
+    ));
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    // No timeout again: a datagram sent after 0.3 s arrives.
+    c.setsockopt(u, 0xffff, 0x100c, &tv(0, 0)).unwrap();
     let me = c.getsockname(u).unwrap();
     let url = srv.url.clone();
     let sender = std::thread::spawn(move || {

@@ -394,14 +394,18 @@ pub fn ticks_timeval_bytes(t: i32) -> Vec<u8> {
     b
 }
 
-/// How long a wait of `t` ticks lasts, in microseconds (0: no timeout; a negative time
-/// waits without one, as [`opt_timeval_us`] takes it).
+/// How long a wait of `t` ticks lasts, in microseconds (0: no timeout). A negative time
+/// times out at once (NetBSD's `callout_schedule` of a negative count; seen on its
+/// server: EWOULDBLOCK within a millisecond): one microsecond here.
 pub fn ticks_us(t: i32) -> u64 {
-    u64::try_from(t).unwrap_or(0) * TICK_US as u64
+    match u64::try_from(t) {
+        Ok(t) => t * TICK_US as u64,
+        Err(_) => 1,
+    }
 }
 
-/// A `struct timeval` option value in microseconds of wait ([`opt_timeval_ticks`], a
-/// negative time as no timeout).
+/// A `struct timeval` option value in microseconds of wait ([`opt_timeval_ticks`] then
+/// [`ticks_us`]).
 pub fn opt_timeval_us(v: &[u8]) -> Result<u64> {
     opt_timeval_ticks(v).map(ticks_us)
 }

@@ -99,7 +99,12 @@ pub fn run(url: &str) -> Transcript {
     // The timeout at work: a bound UDP socket with 0.1 s (10 ticks) and with 1 tick
     // waits that long and says EWOULDBLOCK. (NetBSD's accept(2) ignores SO_RCVTIMEO:
     // `sowait(so, true, 0)`; a probe of it would wait for ever.)
-    for (name, v) in [("0.1s", tv(0, 100_000, 0, 16)), ("1us", tv(0, 1, 0, 16))] {
+    // A negative time times out at once.
+    for (name, v) in [
+        ("0.1s", tv(0, 100_000, 0, 16)),
+        ("1us", tv(0, 1, 0, 16)),
+        ("sec -1", tv(-1, 0, 0, 16)),
+    ] {
         let s = c.socket(2, 2, 0).expect("udp socket");
         let mut sin = vec![16u8, 2, 0, 0, 127, 0, 0, 1];
         sin.resize(16, 0);
