@@ -233,6 +233,28 @@ pub fn rt_msg(
     m
 }
 
+/// A routing message without its RTA_IFP and RTA_IFA sockaddrs (the last ones `rt_msg`
+/// puts): NetBSD's `route_output` reports them only when the request names one of them.
+pub fn without_ifp(mut m: Vec<u8>) -> Vec<u8> {
+    if m.len() < RT_MSGHDR {
+        return m;
+    }
+    let addrs = i32::from_le_bytes(m[12..16].try_into().unwrap_or_default());
+    let mut off = RT_MSGHDR;
+    for bit in 0..4 {
+        if addrs & (1 << bit) != 0 {
+            let len = usize::from(*m.get(off).unwrap_or(&0));
+            off += if len == 0 { 8 } else { len.div_ceil(8) * 8 };
+        }
+    }
+    m.truncate(off.min(m.len()));
+    let addrs = addrs & !(RTA_IFP | RTA_IFA);
+    m[12..16].copy_from_slice(&addrs.to_le_bytes());
+    let len = m.len() as u16;
+    m[0..2].copy_from_slice(&len.to_le_bytes());
+    m
+}
+
 /// `NET_RT_DUMP`: every route of family `af`, and the local host routes NetBSD adds for
 /// each address (`RTF_LOCAL`, through `lo0`).
 pub fn dump(e: &Engine, af: i32) -> Vec<u8> {

@@ -277,6 +277,18 @@ impl RouteSock {
                         }
                     }
                 };
+                // `arp_rtrequest` (RTM_ADD, also run by a change): a direct IPv4 network
+                // route on an Ethernet interface whose mask is not /32 clones neighbours,
+                // RTF_CONNECTED.
+                let mut new = new;
+                if new.flags & (route::RTF_GATEWAY | route::RTF_HOST) == 0
+                    && new.dst.is_ipv4()
+                    && sas[2].is_some()
+                    && prefix != 32
+                    && e.ifp(new.ifindex).is_some_and(|f| f.mac.is_some())
+                {
+                    new.flags |= route::RTF_CONNECTED;
+                }
                 if ty == RTM_ADD {
                     e.routes.add(new.clone()).map_err(|x| match x {
                         route::RtError::Exists => Errno::EEXIST,
@@ -308,10 +320,15 @@ impl RouteSock {
             _ => Err(Errno::EOPNOTSUPP),
         })();
         let (res, answer) = match r {
-            Ok(route) => (
-                Ok(()),
-                rtmsg::rt_msg(&e, ty, &route, seq, pid, 0, rtmsg::RTF_DONE_FLAG),
-            ),
+            Ok(route) => {
+                let a = rtmsg::rt_msg(&e, ty, &route, seq, pid, 0, rtmsg::RTF_DONE_FLAG);
+                // The interface and its address only when asked for (route(8)'s `get`
+                // asks with RTA_IFP).
+                match addrs & 0x30 {
+                    0 => (Ok(()), rtmsg::without_ifp(a)),
+                    _ => (Ok(()), a),
+                }
+            }
             Err(err) => {
                 // The request itself comes back with rtm_errno set.
                 let mut a = m.to_vec();

@@ -1027,7 +1027,9 @@ pub fn dgram_send(
                     // Fragmentation is not done: what does not fit one frame is refused.
                     return Err(Errno::EMSGSIZE);
                 }
-                e.ipv4_packet(s4, d4, proto, ttl, data)
+                // `rip_output`: MAXTTL whatever IP_TTL says (it is kept for getsockopt).
+                let _ = ttl;
+                e.ipv4_packet(s4, d4, proto, MAXTTL, data)
             };
             e.output(pkt);
             Ok(data.len())
