@@ -78,6 +78,32 @@ side() { # side NAME SERVER
         run src ping -n -w 1 -c 1 10.0.2.2
         run fwd sysctl -w net.inet.ip.forwarding=1
         run src ping -n -w 1 -c 1 10.0.2.2
+        echo "## t_arp.sh arp_command"
+        run src arp -s 10.0.1.10 b2:a0:20:00:00:10
+        run src arp -n 10.0.1.10
+        run src arp -d 10.0.1.10
+        run src arp -n 10.0.1.10
+        run src arp -s 10.0.1.11 b2:a0:20:00:00:11
+        run src arp -s 10.0.1.12 b2:a0:20:00:00:12
+        run src arp -n -a
+        run src arp -d -a
+        run src arp -n -a
+        run src arp -n 10.0.1.2
+        run src arp -s 10.0.1.10 b2:a0:20:00:00:10 temp
+        run src arp -n 10.0.1.10
+        echo "## t_arp.sh arp_cache_overwriting"
+        run src arp -s 10.0.1.1 b2:a0:20:00:00:ff
+        run src arp -s 10.0.1.1 b2:a0:20:00:00:fe
+        run src arp -d 10.0.1.1
+        run src ping -n -w 1 -c 1 10.0.1.1
+        run src arp -s 10.0.1.1 b2:a0:20:00:00:00
+        run src arp -n 10.0.1.1
+        run src arp -s 10.0.1.10 b2:a0:20:00:00:ff
+        run src arp -n 10.0.1.10
+        run src arp -d 10.0.1.1
+        run src arp -d 10.0.1.10
+        run src ping -n -w 1 -c 1 10.0.1.1
+        run src arp -an
         echo "## t_flags.sh route_flags_static"
         run src route add 10.0.3.1 10.0.1.1
         run src route add -net 10.0.4.0/24 10.0.1.1
@@ -133,7 +159,7 @@ side() { # side NAME SERVER
         run gw ifconfig shmif0 create
         run gw ifconfig shmif0 linkstr bus4
         run gw ifconfig shmif0 192.168.0.1
-        run gw route add -net 10.0.0.1/32 -link -cloning -iface shmif0
+        run gw route add -net 10.0.0.5/32 -link -cloning -iface shmif0
         run host ifconfig shmif1 create
         run host ifconfig shmif1 linkstr bus4
         run host route delete default
@@ -144,6 +170,14 @@ side() { # side NAME SERVER
         run host route add default -ifa 10.0.0.5 192.168.0.1
         run host route -n show -inet
         run host ping -n -c 1 -w 1 192.168.0.1
+        echo "## t_arp.sh arp_purge_on_route_delete, arp_purge_on_ifdown"
+        run host arp -n 192.168.0.1
+        run host route delete -net 192.168.0.1/32
+        run host arp -n 192.168.0.1
+        run gw arp -n 10.0.0.5
+        run gw ifconfig shmif0 down
+        run gw arp -n 10.0.0.5
+        run gw arp -an
     } > "$d/raw.txt"
     for s in src fwd dst host gw; do RUMP_SERVER=unix://$d/$s.sock "$HALT" 2>/dev/null; done
     sed -E 's/b2:a0(:[0-9a-f]{2}){4}/b2:a0:MAC/g; s/time=[0-9.]+ ms/time=T ms/;

@@ -20,3 +20,11 @@ mod replay;
 fn arp_cache_after_ping_as_netbsd() {
     replay::replay("arp");
 }
+
+/// t_arp.sh arp_command and arp_cache_overwriting: `arp -s` (static and `temp`), `arp -d`
+/// (ENOENT the second time), `arp -d -a` (our own address's entry included), EEXIST over a
+/// static entry, a static entry over a dynamic or a temporary one.
+#[test]
+fn arp_command_and_cache_overwriting_as_netbsd() {
+    replay::replay("arp_command");
+}

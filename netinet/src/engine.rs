@@ -104,6 +104,8 @@ pub struct ArpEntry {
     pub tries: u32,
     /// The packet waiting for the answer (`la_hold`: one, the newest).
     pub hold: Option<Vec<u8>>,
+    /// Static (`arp -s` without `temp`: `LLE_STATIC`): never expires, never relearnt.
+    pub permanent: bool,
 }
 
 /// Neighbour cache entries per kernel (`nd6`'s lltable; NetBSD's bound is memory).
@@ -186,6 +188,8 @@ pub struct Engine {
     pub routes: route::Table,
     /// ARP entries by (interface index, address).
     pub arp: HashMap<(u32, Ipv4Addr), ArpEntry>,
+    /// Our addresses whose ARP entry `arp -d` removed (not listed until set again).
+    pub arp_own_deleted: std::collections::HashSet<(u32, Ipv4Addr)>,
     /// Neighbour cache by (interface index, address).
     pub nd: HashMap<(u32, Ipv6Addr), NdEntry>,
     /// Addresses in duplicate-address detection: (interface, address, deadline in ms of
@@ -277,6 +281,7 @@ impl Engine {
             next_index: 1,
             routes: route::Table::default(),
             arp: HashMap::new(),
+            arp_own_deleted: Default::default(),
             nd: HashMap::new(),
             dad: Vec::new(),
             inet6: true,
@@ -432,6 +437,9 @@ impl Engine {
         use kernel::Errno;
         if self.ifp(i).map(|f| f.has_addr(addr)) == Some(true) {
             self.del_addr(i, addr)?;
+        }
+        if let IpAddr::V4(a) = addr {
+            self.arp_own_deleted.remove(&(i, a));
         }
         let total: usize = self.ifs.iter().map(|f| f.addrs.len()).sum();
         let f = self.ifp(i).ok_or(Errno::ENXIO)?;
@@ -958,6 +966,53 @@ impl Engine {
         }
     }
 
+    /// `arp -s` (`lla_rt_output` RTM_ADD): `EEXIST` over a static entry, else the entry
+    /// is (re)made resolved to `mac`, static when `permanent`, sending what it held.
+    pub fn arp_add_static(
+        &mut self,
+        i: u32,
+        a: Ipv4Addr,
+        mac: [u8; 6],
+        permanent: bool,
+    ) -> Result<(), kernel::Errno> {
+        if self.arp.get(&(i, a)).is_some_and(|e| e.permanent) {
+            return Err(kernel::Errno::EEXIST);
+        }
+        if !self.arp.contains_key(&(i, a)) && self.arp.len() >= ARP_MAX {
+            return Err(kernel::Errno::ENOMEM);
+        }
+        let now_s = self.uptime_s();
+        let old = self.arp.insert(
+            (i, a),
+            ArpEntry {
+                mac: Some(mac),
+                at_s: now_s,
+                tries: 0,
+                hold: None,
+                permanent,
+            },
+        );
+        if let Some(p) = old.and_then(|o| o.hold) {
+            self.ether_output(i, mac, ETHERTYPE_IP, &p);
+        }
+        Ok(())
+    }
+
+    /// `arp -d` (`lla_rt_output` RTM_DELETE): `ENOENT` without an entry. Our own
+    /// address's entry (`LLE_IFADDR`) goes too: arp(8) lists it no more until the address
+    /// is set again (`arp -d -a` on NetBSD's server).
+    pub fn arp_delete(&mut self, i: u32, a: Ipv4Addr) -> Result<(), kernel::Errno> {
+        if self.arp.remove(&(i, a)).is_some() {
+            return Ok(());
+        }
+        let own = self.ifp(i).is_some_and(|f| f.has_addr(IpAddr::V4(a)));
+        if own && self.arp_own_deleted.len() < ADDRS_MAX * 64 && self.arp_own_deleted.insert((i, a))
+        {
+            return Ok(());
+        }
+        Err(kernel::Errno::ENOENT)
+    }
+
     fn arp_request(&mut self, i: u32, target: Ipv4Addr) {
         let Some(f) = self.ifp(i) else { return };
         let Some(mac) = f.mac else { return };
@@ -974,7 +1029,7 @@ impl Engine {
         let now_s = self.uptime_s();
         if let Some(e) = self.arp.get_mut(&(i, next)) {
             if let Some(mac) = e.mac {
-                if now_s.saturating_sub(e.at_s) < ARP_KEEP_S {
+                if e.permanent || now_s.saturating_sub(e.at_s) < ARP_KEEP_S {
                     self.ether_output(i, mac, ETHERTYPE_IP, &p);
                     return;
                 }
@@ -1022,6 +1077,7 @@ impl Engine {
                 at_s: now_s,
                 tries: 1,
                 hold: Some(p),
+                permanent: false,
             },
         );
         self.arp_request(i, next);
@@ -1046,6 +1102,8 @@ impl Engine {
         let now_s = self.uptime_s();
         let room = self.arp.len() < ARP_MAX;
         let held = match self.arp.get_mut(&(i, spa)) {
+            // `in_arpinput`: a static entry is not overwritten.
+            Some(e) if e.permanent => None,
             Some(e) => {
                 e.mac = Some(sha);
                 e.at_s = now_s;
@@ -1060,6 +1118,7 @@ impl Engine {
                         at_s: now_s,
                         tries: 0,
                         hold: None,
+                        permanent: false,
                     },
                 );
                 None

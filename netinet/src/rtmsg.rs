@@ -167,6 +167,42 @@ pub fn rt_msg(
     errno: i32,
     extra: u32,
 ) -> Vec<u8> {
+    let mut m = rt_msg_gw(e, ty, r, seq, pid, extra, None);
+    m[24..28].copy_from_slice(&errno.to_le_bytes());
+    m
+}
+
+/// The link address arp(8) reads for `a` on interface `i` (`route_get_sdl`): the entry's
+/// MAC, none while unresolved; and whether the entry is static.
+pub fn arp_sdl(e: &Engine, i: u32, a: std::net::Ipv4Addr) -> (Vec<u8>, bool) {
+    let Some(f) = e.ifp(i) else {
+        return (Vec::new(), false);
+    };
+    let ent = e.arp.get(&(i, a));
+    // `sockaddr_dl_init(sdl, ifindex, type, NULL, 0, addr, addrlen)`: no name.
+    let mut sdl = vec![0u8; 20];
+    sdl[0] = 20;
+    sdl[1] = 18;
+    sdl[2..4].copy_from_slice(&(i as u16).to_le_bytes());
+    sdl[4] = if f.mac.is_some() { 6 } else { 24 };
+    if let Some(mac) = ent.and_then(|x| x.mac) {
+        sdl[6] = 6;
+        sdl[8..14].copy_from_slice(&mac);
+    }
+    (sdl, ent.is_some_and(|x| x.permanent))
+}
+
+/// [`rt_msg`] with its gateway sockaddr given (an L2 entry for arp(8)).
+pub fn rt_msg_gw(
+    e: &Engine,
+    ty: u8,
+    r: &Route,
+    seq: i32,
+    pid: i32,
+    extra: u32,
+    gw: Option<Vec<u8>>,
+) -> Vec<u8> {
+    let errno = 0i32;
     let mut m = vec![0u8; RT_MSGHDR];
     m[2] = RTM_VERSION;
     m[3] = ty;
@@ -196,6 +232,7 @@ pub fn rt_msg(
     }
     push_sa(&mut m, &sa_of(r.dst));
     match (r.gateway, f) {
+        _ if gw.is_some() => push_sa(&mut m, gw.as_deref().unwrap_or_default()),
         (Some(g), _) => push_sa(&mut m, &sa_of(g)),
         (_, Some(_)) if local && r.ifindex == 1 => {
             // lo0's own address: the gateway is lo0 by name.
@@ -309,13 +346,16 @@ pub fn llinfo(e: &Engine, af: i32) -> Vec<u8> {
     let mut keys: Vec<_> = e
         .arp
         .iter()
-        .map(|(k, v)| (k.0, k.1, v.mac, false))
+        .map(|(k, v)| (k.0, k.1, v.mac, v.permanent))
         .collect();
     keys.sort();
     // Our own addresses on Ethernet interfaces: permanent entries.
     for f in &e.ifs {
         for a in &f.addrs {
             if let (Some(mac), IpAddr::V4(v)) = (f.mac, a.addr) {
+                if e.arp_own_deleted.contains(&(f.index, v)) {
+                    continue;
+                }
                 keys.push((f.index, v, Some(mac), true));
             }
         }

@@ -76,13 +76,22 @@ pub struct RouteSock {
     q: Mutex<(VecDeque<Vec<u8>>, usize)>,
 }
 
-/// The sockaddrs of a message by `RTAX_*`.
-fn parse_addrs(m: &[u8], addrs: i32) -> Result<[Option<Vec<u8>>; RTAX_MAX]> {
+/// The sockaddrs of a message by `RTAX_*` (`rt_xaddrs`): the message may end before the
+/// RTA_IFP/RTA_IFA an RTM_GET asks for (arp(8) names RTA_IFP and sends none).
+fn parse_addrs(m: &[u8], addrs: i32, ty: u8) -> Result<[Option<Vec<u8>>; RTAX_MAX]> {
     let mut out: [Option<Vec<u8>>; RTAX_MAX] = Default::default();
     let mut off = rtmsg::RT_MSGHDR;
     for (i, slot) in out.iter_mut().enumerate() {
         if addrs & (1 << i) == 0 {
             continue;
+        }
+        if off >= m.len() {
+            let left = addrs & (!0 << i);
+            let asked = if ty == RTM_GET { left & !0x30 } else { left };
+            if asked != 0 {
+                return Err(Errno::EINVAL);
+            }
+            break;
         }
         let len = *m.get(off).ok_or(Errno::EINVAL)? as usize;
         let sa = m.get(off..off + len.max(1)).ok_or(Errno::EINVAL)?;
@@ -131,6 +140,32 @@ fn prefix_of(mask: Option<&Vec<u8>>, dst: IpAddr) -> Result<u8> {
     Ok(bits as u8)
 }
 
+/// `lla_rt_output` for AF_INET: RTM_ADD makes a static entry (`arp -s`; `temp`, an expiry,
+/// a dynamic one) on the interface the link address names by index, `EEXIST` over a
+/// static one; RTM_DELETE removes the entry (`ENOENT` without one).
+fn lla_output(e: &mut crate::Engine, ty: u8, a: Ipv4Addr, gw: &[u8], expire: i64) -> Result<()> {
+    let idx = u32::from(u16::from_le_bytes([
+        *gw.get(2).unwrap_or(&0),
+        *gw.get(3).unwrap_or(&0),
+    ]));
+    if e.ifp(idx).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    match ty {
+        RTM_ADD => {
+            let nlen = usize::from(*gw.get(5).unwrap_or(&0));
+            let alen = usize::from(*gw.get(6).unwrap_or(&0));
+            let mac: [u8; 6] = gw
+                .get(8 + nlen..8 + nlen + 6)
+                .filter(|_| alen >= 6)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or_default();
+            e.arp_add_static(idx, a, mac, expire == 0)
+        }
+        _ => e.arp_delete(idx, a),
+    }
+}
+
 impl RouteSock {
     /// `route_output`: one request; the answer to broadcast (also on failure).
     fn request(&self, m: &[u8], pid: i32) -> (Result<()>, Option<Vec<u8>>) {
@@ -148,7 +183,7 @@ impl RouteSock {
         let flags = i32::from_le_bytes(m[8..12].try_into().unwrap_or_default());
         let addrs = i32::from_le_bytes(m[12..16].try_into().unwrap_or_default());
         let seq = i32::from_le_bytes(m[20..24].try_into().unwrap_or_default());
-        let sas = match parse_addrs(m, addrs) {
+        let sas = match parse_addrs(m, addrs, m[3]) {
             Ok(s) => s,
             Err(e) => return (Err(e), None),
         };
@@ -165,6 +200,28 @@ impl RouteSock {
             Err(e) => return (Err(e), None),
         };
         let mut e = self.stack.lock();
+        // arp(8)'s requests (`RTF_LLDATA` with a link-level gateway): the ARP table, not the
+        // routes (`lla_rt_output`).
+        let lldata = flags & rtmsg::RTF_LLDATA != 0;
+        if let (true, Some(gw), IpAddr::V4(a), RTM_ADD | RTM_DELETE) =
+            (lldata, sas[1].as_deref(), dst, ty)
+        {
+            if gw.get(1) == Some(&18) {
+                let expire = i64::from_le_bytes(m[104..112].try_into().unwrap_or_default());
+                let r = lla_output(&mut e, ty, a, gw, expire);
+                let mut answer = m.to_vec();
+                answer[16..20].copy_from_slice(&pid.to_le_bytes());
+                match r {
+                    Ok(()) => {
+                        let f = i32::from_le_bytes(answer[8..12].try_into().unwrap_or_default());
+                        answer[8..12].copy_from_slice(&(f | route::RTF_DONE as i32).to_le_bytes());
+                    }
+                    Err(err) => answer[24..28].copy_from_slice(&i32::from(err.raw()).to_le_bytes()),
+                }
+                drop(e);
+                return (r, Some(answer));
+            }
+        }
         let r: Result<Route> = (|| match ty {
             RTM_ADD | RTM_CHANGE => {
                 let is_gw = flags as u32 & route::RTF_GATEWAY != 0;
@@ -319,6 +376,33 @@ impl RouteSock {
             }
             _ => Err(Errno::EOPNOTSUPP),
         })();
+        // arp(8) asking for an L2 entry (`RTF_LLDATA`, or not RTF_UP as older arp(8)) of an
+        // address that is not a route's key: the route, its gateway the entry's link address
+        // (none while unresolved) on the route's interface, RTF_LLDATA (and RTF_STATIC).
+        if let (RTM_GET, Ok(route), IpAddr::V4(a)) = (ty, &r, dst) {
+            if (lldata || flags as u32 & route::RTF_UP == 0) && route.dst != dst {
+                let (sdl, st) = rtmsg::arp_sdl(&e, route.ifindex, a);
+                let extra = rtmsg::RTF_DONE_FLAG
+                    | rtmsg::RTF_LLDATA as u32
+                    | if st { route::RTF_STATIC } else { 0 };
+                // The requested address as the destination, no netmask (NetBSD keeps the
+                // request's RTAX_DST), the route's flags.
+                let l2 = Route {
+                    dst,
+                    prefix: 32,
+                    flags: route.flags | route::RTF_HOST,
+                    ..route.clone()
+                };
+                let mut a = rtmsg::rt_msg_gw(&e, ty, &l2, seq, pid, extra, Some(sdl));
+                a[8..12].copy_from_slice(&((route.flags | extra) as i32).to_le_bytes());
+                let a = match addrs & 0x30 {
+                    0 => rtmsg::without_ifp(a),
+                    _ => a,
+                };
+                drop(e);
+                return (Ok(()), Some(a));
+            }
+        }
         let (res, answer) = match r {
             Ok(route) => {
                 let a = rtmsg::rt_msg(&e, ty, &route, seq, pid, 0, rtmsg::RTF_DONE_FLAG);
@@ -330,8 +414,10 @@ impl RouteSock {
                 }
             }
             Err(err) => {
-                // The request itself comes back with rtm_errno set.
+                // The request itself comes back with rtm_errno set (and our pid, as
+                // `route_output` sets it).
                 let mut a = m.to_vec();
+                a[16..20].copy_from_slice(&pid.to_le_bytes());
                 a[24..28].copy_from_slice(&i32::from(err.raw()).to_le_bytes());
                 (Err(err), a)
             }

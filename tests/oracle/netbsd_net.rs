@@ -42,6 +42,7 @@ const RTF_REJECT: i32 = 0x8;
 const RTF_CONNECTED: i32 = 0x100;
 const RTF_STATIC: i32 = 0x800;
 const RTF_BLACKHOLE: i32 = 0x1000;
+const RTF_LLDATA: i32 = 0x400;
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().expect("address")
@@ -202,6 +203,76 @@ impl Rt {
     }
 }
 
+impl Rt {
+    /// A message as given (its sequence number set); the answer with it.
+    fn raw(&mut self, mut m: Vec<u8>) -> client::Result<Vec<u8>> {
+        self.seq += 1;
+        m[20..24].copy_from_slice(&self.seq.to_le_bytes());
+        let ty = m[3];
+        self.c.write(self.s, &m)?;
+        loop {
+            let mut buf = vec![0u8; 2048];
+            let n = self.c.read(self.s, &mut buf)?;
+            buf.truncate(n);
+            if n >= 120 && buf[3] == ty && buf[20..24] == self.seq.to_le_bytes() {
+                return Ok(buf);
+            }
+        }
+    }
+
+    /// arp(8)'s RTM_GET of `a` (RTF_LLDATA, RTA_DST|RTA_IFP with no RTA_IFP sockaddr).
+    fn arp_get(&mut self, a: &str) -> client::Result<Vec<u8>> {
+        let mut m = rtmsg(RTM_GET, RTF_LLDATA, 0, &[(1, sin(ip(a), 0))]);
+        m[12..16].copy_from_slice(&0x11i32.to_le_bytes());
+        self.raw(m)
+    }
+
+    /// `arp -s A MAC [temp]`: the RTM_GET for the interface, then RTM_ADD of the link
+    /// address (RTF_HOST|RTF_STATIC|RTF_LLDATA; `temp` gives an expiry).
+    fn arp_s(&mut self, a: &str, mac: [u8; 6], temp: bool) -> client::Result<()> {
+        let g = self.arp_get(a)?;
+        let sdl = nth_sa(&g, 1).unwrap_or_default();
+        let mut dl = vec![0u8; 20];
+        dl[0] = 20;
+        dl[1] = 18;
+        dl[2..4].copy_from_slice(sdl.get(2..4).unwrap_or(&[0, 0]));
+        dl[4] = *sdl.get(4).unwrap_or(&6);
+        dl[6] = 6;
+        dl[8..14].copy_from_slice(&mac);
+        let flags = RTF_HOST | RTF_STATIC | RTF_LLDATA;
+        let mut m = rtmsg(RTM_ADD, flags, 0, &[(1, sin(ip(a), 0)), (2, dl)]);
+        if temp {
+            m[104..112].copy_from_slice(&(1_800_000_000i64).to_le_bytes());
+            m[32..40].copy_from_slice(&0x8u64.to_le_bytes()); // RTV_EXPIRE
+        }
+        self.raw(m).map(|_| ())
+    }
+
+    /// `arp -d A`: the RTM_GET, then it back as RTM_DELETE.
+    fn arp_d(&mut self, a: &str) -> client::Result<()> {
+        let mut g = self.arp_get(a)?;
+        let dst = nth_sa(&g, 0).unwrap_or_default();
+        if dst.get(4..8) != Some(&ip(a).octets()[..]) {
+            return Err(client::Error::Errno(-1));
+        }
+        g[3] = RTM_DELETE;
+        self.raw(g).map(|_| ())
+    }
+}
+
+/// The `n`th sockaddr of a routing message.
+fn nth_sa(m: &[u8], n: usize) -> Option<Vec<u8>> {
+    let mut off = 120;
+    for k in 0..=n {
+        let len = usize::from(*m.get(off)?);
+        if k == n {
+            return m.get(off..off + len).map(|s| s.to_vec());
+        }
+        off += if len == 0 { 8 } else { len.div_ceil(8) * 8 };
+    }
+    None
+}
+
 impl Transcript {
     fn rt(&mut self, r: &mut Rt, name: &str, args: (u8, i32, &str, Gw, Option<u8>)) {
         let (ty, flags, dst, gw, prefix) = args;
@@ -245,7 +316,11 @@ impl Transcript {
             v.iter()
                 .map(|(a, mac, perm)| {
                     let kind = if *perm { "permanent" } else { "dynamic" };
-                    format!("{a} alen {} {kind}", mac.len())
+                    // The MACs arp -s set are shown (the others are random).
+                    match mac.starts_with(&[0xb2, 0xa0, 0x20, 0, 0]) {
+                        true => format!("{a} at {:02x?} {kind}", mac),
+                        false => format!("{a} alen {} {kind}", mac.len()),
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -573,6 +648,98 @@ pub fn run(urls: &[String], section: Option<&str>) -> Transcript {
         t.ping(&mut s.c, "arp ping nobody 10.0.2.99", "10.0.2.99", 1);
         t.ping(&mut d.c, "arp dst ping 10.0.2.1", "10.0.2.1", 1);
         t.arp(&mut f.c, "arp fwd table");
+    }
+
+    if want(&mut t, "arp_command") {
+        // t_arp.sh arp_command and arp_cache_overwriting, as arp(8) -s/-d make them: a
+        // static entry, deleted; two more, deleted one by one as `arp -d -a` does (our own
+        // address's entry too); a temporary one; a static one over a dynamic one, and not
+        // over a static one (EEXIST).
+        let mac = |b: u8| [0xb2, 0xa0, 0x20, 0, 0, b];
+        t.ping(&mut s.c, "arp_command ping first", "10.0.1.1", 1);
+        t.unit(
+            "arp_command -s 10.0.1.10",
+            s.arp_s("10.0.1.10", mac(0x10), false),
+        );
+        t.arp(&mut s.c, "arp_command table after -s");
+        t.unit("arp_command -d 10.0.1.10", s.arp_d("10.0.1.10"));
+        t.unit("arp_command -d 10.0.1.10 again", s.arp_d("10.0.1.10"));
+        t.unit(
+            "arp_command -s 10.0.1.11",
+            s.arp_s("10.0.1.11", mac(0x11), false),
+        );
+        t.unit(
+            "arp_command -s 10.0.1.12",
+            s.arp_s("10.0.1.12", mac(0x12), false),
+        );
+        t.ping(&mut s.c, "arp_command ping 10.0.1.1", "10.0.1.1", 1);
+        t.arp(&mut s.c, "arp_command table before -d -a");
+        for a in ["10.0.1.11", "10.0.1.12", "10.0.1.1", "10.0.1.2"] {
+            // `arp -d -a`: each dumped entry sent back as RTM_DELETE.
+            let r = peer::sysctl_read(&mut s.c, &[4, 34, 0, 2, 2, 0x400]).and_then(|b| {
+                let mut off = 0;
+                while off + 120 <= b.len() {
+                    let len = usize::from(u16::from_le_bytes([b[off], b[off + 1]]));
+                    let m = b.get(off..off + len).unwrap_or_default();
+                    if nth_sa(m, 0).and_then(|d| d.get(4..8).map(|x| x.to_vec()))
+                        == Some(ip(a).octets().to_vec())
+                    {
+                        let mut m = m.to_vec();
+                        m[3] = RTM_DELETE;
+                        return s.raw(m).map(|_| ());
+                    }
+                    off += len.max(1);
+                }
+                Err(client::Error::Errno(-2))
+            });
+            t.unit(&format!("arp_command -d -a: {a}"), r);
+        }
+        t.arp(&mut s.c, "arp_command table after -d -a");
+        t.unit(
+            "arp_command -s 10.0.1.10 temp",
+            s.arp_s("10.0.1.10", mac(0x10), true),
+        );
+        t.arp(&mut s.c, "arp_command table after temp");
+        t.unit(
+            "arp_cache_overwriting -s 10.0.1.1",
+            s.arp_s("10.0.1.1", mac(0xff), false),
+        );
+        t.unit(
+            "arp_cache_overwriting -s 10.0.1.1 again",
+            s.arp_s("10.0.1.1", mac(0xfe), false),
+        );
+        t.unit("arp_cache_overwriting -d 10.0.1.1", s.arp_d("10.0.1.1"));
+        t.ping(&mut s.c, "arp_cache_overwriting ping", "10.0.1.1", 1);
+        t.unit(
+            "arp_cache_overwriting -s over dynamic",
+            s.arp_s("10.0.1.1", mac(0), false),
+        );
+        t.unit(
+            "arp_cache_overwriting -s over temp",
+            s.arp_s("10.0.1.10", mac(0xff), false),
+        );
+        t.arp(&mut s.c, "arp_cache_overwriting table");
+        t.ping(
+            &mut s.c,
+            "arp_cache_overwriting ping to a wrong static MAC",
+            "10.0.1.1",
+            1,
+        );
+        t.unit(
+            "arp_cache_overwriting -d 10.0.1.1 at last",
+            s.arp_d("10.0.1.1"),
+        );
+        t.unit(
+            "arp_cache_overwriting -d 10.0.1.10 at last",
+            s.arp_d("10.0.1.10"),
+        );
+        t.ping(
+            &mut s.c,
+            "arp_cache_overwriting ping resolved again",
+            "10.0.1.1",
+            1,
+        );
+        t.arp(&mut s.c, "arp_cache_overwriting table at last");
     }
 
     if want(&mut t, "forwarding") {
