@@ -20,3 +20,27 @@ mod replay;
 fn tcp_through_a_router_as_netbsd() {
     replay::replay("tcp");
 }
+
+#[path = "oracle/netbsd_tcp.rs"]
+mod netbsd_tcp;
+
+/// t_tcp.c's ten cases over lo0 (accept keeps the listener's O_NONBLOCK, paccept with 0
+/// clears it, with SOCK_NONBLOCK sets it, fcntl clears it; EINPROGRESS then EISCONN; 4→4,
+/// 6→6 and 4→6 with IPV6_V6ONLY off), recorded from NetBSD's rump_server
+/// (`cargo run --example oracle_netbsd_tcp -- URL > tests/oracle/netbsd-tcp.netbsd`).
+#[test]
+fn t_tcp_accept_nonblock_cases_as_netbsd() {
+    let dir = common::TempDir::new("netbsd-t-tcp");
+    let srv = common::InDir::start(
+        &dir,
+        "s.sock",
+        &[
+            "-lrumpnet",
+            "-lrumpnet_net",
+            "-lrumpnet_netinet",
+            "-lrumpnet_netinet6",
+        ],
+    );
+    let ours = netbsd_tcp::run(&srv.url);
+    transcript::assert_as_netbsd(&ours.0, include_str!("oracle/netbsd-tcp.netbsd"), &[]);
+}

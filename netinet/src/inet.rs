@@ -31,6 +31,7 @@ const IPV6_UNICAST_HOPS: i32 = 4;
 const IPV6_RECVPKTINFO: i32 = 36;
 const IPV6_RECVHOPLIMIT: i32 = 37;
 const IPV6_USE_MIN_MTU: i32 = 42;
+const IPV6_V6ONLY: i32 = 27;
 const ICMP6_FILTER: i32 = 18;
 const TCP_NODELAY: i32 = 1;
 const TCP_MAXSEG: i32 = 2;
@@ -692,6 +693,13 @@ impl ProtoSock for InetSock {
                 }
                 Ok(())
             }
+            // Our AF_INET6 TCP and UDP sockets on `::` take IPv4 peers (v4-mapped) whatever
+            // is asked: turning IPV6_V6ONLY off (t_tcp.c's 4→6 cases) is what they do; on
+            // (NetBSD's default) is not done, ENOPROTOOPT as before.
+            (IPPROTO_IPV6, IPV6_V6ONLY) if self.v6 && self.ty != 3 => match int()? {
+                0 => Ok(()),
+                _ => Err(Errno::ENOPROTOOPT),
+            },
             (IPPROTO_ICMPV6, ICMP6_FILTER) if self.v6 && self.ty == 3 => {
                 // `struct icmp6_filter`: 256 bits, a set bit passes its type.
                 if v.len() < 32 {
