@@ -20,11 +20,13 @@ HALT=${RUMP_HALT:-$ROOT/target/debug/rump_halt}
 PEER=${INET_PEER:-$ROOT/target/debug/examples/inet_peer}
 OUT=$(mktemp -d /tmp/netbsd-tests-compare.XXXXXX)
 LIBS="-lrumpnet -lrumpnet_net -lrumpnet_netinet -lrumpnet_shmif"
+LIBS6="$LIBS -lrumpnet_netinet6"
 
 side() { # side NAME SERVER
     local d=$OUT/$1
     mkdir -p "$d"
-    (cd "$d" && for s in src fwd dst host gw; do "$2" $LIBS "unix://$d/$s.sock" || exit 1; done) 2>/dev/null
+    (cd "$d" && for s in src fwd dst host gw; do "$2" $LIBS "unix://$d/$s.sock" || exit 1; done
+     for s in v6a v6b; do "$2" $LIBS6 "unix://$d/$s.sock" || exit 1; done) 2>/dev/null
     run() { # run SOCK CMD...
         local s=$1; shift
         echo "\$ [$s] $*"
@@ -178,9 +180,87 @@ side() { # side NAME SERVER
         run gw ifconfig shmif0 down
         run gw arp -n 10.0.0.5
         run gw arp -an
+        echo "## t_ipaddress.sh ipaddr_same_address (v6a, netinet6)"
+        run v6a ifconfig shmif0 create
+        run v6a ifconfig shmif0 linkstr bus5
+        run v6a ifconfig shmif0 10.0.0.1/24
+        run v6a ifconfig shmif0 up
+        run v6a ifconfig -w 10
+        run v6a route -n show -inet
+        run v6a ifconfig shmif0 10.0.0.1 delete
+        run v6a route -n show -inet
+        run v6a ifconfig shmif0 10.0.0.1/24
+        run v6a route -n show -inet
+        run v6a ifconfig shmif0 10.0.0.1 delete
+        echo "## ipaddr_same_address6"
+        run v6a ifconfig shmif0 inet6 fc00::1
+        run v6a ifconfig -w 10
+        run v6a route -n show -inet6
+        run v6a ifconfig shmif0 inet6 fc00::1 delete
+        run v6a route -n show -inet6
+        run v6a ifconfig shmif0 inet6 fc00::1
+        run v6a ifconfig -w 10
+        run v6a route -n get -inet6 fc00::1
+        run v6a route -n get -inet6 fc00::5
+        echo "## ipaddr_auto_linklocal"
+        run v6a sysctl net.inet6.ip6.auto_linklocal
+        echo "## t_ifconfig.sh ifconfig_create_destroy"
+        run v6b ifconfig shmif0 create
+        run v6b ifconfig shmif0 destroy
+        run v6b ifconfig shmif0 create
+        run v6b ifconfig shmif0 linkstr bus5
+        run v6b ifconfig shmif0 192.168.0.1/24
+        run v6b ifconfig shmif0 up
+        run v6b ifconfig shmif0 destroy
+        run v6b ifconfig shmif0 create
+        run v6b ifconfig shmif0 linkstr bus5
+        run v6b ifconfig shmif0 inet6 fc00::1
+        run v6b ifconfig shmif0 up
+        run v6b ifconfig shmif0 destroy
+        echo "## ifconfig_options / ifconfig_parameters (a part)"
+        run v6b ifconfig shmif0 create
+        run v6b ifconfig shmif0 linkstr bus5
+        run v6b ifconfig shmif0 inet 10.0.0.2/24
+        run v6b ifconfig shmif0 inet6 fc00::2/64
+        run v6b ifconfig shmif0 up
+        run v6b ifconfig -w 10
+        run v6b ifconfig lo0 inet
+        run v6b ifconfig lo0 inet6
+        run v6b ifconfig lo0 atalk
+        run v6b ifconfig -a -b
+        run v6b ifconfig -l
+        run v6b ifconfig -l -b
+        run v6b ifconfig -s shmif0
+        run v6b ifconfig shmif0 down
+        run v6b ifconfig -l -d
+        run v6b ifconfig shmif0 up
+        run v6b ifconfig -l -u
+        run v6b ifconfig shmif0 inet 192.168.1.1/24 alias
+        run v6b ifconfig shmif0 inet
+        run v6b ifconfig shmif0 inet 192.168.1.1/24 -alias
+        run v6b ifconfig shmif0 inet
+        run v6b ifconfig shmif0 inet 192.168.1.1 delete
+        run v6b ifconfig shmif0 inet 172.16.0.1 netmask 255.255.255.0 alias
+        run v6b route -n show -inet
+        run v6b ifconfig shmif0 inet 172.16.0.1 delete
+        run v6b ifconfig shmif0 inet 172.16.0.1 broadcast 255.255.255.255 alias
+        run v6b ifconfig shmif0 inet
+        run v6b ifconfig shmif0 metric 10
+        run v6b ifconfig shmif0 metric 0
+        run v6b ifconfig shmif0 inet6 fc00::3 prefixlen 70
+        run v6b route -n show -inet6
+        echo "## t_ndp.sh (basic): the cache after ping6"
+        run v6a ping6 -n -c 1 -X 2 fc00::2
+        run v6a ndp -n fc00::2
+        run v6a ndp -n fc00::9
+        run v6b ping6 -n -c 1 -X 2 fc00::1
+        run v6a ndp -d fc00::2
+        run v6a ndp -n fc00::2
     } > "$d/raw.txt"
-    for s in src fwd dst host gw; do RUMP_SERVER=unix://$d/$s.sock "$HALT" 2>/dev/null; done
+    for s in src fwd dst host gw v6a v6b; do RUMP_SERVER=unix://$d/$s.sock "$HALT" 2>/dev/null; done
     sed -E 's/b2:a0(:[0-9a-f]{2}){4}/b2:a0:MAC/g; s/time=[0-9.]+ ms/time=T ms/;
+            s/fe80::b0a0:[0-9a-f]{1,2}ff:fe[0-9a-f]{1,2}:[0-9a-f]{1,4}/fe80::EUI64/g;
+            s/(shmif[0-9]+) [0-9]+s( +[RS] )/\1 Ns\2/;
             s/^round-trip .*/round-trip …/; s/^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +-?[0-9]+ *$/ (metrics)/' \
         "$d/raw.txt" > "$OUT/$1.txt"
 }

@@ -197,6 +197,8 @@ pub struct Engine {
     pub dad: Vec<(u32, Ipv6Addr, u64)>,
     /// `rumpnet_netinet6`: interfaces that come up get a link-local address.
     pub inet6: bool,
+    /// `net.inet6.ip6.auto_linklocal` (1): whether they do.
+    pub auto_linklocal: bool,
     /// Protocol control blocks by id.
     pub pcbs: HashMap<u32, Pcb>,
     /// Next pcb id.
@@ -285,6 +287,7 @@ impl Engine {
             nd: HashMap::new(),
             dad: Vec::new(),
             inet6: true,
+            auto_linklocal: true,
             pcbs: HashMap::new(),
             next_pcb: 1,
             closing: Vec::new(),
@@ -352,10 +355,18 @@ impl Engine {
         self.ifs.iter().find(|f| f.name == name)
     }
 
-    /// The next `if_index` (taken).
+    /// The next `if_index` (`if_getindex`): from the last one given, the first free one —
+    /// an interface destroyed and made again gets its index back, as on NetBSD.
     pub(crate) fn alloc_index(&mut self) -> u32 {
-        let index = self.next_index;
-        self.next_index += 1;
+        let mut index = self.next_index.max(2);
+        while self.ifs.iter().any(|f| f.index == index) {
+            index = if index >= u32::from(u16::MAX) - 1 {
+                2
+            } else {
+                index + 1
+            };
+        }
+        self.next_index = index;
         index
     }
 
@@ -382,8 +393,7 @@ impl Engine {
         if self.ifs.len() >= IFS_MAX {
             return Err(Errno::ENOBUFS);
         }
-        let index = self.next_index;
-        self.next_index += 1;
+        let index = self.alloc_index();
         let r = self.random();
         let sender = self.random();
         self.ifs.push(Ifnet {
@@ -512,7 +522,7 @@ impl Engine {
     pub fn in6_if_up(&mut self, i: u32) {
         let Some(f) = self.ifp(i) else { return };
         let Some(m) = f.mac else { return };
-        if !self.inet6 || f.addrs.iter().any(|a| is_link_local(a.addr)) {
+        if !self.inet6 || !self.auto_linklocal || f.addrs.iter().any(|a| is_link_local(a.addr)) {
             return;
         }
         let ll = Ipv6Addr::from([

@@ -192,6 +192,23 @@ pub fn arp_sdl(e: &Engine, i: u32, a: std::net::Ipv4Addr) -> (Vec<u8>, bool) {
     (sdl, ent.is_some_and(|x| x.permanent))
 }
 
+/// [`arp_sdl`] for the neighbour cache (ndp(8)); never static here.
+pub fn nd_sdl(e: &Engine, i: u32, a: std::net::Ipv6Addr) -> (Vec<u8>, bool) {
+    let Some(f) = e.ifp(i) else {
+        return (Vec::new(), false);
+    };
+    let mut sdl = vec![0u8; 20];
+    sdl[0] = 20;
+    sdl[1] = 18;
+    sdl[2..4].copy_from_slice(&(i as u16).to_le_bytes());
+    sdl[4] = if f.mac.is_some() { 6 } else { 24 };
+    if let Some(mac) = e.nd.get(&(i, a)).and_then(|x| x.mac) {
+        sdl[6] = 6;
+        sdl[8..14].copy_from_slice(&mac);
+    }
+    (sdl, false)
+}
+
 /// [`rt_msg`] with its gateway sockaddr given (an L2 entry for arp(8)).
 pub fn rt_msg_gw(
     e: &Engine,
@@ -259,10 +276,16 @@ pub fn rt_msg_gw(
     if let Some(f) = f {
         push_sa(&mut m, &sockaddr_dl(f));
         // A local route's ifa is the address itself (`rt_ifa_addlocal`).
-        let ifa = match local {
-            true => sa_of(r.dst),
-            false => f.first_addr(r.dst.is_ipv6()).map(sa_of).unwrap_or_default(),
+        let a = match local {
+            true => Some(r.dst),
+            false => f.first_addr(r.dst.is_ipv6()),
         };
+        let mut ifa = a.map(sa_of).unwrap_or_default();
+        if a.is_some_and(crate::engine::is_link_local) && ifa.len() >= 12 {
+            // KAME's embedded scope (route(8) prints `%shmif0`).
+            let owner = if local { r.ifindex } else { f.index };
+            ifa[10..12].copy_from_slice(&(owner as u16).to_be_bytes());
+        }
         push_sa(&mut m, &ifa);
     }
     let len = m.len() as u16;

@@ -166,6 +166,32 @@ fn lla_output(e: &mut crate::Engine, ty: u8, a: Ipv4Addr, gw: &[u8], expire: i64
     }
 }
 
+/// `lla_rt_output` for AF_INET6 (ndp(8)): RTM_DELETE removes the neighbour cache entry
+/// (`ENOENT` without one); static entries (`ndp -s`) are not done: `EOPNOTSUPP`.
+fn nd_lla_output(e: &mut crate::Engine, ty: u8, a: Ipv6Addr, gw: &[u8]) -> Result<()> {
+    let idx = u32::from(u16::from_le_bytes([
+        *gw.get(2).unwrap_or(&0),
+        *gw.get(3).unwrap_or(&0),
+    ]));
+    if e.ifp(idx).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    // A link-local address may come with KAME's embedded scope.
+    let mut o = a.octets();
+    if o[0] == 0xfe && o[1] & 0xc0 == 0x80 {
+        o[2] = 0;
+        o[3] = 0;
+    }
+    match ty {
+        RTM_DELETE => {
+            e.nd.remove(&(idx, Ipv6Addr::from(o)))
+                .map(|_| ())
+                .ok_or(Errno::ENOENT)
+        }
+        _ => Err(Errno::EOPNOTSUPP),
+    }
+}
+
 impl RouteSock {
     /// `route_output`: one request; the answer to broadcast (also on failure).
     fn request(&self, m: &[u8], pid: i32) -> (Result<()>, Option<Vec<u8>>) {
@@ -203,12 +229,13 @@ impl RouteSock {
         // arp(8)'s requests (`RTF_LLDATA` with a link-level gateway): the ARP table, not the
         // routes (`lla_rt_output`).
         let lldata = flags & rtmsg::RTF_LLDATA != 0;
-        if let (true, Some(gw), IpAddr::V4(a), RTM_ADD | RTM_DELETE) =
-            (lldata, sas[1].as_deref(), dst, ty)
-        {
+        if let (true, Some(gw), RTM_ADD | RTM_DELETE) = (lldata, sas[1].as_deref(), ty) {
             if gw.get(1) == Some(&18) {
                 let expire = i64::from_le_bytes(m[104..112].try_into().unwrap_or_default());
-                let r = lla_output(&mut e, ty, a, gw, expire);
+                let r = match dst {
+                    IpAddr::V4(a) => lla_output(&mut e, ty, a, gw, expire),
+                    IpAddr::V6(a) => nd_lla_output(&mut e, ty, a, gw),
+                };
                 let mut answer = m.to_vec();
                 answer[16..20].copy_from_slice(&pid.to_le_bytes());
                 match r {
@@ -379,9 +406,12 @@ impl RouteSock {
         // arp(8) asking for an L2 entry (`RTF_LLDATA`, or not RTF_UP as older arp(8)) of an
         // address that is not a route's key: the route, its gateway the entry's link address
         // (none while unresolved) on the route's interface, RTF_LLDATA (and RTF_STATIC).
-        if let (RTM_GET, Ok(route), IpAddr::V4(a)) = (ty, &r, dst) {
+        if let (RTM_GET, Ok(route)) = (ty, &r) {
             if (lldata || flags as u32 & route::RTF_UP == 0) && route.dst != dst {
-                let (sdl, st) = rtmsg::arp_sdl(&e, route.ifindex, a);
+                let (sdl, st) = match dst {
+                    IpAddr::V4(a) => rtmsg::arp_sdl(&e, route.ifindex, a),
+                    IpAddr::V6(a) => rtmsg::nd_sdl(&e, route.ifindex, a),
+                };
                 let extra = rtmsg::RTF_DONE_FLAG
                     | rtmsg::RTF_LLDATA as u32
                     | if st { route::RTF_STATIC } else { 0 };
@@ -389,7 +419,7 @@ impl RouteSock {
                 // request's RTAX_DST), the route's flags.
                 let l2 = Route {
                     dst,
-                    prefix: 32,
+                    prefix: route::host_prefix(dst),
                     flags: route.flags | route::RTF_HOST,
                     ..route.clone()
                 };

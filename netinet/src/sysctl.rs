@@ -89,6 +89,24 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
             )
             .rw(),
         )?;
+        // `ip6_auto_linklocal` (1, as NetBSD): 0 stops interfaces that come up from
+        // getting their link-local address (t_ipaddress.sh ipaddr_auto_linklocal).
+        let (s1, s2) = (st.clone(), st.clone());
+        mib.register(
+            &["net", "inet6", "ip6"],
+            Spec::func_rw(
+                "auto_linklocal",
+                Some(35),
+                CTLTYPE_INT,
+                4,
+                move |_| Ok(i32::from(s1.lock().auto_linklocal).to_le_bytes().to_vec()),
+                move |_, v| {
+                    s2.lock().auto_linklocal = int_of(v)? != 0;
+                    Ok(())
+                },
+            )
+            .rw(),
+        )?;
     }
     // net.route.0.<af>.<op>.<arg>: NetBSD's `sysctl_rtable` takes the rest of the name;
     // here three any-number levels lead to the leaf that reads it.
