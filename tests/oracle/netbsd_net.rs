@@ -329,6 +329,48 @@ impl Transcript {
     }
 }
 
+/// t_ping.c's pingsize: one echo request with `size` bytes of data over a raw ICMP
+/// socket (2 s to answer): the length of the echo reply's ICMP part, or None.
+fn ping_size(c: &mut Client, to: &str, size: usize) -> client::Result<Option<usize>> {
+    let s = c.socket(AF_INET, SOCK_RAW, 1)?;
+    let mut tv = 2i64.to_le_bytes().to_vec();
+    tv.extend_from_slice(&[0; 8]);
+    c.setsockopt(s, 0xffff, 0x100c, &tv)?;
+    let mut m = vec![8, 0, 0, 0, 0x4e, 0x42, 0, 1];
+    m.extend((0..size).map(|k| k as u8));
+    let mut sum: u32 = m
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    m[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let r = c.sendto(s, &m, 0, Some(&sin(ip(to), 0)));
+    if let Err(e) = r {
+        let _ = c.close(s);
+        return Err(e);
+    }
+    let mut buf = vec![0u8; 70000];
+    let got = loop {
+        match c.recvfrom(s, &mut buf, 0) {
+            Ok((n, _)) => {
+                let hl = usize::from(buf[0] & 0xf) * 4;
+                if n >= hl + 8 && buf[hl] == 0 && buf[hl + 4..hl + 8] == [0x4e, 0x42, 0, 1] {
+                    break Some(n - hl);
+                }
+            }
+            Err(client::Error::Errno(35)) => break None,
+            Err(e) => {
+                let _ = c.close(s);
+                return Err(e);
+            }
+        }
+    };
+    let _ = c.close(s);
+    Ok(got)
+}
+
 /// `ifconfig NAME create; linkstr BUS; inet ADDR/PREFIX`.
 fn ifconfig(c: &mut Client, name: &str, bus: &str, addr: &str, prefix: u8) -> client::Result<()> {
     if prefix == 24 {
@@ -760,6 +802,24 @@ pub fn run(urls: &[String], section: Option<&str>) -> Transcript {
             v.to_string()
         });
         t.ping(&mut s.c, "forwarding ping when on again", "10.0.2.2", 1);
+    }
+
+    if want(&mut t, "ping") {
+        // t_ping2.sh basic: a ping to the neighbour and one to our own address; t_ping.c
+        // pingsize: echoes of growing size to the neighbour and through the forwarder,
+        // up to what one Ethernet frame holds (1472 bytes of data) and past it (the
+        // fragmented ones: docs/netinet.md).
+        t.ping(&mut s.c, "t_ping2 basic to the neighbour", "10.0.1.1", 1);
+        t.ping(&mut s.c, "t_ping2 basic to ourselves", "10.0.1.2", 1);
+        for to in ["10.0.1.1", "10.0.2.2"] {
+            for size in [0, 1, 56, 100, 1000, 1472, 1473, 4000] {
+                let r = ping_size(&mut s.c, to, size);
+                t.step(&format!("pingsize {size} to {to}"), r, |g| match g {
+                    Some(n) => format!("reply of {n}"),
+                    None => "no reply".into(),
+                });
+            }
+        }
     }
 
     if want(&mut t, "tcp") {
