@@ -199,6 +199,8 @@ pub struct Engine {
     pub inet6: bool,
     /// `net.inet6.ip6.auto_linklocal` (1): whether they do.
     pub auto_linklocal: bool,
+    /// `net.inet.ip.ttl` (`ip_defttl`): the TTL new IPv4 TCP and UDP sockets take.
+    pub ip_ttl: u8,
     /// Protocol control blocks by id.
     pub pcbs: HashMap<u32, Pcb>,
     /// Next pcb id.
@@ -288,6 +290,7 @@ impl Engine {
             dad: Vec::new(),
             inet6: true,
             auto_linklocal: true,
+            ip_ttl: IP_DEFTTL,
             pcbs: HashMap::new(),
             next_pcb: 1,
             closing: Vec::new(),

@@ -40,9 +40,28 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
         )
         .rw(),
     )?;
+    let (t1, t2) = (st.clone(), st.clone());
     mib.register(
         &["net", "inet", "ip"],
-        Spec::int("ttl", Some(3), i32::from(crate::engine::IP_DEFTTL)),
+        // `ip_defttl` (64, rw): new TCP and UDP sockets over IPv4 take it (NetBSD keeps any
+        // int and uses its low byte; one whose low byte is 0 is EINVAL here: smoltcp sends
+        // no TTL 0).
+        Spec::func_rw(
+            "ttl",
+            Some(3),
+            CTLTYPE_INT,
+            4,
+            move |_| Ok(i32::from(t1.lock().ip_ttl).to_le_bytes().to_vec()),
+            move |_, v| {
+                let t = int_of(v)? as u8;
+                if t == 0 {
+                    return Err(kernel::Errno::EINVAL);
+                }
+                t2.lock().ip_ttl = t;
+                Ok(())
+            },
+        )
+        .rw(),
     )?;
     mib.register(
         &["net", "inet", "ip"],

@@ -397,10 +397,12 @@ fn ifconfig(c: &mut Client, name: &str, bus: &str, addr: &str, prefix: u8) -> cl
 
 /// `sysctl -w net.inet.ip.forwarding=V`: the old value.
 fn forwarding(c: &mut Client, v: Option<i32>) -> client::Result<i32> {
-    let name: Vec<u8> = [4i32, 2, 0, 1]
-        .iter()
-        .flat_map(|x| x.to_le_bytes())
-        .collect();
+    knob(c, &[4, 2, 0, 1], v)
+}
+
+/// `sysctl [-w] NAME[=V]` of an int: the old value.
+fn knob(c: &mut Client, mib: &[i32], v: Option<i32>) -> client::Result<i32> {
+    let name: Vec<u8> = mib.iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut old = [0u8; 4];
     let mut len = 4u64.to_le_bytes();
     let new = v.map(|v| v.to_le_bytes());
@@ -410,7 +412,7 @@ fn forwarding(c: &mut Client, v: Option<i32>) -> client::Result<i32> {
     };
     let args = [
         client::addr_of(&name),
-        4,
+        mib.len() as u64,
         client::addr_of(&old),
         client::addr_of(&len),
         np,
@@ -802,6 +804,41 @@ pub fn run(urls: &[String], section: Option<&str>) -> Transcript {
             v.to_string()
         });
         t.ping(&mut s.c, "forwarding ping when on again", "10.0.2.2", 1);
+        // ipforwarding_misc's test_sysctl_ttl: net.inet.ip.ttl 1 on the source, and a
+        // datagram to dst dies at the forwarder; 2 gets through (sockets made after).
+        let ttl = [4, 2, 0, 3];
+        let mut rx = connect(dst, "ttl-rx");
+        let u = rx.socket(AF_INET, SOCK_DGRAM, 0).expect("udp");
+        rx.bind(u, &sin(ip("10.0.2.2"), 5000)).expect("bind");
+        let mut tv = 1i64.to_le_bytes().to_vec();
+        tv.extend_from_slice(&[0; 8]);
+        rx.setsockopt(u, 0xffff, 0x100c, &tv).expect("timeout");
+        for v in [1, 2] {
+            t.step(
+                &format!("sysctl_ttl set {v}"),
+                knob(&mut s.c, &ttl, Some(v)),
+                |o| o.to_string(),
+            );
+            let tx = s.c.socket(AF_INET, SOCK_DGRAM, 0).expect("udp");
+            let r = s.c.sendto(tx, b"ttl", 0, Some(&sin(ip("10.0.2.2"), 5000)));
+            t.step(&format!("sysctl_ttl {v} sendto"), r, |n| n.to_string());
+            let mut buf = [0u8; 16];
+            let r = rx.recvfrom(u, &mut buf, 0);
+            t.step(&format!("sysctl_ttl {v} dst receives"), r, |(n, _)| {
+                n.to_string()
+            });
+            let _ = s.c.close(tx);
+        }
+        let r = peer::tcp_echo_client(&mut s.c, ip("10.0.2.2"), 9, 10);
+        t.unit("sysctl_ttl 2 tcp to a closed port (RST back)", r);
+        t.step(
+            "sysctl_ttl back to 64",
+            knob(&mut s.c, &ttl, Some(64)),
+            |o| o.to_string(),
+        );
+        t.step("sysctl_ttl read", knob(&mut s.c, &ttl, None), |o| {
+            o.to_string()
+        });
     }
 
     if want(&mut t, "ping") {
