@@ -76,6 +76,8 @@ side() { # side NAME SERVER
         echo "\$ [src] inet_peer echo 10.0.2.2 7 100000"
         "$PEER" "unix://$d/src.sock" echo 10.0.2.2 7 100000 2>&1 | grep -v ' in '
         wait
+        run src ping -n -w 1 -c 1 10.0.2.255
+        run dst ping -n -w 1 -c 1 10.0.2.255
         run fwd sysctl -w net.inet.ip.forwarding=0
         run src ping -n -w 1 -c 1 10.0.2.2
         run fwd sysctl -w net.inet.ip.forwarding=1

@@ -767,6 +767,13 @@ impl Engine {
             }
             crate::sock::raw_input(self, i, &h, &p);
             self.icmp_input(&h, &p);
+            // `icmp_input` with `icmpbmcastecho` 0 (NetBSD's default): an echo request to
+            // a broadcast or multicast address is not answered (it went to the raw
+            // sockets above).
+            if h.dst.is_ipv4() && h.proto == 1 && p.get(h.hlen) == Some(&8) && !self.is_local(h.dst)
+            {
+                return;
+            }
             if self.dev.rx.len() < DEV_QUEUE_MAX {
                 self.dev.rx.push_back(p);
             } else {
@@ -822,6 +829,16 @@ impl Engine {
         }
         if p[8] <= 1 {
             self.icmp_error(i, 11, 0, &p);
+            return;
+        }
+        // `ip_output` without IP_ALLOWBROADCAST (`net.inet.ip.directed-broadcast` 0, as
+        // NetBSD's default): the broadcast address of the outgoing interface's network is
+        // refused, EACCES, which `ip_forward` answers with host unreachable.
+        let directed = self.routes.lookup(h.dst).is_some_and(|r| {
+            r.flags & RTF_GATEWAY == 0 && self.ifp(r.ifindex).is_some_and(|f| f.is_broadcast(dst))
+        });
+        if directed {
+            self.icmp_error(i, 3, 1, &p);
             return;
         }
         p[8] -= 1;

@@ -1186,7 +1186,9 @@ pub fn dgram_recv(
 /// `rip_input`: a copy of a packet for us to every raw socket of its protocol (ICMP echo
 /// requests, which the stack answers, excepted, as NetBSD's `icmp_input` does).
 pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
-    if h.proto == 1 && p.get(h.hlen) == Some(&8) {
+    // An echo request to one of our addresses is answered by `icmp_input`, not given to
+    // the raw sockets; one to a broadcast or multicast address is (not answered).
+    if h.proto == 1 && p.get(h.hlen) == Some(&8) && e.is_local(h.dst) {
         return;
     }
     let budget = e.budget.clone();

@@ -796,6 +796,12 @@ pub fn run(urls: &[String], section: Option<&str>) -> Transcript {
         t.step("forwarding ttl 1", r, |a| format!("{a:?}"));
         let r = peer::probe_ttl(&mut s.c, ip("10.0.2.2"), 2);
         t.step("forwarding ttl 2", r, |a| format!("{a:?}"));
+        // A directed broadcast: dst's own network's (not answered: icmpbmcastecho 0), and
+        // src's through the forwarder (not forwarded: directed-broadcast 0, host
+        // unreachable from it).
+        t.ping(&mut d.c, "forwarding ping own broadcast", "10.0.2.255", 1);
+        let r = peer::probe_ttl(&mut s.c, ip("10.0.2.255"), 64);
+        t.step("forwarding directed broadcast", r, |a| format!("{a:?}"));
         t.step("forwarding off", forwarding(&mut f.c, Some(0)), |v| {
             v.to_string()
         });
