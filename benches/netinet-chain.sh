@@ -8,6 +8,9 @@
 #
 #   benches/netinet-chain.sh            # 64 servers
 #   N=8 NO_BUILD=1 benches/netinet-chain.sh
+#   SERVER=/path/to/netbsd/rump_server NO_BUILD=1 benches/netinet-chain.sh   # NetBSD's
+# NetBSD's server keeps one inotify instance per shmif interface: a chain of 64 needs
+# `sysctl -w fs.inotify.max_user_instances=512` or so (the default 128 runs out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,12 +30,13 @@ trap cleanup EXIT
 if [[ -z "${NO_BUILD:-}" ]]; then
     cargo build --release -q --bin rump_server --example inet_peer
 fi
-PEER=$BIN/examples/inet_peer
+PEER=${PEER:-$BIN/examples/inet_peer}
+SERVER=${SERVER:-$BIN/rump_server}
 url() { echo "unix://$WORK/s$1.sock"; }
 
 t0=$(date +%s.%N)
 for i in $(seq 0 $((N - 1))); do
-    (cd "$WORK" && exec "$BIN/rump_server" -s "${LIBS[@]}" "$(url "$i")") >"$WORK/s$i.out" 2>&1 &
+    (cd "$WORK" && exec "$SERVER" -s "${LIBS[@]}" "$(url "$i")") >"$WORK/s$i.out" 2>&1 &
     PIDS+=($!)
 done
 for i in $(seq 0 $((N - 1))); do
@@ -65,6 +69,7 @@ for p in "${PIDS[@]}"; do
     read -r r s < <(awk '/^Rss:/ { r = $2 } /^Pss:/ { s = $2 } END { print r, s }' "/proc/$p/smaps_rollup")
     rss=$((rss + r)) pss=$((pss + s))
 done
+echo "$SERVER"
 echo "chain of $N servers, $((N - 1)) buses, $((N - 2)) forwarding hops ($(date -u +%F), loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
 printf 'set up (start, ifconfig, routes): %.1f s\n' "$(echo "$t1 - $t0" | bc)"
 echo "ping 10.0.0.1 -> $far, first 5: $first"

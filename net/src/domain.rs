@@ -361,19 +361,53 @@ pub fn opt_int(v: &[u8]) -> Result<i32> {
     Ok(i32::from_le_bytes(v.try_into().expect("4")))
 }
 
-/// A `struct timeval` option value (`SO_SNDTIMEO`/`SO_RCVTIMEO`) in microseconds. NetBSD
-/// 7.99 takes any microseconds and a negative time (as no timeout); only a time that
-/// overflows its tick count is `EDOM`; a value not a `timeval` long is `EINVAL`.
-pub fn opt_timeval_us(v: &[u8]) -> Result<u64> {
+/// NetBSD's clock rate in a rump kernel (`hz`): socket timeouts are kept in its ticks.
+pub const HZ: i32 = 100;
+const TICK_US: i32 = 1_000_000 / HZ;
+
+/// A `struct timeval` option value (`SO_SNDTIMEO`/`SO_RCVTIMEO`) as NetBSD's `sosetopt`
+/// keeps it, in ticks: exactly a `timeval` long (`EINVAL` otherwise); `tv_usec` is the
+/// `int` after `tv_sec` (the padding after it is not read); `EDOM` when `tv_sec >
+/// (INT_MAX - tv_usec / tick) / hz` in C's `int` arithmetic (so microseconds below
+/// -`tick` are `EDOM` too); then `tv_sec * hz + tv_usec / tick` cut to an `int` (any
+/// other microseconds and a negative time are taken), at least one tick when `tv_usec`
+/// is not 0. Recorded from NetBSD: tests/oracle/inet-timeo.netbsd.
+pub fn opt_timeval_ticks(v: &[u8]) -> Result<i32> {
     if v.len() != crate::abi::TIMEVAL_SIZE {
         return Err(Errno::EINVAL);
     }
     let s = i64::from_le_bytes(v[..8].try_into().expect("8"));
-    let us = i64::from_le_bytes(v[8..].try_into().expect("8"));
-    if s > i64::from(i32::MAX) / 100 {
+    let us = i32::from_le_bytes(v[8..12].try_into().expect("4"));
+    let q = us / TICK_US;
+    if s > i64::from(i32::MAX.wrapping_sub(q) / HZ) {
         return Err(Errno::EDOM);
     }
-    Ok((s.max(0) as u64 * 1_000_000).saturating_add(us.max(0) as u64))
+    let t = s.wrapping_mul(i64::from(HZ)).wrapping_add(i64::from(q)) as i32;
+    Ok(if t == 0 && us != 0 { 1 } else { t })
+}
+
+/// The `struct timeval` bytes of a timeout of `t` ticks as `sogetopt` gives it back
+/// (`tv_sec = t / hz`, `tv_usec = t % hz * tick`: negative for a negative time).
+pub fn ticks_timeval_bytes(t: i32) -> Vec<u8> {
+    let mut b = i64::from(t / HZ).to_le_bytes().to_vec();
+    b.extend_from_slice(&i64::from(t % HZ * TICK_US).to_le_bytes());
+    b
+}
+
+/// How long a wait of `t` ticks lasts, in microseconds (0: no timeout). A negative time
+/// times out at once (NetBSD's `callout_schedule` of a negative count; seen on its
+/// server: EWOULDBLOCK within a millisecond): one microsecond here.
+pub fn ticks_us(t: i32) -> u64 {
+    match u64::try_from(t) {
+        Ok(t) => t * TICK_US as u64,
+        Err(_) => 1,
+    }
+}
+
+/// A `struct timeval` option value in microseconds of wait ([`opt_timeval_ticks`] then
+/// [`ticks_us`]).
+pub fn opt_timeval_us(v: &[u8]) -> Result<u64> {
+    opt_timeval_ticks(v).map(ticks_us)
 }
 
 /// The `struct timeval` bytes of `us` microseconds (getsockopt of a timeout).

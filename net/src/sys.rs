@@ -73,13 +73,13 @@ async fn dispatch(
         SYS_BIND => bind(&c, int(a, 0), a[1], a[2] as u32).await,
         SYS_CONNECT => connect(&c, int(a, 0), a[1], a[2] as u32).await,
         SYS_LISTEN => listen(&c, int(a, 0), int(a, 1)),
-        SYS_ACCEPT => accept(&c, net, int(a, 0), a[1], a[2], 0).await,
+        SYS_ACCEPT => accept(&c, net, int(a, 0), a[1], a[2], 0, false).await,
         SYS_PACCEPT => {
             // Other flag bits are ignored, as NetBSD's do_sys_accept ignores them. The signal
             // mask (a[3]) only matters to a blocked accept's signals; a rump process takes
             // none while it sleeps.
             let flags = int(a, 4) & (SOCK_CLOEXEC | SOCK_NONBLOCK | SOCK_NOSIGPIPE);
-            accept(&c, net, int(a, 0), a[1], a[2], flags).await
+            accept(&c, net, int(a, 0), a[1], a[2], flags, true).await
         }
         SYS_GETSOCKNAME => sockname(&c, int(a, 0), a[1], a[2], false).await,
         SYS_GETPEERNAME => sockname(&c, int(a, 0), a[1], a[2], true).await,
@@ -292,22 +292,24 @@ pub async fn sowait(
     .await
 }
 
-/// `accept(2)`/`paccept(2)` (`do_sys_accept`): the first completed connection.
-async fn accept(c: &C<'_>, net: &Net, fd: i32, name: u64, anamelen: u64, flags: i32) -> SysResult {
+/// `accept(2)`/`paccept(2)` (`do_sys_accept`): the first completed connection. The new
+/// file's flags are the listener's (accept keeps its O_NONBLOCK; paccept, `clrflags`
+/// FNONBLOCK, clears it) with SOCK_NONBLOCK/SOCK_NOSIGPIPE of `flags` added: a paccept
+/// with 0 gives a blocking socket (t_tcp.c's accept4_*_reset_nonblock, recorded from
+/// NetBSD in tests/oracle/netbsd-tcp.netbsd).
+async fn accept(
+    c: &C<'_>,
+    net: &Net,
+    fd: i32,
+    name: u64,
+    anamelen: u64,
+    flags: i32,
+    clr_nonblock: bool,
+) -> SysResult {
     let (fp, so) = getsock(c, fd)?;
     let got = so.accept(c, fp.nonblock()).await?;
-    let flag = (fp.flag() & !(O_NONBLOCK | O_NOSIGPIPE))
-        | file_flags(flags)
-        | if flags == 0 {
-            fp.flag() & (O_NONBLOCK | O_NOSIGPIPE)
-        } else {
-            0
-        };
-    let flag = if flags & SOCK_NONBLOCK == 0 && flags != 0 {
-        (flag & !O_NONBLOCK) | (fp.flag() & O_NONBLOCK)
-    } else {
-        flag
-    };
+    let clr = if clr_nonblock { O_NONBLOCK } else { 0 };
+    let flag = (fp.flag() & !clr) | file_flags(flags);
     // so_options are inherited (sonewconn), SO_NOSIGPIPE among them.
     net.note_file(&got.so);
     let sf = SockFile::new(got.so);

@@ -113,6 +113,8 @@ pub struct ArpEntry {
     pub tries: u32,
     /// The packet waiting for the answer (`la_hold`: one, the newest).
     pub hold: Option<Vec<u8>>,
+    /// Static (`arp -s` without `temp`: `LLE_STATIC`): never expires, never relearnt.
+    pub permanent: bool,
 }
 
 /// Neighbour cache entries per kernel (`nd6`'s lltable; NetBSD's bound is memory).
@@ -195,6 +197,8 @@ pub struct Engine {
     pub routes: route::Table,
     /// ARP entries by (interface index, address).
     pub arp: HashMap<(u32, Ipv4Addr), ArpEntry>,
+    /// Our addresses whose ARP entry `arp -d` removed (not listed until set again).
+    pub arp_own_deleted: std::collections::HashSet<(u32, Ipv4Addr)>,
     /// Neighbour cache by (interface index, address).
     pub nd: HashMap<(u32, Ipv6Addr), NdEntry>,
     /// Addresses in duplicate-address detection: (interface, address, deadline in ms of
@@ -202,6 +206,10 @@ pub struct Engine {
     pub dad: Vec<(u32, Ipv6Addr, u64)>,
     /// `rumpnet_netinet6`: interfaces that come up get a link-local address.
     pub inet6: bool,
+    /// `net.inet6.ip6.auto_linklocal` (1): whether they do.
+    pub auto_linklocal: bool,
+    /// `net.inet.ip.ttl` (`ip_defttl`): the TTL new IPv4 TCP and UDP sockets take.
+    pub ip_ttl: u8,
     /// Protocol control blocks by id.
     pub pcbs: HashMap<u32, Pcb>,
     /// Next pcb id.
@@ -288,9 +296,12 @@ impl Engine {
             next_index: 1,
             routes: route::Table::default(),
             arp: HashMap::new(),
+            arp_own_deleted: Default::default(),
             nd: HashMap::new(),
             dad: Vec::new(),
             inet6: true,
+            auto_linklocal: true,
+            ip_ttl: IP_DEFTTL,
             pcbs: HashMap::new(),
             next_pcb: 1,
             closing: Vec::new(),
@@ -359,10 +370,18 @@ impl Engine {
         self.ifs.iter().find(|f| f.name == name)
     }
 
-    /// The next `if_index` (taken).
+    /// The next `if_index` (`if_getindex`): from the last one given, the first free one —
+    /// an interface destroyed and made again gets its index back, as on NetBSD.
     pub(crate) fn alloc_index(&mut self) -> u32 {
-        let index = self.next_index;
-        self.next_index += 1;
+        let mut index = self.next_index.max(2);
+        while self.ifs.iter().any(|f| f.index == index) {
+            index = if index >= u32::from(u16::MAX) - 1 {
+                2
+            } else {
+                index + 1
+            };
+        }
+        self.next_index = index;
         index
     }
 
@@ -389,8 +408,7 @@ impl Engine {
         if self.ifs.len() >= IFS_MAX {
             return Err(Errno::ENOBUFS);
         }
-        let index = self.next_index;
-        self.next_index += 1;
+        let index = self.alloc_index();
         let r = self.random();
         let sender = self.random();
         self.ifs.push(Ifnet {
@@ -445,6 +463,9 @@ impl Engine {
         if self.ifp(i).map(|f| f.has_addr(addr)) == Some(true) {
             self.del_addr(i, addr)?;
         }
+        if let IpAddr::V4(a) = addr {
+            self.arp_own_deleted.remove(&(i, a));
+        }
         let total: usize = self.ifs.iter().map(|f| f.addrs.len()).sum();
         let f = self.ifp(i).ok_or(Errno::ENXIO)?;
         if f.addrs.len() >= ADDRS_MAX || total >= 8 {
@@ -490,7 +511,8 @@ impl Engine {
         f.flags |= IFF_UP | IFF_RUNNING;
         // The connected route (`in_addprefix`); a loopback address gets only its local
         // host route (listed by `rtmsg::all_routes`), as NetBSD's table shows.
-        let host = prefix == route::host_prefix(addr);
+        // NetBSD's IPv4 /32 is a net route with a full mask (`10.0.0.1/32` in route show).
+        let host = addr.is_ipv6() && prefix == route::host_prefix(addr);
         if !loopback {
             let _ = self.routes.add(Route {
                 dst: addr,
@@ -515,7 +537,7 @@ impl Engine {
     pub fn in6_if_up(&mut self, i: u32) {
         let Some(f) = self.ifp(i) else { return };
         let Some(m) = f.mac else { return };
-        if !self.inet6 || f.addrs.iter().any(|a| is_link_local(a.addr)) {
+        if !self.inet6 || !self.auto_linklocal || f.addrs.iter().any(|a| is_link_local(a.addr)) {
             return;
         }
         let ll = Ipv6Addr::from([
@@ -575,6 +597,17 @@ impl Engine {
         self.ifs.iter().find(|f| f.has_addr(a)).map(|f| f.index)
     }
 
+    /// `ifa_ifwithnet`: the interface with the most specific address whose network
+    /// holds `a`.
+    pub fn ifindex_of_net(&self, a: IpAddr) -> Option<u32> {
+        self.ifs
+            .iter()
+            .flat_map(|f| f.addrs.iter().map(move |x| (f.index, x)))
+            .filter(|(_, x)| route::prefix_contains(x.addr, x.prefix, a))
+            .max_by_key(|(_, x)| x.prefix)
+            .map(|(i, _)| i)
+    }
+
     /// The source address for packets to `dst` (`in_selectsrc`): the destination itself
     /// if it is ours, else the first address of the route's interface.
     pub fn select_source(&self, dst: IpAddr) -> Result<IpAddr, kernel::Errno> {
@@ -613,7 +646,16 @@ impl Engine {
         use kernel::Errno;
         let r = self.routes.lookup(dst).ok_or(Errno::EHOSTUNREACH)?;
         if r.flags & RTF_REJECT != 0 {
-            return Err(Errno::EHOSTUNREACH);
+            // `rt_check_reject_route`/`looutput`: through a loopback interface a host route
+            // is EHOSTUNREACH and a network one ENETUNREACH; elsewhere a gateway route
+            // EHOSTUNREACH and a direct one EHOSTDOWN.
+            let looped = self.ifp(r.ifindex).map(|f| f.flags & IFF_LOOPBACK != 0);
+            return Err(match (looped.unwrap_or(false), r.flags) {
+                (true, f) if f & route::RTF_HOST != 0 => Errno::EHOSTUNREACH,
+                (true, _) => Errno::ENETUNREACH,
+                (false, f) if f & RTF_GATEWAY != 0 => Errno::EHOSTUNREACH,
+                (false, _) => Errno::EHOSTDOWN,
+            });
         }
         Ok(r.clone())
     }
@@ -750,6 +792,13 @@ impl Engine {
             crate::sock::raw_input(self, i, &h, &p);
             self.icmp_input(&h, &p);
             self.mtudisc_input(&h, &p);
+            // `icmp_input` with `icmpbmcastecho` 0 (NetBSD's default): an echo request to
+            // a broadcast or multicast address is not answered (it went to the raw
+            // sockets above).
+            if h.dst.is_ipv4() && h.proto == 1 && p.get(h.hlen) == Some(&8) && !self.is_local(h.dst)
+            {
+                return;
+            }
             if self.dev.rx.len() < DEV_QUEUE_MAX
                 && queued_bytes(&self.dev.rx) + p.len() <= DEV_QUEUE_BYTES_MAX
             {
@@ -807,6 +856,16 @@ impl Engine {
         }
         if p[8] <= 1 {
             self.icmp_error(i, 11, 0, &p);
+            return;
+        }
+        // `ip_output` without IP_ALLOWBROADCAST (`net.inet.ip.directed-broadcast` 0, as
+        // NetBSD's default): the broadcast address of the outgoing interface's network is
+        // refused, EACCES, which `ip_forward` answers with host unreachable.
+        let directed = self.routes.lookup(h.dst).is_some_and(|r| {
+            r.flags & RTF_GATEWAY == 0 && self.ifp(r.ifindex).is_some_and(|f| f.is_broadcast(dst))
+        });
+        if directed {
+            self.icmp_error(i, 3, 1, &p);
             return;
         }
         p[8] -= 1;
@@ -984,6 +1043,53 @@ impl Engine {
         }
     }
 
+    /// `arp -s` (`lla_rt_output` RTM_ADD): `EEXIST` over a static entry, else the entry
+    /// is (re)made resolved to `mac`, static when `permanent`, sending what it held.
+    pub fn arp_add_static(
+        &mut self,
+        i: u32,
+        a: Ipv4Addr,
+        mac: [u8; 6],
+        permanent: bool,
+    ) -> Result<(), kernel::Errno> {
+        if self.arp.get(&(i, a)).is_some_and(|e| e.permanent) {
+            return Err(kernel::Errno::EEXIST);
+        }
+        if !self.arp.contains_key(&(i, a)) && self.arp.len() >= ARP_MAX {
+            return Err(kernel::Errno::ENOMEM);
+        }
+        let now_s = self.uptime_s();
+        let old = self.arp.insert(
+            (i, a),
+            ArpEntry {
+                mac: Some(mac),
+                at_s: now_s,
+                tries: 0,
+                hold: None,
+                permanent,
+            },
+        );
+        if let Some(p) = old.and_then(|o| o.hold) {
+            self.ether_output(i, mac, ETHERTYPE_IP, &p);
+        }
+        Ok(())
+    }
+
+    /// `arp -d` (`lla_rt_output` RTM_DELETE): `ENOENT` without an entry. Our own
+    /// address's entry (`LLE_IFADDR`) goes too: arp(8) lists it no more until the address
+    /// is set again (`arp -d -a` on NetBSD's server).
+    pub fn arp_delete(&mut self, i: u32, a: Ipv4Addr) -> Result<(), kernel::Errno> {
+        if self.arp.remove(&(i, a)).is_some() {
+            return Ok(());
+        }
+        let own = self.ifp(i).is_some_and(|f| f.has_addr(IpAddr::V4(a)));
+        if own && self.arp_own_deleted.len() < ADDRS_MAX * 64 && self.arp_own_deleted.insert((i, a))
+        {
+            return Ok(());
+        }
+        Err(kernel::Errno::ENOENT)
+    }
+
     fn arp_request(&mut self, i: u32, target: Ipv4Addr) {
         let Some(f) = self.ifp(i) else { return };
         let Some(mac) = f.mac else { return };
@@ -1000,7 +1106,7 @@ impl Engine {
         let now_s = self.uptime_s();
         if let Some(e) = self.arp.get_mut(&(i, next)) {
             if let Some(mac) = e.mac {
-                if now_s.saturating_sub(e.at_s) < ARP_KEEP_S {
+                if e.permanent || now_s.saturating_sub(e.at_s) < ARP_KEEP_S {
                     self.ether_output(i, mac, ETHERTYPE_IP, &p);
                     return;
                 }
@@ -1048,6 +1154,7 @@ impl Engine {
                 at_s: now_s,
                 tries: 1,
                 hold: Some(p),
+                permanent: false,
             },
         );
         self.arp_request(i, next);
@@ -1072,6 +1179,8 @@ impl Engine {
         let now_s = self.uptime_s();
         let room = self.arp.len() < ARP_MAX;
         let held = match self.arp.get_mut(&(i, spa)) {
+            // `in_arpinput`: a static entry is not overwritten.
+            Some(e) if e.permanent => None,
             Some(e) => {
                 e.mac = Some(sha);
                 e.at_s = now_s;
@@ -1086,6 +1195,7 @@ impl Engine {
                         at_s: now_s,
                         tries: 0,
                         hold: None,
+                        permanent: false,
                     },
                 );
                 None

@@ -32,6 +32,7 @@ const IPV6_RECVPKTINFO: i32 = 36;
 const IPV6_RECVHOPLIMIT: i32 = 37;
 const IPV6_USE_MIN_MTU: i32 = 42;
 const IPV6_RECVPATHMTU: i32 = 43;
+const IPV6_V6ONLY: i32 = 27;
 const ICMP6_FILTER: i32 = 18;
 const TCP_NODELAY: i32 = 1;
 const TCP_MAXSEG: i32 = 2;
@@ -156,8 +157,8 @@ impl Domain for InetDomain {
                 rcv_hiwat: rcv,
                 snd_lowat: if ty == 1 { 2048 } else { 2048.min(snd) },
                 rcv_lowat: 1,
-                sndtimeo_us: 0,
-                rcvtimeo_us: 0,
+                sndtimeo_ticks: 0,
+                rcvtimeo_ticks: 0,
                 linger: 0,
                 nodelay: false,
                 closed: false,
@@ -179,8 +180,9 @@ struct Opts {
     rcv_hiwat: usize,
     snd_lowat: usize,
     rcv_lowat: usize,
-    sndtimeo_us: u64,
-    rcvtimeo_us: u64,
+    /// `SO_SNDTIMEO`/`SO_RCVTIMEO` in NetBSD's ticks (`net::domain::opt_timeval_ticks`).
+    sndtimeo_ticks: i32,
+    rcvtimeo_ticks: i32,
     linger: i32,
     nodelay: bool,
     closed: bool,
@@ -307,7 +309,9 @@ impl ProtoSock for InetSock {
             if self.ty != 1 {
                 return Err(Errno::EOPNOTSUPP);
             }
-            let timeo = self.opts().rcvtimeo_us;
+            // NetBSD's accept waits without a timeout (`sowait(so, true, 0)`), whatever
+            // SO_RCVTIMEO says.
+            let timeo = 0;
             let id = loop {
                 match sock::accept(&mut self.stack.lock(), self.id)? {
                     Some(id) => break id,
@@ -331,8 +335,8 @@ impl ProtoSock for InetSock {
                     rcv_hiwat: o.rcv_hiwat,
                     snd_lowat: o.snd_lowat,
                     rcv_lowat: o.rcv_lowat,
-                    sndtimeo_us: o.sndtimeo_us,
-                    rcvtimeo_us: o.rcvtimeo_us,
+                    sndtimeo_ticks: o.sndtimeo_ticks,
+                    rcvtimeo_ticks: o.rcvtimeo_ticks,
                     linger: o.linger,
                     nodelay: o.nodelay,
                     closed: false,
@@ -367,7 +371,7 @@ impl ProtoSock for InetSock {
                 Err(e) => return (0, Err(e)),
             };
             let mut uio = Uio::new(iov);
-            let timeo = self.opts().sndtimeo_us;
+            let timeo = net::domain::ticks_us(self.opts().sndtimeo_ticks);
             if self.ty != 1 {
                 let to = match to.map(|sa| parse_sockaddr(&sa, self.v6)).transpose() {
                     Ok(t) => t,
@@ -473,7 +477,7 @@ impl ProtoSock for InetSock {
             let total = net::iov_total(iov)?;
             let mut uio = Uio::new(iov);
             let peek = flags & MSG_PEEK != 0;
-            let timeo = self.opts().rcvtimeo_us;
+            let timeo = net::domain::ticks_us(self.opts().rcvtimeo_ticks);
             if self.ty != 1 {
                 let got = loop {
                     let r = sock::dgram_recv(
@@ -567,17 +571,6 @@ impl ProtoSock for InetSock {
                 .map(|b| i32::from_le_bytes(b.try_into().unwrap_or_default()))
                 .ok_or(Errno::EINVAL)
         };
-        let tv = || -> Result<u64> {
-            if v.len() < 16 {
-                return Err(Errno::EINVAL);
-            }
-            let s = i64::from_le_bytes(v[0..8].try_into().unwrap_or_default());
-            let us = i32::from_le_bytes(v[8..12].try_into().unwrap_or_default());
-            if s < 0 || !(0..1_000_000).contains(&us) {
-                return Err(Errno::EDOM);
-            }
-            Ok((s as u64).saturating_mul(1_000_000) + us as u64)
-        };
         match (level, name) {
             (SOL_SOCKET, n) if n & SO_BOOL_MASK == n && n.count_ones() == 1 => {
                 let on = int()? != 0;
@@ -634,12 +627,13 @@ impl ProtoSock for InetSock {
                 }
                 Ok(())
             }
+            // NetBSD's generic `sosetopt`, shared with AF_LOCAL and sockin.
             (SOL_SOCKET, SO_SNDTIMEO) => {
-                self.opts().sndtimeo_us = tv()?;
+                self.opts().sndtimeo_ticks = net::domain::opt_timeval_ticks(v)?;
                 Ok(())
             }
             (SOL_SOCKET, SO_RCVTIMEO) => {
-                self.opts().rcvtimeo_us = tv()?;
+                self.opts().rcvtimeo_ticks = net::domain::opt_timeval_ticks(v)?;
                 Ok(())
             }
             (SOL_SOCKET, _) => Err(Errno::ENOPROTOOPT),
@@ -719,6 +713,13 @@ impl ProtoSock for InetSock {
                 }
                 Ok(())
             }
+            // Our AF_INET6 TCP and UDP sockets on `::` take IPv4 peers (v4-mapped) whatever
+            // is asked: turning IPV6_V6ONLY off (t_tcp.c's 4→6 cases) is what they do; on
+            // (NetBSD's default) is not done, ENOPROTOOPT as before.
+            (IPPROTO_IPV6, IPV6_V6ONLY) if self.v6 && self.ty != 3 => match int()? {
+                0 => Ok(()),
+                _ => Err(Errno::ENOPROTOOPT),
+            },
             (IPPROTO_ICMPV6, ICMP6_FILTER) if self.v6 && self.ty == 3 => {
                 // `struct icmp6_filter`: 256 bits, a set bit passes its type.
                 if v.len() < 32 {
@@ -740,12 +741,6 @@ impl ProtoSock for InetSock {
 
     fn getopt(&self, _cx: &Ctx<'_>, level: i32, name: i32) -> Result<Vec<u8>> {
         let int = |v: i32| Ok(v.to_le_bytes().to_vec());
-        let tv = |us: u64| {
-            let mut b = ((us / 1_000_000) as i64).to_le_bytes().to_vec();
-            b.extend_from_slice(&((us % 1_000_000) as i32).to_le_bytes());
-            b.extend_from_slice(&[0; 4]);
-            Ok(b)
-        };
         let o = self.opts();
         match (level, name) {
             (SOL_SOCKET, n) if (n & (SO_BOOL_MASK | SO_ACCEPTCONN)) == n && n.count_ones() == 1 => {
@@ -761,8 +756,8 @@ impl ProtoSock for InetSock {
             (SOL_SOCKET, SO_SNDLOWAT) => int(o.snd_lowat as i32),
             (SOL_SOCKET, SO_RCVLOWAT) => int(o.rcv_lowat as i32),
             (SOL_SOCKET, SO_TYPE) => int(self.ty),
-            (SOL_SOCKET, SO_SNDTIMEO) => tv(o.sndtimeo_us),
-            (SOL_SOCKET, SO_RCVTIMEO) => tv(o.rcvtimeo_us),
+            (SOL_SOCKET, SO_SNDTIMEO) => Ok(net::domain::ticks_timeval_bytes(o.sndtimeo_ticks)),
+            (SOL_SOCKET, SO_RCVTIMEO) => Ok(net::domain::ticks_timeval_bytes(o.rcvtimeo_ticks)),
             (SOL_SOCKET, SO_ERROR) => {
                 drop(o);
                 let mut e = self.stack.lock();

@@ -257,7 +257,17 @@ pub async fn ifioctl(st: &Stack, cx: &Ctx<'_>, fam: i32, com: u32, data: &mut [u
                 return Err(Errno::EPERM);
             }
             if st.lock().ifp_by_name(&name).is_none() {
-                return Err(Errno::EINVAL);
+                // `if_clone_lookup` finds a cloner for `shmifN` (`virtN`, `loN`): the
+                // interface is not there, ENXIO; any other name EINVAL.
+                let unit = ["shmif", "virt", "lo"]
+                    .iter()
+                    .find_map(|p| name.strip_prefix(p))
+                    .filter(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()));
+                return Err(if unit.is_some() {
+                    Errno::ENXIO
+                } else {
+                    Errno::EINVAL
+                });
             }
             // `virtif_unclone`: an interface that is up stays.
             if st.lock().ifp_by_name(&name).is_some_and(|f| {

@@ -167,6 +167,59 @@ pub fn rt_msg(
     errno: i32,
     extra: u32,
 ) -> Vec<u8> {
+    let mut m = rt_msg_gw(e, ty, r, seq, pid, extra, None);
+    m[24..28].copy_from_slice(&errno.to_le_bytes());
+    m
+}
+
+/// The link address arp(8) reads for `a` on interface `i` (`route_get_sdl`): the entry's
+/// MAC, none while unresolved; and whether the entry is static.
+pub fn arp_sdl(e: &Engine, i: u32, a: std::net::Ipv4Addr) -> (Vec<u8>, bool) {
+    let Some(f) = e.ifp(i) else {
+        return (Vec::new(), false);
+    };
+    let ent = e.arp.get(&(i, a));
+    // `sockaddr_dl_init(sdl, ifindex, type, NULL, 0, addr, addrlen)`: no name.
+    let mut sdl = vec![0u8; 20];
+    sdl[0] = 20;
+    sdl[1] = 18;
+    sdl[2..4].copy_from_slice(&(i as u16).to_le_bytes());
+    sdl[4] = if f.mac.is_some() { 6 } else { 24 };
+    if let Some(mac) = ent.and_then(|x| x.mac) {
+        sdl[6] = 6;
+        sdl[8..14].copy_from_slice(&mac);
+    }
+    (sdl, ent.is_some_and(|x| x.permanent))
+}
+
+/// [`arp_sdl`] for the neighbour cache (ndp(8)); never static here.
+pub fn nd_sdl(e: &Engine, i: u32, a: std::net::Ipv6Addr) -> (Vec<u8>, bool) {
+    let Some(f) = e.ifp(i) else {
+        return (Vec::new(), false);
+    };
+    let mut sdl = vec![0u8; 20];
+    sdl[0] = 20;
+    sdl[1] = 18;
+    sdl[2..4].copy_from_slice(&(i as u16).to_le_bytes());
+    sdl[4] = if f.mac.is_some() { 6 } else { 24 };
+    if let Some(mac) = e.nd.get(&(i, a)).and_then(|x| x.mac) {
+        sdl[6] = 6;
+        sdl[8..14].copy_from_slice(&mac);
+    }
+    (sdl, false)
+}
+
+/// [`rt_msg`] with its gateway sockaddr given (an L2 entry for arp(8)).
+pub fn rt_msg_gw(
+    e: &Engine,
+    ty: u8,
+    r: &Route,
+    seq: i32,
+    pid: i32,
+    extra: u32,
+    gw: Option<Vec<u8>>,
+) -> Vec<u8> {
+    let errno = 0i32;
     let mut m = vec![0u8; RT_MSGHDR];
     m[2] = RTM_VERSION;
     m[3] = ty;
@@ -199,7 +252,8 @@ pub fn rt_msg(
     }
     push_sa(&mut m, &sa_of(r.dst));
     match (r.gateway, f) {
-        (Some(g), _) if r.flags & route::RTF_GATEWAY != 0 => push_sa(&mut m, &sa_of(g)),
+        _ if gw.is_some() => push_sa(&mut m, gw.as_deref().unwrap_or_default()),
+        (Some(g), _) => push_sa(&mut m, &sa_of(g)),
         (_, Some(_)) if local && r.ifindex == 1 => {
             // lo0's own address: the gateway is lo0 by name.
             push_sa(&mut m, &e.ifp(1).map(sockaddr_dl).unwrap_or_default())
@@ -224,9 +278,41 @@ pub fn rt_msg(
     }
     if let Some(f) = f {
         push_sa(&mut m, &sockaddr_dl(f));
-        let ifa = f.first_addr(r.dst.is_ipv6()).map(sa_of).unwrap_or_default();
+        // A local route's ifa is the address itself (`rt_ifa_addlocal`).
+        let a = match local {
+            true => Some(r.dst),
+            false => f.first_addr(r.dst.is_ipv6()),
+        };
+        let mut ifa = a.map(sa_of).unwrap_or_default();
+        if a.is_some_and(crate::engine::is_link_local) && ifa.len() >= 12 {
+            // KAME's embedded scope (route(8) prints `%shmif0`).
+            let owner = if local { r.ifindex } else { f.index };
+            ifa[10..12].copy_from_slice(&(owner as u16).to_be_bytes());
+        }
         push_sa(&mut m, &ifa);
     }
+    let len = m.len() as u16;
+    m[0..2].copy_from_slice(&len.to_le_bytes());
+    m
+}
+
+/// A routing message without its RTA_IFP and RTA_IFA sockaddrs (the last ones `rt_msg`
+/// puts): NetBSD's `route_output` reports them only when the request names one of them.
+pub fn without_ifp(mut m: Vec<u8>) -> Vec<u8> {
+    if m.len() < RT_MSGHDR {
+        return m;
+    }
+    let addrs = i32::from_le_bytes(m[12..16].try_into().unwrap_or_default());
+    let mut off = RT_MSGHDR;
+    for bit in 0..4 {
+        if addrs & (1 << bit) != 0 {
+            let len = usize::from(*m.get(off).unwrap_or(&0));
+            off += if len == 0 { 8 } else { len.div_ceil(8) * 8 };
+        }
+    }
+    m.truncate(off.min(m.len()));
+    let addrs = addrs & !(RTA_IFP | RTA_IFA);
+    m[12..16].copy_from_slice(&addrs.to_le_bytes());
     let len = m.len() as u16;
     m[0..2].copy_from_slice(&len.to_le_bytes());
     m
@@ -249,17 +335,28 @@ pub fn dump(e: &Engine, af: i32) -> Vec<u8> {
 pub fn all_routes(e: &Engine) -> Vec<Route> {
     let mut v = e.routes.all();
     for f in &e.ifs {
+        // `rt_ifa_addlocal`: RTF_LLDATA on an interface with link-level addresses.
+        let lldata = if f.mac.is_some() {
+            RTF_LLDATA as u32
+        } else {
+            0
+        };
         for a in &f.addrs {
             v.push(Route {
                 dst: a.addr,
                 prefix: route::host_prefix(a.addr),
                 gateway: None,
                 ifindex: f.index,
-                flags: route::RTF_UP | route::RTF_HOST | route::RTF_LOCAL,
+                flags: route::RTF_UP | route::RTF_HOST | route::RTF_LOCAL | lldata,
             });
         }
     }
-    v.sort_by_key(|r| (r.dst.is_ipv6(), r.dst, r.prefix));
+    // Radix order: by key, then a host route before the masks of the same key, the
+    // longer mask first (`10.0.1.0/26` before `10.0.1/24`).
+    v.sort_by_key(|r| {
+        let net = r.flags & route::RTF_HOST == 0;
+        (r.dst.is_ipv6(), r.dst, net, std::cmp::Reverse(r.prefix))
+    });
     v
 }
 
@@ -275,13 +372,16 @@ pub fn llinfo(e: &Engine, af: i32) -> Vec<u8> {
     let mut keys: Vec<_> = e
         .arp
         .iter()
-        .map(|(k, v)| (k.0, k.1, v.mac, false))
+        .map(|(k, v)| (k.0, k.1, v.mac, v.permanent))
         .collect();
     keys.sort();
     // Our own addresses on Ethernet interfaces: permanent entries.
     for f in &e.ifs {
         for a in &f.addrs {
             if let (Some(mac), IpAddr::V4(v)) = (f.mac, a.addr) {
+                if e.arp_own_deleted.contains(&(f.index, v)) {
+                    continue;
+                }
                 keys.push((f.index, v, Some(mac), true));
             }
         }
@@ -292,7 +392,8 @@ pub fn llinfo(e: &Engine, af: i32) -> Vec<u8> {
         let k = u32::from_le_bytes(a.octets());
         ((((((k >> 8) ^ k) >> 8) ^ k) >> 8) ^ k) & 31
     };
-    keys.sort_by_key(|k| (k.0, bucket(k.1)));
+    // The newest interface's table first (`lltable_link` puts each at the list's head).
+    keys.sort_by_key(|k| (std::cmp::Reverse(k.0), bucket(k.1)));
     for (i, a, mac, permanent) in keys {
         let Some(f) = e.ifp(i) else { continue };
         let mut m = vec![0u8; RT_MSGHDR];

@@ -76,13 +76,22 @@ pub struct RouteSock {
     q: Mutex<(VecDeque<Vec<u8>>, usize)>,
 }
 
-/// The sockaddrs of a message by `RTAX_*`.
-fn parse_addrs(m: &[u8], addrs: i32) -> Result<[Option<Vec<u8>>; RTAX_MAX]> {
+/// The sockaddrs of a message by `RTAX_*` (`rt_xaddrs`): the message may end before the
+/// RTA_IFP/RTA_IFA an RTM_GET asks for (arp(8) names RTA_IFP and sends none).
+fn parse_addrs(m: &[u8], addrs: i32, ty: u8) -> Result<[Option<Vec<u8>>; RTAX_MAX]> {
     let mut out: [Option<Vec<u8>>; RTAX_MAX] = Default::default();
     let mut off = rtmsg::RT_MSGHDR;
     for (i, slot) in out.iter_mut().enumerate() {
         if addrs & (1 << i) == 0 {
             continue;
+        }
+        if off >= m.len() {
+            let left = addrs & (!0 << i);
+            let asked = if ty == RTM_GET { left & !0x30 } else { left };
+            if asked != 0 {
+                return Err(Errno::EINVAL);
+            }
+            break;
         }
         let len = *m.get(off).ok_or(Errno::EINVAL)? as usize;
         let sa = m.get(off..off + len.max(1)).ok_or(Errno::EINVAL)?;
@@ -131,6 +140,58 @@ fn prefix_of(mask: Option<&Vec<u8>>, dst: IpAddr) -> Result<u8> {
     Ok(bits as u8)
 }
 
+/// `lla_rt_output` for AF_INET: RTM_ADD makes a static entry (`arp -s`; `temp`, an expiry,
+/// a dynamic one) on the interface the link address names by index, `EEXIST` over a
+/// static one; RTM_DELETE removes the entry (`ENOENT` without one).
+fn lla_output(e: &mut crate::Engine, ty: u8, a: Ipv4Addr, gw: &[u8], expire: i64) -> Result<()> {
+    let idx = u32::from(u16::from_le_bytes([
+        *gw.get(2).unwrap_or(&0),
+        *gw.get(3).unwrap_or(&0),
+    ]));
+    if e.ifp(idx).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    match ty {
+        RTM_ADD => {
+            let nlen = usize::from(*gw.get(5).unwrap_or(&0));
+            let alen = usize::from(*gw.get(6).unwrap_or(&0));
+            let mac: [u8; 6] = gw
+                .get(8 + nlen..8 + nlen + 6)
+                .filter(|_| alen >= 6)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or_default();
+            e.arp_add_static(idx, a, mac, expire == 0)
+        }
+        _ => e.arp_delete(idx, a),
+    }
+}
+
+/// `lla_rt_output` for AF_INET6 (ndp(8)): RTM_DELETE removes the neighbour cache entry
+/// (`ENOENT` without one); static entries (`ndp -s`) are not done: `EOPNOTSUPP`.
+fn nd_lla_output(e: &mut crate::Engine, ty: u8, a: Ipv6Addr, gw: &[u8]) -> Result<()> {
+    let idx = u32::from(u16::from_le_bytes([
+        *gw.get(2).unwrap_or(&0),
+        *gw.get(3).unwrap_or(&0),
+    ]));
+    if e.ifp(idx).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    // A link-local address may come with KAME's embedded scope.
+    let mut o = a.octets();
+    if o[0] == 0xfe && o[1] & 0xc0 == 0x80 {
+        o[2] = 0;
+        o[3] = 0;
+    }
+    match ty {
+        RTM_DELETE => {
+            e.nd.remove(&(idx, Ipv6Addr::from(o)))
+                .map(|_| ())
+                .ok_or(Errno::ENOENT)
+        }
+        _ => Err(Errno::EOPNOTSUPP),
+    }
+}
+
 impl RouteSock {
     /// `route_output`: one request; the answer to broadcast (also on failure).
     fn request(&self, m: &[u8], pid: i32) -> (Result<()>, Option<Vec<u8>>) {
@@ -148,7 +209,7 @@ impl RouteSock {
         let flags = i32::from_le_bytes(m[8..12].try_into().unwrap_or_default());
         let addrs = i32::from_le_bytes(m[12..16].try_into().unwrap_or_default());
         let seq = i32::from_le_bytes(m[20..24].try_into().unwrap_or_default());
-        let sas = match parse_addrs(m, addrs) {
+        let sas = match parse_addrs(m, addrs, m[3]) {
             Ok(s) => s,
             Err(e) => return (Err(e), None),
         };
@@ -165,49 +226,153 @@ impl RouteSock {
             Err(e) => return (Err(e), None),
         };
         let mut e = self.stack.lock();
+        // arp(8)'s requests (`RTF_LLDATA` with a link-level gateway): the ARP table, not the
+        // routes (`lla_rt_output`).
+        let lldata = flags & rtmsg::RTF_LLDATA != 0;
+        if let (true, Some(gw), RTM_ADD | RTM_DELETE) = (lldata, sas[1].as_deref(), ty) {
+            if gw.get(1) == Some(&18) {
+                let expire = i64::from_le_bytes(m[104..112].try_into().unwrap_or_default());
+                let r = match dst {
+                    IpAddr::V4(a) => lla_output(&mut e, ty, a, gw, expire),
+                    IpAddr::V6(a) => nd_lla_output(&mut e, ty, a, gw),
+                };
+                let mut answer = m.to_vec();
+                answer[16..20].copy_from_slice(&pid.to_le_bytes());
+                match r {
+                    Ok(()) => {
+                        let f = i32::from_le_bytes(answer[8..12].try_into().unwrap_or_default());
+                        answer[8..12].copy_from_slice(&(f | route::RTF_DONE as i32).to_le_bytes());
+                    }
+                    Err(err) => answer[24..28].copy_from_slice(&i32::from(err.raw()).to_le_bytes()),
+                }
+                drop(e);
+                return (r, Some(answer));
+            }
+        }
         let r: Result<Route> = (|| match ty {
             RTM_ADD | RTM_CHANGE => {
-                let gw = sas[1].as_deref().ok_or(Errno::EINVAL)?;
-                let (gateway, ifindex) = match ip_of(gw) {
-                    Some(g) => {
-                        // `ifa_ifwithroute`: the gateway must be on a connected network
-                        // (or be one of our addresses, for an interface route).
-                        let ifindex = match e.ifindex_of_addr(g) {
-                            Some(i) => i,
-                            None => e
-                                .routes
-                                .lookup(g)
-                                .filter(|r| r.flags & route::RTF_GATEWAY == 0)
-                                .map(|r| r.ifindex)
-                                .ok_or(Errno::ENETUNREACH)?,
-                        };
-                        (Some(g), ifindex)
+                let is_gw = flags as u32 & route::RTF_GATEWAY != 0;
+                // RTM_CHANGE (`route_output`): the route `rt_lookup` finds (longest match,
+                // of exactly the given mask), whose key must be the destination, and a
+                // netmask when the route has one.
+                let cur = match ty {
+                    RTM_CHANGE => {
+                        let masked = route::network(dst, prefix);
+                        let c = e
+                            .routes
+                            .lookup(masked)
+                            .filter(|r| sas[2].is_none() || r.prefix == prefix)
+                            .cloned()
+                            .ok_or(Errno::ESRCH)?;
+                        if c.dst != dst {
+                            return Err(Errno::ESRCH);
+                        }
+                        if sas[2].is_none() && c.flags & route::RTF_HOST == 0 {
+                            return Err(Errno::ETOOMANYREFS);
+                        }
+                        Some(c)
                     }
-                    None if gw.get(1) == Some(&18) && gw.len() >= 4 => {
-                        let idx = u32::from(u16::from_le_bytes([gw[2], gw[3]]));
-                        e.ifp(idx).ok_or(Errno::ENETUNREACH)?;
-                        (None, idx)
+                    _ => None,
+                };
+                // `ifa_ifwithroute`: our own address (an interface route), an interface
+                // whose network holds the gateway, else the interface of the route to the
+                // destination; none of those is ENETUNREACH.
+                // `rt_getifa`: an RTA_IFA naming one of our addresses picks its interface
+                // before anything else (`route add default -ifa 10.0.0.5 192.168.0.1`).
+                let by_ifa = sas[5]
+                    .as_deref()
+                    .and_then(ip_of)
+                    .and_then(|a| e.ifindex_of_addr(a));
+                let via_dst = || e.routes.lookup(dst).map(|r| r.ifindex);
+                let (gateway, ifindex) = match sas[1].as_deref() {
+                    None if cur.is_some() => {
+                        // A change without a gateway keeps it (rt_getifa still asks).
+                        e.ifindex_of_net(dst)
+                            .or_else(via_dst)
+                            .ok_or(Errno::ENETUNREACH)?;
+                        let c = cur.as_ref().expect("change");
+                        (c.gateway, c.ifindex)
                     }
                     None => return Err(Errno::EINVAL),
+                    Some(gw) => match ip_of(gw) {
+                        Some(g) => {
+                            let own = (!is_gw).then(|| e.ifindex_of_addr(g)).flatten();
+                            let ifindex = by_ifa
+                                .or(own)
+                                .or_else(|| e.ifindex_of_net(g))
+                                .or_else(via_dst)
+                                .ok_or(Errno::ENETUNREACH)?;
+                            (Some(g), ifindex)
+                        }
+                        // A link-level gateway (`-link -iface shmif0`): its interface.
+                        // By index, else by the name its data begins with (route(8)'s
+                        // `link_addr("shmif0")`; `ifa_ifwithnet` compares the data under
+                        // each link address's mask, which covers the name).
+                        None if gw.get(1) == Some(&18) && gw.len() >= 8 => {
+                            let idx = u32::from(u16::from_le_bytes([gw[2], gw[3]]));
+                            let by_name = || {
+                                e.ifs
+                                    .iter()
+                                    .find(|f| gw[8..].starts_with(f.name.as_bytes()))
+                                    .map(|f| f.index)
+                            };
+                            let i = match e.ifp(idx) {
+                                Some(_) => Some(idx),
+                                None => by_name(),
+                            };
+                            (None, i.or_else(via_dst).ok_or(Errno::ENETUNREACH)?)
+                        }
+                        None => return Err(Errno::EINVAL),
+                    },
                 };
-                let is_gw = flags as u32 & route::RTF_GATEWAY != 0
-                    && gateway.is_some()
-                    && !e.is_local(gateway.unwrap_or(dst));
-                let keep = route::RTF_REJECT | route::RTF_BLACKHOLE | route::RTF_STATIC;
-                let new = Route {
-                    dst,
-                    prefix,
-                    gateway: if is_gw { gateway } else { None },
-                    ifindex,
-                    flags: route::RTF_UP
-                        | (flags as u32 & keep)
-                        | if is_gw { route::RTF_GATEWAY } else { 0 }
-                        | if prefix == route::host_prefix(dst) {
-                            route::RTF_HOST
-                        } else {
-                            0
-                        },
+                let keep = route::RTF_REJECT
+                    | route::RTF_BLACKHOLE
+                    | route::RTF_STATIC
+                    | route::RTF_CONNECTED;
+                let asked = flags as u32 & keep;
+                let new = match cur {
+                    // The flags are the message's but for `PRESERVED_RTF` (UP, GATEWAY,
+                    // HOST, ...), which stay the route's.
+                    Some(c) => Route {
+                        gateway,
+                        ifindex,
+                        flags: asked | (c.flags & !keep),
+                        ..c
+                    },
+                    None => {
+                        let is_gw = is_gw && gateway.is_some();
+                        Route {
+                            dst,
+                            prefix,
+                            // NetBSD keeps the gateway as given (route(8) shows it) with
+                            // or without RTF_GATEWAY; output uses it only with the flag.
+                            gateway,
+                            ifindex,
+                            flags: route::RTF_UP
+                                | asked
+                                | if is_gw { route::RTF_GATEWAY } else { 0 }
+                                // A host route is asked for (or has no mask): `-net
+                                // 192.168.0.1/32` stays a network route.
+                                | if host || sas[2].is_none() {
+                                    route::RTF_HOST
+                                } else {
+                                    0
+                                },
+                        }
+                    }
                 };
+                // `arp_rtrequest` (RTM_ADD, also run by a change): a direct IPv4 network
+                // route on an Ethernet interface whose mask is not /32 clones neighbours,
+                // RTF_CONNECTED.
+                let mut new = new;
+                if new.flags & (route::RTF_GATEWAY | route::RTF_HOST) == 0
+                    && new.dst.is_ipv4()
+                    && sas[2].is_some()
+                    && prefix != 32
+                    && e.ifp(new.ifindex).is_some_and(|f| f.mac.is_some())
+                {
+                    new.flags |= route::RTF_CONNECTED;
+                }
                 if ty == RTM_ADD {
                     e.routes.add(new.clone()).map_err(|x| match x {
                         route::RtError::Exists => Errno::EEXIST,
@@ -215,11 +380,8 @@ impl RouteSock {
                         route::RtError::NotFound => Errno::ESRCH,
                     })?;
                 } else {
-                    let r = e.routes.get_mut(dst, prefix).ok_or(Errno::ESRCH)?;
-                    *r = Route {
-                        dst: r.dst,
-                        ..new.clone()
-                    };
+                    let r = e.routes.get_mut(new.dst, new.prefix).ok_or(Errno::ESRCH)?;
+                    *r = new.clone();
                 }
                 Ok(new)
             }
@@ -241,14 +403,51 @@ impl RouteSock {
             }
             _ => Err(Errno::EOPNOTSUPP),
         })();
+        // arp(8) asking for an L2 entry (`RTF_LLDATA`, or not RTF_UP as older arp(8)) of an
+        // address that is not a route's key: the route, its gateway the entry's link address
+        // (none while unresolved) on the route's interface, RTF_LLDATA (and RTF_STATIC).
+        if let (RTM_GET, Ok(route)) = (ty, &r) {
+            if (lldata || flags as u32 & route::RTF_UP == 0) && route.dst != dst {
+                let (sdl, st) = match dst {
+                    IpAddr::V4(a) => rtmsg::arp_sdl(&e, route.ifindex, a),
+                    IpAddr::V6(a) => rtmsg::nd_sdl(&e, route.ifindex, a),
+                };
+                let extra = rtmsg::RTF_DONE_FLAG
+                    | rtmsg::RTF_LLDATA as u32
+                    | if st { route::RTF_STATIC } else { 0 };
+                // The requested address as the destination, no netmask (NetBSD keeps the
+                // request's RTAX_DST), the route's flags.
+                let l2 = Route {
+                    dst,
+                    prefix: route::host_prefix(dst),
+                    flags: route.flags | route::RTF_HOST,
+                    ..route.clone()
+                };
+                let mut a = rtmsg::rt_msg_gw(&e, ty, &l2, seq, pid, extra, Some(sdl));
+                a[8..12].copy_from_slice(&((route.flags | extra) as i32).to_le_bytes());
+                let a = match addrs & 0x30 {
+                    0 => rtmsg::without_ifp(a),
+                    _ => a,
+                };
+                drop(e);
+                return (Ok(()), Some(a));
+            }
+        }
         let (res, answer) = match r {
-            Ok(route) => (
-                Ok(()),
-                rtmsg::rt_msg(&e, ty, &route, seq, pid, 0, rtmsg::RTF_DONE_FLAG),
-            ),
+            Ok(route) => {
+                let a = rtmsg::rt_msg(&e, ty, &route, seq, pid, 0, rtmsg::RTF_DONE_FLAG);
+                // The interface and its address only when asked for (route(8)'s `get`
+                // asks with RTA_IFP).
+                match addrs & 0x30 {
+                    0 => (Ok(()), rtmsg::without_ifp(a)),
+                    _ => (Ok(()), a),
+                }
+            }
             Err(err) => {
-                // The request itself comes back with rtm_errno set.
+                // The request itself comes back with rtm_errno set (and our pid, as
+                // `route_output` sets it).
                 let mut a = m.to_vec();
+                a[16..20].copy_from_slice(&pid.to_le_bytes());
                 a[24..28].copy_from_slice(&i32::from(err.raw()).to_le_bytes());
                 (Err(err), a)
             }

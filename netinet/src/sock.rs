@@ -182,7 +182,8 @@ pub fn insert(e: &mut Engine, p: Pcb) -> Result<u32, Errno> {
     Ok(id)
 }
 
-fn new_tcp_socket(e: &mut Engine) -> Result<SocketHandle, Errno> {
+/// A smoltcp TCP socket; an IPv4 one with `net.inet.ip.ttl` (`tcp_newtcpcb`).
+fn new_tcp_socket(e: &mut Engine, v4: bool) -> Result<SocketHandle, Errno> {
     e.budget
         .try_charge(TCP_CHARGE)
         .map_err(|_| Errno::ENOBUFS)?;
@@ -191,6 +192,9 @@ fn new_tcp_socket(e: &mut Engine) -> Result<SocketHandle, Errno> {
         tcp::SocketBuffer::new(vec![0; TCP_BUF]),
     );
     s.set_nagle_enabled(true);
+    if v4 && e.ip_ttl != crate::engine::IP_DEFTTL {
+        s.set_hop_limit(Some(e.ip_ttl));
+    }
     Ok(e.sockets.add(s))
 }
 
@@ -228,13 +232,17 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
             e.budget
                 .try_charge(UDP_CHARGE)
                 .map_err(|_| Errno::ENOBUFS)?;
-            let s = udp::Socket::new(
+            let mut s = udp::Socket::new(
                 udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; UDP_RX_CAP]),
                 udp::PacketBuffer::new(
                     vec![udp::PacketMetadata::EMPTY; 16],
                     vec![0; UDP_SNDBUF * 2],
                 ),
             );
+            // `udp_attach`: an IPv4 socket takes `net.inet.ip.ttl`.
+            if !v6 && e.ip_ttl != crate::engine::IP_DEFTTL {
+                s.set_hop_limit(Some(e.ip_ttl));
+            }
             let h = e.sockets.add(s);
             insert(
                 e,
@@ -390,7 +398,7 @@ pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), E
                 Some((a, p)) => (a.unwrap_or(src), p),
                 None => (src, anon_port(e, true)?),
             };
-            let h = new_tcp_socket(e)?;
+            let h = new_tcp_socket(e, addr.is_ipv4())?;
             let now = uptime_s(e);
             let r = {
                 let cx = e.iface.context();
@@ -532,19 +540,26 @@ pub fn listen(e: &mut Engine, id: u32, backlog: i32) -> Result<(), Errno> {
 
 /// Keeps a listener's armed sockets topped up.
 fn arm(e: &mut Engine, id: u32) {
-    let (local, want) = match e.pcbs.get(&id) {
+    let (local, want, v6) = match e.pcbs.get(&id) {
         Some(Pcb::Tcp(Tcp {
             local: Some(l),
             state: TcpState::Listen(li),
+            v6,
             ..
         })) => {
             let room = li.backlog.saturating_sub(li.ready.len());
-            (*l, room.min(LISTEN_ARMED).saturating_sub(li.armed.len()))
+            (
+                *l,
+                room.min(LISTEN_ARMED).saturating_sub(li.armed.len()),
+                *v6,
+            )
         }
         _ => return,
     };
     for _ in 0..want {
-        let Ok(h) = new_tcp_socket(e) else { return };
+        let Ok(h) = new_tcp_socket(e, !v6) else {
+            return;
+        };
         let ep = IpListenEndpoint {
             addr: local.0.map(IpAddress::from),
             port: local.1,
@@ -1063,7 +1078,9 @@ pub fn dgram_send(
                 let (IpAddr::V4(s4), IpAddr::V4(d4)) = (src, dst) else {
                     return Err(Errno::EAFNOSUPPORT);
                 };
-                e.ipv4_packet(s4, d4, proto, ttl, data)
+                // `rip_output`: MAXTTL whatever IP_TTL says (it is kept for getsockopt).
+                let _ = ttl;
+                e.ipv4_packet(s4, d4, proto, MAXTTL, data)
             };
             e.output(pkt);
             Ok(data.len())
@@ -1283,7 +1300,9 @@ pub fn dgram_recv(
 /// `rip_input`: a copy of a packet for us to every raw socket of its protocol (ICMP echo
 /// requests, which the stack answers, excepted, as NetBSD's `icmp_input` does).
 pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
-    if h.proto == 1 && p.get(h.hlen) == Some(&8) {
+    // An echo request to one of our addresses is answered by `icmp_input`, not given to
+    // the raw sockets; one to a broadcast or multicast address is (not answered).
+    if h.proto == 1 && p.get(h.hlen) == Some(&8) && e.is_local(h.dst) {
         return;
     }
     let budget = e.budget.clone();

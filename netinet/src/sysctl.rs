@@ -40,9 +40,28 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
         )
         .rw(),
     )?;
+    let (t1, t2) = (st.clone(), st.clone());
     mib.register(
         &["net", "inet", "ip"],
-        Spec::int("ttl", Some(3), i32::from(crate::engine::IP_DEFTTL)),
+        // `ip_defttl` (64, rw): new TCP and UDP sockets over IPv4 take it (NetBSD keeps any
+        // int and uses its low byte; one whose low byte is 0 is EINVAL here: smoltcp sends
+        // no TTL 0).
+        Spec::func_rw(
+            "ttl",
+            Some(3),
+            CTLTYPE_INT,
+            4,
+            move |_| Ok(i32::from(t1.lock().ip_ttl).to_le_bytes().to_vec()),
+            move |_, v| {
+                let t = int_of(v)? as u8;
+                if t == 0 {
+                    return Err(kernel::Errno::EINVAL);
+                }
+                t2.lock().ip_ttl = t;
+                Ok(())
+            },
+        )
+        .rw(),
     )?;
     mib.register(
         &["net", "inet", "ip"],
@@ -90,6 +109,24 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
             .rw(),
         )?;
         crate::pcblist::register6(k, st)?;
+        // `ip6_auto_linklocal` (1, as NetBSD): 0 stops interfaces that come up from
+        // getting their link-local address (t_ipaddress.sh ipaddr_auto_linklocal).
+        let (s1, s2) = (st.clone(), st.clone());
+        mib.register(
+            &["net", "inet6", "ip6"],
+            Spec::func_rw(
+                "auto_linklocal",
+                Some(35),
+                CTLTYPE_INT,
+                4,
+                move |_| Ok(i32::from(s1.lock().auto_linklocal).to_le_bytes().to_vec()),
+                move |_, v| {
+                    s2.lock().auto_linklocal = int_of(v)? != 0;
+                    Ok(())
+                },
+            )
+            .rw(),
+        )?;
     }
     crate::frag::register_sysctl(k, st, cfg.inet6)?;
     // net.route.0.<af>.<op>.<arg>: NetBSD's `sysctl_rtable` takes the rest of the name;

@@ -340,17 +340,25 @@ pub fn arp_entries(c: &mut Client) -> Result<Vec<(Ipv4Addr, Vec<u8>, bool)>, Err
     Ok(out)
 }
 
-/// One echo request with IP TTL `ttl` over a raw socket; the ICMP type and source of
+/// One echo request with IP TTL `ttl` over a raw socket with `IP_HDRINCL` (as traceroute:
+/// NetBSD's `rip_output` sends MAXTTL whatever `IP_TTL` says); the ICMP type and source of
 /// the first answer (an echo reply, or a router's time exceeded), within 2 s.
 pub fn probe_ttl(c: &mut Client, to: Ipv4Addr, ttl: i32) -> Result<Option<(u8, Ipv4Addr)>, Error> {
     let s = c.socket(AF_INET, SOCK_RAW, 1)?;
     set_rcvtimeo(c, s, 2)?;
-    c.setsockopt(s, 0, 4, &ttl.to_le_bytes())?; // IP_TTL
+    c.setsockopt(s, 0, 2, &1i32.to_le_bytes())?; // IP_HDRINCL
     let mut m = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
     m.extend_from_slice(&[0x5a; 16]);
     let k = csum(&m);
     m[2..4].copy_from_slice(&k.to_be_bytes());
-    c.sendto(s, &m, 0, Some(&sin(to, 0)))?;
+    // The header: ip_len and ip_off in host order (NetBSD's raw output), the source and
+    // the checksum left to the kernel.
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&((20 + m.len()) as u16).to_le_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0, ttl as u8, 1, 0, 0, 0, 0, 0, 0]);
+    p.extend_from_slice(&to.octets());
+    p.extend_from_slice(&m);
+    c.sendto(s, &p, 0, Some(&sin(to, 0)))?;
     let mut buf = [0u8; 2048];
     let r = match c.recvfrom(s, &mut buf, 0) {
         Ok((n, _)) if n >= 28 => {
