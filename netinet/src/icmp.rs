@@ -13,8 +13,8 @@
 //!
 //! Taken here ([`input`]): an error quoting one of our datagrams reaches the connected
 //! UDP sockets it concerns (`so_error`, `udp_notify`) and the TCP connections (a soft
-//! error as `tcp_notify`, which a connection attempt that times out reports instead of
-//! `ETIMEDOUT`); a redirect changes the routing table as `rtredirect` (a host route
+//! error as `tcp_notify`, which a connection attempt that times out fails with instead
+//! of `ETIMEDOUT`, as `tcp_drop`); a redirect changes the routing table as `rtredirect` (a host route
 //! `RTF_GATEWAY|RTF_HOST|RTF_DYNAMIC`, or `RTF_MODIFIED` on an existing host route) and
 //! tells the routing sockets (`RTM_REDIRECT`). Raw sockets see every error before this.
 
@@ -91,8 +91,7 @@ const RTMSGS_MAX: usize = 64;
 /// `PR_SLOWHZ`: TCP's slow ticks per second (`net.inet.tcp.keepinit` counts them).
 pub const PR_SLOWHZ: i32 = 2;
 
-/// `ppsratecheck`: at most `max` events a second (the first of a new second always
-/// passes; a negative `max` is no limit).
+/// `ppsratecheck`: at most `max` events a second (a negative `max` is no limit).
 #[derive(Default, Debug)]
 pub struct Pps {
     last: Option<Instant>,
@@ -102,16 +101,14 @@ pub struct Pps {
 impl Pps {
     /// Whether one more event may happen now.
     pub fn check(&mut self, now: Instant, max: i32) -> bool {
-        let ok = match self.last {
-            Some(l) if now.duration_since(l) < Duration::from_secs(1) => {
-                max < 0 || self.count < max
-            }
-            _ => {
-                self.last = Some(now);
-                self.count = 0;
-                true
-            }
-        };
+        if self
+            .last
+            .is_none_or(|l| now.duration_since(l) >= Duration::from_secs(1))
+        {
+            self.last = Some(now);
+            self.count = 0;
+        }
+        let ok = max < 0 || self.count < max;
         self.count = self.count.saturating_add(1);
         ok
     }
@@ -447,11 +444,9 @@ fn udp_ok(h: &IpHdr, p: &[u8]) -> bool {
 /// protocol makes when nothing takes it (`udp_input`'s port unreachable, `rip_input`'s
 /// protocol unreachable, `rip6_input`'s parameter problem).
 pub fn local_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
-    let bcast = e.icmp.rx_lmcast
-        || match h.dst {
-            IpAddr::V4(d) => d.is_multicast() || e.ifp(i).is_some_and(|f| f.is_broadcast(d)),
-            IpAddr::V6(d) => d.is_multicast(),
-        };
+    // `M_BCAST|M_MCAST` only: a datagram to a broadcast address in a unicast frame is
+    // answered (`icmp_reflect` picks the interface's address), as NetBSD's.
+    let bcast = e.icmp.rx_lmcast;
     let v6 = h.dst.is_ipv6();
     match h.proto {
         17 => {
@@ -479,8 +474,15 @@ pub fn local_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
             let orig = &p[..h.total_len];
             if v6 {
                 icmp6_error(e, i, orig, ICMP6_PARAM_PROB, ICMP6_PARAMPROB_NEXTHEADER, 6);
-            } else if !bcast {
-                icmp_error(e, i, orig, ICMP_UNREACH, ICMP_UNREACH_PROTOCOL, 0);
+            } else {
+                // `rip_input` turned ip_len (less the header) and ip_off into host order
+                // before `icmp_error` quoted the header: NetBSD's error shows them so.
+                let mut q = orig.to_vec();
+                let len = (h.total_len - h.hlen) as u16;
+                q[2..4].copy_from_slice(&len.to_le_bytes());
+                let off = u16::from_be_bytes([q[6], q[7]]);
+                q[6..8].copy_from_slice(&off.to_le_bytes());
+                icmp_error(e, i, &q, ICMP_UNREACH, ICMP_UNREACH_PROTOCOL, 0);
             }
         }
     }
@@ -722,6 +724,8 @@ fn notify(
                     continue;
                 }
                 if let Some(Pcb::Tcp(t)) = e.pcbs.get_mut(&id) {
+                    // `tcp_notify`: a soft error (`t_rxtshift > 3` never comes before
+                    // `tcp_keepinit` in NetBSD's SYN_SENT: it sends four SYNs in 75 s).
                     t.softerror = Some(err);
                 }
             }
@@ -917,8 +921,7 @@ mod tests {
             "a new second"
         );
         let mut z = Pps::default();
-        assert!(z.check(t0, 0), "the first of a second passes even with 0");
-        assert!(!z.check(t0, 0));
+        assert!(!z.check(t0, 0), "0: none at all");
         let mut n = Pps::default();
         assert_eq!((0..500).filter(|_| n.check(t0, -1)).count(), 500);
     }

@@ -62,8 +62,8 @@ pub struct Tcp {
     pub rd_shut: bool,
     /// When the connection attempt began (uptime seconds).
     pub connect_at: u64,
-    /// `t_softerror`: the last ICMP error about the connection (`tcp_notify`), reported
-    /// instead of `ETIMEDOUT` when the attempt times out.
+    /// `t_softerror`: the last ICMP error about the connection (`tcp_notify`), what a
+    /// connection attempt that times out fails with instead of `ETIMEDOUT` (`tcp_drop`).
     pub softerror: Option<Errno>,
 }
 
@@ -451,7 +451,8 @@ pub fn connect_status(e: &mut Engine, id: u32) -> Result<bool, Errno> {
         tcp::State::SynSent | tcp::State::SynReceived => Ok(false),
         tcp::State::Closed => {
             let err = if now.saturating_sub(at) >= e.icmp.keepinit().as_secs() {
-                // `tcp_drop(tp, tp->t_softerror ? tp->t_softerror : ETIMEDOUT)`.
+                // `tcp_timer_keep` drops it with ETIMEDOUT, which `tcp_drop` turns into
+                // the soft error if there is one.
                 soft.unwrap_or(Errno::ETIMEDOUT)
             } else {
                 Errno::ECONNREFUSED
