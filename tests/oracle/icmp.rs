@@ -314,7 +314,7 @@ fn show(got: &[([u8; 6], Vec<u8>)]) -> String {
 }
 
 /// `__sysctl` of one int by name (numbers), writing `new` if given; the old value.
-fn sysctl_int(c: &mut Client, name: &[i32], new: Option<i32>) -> client::Result<i32> {
+pub fn sysctl_int(c: &mut Client, name: &[i32], new: Option<i32>) -> client::Result<i32> {
     let nm: Vec<u8> = name.iter().flat_map(|v| v.to_le_bytes()).collect();
     let mut old = [0u8; 4];
     let mut len = 4u64.to_le_bytes();
@@ -346,7 +346,7 @@ fn sysctl_int(c: &mut Client, name: &[i32], new: Option<i32>) -> client::Result<
 
 /// `route add` over a routing socket: `gw` with `RTF_GATEWAY`, and `flags` besides
 /// `RTF_UP|RTF_STATIC` (a full-length prefix is a host route, `RTF_HOST`).
-fn route_add(
+pub fn route_add(
     c: &mut Client,
     dst: std::net::IpAddr,
     prefix: u8,
@@ -411,7 +411,7 @@ fn show_sas(m: &[u8]) -> String {
 }
 
 /// `route -n get DST`: flags and the sockaddrs of the answer.
-fn route_get(c: &mut Client, dst: Ipv4Addr) -> client::Result<String> {
+pub fn route_get(c: &mut Client, dst: Ipv4Addr) -> client::Result<String> {
     let s = c.socket(34, SOCK_RAW, 0)?;
     let mut m = vec![0u8; 120];
     m[2] = 4;
@@ -450,7 +450,7 @@ fn host_route(v: &str) -> String {
 
 /// The next routing message of type `ty` on the non-blocking routing socket `s`, waiting
 /// up to `ms`: type, flags, errno, addrs and sockaddrs, or `none`.
-fn rtmsg_of(c: &mut Client, s: i32, ty: u8, ms: u64) -> String {
+pub fn rtmsg_of(c: &mut Client, s: i32, ty: u8, ms: u64) -> String {
     let t = Instant::now();
     while t.elapsed() < Duration::from_millis(ms) {
         let mut b = vec![0u8; 1024];
