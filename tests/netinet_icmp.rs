@@ -17,7 +17,6 @@ mod peer;
 #[allow(dead_code)]
 mod sysctl;
 #[path = "oracle/transcript.rs"]
-#[allow(dead_code)]
 mod transcript;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
