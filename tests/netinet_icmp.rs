@@ -437,3 +437,73 @@ fn redirects_from_a_router_of_ours() {
     );
     drop((sa, sr, sg));
 }
+
+#[test]
+fn hostile_icmp_errors_and_redirects_change_nothing_they_should_not() {
+    // Random ICMP and ICMPv6 errors and redirects, quoting headers that lie about their
+    // lengths, cut anywhere, from anyone: the server keeps serving, its sockets keep
+    // their state, and no redirect from a stranger changes its routes.
+    let dir = TempDir::new("icmp-hostile");
+    let srv = start(&dir, "s.sock");
+    let mut c = srv.client();
+    ifconfig_shmif(&mut c, "shmif0", icmp::BUS, ip("10.0.1.1")).unwrap();
+    add6(&mut c, "shmif0", ip6("fc00::1"));
+    let mut w = icmp::Wire::open(&dir.path().join(icmp::BUS));
+    std::thread::sleep(Duration::from_millis(1500));
+    let u = c.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    c.bind(u, &sin(Ipv4Addr::UNSPECIFIED, 5555)).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (me, srv4) = (ip("10.0.1.2"), ip("10.0.1.1"));
+    let (me6, srv6) = (ip6("fc00::2"), ip6("fc00::1"));
+    for i in 0..3000 {
+        let len = (rnd() % 80) as usize;
+        let mut q: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+        if i % 2 == 0 && q.len() >= 20 {
+            // Plausible quoted headers: ours as the source, lengths as random.
+            q[0] = if i % 4 == 0 {
+                0x45
+            } else {
+                0x40 | (rnd() as u8 & 0xf)
+            };
+            q[9] = [1, 6, 17, 58][(rnd() % 4) as usize];
+            q[12..16].copy_from_slice(&srv4.octets());
+        }
+        let ty = [3u8, 4, 5, 11, 12, rnd() as u8][(rnd() % 6) as usize];
+        let code = (rnd() % 17) as u8;
+        let gw = [rnd() as u8, rnd() as u8, rnd() as u8, rnd() as u8];
+        let m = icmp::icmp4(ty, code, gw, &q);
+        let from = if i % 3 == 0 { me } else { ip("10.0.1.3") };
+        w.send(&icmp::ip4(from, srv4, 1, 64, 0, &m), false);
+        let ty6 = [1u8, 2, 3, 4, 137, rnd() as u8][(rnd() % 6) as usize];
+        let mut q6: Vec<u8> = (0..(rnd() % 120) as usize).map(|_| rnd() as u8).collect();
+        if q6.len() >= 40 {
+            q6[0] = 0x60;
+            q6[8..24].copy_from_slice(&srv6.octets());
+        }
+        let m6 = icmp::icmp6(me6, srv6, ty6, code, gw, &q6);
+        w.send(&icmp::ip6(me6, srv6, 58, 255, &m6), false);
+        if i % 200 == 0 {
+            let _ = w.pump(20);
+        }
+    }
+    let _ = w.pump(300);
+    // Still serving; the bound socket is unharmed; the routing table is its own.
+    assert_eq!(
+        probe(&mut c, v4("127.0.0.1"), 64),
+        Some((0, 0, v4("127.0.0.1")))
+    );
+    assert!(c.sendto(u, b"x", 0, Some(&sin(me, 9))).is_ok());
+    let routes = sysctl_read(&mut c, &[4, 34, 0, 2, 1, 0]).unwrap();
+    assert!(routes.len() < 4096, "{} bytes of routes", routes.len());
+    assert_eq!(
+        route_get(&mut c, ip("10.0.1.200")).unwrap(),
+        "flags 0x101 addrs 0x7 10.0.1.0,af18"
+    );
+    drop(srv);
+}

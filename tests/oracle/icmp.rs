@@ -62,7 +62,7 @@ fn pseudo6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, payload: &[u8]) -> u16 {
 }
 
 /// An IPv4 packet: `off` is the flags and fragment offset field.
-fn ip4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, off: u16, payload: &[u8]) -> Vec<u8> {
+pub fn ip4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, off: u16, payload: &[u8]) -> Vec<u8> {
     let mut h = vec![0x45, 0];
     h.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
     h.extend_from_slice(&0x1c3bu16.to_be_bytes());
@@ -76,7 +76,7 @@ fn ip4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ttl: u8, off: u16, payload: &[u8
     h
 }
 
-fn udp4(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
+pub fn udp4(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
     let mut u = sport.to_be_bytes().to_vec();
     u.extend_from_slice(&dport.to_be_bytes());
     u.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
@@ -92,7 +92,7 @@ fn udp4(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Ve
     u
 }
 
-fn icmp4(ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
+pub fn icmp4(ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
     let mut m = vec![ty, code, 0, 0];
     m.extend_from_slice(&rest);
     m.extend_from_slice(data);
@@ -101,7 +101,7 @@ fn icmp4(ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
     m
 }
 
-fn ip6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, hlim: u8, payload: &[u8]) -> Vec<u8> {
+pub fn ip6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, hlim: u8, payload: &[u8]) -> Vec<u8> {
     let mut h = vec![0x60, 0, 0, 0];
     h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
     h.extend_from_slice(&[next, hlim]);
@@ -122,7 +122,14 @@ fn udp6(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, data: &[u8]) -> Ve
     u
 }
 
-fn icmp6(src: Ipv6Addr, dst: Ipv6Addr, ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
+pub fn icmp6(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    ty: u8,
+    code: u8,
+    rest: [u8; 4],
+    data: &[u8],
+) -> Vec<u8> {
     let mut m = vec![ty, code, 0, 0];
     m.extend_from_slice(&rest);
     m.extend_from_slice(data);
