@@ -762,6 +762,7 @@ impl Engine {
             || dst.is_loopback()
             || dst.is_broadcast()
             || dst.is_unspecified()
+            || !crate::icmp::can_forward(self, h.dst)
         {
             return;
         }
@@ -1041,6 +1042,7 @@ impl Engine {
             return;
         };
         if !self.forwarding_v6
+            || !crate::icmp::can_forward(self, h.dst)
             || i == 1
             || src.is_unspecified()
             || src.is_multicast()

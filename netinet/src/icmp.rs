@@ -488,6 +488,19 @@ pub fn local_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
     }
 }
 
+/// `ip_forward`'s and `ip6_forward`'s first test: never a packet that came in a link
+/// broadcast or multicast frame, nor (IPv4, `in_canforward`) to net 0, 127 or class D/E.
+pub fn can_forward(e: &Engine, dst: IpAddr) -> bool {
+    !e.icmp.rx_lmcast
+        && match dst {
+            IpAddr::V4(d) => {
+                let o = d.octets()[0];
+                o != 0 && o != 127 && o < 224
+            }
+            IpAddr::V6(_) => true,
+        }
+}
+
 /// `ip_forward` after the TTL check: the route for `h.dst`, or the error when there is
 /// none (`ICMP_UNREACH_NET`) or it rejects (`ICMP_UNREACH_HOST`; a blackhole drops
 /// silently). `Some(Some(gw))` when a redirect to `gw` is due. `mcopy` is the packet

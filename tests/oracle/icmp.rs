@@ -642,6 +642,28 @@ pub fn run(url: &str, dir: &Path) -> Transcript {
         ip4(other, far, 17, 64, 0, &rd2),
         false,
     );
+    step(
+        &mut t,
+        &mut w,
+        "udp forwarded, link broadcast",
+        ip4(me, far, 17, 64, 0, &rd),
+        true,
+    );
+    step(
+        &mut t,
+        &mut w,
+        "echo request with ttl 1, link broadcast",
+        ip4(me, far, 1, 1, 0, &echo),
+        true,
+    );
+    let e240 = udp4(me, a4("240.0.0.1"), 40000, 9, b"class e");
+    step(
+        &mut t,
+        &mut w,
+        "udp to 240.0.0.1 (class E)",
+        ip4(me, a4("240.0.0.1"), 17, 64, 0, &e240),
+        false,
+    );
     t.step(
         "sysctl net.inet.ip.redirect=0",
         sysctl_int(&mut c, &[4, 2, 0, 2], Some(0)),
