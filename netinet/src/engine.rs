@@ -787,8 +787,8 @@ impl Engine {
         }
     }
 
-    /// An ICMP error about `orig` (`icmp_error`): from an address of interface `i` to the
-    /// original sender, carrying the original header and 8 bytes.
+    /// An ICMP error about `orig` (`icmp_error`, received on interface `i`): see
+    /// [`crate::icmp::icmp_error`], which makes it with NetBSD's rules.
     pub fn icmp_error(&mut self, i: u32, ty: u8, code: u8, orig: &[u8]) {
         crate::icmp::icmp_error(self, i, orig, ty, code, 0);
     }

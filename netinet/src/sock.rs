@@ -1223,15 +1223,3 @@ pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
         r.q.push_back((data, h.src, rcv));
     }
 }
-
-/// `udp_ctlinput` for an ICMP port unreachable quoting our datagram from `lport` to
-/// `remote`: the UDP sockets connected to that peer get `ECONNREFUSED` (`in_pcbnotify`).
-pub fn udp_unreachable(e: &mut Engine, lport: u16, remote: (IpAddr, u16)) {
-    for p in e.pcbs.values_mut() {
-        if let Pcb::Udp(u) = p {
-            if u.remote == Some(remote) && u.local.map(|l| l.1) == Some(lport) {
-                u.error = Some(Errno::ECONNREFUSED);
-            }
-        }
-    }
-}
