@@ -82,8 +82,6 @@ const RTA_AUTHOR: i32 = 0x40;
 const MAXTTL: u8 = 255;
 /// `ip6_defhlim`: `icmp6_reflect`'s hop limit.
 const IP6_DEFHLIM: u8 = 64;
-/// `icmpreturndatabytes`: bytes of the datagram after its header quoted in an error.
-const ICMP_RETURNDATABYTES: usize = 8;
 /// `ICMPV6_PLD_MAXLEN`: most of the offending packet an ICMPv6 error carries.
 const ICMPV6_PLD_MAXLEN: usize = 1232;
 /// Routing messages waiting for the softint to deliver them (more are dropped).
@@ -133,6 +131,9 @@ pub struct IcmpState {
     pub rediraccept6: i32,
     /// `net.inet.tcp.keepinit` in slow ticks (150: 75 s).
     pub tcp_keepinit: i32,
+    /// `net.inet.icmp.returndatabytes` (8, from 8 to 512): bytes of the datagram after
+    /// its header an IPv4 error quotes.
+    pub returndatabytes: i32,
     pps: Pps,
     pps6: Pps,
     /// The packet being input arrived in a link broadcast or multicast frame
@@ -156,6 +157,7 @@ impl Default for IcmpState {
             rediraccept: 1,
             rediraccept6: 1,
             tcp_keepinit: 150,
+            returndatabytes: 8,
             pps: Pps::default(),
             pps6: Pps::default(),
             rx_lmcast: false,
@@ -217,7 +219,8 @@ pub fn icmp_error(e: &mut Engine, rcvif: u32, orig: &[u8], ty: u8, code: u8, inf
         return;
     }
     let ip_len = usize::from(u16::from_be_bytes([orig[2], orig[3]]));
-    let quote = (hl + ICMP_RETURNDATABYTES.min(ip_len.saturating_sub(hl))).min(orig.len());
+    let data = e.icmp.returndatabytes.clamp(8, 512) as usize;
+    let quote = (hl + data.min(ip_len.saturating_sub(hl))).min(orig.len());
     let mut m = vec![ty, code, 0, 0];
     match ty {
         ICMP_PARAMPROB => {
@@ -824,7 +827,7 @@ fn redirect_msg(dst: IpAddr, gw: IpAddr, src: IpAddr, flags: u32, error: i32) ->
     m
 }
 
-/// Registers the knobs: `net.inet.icmp.{errppslimit,rediraccept}`, `net.inet.ip.redirect`,
+/// Registers the knobs: `net.inet.icmp.{returndatabytes,errppslimit,rediraccept}`, `net.inet.ip.redirect`,
 /// `net.inet.tcp.keepinit` and, with netinet6, `net.inet6.icmp6.{rediraccept,errppslimit}`
 /// and `net.inet6.ip6.redirect` (NetBSD's numbers; `keepinit` is created as NetBSD's).
 pub fn register_sysctl(
@@ -860,6 +863,27 @@ pub fn register_sysctl(
     };
     mib.register(&["net", "inet"], Spec::node("icmp", Some(1)))?;
     let icmp = &["net", "inet", "icmp"][..];
+    let (s1, s2) = (st.clone(), st.clone());
+    mib.register(
+        icmp,
+        Spec::func_rw(
+            "returndatabytes",
+            Some(3),
+            CTLTYPE_INT,
+            4,
+            move |_| Ok(s1.lock().icmp.returndatabytes.to_le_bytes().to_vec()),
+            move |_, v| {
+                let b = v.get(..4).ok_or(Errno::EINVAL)?;
+                let n = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                if !(8..=512).contains(&n) {
+                    return Err(Errno::EINVAL);
+                }
+                s2.lock().icmp.returndatabytes = n;
+                Ok(())
+            },
+        )
+        .rw(),
+    )?;
     knob(
         icmp,
         "errppslimit",

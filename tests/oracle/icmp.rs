@@ -572,6 +572,34 @@ pub fn run(url: &str, dir: &Path) -> Transcript {
         ip4(me, srv, 253, 64, 0, b"unknown protocol data"),
         false,
     );
+    let rdb = &[4, 2, 1, 3];
+    t.step(
+        "sysctl net.inet.icmp.returndatabytes=7",
+        sysctl_int(&mut c, rdb, Some(7)),
+        |v| v.to_string(),
+    );
+    t.step(
+        "sysctl net.inet.icmp.returndatabytes=513",
+        sysctl_int(&mut c, rdb, Some(513)),
+        |v| v.to_string(),
+    );
+    t.step(
+        "sysctl net.inet.icmp.returndatabytes=24",
+        sysctl_int(&mut c, rdb, Some(24)),
+        |v| v.to_string(),
+    );
+    step(
+        &mut t,
+        &mut w,
+        "udp to a closed port, returndatabytes 24",
+        ip4(me, srv, 17, 64, 0, &closed),
+        false,
+    );
+    t.step(
+        "sysctl net.inet.icmp.returndatabytes=8",
+        sysctl_int(&mut c, rdb, Some(8)),
+        |v| v.to_string(),
+    );
     let from0 = udp4(a4("0.0.0.0"), srv, 40000, 9, b"from nowhere");
     step(
         &mut t,
