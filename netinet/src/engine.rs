@@ -224,6 +224,8 @@ pub struct Engine {
     pub stats: Stats,
     /// Reassembly queues, path MTUs and their knobs (frag.rs).
     pub frag: crate::frag::FragState,
+    /// ICMP errors and redirects of our own: knobs and state (`icmp.rs`).
+    pub icmp: crate::icmp::IcmpState,
     /// The kernel's memory budget (socket buffers, queued packets).
     pub budget: std::sync::Arc<kernel::mem::Budget>,
     start: std::time::Instant,
@@ -309,6 +311,7 @@ impl Engine {
             forwarding_v6: false,
             stats: Stats::default(),
             frag: crate::frag::FragState::new(rand.rotate_left(32)),
+            icmp: Default::default(),
             budget,
             start,
             ip_id: (rand >> 16) as u16,
@@ -675,6 +678,9 @@ impl Engine {
             self.iface.poll(now, &mut self.dev, &mut self.sockets);
             let sent = !self.dev.tx.is_empty();
             while let Some(mut p) = self.dev.tx.pop_front() {
+                if crate::icmp::smoltcp_error(&p) {
+                    continue;
+                }
                 reflect_ttl(&mut p);
                 self.smol_output(p);
             }
@@ -759,7 +765,11 @@ impl Engine {
         let payload = &frame[14..];
         match ty {
             ETHERTYPE_ARP => self.arp_input(i, payload),
-            ETHERTYPE_IP | ETHERTYPE_IPV6 => self.ip_input(i, payload.to_vec()),
+            ETHERTYPE_IP | ETHERTYPE_IPV6 => {
+                self.icmp.rx_lmcast = dst[0] & 1 != 0;
+                self.ip_input(i, payload.to_vec());
+                self.icmp.rx_lmcast = false;
+            }
             _ => {}
         }
     }
@@ -790,7 +800,8 @@ impl Engine {
                 return;
             }
             crate::sock::raw_input(self, i, &h, &p);
-            self.icmp_input(&h, &p);
+            crate::icmp::input(self, i, &h, &p);
+            crate::icmp::local_input(self, i, &h, &p);
             self.mtudisc_input(&h, &p);
             // `icmp_input` with `icmpbmcastecho` 0 (NetBSD's default): an echo request to
             // a broadcast or multicast address is not answered (it went to the raw
@@ -811,30 +822,6 @@ impl Engine {
         self.forward(i, &h, p);
     }
 
-    /// The ICMP errors the sockets care about: port unreachable for a UDP datagram of ours.
-    fn icmp_input(&mut self, h: &IpHdr, p: &[u8]) {
-        if h.proto != 1 || !h.dst.is_ipv4() {
-            return;
-        }
-        let icmp = &p[h.hlen..];
-        if icmp.len() < 8 + 20 + 8 || icmp[0] != 3 || icmp[1] != 3 {
-            return;
-        }
-        let Some(q) = ip_header_quoted(&icmp[8..]) else {
-            return;
-        };
-        let (IpAddr::V4(_), IpAddr::V4(dst)) = (q.src, q.dst) else {
-            return;
-        };
-        let l4 = &icmp[8 + q.hlen..];
-        if q.proto != 17 || l4.len() < 4 {
-            return;
-        }
-        let sport = u16::from_be_bytes([l4[0], l4[1]]);
-        let dport = u16::from_be_bytes([l4[2], l4[3]]);
-        crate::sock::udp_unreachable(self, sport, (IpAddr::V4(dst), dport));
-    }
-
     /// `ip_forward`: TTL down by one, then out by the route; `ICMP_TIMXCEED` when it ran out.
     fn forward(&mut self, i: u32, h: &IpHdr, mut p: Vec<u8>) {
         let IpAddr::V4(src) = h.src else {
@@ -851,11 +838,12 @@ impl Engine {
             || dst.is_loopback()
             || dst.is_broadcast()
             || dst.is_unspecified()
+            || !crate::icmp::can_forward(self, h.dst)
         {
             return;
         }
         if p[8] <= 1 {
-            self.icmp_error(i, 11, 0, &p);
+            crate::icmp::icmp_error(self, i, &p, crate::icmp::ICMP_TIMXCEED, 0, 0);
             return;
         }
         // `ip_output` without IP_ALLOWBROADCAST (`net.inet.ip.directed-broadcast` 0, as
@@ -868,6 +856,10 @@ impl Engine {
             self.icmp_error(i, 3, 1, &p);
             return;
         }
+        let mcopy = p[..p.len().min(68)].to_vec();
+        let Some(redirect) = crate::icmp::forward_route(self, i, h, &mcopy) else {
+            return;
+        };
         p[8] -= 1;
         p[10] = 0;
         p[11] = 0;
@@ -878,28 +870,16 @@ impl Engine {
         }
         self.stats.ip_forward += 1;
         self.output(p);
+        if let Some(gw) = redirect {
+            let (ty, code) = (crate::icmp::ICMP_REDIRECT, crate::icmp::ICMP_REDIRECT_HOST);
+            crate::icmp::icmp_error(self, i, &mcopy, ty, code, gw);
+        }
     }
 
-    /// An ICMP error about `orig` (`icmp_error`): from an address of interface `i` to the
-    /// original sender, carrying the original header and 8 bytes.
+    /// An ICMP error about `orig` (`icmp_error`, received on interface `i`): see
+    /// [`crate::icmp::icmp_error`], which makes it with NetBSD's rules.
     pub fn icmp_error(&mut self, i: u32, ty: u8, code: u8, orig: &[u8]) {
-        let Some(h) = ip_header(orig) else { return };
-        let (IpAddr::V4(osrc), IpAddr::V4(_)) = (h.src, h.dst) else {
-            return;
-        };
-        if h.proto == 1 && orig.len() > h.hlen && orig[h.hlen] != 0 && orig[h.hlen] != 8 {
-            return; // never an error about an ICMP error
-        }
-        let Some(IpAddr::V4(me)) = self.ifp(i).and_then(|f| f.first_addr(false)) else {
-            return;
-        };
-        let quote = &orig[..orig.len().min(h.hlen + 8)];
-        let mut m = vec![ty, code, 0, 0, 0, 0, 0, 0];
-        m.extend_from_slice(quote);
-        let c = csum(&m);
-        m[2..4].copy_from_slice(&c.to_be_bytes());
-        let pkt = self.ipv4_packet(me, osrc, 1, IP_DEFTTL, &m);
-        self.output(pkt);
+        crate::icmp::icmp_error(self, i, orig, ty, code, 0);
     }
 
     /// An IPv4 packet (no options) around `payload`.
@@ -1219,11 +1199,11 @@ impl Engine {
             return;
         };
         if !self.forwarding_v6
+            || !crate::icmp::can_forward(self, h.dst)
             || i == 1
             || src.is_unspecified()
             || src.is_multicast()
             || src.is_loopback()
-            || is_link_local(IpAddr::V6(src))
             || is_link_local(IpAddr::V6(dst))
             || dst.is_multicast()
             || dst.is_loopback()
@@ -1232,10 +1212,14 @@ impl Engine {
             return;
         }
         if p[7] <= 1 {
-            // ICMPv6 time exceeded is not sent yet (docs/netinet.md).
+            crate::icmp::icmp6_error(self, i, &p, crate::icmp::ICMP6_TIME_EXCEEDED, 0, 0);
             return;
         }
         p[7] -= 1;
+        let mcopy = p[..p.len().min(1232)].to_vec();
+        if crate::icmp::forward6_route(self, i, h, &mcopy).is_none() {
+            return;
+        }
         if self.forward_too_big(i, h, &p) {
             return;
         }
@@ -1572,24 +1556,6 @@ pub struct IpHdr {
     pub hlen: usize,
     /// Length of the whole packet.
     pub total_len: usize,
-}
-
-/// The IPv4 header quoted in an ICMP error (its total length may exceed what is quoted).
-fn ip_header_quoted(p: &[u8]) -> Option<IpHdr> {
-    if p.len() < 20 || p[0] >> 4 != 4 {
-        return None;
-    }
-    let hlen = usize::from(p[0] & 0xf) * 4;
-    if hlen < 20 || hlen > p.len() {
-        return None;
-    }
-    Some(IpHdr {
-        src: IpAddr::V4(Ipv4Addr::new(p[12], p[13], p[14], p[15])),
-        dst: IpAddr::V4(Ipv4Addr::new(p[16], p[17], p[18], p[19])),
-        proto: p[9],
-        hlen,
-        total_len: p.len(),
-    })
 }
 
 /// Parses and checks an IP header (version, lengths, IPv4's checksum).

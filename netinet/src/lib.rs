@@ -15,6 +15,7 @@
 
 pub mod engine;
 pub mod frag;
+pub mod icmp;
 pub mod ifnet;
 pub mod inet;
 pub mod ioctl;
@@ -275,11 +276,12 @@ fn softint(weak: Weak<Stack>, alive: Box<dyn Fn() -> bool + Send>) {
         if s.stop.load(Ordering::SeqCst) || !alive() {
             return;
         }
-        let (fds, delay) = {
+        let (fds, delay, rtmsgs) = {
             let mut e = s.lock();
             e.read_buses(FRAMES_PER_ROUND);
             e.read_taps(FRAMES_PER_ROUND);
             e.poll();
+            let rtmsgs = std::mem::take(&mut e.icmp.rtmsgs);
             let delay = e.poll_delay().unwrap_or(IDLE_MAX).min(IDLE_MAX);
             let mut fds: Vec<i32> = e
                 .ifs
@@ -292,8 +294,11 @@ fn softint(weak: Weak<Stack>, alive: Box<dyn Fn() -> bool + Send>) {
                 .collect();
             fds.dedup(); // one inotify instance for every bus
             fds.push(s.kick_fd.as_raw_fd());
-            (fds, delay)
+            (fds, delay, rtmsgs)
         };
+        if !rtmsgs.is_empty() {
+            rtsock::announce(&s, rtmsgs);
+        }
         s.wq.wake_all();
         let kick = s.kick_fd.as_raw_fd();
         let mut pfds: Vec<libc::pollfd> = fds

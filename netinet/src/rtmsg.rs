@@ -41,7 +41,7 @@ pub const NET_RT_FLAGS: i32 = 2;
 pub const NET_RT_IFLIST: i32 = 5;
 
 /// Appends `sa` padded to 8 bytes (`RT_ROUNDUP`; an empty one takes 8).
-fn push_sa(out: &mut Vec<u8>, sa: &[u8]) {
+pub(crate) fn push_sa(out: &mut Vec<u8>, sa: &[u8]) {
     let n = if sa.is_empty() {
         8
     } else {
@@ -52,7 +52,7 @@ fn push_sa(out: &mut Vec<u8>, sa: &[u8]) {
     out.resize(at + n, 0);
 }
 
-fn sa_of(a: IpAddr) -> Vec<u8> {
+pub(crate) fn sa_of(a: IpAddr) -> Vec<u8> {
     match a {
         IpAddr::V4(v) => sin(v).to_vec(),
         IpAddr::V6(v) => sin6(v).to_vec(),

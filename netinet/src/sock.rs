@@ -29,8 +29,6 @@ pub const PCBS_MAX: usize = 1024;
 /// smoltcp sockets waiting in a listen queue before accept (per listener, besides the
 /// ones accepting handshakes).
 const LISTEN_ARMED: usize = 2;
-/// `tcp_keepinit`: a connection attempt gives up after 75 s.
-const CONNECT_TIMEOUT_S: u64 = 75;
 /// How long a closed connection may take to finish (FIN exchange, TIME_WAIT).
 const LINGER_S: u64 = 60;
 /// `IPPORT_ANONMIN`/`IPPORT_ANONMAX`.
@@ -64,6 +62,9 @@ pub struct Tcp {
     pub rd_shut: bool,
     /// When the connection attempt began (uptime seconds).
     pub connect_at: u64,
+    /// `t_softerror`: the last ICMP error about the connection (`tcp_notify`), what a
+    /// connection attempt that times out fails with instead of `ETIMEDOUT` (`tcp_drop`).
+    pub softerror: Option<Errno>,
 }
 
 /// TCP pcb states as far as the socket layer cares.
@@ -219,6 +220,7 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     error: None,
                     rd_shut: false,
                     connect_at: 0,
+                    softerror: None,
                 }),
             )
         }
@@ -400,10 +402,11 @@ pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), E
             };
             let h = new_tcp_socket(e, addr.is_ipv4())?;
             let now = uptime_s(e);
+            let keepinit_us = e.icmp.keepinit().as_micros() as u64;
             let r = {
                 let cx = e.iface.context();
                 let s = e.sockets.get_mut::<tcp::Socket>(h);
-                s.set_timeout(Some(smoltcp::time::Duration::from_secs(CONNECT_TIMEOUT_S)));
+                s.set_timeout(Some(smoltcp::time::Duration::from_micros(keepinit_us)));
                 s.connect(
                     cx,
                     IpEndpoint::new(addr.into(), port),
@@ -421,6 +424,7 @@ pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), E
                 t.local = Some((local.and_then(|l| l.0), lport));
                 t.state = TcpState::Conn(h);
                 t.connect_at = now;
+                t.softerror = None;
             }
             Ok(())
         }
@@ -454,17 +458,18 @@ pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), E
 /// error that ended it (`ECONNREFUSED`, `ETIMEDOUT`).
 pub fn connect_status(e: &mut Engine, id: u32) -> Result<bool, Errno> {
     let now = uptime_s(e);
-    let (h, at) = match e.pcbs.get(&id) {
+    let (h, at, soft) = match e.pcbs.get(&id) {
         Some(Pcb::Tcp(Tcp {
             state: TcpState::Conn(h),
             connect_at,
             error,
+            softerror,
             ..
         })) => {
             if let Some(err) = error {
                 return Err(*err);
             }
-            (*h, *connect_at)
+            (*h, *connect_at, *softerror)
         }
         Some(Pcb::Tcp(Tcp {
             error: Some(err), ..
@@ -475,8 +480,10 @@ pub fn connect_status(e: &mut Engine, id: u32) -> Result<bool, Errno> {
     match e.tcp(h).state() {
         tcp::State::SynSent | tcp::State::SynReceived => Ok(false),
         tcp::State::Closed => {
-            let err = if now.saturating_sub(at) >= CONNECT_TIMEOUT_S {
-                Errno::ETIMEDOUT
+            let err = if now.saturating_sub(at) >= e.icmp.keepinit().as_secs() {
+                // `tcp_timer_keep` drops it with ETIMEDOUT, which `tcp_drop` turns into
+                // the soft error if there is one.
+                soft.unwrap_or(Errno::ETIMEDOUT)
             } else {
                 Errno::ECONNREFUSED
             };
@@ -660,6 +667,7 @@ pub fn accept(e: &mut Engine, id: u32) -> Result<Option<u32>, Errno> {
             error: None,
             rd_shut: false,
             connect_at: 0,
+            softerror: None,
         }),
     );
     match nid {
@@ -1373,17 +1381,5 @@ pub fn notify_pathmtu(e: &mut Engine, dst: Ipv6Addr, mtu: u32) {
             pathmtu: Some(mtu),
         };
         r.q.push_back((Vec::new(), IpAddr::V6(dst), Some(rcv)));
-    }
-}
-
-/// `udp_ctlinput` for an ICMP port unreachable quoting our datagram from `lport` to
-/// `remote`: the UDP sockets connected to that peer get `ECONNREFUSED` (`in_pcbnotify`).
-pub fn udp_unreachable(e: &mut Engine, lport: u16, remote: (IpAddr, u16)) {
-    for p in e.pcbs.values_mut() {
-        if let Pcb::Udp(u) = p {
-            if u.remote == Some(remote) && u.local.map(|l| l.1) == Some(lport) {
-                u.error = Some(Errno::ECONNREFUSED);
-            }
-        }
     }
 }
