@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use client::{Client, Error};
 use common::{InDir, TempDir};
-use icmp::{route_add, route_get, rtmsg_of, sysctl_int};
+use icmp::{route_add, route_get_route as route_get, rtmsg_of, sysctl_int};
 use peer::*;
 
 const LIBS: &[&str] = &[
@@ -93,8 +93,10 @@ fn csum(b: &[u8]) -> u16 {
 fn probe(c: &mut Client, to: IpAddr, ttl: i32) -> Option<(u8, u8, IpAddr)> {
     let (s, sa) = match to {
         IpAddr::V4(a) => {
+            // A raw socket sends with TTL 255 whatever IP_TTL says (NetBSD's
+            // `rip_output`): the TTL goes in a header of our own (IP_HDRINCL).
             let s = c.socket(AF_INET, SOCK_RAW, 1).unwrap();
-            c.setsockopt(s, 0, 4, &ttl.to_le_bytes()).unwrap(); // IP_TTL
+            c.setsockopt(s, 0, 2, &1i32.to_le_bytes()).unwrap(); // IP_HDRINCL
             (s, sin(a, 0))
         }
         IpAddr::V6(a) => {
@@ -111,6 +113,19 @@ fn probe(c: &mut Client, to: IpAddr, ttl: i32) -> Option<(u8, u8, IpAddr)> {
         let k = csum(&m);
         m[2..4].copy_from_slice(&k.to_be_bytes());
     }
+    let m = match to {
+        IpAddr::V4(a) => {
+            // ip_len and ip_off in host order (NetBSD's raw output); the source and the
+            // checksum are left to the kernel.
+            let mut p = vec![0x45, 0];
+            p.extend_from_slice(&((20 + m.len()) as u16).to_le_bytes());
+            p.extend_from_slice(&[0, 0, 0, 0, ttl as u8, 1, 0, 0, 0, 0, 0, 0]);
+            p.extend_from_slice(&a.octets());
+            p.extend_from_slice(&m);
+            p
+        }
+        IpAddr::V6(_) => m,
+    };
     c.sendto(s, &m, 0, Some(&sa)).unwrap();
     let t = Instant::now();
     let mut r = None;

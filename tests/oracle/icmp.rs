@@ -433,12 +433,25 @@ fn show_sas(m: &[u8]) -> String {
     out.join(",")
 }
 
-/// `route -n get DST`: flags and the sockaddrs of the answer.
+/// An RTM_GET for DST with `rtm_flags` 0, as the oracle recorded it: flags and the
+/// sockaddrs of the answer. Without RTF_UP, NetBSD's `route_output` (and ours) takes it
+/// as an older arp(8)'s question when DST is not the key of the route found: the answer
+/// is then the L2 entry, not the route.
 pub fn route_get(c: &mut Client, dst: Ipv4Addr) -> client::Result<String> {
+    route_get_flags(c, dst, 0)
+}
+
+/// `route -n get DST` as route(8) asks it (`RTF_UP` set): the route, never an L2 entry.
+pub fn route_get_route(c: &mut Client, dst: Ipv4Addr) -> client::Result<String> {
+    route_get_flags(c, dst, 0x1)
+}
+
+fn route_get_flags(c: &mut Client, dst: Ipv4Addr, flags: i32) -> client::Result<String> {
     let s = c.socket(34, SOCK_RAW, 0)?;
     let mut m = vec![0u8; 120];
     m[2] = 4;
     m[3] = 4;
+    m[8..12].copy_from_slice(&flags.to_le_bytes());
     m[12..16].copy_from_slice(&0x1i32.to_le_bytes());
     m[20..24].copy_from_slice(&7i32.to_le_bytes());
     m.extend_from_slice(&sin(dst, 0));
