@@ -14,7 +14,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::engine::{csum, csum6, Engine, IpHdr, IPPROTO_ICMPV6, IP_DEFTTL};
+use crate::engine::{csum, csum6, Engine, IpHdr, IPPROTO_ICMPV6};
+use crate::icmp;
 use crate::ifnet::IFF_LOOPBACK;
 use crate::route;
 
@@ -146,8 +147,6 @@ pub struct FragState {
     /// NetBSD's cloned host route).
     pub pmtu: HashMap<IpAddr, Pmtu>,
     ip6_ident: u32,
-    /// `icmperrppslim`/`icmp6errppslim` for the errors sent here.
-    errppslim: PpsLimit,
     /// The TCP segments with data smoltcp sent lately through gateways (at most
     /// `TCP_RESEND_BYTES_MAX` bytes), sent again at once, cut to fit, when a need-frag or
     /// packet too big lowers their destination's MTU (what `tcp_mtudisc`'s immediate
@@ -156,27 +155,6 @@ pub struct FragState {
     tcp_sent_bytes: usize,
     /// Counters.
     pub stats: FragStats,
-}
-
-/// `ppsratecheck`: at most `ICMP_ERRPPSLIM` events per second.
-#[derive(Default)]
-struct PpsLimit {
-    second: u64,
-    count: u32,
-}
-
-/// `icmperrppslim`, `icmp6errppslim`: 100 a second.
-const ICMP_ERRPPSLIM: u32 = 100;
-
-impl PpsLimit {
-    fn check(&mut self, now_s: u64) -> bool {
-        if now_s != self.second {
-            self.second = now_s;
-            self.count = 0;
-        }
-        self.count += 1;
-        self.count <= ICMP_ERRPPSLIM
-    }
 }
 
 impl FragState {
@@ -198,7 +176,6 @@ impl FragState {
             mss_ifmtu: false,
             pmtu: HashMap::new(),
             ip6_ident: seed as u32,
-            errppslim: PpsLimit::default(),
             tcp_sent: std::collections::VecDeque::new(),
             tcp_sent_bytes: 0,
             stats: FragStats::default(),
@@ -440,11 +417,12 @@ impl Engine {
             let Some(h) = crate::engine::ip_header(&p) else {
                 continue;
             };
-            let now_s = self.uptime_s();
-            if let IpAddr::V6(osrc) = h.src {
-                if self.frag.errppslim.check(now_s) {
-                    self.icmp6_error(osrc, 3, 1, 0, &p);
-                }
+            if h.src.is_ipv6() {
+                let (ty, code) = (
+                    icmp::ICMP6_TIME_EXCEEDED,
+                    icmp::ICMP6_TIME_EXCEED_REASSEMBLY,
+                );
+                icmp::icmp6_error(self, 0, &p, ty, code, 0);
             }
         }
         if !self.frag.pmtu.is_empty() {
@@ -606,9 +584,9 @@ impl Engine {
         };
         if pointer.is_some() || (mf && flen == 0) {
             st.stats.badfrags += 1;
-            let now_s = self.uptime_s();
-            if let Some(ptr) = pointer.filter(|_| self.frag.errppslim.check(now_s)) {
-                self.icmp6_error(src, 4, 0, ptr, &p);
+            if let Some(ptr) = pointer {
+                let code = icmp::ICMP6_PARAMPROB_HEADER;
+                icmp::icmp6_error(self, 0, &p, icmp::ICMP6_PARAM_PROB, code, ptr);
             }
             return None;
         }
@@ -1036,7 +1014,7 @@ impl Engine {
     /// `ip_forward`/`ip6_forward` with a packet bigger than the next hop's MTU (true: it
     /// was dealt with): IPv4 without DF is fragmented and sent (whatever its protocol),
     /// with DF dropped with `ICMP_UNREACH_NEEDFRAG` carrying that MTU (`icmp_error`), IPv6
-    /// dropped with an ICMPv6 packet too big. Errors at most `icmperrppslim` (100) a second.
+    /// dropped with an ICMPv6 packet too big. Errors through `icmp::icmp_error`/`icmp6_error`, their rules and `errppslimit`.
     pub fn forward_too_big(&mut self, i: u32, h: &IpHdr, p: &[u8]) -> bool {
         let Some(mtu) = self.path_mtu(h.dst) else {
             return false;
@@ -1044,9 +1022,8 @@ impl Engine {
         if p.len() <= mtu {
             return false;
         }
-        let now_s = self.uptime_s();
         match (h.src, h.dst) {
-            (IpAddr::V4(osrc), IpAddr::V4(_)) => {
+            (IpAddr::V4(_), IpAddr::V4(_)) => {
                 let offf = u16::from_be_bytes([p[6], p[7]]);
                 if offf & IP_DF == 0 {
                     self.stats.ip_forward += 1;
@@ -1056,67 +1033,17 @@ impl Engine {
                     return true;
                 }
                 self.frag.stats.cantfrag += 1;
-                // `icmp_error`: never about an ICMP error (only about the info types).
-                let icmp_ty = p.get(h.hlen).copied().unwrap_or(0);
-                if h.proto == 1 && !matches!(icmp_ty, 0 | 8 | 9 | 10 | 13..=18) {
-                    return true;
-                }
-                if !self.frag.errppslim.check(now_s) {
-                    return true;
-                }
-                let Some(IpAddr::V4(me)) = self.ifp(i).and_then(|f| f.first_addr(false)) else {
-                    return true;
-                };
-                let quote = &p[..p.len().min(h.hlen + 8)];
-                let mut m = vec![3, 4, 0, 0, 0, 0];
-                m.extend_from_slice(&(mtu.min(0xffff) as u16).to_be_bytes());
-                m.extend_from_slice(quote);
-                let c = csum(&m);
-                m[2..4].copy_from_slice(&c.to_be_bytes());
-                let pkt = self.ipv4_packet(me, osrc, 1, IP_DEFTTL, &m);
-                self.output(pkt);
+                // `icmp_error` decides (never about an ICMP error; `errppslimit`).
+                let (ty, code) = (icmp::ICMP_UNREACH, icmp::ICMP_UNREACH_NEEDFRAG);
+                icmp::icmp_error(self, i, p, ty, code, mtu.min(0xffff) as u32);
                 true
             }
-            (IpAddr::V6(osrc), IpAddr::V6(_)) => {
-                // `icmp6_error`: never about an ICMPv6 error (types below 128).
-                let icmp6_err = h.proto == IPPROTO_ICMPV6 && p.get(40).is_some_and(|t| *t < 128);
-                if !icmp6_err && self.frag.errppslim.check(now_s) {
-                    self.icmp6_packet_too_big(osrc, p, mtu);
-                }
+            (IpAddr::V6(_), IpAddr::V6(_)) => {
+                icmp::icmp6_error(self, i, p, icmp::ICMP6_PACKET_TOO_BIG, 0, mtu as u32);
                 true
             }
             _ => true,
         }
-    }
-
-    /// `icmp6_error(ICMP6_PACKET_TOO_BIG)`: to the sender, from our address towards it,
-    /// the MTU and as much of the packet as fits in `IPV6_MMTU`.
-    fn icmp6_packet_too_big(&mut self, osrc: Ipv6Addr, orig: &[u8], mtu: usize) {
-        self.icmp6_error(osrc, 2, 0, mtu as u32, orig);
-    }
-
-    /// `icmp6_error`: type `ty`, code `code`, the 32-bit word `param`, as much of `orig` as
-    /// fits in `IPV6_MMTU`, to `osrc` from our address towards it.
-    fn icmp6_error(&mut self, osrc: Ipv6Addr, ty: u8, code: u8, param: u32, orig: &[u8]) {
-        if osrc.is_multicast() || osrc.is_unspecified() {
-            return;
-        }
-        let Ok(IpAddr::V6(me)) = self.select_source(IpAddr::V6(osrc)) else {
-            return;
-        };
-        let quote = &orig[..orig.len().min(IPV6_MMTU - 48)];
-        let mut m = vec![ty, code, 0, 0];
-        m.extend_from_slice(&param.to_be_bytes());
-        m.extend_from_slice(quote);
-        let c = csum6(me, osrc, IPPROTO_ICMPV6, &m);
-        m[2..4].copy_from_slice(&c.to_be_bytes());
-        let mut p = vec![0x60, 0, 0, 0];
-        p.extend_from_slice(&(m.len() as u16).to_be_bytes());
-        p.extend_from_slice(&[IPPROTO_ICMPV6, 64]);
-        p.extend_from_slice(&me.octets());
-        p.extend_from_slice(&osrc.octets());
-        p.extend_from_slice(&m);
-        self.output(p);
     }
 
     /// `icmp_mtudisc` / `icmp6_mtudisc_update`: an `ICMP_UNREACH_NEEDFRAG` or ICMPv6 packet

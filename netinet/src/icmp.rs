@@ -37,6 +37,8 @@ pub const ICMP_UNREACH_HOST: u8 = 1;
 pub const ICMP_UNREACH_PROTOCOL: u8 = 2;
 /// `ICMP_UNREACH_PORT`.
 pub const ICMP_UNREACH_PORT: u8 = 3;
+/// `ICMP_UNREACH_NEEDFRAG`: the next-hop MTU in the low 16 bits of the info word.
+pub const ICMP_UNREACH_NEEDFRAG: u8 = 4;
 /// `ICMP_REDIRECT`.
 pub const ICMP_REDIRECT: u8 = 5;
 /// `ICMP_REDIRECT_HOST`.
@@ -62,6 +64,10 @@ pub const ICMP6_PACKET_TOO_BIG: u8 = 2;
 pub const ICMP6_TIME_EXCEEDED: u8 = 3;
 /// `ICMP6_PARAM_PROB`.
 pub const ICMP6_PARAM_PROB: u8 = 4;
+/// `ICMP6_TIME_EXCEED_REASSEMBLY`.
+pub const ICMP6_TIME_EXCEED_REASSEMBLY: u8 = 1;
+/// `ICMP6_PARAMPROB_HEADER`.
+pub const ICMP6_PARAMPROB_HEADER: u8 = 0;
 /// `ICMP6_PARAMPROB_NEXTHEADER`.
 pub const ICMP6_PARAMPROB_NEXTHEADER: u8 = 1;
 /// `ICMP6_PARAMPROB_OPTION`.
