@@ -193,6 +193,11 @@ pub struct Engine {
     pub dad: Vec<(u32, Ipv6Addr, u64)>,
     /// `rumpnet_netinet6`: interfaces that come up get a link-local address.
     pub inet6: bool,
+    /// Multicast groups, socket options and queues (`mcast.rs`).
+    pub mcast: crate::mcast::State,
+    /// The node information group of the host name (`in6_nigroup`), joined with every
+    /// IPv6 address.
+    pub nigroup: Option<Ipv6Addr>,
     /// Protocol control blocks by id.
     pub pcbs: HashMap<u32, Pcb>,
     /// Next pcb id.
@@ -280,6 +285,8 @@ impl Engine {
             nd: HashMap::new(),
             dad: Vec::new(),
             inet6: true,
+            mcast: Default::default(),
+            nigroup: None,
             pcbs: HashMap::new(),
             next_pcb: 1,
             closing: Vec::new(),
@@ -416,6 +423,7 @@ impl Engine {
         self.routes.retain(|r| r.ifindex != i);
         self.arp.retain(|k, _| k.0 != i);
         self.nd.retain(|k, _| k.0 != i);
+        crate::mcast::if_detached(self, i);
         self.ifs.retain(|f| f.index != i);
         Ok(())
     }
@@ -476,6 +484,7 @@ impl Engine {
         let f = self.ifp_mut(i).ok_or(Errno::ENXIO)?;
         let was_up = f.flags & IFF_UP != 0;
         f.flags |= IFF_UP | IFF_RUNNING;
+        crate::mcast::addr_added(self, i, addr);
         // The connected route (`in_addprefix`); a loopback address gets only its local
         // host route (listed by `rtmsg::all_routes`), as NetBSD's table shows.
         let host = prefix == route::host_prefix(addr);
@@ -540,6 +549,7 @@ impl Engine {
         if let IpAddr::V6(v) = addr {
             self.dad.retain(|d| (d.0, d.1) != (i, v));
         }
+        crate::mcast::addr_removed(self, i, addr);
         let ip = IpAddress::from(addr);
         self.iface
             .update_ip_addrs(|v| v.retain(|c| c.address() != ip));
@@ -615,6 +625,7 @@ impl Engine {
     /// Runs smoltcp and routes what it sends until nothing moves (bounded).
     pub fn poll(&mut self) {
         self.nd6_timer();
+        crate::mcast::timer(self);
         for _ in 0..64 {
             let now = self.now();
             self.iface.poll(now, &mut self.dev, &mut self.sockets);
@@ -712,11 +723,11 @@ impl Engine {
             return;
         };
         p.truncate(h.total_len);
+        let h = crate::mcast::skip_hbh(&h, &p).unwrap_or(h);
+        // A group only when the interface is a member (`IN_LOOKUP_MULTI`).
         let for_us = self.is_local(h.dst)
-            || match h.dst {
-                IpAddr::V4(d) => self.ifp(i).is_some_and(|f| f.is_broadcast(d)) || d.is_multicast(),
-                IpAddr::V6(d) => d.is_multicast(),
-            }
+            || (h.dst.is_multicast() && crate::mcast::is_member(self, i, h.dst))
+            || matches!(h.dst, IpAddr::V4(d) if self.ifp(i).is_some_and(|f| f.is_broadcast(d)))
             || (i == 1 && h.dst.is_loopback());
         if for_us {
             if h.proto == IPPROTO_ICMPV6 && i != 1 && self.nd6_input(i, &h, &p) {
@@ -724,6 +735,9 @@ impl Engine {
                 return;
             }
             crate::sock::raw_input(self, i, &h, &p);
+            if h.dst.is_multicast() && crate::mcast::input(self, i, &h, &p) {
+                return;
+            }
             self.icmp_input(&h, &p);
             if self.dev.rx.len() < DEV_QUEUE_MAX {
                 self.dev.rx.push_back(p);

@@ -651,7 +651,13 @@ impl ProtoSock for InetSock {
                 Ok(())
             }
             (IPPROTO_IP, IP_TOS) if !self.v6 => int().map(|_| ()),
+            (IPPROTO_IP, 9..=13) if !self.v6 => {
+                crate::mcast::setopt(&mut self.stack.lock(), self.id, false, name, v)
+            }
             (IPPROTO_IP, _) if !self.v6 => Err(Errno::ENOPROTOOPT),
+            (IPPROTO_IPV6, 9..=13) if self.v6 => {
+                crate::mcast::setopt(&mut self.stack.lock(), self.id, true, name, v)
+            }
             (IPPROTO_TCP, TCP_NODELAY) if self.ty == 1 => {
                 let on = int()? != 0;
                 self.opts().nodelay = on;
@@ -780,6 +786,14 @@ impl ProtoSock for InetSock {
                 int(i32::from(t))
             }
             (IPPROTO_IP, IP_TOS) if !self.v6 => int(0),
+            (IPPROTO_IP, 9..=13) if !self.v6 => {
+                drop(o);
+                crate::mcast::getopt(&self.stack.lock(), self.id, false, name)
+            }
+            (IPPROTO_IPV6, 9..=13) if self.v6 => {
+                drop(o);
+                crate::mcast::getopt(&self.stack.lock(), self.id, true, name)
+            }
             (IPPROTO_TCP, TCP_NODELAY) if self.ty == 1 => int(i32::from(o.nodelay)),
             (IPPROTO_TCP, TCP_MAXSEG) if self.ty == 1 => int(512),
             _ => Err(Errno::ENOPROTOOPT),

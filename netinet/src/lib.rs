@@ -18,6 +18,7 @@ pub mod ifnet;
 pub mod inet;
 pub mod ioctl;
 pub mod link;
+pub mod mcast;
 pub mod pcblist;
 pub mod route;
 pub mod rtmsg;
@@ -341,6 +342,8 @@ pub fn attach(k: &Arc<kernel::Kernel>, net: &net::Net, cfg: Config) -> kernel::R
         let mut e = st.lock();
         let _ = e.del_addr(1, std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
         e.inet6 = false;
+    } else {
+        st.lock().nigroup = mcast::nigroup(&k.config().hostname);
     }
     if cfg.inet {
         net.register_domain(Arc::new(inet::InetDomain {

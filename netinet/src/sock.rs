@@ -737,7 +737,8 @@ pub fn recv_queue(e: &mut Engine, id: u32) -> usize {
         }
         Some(Pcb::Udp(u)) => {
             let h = u.h;
-            e.udp(h).peek().map(|(d, _)| d.len()).unwrap_or(0)
+            crate::mcast::pending(e, id)
+                .unwrap_or_else(|| e.udp(h).peek().map(|(d, _)| d.len()).unwrap_or(0))
         }
         Some(Pcb::Raw(r)) => r.q.front().map(|(d, _, _)| d.len()).unwrap_or(0),
         _ => 0,
@@ -765,7 +766,7 @@ pub fn readable(e: &mut Engine, id: u32) -> bool {
         Some(Pcb::Tcp(t)) => t.error.is_some(),
         Some(Pcb::Udp(u)) => {
             let (h, err) = (u.h, u.error.is_some());
-            err || e.udp(h).can_recv()
+            err || crate::mcast::pending(e, id).is_some() || e.udp(h).can_recv()
         }
         Some(Pcb::Raw(r)) => !r.q.is_empty(),
         None => true,
@@ -825,6 +826,7 @@ pub fn shutdown(e: &mut Engine, id: u32, how: i32) -> Result<(), Errno> {
 /// The socket's last close (`soclose`): a connection finishes in the background.
 pub fn close(e: &mut Engine, id: u32) {
     let Some(p) = e.pcbs.remove(&id) else { return };
+    crate::mcast::pcb_detach(e, id);
     match p {
         Pcb::Tcp(t) => match t.state {
             TcpState::Fresh => {}
@@ -934,6 +936,17 @@ pub fn dgram_send(
             }
             if dst.1 == 0 {
                 return Err(Errno::EADDRNOTAVAIL);
+            }
+            if dst.0.is_multicast() {
+                // Multicast is ours (`mcast.rs`), never smoltcp's.
+                if local.is_none() {
+                    bind(e, id, None, 0)?;
+                }
+                let local = match e.pcbs.get(&id) {
+                    Some(Pcb::Udp(u)) => u.local.unwrap_or((None, 0)),
+                    _ => return Err(Errno::EBADF),
+                };
+                return crate::mcast::udp_output(e, id, local, dst, data);
             }
             // `ip_output`: no route is EHOSTUNREACH for a datagram.
             if !e.is_local(dst.0) && !dst.0.is_loopback() {
@@ -1108,6 +1121,9 @@ pub fn dgram_recv(
                 return Err(err);
             }
             let (h, remote) = (u.h, u.remote);
+            if let Some((d, n, from)) = crate::mcast::recv(e, id, max, peek) {
+                return Ok(Some((d, n, from, Vec::new())));
+            }
             let s = e.sockets.get_mut::<udp::Socket>(h);
             loop {
                 let got = if peek {
