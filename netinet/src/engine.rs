@@ -459,15 +459,19 @@ impl Engine {
             IpAddr::V4(a) if loopback => Some(a),
             _ => None,
         };
-        let cidr = IpCidr::new(IpAddress::from(addr), prefix);
-        let mut full = false;
-        self.iface.update_ip_addrs(|v| full = v.push(cidr).is_err());
-        if full {
-            return Err(Errno::ENOBUFS);
+        // A multicast address (NetBSD takes one as an interface address) is ours only:
+        // smoltcp's interface cannot hold it.
+        if !addr.is_multicast() {
+            let cidr = IpCidr::new(IpAddress::from(addr), prefix);
+            let mut full = false;
+            self.iface.update_ip_addrs(|v| full = v.push(cidr).is_err());
+            if full {
+                return Err(Errno::ENOBUFS);
+            }
         }
         // `nd6_dad_start`: an IPv6 address on Ethernet is tentative until one solicitation
         // from `::` went unanswered for `retrans` (1 s, `ip6_dad_count` 1).
-        let dad = self.inet6 && addr.is_ipv6() && !loopback;
+        let dad = self.inet6 && addr.is_ipv6() && !loopback && !addr.is_multicast();
         let now_ms = self.start.elapsed().as_millis() as u64;
         let f = self.ifp_mut(i).ok_or(Errno::ENXIO)?;
         f.addrs.push(IfAddr {

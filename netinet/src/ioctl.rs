@@ -656,9 +656,9 @@ fn in6_update(
         107 if com == SIOCAIFADDR_IN6 => {
             // `in6_control`: another family is EAFNOSUPPORT.
             let addr = sin6_at(16).ok_or(Errno::EAFNOSUPPORT)?;
-            // NetBSD takes a multicast address as an interface address; smoltcp cannot
-            // hold one (tests/oracle_inet6.rs lists the difference).
-            if addr.is_unspecified() || addr.is_multicast() {
+            // NetBSD takes a multicast address as an interface address too (the engine
+            // keeps it from smoltcp).
+            if addr.is_unspecified() {
                 return Err(Errno::EINVAL);
             }
             let old = e
