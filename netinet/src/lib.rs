@@ -19,6 +19,7 @@ pub mod inet;
 pub mod ioctl;
 pub mod link;
 pub mod mcast;
+pub mod nd6;
 pub mod pcblist;
 pub mod route;
 pub mod rtmsg;
