@@ -29,11 +29,67 @@ pub const GCTIMER_MS: u64 = 86_400_000;
 /// `REACHABLE_TIME`.
 const REACHABLE_TIME_MS: u64 = 30_000;
 
-/// Per-interface ND parameters (`nd_ifinfo`).
-#[derive(Default)]
+/// ND parameters: the knobs (`net.inet6.icmp6.nd6_*`) and per interface (`nd_ifinfo`).
 pub struct State {
     /// `reachable` (ms) by interface, drawn when first needed.
     reachable_ms: HashMap<u32, u64>,
+    /// `nd6_delay` (seconds).
+    pub delay_s: i32,
+    /// `nd6_umaxtries`.
+    pub umaxtries: i32,
+    /// `nd6_mmaxtries`.
+    pub mmaxtries: i32,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            reachable_ms: HashMap::new(),
+            delay_s: (DELAY_MS / 1000) as i32,
+            umaxtries: UMAXTRIES as i32,
+            mmaxtries: MMAXTRIES as i32,
+        }
+    }
+}
+
+/// `net.inet6.icmp6.nd6_delay`, `nd6_umaxtries`, `nd6_mmaxtries` (read-write ints, any
+/// value taken as NetBSD takes it; below 0 counts as 0). The `icmp6` node may be there
+/// already.
+pub fn register_sysctl(
+    mib: &kernel::sysctl::Mib,
+    st: &std::sync::Arc<crate::Stack>,
+) -> kernel::Result<()> {
+    use kernel::sysctl::{Spec, CTLTYPE_INT};
+    let _ = mib.register(&["net", "inet6"], Spec::node("icmp6", Some(58)));
+    type Field = fn(&mut State) -> &mut i32;
+    let knobs: [(&str, i32, Field); 3] = [
+        ("nd6_delay", 8, |s| &mut s.delay_s),
+        ("nd6_umaxtries", 9, |s| &mut s.umaxtries),
+        ("nd6_mmaxtries", 10, |s| &mut s.mmaxtries),
+    ];
+    for (name, num, field) in knobs {
+        let (s1, s2) = (st.clone(), st.clone());
+        mib.register(
+            &["net", "inet6", "icmp6"],
+            Spec::func_rw(
+                name,
+                Some(num),
+                CTLTYPE_INT,
+                4,
+                move |_| Ok((*field(&mut s1.lock().nd6)).to_le_bytes().to_vec()),
+                move |_, v| {
+                    let x = v
+                        .get(..4)
+                        .map(|b| i32::from_le_bytes(b.try_into().unwrap_or_default()))
+                        .ok_or(kernel::Errno::EINVAL)?;
+                    *field(&mut s2.lock().nd6) = x;
+                    Ok(())
+                },
+            )
+            .rw(),
+        )?;
+    }
+    Ok(())
 }
 
 /// Milliseconds since the stack started.
@@ -68,7 +124,7 @@ pub fn set_state(e: &mut Engine, i: u32, a: Ipv6Addr, st: NdState) {
     let ms = match st {
         NdState::Reachable => reachable_ms(e, i),
         NdState::Stale => GCTIMER_MS,
-        NdState::Delay => DELAY_MS,
+        NdState::Delay => e.nd6.delay_s.max(0) as u64 * 1000,
         NdState::Incomplete | NdState::Probe => RETRANS_MS,
     };
     if let Some(n) = e.nd.get_mut(&(i, a)) {
@@ -101,6 +157,7 @@ enum Act {
 /// `nd6_llinfo_timer` for every entry whose deadline passed.
 pub fn timer(e: &mut Engine) {
     let now = now_ms(e);
+    let (umax, mmax) = (e.nd6.umaxtries.max(0) as u32, e.nd6.mmaxtries.max(0) as u32);
     let due: Vec<(u32, Ipv6Addr)> =
         e.nd.iter()
             .filter(|(_, n)| n.expire_ms <= now)
@@ -116,7 +173,7 @@ pub fn timer(e: &mut Engine) {
             .and_then(crate::engine::ip_header)
             .map(|h| h.src);
         let act = match n.state {
-            NdState::Incomplete if n.tries < MMAXTRIES => {
+            NdState::Incomplete if n.tries < mmax => {
                 n.tries += 1;
                 n.expire_ms = now + RETRANS_MS;
                 Act::Multi(hsrc)
@@ -137,7 +194,7 @@ pub fn timer(e: &mut Engine) {
                     None => continue,
                 }
             }
-            NdState::Probe if n.tries < UMAXTRIES => {
+            NdState::Probe if n.tries < umax => {
                 n.tries += 1;
                 n.expire_ms = now + RETRANS_MS;
                 match n.mac {

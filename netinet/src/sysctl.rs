@@ -89,6 +89,7 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
             )
             .rw(),
         )?;
+        crate::nd6::register_sysctl(mib, st)?;
     }
     // net.route.0.<af>.<op>.<arg>: NetBSD's `sysctl_rtable` takes the rest of the name;
     // here three any-number levels lead to the leaf that reads it.

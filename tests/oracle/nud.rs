@@ -153,6 +153,16 @@ pub fn run(urls: [&str; 3], dir: &Path, halt_c: impl FnOnce()) -> Transcript {
         "fc00::3".parse().unwrap(),
     ];
     let mut cs: Vec<Client> = urls.iter().map(|u| connect(u, "oracle-nud")).collect();
+    for (name, num) in [
+        ("nd6_delay", 8),
+        ("nd6_umaxtries", 9),
+        ("nd6_mmaxtries", 10),
+    ] {
+        let r = crate::peer::sysctl_read(&mut cs[0], &[4, 24, 58, num]);
+        t.step(&format!("sysctl net.inet6.icmp6.{name}"), r, |v| {
+            i32::from_le_bytes(v[..4].try_into().unwrap()).to_string()
+        });
+    }
     for (k, c) in cs.iter_mut().enumerate() {
         let r = setup(c, addrs[k]);
         t.unit(&format!("setup fc00::{}", k + 1), r);
