@@ -187,6 +187,8 @@ pub struct Engine {
     pub mcast: crate::mcast::State,
     /// Per-interface neighbour discovery parameters (`nd6.rs`).
     pub nd6: crate::nd6::State,
+    /// Sticky IPv6 packet options (`ip6opts.rs`).
+    pub ip6opts: crate::ip6opts::State,
     /// The node information group of the host name (`in6_nigroup`), joined with every
     /// IPv6 address.
     pub nigroup: Option<Ipv6Addr>,
@@ -279,6 +281,7 @@ impl Engine {
             inet6: true,
             mcast: Default::default(),
             nd6: Default::default(),
+            ip6opts: Default::default(),
             nigroup: None,
             pcbs: HashMap::new(),
             next_pcb: 1,
@@ -1099,7 +1102,7 @@ impl Engine {
     /// `nd6_output`: sends `p` to `next` on interface `i` once its link address is known
     /// (a STALE entry used goes to DELAY); else holds the newest packet in an INCOMPLETE
     /// entry whose solicitations `nd6::timer` repeats.
-    fn nd_resolve(&mut self, i: u32, next: Ipv6Addr, p: Vec<u8>) {
+    pub(crate) fn nd_resolve(&mut self, i: u32, next: Ipv6Addr, p: Vec<u8>) {
         let now_s = self.uptime_s();
         let src = ip_header(&p).map(|h| h.src);
         if let Some(e) = self.nd.get_mut(&(i, next)) {

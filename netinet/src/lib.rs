@@ -17,6 +17,7 @@ pub mod engine;
 pub mod ifnet;
 pub mod inet;
 pub mod ioctl;
+pub mod ip6opts;
 pub mod link;
 pub mod mcast;
 pub mod nd6;

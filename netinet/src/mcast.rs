@@ -608,6 +608,43 @@ pub fn getopt(e: &Engine, id: u32, v6: bool, name: i32) -> Result<Vec<u8>, Errno
     }
 }
 
+/// pcb `id`'s multicast options (the defaults when it set none).
+pub fn opts_of(e: &Engine, id: u32) -> MOpts {
+    e.mcast.opts.get(&id).cloned().unwrap_or_default()
+}
+
+/// `ip6_output` with the interface chosen (`IPV6_PKTINFO`, `IPV6_MULTICAST_IF`): to a
+/// group out of it (a copy to ourselves when it is a member and `mloop`), to a unicast
+/// address by the route when it goes out of that interface, else on its link.
+pub fn output_on(e: &mut Engine, i: u32, dst: IpAddr, pkt: Vec<u8>, mloop: bool) {
+    if dst.is_multicast() {
+        let lo = e.ifp(i).is_some_and(|f| matches!(f.link, Link::Loop));
+        if mloop && is_member(e, i, dst) && !lo {
+            e.ip_input(i, pkt.clone());
+        }
+        send_on(e, i, dst, pkt);
+        return;
+    }
+    let Some(f) = e.ifp(i) else { return };
+    if !f.is_up() {
+        return;
+    }
+    if matches!(f.link, Link::Loop) {
+        e.ip_input(i, pkt);
+        return;
+    }
+    let next = match e.routes.lookup(dst) {
+        Some(r) if r.ifindex == i && r.flags & crate::route::RTF_GATEWAY != 0 => {
+            r.gateway.unwrap_or(dst)
+        }
+        _ => dst,
+    };
+    match next {
+        IpAddr::V6(n) => e.nd_resolve(i, n, pkt),
+        IpAddr::V4(_) => e.output(pkt),
+    }
+}
+
 /// Sends `pkt` (an IP packet to group `g`) on interface `i`, not routed: to the group's
 /// Ethernet address, or through the loopback.
 fn send_on(e: &mut Engine, i: u32, g: IpAddr, pkt: Vec<u8>) {

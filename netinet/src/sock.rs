@@ -356,7 +356,7 @@ pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), E
     if port == 0 && !matches!(e.pcbs.get(&id), Some(Pcb::Raw(_))) {
         return Err(Errno::EADDRNOTAVAIL);
     }
-    let src = e.select_source(addr)?;
+    let src = crate::ip6opts::select_source(e, id, addr)?;
     match e.pcbs.get(&id) {
         Some(Pcb::Tcp(t)) => {
             // The SYN's `ip_output` fails at once without a route (EHOSTUNREACH).
@@ -827,6 +827,7 @@ pub fn shutdown(e: &mut Engine, id: u32, how: i32) -> Result<(), Errno> {
 pub fn close(e: &mut Engine, id: u32) {
     let Some(p) = e.pcbs.remove(&id) else { return };
     crate::mcast::pcb_detach(e, id);
+    crate::ip6opts::pcb_detach(e, id);
     match p {
         Pcb::Tcp(t) => match t.state {
             TcpState::Fresh => {}
@@ -911,11 +912,13 @@ pub fn name(e: &mut Engine, id: u32, peer: bool) -> Result<Option<(IpAddr, u16)>
 }
 
 /// `sendto` on a datagram or raw socket; `to` None uses the connected peer.
+/// `opts`: an AF_INET6 send's packet options (`ip6opts.rs`).
 pub fn dgram_send(
     e: &mut Engine,
     id: u32,
     data: &[u8],
     to: Option<(IpAddr, u16)>,
+    opts: crate::ip6opts::Out,
 ) -> Result<usize, Errno> {
     if let Some(Pcb::Udp(u)) = e.pcbs.get_mut(&id) {
         if let Some(err) = u.error.take() {
@@ -929,7 +932,8 @@ pub fn dgram_send(
                 (Some(_), Some(_)) => return Err(Errno::EISCONN),
                 (Some(t), None) => t,
                 (None, Some(r)) => r,
-                (None, None) => return Err(Errno::ENOTCONN),
+                // `sosend`: unconnected and no address.
+                (None, None) => return Err(Errno::EDESTADDRREQ),
             };
             if data.len() > UDP_SNDBUF {
                 return Err(Errno::EMSGSIZE);
@@ -954,6 +958,7 @@ pub fn dgram_send(
             }
             let src = match local.and_then(|l| l.0) {
                 Some(a) => a,
+                None if dst.0.is_ipv6() => crate::ip6opts::source_for(e, &opts.pktinfo, dst.0)?,
                 None => e.select_source(dst.0)?,
             };
             if local.is_none() {
@@ -975,11 +980,12 @@ pub fn dgram_send(
                 (Some(_), Some(_)) => return Err(Errno::EISCONN),
                 (Some(t), None) => t.0,
                 (None, Some(a)) => a,
-                (None, None) => return Err(Errno::ENOTCONN),
+                // `sosend`: unconnected and no address.
+                (None, None) => return Err(Errno::EDESTADDRREQ),
             };
             let (v6, proto, local, hdrincl, ttl) = (r.v6, r.proto, r.local, r.hdrincl, r.ttl);
             if v6 {
-                return raw6_output(e, proto, local, ttl, dst, data);
+                return raw6_output(e, id, proto, local, ttl, dst, data, opts);
             }
             if data.len() > RAW_BUF.max(65535 - 20) {
                 return Err(Errno::EMSGSIZE);
@@ -1053,13 +1059,19 @@ pub fn dgram_send(
 /// `rip6_output`: the payload behind an IPv6 header of ours (no `IPV6_HDRINCL` in
 /// NetBSD), hop limit `IPV6_UNICAST_HOPS` (`ip6_defhlim` 64 by default), an ICMPv6 payload's checksum computed by the kernel
 /// (`in6p_cksum` 2 for ICMPv6 sockets).
+/// An interface from `IPV6_PKTINFO` (or, to a group, `IPV6_MULTICAST_IF`) sends out of
+/// it without a route; the hop limit of a control message or, to a group,
+/// `IPV6_MULTICAST_HOPS` goes before `IPV6_UNICAST_HOPS`.
+#[allow(clippy::too_many_arguments)]
 fn raw6_output(
     e: &mut Engine,
+    id: u32,
     proto: u8,
     local: Option<IpAddr>,
     hlim: u8,
     dst: IpAddr,
     data: &[u8],
+    opts: crate::ip6opts::Out,
 ) -> Result<usize, Errno> {
     let IpAddr::V6(d6) = dst else {
         return Err(Errno::EAFNOSUPPORT);
@@ -1068,19 +1080,38 @@ fn raw6_output(
         // Fragmentation is not done: what does not fit one frame is refused.
         return Err(Errno::EMSGSIZE);
     }
-    let route_ok = e.is_local(dst) || d6.is_loopback() || d6.is_multicast();
+    let mo = crate::mcast::opts_of(e, id);
+    let ifindex = match opts.pktinfo.ifindex {
+        0 if d6.is_multicast() => mo.if_index,
+        i => i,
+    };
+    let route_ok = e.is_local(dst) || d6.is_loopback() || d6.is_multicast() || ifindex != 0;
     if !route_ok {
         e.route_check(dst)?;
     }
-    let src = match local {
-        Some(a) => a,
-        None if d6.is_multicast() => e
+    let hlim = match (opts.hlim, d6.is_multicast()) {
+        (Some(h), _) => h,
+        (None, true) => mo.ttl,
+        (None, false) => hlim,
+    };
+    let src = match (opts.pktinfo.addr, local) {
+        (Some(_), _) => crate::ip6opts::source_for(e, &opts.pktinfo, dst)?,
+        (None, Some(a)) => a,
+        (None, None) if ifindex != 0 => crate::ip6opts::source_for(
+            e,
+            &crate::ip6opts::PktInfo {
+                addr: None,
+                ifindex,
+            },
+            dst,
+        )?,
+        (None, None) if d6.is_multicast() => e
             .ifs
             .iter()
             .filter(|f| f.flags & crate::ifnet::IFF_LOOPBACK == 0)
             .find_map(|f| f.first_addr(true))
             .ok_or(Errno::EADDRNOTAVAIL)?,
-        None => e.select_source(dst)?,
+        (None, None) => e.select_source(dst)?,
     };
     let IpAddr::V6(s6) = src else {
         return Err(Errno::EADDRNOTAVAIL);
@@ -1101,7 +1132,11 @@ fn raw6_output(
     p.extend_from_slice(&s6.octets());
     p.extend_from_slice(&d6.octets());
     p.extend_from_slice(&m);
-    e.output(p);
+    if ifindex != 0 && !e.is_local(dst) {
+        crate::mcast::output_on(e, ifindex, dst, p, mo.mloop);
+    } else {
+        e.output(p);
+    }
     Ok(data.len())
 }
 
@@ -1189,6 +1224,7 @@ pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
         return;
     }
     let budget = e.budget.clone();
+    let ifindex_ll = e.ifindex_of_addr(h.dst);
     for pcb in e.pcbs.values_mut() {
         let Pcb::Raw(r) = pcb else { continue };
         if r.v6 != h.dst.is_ipv6()
@@ -1208,7 +1244,13 @@ pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
         let rcv = match h.dst {
             IpAddr::V6(dst) => Some(Rcv6 {
                 dst,
-                ifindex: i,
+                // Looped to a link-local address of ours: received on its interface, as
+                // NetBSD's `ip6_output` keeps the zone's interface (`origifp`).
+                ifindex: if i == 1 && crate::engine::is_link_local(h.dst) {
+                    ifindex_ll.unwrap_or(i)
+                } else {
+                    i
+                },
                 hlim: p[7],
             }),
             IpAddr::V4(_) => None,
