@@ -1265,6 +1265,10 @@ impl Engine {
         let (IpAddr::V6(src), IpAddr::V6(dst)) = (h.src, h.dst) else {
             return true;
         };
+        if ty == 134 {
+            crate::nd6::ra_input(self, i, h, p);
+            return true;
+        }
         if p[7] != 255 || m.len() < 24 || m[1] != 0 || csum6(src, dst, IPPROTO_ICMPV6, m) != 0 {
             return true;
         }
@@ -1385,7 +1389,7 @@ impl Engine {
     }
 
     /// Records `mac` for `a` on interface `i` and sends what waited for it.
-    fn nd_learn(&mut self, i: u32, a: Ipv6Addr, mac: [u8; 6], st: NdState, now_s: u64) {
+    pub(crate) fn nd_learn(&mut self, i: u32, a: Ipv6Addr, mac: [u8; 6], st: NdState, now_s: u64) {
         if !self.nd.contains_key(&(i, a)) && self.nd.len() >= ND_MAX {
             return;
         }

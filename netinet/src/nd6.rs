@@ -39,6 +39,8 @@ pub struct State {
     pub umaxtries: i32,
     /// `nd6_mmaxtries`.
     pub mmaxtries: i32,
+    /// `net.inet6.ip6.accept_rtadv` (0 on NetBSD's rump kernels).
+    pub accept_rtadv: bool,
 }
 
 impl Default for State {
@@ -48,6 +50,7 @@ impl Default for State {
             delay_s: (DELAY_MS / 1000) as i32,
             umaxtries: UMAXTRIES as i32,
             mmaxtries: MMAXTRIES as i32,
+            accept_rtadv: false,
         }
     }
 }
@@ -89,7 +92,132 @@ pub fn register_sysctl(
             .rw(),
         )?;
     }
+    let (s1, s2) = (st.clone(), st.clone());
+    mib.register(
+        &["net", "inet6", "ip6"],
+        Spec::func_rw(
+            "accept_rtadv",
+            Some(12),
+            CTLTYPE_INT,
+            4,
+            move |_| Ok(i32::from(s1.lock().nd6.accept_rtadv).to_le_bytes().to_vec()),
+            move |_, v| {
+                let x = v
+                    .get(..4)
+                    .map(|b| i32::from_le_bytes(b.try_into().unwrap_or_default()))
+                    .ok_or(kernel::Errno::EINVAL)?;
+                s2.lock().nd6.accept_rtadv = x != 0;
+                Ok(())
+            },
+        )
+        .rw(),
+    )?;
     Ok(())
+}
+
+/// `IN6_IFF_AUTOCONF`: an address made from a router's prefix.
+pub const IN6_IFF_AUTOCONF: u32 = 0x40;
+
+/// `nd6_ra_input`, when `accept_rtadv` is on: a router advertisement (hop limit 255, from
+/// a link-local address, code 0, a valid checksum and options) teaches its sender's link
+/// address (STALE, `nd6_cache_lladdr`), makes it the default router while its lifetime is
+/// not 0 (the route `::/0` through it, `defrtrlist_update`; lifetime 0 takes it away), and
+/// each prefix with the autonomous flag and length 64 gives the interface an address of
+/// that prefix and its link-local interface id (`in6_ifadd`: `IN6_IFF_AUTOCONF`, through
+/// duplicate-address detection, its prefix route on-link). Lifetimes are not counted
+/// down.
+pub fn ra_input(e: &mut Engine, i: u32, h: &crate::engine::IpHdr, p: &[u8]) {
+    if !e.nd6.accept_rtadv {
+        return;
+    }
+    let (IpAddr::V6(src), IpAddr::V6(dst)) = (h.src, h.dst) else {
+        return;
+    };
+    let m = &p[h.hlen..h.total_len];
+    if p[7] != 255
+        || !crate::engine::is_link_local(h.src)
+        || m.len() < 16
+        || m[1] != 0
+        || crate::engine::csum6(src, dst, crate::engine::IPPROTO_ICMPV6, m) != 0
+    {
+        return;
+    }
+    let lifetime_s = u16::from_be_bytes([m[6], m[7]]);
+    let mut lla = None;
+    let mut prefixes = Vec::new();
+    let mut o = &m[16..];
+    while o.len() >= 2 {
+        let len = usize::from(o[1]) * 8;
+        if len == 0 || len > o.len() {
+            // `nd6_options`: a malformed option spoils the whole message.
+            return;
+        }
+        match o[0] {
+            1 if len >= 8 => lla = <[u8; 6]>::try_from(&o[2..8]).ok(),
+            3 if len == 32 => prefixes.push((
+                o[2],
+                o[3],
+                u32::from_be_bytes([o[4], o[5], o[6], o[7]]),
+                u32::from_be_bytes([o[8], o[9], o[10], o[11]]),
+                Ipv6Addr::from(<[u8; 16]>::try_from(&o[16..32]).unwrap_or_default()),
+            )),
+            _ => {}
+        }
+        o = &o[len..];
+    }
+    if let Some(mac) = lla.filter(|m| m[0] & 1 == 0) {
+        let now_s = e.uptime_s();
+        e.nd_learn(i, src, mac, NdState::Stale, now_s);
+    }
+    let gw = IpAddr::V6(src);
+    let any = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+    if lifetime_s > 0 {
+        if e.routes.lookup(any).is_none_or(|r| r.prefix != 0) {
+            let _ = e.routes.add(crate::route::Route {
+                dst: any,
+                prefix: 0,
+                gateway: Some(gw),
+                ifindex: i,
+                flags: crate::route::RTF_UP | crate::route::RTF_GATEWAY,
+            });
+        }
+    } else {
+        e.routes.retain(|r| {
+            !(r.prefix == 0 && r.dst == any && r.gateway == Some(gw) && r.ifindex == i)
+        });
+    }
+    let Some(ifid) = e.ifp(i).and_then(|f| {
+        f.addrs.iter().find_map(|a| match a.addr {
+            IpAddr::V6(v) if crate::engine::is_link_local(a.addr) => Some(v),
+            _ => None,
+        })
+    }) else {
+        return;
+    };
+    for (plen, flags, valid, preferred, prefix) in prefixes {
+        // `prelist_update`: autonomous (0x40), 64 bits, a lifetime, not link-local.
+        if flags & 0x40 == 0
+            || plen != 64
+            || valid == 0
+            || preferred > valid
+            || crate::engine::is_link_local(IpAddr::V6(prefix))
+            || prefix.is_multicast()
+        {
+            continue;
+        }
+        let mut b = prefix.octets();
+        b[8..].copy_from_slice(&ifid.octets()[8..]);
+        let a = IpAddr::V6(Ipv6Addr::from(b));
+        if e.is_local(a) || e.add_addr(i, a, 64, None).is_err() {
+            continue;
+        }
+        if let Some(x) = e
+            .ifp_mut(i)
+            .and_then(|f| f.addrs.iter_mut().find(|x| x.addr == a))
+        {
+            x.flags6 |= IN6_IFF_AUTOCONF;
+        }
+    }
 }
 
 /// Milliseconds since the stack started.
