@@ -281,3 +281,108 @@ fn mld_query_is_answered() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A raw IPv4 socket's send to a group (`ping -I ADDR 224.0.0.1`): without
+/// `IP_MULTICAST_IF` and a route `EHOSTUNREACH`; with it out of that interface with
+/// `IP_MULTICAST_TTL` as the TTL (`ip_output` sets it for a group), to the group's MAC.
+/// An IGMP general query on the bus is answered with a report of the group joined.
+#[test]
+fn raw_send_to_a_group_and_igmp_query() {
+    let dir = TempDir::new("netinet-mcast-raw");
+    let a = InDir::start(&dir, "a.sock", LIBS);
+    let mut ca = a.client();
+    let a4 = Ipv4Addr::new(10, 0, 0, 1);
+    setup(&mut ca, a4, "fc00::1".parse().unwrap());
+    let g = Ipv4Addr::new(239, 1, 2, 9);
+    let r = ca.socket(AF_INET, SOCK_RAW, 1).unwrap();
+    let echo = [8u8, 0, 0xf7, 0xfe, 0, 1, 0, 0];
+    assert!(matches!(
+        ca.sendto(r, &echo, 0, Some(&sin(g, 0))),
+        Err(Error::Errno(65))
+    ));
+    ca.setsockopt(r, IPPROTO_IP, IP_MULTICAST_IF, &a4.octets())
+        .unwrap();
+    ca.setsockopt(r, IPPROTO_IP, IP_MULTICAST_TTL, &[3])
+        .unwrap();
+    assert_eq!(ca.sendto(r, &echo, 0, Some(&sin(g, 0))).unwrap(), 8);
+    let frames = |dir: &TempDir| {
+        let (bus, _) = shmif::Bus::open(&dir.path().join(BUS)).unwrap();
+        bus.packets().unwrap()
+    };
+    let t = Instant::now();
+    loop {
+        let seen = frames(&dir).iter().any(|p| {
+            let f = &p.frame;
+            f.len() >= 34
+                && f[..6] == [0x01, 0, 0x5e, 1, 2, 9]
+                && f[14 + 9] == 1
+                && f[14 + 8] == 3
+                && f[14 + 12..14 + 16] == a4.octets()
+        });
+        if seen {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(3), "no echo to the group");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // IGMP: joined 239.1.2.10, then a general query (maximum 0.2 s) from 10.0.0.99.
+    let j = ca.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    let g2 = Ipv4Addr::new(239, 1, 2, 10);
+    ca.setsockopt(j, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq(g2, a4))
+        .unwrap();
+    let reports = |dir: &TempDir| {
+        frames(dir)
+            .iter()
+            .filter(|p| {
+                let f = &p.frame;
+                f.len() >= 42
+                    && f[14 + 9] == 2
+                    && f[14 + 20] == 0x16
+                    && f[14 + 24..14 + 28] == g2.octets()
+            })
+            .count()
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let before = reports(&dir);
+    assert!(before >= 1, "the join's report");
+    let mut q = vec![0x11u8, 2, 0, 0, 0, 0, 0, 0];
+    let c = {
+        let mut s: u32 = q
+            .chunks(2)
+            .map(|x| u32::from(u16::from_be_bytes([x[0], x[1]])))
+            .sum();
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    };
+    q[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![
+        0x45u8, 0, 0, 28, 0, 1, 0, 0, 1, 2, 0, 0, 10, 0, 0, 99, 224, 0, 0, 1,
+    ];
+    let mut s: u32 = ip
+        .chunks(2)
+        .map(|x| u32::from(u16::from_be_bytes([x[0], x[1]])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(s as u16)).to_be_bytes());
+    let mut f = vec![
+        0x01, 0, 0x5e, 0, 0, 1, 0xb2, 0xa0, 0, 0, 0, 0x99, 0x08, 0x00,
+    ];
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&q);
+    let (bus, _) = shmif::Bus::open(&dir.path().join(BUS)).unwrap();
+    bus.send(&f, 0x5eed, 0, 0).unwrap();
+    bus.wakeup().unwrap();
+    let t = Instant::now();
+    while reports(&dir) == before {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "no report after the query"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -990,8 +990,21 @@ pub fn dgram_send(
             if data.len() > RAW_BUF.max(65535 - 20) {
                 return Err(Errno::EMSGSIZE);
             }
+            // To a group with `IP_MULTICAST_IF`: out of that interface, no route needed.
+            let mo = dst
+                .is_multicast()
+                .then(|| crate::mcast::opts_of(e, id))
+                .filter(|m| m.if_index != 0);
             e.route_check(dst).or_else(|err| {
-                if e.is_local(dst) || dst.is_loopback() {
+                if let Some(m) = &mo {
+                    Ok(crate::route::Route {
+                        dst,
+                        prefix: 32,
+                        gateway: None,
+                        ifindex: m.if_index,
+                        flags: 0,
+                    })
+                } else if e.is_local(dst) || dst.is_loopback() {
                     Ok(crate::route::Route {
                         dst,
                         prefix: 32,
@@ -1048,6 +1061,24 @@ pub fn dgram_send(
                 }
                 e.ipv4_packet(s4, d4, proto, ttl, data)
             };
+            if dst.is_multicast() {
+                // `ip_output`: a group's TTL is `IP_MULTICAST_TTL` (1 by default), raw
+                // headers included; out of `IP_MULTICAST_IF` or the route's interface.
+                let m = crate::mcast::opts_of(e, id);
+                let i = match m.if_index {
+                    0 => e.route_check(dst)?.ifindex,
+                    i => i,
+                };
+                let mut pkt = pkt;
+                let hlen = usize::from(pkt[0] & 0xf) * 4;
+                pkt[8] = m.ttl;
+                pkt[10] = 0;
+                pkt[11] = 0;
+                let c = crate::engine::csum(&pkt[..hlen]);
+                pkt[10..12].copy_from_slice(&c.to_be_bytes());
+                crate::mcast::output_on(e, i, dst, pkt, m.mloop);
+                return Ok(data.len());
+            }
             e.output(pkt);
             Ok(data.len())
         }
