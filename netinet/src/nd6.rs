@@ -41,7 +41,12 @@ pub struct State {
     pub mmaxtries: i32,
     /// `net.inet6.ip6.accept_rtadv` (0 on NetBSD's rump kernels).
     pub accept_rtadv: bool,
+    /// Default routers (`nd_defrouter`): interface, address, when its lifetime ends (ms).
+    routers: Vec<(u32, Ipv6Addr, u64)>,
 }
+
+/// Default routers remembered (a bound of ours).
+const ROUTERS_MAX: usize = 16;
 
 impl Default for State {
     fn default() -> State {
@@ -51,6 +56,7 @@ impl Default for State {
             umaxtries: UMAXTRIES as i32,
             mmaxtries: MMAXTRIES as i32,
             accept_rtadv: false,
+            routers: Vec::new(),
         }
     }
 }
@@ -124,8 +130,8 @@ pub const IN6_IFF_AUTOCONF: u32 = 0x40;
 /// not 0 (the route `::/0` through it, `defrtrlist_update`; lifetime 0 takes it away), and
 /// each prefix with the autonomous flag and length 64 gives the interface an address of
 /// that prefix and its link-local interface id (`in6_ifadd`: `IN6_IFF_AUTOCONF`, through
-/// duplicate-address detection, its prefix route on-link). Lifetimes are not counted
-/// down.
+/// duplicate-address detection, its prefix route on-link). The router's lifetime is
+/// counted down (the route goes with it); prefixes' and addresses' are not.
 pub fn ra_input(e: &mut Engine, i: u32, h: &crate::engine::IpHdr, p: &[u8]) {
     if !e.nd6.accept_rtadv {
         return;
@@ -172,6 +178,12 @@ pub fn ra_input(e: &mut Engine, i: u32, h: &crate::engine::IpHdr, p: &[u8]) {
     let gw = IpAddr::V6(src);
     let any = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
     if lifetime_s > 0 {
+        let expire = now_ms(e) + u64::from(lifetime_s) * 1000;
+        if let Some(r) = e.nd6.routers.iter_mut().find(|r| (r.0, r.1) == (i, src)) {
+            r.2 = expire;
+        } else if e.nd6.routers.len() < ROUTERS_MAX {
+            e.nd6.routers.push((i, src, expire));
+        }
         if e.routes.lookup(any).is_none_or(|r| r.prefix != 0) {
             let _ = e.routes.add(crate::route::Route {
                 dst: any,
@@ -182,9 +194,7 @@ pub fn ra_input(e: &mut Engine, i: u32, h: &crate::engine::IpHdr, p: &[u8]) {
             });
         }
     } else {
-        e.routes.retain(|r| {
-            !(r.prefix == 0 && r.dst == any && r.gateway == Some(gw) && r.ifindex == i)
-        });
+        router_gone(e, i, src);
     }
     let Some(ifid) = e.ifp(i).and_then(|f| {
         f.addrs.iter().find_map(|a| match a.addr {
@@ -241,9 +251,33 @@ pub fn reachable_ms(e: &mut Engine, i: u32) -> u64 {
     ms
 }
 
-/// Forgets interface `i`'s parameters.
+/// Forgets interface `i`'s parameters and routers.
 pub fn if_detached(e: &mut Engine, i: u32) {
     e.nd6.reachable_ms.remove(&i);
+    e.nd6.routers.retain(|r| r.0 != i);
+}
+
+/// The default route through router `gw` on `i` goes (`defrtrlist_del`).
+fn router_gone(e: &mut Engine, i: u32, gw: Ipv6Addr) {
+    let any = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+    let g = IpAddr::V6(gw);
+    e.routes
+        .retain(|r| !(r.prefix == 0 && r.dst == any && r.gateway == Some(g) && r.ifindex == i));
+    e.nd6.routers.retain(|r| (r.0, r.1) != (i, gw));
+}
+
+/// Routers whose lifetime ran out (`nd6_timer`'s walk of the default router list).
+fn routers_timer(e: &mut Engine, now: u64) {
+    let gone: Vec<(u32, Ipv6Addr)> = e
+        .nd6
+        .routers
+        .iter()
+        .filter(|r| r.2 <= now)
+        .map(|r| (r.0, r.1))
+        .collect();
+    for (i, gw) in gone {
+        router_gone(e, i, gw);
+    }
 }
 
 /// Sets an entry's state and its deadline (`nd6_llinfo_settimer`) as the state asks.
@@ -285,6 +319,9 @@ enum Act {
 /// `nd6_llinfo_timer` for every entry whose deadline passed.
 pub fn timer(e: &mut Engine) {
     let now = now_ms(e);
+    if !e.nd6.routers.is_empty() {
+        routers_timer(e, now);
+    }
     let (umax, mmax) = (e.nd6.umaxtries.max(0) as u32, e.nd6.mmaxtries.max(0) as u32);
     let due: Vec<(u32, Ipv6Addr)> =
         e.nd.iter()

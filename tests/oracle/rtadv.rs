@@ -277,6 +277,15 @@ pub fn run(url: &str, dir: &Path) -> Transcript {
     std::thread::sleep(Duration::from_millis(1000));
     let r = default_route(&mut c);
     t.step("default route", r, |v| v);
+    // A lifetime of 2 s: the route is there, then goes when it runs out.
+    let r = send_ra(dir, 2);
+    t.unit("RA with router lifetime 2", r);
+    std::thread::sleep(Duration::from_millis(700));
+    let r = default_route(&mut c);
+    t.step("default route at once", r, |v| v);
+    std::thread::sleep(Duration::from_millis(3500));
+    let r = default_route(&mut c);
+    t.step("default route 4 s later", r, |v| v);
     let r = addrs(&mut c);
     t.step("addresses", r, |v| v);
     let _ = c.close(s);
