@@ -386,3 +386,44 @@ fn raw_send_to_a_group_and_igmp_query() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A forwarding server with a default route does not forward a datagram to a group its
+/// interface is not in (no multicast routing, as NetBSD without MROUTING).
+#[test]
+fn groups_are_not_forwarded() {
+    let dir = TempDir::new("netinet-mcast-fwd");
+    let a = InDir::start(&dir, "a.sock", LIBS);
+    let m = InDir::start(&dir, "m.sock", LIBS);
+    let (mut ca, mut cm) = (a.client(), m.client());
+    let a4 = Ipv4Addr::new(10, 0, 1, 1);
+    ifconfig_shmif(&mut ca, "shmif0", "bus1", a4).unwrap();
+    ifconfig_shmif(&mut cm, "shmif0", "bus1", Ipv4Addr::new(10, 0, 1, 254)).unwrap();
+    ifconfig_shmif(&mut cm, "shmif1", "bus2", Ipv4Addr::new(10, 0, 2, 254)).unwrap();
+    route_add(
+        &mut cm,
+        Ipv4Addr::UNSPECIFIED,
+        0,
+        Ipv4Addr::new(10, 0, 2, 2),
+    )
+    .unwrap();
+    let g = Ipv4Addr::new(239, 1, 2, 3);
+    let s = ca.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    ca.setsockopt(s, IPPROTO_IP, IP_MULTICAST_IF, &a4.octets())
+        .unwrap();
+    ca.setsockopt(s, IPPROTO_IP, IP_MULTICAST_TTL, &[5])
+        .unwrap();
+    for _ in 0..3 {
+        ca.sendto(s, b"stay here", 0, Some(&sin(g, 7000))).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let to_group = |bus: &str| {
+        let (b, _) = shmif::Bus::open(&dir.path().join(bus)).unwrap();
+        b.packets()
+            .unwrap()
+            .iter()
+            .filter(|p| p.frame.len() >= 34 && p.frame[14 + 16..14 + 20] == g.octets())
+            .count()
+    };
+    assert_eq!(to_group("bus1"), 3);
+    assert_eq!(to_group("bus2"), 0, "forwarded to another link");
+}

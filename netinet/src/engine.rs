@@ -748,6 +748,11 @@ impl Engine {
             }
             return;
         }
+        if h.dst.is_multicast() {
+            // A group the interface is not in: dropped, never forwarded (no multicast
+            // routing, as NetBSD's kernels without MROUTING).
+            return;
+        }
         self.forward(i, &h, p);
     }
 
