@@ -169,8 +169,11 @@ pub fn run(urls: [&str; 3], dir: &Path, halt_c: impl FnOnce()) -> Transcript {
     }
     std::thread::sleep(Duration::from_millis(2500));
     let r = ping6(&mut cs[1], addrs[0]);
+    // Each entry's times count from the answer to its neighbour's ping.
+    let mut since = [Instant::now(); 2];
     t.step("B pings A", r, |ok| ok.to_string());
     let r = ping6(&mut cs[2], addrs[0]);
+    since[1] = Instant::now();
     t.step("C pings A", r, |ok| ok.to_string());
     let start = Instant::now();
     let r = nbrinfo(&mut cs[1], addrs[0]);
@@ -195,7 +198,7 @@ pub fn run(urls: [&str; 3], dir: &Path, halt_c: impl FnOnce()) -> Transcript {
                     if st == 3 {
                         s.delay_expire_max = s.delay_expire_max.max(exp);
                     } else if s.states.contains(&"delay") && s.left_delay_ms.is_none() {
-                        s.left_delay_ms = Some(start.elapsed().as_millis());
+                        s.left_delay_ms = Some(since[k].elapsed().as_millis());
                     }
                     s.asked_max = s.asked_max.max(asked);
                 }
@@ -205,7 +208,7 @@ pub fn run(urls: [&str; 3], dir: &Path, halt_c: impl FnOnce()) -> Transcript {
                     } else {
                         "error"
                     });
-                    s.gone_ms = Some(start.elapsed().as_millis());
+                    s.gone_ms = Some(since[k].elapsed().as_millis());
                 }
             }
         }
