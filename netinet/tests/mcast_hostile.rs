@@ -221,7 +221,7 @@ fn hostile_multicast_control_and_ra_input_bounded() {
     for _ in 0..20000 {
         let n = (rng.next() % 96) as usize;
         let mut ctl: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
-        if n >= 12 && rng.next() % 2 == 0 {
+        if n >= 12 && rng.next().is_multiple_of(2) {
             // Often a plausible header: a length within the buffer, level IPPROTO_IPV6.
             let len = (rng.next() as usize % (n + 1)) as u32;
             ctl[..4].copy_from_slice(&len.to_le_bytes());
@@ -235,7 +235,7 @@ fn hostile_multicast_control_and_ra_input_bounded() {
         let n = (rng.next() % 24) as usize;
         let v: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
         let name = 9 + (rng.next() % 5) as i32;
-        let v6 = rng.next() % 2 == 0;
+        let v6 = rng.next().is_multiple_of(2);
         let id = if v6 { u6 } else { u4 };
         let _ = netinet::mcast::setopt(&mut e, id, v6, name, &v);
         let _ = netinet::mcast::getopt(&e, id, v6, name);
