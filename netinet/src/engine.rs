@@ -138,6 +138,9 @@ pub struct NdEntry {
     pub expire_ms: u64,
     /// Solicitations sent in this state (`ln_asked`).
     pub tries: u32,
+    /// A router (`ln_router`: it sent a router advertisement, or an advertisement with
+    /// the router flag).
+    pub router: bool,
     /// The packet waiting for the answer (`ln_hold`: one, the newest).
     pub hold: Option<Vec<u8>>,
 }
@@ -1139,6 +1142,7 @@ impl Engine {
                 at_s: now_s,
                 expire_ms,
                 tries: 1,
+                router: false,
                 hold: Some(p),
             },
         );
@@ -1366,17 +1370,25 @@ impl Engine {
                 } else {
                     NdState::Stale
                 };
+                let is_router = m[4] & 0x80 != 0;
+                let was_reachable = n.state == NdState::Reachable;
                 let Some(old) = n.mac else {
                     if let Some(mac) = lla {
                         self.nd_learn(i, target, mac, st, now_s);
+                        if let Some(n) = self.nd.get_mut(&(i, target)) {
+                            n.router = is_router;
+                        }
                     }
                     return true;
                 };
+                if let Some(n) = self.nd.get_mut(&(i, target)) {
+                    n.router = is_router;
+                }
                 let overrides = m[4] & 0x20 != 0;
                 let llchange = lla.is_some_and(|l| l != old);
                 if !overrides && llchange {
                     // Another address without override: a REACHABLE entry is doubted.
-                    if n.state == NdState::Reachable {
+                    if was_reachable {
                         crate::nd6::set_state(self, i, target, NdState::Stale);
                     }
                 } else {
@@ -1404,6 +1416,7 @@ impl Engine {
             at_s: now_s,
             expire_ms: 0,
             tries: 0,
+            router: false,
             hold: None,
         });
         // A solicitation from a neighbour already known at that address keeps its state

@@ -544,6 +544,7 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
                 b[3] = 0;
             }
             let a = Ipv6Addr::from(b);
+            let router = e.nd.get(&(i, a)).is_some_and(|n| n.router);
             let (state, expire_s, asked) = if f.has_addr(IpAddr::V6(a)) {
                 (ND6_LLINFO_REACHABLE, 0, 0)
             } else {
@@ -567,7 +568,7 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
                 (code, wall_s + left_s.max(1), asked)
             };
             put(data, 32, &i64::from(asked).to_le_bytes());
-            put(data, 40, &0i32.to_le_bytes());
+            put(data, 40, &i32::from(router).to_le_bytes());
             put(data, 44, &state.to_le_bytes());
             put(data, 48, &(expire_s as i64).to_le_bytes());
             Ok(Next::Done)

@@ -175,6 +175,9 @@ pub fn ra_input(e: &mut Engine, i: u32, h: &crate::engine::IpHdr, p: &[u8]) {
         let now_s = e.uptime_s();
         e.nd_learn(i, src, mac, NdState::Stale, now_s);
     }
+    if let Some(n) = e.nd.get_mut(&(i, src)) {
+        n.router = true;
+    }
     let gw = IpAddr::V6(src);
     let any = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
     if lifetime_s > 0 {

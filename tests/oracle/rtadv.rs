@@ -191,8 +191,9 @@ fn router_entry(c: &mut Client, s: i32) -> client::Result<String> {
     r[16..32].copy_from_slice(&"fe80::99".parse::<Ipv6Addr>().unwrap().octets());
     ioctl(c, s, SIOCGNBRINFO_IN6, &mut r, &[])?;
     Ok(format!(
-        "state {}",
-        i32::from_le_bytes(r[44..48].try_into().unwrap())
+        "state {} isrouter {}",
+        i32::from_le_bytes(r[44..48].try_into().unwrap()),
+        i32::from_le_bytes(r[40..44].try_into().unwrap())
     ))
 }
 
