@@ -43,7 +43,23 @@ pub struct State {
     pub accept_rtadv: bool,
     /// Default routers (`nd_defrouter`): interface, address, when its lifetime ends (ms).
     routers: Vec<(u32, Ipv6Addr, u64)>,
+    /// Autoconf addresses: interface, address, when its valid and preferred lifetimes
+    /// end (ms; `None`: infinite).
+    autoconf: Vec<Autoconf>,
 }
+
+/// An address made from a router's prefix and its lifetimes.
+struct Autoconf {
+    ifindex: u32,
+    addr: Ipv6Addr,
+    valid_ms: Option<u64>,
+    preferred_ms: Option<u64>,
+}
+
+/// `IN6_IFF_DEPRECATED`: its preferred lifetime is over.
+pub const IN6_IFF_DEPRECATED: u32 = 0x10;
+/// RFC 4862 5.5.3 e): an advertisement shortens a valid lifetime to no less than 2 hours.
+const TWO_HOURS_MS: u64 = 7_200_000;
 
 /// Default routers remembered (a bound of ours).
 const ROUTERS_MAX: usize = 16;
@@ -57,6 +73,7 @@ impl Default for State {
             mmaxtries: MMAXTRIES as i32,
             accept_rtadv: false,
             routers: Vec::new(),
+            autoconf: Vec::new(),
         }
     }
 }
@@ -130,8 +147,9 @@ pub const IN6_IFF_AUTOCONF: u32 = 0x40;
 /// not 0 (the route `::/0` through it, `defrtrlist_update`; lifetime 0 takes it away), and
 /// each prefix with the autonomous flag and length 64 gives the interface an address of
 /// that prefix and its link-local interface id (`in6_ifadd`: `IN6_IFF_AUTOCONF`, through
-/// duplicate-address detection, its prefix route on-link). The router's lifetime is
-/// counted down (the route goes with it); prefixes' and addresses' are not.
+/// duplicate-address detection, its prefix route on-link). Lifetimes are counted down:
+/// the router's (the route goes with it), the address's preferred (then
+/// `IN6_IFF_DEPRECATED`) and valid ones (then it goes).
 pub fn ra_input(e: &mut Engine, i: u32, h: &crate::engine::IpHdr, p: &[u8]) {
     if !e.nd6.accept_rtadv {
         return;
@@ -220,8 +238,43 @@ pub fn ra_input(e: &mut Engine, i: u32, h: &crate::engine::IpHdr, p: &[u8]) {
         }
         let mut b = prefix.octets();
         b[8..].copy_from_slice(&ifid.octets()[8..]);
-        let a = IpAddr::V6(Ipv6Addr::from(b));
-        if e.is_local(a) || e.add_addr(i, a, 64, None).is_err() {
+        let a6 = Ipv6Addr::from(b);
+        let a = IpAddr::V6(a6);
+        let now = now_ms(e);
+        let life = |s: u32| (s != u32::MAX).then(|| now + u64::from(s) * 1000);
+        if let Some(k) = e
+            .nd6
+            .autoconf
+            .iter()
+            .position(|x| (x.ifindex, x.addr) == (i, a6))
+        {
+            // `prelist_update` on an address we have: the valid lifetime by RFC 4862's
+            // two-hour rule, the preferred one as told.
+            let x = &mut e.nd6.autoconf[k];
+            let left = x.valid_ms.map(|t| t.saturating_sub(now));
+            let new = life(valid).map(|t| t - now);
+            let longer = match (new, left) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(n), Some(l)) => n > l,
+            };
+            if new.is_none_or(|n| n > TWO_HOURS_MS) || longer {
+                x.valid_ms = life(valid);
+            } else if left.is_none_or(|l| l > TWO_HOURS_MS) {
+                x.valid_ms = Some(now + TWO_HOURS_MS);
+            }
+            x.preferred_ms = life(preferred);
+            if preferred > 0 {
+                if let Some(y) = e
+                    .ifp_mut(i)
+                    .and_then(|f| f.addrs.iter_mut().find(|y| y.addr == a))
+                {
+                    y.flags6 &= !IN6_IFF_DEPRECATED;
+                }
+            }
+            continue;
+        }
+        if e.is_local(a) || e.nd6.autoconf.len() >= 8 || e.add_addr(i, a, 64, None).is_err() {
             continue;
         }
         if let Some(x) = e
@@ -230,6 +283,12 @@ pub fn ra_input(e: &mut Engine, i: u32, h: &crate::engine::IpHdr, p: &[u8]) {
         {
             x.flags6 |= IN6_IFF_AUTOCONF;
         }
+        e.nd6.autoconf.push(Autoconf {
+            ifindex: i,
+            addr: a6,
+            valid_ms: life(valid),
+            preferred_ms: life(preferred),
+        });
     }
 }
 
@@ -258,6 +317,38 @@ pub fn reachable_ms(e: &mut Engine, i: u32) -> u64 {
 pub fn if_detached(e: &mut Engine, i: u32) {
     e.nd6.reachable_ms.remove(&i);
     e.nd6.routers.retain(|r| r.0 != i);
+    e.nd6.autoconf.retain(|a| a.ifindex != i);
+}
+
+/// Autoconf addresses whose preferred lifetime ran out are deprecated, whose valid
+/// lifetime ran out go (`nd6_timer`: `IFA6_IS_DEPRECATED`, `IFA6_IS_INVALID`).
+fn autoconf_timer(e: &mut Engine, now: u64) {
+    let mut gone = Vec::new();
+    let mut deprecated = Vec::new();
+    for a in &e.nd6.autoconf {
+        if a.valid_ms.is_some_and(|t| t <= now) {
+            gone.push((a.ifindex, a.addr));
+        } else if a.preferred_ms.is_some_and(|t| t <= now) {
+            deprecated.push((a.ifindex, a.addr));
+        }
+    }
+    for (i, a) in deprecated {
+        if let Some(x) = e
+            .ifp_mut(i)
+            .and_then(|f| f.addrs.iter_mut().find(|x| x.addr == IpAddr::V6(a)))
+        {
+            x.flags6 |= IN6_IFF_DEPRECATED;
+        }
+    }
+    for (i, a) in gone {
+        let _ = e.del_addr(i, IpAddr::V6(a));
+    }
+    // Entries whose address is gone (by its lifetime or by SIOCDIFADDR_IN6).
+    let ifs = &e.ifs;
+    e.nd6.autoconf.retain(|a| {
+        ifs.iter()
+            .any(|f| f.index == a.ifindex && f.has_addr(IpAddr::V6(a.addr)))
+    });
 }
 
 /// The default route through router `gw` on `i` goes (`defrtrlist_del`).
@@ -324,6 +415,9 @@ pub fn timer(e: &mut Engine) {
     let now = now_ms(e);
     if !e.nd6.routers.is_empty() {
         routers_timer(e, now);
+    }
+    if !e.nd6.autoconf.is_empty() {
+        autoconf_timer(e, now);
     }
     let (umax, mmax) = (e.nd6.umaxtries.max(0) as u32, e.nd6.mmaxtries.max(0) as u32);
     let due: Vec<(u32, Ipv6Addr)> =

@@ -48,6 +48,11 @@ fn csum(b: &[u8]) -> u16 {
 
 /// An Ethernet frame with a router advertisement from fe80::99 to ff02::1.
 pub fn ra_frame(lifetime_s: u16) -> Vec<u8> {
+    ra_frame_prefix(lifetime_s, "fc00:1::".parse().unwrap(), 3600, 1800)
+}
+
+/// The same with the prefix option's prefix and lifetimes chosen.
+pub fn ra_frame_prefix(lifetime_s: u16, prefix: Ipv6Addr, valid: u32, preferred: u32) -> Vec<u8> {
     let src: Ipv6Addr = "fe80::99".parse().unwrap();
     let dst: Ipv6Addr = "ff02::1".parse().unwrap();
     // Type 134, code 0, checksum, cur hop limit 64, flags 0, lifetime, reachable 0,
@@ -58,10 +63,10 @@ pub fn ra_frame(lifetime_s: u16) -> Vec<u8> {
     m.extend_from_slice(&[1, 1]);
     m.extend_from_slice(&ROUTER);
     m.extend_from_slice(&[3, 4, 64, 0xc0]);
-    m.extend_from_slice(&3600u32.to_be_bytes());
-    m.extend_from_slice(&1800u32.to_be_bytes());
+    m.extend_from_slice(&valid.to_be_bytes());
+    m.extend_from_slice(&preferred.to_be_bytes());
     m.extend_from_slice(&[0; 4]);
-    m.extend_from_slice(&"fc00:1::".parse::<Ipv6Addr>().unwrap().octets());
+    m.extend_from_slice(&prefix.octets());
     let mut ph = src.octets().to_vec();
     ph.extend_from_slice(&dst.octets());
     ph.extend_from_slice(&(m.len() as u32).to_be_bytes());
@@ -81,9 +86,13 @@ pub fn ra_frame(lifetime_s: u16) -> Vec<u8> {
 }
 
 fn send_ra(dir: &Path, lifetime_s: u16) -> client::Result<()> {
+    send_frame(dir, &ra_frame(lifetime_s))
+}
+
+fn send_frame(dir: &Path, f: &[u8]) -> client::Result<()> {
     let (bus, _) = shmif::Bus::open(&dir.join(BUS))
         .map_err(|e| client::Error::Io(std::io::Error::other(format!("{e:?}"))))?;
-    bus.send(&ra_frame(lifetime_s), 0x5eed_0099, 0, 0)
+    bus.send(f, 0x5eed_0099, 0, 0)
         .map_err(|e| client::Error::Io(std::io::Error::other(format!("{e:?}"))))?;
     let _ = bus.wakeup();
     Ok(())
@@ -287,6 +296,30 @@ pub fn run(url: &str, dir: &Path) -> Transcript {
     std::thread::sleep(Duration::from_millis(3500));
     let r = default_route(&mut c);
     t.step("default route 4 s later", r, |v| v);
+    let r = addrs(&mut c);
+    t.step("addresses", r, |v| v);
+
+    // A prefix with short lifetimes (valid 5 s, preferred 2 s): its address is
+    // deprecated, then gone.
+    let p2: Ipv6Addr = "fc00:2::".parse().unwrap();
+    let r = send_frame(dir, &ra_frame_prefix(0, p2, 5, 2));
+    t.unit("RA with fc00:2::/64 valid 5 s preferred 2 s", r);
+    std::thread::sleep(Duration::from_millis(1800));
+    let a2 = ll.map(|ll| {
+        let mut b = p2.octets();
+        b[8..].copy_from_slice(&ll.octets()[8..]);
+        Ipv6Addr::from(b)
+    });
+    if let Some(a2) = a2 {
+        let r = aflag(&mut c, s, a2);
+        t.step("fc00:2::<interface id> SIOCGIFAFLAG_IN6 at 1.8 s", r, |v| v);
+        std::thread::sleep(Duration::from_millis(1700));
+        let r = aflag(&mut c, s, a2);
+        t.step("fc00:2::<interface id> SIOCGIFAFLAG_IN6 at 3.5 s", r, |v| v);
+        std::thread::sleep(Duration::from_millis(3000));
+        let r = aflag(&mut c, s, a2);
+        t.step("fc00:2::<interface id> SIOCGIFAFLAG_IN6 at 6.5 s", r, |v| v);
+    }
     let r = addrs(&mut c);
     t.step("addresses", r, |v| v);
     let _ = c.close(s);
