@@ -313,9 +313,14 @@ pub fn run(url: &str, dir: &Path) -> Transcript {
     if let Some(a2) = a2 {
         let r = aflag(&mut c, s, a2);
         t.step("fc00:2::<interface id> SIOCGIFAFLAG_IN6 at 1.8 s", r, |v| v);
+        let r = source_for(&mut c, "fc00:2::77".parse().unwrap());
+        t.step("source for fc00:2::77 at 1.8 s", r, |v| v);
         std::thread::sleep(Duration::from_millis(1700));
         let r = aflag(&mut c, s, a2);
         t.step("fc00:2::<interface id> SIOCGIFAFLAG_IN6 at 3.5 s", r, |v| v);
+        // Deprecated: not chosen as a source while another address will do.
+        let r = source_for(&mut c, "fc00:2::77".parse().unwrap());
+        t.step("source for fc00:2::77 at 3.5 s", r, |v| v);
         std::thread::sleep(Duration::from_millis(3000));
         let r = aflag(&mut c, s, a2);
         t.step("fc00:2::<interface id> SIOCGIFAFLAG_IN6 at 6.5 s", r, |v| v);
@@ -324,6 +329,23 @@ pub fn run(url: &str, dir: &Path) -> Transcript {
     t.step("addresses", r, |v| v);
     let _ = c.close(s);
     t
+}
+
+/// The source a UDP socket connected to `to` gets (getsockname), EUI-64 ids by shape.
+fn source_for(c: &mut Client, to: Ipv6Addr) -> client::Result<String> {
+    let u = c.socket(AF_INET6, SOCK_DGRAM, 0)?;
+    let r = c
+        .connect_sock(u, &sin6(to, 9))
+        .and_then(|()| c.getsockname(u));
+    let _ = c.close(u);
+    let n = r?;
+    let mut a: [u8; 16] = n[8..24].try_into().unwrap();
+    Ok(if a[11] == 0xff && a[12] == 0xfe {
+        a[8..].fill(0);
+        format!("{}(EUI-64 id)", Ipv6Addr::from(a))
+    } else {
+        Ipv6Addr::from(a).to_string()
+    })
 }
 
 /// The link-local address of shmif0 (`NET_RT_IFLIST`).
