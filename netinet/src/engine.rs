@@ -119,12 +119,8 @@ pub struct ArpEntry {
 
 /// Neighbour cache entries per kernel (`nd6`'s lltable; NetBSD's bound is memory).
 pub const ND_MAX: usize = 1024;
-/// `nd6_mmaxtries`: solicitations before an entry is given up.
-const ND_MAXTRIES: u32 = 3;
 /// `RETRANS_TIMER`: how long duplicate-address detection waits for an answer.
 const DAD_RETRANS_MS: u64 = 1000;
-/// `REACHABLE_TIME`: a confirmed neighbour stays REACHABLE 30 s, then STALE.
-pub const ND_REACHABLE_S: u64 = 30;
 
 /// `ND6_LLINFO_*`: the neighbour states `ndp -an` shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,32 +131,29 @@ pub enum NdState {
     Reachable,
     /// Learnt without confirmation (a solicitation's source, an unsolicited advert).
     Stale,
+    /// A STALE entry used: the first probe goes when its time is up.
+    Delay,
+    /// Probed by unicast solicitations.
+    Probe,
 }
 
 /// A neighbour cache entry (`llinfo_nd6`).
 pub struct NdEntry {
     /// The link address once known.
     pub mac: Option<[u8; 6]>,
-    /// Its state when last confirmed (REACHABLE ages into STALE: [`NdEntry::state`]).
+    /// Its state (`nd6.rs` moves it on when `expire_ms` passes).
     pub state: NdState,
-    /// When it was learnt or last solicited (seconds of uptime).
+    /// When it was made or last learnt (seconds of uptime; the oldest goes first).
     pub at_s: u64,
-    /// Solicitations sent while INCOMPLETE.
+    /// The state's deadline (ms of uptime).
+    pub expire_ms: u64,
+    /// Solicitations sent in this state (`ln_asked`).
     pub tries: u32,
+    /// A router (`ln_router`: it sent a router advertisement, or an advertisement with
+    /// the router flag).
+    pub router: bool,
     /// The packet waiting for the answer (`ln_hold`: one, the newest).
     pub hold: Option<Vec<u8>>,
-}
-
-impl NdEntry {
-    /// The state as of `now_s`.
-    pub fn state(&self, now_s: u64) -> NdState {
-        match self.state {
-            NdState::Reachable if now_s.saturating_sub(self.at_s) >= ND_REACHABLE_S => {
-                NdState::Stale
-            }
-            s => s,
-        }
-    }
 }
 
 /// Counters (a subset of `ipstat`/`icmpstat`).
@@ -210,6 +203,15 @@ pub struct Engine {
     pub auto_linklocal: bool,
     /// `net.inet.ip.ttl` (`ip_defttl`): the TTL new IPv4 TCP and UDP sockets take.
     pub ip_ttl: u8,
+    /// Multicast groups, socket options and queues (`mcast.rs`).
+    pub mcast: crate::mcast::State,
+    /// Per-interface neighbour discovery parameters (`nd6.rs`).
+    pub nd6: crate::nd6::State,
+    /// Sticky IPv6 packet options (`ip6opts.rs`).
+    pub ip6opts: crate::ip6opts::State,
+    /// The node information group of the host name (`in6_nigroup`), joined with every
+    /// IPv6 address.
+    pub nigroup: Option<Ipv6Addr>,
     /// Protocol control blocks by id.
     pub pcbs: HashMap<u32, Pcb>,
     /// Next pcb id.
@@ -304,6 +306,10 @@ impl Engine {
             inet6: true,
             auto_linklocal: true,
             ip_ttl: IP_DEFTTL,
+            mcast: Default::default(),
+            nd6: Default::default(),
+            ip6opts: Default::default(),
+            nigroup: None,
             pcbs: HashMap::new(),
             next_pcb: 1,
             closing: Vec::new(),
@@ -449,6 +455,8 @@ impl Engine {
         self.routes.retain(|r| r.ifindex != i);
         self.arp.retain(|k, _| k.0 != i);
         self.nd.retain(|k, _| k.0 != i);
+        crate::mcast::if_detached(self, i);
+        crate::nd6::if_detached(self, i);
         self.ifs.retain(|f| f.index != i);
         Ok(())
     }
@@ -487,15 +495,19 @@ impl Engine {
             IpAddr::V4(a) if loopback => Some(a),
             _ => None,
         };
-        let cidr = IpCidr::new(IpAddress::from(addr), prefix);
-        let mut full = false;
-        self.iface.update_ip_addrs(|v| full = v.push(cidr).is_err());
-        if full {
-            return Err(Errno::ENOBUFS);
+        // A multicast address (NetBSD takes one as an interface address) is ours only:
+        // smoltcp's interface cannot hold it.
+        if !addr.is_multicast() {
+            let cidr = IpCidr::new(IpAddress::from(addr), prefix);
+            let mut full = false;
+            self.iface.update_ip_addrs(|v| full = v.push(cidr).is_err());
+            if full {
+                return Err(Errno::ENOBUFS);
+            }
         }
         // `nd6_dad_start`: an IPv6 address on Ethernet is tentative until one solicitation
         // from `::` went unanswered for `retrans` (1 s, `ip6_dad_count` 1).
-        let dad = self.inet6 && addr.is_ipv6() && !loopback;
+        let dad = self.inet6 && addr.is_ipv6() && !loopback && !addr.is_multicast();
         let now_ms = self.start.elapsed().as_millis() as u64;
         let f = self.ifp_mut(i).ok_or(Errno::ENXIO)?;
         f.addrs.push(IfAddr {
@@ -512,6 +524,7 @@ impl Engine {
         let f = self.ifp_mut(i).ok_or(Errno::ENXIO)?;
         let was_up = f.flags & IFF_UP != 0;
         f.flags |= IFF_UP | IFF_RUNNING;
+        crate::mcast::addr_added(self, i, addr);
         // The connected route (`in_addprefix`); a loopback address gets only its local
         // host route (listed by `rtmsg::all_routes`), as NetBSD's table shows.
         // NetBSD's IPv4 /32 is a net route with a full mask (`10.0.0.1/32` in route show).
@@ -577,6 +590,7 @@ impl Engine {
         if let IpAddr::V6(v) = addr {
             self.dad.retain(|d| (d.0, d.1) != (i, v));
         }
+        crate::mcast::addr_removed(self, i, addr);
         let ip = IpAddress::from(addr);
         self.iface
             .update_ip_addrs(|v| v.retain(|c| c.address() != ip));
@@ -673,6 +687,8 @@ impl Engine {
     pub fn poll(&mut self) {
         self.nd6_timer();
         self.frag_timer();
+        crate::nd6::timer(self);
+        crate::mcast::timer(self);
         for _ in 0..64 {
             let now = self.now();
             self.iface.poll(now, &mut self.dev, &mut self.sockets);
@@ -783,11 +799,11 @@ impl Engine {
             return;
         };
         p.truncate(h.total_len);
+        let h = crate::mcast::skip_hbh(&h, &p).unwrap_or(h);
+        // A group only when the interface is a member (`IN_LOOKUP_MULTI`).
         let for_us = self.is_local(h.dst)
-            || match h.dst {
-                IpAddr::V4(d) => self.ifp(i).is_some_and(|f| f.is_broadcast(d)) || d.is_multicast(),
-                IpAddr::V6(d) => d.is_multicast(),
-            }
+            || (h.dst.is_multicast() && crate::mcast::is_member(self, i, h.dst))
+            || matches!(h.dst, IpAddr::V4(d) if self.ifp(i).is_some_and(|f| f.is_broadcast(d)))
             || (i == 1 && h.dst.is_loopback());
         if for_us {
             // Fragments for us are put back together first (frag.rs).
@@ -800,6 +816,9 @@ impl Engine {
                 return;
             }
             crate::sock::raw_input(self, i, &h, &p);
+            if h.dst.is_multicast() && crate::mcast::input(self, i, &h, &p) {
+                return;
+            }
             crate::icmp::input(self, i, &h, &p);
             crate::icmp::local_input(self, i, &h, &p);
             self.mtudisc_input(&h, &p);
@@ -817,6 +836,11 @@ impl Engine {
             } else {
                 self.stats.ip_dropped += 1;
             }
+            return;
+        }
+        if h.dst.is_multicast() {
+            // A group the interface is not in: dropped, never forwarded (no multicast
+            // routing, as NetBSD's kernels without MROUTING).
             return;
         }
         self.forward(i, &h, p);
@@ -1227,29 +1251,19 @@ impl Engine {
         self.output(p);
     }
 
-    /// `nd6_resolve`: sends `p` to `next` on interface `i` once its link address is known,
-    /// holding the newest packet and soliciting (at most `ND_MAXTRIES`, then 20 s down).
-    fn nd_resolve(&mut self, i: u32, next: Ipv6Addr, p: Vec<u8>) {
+    /// `nd6_output`: sends `p` to `next` on interface `i` once its link address is known
+    /// (a STALE entry used goes to DELAY); else holds the newest packet in an INCOMPLETE
+    /// entry whose solicitations `nd6::timer` repeats.
+    pub(crate) fn nd_resolve(&mut self, i: u32, next: Ipv6Addr, p: Vec<u8>) {
         let now_s = self.uptime_s();
         let src = ip_header(&p).map(|h| h.src);
         if let Some(e) = self.nd.get_mut(&(i, next)) {
             if let Some(mac) = e.mac {
+                crate::nd6::used(self, i, next);
                 self.ether_output(i, mac, ETHERTYPE_IPV6, &p);
                 return;
             }
             e.hold = Some(p);
-            if e.tries >= ND_MAXTRIES && now_s.saturating_sub(e.at_s) < 20 {
-                e.hold = None;
-                return;
-            }
-            if e.tries >= ND_MAXTRIES {
-                e.tries = 0;
-            }
-            if e.tries == 0 || now_s > e.at_s {
-                e.tries += 1;
-                e.at_s = now_s;
-                self.nd6_ns_output(i, next, src);
-            }
             return;
         }
         if self.nd.len() >= ND_MAX {
@@ -1263,17 +1277,20 @@ impl Engine {
                 self.nd.remove(&k);
             }
         }
+        let expire_ms = crate::nd6::now_ms(self) + crate::nd6::RETRANS_MS;
         self.nd.insert(
             (i, next),
             NdEntry {
                 mac: None,
                 state: NdState::Incomplete,
                 at_s: now_s,
+                expire_ms,
                 tries: 1,
+                router: false,
                 hold: Some(p),
             },
         );
-        self.nd6_ns_output(i, next, src);
+        self.nd6_ns_output(i, next, src, None);
     }
 
     /// An IPv6 packet (no extension headers) around `payload`.
@@ -1343,12 +1360,21 @@ impl Engine {
     }
 
     /// `nd6_ns_output`: a neighbour solicitation for `target` to its solicited-node
-    /// group, from the held packet's source when it is this interface's, else the
-    /// interface's link-local address; with our link address (option 1).
-    fn nd6_ns_output(&mut self, i: u32, target: Ipv6Addr, src: Option<IpAddr>) {
+    /// group, or (`unicast`, a probe) to the target itself at its cached link address;
+    /// from the held packet's source when it is this interface's, else (a probe) the
+    /// source for the target, else the interface's link-local address; with our link
+    /// address (option 1).
+    pub(crate) fn nd6_ns_output(
+        &mut self,
+        i: u32,
+        target: Ipv6Addr,
+        src: Option<IpAddr>,
+        unicast: Option<[u8; 6]>,
+    ) {
         let Some(f) = self.ifp(i) else { return };
         let Some(mac) = f.mac else { return };
-        let src = match src {
+        let probe_src = unicast.and_then(|_| f.src_addr(IpAddr::V6(target)));
+        let src = match src.or(probe_src) {
             Some(IpAddr::V6(s)) if f.addrs.iter().any(|a| a.addr == IpAddr::V6(s) && a.ready()) => {
                 s
             }
@@ -1366,14 +1392,17 @@ impl Engine {
             },
         };
         let t = target.octets();
-        let dst = Ipv6Addr::from([
-            0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13], t[14], t[15],
-        ]);
+        let (dst, gmac) = match unicast {
+            Some(m) => (target, m),
+            None => (
+                crate::mcast::solicited_node(target),
+                [0x33, 0x33, 0xff, t[13], t[14], t[15]],
+            ),
+        };
         let mut m = vec![ND_NEIGHBOR_SOLICIT, 0, 0, 0, 0, 0, 0, 0];
         m.extend_from_slice(&t);
         m.extend_from_slice(&[1, 1]);
         m.extend_from_slice(&mac);
-        let gmac = [0x33, 0x33, 0xff, t[13], t[14], t[15]];
         self.icmp6_send(i, gmac, src, dst, m);
     }
 
@@ -1389,6 +1418,10 @@ impl Engine {
         let (IpAddr::V6(src), IpAddr::V6(dst)) = (h.src, h.dst) else {
             return true;
         };
+        if ty == 134 {
+            crate::nd6::ra_input(self, i, h, p);
+            return true;
+        }
         if p[7] != 255 || m.len() < 24 || m[1] != 0 || csum6(src, dst, IPPROTO_ICMPV6, m) != 0 {
             return true;
         }
@@ -1454,6 +1487,10 @@ impl Engine {
                 a.extend_from_slice(&[2, 1]);
                 a.extend_from_slice(&mymac);
                 self.icmp6_send(i, tomac, target, to, a);
+                if !src.is_unspecified() {
+                    // `nd6_na_output` goes through `nd6_output`: the entry is used.
+                    crate::nd6::used(self, i, src);
+                }
             }
             ND_NEIGHBOR_ADVERT => {
                 let solicited = m[4] & 0x40 != 0;
@@ -1469,13 +1506,42 @@ impl Engine {
                     return true;
                 }
                 // Only neighbours we have an entry for (`nd6_na_input` ignores others).
-                if let (Some(mac), true) = (lla, self.nd.contains_key(&(i, target))) {
-                    let st = if solicited {
-                        NdState::Reachable
-                    } else {
-                        NdState::Stale
-                    };
-                    self.nd_learn(i, target, mac, st, now_s);
+                let Some(n) = self.nd.get(&(i, target)) else {
+                    return true;
+                };
+                let st = if solicited {
+                    NdState::Reachable
+                } else {
+                    NdState::Stale
+                };
+                let is_router = m[4] & 0x80 != 0;
+                let was_reachable = n.state == NdState::Reachable;
+                let Some(old) = n.mac else {
+                    if let Some(mac) = lla {
+                        self.nd_learn(i, target, mac, st, now_s);
+                        if let Some(n) = self.nd.get_mut(&(i, target)) {
+                            n.router = is_router;
+                        }
+                    }
+                    return true;
+                };
+                if let Some(n) = self.nd.get_mut(&(i, target)) {
+                    n.router = is_router;
+                }
+                let overrides = m[4] & 0x20 != 0;
+                let llchange = lla.is_some_and(|l| l != old);
+                if !overrides && llchange {
+                    // Another address without override: a REACHABLE entry is doubted.
+                    if was_reachable {
+                        crate::nd6::set_state(self, i, target, NdState::Stale);
+                    }
+                } else {
+                    if let (Some(l), Some(n)) = (lla, self.nd.get_mut(&(i, target))) {
+                        n.mac = Some(l);
+                    }
+                    if solicited || llchange {
+                        crate::nd6::set_state(self, i, target, st);
+                    }
                 }
             }
             _ => {}
@@ -1484,7 +1550,7 @@ impl Engine {
     }
 
     /// Records `mac` for `a` on interface `i` and sends what waited for it.
-    fn nd_learn(&mut self, i: u32, a: Ipv6Addr, mac: [u8; 6], st: NdState, now_s: u64) {
+    pub(crate) fn nd_learn(&mut self, i: u32, a: Ipv6Addr, mac: [u8; 6], st: NdState, now_s: u64) {
         if !self.nd.contains_key(&(i, a)) && self.nd.len() >= ND_MAX {
             return;
         }
@@ -1492,17 +1558,23 @@ impl Engine {
             mac: None,
             state: NdState::Incomplete,
             at_s: now_s,
+            expire_ms: 0,
             tries: 0,
+            router: false,
             hold: None,
         });
-        // A solicitation from a neighbour already known at that address keeps its state.
-        if !(st == NdState::Stale && e.mac == Some(mac)) {
-            e.state = st;
-            e.at_s = now_s;
-        }
+        // A solicitation from a neighbour already known at that address keeps its state
+        // (`nd6_cache_lladdr`: only a new or changed link address makes it STALE).
+        let keep = st == NdState::Stale && e.mac == Some(mac);
         e.mac = Some(mac);
-        e.tries = 0;
-        if let Some(p) = e.hold.take() {
+        let hold = e.hold.take();
+        if !keep {
+            e.at_s = now_s;
+            e.tries = 0;
+            crate::nd6::set_state(self, i, a, st);
+        }
+        if let Some(p) = hold {
+            crate::nd6::used(self, i, a);
             self.ether_output(i, mac, ETHERTYPE_IPV6, &p);
         }
     }

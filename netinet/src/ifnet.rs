@@ -208,24 +208,27 @@ impl Ifnet {
 
     /// The source address for `dst` among this interface's addresses of its family
     /// (`in6_selectsrc`'s rules as far as they apply here: the same scope as the
-    /// destination first, then the longest common prefix; IPv4: the first address).
+    /// destination first, then one not deprecated, then the longest common prefix; IPv4:
+    /// the first address).
     pub fn src_addr(&self, dst: IpAddr) -> Option<IpAddr> {
         let IpAddr::V6(d) = dst else {
             return self.first_addr(false);
         };
         let ll = |a: std::net::Ipv6Addr| a.segments()[0] & 0xffc0 == 0xfe80;
+        // Same scope first, then not deprecated (RFC 6724 rules 2 and 3), then the
+        // longest common prefix.
         self.addrs
             .iter()
             .filter(|x| x.ready())
             .filter_map(|x| match x.addr {
-                IpAddr::V6(a) => Some(a),
+                IpAddr::V6(a) => Some((a, x.flags6 & 0x10 == 0)),
                 IpAddr::V4(_) => None,
             })
-            .max_by_key(|a| {
+            .max_by_key(|(a, fresh)| {
                 let common = (u128::from(*a) ^ u128::from(d)).leading_zeros();
-                (ll(*a) == ll(d), common)
+                (ll(*a) == ll(d), *fresh, common)
             })
-            .map(IpAddr::V6)
+            .map(|(a, _)| IpAddr::V6(a))
     }
 
     /// `IFF_UP` and `IFF_RUNNING`.

@@ -221,7 +221,22 @@ impl InetSock {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         };
         let (a, p) = r.unwrap_or((any, 0));
-        Ok(sockaddr(self.map(a), p))
+        Ok(self.scoped(a, p))
+    }
+
+    /// The sockaddr for `a`, a link-local address with its zone in `sin6_scope_id`
+    /// (`sa6_recoverscope`): the interface holding it, else the one its route goes out of.
+    fn scoped(&self, a: IpAddr, port: u16) -> Vec<u8> {
+        let mut s = sockaddr(self.map(a), port);
+        if crate::engine::is_link_local(a) {
+            let e = self.stack.lock();
+            let zone = e
+                .ifindex_of_addr(a)
+                .or_else(|| e.routes.lookup(a).map(|r| r.ifindex))
+                .unwrap_or(0);
+            s[24..28].copy_from_slice(&zone.to_le_bytes());
+        }
+        s
     }
 
     /// An address as this socket's family shows it (IPv4 on an AF_INET6 socket mapped).
@@ -361,7 +376,7 @@ impl ProtoSock for InetSock {
         cx: &'a Ctx<'a>,
         iov: &'a [Iov],
         to: Option<Vec<u8>>,
-        _control: Vec<u8>,
+        control: Vec<u8>,
         _flags: i32,
         nonblock: bool,
     ) -> BoxFut<'a, (u64, Result<()>)> {
@@ -384,7 +399,15 @@ impl ProtoSock for InetSock {
                     Ok(d) => d,
                     Err(e) => return (0, Err(e)),
                 };
-                let r = sock::dgram_send(&mut self.stack.lock(), self.id, &data, to);
+                let r = {
+                    let mut e = self.stack.lock();
+                    let opts = if self.v6 {
+                        crate::ip6opts::for_send(&e, self.id, &control)
+                    } else {
+                        Ok(Default::default())
+                    };
+                    opts.and_then(|o| sock::dgram_send(&mut e, self.id, &data, to, o))
+                };
                 self.stack.kick();
                 return match r {
                     Ok(n) => (n as u64, Ok(())),
@@ -500,7 +523,7 @@ impl ProtoSock for InetSock {
                     .collect();
                 return Ok(Received {
                     n: data.len() as u64,
-                    addr: Some(sockaddr(self.map(from.0), from.1)),
+                    addr: Some(self.scoped(from.0, from.1)),
                     ctl,
                     flags: if n > data.len() { MSG_TRUNC } else { 0 },
                 });
@@ -655,7 +678,16 @@ impl ProtoSock for InetSock {
                 Ok(())
             }
             (IPPROTO_IP, IP_TOS) if !self.v6 => int().map(|_| ()),
+            (IPPROTO_IP, 9..=13) if !self.v6 => {
+                crate::mcast::setopt(&mut self.stack.lock(), self.id, false, name, v)
+            }
             (IPPROTO_IP, _) if !self.v6 => Err(Errno::ENOPROTOOPT),
+            (IPPROTO_IPV6, 9..=13) if self.v6 => {
+                crate::mcast::setopt(&mut self.stack.lock(), self.id, true, name, v)
+            }
+            (IPPROTO_IPV6, crate::ip6opts::IPV6_PKTINFO) if self.v6 && self.ty != 1 => {
+                crate::ip6opts::set_sticky(&mut self.stack.lock(), self.id, v)
+            }
             (IPPROTO_TCP, TCP_NODELAY) if self.ty == 1 => {
                 let on = int()? != 0;
                 self.opts().nodelay = on;
@@ -795,6 +827,18 @@ impl ProtoSock for InetSock {
                 int(i32::from(t))
             }
             (IPPROTO_IP, IP_TOS) if !self.v6 => int(0),
+            (IPPROTO_IP, 9..=13) if !self.v6 => {
+                drop(o);
+                crate::mcast::getopt(&self.stack.lock(), self.id, false, name)
+            }
+            (IPPROTO_IPV6, 9..=13) if self.v6 => {
+                drop(o);
+                crate::mcast::getopt(&self.stack.lock(), self.id, true, name)
+            }
+            (IPPROTO_IPV6, crate::ip6opts::IPV6_PKTINFO) if self.v6 && self.ty != 1 => {
+                drop(o);
+                Ok(crate::ip6opts::get_sticky(&self.stack.lock(), self.id))
+            }
             (IPPROTO_TCP, TCP_NODELAY) if self.ty == 1 => int(i32::from(o.nodelay)),
             (IPPROTO_TCP, TCP_MAXSEG) if self.ty == 1 => int(512),
             _ => Err(Errno::ENOPROTOOPT),

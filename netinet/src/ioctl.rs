@@ -98,6 +98,8 @@ pub const SIOCGNBRINFO_IN6: u32 = io(IOC_INOUT, 78, 56);
 const ND6_LLINFO_INCOMPLETE: i32 = 0;
 const ND6_LLINFO_REACHABLE: i32 = 1;
 const ND6_LLINFO_STALE: i32 = 2;
+const ND6_LLINFO_DELAY: i32 = 3;
+const ND6_LLINFO_PROBE: i32 = 4;
 /// `SIOCGIFINDEX`.
 pub const SIOCGIFINDEX: u32 = io(IOC_INOUT, 140, IFREQ);
 
@@ -555,33 +557,31 @@ fn if_request(st: &Stack, fam: i32, com: u32, data: &mut [u8], name: &str) -> Re
                 b[3] = 0;
             }
             let a = Ipv6Addr::from(b);
+            let router = e.nd.get(&(i, a)).is_some_and(|n| n.router);
             let (state, expire_s, asked) = if f.has_addr(IpAddr::V6(a)) {
                 (ND6_LLINFO_REACHABLE, 0, 0)
             } else {
                 let n = e.nd.get(&(i, a)).ok_or(Errno::EINVAL)?;
-                let now_s = e.uptime_s();
-                let st = n.state(now_s);
-                let (code, life_s) = match st {
-                    crate::engine::NdState::Incomplete => (ND6_LLINFO_INCOMPLETE, 1),
-                    crate::engine::NdState::Reachable => {
-                        (ND6_LLINFO_REACHABLE, crate::engine::ND_REACHABLE_S)
-                    }
-                    // `nd6_gctimer`: a stale entry goes after a day.
-                    crate::engine::NdState::Stale => (ND6_LLINFO_STALE, 86_400),
+                let (st, left_s) = crate::nd6::info(&e, n);
+                use crate::engine::NdState;
+                let code = match st {
+                    NdState::Incomplete => ND6_LLINFO_INCOMPLETE,
+                    NdState::Reachable => ND6_LLINFO_REACHABLE,
+                    NdState::Stale => ND6_LLINFO_STALE,
+                    NdState::Delay => ND6_LLINFO_DELAY,
+                    NdState::Probe => ND6_LLINFO_PROBE,
                 };
                 let wall_s = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                let left_s = (n.at_s + life_s).saturating_sub(now_s);
-                let asked = if st == crate::engine::NdState::Incomplete {
-                    n.tries
-                } else {
-                    0
+                let asked = match st {
+                    NdState::Incomplete | NdState::Probe => n.tries,
+                    _ => 0,
                 };
                 (code, wall_s + left_s.max(1), asked)
             };
             put(data, 32, &i64::from(asked).to_le_bytes());
-            put(data, 40, &0i32.to_le_bytes());
+            put(data, 40, &i32::from(router).to_le_bytes());
             put(data, 44, &state.to_le_bytes());
             put(data, 48, &(expire_s as i64).to_le_bytes());
             Ok(Next::Done)
@@ -669,9 +669,9 @@ fn in6_update(
         107 if com == SIOCAIFADDR_IN6 => {
             // `in6_control`: another family is EAFNOSUPPORT.
             let addr = sin6_at(16).ok_or(Errno::EAFNOSUPPORT)?;
-            // NetBSD takes a multicast address as an interface address; smoltcp cannot
-            // hold one (tests/oracle_inet6.rs lists the difference).
-            if addr.is_unspecified() || addr.is_multicast() {
+            // NetBSD takes a multicast address as an interface address too (the engine
+            // keeps it from smoltcp).
+            if addr.is_unspecified() {
                 return Err(Errno::EINVAL);
             }
             let old = e

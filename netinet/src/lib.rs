@@ -19,7 +19,10 @@ pub mod icmp;
 pub mod ifnet;
 pub mod inet;
 pub mod ioctl;
+pub mod ip6opts;
 pub mod link;
+pub mod mcast;
+pub mod nd6;
 pub mod pcblist;
 pub mod route;
 pub mod rtmsg;
@@ -347,6 +350,8 @@ pub fn attach(k: &Arc<kernel::Kernel>, net: &net::Net, cfg: Config) -> kernel::R
         let mut e = st.lock();
         let _ = e.del_addr(1, std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
         e.inet6 = false;
+    } else {
+        st.lock().nigroup = mcast::nigroup(&k.config().hostname);
     }
     if cfg.inet {
         net.register_domain(Arc::new(inet::InetDomain {

@@ -388,7 +388,7 @@ pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), E
     if port == 0 && !matches!(e.pcbs.get(&id), Some(Pcb::Raw(_))) {
         return Err(Errno::EADDRNOTAVAIL);
     }
-    let src = e.select_source(addr)?;
+    let src = crate::ip6opts::select_source(e, id, addr)?;
     match e.pcbs.get(&id) {
         Some(Pcb::Tcp(t)) => {
             // The SYN's `ip_output` fails at once without a route (EHOSTUNREACH).
@@ -782,7 +782,8 @@ pub fn recv_queue(e: &mut Engine, id: u32) -> usize {
         }
         Some(Pcb::Udp(u)) => {
             let h = u.h;
-            e.udp(h).peek().map(|(d, _)| d.len()).unwrap_or(0)
+            crate::mcast::pending(e, id)
+                .unwrap_or_else(|| e.udp(h).peek().map(|(d, _)| d.len()).unwrap_or(0))
         }
         Some(Pcb::Raw(r)) => r.q.front().map(|(d, _, _)| d.len()).unwrap_or(0),
         _ => 0,
@@ -810,7 +811,7 @@ pub fn readable(e: &mut Engine, id: u32) -> bool {
         Some(Pcb::Tcp(t)) => t.error.is_some(),
         Some(Pcb::Udp(u)) => {
             let (h, err) = (u.h, u.error.is_some());
-            err || e.udp(h).can_recv()
+            err || crate::mcast::pending(e, id).is_some() || e.udp(h).can_recv()
         }
         Some(Pcb::Raw(r)) => !r.q.is_empty(),
         None => true,
@@ -870,6 +871,8 @@ pub fn shutdown(e: &mut Engine, id: u32, how: i32) -> Result<(), Errno> {
 /// The socket's last close (`soclose`): a connection finishes in the background.
 pub fn close(e: &mut Engine, id: u32) {
     let Some(p) = e.pcbs.remove(&id) else { return };
+    crate::mcast::pcb_detach(e, id);
+    crate::ip6opts::pcb_detach(e, id);
     match p {
         Pcb::Tcp(t) => match t.state {
             TcpState::Fresh => {}
@@ -954,11 +957,13 @@ pub fn name(e: &mut Engine, id: u32, peer: bool) -> Result<Option<(IpAddr, u16)>
 }
 
 /// `sendto` on a datagram or raw socket; `to` None uses the connected peer.
+/// `opts`: an AF_INET6 send's packet options (`ip6opts.rs`).
 pub fn dgram_send(
     e: &mut Engine,
     id: u32,
     data: &[u8],
     to: Option<(IpAddr, u16)>,
+    opts: crate::ip6opts::Out,
 ) -> Result<usize, Errno> {
     if let Some(Pcb::Udp(u)) = e.pcbs.get_mut(&id) {
         if let Some(err) = u.error.take() {
@@ -972,7 +977,8 @@ pub fn dgram_send(
                 (Some(_), Some(_)) => return Err(Errno::EISCONN),
                 (Some(t), None) => t,
                 (None, Some(r)) => r,
-                (None, None) => return Err(Errno::ENOTCONN),
+                // `sosend`: unconnected and no address.
+                (None, None) => return Err(Errno::EDESTADDRREQ),
             };
             // sosend: beyond `SO_SNDBUF` is EMSGSIZE; `udp_output`/`udp6_output`: so is
             // what IP cannot carry (65535 less the IPv4 and UDP headers; IPv6's payload
@@ -984,12 +990,24 @@ pub fn dgram_send(
             if dst.1 == 0 {
                 return Err(Errno::EADDRNOTAVAIL);
             }
+            if dst.0.is_multicast() {
+                // Multicast is ours (`mcast.rs`), never smoltcp's.
+                if local.is_none() {
+                    bind(e, id, None, 0)?;
+                }
+                let local = match e.pcbs.get(&id) {
+                    Some(Pcb::Udp(u)) => u.local.unwrap_or((None, 0)),
+                    _ => return Err(Errno::EBADF),
+                };
+                return crate::mcast::udp_output(e, id, local, dst, data);
+            }
             // `ip_output`: no route is EHOSTUNREACH for a datagram.
             if !e.is_local(dst.0) && !dst.0.is_loopback() {
                 e.route_check(dst.0)?;
             }
             let src = match local.and_then(|l| l.0) {
                 Some(a) => a,
+                None if dst.0.is_ipv6() => crate::ip6opts::source_for(e, &opts.pktinfo, dst.0)?,
                 None => e.select_source(dst.0)?,
             };
             if local.is_none() {
@@ -1021,19 +1039,33 @@ pub fn dgram_send(
                 (Some(_), Some(_)) => return Err(Errno::EISCONN),
                 (Some(t), None) => t.0,
                 (None, Some(a)) => a,
-                (None, None) => return Err(Errno::ENOTCONN),
+                // `sosend`: unconnected and no address.
+                (None, None) => return Err(Errno::EDESTADDRREQ),
             };
             let (v6, proto, local, hdrincl, ttl) = (r.v6, r.proto, r.local, r.hdrincl, r.ttl);
             if v6 {
                 let min_mtu = r.use_min_mtu == 1
                     || (r.use_min_mtu == -1 && matches!(dst, IpAddr::V6(d) if d.is_multicast()));
-                return raw6_output(e, proto, local, ttl, dst, data, min_mtu);
+                return raw6_output(e, id, proto, local, ttl, dst, data, opts, min_mtu);
             }
             if data.len() > RAW_BUF.max(65535 - 20) {
                 return Err(Errno::EMSGSIZE);
             }
+            // To a group with `IP_MULTICAST_IF`: out of that interface, no route needed.
+            let mo = dst
+                .is_multicast()
+                .then(|| crate::mcast::opts_of(e, id))
+                .filter(|m| m.if_index != 0);
             e.route_check(dst).or_else(|err| {
-                if e.is_local(dst) || dst.is_loopback() {
+                if let Some(m) = &mo {
+                    Ok(crate::route::Route {
+                        dst,
+                        prefix: 32,
+                        gateway: None,
+                        ifindex: m.if_index,
+                        flags: 0,
+                    })
+                } else if e.is_local(dst) || dst.is_loopback() {
                     Ok(crate::route::Route {
                         dst,
                         prefix: 32,
@@ -1090,6 +1122,24 @@ pub fn dgram_send(
                 let _ = ttl;
                 e.ipv4_packet(s4, d4, proto, MAXTTL, data)
             };
+            if dst.is_multicast() {
+                // `ip_output`: a group's TTL is `IP_MULTICAST_TTL` (1 by default), raw
+                // headers included; out of `IP_MULTICAST_IF` or the route's interface.
+                let m = crate::mcast::opts_of(e, id);
+                let i = match m.if_index {
+                    0 => e.route_check(dst)?.ifindex,
+                    i => i,
+                };
+                let mut pkt = pkt;
+                let hlen = usize::from(pkt[0] & 0xf) * 4;
+                pkt[8] = m.ttl;
+                pkt[10] = 0;
+                pkt[11] = 0;
+                let c = crate::engine::csum(&pkt[..hlen]);
+                pkt[10..12].copy_from_slice(&c.to_be_bytes());
+                crate::mcast::output_on(e, i, dst, pkt, m.mloop);
+                return Ok(data.len());
+            }
             e.output(pkt);
             Ok(data.len())
         }
@@ -1153,13 +1203,19 @@ fn udp_output_big(
 /// `rip6_output`: the payload behind an IPv6 header of ours (no `IPV6_HDRINCL` in
 /// NetBSD), hop limit `IPV6_UNICAST_HOPS` (`ip6_defhlim` 64 by default), an ICMPv6 payload's checksum computed by the kernel
 /// (`in6p_cksum` 2 for ICMPv6 sockets).
+/// An interface from `IPV6_PKTINFO` (or, to a group, `IPV6_MULTICAST_IF`) sends out of
+/// it without a route; the hop limit of a control message or, to a group,
+/// `IPV6_MULTICAST_HOPS` goes before `IPV6_UNICAST_HOPS`.
+#[allow(clippy::too_many_arguments)]
 fn raw6_output(
     e: &mut Engine,
+    id: u32,
     proto: u8,
     local: Option<IpAddr>,
     hlim: u8,
     dst: IpAddr,
     data: &[u8],
+    opts: crate::ip6opts::Out,
     min_mtu: bool,
 ) -> Result<usize, Errno> {
     let IpAddr::V6(d6) = dst else {
@@ -1169,19 +1225,38 @@ fn raw6_output(
         // `IPV6_MAXPACKET` of payload; bigger than the way out is fragmented (frag.rs).
         return Err(Errno::EMSGSIZE);
     }
-    let route_ok = e.is_local(dst) || d6.is_loopback() || d6.is_multicast();
+    let mo = crate::mcast::opts_of(e, id);
+    let ifindex = match opts.pktinfo.ifindex {
+        0 if d6.is_multicast() => mo.if_index,
+        i => i,
+    };
+    let route_ok = e.is_local(dst) || d6.is_loopback() || d6.is_multicast() || ifindex != 0;
     if !route_ok {
         e.route_check(dst)?;
     }
-    let src = match local {
-        Some(a) => a,
-        None if d6.is_multicast() => e
+    let hlim = match (opts.hlim, d6.is_multicast()) {
+        (Some(h), _) => h,
+        (None, true) => mo.ttl,
+        (None, false) => hlim,
+    };
+    let src = match (opts.pktinfo.addr, local) {
+        (Some(_), _) => crate::ip6opts::source_for(e, &opts.pktinfo, dst)?,
+        (None, Some(a)) => a,
+        (None, None) if ifindex != 0 => crate::ip6opts::source_for(
+            e,
+            &crate::ip6opts::PktInfo {
+                addr: None,
+                ifindex,
+            },
+            dst,
+        )?,
+        (None, None) if d6.is_multicast() => e
             .ifs
             .iter()
             .filter(|f| f.flags & crate::ifnet::IFF_LOOPBACK == 0)
             .find_map(|f| f.first_addr(true))
             .ok_or(Errno::EADDRNOTAVAIL)?,
-        None => e.select_source(dst)?,
+        (None, None) => e.select_source(dst)?,
     };
     let IpAddr::V6(s6) = src else {
         return Err(Errno::EADDRNOTAVAIL);
@@ -1202,14 +1277,19 @@ fn raw6_output(
     p.extend_from_slice(&s6.octets());
     p.extend_from_slice(&d6.octets());
     p.extend_from_slice(&m);
-    match crate::engine::ip_header(&p) {
-        // `IPV6_USE_MIN_MTU`: fragmented to IPV6_MMTU whatever the path's MTU.
+    // `IPV6_USE_MIN_MTU`: fragmented to IPV6_MMTU whatever the path's MTU.
+    let pkts = match crate::engine::ip_header(&p) {
         Some(h) if min_mtu && p.len() > crate::frag::IPV6_MMTU => {
-            for q in e.fit_mtu(&h, p, crate::frag::IPV6_MMTU) {
-                e.output(q);
-            }
+            e.fit_mtu(&h, p, crate::frag::IPV6_MMTU)
         }
-        _ => e.output(p),
+        _ => vec![p],
+    };
+    for q in pkts {
+        if ifindex != 0 && !e.is_local(dst) {
+            crate::mcast::output_on(e, ifindex, dst, q, mo.mloop);
+        } else {
+            e.output(q);
+        }
     }
     Ok(data.len())
 }
@@ -1232,6 +1312,9 @@ pub fn dgram_recv(
             let (h, remote) = (u.h, u.remote);
             // `sbappendaddr`: the datagram with its address must fit `SO_RCVBUF`.
             let room = u.rcv_hiwat.saturating_sub(if u.v6 { 28 } else { 16 });
+            if let Some((d, n, from)) = crate::mcast::recv(e, id, max, peek) {
+                return Ok(Some((d, n, from, Vec::new())));
+            }
             let s = e.sockets.get_mut::<udp::Socket>(h);
             loop {
                 let got = if peek {
@@ -1314,6 +1397,7 @@ pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
         return;
     }
     let budget = e.budget.clone();
+    let ifindex_ll = e.ifindex_of_addr(h.dst);
     for pcb in e.pcbs.values_mut() {
         let Pcb::Raw(r) = pcb else { continue };
         if r.v6 != h.dst.is_ipv6()
@@ -1333,7 +1417,13 @@ pub fn raw_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
         let rcv = match h.dst {
             IpAddr::V6(dst) => Some(Rcv6 {
                 dst,
-                ifindex: i,
+                // Looped to a link-local address of ours: received on its interface, as
+                // NetBSD's `ip6_output` keeps the zone's interface (`origifp`).
+                ifindex: if i == 1 && crate::engine::is_link_local(h.dst) {
+                    ifindex_ll.unwrap_or(i)
+                } else {
+                    i
+                },
                 hlim: p[7],
                 pathmtu: None,
             }),

@@ -127,6 +127,7 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
             )
             .rw(),
         )?;
+        crate::nd6::register_sysctl(mib, st)?;
     }
     crate::frag::register_sysctl(k, st, cfg.inet6)?;
     crate::icmp::register_sysctl(k, st, cfg.inet6)?;

@@ -121,11 +121,13 @@ fn solicitations_answered_hostile_ndp_dropped_cache_bounded() {
     e.nd6_timer();
     assert_eq!(flags(&e, ours), 0, "ready after a second without an answer");
 
-    // A solicitation for our address: its sender learnt (STALE, as NetBSD's nd6_ns_input).
+    // A solicitation for our address: its sender learnt (STALE, as NetBSD's nd6_ns_input),
+    // then DELAY, as the advertisement answering it uses the entry (`nd6_na_output` goes
+    // through `nd6_output`).
     let peer: Ipv6Addr = "fc00::2".parse().unwrap();
     e.ether_input(i, &ns_frame(peer, pmac, ours, 255, &lla(pmac)));
     let n = e.nd.get(&(i, peer)).expect("the sender learnt");
-    assert_eq!((n.mac, n.state), (Some(pmac), NdState::Stale));
+    assert_eq!((n.mac, n.state), (Some(pmac), NdState::Delay));
 
     // Hostile: each dropped without an entry.
     let bad_src = |k: u16| Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0xbad, k);

@@ -85,6 +85,7 @@ fn ping_udp_tcp_over_a_bus() {
             r,
             &echo_request(0x77, seq),
             Some((ip("10.0.1.2"), 0)),
+            Default::default(),
         )
         .unwrap();
         let (pkt, n, from, _) = until(&a, "echo reply", |e| {
@@ -104,12 +105,26 @@ fn ping_udp_tcp_over_a_bus() {
     let ua = sock::create(&mut a.lock(), false, 2, 0).unwrap();
     let ub = sock::create(&mut b.lock(), false, 2, 0).unwrap();
     sock::bind(&mut b.lock(), ub, None, 5000).unwrap();
-    sock::dgram_send(&mut a.lock(), ua, b"hello b", Some((ip("10.0.1.2"), 5000))).unwrap();
+    sock::dgram_send(
+        &mut a.lock(),
+        ua,
+        b"hello b",
+        Some((ip("10.0.1.2"), 5000)),
+        Default::default(),
+    )
+    .unwrap();
     let (d, _, from, _) = until(&b, "udp at b", |e| {
         sock::dgram_recv(e, ub, 100, false).unwrap()
     });
     assert_eq!((&d[..], from.0), (&b"hello b"[..], ip("10.0.1.1")));
-    sock::dgram_send(&mut b.lock(), ub, b"hello a", Some(from)).unwrap();
+    sock::dgram_send(
+        &mut b.lock(),
+        ub,
+        b"hello a",
+        Some(from),
+        Default::default(),
+    )
+    .unwrap();
     let (d, _, from, _) = until(&a, "udp at a", |e| {
         sock::dgram_recv(e, ua, 100, false).unwrap()
     });
@@ -212,6 +227,7 @@ fn tcp_over_lo0() {
         r,
         &echo_request(1, 1),
         Some((ip("127.0.0.1"), 0)),
+        Default::default(),
     )
     .unwrap();
     let (pkt, _, _, _) = until(&s, "echo reply", |e| {

@@ -238,7 +238,7 @@ pub fn run(url: &str) -> Transcript {
     t.step("up iflist6 shmif0", r, |v| v);
 
     // Addresses: good, a mask with a hole, another family, no mask at all (a multicast
-    // one last: NetBSD takes it, ours does not).
+    // one last: both take it).
     let r = ioctl(
         &mut c,
         s,
