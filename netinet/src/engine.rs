@@ -811,6 +811,7 @@ impl Engine {
                 return;
             };
             let Some(h) = ip_header(&p) else { return };
+            let h = crate::mcast::skip_hbh(&h, &p).unwrap_or(h);
             if h.proto == IPPROTO_ICMPV6 && i != 1 && self.nd6_input(i, &h, &p) {
                 // Neighbour discovery is ours (smoltcp's `Medium::Ip` has none).
                 return;
