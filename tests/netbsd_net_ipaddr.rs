@@ -16,17 +16,7 @@ mod transcript;
 #[test]
 fn ipaddress_ifconfig_and_ndp_d_as_netbsd() {
     let dir = common::TempDir::new("netbsd-ipaddr");
-    let srv = common::InDir::start(
-        &dir,
-        "s.sock",
-        &[
-            "-lrumpnet",
-            "-lrumpnet_net",
-            "-lrumpnet_netinet",
-            "-lrumpnet_netinet6",
-            "-lrumpnet_shmif",
-        ],
-    );
+    let srv = common::InDir::start(&dir, "s.sock", common::NETINET6);
     let ours = netbsd_ipaddr::run(&srv.url);
     let netbsd = include_str!("oracle/netbsd-ipaddr.netbsd");
     transcript::assert_as_netbsd(&ours.0, netbsd, &[]);

@@ -27,13 +27,7 @@ use common::{InDir, TempDir};
 use icmp::{route_add, route_get_route as route_get, rtmsg_of, sysctl_int};
 use peer::*;
 
-const LIBS: &[&str] = &[
-    "-lrumpnet",
-    "-lrumpnet_net",
-    "-lrumpnet_netinet",
-    "-lrumpnet_netinet6",
-    "-lrumpnet_shmif",
-];
+const LIBS: &[&str] = common::NETINET6;
 const AF_INET6: i32 = 24;
 const SIOCAIFADDR_IN6: u32 = 0x8080_696b;
 const ECONNREFUSED: i32 = 61;

@@ -21,13 +21,7 @@ use client::{Client, Error};
 use common::{InDir, TempDir};
 use peer::*;
 
-const LIBS: &[&str] = &[
-    "-lrumpnet",
-    "-lrumpnet_net",
-    "-lrumpnet_netinet",
-    "-lrumpnet_netinet6",
-    "-lrumpnet_shmif",
-];
+const LIBS: &[&str] = common::NETINET6;
 const AF_INET6: i32 = 24;
 const IPPROTO_IP: i32 = 0;
 const IPPROTO_IPV6: i32 = 41;

@@ -30,17 +30,7 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[];
 #[test]
 fn fragmentation_and_mtu_answer_as_netbsd() {
     let dir = TempDir::new("oracle-frag");
-    let srv = InDir::start(
-        &dir,
-        "s.sock",
-        &[
-            "-lrumpnet",
-            "-lrumpnet_net",
-            "-lrumpnet_netinet",
-            "-lrumpnet_netinet6",
-            "-lrumpnet_shmif",
-        ],
-    );
+    let srv = InDir::start(&dir, "s.sock", common::NETINET6);
     let ours = frag::run(&srv.url);
     drop(srv);
     assert!(dir.path().join("oracle-frag-bus").exists());

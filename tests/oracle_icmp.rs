@@ -35,17 +35,7 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[];
 #[test]
 fn icmp_errors_made_and_taken_as_netbsd() {
     let dir = TempDir::new("oracle-icmp");
-    let srv = InDir::start(
-        &dir,
-        "s.sock",
-        &[
-            "-lrumpnet",
-            "-lrumpnet_net",
-            "-lrumpnet_netinet",
-            "-lrumpnet_netinet6",
-            "-lrumpnet_shmif",
-        ],
-    );
+    let srv = InDir::start(&dir, "s.sock", common::NETINET6);
     let ours = icmp::run(&srv.url, dir.path());
     drop(srv);
     transcript::assert_as_netbsd(&ours.0, NETBSD, DIFFERENCES);

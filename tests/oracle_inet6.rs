@@ -29,17 +29,7 @@ const NETBSD: &str = include_str!("oracle/inet6.netbsd");
 fn inet6_answers_as_netbsd() {
     // The probe's bus (`oracle6-bus`, relative) lands in the server's directory.
     let dir = TempDir::new("oracle-inet6");
-    let srv = InDir::start(
-        &dir,
-        "s.sock",
-        &[
-            "-lrumpnet",
-            "-lrumpnet_net",
-            "-lrumpnet_netinet",
-            "-lrumpnet_netinet6",
-            "-lrumpnet_shmif",
-        ],
-    );
+    let srv = InDir::start(&dir, "s.sock", common::NETINET6);
     let ours = inet6::run(&srv.url);
     drop(srv);
     assert!(dir.path().join("oracle6-bus").exists());

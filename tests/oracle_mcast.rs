@@ -24,17 +24,7 @@ const NETBSD: &str = include_str!("oracle/mcast.netbsd");
 #[test]
 fn multicast_answers_as_netbsd() {
     let dir = TempDir::new("oracle-mcast");
-    let srv = InDir::start(
-        &dir,
-        "s.sock",
-        &[
-            "-lrumpnet",
-            "-lrumpnet_net",
-            "-lrumpnet_netinet",
-            "-lrumpnet_netinet6",
-            "-lrumpnet_shmif",
-        ],
-    );
+    let srv = InDir::start(&dir, "s.sock", common::NETINET6);
     let ours = mcast::run(&srv.url, dir.path());
     drop(srv);
     // The probe's bus summary is part of the transcript: it must have seen reports.

@@ -20,13 +20,7 @@ use common::{InDir, TempDir};
 /// NetBSD's transcript.
 const NETBSD: &str = include_str!("oracle/nud.netbsd");
 
-const LIBS: &[&str] = &[
-    "-lrumpnet",
-    "-lrumpnet_net",
-    "-lrumpnet_netinet",
-    "-lrumpnet_netinet6",
-    "-lrumpnet_shmif",
-];
+const LIBS: &[&str] = common::NETINET6;
 
 #[test]
 fn unreachability_detection_as_netbsd() {

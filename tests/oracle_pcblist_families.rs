@@ -72,13 +72,7 @@ fn ours_for(l: &str) -> Option<(String, String, &'static str)> {
 
 #[test]
 fn net_inet6_pcblist_as_netbsd() {
-    let srv = Server::unix(&[
-        "-lrumpnet",
-        "-lrumpnet_net",
-        "-lrumpnet_netinet",
-        "-lrumpnet_netinet6",
-        "-lrumpnet_shmif",
-    ]);
+    let srv = Server::unix(common::NETINET6);
     let ours = pcblist::run_inet6(&srv.url);
     let netbsd = include_str!("oracle/pcblist-inet6.netbsd");
     let expected: Vec<(String, String, &str)> = netbsd.lines().filter_map(ours_for).collect();

@@ -25,17 +25,7 @@ const NETBSD: &str = include_str!("oracle/pktinfo.netbsd");
 #[test]
 fn packet_options_answer_as_netbsd() {
     let dir = TempDir::new("oracle-pktinfo");
-    let srv = InDir::start(
-        &dir,
-        "s.sock",
-        &[
-            "-lrumpnet",
-            "-lrumpnet_net",
-            "-lrumpnet_netinet",
-            "-lrumpnet_netinet6",
-            "-lrumpnet_shmif",
-        ],
-    );
+    let srv = InDir::start(&dir, "s.sock", common::NETINET6);
     let ours = pktinfo::run(&srv.url, dir.path());
     drop(srv);
     // The probe's bus frames are part of the transcript: the echo request must be there.

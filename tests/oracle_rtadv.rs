@@ -24,17 +24,7 @@ const NETBSD: &str = include_str!("oracle/rtadv.netbsd");
 #[test]
 fn router_advertisements_as_netbsd() {
     let dir = TempDir::new("oracle-rtadv");
-    let srv = InDir::start(
-        &dir,
-        "s.sock",
-        &[
-            "-lrumpnet",
-            "-lrumpnet_net",
-            "-lrumpnet_netinet",
-            "-lrumpnet_netinet6",
-            "-lrumpnet_shmif",
-        ],
-    );
+    let srv = InDir::start(&dir, "s.sock", common::NETINET6);
     let ours = rtadv::run(&srv.url, dir.path());
     drop(srv);
     assert!(ours

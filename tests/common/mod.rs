@@ -11,6 +11,17 @@ use std::time::{Duration, Instant};
 
 pub const SERVER: &str = env!("CARGO_BIN_EXE_rump_server");
 pub const HALT: &str = env!("CARGO_BIN_EXE_rump_halt");
+/// The components NetBSD's tests/net start a server with for IPv4 and IPv6 on shmif
+/// buses (`rump_server -lrumpnet -lrumpnet_net -lrumpnet_netinet -lrumpnet_netinet6
+/// -lrumpnet_shmif`), as the oracles were recorded.
+#[allow(dead_code)]
+pub const NETINET6: &[&str] = &[
+    "-lrumpnet",
+    "-lrumpnet_net",
+    "-lrumpnet_netinet",
+    "-lrumpnet_netinet6",
+    "-lrumpnet_shmif",
+];
 
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
