@@ -11,7 +11,7 @@ mod peer;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
-use client::{addr_of, Buf, Client, Error};
+use client::{addr_of, Client, Error};
 use common::{InDir, TempDir};
 use peer::*;
 
@@ -183,33 +183,7 @@ fn ping6(c: &mut Client, to: Ipv6Addr, count: u16) -> Result<u16, Error> {
 }
 
 fn sysctl_int(c: &mut Client, name: &[i32], new: Option<i32>) -> Result<i32, Error> {
-    let nm: Vec<u8> = name.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let mut old = [0u8; 4];
-    let mut len = 4u64.to_le_bytes();
-    let newv = new.unwrap_or(0).to_le_bytes();
-    let (np, nl) = match new {
-        Some(_) => (addr_of(&newv), 4),
-        None => (0, 0),
-    };
-    let args = [
-        addr_of(&nm),
-        name.len() as u64,
-        addr_of(&old),
-        addr_of(&len),
-        np,
-        nl,
-    ];
-    c.syscall(
-        202,
-        &args,
-        &mut [
-            Buf::In(&nm),
-            Buf::Out(&mut old),
-            Buf::InOut(&mut len),
-            Buf::In(&newv),
-        ],
-    )?;
-    Ok(i32::from_le_bytes(old))
+    c.sysctl_int(name, new)
 }
 
 /// A TCP echo over IPv6: `srv` listens on `port`, `cli` connects to `to`, `n` bytes out

@@ -43,6 +43,8 @@ pub mod nr {
     pub const CLOSE: u32 = 6;
     /// `getpid()` → pid, ppid.
     pub const GETPID: u32 = 20;
+    /// `__sysctl(name, namelen, oldp, oldlenp, newp, newlen)`.
+    pub const SYSCTL: u32 = 202;
     /// `getuid()` → uid, euid.
     pub const GETUID: u32 = 24;
     /// `geteuid()`.
@@ -711,6 +713,47 @@ pub fn program_name() -> String {
 
 /// Typed wrappers for common system calls (NetBSD semantics; errors are NetBSD errnos).
 impl Client {
+    /// `__sysctl(name, ...)`: reads at most `old_max` bytes of the node at `name` (none
+    /// when 0) and, with `new`, writes it; returns what was read.
+    pub fn sysctl(&mut self, name: &[i32], old_max: usize, new: Option<&[u8]>) -> Result<Vec<u8>> {
+        let nm: Vec<u8> = name.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut old = vec![0u8; old_max];
+        let mut len = (old_max as u64).to_le_bytes();
+        let newv = new.unwrap_or(&[]);
+        let (op, lp) = match old_max {
+            0 => (0, 0),
+            _ => (addr_of(&old), addr_of(&len)),
+        };
+        let (np, nl) = match new {
+            Some(v) => (addr_of(v), v.len() as u64),
+            None => (0, 0),
+        };
+        let args = [addr_of(&nm), name.len() as u64, op, lp, np, nl];
+        let mut mem = vec![Buf::In(&nm)];
+        if old_max > 0 {
+            mem.push(Buf::Out(&mut old));
+            mem.push(Buf::InOut(&mut len));
+        }
+        if new.is_some() {
+            mem.push(Buf::In(newv));
+        }
+        self.syscall(nr::SYSCTL, &args, &mut mem)?;
+        let n = (u64::from_le_bytes(len) as usize).min(old_max);
+        old.truncate(n);
+        Ok(old)
+    }
+
+    /// `__sysctl` of one int at `name`, writing `new` if given; the old value.
+    pub fn sysctl_int(&mut self, name: &[i32], new: Option<i32>) -> Result<i32> {
+        let nb = new.map(i32::to_le_bytes);
+        let old = self.sysctl(name, 4, nb.as_ref().map(|b| &b[..]))?;
+        let b: [u8; 4] = old
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_default();
+        Ok(i32::from_le_bytes(b))
+    }
+
     /// `getpid()` — returns `(pid, ppid)` (NOERR: the error field is ignored).
     pub fn getpid(&mut self) -> Result<(i32, i32)> {
         let r = self.syscall_raw(nr::GETPID, &[], &mut [])?.retval;

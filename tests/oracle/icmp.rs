@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use client::{addr_of, Buf, Client};
+use client::Client;
 
 use crate::peer::{ifconfig_shmif, ioctl, sin, sin6, AF_INET, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM};
 use crate::sysctl::query;
@@ -338,33 +338,7 @@ fn show(got: &[([u8; 6], Vec<u8>)]) -> String {
 
 /// `__sysctl` of one int by name (numbers), writing `new` if given; the old value.
 pub fn sysctl_int(c: &mut Client, name: &[i32], new: Option<i32>) -> client::Result<i32> {
-    let nm: Vec<u8> = name.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let mut old = [0u8; 4];
-    let mut len = 4u64.to_le_bytes();
-    let newv = new.unwrap_or(0).to_le_bytes();
-    let (np, nl) = match new {
-        Some(_) => (addr_of(&newv), 4),
-        None => (0, 0),
-    };
-    let args = [
-        addr_of(&nm),
-        name.len() as u64,
-        addr_of(&old),
-        addr_of(&len),
-        np,
-        nl,
-    ];
-    c.syscall(
-        202,
-        &args,
-        &mut [
-            Buf::In(&nm),
-            Buf::Out(&mut old),
-            Buf::InOut(&mut len),
-            Buf::In(&newv),
-        ],
-    )?;
-    Ok(i32::from_le_bytes(old))
+    c.sysctl_int(name, new)
 }
 
 /// `route add` over a routing socket: `gw` with `RTF_GATEWAY`, and `flags` besides
