@@ -9,17 +9,28 @@
 //! Needs root and `/dev/net/tun` (CI has both); without them it prints SKIPPED and passes.
 
 mod common;
+#[path = "virtif/netns.rs"]
+mod netns;
 #[path = "netinet/peer.rs"]
 mod peer;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use client::{Client, Error};
-use common::{TempDir, HALT, SERVER};
+use common::{TempDir, SERVER};
+use netns::{unsupported, InNs, Netns};
 use peer::*;
+use std::process::{Command, Stdio};
+
+/// The server's components.
+const VIRTIF: &[&str] = &[
+    "-lrumpnet",
+    "-lrumpnet_net",
+    "-lrumpnet_netinet",
+    "-lrumpnet_virtif",
+];
 
 const SIOCIFCREATE: u32 = 0x8090_697a;
 const SIOCIFDESTROY: u32 = 0x8090_6979;
@@ -33,113 +44,6 @@ const ENOTTY: i32 = 25;
 
 const LINUX: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const RUMP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
-
-/// Why this host cannot run the test, if it cannot.
-fn unsupported() -> Option<&'static str> {
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Some("/dev/net/tun is absent");
-    }
-    // SAFETY: plain system call.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (network namespaces and taps need CAP_NET_ADMIN)");
-    }
-    None
-}
-
-/// A network namespace of the test's own, deleted at the end (with its tap).
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("rumpvirt-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run(&["ip", "netns", "add", &name]);
-        Netns(name)
-    }
-
-    /// Runs `args` inside the namespace; panics when it fails.
-    fn exec(&self, args: &[&str]) -> String {
-        let mut all = vec!["ip", "netns", "exec", &self.0];
-        all.extend_from_slice(args);
-        run(&all)
-    }
-
-    /// Runs `f` on a thread that entered the namespace (sockets it makes live there).
-    fn within<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.0);
-        std::thread::spawn(move || {
-            let ns = std::fs::File::open(&path).expect("the namespace's file");
-            use std::os::fd::AsRawFd;
-            // SAFETY: setns on a namespace descriptor we hold; it changes only this thread.
-            let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e} (iproute2 is needed: .ci/run installs it)"));
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Our server inside the namespace.
-struct InNs {
-    child: Child,
-    url: String,
-}
-
-impl InNs {
-    fn start(ns: &Netns, dir: &TempDir, allow: Option<&str>) -> InNs {
-        let url = format!("unix://{}", dir.path().join("virt.sock").display());
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &ns.0, SERVER, "-s"])
-            .args([
-                "-lrumpnet",
-                "-lrumpnet_net",
-                "-lrumpnet_netinet",
-                "-lrumpnet_virtif",
-            ])
-            .arg(&url)
-            .env_remove("RUMP_VIRTIF_ALLOW")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        if let Some(a) = allow {
-            cmd.env("RUMP_VIRTIF_ALLOW", a);
-        }
-        let child = cmd.spawn().unwrap();
-        let _ = common::connect_retry(&url, "wait");
-        InNs { child, url }
-    }
-
-    fn client(&self) -> Client {
-        common::connect_retry(&self.url, "virtif")
-    }
-}
-
-impl Drop for InNs {
-    fn drop(&mut self) {
-        let _ = Command::new(HALT).env("RUMP_SERVER", &self.url).output();
-        let _ = self.child.wait();
-    }
-}
 
 fn ifreq(name: &str) -> Vec<u8> {
     let mut r = vec![0u8; 144];
@@ -183,7 +87,7 @@ fn virt0_on_a_tap_in_a_namespace_ping_and_tcp_both_ways() {
     ns.exec(&["ip", "addr", "add", "10.77.0.1/24", "dev", "tun0"]);
     ns.exec(&["ip", "link", "set", "tun0", "up"]);
     let dir = TempDir::new("virtif");
-    let srv = InNs::start(&ns, &dir, Some("tun0"));
+    let srv = InNs::start(&ns, &dir, VIRTIF, Some("tun0"));
     let mut c = srv.client();
 
     // Only the taps the operator named: virt1 would open tun1.
@@ -455,7 +359,7 @@ fn virtif_policy_and_loading() {
     let dir = TempDir::new("virtif-pol");
     {
         // RUMP_VIRTIF_ALLOW unset: no tap at all.
-        let srv = InNs::start(&ns, &dir, None);
+        let srv = InNs::start(&ns, &dir, VIRTIF, None);
         let mut c = srv.client();
         assert_eq!(
             errno(if_ioctl(&mut c, SIOCIFCREATE, &mut ifreq("virt0"))),

@@ -8,16 +8,27 @@
 //! Needs root and `/dev/net/tun` (CI has both); without them it prints SKIPPED and passes.
 
 mod common;
+#[path = "virtif/netns.rs"]
+mod netns;
 #[path = "netinet/peer.rs"]
 mod peer;
 
 use std::net::Ipv6Addr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use client::{Client, Error};
-use common::{TempDir, HALT, SERVER};
+use common::TempDir;
+use netns::{unsupported, InNs, Netns};
 use peer::*;
+
+/// The server's components.
+const VIRTIF6: &[&str] = &[
+    "-lrumpnet",
+    "-lrumpnet_net",
+    "-lrumpnet_netinet",
+    "-lrumpnet_netinet6",
+    "-lrumpnet_virtif",
+];
 
 const AF_INET6: i32 = 24;
 const SIOCIFCREATE: u32 = 0x8090_697a;
@@ -27,106 +38,6 @@ const SIOCAIFADDR_IN6: u32 = 0x8080_696b;
 const SIOCGIFAFLAG_IN6: u32 = 0xc120_6949;
 /// `_IOWR('i', 78, struct in6_nbrinfo)`.
 const SIOCGNBRINFO_IN6: u32 = 0xc038_694e;
-
-fn unsupported() -> Option<&'static str> {
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Some("/dev/net/tun is absent");
-    }
-    // SAFETY: plain system call.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (network namespaces and taps need CAP_NET_ADMIN)");
-    }
-    None
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e} (iproute2 is needed: .ci/run installs it)"));
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The test's network namespace, deleted at the end (with its tap).
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        let name = format!("rumpvirt6-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run(&["ip", "netns", "add", &name]);
-        Netns(name)
-    }
-
-    fn exec(&self, args: &[&str]) -> String {
-        let mut all = vec!["ip", "netns", "exec", &self.0];
-        all.extend_from_slice(args);
-        run(&all)
-    }
-
-    /// Runs `f` on a thread that entered the namespace.
-    fn within<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.0);
-        std::thread::spawn(move || {
-            let ns = std::fs::File::open(&path).expect("the namespace's file");
-            use std::os::fd::AsRawFd;
-            // SAFETY: setns on a namespace descriptor we hold; it changes only this thread.
-            let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-/// Our server inside the namespace.
-struct InNs {
-    child: Child,
-    url: String,
-}
-
-impl InNs {
-    fn start(ns: &Netns, dir: &TempDir) -> InNs {
-        let url = format!("unix://{}", dir.path().join("virt6.sock").display());
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.0, SERVER, "-s"])
-            .args([
-                "-lrumpnet",
-                "-lrumpnet_net",
-                "-lrumpnet_netinet",
-                "-lrumpnet_netinet6",
-                "-lrumpnet_virtif",
-            ])
-            .arg(&url)
-            .env("RUMP_VIRTIF_ALLOW", "tun0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let _ = common::connect_retry(&url, "wait");
-        InNs { child, url }
-    }
-}
-
-impl Drop for InNs {
-    fn drop(&mut self) {
-        let _ = Command::new(HALT).env("RUMP_SERVER", &self.url).output();
-        let _ = self.child.wait();
-    }
-}
 
 fn named(name: &str, len: usize) -> Vec<u8> {
     let mut r = vec![0u8; len];
@@ -230,13 +141,13 @@ fn virt0_ipv6_link_local_ndp_and_echo_with_linux() {
         println!("SKIPPED: {why}");
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("v6");
     ns.exec(&["ip", "link", "set", "lo", "up"]);
     ns.exec(&["ip", "tuntap", "add", "dev", "tun0", "mode", "tap"]);
     ns.exec(&["ip", "addr", "add", "fd77::1/64", "dev", "tun0", "nodad"]);
     ns.exec(&["ip", "link", "set", "tun0", "up"]);
     let dir = TempDir::new("virtif6");
-    let srv = InNs::start(&ns, &dir);
+    let srv = InNs::start(&ns, &dir, VIRTIF6, Some("tun0"));
     let mut c = common::connect_retry(&srv.url, "virtif6");
 
     let s = c.socket(AF_INET6, SOCK_DGRAM, 0).unwrap();
