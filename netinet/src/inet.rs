@@ -168,7 +168,6 @@ impl Domain for InetDomain {
                 closed: false,
                 hops6: -1,
                 recv_ext6: 0,
-                v6only_raw: self.v6 && self.stack.lock().v6only,
             }),
         }))
     }
@@ -198,8 +197,6 @@ struct Opts {
     /// `IPV6_RECVRTHDR`, `IPV6_RECVHOPOPTS`, `IPV6_RECVDSTOPTS`, `IPV6_RECVRTHDRDSTOPTS`
     /// (bit `name - IPV6_RECVRTHDR`).
     recv_ext6: u8,
-    /// `IPV6_V6ONLY` of a raw socket (TCP and UDP keep theirs in the pcb).
-    v6only_raw: bool,
 }
 
 /// One AF_INET/AF_INET6 socket.
@@ -356,7 +353,6 @@ impl ProtoSock for InetSock {
                     closed: false,
                     hops6: o.hops6,
                     recv_ext6: o.recv_ext6,
-                    v6only_raw: false,
                 }),
             });
             drop(o);
@@ -784,8 +780,7 @@ impl ProtoSock for InetSock {
                         if r.local.is_some() {
                             return Err(Errno::EINVAL);
                         }
-                        drop(e);
-                        self.opts().v6only_raw = on;
+                        r.v6only = on;
                     }
                     None => return Err(Errno::EBADF),
                 }
@@ -874,13 +869,8 @@ impl ProtoSock for InetSock {
                 IPV6_RECVRTHDR | IPV6_RECVHOPOPTS | IPV6_RECVDSTOPTS | IPV6_RECVRTHDRDSTOPTS,
             ) if self.v6 => int(i32::from(o.recv_ext6 >> (name - IPV6_RECVRTHDR) & 1)),
             (IPPROTO_IPV6, IPV6_V6ONLY) if self.v6 => {
-                let raw = o.v6only_raw;
                 drop(o);
-                let e = self.stack.lock();
-                int(i32::from(match e.pcbs.get(&self.id) {
-                    Some(Pcb::Raw(_)) => raw,
-                    _ => sock::pcb_v6only(&e, self.id),
-                }))
+                int(i32::from(sock::pcb_v6only(&self.stack.lock(), self.id)))
             }
             (IPPROTO_IPV6, IPV6_RECVPATHMTU) if self.v6 && self.ty == 3 => {
                 drop(o);

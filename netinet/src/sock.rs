@@ -141,6 +141,8 @@ pub struct Raw {
     pub hdrincl: bool,
     /// `IP_TTL`; `IPV6_UNICAST_HOPS` on AF_INET6.
     pub ttl: u8,
+    /// `IN6P_IPV6_V6ONLY` (kept and shown; a raw IPv6 socket gets no IPv4 anyway).
+    pub v6only: bool,
     /// `IPV6_RECVPKTINFO`: receives carry `IPV6_PKTINFO` (destination, interface).
     pub recvpktinfo: bool,
     /// `IPV6_RECVHOPLIMIT`: receives carry `IPV6_HOPLIMIT`.
@@ -291,6 +293,7 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     remote: None,
                     hdrincl: false,
                     ttl: if v6 { crate::engine::IP_DEFTTL } else { MAXTTL },
+                    v6only: v6 && e.v6only,
                     recvpktinfo: false,
                     recvhoplimit: false,
                     use_min_mtu: -1,
@@ -345,7 +348,8 @@ pub fn pcb_v6only(e: &Engine, id: u32) -> bool {
     match e.pcbs.get(&id) {
         Some(Pcb::Tcp(t)) => t.v6only,
         Some(Pcb::Udp(u)) => u.v6only,
-        _ => false,
+        Some(Pcb::Raw(r)) => r.v6only,
+        None => false,
     }
 }
 
