@@ -222,6 +222,8 @@ pub struct Engine {
     pub forwarding_v4: bool,
     /// `net.inet6.ip6.forwarding`.
     pub forwarding_v6: bool,
+    /// `net.inet6.ip6.v6only` (1, as NetBSD): new AF_INET6 sockets start IPv6-only.
+    pub v6only: bool,
     /// Counters.
     pub stats: Stats,
     /// Reassembly queues, path MTUs and their knobs (frag.rs).
@@ -315,6 +317,7 @@ impl Engine {
             closing: Vec::new(),
             forwarding_v4: true,
             forwarding_v6: false,
+            v6only: true,
             stats: Stats::default(),
             frag: crate::frag::FragState::new(rand.rotate_left(32)),
             icmp: Default::default(),

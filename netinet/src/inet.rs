@@ -33,6 +33,10 @@ const IPV6_RECVHOPLIMIT: i32 = 37;
 const IPV6_USE_MIN_MTU: i32 = 42;
 const IPV6_RECVPATHMTU: i32 = 43;
 const IPV6_V6ONLY: i32 = 27;
+const IPV6_RECVRTHDR: i32 = 38;
+const IPV6_RECVHOPOPTS: i32 = 39;
+const IPV6_RECVDSTOPTS: i32 = 40;
+const IPV6_RECVRTHDRDSTOPTS: i32 = 41;
 const ICMP6_FILTER: i32 = 18;
 const TCP_NODELAY: i32 = 1;
 const TCP_MAXSEG: i32 = 2;
@@ -162,6 +166,8 @@ impl Domain for InetDomain {
                 linger: 0,
                 nodelay: false,
                 closed: false,
+                hops6: -1,
+                recv_ext6: 0,
             }),
         }))
     }
@@ -186,6 +192,11 @@ struct Opts {
     linger: i32,
     nodelay: bool,
     closed: bool,
+    /// `in6p_hops` (`IPV6_UNICAST_HOPS`; -1: the kernel's default).
+    hops6: i32,
+    /// `IPV6_RECVRTHDR`, `IPV6_RECVHOPOPTS`, `IPV6_RECVDSTOPTS`, `IPV6_RECVRTHDRDSTOPTS`
+    /// (bit `name - IPV6_RECVRTHDR`).
+    recv_ext6: u8,
 }
 
 /// One AF_INET/AF_INET6 socket.
@@ -355,6 +366,8 @@ impl ProtoSock for InetSock {
                     linger: o.linger,
                     nodelay: o.nodelay,
                     closed: false,
+                    hops6: o.hops6,
+                    recv_ext6: o.recv_ext6,
                 }),
             });
             drop(o);
@@ -703,26 +716,64 @@ impl ProtoSock for InetSock {
                 Ok(())
             }
             (IPPROTO_TCP, TCP_MAXSEG) if self.ty == 1 => int().map(|_| ()),
-            (IPPROTO_IPV6, IPV6_RECVPKTINFO | IPV6_RECVHOPLIMIT | IPV6_UNICAST_HOPS)
-                if self.v6 && self.ty == 3 =>
-            {
+            (IPPROTO_IPV6, IPV6_RECVPKTINFO | IPV6_RECVHOPLIMIT) if self.v6 && self.ty == 3 => {
                 let v = int()?;
-                if name == IPV6_UNICAST_HOPS && !(-1..=255).contains(&v) {
-                    return Err(Errno::EINVAL);
-                }
                 if let Some(Pcb::Raw(r)) = self.stack.lock().pcbs.get_mut(&self.id) {
                     match name {
                         IPV6_RECVPKTINFO => r.recvpktinfo = v != 0,
-                        IPV6_RECVHOPLIMIT => r.recvhoplimit = v != 0,
-                        // -1: the kernel's default (`ip6_defhlim`).
-                        _ => {
-                            r.ttl = if v == -1 {
-                                crate::engine::IP_DEFTTL
-                            } else {
-                                v as u8
-                            }
+                        _ => r.recvhoplimit = v != 0,
+                    }
+                }
+                Ok(())
+            }
+            // `in6p_hops`: raw, UDP and TCP sockets alike (ip6_ctloutput); -1 is the
+            // kernel's default (`ip6_defhlim`).
+            (IPPROTO_IPV6, IPV6_UNICAST_HOPS) if self.v6 => {
+                let v = int()?;
+                if !(-1..=255).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                self.opts().hops6 = v;
+                // smoltcp sends no hop limit 0 (NetBSD does, and lo0 delivers it): 1.
+                let hops = (v != -1).then_some(v.max(1) as u8);
+                let mut e = self.stack.lock();
+                match e.pcbs.get_mut(&self.id) {
+                    Some(Pcb::Raw(r)) => {
+                        r.ttl = if v == -1 {
+                            crate::engine::IP_DEFTTL
+                        } else {
+                            v as u8
                         }
                     }
+                    Some(Pcb::Udp(u)) => {
+                        let h = u.h;
+                        e.udp(h).set_hop_limit(hops);
+                    }
+                    Some(Pcb::Tcp(t)) => {
+                        t.hops = hops;
+                        if let sock::TcpState::Conn(h) = t.state {
+                            e.tcp(h).set_hop_limit(hops);
+                        }
+                    }
+                    None => {}
+                }
+                Ok(())
+            }
+            // The extension headers of received packets (`ip6_savecontrol`'s
+            // IPV6_HOPOPTS, IPV6_DSTOPTS, IPV6_RTHDR): kept as asked. Our stack hands no
+            // socket a packet that carries such headers (docs/netinet.md), so no
+            // control message is ever due.
+            (
+                IPPROTO_IPV6,
+                IPV6_RECVRTHDR | IPV6_RECVHOPOPTS | IPV6_RECVDSTOPTS | IPV6_RECVRTHDRDSTOPTS,
+            ) if self.v6 => {
+                let on = int()? != 0;
+                let bit = 1u8 << (name - IPV6_RECVRTHDR);
+                let mut o = self.opts();
+                if on {
+                    o.recv_ext6 |= bit;
+                } else {
+                    o.recv_ext6 &= !bit;
                 }
                 Ok(())
             }
@@ -745,13 +796,28 @@ impl ProtoSock for InetSock {
                 }
                 Ok(())
             }
-            // Our AF_INET6 TCP and UDP sockets on `::` take IPv4 peers (v4-mapped) whatever
-            // is asked: turning IPV6_V6ONLY off (t_tcp.c's 4→6 cases) is what they do; on
-            // (NetBSD's default) is not done, ENOPROTOOPT as before.
-            (IPPROTO_IPV6, IPV6_V6ONLY) if self.v6 && self.ty != 3 => match int()? {
-                0 => Ok(()),
-                _ => Err(Errno::ENOPROTOOPT),
-            },
+            // Only before bind (`in6p_lport` 0 and `in6p_laddr` unspecified): EINVAL after.
+            (IPPROTO_IPV6, IPV6_V6ONLY) if self.v6 => {
+                let on = int()? != 0;
+                let mut e = self.stack.lock();
+                match e.pcbs.get_mut(&self.id) {
+                    Some(Pcb::Tcp(sock::Tcp { local, v6only, .. }))
+                    | Some(Pcb::Udp(sock::Udp { local, v6only, .. })) => {
+                        if local.is_some() {
+                            return Err(Errno::EINVAL);
+                        }
+                        *v6only = on;
+                    }
+                    Some(Pcb::Raw(r)) => {
+                        if r.local.is_some() {
+                            return Err(Errno::EINVAL);
+                        }
+                        r.v6only = on;
+                    }
+                    None => return Err(Errno::EBADF),
+                }
+                Ok(())
+            }
             (IPPROTO_ICMPV6, ICMP6_FILTER) if self.v6 && self.ty == 3 => {
                 // `struct icmp6_filter`: 256 bits, a set bit passes its type.
                 if v.len() < 32 {
@@ -841,6 +907,21 @@ impl ProtoSock for InetSock {
             }
             (IPPROTO_TCP, TCP_NODELAY) if self.ty == 1 => int(i32::from(o.nodelay)),
             (IPPROTO_TCP, TCP_MAXSEG) if self.ty == 1 => int(512),
+            (IPPROTO_IPV6, IPV6_UNICAST_HOPS) if self.v6 => int(o.hops6),
+            (
+                IPPROTO_IPV6,
+                IPV6_RECVRTHDR | IPV6_RECVHOPOPTS | IPV6_RECVDSTOPTS | IPV6_RECVRTHDRDSTOPTS,
+            ) if self.v6 => int(i32::from(o.recv_ext6 >> (name - IPV6_RECVRTHDR) & 1)),
+            (IPPROTO_IPV6, IPV6_V6ONLY) if self.v6 => {
+                drop(o);
+                int(i32::from(sock::pcb_v6only(&self.stack.lock(), self.id)))
+            }
+            (IPPROTO_IPV6, IPV6_RECVPATHMTU) if self.v6 && self.ty == 3 => {
+                drop(o);
+                let on = matches!(self.stack.lock().pcbs.get(&self.id),
+                    Some(Pcb::Raw(r)) if r.recvpathmtu);
+                int(i32::from(on))
+            }
             _ => Err(Errno::ENOPROTOOPT),
         }
     }

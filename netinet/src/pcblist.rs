@@ -14,8 +14,8 @@
 //! `ki_tflags` (NetBSD's `TF_*` options) is 0, and a UDP receive queue counts one
 //! sender's address (16 bytes, 28 for AF_INET6, as `sbappendaddr`) for the datagrams
 //! queued, not one each. AF_INET6 records: `ki_pflags` has `IN6P_ANONPORT` (and a raw
-//! socket's `IN6P_PKTINFO`/`IN6P_HOPLIMIT`) but never `IN6P_IPV6_V6ONLY`, which NetBSD
-//! sets by default: these sockets also talk IPv4 through mapped addresses; no flow label
+//! socket's `IN6P_PKTINFO`/`IN6P_HOPLIMIT`) and `IN6P_IPV6_V6ONLY` as the socket has it
+//! (NetBSD's default `net.inet6.ip6.v6only=1`); no flow label
 //! is kept (NetBSD's connect picks a random one, shown in `sin6_flowinfo`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -44,6 +44,7 @@ const INP_ANONPORT: u32 = 0x40;
 const IN6P_PKTINFO: u32 = 0x1_0000;
 const IN6P_HOPLIMIT: u32 = 0x2_0000;
 const IN6P_ANONPORT: u32 = 0x400_0000;
+const IN6P_IPV6_V6ONLY: u32 = 0x8000;
 /// `SS_ISCONNECTED`, `SS_ISCONNECTING`, `SS_CANTRCVMORE`.
 const SS_ISCONNECTED: u32 = 0x2;
 const SS_ISCONNECTING: u32 = 0x4;
@@ -230,6 +231,9 @@ fn record(e: &mut Engine, id: u32, proto: i32, v6: bool) -> Option<Kinfo> {
     }
     let (la, lp) = local.unwrap_or((None, 0));
     k.pflags = if is_raw { raw_flags } else { anon(lp) };
+    if v6 && crate::sock::pcb_v6only(e, id) {
+        k.pflags |= IN6P_IPV6_V6ONLY;
+    }
     k.src = sin(v6, la, lp);
     if let (Some((ra, rp)), false) = (remote, is_raw) {
         k.dst = sin(v6, Some(ra), rp);

@@ -65,6 +65,10 @@ pub struct Tcp {
     /// `t_softerror`: the last ICMP error about the connection (`tcp_notify`), what a
     /// connection attempt that times out fails with instead of `ETIMEDOUT` (`tcp_drop`).
     pub softerror: Option<Errno>,
+    /// `IN6P_IPV6_V6ONLY` (AF_INET6 only): no IPv4 peers.
+    pub v6only: bool,
+    /// `IPV6_UNICAST_HOPS` for the connection `connect` starts (None: the default).
+    pub hops: Option<u8>,
 }
 
 /// TCP pcb states as far as the socket layer cares.
@@ -104,6 +108,13 @@ pub struct Udp {
     /// `so_rcv.sb_hiwat` (`SO_RCVBUF`): a datagram that would not fit with its address
     /// alone is dropped (`sbappendaddr`).
     pub rcv_hiwat: usize,
+    /// `IN6P_IPV6_V6ONLY` (AF_INET6 only): no IPv4 peers.
+    pub v6only: bool,
+    /// Datagrams smoltcp gave another pcb on this port that belong here (an IPv4 one
+    /// taken by an AF_INET6 socket while an AF_INET one is bound, ...): see [`udp_sort`].
+    pub spill: VecDeque<(Vec<u8>, (IpAddr, u16))>,
+    /// Bytes in `spill`.
+    pub spill_bytes: usize,
 }
 
 /// smoltcp's receive buffer of a UDP socket: room for the largest datagram (a socket's
@@ -130,6 +141,8 @@ pub struct Raw {
     pub hdrincl: bool,
     /// `IP_TTL`; `IPV6_UNICAST_HOPS` on AF_INET6.
     pub ttl: u8,
+    /// `IN6P_IPV6_V6ONLY` (kept and shown; a raw IPv6 socket gets no IPv4 anyway).
+    pub v6only: bool,
     /// `IPV6_RECVPKTINFO`: receives carry `IPV6_PKTINFO` (destination, interface).
     pub recvpktinfo: bool,
     /// `IPV6_RECVHOPLIMIT`: receives carry `IPV6_HOPLIMIT`.
@@ -221,6 +234,8 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     rd_shut: false,
                     connect_at: 0,
                     softerror: None,
+                    v6only: v6 && e.v6only,
+                    hops: None,
                 }),
             )
         }
@@ -256,6 +271,9 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     error: None,
                     snd_hiwat: UDP_SNDBUF,
                     rcv_hiwat: UDP_RCVBUF,
+                    v6only: v6 && e.v6only,
+                    spill: VecDeque::new(),
+                    spill_bytes: 0,
                 }),
             )
         }
@@ -275,6 +293,7 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
                     remote: None,
                     hdrincl: false,
                     ttl: if v6 { crate::engine::IP_DEFTTL } else { MAXTTL },
+                    v6only: v6 && e.v6only,
                     recvpktinfo: false,
                     recvhoplimit: false,
                     use_min_mtu: -1,
@@ -287,50 +306,82 @@ pub fn create(e: &mut Engine, v6: bool, ty: i32, proto: i32) -> Result<u32, Errn
     }
 }
 
-fn port_in_use(e: &Engine, tcp: bool, port: u16, addr: Option<IpAddr>) -> bool {
-    let clash = |l: &Option<(Option<IpAddr>, u16)>| match l {
-        Some((a, p)) => *p == port && (a.is_none() || addr.is_none() || *a == addr),
-        None => false,
+/// Whether `port` (and `addr`) is taken for a bind by a socket of family `v6` (an IPv4
+/// `addr` on an AF_INET6 socket is a v4-mapped one). As NetBSD's rump_server answers
+/// (tests/oracle/inet6-opts.netbsd): an IPv4 or v4-mapped bind clashes with AF_INET pcbs
+/// and with AF_INET6 ones without IPV6_V6ONLY on `::` or a v4-mapped address; an IPv6
+/// bind (`::` included) only with AF_INET6 pcbs on `::` or an IPv6 address.
+fn port_in_use(e: &Engine, tcp: bool, port: u16, addr: Option<IpAddr>, v6: bool) -> bool {
+    let mapped = v6 && addr.is_some_and(|a| a.is_ipv4());
+    let clash = |l: &Option<(Option<IpAddr>, u16)>, pv6: bool, only: bool| match l {
+        Some((a, p)) if *p == port => {
+            let fam = if !v6 || mapped {
+                !pv6 || !only && a.is_none_or(|a| a.is_ipv4())
+            } else {
+                pv6 && a.is_none_or(|a| a.is_ipv6())
+            };
+            fam && (a.is_none() || addr.is_none() || *a == addr)
+        }
+        _ => false,
     };
     e.pcbs.values().any(|p| match p {
-        Pcb::Tcp(t) if tcp => clash(&t.local),
-        Pcb::Udp(u) if !tcp => clash(&u.local),
+        Pcb::Tcp(t) if tcp => clash(&t.local, t.v6, t.v6only),
+        Pcb::Udp(u) if !tcp => clash(&u.local, u.v6, u.v6only),
         _ => false,
     })
 }
 
-fn anon_port(e: &mut Engine, tcp: bool) -> Result<u16, Errno> {
+fn anon_port(e: &mut Engine, tcp: bool, v6: bool) -> Result<u16, Errno> {
     let span = u32::from(u16::MAX - ANON_MIN) + 1;
     let start = (e.random() % u64::from(span)) as u32;
     for k in 0..span {
         let p = ANON_MIN + ((start + k) % span) as u16;
-        if !port_in_use(e, tcp, p, None) {
+        if !port_in_use(e, tcp, p, None, v6) {
             return Ok(p);
         }
     }
     Err(Errno::EAGAIN)
 }
 
+/// Whether the pcb is an AF_INET6 TCP or UDP one with `IPV6_V6ONLY`.
+pub fn pcb_v6only(e: &Engine, id: u32) -> bool {
+    match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(t)) => t.v6only,
+        Some(Pcb::Udp(u)) => u.v6only,
+        Some(Pcb::Raw(r)) => r.v6only,
+        None => false,
+    }
+}
+
 /// `bind(2)`: `addr` None is INADDR_ANY; port 0 picks one.
 pub fn bind(e: &mut Engine, id: u32, addr: Option<IpAddr>, port: u16) -> Result<(), Errno> {
+    let v6only = match e.pcbs.get(&id) {
+        Some(Pcb::Tcp(t)) => t.v6only,
+        Some(Pcb::Udp(u)) => u.v6only,
+        _ => false,
+    };
+    // `in6_pcbbind_addr`: a v4-mapped address on an IPv6-only socket is EINVAL.
+    if v6only && addr.is_some_and(|a| a.is_ipv4()) {
+        return Err(Errno::EINVAL);
+    }
     if let Some(a) = addr {
         if !e.is_local(a) && !a.is_unspecified() {
             return Err(Errno::EADDRNOTAVAIL);
         }
     }
     let addr = addr.filter(|a| !a.is_unspecified());
-    let tcp = match e.pcbs.get(&id) {
+    let (tcp, v6) = match e.pcbs.get(&id) {
         Some(Pcb::Tcp(t)) => {
             if t.local.is_some() || !matches!(t.state, TcpState::Fresh) {
                 return Err(Errno::EINVAL);
             }
-            true
+            (true, t.v6)
         }
         Some(Pcb::Udp(u)) => {
             if u.local.is_some() {
                 return Err(Errno::EINVAL);
             }
-            false
+            (false, u.v6)
         }
         Some(Pcb::Raw(_)) => {
             if let Some(Pcb::Raw(r)) = e.pcbs.get_mut(&id) {
@@ -341,9 +392,9 @@ pub fn bind(e: &mut Engine, id: u32, addr: Option<IpAddr>, port: u16) -> Result<
         None => return Err(Errno::EBADF),
     };
     let port = if port == 0 {
-        anon_port(e, tcp)?
+        anon_port(e, tcp, v6)?
     } else {
-        if port_in_use(e, tcp, port, addr) {
+        if port_in_use(e, tcp, port, addr, v6) {
             return Err(Errno::EADDRINUSE);
         }
         port
@@ -385,6 +436,10 @@ pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), E
         Some(Pcb::Udp(_)) | Some(Pcb::Raw(_)) => {}
         None => return Err(Errno::EBADF),
     }
+    // `in6_pcbconnect`: a v4-mapped peer on an IPv6-only socket is EINVAL.
+    if addr.is_ipv4() && pcb_v6only(e, id) {
+        return Err(Errno::EINVAL);
+    }
     if port == 0 && !matches!(e.pcbs.get(&id), Some(Pcb::Raw(_))) {
         return Err(Errno::EADDRNOTAVAIL);
     }
@@ -395,12 +450,15 @@ pub fn connect(e: &mut Engine, id: u32, addr: IpAddr, port: u16) -> Result<(), E
             if !e.is_local(addr) && !addr.is_loopback() {
                 e.route_check(addr)?;
             }
-            let local = t.local;
+            let (local, v6, hops) = (t.local, t.v6, t.hops);
             let (laddr, lport) = match local {
                 Some((a, p)) => (a.unwrap_or(src), p),
-                None => (src, anon_port(e, true)?),
+                None => (src, anon_port(e, true, v6)?),
             };
             let h = new_tcp_socket(e, addr.is_ipv4())?;
+            if hops.is_some() && addr.is_ipv6() {
+                e.tcp(h).set_hop_limit(hops);
+            }
             let now = uptime_s(e);
             let keepinit_us = e.icmp.keepinit().as_micros() as u64;
             let r = {
@@ -612,11 +670,32 @@ pub fn maintain(e: &mut Engine) {
         };
         let mut keep = Vec::new();
         let mut done = Vec::new();
+        let mut moved = Vec::new();
         for h in armed {
-            match e.tcp(h).state() {
-                tcp::State::Listen | tcp::State::SynReceived => keep.push(h),
+            let st = e.tcp(h).state();
+            match st {
+                tcp::State::Listen => keep.push(h),
                 tcp::State::Closed | tcp::State::TimeWait => free_tcp_socket(e, h),
-                _ => done.push(h),
+                _ => {
+                    // smoltcp's listening sockets take both families: the peer goes to
+                    // the listener NetBSD's `tcp_input` would have found, or is reset.
+                    let s = e.tcp(h);
+                    let ends = s.remote_endpoint().zip(s.local_endpoint());
+                    let to = ends.map(|(r, l)| {
+                        let v4 = matches!(r.addr, IpAddress::Ipv4(_));
+                        home(e, true, l.port, l.addr.into(), v4)
+                    });
+                    match to {
+                        Some(None) => {
+                            let deadline = uptime_s(e) + 1;
+                            e.tcp(h).abort();
+                            e.closing.push((h, deadline));
+                        }
+                        Some(Some(t)) if t != id => moved.push((t, h, st)),
+                        _ if st == tcp::State::SynReceived => keep.push(h),
+                        _ => done.push(h),
+                    }
+                }
             }
         }
         if let Some(Pcb::Tcp(Tcp {
@@ -627,7 +706,29 @@ pub fn maintain(e: &mut Engine) {
             l.armed = keep;
             l.ready.extend(done);
         }
+        for (t, h, st) in moved {
+            if let Some(Pcb::Tcp(Tcp {
+                state: TcpState::Listen(l),
+                ..
+            })) = e.pcbs.get_mut(&t)
+            {
+                if st == tcp::State::SynReceived {
+                    l.armed.push(h);
+                } else {
+                    l.ready.push_back(h);
+                }
+            }
+        }
         arm(e, id);
+    }
+    let udps: Vec<u32> = e
+        .pcbs
+        .iter()
+        .filter(|(_, p)| matches!(p, Pcb::Udp(Udp { local: Some(_), .. })))
+        .map(|(id, _)| *id)
+        .collect();
+    for id in udps {
+        udp_sort(e, id);
     }
     let now = uptime_s(e);
     let closing = std::mem::take(&mut e.closing);
@@ -640,6 +741,85 @@ pub fn maintain(e: &mut Engine) {
             e.closing.push((h, deadline));
         } else {
             e.closing.push((h, deadline));
+        }
+    }
+}
+
+/// Whether a pcb of family `v6` (`only`: `IPV6_V6ONLY`) takes a peer of family IPv4
+/// (`v4`) or IPv6.
+fn takes(v6: bool, only: bool, v4: bool) -> bool {
+    if v4 {
+        !v6 || !only
+    } else {
+        v6
+    }
+}
+
+/// The pcb bound to `port` that NetBSD's `tcp_input`/`udp_input`/`udp6_input` gives a
+/// packet from a peer of family `v4` to `dst` (TCP: listeners only): for an IPv4 peer
+/// the AF_INET pcbs first (`in_pcblookup_bind`), then AF_INET6 ones without
+/// IPV6_V6ONLY (v4-mapped); a bound address before the wildcard.
+fn home(e: &Engine, tcp: bool, port: u16, dst: IpAddr, v4: bool) -> Option<u32> {
+    let mut best: Option<(u8, u32)> = None;
+    for (id, p) in &e.pcbs {
+        let (local, v6, only) = match p {
+            Pcb::Tcp(t) if tcp && matches!(t.state, TcpState::Listen(_)) => {
+                (t.local, t.v6, t.v6only)
+            }
+            Pcb::Udp(u) if !tcp => (u.local, u.v6, u.v6only),
+            _ => continue,
+        };
+        let Some((a, p)) = local else { continue };
+        if p != port || !takes(v6, only, v4) || a.is_some_and(|a| a != dst) {
+            continue;
+        }
+        let rank = u8::from(v4 && v6) * 2 + u8::from(a.is_none());
+        if best.is_none_or(|(r, _)| rank < r) {
+            best = Some((rank, *id));
+        }
+    }
+    best.map(|b| b.1)
+}
+
+/// Datagrams a pcb holds for others at most (`Udp::spill`).
+const SPILL_MAX: usize = 64;
+
+/// smoltcp hands a datagram to the first socket bound to its port, whatever its family:
+/// the ones at the front of pcb `id`'s queue that NetBSD would give another pcb (an
+/// IPv4 datagram while an AF_INET socket is bound beside an AF_INET6 one) move to that
+/// pcb's `spill`; those no pcb takes (IPv4 to an IPv6-only socket) are dropped.
+fn udp_sort(e: &mut Engine, id: u32) {
+    loop {
+        let (h, bound) = match e.pcbs.get(&id) {
+            Some(Pcb::Udp(u)) => match u.local {
+                Some((a, p)) => (u.h, (a, p)),
+                None => return,
+            },
+            _ => return,
+        };
+        let Ok((_, m)) = e.udp(h).peek() else { return };
+        let v4 = matches!(m.endpoint.addr, IpAddress::Ipv4(_));
+        let dst: Option<IpAddr> = m.local_address.map(Into::into);
+        let dst = dst.or(bound.0).unwrap_or(if v4 {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        });
+        let to = home(e, false, bound.1, dst, v4);
+        if to == Some(id) {
+            return;
+        }
+        let Ok((d, m)) = e.udp(h).recv() else { return };
+        let (d, from) = (d.to_vec(), (m.endpoint.addr.into(), m.endpoint.port));
+        let budget = e.budget.clone();
+        if let Some(Pcb::Udp(t)) = to.and_then(|t| e.pcbs.get_mut(&t)) {
+            if t.spill.len() < SPILL_MAX
+                && t.spill_bytes + d.len() <= t.rcv_hiwat
+                && budget.try_charge(d.len() as u64).is_ok()
+            {
+                t.spill_bytes += d.len();
+                t.spill.push_back((d, from));
+            }
         }
     }
 }
@@ -657,6 +837,7 @@ pub fn accept(e: &mut Engine, id: u32) -> Result<Option<u32>, Errno> {
     };
     let Some(h) = h else { return Ok(None) };
     let v6 = matches!(e.pcbs.get(&id), Some(Pcb::Tcp(Tcp { v6: true, .. })));
+    let v6only = matches!(e.pcbs.get(&id), Some(Pcb::Tcp(Tcp { v6only: true, .. })));
     let port = e.tcp(h).local_endpoint().map(|l| l.port).unwrap_or(0);
     let nid = insert(
         e,
@@ -668,6 +849,8 @@ pub fn accept(e: &mut Engine, id: u32) -> Result<Option<u32>, Errno> {
             rd_shut: false,
             connect_at: 0,
             softerror: None,
+            v6only,
+            hops: None,
         }),
     );
     match nid {
@@ -781,6 +964,13 @@ pub fn recv_queue(e: &mut Engine, id: u32) -> usize {
             e.tcp(h).recv_queue()
         }
         Some(Pcb::Udp(u)) => {
+            if let Some((d, _)) = u.spill.front() {
+                return d.len();
+            }
+            udp_sort(e, id);
+            let Some(Pcb::Udp(u)) = e.pcbs.get(&id) else {
+                return 0;
+            };
             let h = u.h;
             crate::mcast::pending(e, id)
                 .unwrap_or_else(|| e.udp(h).peek().map(|(d, _)| d.len()).unwrap_or(0))
@@ -810,7 +1000,8 @@ pub fn readable(e: &mut Engine, id: u32) -> bool {
         }
         Some(Pcb::Tcp(t)) => t.error.is_some(),
         Some(Pcb::Udp(u)) => {
-            let (h, err) = (u.h, u.error.is_some());
+            let (h, err) = (u.h, u.error.is_some() || !u.spill.is_empty());
+            udp_sort(e, id);
             err || crate::mcast::pending(e, id).is_some() || e.udp(h).can_recv()
         }
         Some(Pcb::Raw(r)) => !r.q.is_empty(),
@@ -896,7 +1087,7 @@ pub fn close(e: &mut Engine, id: u32) {
         },
         Pcb::Udp(u) => {
             e.sockets.remove(u.h);
-            e.budget.release(UDP_CHARGE);
+            e.budget.release(UDP_CHARGE + u.spill_bytes as u64);
         }
         Pcb::Raw(r) => {
             e.budget.release(r.q_bytes as u64);
@@ -980,6 +1171,10 @@ pub fn dgram_send(
                 // `sosend`: unconnected and no address.
                 (None, None) => return Err(Errno::EDESTADDRREQ),
             };
+            // `udp6_output`: a v4-mapped destination on an IPv6-only socket is EINVAL.
+            if dst.0.is_ipv4() && u.v6only {
+                return Err(Errno::EINVAL);
+            }
             // sosend: beyond `SO_SNDBUF` is EMSGSIZE; `udp_output`/`udp6_output`: so is
             // what IP cannot carry (65535 less the IPv4 and UDP headers; IPv6's payload
             // length less the UDP header).
@@ -1312,9 +1507,25 @@ pub fn dgram_recv(
             let (h, remote) = (u.h, u.remote);
             // `sbappendaddr`: the datagram with its address must fit `SO_RCVBUF`.
             let room = u.rcv_hiwat.saturating_sub(if u.v6 { 28 } else { 16 });
+            if !u.spill.is_empty() {
+                let got = if peek {
+                    u.spill.front().cloned()
+                } else {
+                    u.spill.pop_front()
+                };
+                if let Some((d, from)) = got {
+                    if !peek {
+                        u.spill_bytes -= d.len();
+                        e.budget.release(d.len() as u64);
+                    }
+                    let n = d.len();
+                    return Ok(Some((d[..n.min(max)].to_vec(), n, from, Vec::new())));
+                }
+            }
             if let Some((d, n, from)) = crate::mcast::recv(e, id, max, peek) {
                 return Ok(Some((d, n, from, Vec::new())));
             }
+            udp_sort(e, id);
             let s = e.sockets.get_mut::<udp::Socket>(h);
             loop {
                 let got = if peek {

@@ -109,6 +109,24 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
             .rw(),
         )?;
         crate::pcblist::register6(k, st)?;
+        // `ip6_v6only` (IPV6CTL_V6ONLY 24, read-write on NetBSD 7.99): the IPV6_V6ONLY a new
+        // AF_INET6 socket starts with.
+        let (s1, s2) = (st.clone(), st.clone());
+        mib.register(
+            &["net", "inet6", "ip6"],
+            Spec::func_rw(
+                "v6only",
+                Some(24),
+                CTLTYPE_INT,
+                4,
+                move |_| Ok(i32::from(s1.lock().v6only).to_le_bytes().to_vec()),
+                move |_, v| {
+                    s2.lock().v6only = int_of(v)? != 0;
+                    Ok(())
+                },
+            )
+            .rw(),
+        )?;
         // `ip6_auto_linklocal` (1, as NetBSD): 0 stops interfaces that come up from
         // getting their link-local address (t_ipaddress.sh ipaddr_auto_linklocal).
         let (s1, s2) = (st.clone(), st.clone());
