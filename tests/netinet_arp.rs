@@ -1,0 +1,138 @@
+//! IPv4 duplicate-address detection between two of our servers on one shmif bus, as
+//! NetBSD 7.99's `arp_dad_*` (RFC 5227), and the `net.inet.arp`/`dad_count` knobs.
+//! NetBSD's answers, recorded by hand with its rump_server and rumpctrl's ifconfig and
+//! sysctl (docs/netinet.md, "IPv4 DAD and the ARP knobs"): an address set on an
+//! interface already up is `tentative` for 3 probes (ifconfig -w waited 5.0 s), then
+//! ready; an address another host on the bus holds becomes `duplicated`; an address set
+//! on a down interface skips DAD (flags 0 at once); `net.inet.ip.dad_count` = 3,
+//! `net.inet.arp.keep` = 1200, `down` = 20, the four `log_*` = 1, `debug` = 0.
+
+mod common;
+#[path = "netinet/peer.rs"]
+mod peer;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use common::{InDir, TempDir};
+use peer::*;
+
+const LIBS: &[&str] = &[
+    "-lrumpnet",
+    "-lrumpnet_net",
+    "-lrumpnet_netinet",
+    "-lrumpnet_shmif",
+];
+/// `_IOW('i', 16, struct ifreq)`.
+const SIOCSIFFLAGS: u32 = 0x8090_6910;
+/// `_IOWR('i', 39, struct ifreq)`.
+const SIOCGIFAFLAG_IN: u32 = 0xc090_6927;
+/// `_IOW('i', 26, struct in_aliasreq)`.
+const SIOCAIFADDR: u32 = 0x8040_691a;
+const IN_IFF_TENTATIVE: i32 = 1;
+const IN_IFF_DUPLICATED: i32 = 2;
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn ifreq(name: &str) -> Vec<u8> {
+    let mut r = vec![0u8; 144];
+    r[..name.len()].copy_from_slice(name.as_bytes());
+    r
+}
+
+/// `ifconfig NAME up`.
+fn if_up(c: &mut client::Client, name: &str) {
+    let s = c.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    let mut r = ifreq(name);
+    r[16..18].copy_from_slice(&0x8843u16.to_le_bytes());
+    ioctl(c, s, SIOCSIFFLAGS, &mut r, &[]).unwrap();
+    c.close(s).unwrap();
+}
+
+/// `ifconfig NAME inet ADDR/24 alias`.
+fn add_addr(c: &mut client::Client, name: &str, a: Ipv4Addr) {
+    let s = c.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    let mut r = vec![0u8; 64];
+    r[..name.len()].copy_from_slice(name.as_bytes());
+    r[16..32].copy_from_slice(&sin(a, 0));
+    r[48..64].copy_from_slice(&sin(ip("255.255.255.0"), 0));
+    ioctl(c, s, SIOCAIFADDR, &mut r, &[]).unwrap();
+    c.close(s).unwrap();
+}
+
+/// `SIOCGIFAFLAG_IN`: the address's `IN_IFF_*` (what ifconfig prints and `-w` waits on).
+fn aflags(c: &mut client::Client, name: &str, a: Ipv4Addr) -> i32 {
+    let s = c.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    let mut r = ifreq(name);
+    r[16..32].copy_from_slice(&sin(a, 0));
+    ioctl(c, s, SIOCGIFAFLAG_IN, &mut r, &[]).unwrap();
+    c.close(s).unwrap();
+    i32::from_le_bytes([r[16], r[17], r[18], r[19]])
+}
+
+fn int(v: &[u8]) -> i32 {
+    i32::from_le_bytes(v[..4].try_into().unwrap())
+}
+
+#[test]
+fn ipv4_dad_tentative_then_ready_and_duplicated_between_two_servers() {
+    let dir = TempDir::new("netinet-arp-dad");
+    let a = InDir::start(&dir, "a.sock", LIBS);
+    let b = InDir::start(&dir, "b.sock", LIBS);
+    let (mut ca, mut cb) = (a.client(), b.client());
+    // net.inet.ip.dad_count (IPCTL_DAD_COUNT 25): NetBSD's 3.
+    assert_eq!(int(&sysctl_read(&mut ca, &[4, 2, 0, 25]).unwrap()), 3);
+
+    // On a down interface no DAD: ready at once (a gratuitous request instead).
+    ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
+    assert_eq!(aflags(&mut ca, "shmif0", ip("10.0.1.1")), 0);
+
+    // On an interface up already: tentative while the probes go.
+    ifconfig_shmif(&mut cb, "shmif0", "bus1", ip("10.0.1.2")).unwrap();
+    add_addr(&mut cb, "shmif0", ip("10.0.1.3"));
+    let t0 = Instant::now();
+    assert_eq!(aflags(&mut cb, "shmif0", ip("10.0.1.3")), IN_IFF_TENTATIVE);
+    // a's address: probes answered by a, so duplicated.
+    add_addr(&mut cb, "shmif0", ip("10.0.1.1"));
+    assert_eq!(aflags(&mut cb, "shmif0", ip("10.0.1.1")), IN_IFF_TENTATIVE);
+    // Ready after 3 probes + ANNOUNCE_WAIT: between 2 + 2 s and 1 + 2·2 + 2 s (+ slack).
+    let ready = loop {
+        if aflags(&mut cb, "shmif0", ip("10.0.1.3")) == 0 {
+            break t0.elapsed();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "still tentative");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        ready >= Duration::from_millis(3900),
+        "ready too soon: {ready:?}"
+    );
+    assert_eq!(aflags(&mut cb, "shmif0", ip("10.0.1.1")), IN_IFF_DUPLICATED);
+    // a's own address is untouched.
+    assert_eq!(aflags(&mut ca, "shmif0", ip("10.0.1.1")), 0);
+}
+
+#[test]
+fn dad_count_zero_skips_detection() {
+    let dir = TempDir::new("netinet-arp-dad0");
+    let a = InDir::start(&dir, "a.sock", LIBS);
+    let mut ca = a.client();
+    ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
+    let mut v = 0i32.to_le_bytes();
+    let name: Vec<u8> = [4i32, 2, 0, 25]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let args = [client::addr_of(&name), 4, 0, 0, client::addr_of(&v), 4];
+    ca.syscall(
+        202,
+        &args,
+        &mut [client::Buf::In(&name), client::Buf::In(&mut v)],
+    )
+    .unwrap();
+    assert_eq!(int(&sysctl_read(&mut ca, &[4, 2, 0, 25]).unwrap()), 0);
+    add_addr(&mut ca, "shmif0", ip("10.0.1.5"));
+    assert_eq!(aflags(&mut ca, "shmif0", ip("10.0.1.5")), 0);
+}
