@@ -23,8 +23,6 @@ const LIBS: &[&str] = &[
     "-lrumpnet_netinet",
     "-lrumpnet_shmif",
 ];
-/// `_IOW('i', 16, struct ifreq)`.
-const SIOCSIFFLAGS: u32 = 0x8090_6910;
 /// `_IOWR('i', 39, struct ifreq)`.
 const SIOCGIFAFLAG_IN: u32 = 0xc090_6927;
 /// `_IOW('i', 26, struct in_aliasreq)`.
@@ -40,15 +38,6 @@ fn ifreq(name: &str) -> Vec<u8> {
     let mut r = vec![0u8; 144];
     r[..name.len()].copy_from_slice(name.as_bytes());
     r
-}
-
-/// `ifconfig NAME up`.
-fn if_up(c: &mut client::Client, name: &str) {
-    let s = c.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
-    let mut r = ifreq(name);
-    r[16..18].copy_from_slice(&0x8843u16.to_le_bytes());
-    ioctl(c, s, SIOCSIFFLAGS, &mut r, &[]).unwrap();
-    c.close(s).unwrap();
 }
 
 /// `ifconfig NAME inet ADDR/24 alias`.
@@ -89,7 +78,8 @@ fn ipv4_dad_tentative_then_ready_and_duplicated_between_two_servers() {
     ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
     assert_eq!(aflags(&mut ca, "shmif0", ip("10.0.1.1")), 0);
 
-    // On an interface up already: tentative while the probes go.
+    // On an interface up already (its first address brought it up): tentative while
+    // the probes go.
     ifconfig_shmif(&mut cb, "shmif0", "bus1", ip("10.0.1.2")).unwrap();
     add_addr(&mut cb, "shmif0", ip("10.0.1.3"));
     let t0 = Instant::now();
@@ -120,7 +110,7 @@ fn dad_count_zero_skips_detection() {
     let a = InDir::start(&dir, "a.sock", LIBS);
     let mut ca = a.client();
     ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
-    let mut v = 0i32.to_le_bytes();
+    let v = 0i32.to_le_bytes();
     let name: Vec<u8> = [4i32, 2, 0, 25]
         .iter()
         .flat_map(|v| v.to_le_bytes())
@@ -129,7 +119,7 @@ fn dad_count_zero_skips_detection() {
     ca.syscall(
         202,
         &args,
-        &mut [client::Buf::In(&name), client::Buf::In(&mut v)],
+        &mut [client::Buf::In(&name), client::Buf::In(&v)],
     )
     .unwrap();
     assert_eq!(int(&sysctl_read(&mut ca, &[4, 2, 0, 25]).unwrap()), 0);
