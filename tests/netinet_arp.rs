@@ -126,3 +126,89 @@ fn dad_count_zero_skips_detection() {
     add_addr(&mut ca, "shmif0", ip("10.0.1.5"));
     assert_eq!(aflags(&mut ca, "shmif0", ip("10.0.1.5")), 0);
 }
+
+/// t_arp.sh arp_cache_expiration_5s: with `net.inet.arp.keep` 5 a learnt entry is gone
+/// from `arp -an` after 7 s (NetBSD's test sleeps keep + 2 s and expects it gone).
+#[test]
+fn arp_cache_expiration_5s() {
+    let dir = TempDir::new("netinet-arp-keep");
+    let a = InDir::start(&dir, "a.sock", LIBS);
+    let b = InDir::start(&dir, "b.sock", LIBS);
+    let (mut ca, mut cb) = (a.client(), b.client());
+    ifconfig_shmif(&mut ca, "shmif0", "bus1", ip("10.0.1.1")).unwrap();
+    ifconfig_shmif(&mut cb, "shmif0", "bus1", ip("10.0.1.2")).unwrap();
+    // net.inet.arp.keep by name (its number is dynamic, as NetBSD's CTL_CREATE).
+    assert_eq!(int(&sysctl_read(&mut ca, &[4, 2, 0, 25]).unwrap()), 3);
+    set_keep(&mut ca, 5);
+    assert_eq!(ping(&mut ca, ip("10.0.1.2"), 1).unwrap().0, 1);
+    let has = |c: &mut client::Client| {
+        arp_entries(c)
+            .unwrap()
+            .iter()
+            .any(|e| e.0 == ip("10.0.1.2"))
+    };
+    assert!(has(&mut ca), "learnt");
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(!has(&mut ca), "expired after keep");
+}
+
+/// `sysctl -w net.inet.arp.keep=N` through `sysctl.nametomib`-style lookup: CTL_QUERY
+/// on net.inet for the "arp" node, then on it for "keep".
+fn set_keep(c: &mut client::Client, v: i32) {
+    let arp = child(c, &[4, 2], "arp");
+    let keep = child(c, &[4, 2, arp], "keep");
+    let name: Vec<u8> = [4, 2, arp, keep]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let val = v.to_le_bytes();
+    let args = [client::addr_of(&name), 4, 0, 0, client::addr_of(&val), 4];
+    c.syscall(
+        202,
+        &args,
+        &mut [client::Buf::In(&name), client::Buf::In(&val)],
+    )
+    .unwrap();
+    assert_eq!(int(&sysctl_read(c, &[4, 2, arp, keep]).unwrap()), v);
+}
+
+/// The number of node `name` under `parent` (CTL_QUERY, -2: `struct sysctlnode`s, 96
+/// bytes each, `sysctl_num` at 4 and `sysctl_name` at 8).
+fn child(c: &mut client::Client, parent: &[i32], name: &str) -> i32 {
+    let mut p = parent.to_vec();
+    p.push(-2);
+    let nm: Vec<u8> = p.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut list = vec![0u8; 96 * 64];
+    let mut len = (list.len() as u64).to_le_bytes();
+    // The request node: SYSCTL_VERSION in sysctl_flags, as sysctl(3) sends it.
+    let mut q = vec![0u8; 96];
+    q[..4].copy_from_slice(&0x0100_0000u32.to_le_bytes());
+    let args = [
+        client::addr_of(&nm),
+        p.len() as u64,
+        client::addr_of(&list),
+        client::addr_of(&len),
+        client::addr_of(&q),
+        q.len() as u64,
+    ];
+    c.syscall(
+        202,
+        &args,
+        &mut [
+            client::Buf::In(&nm),
+            client::Buf::Out(&mut list),
+            client::Buf::InOut(&mut len),
+            client::Buf::In(&q),
+        ],
+    )
+    .unwrap();
+    list.truncate(u64::from_le_bytes(len) as usize);
+    for n in list.chunks(96) {
+        let nm = &n[8..40];
+        let end = nm.iter().position(|&b| b == 0).unwrap_or(nm.len());
+        if &nm[..end] == name.as_bytes() {
+            return i32::from_le_bytes(n[4..8].try_into().unwrap());
+        }
+    }
+    panic!("no {name}");
+}

@@ -74,6 +74,8 @@ pub struct ArpState {
     pub dad_count: i32,
     /// Detections running.
     pub dad: Vec<Dad>,
+    /// The second of uptime the cache was last pruned (`arptimer`, once a second).
+    pruned_s: u64,
 }
 
 impl Default for ArpState {
@@ -84,6 +86,7 @@ impl Default for ArpState {
             log_knobs: [1, 1, 1, 1, 0],
             dad_count: PROBE_NUM,
             dad: Vec::new(),
+            pruned_s: 0,
         }
     }
 }
@@ -175,8 +178,22 @@ impl Engine {
             .and_then(|f| f.addrs.iter_mut().find(|x| x.addr == IpAddr::V4(a)))
     }
 
-    /// `arp_dad_timer`: probes, then ready, then announcements.
+    /// `arptimer`: resolved entries older than `net.inet.arp.keep` leave the cache (arp(8)
+    /// lists them no more), checked once a second; static ones stay.
+    fn arp_expire(&mut self) {
+        let now_s = self.uptime_s();
+        if now_s == self.arp4.pruned_s {
+            return;
+        }
+        self.arp4.pruned_s = now_s;
+        let keep_s = self.arp4.keep_s.max(0) as u64;
+        self.arp
+            .retain(|_, e| e.permanent || e.mac.is_none() || now_s.saturating_sub(e.at_s) < keep_s);
+    }
+
+    /// `arp_dad_timer`: probes, then ready, then announcements (and [`Self::arp_expire`]).
     pub fn arp_dad_timer(&mut self) {
+        self.arp_expire();
         if self.arp4.dad.is_empty() {
             return;
         }
