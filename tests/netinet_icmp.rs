@@ -502,11 +502,17 @@ fn hostile_icmp_errors_and_redirects_change_nothing_they_should_not() {
         }
     }
     let _ = w.pump(300);
-    // Still serving; the bound socket is unharmed; the routing table is its own.
-    assert_eq!(
-        probe(&mut c, v4("127.0.0.1"), 64),
-        Some((0, 0, v4("127.0.0.1")))
-    );
+    // Still serving; the bound socket is unharmed; the routing table is its own. Under
+    // CPU load the flood may still be draining: an echo lost to that is asked again
+    // (at most 5 times); any other answer fails at once.
+    let mut echo = None;
+    for _ in 0..5 {
+        echo = probe(&mut c, v4("127.0.0.1"), 64);
+        if echo.is_some() {
+            break;
+        }
+    }
+    assert_eq!(echo, Some((0, 0, v4("127.0.0.1"))));
     assert!(c.sendto(u, b"x", 0, Some(&sin(me, 9))).is_ok());
     let routes = sysctl_read(&mut c, &[4, 34, 0, 2, 1, 0]).unwrap();
     assert!(routes.len() < 4096, "{} bytes of routes", routes.len());

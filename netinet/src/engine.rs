@@ -32,8 +32,6 @@ fn queued_bytes(q: &VecDeque<Vec<u8>>) -> usize {
 
 /// ARP entries per kernel.
 const ARP_MAX: usize = 1024;
-/// `arpt_keep`: a resolved entry lives 20 minutes.
-const ARP_KEEP_S: u64 = 1200;
 /// `arp_maxtries`: requests before an entry is given up.
 const ARP_MAXTRIES: u32 = 5;
 const ETHERTYPE_IP: u16 = 0x0800;
@@ -230,6 +228,8 @@ pub struct Engine {
     pub frag: crate::frag::FragState,
     /// ICMP errors and redirects of our own: knobs and state (`icmp.rs`).
     pub icmp: crate::icmp::IcmpState,
+    /// IPv4 duplicate-address detection and the `net.inet.arp` knobs (`arp.rs`).
+    pub arp4: crate::arp::ArpState,
     /// The kernel's memory budget (socket buffers, queued packets).
     pub budget: std::sync::Arc<kernel::mem::Budget>,
     start: std::time::Instant,
@@ -324,6 +324,7 @@ impl Engine {
             budget,
             start,
             ip_id: (rand >> 16) as u16,
+            arp4: Default::default(),
             rand,
         };
         e.ifs.push(Ifnet {
@@ -360,6 +361,11 @@ impl Engine {
     /// smoltcp's clock.
     pub fn now(&self) -> SInstant {
         SInstant::from_micros(self.start.elapsed().as_micros() as i64)
+    }
+
+    /// Milliseconds since the stack started.
+    pub fn uptime_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
     }
 
     /// Seconds since the stack started.
@@ -474,9 +480,14 @@ impl Engine {
         broadcast: Option<Ipv4Addr>,
     ) -> Result<(), kernel::Errno> {
         use kernel::Errno;
-        if self.ifp(i).map(|f| f.has_addr(addr)) == Some(true) {
+        let existed = self.ifp(i).map(|f| f.has_addr(addr)) == Some(true);
+        if existed {
             self.del_addr(i, addr)?;
         }
+        // `if_do_dad`: IPv4 DAD only when the interface was up and running already.
+        let was_running = self
+            .ifp(i)
+            .is_some_and(|f| f.flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING);
         if let IpAddr::V4(a) = addr {
             self.arp_own_deleted.remove(&(i, a));
         }
@@ -543,6 +554,15 @@ impl Engine {
                     | if host { route::RTF_HOST } else { 0 },
             });
         }
+        if let (false, IpAddr::V4(a)) = (loopback, addr) {
+            let fl = self.arp_addr_added(i, a, was_running, !existed);
+            if let Some(x) = self
+                .ifp_mut(i)
+                .and_then(|f| f.addrs.iter_mut().find(|x| x.addr == addr))
+            {
+                x.flags6 = fl;
+            }
+        }
         if !was_up {
             self.in6_if_up(i);
         }
@@ -590,8 +610,9 @@ impl Engine {
             .position(|a| a.addr == addr)
             .ok_or(Errno::EADDRNOTAVAIL)?;
         let a = f.addrs.remove(pos);
-        if let IpAddr::V6(v) = addr {
-            self.dad.retain(|d| (d.0, d.1) != (i, v));
+        match addr {
+            IpAddr::V6(v) => self.dad.retain(|d| (d.0, d.1) != (i, v)),
+            IpAddr::V4(v) => self.arp_dad_stop(i, v),
         }
         crate::mcast::addr_removed(self, i, addr);
         let ip = IpAddress::from(addr);
@@ -689,6 +710,7 @@ impl Engine {
     /// Runs smoltcp and routes what it sends until nothing moves (bounded).
     pub fn poll(&mut self) {
         self.nd6_timer();
+        self.arp_dad_timer();
         self.frag_timer();
         crate::nd6::timer(self);
         crate::mcast::timer(self);
@@ -1114,7 +1136,8 @@ impl Engine {
         let now_s = self.uptime_s();
         if let Some(e) = self.arp.get_mut(&(i, next)) {
             if let Some(mac) = e.mac {
-                if e.permanent || now_s.saturating_sub(e.at_s) < ARP_KEEP_S {
+                let keep_s = self.arp4.keep_s.max(0) as u64;
+                if e.permanent || now_s.saturating_sub(e.at_s) < keep_s {
                     self.ether_output(i, mac, ETHERTYPE_IP, &p);
                     return;
                 }
@@ -1122,7 +1145,8 @@ impl Engine {
                 e.tries = 0;
             }
             e.hold = Some(p);
-            if e.tries >= ARP_MAXTRIES && now_s.saturating_sub(e.at_s) < 20 {
+            let down_s = self.arp4.down_s.max(0) as u64;
+            if e.tries >= ARP_MAXTRIES && now_s.saturating_sub(e.at_s) < down_s {
                 // `arpt_down`: given up on for 20 s.
                 e.hold = None;
                 return;
@@ -1183,7 +1207,14 @@ impl Engine {
         if sha == mac || sha[0] & 1 != 0 {
             return;
         }
-        let for_us = f.has_addr(IpAddr::V4(tpa));
+        if self.arp_dad_input(i, op, sha, spa, tpa) == crate::arp::Verdict::Done {
+            return;
+        }
+        let Some(f) = self.ifp(i) else { return };
+        let for_us = f
+            .addrs
+            .iter()
+            .any(|x| x.addr == IpAddr::V4(tpa) && x.ready());
         let now_s = self.uptime_s();
         let room = self.arp.len() < ARP_MAX;
         let held = match self.arp.get_mut(&(i, spa)) {

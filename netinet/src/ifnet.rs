@@ -40,7 +40,7 @@ pub struct IfAddr {
     /// The broadcast address (IPv4 on broadcast interfaces) or the point-to-point peer.
     pub broadcast: Option<Ipv4Addr>,
     /// `IN6_IFF_*` (IPv6): [`IN6_IFF_TENTATIVE`] during duplicate-address detection,
-    /// [`IN6_IFF_DUPLICATED`] when another node has it.
+    /// [`IN6_IFF_DUPLICATED`] when another node has it. IPv4: `IN_IFF_*` (`arp.rs`).
     pub flags6: u32,
 }
 
@@ -53,6 +53,9 @@ impl IfAddr {
     /// Usable as a source and answered for: not tentative, not a duplicate
     /// (`IN6_IFF_NOTREADY`).
     pub fn ready(&self) -> bool {
+        if self.addr.is_ipv4() {
+            return crate::arp::ready4(self);
+        }
         self.flags6 & (IN6_IFF_TENTATIVE | IN6_IFF_DUPLICATED) == 0
     }
 }

@@ -821,10 +821,11 @@ fn in_control(
         }
         SIOCGIFAFLAG_IN => {
             let want = sin_at(data, 16).ok_or(Errno::EADDRNOTAVAIL)?;
-            if !v4.iter().any(|x| x.addr == IpAddr::V4(want)) {
+            // `ia4_flags`: tentative/duplicated (arp.rs), what `ifconfig -w` waits on.
+            let Some(x) = v4.iter().find(|x| x.addr == IpAddr::V4(want)) else {
                 return Err(Errno::EADDRNOTAVAIL);
-            }
-            put(data, 16, &0i32.to_le_bytes());
+            };
+            put(data, 16, &(x.flags6 as i32).to_le_bytes());
             Ok(())
         }
         _ => Err(Errno::ENOTTY),

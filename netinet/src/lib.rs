@@ -13,6 +13,7 @@
 //! the kernel halts.
 #![warn(missing_docs)]
 
+pub mod arp;
 pub mod engine;
 pub mod frag;
 pub mod icmp;

@@ -149,6 +149,7 @@ pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
     }
     crate::frag::register_sysctl(k, st, cfg.inet6)?;
     crate::icmp::register_sysctl(k, st, cfg.inet6)?;
+    crate::arp::register_sysctl(k, st)?;
     // net.route.0.<af>.<op>.<arg>: NetBSD's `sysctl_rtable` takes the rest of the name;
     // here three any-number levels lead to the leaf that reads it.
     mib.register(&["net"], Spec::node("route", Some(PF_ROUTE)))?;
