@@ -6,7 +6,8 @@
 //! problem "next header" (IPv6) when no raw socket takes an unknown protocol, time
 //! exceeded, net/host unreachable (IPv4) and no route/address unreachable (IPv6) when
 //! forwarding finds no route or a reject route, and redirects when a router sends a packet
-//! back out of the interface it came in on towards a source on that link. Never about an
+//! back out of the interface it came in on towards a source on that link (IPv6:
+//! `ND_REDIRECT` as `icmp6_redirect_output`, [`icmp6_redirect_output`]). Never about an
 //! ICMP error, a link broadcast/multicast, a non-first fragment or to a source that cannot
 //! be answered (`icmp_error`/`icmp6_error`'s rules), and at most `errppslimit` a second
 //! (`ppsratecheck`).
@@ -16,7 +17,9 @@
 //! error as `tcp_notify`, which a connection attempt that times out fails with instead
 //! of `ETIMEDOUT`, as `tcp_drop`); a redirect changes the routing table as `rtredirect` (a host route
 //! `RTF_GATEWAY|RTF_HOST|RTF_DYNAMIC`, or `RTF_MODIFIED` on an existing host route) and
-//! tells the routing sockets (`RTM_REDIRECT`). Raw sockets see every error before this.
+//! tells the routing sockets (`RTM_REDIRECT`); an ICMPv6 redirect is checked as
+//! `icmp6_redirect_input` first ([`redirect6_input`]). Raw sockets see every error before
+//! this.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
