@@ -1276,14 +1276,17 @@ impl Engine {
         }
         p[7] -= 1;
         let mcopy = p[..p.len().min(1232)].to_vec();
-        if crate::icmp::forward6_route(self, i, h, &mcopy).is_none() {
+        let Some(redirect) = crate::icmp::forward6_route(self, i, h, &mcopy) else {
             return;
-        }
+        };
         if self.forward_too_big(i, h, &p) {
             return;
         }
         self.stats.ip_forward += 1;
         self.output(p);
+        if let Some(r) = redirect {
+            crate::icmp::icmp6_redirect_output(self, i, &mcopy, &r);
+        }
     }
 
     /// `nd6_output`: sends `p` to `next` on interface `i` once its link address is known
@@ -1455,6 +1458,15 @@ impl Engine {
         };
         if ty == 134 {
             crate::nd6::ra_input(self, i, h, p);
+            return true;
+        }
+        if ty == crate::icmp::ND_REDIRECT {
+            // `icmp6_input`: a redirect with code 0 and its full length goes to
+            // `icmp6_redirect_input` and to the raw sockets (ping6 -v prints it).
+            crate::icmp::redirect6_input(self, i, h, p);
+            if m.len() >= 40 && m[1] == 0 {
+                crate::sock::raw_input(self, i, h, p);
+            }
             return true;
         }
         if p[7] != 255 || m.len() < 24 || m[1] != 0 || csum6(src, dst, IPPROTO_ICMPV6, m) != 0 {

@@ -6,7 +6,8 @@
 //! problem "next header" (IPv6) when no raw socket takes an unknown protocol, time
 //! exceeded, net/host unreachable (IPv4) and no route/address unreachable (IPv6) when
 //! forwarding finds no route or a reject route, and redirects when a router sends a packet
-//! back out of the interface it came in on towards a source on that link. Never about an
+//! back out of the interface it came in on towards a source on that link (IPv6:
+//! `ND_REDIRECT` as `icmp6_redirect_output`, [`icmp6_redirect_output`]). Never about an
 //! ICMP error, a link broadcast/multicast, a non-first fragment or to a source that cannot
 //! be answered (`icmp_error`/`icmp6_error`'s rules), and at most `errppslimit` a second
 //! (`ppsratecheck`).
@@ -16,7 +17,9 @@
 //! error as `tcp_notify`, which a connection attempt that times out fails with instead
 //! of `ETIMEDOUT`, as `tcp_drop`); a redirect changes the routing table as `rtredirect` (a host route
 //! `RTF_GATEWAY|RTF_HOST|RTF_DYNAMIC`, or `RTF_MODIFIED` on an existing host route) and
-//! tells the routing sockets (`RTM_REDIRECT`). Raw sockets see every error before this.
+//! tells the routing sockets (`RTM_REDIRECT`); an ICMPv6 redirect is checked as
+//! `icmp6_redirect_input` first ([`redirect6_input`]). Raw sockets see every error before
+//! this.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -557,7 +560,10 @@ pub fn forward_route(e: &mut Engine, i: u32, h: &IpHdr, mcopy: &[u8]) -> Option<
 /// `ip6_forward` after the hop limit went down: the route, or the error when there is
 /// none (no route), the source's scope ends here (beyond scope) or the route rejects
 /// (address unreachable; a blackhole drops silently). `mcopy`: the packet as forwarded.
-pub fn forward6_route(e: &mut Engine, i: u32, h: &IpHdr, mcopy: &[u8]) -> Option<()> {
+/// `Some(Some(route))` when a redirect is due (`ip6_forward`: the route goes back out of
+/// `i`, `net.inet6.ip6.redirect` is on, the route was not made or changed by a redirect):
+/// [`icmp6_redirect_output`] after the packet went.
+pub fn forward6_route(e: &mut Engine, i: u32, h: &IpHdr, mcopy: &[u8]) -> Option<Option<Route>> {
     let Some(r) = e.routes.lookup(h.dst).cloned() else {
         e.stats.ip_noroute += 1;
         icmp6_error(e, i, mcopy, ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_NOROUTE, 0);
@@ -583,7 +589,166 @@ pub fn forward6_route(e: &mut Engine, i: u32, h: &IpHdr, mcopy: &[u8]) -> Option
         e.stats.ip_rejected += 1;
         return None;
     }
-    Some(())
+    let redirect =
+        r.ifindex == i && e.icmp.sendredirects6 != 0 && r.flags & (RTF_DYNAMIC | RTF_MODIFIED) == 0;
+    Some(redirect.then_some(r))
+}
+
+/// `ND_OPT_TARGET_LINKADDR`.
+const ND_OPT_TARGET_LINKADDR: u8 = 2;
+/// `ND_OPT_REDIRECTED_HEADER`.
+const ND_OPT_REDIRECTED_HEADER: u8 = 4;
+/// `IPV6_MMTU`: the most an ICMPv6 redirect takes.
+const IPV6_MMTU: usize = 1280;
+
+/// `nd6_is_addr_neighbor`: `a` is on interface `i`'s link (link-local, in one of its
+/// prefixes, or in its neighbour cache).
+fn is_neighbor(e: &Engine, i: u32, a: Ipv6Addr) -> bool {
+    let a = IpAddr::V6(a);
+    is_link_local(a)
+        || e.ifp(i).is_some_and(|f| {
+            f.addrs
+                .iter()
+                .any(|x| x.addr.is_ipv6() && route::prefix_contains(x.addr, x.prefix, a))
+        })
+        || matches!(a, IpAddr::V6(v) if e.nd.contains_key(&(i, v)))
+}
+
+/// The first ready link-local address of interface `i` (`in6ifa_ifpforlinklocal`).
+fn link_local_of(e: &Engine, i: u32) -> Option<Ipv6Addr> {
+    e.ifp(i)?.addrs.iter().find_map(|a| match a.addr {
+        IpAddr::V6(v) if is_link_local(a.addr) && a.ready() => Some(v),
+        _ => None,
+    })
+}
+
+/// `icmp6_redirect_output`: tells the sender of `mcopy` (the packet as forwarded back out
+/// of interface `i` by route `r`) of a better first hop: the route's link-local gateway
+/// (no redirect for a gateway that is not link-local) or, for a destination on the link,
+/// the destination itself. From our link-local address, hop limit 255, with the target's
+/// link-layer address when the neighbour cache has it and as much of the packet as fits
+/// 1280 bytes (a multiple of 8) in a redirected header option; `errppslimit6` a second.
+pub fn icmp6_redirect_output(e: &mut Engine, i: u32, mcopy: &[u8], r: &Route) {
+    if !e.forwarding_v6 || mcopy.len() < 40 {
+        return;
+    }
+    let a = |o: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&mcopy[o..o + 16]).unwrap_or_default());
+    let (osrc, odst) = (a(8), a(24));
+    if !is_neighbor(e, i, osrc) || odst.is_multicast() {
+        return;
+    }
+    if !e.icmp.pps6.check(Instant::now(), e.icmp.errppslimit6) {
+        e.icmp.ratelimited += 1;
+        return;
+    }
+    let Some(ll6) = link_local_of(e, i) else {
+        return;
+    };
+    let target = if r.flags & RTF_GATEWAY != 0 {
+        match r.gateway {
+            Some(IpAddr::V6(g)) if is_link_local(IpAddr::V6(g)) => g,
+            _ => return,
+        }
+    } else {
+        odst
+    };
+    let mut m = vec![ND_REDIRECT, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&target.octets());
+    m.extend_from_slice(&odst.octets());
+    if let Some(mac) = e.nd.get(&(i, target)).and_then(|n| n.mac) {
+        m.extend_from_slice(&[ND_OPT_TARGET_LINKADDR, 1]);
+        m.extend_from_slice(&mac);
+    }
+    // The redirected header: what fits, cut to a multiple of 8 bytes.
+    let room = (IPV6_MMTU - 40 - m.len()) & !7;
+    let quote = if room - 8 < mcopy.len() {
+        room - 8
+    } else {
+        mcopy.len() - mcopy.len() % 8
+    };
+    m.extend_from_slice(&[
+        ND_OPT_REDIRECTED_HEADER,
+        ((quote + 8) / 8) as u8,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
+    m.extend_from_slice(&mcopy[..quote]);
+    let c = csum6(ll6, osrc, IPPROTO_ICMPV6, &m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    e.icmp.sent += 1;
+    let p = ipv6_packet(ll6, osrc, IPPROTO_ICMPV6, MAXTTL, &m);
+    // Out of the interface it concerns, whatever the routes to a link-local source say.
+    e.nd_resolve(i, osrc, p);
+}
+
+/// `icmp6_redirect_input`: a redirect received on interface `i` (a host only:
+/// `net.inet6.ip6.forwarding` 0, `net.inet6.icmp6.rediraccept` 1). Ignored unless from a
+/// link-local address with hop limit 255, code 0, a valid checksum and options, from the
+/// current first hop towards the (not multicast) destination, naming a link-local target
+/// (a better router) or the destination itself (on the link). The target's link-layer
+/// address goes into the neighbour cache (`nd6_cache_lladdr`, STALE); a better router
+/// gets a host route through it ([`rtredirect`], `RTM_REDIRECT`).
+pub fn redirect6_input(e: &mut Engine, i: u32, h: &IpHdr, p: &[u8]) {
+    let (IpAddr::V6(src), IpAddr::V6(dst)) = (h.src, h.dst) else {
+        return;
+    };
+    if e.forwarding_v6 || e.icmp.rediraccept6 == 0 {
+        return;
+    }
+    let Some(m) = p.get(h.hlen..h.total_len) else {
+        return;
+    };
+    if m.len() < 40 || m[1] != 0 || csum6(src, dst, IPPROTO_ICMPV6, m) != 0 {
+        return;
+    }
+    if !is_link_local(h.src) || p[7] != 255 {
+        return;
+    }
+    let a = |o: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&m[o..o + 16]).unwrap_or_default());
+    let (target, rdst) = (a(8), a(24));
+    // The current first hop for the destination must be the sender, on this link.
+    match e.routes.lookup(IpAddr::V6(rdst)) {
+        Some(r) if r.flags & RTF_GATEWAY != 0 && r.gateway == Some(h.src) && r.ifindex == i => {}
+        _ => return,
+    }
+    if rdst.is_multicast() {
+        return;
+    }
+    let is_router = is_link_local(IpAddr::V6(target));
+    let is_onlink = target == rdst;
+    if !is_router && !is_onlink {
+        return;
+    }
+    let mut lla: Option<[u8; 6]> = None;
+    let mut o = &m[40..];
+    while !o.is_empty() {
+        if o.len() < 8 || o[1] == 0 || usize::from(o[1]) * 8 > o.len() {
+            return;
+        }
+        let len = usize::from(o[1]) * 8;
+        if o[0] == ND_OPT_TARGET_LINKADDR {
+            // `if_addrlen` 6: one 8-byte unit.
+            if len != 8 {
+                return;
+            }
+            lla = o[2..8].try_into().ok();
+        }
+        o = &o[len..];
+    }
+    if let Some(mac) = lla.filter(|m| m[0] & 1 == 0) {
+        let now_s = e.uptime_s();
+        e.nd_learn(i, target, mac, crate::engine::NdState::Stale, now_s);
+        if let Some(n) = e.nd.get_mut(&(i, target)) {
+            n.router = is_router && !is_onlink;
+        }
+    }
+    if !is_onlink {
+        rtredirect_on(e, IpAddr::V6(rdst), IpAddr::V6(target), h.src, Some(i));
+    }
 }
 
 /// `inetctlerrmap` after `icmp_input`'s code mapping: the errno an IPv4 error gives the
@@ -758,12 +923,19 @@ fn notify(
 
 /// `rtredirect`: the route to `dst` goes through `gw` from now on, as router `src` said.
 pub fn rtredirect(e: &mut Engine, dst: IpAddr, gw: IpAddr, src: IpAddr) {
+    rtredirect_on(e, dst, gw, src, None);
+}
+
+/// [`rtredirect`] with the interface a link-local gateway's scope names.
+fn rtredirect_on(e: &mut Engine, dst: IpAddr, gw: IpAddr, src: IpAddr, zone: Option<u32>) {
     let mut flags = RTF_GATEWAY | RTF_HOST;
-    // The gateway must be on one of our networks (`ifa_ifwithnet`).
+    // The gateway must be on one of our networks (`ifa_ifwithnet`; a link-local one on
+    // the link its scope names).
     let ifa = e
         .ifs
         .iter()
         .filter(|f| f.flags & crate::ifnet::IFF_LOOPBACK == 0)
+        .filter(|f| zone.is_none_or(|z| z == f.index))
         .find(|f| {
             f.addrs
                 .iter()
@@ -812,13 +984,25 @@ pub fn rtredirect(e: &mut Engine, dst: IpAddr, gw: IpAddr, src: IpAddr) {
         }
     };
     if e.icmp.rtmsgs.len() < RTMSGS_MAX {
-        e.icmp.rtmsgs.push(redirect_msg(dst, gw, src, flags, error));
+        let z = zone.unwrap_or(0);
+        e.icmp
+            .rtmsgs
+            .push(redirect_msg(dst, gw, src, flags, error, z));
     }
 }
 
 /// `rt_missmsg(RTM_REDIRECT)`: destination, gateway and author, `RTF_DONE` and the
 /// flags, the error.
-fn redirect_msg(dst: IpAddr, gw: IpAddr, src: IpAddr, flags: u32, error: i32) -> Vec<u8> {
+/// Link-local gateway and author carry interface `zone` embedded (KAME's form, as
+/// NetBSD's kernel holds them).
+fn redirect_msg(
+    dst: IpAddr,
+    gw: IpAddr,
+    src: IpAddr,
+    flags: u32,
+    error: i32,
+    zone: u32,
+) -> Vec<u8> {
     let mut m = vec![0u8; crate::rtmsg::RT_MSGHDR];
     m[2] = crate::rtmsg::RTM_VERSION;
     m[3] = RTM_REDIRECT;
@@ -826,7 +1010,7 @@ fn redirect_msg(dst: IpAddr, gw: IpAddr, src: IpAddr, flags: u32, error: i32) ->
     m[12..16].copy_from_slice(&(0x1 | 0x2 | RTA_AUTHOR).to_le_bytes());
     m[24..28].copy_from_slice(&error.to_le_bytes());
     for a in [dst, gw, src] {
-        crate::rtmsg::push_sa(&mut m, &crate::rtmsg::sa_of(a));
+        crate::rtmsg::push_sa(&mut m, &crate::rtmsg::sa_of_scoped(a, zone));
     }
     let len = m.len() as u16;
     m[0..2].copy_from_slice(&len.to_le_bytes());

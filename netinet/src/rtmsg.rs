@@ -94,6 +94,17 @@ pub fn if_msg(f: &Ifnet) -> Vec<u8> {
     m
 }
 
+/// [`sa_of`] with a link-local IPv6 address's interface in KAME's embedded form (bytes
+/// 2-3 of the address), as NetBSD's kernel tables hold it and its routing messages show
+/// it (route(8) prints `fe80::1%shmif0`).
+pub(crate) fn sa_of_scoped(a: IpAddr, ifindex: u32) -> Vec<u8> {
+    let mut sa = sa_of(a);
+    if crate::engine::is_link_local(a) && sa.len() >= 12 {
+        sa[10..12].copy_from_slice(&(ifindex as u16).to_be_bytes());
+    }
+    sa
+}
+
 /// `RTM_NEWADDR` for an address.
 pub fn ifa_msg(f: &Ifnet, a: &crate::ifnet::IfAddr) -> Vec<u8> {
     let mut m = vec![0u8; IFA_MSGHDR];
@@ -253,7 +264,7 @@ pub fn rt_msg_gw(
     push_sa(&mut m, &sa_of(r.dst));
     match (r.gateway, f) {
         _ if gw.is_some() => push_sa(&mut m, gw.as_deref().unwrap_or_default()),
-        (Some(g), _) => push_sa(&mut m, &sa_of(g)),
+        (Some(g), _) => push_sa(&mut m, &sa_of_scoped(g, r.ifindex)),
         (_, Some(_)) if local && r.ifindex == 1 => {
             // lo0's own address: the gateway is lo0 by name.
             push_sa(&mut m, &e.ifp(1).map(sockaddr_dl).unwrap_or_default())

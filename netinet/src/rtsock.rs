@@ -112,6 +112,28 @@ fn ip_of(sa: &[u8]) -> Option<IpAddr> {
     }
 }
 
+/// A link-local IPv6 sockaddr's address without its scope and the interface the scope
+/// names: KAME's embedded form (bytes 2-3 of the address) first, else `sin6_scope_id`.
+/// `None` for any other address or a link-local one without a scope.
+pub(crate) fn link_scope(sa: &[u8]) -> Option<(Ipv6Addr, u32)> {
+    let Some(IpAddr::V6(a)) = ip_of(sa) else {
+        return None;
+    };
+    if !crate::engine::is_link_local(IpAddr::V6(a)) {
+        return None;
+    }
+    let mut o = a.octets();
+    let embedded = u32::from(u16::from_be_bytes([o[2], o[3]]));
+    let scope_id = sa
+        .get(24..28)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0);
+    o[2] = 0;
+    o[3] = 0;
+    let zone = if embedded != 0 { embedded } else { scope_id };
+    (zone != 0).then_some((Ipv6Addr::from(o), zone))
+}
+
 /// The prefix length of a (possibly shortened) netmask sockaddr for `dst`'s family.
 fn prefix_of(mask: Option<&Vec<u8>>, dst: IpAddr) -> Result<u8> {
     let Some(m) = mask else {
@@ -296,8 +318,19 @@ impl RouteSock {
                     None => return Err(Errno::EINVAL),
                     Some(gw) => match ip_of(gw) {
                         Some(g) => {
+                            // A link-local gateway names its interface (KAME's embedded
+                            // scope, as route(8) passes `fe80::1%shmif0`, or
+                            // sin6_scope_id): kept without it, on that interface.
+                            let (g, zone) = match link_scope(gw) {
+                                Some((a, z)) => {
+                                    e.ifp(z).ok_or(Errno::ENETUNREACH)?;
+                                    (IpAddr::V6(a), Some(z))
+                                }
+                                None => (g, None),
+                            };
                             let own = (!is_gw).then(|| e.ifindex_of_addr(g)).flatten();
                             let ifindex = by_ifa
+                                .or(zone)
                                 .or(own)
                                 .or_else(|| e.ifindex_of_net(g))
                                 .or_else(via_dst)
