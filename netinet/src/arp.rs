@@ -325,30 +325,22 @@ pub fn register_sysctl(
     k: &kernel::Kernel,
     st: &std::sync::Arc<crate::Stack>,
 ) -> kernel::Result<()> {
-    use kernel::sysctl::{Spec, CTLTYPE_INT};
+    use kernel::sysctl::Spec;
     type Get = fn(&ArpState) -> i32;
     type Set = fn(&mut ArpState, i32);
     let mib = k.sysctl();
     let knob = |path: &[&str], name: &str, num: Option<i32>, get: Get, set: Set| {
-        let (s1, s2) = (st.clone(), st.clone());
-        mib.register(
+        crate::sysctl::int_knob(
+            k,
+            st,
             path,
-            Spec::func_rw(
-                name,
-                num,
-                CTLTYPE_INT,
-                4,
-                move |_| Ok(get(&s1.lock().arp4).to_le_bytes().to_vec()),
-                move |_, v| {
-                    let b = v.get(..4).ok_or(kernel::Errno::EINVAL)?;
-                    set(
-                        &mut s2.lock().arp4,
-                        i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-                    );
-                    Ok(())
-                },
-            )
-            .rw(),
+            name,
+            num,
+            move |e| get(&e.arp4),
+            move |e, v| {
+                set(&mut e.arp4, v);
+                Ok(())
+            },
         )
     };
     knob(

@@ -1197,29 +1197,19 @@ pub fn register_sysctl(
     st: &std::sync::Arc<crate::Stack>,
     inet6: bool,
 ) -> kernel::Result<()> {
-    use kernel::sysctl::{Spec, CTLTYPE_INT};
+    use kernel::sysctl::Spec;
     type Get = fn(&FragState) -> i32;
     type Set = fn(&mut FragState, i32) -> kernel::Result<()>;
     let mib = k.sysctl();
     let knob = |path: &[&str], name: &str, num: i32, get: Get, set: Set| {
-        let (s1, s2) = (st.clone(), st.clone());
-        mib.register(
+        crate::sysctl::int_knob(
+            k,
+            st,
             path,
-            Spec::func_rw(
-                name,
-                Some(num),
-                CTLTYPE_INT,
-                4,
-                move |_| Ok(get(&s1.lock().frag).to_le_bytes().to_vec()),
-                move |_, v| {
-                    let x = v
-                        .get(..4)
-                        .map(|b| i32::from_le_bytes(b.try_into().unwrap_or_default()))
-                        .ok_or(kernel::Errno::EINVAL)?;
-                    set(&mut s2.lock().frag, x)
-                },
-            )
-            .rw(),
+            name,
+            Some(num),
+            move |e| get(&e.frag),
+            move |e, v| set(&mut e.frag, v),
         )
     };
     let ip = &["net", "inet", "ip"][..];

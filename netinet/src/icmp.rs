@@ -1030,25 +1030,17 @@ pub fn register_sysctl(
     type Set = fn(&mut IcmpState, i32);
     let mib = k.sysctl();
     let knob = |path: &[&str], name: &str, num: Option<i32>, get: Get, set: Set| {
-        let (s1, s2) = (st.clone(), st.clone());
-        mib.register(
+        crate::sysctl::int_knob(
+            k,
+            st,
             path,
-            Spec::func_rw(
-                name,
-                num,
-                CTLTYPE_INT,
-                4,
-                move |_| Ok(get(&s1.lock().icmp).to_le_bytes().to_vec()),
-                move |_, v| {
-                    let b = v.get(..4).ok_or(Errno::EINVAL)?;
-                    set(
-                        &mut s2.lock().icmp,
-                        i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-                    );
-                    Ok(())
-                },
-            )
-            .rw(),
+            name,
+            num,
+            move |e| get(&e.icmp),
+            move |e, v| {
+                set(&mut e.icmp, v);
+                Ok(())
+            },
         )
     };
     mib.register(&["net", "inet"], Spec::node("icmp", Some(1)))?;

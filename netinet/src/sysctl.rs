@@ -19,6 +19,33 @@ fn int_of(v: &[u8]) -> Result<i32> {
         .ok_or(Errno::EINVAL)
 }
 
+/// Registers the read-write int knob `path.name` (number `num`) kept in the engine: `get`
+/// reads it and `set` checks and stores a written value (its error answers the write),
+/// both under the engine's lock. The knobs of icmp.rs, frag.rs and arp.rs.
+pub(crate) fn int_knob(
+    k: &Kernel,
+    st: &Arc<Stack>,
+    path: &[&str],
+    name: &str,
+    num: Option<i32>,
+    get: impl Fn(&crate::engine::Engine) -> i32 + Send + Sync + 'static,
+    set: impl Fn(&mut crate::engine::Engine, i32) -> Result<()> + Send + Sync + 'static,
+) -> Result<i32> {
+    let (s1, s2) = (st.clone(), st.clone());
+    k.sysctl().register(
+        path,
+        Spec::func_rw(
+            name,
+            num,
+            CTLTYPE_INT,
+            4,
+            move |_| Ok(get(&s1.lock()).to_le_bytes().to_vec()),
+            move |_, v| set(&mut s2.lock(), int_of(v)?),
+        )
+        .rw(),
+    )
+}
+
 /// Registers the nodes.
 pub fn register(k: &Kernel, st: &Arc<Stack>, cfg: Config) -> Result<()> {
     let mib = k.sysctl();
