@@ -832,11 +832,9 @@ impl Engine {
             || (i == 1 && h.dst.is_loopback());
         if for_us {
             // Fragments for us are put back together first (frag.rs).
-            let Some(p) = self.reass_input(&h, p) else {
+            let Some((h, p)) = self.reass_input(h, p) else {
                 return;
             };
-            let Some(h) = ip_header(&p) else { return };
-            let h = crate::mcast::skip_hbh(&h, &p).unwrap_or(h);
             if h.proto == IPPROTO_ICMPV6 && i != 1 && self.nd6_input(i, &h, &p) {
                 // Neighbour discovery is ours (smoltcp's `Medium::Ip` has none).
                 return;

@@ -443,20 +443,26 @@ impl Engine {
         }
     }
 
-    /// A packet for us: whole packets pass; a fragment goes into its queue and the whole
-    /// datagram comes back once its last piece is in (`ip_reass_packet`, `frag6_input`).
-    pub fn reass_input(&mut self, h: &IpHdr, p: Vec<u8>) -> Option<Vec<u8>> {
-        match h.src {
-            IpAddr::V4(_) => self.reass4(h, p),
-            IpAddr::V6(_) => self.reass6(h, p),
-        }
+    /// A packet for us, with its header `h`: whole packets pass as they are; a fragment
+    /// goes into its queue and the whole datagram comes back, with its header read anew,
+    /// once its last piece is in (`ip_reass_packet`, `frag6_input`).
+    pub fn reass_input(&mut self, h: IpHdr, p: Vec<u8>) -> Option<(IpHdr, Vec<u8>)> {
+        let out = match h.src {
+            IpAddr::V4(_) if u16::from_be_bytes([p[6], p[7]]) & (IP_MF | IP_OFFMASK) != 0 => {
+                self.reass4(&h, p)?
+            }
+            IpAddr::V6(_) if h.proto == IPPROTO_FRAGMENT => self.reass6(&h, p)?,
+            _ => return Some((h, p)),
+        };
+        let h = crate::engine::ip_header(&out)?;
+        let h = crate::mcast::skip_hbh(&h, &out).unwrap_or(h);
+        Some((h, out))
     }
 
+    /// A fragment of an IPv4 datagram (MF or an offset).
     fn reass4(&mut self, h: &IpHdr, p: Vec<u8>) -> Option<Vec<u8>> {
         let offf = u16::from_be_bytes([p[6], p[7]]);
-        if offf & (IP_MF | IP_OFFMASK) == 0 {
-            return Some(p);
-        }
+        debug_assert!(offf & (IP_MF | IP_OFFMASK) != 0);
         let st = &mut self.frag;
         st.stats.fragments += 1;
         let off = usize::from(offf & IP_OFFMASK) << 3;
@@ -542,10 +548,9 @@ impl Engine {
         Some(out)
     }
 
+    /// A packet with a fragment header.
     fn reass6(&mut self, h: &IpHdr, p: Vec<u8>) -> Option<Vec<u8>> {
-        if h.proto != IPPROTO_FRAGMENT {
-            return Some(p);
-        }
+        debug_assert_eq!(h.proto, IPPROTO_FRAGMENT);
         let st = &mut self.frag;
         // The fragment header right behind the fixed one (other extension headers before
         // it are not parsed here: such packets are dropped).
@@ -1373,7 +1378,7 @@ mod tests {
 
     fn reass(e: &mut Engine, p: Vec<u8>) -> Option<Vec<u8>> {
         let h = crate::engine::ip_header(&p).unwrap();
-        e.reass_input(&h, p)
+        e.reass_input(h, p).map(|(_, p)| p)
     }
 
     #[test]
