@@ -1330,7 +1330,13 @@ impl Engine {
     }
 
     /// An IPv6 packet (no extension headers) around `payload`.
-    fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, next: u8, hlim: u8, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn ipv6_packet(
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        next: u8,
+        hlim: u8,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut h = vec![0x60, 0, 0, 0];
         h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
         h.extend_from_slice(&[next, hlim]);

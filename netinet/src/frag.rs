@@ -1208,7 +1208,7 @@ pub fn register_sysctl(
     let mib = k.sysctl();
     let knob = |path: &[&str], name: &str, num: i32, get: Get, set: Set| {
         crate::sysctl::int_knob(
-            k,
+            mib,
             st,
             path,
             name,

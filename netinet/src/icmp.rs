@@ -359,19 +359,8 @@ pub fn icmp6_error(e: &mut Engine, _rcvif: u32, orig: &[u8], ty: u8, code: u8, p
     let c = csum6(src, osrc, IPPROTO_ICMPV6, &m);
     m[2..4].copy_from_slice(&c.to_be_bytes());
     e.icmp.sent += 1;
-    let p = ipv6_packet(src, osrc, IPPROTO_ICMPV6, IP6_DEFHLIM, &m);
+    let p = Engine::ipv6_packet(src, osrc, IPPROTO_ICMPV6, IP6_DEFHLIM, &m);
     e.output(p);
-}
-
-/// An IPv6 packet (no extension headers) around `payload`.
-fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, next: u8, hlim: u8, payload: &[u8]) -> Vec<u8> {
-    let mut h = vec![0x60, 0, 0, 0];
-    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    h.extend_from_slice(&[next, hlim]);
-    h.extend_from_slice(&src.octets());
-    h.extend_from_slice(&dst.octets());
-    h.extend_from_slice(payload);
-    h
 }
 
 /// Whether smoltcp's output `p` is one of the errors made here instead (it makes them
@@ -680,7 +669,7 @@ pub fn icmp6_redirect_output(e: &mut Engine, i: u32, mcopy: &[u8], r: &Route) {
     let c = csum6(ll6, osrc, IPPROTO_ICMPV6, &m);
     m[2..4].copy_from_slice(&c.to_be_bytes());
     e.icmp.sent += 1;
-    let p = ipv6_packet(ll6, osrc, IPPROTO_ICMPV6, MAXTTL, &m);
+    let p = Engine::ipv6_packet(ll6, osrc, IPPROTO_ICMPV6, MAXTTL, &m);
     // Out of the interface it concerns, whatever the routes to a link-local source say.
     e.nd_resolve(i, osrc, p);
 }
@@ -1031,7 +1020,7 @@ pub fn register_sysctl(
     let mib = k.sysctl();
     let knob = |path: &[&str], name: &str, num: Option<i32>, get: Get, set: Set| {
         crate::sysctl::int_knob(
-            k,
+            mib,
             st,
             path,
             name,

@@ -85,55 +85,40 @@ pub fn register_sysctl(
     mib: &kernel::sysctl::Mib,
     st: &std::sync::Arc<crate::Stack>,
 ) -> kernel::Result<()> {
-    use kernel::sysctl::{Spec, CTLTYPE_INT};
+    use kernel::sysctl::Spec;
     let _ = mib.register(&["net", "inet6"], Spec::node("icmp6", Some(58)));
-    type Field = fn(&mut State) -> &mut i32;
-    let knobs: [(&str, i32, Field); 3] = [
-        ("nd6_delay", 8, |s| &mut s.delay_s),
-        ("nd6_umaxtries", 9, |s| &mut s.umaxtries),
-        ("nd6_mmaxtries", 10, |s| &mut s.mmaxtries),
+    type Get = fn(&State) -> i32;
+    type Set = fn(&mut State, i32);
+    let knobs: [(&str, i32, Get, Set); 3] = [
+        ("nd6_delay", 8, |s| s.delay_s, |s, v| s.delay_s = v),
+        ("nd6_umaxtries", 9, |s| s.umaxtries, |s, v| s.umaxtries = v),
+        ("nd6_mmaxtries", 10, |s| s.mmaxtries, |s, v| s.mmaxtries = v),
     ];
-    for (name, num, field) in knobs {
-        let (s1, s2) = (st.clone(), st.clone());
-        mib.register(
+    for (name, num, get, set) in knobs {
+        crate::sysctl::int_knob(
+            mib,
+            st,
             &["net", "inet6", "icmp6"],
-            Spec::func_rw(
-                name,
-                Some(num),
-                CTLTYPE_INT,
-                4,
-                move |_| Ok((*field(&mut s1.lock().nd6)).to_le_bytes().to_vec()),
-                move |_, v| {
-                    let x = v
-                        .get(..4)
-                        .map(|b| i32::from_le_bytes(b.try_into().unwrap_or_default()))
-                        .ok_or(kernel::Errno::EINVAL)?;
-                    *field(&mut s2.lock().nd6) = x;
-                    Ok(())
-                },
-            )
-            .rw(),
-        )?;
-    }
-    let (s1, s2) = (st.clone(), st.clone());
-    mib.register(
-        &["net", "inet6", "ip6"],
-        Spec::func_rw(
-            "accept_rtadv",
-            Some(12),
-            CTLTYPE_INT,
-            4,
-            move |_| Ok(i32::from(s1.lock().nd6.accept_rtadv).to_le_bytes().to_vec()),
-            move |_, v| {
-                let x = v
-                    .get(..4)
-                    .map(|b| i32::from_le_bytes(b.try_into().unwrap_or_default()))
-                    .ok_or(kernel::Errno::EINVAL)?;
-                s2.lock().nd6.accept_rtadv = x != 0;
+            name,
+            Some(num),
+            move |e| get(&e.nd6),
+            move |e, v| {
+                set(&mut e.nd6, v);
                 Ok(())
             },
-        )
-        .rw(),
+        )?;
+    }
+    crate::sysctl::int_knob(
+        mib,
+        st,
+        &["net", "inet6", "ip6"],
+        "accept_rtadv",
+        Some(12),
+        |e| i32::from(e.nd6.accept_rtadv),
+        |e, v| {
+            e.nd6.accept_rtadv = v != 0;
+            Ok(())
+        },
     )?;
     Ok(())
 }

@@ -21,9 +21,9 @@ fn int_of(v: &[u8]) -> Result<i32> {
 
 /// Registers the read-write int knob `path.name` (number `num`) kept in the engine: `get`
 /// reads it and `set` checks and stores a written value (its error answers the write),
-/// both under the engine's lock. The knobs of icmp.rs, frag.rs and arp.rs.
+/// both under the engine's lock. The knobs of icmp.rs, frag.rs, arp.rs and nd6.rs.
 pub(crate) fn int_knob(
-    k: &Kernel,
+    mib: &kernel::sysctl::Mib,
     st: &Arc<Stack>,
     path: &[&str],
     name: &str,
@@ -32,7 +32,7 @@ pub(crate) fn int_knob(
     set: impl Fn(&mut crate::engine::Engine, i32) -> Result<()> + Send + Sync + 'static,
 ) -> Result<i32> {
     let (s1, s2) = (st.clone(), st.clone());
-    k.sysctl().register(
+    mib.register(
         path,
         Spec::func_rw(
             name,
